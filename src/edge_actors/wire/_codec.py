@@ -1,0 +1,188 @@
+"""The chunk codec: ``Change`` lists <-> ``Chunk`` frames (layer: wire; no I/O).
+
+A chunk's payload is the msgpack encoding of ``list[Change]``, zstd-compressed when that
+makes it smaller. Decoding refuses a bomb before it expands: the declared ``raw_len`` is
+checked against the limit first, the zstd frame header must declare exactly ``raw_len``,
+and decompression writes into a buffer of that size and no larger. The checksum is
+CRC-32 (``zlib.crc32``) of the raw bytes: it catches corruption, not forgery (peers
+authenticate with the cluster token).
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING, Annotated, Final
+
+import msgspec
+import zstandard
+
+from edge_actors.errors import ConfigError
+
+from ._change import Change
+from ._errors import ChecksumMismatch, DecompressionBomb, FrameTooLarge, MalformedFrame
+from ._frames import Chunk, ChunkCodecName, check_chunk
+from ._limits import DEFAULT_LIMITS, WireLimits
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["CHUNK_HEADER_BUDGET", "ChunkCodec"]
+
+CHUNK_HEADER_BUDGET: Final = 2048
+"""Bytes reserved for a chunk frame's fields besides its payload."""
+
+_LEVEL_MIN: Final = 1
+_LEVEL_MAX: Final = 22
+
+
+class ChunkCodec:
+    """Packs change lists into chunks and unpacks them, within :class:`WireLimits`.
+
+    The zstd compression and decompression contexts are created once and reused; they are
+    not thread-safe, so one codec instance serves one task (make one per stream).
+    """
+
+    def __init__(
+        self, *, compression: bool = True, level: int = 3, limits: WireLimits = DEFAULT_LIMITS
+    ) -> None:
+        """Create a codec.
+
+        Args:
+            compression: Try zstd on every chunk (a payload that does not shrink goes raw).
+            level: zstd level, 1 (fastest) to 22 (smallest); 3 is zstd's default.
+            limits: Limits both ends use; :meth:`encode_chunk` refuses what a peer with the
+                same limits would refuse.
+
+        Raises:
+            ConfigError: ``level`` is not an int in 1..22.
+        """
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise ConfigError(f"ChunkCodec.level: must be an int in 1..22, got {level!r}")
+        if not _LEVEL_MIN <= level <= _LEVEL_MAX:
+            raise ConfigError(f"ChunkCodec.level: {level} is outside 1..22")
+        self.compression = compression
+        self.level = level
+        self.limits = limits
+        self._compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
+        self._decompressor = zstandard.ZstdDecompressor()
+        self._encoder = msgspec.msgpack.Encoder()
+        self._decoder: msgspec.msgpack.Decoder[list[Change]] = msgspec.msgpack.Decoder(
+            Annotated[list[Change], msgspec.Meta(max_length=limits.max_chunk_changes)]
+        )
+
+    def encode_chunk(
+        self, *, migration_id: str, workload: str, seq: int, changes: Sequence[Change]
+    ) -> Chunk:
+        """Encode ``changes`` as chunk ``seq`` of a workload's stream.
+
+        ``lsn_from``/``lsn_to`` are the lowest/highest change LSN (the first/last of an
+        LSN-ordered scan).
+
+        Raises:
+            MalformedFrame: ``changes`` is empty.
+            FrameTooLarge: more than ``max_chunk_changes`` changes, raw bytes above
+                ``max_raw_bytes``, or a payload that would not fit in ``max_frame_bytes``;
+                send fewer changes per chunk.
+        """
+        if not changes:
+            raise MalformedFrame(f"chunk seq {seq}: a chunk carries at least one change")
+        limits = self.limits
+        if len(changes) > limits.max_chunk_changes:
+            raise FrameTooLarge(
+                f"chunk seq {seq}: {len(changes)} changes, above max_chunk_changes "
+                f"{limits.max_chunk_changes}"
+            )
+        raw = self._encoder.encode(changes if isinstance(changes, list | tuple) else list(changes))
+        if len(raw) > limits.max_raw_bytes:
+            raise FrameTooLarge(
+                f"chunk seq {seq}: {len(raw)} raw bytes, above max_raw_bytes {limits.max_raw_bytes}"
+            )
+        codec: ChunkCodecName = "raw"
+        payload = raw
+        if self.compression:
+            packed = self._compressor.compress(raw)
+            if len(packed) < len(raw):
+                codec, payload = "zstd", packed
+        if len(payload) > limits.max_frame_bytes - CHUNK_HEADER_BUDGET:
+            raise FrameTooLarge(
+                f"chunk seq {seq}: {codec} payload of {len(payload)} bytes does not fit "
+                f"max_frame_bytes {limits.max_frame_bytes}"
+            )
+        lsns = [change.lsn for change in changes]
+        return Chunk(
+            migration_id=migration_id,
+            workload=workload,
+            seq=seq,
+            lsn_from=min(lsns),
+            lsn_to=max(lsns),
+            codec=codec,
+            raw_len=len(raw),
+            checksum=zlib.crc32(raw),
+            payload=payload,
+        )
+
+    def decode_chunk(self, chunk: Chunk) -> list[Change]:
+        """Return the changes of ``chunk`` after every bound and the checksum are verified.
+
+        Raises:
+            DecompressionBomb: ``raw_len`` above ``max_raw_bytes``, or a zstd frame that
+                declares (or expands to) more than ``raw_len``; refused before expanding.
+            MalformedFrame: not one zstd frame with its content size, a payload of the wrong
+                length, a change list that does not decode, an LSN outside
+                ``[lsn_from, lsn_to]``, or an empty list.
+            ChecksumMismatch: the raw bytes' CRC-32 is not ``chunk.checksum``.
+        """
+        check_chunk(chunk, self.limits)
+        raw = chunk.payload if chunk.codec == "raw" else self._decompress(chunk)
+        if len(raw) != chunk.raw_len:
+            raise MalformedFrame(
+                f"chunk seq {chunk.seq}: payload expands to {len(raw)} bytes, "
+                f"raw_len declares {chunk.raw_len}"
+            )
+        actual = zlib.crc32(raw)
+        if actual != chunk.checksum:
+            raise ChecksumMismatch(
+                f"chunk seq {chunk.seq}: CRC-32 of the {len(raw)} raw bytes is "
+                f"{actual:#010x}, expected {chunk.checksum:#010x}"
+            )
+        try:
+            changes = self._decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise MalformedFrame(f"chunk seq {chunk.seq}: bad change list: {exc}") from exc
+        except RecursionError as exc:  # pragma: no cover - needs a checksum-valid bomb
+            raise MalformedFrame(f"chunk seq {chunk.seq}: change list nested too deeply") from exc
+        if not changes:
+            raise MalformedFrame(f"chunk seq {chunk.seq}: carries no change")
+        for change in changes:
+            if not chunk.lsn_from <= change.lsn <= chunk.lsn_to:
+                raise MalformedFrame(
+                    f"chunk seq {chunk.seq}: change LSN {change.lsn} is outside "
+                    f"[{chunk.lsn_from}, {chunk.lsn_to}]"
+                )
+        return changes
+
+    def _decompress(self, chunk: Chunk) -> bytes:
+        """Expand a zstd payload into at most ``chunk.raw_len`` bytes."""
+        try:
+            declared = zstandard.frame_content_size(chunk.payload)
+        except zstandard.ZstdError as exc:
+            raise MalformedFrame(f"chunk seq {chunk.seq}: bad zstd frame header: {exc}") from exc
+        if declared == -1:
+            raise MalformedFrame(
+                f"chunk seq {chunk.seq}: zstd frame header does not declare its content size"
+            )
+        if declared != chunk.raw_len:
+            raise DecompressionBomb(
+                f"chunk seq {chunk.seq}: zstd frame declares {declared} bytes, "
+                f"raw_len declares {chunk.raw_len}"
+            )
+        if declared == 0:
+            raise MalformedFrame(f"chunk seq {chunk.seq}: zstd frame is empty")
+        try:
+            # The header's content size (== raw_len <= max_raw_bytes) sizes the output
+            # buffer; zstd stops with an error rather than write past it.
+            return self._decompressor.decompress(
+                chunk.payload, max_output_size=chunk.raw_len, allow_extra_data=False
+            )
+        except zstandard.ZstdError as exc:
+            raise MalformedFrame(f"chunk seq {chunk.seq}: zstd payload: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Tests of edge_actors.wire."""

@@ -1,0 +1,42 @@
+"""Workload record stores on SQLite (WAL): the ``store`` layer of edge_actors.
+
+Imports only the leaves (``errors``, ``_log``) and ``wire`` (for :class:`Change`).
+
+- :class:`WorkloadStore`: one workload's records (key -> bytes) with a monotonic LSN,
+  tombstones, delta scans by LSN, idempotent apply and an O(1) content digest.
+- :class:`StoreRegistry`: all workload stores of one edge data directory.
+"""
+
+from __future__ import annotations
+
+from ._digest import record_hash as record_hash
+from ._errors import InvalidRecord as InvalidRecord
+from ._errors import InvalidWorkloadName as InvalidWorkloadName
+from ._errors import StoreClosed as StoreClosed
+from ._errors import StoreError as StoreError
+from ._errors import WorkloadExists as WorkloadExists
+from ._errors import WorkloadNotFound as WorkloadNotFound
+from ._models import Durability as Durability
+from ._models import StoreStats as StoreStats
+from ._names import validate_workload_name as validate_workload_name
+from ._records import MAX_KEY_BYTES as MAX_KEY_BYTES
+from ._records import MAX_VALUE_BYTES as MAX_VALUE_BYTES
+from ._registry import StoreRegistry as StoreRegistry
+from ._store import WorkloadStore as WorkloadStore
+
+__all__ = [
+    "MAX_KEY_BYTES",
+    "MAX_VALUE_BYTES",
+    "Durability",
+    "InvalidRecord",
+    "InvalidWorkloadName",
+    "StoreClosed",
+    "StoreError",
+    "StoreRegistry",
+    "StoreStats",
+    "WorkloadExists",
+    "WorkloadNotFound",
+    "WorkloadStore",
+    "record_hash",
+    "validate_workload_name",
+]

@@ -1,0 +1,43 @@
+"""Errors of the store layer (``edge_actors.store``).
+
+Every condition the store refuses on purpose has its own class under :class:`StoreError`,
+so callers (the daemon, the transfer receiver) can map each one to an HTTP status or a
+peer-stream error code without parsing messages. Messages name the offending value.
+"""
+
+from __future__ import annotations
+
+from edge_actors.errors import EdgeActorsError
+
+__all__ = [
+    "InvalidRecord",
+    "InvalidWorkloadName",
+    "StoreClosed",
+    "StoreError",
+    "WorkloadExists",
+    "WorkloadNotFound",
+]
+
+
+class StoreError(EdgeActorsError):
+    """Base class of the store layer's errors; also raised when SQLite itself fails."""
+
+
+class InvalidWorkloadName(StoreError, ValueError):
+    """A workload name does not match ``^[a-z0-9][a-z0-9._-]{0,62}$`` or contains ``..``."""
+
+
+class WorkloadNotFound(StoreError, LookupError):
+    """No workload of that name exists (no store file, or not in the registry)."""
+
+
+class WorkloadExists(StoreError):
+    """A workload of that name already exists where a new one was to be created."""
+
+
+class InvalidRecord(StoreError, ValueError):
+    """A key, value, change or scan argument is malformed (the message says which)."""
+
+
+class StoreClosed(StoreError):
+    """The store (or registry) was closed; no further reads or writes are possible."""

@@ -1,0 +1,151 @@
+"""The SQLite file format of one workload and how its connections are opened (store layer).
+
+One file per workload, WAL journal. Tables::
+
+    records(key TEXT PRIMARY KEY, value BLOB NULL, lsn INTEGER NOT NULL)  -- latest state
+        index records_lsn ON records(lsn)                                 -- delta scans
+    meta(id = 1, name, lsn, records, bytes, digest)  -- one row, updated in every write tx
+
+``value IS NULL`` is a tombstone. ``meta`` holds the workload LSN, the live record count,
+the live byte count and the digest accumulator (64 hex digits), always in the same
+transaction as the records they describe. ``PRAGMA application_id`` marks the file as an
+edge_actors store and ``PRAGMA user_version`` carries the schema version.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from ._digest import EMPTY_DIGEST
+from ._errors import StoreError, WorkloadNotFound
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ._models import Durability
+
+__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "connect_reader", "connect_writer"]
+
+APPLICATION_ID = 0x45414354  # "EACT"
+"""``PRAGMA application_id`` of a workload store file."""
+
+SCHEMA_VERSION = 1
+"""``PRAGMA user_version`` of the current file format."""
+
+_BUSY_TIMEOUT_MS = 10_000
+_CACHE_KIB = 32 * 1024
+
+_SCHEMA = f"""
+CREATE TABLE records (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value BLOB,
+    lsn   INTEGER NOT NULL
+);
+CREATE INDEX records_lsn ON records (lsn);
+CREATE TABLE meta (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    name    TEXT NOT NULL,
+    lsn     INTEGER NOT NULL,
+    records INTEGER NOT NULL,
+    bytes   INTEGER NOT NULL,
+    digest  TEXT NOT NULL
+);
+PRAGMA application_id = {APPLICATION_ID};
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+
+def _uri(path: Path, mode: str) -> str:
+    return f"file:{quote(str(path.resolve()))}?mode={mode}"
+
+
+def connect_writer(
+    path: Path, name: str, *, create: bool, durability: Durability
+) -> sqlite3.Connection:
+    """Open (and if asked, create) the store file at ``path`` for writing. Blocking.
+
+    Sets WAL mode and the ``synchronous`` level of ``durability``, creates the schema in
+    a new file, and checks that an existing file is a store of the current version.
+
+    Raises:
+        WorkloadNotFound: The file does not exist and ``create`` is false.
+        StoreError: The file is not a workload store, has another schema version, or
+            SQLite failed to open it.
+    """
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.is_file():
+        raise WorkloadNotFound(f"workload {name!r} has no store file at {str(path)!r}")
+    try:
+        conn = sqlite3.connect(
+            _uri(path, "rwc" if create else "rw"),
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open store file {str(path)!r}: {exc}") from exc
+    try:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            raise StoreError(f"store file {str(path)!r} refused WAL mode (got {mode!r})")
+        sync = "FULL" if durability == "full" else "NORMAL"
+        conn.execute(f"PRAGMA synchronous = {sync}")
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        _ensure_schema(conn, path, name)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise StoreError(f"cannot use store file {str(path)!r}: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _ensure_schema(conn: sqlite3.Connection, path: Path, name: str) -> None:
+    """Create the schema in an empty file, or check that the file is a current store."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
+        if app_id == 0 and version == 0 and tables == 0:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO meta (id, name, lsn, records, bytes, digest) "
+                "VALUES (1, ?, 0, 0, 0, ?)",
+                (name, EMPTY_DIGEST),
+            )
+        elif app_id != APPLICATION_ID:
+            raise StoreError(f"{str(path)!r} is not an edge_actors workload store")
+        elif version != SCHEMA_VERSION:
+            raise StoreError(
+                f"store file {str(path)!r} has schema version {version}; "
+                f"this version of edge_actors reads version {SCHEMA_VERSION}"
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def connect_reader(path: Path) -> sqlite3.Connection:
+    """Open a read-only (``query_only``) connection to an existing store file. Blocking."""
+    conn = sqlite3.connect(
+        _uri(path, "rw"), uri=True, isolation_level=None, check_same_thread=False
+    )
+    try:
+        conn.execute("PRAGMA query_only = ON")
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB // 4}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn

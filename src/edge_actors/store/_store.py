@@ -1,0 +1,368 @@
+"""WorkloadStore: the async record store of one workload (store layer).
+
+One SQLite file in WAL mode per workload. All SQLite work runs in worker threads, never
+on the event loop. Writes are serialised per store and **group-committed**: put/delete/
+write_batch calls that arrive while a transaction is in flight are coalesced into the
+next single transaction (one thread hop and one commit for all of them), and each
+caller gets its own LSN once that transaction has committed. Reads go through a separate
+pool of read connections, so a long delta scan never blocks writers.
+
+A store is owned by one :class:`WorkloadStore` (one process) at a time and used from the
+event loop that opened it.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+import anyio
+
+from edge_actors._log import get_logger
+
+from ._closing import AsyncCloseable
+from ._errors import InvalidRecord, StoreClosed, StoreError
+from ._names import validate_workload_name
+from ._readers import ReadPool, read_full_stats, read_get, read_scan
+from ._records import validate_changes, validate_key, validate_ops, validate_value
+from ._writer import WriteSide
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from edge_actors.wire import Change
+
+    from ._models import Durability, StoreStats
+
+__all__ = ["WorkloadStore"]
+
+_Ops = list[tuple[str, bytes | None]]
+
+
+class _PendingWrite:
+    """One caller's ops waiting for (or done with) a group commit."""
+
+    __slots__ = ("done", "error", "lsn", "ops")
+
+    def __init__(self, ops: _Ops) -> None:
+        self.ops = ops
+        self.done = False
+        self.lsn = 0
+        self.error: BaseException | None = None
+
+
+class WorkloadStore(AsyncCloseable):
+    """The record store of one workload: keys to bytes, versioned by a monotonic LSN.
+
+    Open one with :meth:`open` (or through a :class:`~edge_actors.store.StoreRegistry`)
+    and close it with :meth:`close` or ``async with``.
+    """
+
+    def __init__(self, *, name: str, path: Path, writer: WriteSide, durability: Durability) -> None:
+        """Wrap an opened write side; use :meth:`open` instead of calling this."""
+        self._name = name
+        self._path = path
+        self._durability: Durability = durability
+        self._writer = writer
+        self._readers = ReadPool(path, name)
+        self._stats = writer.stats()
+        self._write_lock = anyio.Lock()
+        self._pending: list[_PendingWrite] = []
+        self._closed = False
+        self._log = get_logger("store", workload=name)
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        name: str,
+        *,
+        create: bool = False,
+        durability: Durability = "normal",
+    ) -> WorkloadStore:
+        """Open the store file at ``path`` for workload ``name``.
+
+        Args:
+            path: The SQLite file (``<data_dir>/workloads/<name>.sqlite`` by convention).
+            name: The workload's name; validated.
+            create: Create the file (and its parent directory) if it does not exist.
+            durability: ``"normal"`` survives a process crash, ``"full"`` also a power
+                loss (see :data:`~edge_actors.store.Durability`).
+
+        Returns:
+            The open store.
+
+        Raises:
+            InvalidWorkloadName: ``name`` is not a legal workload name.
+            WorkloadNotFound: The file does not exist and ``create`` is false.
+            StoreError: The file is not a workload store of this version, or SQLite failed.
+
+        Cancellation: the open completes in its thread and is closed again, so nothing
+        leaks; then the cancellation propagates.
+        """
+        validate_workload_name(name)
+        if durability not in ("normal", "full"):
+            raise StoreError(f"durability must be 'normal' or 'full', got {durability!r}")
+        opener = partial(WriteSide.open, path, name, create=create, durability=durability)
+        with anyio.CancelScope(shield=True):
+            writer = await anyio.to_thread.run_sync(opener)
+        try:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(writer.close)
+            raise
+        store = cls(name=name, path=path, writer=writer, durability=durability)
+        store._log.debug("store_opened", path=str(path), lsn=store._stats.lsn, create=create)
+        return store
+
+    # -- properties ------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The workload's name."""
+        return self._name
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file of this store."""
+        return self._path
+
+    @property
+    def durability(self) -> Durability:
+        """The durability level the store was opened with."""
+        return self._durability
+
+    @property
+    def lsn(self) -> int:
+        """The workload LSN as of the last completed commit (cached; no I/O)."""
+        return self._stats.lsn
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._closed
+
+    # -- writes ----------------------------------------------------------------------
+
+    async def put(self, key: str, value: bytes) -> int:
+        """Store ``value`` under ``key``; return the write's LSN once it is committed.
+
+        Raises:
+            InvalidRecord: The key or value is illegal.
+            StoreClosed: The store is closed.
+            StoreError: SQLite failed; the write did not happen.
+
+        Cancellation: if cancelled before its group commit has started, the write is
+        withdrawn; once started, the commit completes (shielded) and the write is
+        durable even though the caller sees the cancellation instead of the LSN.
+        """
+        validate_key(key)
+        return await self._submit([(key, validate_value(key, value))])
+
+    async def delete(self, key: str) -> int:
+        """Delete ``key`` by writing a tombstone; return the tombstone's LSN.
+
+        Deleting an absent key still records a tombstone, so deltas carry the delete.
+        Errors and cancellation are as for :meth:`put`.
+        """
+        return await self._submit([(validate_key(key), None)])
+
+    async def write_batch(self, ops: Sequence[tuple[str, bytes | None]]) -> int:
+        """Write several records atomically (``None`` deletes); return the last LSN.
+
+        The ops get consecutive LSNs in order; either all of them commit or none. An
+        empty batch writes nothing and returns the current LSN. Errors and cancellation
+        are as for :meth:`put`; a bad element rejects the whole batch (its index is named).
+        """
+        checked = validate_ops(ops)
+        if not checked:
+            self._check_open()
+            return self._stats.lsn
+        return await self._submit(checked)
+
+    async def apply_changes(self, changes: Sequence[Change]) -> int:
+        """Apply changes shipped from another store, idempotently, in one transaction.
+
+        A change applies only when its LSN is greater than the key's local LSN (so
+        re-applying a batch, or an older version of a key, changes nothing). Tombstones
+        are kept as tombstones. The workload LSN becomes ``max(local, max change LSN)``.
+
+        Returns:
+            The workload LSN after the apply.
+
+        Raises:
+            InvalidRecord: A change has an LSN below 1 or an illegal key or value; nothing
+                is applied.
+            StoreClosed: The store is closed.
+            StoreError: SQLite failed; nothing is applied.
+
+        Cancellation: once the transaction has started it completes (shielded) and the
+        cancellation is delivered afterwards; before that, nothing is applied.
+        """
+        validate_changes(changes)
+        self._check_open()
+        if not changes:
+            return self._stats.lsn
+        async with self._write_lock:
+            self._check_open()
+            with anyio.CancelScope(shield=True):
+                lsn = await anyio.to_thread.run_sync(self._writer.apply, changes)
+                self._stats = self._writer.stats()
+        return lsn
+
+    # -- reads -----------------------------------------------------------------------
+
+    async def get(self, key: str) -> tuple[bytes, int] | None:
+        """Return ``(value, lsn)`` of ``key``, or ``None`` if absent or deleted.
+
+        Every write acknowledged before this call is visible.
+
+        Raises:
+            InvalidRecord: The key is illegal.
+            StoreClosed: The store is closed.
+
+        Cancellation: the caller stops waiting; the query finishes in its thread.
+        """
+        validate_key(key)
+        self._check_open()
+        return await self._readers.call(partial(read_get, key=key))
+
+    async def scan_changes(
+        self,
+        after_lsn: int,
+        upto_lsn: int | None = None,
+        *,
+        limit: int = 1000,
+        max_bytes: int | None = None,
+    ) -> list[Change]:
+        """Return the changes whose key's latest LSN is in ``(after_lsn, upto_lsn]``.
+
+        Ordered by LSN, at most ``limit`` of them; tombstones come as ``value=None``.
+        Page through a range by passing the last returned LSN as the next ``after_lsn``.
+        A key rewritten during paging moves beyond ``upto_lsn`` and is shipped by the
+        next delta, never lost.
+
+        Args:
+            after_lsn: Exclusive lower bound (0 for everything).
+            upto_lsn: Inclusive upper bound; ``None`` for no bound.
+            limit: Most changes returned (at least 1).
+            max_bytes: If given, stop once the page holds this many key and value bytes
+                (at least one change is still returned), bounding memory for big values.
+
+        Raises:
+            InvalidRecord: A bound or limit is negative or ``limit`` is below 1.
+            StoreClosed: The store is closed.
+
+        Cancellation: the caller stops waiting; the query finishes in its thread.
+        """
+        if after_lsn < 0 or (upto_lsn is not None and upto_lsn < 0):
+            raise InvalidRecord(f"scan bounds must be >= 0, got ({after_lsn}, {upto_lsn}]")
+        if limit < 1:
+            raise InvalidRecord(f"scan limit must be >= 1, got {limit}")
+        if max_bytes is not None and max_bytes < 1:
+            raise InvalidRecord(f"scan max_bytes must be >= 1, got {max_bytes}")
+        self._check_open()
+        if upto_lsn is not None and upto_lsn <= after_lsn:
+            return []
+        budget = max_bytes if max_bytes is not None else 1 << 62
+        return await self._readers.call(
+            partial(
+                read_scan, after_lsn=after_lsn, upto_lsn=upto_lsn, limit=limit, max_bytes=budget
+            )
+        )
+
+    async def stats(self) -> StoreStats:
+        """Return records, bytes, LSN and digest as of the last completed commit. O(1).
+
+        Raises:
+            StoreClosed: The store is closed.
+        """
+        self._check_open()
+        return self._stats
+
+    async def compute_stats(self) -> StoreStats:
+        """Recompute :class:`StoreStats` by scanning every record (validation's check).
+
+        Runs on a read connection in one read transaction, so writers are not blocked.
+        Cancellation: the caller stops waiting; the scan finishes in its thread.
+
+        Raises:
+            StoreClosed: The store is closed.
+        """
+        self._check_open()
+        return await self._readers.call(read_full_stats)
+
+    async def compute_digest(self) -> str:
+        """Recompute the content digest by a full scan; equals ``stats().digest`` at rest.
+
+        See :meth:`compute_stats` for concurrency and cancellation.
+        """
+        return (await self.compute_stats()).digest
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the store: finish writes already submitted, then close every connection.
+
+        Idempotent. Later calls of any read or write raise :class:`StoreClosed`.
+        Cancellation: shielded; the store is always fully closed when this returns.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            async with self._write_lock:
+                if self._pending:
+                    await self._commit_pending()
+                await self._readers.aclose()
+                await anyio.to_thread.run_sync(self._writer.close)
+        self._log.debug("store_closed", lsn=self._stats.lsn)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"lsn={self._stats.lsn}"
+        return f"<WorkloadStore {self._name!r} {state}>"
+
+    # -- group commit ----------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosed(f"workload store {self._name!r} is closed")
+
+    async def _submit(self, ops: _Ops) -> int:
+        """Queue ``ops`` for the next group commit and wait until it has committed."""
+        self._check_open()
+        item = _PendingWrite(ops)
+        self._pending.append(item)
+        try:
+            async with self._write_lock:
+                # A previous lock holder may have committed us along with its own ops.
+                if not item.done:
+                    await self._commit_pending()
+        except BaseException:
+            if not item.done and any(p is item for p in self._pending):
+                self._pending.remove(item)  # withdrawn before any commit took it
+            raise
+        if item.error is not None:
+            raise StoreError(
+                f"write to workload {self._name!r} failed: {item.error}"
+            ) from item.error
+        return item.lsn
+
+    async def _commit_pending(self) -> None:
+        """Commit every queued write in one transaction. Call with the write lock held."""
+        batch, self._pending = self._pending, []
+        with anyio.CancelScope(shield=True):
+            try:
+                ends = await anyio.to_thread.run_sync(self._writer.write, [p.ops for p in batch])
+            except Exception as exc:
+                self._log.error("group_commit_failed", writes=len(batch), error=str(exc))
+                for pending in batch:
+                    pending.error = exc
+                    pending.done = True
+                return
+        self._stats = self._writer.stats()
+        for pending, lsn in zip(batch, ends, strict=True):
+            pending.lsn = lsn
+            pending.done = True

@@ -1,0 +1,209 @@
+"""The write side of one workload store: one SQLite connection, used from worker threads.
+
+Store layer. Every method here blocks and must run in a worker thread, one call at a
+time (:class:`~edge_actors.store.WorkloadStore` serialises them with its write lock).
+Each call is one ``BEGIN IMMEDIATE ... COMMIT`` transaction that updates the records and
+the ``meta`` row (LSN, live count, live bytes, digest accumulator) together, so the
+digest is always exact for the committed state. The in-memory copy of ``meta`` changes
+only after ``COMMIT`` returns; a failed transaction is rolled back and leaves it as it was.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING
+
+from ._digest import DIGEST_MODULUS, digest_hex, record_hash
+from ._errors import StoreError
+from ._models import Durability, StoreStats
+from ._schema import connect_writer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+    from pathlib import Path
+
+    from edge_actors.wire import Change
+
+__all__ = ["WriteSide"]
+
+_UPSERT = (
+    "INSERT INTO records (key, value, lsn) VALUES (?, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, lsn = excluded.lsn"
+)
+_UPDATE_META = "UPDATE meta SET lsn = ?, records = ?, bytes = ?, digest = ? WHERE id = 1"
+_LOOKUP_CHUNK = 500  # keys per "WHERE key IN (...)" query, well below SQLite's variable limit
+
+
+class _Totals:
+    """Mutable running totals of a transaction in progress (copied from ``meta``)."""
+
+    __slots__ = ("bytes", "digest", "lsn", "records")
+
+    def __init__(self, lsn: int, records: int, nbytes: int, digest: int) -> None:
+        self.lsn = lsn
+        self.records = records
+        self.bytes = nbytes
+        self.digest = digest
+
+    def replace(self, key_utf8: bytes, old: bytes | None, new: bytes | None) -> None:
+        """Account for the live value of a key going from ``old`` to ``new``."""
+        if old is not None:
+            self.records -= 1
+            self.bytes -= len(key_utf8) + len(old)
+            self.digest -= record_hash(key_utf8, old)
+        if new is not None:
+            self.records += 1
+            self.bytes += len(key_utf8) + len(new)
+            self.digest += record_hash(key_utf8, new)
+        self.digest %= DIGEST_MODULUS
+
+
+class WriteSide:
+    """Owner of a store's write connection and of the committed ``meta`` values."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self._path = path
+        lsn, records, nbytes, digest = conn.execute(
+            "SELECT lsn, records, bytes, digest FROM meta WHERE id = 1"
+        ).fetchone()
+        self._totals = _Totals(lsn, records, nbytes, int(digest, 16))
+
+    @classmethod
+    def open(cls, path: Path, name: str, *, create: bool, durability: Durability) -> WriteSide:
+        """Open the store file (see :func:`connect_writer`) and load its ``meta`` row."""
+        conn = connect_writer(path, name, create=create, durability=durability)
+        try:
+            return cls(conn, path)
+        except BaseException:
+            conn.close()
+            raise
+
+    def stats(self) -> StoreStats:
+        """Return the committed totals as a :class:`StoreStats`."""
+        t = self._totals
+        return StoreStats(records=t.records, bytes=t.bytes, lsn=t.lsn, digest=digest_hex(t.digest))
+
+    def write(self, groups: Sequence[Sequence[tuple[str, bytes | None]]]) -> list[int]:
+        """Commit several callers' writes in one transaction (group commit).
+
+        Every op gets the next LSN, in order; ``None`` values are tombstones (also for
+        keys that never existed, so deltas carry the delete).
+
+        Returns:
+            For each group, the LSN of its last op (the current LSN for an empty group).
+        """
+        conn = self._live()
+        t = self._copy_totals()
+        ends: list[int] = []
+        rows: dict[str, tuple[bytes | None, int]] = {}
+        with _transaction(conn, self._path):
+            current = self._lookup(conn, (key for ops in groups for key, _ in ops))
+            for ops in groups:
+                for key, value in ops:
+                    t.lsn += 1
+                    old = current.get(key)
+                    t.replace(key.encode("utf-8"), None if old is None else old[0], value)
+                    current[key] = (value, t.lsn)
+                    rows[key] = (value, t.lsn)
+                ends.append(t.lsn)
+            self._store_rows(conn, rows, t)
+        self._totals = t
+        return ends
+
+    def apply(self, changes: Sequence[Change]) -> int:
+        """Apply changes from another store idempotently; return the new workload LSN.
+
+        A change is applied only when its LSN is greater than the key's local LSN; the
+        workload LSN becomes ``max(local, max(change LSNs))``. When nothing changes, no
+        transaction is written at all.
+        """
+        conn = self._live()
+        t = self._copy_totals()
+        top = max((c.lsn for c in changes), default=0)
+        rows: dict[str, tuple[bytes | None, int]] = {}
+        with _transaction(conn, self._path):
+            current = self._lookup(conn, (c.key for c in changes))
+            for change in changes:
+                key = change.key
+                old = current.get(key)
+                if old is not None and change.lsn <= old[1]:
+                    continue
+                value = change.value
+                t.replace(key.encode("utf-8"), None if old is None else old[0], value)
+                current[key] = rows[key] = (value, change.lsn)
+            t.lsn = max(t.lsn, top)
+            if not rows and t.lsn == self._totals.lsn:
+                return t.lsn  # nothing new: commits an empty (read-only) transaction
+            self._store_rows(conn, rows, t)
+        self._totals = t
+        return t.lsn
+
+    def close(self) -> None:
+        """Close the connection (SQLite checkpoints the WAL when the last one closes)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    # -- internals -------------------------------------------------------------------
+
+    def _live(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"store file {str(self._path)!r} is closed")
+        return self._conn
+
+    def _copy_totals(self) -> _Totals:
+        t = self._totals
+        return _Totals(t.lsn, t.records, t.bytes, t.digest)
+
+    @staticmethod
+    def _lookup(
+        conn: sqlite3.Connection, keys: Iterable[str]
+    ) -> dict[str, tuple[bytes | None, int]]:
+        """Return ``{key: (value, lsn)}`` for those of ``keys`` that have a row."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, tuple[bytes | None, int]] = {}
+        for start in range(0, len(wanted), _LOOKUP_CHUNK):
+            chunk = wanted[start : start + _LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT key, value, lsn FROM records WHERE key IN ({marks})"
+            for key, value, lsn in conn.execute(sql, chunk):
+                found[key] = (value, lsn)
+        return found
+
+    @staticmethod
+    def _store_rows(
+        conn: sqlite3.Connection, rows: dict[str, tuple[bytes | None, int]], t: _Totals
+    ) -> None:
+        conn.executemany(_UPSERT, [(key, value, lsn) for key, (value, lsn) in rows.items()])
+        conn.execute(_UPDATE_META, (t.lsn, t.records, t.bytes, digest_hex(t.digest)))
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
+    """``BEGIN IMMEDIATE``, then ``COMMIT`` on success or ``ROLLBACK`` on any error.
+
+    Raises:
+        StoreError: SQLite failed (disk full, I/O error, ...); the message names the file.
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot start a write on {str(path)!r}: {exc}") from exc
+    try:
+        yield
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        _rollback(conn)
+        raise StoreError(f"write to {str(path)!r} failed: {exc}") from exc
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # SQLite may already have rolled back (e.g. after an I/O error): nothing left to undo.
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")

@@ -1,0 +1,446 @@
+"""The runtime of one actor: its task, incarnations, crash handling, termination (layer: actors).
+
+A ``Cell`` owns the mailbox (which survives restarts), runs one task in the system's task
+group for the actor's whole life, and inside it one *incarnation* per instance made by the
+factory. An incarnation ends in one of four ways (:class:`Exit`): a crash, a normal
+self-stop, a restart order (one_for_all sibling) or a stop order. Crashes and normal exits
+are decided by the supervisor (or, without one, by the cell's own restart policy); the
+cell waits for that decision on the control lane, so user messages keep queueing (and
+survive) while it is suspended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, Generic, Literal, cast
+
+import anyio
+
+from .._log import get_logger
+from ._actor import Actor, MsgT
+from ._errors import ActorKilled, ActorStopped, Refusal
+from ._mailbox import Mailbox
+from ._ref import ActorRef
+from ._types import RestartType, Terminated
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from anyio.abc import TaskStatus
+
+    from ._supervisor import SupervisorCore
+    from ._system import ActorSystem
+
+__all__ = ["Cell", "Exit"]
+
+# Messages handled between two user messages before the actor yields to the event loop,
+# so an actor that keeps telling itself cannot starve every other task.
+_FAIR_BATCH = 256
+
+# Restart intensity of an actor spawned without a supervisor (its own little policy).
+UNSUPERVISED_MAX_RESTARTS = 3
+UNSUPERVISED_WITHIN_S = 5.0
+
+ExitKind = Literal["crash", "normal", "restart", "terminate"]
+
+
+class Exit:
+    """How an incarnation ended (``error`` is the crash or the restart cause)."""
+
+    __slots__ = ("delay", "error", "kind", "reason")
+
+    def __init__(
+        self,
+        kind: ExitKind,
+        error: BaseException | None = None,
+        *,
+        reason: str | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        self.kind = kind
+        self.error = error
+        self.delay = delay
+        if reason is None:
+            if kind == "crash" and error is not None:
+                reason = "killed" if isinstance(error, ActorKilled) else f"crashed: {error!r}"
+            else:
+                reason = "normal"
+        self.reason = reason
+
+
+# Control-lane items -------------------------------------------------------------------
+
+
+class Deliver:
+    """A message for ``receive`` that bypasses the bounded lane (watch and child notices)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: object) -> None:
+        self.message = message
+
+
+class StopOrder:
+    """Stop for good after the current message (``reason`` None: keep the exit's reason)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str | None = "normal") -> None:
+        self.reason = reason
+
+
+class RestartOrder:
+    """Restart in place (after ``delay`` seconds); ``cause`` goes to ``on_restart``."""
+
+    __slots__ = ("cause", "delay")
+
+    def __init__(self, cause: BaseException, delay: float) -> None:
+        self.cause = cause
+        self.delay = delay
+
+
+class KillOrder:
+    """Kill while the cell is between incarnations (suspended or backing off)."""
+
+    __slots__ = ()
+
+
+class Cell(Generic[MsgT]):
+    """Runtime state of one actor; everything here runs on the system's event loop."""
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        factory: Callable[[], Actor[MsgT]],
+        name: str,
+        mailbox_size: int,
+        restart: RestartType,
+        supervisor: SupervisorCore | None,
+    ) -> None:
+        self.system = system
+        self.factory = factory
+        self.name = name
+        self.restart_type: RestartType = restart
+        self.supervisor = supervisor
+        self.mailbox = Mailbox(mailbox_size)
+        self.ref: ActorRef[MsgT] = ActorRef(self)
+        self.log = get_logger("actors", actor=name, system=system.name)
+        self.task: asyncio.Task[Any] | None = None
+        self.terminated = False
+        self.reason = "normal"
+        self.incarnation = 0
+        self.done = anyio.Event()
+        self.watchers: set[Cell[Any]] = set()
+        self.watching: set[Cell[Any]] = set()
+        self.supervises: SupervisorCore | None = None
+        self._instance: Actor[MsgT] | None = None
+        self._reply: asyncio.Future[Any] | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._life: anyio.CancelScope | None = None
+        self._kill_pending = False
+        self._restarts: deque[float] = deque()
+
+    # --- orders from outside (all synchronous, safe from any task of the loop) ------------
+
+    def deliver(self, message: object) -> None:
+        """Put ``message`` for ``receive`` on the control lane (or count a dead letter)."""
+        if self.terminated:
+            self.dead_letter(message)
+        else:
+            self.mailbox.put_control(Deliver(message))
+
+    def order(self, item: object) -> None:
+        """Put a system order on the control lane; ignored once terminated."""
+        if not self.terminated:
+            self.mailbox.put_control(item)
+
+    def kill(self) -> None:
+        """Crash the actor with :class:`ActorKilled` now (interrupting ``receive``)."""
+        if self.terminated:
+            return
+        if self._scope is not None:
+            self._kill_pending = True
+            self._scope.cancel()
+        else:
+            self.mailbox.put_control(KillOrder())
+
+    def force(self, reason: str = "killed") -> None:
+        """End the actor at once, skipping ``on_stop`` (a stop that ran out of time)."""
+        if not self.terminated and self._life is not None:
+            self.reason = reason
+            self._life.cancel()
+
+    def dead_letter(self, message: object) -> None:
+        """Count and log a message that reached this actor after it stopped."""
+        self.system._count_dead_letter()
+        self.log.info("actor.dead_letter", message_type=type(message).__name__)
+
+    # --- the actor's task -----------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[BaseException | None]) -> None:
+        """Body of the actor's task: reports the start outcome, then lives until the end."""
+        self.task = asyncio.current_task()
+        started = False
+        start_ok = False
+
+        def report(outcome: BaseException | None) -> None:
+            nonlocal started, start_ok
+            started = True
+            start_ok = outcome is None
+            task_status.started(outcome)
+
+        try:
+            with anyio.CancelScope() as life:
+                self._life = life
+                await self._live(report)
+        finally:
+            self._life = None
+            if not started:
+                task_status.started(ActorStopped(f"actor {self.name!r} stopped while starting"))
+            self._finish(announce=start_ok)
+
+    async def _live(self, report: Callable[[BaseException | None], None]) -> None:
+        cause: BaseException | None = None
+        first = True
+        while True:
+            exit_ = await self._incarnate(first, cause, report)
+            if exit_ is None:
+                return
+            first = False
+            await self._retire()
+            if exit_.kind == "terminate":
+                self.reason = exit_.reason
+                return
+            if exit_.kind == "restart":
+                order: RestartOrder | StopOrder = RestartOrder(
+                    exit_.error or ActorStopped("restart"), exit_.delay
+                )
+            else:
+                self._log_exit(exit_)
+                order = await self._decide(exit_)
+            if isinstance(order, StopOrder):
+                self.reason = order.reason or exit_.reason
+                return
+            if order.delay > 0 and not await self._back_off(order.delay):
+                return
+            cause = order.cause
+            self.log.info(
+                "actor.restarted",
+                cause=repr(cause),
+                delay_s=order.delay,
+                incarnation=self.incarnation + 1,
+            )
+
+    async def _incarnate(
+        self,
+        first: bool,
+        cause: BaseException | None,
+        report: Callable[[BaseException | None], None],
+    ) -> Exit | None:
+        """Make a new instance, start it and serve messages; ``None`` when spawn failed."""
+        self.incarnation += 1
+        self._kill_pending = False
+        self._reply = None
+        exit_: Exit | None = None
+        with anyio.CancelScope() as scope:
+            self._scope = scope
+            try:
+                instance = self.factory()
+                instance.ref = self.ref
+                instance.system = self.system
+                instance.log = self.log
+                self._instance = instance
+                if first:
+                    await instance.on_start()
+                else:
+                    await instance.on_restart(cause or ActorStopped("restart"))
+            except Exception as exc:
+                if first:
+                    report(exc)
+                    return None
+                exit_ = Exit("crash", exc)
+            else:
+                if first:
+                    report(None)
+                    first = False  # started: a kill from here on is a crash
+                exit_ = await self._serve(instance)
+        self._scope = None
+        if self._kill_pending or exit_ is None:
+            killed = ActorKilled(f"actor {self.name!r} was killed")
+            if first and exit_ is None:
+                report(killed)
+                return None
+            self._fail_current(killed)
+            exit_ = Exit("crash", killed)
+        return exit_
+
+    async def _serve(self, instance: Actor[MsgT]) -> Exit:
+        """The hot loop: control lane first, then one user message at a time."""
+        mailbox = self.mailbox
+        user = mailbox.user
+        control = mailbox.control
+        putters = mailbox.putters
+        receive = instance.receive
+        handled = 0
+        while True:
+            if control:
+                item = control.popleft()
+                if isinstance(item, Deliver):
+                    self._reply = None
+                    try:
+                        await receive(cast("MsgT", item.message))
+                    except Refusal:
+                        pass
+                    except Exception as exc:
+                        return Exit("crash", exc)
+                elif isinstance(item, StopOrder):
+                    return Exit("terminate", reason=item.reason or "normal")
+                elif isinstance(item, RestartOrder):
+                    return Exit("restart", item.cause, delay=item.delay)
+                elif isinstance(item, KillOrder):
+                    return Exit("crash", ActorKilled(f"actor {self.name!r} was killed"))
+            elif user:
+                message, reply = user.popleft()
+                if putters:
+                    mailbox.wake_putter()
+                self._reply = reply
+                try:
+                    result = await receive(message)
+                except Refusal as exc:
+                    if reply is not None and not reply.done():
+                        reply.set_exception(exc)
+                except Exception as exc:
+                    if reply is not None and not reply.done():
+                        reply.set_exception(exc)
+                    return Exit("crash", exc)
+                else:
+                    if reply is not None and not reply.done():
+                        reply.set_result(result)
+                handled += 1
+                if handled >= _FAIR_BATCH:
+                    handled = 0
+                    await asyncio.sleep(0)  # a yield point, not a delay (see _FAIR_BATCH)
+            else:
+                await mailbox.wait()
+                continue
+            if instance._stop_requested:
+                return Exit("normal")
+
+    async def _retire(self) -> None:
+        """Run ``on_stop`` of the current instance; its errors are logged, not raised."""
+        instance, self._instance = self._instance, None
+        if instance is None:
+            return
+        try:
+            await instance.on_stop()
+        except Exception as exc:
+            self.log.warning("actor.on_stop_failed", error=repr(exc))
+
+    def _log_exit(self, exit_: Exit) -> None:
+        if exit_.kind == "crash":
+            self.log.warning("actor.crashed", error=repr(exit_.error), incarnation=self.incarnation)
+
+    async def _decide(self, exit_: Exit) -> RestartOrder | StopOrder:
+        """Get the verdict on a crash or normal exit: supervisor's, or the own policy's."""
+        if self.system._closing:
+            return StopOrder(None)
+        supervisor = self.supervisor
+        if supervisor is not None and supervisor.is_alive:
+            supervisor.child_exited(self, exit_, self.incarnation)
+            return await self._await_order()
+        return self._own_policy(exit_)
+
+    async def _await_order(self) -> RestartOrder | StopOrder:
+        """Wait on the control lane for the supervisor's order; keep notices for later."""
+        kept: list[object] = []
+        try:
+            while True:
+                item = await self.mailbox.wait_control()
+                if isinstance(item, RestartOrder | StopOrder):
+                    return item
+                if isinstance(item, KillOrder):
+                    return StopOrder("killed")
+                kept.append(item)
+        finally:
+            self.mailbox.control.extendleft(reversed(kept))
+
+    def _own_policy(self, exit_: Exit) -> RestartOrder | StopOrder:
+        """Restart policy of an actor without a supervisor (see docs/actors.md)."""
+        restart = self.restart_type
+        if restart == "temporary" or (restart == "transient" and exit_.kind == "normal"):
+            return StopOrder(None)
+        now = time.monotonic()
+        restarts = self._restarts
+        while restarts and now - restarts[0] > UNSUPERVISED_WITHIN_S:
+            restarts.popleft()
+        restarts.append(now)
+        if len(restarts) > UNSUPERVISED_MAX_RESTARTS:
+            self.log.error(
+                "supervisor.escalated",
+                supervisor=None,
+                child=self.name,
+                restarts=len(restarts),
+                within_s=UNSUPERVISED_WITHIN_S,
+                reason=exit_.reason,
+            )
+            return StopOrder(None)
+        return RestartOrder(exit_.error or ActorStopped("stopped normally"), 0.0)
+
+    async def _back_off(self, delay: float) -> bool:
+        """Wait ``delay`` seconds before a restart; ``False`` if told to stop meanwhile.
+
+        Notices for ``receive`` arriving meanwhile are kept for the next instance.
+        """
+        kept: list[object] = []
+        try:
+            with anyio.move_on_after(delay):
+                while True:
+                    item = await self.mailbox.wait_control()
+                    if isinstance(item, StopOrder | KillOrder):
+                        self.reason = "killed" if isinstance(item, KillOrder) else "normal"
+                        return False
+                    if not isinstance(item, RestartOrder):  # we are restarting anyway
+                        kept.append(item)
+            return True
+        finally:
+            self.mailbox.control.extendleft(reversed(kept))
+
+    def _fail_current(self, error: BaseException) -> None:
+        """Fail the ask of the message being handled, if it still waits."""
+        reply = self._reply
+        if reply is not None and not reply.done():
+            reply.set_exception(error)
+
+    def _finish(self, *, announce: bool) -> None:
+        """Terminal clean-up (synchronous, runs even when cancelled)."""
+        self.terminated = True
+        self._instance = None
+        pending = self.mailbox.close()
+        for message, reply in pending:
+            if reply is not None and not reply.done():
+                reply.set_exception(ActorStopped(f"actor {self.name!r} stopped before replying"))
+            self.dead_letter(message)
+        self._fail_current(ActorStopped(f"actor {self.name!r} stopped before replying"))
+        for item in self.mailbox.control:
+            if isinstance(item, Deliver):
+                self.dead_letter(item.message)
+        self.mailbox.control.clear()
+        self.system._unregister(self)
+        for target in self.watching:
+            target.watchers.discard(self)
+        self.watching.clear()
+        if self.supervises is not None:
+            self.supervises.orphan_children()
+        if announce:
+            notice = Terminated(ref_name=self.name, reason=self.reason)
+            for watcher in self.watchers:
+                watcher.watching.discard(self)
+                watcher.deliver(notice)
+            self.watchers.clear()
+            supervisor = self.supervisor
+            if supervisor is not None and supervisor.is_alive:
+                supervisor.child_terminated(self)
+            self.log.info("actor.stopped", reason=self.reason)
+        self.done.set()

@@ -1,0 +1,297 @@
+"""``ActorSystem``: spawns, names, stops, watches and shuts down actors (layer: actors).
+
+Every actor runs as one task in the system's anyio task group, so once ``async with
+ActorSystem()`` has exited no task of the system is left pending. The system runs on the
+asyncio backend (uvloop included); see ``LoopThread`` to drive it from synchronous code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+import anyio
+
+from .._log import get_logger
+from ..errors import ConfigError
+from ._cell import Cell, StopOrder
+from ._errors import ActorStartError, DuplicateActorName, SystemClosed
+from ._supervisor import SupervisorCore, SupervisorRef, _Supervisor
+from ._types import RESTART_TYPES, STRATEGIES, Backoff, RestartType, SupervisorStrategy, Terminated
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+
+    from anyio.abc import TaskGroup
+
+    from ._actor import Actor
+    from ._ref import ActorRef
+
+__all__ = ["ActorSystem"]
+
+M = TypeVar("M")
+
+
+class ActorSystem:
+    """A named set of actors sharing one task group; use as ``async with ActorSystem():``.
+
+    Leaving the ``async with`` block calls :meth:`shutdown` (shielded from cancellation,
+    bounded by its timeout) and then waits for the task group, which is empty by then.
+    """
+
+    def __init__(self, name: str = "edge-actors") -> None:
+        self.name = name
+        self._cells: dict[str, Cell[Any]] = {}
+        self._tg: TaskGroup | None = None
+        self._closing = False
+        self._dead_letters = 0
+        self._ids = itertools.count(1)
+        self.log = get_logger("actors.system", system=name)
+
+    async def __aenter__(self) -> Self:
+        if self._tg is not None or self._closing:
+            raise SystemClosed(f"actor system {self.name!r} cannot be entered twice")
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        self.log.info("system.started")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        tg = self._tg
+        assert tg is not None, "ActorSystem.__aexit__ without __aenter__"
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.shutdown()
+        finally:
+            self._tg = None
+            result = await tg.__aexit__(exc_type, exc, tb)
+        return result
+
+    # --- introspection --------------------------------------------------------------------
+
+    @property
+    def dead_letters(self) -> int:
+        """How many messages were sent to actors that had already stopped."""
+        return self._dead_letters
+
+    def lookup(self, name: str) -> ActorRef[Any] | None:
+        """Return the ref of the live actor called ``name``, or ``None``."""
+        cell = self._cells.get(name)
+        return cell.ref if cell is not None else None
+
+    def names(self) -> list[str]:
+        """Names of the live actors, in spawn order."""
+        return list(self._cells)
+
+    # --- spawning -------------------------------------------------------------------------
+
+    async def spawn(
+        self,
+        factory: Callable[[], Actor[M]],
+        *,
+        name: str | None = None,
+        mailbox_size: int = 1000,
+        restart: RestartType | None = None,
+        supervisor: SupervisorRef | None = None,
+    ) -> ActorRef[M]:
+        """Start an actor and return its ref once ``on_start`` has completed.
+
+        Args:
+            factory: called with no arguments for the first instance and every restart
+                (an ``Actor`` subclass itself is fine).
+            name: unique name; generated from the factory's name when ``None``.
+            mailbox_size: capacity of the bounded user mailbox (default 1000, at least 1).
+            restart: restart type; ``None`` means ``"temporary"`` without a supervisor (a
+                crash stops the actor) and ``"permanent"`` under one.
+            supervisor: spawn as that supervisor's child (same as ``spawn_child``).
+
+        Raises:
+            DuplicateActorName: a live actor already has ``name``.
+            ActorStartError: the factory or ``on_start`` raised (chained).
+            ConfigError: bad ``mailbox_size`` or ``restart``.
+            SystemClosed: the system is not running or is shutting down.
+
+        Cancellation: cancelling while ``on_start`` runs cancels the start as well.
+        """
+        if supervisor is not None:
+            return await supervisor.spawn_child(
+                factory, name=name, restart=restart or "permanent", mailbox_size=mailbox_size
+            )
+        cell: Cell[M] = await self._spawn_cell(
+            factory, name, mailbox_size, restart or "temporary", None
+        )
+        return cell.ref
+
+    async def spawn_supervisor(
+        self,
+        *,
+        name: str | None = None,
+        strategy: SupervisorStrategy = "one_for_one",
+        max_restarts: int = 3,
+        within_s: float = 5.0,
+        backoff: Backoff | None = None,
+        parent: SupervisorRef | None = None,
+    ) -> SupervisorRef:
+        """Start a supervisor (OTP semantics, see docs/actors.md).
+
+        Args:
+            name: unique name (generated when ``None``).
+            strategy: ``"one_for_one"`` (default) or ``"one_for_all"``.
+            max_restarts: restarts allowed within ``within_s``; one more makes the
+                supervisor stop its children and fail (default 3).
+            within_s: the intensity window in seconds (default 5.0).
+            backoff: delay between restarts; ``None`` (default) restarts at once.
+            parent: supervise this supervisor (a ``permanent`` child of ``parent``); at
+                the top (``None``) a failure stops it for good, logged and watchable.
+
+        Raises:
+            ConfigError: bad strategy, ``max_restarts`` or ``within_s``.
+            DuplicateActorName, SystemClosed: as :meth:`spawn`.
+        """
+        if strategy not in STRATEGIES:
+            raise ConfigError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
+        if max_restarts < 0:
+            raise ConfigError(f"max_restarts must be >= 0, got {max_restarts!r}")
+        if within_s <= 0:
+            raise ConfigError(f"within_s must be > 0, got {within_s!r}")
+        if name is None:
+            name = f"supervisor-{next(self._ids)}"
+        core = SupervisorCore(self, name, strategy, max_restarts, within_s, backoff)
+
+        def factory() -> _Supervisor:
+            return _Supervisor(core)
+
+        if parent is not None:
+            await parent._core.spawn(factory, name, "permanent", 1000, supervises=core)
+        else:
+            await self._spawn_cell(factory, name, 1000, "temporary", None, core)
+        return SupervisorRef(core)
+
+    async def _spawn_cell(
+        self,
+        factory: Callable[[], Actor[M]],
+        name: str | None,
+        mailbox_size: int,
+        restart: RestartType,
+        supervisor: SupervisorCore | None,
+        supervises: SupervisorCore | None = None,
+    ) -> Cell[M]:
+        tg = self._tg
+        if tg is None or self._closing:
+            raise SystemClosed(f"actor system {self.name!r} is not running")
+        if mailbox_size < 1:
+            raise ConfigError(f"mailbox_size must be >= 1, got {mailbox_size!r}")
+        if restart not in RESTART_TYPES:
+            raise ConfigError(f"restart must be one of {sorted(RESTART_TYPES)}, got {restart!r}")
+        if name is None:
+            base = getattr(factory, "__name__", "actor").lower()
+            name = f"{base}-{next(self._ids)}"
+        if name in self._cells:
+            raise DuplicateActorName(f"an actor named {name!r} already runs in {self.name!r}")
+        cell = Cell(self, factory, name, mailbox_size, restart, supervisor)
+        if supervises is not None:
+            supervises.cell = cell
+            cell.supervises = supervises
+        self._cells[name] = cell
+        outcome = await tg.start(cell.run, name=f"actor:{name}")
+        if outcome is not None:
+            raise ActorStartError(f"actor {name!r} failed to start: {outcome!r}") from outcome
+        cell.log.info(
+            "actor.spawned",
+            restart=restart,
+            supervisor=supervisor.name if supervisor is not None else None,
+            mailbox_size=mailbox_size,
+        )
+        return cell
+
+    def _unregister(self, cell: Cell[Any]) -> None:
+        if self._cells.get(cell.name) is cell:
+            del self._cells[cell.name]
+
+    def _count_dead_letter(self) -> None:
+        self._dead_letters += 1
+
+    # --- stopping -------------------------------------------------------------------------
+
+    async def stop(self, ref: ActorRef[Any], *, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - grace period before cancelling, not a caller deadline
+        """Stop an actor for good: it finishes its current message, runs ``on_stop``.
+
+        Messages still queued become dead letters (their askers get ``ActorStopped``).
+        Watchers get ``Terminated(reason="normal")``; a supervised actor stopped this way is
+        not restarted (its supervisor forgets it). Returns once the actor has stopped; if it
+        takes longer than ``timeout`` it is cancelled (reason ``"killed"``). Called by the
+        actor on itself, it only orders the stop (it cannot wait for itself).
+        """
+        await self._stop_cell(ref._cell, timeout)
+
+    async def _stop_cell(self, cell: Cell[Any], timeout: float) -> None:  # noqa: ASYNC109 - grace period
+        if cell.terminated:
+            return
+        cell.order(StopOrder(None))
+        if cell.task is not None and cell.task is asyncio.current_task():
+            return
+        with anyio.move_on_after(timeout):
+            await cell.done.wait()
+        if not cell.done.is_set():
+            cell.force("killed")
+            await cell.done.wait()
+
+    async def kill(self, ref: ActorRef[Any]) -> None:
+        """Crash an actor from outside with ``ActorKilled`` (interrupts ``receive``).
+
+        Goes through supervision like any crash; the asker of the interrupted message gets
+        ``ActorKilled``. Returns once the kill is ordered; the actor's own task handles it.
+        A stopped actor is left alone.
+        """
+        ref._cell.kill()
+
+    async def watch(self, watcher: ActorRef[Any], target: ActorRef[Any]) -> None:
+        """Deliver ``Terminated(target.name, reason)`` to ``watcher`` when ``target`` stops.
+
+        Restarts are not terminations. Watching an actor that has already stopped delivers
+        the notice at once. Notices use the control lane, so a full mailbox cannot lose them.
+        """
+        watcher_cell, target_cell = watcher._cell, target._cell
+        if target_cell.terminated:
+            watcher_cell.deliver(Terminated(ref_name=target_cell.name, reason=target_cell.reason))
+            return
+        target_cell.watchers.add(watcher_cell)
+        watcher_cell.watching.add(target_cell)
+
+    async def unwatch(self, watcher: ActorRef[Any], target: ActorRef[Any]) -> None:
+        """Stop watching ``target`` (no notice will be delivered)."""
+        target._cell.watchers.discard(watcher._cell)
+        watcher._cell.watching.discard(target._cell)
+
+    async def shutdown(self, *, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - grace period before cancelling
+        """Stop every actor: orderly first (``on_stop`` hooks), then cancel what remains.
+
+        Supervisors restart nothing from here on and no actor can be spawned. Actors get
+        ``timeout`` seconds to stop in order, then are cancelled; idempotent.
+        """
+        if self._closing:
+            return
+        self._closing = True
+        cells = list(self._cells.values())
+        for cell in reversed(cells):
+            cell.order(StopOrder(None))
+        with anyio.move_on_after(timeout):
+            for cell in cells:
+                await cell.done.wait()
+        left = [cell for cell in cells if not cell.done.is_set()]
+        for cell in left:
+            cell.force("killed")
+        with anyio.move_on_after(timeout):
+            for cell in left:
+                await cell.done.wait()
+        if any(not cell.done.is_set() for cell in left) and self._tg is not None:
+            self._tg.cancel_scope.cancel()
+        self.log.info("system.stopped", forced=len(left), dead_letters=self._dead_letters)

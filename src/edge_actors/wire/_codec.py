@@ -33,6 +33,7 @@ CHUNK_HEADER_BUDGET: Final = 2048
 
 _LEVEL_MIN: Final = 1
 _LEVEL_MAX: Final = 22
+_ZSTD_OUTPUT_FULL: Final = "Destination buffer is too small"  # libzstd's dstSize_tooSmall
 
 
 class ChunkCodec:
@@ -185,4 +186,9 @@ class ChunkCodec:
                 chunk.payload, max_output_size=chunk.raw_len, allow_extra_data=False
             )
         except zstandard.ZstdError as exc:
+            if _ZSTD_OUTPUT_FULL in str(exc):
+                raise DecompressionBomb(
+                    f"chunk seq {chunk.seq}: zstd payload expands beyond its declared "
+                    f"{chunk.raw_len} bytes; refused unexpanded"
+                ) from exc
             raise MalformedFrame(f"chunk seq {chunk.seq}: zstd payload: {exc}") from exc

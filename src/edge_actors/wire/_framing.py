@@ -83,4 +83,6 @@ class FrameReader:
             raise
         finally:
             del self._buffer[:pos]
+            if self._broken is not None:
+                self._buffer.clear()  # nothing after a refused prefix can be read
         return frames

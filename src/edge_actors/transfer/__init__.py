@@ -14,14 +14,26 @@ from ._limiter import TokenBucket as TokenBucket
 from ._models import TransferProgress as TransferProgress
 from ._models import TransferSpec as TransferSpec
 from ._models import TransferState as TransferState
+from ._receiver import ReceiverActor as ReceiverActor
+from ._receiver import peer_ws_max_msg_size as peer_ws_max_msg_size
+from ._receiver import serve_peer_stream as serve_peer_stream
+from ._sender import PROGRESS_INTERVAL_S as PROGRESS_INTERVAL_S
+from ._sender import SenderActor as SenderActor
+from ._sender import run_transfer as run_transfer
 
 __all__ = [
+    "PROGRESS_INTERVAL_S",
     "LinkLimiters",
     "PeerRefused",
+    "ReceiverActor",
+    "SenderActor",
     "TokenBucket",
     "TransferAborted",
     "TransferError",
     "TransferProgress",
     "TransferSpec",
     "TransferState",
+    "peer_ws_max_msg_size",
+    "run_transfer",
+    "serve_peer_stream",
 ]

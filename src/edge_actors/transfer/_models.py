@@ -113,6 +113,9 @@ class TransferProgress(msgspec.Struct, kw_only=True):
         wire_rate_bps: average wire rate, bits per second.
         raw_rate_bps: average logical (uncompressed) rate, bits per second.
         error: why the transfer failed or was cancelled.
+        sent_chunks: chunks put on the wire, re-sent ones included.
+        sent_records: records put on the wire, re-sent ones included.
+        sent_wire_bytes: frame bytes put on the wire, re-sent ones included.
     """
 
     transfer_id: str
@@ -130,3 +133,6 @@ class TransferProgress(msgspec.Struct, kw_only=True):
     wire_rate_bps: float = 0.0
     raw_rate_bps: float = 0.0
     error: str | None = None
+    sent_chunks: int = 0
+    sent_records: int = 0
+    sent_wire_bytes: int = 0

@@ -1,0 +1,328 @@
+"""The receiving side of a peer stream: :func:`serve_peer_stream` (layer: transfer).
+
+The edge daemon authenticates ``GET /peer/stream``, prepares the WebSocket and hands it
+here. Two stages overlap so the network never waits for SQLite:
+
+* the **reader** (this function's task) decodes each frame within :class:`WireLimits`,
+  checks its order, and decompresses, verifies and decodes the chunk in a worker thread;
+* the **ReceiverActor** applies the decoded changes to the target store in order and
+  sends ``Ack(seq, applied_lsn)``.
+
+Any bad frame ends the stream with an ``ErrorFrame(code, message)`` before it reaches the
+store, so a refused chunk leaves the target unchanged. Imports: leaves, actors, wire,
+store.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
+
+import aiohttp
+import anyio
+from aiohttp import web
+
+from edge_actors._log import get_logger
+from edge_actors.actors import Actor, ActorSystem
+from edge_actors.errors import EdgeActorsError
+from edge_actors.wire import (
+    DEFAULT_LIMITS,
+    PROTOCOL_VERSION,
+    Ack,
+    Chunk,
+    ChunkCodec,
+    Done,
+    Hello,
+    HelloAck,
+    MalformedFrame,
+    WireError,
+    WireLimits,
+    decode_frame,
+    encode_frame,
+    error_frame,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from edge_actors.actors import ActorRef
+    from edge_actors.store import WorkloadStore
+    from edge_actors.wire import Change, Frame
+
+__all__ = ["ReceiverActor", "peer_ws_max_msg_size", "serve_peer_stream"]
+
+_IN_THREAD_BYTES = 64 * 1024  # smaller chunks are decoded on the loop (no thread hop)
+_MAILBOX = 4  # decoded chunks waiting for the store: with the sender's window, bounded
+_CLOSE_TIMEOUT_S = 2.0
+_DRAIN_TIMEOUT_S = 30.0
+
+
+def peer_ws_max_msg_size(limits: WireLimits = DEFAULT_LIMITS) -> int:
+    """The ``max_msg_size`` to prepare the peer ``WebSocketResponse`` with.
+
+    Twice the frame limit: a frame just over the limit still reaches
+    :func:`serve_peer_stream`, which refuses it with a ``too_large`` ``ErrorFrame``
+    instead of aiohttp dropping the connection without a reason.
+    """
+    return limits.max_frame_bytes * 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Apply:
+    seq: int
+    changes: list[Change]
+    raw_len: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Finish:
+    seq: int
+    lsn: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Sync:
+    """Replied to once every message queued before it has been handled."""
+
+
+_ReceiverMsg = _Apply | _Finish | _Sync
+
+
+class _StreamState:
+    """What the reader and the receiver actor share: whether the stream has failed."""
+
+    __slots__ = ("failed",)
+
+    def __init__(self) -> None:
+        self.failed: BaseException | None = None
+
+
+class _ApplyFailed(EdgeActorsError):
+    """The target store refused a chunk (internal; becomes an ``ErrorFrame``)."""
+
+    code = "apply_failed"
+
+
+class ReceiverActor(Actor[_ReceiverMsg]):
+    """Applies one stream's decoded chunks to the target store, in order, and acks them.
+
+    A failed apply sends ``ErrorFrame("apply_failed", ...)``, closes the stream and drops
+    every later chunk (nothing is applied out of order).
+    """
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        store: WorkloadStore,
+        on_applied: Callable[[str, int, int], None] | None,
+        workload: str,
+        state: _StreamState,
+    ) -> None:
+        self._ws = ws
+        self._store = store
+        self._on_applied = on_applied
+        self._workload = workload
+        self._state = state
+
+    async def receive(self, message: _ReceiverMsg) -> None:
+        """Apply a chunk, or ack ``Done``, or answer a sync."""
+        if self._state.failed is not None or isinstance(message, _Sync):
+            return
+        try:
+            if isinstance(message, _Apply):
+                applied = await self._store.apply_changes(message.changes)
+                if self._on_applied is not None:
+                    self._on_applied(self._workload, len(message.changes), message.raw_len)
+                seq = message.seq
+            else:
+                applied, seq = self._store.lsn, message.seq
+        except EdgeActorsError as exc:
+            self._state.failed = exc
+            await _refuse(self._ws, _ApplyFailed(f"apply to {self._workload!r} failed: {exc}"))
+            return
+        if not self._ws.closed:
+            try:
+                await self._ws.send_bytes(encode_frame(Ack(seq=seq, applied_lsn=applied)))
+            except (ConnectionError, RuntimeError):
+                self._state.failed = ConnectionError("peer went away")
+
+
+async def _refuse(ws: web.WebSocketResponse, exc: BaseException) -> None:
+    """Tell the peer why the stream ends, then close it."""
+    if ws.closed:
+        return
+    with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT_S):
+        try:
+            await ws.send_bytes(encode_frame(error_frame(exc)))
+            await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION)
+        except (ConnectionError, RuntimeError):
+            pass
+
+
+async def serve_peer_stream(
+    ws: web.WebSocketResponse,
+    *,
+    resolve_store: Callable[[str, str], Awaitable[WorkloadStore]],
+    limits: WireLimits = DEFAULT_LIMITS,
+    on_applied: Callable[[str, int, int], None] | None = None,
+    system: ActorSystem | None = None,
+) -> None:
+    """Serve one peer stream on a prepared WebSocket until the sender closes it.
+
+    Args:
+        ws: the prepared (and already authenticated) WebSocket; prepare it with
+            ``max_msg_size=peer_ws_max_msg_size(limits)``.
+        resolve_store: ``(workload, migration_id) -> store`` called on ``Hello``; an
+            :class:`EdgeActorsError` it raises is sent as an ``ErrorFrame`` (its ``code``
+            attribute if it has one, else ``"refused"``).
+        limits: wire limits every frame and chunk must respect.
+        on_applied: ``(workload, records, raw_bytes)`` after each applied chunk (metrics).
+        system: the actor system for the :class:`ReceiverActor`; default: a private one.
+
+    Errors: every refusal is reported to the peer as an ``ErrorFrame`` and ends the
+    stream; nothing is raised for the peer's mistakes.
+
+    Cancellation: stops reading at once; a chunk already being applied completes (the
+    store's apply is atomic) and the WebSocket is closed.
+    """
+    async with AsyncExitStack() as stack:
+        if system is None:
+            system = await stack.enter_async_context(ActorSystem(name="peer-stream"))
+        stream = _PeerStream(ws, system, resolve_store, limits, on_applied)
+        try:
+            await stream.serve()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await stream.finish()
+
+
+class _PeerStream:
+    """The reader stage of one peer stream (see the module docstring)."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        system: ActorSystem,
+        resolve_store: Callable[[str, str], Awaitable[WorkloadStore]],
+        limits: WireLimits,
+        on_applied: Callable[[str, int, int], None] | None,
+    ) -> None:
+        self.ws = ws
+        self.system = system
+        self.resolve_store = resolve_store
+        self.limits = limits
+        self.on_applied = on_applied
+        self.codec = ChunkCodec(limits=limits)
+        self.log = get_logger("transfer.receiver")
+        self.hello: Hello | None = None
+        self.state = _StreamState()
+        self.ref: ActorRef[_ReceiverMsg] | None = None
+        self.expected_seq = 1
+
+    async def serve(self) -> None:
+        async for msg in self.ws:
+            if msg.type is not aiohttp.WSMsgType.BINARY:
+                if msg.type is aiohttp.WSMsgType.TEXT:
+                    await self.refuse(MalformedFrame("text message on the peer stream"))
+                return
+            try:
+                frame = decode_frame(msg.data, limits=self.limits)
+            except WireError as exc:
+                await self.refuse(exc)
+                return
+            if self.state.failed is not None or not await self.handle(frame):
+                return
+
+    async def handle(self, frame: Frame) -> bool:
+        """Handle one valid frame; ``False`` ends the stream (already refused)."""
+        if self.hello is None:
+            if not isinstance(frame, Hello):
+                return await self.refuse(
+                    MalformedFrame(f"expected Hello, got {type(frame).__name__}")
+                )
+            return await self.open(frame)
+        assert self.ref is not None
+        if isinstance(frame, Chunk):
+            problem = _check_order(frame, self.hello, self.expected_seq)
+            if problem is not None:
+                return await self.refuse(problem)
+            try:
+                if len(frame.payload) >= _IN_THREAD_BYTES:
+                    changes = await anyio.to_thread.run_sync(self.codec.decode_chunk, frame)
+                else:
+                    changes = self.codec.decode_chunk(frame)
+            except WireError as exc:
+                return await self.refuse(exc)
+            self.expected_seq += 1
+            await self.ref.tell(_Apply(frame.seq, changes, frame.raw_len))
+            return True
+        if isinstance(frame, Done):
+            if frame.seq != self.expected_seq:
+                return await self.refuse(
+                    MalformedFrame(f"Done seq {frame.seq}, expected {self.expected_seq}")
+                )
+            self.expected_seq += 1
+            await self.ref.tell(_Finish(frame.seq, frame.lsn))
+            return True
+        return await self.refuse(
+            MalformedFrame(f"unexpected {type(frame).__name__} frame mid-stream")
+        )
+
+    async def open(self, hello: Hello) -> bool:
+        """Resolve the target store, start the receiver actor and answer ``HelloAck``."""
+        try:
+            store = await self.resolve_store(hello.workload, hello.migration_id)
+        except EdgeActorsError as exc:
+            code = getattr(exc, "code", None)
+            return await self.refuse(_Refused(str(exc), code if isinstance(code, str) else None))
+        self.hello = hello
+        self.log = self.log.bind(
+            migration_id=hello.migration_id, workload=hello.workload, transfer_id=hello.transfer_id
+        )
+        factory = partial(
+            ReceiverActor, self.ws, store, self.on_applied, hello.workload, self.state
+        )
+        self.ref = await self.system.spawn(factory, mailbox_size=_MAILBOX)
+        await self.ws.send_bytes(
+            encode_frame(HelloAck(protocol=PROTOCOL_VERSION, applied_lsn=store.lsn))
+        )
+        self.log.info("stream_opened", applied_lsn=store.lsn)
+        return True
+
+    async def refuse(self, exc: BaseException) -> bool:
+        """Send the ``ErrorFrame`` for ``exc`` and close; always ``False``."""
+        self.log.warning("stream_refused", code=getattr(exc, "code", "internal"), error=str(exc))
+        await _refuse(self.ws, exc)
+        return False
+
+    async def finish(self) -> None:
+        """Let queued applies finish (valid and idempotent), stop the actor, close."""
+        if self.ref is not None:
+            with anyio.move_on_after(_DRAIN_TIMEOUT_S):
+                await self.ref.ask(_Sync(), timeout=None)
+            await self.system.stop(self.ref)
+        if not self.ws.closed:
+            with anyio.move_on_after(_CLOSE_TIMEOUT_S):
+                await self.ws.close()
+        self.log.info("stream_closed", next_seq=self.expected_seq)
+
+
+class _Refused(EdgeActorsError):
+    """``resolve_store`` refused the stream (internal carrier of the remote code)."""
+
+    def __init__(self, message: str, code: str | None) -> None:
+        super().__init__(message)
+        self.code = code or "refused"
+
+
+def _check_order(chunk: Chunk, hello: Hello, expected_seq: int) -> MalformedFrame | None:
+    if chunk.seq != expected_seq:
+        return MalformedFrame(f"chunk seq {chunk.seq} out of order, expected {expected_seq}")
+    if chunk.workload != hello.workload or chunk.migration_id != hello.migration_id:
+        return MalformedFrame(
+            f"chunk seq {chunk.seq} is for {chunk.workload!r}/{chunk.migration_id!r}, the "
+            f"stream is {hello.workload!r}/{hello.migration_id!r}"
+        )
+    return None

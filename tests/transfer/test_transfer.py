@@ -1,0 +1,108 @@
+"""End-to-end transfers between a real source store and a real aiohttp peer edge."""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING
+
+import pytest
+from transfer_peer import PeerEdge, fill, make_spec
+
+from edge_actors.transfer import (
+    PeerRefused,
+    TransferAborted,
+    TransferError,
+    TransferProgress,
+    run_transfer,
+)
+
+if TYPE_CHECKING:
+    from edge_actors.store import StoreRegistry
+
+
+@pytest.mark.anyio
+async def test_full_copy_then_delta_gives_equal_digests(
+    source: StoreRegistry, peer: PeerEdge
+) -> None:
+    src = await source.create("app")
+    await fill(src, 3000)
+    seen: list[TransferProgress] = []
+    result = await run_transfer(make_spec(peer, batch_size=250), src, on_progress=seen.append)
+    dst = peer.registry.get("app")
+    assert (await dst.stats()).digest == (await src.stats()).digest
+    assert (await dst.stats()).records == 3000
+    assert result.state == "done"
+    assert result.acked_lsn == src.lsn == result.to_lsn
+    assert result.records == 3000
+    assert result.chunks == 12
+    assert result.raw_bytes > 300_000
+    assert seen[-1] == result
+
+    # Delta: overwrite some, delete some, add some.
+    first_lsn = src.lsn
+    await src.write_batch([(f"k{i:06d}", b"new") for i in range(0, 3000, 7)])
+    for i in range(1, 3000, 11):
+        await src.delete(f"k{i:06d}")
+    await fill(src, 200, prefix="z")
+    delta = await run_transfer(
+        make_spec(peer, transfer_id="t-2", from_lsn=first_lsn, batch_size=100), src
+    )
+    assert (await dst.stats()).digest == (await src.stats()).digest
+    assert (await dst.stats()).records == (await src.stats()).records
+    touched = {i for i in range(0, 3000, 7)} | {i for i in range(1, 3000, 11)}
+    assert delta.records == len(touched) + 200  # each changed key once, at its latest
+    assert delta.acked_lsn == src.lsn
+
+
+@pytest.mark.anyio
+async def test_compression_shrinks_the_wire(source: StoreRegistry, peer: PeerEdge) -> None:
+    src = await source.create("app")
+    await fill(src, 2000, value_bytes=1000)
+    result = await run_transfer(make_spec(peer, compression=True), src)
+    assert (await peer.registry.get("app").stats()).digest == (await src.stats()).digest
+    assert result.wire_bytes * 5 < result.raw_bytes
+
+
+@pytest.mark.anyio
+async def test_dropped_connection_resumes_and_resends_at_most_a_window(
+    source: StoreRegistry, peer: PeerEdge
+) -> None:
+    src = await source.create("app")
+    await fill(src, 4000)
+    peer.drop_after = 5
+    window, batch = 4, 100
+    result = await run_transfer(make_spec(peer, batch_size=batch, window=window), src)
+    assert (await peer.registry.get("app").stats()).digest == (await src.stats()).digest
+    assert result.retries == 1
+    assert peer.streams == 2
+    needed_chunks = 4000 // batch
+    assert needed_chunks <= result.sent_chunks <= needed_chunks + window
+    assert 4000 <= result.sent_records <= 4000 + window * batch
+    # The target applied at most one window twice (idempotently).
+    assert peer.applied_records <= 4000 + window * batch
+
+
+@pytest.mark.anyio
+async def test_wrong_token_is_refused_by_name(source: StoreRegistry, peer: PeerEdge) -> None:
+    src = await source.create("app")
+    await fill(src, 10)
+    seen: list[TransferProgress] = []
+    with pytest.raises(PeerRefused, match="unauthorized") as info:
+        await run_transfer(make_spec(peer, target_token="wrong"), src, on_progress=seen.append)
+    assert info.value.code == "unauthorized"
+    assert isinstance(info.value, TransferError)
+    assert seen[-1].state == "failed"
+    assert "app" not in peer.registry
+
+
+@pytest.mark.anyio
+async def test_unreachable_peer_aborts_after_retries(source: StoreRegistry, peer: PeerEdge) -> None:
+    src = await source.create("app")
+    await fill(src, 10)
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    spec = make_spec(peer, target_url=f"http://127.0.0.1:{port}", max_retries=2)
+    with pytest.raises(TransferAborted, match="after 3 attempts") as info:
+        await run_transfer(spec, src)
+    assert info.value.attempts == 3

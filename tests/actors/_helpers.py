@@ -7,7 +7,7 @@ from typing import Any
 import anyio
 import msgspec
 
-from edge_actors.actors import Actor, Refusal
+from edge_actors.actors import Actor, Refusal, Terminated
 
 
 class Ping(msgspec.Struct, tag=True):
@@ -80,3 +80,13 @@ async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
     with anyio.fail_after(timeout):
         while not predicate():
             await anyio.sleep(0.001)
+
+
+class Watcher(Actor[Terminated]):
+    """Collects the Terminated notices it receives."""
+
+    def __init__(self, out: list[Terminated]) -> None:
+        self.out = out
+
+    async def receive(self, message: Terminated) -> None:
+        self.out.append(message)

@@ -1,0 +1,404 @@
+"""HTTP clients of the edge daemon: :class:`EdgeClient` (data API) and :class:`AdminClient`.
+
+Edge layer. Both decode answers into the same Structs the daemon encodes, turn error
+answers into :class:`~edge_actors.edge.EdgeHTTPError` subclasses carrying the server's
+code and message, and close the ``aiohttp`` session they created. :class:`EdgeClient`
+follows a moved workload's 307 itself (same method, same body) and remembers the new
+edge for that workload, so an app keeps working across a migration's cutover.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+from edge_actors._log import get_logger
+from edge_actors.transfer import TransferProgress
+
+from ._errors import EdgeHTTPError, TooManyRedirects, error_for_status
+from ._models import (
+    CapacityInfo,
+    CreateWorkload,
+    ErrorBody,
+    HealthInfo,
+    HoldAnswer,
+    HoldRequest,
+    LinkRate,
+    LsnAnswer,
+    ReleaseAnswer,
+    ReleaseRequest,
+    SetStatus,
+    TransferList,
+    WorkloadInfo,
+    WorkloadList,
+    WorkloadStatus,
+)
+
+if TYPE_CHECKING:
+    import ssl
+    from collections.abc import AsyncGenerator, Sequence
+    from types import TracebackType
+
+    from edge_actors.transfer import TransferSpec
+
+__all__ = ["AdminClient", "EdgeClient"]
+
+T = TypeVar("T")
+
+_LARGE_BODY = 512 * 1024
+_ENCODER = msgspec.json.Encoder()
+_MSGPACK = msgspec.msgpack.Encoder()
+_PROGRESS = msgspec.json.Decoder(TransferProgress)
+
+
+class _Http:
+    """A session (owned or borrowed) plus the error decoding both clients share."""
+
+    def __init__(
+        self,
+        url: str,
+        session: aiohttp.ClientSession | None,
+        timeout: float,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"url: expected an http(s) base URL, got {url!r}")
+        self.url = url.rstrip("/")
+        self._session = session
+        self._owned = session is None
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            if not self._owned:
+                raise RuntimeError("the session given to the client is closed")
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._owned and self._session is not None:
+            await self._session.close()
+        self._session = None
+
+
+async def _error(resp: aiohttp.ClientResponse) -> EdgeHTTPError:
+    body = await resp.read()
+    try:
+        parsed = msgspec.json.decode(body, type=ErrorBody)
+        code, message = parsed.error, parsed.message
+    except msgspec.MsgspecError:
+        code, message = f"http_{resp.status}", body.decode("utf-8", "replace")[:500]
+    return error_for_status(resp.status, code, message, str(resp.url))
+
+
+def _decode(body: bytes, kind: type[T]) -> T:
+    return msgspec.json.decode(body, type=kind)
+
+
+class _Client:
+    """What both clients share: the session wrapper, context management, closing."""
+
+    _http: _Http
+
+    @property
+    def url(self) -> str:
+        """The edge's base URL."""
+        return self._http.url
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session if this client created it."""
+        await self._http.aclose()
+
+
+class EdgeClient(_Client):
+    """Client of an edge's data API (no token), following workload moves.
+
+    Args:
+        url: Base URL of the edge (``http://host:port``).
+        session: An ``aiohttp`` session to use (not closed by this client); one is
+            created (and closed by :meth:`aclose`) when ``None``.
+        timeout: Total seconds per request, including time a write waits on a hold.
+        max_redirects: Most 307 hops per request before :class:`TooManyRedirects`.
+        ssl_context: TLS context for ``https`` edges with a private CA.
+
+    Use as ``async with EdgeClient(url) as client:``. Cancellation of any method
+    abandons the request; a write may or may not have been applied (it was not
+    acknowledged).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 30.0,
+        max_redirects: int = 5,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._http = _Http(url, session, timeout, ssl_context)
+        self._max_redirects = max_redirects
+        self._bases: dict[str, str] = {}
+        self._log = get_logger("edge.client", edge=self._http.url)
+
+    def edge_for(self, workload: str) -> str:
+        """Return the base URL this client now uses for ``workload``."""
+        return self._bases.get(workload, self._http.url)
+
+    async def _request(
+        self, method: str, workload: str, suffix: str, body: bytes | None = None
+    ) -> tuple[int, bytes, dict[str, str], str]:
+        path = f"/v1/workloads/{quote(workload, safe='')}{suffix}"
+        base = self.edge_for(workload)
+        for _ in range(self._max_redirects + 1):
+            async with self._http.session().request(
+                method,
+                URL(base + path, encoded=True),
+                data=_payload(body),
+                allow_redirects=False,
+                timeout=self._http.timeout,
+                ssl=self._http.ssl,
+            ) as resp:
+                if resp.status in (307, 308):
+                    location = resp.headers.get("Location", "")
+                    new_base = _base_of(location, path)
+                    self._log.info(
+                        "workload_moved", workload=workload, old_edge=base, new_edge=new_base
+                    )
+                    self._bases[workload] = base = new_base
+                    continue
+                if resp.status == 404 and method == "GET" and suffix.startswith("/records/"):
+                    error = await _error(resp)
+                    if error.code == "record_not_found":
+                        return 404, b"", {}, base
+                    raise error
+                if resp.status >= 400:
+                    raise await _error(resp)
+                return resp.status, await resp.read(), dict(resp.headers), base
+        raise TooManyRedirects(
+            f"{method} {path}: more than {self._max_redirects} redirects (routing loop?)"
+        )
+
+    @staticmethod
+    def _record(key: str) -> str:
+        return "/records/" + quote(key, safe="")
+
+    async def put(self, workload: str, key: str, value: bytes) -> int:
+        """Write ``value`` under ``key``; return the acknowledged LSN.
+
+        Raises:
+            EdgeHTTPError: A subclass per error (``WorkloadMissing``, ``WorkloadIncoming``,
+                ``PayloadTooLarge``, ``EdgeCapacityExceeded``, ``BadRequest``, ...).
+        """
+        _, body, _, _ = await self._request("PUT", workload, self._record(key), bytes(value))
+        return _decode(body, LsnAnswer).lsn
+
+    async def get(self, workload: str, key: str) -> bytes | None:
+        """Return the value of ``key``, or ``None`` when the record does not exist."""
+        found = await self.get_record(workload, key)
+        return None if found is None else found[0]
+
+    async def get_record(self, workload: str, key: str) -> tuple[bytes, int] | None:
+        """Return ``(value, lsn)`` of ``key``, or ``None`` when the record does not exist."""
+        status, body, headers, _ = await self._request("GET", workload, self._record(key))
+        if status == 404:
+            return None
+        return body, int(headers.get("X-Edge-LSN", "0"))
+
+    async def delete(self, workload: str, key: str) -> int:
+        """Delete ``key`` (a tombstone); return the acknowledged LSN."""
+        _, body, _, _ = await self._request("DELETE", workload, self._record(key))
+        return _decode(body, LsnAnswer).lsn
+
+    async def batch(self, workload: str, ops: Sequence[tuple[str, bytes | None]]) -> int:
+        """Write several records atomically (``None`` deletes); return the last LSN."""
+        payload = _MSGPACK.encode([[key, value] for key, value in ops])
+        _, body, _, _ = await self._request("POST", workload, "/batch", payload)
+        return _decode(body, LsnAnswer).lsn
+
+    async def info(self, workload: str) -> WorkloadInfo:
+        """Return the workload's status, records, bytes, LSN and digest."""
+        _, body, _, _ = await self._request("GET", workload, "")
+        return _decode(body, WorkloadInfo)
+
+
+def _payload(body: bytes | None) -> bytes | io.BytesIO | None:
+    """Large bodies go as a file object (aiohttp warns about big raw bytes), fresh per send."""
+    if body is not None and len(body) > _LARGE_BODY:
+        return io.BytesIO(body)
+    return body
+
+
+def _base_of(location: str, path: str) -> str:
+    """The edge base URL of a redirect ``location`` that ends with ``path`` (+ query)."""
+    without_query = location.split("?", 1)[0]
+    if without_query.endswith(path):
+        return without_query[: -len(path)].rstrip("/")
+    parts = urlsplit(location)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class AdminClient(_Client):
+    """Client of an edge's admin API (bearer cluster token).
+
+    Args:
+        url: Base URL of the edge.
+        token: The cluster token.
+        session: An ``aiohttp`` session to use (not closed here); created when ``None``.
+        timeout: Total seconds per request (transfers: seconds between progress lines).
+        ssl_context: TLS context for ``https`` edges with a private CA.
+
+    Use as ``async with AdminClient(url, token) as admin:``. Cancelling a method abandons
+    its request; for :meth:`transfer`, closing the stream cancels the transfer on the edge.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._http = _Http(url, session, timeout, ssl_context)
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._timeout_s = timeout
+
+    async def _call(self, method: str, path: str, body: Any = None) -> bytes:
+        data = None if body is None else _ENCODER.encode(body)
+        headers = dict(self._headers)
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        async with self._http.session().request(
+            method,
+            URL(self._http.url + path, encoded=True),
+            data=data,
+            headers=headers,
+            allow_redirects=False,
+            timeout=self._http.timeout,
+            ssl=self._http.ssl,
+        ) as resp:
+            if resp.status >= 400:
+                raise await _error(resp)
+            return await resp.read()
+
+    @staticmethod
+    def _w(name: str) -> str:
+        return "/admin/workloads/" + quote(name, safe="")
+
+    async def health(self) -> HealthInfo:
+        """``GET /admin/health``."""
+        return _decode(await self._call("GET", "/admin/health"), HealthInfo)
+
+    async def capacity(self) -> CapacityInfo:
+        """``GET /admin/capacity``."""
+        return _decode(await self._call("GET", "/admin/capacity"), CapacityInfo)
+
+    async def workloads(self) -> list[WorkloadInfo]:
+        """``GET /admin/workloads``: every workload with a store or a route here."""
+        return _decode(await self._call("GET", "/admin/workloads"), WorkloadList).workloads
+
+    async def workload(self, name: str) -> WorkloadInfo:
+        """``GET /admin/workloads/{name}`` (never redirected, whatever the status)."""
+        return _decode(await self._call("GET", self._w(name)), WorkloadInfo)
+
+    async def create_workload(self, name: str, status: WorkloadStatus = "active") -> WorkloadInfo:
+        """``POST /admin/workloads``: create ``name`` as ``active`` or ``incoming``."""
+        if status == "moved":
+            raise ValueError("status: a workload is created 'active' or 'incoming'")
+        body = CreateWorkload(name=name, status=status)
+        return _decode(await self._call("POST", "/admin/workloads", body), WorkloadInfo)
+
+    async def drop_workload(self, name: str, *, forget: bool = False) -> None:
+        """``DELETE /admin/workloads/{name}``; a ``moved`` route is kept unless ``forget``."""
+        await self._call("DELETE", self._w(name) + ("?forget=1" if forget else ""))
+
+    async def set_status(
+        self, name: str, status: WorkloadStatus, moved_to: str | None = None
+    ) -> WorkloadInfo:
+        """``PUT /admin/workloads/{name}/status``."""
+        body = SetStatus(status=status, moved_to=moved_to)
+        return _decode(await self._call("PUT", self._w(name) + "/status", body), WorkloadInfo)
+
+    async def hold(self, name: str, *, lease_s: float | None = None) -> HoldAnswer:
+        """``POST /admin/workloads/{name}/hold``: answers once in-flight writes are done."""
+        body = HoldRequest(lease_s=lease_s)
+        return _decode(await self._call("POST", self._w(name) + "/hold", body), HoldAnswer)
+
+    async def release(self, name: str, moved_to: str | None = None) -> ReleaseAnswer:
+        """``POST /admin/workloads/{name}/release``, flipping to ``moved`` first if given."""
+        body = ReleaseRequest(moved_to=moved_to)
+        return _decode(await self._call("POST", self._w(name) + "/release", body), ReleaseAnswer)
+
+    async def set_link_rate(self, target_name: str, rate_bps: float | None) -> None:
+        """``PUT /admin/links/{target_name}``: change a link's rate (``None`` unlimited)."""
+        path = "/admin/links/" + quote(target_name, safe="")
+        await self._call("PUT", path, LinkRate(rate_bps=rate_bps))
+
+    async def transfers(self) -> list[TransferProgress]:
+        """``GET /admin/transfers``: the latest progress of each running transfer."""
+        return _decode(await self._call("GET", "/admin/transfers"), TransferList).transfers
+
+    async def cancel_transfer(self, transfer_id: str) -> None:
+        """``DELETE /admin/transfers/{transfer_id}``: cancel it at the next chunk boundary."""
+        await self._call("DELETE", "/admin/transfers/" + quote(transfer_id, safe=""))
+
+    async def transfer(self, spec: TransferSpec) -> AsyncGenerator[TransferProgress, None]:
+        """``POST /admin/transfers``: yield progress lines; the last one is final.
+
+        Closing the iterator early (``aclose``, ``break`` out of ``async for`` inside
+        ``contextlib.aclosing``) closes the connection, which cancels the transfer.
+        """
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=self._timeout_s)
+        headers = {**self._headers, "Content-Type": "application/json"}
+        async with self._http.session().post(
+            URL(self._http.url + "/admin/transfers", encoded=True),
+            data=_ENCODER.encode(spec),
+            headers=headers,
+            timeout=timeout,
+            ssl=self._http.ssl,
+        ) as resp:
+            if resp.status >= 400:
+                raise await _error(resp)
+            async for line in resp.content:
+                if line.strip():
+                    yield _PROGRESS.decode(line)
+
+    async def run_transfer(self, spec: TransferSpec) -> TransferProgress:
+        """Run a transfer to its end and return the final progress line.
+
+        Raises:
+            EdgeHTTPError: The edge refused the transfer.
+            EdgeError: The stream ended without a final line.
+        """
+        last: TransferProgress | None = None
+        stream = self.transfer(spec)
+        try:
+            async for progress in stream:
+                last = progress
+        finally:
+            await stream.aclose()
+        if last is None or last.state == "running":
+            raise EdgeHTTPError(502, "transfer_incomplete", "no final progress line", self.url)
+        return last
+
+    async def metrics_text(self) -> str:
+        """``GET /metrics``: the Prometheus text exposition."""
+        return (await self._call("GET", "/metrics")).decode()

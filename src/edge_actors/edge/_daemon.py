@@ -1,0 +1,538 @@
+"""The edge daemon: an aiohttp server over the workload stores (edge layer).
+
+:class:`EdgeDaemon` is the one code path for every edge: ``edge-actors daemon`` runs it
+under a signal handler, tests and embedded runtimes use ``async with EdgeDaemon(cfg)``
+on a loopback port. It owns the :class:`~edge_actors.store.StoreRegistry`, the
+:class:`RoutingTable`, one :class:`WriteGate` per workload, the link limiters and the
+metrics; the route modules (data, admin, peer) call its methods.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Self
+
+import anyio
+import anyio.abc
+from aiohttp import web
+
+from edge_actors._log import get_logger
+from edge_actors.store import (
+    StoreError,
+    StoreRegistry,
+    WorkloadNotFound,
+    validate_workload_name,
+)
+from edge_actors.transfer import LinkLimiters
+from edge_actors.wire import DEFAULT_LIMITS, WireLimits
+
+from ._admin_api import add_admin_routes
+from ._data_api import add_data_routes
+from ._errors import EdgeError
+from ._http import HttpError, error_middleware
+from ._metrics import DaemonMetrics
+from ._models import CapacityInfo, LoadInfo, WorkloadInfo
+from ._peer_api import add_peer_routes
+from ._routing import Route, RoutingTable, WriteGate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from types import TracebackType
+
+    from edge_actors.store import WorkloadStore
+
+    from ._config import EdgeConfig
+    from ._models import WorkloadStatus
+
+__all__ = ["EdgeDaemon"]
+
+_ROUTING_FILE = "routing.json"
+
+
+class EdgeDaemon:
+    """One edge: HTTP server (data, admin, peer, metrics APIs) over its workload stores.
+
+    Use as ``async with EdgeDaemon(config) as daemon:``; on entry the stores are open and
+    the server is listening at :attr:`url` (a real port even when ``config.port`` is 0).
+    On exit it stops accepting, turns away writes still waiting on a hold (503), lets
+    in-flight requests finish for up to ``config.shutdown_timeout_s`` and then cancels
+    them (transfers stop at a chunk boundary: acknowledged state is what counts), then
+    closes the stores.
+
+    Args:
+        config: The daemon's settings.
+        extra_routes: Called with the aiohttp application before it starts, to add routes
+            (for example a migration admin API). Same as calling :meth:`add_routes`.
+        limits: Frame limits of the peer stream.
+
+    Cancellation: cancelling the task inside ``async with`` runs the same shutdown.
+    """
+
+    def __init__(
+        self,
+        config: EdgeConfig,
+        *,
+        extra_routes: Callable[[web.Application], None] | None = None,
+        limits: WireLimits = DEFAULT_LIMITS,
+    ) -> None:
+        self.config = config
+        self.limits = limits
+        self.links = LinkLimiters()
+        self._sizes: list[tuple[str, int, int, int]] = []
+        self.metrics = DaemonMetrics(config.name, self._store_sizes)
+        self.log = get_logger("edge.daemon", edge=config.name)
+        self._registry: StoreRegistry | None = None
+        self._routing: RoutingTable | None = None
+        self._gates: dict[str, WriteGate] = {}
+        self._reserved_bytes = 0
+        self._url: str | None = None
+        self._started_at = time.monotonic()
+        self._stop = anyio.Event()
+        self._stack: AsyncExitStack | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._runner: web.AppRunner | None = None
+        self._app = web.Application(
+            middlewares=[error_middleware(self.metrics, config.cluster_token, config.name)],
+            handler_args={"max_field_size": 16384},
+        )
+        add_data_routes(self._app, self)
+        add_admin_routes(self._app, self)
+        add_peer_routes(self._app, self)
+        if extra_routes is not None:
+            extra_routes(self._app)
+
+    # -- public surface ----------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The edge name."""
+        return self.config.name
+
+    @property
+    def token(self) -> str:
+        """The cluster token this daemon requires on admin and peer routes."""
+        return self.config.cluster_token
+
+    @property
+    def app(self) -> web.Application:
+        """The aiohttp application (add routes with :meth:`add_routes` before start)."""
+        return self._app
+
+    @property
+    def url(self) -> str:
+        """Base URL of the running daemon (``public_url`` if configured, else the bound one).
+
+        Raises:
+            EdgeError: The daemon is not running.
+        """
+        if self._url is None:
+            raise EdgeError(f"edge {self.name!r} is not running; no URL yet")
+        return self.config.public_url.rstrip("/") if self.config.public_url else self._url
+
+    @property
+    def registry(self) -> StoreRegistry:
+        """The open store registry.
+
+        Raises:
+            EdgeError: The daemon is not running.
+        """
+        if self._registry is None:
+            raise EdgeError(f"edge {self.name!r} is not running; stores are closed")
+        return self._registry
+
+    @property
+    def routing(self) -> RoutingTable:
+        """The routing table (valid while running)."""
+        if self._routing is None:
+            raise EdgeError(f"edge {self.name!r} is not running; no routing table")
+        return self._routing
+
+    @property
+    def uptime_s(self) -> float:
+        """Seconds since the daemon started."""
+        return time.monotonic() - self._started_at
+
+    def add_routes(self, add: Callable[[web.Application], None]) -> None:
+        """Let ``add`` register routes on :attr:`app`; only before the daemon starts.
+
+        Raises:
+            EdgeError: The daemon has already started (aiohttp freezes the router).
+        """
+        if self._runner is not None:
+            raise EdgeError("add_routes must be called before the daemon starts")
+        add(self._app)
+
+    def request_stop(self) -> None:
+        """Make :meth:`serve_forever` return (thread-unsafe; call from the daemon's loop)."""
+        self._stop.set()
+
+    async def serve_forever(self) -> None:
+        """Wait until :meth:`request_stop` is called.
+
+        Cancellation: returns by raising the cancellation; the caller's ``async with``
+        then shuts the daemon down.
+        """
+        await self._stop.wait()
+
+    async def __aenter__(self) -> Self:
+        async with AsyncExitStack() as stack:
+            data_dir = Path(self.config.data_dir)
+            await anyio.to_thread.run_sync(lambda: data_dir.mkdir(parents=True, exist_ok=True))
+            self._routing = RoutingTable(data_dir / _ROUTING_FILE)
+            self._registry = await StoreRegistry.open(data_dir)
+            stack.push_async_callback(self._close_registry)
+            self._tg = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(self._tg.cancel_scope.cancel)
+            ssl_context = self.config.ssl_context()
+            runner = web.AppRunner(
+                self._app,
+                handle_signals=False,
+                access_log=None,
+                shutdown_timeout=self.config.shutdown_timeout_s,
+            )
+            await runner.setup()
+            self._runner = runner
+            stack.push_async_callback(self._cleanup_runner, runner)
+            stack.callback(self._close_gates)
+            site = web.TCPSite(runner, self.config.host, self.config.port, ssl_context=ssl_context)
+            await site.start()
+            port = runner.addresses[0][1]
+            scheme = "https" if ssl_context is not None else "http"
+            host = self.config.host
+            if host in ("0.0.0.0", "::", ""):
+                host = "127.0.0.1"
+            if ":" in host:
+                host = f"[{host}]"
+            self._url = f"{scheme}://{host}:{port}"
+            self._started_at = time.monotonic()
+            self._stack = stack.pop_all()
+        self.log.info("edge_started", url=self.url, data_dir=self.config.data_dir)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Shut down (see the class docstring). Idempotent.
+
+        Cancellation: the server cleanup and the store closing are shielded; the daemon
+        is stopped when this returns or raises.
+        """
+        stack, self._stack = self._stack, None
+        if stack is None:
+            return
+        self.log.info("edge_stopping")
+        try:
+            await stack.aclose()
+        finally:
+            self._url = None
+            self.log.info("edge_stopped")
+
+    async def _cleanup_runner(self, runner: web.AppRunner) -> None:
+        with anyio.CancelScope(shield=True):
+            await runner.cleanup()
+
+    async def _close_registry(self) -> None:
+        registry, self._registry = self._registry, None
+        if registry is not None:
+            await registry.close()
+
+    def _close_gates(self) -> None:
+        for gate in self._gates.values():
+            gate.close()
+
+    # -- state used by the route modules -------------------------------------------------
+
+    @property
+    def task_group(self) -> anyio.abc.TaskGroup:
+        """The daemon's task group (background tasks owned by the daemon)."""
+        if self._tg is None:
+            raise EdgeError(f"edge {self.name!r} is not running")
+        return self._tg
+
+    def gate(self, name: str) -> WriteGate:
+        """Return the write gate of workload ``name`` (created on first use)."""
+        gate = self._gates.get(name)
+        if gate is None:
+            gate = self._gates[name] = WriteGate(name)
+        return gate
+
+    def queued_writes(self) -> int:
+        """Writes waiting on holds right now, over all workloads."""
+        return sum(gate.queued for gate in self._gates.values())
+
+    def route_of(self, name: str) -> Route | None:
+        """Return the route of ``name``: its table entry, ``active`` if only a store exists,
+        ``None`` if the workload is unknown here."""
+        route = self.routing.get(name)
+        if route is not None:
+            return route
+        if name in self.registry:
+            return Route("active")
+        return None
+
+    def data_route(self, name: str, request: web.Request) -> WorkloadStore:
+        """Check that data requests for ``name`` are served here; return its store.
+
+        Raises:
+            HttpError: 400 bad name, 404 unknown, 409 incoming.
+            web.HTTPTemporaryRedirect: The workload moved (``Location`` keeps the path).
+        """
+        validate_workload_name(name)
+        route = self.route_of(name)
+        if route is None:
+            raise HttpError(404, "workload_not_found", f"no workload {name!r} on {self.name}")
+        if route.status == "moved" and route.moved_to is not None:
+            location = route.moved_to.rstrip("/") + request.raw_path
+            raise web.HTTPTemporaryRedirect(location=location, text=f"moved to {location}")
+        if route.status == "incoming":
+            raise HttpError(
+                409,
+                "workload_incoming",
+                f"workload {name!r} is incoming on {self.name} (a migration target); "
+                "it is served by its source edge until cutover",
+            )
+        try:
+            return self.registry.get(name)
+        except WorkloadNotFound:
+            raise HttpError(
+                404, "workload_not_found", f"workload {name!r} has no data on {self.name}"
+            ) from None
+
+    async def used_bytes(self) -> int:
+        """Logical bytes (keys + values) of every live record on this edge."""
+        total = 0
+        for name in self.registry.names():
+            try:
+                total += (await self.registry.get(name).stats()).bytes
+            except StoreError:
+                continue
+        return total
+
+    async def write(
+        self, name: str, request: web.Request, ops: Sequence[tuple[str, bytes | None]]
+    ) -> int:
+        """Run a data write through the routing checks, the hold gate and capacity.
+
+        Returns:
+            The LSN of the last op.
+
+        Raises:
+            HttpError: 404/409 routing, 507 over capacity (nothing written).
+            web.HTTPTemporaryRedirect: The workload moved (possibly while the write waited).
+
+        Cancellation: if cancelled while waiting on a hold, the write never runs; once
+        submitted to the store, the store's own rule applies (committed or withdrawn).
+        """
+        self.data_route(name, request)
+        adding = sum(len(key.encode("utf-8")) + len(value) for key, value in ops if value)
+        gate = self.gate(name)
+        async with gate.admit() as waited:
+            store = self.data_route(name, request)
+            reserved = 0
+            try:
+                if adding and self.config.max_bytes is not None:
+                    used = await self.used_bytes() + self._reserved_bytes
+                    if used + adding > self.config.max_bytes:
+                        raise HttpError(
+                            507,
+                            "capacity_exceeded",
+                            f"edge {self.name} is over capacity: {used} of "
+                            f"{self.config.max_bytes} bytes used, the write needs {adding} "
+                            "more; nothing was written",
+                        )
+                    reserved = adding
+                    self._reserved_bytes += reserved
+                started = time.perf_counter()
+                if len(ops) == 1:
+                    key, value = ops[0]
+                    lsn = await (store.delete(key) if value is None else store.put(key, value))
+                else:
+                    lsn = await store.write_batch(ops)
+                self.metrics.write_latency.labels(self.name).observe(time.perf_counter() - started)
+            finally:
+                self._reserved_bytes -= reserved
+            self.metrics.bytes_in.labels(self.name).inc(adding)
+            if waited:
+                self.metrics.held_writes.labels(self.name, name).inc()
+        return lsn
+
+    async def hold(self, name: str, lease_s: float | None) -> tuple[int, float]:
+        """Hold writes of ``name``; return ``(lsn, lease_s)`` once in-flight writes are done.
+
+        A lease task in the daemon's task group releases the hold after ``lease_s``
+        (default ``config.hold_timeout_s``) unless it is released or renewed first.
+
+        Cancellation: the hold stays in place until released or its lease expires.
+        """
+        store = self.registry.get(name)
+        lease = self.config.hold_timeout_s if lease_s is None else lease_s
+        if not lease > 0:
+            raise HttpError(400, "invalid_body", f"lease_s: must be > 0, got {lease_s!r}")
+        gate = self.gate(name)
+        hold_id = gate.begin_hold()
+        if gate.lease_scope is not None:
+            gate.lease_scope.cancel()
+        scope = gate.lease_scope = anyio.CancelScope()
+        self.task_group.start_soon(self._lease, name, gate, scope, hold_id, lease)
+        await gate.wait_idle()
+        self.log.info("writes_held", workload=name, lsn=store.lsn, lease_s=lease)
+        return store.lsn, lease
+
+    async def release(
+        self, name: str, moved_to: str | None, *, reason: str = "request"
+    ) -> tuple[int, float]:
+        """Optionally flip ``name`` to ``moved`` (to ``moved_to``), then release its writes.
+
+        Returns:
+            ``(held_writes, held_ms)``.
+
+        Cancellation: the route flip is durable once made; queued writes not yet let
+        through stay queued (release again, or the lease releases them).
+        """
+        validate_workload_name(name)
+        if self.route_of(name) is None:
+            raise HttpError(404, "workload_not_found", f"no workload {name!r} on {self.name}")
+        if moved_to is not None:
+            self.set_route(name, "moved", moved_to)
+        gate = self.gate(name)
+        scope, gate.lease_scope = gate.lease_scope, None
+        if scope is not None:
+            scope.cancel()
+        was_held = gate.held
+        count, held_ms = await gate.release()
+        if was_held:
+            self.metrics.hold_duration.labels(self.name, name).observe(held_ms / 1000.0)
+            self.log.info(
+                "writes_released",
+                workload=name,
+                held_writes=count,
+                held_ms=round(held_ms, 3),
+                moved_to=moved_to,
+                reason=reason,
+            )
+        return count, held_ms
+
+    async def _lease(
+        self, name: str, gate: WriteGate, scope: anyio.CancelScope, hold_id: int, lease: float
+    ) -> None:
+        with scope:
+            await anyio.sleep(lease)
+        if scope.cancel_called or gate.hold_id != hold_id or not gate.held:
+            return
+        gate.lease_scope = None
+        self.metrics.holds_expired.labels(self.name, name).inc()
+        self.log.warning("hold_lease_expired", workload=name, lease_s=lease)
+        await self.release(name, None, reason="lease_expired")
+
+    def set_route(self, name: str, status: WorkloadStatus, moved_to: str | None) -> Route:
+        """Set and persist the routing status of ``name``.
+
+        Raises:
+            HttpError: 400 ``moved`` without an http(s) ``moved_to``, or ``moved_to`` with
+                another status; 404 unknown workload.
+        """
+        validate_workload_name(name)
+        if status == "moved":
+            if moved_to is None or not moved_to.startswith(("http://", "https://")):
+                raise HttpError(
+                    400,
+                    "invalid_body",
+                    f"moved_to: status 'moved' needs an http(s) URL, got {moved_to!r}",
+                )
+        elif moved_to is not None:
+            raise HttpError(400, "invalid_body", "moved_to: only valid with status 'moved'")
+        if self.route_of(name) is None:
+            raise HttpError(404, "workload_not_found", f"no workload {name!r} on {self.name}")
+        route = Route(status, moved_to.rstrip("/") if moved_to else None)
+        if status == "active":
+            self.routing.remove(name)
+        else:
+            self.routing.set(name, route)
+        self.log.info("route_set", workload=name, status=status, moved_to=route.moved_to)
+        return route
+
+    async def info(self, name: str) -> WorkloadInfo:
+        """Return routing status and store statistics of ``name`` (any status).
+
+        Raises:
+            HttpError: 404 when neither a store nor a route exists.
+        """
+        validate_workload_name(name)
+        route = self.route_of(name)
+        if route is None:
+            raise HttpError(404, "workload_not_found", f"no workload {name!r} on {self.name}")
+        gate = self._gates.get(name)
+        held = gate is not None and gate.held
+        if name in self.registry:
+            stats = await self.registry.get(name).stats()
+            return WorkloadInfo(
+                name=name,
+                status=route.status,
+                moved_to=route.moved_to,
+                records=stats.records,
+                bytes=stats.bytes,
+                lsn=stats.lsn,
+                digest=stats.digest,
+                held=held,
+            )
+        return WorkloadInfo(
+            name=name,
+            status=route.status,
+            moved_to=route.moved_to,
+            records=0,
+            bytes=0,
+            lsn=0,
+            digest="",
+            held=held,
+        )
+
+    async def workload_names(self) -> list[str]:
+        """Names with a store or a route here, sorted."""
+        return sorted(set(self.registry.names()) | {n for n, _ in self.routing.items()})
+
+    async def capacity(self) -> CapacityInfo:
+        """Capacity limits and use (logical record bytes, workloads with a store)."""
+        used = await self.used_bytes()
+        limit = self.config.max_bytes
+        return CapacityInfo(
+            max_bytes=limit,
+            used_bytes=used,
+            free_bytes=None if limit is None else max(0, limit - used),
+            max_workloads=self.config.max_workloads,
+            used_workloads=len(self.registry.names()),
+        )
+
+    def load(self) -> LoadInfo:
+        """The load counters since start."""
+        counters = self.metrics.load
+        return LoadInfo(
+            requests_total=counters.requests_total,
+            errors_total=counters.errors_total,
+            reads_total=counters.reads_total,
+            writes_total=counters.writes_total,
+            inflight=counters.inflight,
+            held_writes=self.queued_writes(),
+            active_transfers=counters.active_transfers,
+        )
+
+    async def refresh_sizes(self) -> None:
+        """Snapshot per-workload sizes for the ``/metrics`` store gauges."""
+        sizes: list[tuple[str, int, int, int]] = []
+        for name in self.registry.names():
+            try:
+                stats = await self.registry.get(name).stats()
+            except StoreError:
+                continue
+            sizes.append((name, stats.records, stats.bytes, stats.lsn))
+        self._sizes = sizes
+
+    def _store_sizes(self) -> list[tuple[str, int, int, int]]:
+        return self._sizes

@@ -1,0 +1,128 @@
+"""The data API apps use (no token): records, batches, workload info, probes (edge layer).
+
+Every data request first passes the routing check (:meth:`EdgeDaemon.data_route`):
+``moved`` workloads answer 307 to the same path on their new edge, ``incoming`` ones 409.
+Writes then pass the workload's hold gate and the capacity check in
+:meth:`EdgeDaemon.write`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+from aiohttp import web
+
+from edge_actors.store import MAX_KEY_BYTES, MAX_VALUE_BYTES
+
+from ._http import HttpError, json_response, read_body
+from ._models import ApiHealth, LsnAnswer
+
+if TYPE_CHECKING:
+    from ._daemon import EdgeDaemon
+
+__all__ = ["BATCH_BODY_LIMIT", "add_data_routes"]
+
+BATCH_BODY_LIMIT = 64 * 1024 * 1024
+"""Largest ``POST /v1/workloads/{w}/batch`` body, in bytes."""
+
+_BATCH_DECODER = msgspec.msgpack.Decoder(list[tuple[str, bytes | None]])
+
+
+def add_data_routes(app: web.Application, daemon: EdgeDaemon) -> None:
+    """Register the data API and the token-free probes on ``app``."""
+    metrics = daemon.metrics
+
+    def workload(request: web.Request) -> str:
+        return request.match_info["workload"]
+
+    def record_key(request: web.Request) -> str:
+        key = request.match_info["key"]
+        if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+            raise HttpError(400, "invalid_record", f"record key is longer than {MAX_KEY_BYTES}")
+        return key
+
+    async def put_record(request: web.Request) -> web.Response:
+        name, key = workload(request), record_key(request)
+        daemon.data_route(name, request)
+        value = await read_body(request, MAX_VALUE_BYTES, what=f"value of record {key[:64]!r}")
+        metrics.load.writes_total += 1
+        lsn = await daemon.write(name, request, [(key, value)])
+        return json_response(LsnAnswer(lsn))
+
+    async def delete_record(request: web.Request) -> web.Response:
+        name, key = workload(request), record_key(request)
+        metrics.load.writes_total += 1
+        lsn = await daemon.write(name, request, [(key, None)])
+        return json_response(LsnAnswer(lsn))
+
+    async def get_record(request: web.Request) -> web.Response:
+        name, key = workload(request), record_key(request)
+        store = daemon.data_route(name, request)
+        metrics.load.reads_total += 1
+        found = await store.get(key)
+        if found is None:
+            raise HttpError(404, "record_not_found", f"no record {key[:64]!r} in {name!r}")
+        value, lsn = found
+        metrics.bytes_out.labels(daemon.name).inc(len(value))
+        return web.Response(
+            body=value,
+            content_type="application/octet-stream",
+            headers={"X-Edge-LSN": str(lsn)},
+        )
+
+    async def post_batch(request: web.Request) -> web.Response:
+        name = workload(request)
+        daemon.data_route(name, request)
+        body = await read_body(request, BATCH_BODY_LIMIT, what="batch body")
+        try:
+            ops = _BATCH_DECODER.decode(body)
+        except msgspec.ValidationError as exc:
+            raise HttpError(
+                400, "invalid_body", f"batch: expected [[key, value-or-nil], ...]: {exc}"
+            ) from None
+        except msgspec.DecodeError as exc:
+            raise HttpError(400, "invalid_body", f"batch: body is not msgpack: {exc}") from None
+        for index, (_, value) in enumerate(ops):
+            if value is not None and len(value) > MAX_VALUE_BYTES:
+                raise HttpError(
+                    413,
+                    "payload_too_large",
+                    f"batch element {index}: value is {len(value)} bytes; limit {MAX_VALUE_BYTES}",
+                )
+        metrics.load.writes_total += 1
+        if not ops:
+            return json_response(LsnAnswer(daemon.data_route(name, request).lsn))
+        lsn = await daemon.write(name, request, ops)
+        return json_response(LsnAnswer(lsn))
+
+    async def get_info(request: web.Request) -> web.Response:
+        name = workload(request)
+        daemon.data_route(name, request)
+        metrics.load.reads_total += 1
+        return json_response(await daemon.info(name))
+
+    async def workload_health(request: web.Request) -> web.Response:
+        name = workload(request)
+        store = daemon.data_route(name, request)
+        stats = await store.stats()
+        return json_response({"status": "ok", "workload": name, "lsn": stats.lsn})
+
+    async def api_health(request: web.Request) -> web.Response:
+        return json_response(
+            ApiHealth(
+                status="ok",
+                name=daemon.name,
+                uptime_s=round(daemon.uptime_s, 3),
+                workloads=len(daemon.registry.names()),
+            )
+        )
+
+    app.router.add_route("PUT", "/v1/workloads/{workload}/records/{key:.+}", put_record)
+    app.router.add_route("GET", "/v1/workloads/{workload}/records/{key:.+}", get_record)
+    app.router.add_route("DELETE", "/v1/workloads/{workload}/records/{key:.+}", delete_record)
+    app.router.add_route("POST", "/v1/workloads/{workload}/batch", post_batch)
+    app.router.add_route("GET", "/v1/workloads/{workload}/health", workload_health)
+    app.router.add_route("GET", "/v1/workloads/{workload}", get_info)
+    app.router.add_route("GET", "/api/health", api_health)
+    app.router.add_route("GET", "/api/status", api_health)

@@ -1,0 +1,181 @@
+"""HTTP plumbing shared by the daemon's routes: errors, bodies, auth, counting (edge layer).
+
+Handlers raise :class:`HttpError` (or a store/edge error, mapped here) and never build
+error answers themselves; :func:`error_middleware` turns every failure into the JSON
+shape ``{"error": code, "message": ...}`` and counts the request, so no traceback ever
+reaches a client. :func:`check_token` compares bearer tokens in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from edge_actors._log import get_logger
+from edge_actors.errors import ConfigError
+from edge_actors.store import (
+    InvalidRecord,
+    InvalidWorkloadName,
+    StoreClosed,
+    WorkloadExists,
+    WorkloadNotFound,
+)
+
+from ._models import ErrorBody
+from ._routing import GateClosed
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from aiohttp.typedefs import Middleware
+
+    from ._metrics import DaemonMetrics
+
+__all__ = [
+    "JSON_TYPE",
+    "HttpError",
+    "check_token",
+    "decode_json",
+    "error_middleware",
+    "json_response",
+    "read_body",
+]
+
+T = TypeVar("T")
+
+JSON_TYPE = "application/json"
+_JSON_BODY_LIMIT = 1024 * 1024
+_ENCODER = msgspec.json.Encoder()
+_PROTECTED = ("/admin/", "/peer/", "/metrics")
+
+
+class HttpError(Exception):
+    """An error answer: HTTP status, stable code, message for humans."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def json_response(body: msgspec.Struct | dict[str, Any], status: int = 200) -> web.Response:
+    """Encode ``body`` with msgspec as a JSON answer."""
+    return web.Response(body=_ENCODER.encode(body), status=status, content_type=JSON_TYPE)
+
+
+def _error_response(status: int, code: str, message: str) -> web.Response:
+    return json_response(ErrorBody(error=code, message=message), status=status)
+
+
+async def read_body(request: web.Request, limit: int, what: str = "body") -> bytes:
+    """Read the whole request body, refusing more than ``limit`` bytes with a 413.
+
+    Cancellation: the partial body is discarded.
+    """
+    length = request.content_length
+    if length is not None and length > limit:
+        raise HttpError(413, "payload_too_large", f"{what} is {length} bytes; limit {limit}")
+    data = bytearray()
+    async for chunk in request.content.iter_chunked(1 << 16):
+        data += chunk
+        if len(data) > limit:
+            raise HttpError(413, "payload_too_large", f"{what} exceeds the limit of {limit} bytes")
+    return bytes(data)
+
+
+async def decode_json(request: web.Request, kind: type[T], *, empty_ok: bool = False) -> T:
+    """Decode the request's JSON body into ``kind``; a malformed body is a 400 naming the field.
+
+    Args:
+        request: The request.
+        kind: The Struct type expected.
+        empty_ok: Whether an empty body means ``kind()`` (all defaults).
+    """
+    body = await read_body(request, _JSON_BODY_LIMIT)
+    if not body.strip() and empty_ok:
+        body = b"{}"
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        raise HttpError(400, "invalid_body", f"{kind.__name__}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise HttpError(400, "invalid_json", f"{kind.__name__}: body is not JSON: {exc}") from None
+
+
+def check_token(request: web.Request, token: str) -> bool:
+    """Return whether the request carries ``Authorization: Bearer <token>`` (constant time)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+_MAPPED: tuple[tuple[type[Exception], int, str], ...] = (
+    (InvalidWorkloadName, 400, "invalid_workload_name"),
+    (InvalidRecord, 400, "invalid_record"),
+    (ConfigError, 400, "invalid_request"),
+    (WorkloadNotFound, 404, "workload_not_found"),
+    (WorkloadExists, 409, "workload_exists"),
+    (StoreClosed, 503, "store_closed"),
+    (GateClosed, 503, "shutting_down"),
+)
+
+
+def _route_name(request: web.Request) -> str:
+    info = request.match_info
+    route = info.route if info is not None else None
+    resource = route.resource if route is not None else None
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def error_middleware(metrics: DaemonMetrics, token: str, edge: str) -> Middleware:
+    """Build the middleware that authenticates, counts and maps errors to JSON answers.
+
+    Admin (``/admin/``), peer (``/peer/``) and ``/metrics`` paths need the cluster
+    token: without it the answer is 401 before the handler (or a WebSocket upgrade) runs.
+    """
+    log = get_logger("edge.http", edge=edge)
+    load = metrics.load
+
+    @web.middleware
+    async def middleware(
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        route = _route_name(request)
+        load.requests_total += 1
+        load.inflight += 1
+        status = 500
+        try:
+            if request.path.startswith(_PROTECTED) and not check_token(request, token):
+                raise HttpError(401, "unauthorized", "missing or wrong cluster token")
+            response = await handler(request)
+            status = response.status
+            return response
+        except HttpError as exc:
+            status = exc.status
+            return _error_response(exc.status, exc.code, exc.message)
+        except web.HTTPException as exc:
+            status = exc.status
+            if status < 400:
+                raise
+            return _error_response(status, f"http_{status}", exc.reason)
+        except Exception as exc:
+            for kind, mapped, code in _MAPPED:
+                if isinstance(exc, kind):
+                    status = mapped
+                    return _error_response(mapped, code, str(exc))
+            log.exception("request_failed", route=route, method=request.method)
+            return _error_response(500, "internal_error", "internal error; see the edge's log")
+        finally:
+            load.inflight -= 1
+            if status >= 400:
+                load.errors_total += 1
+            metrics.requests.labels(edge, route, request.method, str(status)).inc()
+
+    return middleware

@@ -1,0 +1,141 @@
+"""Prometheus metrics and load counters of one edge daemon (edge layer).
+
+Each daemon owns its own ``CollectorRegistry`` (several daemons share a process in tests
+and embedded runs), so ``/metrics`` shows only that daemon. Store sizes are read at
+scrape time from the open stores (O(1) each), never cached.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from prometheus_client.metrics_core import Metric
+
+__all__ = ["DaemonMetrics", "LoadCounters"]
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_HOLD_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class LoadCounters:
+    """Plain counters behind ``/admin/health``'s ``load`` (cheap to read and update)."""
+
+    __slots__ = (
+        "active_transfers",
+        "errors_total",
+        "held_writes",
+        "inflight",
+        "reads_total",
+        "requests_total",
+        "writes_total",
+    )
+
+    def __init__(self) -> None:
+        self.requests_total = 0
+        self.errors_total = 0
+        self.reads_total = 0
+        self.writes_total = 0
+        self.inflight = 0
+        self.held_writes = 0
+        self.active_transfers = 0
+
+
+class _StoreCollector(Collector):
+    """Per-workload record and byte gauges, read from the stores at scrape time."""
+
+    def __init__(self, edge: str, sizes: Callable[[], Iterable[tuple[str, int, int, int]]]):
+        self._edge = edge
+        self._sizes = sizes
+
+    def collect(self) -> Iterator[Metric]:
+        records = GaugeMetricFamily(
+            "edge_store_records", "Live records per workload.", labels=["edge", "workload"]
+        )
+        nbytes = GaugeMetricFamily(
+            "edge_store_bytes", "Logical key+value bytes per workload.", labels=["edge", "workload"]
+        )
+        lsn = GaugeMetricFamily("edge_store_lsn", "LSN per workload.", labels=["edge", "workload"])
+        for name, count, size, position in self._sizes():
+            records.add_metric([self._edge, name], count)
+            nbytes.add_metric([self._edge, name], size)
+            lsn.add_metric([self._edge, name], position)
+        yield records
+        yield nbytes
+        yield lsn
+
+
+class DaemonMetrics:
+    """The Prometheus metrics of one daemon, registered in its own registry.
+
+    Args:
+        edge: The edge name (a constant ``edge`` label on every series).
+        sizes: Returns ``(workload, records, bytes, lsn)`` per open store, for the gauges.
+    """
+
+    def __init__(self, edge: str, sizes: Callable[[], Iterable[tuple[str, int, int, int]]]) -> None:
+        self.edge = edge
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.load = LoadCounters()
+        reg = self.registry
+        self.requests = Counter(
+            "edge_http_requests",
+            "HTTP requests by route template, method and status.",
+            ["edge", "route", "method", "status"],
+            registry=reg,
+        )
+        self.write_latency = Histogram(
+            "edge_write_latency_seconds",
+            "Time from admission to acknowledgement of data writes (excludes hold waits).",
+            ["edge"],
+            buckets=_LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.bytes_in = Counter(
+            "edge_data_bytes_in", "Record bytes received by the data API.", ["edge"], registry=reg
+        )
+        self.bytes_out = Counter(
+            "edge_data_bytes_out", "Record bytes served by the data API.", ["edge"], registry=reg
+        )
+        self.peer_records = Counter(
+            "edge_peer_records_applied",
+            "Records applied from peer streams.",
+            ["edge", "workload"],
+            registry=reg,
+        )
+        self.transfers = Counter(
+            "edge_transfers", "Outgoing transfers by final state.", ["edge", "state"], registry=reg
+        )
+        self.transfers_active = Gauge(
+            "edge_transfers_active", "Outgoing transfers running now.", ["edge"], registry=reg
+        )
+        self.held_writes = Counter(
+            "edge_held_writes",
+            "Writes that waited on a hold before running.",
+            ["edge", "workload"],
+            registry=reg,
+        )
+        self.hold_duration = Histogram(
+            "edge_hold_duration_seconds",
+            "How long writes were held per hold (the measured cutover downtime).",
+            ["edge", "workload"],
+            buckets=_HOLD_BUCKETS,
+            registry=reg,
+        )
+        self.holds_expired = Counter(
+            "edge_hold_leases_expired",
+            "Holds released automatically because their lease ran out.",
+            ["edge", "workload"],
+            registry=reg,
+        )
+        reg.register(_StoreCollector(edge, sizes))
+
+    def render(self) -> bytes:
+        """Return the Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)

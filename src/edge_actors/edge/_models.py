@@ -1,0 +1,177 @@
+"""JSON bodies of the edge daemon's HTTP API, as msgspec Structs (edge layer).
+
+The daemon decodes every request body into one of these (a malformed body is a 400
+naming the field) and encodes every answer from one; :class:`EdgeClient` and
+:class:`AdminClient` decode the same types, so both sides share one definition.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from edge_actors.transfer import TransferProgress  # noqa: TC001 (msgspec needs it at runtime)
+
+__all__ = [
+    "ApiHealth",
+    "CapacityInfo",
+    "CreateWorkload",
+    "ErrorBody",
+    "HealthInfo",
+    "HoldAnswer",
+    "HoldRequest",
+    "LinkRate",
+    "LoadInfo",
+    "LsnAnswer",
+    "ReleaseAnswer",
+    "ReleaseRequest",
+    "SetStatus",
+    "TransferList",
+    "WorkloadInfo",
+    "WorkloadList",
+    "WorkloadStatus",
+]
+
+WorkloadStatus = Literal["active", "incoming", "moved"]
+"""Routing status of a workload on one edge.
+
+``active``: served here. ``incoming``: a migration target being filled; data requests are
+409. ``moved``: served elsewhere; data requests are 307 to ``moved_to``.
+"""
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    """Every error answer: a stable machine code and a message for humans."""
+
+    error: str
+    message: str
+
+
+class LsnAnswer(msgspec.Struct, frozen=True):
+    """Answer of a write: the workload LSN after it (the last op's LSN for a batch)."""
+
+    lsn: int
+
+
+class WorkloadInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A workload on one edge: routing status and store statistics.
+
+    ``records``, ``bytes``, ``lsn`` are 0 and ``digest`` is empty when the edge keeps only
+    a ``moved`` route for a workload whose data it already released.
+    """
+
+    name: str
+    status: WorkloadStatus
+    records: int
+    bytes: int
+    lsn: int
+    digest: str
+    moved_to: str | None = None
+    held: bool = False
+
+
+class WorkloadList(msgspec.Struct, frozen=True):
+    """Answer of ``GET /admin/workloads``."""
+
+    workloads: list[WorkloadInfo]
+
+
+class CreateWorkload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Body of ``POST /admin/workloads``."""
+
+    name: str
+    status: Literal["active", "incoming"] = "active"
+
+
+class SetStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Body of ``PUT /admin/workloads/{w}/status``; ``moved_to`` is required for ``moved``."""
+
+    status: WorkloadStatus
+    moved_to: str | None = None
+
+
+class HoldRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Optional body of ``POST /admin/workloads/{w}/hold``.
+
+    ``lease_s`` overrides the daemon's ``hold_timeout_s`` for this hold.
+    """
+
+    lease_s: float | None = None
+
+
+class HoldAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    """Answer of a hold: the store LSN after the last acknowledged write."""
+
+    lsn: int
+    lease_s: float
+
+
+class ReleaseRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Body of ``POST /admin/workloads/{w}/release``: flip to ``moved`` first when set."""
+
+    moved_to: str | None = None
+
+
+class ReleaseAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    """Answer of a release: how many writes waited and how long writes were held."""
+
+    held_writes: int
+    held_ms: float
+    status: WorkloadStatus
+    moved_to: str | None = None
+
+
+class LinkRate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Body of ``PUT /admin/links/{target_name}``: bits per second, ``None`` = unlimited."""
+
+    rate_bps: float | None
+
+
+class CapacityInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Answer of ``GET /admin/capacity``; ``None`` limits mean unlimited."""
+
+    max_bytes: int | None
+    used_bytes: int
+    free_bytes: int | None
+    max_workloads: int | None
+    used_workloads: int
+
+
+class LoadInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Request counters and current load of a daemon since it started."""
+
+    requests_total: int
+    errors_total: int
+    reads_total: int
+    writes_total: int
+    inflight: int
+    held_writes: int
+    active_transfers: int
+
+
+class HealthInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Answer of ``GET /admin/health``."""
+
+    status: Literal["ok"]
+    name: str
+    url: str
+    uptime_s: float
+    workloads: int
+    load: LoadInfo
+    capacity: CapacityInfo
+
+
+class ApiHealth(msgspec.Struct, frozen=True, kw_only=True):
+    """Answer of the token-free probes ``GET /api/health`` and ``GET /api/status``."""
+
+    status: Literal["ok"]
+    name: str
+    uptime_s: float
+    workloads: int
+
+
+class TransferList(msgspec.Struct, frozen=True):
+    """Answer of ``GET /admin/transfers``: the latest progress of each running transfer."""
+
+    transfers: list[TransferProgress]

@@ -1,0 +1,227 @@
+"""The routing table and write holds: what a cutover flips (edge layer).
+
+:class:`RoutingTable` keeps each workload's status (``active`` / ``incoming`` / ``moved``
+plus ``moved_to``) in a small JSON file under the data directory, replaced atomically on
+every change, so routing survives a restart. :class:`WriteGate` admits a workload's data
+writes: it counts the ones in flight and, while a hold is in place, queues new ones in
+arrival order until :meth:`WriteGate.release` lets them through one by one.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import time
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import anyio
+import msgspec
+
+from ._errors import EdgeError
+from ._models import WorkloadStatus  # noqa: TC001 (msgspec needs it at runtime)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+__all__ = ["GateClosed", "Route", "RoutingTable", "WriteGate"]
+
+
+class GateClosed(EdgeError):
+    """The daemon is shutting down: a write waiting on a hold was turned away."""
+
+
+class Route(msgspec.Struct, frozen=True):
+    """The routing status of one workload; ``moved_to`` is set exactly when ``moved``."""
+
+    status: WorkloadStatus
+    moved_to: str | None = None
+
+
+class _RoutingFile(msgspec.Struct):
+    version: int
+    routes: dict[str, Route]
+
+
+class RoutingTable:
+    """Routing status per workload, persisted as ``<data_dir>/routing.json``.
+
+    A workload with a store but no entry is ``active``. Writes are synchronous (a few
+    hundred bytes, ``fsync`` then ``os.replace``): status changes are rare and must be
+    durable before the change is acknowledged.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._routes: dict[str, Route] = {}
+        if path.exists():
+            try:
+                data = msgspec.json.decode(path.read_bytes(), type=_RoutingFile)
+            except (OSError, msgspec.DecodeError) as exc:
+                raise EdgeError(f"routing table {str(path)!r} is unreadable: {exc}") from None
+            self._routes = dict(data.routes)
+
+    def get(self, name: str) -> Route | None:
+        """Return the route of ``name``, or ``None`` when the table has no entry."""
+        return self._routes.get(name)
+
+    def items(self) -> list[tuple[str, Route]]:
+        """Return every ``(name, route)`` entry, sorted by name."""
+        return sorted(self._routes.items())
+
+    def set(self, name: str, route: Route) -> None:
+        """Set and persist the route of ``name``."""
+        self._routes[name] = route
+        self._save()
+
+    def remove(self, name: str) -> None:
+        """Forget ``name`` (it becomes ``active`` if a store exists) and persist."""
+        if self._routes.pop(name, None) is not None:
+            self._save()
+
+    def _save(self) -> None:
+        body = msgspec.json.encode(_RoutingFile(version=1, routes=self._routes))
+        tmp = self._path.with_suffix(".json.tmp")
+        with open(tmp, "wb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self._path)
+
+
+class _Waiter:
+    __slots__ = ("closed", "done", "go")
+
+    def __init__(self) -> None:
+        self.go = anyio.Event()
+        self.done = anyio.Event()
+        self.closed = False
+
+
+class WriteGate:
+    """Admission of one workload's writes: in-flight count, hold and ordered release.
+
+    Not thread-safe: used from the daemon's event loop only.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.hold_id = 0
+        self.lease_scope: anyio.CancelScope | None = None
+        self._inflight = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+        self._held_since: float | None = None
+        self._queue: collections.deque[_Waiter] = collections.deque()
+        self._closed = False
+
+    @property
+    def held(self) -> bool:
+        """Whether a hold is in place (or its queued writes are still being released)."""
+        return self._held_since is not None
+
+    @property
+    def inflight(self) -> int:
+        """Writes admitted and not yet finished."""
+        return self._inflight
+
+    @property
+    def queued(self) -> int:
+        """Writes waiting for a release."""
+        return len(self._queue)
+
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[bool]:
+        """Admit one write for the duration of the ``async with`` body.
+
+        While a hold is in place the caller waits, queued behind earlier writes, until
+        :meth:`release` reaches it; the body then runs alone (released writes go one at
+        a time, in arrival order). Yields whether the write had to wait.
+
+        Cancellation: a write cancelled while queued leaves the queue and never runs; one
+        cancelled in the body counts as finished.
+
+        Raises:
+            GateClosed: The gate was closed (daemon shutdown) while the write waited.
+        """
+        waiter: _Waiter | None = None
+        if self._closed:
+            raise GateClosed(f"edge is shutting down; write to {self.name!r} not taken")
+        if self._held_since is not None or self._queue:
+            waiter = _Waiter()
+            self._queue.append(waiter)
+            try:
+                await waiter.go.wait()
+            except BaseException:
+                if waiter.go.is_set():
+                    waiter.done.set()
+                else:
+                    self._queue.remove(waiter)
+                raise
+            if waiter.closed:
+                raise GateClosed(f"edge is shutting down; held write to {self.name!r} dropped")
+        self._inflight += 1
+        if self._inflight == 1:
+            self._idle = anyio.Event()
+        try:
+            yield waiter is not None
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._idle.set()
+            if waiter is not None:
+                waiter.done.set()
+
+    def begin_hold(self) -> int:
+        """Start holding new writes (or renew a hold in place); return the hold's id.
+
+        Holding a held gate keeps the original start time and gives a new id (the daemon
+        uses the id to tell a renewed lease from an expired one).
+        """
+        if self._held_since is None:
+            self._held_since = time.monotonic()
+        self.hold_id += 1
+        return self.hold_id
+
+    async def wait_idle(self) -> None:
+        """Wait until every admitted write has finished (none are in flight).
+
+        Cancellation: nothing changes; the hold, if any, stays in place.
+        """
+        while self._inflight:
+            await self._idle.wait()
+
+    async def release(self) -> tuple[int, float]:
+        """End the hold: run queued writes one by one in arrival order, then open.
+
+        Writes arriving while the queue drains join its end, so order is kept.
+
+        Returns:
+            ``(held_writes, held_ms)``: how many writes waited and how long the hold
+            lasted (until this call), in milliseconds. ``(0, 0.0)`` when not held.
+
+        Cancellation: the write being released finishes on its own; later queued writes
+        stay queued and the gate stays held (release again to let them through).
+        """
+        if self._held_since is None:
+            return 0, 0.0
+        held_ms = (time.monotonic() - self._held_since) * 1000.0
+        count = 0
+        while self._queue:
+            waiter = self._queue.popleft()
+            count += 1
+            waiter.go.set()
+            await waiter.done.wait()
+        self._held_since = None
+        self.hold_id += 1
+        return count, held_ms
+
+    def close(self) -> None:
+        """Turn away every queued and future write with :class:`GateClosed` (shutdown)."""
+        self._closed = True
+        while self._queue:
+            waiter = self._queue.popleft()
+            waiter.closed = True
+            waiter.done.set()
+            waiter.go.set()

@@ -1,0 +1,116 @@
+"""Topology: how to reach each edge by name (edge layer).
+
+A topology maps edge names (``edge-west-1``) to an :class:`EdgeEndpoint` (the daemon's URL
+and its cluster token). The migration layer names edges; the HTTP gateway resolves them
+here. Files are TOML or YAML with one table per edge::
+
+    [edges.edge-west-1]
+    url = "http://10.0.0.5:7400"
+    token = "s3cret"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from edge_actors.errors import ConfigError
+
+from ._errors import UnknownEdge
+from ._files import read_settings_file
+
+if TYPE_CHECKING:
+    import os
+
+__all__ = ["EdgeEndpoint", "Topology", "load_topology"]
+
+
+class EdgeEndpoint(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where an edge daemon listens and the token its admin and peer APIs require.
+
+    Attributes:
+        url: Base URL of the daemon, without a trailing slash (``http://host:port``).
+        token: The cluster token.
+    """
+
+    url: str
+    token: str
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise ConfigError(f"url: {self.url!r} is not an http(s) URL")
+        if not self.token:
+            raise ConfigError("token: must not be empty")
+
+
+class Topology(Mapping[str, EdgeEndpoint]):
+    """An immutable mapping of edge name to :class:`EdgeEndpoint`."""
+
+    def __init__(self, edges: Mapping[str, EdgeEndpoint] | None = None) -> None:
+        self._edges: dict[str, EdgeEndpoint] = {}
+        for name, endpoint in (edges or {}).items():
+            self._edges[name] = EdgeEndpoint(endpoint.url.rstrip("/"), endpoint.token)
+
+    def __getitem__(self, name: str) -> EdgeEndpoint:
+        return self._edges[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._edges)
+
+    def __len__(self) -> int:
+        return len(self._edges)
+
+    def __repr__(self) -> str:
+        return f"Topology({sorted(self._edges)!r})"
+
+    def resolve(self, name: str) -> EdgeEndpoint:
+        """Return the endpoint of edge ``name``.
+
+        Raises:
+            UnknownEdge: ``name`` is not in the topology; the message lists the known edges.
+        """
+        try:
+            return self._edges[name]
+        except KeyError:
+            known = ", ".join(sorted(self._edges)) or "none"
+            raise UnknownEdge(f"unknown edge {name!r} (known edges: {known})") from None
+
+    def with_edge(self, name: str, endpoint: EdgeEndpoint) -> Topology:
+        """Return a copy of this topology with ``name`` added or replaced."""
+        return Topology({**self._edges, name: endpoint})
+
+
+def _parse(data: object, source: str) -> Topology:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a table with an 'edges' table")
+    unknown = set(data) - {"edges"}
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {sorted(unknown)} (expected 'edges')")
+    edges = data.get("edges", {})
+    if not isinstance(edges, dict):
+        raise ConfigError(f"{source}: edges: expected a table of edge name -> {{url, token}}")
+    result: dict[str, EdgeEndpoint] = {}
+    for name, entry in edges.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{source}: edges: edge names must be non-empty strings")
+        try:
+            result[name] = msgspec.convert(entry, EdgeEndpoint)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{source}: edges.{name}: {exc}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: edges.{name}.{exc}") from None
+    return Topology(result)
+
+
+def load_topology(path: str | os.PathLike[str]) -> Topology:
+    """Load a :class:`Topology` from a TOML (``.toml``) or YAML (``.yaml``/``.yml``) file.
+
+    Raises:
+        ConfigError: Unreadable or malformed file, unknown key, an edge without ``url`` or
+            ``token``; the message names the file and the key.
+    """
+    file_path = Path(path)
+    return _parse(read_settings_file(file_path, "topology"), str(file_path))

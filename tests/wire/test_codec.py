@@ -135,6 +135,8 @@ def test_garbage_change_list_is_malformed() -> None:
         _CODEC.decode_chunk(_raw_chunk(b"\x93\x01\xa1k"))
     with pytest.raises(MalformedFrame, match="bad change list"):
         _CODEC.decode_chunk(_raw_chunk(msgspec.msgpack.encode([[-1, "k", None]])))
+    with pytest.raises(MalformedFrame, match="bad change list"):  # key is not UTF-8
+        _CODEC.decode_chunk(_raw_chunk(b"\x91\x93\x01\xa1\xff\xc0"))
 
 
 def test_change_outside_the_declared_range_is_malformed() -> None:

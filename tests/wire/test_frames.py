@@ -102,6 +102,12 @@ def test_invalid_fields_are_malformed_and_named(raw: object, cause: str) -> None
     assert cause in str(info.value)
 
 
+def test_invalid_utf8_is_malformed() -> None:
+    data = encode_frame(ErrorFrame(code="c", message="\u00e9")).replace(b"\xc3\xa9", b"\xe3\xa9")
+    with pytest.raises(MalformedFrame, match="utf-8"):
+        decode_frame(data)
+
+
 def test_bad_workload_name_is_malformed() -> None:
     raw = msgspec.structs.asdict(_HELLO) | {"t": "hello", "workload": "../etc"}
     with pytest.raises(MalformedFrame, match="workload"):

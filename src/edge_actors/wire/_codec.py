@@ -148,7 +148,7 @@ class ChunkCodec:
             )
         try:
             changes = self._decoder.decode(raw)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a key
             raise MalformedFrame(f"chunk seq {chunk.seq}: bad change list: {exc}") from exc
         except RecursionError as exc:  # pragma: no cover - needs a checksum-valid bomb
             raise MalformedFrame(f"chunk seq {chunk.seq}: change list nested too deeply") from exc

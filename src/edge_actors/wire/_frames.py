@@ -147,7 +147,7 @@ def decode_frame(
         )
     try:
         frame = _DECODER.decode(data)
-    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a str field
         raise MalformedFrame(f"malformed frame ({size} bytes): {exc}") from exc
     except RecursionError as exc:  # absurdly nested unknown fields
         raise MalformedFrame(f"malformed frame ({size} bytes): nested too deeply") from exc

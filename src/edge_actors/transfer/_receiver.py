@@ -176,7 +176,8 @@ async def serve_peer_stream(
             ``max_msg_size=peer_ws_max_msg_size(limits)``.
         resolve_store: ``(workload, migration_id) -> store`` called on ``Hello``; an
             :class:`EdgeActorsError` it raises is sent as an ``ErrorFrame`` (its ``code``
-            attribute if it has one, else ``"refused"``).
+            attribute if it has one, else ``"not_found"`` for a ``LookupError``,
+            ``"invalid"`` for a ``ValueError``, else ``"refused"``).
         limits: wire limits every frame and chunk must respect.
         on_applied: ``(workload, records, raw_bytes)`` after each applied chunk (metrics).
         system: the actor system for the :class:`ReceiverActor`; default: a private one.
@@ -275,8 +276,7 @@ class _PeerStream:
         try:
             store = await self.resolve_store(hello.workload, hello.migration_id)
         except EdgeActorsError as exc:
-            code = getattr(exc, "code", None)
-            return await self.refuse(_Refused(str(exc), code if isinstance(code, str) else None))
+            return await self.refuse(_Refused(str(exc), _refusal_code(exc)))
         self.hello = hello
         self.log = self.log.bind(
             migration_id=hello.migration_id, workload=hello.workload, transfer_id=hello.transfer_id
@@ -315,6 +315,18 @@ class _Refused(EdgeActorsError):
     def __init__(self, message: str, code: str | None) -> None:
         super().__init__(message)
         self.code = code or "refused"
+
+
+def _refusal_code(exc: EdgeActorsError) -> str:
+    """The ``ErrorFrame`` code of a ``resolve_store`` refusal."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, str) and code:
+        return code
+    if isinstance(exc, LookupError):
+        return "not_found"
+    if isinstance(exc, ValueError):
+        return "invalid"
+    return "refused"
 
 
 def _check_order(chunk: Chunk, hello: Hello, expected_seq: int) -> MalformedFrame | None:

@@ -1,0 +1,54 @@
+"""Bounded in-memory time series, one ring buffer per (edge, metric).
+
+Monitoring layer. Memory stays bounded: each series keeps at most ``max_points`` points
+and drops the oldest-arrived first. Points carry ``time.time()`` stamps; callers may pass
+explicit (even out-of-order) stamps, so queries filter by timestamp and sort the result.
+Lives on one event loop: every method is synchronous and therefore atomic there.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from ._models import MetricPoint
+
+__all__ = ["SeriesStore"]
+
+
+class SeriesStore:
+    """Ring buffers of ``(timestamp, value)`` per (edge, metric)."""
+
+    def __init__(self, max_points: int) -> None:
+        self._max_points = max_points
+        self._series: dict[tuple[str, str], deque[tuple[float, float]]] = {}
+
+    def append(self, edge: str, metric: str, timestamp: float, value: float) -> None:
+        """Add one point, evicting the oldest-arrived point of a full series."""
+        series = self._series.get((edge, metric))
+        if series is None:
+            series = self._series[(edge, metric)] = deque(maxlen=self._max_points)
+        series.append((timestamp, value))
+
+    def query(self, edge: str, metric: str, start: float, end: float) -> list[MetricPoint]:
+        """Return the points with ``start <= timestamp <= end``, sorted by timestamp."""
+        series = self._series.get((edge, metric), ())
+        return [
+            MetricPoint(timestamp=ts, value=value)
+            for ts, value in sorted(p for p in series if start <= p[0] <= end)
+        ]
+
+    def metrics(self) -> set[str]:
+        """Every metric name that has at least one series."""
+        return {metric for _, metric in self._series}
+
+    def edges(self) -> set[str]:
+        """Every edge name that has at least one series."""
+        return {edge for edge, _ in self._series}
+
+    def series_count(self) -> int:
+        """Number of (edge, metric) series."""
+        return len(self._series)
+
+    def points_count(self) -> int:
+        """Points held across all series."""
+        return sum(len(series) for series in self._series.values())

@@ -15,7 +15,7 @@ replaced record's hash, add the new one. The length prefix keeps ``("ab", b"c")`
 
 from __future__ import annotations
 
-import hashlib
+from hashlib import blake2b as _blake2b
 
 __all__ = ["DIGEST_MODULUS", "EMPTY_DIGEST", "digest_hex", "record_hash"]
 
@@ -33,10 +33,9 @@ def record_hash(key_utf8: bytes, value: bytes) -> int:
         key_utf8: The record's key, UTF-8 encoded.
         value: The record's value.
     """
-    h = hashlib.blake2b(len(key_utf8).to_bytes(8, "big"), digest_size=32)
-    h.update(key_utf8)
-    h.update(value)
-    return int.from_bytes(h.digest(), "big")
+    # One concatenated buffer hashes faster than three update() calls for small records.
+    data = len(key_utf8).to_bytes(8, "big") + key_utf8 + value
+    return int.from_bytes(_blake2b(data, digest_size=32).digest(), "big")
 
 
 def digest_hex(accumulator: int) -> str:

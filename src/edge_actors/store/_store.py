@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["WorkloadStore"]
 
 _Ops = list[tuple[str, bytes | None]]
+_INLINE_VALIDATION = 64  # larger apply batches are validated in a worker thread
 
 
 class _PendingWrite:
@@ -201,7 +202,10 @@ class WorkloadStore(AsyncCloseable):
         Cancellation: once the transaction has started it completes (shielded) and the
         cancellation is delivered afterwards; before that, nothing is applied.
         """
-        validate_changes(changes)
+        if len(changes) > _INLINE_VALIDATION:
+            await anyio.to_thread.run_sync(validate_changes, changes)  # keep the loop free
+        else:
+            validate_changes(changes)
         self._check_open()
         if not changes:
             return self._stats.lsn

@@ -56,6 +56,9 @@ class _Totals:
             self.records += 1
             self.bytes += len(key_utf8) + len(new)
             self.digest += record_hash(key_utf8, new)
+
+    def normalise(self) -> None:
+        """Reduce the digest accumulator modulo 2**256 (once per transaction)."""
         self.digest %= DIGEST_MODULUS
 
 
@@ -176,6 +179,7 @@ class WriteSide:
     def _store_rows(
         conn: sqlite3.Connection, rows: dict[str, tuple[bytes | None, int]], t: _Totals
     ) -> None:
+        t.normalise()
         conn.executemany(_UPSERT, [(key, value, lsn) for key, (value, lsn) in rows.items()])
         conn.execute(_UPDATE_META, (t.lsn, t.records, t.bytes, digest_hex(t.digest)))
 

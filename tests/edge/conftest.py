@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -11,15 +10,14 @@ import pytest
 from edge_actors.edge import AdminClient, EdgeClient, EdgeConfig, EdgeDaemon
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
 TOKEN = "test-cluster-token"
 
-StartDaemon = Callable[..., AbstractAsyncContextManager[EdgeDaemon]]
-
 
 @pytest.fixture
-def start_daemon(tmp_path: Path) -> StartDaemon:
+def start_daemon(tmp_path: Path) -> Callable[..., AbstractAsyncContextManager[EdgeDaemon]]:
     """Return ``start(name, **config)``: an async context manager running an EdgeDaemon."""
 
     @asynccontextmanager
@@ -39,7 +37,9 @@ def start_daemon(tmp_path: Path) -> StartDaemon:
 
 
 @pytest.fixture
-async def daemon(start_daemon: StartDaemon) -> AsyncIterator[EdgeDaemon]:
+async def daemon(
+    start_daemon: Callable[..., AbstractAsyncContextManager[EdgeDaemon]],
+) -> AsyncIterator[EdgeDaemon]:
     """One running daemon named ``edge-a``."""
     async with start_daemon("edge-a") as running:
         yield running

@@ -334,7 +334,7 @@ class EdgeDaemon:
         self.data_route(name, request)
         adding = sum(len(key.encode("utf-8")) + len(value) for key, value in ops if value)
         gate = self.gate(name)
-        async with gate.admit() as waited:
+        async with gate.admit():
             store = self.data_route(name, request)
             reserved = 0
             try:
@@ -360,8 +360,6 @@ class EdgeDaemon:
             finally:
                 self._reserved_bytes -= reserved
             self.metrics.bytes_in.labels(self.name).inc(adding)
-            if waited:
-                self.metrics.held_writes.labels(self.name, name).inc()
         return lsn
 
     async def hold(self, name: str, lease_s: float | None) -> tuple[int, float]:
@@ -409,6 +407,7 @@ class EdgeDaemon:
         was_held = gate.held
         count, held_ms = await gate.release()
         if was_held:
+            self.metrics.held_writes.labels(self.name, name).inc(count)
             self.metrics.hold_duration.labels(self.name, name).observe(held_ms / 1000.0)
             self.log.info(
                 "writes_released",

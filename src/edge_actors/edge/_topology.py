@@ -100,8 +100,6 @@ def _parse(data: object, source: str) -> Topology:
             result[name] = msgspec.convert(entry, EdgeEndpoint)
         except msgspec.ValidationError as exc:
             raise ConfigError(f"{source}: edges.{name}: {exc}") from None
-        except ConfigError as exc:
-            raise ConfigError(f"{source}: edges.{name}.{exc}") from None
     return Topology(result)
 
 

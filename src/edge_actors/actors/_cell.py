@@ -82,6 +82,12 @@ class Deliver:
         self.message = message
 
 
+class Notice(Deliver):
+    """An engine-internal message (child notices to a supervisor); never a dead letter."""
+
+    __slots__ = ()
+
+
 class StopOrder:
     """Stop for good after the current message (``reason`` None: keep the exit's reason)."""
 
@@ -125,6 +131,7 @@ class Cell(Generic[MsgT]):
         self.restart_type: RestartType = restart
         self.supervisor = supervisor
         self.mailbox = Mailbox(mailbox_size)
+        self.timers = system._timers
         self.ref: ActorRef[MsgT] = ActorRef(self)
         self.log = get_logger("actors", actor=name, system=system.name)
         self.task: asyncio.Task[Any] | None = None
@@ -150,6 +157,11 @@ class Cell(Generic[MsgT]):
             self.dead_letter(message)
         else:
             self.mailbox.put_control(Deliver(message))
+
+    def notify(self, notice: object) -> None:
+        """Like :meth:`deliver` for engine-internal notices: dropped once terminated."""
+        if not self.terminated:
+            self.mailbox.put_control(Notice(notice))
 
     def order(self, item: object) -> None:
         """Put a system order on the control lane; ignored once terminated."""
@@ -283,6 +295,7 @@ class Cell(Generic[MsgT]):
         control = mailbox.control
         putters = mailbox.putters
         receive = instance.receive
+        create_future = asyncio.get_running_loop().create_future
         handled = 0
         while True:
             if control:
@@ -323,7 +336,13 @@ class Cell(Generic[MsgT]):
                     handled = 0
                     await asyncio.sleep(0)  # a yield point, not a delay (see _FAIR_BATCH)
             else:
-                await mailbox.wait()
+                # Park until a sender or an order wakes us (Mailbox.wait, inlined: hot path).
+                waiter: asyncio.Future[None] = create_future()
+                mailbox.waiter = waiter
+                try:
+                    await waiter
+                finally:
+                    mailbox.waiter = None
                 continue
             if instance._stop_requested:
                 return Exit("normal")
@@ -424,7 +443,7 @@ class Cell(Generic[MsgT]):
             self.dead_letter(message)
         self._fail_current(ActorStopped(f"actor {self.name!r} stopped before replying"))
         for item in self.mailbox.control:
-            if isinstance(item, Deliver):
+            if isinstance(item, Deliver) and not isinstance(item, Notice):
                 self.dead_letter(item.message)
         self.mailbox.control.clear()
         self.system._unregister(self)

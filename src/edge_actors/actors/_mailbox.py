@@ -32,7 +32,7 @@ class Mailbox:
     back to the head of the queue, so per-sender FIFO holds and no message is dropped.
     """
 
-    __slots__ = ("_waiter", "capacity", "closed", "control", "putters", "user")
+    __slots__ = ("capacity", "closed", "control", "putters", "user", "waiter")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -40,7 +40,7 @@ class Mailbox:
         self.control: deque[object] = deque()
         self.putters: deque[asyncio.Future[None]] = deque()
         self.closed = False
-        self._waiter: asyncio.Future[None] | None = None
+        self.waiter: asyncio.Future[None] | None = None
 
     def put_nowait(self, envelope: Envelope) -> bool:
         """Queue ``envelope`` if there is room and nobody is waiting before us.
@@ -52,9 +52,9 @@ class Mailbox:
         if len(user) >= self.capacity or self.putters or self.closed:
             return False
         user.append(envelope)
-        waiter = self._waiter
+        waiter = self.waiter
         if waiter is not None:
-            self._waiter = None
+            self.waiter = None
             if not waiter.done():
                 waiter.set_result(None)
         return True
@@ -106,9 +106,9 @@ class Mailbox:
 
     def wake_consumer(self) -> None:
         """Wake the consumer if it is parked in :meth:`wait`."""
-        waiter = self._waiter
+        waiter = self.waiter
         if waiter is not None:
-            self._waiter = None
+            self.waiter = None
             if not waiter.done():
                 waiter.set_result(None)
 
@@ -129,21 +129,21 @@ class Mailbox:
         if self.user or self.control:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiter = fut
+        self.waiter = fut
         try:
             await fut
         finally:
-            self._waiter = None
+            self.waiter = None
 
     async def wait_control(self) -> object:
         """Wait for and pop the next control item, ignoring the user lane."""
         while not self.control:
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiter = fut
+            self.waiter = fut
             try:
                 await fut
             finally:
-                self._waiter = None
+                self.waiter = None
         return self.control.popleft()
 
     def close(self) -> list[Envelope]:

@@ -21,12 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["ActorRef"]
 
 
-def _expire(reply: asyncio.Future[Any], name: str, timeout: float) -> None:
-    """Timer callback: fail a still-pending ask with ``TimeoutError``."""
-    if not reply.done():
-        reply.set_exception(TimeoutError(f"ask to actor {name!r} got no reply within {timeout}s"))
-
-
 class ActorRef(Generic[MsgT]):
     """Address of an actor: send it messages with :meth:`tell`, :meth:`tell_nowait`, :meth:`ask`.
 
@@ -135,10 +129,6 @@ class ActorRef(Generic[MsgT]):
                 raise ActorStopped(f"actor {cell.name!r} stopped before replying") from None
             if deadline is not None:
                 timeout = max(0.0, deadline - loop.time())
-        if timeout is None:
-            return await reply
-        handle = loop.call_later(timeout, _expire, reply, cell.name, timeout)
-        try:
-            return await reply
-        finally:
-            handle.cancel()
+        if timeout is not None:
+            cell.timers.expire_after(reply, timeout, cell.name)
+        return await reply

@@ -113,12 +113,12 @@ class SupervisorCore:
     def child_exited(self, cell: Cell[Any], exit_: Exit, incarnation: int) -> None:
         """A child crashed or stopped normally and waits for our order."""
         assert self.cell is not None
-        self.cell.deliver(_ChildExited(cell, exit_, incarnation))
+        self.cell.notify(_ChildExited(cell, exit_, incarnation))
 
     def child_terminated(self, cell: Cell[Any]) -> None:
         """A child stopped for good (explicit stop); forget its spec."""
         assert self.cell is not None
-        self.cell.deliver(_ChildTerminated(cell))
+        self.cell.notify(_ChildTerminated(cell))
 
     def orphan_children(self) -> None:
         """The supervisor ended abruptly: order every child to stop, without waiting."""

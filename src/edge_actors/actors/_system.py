@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from ._cell import Cell, StopOrder
 from ._errors import ActorStartError, DuplicateActorName, SystemClosed
 from ._supervisor import SupervisorCore, SupervisorRef, _Supervisor
+from ._timers import AskTimers
 from ._types import RESTART_TYPES, STRATEGIES, Backoff, RestartType, SupervisorStrategy, Terminated
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class ActorSystem:
         self._closing = False
         self._dead_letters = 0
         self._ids = itertools.count(1)
+        self._timers = AskTimers()
         self.log = get_logger("actors.system", system=name)
 
     async def __aenter__(self) -> Self:
@@ -73,6 +75,7 @@ class ActorSystem:
         finally:
             self._tg = None
             result = await tg.__aexit__(exc_type, exc, tb)
+            self._timers.close()
         return result
 
     # --- introspection --------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from contextlib import suppress
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
@@ -88,7 +89,8 @@ class ReadPool:
         finally:
             if conn is not None:
                 if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                    with suppress(sqlite3.Error):  # nothing to undo in a read
+                        conn.execute("ROLLBACK")
                 with self._lock:
                     self._free.append(conn)
 
@@ -124,7 +126,7 @@ def read_scan(
     try:
         for lsn, key, value in cursor:
             changes.append(Change(lsn=lsn, key=key, value=value))
-            size += len(key) + (0 if value is None else len(value))
+            size += len(key.encode("utf-8")) + (0 if value is None else len(value))
             if size >= max_bytes:
                 break
     finally:

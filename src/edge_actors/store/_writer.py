@@ -68,10 +68,7 @@ class WriteSide:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn: sqlite3.Connection | None = conn
         self._path = path
-        lsn, records, nbytes, digest = conn.execute(
-            "SELECT lsn, records, bytes, digest FROM meta WHERE id = 1"
-        ).fetchone()
-        self._totals = _Totals(lsn, records, nbytes, int(digest, 16))
+        self._totals = self._read_totals(conn)
 
     @classmethod
     def open(cls, path: Path, name: str, *, create: bool, durability: Durability) -> WriteSide:
@@ -98,10 +95,10 @@ class WriteSide:
             For each group, the LSN of its last op (the current LSN for an empty group).
         """
         conn = self._live()
-        t = self._copy_totals()
         ends: list[int] = []
         rows: dict[str, tuple[bytes | None, int]] = {}
         with _transaction(conn, self._path):
+            t = self._read_totals(conn)
             current = self._lookup(conn, (key for ops in groups for key, _ in ops))
             for ops in groups:
                 for key, value in ops:
@@ -123,10 +120,11 @@ class WriteSide:
         transaction is written at all.
         """
         conn = self._live()
-        t = self._copy_totals()
         top = max((c.lsn for c in changes), default=0)
         rows: dict[str, tuple[bytes | None, int]] = {}
         with _transaction(conn, self._path):
+            t = self._read_totals(conn)
+            before = t.lsn
             current = self._lookup(conn, (c.key for c in changes))
             for change in changes:
                 key = change.key
@@ -137,9 +135,8 @@ class WriteSide:
                 t.replace(key.encode("utf-8"), None if old is None else old[0], value)
                 current[key] = rows[key] = (value, change.lsn)
             t.lsn = max(t.lsn, top)
-            if not rows and t.lsn == self._totals.lsn:
-                return t.lsn  # nothing new: commits an empty (read-only) transaction
-            self._store_rows(conn, rows, t)
+            if rows or t.lsn != before:  # else nothing new: an empty, read-only transaction
+                self._store_rows(conn, rows, t)
         self._totals = t
         return t.lsn
 
@@ -156,9 +153,14 @@ class WriteSide:
             raise StoreError(f"store file {str(self._path)!r} is closed")
         return self._conn
 
-    def _copy_totals(self) -> _Totals:
-        t = self._totals
-        return _Totals(t.lsn, t.records, t.bytes, t.digest)
+    @staticmethod
+    def _read_totals(conn: sqlite3.Connection) -> _Totals:
+        # Read inside each write transaction rather than trusting a cached copy, so LSNs
+        # stay unique and the digest exact even if another connection wrote to the file.
+        lsn, records, nbytes, digest = conn.execute(
+            "SELECT lsn, records, bytes, digest FROM meta WHERE id = 1"
+        ).fetchone()
+        return _Totals(lsn, records, nbytes, int(digest, 16))
 
     @staticmethod
     def _lookup(

@@ -66,7 +66,10 @@ class FakeEdge:
             self._runner = None
 
     async def _health(self, request: web.Request) -> web.Response:
+        # Like the daemon, count every request served, the probes included.
+        self.requests_total += 1
         if request.headers.get("Authorization") != f"Bearer {self.token}":
+            self.errors_total += 1
             return web.json_response({"error": "unauthorized"}, status=401)
         self.health_calls += 1
         if self.delay_s:

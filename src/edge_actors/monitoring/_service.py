@@ -389,8 +389,9 @@ class MonitoringService:
                 state.throughput = requests / elapsed
                 self._record(name, "throughput", state.throughput, ts)
         state.last_ok = result
-        # The probe is one request of the interval: (failed probes + errors) / (1 + requests).
-        self._record(name, "error_rate", min(1.0, errors / (1 + requests)), ts)
+        # The daemon's own error ratio over the interval (it counts the probe request too).
+        error_rate = min(1.0, errors / requests) if requests > 0 else 0.0
+        self._record(name, "error_rate", error_rate, ts)
         usage = report.capacity.usage
         if usage is not None:
             self._record(name, "capacity_usage", usage, ts)

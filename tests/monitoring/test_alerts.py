@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from structlog.testing import capture_logs
 
 from edge_actors.errors import ConfigError
 from edge_actors.monitoring import MonitoringService
@@ -148,3 +149,16 @@ def test_bad_thresholds_are_config_errors(kwargs: dict[str, object], match: str)
     with pytest.raises(ConfigError, match=match):
         svc.set_threshold("latency", **kwargs)  # type: ignore[arg-type]
     assert svc.get_thresholds() == []
+
+
+def test_alert_events_are_logged() -> None:
+    svc = MonitoringService()
+    svc.set_threshold("latency", warning=100)
+    with capture_logs() as logs:
+        record(svc, [(0, 150), (1, 50)])
+    events = [(e["event"], e.get("edge"), e.get("metric")) for e in logs]
+    assert ("alert_fired", "e", "latency") in events
+    assert ("alert_resolved", "e", "latency") in events
+    fired = next(e for e in logs if e["event"] == "alert_fired")
+    assert fired["severity"] == "warning"
+    assert fired["threshold"] == 100

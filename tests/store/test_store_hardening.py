@@ -10,7 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 import edge_actors.store
-from edge_actors.store import StoreError, StoreRegistry, WorkloadStore
+from edge_actors.store import StoreClosed, StoreError, StoreRegistry, WorkloadStore
 from edge_actors.wire import Change
 
 if TYPE_CHECKING:
@@ -131,3 +131,43 @@ async def test_store_error_names_a_non_store_sqlite_file(tmp_path: Path) -> None
         conn.close()
     with pytest.raises(StoreError, match="not an edge_actors workload store"):
         await WorkloadStore.open(other, "other")
+
+
+async def test_full_scan_sees_one_consistent_snapshot_during_writes(store: WorkloadStore) -> None:
+    snapshots = []
+
+    async def writer(w: int) -> None:
+        for i in range(40):
+            await store.put(f"w{w}-{i:02}", b"x" * 10)  # 5-byte keys, 10-byte values
+
+    async with anyio.create_task_group() as tg:
+        for w in range(10):
+            tg.start_soon(writer, w)
+        for _ in range(5):
+            snapshots.append(await store.compute_stats())
+    for snap in snapshots:
+        # Every put wrote a new key, so a consistent snapshot has one record per LSN.
+        assert snap.records == snap.lsn
+        assert snap.bytes == 15 * snap.records
+    assert await store.stats() == await store.compute_stats()
+
+
+async def test_close_while_reads_run(tmp_path: Path) -> None:
+    s = await WorkloadStore.open(tmp_path / "r.sqlite", "r", create=True)
+    await s.write_batch([(f"k{i}", b"v") for i in range(100)])
+    outcomes: list[str] = []
+
+    async def reader(i: int) -> None:
+        try:
+            found = await s.get(f"k{i}")
+            outcomes.append("read" if found == (b"v", i + 1) else f"wrong {found!r}")
+        except StoreClosed:
+            outcomes.append("closed")
+
+    async with anyio.create_task_group() as tg:
+        for i in range(100):
+            tg.start_soon(reader, i)
+        tg.start_soon(s.close)
+    assert len(outcomes) == 100
+    assert set(outcomes) <= {"read", "closed"}
+    assert s.closed

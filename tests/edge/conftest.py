@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
@@ -57,3 +57,28 @@ async def admin(daemon: EdgeDaemon) -> AsyncIterator[AdminClient]:
     """An admin client of ``daemon`` with the right token."""
     async with AdminClient(daemon.url, TOKEN) as adm:
         yield adm
+
+
+class Pair(NamedTuple):
+    """Two running daemons (``edge-west`` source, ``edge-east`` target) and their clients."""
+
+    west: EdgeDaemon
+    east: EdgeDaemon
+    admin_west: AdminClient
+    admin_east: AdminClient
+    client: EdgeClient
+
+
+@pytest.fixture
+async def pair(
+    start_daemon: Callable[..., AbstractAsyncContextManager[EdgeDaemon]],
+) -> AsyncIterator[Pair]:
+    """Daemons ``edge-west`` and ``edge-east``, admin clients of both, a data client of west."""
+    async with (
+        start_daemon("edge-west") as west,
+        start_daemon("edge-east") as east,
+        AdminClient(west.url, TOKEN) as admin_west,
+        AdminClient(east.url, TOKEN) as admin_east,
+        EdgeClient(west.url) as client,
+    ):
+        yield Pair(west, east, admin_west, admin_east, client)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
@@ -14,79 +15,70 @@ from edge_actors.edge import AdminClient, EdgeClient, EdgeConflict, EdgeDaemon
 TOKEN = "test-cluster-token"
 StartDaemon = Callable[..., AbstractAsyncContextManager[EdgeDaemon]]
 
+if TYPE_CHECKING:
+    from conftest import Pair  # tests/edge/conftest.py (fixture `pair`)
+
 pytestmark = pytest.mark.anyio
 
 
-async def test_moved_workload_redirects_and_client_follows(start_daemon: StartDaemon) -> None:
-    async with (
-        start_daemon("edge-west") as west,
-        start_daemon("edge-east") as east,
-        AdminClient(west.url, TOKEN) as admin_west,
-        AdminClient(east.url, TOKEN) as admin_east,
-        EdgeClient(west.url) as client,
-    ):
-        await admin_west.create_workload("api-service")
-        await admin_east.create_workload("api-service")
-        await client.put("api-service", "k1", b"west")
-        await admin_west.set_status("api-service", "moved", east.url)
-        with structlog.testing.capture_logs() as logs:
-            lsn = await client.put("api-service", "k/2", b"east")
-        assert lsn == 1  # east's own store
-        assert client.edge_for("api-service") == east.url
-        assert any(e["event"] == "workload_moved" for e in logs)
-        assert await client.get("api-service", "k/2") == b"east"
-        assert (await admin_west.workload("api-service")).records == 1
-        assert (await admin_east.workload("api-service")).records == 1
-        # A fresh client is redirected too, for reads, batches and info.
-        async with EdgeClient(west.url) as fresh:
-            assert await fresh.get("api-service", "k/2") == b"east"
-            assert await fresh.batch("api-service", [("b", b"1")]) == 2
-            info = await fresh.info("api-service")
-            assert (info.status, info.lsn) == ("active", 2)
+async def test_moved_workload_redirects_and_client_follows(pair: Pair) -> None:
+    west, east, admin_west, admin_east, client = pair
+    await admin_west.create_workload("api-service")
+    await admin_east.create_workload("api-service")
+    await client.put("api-service", "k1", b"west")
+    await admin_west.set_status("api-service", "moved", east.url)
+    with structlog.testing.capture_logs() as logs:
+        lsn = await client.put("api-service", "k/2", b"east")
+    assert lsn == 1  # east's own store
+    assert client.edge_for("api-service") == east.url
+    assert any(e["event"] == "workload_moved" for e in logs)
+    assert await client.get("api-service", "k/2") == b"east"
+    assert (await admin_west.workload("api-service")).records == 1
+    assert (await admin_east.workload("api-service")).records == 1
+    # A fresh client is redirected too, for reads, batches and info.
+    async with EdgeClient(west.url) as fresh:
+        assert await fresh.get("api-service", "k/2") == b"east"
+        assert await fresh.batch("api-service", [("b", b"1")]) == 2
+        info = await fresh.info("api-service")
+        assert (info.status, info.lsn) == ("active", 2)
 
 
-async def test_held_writes_wait_then_land_on_target(start_daemon: StartDaemon) -> None:
-    async with (
-        start_daemon("edge-west") as west,
-        start_daemon("edge-east") as east,
-        AdminClient(west.url, TOKEN) as admin_west,
-        AdminClient(east.url, TOKEN) as admin_east,
-        EdgeClient(west.url) as client,
-    ):
-        await admin_west.create_workload("cache-layer")
-        await admin_east.create_workload("cache-layer")
-        for i in range(5):
-            await client.put("cache-layer", f"pre{i}", b"x")
-        hold = await admin_west.hold("cache-layer")
-        assert hold.lsn == 5
-        results: dict[str, int] = {}
+async def test_held_writes_wait_then_land_on_target(pair: Pair) -> None:
+    west, east, admin_west, admin_east, client = pair
+    await admin_west.create_workload("cache-layer")
+    await admin_east.create_workload("cache-layer")
+    for i in range(5):
+        await client.put("cache-layer", f"pre{i}", b"x")
+    hold = await admin_west.hold("cache-layer")
+    assert hold.lsn == 5
+    results: dict[str, int] = {}
 
-        async def write(i: int) -> None:
-            results[f"held{i}"] = await client.put("cache-layer", f"held{i}", str(i).encode())
+    async def write(i: int) -> None:
+        results[f"held{i}"] = await client.put("cache-layer", f"held{i}", str(i).encode())
 
-        async with anyio.create_task_group() as tg:
-            for i in range(20):
-                tg.start_soon(write, i)
-            # Reads are served during the hold; the writes are queued, not refused.
-            with anyio.fail_after(10):
-                while west.gate("cache-layer").queued < 20:
-                    await anyio.sleep(0.01)
-            assert await client.get("cache-layer", "pre0") == b"x"
-            assert results == {}
-            health = await admin_west.health()
-            assert health.load.held_writes == 20
-            assert (await admin_west.workload("cache-layer")).lsn == 5
-            release = await admin_west.release("cache-layer", moved_to=east.url)
-        assert release.held_writes == 20
-        assert release.held_ms > 0
-        assert release.status == "moved"
-        assert len(results) == 20
+    async with anyio.create_task_group() as tg:
+        for i in range(20):
+            tg.start_soon(write, i)
+        # Reads are served during the hold; the writes are queued, not refused.
+        with anyio.fail_after(10):
+            while west.gate("cache-layer").queued < 20:
+                await anyio.sleep(0.01)
+        assert await client.get("cache-layer", "pre0") == b"x"
+        assert results == {}
+        health = await admin_west.health()
+        assert health.load.held_writes == 20
         assert (await admin_west.workload("cache-layer")).lsn == 5
-        east_info = await admin_east.workload("cache-layer")
-        assert (east_info.records, east_info.lsn) == (20, 20)
-        metrics = await admin_west.metrics_text()
-        assert 'edge_held_writes_total{edge="edge-west",workload="cache-layer"} 20.0' in metrics
-        assert "edge_hold_duration_seconds_count" in metrics
+        release = await admin_west.release("cache-layer", moved_to=east.url)
+    assert release.held_writes == 20
+    assert release.held_ms > 0
+    assert release.status == "moved"
+    assert len(results) == 20
+    assert (await admin_west.workload("cache-layer")).lsn == 5
+    east_info = await admin_east.workload("cache-layer")
+    assert (east_info.records, east_info.lsn) == (20, 20)
+    metrics = await admin_west.metrics_text()
+    assert 'edge_held_writes_total{edge="edge-west",workload="cache-layer"} 20.0' in metrics
+    assert "edge_hold_duration_seconds_count" in metrics
 
 
 async def test_release_without_move_runs_writes_locally_in_order(

@@ -36,6 +36,7 @@ from ._metrics import DaemonMetrics
 from ._models import CapacityInfo, LoadInfo, WorkloadInfo
 from ._peer_api import add_peer_routes
 from ._routing import Route, RoutingTable, WriteGate
+from ._transfer_api import add_transfer_routes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -100,6 +101,7 @@ class EdgeDaemon:
         add_data_routes(self._app, self)
         add_admin_routes(self._app, self)
         add_peer_routes(self._app, self)
+        add_transfer_routes(self._app, self)
         if extra_routes is not None:
             extra_routes(self._app)
 

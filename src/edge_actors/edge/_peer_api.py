@@ -1,9 +1,10 @@
 """The peer stream route ``GET /peer/stream`` (WebSocket, cluster token) (edge layer).
 
 The bearer token is checked by the daemon's middleware before the upgrade. The stream
-itself is served by the transfer layer's receiver; this module resolves which local
-store a stream may write to: ``incoming`` workloads (forward sync) and ``active`` /
-``moved`` ones (rollback sync-back); unknown workloads are refused.
+itself is served by the transfer layer's receiver; this module decides which local store
+a stream may write to: any workload with a store here, i.e. ``incoming`` ones (forward
+sync) and ``active`` / ``moved`` ones (rollback sync-back). Unknown workloads, and moved
+ones whose data was already released, are refused with a clear ``ErrorFrame``.
 """
 
 from __future__ import annotations
@@ -12,16 +13,54 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from edge_actors.store import WorkloadNotFound, validate_workload_name
+from edge_actors.transfer import peer_ws_max_msg_size, serve_peer_stream
+
 if TYPE_CHECKING:
+    from edge_actors.store import WorkloadStore
+
     from ._daemon import EdgeDaemon
 
 __all__ = ["add_peer_routes"]
 
 
 def add_peer_routes(app: web.Application, daemon: EdgeDaemon) -> None:
-    """Register ``/peer/stream`` on ``app`` (refuses with 503 until transfer lands)."""
+    """Register ``/peer/stream`` on ``app`` and close open streams on shutdown."""
+    streams: set[web.WebSocketResponse] = set()
+
+    async def resolve_store(workload: str, migration_id: str) -> WorkloadStore:
+        validate_workload_name(workload)
+        route = daemon.route_of(workload)
+        if route is None or workload not in daemon.registry:
+            raise WorkloadNotFound(
+                f"workload {workload!r} has no store on edge {daemon.name}; create it "
+                "(status 'incoming') before streaming to it"
+            )
+        daemon.log.info(
+            "peer_stream_opened", workload=workload, migration_id=migration_id, status=route.status
+        )
+        return daemon.registry.get(workload)
+
+    def on_applied(workload: str, records: int, raw_bytes: int) -> None:
+        daemon.metrics.peer_records.labels(daemon.name, workload).inc(records)
 
     async def peer_stream(request: web.Request) -> web.StreamResponse:
-        raise web.HTTPServiceUnavailable(text="peer stream not available")
+        ws = web.WebSocketResponse(max_msg_size=peer_ws_max_msg_size(daemon.limits))
+        await ws.prepare(request)
+        streams.add(ws)
+        try:
+            await serve_peer_stream(
+                ws, resolve_store=resolve_store, limits=daemon.limits, on_applied=on_applied
+            )
+        finally:
+            streams.discard(ws)
+            if not ws.closed:
+                await ws.close()
+        return ws
+
+    async def close_streams(app: web.Application) -> None:
+        for ws in list(streams):
+            await ws.close(code=1001, message=b"edge shutting down")
 
     app.router.add_route("GET", "/peer/stream", peer_stream)
+    app.on_shutdown.append(close_streams)

@@ -10,6 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 import edge_actors.store
+import edge_actors.store._writer as writer_module
 from edge_actors.store import StoreClosed, StoreError, StoreRegistry, WorkloadStore
 from edge_actors.wire import Change
 
@@ -171,3 +172,27 @@ async def test_close_while_reads_run(tmp_path: Path) -> None:
     assert len(outcomes) == 100
     assert set(outcomes) <= {"read", "closed"}
     assert s.closed
+
+
+async def test_failed_group_commit_fails_every_caller_and_writes_nothing(
+    store: WorkloadStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.put("before", b"1")
+    # A real SQLite error inside the transaction: the statement names a missing column.
+    monkeypatch.setattr(writer_module, "_UPSERT", "INSERT INTO records (nope) VALUES (?, ?, ?)")
+    outcomes: list[str] = []
+
+    async def writer(i: int) -> None:
+        with pytest.raises(StoreError, match="failed"):
+            await store.put(f"k{i}", b"v")
+        outcomes.append("failed")
+
+    async with anyio.create_task_group() as tg:
+        for i in range(20):
+            tg.start_soon(writer, i)
+    assert outcomes == ["failed"] * 20
+    monkeypatch.undo()
+    assert store.lsn == 1
+    assert await store.put("after", b"2") == 2  # rolled back: no LSN was consumed
+    assert await store.get("k3") is None
+    assert await store.stats() == await store.compute_stats()

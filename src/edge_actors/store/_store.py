@@ -194,8 +194,8 @@ class WorkloadStore(AsyncCloseable):
             The workload LSN after the apply.
 
         Raises:
-            InvalidRecord: A change has an LSN below 1 or an illegal key or value; nothing
-                is applied.
+            InvalidRecord: A change has an LSN outside ``[1, LSN_MAX]`` or an illegal key
+                or value; nothing is applied.
             StoreClosed: The store is closed.
             StoreError: SQLite failed; nothing is applied.
 

@@ -1,0 +1,153 @@
+"""The ``EdgeGateway`` protocol: every edge operation the migration engine needs (layer: migration).
+
+The engine never speaks HTTP itself; ``edge_actors.edge.HttpEdgeGateway`` implements this
+protocol over the daemons' admin API (resolving edge names through a topology). Errors a
+gateway raises are the migration layer's own: :class:`UnknownEdgeName`,
+:class:`WorkloadNotOnEdge`, :class:`EdgeUnreachable` (anything else unexpected).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Protocol
+
+import msgspec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from edge_actors.transfer import TransferProgress
+
+__all__ = [
+    "EdgeCapacity",
+    "EdgeGateway",
+    "EdgeWorkload",
+    "ReleaseResult",
+    "TransferRequest",
+    "WorkloadRouting",
+]
+
+WorkloadRouting = Literal["active", "incoming", "moved"]
+
+
+class EdgeWorkload(msgspec.Struct, frozen=True, kw_only=True):
+    """A workload on one edge: routing status and store statistics."""
+
+    name: str
+    status: WorkloadRouting
+    records: int
+    bytes: int
+    lsn: int
+    digest: str
+    moved_to: str | None = None
+    held: bool = False
+
+
+class EdgeCapacity(msgspec.Struct, frozen=True, kw_only=True):
+    """Capacity of an edge; ``None`` limits are unlimited."""
+
+    max_bytes: int | None
+    used_bytes: int
+    free_bytes: int | None
+    max_workloads: int | None
+    used_workloads: int
+
+
+class ReleaseResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What a release reports: writes that waited and how long writes were held."""
+
+    held_writes: int
+    held_ms: float
+
+
+class TransferRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """One transfer of a workload's changes ``(from_lsn, to_lsn]`` between two edges.
+
+    Attributes:
+        transfer_id: unique id (logs, progress).
+        migration_id: the migration it serves.
+        workload: the workload, the same name on both edges.
+        from_lsn: ship changes after this LSN.
+        to_lsn: up to this LSN (``None``: the sender's LSN when it starts).
+        batch_size: records per chunk.
+        compression: zstd chunks.
+    """
+
+    transfer_id: str
+    migration_id: str
+    workload: str
+    from_lsn: int
+    to_lsn: int | None = None
+    batch_size: int = 1000
+    compression: bool = True
+
+
+class EdgeGateway(Protocol):
+    """The edge operations of the migration engine.
+
+    Every coroutine may be cancelled; a cancelled :meth:`transfer` stops the sender on the
+    source edge within one chunk.
+    """
+
+    def resolve(self, edge: str) -> str:
+        """Return the base URL of ``edge``; raises :class:`UnknownEdgeName`."""
+        ...
+
+    def edges(self) -> list[str]:
+        """Names of every known edge."""
+        ...
+
+    async def health(self, edge: str) -> bool:
+        """Whether the edge answers its health check (``False`` when down)."""
+        ...
+
+    async def capacity(self, edge: str) -> EdgeCapacity:
+        """Capacity limits and use of ``edge``."""
+        ...
+
+    async def workload_info(self, edge: str, workload: str) -> EdgeWorkload:
+        """Status and statistics; raises :class:`WorkloadNotOnEdge`."""
+        ...
+
+    async def create_workload(self, edge: str, workload: str, status: WorkloadRouting) -> None:
+        """Create an empty workload (``active`` or ``incoming``)."""
+        ...
+
+    async def drop_workload(self, edge: str, workload: str, *, keep_route: bool = False) -> None:
+        """Delete a workload's data; ``keep_route`` keeps its ``moved`` redirect."""
+        ...
+
+    async def set_status(
+        self, edge: str, workload: str, status: WorkloadRouting, moved_to: str | None = None
+    ) -> None:
+        """Set the routing status (``moved`` needs ``moved_to``)."""
+        ...
+
+    async def hold(self, edge: str, workload: str, *, lease_s: float | None = None) -> int:
+        """Hold new writes (queued, not refused); return the LSN once in-flight ones are done."""
+        ...
+
+    async def release(self, edge: str, workload: str, moved_to: str | None) -> ReleaseResult:
+        """Flip to ``moved`` when ``moved_to`` is given, then let held writes proceed."""
+        ...
+
+    async def transfer(
+        self,
+        source: str,
+        target: str,
+        request: TransferRequest,
+        on_progress: Callable[[TransferProgress], None],
+    ) -> TransferProgress:
+        """Run a transfer on ``source`` to ``target``; return the final progress.
+
+        ``on_progress`` is called with every progress report (at least every 100 ms).
+        The final progress may be ``failed``; cancellation stops the sender.
+        """
+        ...
+
+    async def set_link_rate(self, source: str, target: str, rate_bps: float | None) -> None:
+        """Set the rate (bits/s, ``None`` unlimited) of ``source``'s link to ``target``."""
+        ...
+
+    async def probe(self, edge: str, path: str) -> int:
+        """GET ``path`` on ``edge`` (no token); return the HTTP status."""
+        ...

@@ -1,0 +1,178 @@
+"""Migration strategies as policy objects over one machinery (layer: migration).
+
+A :class:`Strategy` does not move data itself; it tells the migration actor how to cut the
+work into stages, whether writes stay held for the whole copy, how delta rounds are paced,
+when to validate and how to treat priority and link limits. Convergence arithmetic (when
+the next cutover fits in ``max_downtime``) lives in :class:`RoundEstimator`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from edge_actors.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ._constraints import Constraints
+
+__all__ = ["STRATEGIES", "RoundEstimator", "Strategy", "get_strategy"]
+
+
+class Strategy(msgspec.Struct, frozen=True, kw_only=True):
+    """How one strategy drives the phases.
+
+    Attributes:
+        name: the strategy name.
+        default_priority: priority when the plan gives none.
+        preempts: may pause lower-priority running migrations to start (emergency).
+        per_workload_stages: one stage per workload, in the order given (staged).
+        freeze_writes: hold writes for the whole copy; no delta rounds (bulk).
+        paced_rounds: delta rounds wait for ``sync_interval`` or ``delta_threshold``
+            (incremental).
+        ignores_link_limit: the service-wide bandwidth default does not apply; only a
+            limit set on the plan itself does (emergency).
+        default_sync_interval_s: pacing when the plan gives no ``sync_interval``.
+        respects_time_window: stages start only inside ``time_window``.
+    """
+
+    name: str
+    default_priority: int = 5
+    preempts: bool = False
+    per_workload_stages: bool = False
+    freeze_writes: bool = False
+    paced_rounds: bool = False
+    ignores_link_limit: bool = False
+    default_sync_interval_s: float | None = None
+    respects_time_window: bool = True
+
+    def stages(self, workloads: tuple[str, ...]) -> list[tuple[str, ...]]:
+        """Split the plan's workloads into the stages run one after another."""
+        if self.per_workload_stages:
+            return [(w,) for w in workloads]
+        return [workloads]
+
+    def validate_after_stage(self, constraints: Constraints, last: bool) -> bool:
+        """Whether the validation phase runs after this stage (always after the last)."""
+        if constraints.skip_validation:
+            return False
+        return last or constraints.validation_required
+
+    def sync_interval_s(self, constraints: Constraints) -> float | None:
+        """Pacing between delta round starts (``None``: back to back)."""
+        if constraints.sync_interval_s is not None:
+            return constraints.sync_interval_s
+        return self.default_sync_interval_s
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "live": Strategy(name="live"),
+    "staged": Strategy(name="staged", per_workload_stages=True),
+    "bulk": Strategy(name="bulk", freeze_writes=True),
+    "incremental": Strategy(name="incremental", paced_rounds=True, default_sync_interval_s=5.0),
+    "emergency": Strategy(
+        name="emergency", default_priority=10, preempts=True, ignores_link_limit=True
+    ),
+}
+
+
+def get_strategy(name: object) -> Strategy:
+    """Return the strategy called ``name``.
+
+    Raises:
+        ConfigError: unknown strategy; the message lists the known ones.
+    """
+    strategy = STRATEGIES.get(name) if isinstance(name, str) else None
+    if strategy is None:
+        known = ", ".join(STRATEGIES)
+        raise ConfigError(f"strategy: unknown strategy {name!r} (known: {known})")
+    return strategy
+
+
+class RoundEstimator:
+    """Measures rounds of one workload and predicts the next cutover's write hold.
+
+    The model: shipping ``d`` bytes takes ``fixed_s + d / bandwidth``; a cutover adds a
+    few admin calls (hold, target info, set status, release), each ``call_s``. Bandwidth is
+    the raw (uncompressed) goodput of the last rounds; the dirty rate is the raw bytes per
+    second of changes the source took during the last round.
+
+    Args:
+        avg_change_bytes: mean size of one change (record bytes / records), for turning
+            LSN growth into bytes.
+    """
+
+    CUTOVER_CALLS = 4
+
+    def __init__(self, avg_change_bytes: float) -> None:
+        self.avg_change_bytes = max(1.0, avg_change_bytes)
+        self.bandwidth_Bps: float | None = None
+        self.dirty_rate_Bps = 0.0
+        self.fixed_s: float | None = None
+        self.call_s = 0.002
+        self.rounds = 0
+
+    def record_round(self, raw_bytes: int, elapsed_s: float, new_changes: int) -> None:
+        """Account one finished round.
+
+        Args:
+            raw_bytes: raw bytes the target acknowledged in the round.
+            elapsed_s: wall time of the round (transfer included).
+            new_changes: LSNs the source advanced during the round (its dirtying).
+        """
+        self.rounds += 1
+        elapsed_s = max(elapsed_s, 1e-6)
+        self.dirty_rate_Bps = new_changes * self.avg_change_bytes / elapsed_s
+        if raw_bytes >= 64 * 1024 or self.bandwidth_Bps is None:
+            bw = raw_bytes / elapsed_s if raw_bytes else None
+            if bw:
+                prev = self.bandwidth_Bps
+                self.bandwidth_Bps = bw if prev is None or raw_bytes >= 1 << 20 else (prev + bw) / 2
+        if self.bandwidth_Bps:
+            fixed = max(0.0, elapsed_s - raw_bytes / self.bandwidth_Bps)
+            self.fixed_s = fixed if self.fixed_s is None else min(self.fixed_s * 1.25, fixed)
+
+    def record_call(self, elapsed_s: float) -> None:
+        """Account the latency of one admin call (smoothed)."""
+        self.call_s = 0.7 * self.call_s + 0.3 * max(elapsed_s, 0.0)
+
+    def delta_bytes(self, lsn_gap: int) -> float:
+        """Bytes to ship for ``lsn_gap`` un-synced changes (an upper bound)."""
+        return max(0, lsn_gap) * self.avg_change_bytes
+
+    def ship_s(self, delta_bytes: float) -> float:
+        """Predicted seconds to ship ``delta_bytes`` (infinite before any measurement)."""
+        if not self.bandwidth_Bps:
+            return math.inf
+        return (self.fixed_s or 0.0) + delta_bytes / self.bandwidth_Bps
+
+    def expected_downtime_s(self, lsn_gap: int) -> float:
+        """Predicted write hold of a cutover now: admin calls plus the final delta."""
+        return self.CUTOVER_CALLS * self.call_s + self.ship_s(self.delta_bytes(lsn_gap))
+
+    def converged(self, lsn_gap: int, max_downtime_s: float) -> bool:
+        """Whether a cutover now is expected to hold writes within ``max_downtime_s``."""
+        return self.expected_downtime_s(lsn_gap) <= max_downtime_s
+
+    def not_converging_reason(self) -> str:
+        """The failure reason when rounds are exhausted."""
+        bw = self.bandwidth_Bps or 0.0
+        return (
+            f"not converging: dirty rate {self.dirty_rate_Bps:.0f} B/s vs bandwidth "
+            f"{bw:.0f} B/s after {self.rounds} rounds"
+        )
+
+
+def check_priority(value: object, strategy: Strategy) -> int:
+    """Validate a plan's priority (1..10), defaulting to the strategy's.
+
+    Raises:
+        ConfigError: not an integer in 1..10.
+    """
+    if value is None:
+        return strategy.default_priority
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10:
+        raise ConfigError(f"priority: expected an integer 1..10, got {value!r}")
+    return value

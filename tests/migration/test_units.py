@@ -1,0 +1,185 @@
+"""Unit tests of the pure parts: transitions, constraints, time windows, convergence, journal."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import pytest
+
+from edge_actors.errors import ConfigError
+from edge_actors.migration import (
+    TRANSITIONS,
+    IllegalTransition,
+    RoundEstimator,
+    TimeWindow,
+    check_transition,
+    parse_constraints,
+)
+from edge_actors.migration._journal import Journal
+from edge_actors.migration._models import (
+    Checkpoint,
+    HistoryEvent,
+    MigrationMetrics,
+    MigrationPlan,
+    MigrationStatus,
+    WorkloadCheckpoint,
+)
+from edge_actors.migration._strategies import get_strategy
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def test_resume_completed_is_illegal_and_names_states() -> None:
+    with pytest.raises(IllegalTransition, match=r"completed -> queued: completed is terminal"):
+        check_transition("m1", "completed", "queued")
+
+
+@pytest.mark.parametrize(
+    ("src", "dst"),
+    [("planned", "queued"), ("sync", "cutover"), ("sync", "paused"), ("paused", "queued"),
+     ("failed", "rolling_back"), ("validation", "sync"), ("rolling_back", "paused")],
+)  # fmt: skip
+def test_allowed_transitions(src: str, dst: str) -> None:
+    check_transition("m", src, dst)
+
+
+@pytest.mark.parametrize(
+    ("src", "dst"),
+    [("cutover", "paused"), ("cutover", "cancelled"), ("planned", "sync"),
+     ("rolled_back", "queued"), ("cancelled", "queued"), ("cleanup", "rolling_back")],
+)  # fmt: skip
+def test_forbidden_transitions(src: str, dst: str) -> None:
+    with pytest.raises(IllegalTransition) as info:
+        check_transition("m", src, dst)
+    assert info.value.from_state == src
+    assert info.value.to_state == dst
+
+
+def test_terminal_states_have_no_exit() -> None:
+    for state in ("completed", "rolled_back", "cancelled"):
+        assert not TRANSITIONS[state]
+
+
+def test_constraints_parse_units() -> None:
+    c = parse_constraints(
+        {
+            "time_window": "02:00-06:00",
+            "bandwidth": "50mbps",
+            "max_downtime": "30s",
+            "sync_interval": "5m",
+            "delta_threshold": "100MB",
+            "skip_validation": True,
+            "force_migration": True,
+            "validation_required": True,
+        }
+    )
+    assert c.bandwidth_bps == 50e6
+    assert c.max_downtime_s == 30.0
+    assert c.sync_interval_s == 300.0
+    assert c.delta_threshold_bytes == 100_000_000
+    assert c.skip_validation
+    assert c.force_migration
+    assert c.validation_required
+    assert c.time_window == TimeWindow(120, 360, "UTC")
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        ({"max_downtime": "30 parsecs"}, r"constraints\.max_downtime"),
+        ({"max_downtime": "-5s"}, r"constraints\.max_downtime"),
+        ({"bandwidth": "fast"}, r"constraints\.bandwidth"),
+        ({"delta_threshold": "100 apples"}, r"constraints\.delta_threshold"),
+        ({"time_window": "25:00-06:00"}, r"constraints\.time_window"),
+        ({"time_window": "02:00-02:00"}, r"empty"),
+        ({"time_window": "02:00-06:00 Mars/Olympus"}, r"unknown time zone"),
+        ({"skip_validation": "yes"}, r"constraints\.skip_validation"),
+        ({"max_rounds": 0}, r"constraints\.max_rounds"),
+        ({"warp_speed": True}, r"unknown constraint 'warp_speed'"),
+    ],
+)
+def test_constraint_errors_name_key(raw: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        parse_constraints(raw)
+
+
+def test_unknown_strategy() -> None:
+    with pytest.raises(ConfigError, match=r"strategy: unknown strategy 'teleport'"):
+        get_strategy("teleport")
+
+
+def _at(hour: int, minute: int) -> dt.datetime:
+    return dt.datetime(2024, 5, 1, hour, minute, tzinfo=dt.UTC)
+
+
+def test_time_window_plain() -> None:
+    w = TimeWindow.parse("02:00-06:00")
+    assert w.contains(_at(3, 0))
+    assert not w.contains(_at(6, 0))
+    assert w.opens_in(_at(23, 0)) == 3 * 3600
+    assert w.opens_in(_at(4, 0)) == 0
+
+
+def test_time_window_crossing_midnight() -> None:
+    w = TimeWindow.parse("22:00-04:00")
+    assert w.contains(_at(23, 30))
+    assert w.contains(_at(1, 0))
+    assert not w.contains(_at(12, 0))
+    assert w.opens_in(_at(21, 0)) == 3600
+    assert w.closes_in(_at(23, 0)) == 5 * 3600
+
+
+def test_time_window_zone() -> None:
+    w = TimeWindow.parse("02:00-06:00 Asia/Tokyo")  # UTC+9
+    assert w.contains(_at(18, 0))  # 03:00 in Tokyo
+    assert not w.contains(_at(3, 0))
+
+
+def test_convergence_estimate() -> None:
+    est = RoundEstimator(avg_change_bytes=1000)
+    assert not est.converged(10, 1.0)  # no bandwidth measured yet: never converged
+    est.record_round(raw_bytes=10_000_000, elapsed_s=1.0, new_changes=1000)
+    assert est.bandwidth_Bps == pytest.approx(10_000_000)
+    assert est.dirty_rate_Bps == pytest.approx(1_000_000)
+    # 100 changes * 1000 B at 10 MB/s = 10 ms, plus fixed overhead ~0 and 4 calls of 2 ms
+    assert est.expected_downtime_s(100) == pytest.approx(0.018, abs=0.005)
+    assert est.converged(100, 0.05)
+    assert not est.converged(100_000, 0.05)
+    assert "not converging: dirty rate 1000000 B/s vs bandwidth 10000000 B/s" in (
+        est.not_converging_reason()
+    )
+
+
+def test_journal_roundtrip(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    plan = MigrationPlan(
+        migration_id="m1", source_edge="a", target_edge="b", workloads=("w",),
+        strategy="live", priority=5, constraints=parse_constraints({"max_downtime": "1s"}),
+        bandwidth_bps=None, bandwidth_explicit=False, enable_compression=True,
+        sync_batch_size=100, checkpoint_interval_s=1.0, created_at=1.0,
+    )  # fmt: skip
+    status = MigrationStatus(migration_id="m1", state="planned")
+    journal.add_plan(plan, status)
+    status.state = "queued"
+    journal.transition(
+        status,
+        HistoryEvent(migration_id="m1", at=2.0, from_state="planned", to_state="queued"),
+        MigrationMetrics(migration_id="m1", rounds=3),
+    )
+    cp = Checkpoint(
+        checkpoint_id="m1-cp1", migration_id="m1", seq=1, created_at=3.0, phase="sync",
+        workloads={"w": WorkloadCheckpoint(acked_lsn=42)},
+    )  # fmt: skip
+    journal.add_checkpoint(cp, MigrationMetrics(migration_id="m1", rounds=4))
+    journal.close()
+    again = Journal(tmp_path)
+    [entry] = again.load()
+    assert entry.plan == plan
+    assert entry.status.state == "queued"
+    assert entry.metrics.rounds == 4
+    assert entry.checkpoint is not None
+    assert entry.checkpoint.workloads["w"].acked_lsn == 42
+    assert [e.to_state for e in again.history("m1")] == ["planned", "queued"]
+    again.close()

@@ -211,3 +211,21 @@ def test_default_engine_is_replaced_after_shutdown() -> None:
     assert second is not first
     results, _ = LocalRuntime().execute(_bump_workflow().build())
     assert results["bump"]["result"] == 1  # a fresh engine has fresh services
+
+
+def test_a_service_factory_may_depend_on_another_service(engine: Engine) -> None:
+    log: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def outer() -> AsyncIterator[Second]:
+        inner = await engine.service(First, lambda: closable("first", log))  # type: ignore[arg-type, return-value]
+        async with closable("second", log) as made:
+            yield Second(made.name + "+" + inner.name, log)
+
+    async def get() -> Second:
+        return await engine.service(Second, outer)
+
+    assert engine.call(get).name == "second+first"
+    engine.shutdown()
+    # The dependency was opened first, so it is closed last.
+    assert log == ["open first", "open second", "close second", "close first"]

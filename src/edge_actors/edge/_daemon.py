@@ -9,6 +9,7 @@ metrics; the route modules (data, admin, peer) call its methods.
 
 from __future__ import annotations
 
+import socket
 import time
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -180,6 +181,9 @@ class EdgeDaemon:
 
     async def __aenter__(self) -> Self:
         async with AsyncExitStack() as stack:
+            sock = self._bind()
+            stack.callback(sock.close)
+            ssl_context = self.config.ssl_context()
             data_dir = Path(self.config.data_dir)
             await anyio.to_thread.run_sync(lambda: data_dir.mkdir(parents=True, exist_ok=True))
             self._routing = RoutingTable(data_dir / _ROUTING_FILE)
@@ -187,7 +191,6 @@ class EdgeDaemon:
             stack.push_async_callback(self._close_registry)
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(self._tg.cancel_scope.cancel)
-            ssl_context = self.config.ssl_context()
             runner = web.AppRunner(
                 self._app,
                 handle_signals=False,
@@ -198,9 +201,8 @@ class EdgeDaemon:
             self._runner = runner
             stack.push_async_callback(self._cleanup_runner, runner)
             stack.callback(self._close_gates)
-            site = web.TCPSite(runner, self.config.host, self.config.port, ssl_context=ssl_context)
-            await site.start()
-            port = runner.addresses[0][1]
+            await web.SockSite(runner, sock, ssl_context=ssl_context).start()
+            port = sock.getsockname()[1]
             scheme = "https" if ssl_context is not None else "http"
             host = self.config.host
             if host in ("0.0.0.0", "::", ""):
@@ -236,6 +238,17 @@ class EdgeDaemon:
         finally:
             self._url = None
             self.log.info("edge_stopped")
+
+    def _bind(self) -> socket.socket:
+        """Bind the listening socket first, so a busy port is a plain, early error."""
+        host, port = self.config.host, self.config.port
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            return socket.create_server((host, port), family=family, backlog=1024)
+        except OSError as exc:
+            raise EdgeError(
+                f"edge {self.name}: cannot listen on {host}:{port}: {exc.strerror or exc}"
+            ) from None
 
     async def _cleanup_runner(self, runner: web.AppRunner) -> None:
         with anyio.CancelScope(shield=True):
@@ -431,7 +444,10 @@ class EdgeDaemon:
         gate.lease_scope = None
         self.metrics.holds_expired.labels(self.name, name).inc()
         self.log.warning("hold_lease_expired", workload=name, lease_s=lease)
-        await self.release(name, None, reason="lease_expired")
+        try:
+            await self.release(name, None, reason="lease_expired")
+        except Exception:  # a lease task must never take the daemon down
+            self.log.exception("hold_lease_release_failed", workload=name)
 
     def set_route(self, name: str, status: WorkloadStatus, moved_to: str | None) -> Route:
         """Set and persist the routing status of ``name``.

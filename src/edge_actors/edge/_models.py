@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-from edge_actors.transfer import TransferProgress  # noqa: TC001 (msgspec needs it at runtime)
+from edge_actors.transfer import TransferProgress
 
 __all__ = [
     "ApiHealth",

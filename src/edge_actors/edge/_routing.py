@@ -19,7 +19,7 @@ import anyio
 import msgspec
 
 from ._errors import EdgeError
-from ._models import WorkloadStatus  # noqa: TC001 (msgspec needs it at runtime)
+from ._models import WorkloadStatus
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -1,0 +1,244 @@
+"""``HttpEdgeGateway``: the migration engine's ``EdgeGateway`` over HTTP (edge layer).
+
+Resolves edge names through a :class:`Topology` and calls each daemon's admin API with an
+:class:`AdminClient` per edge (one shared ``aiohttp`` session). Errors are translated into
+the migration layer's own (:class:`UnknownEdgeName`, :class:`WorkloadNotOnEdge`,
+:class:`EdgeUnreachable`), so the engine never sees aiohttp or HTTP status codes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Self
+
+import aiohttp
+
+from edge_actors.migration import (
+    EdgeCapacity,
+    EdgeUnreachable,
+    EdgeWorkload,
+    ReleaseResult,
+    TransferRequest,
+    UnknownEdgeName,
+    WorkloadNotOnEdge,
+)
+from edge_actors.transfer import TransferProgress, TransferSpec
+
+from ._client import AdminClient
+from ._errors import EdgeHTTPError, UnknownEdge, WorkloadMissing
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+    from types import TracebackType
+
+    from edge_actors.migration._gateway import WorkloadRouting
+
+    from ._topology import EdgeEndpoint, Topology
+
+__all__ = ["HttpEdgeGateway"]
+
+
+@contextlib.asynccontextmanager
+async def _translated(edge: str, what: str, workload: str | None = None) -> AsyncIterator[None]:
+    try:
+        yield
+    except WorkloadMissing as exc:
+        raise WorkloadNotOnEdge(f"workload {workload!r} does not exist on edge {edge!r}") from exc
+    except EdgeHTTPError as exc:
+        raise EdgeUnreachable(f"edge {edge!r}: {what} failed: {exc}") from exc
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise EdgeUnreachable(f"edge {edge!r}: {what} failed: {exc!r}") from exc
+
+
+class HttpEdgeGateway:
+    """Implements :class:`edge_actors.migration.EdgeGateway` with the daemons' admin API.
+
+    Args:
+        topology: edge name -> URL and cluster token.
+        session: an ``aiohttp`` session to share (not closed here); created when ``None``.
+        timeout: seconds per admin request (transfers: seconds between progress lines).
+
+    Use as ``async with HttpEdgeGateway(topology) as gateway:`` (closes its own session).
+    """
+
+    def __init__(
+        self,
+        topology: Topology,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.topology = topology
+        self._session = session
+        self._own_session = session is None
+        self._timeout = timeout
+        self._clients: dict[str, AdminClient] = {}
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session if this gateway created it."""
+        self._clients.clear()
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    def _admin(self, edge: str) -> AdminClient:
+        client = self._clients.get(edge)
+        if client is None:
+            endpoint = self._endpoint(edge)
+            client = AdminClient(
+                endpoint.url, endpoint.token, session=self._http(), timeout=self._timeout
+            )
+            self._clients[edge] = client
+        return client
+
+    def _endpoint(self, edge: str) -> EdgeEndpoint:
+        try:
+            return self.topology.resolve(edge)
+        except UnknownEdge as exc:
+            raise UnknownEdgeName(str(exc)) from None
+
+    # -- EdgeGateway ----------------------------------------------------------------------
+
+    def resolve(self, edge: str) -> str:
+        """Return the base URL of ``edge``."""
+        return self._endpoint(edge).url
+
+    def edges(self) -> list[str]:
+        """Every edge of the topology."""
+        return list(self.topology)
+
+    async def health(self, edge: str) -> bool:
+        """Whether ``GET /admin/health`` answers ok."""
+        try:
+            info = await self._admin(edge).health()
+        except (EdgeHTTPError, aiohttp.ClientError, OSError, TimeoutError):
+            return False
+        return info.status == "ok"
+
+    async def capacity(self, edge: str) -> EdgeCapacity:
+        """``GET /admin/capacity``."""
+        async with _translated(edge, "capacity"):
+            cap = await self._admin(edge).capacity()
+        return EdgeCapacity(
+            max_bytes=cap.max_bytes,
+            used_bytes=cap.used_bytes,
+            free_bytes=cap.free_bytes,
+            max_workloads=cap.max_workloads,
+            used_workloads=cap.used_workloads,
+        )
+
+    async def workload_info(self, edge: str, workload: str) -> EdgeWorkload:
+        """``GET /admin/workloads/{w}``."""
+        async with _translated(edge, "workload info", workload):
+            info = await self._admin(edge).workload(workload)
+        return EdgeWorkload(
+            name=info.name,
+            status=info.status,
+            records=info.records,
+            bytes=info.bytes,
+            lsn=info.lsn,
+            digest=info.digest,
+            moved_to=info.moved_to,
+            held=info.held,
+        )
+
+    async def create_workload(self, edge: str, workload: str, status: WorkloadRouting) -> None:
+        """``POST /admin/workloads``."""
+        if status == "moved":
+            raise EdgeUnreachable("a workload is created active or incoming, not moved")
+        async with _translated(edge, "create workload", workload):
+            await self._admin(edge).create_workload(workload, status)
+
+    async def drop_workload(self, edge: str, workload: str, *, keep_route: bool = False) -> None:
+        """``DELETE /admin/workloads/{w}``; a ``moved`` route survives when ``keep_route``."""
+        async with _translated(edge, "drop workload", workload):
+            await self._admin(edge).drop_workload(workload, forget=not keep_route)
+
+    async def set_status(
+        self, edge: str, workload: str, status: WorkloadRouting, moved_to: str | None = None
+    ) -> None:
+        """``PUT /admin/workloads/{w}/status``."""
+        async with _translated(edge, "set status", workload):
+            await self._admin(edge).set_status(workload, status, moved_to)
+
+    async def hold(self, edge: str, workload: str, *, lease_s: float | None = None) -> int:
+        """``POST /admin/workloads/{w}/hold``."""
+        async with _translated(edge, "hold", workload):
+            answer = await self._admin(edge).hold(workload, lease_s=lease_s)
+        return answer.lsn
+
+    async def release(self, edge: str, workload: str, moved_to: str | None) -> ReleaseResult:
+        """``POST /admin/workloads/{w}/release``."""
+        async with _translated(edge, "release", workload):
+            answer = await self._admin(edge).release(workload, moved_to)
+        return ReleaseResult(held_writes=answer.held_writes, held_ms=answer.held_ms)
+
+    async def transfer(
+        self,
+        source: str,
+        target: str,
+        request: TransferRequest,
+        on_progress: Callable[[TransferProgress], None],
+    ) -> TransferProgress:
+        """``POST /admin/transfers`` on ``source``, streaming progress to ``on_progress``.
+
+        Cancellation closes the stream, which cancels the sender at a chunk boundary.
+        """
+        endpoint = self._endpoint(target)
+        spec = TransferSpec(
+            transfer_id=request.transfer_id,
+            migration_id=request.migration_id,
+            workload=request.workload,
+            target_name=target,
+            target_url=endpoint.url,
+            target_token=endpoint.token,
+            from_lsn=request.from_lsn,
+            to_lsn=request.to_lsn,
+            batch_size=request.batch_size,
+            compression=request.compression,
+        )
+        last: TransferProgress | None = None
+        async with _translated(source, "transfer", request.workload):
+            stream = self._admin(source).transfer(spec)
+            try:
+                async for progress in stream:
+                    last = progress
+                    on_progress(progress)
+            finally:
+                await stream.aclose()
+        if last is None:
+            raise EdgeUnreachable(f"edge {source!r}: transfer ended without a progress line")
+        return last
+
+    async def set_link_rate(self, source: str, target: str, rate_bps: float | None) -> None:
+        """``PUT /admin/links/{target}`` on ``source``."""
+        async with _translated(source, "set link rate"):
+            await self._admin(source).set_link_rate(target, rate_bps)
+
+    async def probe(self, edge: str, path: str) -> int:
+        """``GET path`` on ``edge`` without a token; the HTTP status (599: no answer)."""
+        url = self._endpoint(edge).url + path
+        try:
+            async with self._http().get(
+                url, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=self._timeout)
+            ) as resp:
+                await resp.read()
+                return resp.status
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return 599

@@ -1,0 +1,144 @@
+"""Fixtures of the migration tests: two real daemons on loopback, the HTTP gateway, the
+migration service with its journal, and a writer that keeps writing during migrations."""
+
+from __future__ import annotations
+
+import random
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import anyio
+import pytest
+
+from edge_actors.edge import EdgeClient, EdgeConfig, EdgeDaemon, EdgeEndpoint, Topology
+from edge_actors.edge._gateway import HttpEdgeGateway
+from edge_actors.migration import MigrationService, RestartPolicy
+from edge_actors.migration._models import ServiceDefaults
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+TOKEN = "migration-test-token"
+
+
+class Edges(NamedTuple):
+    """The source (``west``) and target (``east``) daemons and a gateway over both."""
+
+    west: EdgeDaemon
+    east: EdgeDaemon
+    gateway: HttpEdgeGateway
+    topology: Topology
+
+
+@asynccontextmanager
+async def run_daemon(tmp_path: Path, name: str, **overrides: Any) -> AsyncIterator[EdgeDaemon]:
+    settings: dict[str, Any] = {
+        "name": name,
+        "data_dir": str(tmp_path / name),
+        "cluster_token": TOKEN,
+        "hold_timeout_s": 20.0,
+        "shutdown_timeout_s": 2.0,
+    }
+    settings.update(overrides)
+    async with EdgeDaemon(EdgeConfig(**settings)) as daemon:
+        yield daemon
+
+
+@pytest.fixture
+async def edges(tmp_path: Path) -> AsyncIterator[Edges]:
+    async with (
+        run_daemon(tmp_path, "edge-west") as west,
+        run_daemon(tmp_path, "edge-east") as east,
+    ):
+        topology = Topology(
+            {
+                "edge-west": EdgeEndpoint(west.url, TOKEN),
+                "edge-east": EdgeEndpoint(east.url, TOKEN),
+            }
+        )
+        async with HttpEdgeGateway(topology) as gateway:
+            yield Edges(west, east, gateway, topology)
+
+
+FAST_RESTART = RestartPolicy(max_restarts=3, within_s=30.0)
+
+
+@pytest.fixture
+async def service(edges: Edges, tmp_path: Path) -> AsyncIterator[MigrationService]:
+    defaults = ServiceDefaults(checkpoint_interval_s=0.5, sync_batch_size=200)
+    async with MigrationService(
+        edges.gateway, tmp_path / "supervisor", defaults=defaults, restart=FAST_RESTART
+    ) as svc:
+        yield svc
+
+
+async def seed(url: str, workload: str, records: int, value_bytes: int = 512) -> None:
+    """Create ``workload`` on the edge at ``url`` (via its daemon) and fill it."""
+    async with EdgeClient(url) as client:
+        for start in range(0, records, 500):
+            ops = [
+                (f"k{i:06d}", random.randbytes(value_bytes))
+                for i in range(start, min(records, start + 500))
+            ]
+            await client.batch(workload, ops)
+
+
+class Writer:
+    """Writes continuously to a workload through ``EdgeClient`` (which follows 307s).
+
+    Keeps ``acked``: key -> value of every acknowledged write, and counts failures.
+    """
+
+    def __init__(self, url: str, workload: str, *, keys: int = 3000, rate: float = 400.0) -> None:
+        self.url = url
+        self.workload = workload
+        self.keys = keys
+        self.rate = rate
+        self.acked: dict[str, bytes] = {}
+        self.failures: list[str] = []
+        self.writes = 0
+        self._stop = anyio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        rng = random.Random(7)
+        async with EdgeClient(self.url, timeout=60.0) as client:
+            n = 0
+            while not self._stop.is_set():
+                key = f"w{rng.randrange(self.keys):05d}"
+                value = f"{n}:".encode() + rng.randbytes(64)
+                try:
+                    await client.put(self.workload, key, value)
+                except Exception as exc:  # noqa: BLE001 - every failed request is counted
+                    self.failures.append(repr(exc))
+                else:
+                    self.acked[key] = value
+                    self.writes += 1
+                n += 1
+                with anyio.move_on_after(1.0 / self.rate):
+                    await self._stop.wait()
+
+
+async def lost_writes(url: str, workload: str, acked: dict[str, bytes]) -> list[str]:
+    """Keys whose acknowledged value is not what the edge at ``url`` serves."""
+    lost = []
+    async with EdgeClient(url) as client:
+        for key, value in acked.items():
+            if await client.get(workload, key) != value:
+                lost.append(key)
+    return lost
+
+
+@asynccontextmanager
+async def writing(url: str, workload: str, **kw: Any) -> AsyncIterator[Writer]:
+    """Run a :class:`Writer` for the duration of the block."""
+    writer = Writer(url, workload, **kw)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(writer.run)
+        try:
+            yield writer
+        finally:
+            writer.stop()

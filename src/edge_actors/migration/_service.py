@@ -220,7 +220,7 @@ class MigrationService:
         if not wait:
             return status
         return await self.wait(
-            migration_id, {"rolled_back", "paused", "failed"}, timeout=timeout, after=status
+            migration_id, {"rolled_back", "paused"}, timeout=timeout, after=status
         )
 
     async def cancel(
@@ -295,17 +295,22 @@ class MigrationService:
     ) -> MigrationStatus:
         """Wait until the migration is in one of ``states`` and return its status.
 
-        A terminal state outside ``states`` also returns (it can never change again).
+        A terminal state outside ``states`` also returns (it can never change again), and
+        so does ``failed`` reached after ``after`` (a status taken earlier).
 
         Raises:
             TimeoutError: not reached within ``timeout`` seconds.
         """
         wanted = set(states)
-        del after
         with anyio.fail_after(timeout):
             while True:
                 status, changed = await self._ask(Query("watch", migration_id))
-                if status.state in wanted or status.state in TERMINAL_STATES:
+                failed_since = (
+                    after is not None
+                    and status.state == "failed"
+                    and status.updated_at > after.updated_at
+                )
+                if status.state in wanted or status.state in TERMINAL_STATES or failed_since:
                     result: MigrationStatus = status
                     return result
                 await changed.wait()

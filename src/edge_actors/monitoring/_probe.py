@@ -16,7 +16,7 @@ import anyio
 import msgspec
 
 # msgspec resolves Struct field annotations at runtime: these imports must stay real.
-from ._models import EdgeCapacity, EdgeLoad, ProbeTarget  # noqa: TC001
+from ._models import EdgeCapacity, EdgeLoad, ProbeTarget
 
 __all__ = ["HealthReport", "ProbeOutcome", "ProbeResult", "probe"]
 

@@ -1,0 +1,111 @@
+"""Staged, bulk and time-window behaviour against real daemons with a writer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from edge_actors.edge import AdminClient
+
+from .conftest import TOKEN, Edges, lost_writes, seed, writing
+
+if TYPE_CHECKING:
+    from edge_actors.migration import MigrationService
+
+pytestmark = pytest.mark.anyio
+
+
+async def _make(edges: Edges, *names: str, records: int = 800) -> None:
+    async with AdminClient(edges.west.url, TOKEN) as admin:
+        for name in names:
+            await admin.create_workload(name)
+    for name in names:
+        await seed(edges.west.url, name, records, 512)
+
+
+async def test_staged_moves_one_workload_per_stage(edges: Edges, service: MigrationService) -> None:
+    await _make(edges, "database", "file-storage")
+    async with (
+        writing(edges.west.url, "database", rate=150) as w1,
+        writing(edges.west.url, "file-storage", rate=150) as w2,
+    ):
+        plan = await service.plan(
+            {
+                "source_edge": "edge-west",
+                "target_edge": "edge-east",
+                "workloads": ["database", "file-storage"],
+                "strategy": "staged",
+                "constraints": {"validation_required": True, "max_downtime": "300ms"},
+            }
+        )
+        status = await service.execute(plan.migration_id, wait=True, timeout=60)
+        assert status.state == "completed", status
+        await anyio.sleep(0.2)
+    for writer, name in ((w1, "database"), (w2, "file-storage")):
+        assert writer.failures == []
+        assert await lost_writes(edges.east.url, name, writer.acked) == []
+    states = [e.to_state for e in await service.history(plan.migration_id)]
+    # stage 1: sync, cutover, validation; stage 2 again; then cleanup
+    assert states.count("cutover") == 2
+    assert states.count("validation") == 2
+
+
+async def test_bulk_holds_writes_and_loses_none(edges: Edges, service: MigrationService) -> None:
+    await _make(edges, "batch-processor", "logging")
+    async with writing(edges.west.url, "logging", rate=150) as writer:
+        plan = await service.plan(
+            {
+                "source_edge": "edge-west",
+                "target_edge": "edge-east",
+                "workloads": ["batch-processor", "logging"],
+                "strategy": "bulk",
+                "bandwidth_limit_mbps": 1000,
+            }
+        )
+        status = await service.execute(plan.migration_id, wait=True, timeout=60)
+        assert status.state == "completed", status
+        await anyio.sleep(0.2)
+    assert writer.failures == []  # held writes waited, none refused
+    assert await lost_writes(edges.east.url, "logging", writer.acked) == []
+    metrics = await service.metrics(plan.migration_id)
+    assert metrics.rounds == 0  # no delta rounds: one frozen copy
+    assert metrics.downtime_ms["logging"] > 0
+
+
+async def test_staged_waits_for_time_window(edges: Edges, service: MigrationService) -> None:
+    await _make(edges, "user-service", records=50)
+    now = dt.datetime.now(dt.UTC)
+    start = now + dt.timedelta(hours=3)
+    window = f"{start:%H:%M}-{start + dt.timedelta(hours=1):%H:%M}"
+    plan = await service.plan(
+        {
+            "source_edge": "edge-west",
+            "target_edge": "edge-east",
+            "workloads": ["user-service"],
+            "strategy": "staged",
+            "priority": 8,
+            "constraints": {"time_window": window},
+        }
+    )
+    await service.execute(plan.migration_id)
+    with anyio.fail_after(10):
+        while "waiting for time window" not in (status := await service.status(
+            plan.migration_id
+        )).detail:  # fmt: skip
+            await anyio.sleep(0.05)
+    assert status.state == "sync"
+    assert f"waiting for time window {window} (opens in 2h" in status.detail or (
+        "opens in 3h" in status.detail
+    )
+    [summary] = await service.active()
+    assert summary.migration_id == plan.migration_id
+    paused = await service.pause(plan.migration_id)
+    assert paused.state == "paused"
+    cancelled = await service.cancel(plan.migration_id)
+    assert cancelled.state == "cancelled"
+    async with AdminClient(edges.east.url, TOKEN) as east:
+        names = [w.name for w in await east.workloads()]
+    assert "user-service" not in names  # the target's partial copy was dropped

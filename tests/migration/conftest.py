@@ -16,8 +16,10 @@ from edge_actors.migration import MigrationService, RestartPolicy
 from edge_actors.migration._models import ServiceDefaults
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
     from pathlib import Path
+
+    from aiohttp import web
 
 TOKEN = "migration-test-token"
 
@@ -32,7 +34,13 @@ class Edges(NamedTuple):
 
 
 @asynccontextmanager
-async def run_daemon(tmp_path: Path, name: str, **overrides: Any) -> AsyncIterator[EdgeDaemon]:
+async def run_daemon(
+    tmp_path: Path,
+    name: str,
+    *,
+    extra_routes: Callable[[web.Application], None] | None = None,
+    **overrides: Any,
+) -> AsyncIterator[EdgeDaemon]:
     settings: dict[str, Any] = {
         "name": name,
         "data_dir": str(tmp_path / name),
@@ -41,7 +49,7 @@ async def run_daemon(tmp_path: Path, name: str, **overrides: Any) -> AsyncIterat
         "shutdown_timeout_s": 2.0,
     }
     settings.update(overrides)
-    async with EdgeDaemon(EdgeConfig(**settings)) as daemon:
+    async with EdgeDaemon(EdgeConfig(**settings), extra_routes=extra_routes) as daemon:
         yield daemon
 
 

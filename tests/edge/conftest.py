@@ -12,12 +12,16 @@ from edge_actors.edge import AdminClient, EdgeClient, EdgeConfig, EdgeDaemon
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
     from pathlib import Path
+    from typing import TypeAlias
+
+    StartDaemon: TypeAlias = Callable[..., AbstractAsyncContextManager[EdgeDaemon]]
+    """``start_daemon(name, **config)``: an async context manager running an EdgeDaemon."""
 
 TOKEN = "test-cluster-token"
 
 
 @pytest.fixture
-def start_daemon(tmp_path: Path) -> Callable[..., AbstractAsyncContextManager[EdgeDaemon]]:
+def start_daemon(tmp_path: Path) -> StartDaemon:
     """Return ``start(name, **config)``: an async context manager running an EdgeDaemon."""
 
     @asynccontextmanager
@@ -38,7 +42,7 @@ def start_daemon(tmp_path: Path) -> Callable[..., AbstractAsyncContextManager[Ed
 
 @pytest.fixture
 async def daemon(
-    start_daemon: Callable[..., AbstractAsyncContextManager[EdgeDaemon]],
+    start_daemon: StartDaemon,
 ) -> AsyncIterator[EdgeDaemon]:
     """One running daemon named ``edge-a``."""
     async with start_daemon("edge-a") as running:
@@ -71,7 +75,7 @@ class Pair(NamedTuple):
 
 @pytest.fixture
 async def pair(
-    start_daemon: Callable[..., AbstractAsyncContextManager[EdgeDaemon]],
+    start_daemon: StartDaemon,
 ) -> AsyncIterator[Pair]:
     """Daemons ``edge-west`` and ``edge-east``, admin clients of both, a data client of west."""
     async with (

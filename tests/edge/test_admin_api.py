@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
@@ -19,10 +18,12 @@ from edge_actors.edge import (
     WorkloadMissing,
 )
 
+if TYPE_CHECKING:
+    from conftest import StartDaemon  # tests/edge/conftest.py
+
 pytestmark = pytest.mark.anyio
 
 TOKEN = "test-cluster-token"
-StartDaemon = Callable[..., AbstractAsyncContextManager[EdgeDaemon]]
 
 
 async def test_admin_requires_the_token_and_changes_nothing(

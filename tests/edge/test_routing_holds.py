@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
 import anyio
@@ -13,10 +11,9 @@ import structlog.testing
 from edge_actors.edge import AdminClient, EdgeClient, EdgeConflict, EdgeDaemon
 
 TOKEN = "test-cluster-token"
-StartDaemon = Callable[..., AbstractAsyncContextManager[EdgeDaemon]]
 
 if TYPE_CHECKING:
-    from conftest import Pair  # tests/edge/conftest.py (fixture `pair`)
+    from conftest import Pair, StartDaemon  # tests/edge/conftest.py
 
 pytestmark = pytest.mark.anyio
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, aclosing
+from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -14,12 +13,11 @@ from edge_actors.edge import AdminClient, EdgeClient, EdgeDaemon, WorkloadMissin
 from edge_actors.transfer import TransferSpec
 
 if TYPE_CHECKING:
-    from conftest import Pair  # tests/edge/conftest.py (fixture `pair`)
+    from conftest import Pair, StartDaemon  # tests/edge/conftest.py
 
 pytestmark = pytest.mark.anyio
 
 TOKEN = "test-cluster-token"
-StartDaemon = Callable[..., AbstractAsyncContextManager[EdgeDaemon]]
 
 
 def spec_for(target: EdgeDaemon, workload: str, **fields: object) -> TransferSpec:

@@ -23,6 +23,7 @@ from ._errors import TooManyRedirects as TooManyRedirects
 from ._errors import UnknownEdge as UnknownEdge
 from ._errors import WorkloadIncoming as WorkloadIncoming
 from ._errors import WorkloadMissing as WorkloadMissing
+from ._gateway import HttpEdgeGateway as HttpEdgeGateway
 from ._models import CapacityInfo as CapacityInfo
 from ._models import HealthInfo as HealthInfo
 from ._models import HoldAnswer as HoldAnswer
@@ -50,6 +51,7 @@ __all__ = [
     "EdgeUnavailable",
     "HealthInfo",
     "HoldAnswer",
+    "HttpEdgeGateway",
     "LoadInfo",
     "PayloadTooLarge",
     "ReleaseAnswer",

@@ -113,7 +113,7 @@ def add_admin_routes(app: web.Application, daemon: EdgeDaemon) -> None:
     async def release(request: web.Request) -> web.Response:
         name = workload(request)
         body = await decode_json(request, ReleaseRequest, empty_ok=True)
-        count, held_ms = await daemon.release(name, body.moved_to)
+        count, held_ms = daemon.release(name, body.moved_to)
         route = daemon.route_of(name)
         status = route.status if route is not None else "active"
         return json_response(

@@ -9,6 +9,7 @@ metrics; the route modules (data, admin, peer) call its methods.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from contextlib import AsyncExitStack
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 import anyio
-import anyio.abc
 from aiohttp import web
 
 from edge_actors._log import get_logger
@@ -93,7 +93,6 @@ class EdgeDaemon:
         self._started_at = time.monotonic()
         self._stop = anyio.Event()
         self._stack: AsyncExitStack | None = None
-        self._tg: anyio.abc.TaskGroup | None = None
         self._runner: web.AppRunner | None = None
         self._app = web.Application(
             middlewares=[error_middleware(self.metrics, config.cluster_token, config.name)],
@@ -130,9 +129,19 @@ class EdgeDaemon:
         Raises:
             EdgeError: The daemon is not running.
         """
+        public = self.config.public_url
+        return public.rstrip("/") if public else self.bound_url
+
+    @property
+    def bound_url(self) -> str:
+        """The URL the server is bound to (differs from :attr:`url` with ``public_url``).
+
+        Raises:
+            EdgeError: The daemon is not running.
+        """
         if self._url is None:
             raise EdgeError(f"edge {self.name!r} is not running; no URL yet")
-        return self.config.public_url.rstrip("/") if self.config.public_url else self._url
+        return self._url
 
     @property
     def registry(self) -> StoreRegistry:
@@ -189,8 +198,6 @@ class EdgeDaemon:
             self._routing = RoutingTable(data_dir / _ROUTING_FILE)
             self._registry = await StoreRegistry.open(data_dir)
             stack.push_async_callback(self._close_registry)
-            self._tg = await stack.enter_async_context(anyio.create_task_group())
-            stack.callback(self._tg.cancel_scope.cancel)
             runner = web.AppRunner(
                 self._app,
                 handle_signals=False,
@@ -261,16 +268,12 @@ class EdgeDaemon:
 
     def _close_gates(self) -> None:
         for gate in self._gates.values():
+            if gate.lease is not None:
+                gate.lease.cancel()
+                gate.lease = None
             gate.close()
 
     # -- state used by the route modules -------------------------------------------------
-
-    @property
-    def task_group(self) -> anyio.abc.TaskGroup:
-        """The daemon's task group (background tasks owned by the daemon)."""
-        if self._tg is None:
-            raise EdgeError(f"edge {self.name!r} is not running")
-        return self._tg
 
     def gate(self, name: str) -> WriteGate:
         """Return the write gate of workload ``name`` (created on first use)."""
@@ -380,35 +383,33 @@ class EdgeDaemon:
     async def hold(self, name: str, lease_s: float | None) -> tuple[int, float]:
         """Hold writes of ``name``; return ``(lsn, lease_s)`` once in-flight writes are done.
 
-        A lease task in the daemon's task group releases the hold after ``lease_s``
-        (default ``config.hold_timeout_s``) unless it is released or renewed first.
+        A lease timer releases the hold after ``lease_s`` (default
+        ``config.hold_timeout_s``) unless it is released or renewed first.
 
         Cancellation: the hold stays in place until released or its lease expires.
         """
         store = self.registry.get(name)
         lease = self.config.hold_timeout_s if lease_s is None else lease_s
-        if not lease > 0:
-            raise HttpError(400, "invalid_body", f"lease_s: must be > 0, got {lease_s!r}")
         gate = self.gate(name)
         hold_id = gate.begin_hold()
-        if gate.lease_scope is not None:
-            gate.lease_scope.cancel()
-        scope = gate.lease_scope = anyio.CancelScope()
-        self.task_group.start_soon(self._lease, name, gate, scope, hold_id, lease)
+        if gate.lease is not None:
+            gate.lease.cancel()
+        loop = asyncio.get_running_loop()
+        gate.lease = loop.call_later(lease, self._lease_expired, name, gate, hold_id, lease)
         await gate.wait_idle()
         self.log.info("writes_held", workload=name, lsn=store.lsn, lease_s=lease)
         return store.lsn, lease
 
-    async def release(
+    def release(
         self, name: str, moved_to: str | None, *, reason: str = "request"
     ) -> tuple[int, float]:
         """Optionally flip ``name`` to ``moved`` (to ``moved_to``), then release its writes.
 
+        Queued writes then run one by one in arrival order (each against the local store,
+        or redirected to ``moved_to``); this returns without waiting for them.
+
         Returns:
             ``(held_writes, held_ms)``.
-
-        Cancellation: the route flip is durable once made; queued writes not yet let
-        through stay queued (release again, or the lease releases them).
         """
         validate_workload_name(name)
         if self.route_of(name) is None:
@@ -416,11 +417,11 @@ class EdgeDaemon:
         if moved_to is not None:
             self.set_route(name, "moved", moved_to)
         gate = self.gate(name)
-        scope, gate.lease_scope = gate.lease_scope, None
-        if scope is not None:
-            scope.cancel()
+        if gate.lease is not None:
+            gate.lease.cancel()
+            gate.lease = None
         was_held = gate.held
-        count, held_ms = await gate.release()
+        count, held_ms = gate.release()
         if was_held:
             self.metrics.held_writes.labels(self.name, name).inc(count)
             self.metrics.hold_duration.labels(self.name, name).observe(held_ms / 1000.0)
@@ -434,19 +435,15 @@ class EdgeDaemon:
             )
         return count, held_ms
 
-    async def _lease(
-        self, name: str, gate: WriteGate, scope: anyio.CancelScope, hold_id: int, lease: float
-    ) -> None:
-        with scope:
-            await anyio.sleep(lease)
-        if scope.cancel_called or gate.hold_id != hold_id or not gate.held:
+    def _lease_expired(self, name: str, gate: WriteGate, hold_id: int, lease: float) -> None:
+        if gate.hold_id != hold_id or not gate.held:
             return
-        gate.lease_scope = None
+        gate.lease = None
         self.metrics.holds_expired.labels(self.name, name).inc()
         self.log.warning("hold_lease_expired", workload=name, lease_s=lease)
         try:
-            await self.release(name, None, reason="lease_expired")
-        except Exception:  # a lease task must never take the daemon down
+            self.release(name, None, reason="lease_expired")
+        except Exception:  # a timer callback must never raise into the loop
             self.log.exception("hold_lease_release_failed", workload=name)
 
     def set_route(self, name: str, status: WorkloadStatus, moved_to: str | None) -> Route:

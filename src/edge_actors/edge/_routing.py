@@ -22,6 +22,7 @@ from ._errors import EdgeError
 from ._models import WorkloadStatus
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import AsyncIterator
     from pathlib import Path
 
@@ -91,34 +92,40 @@ class RoutingTable:
 
 
 class _Waiter:
-    __slots__ = ("closed", "done", "go")
+    __slots__ = ("closed", "go")
 
     def __init__(self) -> None:
         self.go = anyio.Event()
-        self.done = anyio.Event()
         self.closed = False
 
 
 class WriteGate:
     """Admission of one workload's writes: in-flight count, hold and ordered release.
 
-    Not thread-safe: used from the daemon's event loop only.
+    Released writes run one at a time in arrival order: each one, when it finishes, lets
+    the next queued one go (a relay), so releasing needs no task of its own. Writes that
+    arrive while the queue drains join its end. Not thread-safe: the daemon's loop only.
+
+    Attributes:
+        hold_id: Changes on every hold, renewal and release (tells leases apart).
+        lease: The daemon's lease timer of the current hold, if any.
     """
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.hold_id = 0
-        self.lease_scope: anyio.CancelScope | None = None
+        self.lease: asyncio.TimerHandle | None = None
         self._inflight = 0
         self._idle = anyio.Event()
         self._idle.set()
         self._held_since: float | None = None
         self._queue: collections.deque[_Waiter] = collections.deque()
+        self._relay: _Waiter | None = None  # the released write now running
         self._closed = False
 
     @property
     def held(self) -> bool:
-        """Whether a hold is in place (or its queued writes are still being released)."""
+        """Whether a hold is in place."""
         return self._held_since is not None
 
     @property
@@ -128,34 +135,34 @@ class WriteGate:
 
     @property
     def queued(self) -> int:
-        """Writes waiting for a release."""
+        """Writes waiting for a release (or for their turn after one)."""
         return len(self._queue)
 
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[bool]:
         """Admit one write for the duration of the ``async with`` body.
 
-        While a hold is in place the caller waits, queued behind earlier writes, until
-        :meth:`release` reaches it; the body then runs alone (released writes go one at
-        a time, in arrival order). Yields whether the write had to wait.
+        While a hold is in place, or released writes are still draining, the caller
+        waits at the end of the queue; after a release the queued writes run one at a
+        time, in arrival order. Yields whether the write had to wait.
 
         Cancellation: a write cancelled while queued leaves the queue and never runs; one
-        cancelled in the body counts as finished.
+        cancelled after its turn came passes the turn on.
 
         Raises:
-            GateClosed: The gate was closed (daemon shutdown) while the write waited.
+            GateClosed: The gate was closed (daemon shutdown) before the write ran.
         """
         waiter: _Waiter | None = None
         if self._closed:
             raise GateClosed(f"edge is shutting down; write to {self.name!r} not taken")
-        if self._held_since is not None or self._queue:
+        if self._held_since is not None or self._queue or self._relay is not None:
             waiter = _Waiter()
             self._queue.append(waiter)
             try:
                 await waiter.go.wait()
             except BaseException:
                 if waiter.go.is_set():
-                    waiter.done.set()
+                    self._pass_turn(waiter)
                 else:
                     self._queue.remove(waiter)
                 raise
@@ -171,7 +178,7 @@ class WriteGate:
             if self._inflight == 0:
                 self._idle.set()
             if waiter is not None:
-                waiter.done.set()
+                self._pass_turn(waiter)
 
     def begin_hold(self) -> int:
         """Start holding new writes (or renew a hold in place); return the hold's id.
@@ -192,29 +199,21 @@ class WriteGate:
         while self._inflight:
             await self._idle.wait()
 
-    async def release(self) -> tuple[int, float]:
-        """End the hold: run queued writes one by one in arrival order, then open.
-
-        Writes arriving while the queue drains join its end, so order is kept.
+    def release(self) -> tuple[int, float]:
+        """End the hold and let the queued writes go, one at a time, in arrival order.
 
         Returns:
-            ``(held_writes, held_ms)``: how many writes waited and how long the hold
-            lasted (until this call), in milliseconds. ``(0, 0.0)`` when not held.
-
-        Cancellation: the write being released finishes on its own; later queued writes
-        stay queued and the gate stays held (release again to let them through).
+            ``(held_writes, held_ms)``: writes queued at this moment and how long the hold
+            lasted, in milliseconds. ``(0, 0.0)`` when not held.
         """
         if self._held_since is None:
             return 0, 0.0
         held_ms = (time.monotonic() - self._held_since) * 1000.0
-        count = 0
-        while self._queue:
-            waiter = self._queue.popleft()
-            count += 1
-            waiter.go.set()
-            await waiter.done.wait()
+        count = len(self._queue)
         self._held_since = None
         self.hold_id += 1
+        if self._relay is None:
+            self._wake_next()
         return count, held_ms
 
     def close(self) -> None:
@@ -223,5 +222,16 @@ class WriteGate:
         while self._queue:
             waiter = self._queue.popleft()
             waiter.closed = True
-            waiter.done.set()
             waiter.go.set()
+
+    def _pass_turn(self, waiter: _Waiter) -> None:
+        if self._relay is waiter:
+            self._relay = None
+            self._wake_next()
+
+    def _wake_next(self) -> None:
+        if self._held_since is not None or not self._queue:
+            return
+        waiter = self._queue.popleft()
+        self._relay = waiter
+        waiter.go.set()

@@ -147,3 +147,20 @@ async def test_peer_stream_wrong_token_is_401(daemon: EdgeDaemon) -> None:
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
                 await session.ws_connect(daemon.url + "/peer/stream", headers=headers)
             assert refused.value.status == 401
+
+
+async def test_daemon_shutdown_cancels_running_transfer(pair: Pair) -> None:
+    west, east, admin_west, admin_east, client = pair
+    await admin_west.create_workload("big")
+    await admin_east.create_workload("big", status="incoming")
+    await client.batch("big", [(f"k{i}", b"x" * 1000) for i in range(1000)])
+    await admin_west.set_link_rate("edge-east", 200_000.0)
+    lines = []
+    async with aclosing(admin_west.transfer(spec_for(east, "big", batch_size=10))) as stream:
+        async for progress in stream:
+            lines.append(progress)
+            if len(lines) == 2:
+                await west.aclose()
+    assert lines[-1].state == "cancelled"
+    target = await admin_east.workload("big")
+    assert target.lsn >= lines[-1].acked_lsn  # applied chunks whose ack was in flight count too

@@ -58,10 +58,11 @@ class EdgeDaemon:
 
     Use as ``async with EdgeDaemon(config) as daemon:``; on entry the stores are open and
     the server is listening at :attr:`url` (a real port even when ``config.port`` is 0).
-    On exit it stops accepting, turns away writes still waiting on a hold (503), lets
-    in-flight requests finish for up to ``config.shutdown_timeout_s`` and then cancels
-    them (transfers stop at a chunk boundary: acknowledged state is what counts), then
-    closes the stores.
+    On exit (or :meth:`aclose`, from any task of the loop) it stops accepting, turns away
+    writes still waiting on a hold (503), cancels outgoing transfers (they stop at a chunk
+    boundary; acknowledged state is what counts), lets other in-flight requests finish
+    for up to ``config.shutdown_timeout_s`` and then cancels them, then closes the stores.
+    The daemon starts no background tasks of its own: hold leases are loop timers.
 
     Args:
         config: The daemon's settings.

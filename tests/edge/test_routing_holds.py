@@ -8,7 +8,7 @@ import anyio
 import pytest
 import structlog.testing
 
-from edge_actors.edge import AdminClient, EdgeClient, EdgeConflict, EdgeDaemon
+from edge_actors.edge import AdminClient, EdgeClient, EdgeConflict, EdgeDaemon, TooManyRedirects
 
 TOKEN = "test-cluster-token"
 
@@ -172,3 +172,16 @@ async def test_drop_refused_while_held(admin: AdminClient) -> None:
     assert conflict.value.code == "workload_held"
     await admin.release("svc")
     await admin.drop_workload("svc")
+
+
+async def test_routing_loop_is_a_clear_error(pair: Pair) -> None:
+    west, east, admin_west, admin_east, client = pair
+    await admin_west.create_workload("looped")
+    await admin_east.create_workload("looped")
+    await admin_west.set_status("looped", "moved", east.url)
+    await admin_east.set_status("looped", "moved", west.url)
+    with pytest.raises(TooManyRedirects) as loop:
+        await client.put("looped", "k", b"v")
+    assert "redirects" in str(loop.value)
+    assert (await admin_west.workload("looped")).lsn == 0
+    assert (await admin_east.workload("looped")).lsn == 0

@@ -189,7 +189,8 @@ class Node:
         return web.json_response({"rss": self.rss.peak})
 
     async def rss_peak(self, request: web.Request) -> web.Response:
-        return web.json_response({"peak": self.rss.peak})
+        cpu = self.rss.proc.cpu_times()
+        return web.json_response({"peak": self.rss.peak, "cpu_s": cpu.user + cpu.system})
 
     async def transfer(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -232,19 +233,23 @@ class Node:
     async def wspush(self, request: web.Request) -> web.Response:
         body = await request.json()
         total, chunk = int(body["total_bytes"]), int(body["chunk_bytes"])
+        bucket = RecordingBucket(body.get("rate_bps"))
+        deadline = time.monotonic() + body.get("max_seconds", 1e9)
         payload = os.urandom(chunk)
         assert self.session is not None
         start = time.monotonic()
         async with self.session.ws_connect(body["url"], max_msg_size=0) as ws:
             sent = 0
-            while sent < total:
+            while sent < total and time.monotonic() < deadline:
                 n = min(chunk, total - sent)
+                await bucket.acquire(n)
                 await ws.send_bytes(payload if n == chunk else payload[:n])
                 sent += n
             await ws.send_str("end")
             received = int(await ws.receive_str())
         elapsed = time.monotonic() - start
-        return web.json_response({"elapsed_s": elapsed, "bytes": received})
+        grants = bucket.grants if body.get("rate_bps") else []
+        return web.json_response({"elapsed_s": elapsed, "bytes": received, "grants": grants})
 
     async def sqlitecopy(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -424,6 +429,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
             # --- copy vs ceiling -----------------------------------------------------
             copies, pushes, sqls, rss_a, rss_b = [], [], [], [], []
+            cpu_a: list[float] = []
+            cpu_b: list[float] = []
             for run in range(args.runs):
                 push = await call(
                     s,
@@ -436,6 +443,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 sqls.append(sq["bytes"] / sq["elapsed_s"] / MiB)
                 await call(s, a.url + "/rss/reset", {})
                 await call(s, b.url + "/rss/reset", {})
+                cpu_a0 = (await call(s, a.url + "/rss"))["cpu_s"]
+                cpu_b0 = (await call(s, b.url + "/rss"))["cpu_s"]
                 target = f"copy-{run}"
                 res = await call(
                     s,
@@ -443,8 +452,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                     {"spec": spec(b, "big", target, compression=False,
                                   batch_size=args.batch_size, window=args.window)},
                 )  # fmt: skip
-                rss_a.append((await call(s, a.url + "/rss"))["peak"] / MiB)
-                rss_b.append((await call(s, b.url + "/rss"))["peak"] / MiB)
+                end_a, end_b = await call(s, a.url + "/rss"), await call(s, b.url + "/rss")
+                rss_a.append(end_a["peak"] / MiB)
+                rss_b.append(end_b["peak"] / MiB)
+                cpu_a.append(100 * (end_a["cpu_s"] - cpu_a0) / res["elapsed_s"])
+                cpu_b.append(100 * (end_b["cpu_s"] - cpu_b0) / res["elapsed_s"])
                 got = await call(s, b.url + f"/stats?name={target}-1")
                 assert got["digest"] == big["digest"], "copy digest mismatch"
                 copies.append(big["bytes"] / res["elapsed_s"] / MiB)
@@ -452,7 +464,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 print(
                     f"run {run}: copy {copies[-1]:.1f} MiB/s, ws push {pushes[-1]:.1f} MiB/s, "
                     f"bare sqlite {sqls[-1]:.1f} MiB/s, peak RSS A {rss_a[-1]:.0f} MiB "
-                    f"B {rss_b[-1]:.0f} MiB"
+                    f"B {rss_b[-1]:.0f} MiB, CPU A {cpu_a[-1]:.0f}% B {cpu_b[-1]:.0f}%"
                 )
             ratios = [c / min(p, q) for c, p, q in zip(copies, pushes, sqls, strict=True)]
 
@@ -537,6 +549,25 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                     f"{fig['span_s']:.1f}s, {res['rounds']} round(s)"
                 )
 
+            # The same limiter over a bare WebSocket push (no store): the limiter alone.
+            bare_rates: dict[str, dict[str, float]] = {}
+            for mbps in args.rates:
+                rate = mbps * 1e6
+                chunk = max(1024, int(rate / 8 * args.rate_chunk_ms / 1000))
+                res = await call(
+                    s,
+                    a.url + "/wspush",
+                    {"url": b.url + "/sink", "total_bytes": 1 << 50, "chunk_bytes": chunk,
+                     "rate_bps": rate, "max_seconds": args.rate_seconds},
+                )  # fmt: skip
+                fig = rate_figures(res["grants"], rate)
+                bare_rates[str(mbps)] = fig
+                print(
+                    f"bare ws {mbps:5d} Mbps: achieved/target {fig['ratio']:.4f}, worst 100 ms "
+                    f"window {fig['window_max_x']:.3f}x ({fig['window_minus_chunk_x']:.3f}x "
+                    f"minus one {fig['chunk_bytes'] / 1024:.0f} KiB chunk)"
+                )
+
         print()
         print(f"{'figure':<34}{'median':>9}  [min .. max] over {args.runs} run(s)")
         print(f"{'copy MiB/s (store->store, raw)':<34}{fmt(copies)}")
@@ -547,6 +578,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{'compression ratio (text)':<34}{fmt(comp_ratios)}")
         print(f"{'peak RSS A (sender) MiB':<34}{fmt(rss_a)}")
         print(f"{'peak RSS B (receiver) MiB':<34}{fmt(rss_b)}")
+        print(f"{'CPU % A (sender) during copy':<34}{fmt(cpu_a)}")
+        print(f"{'CPU % B (receiver) during copy':<34}{fmt(cpu_b)}")
         print(
             f"random records: raw {rp['raw_bytes']} B, wire {rp['wire_bytes']} B, ratio "
             f"{rp['raw_bytes'] / rp['wire_bytes']:.3f}; compressible: logical {cp_raw} B, "
@@ -568,7 +601,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "window_overshoot_max": round(
                 max(f["window_minus_chunk_x"] for f in rates.values()), 3
             ),
+            "rate_ratio_bare_ws_min": round(min(f["ratio"] for f in bare_rates.values()), 4),
+            "rate_ratio_bare_ws_max": round(max(f["ratio"] for f in bare_rates.values()), 4),
+            "window_overshoot_bare_ws_max": round(
+                max(f["window_minus_chunk_x"] for f in bare_rates.values()), 3
+            ),
             "peak_rss_mib": round(max(rss_a + rss_b), 1),
+            "cpu_pct_sender": round(statistics.median(cpu_a), 1),
+            "cpu_pct_receiver": round(statistics.median(cpu_b), 1),
             "rates": {k: {kk: round(vv, 4) for kk, vv in v.items()} for k, v in rates.items()},
             "size_mib": args.size_mib,
             "value_bytes": args.value_bytes,

@@ -106,3 +106,18 @@ async def test_unreachable_peer_aborts_after_retries(source: StoreRegistry, peer
     with pytest.raises(TransferAborted, match="after 3 attempts") as info:
         await run_transfer(spec, src)
     assert info.value.attempts == 3
+
+
+@pytest.mark.anyio
+async def test_empty_range_sends_only_done(source: StoreRegistry, peer: PeerEdge) -> None:
+    src = await source.create("app")
+    result = await run_transfer(make_spec(peer), src)
+    assert result.state == "done"
+    assert (result.records, result.chunks, result.acked_lsn) == (0, 0, 0)
+    assert (await peer.registry.get("app").stats()).lsn == 0
+    # A target already past to_lsn: nothing is re-sent.
+    await fill(src, 100)
+    await run_transfer(make_spec(peer, transfer_id="t-2"), src)
+    again = await run_transfer(make_spec(peer, transfer_id="t-3", to_lsn=50), src)
+    assert again.records == 0
+    assert again.acked_lsn == 50

@@ -24,13 +24,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from edge_actors.edge import AdminClient, EdgeClient, EdgeEndpoint, Topology
 from edge_actors.edge._gateway import HttpEdgeGateway
 from edge_actors.migration import MigrationMetrics, MigrationService, ServiceDefaults
+
+if TYPE_CHECKING:
+    from anyio.abc import Process
 
 TOKEN = "bench-token"
 
@@ -42,11 +45,12 @@ def _free_port() -> int:
         return port
 
 
-async def _start_daemon(name: str, root: Path) -> tuple[subprocess.Popen[bytes], str]:
+async def _start_daemon(name: str, root: Path) -> tuple[Process, str]:
     port = _free_port()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("edge-actors")), "daemon", "--name", name, "--port", str(port),
-         "--data-dir", str(root / name), "--token", TOKEN, "--hold-timeout", "120s"],
+    cli = str(Path(sys.executable).with_name("edge-actors"))
+    proc = await anyio.open_process(
+        [cli, "daemon", "--name", name, "--port", str(port), "--data-dir", str(root / name),
+         "--token", TOKEN, "--hold-timeout", "120s"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -176,8 +180,10 @@ async def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(load.run)
                     await anyio.sleep(1.0)
-                    plan = await service.plan({**base, "workloads": ["live-wl"], "strategy": "live",
-                                               "constraints": {"max_downtime": f"{args.max_downtime_ms}ms"}})  # fmt: skip
+                    downtime = {"max_downtime": f"{args.max_downtime_ms}ms"}
+                    plan = await service.plan(
+                        {**base, "workloads": ["live-wl"], "constraints": downtime}
+                    )
                     t0 = time.monotonic()
                     status = await service.execute(plan.migration_id, wait=True, timeout=600)
                     live_s = time.monotonic() - t0
@@ -229,7 +235,8 @@ async def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
         finally:
             for proc in (src_proc, dst_proc):
                 proc.terminate()
-                proc.wait(10)
+                with anyio.move_on_after(10):
+                    await proc.wait()
     result = {
         "run": run,
         "max_stall_ms": max(window, default=0.0) * 1000,

@@ -121,3 +121,13 @@ async def test_empty_range_sends_only_done(source: StoreRegistry, peer: PeerEdge
     again = await run_transfer(make_spec(peer, transfer_id="t-3", to_lsn=50), src)
     assert again.records == 0
     assert again.acked_lsn == 50
+
+
+@pytest.mark.anyio
+async def test_a_record_too_big_for_a_frame_fails_by_name(
+    source: StoreRegistry, peer: PeerEdge
+) -> None:
+    src = await source.create("app")
+    await src.put("huge", b"\x01" * (16 * 1024 * 1024))  # above max_frame_bytes once framed
+    with pytest.raises(TransferError, match="FrameTooLarge"):
+        await run_transfer(make_spec(peer, compression=False), src)

@@ -30,6 +30,7 @@ import anyio
 
 from edge_actors._log import get_logger
 from edge_actors.actors import Actor, ActorSystem
+from edge_actors.errors import EdgeActorsError
 from edge_actors.wire import (
     DEFAULT_LIMITS,
     PROTOCOL_VERSION,
@@ -352,6 +353,14 @@ class SenderActor(Actor[_RunTransfer]):
             await self._run(message)
         except TransferError as exc:
             return _Outcome(error=exc)
+        except EdgeActorsError as exc:  # the store or the codec refused: not retried
+            spec = message.tracker.spec
+            error = TransferError(
+                f"transfer {spec.transfer_id} of {spec.workload!r} failed: "
+                f"{type(exc).__name__}: {exc}"
+            )
+            error.__cause__ = exc
+            return _Outcome(error=error)
         return _Outcome(progress=message.tracker.snapshot("done"))
 
     async def _run(self, run: _RunTransfer) -> None:

@@ -16,9 +16,27 @@ Layering (imports point down this list only; see docs/architecture.md):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from edge_actors.errors import ConfigError as ConfigError
 from edge_actors.errors import EdgeActorsError as EdgeActorsError
 
+if TYPE_CHECKING:
+    from edge_actors._seed import seed_workload as seed_workload
+    from edge_actors._seed import seed_workload_async as seed_workload_async
+
 __version__ = "0.1.0"
 
-__all__ = ["ConfigError", "EdgeActorsError", "__version__"]
+__all__ = ["ConfigError", "EdgeActorsError", "__version__", "seed_workload", "seed_workload_async"]
+
+# ``seed_workload`` lives at the top of the layer order (it starts edges on the engine);
+# it is imported on first access so ``import edge_actors`` stays light and acyclic.
+_LAZY = frozenset(("seed_workload", "seed_workload_async"))
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from edge_actors import _seed
+
+        return getattr(_seed, name)
+    raise AttributeError(f"module 'edge_actors' has no attribute {name!r}")

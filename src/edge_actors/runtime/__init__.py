@@ -10,7 +10,15 @@ from __future__ import annotations
 from ._engine import Engine as Engine
 from ._engine import EngineState as EngineState
 from ._engine import default_engine as default_engine
+from ._environment import EdgeEnvironment as EdgeEnvironment
+from ._environment import EnvironmentConfig as EnvironmentConfig
+from ._environment import configure_environment as configure_environment
+from ._environment import configure_environment_async as configure_environment_async
+from ._environment import get_environment as get_environment
 from ._errors import EngineError as EngineError
 from ._local import LocalRuntime as LocalRuntime
 
+# The edge environment's names (EdgeEnvironment, EnvironmentConfig, configure_environment,
+# configure_environment_async, get_environment) are importable from here too; they join
+# __all__ once tests/workflow/test_public_api.py lists them.
 __all__ = ["Engine", "EngineError", "EngineState", "LocalRuntime", "default_engine"]

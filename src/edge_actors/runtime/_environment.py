@@ -1,0 +1,454 @@
+"""The edge environment the guide's nodes work in: edges, migrations, monitoring (layer: runtime).
+
+One :class:`EdgeEnvironment` per engine (a process-wide engine service) owns what every
+``EdgeMigrationNode`` and ``EdgeMonitoringNode`` of every workflow shares:
+
+- the **topology**: either configured (a TOML/YAML file named by
+  ``EDGE_ACTORS_TOPOLOGY`` or :class:`EnvironmentConfig`; an edge not in it is an
+  :class:`~edge_actors.edge.UnknownEdge` error naming the known ones), or the **embedded
+  default**: each edge a plan, a seed or a monitor names is started on first use as a real
+  in-process :class:`~edge_actors.edge.EdgeDaemon` on ``127.0.0.1`` (a free port), all
+  sharing one generated cluster token;
+- the **data directory** (``EDGE_ACTORS_DATA_DIR``, else a fresh temporary directory
+  removed when the environment closes): embedded edges keep their stores under
+  ``edges/<name>/`` and the migration journal lives under ``migrations/``;
+- one :class:`~edge_actors.migration.MigrationService` over an ``HttpEdgeGateway`` whose
+  topology is a live view of the environment's edges, and one
+  :class:`~edge_actors.monitoring.MonitoringService`.
+
+Imports every layer below (edge, migration, monitoring); nothing below imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Self
+
+import anyio
+import anyio.abc
+import msgspec
+
+from edge_actors._log import get_logger
+from edge_actors.edge import (
+    EdgeConfig,
+    EdgeDaemon,
+    EdgeEndpoint,
+    HttpEdgeGateway,
+    Topology,
+    UnknownEdge,
+)
+from edge_actors.edge import load_topology as _load_topology
+from edge_actors.errors import ConfigError
+from edge_actors.migration import MigrationPlan, MigrationService
+from edge_actors.monitoring import MonitoringService, ProbeTarget
+
+from ._engine import Engine, default_engine
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
+    from types import TracebackType
+
+    from anyio.abc import TaskStatus
+
+    from edge_actors.workflow import Services
+
+__all__ = [
+    "DATA_DIR_ENV",
+    "TOPOLOGY_ENV",
+    "EdgeEnvironment",
+    "EnvironmentConfig",
+    "configure_environment",
+    "configure_environment_async",
+    "get_environment",
+]
+
+TOPOLOGY_ENV = "EDGE_ACTORS_TOPOLOGY"
+"""Environment variable naming a topology file (TOML or YAML); unset: embedded edges."""
+
+DATA_DIR_ENV = "EDGE_ACTORS_DATA_DIR"
+"""Environment variable naming the data directory; unset: a temporary one per process."""
+
+_EDGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_EDGES_DIR = "edges"
+_JOURNAL_DIR = "migrations"
+
+_log = get_logger("environment")
+
+
+class EnvironmentConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """How the environment finds its edges and where it keeps its state.
+
+    Attributes:
+        data_dir: the data directory (created); ``None``: a fresh temporary directory,
+            removed when the environment closes.
+        topology_file: a TOML/YAML topology file (see ``edge_actors.edge.load_topology``).
+        topology: the edges by name, given in code (wins over ``topology_file``).
+            With neither, edges are embedded daemons started on first use.
+        cluster_token: the token of embedded edges (default: generated per environment).
+        edge_max_bytes: capacity of each embedded edge in bytes (default: unlimited).
+        edge_hold_timeout_s: write-hold safety lease of embedded edges (seconds).
+    """
+
+    data_dir: str | None = None
+    topology_file: str | None = None
+    topology: dict[str, EdgeEndpoint] | None = None
+    cluster_token: str | None = None
+    edge_max_bytes: int | None = None
+    edge_hold_timeout_s: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> EnvironmentConfig:
+        """Read ``EDGE_ACTORS_DATA_DIR`` and ``EDGE_ACTORS_TOPOLOGY`` (empty means unset)."""
+        environ = os.environ if env is None else env
+        return cls(
+            data_dir=environ.get(DATA_DIR_ENV) or None,
+            topology_file=environ.get(TOPOLOGY_ENV) or None,
+        )
+
+    @property
+    def embedded(self) -> bool:
+        """Whether edges are embedded daemons (no topology configured)."""
+        return self.topology is None and self.topology_file is None
+
+
+def check_edge_name(edge: object, field: str = "edge") -> str:
+    """Return ``edge`` if it is a usable edge name, else raise ``ConfigError`` naming ``field``."""
+    if not isinstance(edge, str) or not _EDGE_NAME.match(edge):
+        raise ConfigError(
+            f"{field}: {edge!r} is not a valid edge name (letters, digits, '.', '_', '-'; "
+            "up to 63 characters, starting with a letter or digit)"
+        )
+    return edge
+
+
+class _LiveTopology(Topology):
+    """A :class:`Topology` whose lookups see the environment's edges as they start.
+
+    The HTTP gateway resolves edge names through its topology on every call; handing it
+    this view lets embedded edges started later be reached without rebuilding it.
+    """
+
+    def __init__(self, endpoints: dict[str, EdgeEndpoint]) -> None:
+        super().__init__()
+        self._live = endpoints
+
+    def __getitem__(self, name: str) -> EdgeEndpoint:
+        return self._live[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._live))
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def __repr__(self) -> str:
+        return f"LiveTopology({sorted(self._live)!r})"
+
+    def resolve(self, name: str) -> EdgeEndpoint:
+        """Return the endpoint of a started edge; raises :class:`UnknownEdge` otherwise."""
+        try:
+            return self._live[name]
+        except KeyError:
+            known = ", ".join(sorted(self._live)) or "none started yet"
+            raise UnknownEdge(f"unknown edge {name!r} (known edges: {known})") from None
+
+    def with_edge(self, name: str, endpoint: EdgeEndpoint) -> Topology:
+        """Return a static snapshot with ``name`` added or replaced."""
+        return Topology({**self._live, name: endpoint})
+
+
+class EdgeEnvironment:
+    """Edges, the migration service and the monitoring service shared by every node.
+
+    Normally reached with :func:`get_environment` (nodes) or created by
+    :func:`configure_environment`; it is an async context manager entered once by the
+    engine's service host and closed at engine shutdown: migrations stop at a chunk
+    boundary (journaled, resumable), probe loops end, embedded edges shut down, and a
+    temporary data directory is removed.
+
+    Args:
+        config: where edges are and where state lives.
+
+    Raises:
+        ConfigError: a malformed topology file or setting (on entry).
+    """
+
+    def __init__(self, config: EnvironmentConfig | None = None) -> None:
+        self.config = config if config is not None else EnvironmentConfig.from_env()
+        self._endpoints: dict[str, EdgeEndpoint] = {}
+        self._daemons: dict[str, EdgeDaemon] = {}
+        self._static: Topology | None = None
+        self._token = self.config.cluster_token or secrets.token_urlsafe(24)
+        self._start_lock = anyio.Lock()
+        self._stack: AsyncExitStack | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._data_dir: Path | None = None
+        self._temporary = self.config.data_dir is None
+        self._migration: MigrationService | None = None
+        self._monitoring: MonitoringService | None = None
+        self._gateway: HttpEdgeGateway | None = None
+        self._plans: dict[str, MigrationPlan] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _load_static(self) -> Topology | None:
+        if self.config.topology is not None:
+            return Topology(self.config.topology)
+        if self.config.topology_file is not None:
+            return _load_topology(self.config.topology_file)
+        return None
+
+    def _make_data_dir(self) -> Path:
+        if self.config.data_dir is None:
+            return Path(tempfile.mkdtemp(prefix="edge-actors-"))
+        data_dir = Path(self.config.data_dir).expanduser().resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return data_dir
+
+    async def __aenter__(self) -> Self:
+        static = self._load_static()
+        async with AsyncExitStack() as stack:
+            data_dir = await anyio.to_thread.run_sync(self._make_data_dir)
+            if self._temporary:
+                stack.callback(shutil.rmtree, data_dir, True)
+            self._data_dir = data_dir
+            self._tg = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(self._stop_edges)
+            if static is not None:
+                self._static = static
+                self._endpoints.update(static.items())
+                topology: Topology = static
+            else:
+                topology = _LiveTopology(self._endpoints)
+                await self._restart_known_edges()
+            self._gateway = await stack.enter_async_context(HttpEdgeGateway(topology))
+            self._monitoring = await stack.enter_async_context(MonitoringService())
+            self._migration = await stack.enter_async_context(
+                MigrationService(self._gateway, data_dir / _JOURNAL_DIR)
+            )
+            _log.info(
+                "environment.started",
+                data_dir=str(data_dir),
+                data_dir_source=(
+                    "temporary (removed at exit)"
+                    if self._temporary
+                    else f"{DATA_DIR_ENV} or configuration"
+                ),
+                topology=(
+                    "embedded (edges start on first use)"
+                    if static is None
+                    else (self.config.topology_file or "configured in code")
+                ),
+                edges=sorted(self._endpoints),
+            )
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.__aexit__(exc_type, exc, tb)
+        _log.info("environment.closed", data_dir=str(self._data_dir))
+
+    def _stop_edges(self) -> None:
+        for daemon in self._daemons.values():
+            daemon.request_stop()
+
+    async def _restart_known_edges(self) -> None:
+        """Restart embedded edges found in a persistent data directory (journal resume)."""
+        if self._temporary:
+            return
+        edges_dir = self.data_dir / _EDGES_DIR
+
+        def listing() -> list[str]:
+            if not edges_dir.is_dir():
+                return []
+            return sorted(p.name for p in edges_dir.iterdir() if p.is_dir())
+
+        for name in await anyio.to_thread.run_sync(listing):
+            if _EDGE_NAME.match(name):
+                await self._start_embedded(name)
+
+    # -- properties ---------------------------------------------------------------------
+
+    @property
+    def data_dir(self) -> Path:
+        """The data directory (edges' stores, the migration journal)."""
+        if self._data_dir is None:
+            raise RuntimeError("the edge environment is not started")
+        return self._data_dir
+
+    @property
+    def temporary(self) -> bool:
+        """Whether the data directory is temporary (removed when the environment closes)."""
+        return self._temporary
+
+    @property
+    def embedded(self) -> bool:
+        """Whether edges are embedded daemons started on first use."""
+        return self._static is None
+
+    @property
+    def migration(self) -> MigrationService:
+        """The shared migration service."""
+        if self._migration is None:
+            raise RuntimeError("the edge environment is not started")
+        return self._migration
+
+    @property
+    def monitoring(self) -> MonitoringService:
+        """The shared monitoring service."""
+        if self._monitoring is None:
+            raise RuntimeError("the edge environment is not started")
+        return self._monitoring
+
+    @property
+    def gateway(self) -> HttpEdgeGateway:
+        """The HTTP gateway the migration service reaches edges through."""
+        if self._gateway is None:
+            raise RuntimeError("the edge environment is not started")
+        return self._gateway
+
+    def edges(self) -> list[str]:
+        """Names of the edges known now (configured, or embedded and started)."""
+        return sorted(self._endpoints)
+
+    def daemon(self, edge: str) -> EdgeDaemon | None:
+        """The embedded daemon of ``edge`` (``None`` for configured or unstarted edges)."""
+        return self._daemons.get(edge)
+
+    def remember_plan(self, plan: MigrationPlan) -> None:
+        """Keep ``plan`` for :meth:`plan_of` (the service answers statuses, not plans)."""
+        self._plans[plan.migration_id] = plan
+
+    def plan_of(self, migration_id: str) -> MigrationPlan | None:
+        """A plan made through this environment, or ``None``."""
+        return self._plans.get(migration_id)
+
+    # -- edges --------------------------------------------------------------------------
+
+    async def ensure_edge(self, edge: str) -> EdgeEndpoint:
+        """Return the endpoint of ``edge``, starting it first when edges are embedded.
+
+        Raises:
+            ConfigError: ``edge`` is not a valid edge name.
+            UnknownEdge: a topology is configured and ``edge`` is not in it (the message
+                names the known edges).
+        """
+        if self._static is not None:
+            try:
+                return self._static.resolve(edge)
+            except UnknownEdge as exc:
+                where = self.config.topology_file or "the configured topology"
+                raise UnknownEdge(f"{exc} in {where}") from None
+        check_edge_name(edge)
+        endpoint = self._endpoints.get(edge)
+        if endpoint is not None:
+            return endpoint
+        async with self._start_lock:
+            endpoint = self._endpoints.get(edge)
+            if endpoint is None:
+                endpoint = await self._start_embedded(edge)
+        return endpoint
+
+    async def ensure_edges(self, edges: Iterable[str]) -> dict[str, EdgeEndpoint]:
+        """:meth:`ensure_edge` for each edge, in order; returns name -> endpoint."""
+        return {edge: await self.ensure_edge(edge) for edge in edges}
+
+    async def probe_target(self, edge: str) -> ProbeTarget:
+        """The monitoring probe target of ``edge`` (started first when embedded)."""
+        endpoint = await self.ensure_edge(edge)
+        return ProbeTarget(edge, endpoint.url, endpoint.token)
+
+    async def _start_embedded(self, edge: str) -> EdgeEndpoint:
+        if self._tg is None:
+            raise RuntimeError("the edge environment is not started")
+        config = EdgeConfig(
+            name=edge,
+            data_dir=str(self.data_dir / _EDGES_DIR / edge),
+            cluster_token=self._token,
+            host="127.0.0.1",
+            port=0,
+            max_bytes=self.config.edge_max_bytes,
+            hold_timeout_s=self.config.edge_hold_timeout_s,
+            shutdown_timeout_s=2.0,
+        )
+        daemon: EdgeDaemon = await self._tg.start(self._run_daemon, config)
+        endpoint = EdgeEndpoint(daemon.url, daemon.token)
+        self._daemons[edge] = daemon
+        self._endpoints[edge] = endpoint
+        _log.info("environment.edge_started", edge=edge, url=daemon.url, data_dir=config.data_dir)
+        return endpoint
+
+    async def _run_daemon(self, config: EdgeConfig, *, task_status: TaskStatus[EdgeDaemon]) -> None:
+        try:
+            async with EdgeDaemon(config) as daemon:
+                task_status.started(daemon)
+                await daemon.serve_forever()
+        finally:
+            self._daemons.pop(config.name, None)
+            self._endpoints.pop(config.name, None)
+
+
+# -- access -----------------------------------------------------------------------------
+
+
+def _config_for(config: EnvironmentConfig | None) -> EnvironmentConfig:
+    return config if config is not None else EnvironmentConfig.from_env()
+
+
+async def get_environment(services: Services | Engine | None = None) -> EdgeEnvironment:
+    """Return the environment of ``services`` (an engine; default: the process engine).
+
+    Created on first use from :meth:`EnvironmentConfig.from_env` unless
+    :func:`configure_environment` created it first.
+
+    Raises:
+        EngineError: the environment could not be started (the cause is chained: a bad
+            topology file, an unwritable data directory, ...).
+    """
+    registry: Services | Engine = services if services is not None else default_engine()
+    return await registry.service(EdgeEnvironment, EdgeEnvironment)
+
+
+async def configure_environment_async(
+    config: EnvironmentConfig | None = None, *, engine: Engine | None = None
+) -> EdgeEnvironment:
+    """Create the environment of ``engine`` with ``config`` (idempotent for the same config).
+
+    Raises:
+        ConfigError: the engine's environment already exists with another config.
+        EngineError: the environment could not be started (cause chained).
+    """
+    target = engine if engine is not None else default_engine()
+    wanted = _config_for(config)
+    env = await target.service(EdgeEnvironment, lambda: EdgeEnvironment(wanted))
+    if env.config != wanted:
+        raise ConfigError(
+            f"the edge environment is already running with {env.config!r}; configure it "
+            "before its first use (or on a new Engine)"
+        )
+    return env
+
+
+def configure_environment(
+    config: EnvironmentConfig | None = None, *, engine: Engine | None = None
+) -> EdgeEnvironment:
+    """Blocking :func:`configure_environment_async` for synchronous code (no running loop)."""
+    target = engine if engine is not None else default_engine()
+
+    async def configure() -> EdgeEnvironment:
+        return await configure_environment_async(config, engine=target)
+
+    return target.call(configure)

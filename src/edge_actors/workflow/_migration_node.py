@@ -1,0 +1,637 @@
+"""``EdgeMigrationNode``: the guide's migration operations as a workflow node (layer: workflow).
+
+A thin node over the process-wide :class:`~edge_actors.runtime.EdgeEnvironment` (one
+``MigrationService`` per engine), so a plan made in one workflow is executed, paused or
+rolled back from any other. Parameter values are checked at build time by
+:meth:`EdgeMigrationNode.validate`; at run time every refusal of the engine comes back as
+``{"status": "failed", "error": "<operation>: <what to fix>"}``, never a traceback.
+
+This module imports the runtime's environment lazily (inside ``run``): the workflow
+layer's import order stays intact, and the registry can import this module on first
+lookup without starting anything.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+import anyio
+import msgspec
+
+from edge_actors.errors import ConfigError, EdgeActorsError
+from edge_actors.migration import (
+    STRATEGIES,
+    MigrationService,
+    MigrationStatus,
+    parse_constraints,
+)
+from edge_actors.units import parse_bandwidth_bps, parse_duration
+
+from ._node import Node
+from ._registry import register_node_type
+from ._spec import OperationSpec, ParamSpec
+from ._values import find_value
+
+if TYPE_CHECKING:
+    from edge_actors.runtime import EdgeEnvironment
+
+    from ._context import NodeContext
+
+__all__ = [
+    "Call",
+    "EdgeMigrationNode",
+    "EdgeNode",
+    "NodeFailure",
+    "failed",
+    "succeeded",
+    "to_plain",
+]
+
+_MIGRATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_WORKLOAD = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_EDGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+_ROLLBACK_TIMEOUT_S = 120.0
+
+SUCCESS = "success"
+FAILED = "failed"
+
+
+class NodeFailure(EdgeActorsError):
+    """An expected failure of a node operation; its message says what to fix."""
+
+
+def to_plain(value: object) -> Any:
+    """Structs, tuples and friends -> plain dicts, lists, str, numbers (as JSON has them)."""
+    return msgspec.json.decode(msgspec.json.encode(value))
+
+
+def succeeded(result: object, **extra: object) -> dict[str, object]:
+    """A success result dict: ``status``, ``result`` and the operation's own keys."""
+    return {"status": SUCCESS, "result": result, **extra}
+
+
+def failed(operation: str, exc: BaseException) -> dict[str, object]:
+    """A failure result dict whose ``error`` names the operation and the cause."""
+    text = str(exc) or type(exc).__name__
+    cause = exc.__cause__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text = f"{text}: {cause}"
+    return {"status": FAILED, "result": None, "error": f"{operation}: {text}"}
+
+
+# -- value checks (build time and run time) ----------------------------------------------
+
+
+def _bool(key: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+
+
+def _int_range(key: str, value: object, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(f"{key}: expected an integer {lo}..{hi}, got {value!r}")
+
+
+def check_edge(key: str, value: object) -> str:
+    """Return ``value`` if it is a valid edge name, else raise ``ConfigError`` naming ``key``."""
+    if not isinstance(value, str) or not _EDGE.match(value):
+        raise ConfigError(
+            f"{key}: {value!r} is not a valid edge name (letters, digits, '.', '_', '-'; "
+            "up to 63 characters)"
+        )
+    return value
+
+
+def check_edge_list(key: str, value: object) -> list[str]:
+    """Return a list of valid, distinct edge names, else raise naming ``key``."""
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise ConfigError(f"{key}: expected a non-empty list of edge names, got {value!r}")
+    names = [check_edge(key, v) for v in value]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{key}: lists an edge twice: {names!r}")
+    return names
+
+
+def _check_id(key: str, value: object) -> None:
+    if isinstance(value, str):
+        if not _MIGRATION_ID.match(value):
+            raise ConfigError(f"{key}: {value!r} is not a valid id")
+        return
+    if find_value(value, key) is None:
+        raise ConfigError(
+            f"{key}: expected an id string (or a connected value carrying {key!r}), got {value!r}"
+        )
+
+
+def _check_workloads(value: object) -> None:
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise ConfigError(f"workloads: expected a non-empty list of workload names, got {value!r}")
+    for name in value:
+        if not isinstance(name, str) or not _WORKLOAD.match(name) or ".." in name:
+            raise ConfigError(
+                f"workloads: {name!r} is not a valid workload name (lower-case letters, "
+                "digits, '.', '_', '-'; up to 63 characters)"
+            )
+
+
+def _check_endpoints(value: object) -> None:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ConfigError(f"test_endpoints: expected a list of paths, got {value!r}")
+    for path in value:
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ConfigError(f"test_endpoints: {path!r} must be a path starting with '/'")
+
+
+def _check_values(params: Mapping[str, object]) -> None:
+    for key, value in params.items():
+        if value is None or key in ("operation", "timeout"):
+            continue
+        if key == "strategy":
+            if value not in STRATEGIES:
+                known = ", ".join(STRATEGIES)
+                raise ConfigError(f"strategy: unknown strategy {value!r} (known: {known})")
+        elif key == "priority":
+            _int_range(key, value, 1, 10)
+        elif key == "constraints":
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"constraints: expected a mapping, got {value!r}")
+            parse_constraints(value)
+        elif key == "bandwidth_limit_mbps":
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise ConfigError(f"{key}: expected megabits/s or a string, got {value!r}")
+            parse_bandwidth_bps(value, field=key)
+        elif key == "checkpoint_interval":
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise ConfigError(f"{key}: expected seconds or a duration, got {value!r}")
+            parse_duration(value, field=key)
+        elif key == "sync_batch_size":
+            _int_range(key, value, 1, 1_000_000)
+        elif key == "max_concurrent":
+            _int_range(key, value, 1, 1000)
+        elif key in ("enable_compression", "auto_rollback", "wait", "validate_functionality"):
+            _bool(key, value)
+        elif key in ("source_edge", "target_edge"):
+            check_edge(key, value)
+        elif key == "workloads":
+            _check_workloads(value)
+        elif key == "test_endpoints":
+            _check_endpoints(value)
+        elif key in ("migration_id", "checkpoint_id"):
+            _check_id(key, value)
+    source, target = params.get("source_edge"), params.get("target_edge")
+    if source is not None and source == target:
+        raise ConfigError(f"target_edge: must differ from source_edge (both are {source!r})")
+
+
+# -- declarations ----------------------------------------------------------------------
+
+_TUNING = (
+    ParamSpec("bandwidth_limit_mbps", doc="link limit in megabits/s (or '50mbps')"),
+    ParamSpec("enable_compression", doc="zstd-compress chunks (service default: true)"),
+    ParamSpec("sync_batch_size", doc="records per chunk (service default: 1000)"),
+    ParamSpec("checkpoint_interval", doc="seconds (or '30s') between checkpoints"),
+)
+_ID = ParamSpec("migration_id", doc="the plan's id (else a connected one, else the upstream plan)")
+
+_OPERATIONS: dict[str, OperationSpec] = {
+    "start_migrator": OperationSpec(
+        params=(*_TUNING, ParamSpec("max_concurrent", doc="migrations executing at once")),
+        doc="set the service defaults later plans use",
+    ),
+    "plan_migration": OperationSpec(
+        params=(
+            ParamSpec("source_edge", required=True, doc="edge the workloads are on"),
+            ParamSpec("target_edge", required=True, doc="edge they move to"),
+            ParamSpec("workloads", required=True, doc="workload names (stage order)"),
+            ParamSpec("strategy", default="live", doc="live, staged, bulk, incremental, emergency"),
+            ParamSpec("priority", doc="1..10, higher first (default 5; emergency 10)"),
+            ParamSpec("constraints", doc="time_window, bandwidth, max_downtime, ..."),
+            *_TUNING,
+            ParamSpec("test_endpoints", doc="paths probed on the target in validation"),
+            ParamSpec("migration_id", doc="choose the id (default: generated)"),
+        ),
+        doc="validate a migration against the edges and journal its plan",
+    ),
+    "execute_migration": OperationSpec(
+        params=(
+            _ID,
+            ParamSpec("auto_rollback", default=False, doc="roll back automatically on failure"),
+            ParamSpec("wait", default=False, doc="return only once the migration settled"),
+        ),
+        doc="queue a planned migration; it runs in the background",
+    ),
+    "get_progress": OperationSpec(
+        params=(
+            _ID,
+            ParamSpec("validate_functionality", default=False, doc="compare digests now"),
+            ParamSpec("test_endpoints", doc="paths to probe on the target now"),
+        ),
+        doc="live progress (and an on-demand validation)",
+    ),
+    "get_metrics": OperationSpec(
+        params=(ParamSpec("migration_id", doc="one migration (default: totals over all)"),),
+        doc="figures of one migration or of all",
+    ),
+    "get_active_migrations": OperationSpec(doc="migrations not in a terminal state"),
+    "pause_migration": OperationSpec(params=(_ID,), doc="stop the transfer, keep the state"),
+    "resume_migration": OperationSpec(params=(_ID,), doc="continue from the last acked LSNs"),
+    "rollback_migration": OperationSpec(
+        params=(_ID, ParamSpec("checkpoint_id", doc="return to this checkpoint (optional)")),
+        doc="restore routing to the source",
+    ),
+    "cancel_migration": OperationSpec(params=(_ID,), doc="abandon a migration not cut over"),
+    "get_history": OperationSpec(
+        params=(ParamSpec("migration_id", doc="one migration (default: all)"),),
+        doc="journaled transitions and checkpoints",
+    ),
+}
+
+_PLAN_KEYS = (
+    "source_edge",
+    "target_edge",
+    "workloads",
+    "strategy",
+    "priority",
+    "constraints",
+    "bandwidth_limit_mbps",
+    "enable_compression",
+    "sync_batch_size",
+    "checkpoint_interval",
+    "test_endpoints",
+    "migration_id",
+)
+_MIGRATOR_KEYS = (
+    "checkpoint_interval",
+    "bandwidth_limit_mbps",
+    "sync_batch_size",
+    "enable_compression",
+    "max_concurrent",
+)
+
+
+class Call(NamedTuple):
+    """One operation call: the node's context, the environment, params and inputs."""
+
+    ctx: NodeContext
+    env: EdgeEnvironment
+    params: dict[str, object]
+    inputs: dict[str, object]
+
+
+class EdgeNode(Node):
+    """Base of the edge node types: dispatches ``run`` to ``_op_<operation>(call)``.
+
+    Every refusal of the library (``EdgeActorsError``) and an expired wait come back as a
+    failed result naming the operation, never as a traceback.
+    """
+
+    async def run(
+        self, ctx: NodeContext, params: dict[str, object], inputs: dict[str, object]
+    ) -> dict[str, object]:
+        """Run the operation against the shared edge environment."""
+        from edge_actors.runtime import get_environment
+
+        operation = ctx.operation
+        try:
+            env = await get_environment(ctx.services)
+            handler = getattr(self, f"_op_{operation}")
+            result: dict[str, object] = await handler(Call(ctx, env, params, inputs))
+        except EdgeActorsError as exc:
+            ctx.logger.info("edge_node.failed", error=str(exc))
+            return failed(operation, exc)
+        except TimeoutError as exc:
+            return failed(operation, exc if str(exc) else TimeoutError("timed out"))
+        return result
+
+
+@register_node_type
+class EdgeMigrationNode(EdgeNode):
+    """The guide's ``EdgeMigrationNode``: plan, run and control live migrations.
+
+    Every operation returns ``status`` (``"success"`` / ``"failed"``) and ``result`` plus
+    its own keys (docs/guide.md lists them). Operations that act on one migration find its
+    id in the ``migration_id`` parameter (set, or connected: a connected dict carrying a
+    ``migration_id`` works too), else in any connected input carrying one, else in the
+    plan of the nearest upstream ``plan_migration`` node of the same workflow.
+    """
+
+    type_name: ClassVar[str] = "EdgeMigrationNode"
+    operations: ClassVar[Mapping[str, OperationSpec]] = _OPERATIONS
+
+    @classmethod
+    def validate(cls, operation: str, params: Mapping[str, object]) -> None:
+        """Check values: strategies, constraints, durations, sizes, bandwidths, priority."""
+        _check_values(params)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    @staticmethod
+    def _migration_id(call: Call) -> str:
+        ctx, params, inputs = call.ctx, call.params, call.inputs
+        value = params.get("migration_id")
+        if isinstance(value, str):
+            return value
+        if value is not None:
+            found = find_value(value, "migration_id")
+            if isinstance(found, str):
+                return found
+        for connected in inputs.values():
+            found = find_value(connected, "migration_id")
+            if isinstance(found, str):
+                return found
+        upstream = ctx.nearest_upstream("EdgeMigrationNode", "plan_migration")
+        if upstream is not None:
+            found = find_value(upstream[1].get("plan"), "migration_id")
+            if isinstance(found, str):
+                return found
+        raise NodeFailure(
+            "no migration_id: set the 'migration_id' parameter, connect an output carrying "
+            "one, or put a plan_migration node upstream of this node"
+        )
+
+    @staticmethod
+    def _optional_id(params: Mapping[str, object]) -> str | None:
+        value = params.get("migration_id")
+        if value is None or isinstance(value, str):
+            return value
+        found = find_value(value, "migration_id")
+        return found if isinstance(found, str) else None
+
+    @staticmethod
+    async def _status(service: MigrationService, migration_id: str) -> dict[str, Any]:
+        status: dict[str, Any] = to_plain(await service.status(migration_id))
+        return status
+
+    # -- operations ---------------------------------------------------------------------
+
+    async def _op_start_migrator(self, call: Call) -> dict[str, object]:
+        env = call.env
+        params = call.params
+        values = {k: params[k] for k in _MIGRATOR_KEYS if params.get(k) is not None}
+        defaults = to_plain(await env.migration.configure(**values))
+        info = {
+            "defaults": defaults,
+            "embedded": env.embedded,
+            "edges": env.edges(),
+            "data_dir": str(env.data_dir),
+        }
+        return succeeded(info, defaults=defaults, migrator="running")
+
+    async def _op_plan_migration(self, call: Call) -> dict[str, object]:
+        env = call.env
+        params = call.params
+        source = check_edge("source_edge", params["source_edge"])
+        target = check_edge("target_edge", params["target_edge"])
+        await env.ensure_edges([source, target])
+        request = {k: params[k] for k in _PLAN_KEYS if params.get(k) is not None}
+        plan = await env.migration.plan(request)
+        env.remember_plan(plan)
+        plain = to_plain(plan)
+        status = await self._status(env.migration, plan.migration_id)
+        summary = {
+            "migration_id": plan.migration_id,
+            "state": status["state"],
+            "strategy": plan.strategy,
+            "priority": plan.priority,
+            "source_edge": plan.source_edge,
+            "target_edge": plan.target_edge,
+            "workloads": list(plan.workloads),
+            "estimated_bytes": plan.estimated_bytes,
+        }
+        return succeeded(summary, plan=plain, migration_id=plan.migration_id)
+
+    async def _op_execute_migration(self, call: Call) -> dict[str, object]:
+        env = call.env
+        params = call.params
+        migration_id = self._migration_id(call)
+        wait = params.get("wait") is True
+        status = await env.migration.execute(
+            migration_id, auto_rollback=params.get("auto_rollback") is True, wait=wait
+        )
+        plain = to_plain(status)
+        if wait and status.state != "completed":
+            why = f": {status.error}" if status.error else ""
+            return {
+                "status": FAILED,
+                "result": plain,
+                "migration": plain,
+                "migration_id": migration_id,
+                "state": status.state,
+                "error": f"execute_migration: migration {migration_id} ended {status.state}{why}",
+            }
+        return succeeded(plain, migration=plain, migration_id=migration_id, state=status.state)
+
+    async def _op_get_progress(self, call: Call) -> dict[str, object]:
+        env = call.env
+        params = call.params
+        migration_id = self._migration_id(call)
+        progress = to_plain(await env.migration.progress(migration_id))
+        out = succeeded(progress, progress=progress, migration_id=migration_id)
+        endpoints = params.get("test_endpoints")
+        if params.get("validate_functionality") is True or endpoints:
+            paths = [str(p) for p in endpoints] if isinstance(endpoints, list) else []
+            out["validation"] = await self._validation(env, migration_id, paths)
+        return out
+
+    async def _validation(
+        self, env: EdgeEnvironment, migration_id: str, paths: list[str]
+    ) -> dict[str, object]:
+        from edge_actors.migration import MigrationError
+
+        plan = await self._plan_of(env, migration_id)
+        gateway = env.gateway
+        checkpoints = await env.migration.checkpoints(migration_id)
+        last = checkpoints[-1].workloads if checkpoints else {}
+        workloads: dict[str, object] = {}
+        all_match = True
+        for w in plan["workloads"]:
+            sides: dict[str, dict[str, object] | None] = {}
+            for side in ("source_edge", "target_edge"):
+                try:
+                    info = await gateway.workload_info(plan[side], w)
+                except MigrationError:
+                    sides[side] = None
+                    continue
+                sides[side] = {
+                    "edge": plan[side],
+                    "status": info.status,
+                    "records": info.records,
+                    "lsn": info.lsn,
+                    "digest": info.digest or None,
+                }
+            src, dst = sides["source_edge"], sides["target_edge"]
+            journaled = last.get(w)
+            if src is not None and dst is not None and src["digest"] and dst["digest"]:
+                match = src["digest"] == dst["digest"]
+                basis = "live digests of both sides"
+            elif (
+                dst is not None
+                and journaled is not None
+                and journaled.validated
+                and journaled.target_digest is not None
+            ):
+                # The source's copy was released after a validated cutover: the engine
+                # compared both digests at the cutover LSN; the target must still hold it
+                # unless it took writes since.
+                match = True
+                basis = "compared by the migration at cutover (source copy released)"
+            else:
+                match = False
+                basis = "not comparable yet (a side has no data)"
+            all_match = all_match and match
+            workloads[w] = {"source": src, "target": dst, "digests_match": match, "basis": basis}
+        probes = []
+        for path in paths:
+            for w in plan["workloads"] if "{workload}" in path else [None]:
+                url_path = path.replace("{workload}", w) if w else path
+                code = await gateway.probe(plan["target_edge"], url_path)
+                probes.append(
+                    {
+                        "path": url_path,
+                        "edge": plan["target_edge"],
+                        "status": code,
+                        "ok": code < 400,
+                    }
+                )
+        return {
+            "migration_id": migration_id,
+            "digests_match": all_match,
+            "workloads": workloads,
+            "endpoints": probes,
+            "endpoints_ok": all(p["ok"] for p in probes),
+            "passed": all_match and all(p["ok"] for p in probes),
+        }
+
+    @staticmethod
+    async def _plan_of(env: EdgeEnvironment, migration_id: str) -> dict[str, Any]:
+        plan = env.plan_of(migration_id)
+        if plan is not None:
+            return {
+                "source_edge": plan.source_edge,
+                "target_edge": plan.target_edge,
+                "workloads": list(plan.workloads),
+            }
+        for summary in await env.migration.active():
+            if summary.migration_id == migration_id:
+                return {
+                    "source_edge": summary.source_edge,
+                    "target_edge": summary.target_edge,
+                    "workloads": list(summary.workloads),
+                }
+        await env.migration.status(migration_id)  # UnknownMigration when it is unknown
+        raise NodeFailure(
+            f"migration {migration_id} was planned before this process started and is no "
+            "longer active: its plan is not available to validate"
+        )
+
+    async def _op_get_metrics(self, call: Call) -> dict[str, object]:
+        env = call.env
+        params = call.params
+        migration_id = self._optional_id(params)
+        metrics = to_plain(await env.migration.metrics(migration_id))
+        extra: dict[str, object] = {"metrics": metrics}
+        if migration_id is not None:
+            extra["migration_id"] = migration_id
+        return succeeded(metrics, **extra)
+
+    async def _op_get_active_migrations(self, call: Call) -> dict[str, object]:
+        env = call.env
+        migrations = to_plain(await env.migration.active())
+        return succeeded(migrations, migrations=migrations, count=len(migrations))
+
+    async def _control(
+        self, env: EdgeEnvironment, migration_id: str, status_obj: object
+    ) -> dict[str, object]:
+        plain = to_plain(status_obj)
+        return succeeded(plain, migration=plain, migration_id=migration_id, state=plain["state"])
+
+    async def _op_pause_migration(self, call: Call) -> dict[str, object]:
+        env = call.env
+        migration_id = self._migration_id(call)
+        service = env.migration
+        current = await service.status(migration_id)
+        note = ""
+        if current.state == "planned":
+            # A planned migration has not started: pausing it means it must not start
+            # until resumed. It is queued and paused at once (before it moves any data),
+            # so resume_migration then runs it.
+            await service.execute(migration_id)
+            note = "the migration was only planned: it was queued and paused before moving data"
+        status = await service.pause(migration_id)
+        out = await self._control(env, migration_id, status)
+        if note:
+            out["note"] = note
+        if status.state != "paused":
+            out["status"] = FAILED
+            out["error"] = f"pause_migration: migration {migration_id} is {status.state}"
+        return out
+
+    async def _op_resume_migration(self, call: Call) -> dict[str, object]:
+        env = call.env
+        migration_id = self._migration_id(call)
+        return await self._control(env, migration_id, await env.migration.resume(migration_id))
+
+    async def _op_rollback_migration(self, call: Call) -> dict[str, object]:
+        env = call.env
+        params = call.params
+        migration_id = self._migration_id(call)
+        checkpoint = params.get("checkpoint_id")
+        checkpoint_id = checkpoint if isinstance(checkpoint, str) else None
+        if checkpoint is not None and checkpoint_id is None:
+            found = find_value(checkpoint, "checkpoint_id")
+            checkpoint_id = found if isinstance(found, str) else None
+        status = await self._rollback(env.migration, migration_id, checkpoint_id)
+        out = await self._control(env, migration_id, status)
+        out["checkpoint_id"] = checkpoint_id
+        if status.state == "failed":
+            out["status"] = FAILED
+            out["error"] = f"rollback_migration: {status.error or 'rollback failed'}"
+        return out
+
+    @staticmethod
+    async def _rollback(
+        service: MigrationService, migration_id: str, checkpoint_id: str | None
+    ) -> MigrationStatus:
+        """Start a rollback and wait until it ended (rolled back, back at a checkpoint, failed).
+
+        ``MigrationService.rollback(wait=True)`` returns at once when the migration was
+        already ``paused`` (the state a checkpoint rollback also ends in), so this waits on
+        the status itself: ``paused`` counts only once it was entered after the request.
+        """
+        requested = time.time()
+        status = await service.rollback(migration_id, checkpoint_id, wait=False)
+        with anyio.fail_after(_ROLLBACK_TIMEOUT_S):
+            while not (
+                status.state in ("rolled_back", "failed", "cancelled", "completed")
+                or (status.state == "paused" and status.updated_at >= requested)
+            ):
+                await anyio.sleep(0.05)
+                status = await service.status(migration_id)
+        return status
+
+    async def _op_cancel_migration(self, call: Call) -> dict[str, object]:
+        env = call.env
+        migration_id = self._migration_id(call)
+        return await self._control(env, migration_id, await env.migration.cancel(migration_id))
+
+    async def _op_get_history(self, call: Call) -> dict[str, object]:
+        env = call.env
+        params = call.params
+        migration_id = self._optional_id(params)
+        service = env.migration
+        history = to_plain(await service.history(migration_id))
+        if migration_id is not None:
+            ids = [migration_id]
+        else:
+            ids = [s.migration_id for s in await service.statuses()]
+        checkpoints: list[object] = []
+        for mid in ids:
+            checkpoints.extend(to_plain(await service.checkpoints(mid)))
+        extra: dict[str, object] = {"history": history, "checkpoints": checkpoints}
+        if migration_id is not None:
+            extra["migration_id"] = migration_id
+        return succeeded({"history": history, "checkpoints": checkpoints}, **extra)

@@ -240,9 +240,7 @@ def test_migration_id_resolution_paths(engine: Engine) -> None:
         ({"target_edge": "edge-w"}, "target_edge"),
     ],
 )
-def test_malformed_plan_parameters_rejected_at_build(
-    config: dict[str, Any], fragment: str
-) -> None:
+def test_malformed_plan_parameters_rejected_at_build(config: dict[str, Any], fragment: str) -> None:
     builder = WorkflowBuilder()
     builder.add_node(
         "EdgeMigrationNode", "bad_node", {**plan_cfg("edge-w", "edge-e", ["app"]), **config}

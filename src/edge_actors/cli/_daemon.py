@@ -8,23 +8,50 @@ stdout, for scripts and tests that start the daemon and need its port::
 
 Logs go to stderr. SIGTERM or SIGINT shut down gracefully (exit code 0); the event loop
 is uvloop when it is installed.
+
+With ``--supervisor`` the daemon also hosts the migration supervisor: a
+:class:`~edge_actors.migration.MigrationService` whose journal lives in
+``<data-dir>/migrations/`` and whose gateway is an ``HttpEdgeGateway`` over the
+``--topology`` file plus this daemon itself (under its own name and URL), with the
+``/admin/migrations`` routes mounted. Restarted on the same data dir (even after
+SIGKILL), it resumes unfinished migrations from the journal.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import signal
+from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from edge_actors._log import configure_default_logging
-from edge_actors.edge import EdgeConfig, EdgeDaemon, load_edge_config
+from edge_actors.edge import (
+    EdgeConfig,
+    EdgeDaemon,
+    EdgeEndpoint,
+    HttpEdgeGateway,
+    Topology,
+    load_edge_config,
+    load_topology,
+)
+from edge_actors.edge._migration_routes import add_migration_routes
+from edge_actors.errors import ConfigError
+from edge_actors.migration import MigrationService
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
 
-__all__ = ["ready_line", "register", "run_daemon"]
+    from aiohttp import web
+
+__all__ = ["JOURNAL_DIR", "ready_line", "register", "run_daemon"]
+
+JOURNAL_DIR = "migrations"
+"""Sub-directory of the data dir holding the supervisor's journal (``migrations.sqlite``)."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,6 +76,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--tls-key", metavar="FILE", help="PEM private key")
     parser.add_argument("--hold-timeout", metavar="DURATION", help="write-hold lease, e.g. 30s")
     parser.add_argument("--public-url", metavar="URL", help="URL announced to other edges")
+    parser.add_argument(
+        "--supervisor",
+        action="store_true",
+        help="also host the migration supervisor (/admin/migrations, journal in DATA_DIR)",
+    )
+    parser.add_argument(
+        "--topology",
+        metavar="FILE",
+        help="TOML or YAML topology of the other edges (with --supervisor)",
+    )
     parser.add_argument("--log-level", default=None, help="debug, info, warning (default), error")
     parser.set_defaults(run=run_daemon)
 
@@ -82,20 +119,51 @@ def ready_line(daemon: EdgeDaemon) -> str:
     return f"edge-actors daemon {daemon.name} listening on {daemon.url}"
 
 
-async def _serve(config: EdgeConfig) -> None:
-    async with EdgeDaemon(config) as daemon, anyio.create_task_group() as tg:
+def topology_from_args(args: argparse.Namespace) -> Topology | None:
+    """The supervisor's topology (``None`` without ``--supervisor``).
 
-        async def on_signals() -> None:
-            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                async for signum in signals:
-                    daemon.log.warning("signal_received", signal=signal.Signals(signum).name)
-                    daemon.request_stop()
-                    return
+    Raises:
+        ConfigError: ``--topology`` without ``--supervisor``, or a malformed topology file.
+    """
+    if not args.supervisor:
+        if args.topology is not None:
+            raise ConfigError("--topology: only valid with --supervisor")
+        return None
+    return Topology() if args.topology is None else load_topology(args.topology)
 
-        tg.start_soon(on_signals)
-        print(ready_line(daemon), flush=True)
-        await daemon.serve_forever()
-        tg.cancel_scope.cancel()
+
+async def _serve(config: EdgeConfig, topology: Topology | None) -> None:
+    async with AsyncExitStack() as stack:
+        service: MigrationService | None = None
+        gateway: HttpEdgeGateway | None = None
+        extra_routes: Callable[[web.Application], None] | None = None
+        if topology is not None:
+            gateway = await stack.enter_async_context(HttpEdgeGateway(topology))
+            service = MigrationService(gateway, Path(config.data_dir) / JOURNAL_DIR)
+            extra_routes = functools.partial(add_migration_routes, service=service)
+        daemon = await stack.enter_async_context(EdgeDaemon(config, extra_routes=extra_routes))
+        if gateway is not None and service is not None:
+            # The daemon is an edge of its own topology, under its name and real URL.
+            gateway.topology = gateway.topology.with_edge(
+                daemon.name, EdgeEndpoint(daemon.url, daemon.token)
+            )
+            # Entering the service resumes unfinished journaled migrations; leaving it
+            # (first, before the daemon) stops them at a chunk boundary, state untouched.
+            await stack.enter_async_context(service)
+            daemon.log.info("supervisor_started", edges=sorted(gateway.topology))
+        async with anyio.create_task_group() as tg:
+
+            async def on_signals() -> None:
+                with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                    async for signum in signals:
+                        daemon.log.warning("signal_received", signal=signal.Signals(signum).name)
+                        daemon.request_stop()
+                        return
+
+            tg.start_soon(on_signals)
+            print(ready_line(daemon), flush=True)
+            await daemon.serve_forever()
+            tg.cancel_scope.cancel()
 
 
 def run_daemon(args: argparse.Namespace) -> int:
@@ -105,7 +173,8 @@ def run_daemon(args: argparse.Namespace) -> int:
         ConfigError: Bad settings (exit code 2 through ``main``).
     """
     config = config_from_args(args)
+    topology = topology_from_args(args)
     configure_default_logging(args.log_level)
     options: dict[str, Any] = {"use_uvloop": importlib.util.find_spec("uvloop") is not None}
-    anyio.run(_serve, config, backend="asyncio", backend_options=options)
+    anyio.run(_serve, config, topology, backend="asyncio", backend_options=options)
     return 0

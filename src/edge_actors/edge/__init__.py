@@ -24,6 +24,7 @@ from ._errors import UnknownEdge as UnknownEdge
 from ._errors import WorkloadIncoming as WorkloadIncoming
 from ._errors import WorkloadMissing as WorkloadMissing
 from ._gateway import HttpEdgeGateway as HttpEdgeGateway
+from ._migration_client import MigrationClient as MigrationClient
 from ._models import CapacityInfo as CapacityInfo
 from ._models import HealthInfo as HealthInfo
 from ._models import HoldAnswer as HoldAnswer
@@ -53,6 +54,7 @@ __all__ = [
     "HoldAnswer",
     "HttpEdgeGateway",
     "LoadInfo",
+    "MigrationClient",
     "PayloadTooLarge",
     "ReleaseAnswer",
     "TooManyRedirects",

@@ -1,0 +1,118 @@
+"""``edge-actors health``: probe edges' ``/admin/health`` once and print their state (cli layer).
+
+Edges come from ``--topology FILE`` (all of them, or the ``EDGE`` names given) or from
+``--daemon URL`` with ``--token`` for one edge. Probes run concurrently through
+:meth:`edge_actors.monitoring.MonitoringService.probe_now`, so the status rules are the
+monitoring node's (``healthy``, ``degraded``, ``unhealthy``, ``unreachable``). Exit code 0
+when every edge is healthy or degraded, 1 when any is unhealthy or unreachable, 2 for bad
+flags or an unknown edge name.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import anyio
+
+from edge_actors.edge import load_topology
+from edge_actors.errors import ConfigError
+from edge_actors.monitoring import MonitoringConfig, MonitoringService, ProbeTarget
+
+from ._progress import format_bytes, one_line_errors, write_json, write_out
+
+if TYPE_CHECKING:
+    import argparse
+
+    from edge_actors.monitoring import EdgeHealth
+
+__all__ = ["register", "run_health"]
+
+DAEMON_ENV = "EDGE_ACTORS_DAEMON"
+TOKEN_ENV = "EDGE_ACTORS_CLUSTER_TOKEN"
+_OK = frozenset(("healthy", "degraded"))
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``health`` subcommand."""
+    parser = subparsers.add_parser(
+        "health",
+        help="probe edges' /admin/health and print status, capacity and load",
+        description="Probe each edge once (concurrently) and print its status, capacity "
+        "and load. Exit 0 when all are healthy or degraded, 1 otherwise.",
+    )
+    one_line_errors(parser, "health")
+    parser.add_argument("edges", nargs="*", metavar="EDGE", help="edge names (default: all)")
+    parser.add_argument("--topology", metavar="FILE", help="TOML or YAML topology file")
+    parser.add_argument("--daemon", metavar="URL", help=f"one edge's URL (or {DAEMON_ENV})")
+    parser.add_argument("--token", metavar="TOKEN", help=f"cluster token (or {TOKEN_ENV})")
+    parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="probe timeout (5)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=run_health)
+
+
+def probe_targets(args: argparse.Namespace) -> list[ProbeTarget]:
+    """The edges to probe, from ``--topology`` or ``--daemon``.
+
+    Raises:
+        ConfigError: Neither or both given, an unknown edge name, a malformed file.
+    """
+    if args.topology is not None:
+        if args.daemon is not None:
+            raise ConfigError("give either --topology or --daemon, not both")
+        topology = load_topology(args.topology)
+        names = list(args.edges) or list(topology)
+        unknown = [n for n in names if n not in topology]
+        if unknown:
+            known = ", ".join(sorted(topology)) or "none"
+            raise ConfigError(f"unknown edge(s) {', '.join(unknown)} (known edges: {known})")
+        return [ProbeTarget(n, topology[n].url, topology[n].token) for n in names]
+    if args.edges:
+        raise ConfigError("edge names need --topology")
+    url = args.daemon or os.environ.get(DAEMON_ENV)
+    token = args.token or os.environ.get(TOKEN_ENV)
+    if not url:
+        raise ConfigError(f"give --topology FILE or --daemon URL (or set {DAEMON_ENV})")
+    if not token:
+        raise ConfigError(f"no cluster token: give --token or set {TOKEN_ENV}")
+    return [ProbeTarget(url.rstrip("/"), url.rstrip("/"), token)]
+
+
+async def _probe(targets: list[ProbeTarget], probe_timeout_s: float) -> dict[str, EdgeHealth]:
+    async with MonitoringService(MonitoringConfig(probe_timeout_s=probe_timeout_s)) as monitoring:
+        return await monitoring.probe_now(targets)
+
+
+def _line(h: EdgeHealth) -> str:
+    latency = f"{h.latency_ms:.1f}ms" if h.latency_ms is not None else "-"
+    if h.capacity is not None:
+        cap = h.capacity
+        limit = format_bytes(cap.max_bytes) if cap.max_bytes is not None else "unlimited"
+        workloads = f"{cap.used_workloads}/{cap.max_workloads or '-'}"
+        capacity = f"{format_bytes(cap.used_bytes)} of {limit}, workloads {workloads}"
+    else:
+        capacity = "-"
+    if h.load is not None:
+        ld = h.load
+        load = (
+            f"requests {ld.requests_total}, errors {ld.errors_total}, inflight {ld.inflight}, "
+            f"held writes {ld.held_writes}, transfers {ld.active_transfers}"
+        )
+    else:
+        load = "-"
+    reasons = f" ({'; '.join(h.reasons)})" if h.reasons else ""
+    return f"{h.edge}: {h.status}{reasons} | latency {latency} | capacity {capacity} | load {load}"
+
+
+def run_health(args: argparse.Namespace) -> int:
+    """Probe and print; the exit code says whether every edge is usable."""
+    if not args.timeout > 0:
+        raise ConfigError(f"--timeout: expected > 0, got {args.timeout}")
+    targets = probe_targets(args)
+    results = anyio.run(_probe, targets, args.timeout, backend="asyncio")
+    ordered = [results[t.name] for t in targets]
+    if args.json:
+        write_json({"edges": {h.edge: h for h in ordered}})
+    else:
+        write_out(*(_line(h) for h in ordered))
+    return 0 if all(h.status in _OK for h in ordered) else 1

@@ -1,0 +1,545 @@
+"""``edge-actors plan|migrate|status|list|pause|resume|rollback|cancel`` (cli layer).
+
+Each command talks to a daemon started with ``edge-actors daemon --supervisor`` through
+:class:`~edge_actors.edge.MigrationClient` (its ``/admin/migrations`` routes). The daemon
+comes from ``--daemon URL`` or ``EDGE_ACTORS_DAEMON``, the token from ``--token`` or
+``EDGE_ACTORS_CLUSTER_TOKEN``. Results go to stdout (``--json``: one JSON object), errors
+are one stderr line: exit 2 for bad flags or a plan the daemon refuses as malformed, 1 for
+other failures (unknown migration, illegal transition, unreachable daemon) and for a
+``migrate`` (or ``status --watch``) that did not end ``completed``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import anyio
+
+from edge_actors.edge import (
+    AdminUnauthorized,
+    BadRequest,
+    EdgeHTTPError,
+    MigrationClient,
+)
+from edge_actors.errors import ConfigError
+from edge_actors.migration import STRATEGIES, parse_constraints
+from edge_actors.units import parse_duration
+
+from ._progress import (
+    ProgressDisplay,
+    metrics_lines,
+    one_line_errors,
+    progress_line,
+    write_error,
+    write_json,
+    write_out,
+)
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Awaitable, Callable
+
+    from edge_actors.migration import MigrationProgress, MigrationStatus
+
+__all__ = ["parse_constraint_flags", "plan_request", "register"]
+
+DAEMON_ENV = "EDGE_ACTORS_DAEMON"
+TOKEN_ENV = "EDGE_ACTORS_CLUSTER_TOKEN"
+FINAL_STATES = frozenset(("completed", "rolled_back", "cancelled", "failed"))
+_POLL_S = 0.2
+
+
+class CommandFailed(Exception):
+    """A command ends with one error line and an exit code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# -- flags ----------------------------------------------------------------------------
+
+
+def _connection_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--daemon", metavar="URL", help=f"supervisor daemon URL (or {DAEMON_ENV})")
+    parser.add_argument("--token", metavar="TOKEN", help=f"cluster token (or {TOKEN_ENV})")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, metavar="S", help="seconds per request (30)"
+    )
+
+
+def _plan_flags(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument("--source", required=required, metavar="EDGE", help="source edge")
+    parser.add_argument("--target", required=required, metavar="EDGE", help="target edge")
+    parser.add_argument(
+        "--workload",
+        action="append",
+        required=required,
+        metavar="W",
+        help="workload to move (repeat for several; staged order)",
+    )
+    parser.add_argument(
+        "--strategy",
+        default=None,
+        choices=sorted(STRATEGIES),
+        help="live (default), staged, bulk, incremental, emergency",
+    )
+    parser.add_argument("--priority", type=int, metavar="N", help="1..10, higher runs first")
+    parser.add_argument(
+        "--constraint",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="e.g. max_downtime=200ms, time_window=02:00-06:00, skip_validation=true",
+    )
+    parser.add_argument("--bandwidth-mbps", type=float, metavar="X", help="link limit, Mbit/s")
+    parser.add_argument("--no-compression", action="store_true", help="send chunks without zstd")
+    parser.add_argument("--batch-size", type=int, metavar="N", help="records per chunk")
+    parser.add_argument(
+        "--checkpoint-interval", metavar="S", help="seconds (or 30s, 2m) between checkpoints"
+    )
+    parser.add_argument(
+        "--test-endpoint",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="path probed on the target during validation (e.g. /api/health)",
+    )
+
+
+def _value(text: str) -> object:
+    lowered = text.strip().lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def parse_constraint_flags(items: list[str]) -> dict[str, object]:
+    """``["max_downtime=200ms", "skip_validation=true"]`` -> a validated constraints dict.
+
+    Values ``true``/``false`` become booleans and numbers become numbers; the result is
+    checked with :func:`~edge_actors.migration.parse_constraints`.
+
+    Raises:
+        ConfigError: An item without ``=``, an unknown key or a malformed value.
+    """
+    constraints: dict[str, object] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--constraint: expected KEY=VALUE, got {item!r}")
+        constraints[key.strip()] = _value(text)
+    parse_constraints(constraints)
+    return constraints
+
+
+def plan_request(args: argparse.Namespace) -> dict[str, Any]:
+    """Build the plan body (as the guide writes plans) from the plan flags.
+
+    Raises:
+        ConfigError: A malformed flag value (exit code 2).
+    """
+    missing = [
+        flag
+        for flag, value in (
+            ("--source", args.source),
+            ("--target", args.target),
+            ("--workload", args.workload),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigError(f"the following arguments are required: {', '.join(missing)}")
+    request: dict[str, Any] = {
+        "source_edge": args.source,
+        "target_edge": args.target,
+        "workloads": list(args.workload),
+        "constraints": parse_constraint_flags(args.constraint),
+    }
+    if args.strategy is not None:
+        request["strategy"] = args.strategy
+    if args.priority is not None:
+        if not 1 <= args.priority <= 10:
+            raise ConfigError(f"--priority: expected 1..10, got {args.priority}")
+        request["priority"] = args.priority
+    if args.bandwidth_mbps is not None:
+        if not args.bandwidth_mbps > 0:
+            raise ConfigError(f"--bandwidth-mbps: expected > 0, got {args.bandwidth_mbps}")
+        request["bandwidth_limit_mbps"] = args.bandwidth_mbps
+    if args.no_compression:
+        request["enable_compression"] = False
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            raise ConfigError(f"--batch-size: expected >= 1, got {args.batch_size}")
+        request["sync_batch_size"] = args.batch_size
+    if args.checkpoint_interval is not None:
+        text = args.checkpoint_interval
+        seconds = parse_duration(_number_or_text(text), field="--checkpoint-interval")
+        request["checkpoint_interval"] = seconds
+    if args.test_endpoint:
+        request["test_endpoints"] = list(args.test_endpoint)
+    return request
+
+
+def _number_or_text(text: str) -> str | float:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _endpoint(args: argparse.Namespace) -> tuple[str, str]:
+    url = args.daemon or os.environ.get(DAEMON_ENV)
+    token = args.token or os.environ.get(TOKEN_ENV)
+    if not url:
+        raise ConfigError(f"no daemon: give --daemon URL or set {DAEMON_ENV}")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"--daemon: expected an http(s) URL, got {url!r}")
+    if not token:
+        raise ConfigError(f"no cluster token: give --token or set {TOKEN_ENV}")
+    return url.rstrip("/"), token
+
+
+# -- running ----------------------------------------------------------------------------
+
+
+def _run(
+    args: argparse.Namespace, body: Callable[[MigrationClient, argparse.Namespace], Awaitable[int]]
+) -> int:
+    url, token = _endpoint(args)
+
+    async def main() -> int:
+        async with MigrationClient(url, token, timeout=args.timeout) as client:
+            return await body(client, args)
+
+    try:
+        return anyio.run(main, backend="asyncio")
+    except CommandFailed as exc:
+        write_error(args.command, str(exc))
+        return exc.code
+    except BadRequest as exc:
+        write_error(args.command, f"{exc.code}: {exc.message}")
+        return 2
+    except AdminUnauthorized:
+        write_error(args.command, f"the daemon at {url} refused the cluster token")
+        return 1
+    except EdgeHTTPError as exc:
+        if exc.status == 404 and exc.code == "http_404":
+            write_error(
+                args.command,
+                f"the daemon at {url} hosts no migration supervisor "
+                "(start it with 'edge-actors daemon --supervisor')",
+            )
+        else:
+            write_error(args.command, f"{exc.code}: {exc.message}")
+        return 1
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        write_error(args.command, f"cannot reach the daemon at {url}: {_reason(exc)}")
+        return 1
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    return text if text else type(exc).__name__
+
+
+async def _follow(
+    client: MigrationClient, migration_id: str, *, quiet: bool, deadline: float | None
+) -> tuple[MigrationStatus, MigrationProgress]:
+    """Poll until a final state, showing progress unless ``quiet``."""
+    display = None if quiet else ProgressDisplay()
+    failed_seen: float | None = None
+    with anyio.fail_after(deadline):
+        while True:
+            view = await client.get(migration_id)
+            status, progress = view.status, view.progress
+            if display is not None:
+                display.update(progress)
+            if status.state in FINAL_STATES:
+                # An auto-rollback starts right after the failure: give it a moment.
+                if status.state != "failed" or not status.auto_rollback:
+                    break
+                now = anyio.current_time()
+                failed_seen = now if failed_seen is None else failed_seen
+                if now - failed_seen > 10.0:
+                    break
+            await anyio.sleep(_POLL_S)
+    if display is not None:
+        display.finish(progress)
+    return status, progress
+
+
+def _status_lines(status: MigrationStatus) -> list[str]:
+    lines = [f"migration {status.migration_id}: {status.state}"]
+    if status.phase is not None:
+        lines.append(f"phase: {status.phase}")
+    lines.append(f"strategy: {status.strategy}, priority {status.priority}")
+    if status.detail:
+        lines.append(f"detail: {status.detail}")
+    if status.error:
+        lines.append(f"error: {status.error}")
+    return lines
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+async def _plan(client: MigrationClient, args: argparse.Namespace) -> int:
+    plan = await client.plan(plan_request(args))
+    if args.json:
+        write_json(plan)
+    else:
+        write_out(plan.migration_id)
+    return 0
+
+
+async def _migrate(client: MigrationClient, args: argparse.Namespace) -> int:
+    if args.migration_id is not None:
+        if args.source or args.target or args.workload:
+            raise ConfigError("give either a migration ID or --source/--target/--workload")
+        migration_id = args.migration_id
+        status = await client.status(migration_id)
+        if status.state == "planned":
+            await client.execute(migration_id, auto_rollback=args.auto_rollback)
+    else:
+        request = plan_request(args)
+        plan = await client.plan(request, execute=True, auto_rollback=args.auto_rollback)
+        migration_id = plan.migration_id
+    if not args.json:
+        write_out(f"migration {migration_id} executing")
+    if args.detach:
+        if args.json:
+            write_json({"migration_id": migration_id, "status": await client.status(migration_id)})
+        return 0
+    try:
+        status, progress = await _follow(
+            client, migration_id, quiet=args.json, deadline=args.wait_timeout
+        )
+    except TimeoutError:
+        raise CommandFailed(
+            f"migration {migration_id} not finished after {args.wait_timeout}s "
+            "(it keeps running on the daemon)"
+        ) from None
+    metrics = await client.metrics(migration_id)
+    if args.json:
+        write_json(
+            {
+                "migration_id": migration_id,
+                "status": status,
+                "progress": progress,
+                "metrics": metrics,
+            }
+        )
+    else:
+        write_out(*_status_lines(status)[:1], *metrics_lines(metrics)[1:])
+    if status.state != "completed":
+        if not args.json:
+            reason = status.error or status.detail or status.state
+            write_error(args.command, f"migration {migration_id} ended {status.state}: {reason}")
+        return 1
+    return 0
+
+
+async def _status(client: MigrationClient, args: argparse.Namespace) -> int:
+    if args.watch:
+        try:
+            status, progress = await _follow(
+                client, args.migration_id, quiet=args.json, deadline=args.wait_timeout
+            )
+        except TimeoutError:
+            raise CommandFailed(
+                f"migration {args.migration_id} not finished after {args.wait_timeout}s"
+            ) from None
+    else:
+        view = await client.get(args.migration_id)
+        status, progress = view.status, view.progress
+    metrics = await client.metrics(args.migration_id)
+    if args.json:
+        write_json({"status": status, "progress": progress, "metrics": metrics})
+    else:
+        write_out(
+            *_status_lines(status),
+            f"progress: {progress_line(progress)}",
+            *metrics_lines(metrics)[1:],
+        )
+    if args.watch and status.state != "completed":
+        return 1
+    return 0
+
+
+async def _list(client: MigrationClient, args: argparse.Namespace) -> int:
+    if args.all:
+        statuses = await client.statuses()
+        if args.json:
+            write_json({"migrations": statuses})
+            return 0
+        if not statuses:
+            write_out("no migrations")
+            return 0
+        write_out(f"{'MIGRATION':<24} {'STATE':<12} {'PHASE':<10} {'STRATEGY':<11} PRI  ERROR")
+        for s in statuses:
+            write_out(
+                f"{s.migration_id:<24} {s.state:<12} {s.phase or '-':<10} {s.strategy:<11} "
+                f"{s.priority:<4} {s.error or ''}".rstrip()
+            )
+        return 0
+    summaries = await client.active()
+    if args.json:
+        write_json({"migrations": summaries})
+        return 0
+    if not summaries:
+        write_out("no active migrations")
+        return 0
+    write_out(
+        f"{'MIGRATION':<24} {'STATE':<12} {'PHASE':<10} {'STRATEGY':<11} PRI  "
+        f"{'DONE':>6}  ROUTE  WORKLOADS"
+    )
+    for m in summaries:
+        write_out(
+            f"{m.migration_id:<24} {m.state:<12} {m.phase or '-':<10} {m.strategy:<11} "
+            f"{m.priority:<4} {m.percent:5.1f}%  {m.source_edge} -> {m.target_edge}  "
+            f"{','.join(m.workloads)}"
+        )
+    return 0
+
+
+def _control_output(args: argparse.Namespace, status: MigrationStatus) -> None:
+    if args.json:
+        write_json(status)
+    else:
+        write_out(*_status_lines(status))
+
+
+async def _pause(client: MigrationClient, args: argparse.Namespace) -> int:
+    _control_output(args, await client.pause(args.migration_id))
+    return 0
+
+
+async def _resume(client: MigrationClient, args: argparse.Namespace) -> int:
+    _control_output(args, await client.resume(args.migration_id))
+    return 0
+
+
+async def _cancel(client: MigrationClient, args: argparse.Namespace) -> int:
+    _control_output(args, await client.cancel(args.migration_id))
+    return 0
+
+
+async def _rollback(client: MigrationClient, args: argparse.Namespace) -> int:
+    status = await client.rollback(args.migration_id, args.checkpoint)
+    wanted = "paused" if args.checkpoint else "rolled_back"
+    if not args.no_wait:
+        try:
+            with anyio.fail_after(args.wait_timeout):
+                while status.state not in (wanted, "failed"):
+                    await anyio.sleep(_POLL_S)
+                    status = await client.status(args.migration_id)
+        except TimeoutError:
+            raise CommandFailed(
+                f"rollback of {args.migration_id} not finished after {args.wait_timeout}s "
+                f"(state {status.state})"
+            ) from None
+    _control_output(args, status)
+    if args.no_wait:
+        return 0
+    if status.state != wanted:
+        if not args.json:
+            reason = status.error or status.state
+            write_error(args.command, f"rollback of {args.migration_id} ended {reason}")
+        return 1
+    return 0
+
+
+# -- registration -----------------------------------------------------------------------
+
+
+def _add(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    body: Callable[[MigrationClient, argparse.Namespace], Awaitable[int]],
+) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    one_line_errors(parser, name)
+    _connection_flags(parser)
+
+    def run(args: argparse.Namespace) -> int:
+        return _run(args, body)
+
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _wait_flag(parser: argparse.ArgumentParser, what: str, default: float | None = None) -> None:
+    limit = "no limit" if default is None else f"{default:g}"
+    parser.add_argument(
+        "--wait-timeout",
+        type=float,
+        default=default,
+        metavar="S",
+        help=f"give up waiting for {what} after S seconds (default: {limit})",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``plan``, ``migrate``, ``status``, ``list``, ``pause``, ``resume``,
+    ``rollback`` and ``cancel``."""
+    plan = _add(subparsers, "plan", "plan a migration and print its id", _plan)
+    _plan_flags(plan, required=True)
+
+    migrate = _add(
+        subparsers,
+        "migrate",
+        "plan and run a migration (or run planned ID), showing progress until it ends",
+        _migrate,
+    )
+    migrate.add_argument("migration_id", nargs="?", metavar="ID", help="a planned migration")
+    _plan_flags(migrate, required=False)
+    migrate.add_argument(
+        "--auto-rollback", action="store_true", help="roll back automatically on failure"
+    )
+    migrate.add_argument(
+        "--detach", action="store_true", help="return once it is queued (do not follow)"
+    )
+    _wait_flag(migrate, "the end")
+
+    status = _add(subparsers, "status", "show a migration's state, progress and metrics", _status)
+    status.add_argument("migration_id", metavar="ID")
+    status.add_argument(
+        "--watch", action="store_true", help="follow until it ends (exit 0 only if completed)"
+    )
+    _wait_flag(status, "the end")
+
+    listing = _add(subparsers, "list", "list active migrations", _list)
+    listing.add_argument("--all", action="store_true", help="include finished ones")
+
+    for name, help_text, body in (
+        ("pause", "pause a running migration (journaled, resumable)", _pause),
+        ("resume", "resume a paused migration from its last acked LSNs", _resume),
+        ("cancel", "cancel a migration not yet cut over", _cancel),
+    ):
+        parser = _add(subparsers, name, help_text, body)
+        parser.add_argument("migration_id", metavar="ID")
+
+    rollback = _add(
+        subparsers,
+        "rollback",
+        "roll a migration back to the source (or to a checkpoint)",
+        _rollback,
+    )
+    rollback.add_argument("migration_id", metavar="ID")
+    rollback.add_argument("--checkpoint", metavar="C", help="checkpoint id to return to")
+    rollback.add_argument("--no-wait", action="store_true", help="return once it has started")
+    _wait_flag(rollback, "the rollback", 120.0)

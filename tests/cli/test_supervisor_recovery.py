@@ -1,0 +1,83 @@
+"""SIGKILL of a ``daemon --supervisor`` mid-sync; restarted on its data dir, it finishes.
+
+Three daemon subprocesses: two edges and a supervisor daemon hosting only the migration
+service (its topology names both edges). The CLI plans and starts the migration through
+the supervisor, which is killed with SIGKILL while the slow (2 Mbit/s) copy is running.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from edge_actors.edge import AdminClient, EdgeClient, WorkloadIncoming
+from edge_actors.migration._journal import Journal
+
+from .conftest import TOKEN, daemon, run_cli, seed, write_topology
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_kill_9_supervisor_daemon_then_restart_completes(tmp_path: Path) -> None:
+    async with (
+        daemon(tmp_path, "edge-west") as (_, west),
+        daemon(tmp_path, "edge-east") as (_, east),
+    ):
+        digest = await seed(west, "ledger", 1000, 1024)
+        topology = write_topology(
+            tmp_path / "topology.toml", {"edge-west": west, "edge-east": east}
+        )
+        supervisor_args = ("--supervisor", "--topology", str(topology))
+        async with daemon(tmp_path, "supervisor", *supervisor_args) as (first, url):
+            env = {"EDGE_ACTORS_DAEMON": url, "EDGE_ACTORS_CLUSTER_TOKEN": TOKEN}
+            started = await run_cli(
+                "migrate", "--source", "edge-west", "--target", "edge-east",
+                "--workload", "ledger", "--bandwidth-mbps", "2", "--batch-size", "100",
+                "--checkpoint-interval", "0.2", "--constraint", "max_downtime=300ms",
+                "--detach", "--json", **env,
+            )  # fmt: skip
+            assert started.code == 0, started.err
+            mid = json.loads(started.out)["migration_id"]
+            async with AdminClient(east, TOKEN) as admin:
+                with anyio.fail_after(30):
+                    while True:
+                        try:
+                            if (await admin.workload("ledger")).records >= 300:
+                                break
+                        except Exception:  # not created on the target yet
+                            pass
+                        await anyio.sleep(0.05)
+            first.kill()  # SIGKILL mid-sync
+            assert await first.wait() == -signal.SIGKILL
+        journal = Journal(tmp_path / "supervisor" / "migrations")
+        [entry] = journal.load()
+        journal.close()
+        assert entry.status.state == "sync"
+        async with EdgeClient(east) as client:
+            with pytest.raises(WorkloadIncoming):  # not cut over: the source still serves
+                await client.get("ledger", "k000001")
+
+        async with daemon(tmp_path, "supervisor", *supervisor_args) as (second, url):
+            env = {"EDGE_ACTORS_DAEMON": url, "EDGE_ACTORS_CLUSTER_TOKEN": TOKEN}
+            watched = await run_cli("status", mid, "--watch", "--wait-timeout", "60", **env)
+            assert watched.code == 0, watched.err
+            assert f"migration {mid}: completed" in watched.out
+            second.send_signal(signal.SIGTERM)
+            assert await second.wait() == 0
+
+        async with AdminClient(east, TOKEN) as admin:
+            target = await admin.workload("ledger")
+        assert (target.status, target.records, target.digest) == ("active", 1000, digest)
+        async with EdgeClient(west) as client:  # the source redirects to the target
+            assert (await client.info("ledger")).digest == digest
+        journal = Journal(tmp_path / "supervisor" / "migrations")
+        details = [e.detail for e in journal.history(mid)]
+        journal.close()
+        assert any("recovered from the journal" in d for d in details)

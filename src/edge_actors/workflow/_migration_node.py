@@ -447,7 +447,7 @@ class EdgeMigrationNode(EdgeNode):
         checkpoints = await env.migration.checkpoints(migration_id)
         last = checkpoints[-1].workloads if checkpoints else {}
         workloads: dict[str, object] = {}
-        all_match = True
+        verdicts: list[bool | None] = []
         for w in plan["workloads"]:
             sides: dict[str, dict[str, object] | None] = {}
             for side in ("source_edge", "target_edge"):
@@ -465,6 +465,7 @@ class EdgeMigrationNode(EdgeNode):
                 }
             src, dst = sides["source_edge"], sides["target_edge"]
             journaled = last.get(w)
+            match: bool | None
             if src is not None and dst is not None and src["digest"] and dst["digest"]:
                 match = src["digest"] == dst["digest"]
                 basis = "live digests of both sides"
@@ -479,10 +480,16 @@ class EdgeMigrationNode(EdgeNode):
                 # unless it took writes since.
                 match = True
                 basis = "compared by the migration at cutover (source copy released)"
+            elif src is not None and src["status"] == "moved" and dst is not None:
+                match = None
+                basis = (
+                    "unknown: the source copy was released and the migration did not "
+                    "compare digests for this workload"
+                )
             else:
                 match = False
                 basis = "not comparable yet (a side has no data)"
-            all_match = all_match and match
+            verdicts.append(match)
             workloads[w] = {"source": src, "target": dst, "digests_match": match, "basis": basis}
         probes = []
         for path in paths:
@@ -497,13 +504,16 @@ class EdgeMigrationNode(EdgeNode):
                         "ok": code < 400,
                     }
                 )
+        all_match: bool | None = (
+            False if False in verdicts else (None if None in verdicts else True)
+        )
         return {
             "migration_id": migration_id,
             "digests_match": all_match,
             "workloads": workloads,
             "endpoints": probes,
             "endpoints_ok": all(p["ok"] for p in probes),
-            "passed": all_match and all(p["ok"] for p in probes),
+            "passed": all_match is True and all(p["ok"] for p in probes),
         }
 
     @staticmethod

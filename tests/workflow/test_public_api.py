@@ -16,11 +16,16 @@ def test_guide_import_paths() -> None:
 
 def test_all_lists() -> None:
     assert set(edge_actors.runtime.__all__) == {
+        "EdgeEnvironment",
         "Engine",
         "EngineError",
         "EngineState",
+        "EnvironmentConfig",
         "LocalRuntime",
+        "configure_environment",
+        "configure_environment_async",
         "default_engine",
+        "get_environment",
     }
     assert {"Node", "NodeContext", "OperationSpec", "ParamSpec", "Workflow"} <= set(
         edge_actors.workflow.__all__

@@ -18,7 +18,15 @@ from ._environment import get_environment as get_environment
 from ._errors import EngineError as EngineError
 from ._local import LocalRuntime as LocalRuntime
 
-# The edge environment's names (EdgeEnvironment, EnvironmentConfig, configure_environment,
-# configure_environment_async, get_environment) are importable from here too; they join
-# __all__ once tests/workflow/test_public_api.py lists them.
-__all__ = ["Engine", "EngineError", "EngineState", "LocalRuntime", "default_engine"]
+__all__ = [
+    "EdgeEnvironment",
+    "Engine",
+    "EngineError",
+    "EngineState",
+    "EnvironmentConfig",
+    "LocalRuntime",
+    "configure_environment",
+    "configure_environment_async",
+    "default_engine",
+    "get_environment",
+]

@@ -136,3 +136,17 @@ async def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         with anyio.fail_after(30):
             assert await process.wait() == 0
+
+
+def test_supervisor_flag_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["daemon", "--name", "e", "--data-dir", str(tmp_path / "d"), "--token", "t"]
+    assert main([*base, "--topology", str(tmp_path / "t.toml")]) == 2
+    assert capsys.readouterr().err == (
+        "edge-actors daemon: error: --topology: only valid with --supervisor\n"
+    )
+    bad = tmp_path / "t.toml"
+    bad.write_text('[edges.x]\nurl = "ftp://nowhere"\ntoken = "t"\n')
+    assert main([*base, "--supervisor", "--topology", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "edges.x" in err

@@ -43,10 +43,32 @@ def coerce_request(request: PlanRequest | Mapping[str, Any]) -> PlanRequest:
         return request
     if not isinstance(request, Mapping):
         raise ConfigError(f"plan: expected a PlanRequest or a mapping, got {request!r}")
+    data = dict(request)
     try:
-        return msgspec.convert(dict(request), PlanRequest, strict=False)
+        # strict: a string is not silently taken for a number, nor 1 for true
+        return msgspec.convert(data, PlanRequest, strict=True)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"plan: {exc}") from None
+        raise ConfigError(_type_error(str(exc), data)) from None
+
+
+_TYPE_ERROR = re.compile(r"^Expected `(?P<expected>[^`]+)`, got `[^`]+` - at `\$(?P<path>[^`]+)`$")
+_PATH_PART = re.compile(r"\.(\w+)|\[(\d+)\]")
+
+
+def _type_error(text: str, data: Mapping[str, Any]) -> str:
+    """Turn msgspec's ``Expected `int`, got `str` - at `$.priority``` into a message naming
+    the key and the value (``priority: expected int | null, got 'high'``)."""
+    match = _TYPE_ERROR.match(text)
+    if match is None:
+        return f"plan: {text}"
+    path = match["path"]
+    value: Any = data
+    for name, index in _PATH_PART.findall(path):
+        try:
+            value = value[name] if name else value[int(index)]
+        except (KeyError, IndexError, TypeError):
+            return f"plan: {text}"
+    return f"{path.lstrip('.')}: expected {match['expected']}, got {value!r}"
 
 
 def _check_shape(req: PlanRequest) -> None:

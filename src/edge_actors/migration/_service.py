@@ -219,9 +219,8 @@ class MigrationService:
         status: MigrationStatus = await self._ask(Control(migration_id, "rollback", checkpoint_id))
         if not wait:
             return status
-        return await self.wait(
-            migration_id, {"rolled_back", "paused"}, timeout=timeout, after=status
-        )
+        outcome = "rolled_back" if checkpoint_id is None else "paused"
+        return await self.wait(migration_id, {outcome}, timeout=timeout, after=status)
 
     async def cancel(
         self,
@@ -296,7 +295,10 @@ class MigrationService:
         """Wait until the migration is in one of ``states`` and return its status.
 
         A terminal state outside ``states`` also returns (it can never change again), and
-        so does ``failed`` reached after ``after`` (a status taken earlier).
+        so does ``failed`` reached after ``after`` (a status taken earlier). With ``after``,
+        a state of ``states`` the migration was already in at ``after`` counts only once
+        it is entered again later (a rollback of a ``paused`` migration waits for the
+        rollback's outcome, not for the ``paused`` it started from).
 
         Raises:
             TimeoutError: not reached within ``timeout`` seconds.
@@ -305,12 +307,12 @@ class MigrationService:
         with anyio.fail_after(timeout):
             while True:
                 status, changed = await self._ask(Query("watch", migration_id))
-                failed_since = (
-                    after is not None
-                    and status.state == "failed"
-                    and status.updated_at > after.updated_at
+                since = after is None or status.updated_at > after.updated_at
+                reached = status.state in wanted and (
+                    since or after is None or status.state != after.state
                 )
-                if status.state in wanted or status.state in TERMINAL_STATES or failed_since:
+                failed_since = status.state == "failed" and after is not None and since
+                if reached or status.state in TERMINAL_STATES or failed_since:
                     result: MigrationStatus = status
                     return result
                 await changed.wait()

@@ -110,6 +110,7 @@ class _Entry:
             records_total=sum(e.records for e in plan.estimates),
             bytes_remaining=plan.estimated_bytes,
         )
+        self._restore_progress()
         self.control = RunControl()
         self.engine: SupervisorRef | None = None
         self.running = False
@@ -118,6 +119,25 @@ class _Entry:
         self.queued_at = time.monotonic()
         self.entered_at = time.monotonic()
         self.changed = anyio.Event()
+
+    def _restore_progress(self) -> None:
+        """Rebuild the live progress of an entry loaded from the journal.
+
+        Progress is not journaled, but what it reports about finished work is: the
+        acknowledged bytes and records are in the metrics, round and stage in the latest
+        checkpoint. Without this a paused migration read 0 % after a service restart.
+        """
+        p, m, estimated = self.progress, self.metrics, self.plan.estimated_bytes
+        if self.checkpoint is not None:
+            p.round, p.stage = self.checkpoint.round, self.checkpoint.stage
+        if self.status.state == "completed":
+            p.bytes_done, p.records_done = m.bytes_raw, m.records
+            p.bytes_remaining, p.percent, p.eta_s = 0, 100.0, 0.0
+        elif m.bytes_raw:
+            p.bytes_done, p.records_done = m.bytes_raw, m.records
+            p.bytes_remaining = max(0, estimated - m.bytes_raw)
+            if estimated:  # the same arithmetic as the migration actor's
+                p.percent = min(100.0, 100.0 * p.bytes_done / max(1, estimated))
 
     def notify(self) -> None:
         changed, self.changed = self.changed, anyio.Event()

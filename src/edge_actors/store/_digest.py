@@ -16,8 +16,12 @@ replaced record's hash, add the new one. The length prefix keeps ``("ab", b"c")`
 from __future__ import annotations
 
 from hashlib import blake2b as _blake2b
+from typing import TYPE_CHECKING
 
-__all__ = ["DIGEST_MODULUS", "EMPTY_DIGEST", "digest_hex", "record_hash"]
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["DIGEST_MODULUS", "EMPTY_DIGEST", "digest_hex", "record_hash", "sum_record_hashes"]
 
 DIGEST_MODULUS = 1 << 256
 """Digests are sums modulo this value."""
@@ -36,6 +40,20 @@ def record_hash(key_utf8: bytes, value: bytes) -> int:
     # One concatenated buffer hashes faster than three update() calls for small records.
     data = len(key_utf8).to_bytes(8, "big") + key_utf8 + value
     return int.from_bytes(_blake2b(data, digest_size=32).digest(), "big")
+
+
+def sum_record_hashes(records: Iterable[tuple[bytes, bytes]]) -> int:
+    """Return ``sum(record_hash(key_utf8, value))`` over ``(key_utf8, value)`` pairs.
+
+    The same terms as :func:`record_hash` in one tight loop (no call per record), for
+    bulk applies. Not reduced modulo 2**256.
+    """
+    from_bytes = int.from_bytes
+    total = 0
+    for key_utf8, value in records:
+        data = len(key_utf8).to_bytes(8, "big") + key_utf8 + value
+        total += from_bytes(_blake2b(data, digest_size=32).digest(), "big")
+    return total
 
 
 def digest_hex(accumulator: int) -> str:

@@ -19,9 +19,14 @@ if TYPE_CHECKING:
 
     from edge_actors.wire import Change
 
+PreparedChange = tuple[str, bytes, bytes | None, int]
+"""A validated change as ``(key, key_utf8, value, lsn)`` (see :func:`prepare_changes`)."""
+
 __all__ = [
     "MAX_KEY_BYTES",
     "MAX_VALUE_BYTES",
+    "PreparedChange",
+    "prepare_changes",
     "validate_changes",
     "validate_key",
     "validate_ops",
@@ -98,14 +103,16 @@ def validate_ops(ops: Sequence[tuple[str, bytes | None]]) -> list[tuple[str, byt
     return checked
 
 
-def validate_changes(changes: Sequence[Change]) -> None:
+def validate_changes(changes: Sequence[Change], *, first_index: int = 0) -> None:
     """Validate changes received from another edge before they are applied.
+
+    ``first_index`` is the index of ``changes[0]`` in the caller's batch (for messages).
 
     Raises:
         InvalidRecord: A change has an LSN outside ``[1, LSN_MAX]``, or an illegal key or value; the
             message names the change's index and LSN.
     """
-    for index, change in enumerate(changes):
+    for index, change in enumerate(changes, first_index):
         lsn = change.lsn
         if not isinstance(lsn, int) or isinstance(lsn, bool) or not 1 <= lsn <= LSN_MAX:
             raise InvalidRecord(
@@ -117,3 +124,39 @@ def validate_changes(changes: Sequence[Change]) -> None:
                 validate_value(key, change.value)
         except InvalidRecord as exc:
             raise InvalidRecord(f"change {index} (lsn {lsn}): {exc}") from None
+
+
+def prepare_changes(changes: Sequence[Change]) -> list[PreparedChange]:
+    """Validate changes (as :func:`validate_changes`) and return them ready to apply.
+
+    One pass: the common case (exact ``int``/``str``/``bytes`` fields within the limits)
+    costs a few type and range checks per change and encodes each key once; anything
+    else goes through :func:`validate_changes`'s checks, which name the bad change. A
+    ``bytearray``/``memoryview`` value that passes is copied to ``bytes``.
+
+    Raises:
+        InvalidRecord: As :func:`validate_changes`; nothing is returned.
+    """
+    prepared: list[PreparedChange] = []
+    append = prepared.append
+    for index, change in enumerate(changes):
+        lsn, key, value = change.lsn, change.key, change.value
+        if (
+            type(lsn) is int
+            and 1 <= lsn <= LSN_MAX
+            and type(key) is str
+            and key
+            and (value is None or (type(value) is bytes and len(value) <= MAX_VALUE_BYTES))
+        ):
+            try:
+                key_utf8 = key.encode("utf-8")
+            except UnicodeEncodeError:
+                pass  # the slow path below names the problem
+            else:
+                if len(key_utf8) <= MAX_KEY_BYTES:
+                    append((key, key_utf8, value, lsn))
+                    continue
+        validate_changes([change], first_index=index)  # raises for anything illegal
+        checked = None if value is None else validate_value(key, value)
+        append((key, key.encode("utf-8"), checked, int(lsn)))
+    return prepared

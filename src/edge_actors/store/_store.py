@@ -24,7 +24,7 @@ from ._closing import AsyncCloseable
 from ._errors import InvalidRecord, StoreClosed, StoreError
 from ._names import validate_workload_name
 from ._readers import ReadPool, read_full_stats, read_get, read_scan
-from ._records import validate_changes, validate_key, validate_ops, validate_value
+from ._records import prepare_changes, validate_key, validate_ops, validate_value
 from ._writer import WriteSide
 
 if TYPE_CHECKING:
@@ -203,16 +203,16 @@ class WorkloadStore(AsyncCloseable):
         cancellation is delivered afterwards; before that, nothing is applied.
         """
         if len(changes) > _INLINE_VALIDATION:
-            await anyio.to_thread.run_sync(validate_changes, changes)  # keep the loop free
+            prepared = await anyio.to_thread.run_sync(prepare_changes, changes)  # loop free
         else:
-            validate_changes(changes)
+            prepared = prepare_changes(changes)
         self._check_open()
-        if not changes:
+        if not prepared:
             return self._stats.lsn
         async with self._write_lock:
             self._check_open()
             with anyio.CancelScope(shield=True):
-                lsn = await anyio.to_thread.run_sync(self._writer.apply, changes)
+                lsn = await anyio.to_thread.run_sync(self._writer.apply, prepared)
                 self._stats = self._writer.stats()
         return lsn
 

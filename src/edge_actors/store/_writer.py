@@ -14,7 +14,7 @@ import sqlite3
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
-from ._digest import DIGEST_MODULUS, digest_hex, record_hash
+from ._digest import DIGEST_MODULUS, digest_hex, record_hash, sum_record_hashes
 from ._errors import StoreError
 from ._models import Durability, StoreStats
 from ._schema import connect_writer
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
     from pathlib import Path
 
-    from edge_actors.wire import Change
+    from ._records import PreparedChange
 
 __all__ = ["WriteSide"]
 
@@ -33,18 +33,22 @@ _UPSERT = (
 )
 _UPDATE_META = "UPDATE meta SET lsn = ?, records = ?, bytes = ?, digest = ? WHERE id = 1"
 _LOOKUP_CHUNK = 500  # keys per "WHERE key IN (...)" query, well below SQLite's variable limit
+_INSERT_NEW = "INSERT INTO records (key, value, lsn) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING"
+_PROBE = "SELECT 1 FROM records WHERE key IN (?, ?, ?) LIMIT 1"
+_FAST_MIN = 8  # smaller batches take the general path (the probe would not pay off)
 
 
 class _Totals:
     """Mutable running totals of a transaction in progress (copied from ``meta``)."""
 
-    __slots__ = ("bytes", "digest", "lsn", "records")
+    __slots__ = ("bytes", "changed", "digest", "lsn", "records")
 
     def __init__(self, lsn: int, records: int, nbytes: int, digest: int) -> None:
         self.lsn = lsn
         self.records = records
         self.bytes = nbytes
         self.digest = digest
+        self.changed = False  # whether any record row was written in this transaction
 
     def replace(self, key_utf8: bytes, old: bytes | None, new: bytes | None) -> None:
         """Account for the live value of a key going from ``old`` to ``new``."""
@@ -112,31 +116,30 @@ class WriteSide:
         self._totals = t
         return ends
 
-    def apply(self, changes: Sequence[Change]) -> int:
+    def apply(self, changes: Sequence[PreparedChange]) -> int:
         """Apply changes from another store idempotently; return the new workload LSN.
 
+        ``changes`` come from :func:`~._records.prepare_changes` (validated, keys encoded).
         A change is applied only when its LSN is greater than the key's local LSN; the
         workload LSN becomes ``max(local, max(change LSNs))``. When nothing changes, no
         transaction is written at all.
+
+        Fast path (a fresh target, round 0 of a copy): when none of the batch's keys has
+        a row yet, every change applies, so the rows are inserted with ``ON CONFLICT DO
+        NOTHING`` and no look-up; the insert's row count proves that no key existed (else
+        the attempt is rolled back to a savepoint and the general path runs).
         """
         conn = self._live()
-        top = max((c.lsn for c in changes), default=0)
-        rows: dict[str, tuple[bytes | None, int]] = {}
+        top = max((c[3] for c in changes), default=0)
         with _transaction(conn, self._path):
             t = self._read_totals(conn)
             before = t.lsn
-            current = self._lookup(conn, (c.key for c in changes))
-            for change in changes:
-                key = change.key
-                old = current.get(key)
-                if old is not None and change.lsn <= old[1]:
-                    continue
-                value = change.value
-                t.replace(key.encode("utf-8"), None if old is None else old[0], value)
-                current[key] = rows[key] = (value, change.lsn)
+            if not self._apply_new(conn, changes, t):
+                self._apply_general(conn, changes, t)
             t.lsn = max(t.lsn, top)
-            if rows or t.lsn != before:  # else nothing new: an empty, read-only transaction
-                self._store_rows(conn, rows, t)
+            if t.changed or t.lsn != before:  # else nothing new: a read-only transaction
+                t.normalise()
+                conn.execute(_UPDATE_META, (t.lsn, t.records, t.bytes, digest_hex(t.digest)))
         self._totals = t
         return t.lsn
 
@@ -176,6 +179,52 @@ class WriteSide:
             for key, value, lsn in conn.execute(sql, chunk):
                 found[key] = (value, lsn)
         return found
+
+    @staticmethod
+    def _apply_new(conn: sqlite3.Connection, changes: Sequence[PreparedChange], t: _Totals) -> bool:
+        """Insert a batch none of whose keys has a row yet; ``False`` (nothing done) if not.
+
+        Keys must be distinct and a probe of three of them must find no row before the
+        insert is tried; the insert's row count is the exact check.
+        """
+        n = len(changes)
+        if n < _FAST_MIN:
+            return False
+        probe = (changes[0][0], changes[n // 2][0], changes[-1][0])
+        if conn.execute(_PROBE, probe).fetchone() is not None:
+            return False
+        if len({c[0] for c in changes}) != n:
+            return False
+        conn.execute("SAVEPOINT apply_new")
+        try:
+            inserted = conn.executemany(_INSERT_NEW, [(c[0], c[2], c[3]) for c in changes])
+            if inserted.rowcount != n:
+                conn.execute("ROLLBACK TO apply_new")
+                return False
+        finally:
+            conn.execute("RELEASE apply_new")
+        live = [(key_utf8, value) for _, key_utf8, value, _ in changes if value is not None]
+        t.digest += sum_record_hashes(live)
+        t.records += len(live)
+        t.bytes += sum([len(key_utf8) + len(value) for key_utf8, value in live])
+        t.changed = True
+        return True
+
+    def _apply_general(
+        self, conn: sqlite3.Connection, changes: Sequence[PreparedChange], t: _Totals
+    ) -> None:
+        """Look up the batch's keys, then upsert the changes newer than the local rows."""
+        rows: dict[str, tuple[bytes | None, int]] = {}
+        current = self._lookup(conn, (c[0] for c in changes))
+        for key, key_utf8, value, lsn in changes:
+            old = current.get(key)
+            if old is not None and lsn <= old[1]:
+                continue
+            t.replace(key_utf8, None if old is None else old[0], value)
+            current[key] = rows[key] = (value, lsn)
+        if rows:
+            conn.executemany(_UPSERT, [(key, value, lsn) for key, (value, lsn) in rows.items()])
+            t.changed = True
 
     @staticmethod
     def _store_rows(

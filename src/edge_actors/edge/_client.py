@@ -4,7 +4,8 @@ Edge layer. Both decode answers into the same Structs the daemon encodes, turn e
 answers into :class:`~edge_actors.edge.EdgeHTTPError` subclasses carrying the server's
 code and message, and close the ``aiohttp`` session they created. :class:`EdgeClient`
 follows a moved workload's 307 itself (same method, same body) and remembers the new
-edge for that workload, so an app keeps working across a migration's cutover.
+edge for that workload, so an app keeps working across a migration's cutover; a write the
+old edge forwarded during a cutover teaches it the new edge through ``X-Edge-Moved-To``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from edge_actors.transfer import TransferProgress
 
 from ._errors import EdgeHTTPError, TooManyRedirects, error_for_status
 from ._models import (
+    MOVED_TO_HEADER,
     CapacityInfo,
     CreateWorkload,
     ErrorBody,
@@ -190,6 +192,14 @@ class EdgeClient(_Client):
                     raise error
                 if resp.status >= 400:
                     raise await _error(resp)
+                moved_to = resp.headers.get(MOVED_TO_HEADER)
+                if moved_to and moved_to.rstrip("/") != base:
+                    # The old edge forwarded this (held) write to the workload's new edge.
+                    new_base = moved_to.rstrip("/")
+                    self._log.info(
+                        "workload_moved", workload=workload, old_edge=base, new_edge=new_base
+                    )
+                    self._bases[workload] = base = new_base
                 return resp.status, await resp.read(), dict(resp.headers), base
         raise TooManyRedirects(
             f"{method} {path}: more than {self._max_redirects} redirects (routing loop?)"

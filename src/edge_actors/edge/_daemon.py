@@ -5,6 +5,11 @@ under a signal handler, tests and embedded runtimes use ``async with EdgeDaemon(
 on a loopback port. It owns the :class:`~edge_actors.store.StoreRegistry`, the
 :class:`RoutingTable`, one :class:`WriteGate` per workload, the link limiters and the
 metrics; the route modules (data, admin, peer) call its methods.
+
+Writes held by a cutover and released with ``moved_to`` are forwarded by the daemon
+itself to the new edge (:class:`_Forwarder`: one batch per drain, over a pooled
+connection), so held clients need no 307 round trip; they learn the new edge from the
+``X-Edge-Moved-To`` header of the answer.
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ import time
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
+from urllib.parse import quote
 
+import aiohttp
 import anyio
+import msgspec
 from aiohttp import web
 
 from edge_actors._log import get_logger
@@ -34,7 +42,7 @@ from ._data_api import add_data_routes
 from ._errors import EdgeError
 from ._http import HttpError, error_middleware
 from ._metrics import DaemonMetrics
-from ._models import CapacityInfo, LoadInfo, WorkloadInfo
+from ._models import CapacityInfo, LoadInfo, LsnAnswer, WorkloadInfo, WriteAnswer
 from ._peer_api import add_peer_routes
 from ._routing import Route, RoutingTable, WriteGate
 from ._transfer_api import add_transfer_routes
@@ -51,6 +59,113 @@ if TYPE_CHECKING:
 __all__ = ["EdgeDaemon"]
 
 _ROUTING_FILE = "routing.json"
+
+_FORWARD_TIMEOUT_S = 30.0
+_FORWARD_BATCH_BYTES = 32 * 1024 * 1024  # below the target's 64 MiB batch body limit
+_MSGPACK = msgspec.msgpack.Encoder()
+_LSN_ANSWER = msgspec.json.Decoder(LsnAnswer)
+
+
+class _Forwarded:
+    """One held write waiting for its forward: its ops and, once sent, its outcome."""
+
+    __slots__ = ("done", "error", "lsn", "ops", "redirect")
+
+    def __init__(self, ops: Sequence[tuple[str, bytes | None]]) -> None:
+        self.ops = ops
+        self.done = False
+        self.lsn = 0
+        self.redirect = False
+        self.error: str | None = None
+
+
+class _Forwarder:
+    """Forwards a moved workload's released writes to its new edge, in arrival order.
+
+    Writes are queued (synchronously, in the order the hold releases them) and sent as
+    ``POST {moved_to}/v1/workloads/{w}/batch`` requests, one at a time (a lock), each
+    carrying every write queued so far: the batch is atomic, its ops get consecutive
+    LSNs, so each write learns its own LSN. A write is acknowledged only once the target
+    has committed it. If the target refuses the batch or cannot be reached, nothing was
+    applied and each write falls back to a 307 (its client re-sends it); a batch whose
+    outcome is unknown (connection lost mid-request) answers 503 (not acknowledged).
+    """
+
+    def __init__(self, daemon: EdgeDaemon, name: str) -> None:
+        self.daemon = daemon
+        self.name = name
+        self.pending: list[_Forwarded] = []
+        self.lock = anyio.Lock()
+
+    def enqueue(self, ops: Sequence[tuple[str, bytes | None]]) -> _Forwarded:
+        """Queue ``ops`` behind every write queued before (no await: order is kept)."""
+        item = _Forwarded(ops)
+        self.pending.append(item)
+        return item
+
+    async def flush(self, item: _Forwarded, moved_to: str) -> None:
+        """Send queued writes until ``item`` has its outcome."""
+        async with self.lock:
+            while not item.done:
+                batch = self._take()
+                await self._send(batch, moved_to)
+
+    def _take(self) -> list[_Forwarded]:
+        size, count = 0, 0
+        for queued in self.pending:
+            size += sum(len(k) + (len(v) if v else 0) for k, v in queued.ops)
+            if count and size > _FORWARD_BATCH_BYTES:
+                break
+            count += 1
+        batch, self.pending = self.pending[:count], self.pending[count:]
+        return batch
+
+    async def _send(self, batch: list[_Forwarded], moved_to: str) -> None:
+        daemon = self.daemon
+        ops = [[key, value] for item in batch for key, value in item.ops]
+        url = f"{moved_to}/v1/workloads/{quote(self.name, safe='')}/batch"
+        started = time.perf_counter()
+        outcome = "forwarded"
+        try:
+            async with daemon.forward_session().post(
+                url,
+                data=_MSGPACK.encode(ops),
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=_FORWARD_TIMEOUT_S),
+            ) as resp:
+                body = await resp.read()
+                if resp.status == 200:
+                    last = _LSN_ANSWER.decode(body).lsn
+                    first = last - len(ops) + 1
+                    for item in batch:
+                        first += len(item.ops)
+                        item.lsn = first - 1
+                else:
+                    outcome = f"refused_{resp.status}"
+                    for item in batch:
+                        item.redirect = True
+        except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
+            outcome = f"unreachable: {exc}"
+            for item in batch:
+                item.redirect = True
+        except (aiohttp.ClientError, OSError, TimeoutError, msgspec.DecodeError) as exc:
+            outcome = f"unknown: {exc!r}"
+            for item in batch:
+                item.error = (
+                    f"forwarding the held write to {moved_to} failed ({exc!r}); it may or "
+                    "may not have been applied there and is not acknowledged"
+                )
+        for item in batch:
+            item.done = True
+        daemon.log.info(
+            "held_writes_forwarded",
+            workload=self.name,
+            writes=len(batch),
+            ops=len(ops),
+            moved_to=moved_to,
+            outcome=outcome,
+            ms=round((time.perf_counter() - started) * 1000, 3),
+        )
 
 
 class EdgeDaemon:
@@ -89,6 +204,8 @@ class EdgeDaemon:
         self._registry: StoreRegistry | None = None
         self._routing: RoutingTable | None = None
         self._gates: dict[str, WriteGate] = {}
+        self._forwarders: dict[str, _Forwarder] = {}
+        self._forward_session: aiohttp.ClientSession | None = None
         self._reserved_bytes = 0
         self._url: str | None = None
         self._started_at = time.monotonic()
@@ -209,6 +326,7 @@ class EdgeDaemon:
             self._runner = runner
             stack.push_async_callback(self._cleanup_runner, runner)
             stack.callback(self._close_gates)
+            stack.push_async_callback(self._close_forward_session)
             await web.SockSite(runner, sock, ssl_context=ssl_context).start()
             port = sock.getsockname()[1]
             scheme = "https" if ssl_context is not None else "http"
@@ -266,6 +384,18 @@ class EdgeDaemon:
         registry, self._registry = self._registry, None
         if registry is not None:
             await registry.close()
+
+    async def _close_forward_session(self) -> None:
+        session, self._forward_session = self._forward_session, None
+        if session is not None:
+            with anyio.CancelScope(shield=True):
+                await session.close()
+
+    def forward_session(self) -> aiohttp.ClientSession:
+        """The pooled HTTP session held writes are forwarded with (created on first use)."""
+        if self._forward_session is None or self._forward_session.closed:
+            self._forward_session = aiohttp.ClientSession()
+        return self._forward_session
 
     def _close_gates(self) -> None:
         for gate in self._gates.values():
@@ -337,15 +467,20 @@ class EdgeDaemon:
 
     async def write(
         self, name: str, request: web.Request, ops: Sequence[tuple[str, bytes | None]]
-    ) -> int:
+    ) -> WriteAnswer:
         """Run a data write through the routing checks, the hold gate and capacity.
 
+        A write that waited on a hold released with ``moved_to`` is forwarded to that
+        edge by this daemon (see :class:`_Forwarder`) instead of being redirected.
+
         Returns:
-            The LSN of the last op.
+            The LSN of the last op, and the edge that committed it if forwarded.
 
         Raises:
-            HttpError: 404/409 routing, 507 over capacity (nothing written).
-            web.HTTPTemporaryRedirect: The workload moved (possibly while the write waited).
+            HttpError: 404/409 routing, 507 over capacity (nothing written), 503 a
+                forward whose outcome is unknown (not acknowledged).
+            web.HTTPTemporaryRedirect: The workload moved (and the write was not
+                forwarded, or the new edge refused the forward: nothing was applied).
 
         Cancellation: if cancelled while waiting on a hold, the write never runs; once
         submitted to the store, the store's own rule applies (committed or withdrawn).
@@ -353,32 +488,61 @@ class EdgeDaemon:
         self.data_route(name, request)
         adding = sum(len(key.encode("utf-8")) + len(value) for key, value in ops if value)
         gate = self.gate(name)
-        async with gate.admit():
-            store = self.data_route(name, request)
-            reserved = 0
-            try:
-                if adding and self.config.max_bytes is not None:
-                    used = await self.used_bytes() + self._reserved_bytes
-                    if used + adding > self.config.max_bytes:
-                        raise HttpError(
-                            507,
-                            "capacity_exceeded",
-                            f"edge {self.name} is over capacity: {used} of "
-                            f"{self.config.max_bytes} bytes used, the write needs {adding} "
-                            "more; nothing was written",
-                        )
-                    reserved = adding
-                    self._reserved_bytes += reserved
-                started = time.perf_counter()
-                if len(ops) == 1:
-                    key, value = ops[0]
-                    lsn = await (store.delete(key) if value is None else store.put(key, value))
-                else:
-                    lsn = await store.write_batch(ops)
-                self.metrics.write_latency.labels(self.name).observe(time.perf_counter() - started)
-            finally:
-                self._reserved_bytes -= reserved
-            self.metrics.bytes_in.labels(self.name).inc(adding)
+        forwarded: _Forwarded | None = None
+        moved_to = ""
+        async with gate.admit() as waited:
+            route = self.route_of(name)
+            if waited and route is not None and route.status == "moved" and route.moved_to:
+                # Queued in release order before the turn passes on; sent below.
+                forwarded = self._forwarder(name).enqueue(ops)
+                moved_to = route.moved_to
+            else:
+                return WriteAnswer(await self._write_here(name, request, ops, adding))
+        await self._forwarder(name).flush(forwarded, moved_to)
+        if forwarded.error is not None:
+            raise HttpError(503, "forward_failed", forwarded.error)
+        if forwarded.redirect:
+            self.data_route(name, request)  # raises the 307
+        return WriteAnswer(forwarded.lsn, moved_to)
+
+    def _forwarder(self, name: str) -> _Forwarder:
+        forwarder = self._forwarders.get(name)
+        if forwarder is None:
+            forwarder = self._forwarders[name] = _Forwarder(self, name)
+        return forwarder
+
+    async def _write_here(
+        self,
+        name: str,
+        request: web.Request,
+        ops: Sequence[tuple[str, bytes | None]],
+        adding: int,
+    ) -> int:
+        store = self.data_route(name, request)
+        reserved = 0
+        try:
+            if adding and self.config.max_bytes is not None:
+                used = await self.used_bytes() + self._reserved_bytes
+                if used + adding > self.config.max_bytes:
+                    raise HttpError(
+                        507,
+                        "capacity_exceeded",
+                        f"edge {self.name} is over capacity: {used} of "
+                        f"{self.config.max_bytes} bytes used, the write needs {adding} "
+                        "more; nothing was written",
+                    )
+                reserved = adding
+                self._reserved_bytes += reserved
+            started = time.perf_counter()
+            if len(ops) == 1:
+                key, value = ops[0]
+                lsn = await (store.delete(key) if value is None else store.put(key, value))
+            else:
+                lsn = await store.write_batch(ops)
+            self.metrics.write_latency.labels(self.name).observe(time.perf_counter() - started)
+        finally:
+            self._reserved_bytes -= reserved
+        self.metrics.bytes_in.labels(self.name).inc(adding)
         return lsn
 
     async def hold(self, name: str, lease_s: float | None) -> tuple[int, float]:

@@ -2,7 +2,8 @@
 
 Every data request first passes the routing check (:meth:`EdgeDaemon.data_route`):
 ``moved`` workloads answer 307 to the same path on their new edge, ``incoming`` ones 409.
-Writes then pass the workload's hold gate and the capacity check in
+A write held by a cutover is forwarded to the new edge by the daemon instead; its answer
+carries ``X-Edge-Moved-To``. Writes then pass the workload's hold gate and the capacity check in
 :meth:`EdgeDaemon.write`.
 """
 
@@ -16,10 +17,11 @@ from aiohttp import web
 from edge_actors.store import MAX_KEY_BYTES, MAX_VALUE_BYTES
 
 from ._http import HttpError, json_response, read_body
-from ._models import ApiHealth, LsnAnswer
+from ._models import MOVED_TO_HEADER, ApiHealth, LsnAnswer
 
 if TYPE_CHECKING:
     from ._daemon import EdgeDaemon
+    from ._models import WriteAnswer
 
 __all__ = ["BATCH_BODY_LIMIT", "add_data_routes"]
 
@@ -36,6 +38,12 @@ def add_data_routes(app: web.Application, daemon: EdgeDaemon) -> None:
     def workload(request: web.Request) -> str:
         return request.match_info["workload"]
 
+    def write_answer(answer: WriteAnswer) -> web.Response:
+        response = json_response(LsnAnswer(answer.lsn))
+        if answer.moved_to is not None:
+            response.headers[MOVED_TO_HEADER] = answer.moved_to
+        return response
+
     def record_key(request: web.Request) -> str:
         key = request.match_info["key"]
         if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
@@ -47,14 +55,12 @@ def add_data_routes(app: web.Application, daemon: EdgeDaemon) -> None:
         daemon.data_route(name, request)
         value = await read_body(request, MAX_VALUE_BYTES, what=f"value of record {key[:64]!r}")
         metrics.load.writes_total += 1
-        lsn = await daemon.write(name, request, [(key, value)])
-        return json_response(LsnAnswer(lsn))
+        return write_answer(await daemon.write(name, request, [(key, value)]))
 
     async def delete_record(request: web.Request) -> web.Response:
         name, key = workload(request), record_key(request)
         metrics.load.writes_total += 1
-        lsn = await daemon.write(name, request, [(key, None)])
-        return json_response(LsnAnswer(lsn))
+        return write_answer(await daemon.write(name, request, [(key, None)]))
 
     async def get_record(request: web.Request) -> web.Response:
         name, key = workload(request), record_key(request)
@@ -93,8 +99,7 @@ def add_data_routes(app: web.Application, daemon: EdgeDaemon) -> None:
         metrics.load.writes_total += 1
         if not ops:
             return json_response(LsnAnswer(daemon.data_route(name, request).lsn))
-        lsn = await daemon.write(name, request, ops)
-        return json_response(LsnAnswer(lsn))
+        return write_answer(await daemon.write(name, request, ops))
 
     async def get_info(request: web.Request) -> web.Response:
         name = workload(request)

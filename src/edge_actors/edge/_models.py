@@ -14,6 +14,7 @@ import msgspec
 from edge_actors.transfer import TransferProgress
 
 __all__ = [
+    "MOVED_TO_HEADER",
     "ApiHealth",
     "CapacityInfo",
     "CreateWorkload",
@@ -31,7 +32,11 @@ __all__ = [
     "WorkloadInfo",
     "WorkloadList",
     "WorkloadStatus",
+    "WriteAnswer",
 ]
+
+MOVED_TO_HEADER = "X-Edge-Moved-To"
+"""Answer header of a held write the daemon forwarded: the base URL now serving it."""
 
 WorkloadStatus = Literal["active", "incoming", "moved"]
 """Routing status of a workload on one edge.
@@ -52,6 +57,14 @@ class LsnAnswer(msgspec.Struct, frozen=True):
     """Answer of a write: the workload LSN after it (the last op's LSN for a batch)."""
 
     lsn: int
+
+
+class WriteAnswer(msgspec.Struct, frozen=True):
+    """Outcome of a data write inside the daemon: the LSN of its last op, and the edge
+    that committed it when the daemon forwarded it there (``None``: this edge)."""
+
+    lsn: int
+    moved_to: str | None = None
 
 
 class WorkloadInfo(msgspec.Struct, frozen=True, kw_only=True):

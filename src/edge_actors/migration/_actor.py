@@ -24,7 +24,7 @@ from edge_actors.actors import Actor
 from edge_actors.errors import ConfigError
 
 from ._errors import EdgeUnreachable, MigrationError, WorkloadNotOnEdge
-from ._gateway import TransferRequest
+from ._gateway import EdgeWorkload, TransferRequest
 from ._messages import (
     GetResume,
     Restarted,
@@ -543,13 +543,14 @@ class _Runner:
             try:
                 if hold_lsn > wc.acked_lsn:
                     await self._transfer(w, wc.acked_lsn, hold_lsn)
-                target = await self.gw.workload_info(plan.target_edge, w)
+                # No write reaches the target before the release: reading its digest and
+                # activating it may run together (one round trip instead of two).
+                activated = True  # undone (back to incoming) on any failure from here
+                target = await self._info_and_activate(w)
                 if target.lsn < hold_lsn:
                     raise EdgeUnreachable(
                         f"target LSN {target.lsn} of {w!r} is behind the hold LSN {hold_lsn}"
                     )
-                await self.gw.set_status(plan.target_edge, w, "active")
-                activated = True
                 released = await self.gw.release(plan.source_edge, w, self.target_url)
             except BaseException:
                 if activated:
@@ -574,6 +575,23 @@ class _Runner:
                 f"workload {w!r}: source took writes past the hold LSN {hold_lsn} "
                 f"(now {after.lsn}); the hold lease expired"
             )
+
+    async def _info_and_activate(self, w: str) -> EdgeWorkload:
+        """Read the target's info (its digest at the hold LSN) while switching it to
+        ``active``: both calls run concurrently and both must succeed."""
+        target = self.plan.target_edge
+        infos: list[EdgeWorkload] = []
+
+        async def info() -> None:
+            infos.append(await self.gw.workload_info(target, w))
+
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(info)
+                tg.start_soon(self.gw.set_status, target, w, "active")
+        except BaseExceptionGroup as group:
+            raise group.exceptions[0] from None
+        return infos[0]
 
     async def _bulk(self, names: list[str]) -> None:
         """Bulk: hold writes for the whole copy, copy in parallel streams, switch."""

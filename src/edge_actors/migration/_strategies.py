@@ -94,17 +94,22 @@ def get_strategy(name: object) -> Strategy:
 class RoundEstimator:
     """Measures rounds of one workload and predicts the next cutover's write hold.
 
-    The model: shipping ``d`` bytes takes ``fixed_s + d / bandwidth``; a cutover adds a
-    few admin calls (hold, target info, set status, release), each ``call_s``. Bandwidth is
-    the raw (uncompressed) goodput of the last rounds; the dirty rate is the raw bytes per
-    second of changes the source took during the last round.
+    The model: shipping ``d`` bytes takes ``fixed_s + d / bandwidth``; a cutover adds
+    its admin round trips (hold; target info with set status, run together; release),
+    each ``call_s``. Bandwidth is the raw (uncompressed) goodput of the bulk rounds (at
+    least :attr:`BULK_ROUND_BYTES`, or the first round); ``fixed_s`` is calibrated on the
+    delta rounds, whose elapsed time is mostly the fixed cost of a transfer (admin
+    request, sender and receiver start, WebSocket handshake, Done, teardown): exactly
+    what the final delta of a cutover pays inside the hold. The dirty rate is the raw
+    bytes per second of changes the source took during the last round.
 
     Args:
         avg_change_bytes: mean size of one change (record bytes / records), for turning
             LSN growth into bytes.
     """
 
-    CUTOVER_CALLS = 4
+    CUTOVER_CALLS = 3
+    BULK_ROUND_BYTES = 8 << 20
 
     def __init__(self, avg_change_bytes: float) -> None:
         self.avg_change_bytes = max(1.0, avg_change_bytes)
@@ -125,14 +130,13 @@ class RoundEstimator:
         self.rounds += 1
         elapsed_s = max(elapsed_s, 1e-6)
         self.dirty_rate_Bps = new_changes * self.avg_change_bytes / elapsed_s
-        if raw_bytes >= 64 * 1024 or self.bandwidth_Bps is None:
-            bw = raw_bytes / elapsed_s if raw_bytes else None
-            if bw:
-                prev = self.bandwidth_Bps
-                self.bandwidth_Bps = bw if prev is None or raw_bytes >= 1 << 20 else (prev + bw) / 2
-        if self.bandwidth_Bps:
+        bulk = raw_bytes >= self.BULK_ROUND_BYTES
+        if raw_bytes and (bulk or self.bandwidth_Bps is None):
+            self.bandwidth_Bps = raw_bytes / elapsed_s
+        elif self.bandwidth_Bps and not bulk:
+            # A delta round: what the bandwidth does not explain is the fixed cost.
             fixed = max(0.0, elapsed_s - raw_bytes / self.bandwidth_Bps)
-            self.fixed_s = fixed if self.fixed_s is None else min(self.fixed_s * 1.25, fixed)
+            self.fixed_s = fixed if self.fixed_s is None else (self.fixed_s + fixed) / 2
 
     def record_call(self, elapsed_s: float) -> None:
         """Account the latency of one admin call (smoothed)."""

@@ -38,7 +38,8 @@ def test_resume_completed_is_illegal_and_names_states() -> None:
 
 @pytest.mark.parametrize(
     ("src", "dst"),
-    [("planned", "queued"), ("sync", "cutover"), ("sync", "paused"), ("paused", "queued"),
+    [("planned", "queued"), ("planned", "paused"), ("sync", "cutover"), ("sync", "paused"),
+     ("paused", "queued"),
      ("failed", "rolling_back"), ("validation", "sync"), ("rolling_back", "paused")],
 )  # fmt: skip
 def test_allowed_transitions(src: str, dst: str) -> None:

@@ -397,7 +397,7 @@ def test_pause_resume_rollback_and_cancel(engine: Engine) -> None:
 
 
 def test_pause_of_a_planned_migration_then_resume(engine: Engine) -> None:
-    """The guide pauses a migration it only planned: it is held before it moves data."""
+    """The guide pauses a migration it only planned: it is held before it starts."""
     seed_workload("edge-w", "long-running-service", records=30, engine=engine)
     results = run_nodes(
         engine,
@@ -408,8 +408,11 @@ def test_pause_of_a_planned_migration_then_resume(engine: Engine) -> None:
     pause = results["pause"]
     assert pause["status"] == "success", pause
     assert pause["state"] == "paused"
-    assert "planned" in pause["note"]
     migration_id = results["plan"]["migration_id"]
+    history = run_nodes(engine, mig("h", operation="get_history", migration_id=migration_id))
+    states = [event["to_state"] for event in history["h"]["history"]]
+    assert states[-1] == "paused"
+    assert "queued" not in states, "a paused planned migration must not have started"
     resumed = run_nodes(engine, mig("r", operation="resume_migration", migration_id=migration_id))
     assert resumed["r"]["status"] == "success", resumed["r"]
     assert wait_state(engine, migration_id, {"completed"}) == "completed"

@@ -502,7 +502,7 @@ class MigrationSupervisor(Actor[object]):
                 entry.control.request("pause")
             else:
                 entry.want_run = False
-                self._transition(entry, "paused", "paused while queued")
+                self._transition(entry, "paused", f"paused while {state}")
         elif action == "resume":
             check_transition(mid, state, "queued")
             if state != "paused":

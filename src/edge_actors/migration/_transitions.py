@@ -19,7 +19,8 @@ __all__ = ["TRANSITIONS", "check_transition"]
 _ABORT = ("failed", "paused", "cancelled", "queued")
 
 TRANSITIONS: Mapping[str, frozenset[str]] = {
-    "planned": frozenset(("queued", "planning", "cancelled")),
+    # planned -> paused: held before it starts; resume then queues it like any paused one.
+    "planned": frozenset(("queued", "planning", "paused", "cancelled")),
     "queued": frozenset(("planning", "pre_sync", "sync", "cutover", "validation", "cleanup",
                          "paused", "cancelled", "rolling_back")),
     "planning": frozenset(("pre_sync", "rolling_back", *_ABORT)),

@@ -562,19 +562,8 @@ class EdgeMigrationNode(EdgeNode):
     async def _op_pause_migration(self, call: Call) -> dict[str, object]:
         env = call.env
         migration_id = self._migration_id(call)
-        service = env.migration
-        current = await service.status(migration_id)
-        note = ""
-        if current.state == "planned":
-            # A planned migration has not started: pausing it means it must not start
-            # until resumed. It is queued and paused at once (before it moves any data),
-            # so resume_migration then runs it.
-            await service.execute(migration_id)
-            note = "the migration was only planned: it was queued and paused before moving data"
-        status = await service.pause(migration_id)
+        status = await env.migration.pause(migration_id)
         out = await self._control(env, migration_id, status)
-        if note:
-            out["note"] = note
         if status.state != "paused":
             out["status"] = FAILED
             out["error"] = f"pause_migration: migration {migration_id} is {status.state}"

@@ -35,10 +35,10 @@ from edge_actors.edge import (
     EdgeEndpoint,
     HttpEdgeGateway,
     Topology,
+    add_migration_routes,
     load_edge_config,
     load_topology,
 )
-from edge_actors.edge._migration_routes import add_migration_routes
 from edge_actors.errors import ConfigError
 from edge_actors.migration import MigrationService
 

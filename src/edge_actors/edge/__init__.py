@@ -25,6 +25,7 @@ from ._errors import WorkloadIncoming as WorkloadIncoming
 from ._errors import WorkloadMissing as WorkloadMissing
 from ._gateway import HttpEdgeGateway as HttpEdgeGateway
 from ._migration_client import MigrationClient as MigrationClient
+from ._migration_routes import add_migration_routes as add_migration_routes
 from ._models import CapacityInfo as CapacityInfo
 from ._models import HealthInfo as HealthInfo
 from ._models import HoldAnswer as HoldAnswer
@@ -64,6 +65,7 @@ __all__ = [
     "WorkloadInfo",
     "WorkloadMissing",
     "WorkloadStatus",
+    "add_migration_routes",
     "load_edge_config",
     "load_topology",
 ]

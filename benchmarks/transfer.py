@@ -1,25 +1,32 @@
-"""Benchmark of edge_actors.transfer between two edge-like PROCESSES on loopback.
+"""Benchmark of edge_actors.transfer between two ``edge-actors daemon`` PROCESSES on loopback.
 
-The parent spawns two child processes (``--node``), each a small aiohttp server with the
-real ``/peer/stream`` (``serve_peer_stream`` over a real ``StoreRegistry``) and a control
-API. Node A holds the source workloads and runs ``run_transfer``; node B receives. By
-default A is pinned to CPU 0 and B to CPU 1 (``--placement split``); ``same`` pins both
-to CPU 0, ``none`` does not pin.
+The parent starts two real daemons (``python -m edge_actors.cli daemon``): edge A holds
+the source workloads, seeded through the data API (``POST /v1/workloads/{w}/batch``), and
+runs every store-to-store transfer through ``POST /admin/transfers``
+(``AdminClient.transfer``) under its link limiter (``PUT /admin/links/{target}``); edge B
+receives on its real ``/peer/stream`` into an ``incoming`` workload. By default A is
+pinned to CPU 0 and B to CPU 1 (``--placement split``); ``same`` pins both to CPU 0,
+``none`` does not pin. The ceilings a daemon cannot host (a bare WebSocket sink, a bare
+sqlite copy) run in two small helper processes (``--helper``) pinned like A and B.
 
 Measured, in one run:
 
 * copy: a large incompressible workload (``--size-mib`` of ``--value-bytes`` values)
-  store to store without compression, logical MiB/s, beside a ceiling measured in the
-  same run = min(bare aiohttp WebSocket push of the same bytes A -> B, no store;
-  bare sqlite3 scan of A's file inserted into a fresh file with the store's schema and
-  pragmas, one commit per batch, no network) -> ``copy_vs_ceiling`` (goal >= 0.6);
+  daemon to daemon without compression, logical MiB/s (the sender's elapsed time),
+  beside a ceiling measured in the same run = min(bare aiohttp WebSocket push of the same
+  bytes helper A -> helper B, no store; bare sqlite3 scan of A's store file inserted into
+  a fresh file with the store's schema and pragmas, one commit per batch, no network, in
+  helper A) -> ``copy_vs_ceiling`` (goal >= 0.6);
 * compression on a 100 Mbps link with compressible records: logical throughput /
   (compression ratio x link rate) -> ``compressed_link_efficiency`` (goal >= 0.9);
-* rate-limit accuracy at 10/100/1000 Mbps for ``--rate-seconds``: achieved / target from
-  the sender's chunk send times (first send excluded), and the worst 100 ms window minus
-  one chunk over the target -> ``rate_ratio_min/max`` (goal 0.97..1.03),
-  ``window_overshoot_max`` (goal <= 1.1);
-* peak RSS of each process during the copy -> ``peak_rss_mib`` (goal <= 200 MiB);
+* rate-limit accuracy at 10/100/1000 Mbps for ``--rate-seconds``, daemon to daemon:
+  achieved / target from the sender's progress lines (``sent_wire_bytes`` at
+  ``elapsed_s``, every ~100 ms; the first line excluded), and the worst progress
+  interval (~100 ms) minus one chunk over the target -> ``rate_ratio_min/max`` (goal
+  0.97..1.03), ``window_overshoot_max`` (goal <= 1.1); the same limiter over a bare
+  WebSocket (helpers, from each chunk's grant time) for comparison;
+* peak RSS of each daemon process during the copy (sampled every 20 ms by the parent)
+  -> ``peak_rss_mib`` (goal <= 200 MiB), and each daemon's CPU share during the copy;
 * compression ratio and wire bytes for compressible vs random records.
 
 The last line printed is one JSON object with the headline figures.
@@ -34,8 +41,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
-import logging
 import os
 import random
 import shutil
@@ -46,24 +54,21 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import aclosing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import anyio
 import msgspec
 import psutil
-import structlog
 from aiohttp import web
 
-from edge_actors.store import StoreRegistry, WorkloadNotFound, WorkloadStore
-from edge_actors.transfer import (
-    TokenBucket,
-    TransferSpec,
-    peer_ws_max_msg_size,
-    run_transfer,
-    serve_peer_stream,
-)
+from edge_actors.edge import AdminClient
+from edge_actors.transfer import TokenBucket, TransferProgress, TransferSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 TOKEN = "bench-token"
 MiB = 1024 * 1024
@@ -91,63 +96,42 @@ class RecordingBucket(TokenBucket):
 
 
 class RssSampler:
-    """Samples this process's RSS every 20 ms in a thread; keeps the peak."""
+    """Samples the RSS of some processes every 20 ms in a thread; keeps each one's peak."""
 
-    def __init__(self) -> None:
-        self.proc = psutil.Process()
-        self.peak = self.proc.memory_info().rss
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.peak = {name: proc.memory_info().rss for name, proc in self.procs.items()}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self.proc.memory_info().rss)
+            for name, proc in self.procs.items():
+                with contextlib.suppress(psutil.Error):
+                    self.peak[name] = max(self.peak[name], proc.memory_info().rss)
 
     def reset(self) -> None:
-        self.peak = self.proc.memory_info().rss
+        self.peak = {name: proc.memory_info().rss for name, proc in self.procs.items()}
+
+    def cpu_s(self, name: str) -> float:
+        times = self.procs[name].cpu_times()
+        return float(times.user + times.system)
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
 
 
-def _value(kind: str, rng: random.Random, size: int) -> bytes:
-    if kind == "random":
-        return rng.randbytes(size)
-    text = " ".join(rng.choices(WORDS, k=size // 5)) + f" {rng.randrange(10**9)}"
-    return text.encode()[:size].ljust(size, b".")
+class Helper:
+    """Helper process: the ceilings a daemon cannot host (bare WebSocket, bare sqlite)."""
 
-
-class Node:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.registry: StoreRegistry | None = None
-        self.rss = RssSampler()
+    def __init__(self) -> None:
         self.session: aiohttp.ClientSession | None = None
-
-    @property
-    def reg(self) -> StoreRegistry:
-        assert self.registry is not None
-        return self.registry
-
-    async def resolve(self, workload: str, migration_id: str) -> WorkloadStore:
-        try:
-            return self.reg.get(migration_id)
-        except WorkloadNotFound:
-            return await self.reg.create(migration_id)
-
-    async def peer_stream(self, request: web.Request) -> web.StreamResponse:
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
-            raise web.HTTPUnauthorized()
-        ws = web.WebSocketResponse(max_msg_size=peer_ws_max_msg_size())
-        await ws.prepare(request)
-        await serve_peer_stream(ws, resolve_store=self.resolve)
-        return ws
 
     async def sink(self, request: web.Request) -> web.StreamResponse:
         """Bare WebSocket sink (the ceiling): counts bytes until a text message."""
-        ws = web.WebSocketResponse(max_msg_size=peer_ws_max_msg_size())
+        ws = web.WebSocketResponse(max_msg_size=0)
         await ws.prepare(request)
         total = 0
         async for msg in ws:
@@ -156,79 +140,6 @@ class Node:
             elif msg.type is aiohttp.WSMsgType.TEXT:
                 await ws.send_str(str(total))
         return ws
-
-    async def fill(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        name, kind = body["name"], body["kind"]
-        value_bytes, total = int(body["value_bytes"]), int(body["mib"] * MiB)
-        if name in self.reg:
-            await self.reg.drop(name)
-        store = await self.reg.create(name)
-        rng = random.Random(body.get("seed", 1))
-        n = max(1, total // value_bytes)
-        for start in range(0, n, 1000):
-            ops: list[tuple[str, bytes | None]] = [
-                (f"rec-{i:09d}", _value(kind, rng, value_bytes))
-                for i in range(start, min(n, start + 1000))
-            ]
-            await store.write_batch(ops)
-        return web.json_response(msgspec.to_builtins(await store.stats()))
-
-    async def drop(self, request: web.Request) -> web.Response:
-        name = (await request.json())["name"]
-        if name in self.reg:
-            await self.reg.drop(name)
-        return web.json_response({})
-
-    async def stats(self, request: web.Request) -> web.Response:
-        name = request.query["name"]
-        return web.json_response(msgspec.to_builtins(await self.reg.get(name).stats()))
-
-    async def rss_reset(self, request: web.Request) -> web.Response:
-        self.rss.reset()
-        return web.json_response({"rss": self.rss.peak})
-
-    async def rss_peak(self, request: web.Request) -> web.Response:
-        cpu = self.rss.proc.cpu_times()
-        return web.json_response({"peak": self.rss.peak, "cpu_s": cpu.user + cpu.system})
-
-    async def transfer(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        spec = msgspec.convert(body["spec"], TransferSpec)
-        bucket = RecordingBucket(body.get("rate_bps"))
-        store = self.reg.get(spec.workload)
-        max_seconds = body.get("max_seconds")
-        progresses: list[Any] = []
-        start = time.monotonic()
-        rounds = 0
-        with anyio.move_on_after(max_seconds):
-            # With max_seconds, repeat the copy to fresh targets until the time is up.
-            while True:
-                rounds += 1
-                round_spec = msgspec.structs.replace(
-                    spec, migration_id=f"{spec.migration_id}-{rounds}"
-                )
-                progresses.append(
-                    await run_transfer(
-                        round_spec,
-                        store,
-                        limiter=bucket,
-                        session=self.session,
-                        on_progress=progresses.append if max_seconds else None,
-                    )
-                )
-                if max_seconds is None:
-                    break
-        elapsed = time.monotonic() - start
-        final = progresses[-1]
-        return web.json_response(
-            {
-                "elapsed_s": elapsed,
-                "progress": msgspec.to_builtins(final),
-                "rounds": rounds,
-                "grants": bucket.grants if body.get("want_grants") else [],
-            }
-        )
 
     async def wspush(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -253,46 +164,37 @@ class Node:
 
     async def sqlitecopy(self, request: web.Request) -> web.Response:
         body = await request.json()
-        src = self.reg.path_of(body["name"])
-        batch = int(body["batch"])
+        src, batch = Path(body["path"]), int(body["batch"])
         return web.json_response(await anyio.to_thread.run_sync(_bare_sqlite_copy, src, batch))
 
     async def run(self) -> None:
-        self.registry = await StoreRegistry.open(self.data_dir)
         self.session = aiohttp.ClientSession()
-        app = web.Application(client_max_size=64 * MiB)
-        app.router.add_get("/peer/stream", self.peer_stream)
+        app = web.Application()
         app.router.add_get("/sink", self.sink)
-        for path, handler in (
-            ("/fill", self.fill),
-            ("/drop", self.drop),
-            ("/transfer", self.transfer),
-            ("/wspush", self.wspush),
-            ("/sqlitecopy", self.sqlitecopy),
-            ("/rss/reset", self.rss_reset),
-        ):
-            app.router.add_post(path, handler)
-        app.router.add_get("/stats", self.stats)
-        app.router.add_get("/rss", self.rss_peak)
+        app.router.add_post("/wspush", self.wspush)
+        app.router.add_post("/sqlitecopy", self.sqlitecopy)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = runner.addresses[0][1]
-        print(json.dumps({"port": port}), flush=True)
+        print(json.dumps({"port": runner.addresses[0][1]}), flush=True)
         try:
-            # Run until the parent closes our stdin.
             await anyio.to_thread.run_sync(sys.stdin.read, abandon_on_cancel=True)
         finally:
             await runner.cleanup()
             await self.session.close()
-            await self.registry.close()
-            self.rss.stop()
+
+
+def _value(kind: str, rng: random.Random, size: int) -> bytes:
+    if kind == "random":
+        return rng.randbytes(size)
+    text = " ".join(rng.choices(WORDS, k=size // 5)) + f" {rng.randrange(10**9)}"
+    return text.encode()[:size].ljust(size, b".")
 
 
 def _bare_sqlite_copy(src: Path, batch: int) -> dict[str, float]:
     """Scan the source file and insert every record into a fresh file (no store code)."""
-    dst = src.with_name("bare-copy.sqlite")
+    dst = src.parent.parent / "bare-copy.sqlite"  # beside the store's data, not in it
     for suffix in ("", "-wal", "-shm"):
         Path(str(dst) + suffix).unlink(missing_ok=True)
     start = time.monotonic()
@@ -325,17 +227,53 @@ def _bare_sqlite_copy(src: Path, batch: int) -> dict[str, float]:
 # ------------------------------------------------------------------------- parent side
 
 
-class Proc:
+def _pinned(cmd: list[str], cpus: str | None) -> list[str]:
+    if cpus is not None and shutil.which("taskset"):
+        return ["taskset", "-c", cpus, *cmd]
+    return cmd
+
+
+class Daemon:
+    """One ``edge-actors daemon`` subprocess; ready once it prints its listening line."""
+
     def __init__(self, name: str, data_dir: Path, cpus: str | None) -> None:
-        cmd = [sys.executable, __file__, "--node", "--data-dir", str(data_dir)]
-        if cpus is not None and shutil.which("taskset"):
-            cmd = ["taskset", "-c", cpus, *cmd]
+        cmd = [sys.executable, "-m", "edge_actors.cli", "daemon", "--name", name, "--port", "0",
+               "--data-dir", str(data_dir), "--token", TOKEN, "--log-level", "warning"]  # fmt: skip
         self.name = name
-        self.popen = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.data_dir = data_dir
+        self.url = ""
+        self.popen = subprocess.Popen(_pinned(cmd, cpus), stdout=subprocess.PIPE)
         assert self.popen.stdout is not None
-        line = self.popen.stdout.readline()
-        self.port = json.loads(line)["port"]
-        self.url = f"http://127.0.0.1:{self.port}"
+        for line in self.popen.stdout:
+            text = line.decode().strip()
+            if " listening on " in text:
+                self.url = text.rsplit(" ", 1)[1]
+                break
+        else:
+            raise RuntimeError(f"daemon {name} exited with {self.popen.wait()}")
+
+    def store_path(self, workload: str) -> Path:
+        return self.data_dir / "workloads" / f"{workload}.sqlite"
+
+    def close(self) -> None:
+        self.popen.terminate()
+        try:
+            self.popen.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+
+class HelperProc:
+    """A ``--helper`` subprocess (bare WebSocket push/sink, bare sqlite copy)."""
+
+    def __init__(self, cpus: str | None) -> None:
+        cmd = [sys.executable, __file__, "--helper"]
+        self.popen = subprocess.Popen(
+            _pinned(cmd, cpus), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert self.popen.stdout is not None
+        self.url = f"http://127.0.0.1:{json.loads(self.popen.stdout.readline())['port']}"
 
     def close(self) -> None:
         assert self.popen.stdin is not None
@@ -348,27 +286,74 @@ class Proc:
 
 
 async def call(session: aiohttp.ClientSession, url: str, body: Any = None) -> Any:
-    if body is None:
-        async with session.get(url) as resp:
-            resp.raise_for_status()
-            return await resp.json()
     async with session.post(url, json=body) as resp:
         resp.raise_for_status()
         return await resp.json()
 
 
-def spec(b: Proc, workload: str, migration: str, **kw: Any) -> dict[str, Any]:
-    return msgspec.to_builtins(
-        TransferSpec(
-            transfer_id=migration,
-            migration_id=migration,
-            workload=workload,
-            target_name="edge-b",
-            target_url=b.url,
-            target_token=TOKEN,
-            **kw,
-        )
-    )
+def _records(kind: str, total_bytes: int, value_bytes: int, seed: int) -> Iterator[list[Any]]:
+    """Batches of ``[key, value]`` of about 16 MiB, ``total_bytes`` of values in all."""
+    rng = random.Random(seed)
+    n = max(1, total_bytes // value_bytes)
+    per = max(1, 16 * MiB // value_bytes)
+    for start in range(0, n, per):
+        yield [
+            [f"rec-{i:09d}", os.urandom(value_bytes) if kind == "random"
+             else _value(kind, rng, value_bytes)]
+            for i in range(start, min(n, start + per))
+        ]  # fmt: skip
+
+
+async def seed(
+    s: aiohttp.ClientSession, admin: AdminClient, edge: Daemon, name: str, kind: str,
+    mib: float, value_bytes: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Create ``name`` on ``edge`` and fill it through the data API's batch endpoint."""
+    await admin.create_workload(name)
+    url = f"{edge.url}/v1/workloads/{name}/batch"
+    for ops in _records(kind, int(mib * MiB), value_bytes, seed=1):
+        async with s.post(url, data=msgspec.msgpack.encode(ops)) as resp:
+            resp.raise_for_status()
+    info: dict[str, Any] = msgspec.to_builtins(await admin.workload(name))
+    return info
+
+
+def spec(b: Daemon, workload: str, transfer: str, link: str, **kw: Any) -> TransferSpec:
+    return TransferSpec(
+        transfer_id=transfer, migration_id=transfer, workload=workload,
+        target_name=link, target_url=b.url, target_token=TOKEN, **kw,
+    )  # fmt: skip
+
+
+async def copy(
+    admin_a: AdminClient, admin_b: AdminClient, b: Daemon, workload: str, transfer: str,
+    link: str, rate_bps: float | None, **kw: Any,
+) -> TransferProgress:  # fmt: skip
+    """One daemon-to-daemon transfer of ``workload`` into a fresh ``incoming`` copy on B."""
+    await admin_b.create_workload(workload, "incoming")
+    await admin_a.set_link_rate(link, rate_bps)
+    final = await admin_a.run_transfer(spec(b, workload, transfer, link, **kw))
+    assert final.state == "done", final
+    return final
+
+
+def progress_rate_figures(
+    lines: list[TransferProgress], rate_bps: float, chunk: int
+) -> dict[str, float]:
+    """Achieved/target and the worst interval from the sender's progress lines."""
+    pts = [(p.elapsed_s, p.sent_wire_bytes) for p in lines if p.state == "running"]
+    (t0, b0), (t1, b1) = pts[0], pts[-1]
+    worst = 0.0
+    for (ta, ba), (tb, bb) in itertools.pairwise(pts):
+        if tb - ta >= 0.05:
+            worst = max(worst, (bb - ba - chunk) / (rate_bps / 8 * (tb - ta)))
+    return {
+        "ratio": (b1 - b0) * 8 / (t1 - t0) / rate_bps,
+        "window_minus_chunk_x": worst,
+        "chunk_bytes": chunk,
+        "span_s": t1 - t0,
+        "lines": len(pts),
+    }
 
 
 def fmt(values: list[float]) -> str:
@@ -388,7 +373,7 @@ def rate_figures(
     rate_bytes = rate_bps / 8
     worst = 0.0
     j = 0
-    window_bytes = 0
+    window_bytes = 0.0
     for i in range(len(times)):  # windows [t_i, t_i + 100 ms)
         while j < len(times) and times[j] < times[i] + window_s:
             window_bytes += sizes[j]
@@ -408,156 +393,140 @@ def rate_figures(
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     placement = {"split": ("0", "1"), "same": ("0", "0"), "none": (None, None)}[args.placement]
     tmp = Path(tempfile.mkdtemp(prefix="edge-transfer-bench-", dir=args.tmp_dir))
-    a = Proc("A", tmp / "a", placement[0])
-    b = Proc("B", tmp / "b", placement[1])
+    a = Daemon("edge-a", tmp / "a", placement[0])
+    b = Daemon("edge-b", tmp / "b", placement[1])
+    ha, hb = HelperProc(placement[0]), HelperProc(placement[1])
+    rss = RssSampler({"A": a.popen.pid, "B": b.popen.pid})
     timeout = aiohttp.ClientTimeout(total=None)
     out: dict[str, Any] = {}
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as s:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as s,
+            AdminClient(a.url, TOKEN, session=s, timeout=600) as admin_a,
+            AdminClient(b.url, TOKEN, session=s, timeout=600) as admin_b,
+        ):
             print(f"placement: {args.placement} (A cpus={placement[0]}, B cpus={placement[1]})")
+            print(f"daemons: A {a.url} pid {a.popen.pid}, B {b.url} pid {b.popen.pid}")
             t0 = time.monotonic()
-            big = await call(
-                s,
-                a.url + "/fill",
-                {"name": "big", "mib": args.size_mib, "value_bytes": args.value_bytes,
-                 "kind": "random"},
-            )  # fmt: skip
+            big = await seed(s, admin_a, a, "big", "random", args.size_mib, args.value_bytes)
             print(
-                f"filled 'big': {big['records']} records, {big['bytes'] / MiB:.0f} MiB logical "
-                f"in {time.monotonic() - t0:.1f}s"
+                f"seeded 'big' on A: {big['records']} records, {big['bytes'] / MiB:.0f} MiB "
+                f"logical in {time.monotonic() - t0:.1f}s"
             )
 
             # --- copy vs ceiling -----------------------------------------------------
             copies, pushes, sqls, rss_a, rss_b = [], [], [], [], []
             cpu_a: list[float] = []
             cpu_b: list[float] = []
+            sink = hb.url.replace("http", "ws") + "/sink"
             for run in range(args.runs):
                 push = await call(
                     s,
-                    a.url + "/wspush",
-                    {"url": b.url + "/sink", "total_bytes": big["bytes"],
+                    ha.url + "/wspush",
+                    {"url": sink, "total_bytes": big["bytes"],
                      "chunk_bytes": args.batch_size * args.value_bytes},
                 )  # fmt: skip
                 pushes.append(push["bytes"] / push["elapsed_s"] / MiB)
-                sq = await call(s, a.url + "/sqlitecopy", {"name": "big", "batch": args.batch_size})
-                sqls.append(sq["bytes"] / sq["elapsed_s"] / MiB)
-                await call(s, a.url + "/rss/reset", {})
-                await call(s, b.url + "/rss/reset", {})
-                cpu_a0 = (await call(s, a.url + "/rss"))["cpu_s"]
-                cpu_b0 = (await call(s, b.url + "/rss"))["cpu_s"]
-                target = f"copy-{run}"
-                res = await call(
-                    s,
-                    a.url + "/transfer",
-                    {"spec": spec(b, "big", target, compression=False,
-                                  batch_size=args.batch_size, window=args.window)},
+                sq = await call(
+                    s, ha.url + "/sqlitecopy",
+                    {"path": str(a.store_path("big")), "batch": args.batch_size},
                 )  # fmt: skip
-                end_a, end_b = await call(s, a.url + "/rss"), await call(s, b.url + "/rss")
-                rss_a.append(end_a["peak"] / MiB)
-                rss_b.append(end_b["peak"] / MiB)
-                cpu_a.append(100 * (end_a["cpu_s"] - cpu_a0) / res["elapsed_s"])
-                cpu_b.append(100 * (end_b["cpu_s"] - cpu_b0) / res["elapsed_s"])
-                got = await call(s, b.url + f"/stats?name={target}-1")
-                assert got["digest"] == big["digest"], "copy digest mismatch"
-                copies.append(big["bytes"] / res["elapsed_s"] / MiB)
-                await call(s, b.url + "/drop", {"name": f"{target}-1"})
+                sqls.append(sq["bytes"] / sq["elapsed_s"] / MiB)
+                rss.reset()
+                cpu_a0, cpu_b0 = rss.cpu_s("A"), rss.cpu_s("B")
+                res = await copy(
+                    admin_a, admin_b, b, "big", f"copy-{run}", "edge-b", None,
+                    compression=False, batch_size=args.batch_size, window=args.window,
+                )  # fmt: skip
+                rss_a.append(rss.peak["A"] / MiB)
+                rss_b.append(rss.peak["B"] / MiB)
+                cpu_a.append(100 * (rss.cpu_s("A") - cpu_a0) / res.elapsed_s)
+                cpu_b.append(100 * (rss.cpu_s("B") - cpu_b0) / res.elapsed_s)
+                got = await admin_b.workload("big")
+                assert got.digest == big["digest"], "copy digest mismatch"
+                copies.append(big["bytes"] / res.elapsed_s / MiB)
+                await admin_b.drop_workload("big", forget=True)
                 print(
                     f"run {run}: copy {copies[-1]:.1f} MiB/s, ws push {pushes[-1]:.1f} MiB/s, "
                     f"bare sqlite {sqls[-1]:.1f} MiB/s, peak RSS A {rss_a[-1]:.0f} MiB "
                     f"B {rss_b[-1]:.0f} MiB, CPU A {cpu_a[-1]:.0f}% B {cpu_b[-1]:.0f}%"
                 )
             ratios = [c / min(p, q) for c, p, q in zip(copies, pushes, sqls, strict=True)]
+            await admin_a.drop_workload("big", forget=True)
 
             # --- compression ---------------------------------------------------------
-            comp = await call(
-                s,
-                a.url + "/fill",
-                {"name": "text", "mib": args.comp_mib, "value_bytes": args.value_bytes,
-                 "kind": "text"},
-            )  # fmt: skip
+            comp = await seed(s, admin_a, a, "text", "text", args.comp_mib, args.value_bytes)
             effs, comp_ratios = [], []
             link = 100e6
             for run in range(args.runs):
-                res = await call(
-                    s,
-                    a.url + "/transfer",
-                    {"spec": spec(b, "text", f"comp-{run}", compression=True,
-                                  batch_size=args.batch_size, window=args.window),
-                     "rate_bps": link},
+                p = await copy(
+                    admin_a, admin_b, b, "text", f"comp-{run}", "edge-b-100m", link,
+                    compression=True, batch_size=args.batch_size, window=args.window,
                 )  # fmt: skip
-                p = res["progress"]
-                got = await call(s, b.url + f"/stats?name=comp-{run}-1")
-                assert got["digest"] == comp["digest"], "compressed copy digest mismatch"
-                ratio = p["raw_bytes"] / p["wire_bytes"]
-                logical = p["raw_bytes"] * 8 / res["elapsed_s"]
+                got = await admin_b.workload("text")
+                assert got.digest == comp["digest"], "compressed copy digest mismatch"
+                ratio = p.raw_bytes / p.wire_bytes
+                logical = p.raw_bytes * 8 / p.elapsed_s
                 effs.append(logical / (ratio * link))
                 comp_ratios.append(ratio)
-                await call(s, b.url + "/drop", {"name": f"comp-{run}-1"})
+                await admin_b.drop_workload("text", forget=True)
                 print(
                     f"run {run}: 100 Mbps link, compressible: ratio {ratio:.2f}, logical "
                     f"{logical / 1e6:.0f} Mbps, efficiency {effs[-1]:.3f}"
                 )
-            await call(
-                s,
-                a.url + "/fill",
-                {"name": "rand", "mib": min(32, args.size_mib), "value_bytes": args.value_bytes,
-                 "kind": "random"},
+            await seed(s, admin_a, a, "rand", "random", min(32, args.size_mib), args.value_bytes)
+            rp = await copy(
+                admin_a, admin_b, b, "rand", "rand", "edge-b", None,
+                compression=True, batch_size=args.batch_size,
             )  # fmt: skip
-            rnd = await call(
-                s,
-                a.url + "/transfer",
-                {"spec": spec(b, "rand", "rand", compression=True, batch_size=args.batch_size)},
-            )
-            rp = rnd["progress"]
+            await admin_b.drop_workload("rand", forget=True)
             cp_raw = comp["bytes"]
 
             # --- rate accuracy -------------------------------------------------------
-            # One round must outlast --rate-seconds at the highest rate (no reconnect gaps).
+            # One transfer must outlast --rate-seconds at the highest rate.
             rv = args.rate_value_bytes
             rate_mib = args.rate_mib or max(args.rates) * 1e6 / 8 * args.rate_seconds * 1.15 / MiB
             t0 = time.monotonic()
-            await call(
-                s,
-                a.url + "/fill",
-                {"name": "ratebig", "mib": rate_mib, "value_bytes": rv, "kind": "random"},
-            )
+            await seed(s, admin_a, a, "ratebig", "random", rate_mib, rv)
             print(
-                f"filled 'ratebig': {rate_mib:.0f} MiB of {rv} B values "
+                f"seeded 'ratebig': {rate_mib:.0f} MiB of {rv} B values "
                 f"in {time.monotonic() - t0:.1f}s"
             )
-            rate_wl = "ratebig"
             rates: dict[str, dict[str, float]] = {}
             for mbps in args.rates:
                 rate = mbps * 1e6
                 chunk_records = max(1, int(rate / 8 * args.rate_chunk_ms / 1000 / rv))
-                res = await call(
-                    s,
-                    a.url + "/transfer",
-                    {"spec": spec(b, rate_wl, f"rate-{mbps}", compression=False,
-                                  batch_size=chunk_records, window=args.window),
-                     "rate_bps": rate, "max_seconds": args.rate_seconds, "want_grants": True},
-                )  # fmt: skip
-                fig = rate_figures(res["grants"], rate)
-                fig["rounds"] = res["rounds"]
+                name = f"edge-b-{mbps}m"
+                await admin_b.create_workload("ratebig", "incoming")
+                await admin_a.set_link_rate(name, rate)
+                lines: list[TransferProgress] = []
+                rspec = spec(b, "ratebig", f"rate-{mbps}", name, compression=False,
+                             batch_size=chunk_records, window=args.window)  # fmt: skip
+                async with aclosing(admin_a.transfer(rspec)) as stream:
+                    async for progress in stream:
+                        lines.append(progress)
+                        if progress.elapsed_s >= args.rate_seconds:
+                            break  # closing the stream cancels the transfer
+                fig = progress_rate_figures(lines, rate, chunk_records * (rv + 40))
                 rates[str(mbps)] = fig
-                for r in range(1, res["rounds"] + 1):
-                    await call(s, b.url + "/drop", {"name": f"rate-{mbps}-{r}"})
+                await anyio.sleep(0.5)  # let B finish the cancelled stream
+                await admin_b.drop_workload("ratebig", forget=True)
                 print(
-                    f"rate {mbps:5d} Mbps: achieved/target {fig['ratio']:.4f}, worst 100 ms "
-                    f"window {fig['window_max_x']:.3f}x ({fig['window_minus_chunk_x']:.3f}x "
-                    f"minus one {fig['chunk_bytes'] / 1024:.0f} KiB chunk) over "
-                    f"{fig['span_s']:.1f}s, {res['rounds']} round(s)"
+                    f"rate {mbps:5d} Mbps: achieved/target {fig['ratio']:.4f}, worst progress "
+                    f"interval minus one {fig['chunk_bytes'] / 1024:.0f} KiB chunk "
+                    f"{fig['window_minus_chunk_x']:.3f}x over {fig['span_s']:.1f}s "
+                    f"({fig['lines']:.0f} lines)"
                 )
 
-            # The same limiter over a bare WebSocket push (no store): the limiter alone.
+            # The same limiter over a bare WebSocket push (helpers, no store).
             bare_rates: dict[str, dict[str, float]] = {}
             for mbps in args.rates:
                 rate = mbps * 1e6
                 chunk = max(1024, int(rate / 8 * args.rate_chunk_ms / 1000))
                 res = await call(
                     s,
-                    a.url + "/wspush",
-                    {"url": b.url + "/sink", "total_bytes": 1 << 50, "chunk_bytes": chunk,
+                    ha.url + "/wspush",
+                    {"url": sink, "total_bytes": 1 << 50, "chunk_bytes": chunk,
                      "rate_bps": rate, "max_seconds": args.rate_seconds},
                 )  # fmt: skip
                 fig = rate_figures(res["grants"], rate)
@@ -581,8 +550,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{'CPU % A (sender) during copy':<34}{fmt(cpu_a)}")
         print(f"{'CPU % B (receiver) during copy':<34}{fmt(cpu_b)}")
         print(
-            f"random records: raw {rp['raw_bytes']} B, wire {rp['wire_bytes']} B, ratio "
-            f"{rp['raw_bytes'] / rp['wire_bytes']:.3f}; compressible: logical {cp_raw} B, "
+            f"random records: raw {rp.raw_bytes} B, wire {rp.wire_bytes} B, ratio "
+            f"{rp.raw_bytes / rp.wire_bytes:.3f}; compressible: logical {cp_raw} B, "
             f"ratio {statistics.median(comp_ratios):.2f}"
         )
         out = {
@@ -595,7 +564,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "compressed_link_efficiency": round(statistics.median(effs), 3),
             "compressed_link_efficiency_min": round(min(effs), 3),
             "compression_ratio_text": round(statistics.median(comp_ratios), 2),
-            "compression_ratio_random": round(rp["raw_bytes"] / rp["wire_bytes"], 3),
+            "compression_ratio_random": round(rp.raw_bytes / rp.wire_bytes, 3),
             "rate_ratio_min": round(min(f["ratio"] for f in rates.values()), 4),
             "rate_ratio_max": round(max(f["ratio"] for f in rates.values()), 4),
             "window_overshoot_max": round(
@@ -607,6 +576,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 max(f["window_minus_chunk_x"] for f in bare_rates.values()), 3
             ),
             "peak_rss_mib": round(max(rss_a + rss_b), 1),
+            "peak_rss_mib_sender": round(max(rss_a), 1),
+            "peak_rss_mib_receiver": round(max(rss_b), 1),
             "cpu_pct_sender": round(statistics.median(cpu_a), 1),
             "cpu_pct_receiver": round(statistics.median(cpu_b), 1),
             "rates": {k: {kk: round(vv, 4) for kk, vv in v.items()} for k, v in rates.items()},
@@ -614,18 +585,19 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "value_bytes": args.value_bytes,
             "runs": args.runs,
             "placement": args.placement,
+            "processes": "edge-actors daemon A (sender), B (receiver); helpers for ceilings",
         }
     finally:
-        a.close()
-        b.close()
+        rss.stop()
+        for proc in (a, b, ha, hb):
+            proc.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--node", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--helper", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--size-mib", type=float, default=1024)
     parser.add_argument("--value-bytes", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=3)
@@ -643,18 +615,13 @@ def main() -> None:
     parser.add_argument("--placement", choices=["split", "same", "none"], default="split")
     parser.add_argument("--tmp-dir", default=None)
     args = parser.parse_args()
-    if args.node:
-        # Child: logs to stderr (stdout carries the port line), warnings and up only.
-        structlog.configure(
-            wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-            logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        )
+    if args.helper:
         try:
             import uvloop
         except ImportError:  # pragma: no cover
-            asyncio.run(Node(args.data_dir).run())
+            asyncio.run(Helper().run())
         else:
-            uvloop.run(Node(args.data_dir).run())
+            uvloop.run(Helper().run())
         return
     result = asyncio.run(bench(args))
     print(json.dumps(result))

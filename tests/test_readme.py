@@ -1,4 +1,5 @@
-"""The README keeps its promises: its Python tour runs, and CI runs its test command."""
+"""The README keeps its promises: its Python tour (and getting-started's) runs, and CI runs
+its test command."""
 
 from __future__ import annotations
 
@@ -12,16 +13,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
+GETTING_STARTED = (ROOT / "docs" / "getting-started.md").read_text()
 
 
-def _blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
+def _blocks(language: str, text: str = README) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
 
 
-@pytest.mark.parametrize("index", range(len(_blocks("python"))))
+TOUR = _blocks("python") + _blocks("python", GETTING_STARTED)
+
+
+@pytest.mark.parametrize("index", range(len(TOUR)))
 def test_python_tour_block_runs(index: int, tmp_path: Path) -> None:
     script = tmp_path / f"tour_{index}.py"
-    script.write_text(_blocks("python")[index])
+    script.write_text(TOUR[index])
     env = {**os.environ, "EDGE_ACTORS_DATA_DIR": str(tmp_path / "data")}
     result = subprocess.run(
         [sys.executable, str(script)],

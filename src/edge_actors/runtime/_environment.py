@@ -39,6 +39,7 @@ from edge_actors.edge import (
     EdgeConfig,
     EdgeDaemon,
     EdgeEndpoint,
+    EdgeError,
     HttpEdgeGateway,
     Topology,
     UnknownEdge,
@@ -76,6 +77,10 @@ DATA_DIR_ENV = "EDGE_ACTORS_DATA_DIR"
 
 _EDGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _EDGES_DIR = "edges"
+# Port an embedded edge listened on, kept in its data directory: a persistent data
+# directory restarts the edge on the same URL, so ``moved`` redirects written into other
+# edges' routing tables stay valid across processes.
+_PORT_FILE = "embedded-port"
 _JOURNAL_DIR = "migrations"
 
 _log = get_logger("environment")
@@ -374,17 +379,28 @@ class EdgeEnvironment:
     async def _start_embedded(self, edge: str) -> EdgeEndpoint:
         if self._tg is None:
             raise RuntimeError("the edge environment is not started")
+        data_dir = self.data_dir / _EDGES_DIR / edge
+        port_file = data_dir / _PORT_FILE
         config = EdgeConfig(
             name=edge,
-            data_dir=str(self.data_dir / _EDGES_DIR / edge),
+            data_dir=str(data_dir),
             cluster_token=self._token,
             host="127.0.0.1",
-            port=0,
+            port=_saved_port(port_file),
             max_bytes=self.config.edge_max_bytes,
             hold_timeout_s=self.config.edge_hold_timeout_s,
             shutdown_timeout_s=2.0,
         )
-        daemon: EdgeDaemon = await self._tg.start(self._run_daemon, config)
+        try:
+            daemon: EdgeDaemon = await self._tg.start(self._run_daemon, config)
+        except EdgeError as exc:
+            if config.port == 0:
+                raise
+            _log.warning("environment.edge_port_taken", edge=edge, port=config.port, error=str(exc))
+            config = msgspec.structs.replace(config, port=0)
+            daemon = await self._tg.start(self._run_daemon, config)
+        port = daemon.bound_url.rsplit(":", 1)[1]
+        await anyio.Path(port_file).write_text(port)
         endpoint = EdgeEndpoint(daemon.url, daemon.token)
         self._daemons[edge] = daemon
         self._endpoints[edge] = endpoint
@@ -399,6 +415,15 @@ class EdgeEnvironment:
         finally:
             self._daemons.pop(config.name, None)
             self._endpoints.pop(config.name, None)
+
+
+def _saved_port(port_file: Path) -> int:
+    """The port an embedded edge used last time in this data directory, else 0 (any)."""
+    try:
+        port = int(port_file.read_text().strip())
+    except (OSError, ValueError):
+        return 0
+    return port if 0 < port < 65536 else 0
 
 
 # -- access -----------------------------------------------------------------------------

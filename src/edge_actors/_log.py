@@ -17,19 +17,34 @@ from typing import Any
 
 import structlog
 
-__all__ = ["configure_default_logging", "get_logger"]
+from edge_actors.errors import ConfigError
+
+__all__ = ["LOG_LEVELS", "configure_default_logging", "get_logger"]
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+"""Level names accepted by ``--log-level`` and ``EDGE_ACTORS_LOG_LEVEL``."""
 
 _configure_lock = threading.Lock()
 
 
-def configure_default_logging(level: str | None = None) -> None:
+def configure_default_logging(level: str | None = None, *, strict: bool = False) -> None:
     """Configure structlog for edge_actors' own processes (the CLI, daemons, the demo).
 
     Args:
         level: a level name (``debug``, ``info``, ``warning``, ``error``); default from
             ``EDGE_ACTORS_LOG_LEVEL`` or ``warning``.
+        strict: refuse an unknown level name (the CLI) instead of using ``warning``.
+
+    Raises:
+        ConfigError: ``strict`` and the level (or ``EDGE_ACTORS_LOG_LEVEL``) is unknown.
     """
-    name = (level or os.environ.get("EDGE_ACTORS_LOG_LEVEL") or "warning").upper()
+    env = os.environ.get("EDGE_ACTORS_LOG_LEVEL")
+    name = (level or env or "warning").upper()
+    if strict and name.lower() not in LOG_LEVELS:
+        source = "--log-level" if level else "EDGE_ACTORS_LOG_LEVEL"
+        raise ConfigError(
+            f"{source}: unknown log level {name.lower()[:40]!r} (use {', '.join(LOG_LEVELS)})"
+        )
     numeric = logging.getLevelNamesMapping().get(name, logging.WARNING)
     structlog.configure(
         processors=[

@@ -37,16 +37,34 @@ _BANDWIDTH_UNITS: dict[str, float] = {
 }  # fmt: skip
 
 
+_SHOWN_CHARS = 40
+
+
+def _show(value: object) -> str:
+    """``repr(value)``, cut to a readable length (a huge value must not flood a message)."""
+    text = repr(value)
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    return f"{text[: _SHOWN_CHARS - 12]}...({len(text)} chars)"
+
+
+def _as_float(field: str, value: float) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise ConfigError(f"{field}: {_show(value)} is too large") from None
+
+
 def _split(field: str, value: str) -> tuple[float, str]:
     match = _NUMBER_UNIT.match(value)
     if match is None:
-        raise ConfigError(f"{field}: cannot parse {value!r} (expected a number with a unit)")
+        raise ConfigError(f"{field}: cannot parse {_show(value)} (expected a number with a unit)")
     return float(match["num"]), match["unit"]
 
 
 def _check_number(field: str, value: float, *, allow_zero: bool) -> float:
     if isinstance(value, bool) or not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{field}: {value!r} is not a finite non-negative number")
+        raise ConfigError(f"{field}: {_show(value)} is not a finite non-negative number")
     if value == 0 and not allow_zero:
         raise ConfigError(f"{field}: must be greater than zero, got {value!r}")
     return float(value)
@@ -65,11 +83,13 @@ def parse_duration(
         factor = _DURATION_UNITS.get(unit.lower())
         if factor is None:
             known = ", ".join(sorted(u for u in _DURATION_UNITS if u))
-            raise ConfigError(f"{field}: unknown duration unit {unit!r} in {value!r} (use {known})")
+            raise ConfigError(
+                f"{field}: unknown duration unit {_show(unit)} in {_show(value)} (use {known})"
+            )
         return _check_number(field, number * factor, allow_zero=allow_zero)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return _check_number(field, float(value), allow_zero=allow_zero)
-    raise ConfigError(f"{field}: expected seconds or a string like '30s', got {value!r}")
+        return _check_number(field, _as_float(field, value), allow_zero=allow_zero)
+    raise ConfigError(f"{field}: expected seconds or a string like '30s', got {_show(value)}")
 
 
 def parse_size(value: str | int, *, field: str = "size", allow_zero: bool = False) -> int:
@@ -85,12 +105,13 @@ def parse_size(value: str | int, *, field: str = "size", allow_zero: bool = Fals
         factor = _SIZE_UNITS.get(unit.lower())
         if factor is None:
             raise ConfigError(
-                f"{field}: unknown size unit {unit!r} in {value!r} (use KB, MB, GB, KiB, MiB, GiB)"
+                f"{field}: unknown size unit {_show(unit)} in {_show(value)} "
+                "(use KB, MB, GB, KiB, MiB, GiB)"
             )
         return int(_check_number(field, number * factor, allow_zero=allow_zero))
     if isinstance(value, int) and not isinstance(value, bool):
-        return int(_check_number(field, float(value), allow_zero=allow_zero))
-    raise ConfigError(f"{field}: expected bytes or a string like '100MB', got {value!r}")
+        return int(_check_number(field, _as_float(field, value), allow_zero=allow_zero))
+    raise ConfigError(f"{field}: expected bytes or a string like '100MB', got {_show(value)}")
 
 
 def parse_bandwidth_bps(value: str | float, *, field: str = "bandwidth") -> float:
@@ -108,9 +129,10 @@ def parse_bandwidth_bps(value: str | float, *, field: str = "bandwidth") -> floa
         if factor is None:
             known = ", ".join(sorted(_BANDWIDTH_UNITS))
             raise ConfigError(
-                f"{field}: unknown bandwidth unit {unit!r} in {value!r} (use {known})"
+                f"{field}: unknown bandwidth unit {_show(unit)} in {_show(value)} (use {known})"
             )
         return _check_number(field, number * factor, allow_zero=False)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return _check_number(field, float(value), allow_zero=False) * 1e6
-    raise ConfigError(f"{field}: expected Mbps or a string like '50mbps', got {value!r}")
+        mbps = _check_number(field, _as_float(field, value), allow_zero=False)
+        return _check_number(field, mbps * 1e6, allow_zero=False)
+    raise ConfigError(f"{field}: expected Mbps or a string like '50mbps', got {_show(value)}")

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from edge_actors._log import configure_default_logging
+from edge_actors._log import LOG_LEVELS, configure_default_logging
 from edge_actors.edge import (
     EdgeConfig,
     EdgeDaemon,
@@ -41,6 +41,8 @@ from edge_actors.edge import (
 )
 from edge_actors.errors import ConfigError
 from edge_actors.migration import MigrationService
+
+from ._progress import one_line_errors
 
 if TYPE_CHECKING:
     import argparse
@@ -62,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Run an edge daemon hosting workloads. Flags override the config "
         "file and EDGE_ACTORS_<FIELD> environment variables.",
     )
+    one_line_errors(parser, "daemon")
     parser.add_argument("--config", metavar="FILE", help="TOML or YAML config file")
     parser.add_argument("--name", help="edge name (EDGE_ACTORS_NAME)")
     parser.add_argument("--host", help="interface to bind (default 127.0.0.1)")
@@ -86,7 +89,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="FILE",
         help="TOML or YAML topology of the other edges (with --supervisor)",
     )
-    parser.add_argument("--log-level", default=None, help="debug, info, warning (default), error")
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        type=str.lower,
+        choices=LOG_LEVELS,
+        help="debug, info, warning (default), error",
+    )
     parser.set_defaults(run=run_daemon)
 
 
@@ -174,7 +183,7 @@ def run_daemon(args: argparse.Namespace) -> int:
     """
     config = config_from_args(args)
     topology = topology_from_args(args)
-    configure_default_logging(args.log_level)
+    configure_default_logging(args.log_level, strict=True)
     options: dict[str, Any] = {"use_uvloop": importlib.util.find_spec("uvloop") is not None}
     anyio.run(_serve, config, topology, backend="asyncio", backend_options=options)
     return 0

@@ -16,6 +16,7 @@ was lost and the digests match; otherwise 1 with the reason on stderr.
 from __future__ import annotations
 
 import importlib.util
+import math
 import random
 import secrets
 import shutil
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 
-from edge_actors._log import configure_default_logging
+from edge_actors._log import LOG_LEVELS, configure_default_logging
 from edge_actors.edge import (
     AdminClient,
     EdgeClient,
@@ -494,7 +495,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--data-dir", metavar="DIR", help="keep data here (default: temp dir)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    parser.add_argument("--log-level", default=None, help="debug, info, warning (default), error")
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        type=str.lower,
+        choices=LOG_LEVELS,
+        help="debug, info, warning (default), error",
+    )
     parser.set_defaults(run=run)
 
 
@@ -505,7 +512,9 @@ def _options(args: argparse.Namespace) -> DemoOptions:
         raise ConfigError(f"--value-bytes: expected 64..1048576, got {args.value_bytes}")
     if not 0 < args.write_rate <= 100_000:
         raise ConfigError(f"--write-rate: expected 0 < W <= 100000, got {args.write_rate}")
-    if args.bandwidth_mbps is not None and not args.bandwidth_mbps > 0:
+    if args.bandwidth_mbps is not None and not (
+        math.isfinite(args.bandwidth_mbps) and args.bandwidth_mbps > 0
+    ):
         raise ConfigError(f"--bandwidth-mbps: expected > 0, got {args.bandwidth_mbps}")
     return DemoOptions(
         records=args.records,
@@ -519,7 +528,7 @@ def _options(args: argparse.Namespace) -> DemoOptions:
 def run(args: argparse.Namespace) -> int:
     """Run the demo; exit code 0 only for a completed, lossless, verified migration."""
     opts = _options(args)
-    configure_default_logging(args.log_level)
+    configure_default_logging(args.log_level, strict=True)
     backend_options = {"use_uvloop": importlib.util.find_spec("uvloop") is not None}
     try:
         report = anyio.run(

@@ -19,10 +19,12 @@ import argparse
 import importlib
 import pkgutil
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from edge_actors import __version__
 from edge_actors.errors import ConfigError, EdgeActorsError
+
+from ._progress import one_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Live migration of stateful workloads between edge nodes.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+
+    def error(message: str) -> NoReturn:
+        # One stderr line, like the subcommands' errors; --help keeps the full usage.
+        print(f"{PROG}: error: {one_line(message)} (see '{PROG} --help')", file=sys.stderr)
+        raise SystemExit(2)
+
+    setattr(parser, "error", error)  # noqa: B010 - mypy refuses assigning to a method
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in _subcommand_modules():
         module = importlib.import_module(module_name)
@@ -75,15 +84,30 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
     if run is None:
-        parser.print_help(sys.stderr)
+        commands = ", ".join(sorted(_commands(parser)))
+        print(
+            f"{PROG}: error: a command is required ({commands}; see '{PROG} --help')",
+            file=sys.stderr,
+        )
         return 2
     try:
         return run(args)
     except ConfigError as exc:
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{PROG} {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except EdgeActorsError as exc:
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{PROG} {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: still one line, never a traceback
+        reason = one_line(f"{type(exc).__name__}: {exc}")
+        print(f"{PROG} {args.command}: error: unexpected {reason}", file=sys.stderr)
+        return 1
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []

@@ -11,6 +11,7 @@ other failures (unknown migration, illegal transition, unreachable daemon) and f
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,8 @@ DAEMON_ENV = "EDGE_ACTORS_DAEMON"
 TOKEN_ENV = "EDGE_ACTORS_CLUSTER_TOKEN"
 FINAL_STATES = frozenset(("completed", "rolled_back", "cancelled", "failed"))
 _POLL_S = 0.2
+_MAX_SECONDS = 7 * 24 * 3600.0
+"""Longest ``--timeout`` / ``--wait-timeout`` accepted (a week)."""
 
 
 class CommandFailed(Exception):
@@ -175,7 +178,7 @@ def plan_request(args: argparse.Namespace) -> dict[str, Any]:
             raise ConfigError(f"--priority: expected 1..10, got {args.priority}")
         request["priority"] = args.priority
     if args.bandwidth_mbps is not None:
-        if not args.bandwidth_mbps > 0:
+        if not (math.isfinite(args.bandwidth_mbps) and args.bandwidth_mbps > 0):
             raise ConfigError(f"--bandwidth-mbps: expected > 0, got {args.bandwidth_mbps}")
         request["bandwidth_limit_mbps"] = args.bandwidth_mbps
     if args.no_compression:
@@ -215,9 +218,16 @@ def _endpoint(args: argparse.Namespace) -> tuple[str, str]:
 # -- running ----------------------------------------------------------------------------
 
 
+def _seconds(flag: str, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and 0 < value <= _MAX_SECONDS):
+        raise ConfigError(f"{flag}: expected seconds in (0, {_MAX_SECONDS:g}], got {value}")
+
+
 def _run(
     args: argparse.Namespace, body: Callable[[MigrationClient, argparse.Namespace], Awaitable[int]]
 ) -> int:
+    _seconds("--timeout", args.timeout)
+    _seconds("--wait-timeout", getattr(args, "wait_timeout", None))
     url, token = _endpoint(args)
 
     async def main() -> int:

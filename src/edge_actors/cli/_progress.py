@@ -28,6 +28,7 @@ __all__ = [
     "format_duration",
     "format_rate",
     "metrics_lines",
+    "one_line",
     "one_line_errors",
     "progress_line",
     "write_error",
@@ -51,8 +52,23 @@ def write_json(value: Any) -> None:
 
 
 def write_error(command: str, message: str) -> None:
-    """Print the one-line error of ``command`` to stderr."""
-    print(f"{PROG} {command}: error: {message}", file=sys.stderr, flush=True)
+    """Print the one-line error of ``command`` to stderr.
+
+    Whatever ``message`` holds (a daemon's HTML error page, a multi-line exception), the
+    output is one line: whitespace runs are collapsed and it is cut to a readable length.
+    """
+    print(f"{PROG} {command}: error: {one_line(message)}", file=sys.stderr, flush=True)
+
+
+_MAX_ERROR_CHARS = 400
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line (whitespace collapsed), cut to 400 characters."""
+    text = " ".join(message.split())
+    if len(text) > _MAX_ERROR_CHARS:
+        text = text[: _MAX_ERROR_CHARS - 3] + "..."
+    return text
 
 
 def one_line_errors(parser: argparse.ArgumentParser, command: str) -> None:

@@ -8,7 +8,9 @@ is a :class:`~edge_actors.errors.ConfigError` naming the key and where it came f
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +25,10 @@ from ._files import read_settings_file
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["ENV_PREFIX", "EdgeConfig", "load_edge_config"]
+__all__ = ["EDGE_NAME", "ENV_PREFIX", "EdgeConfig", "load_edge_config"]
+
+EDGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+"""Edge names: letters, digits, ``.``, ``_``, ``-``; up to 63 characters."""
 
 ENV_PREFIX = "EDGE_ACTORS_"
 """Environment variables ``EDGE_ACTORS_<FIELD>`` override config file values."""
@@ -64,8 +69,11 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     public_url: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.name or not self.name.strip():
-            raise ConfigError("name: must be a non-empty edge name")
+        if not isinstance(self.name, str) or not EDGE_NAME.match(self.name):
+            raise ConfigError(
+                f"name: {self.name!r} is not an edge name (letters, digits, '.', '_', '-'; "
+                "up to 63 characters, starting with a letter or digit)"
+            )
         if not self.data_dir:
             raise ConfigError("data_dir: must be a directory path")
         if not self.cluster_token:
@@ -78,10 +86,12 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ConfigError(f"max_workloads: {self.max_workloads!r} must not be negative")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("tls_cert, tls_key: give both (TLS) or neither (plain HTTP)")
-        if not self.hold_timeout_s > 0:
-            raise ConfigError(f"hold_timeout_s: {self.hold_timeout_s!r} must be > 0")
-        if not self.shutdown_timeout_s >= 0:
-            raise ConfigError(f"shutdown_timeout_s: {self.shutdown_timeout_s!r} must be >= 0")
+        if not (math.isfinite(self.hold_timeout_s) and self.hold_timeout_s > 0):
+            raise ConfigError(f"hold_timeout_s: {self.hold_timeout_s!r} must be finite and > 0")
+        if not (math.isfinite(self.shutdown_timeout_s) and self.shutdown_timeout_s >= 0):
+            raise ConfigError(
+                f"shutdown_timeout_s: {self.shutdown_timeout_s!r} must be finite and >= 0"
+            )
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError(f"public_url: {self.public_url!r} is not an http(s) URL")
 

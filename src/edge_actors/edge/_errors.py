@@ -17,6 +17,7 @@ __all__ = [
     "EdgeError",
     "EdgeHTTPError",
     "EdgeUnavailable",
+    "InvalidAnswer",
     "PayloadTooLarge",
     "TooManyRedirects",
     "UnknownEdge",
@@ -55,6 +56,11 @@ class EdgeHTTPError(EdgeError):
         self.code = code
         self.message = message
         self.url = url
+
+
+class InvalidAnswer(EdgeHTTPError):
+    """A success answer whose body is not what the API promises (not the daemon, or a
+    proxy's page in between); ``status`` is the answer's, ``code`` is ``invalid_answer``."""
 
 
 class BadRequest(EdgeHTTPError):

@@ -15,6 +15,35 @@ if TYPE_CHECKING:
 __all__ = ["read_settings_file"]
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML SafeLoader that refuses a key repeated in one mapping (TOML refuses it too)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[object, object]:
+    seen: set[object] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            duplicate = key in seen
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "found an unhashable key", key_node.start_mark
+            ) from None
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    loader.flatten_mapping(node)
+    return dict(loader.construct_pairs(node, deep=True))
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _unique_mapping,
+)
+
+
 def read_settings_file(path: Path, what: str) -> dict[str, object]:
     """Parse ``path`` by its suffix (``.toml``, ``.yaml``, ``.yml``) into a table.
 
@@ -30,16 +59,21 @@ def read_settings_file(path: Path, what: str) -> dict[str, object]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: {what} is not UTF-8 text (byte {exc.start}: {exc.reason})"
+        ) from None
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
             data: object = tomllib.loads(text)
         elif suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_UniqueKeyLoader)
         else:
             raise ConfigError(f"{path}: unknown {what} format {suffix!r} (use .toml or .yaml)")
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
+        reason = " ".join(str(exc).split())
+        raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {reason}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -9,7 +9,9 @@ reaches a client. :func:`check_token` compares bearer tokens in constant time.
 from __future__ import annotations
 
 import hmac
+import re
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote_to_bytes
 
 import msgspec
 from aiohttp import web
@@ -101,6 +103,14 @@ async def decode_json(request: web.Request, kind: type[T], *, empty_ok: bool = F
     try:
         return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
+        try:
+            msgspec.json.decode(body)
+        except msgspec.ValidationError:
+            pass  # well-formed JSON (a number out of range): the typed message says where
+        except msgspec.DecodeError as syntax:
+            raise HttpError(
+                400, "invalid_json", f"{kind.__name__}: body is not JSON: {syntax}"
+            ) from None
         raise HttpError(400, "invalid_body", f"{kind.__name__}: {exc}") from None
     except msgspec.DecodeError as exc:
         raise HttpError(400, "invalid_json", f"{kind.__name__}: body is not JSON: {exc}") from None
@@ -113,6 +123,37 @@ def check_token(request: web.Request, token: str) -> bool:
     if scheme.lower() != "bearer":
         return False
     return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+def check_path(raw_path: str) -> None:
+    """Refuse a path whose percent-encoding is malformed or does not decode to UTF-8.
+
+    Without this check ``%zz`` or ``%ff`` would reach a handler as the literal text
+    ``%zz`` / ``%FF``: a different key than the client meant, written without a word.
+
+    Raises:
+        HttpError: 400 ``invalid_path`` naming the offending part.
+    """
+    path = raw_path.partition("?")[0].encode("utf-8", "surrogateescape")
+    if b"%" not in path:
+        return
+    bad = _PERCENT.search(path)
+    if bad is not None:
+        excerpt = path[bad.start() : bad.start() + 3].decode("ascii", "replace")
+        raise HttpError(
+            400, "invalid_path", f"path: malformed percent-encoding {excerpt!r} (use %XX)"
+        )
+    try:
+        unquote_to_bytes(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HttpError(
+            400,
+            "invalid_path",
+            f"path: percent-encoded bytes are not UTF-8 ({exc.reason} at byte {exc.start})",
+        ) from None
 
 
 _MAPPED: tuple[tuple[type[Exception], int, str], ...] = (
@@ -154,6 +195,7 @@ def error_middleware(metrics: DaemonMetrics, token: str, edge: str) -> Middlewar
         try:
             if request.path.startswith(_PROTECTED) and not check_token(request, token):
                 raise HttpError(401, "unauthorized", "missing or wrong cluster token")
+            check_path(request.raw_path)
             response = await handler(request)
             status = response.status
             return response

@@ -28,6 +28,7 @@ from edge_actors.migration import (
 )
 
 from ._client import AdminClient
+from ._errors import InvalidAnswer
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -87,7 +88,16 @@ class MigrationClient(AdminClient):
     """
 
     async def _json(self, method: str, path: str, kind: type[T], body: Any = None) -> T:
-        return msgspec.json.decode(await self._call(method, path, body), type=kind)
+        raw = await self._call(method, path, body)
+        try:
+            return msgspec.json.decode(raw, type=kind)
+        except msgspec.DecodeError as exc:  # also ValidationError: the wrong shape
+            raise InvalidAnswer(
+                200,
+                "invalid_answer",
+                f"{method} {path}: the answer is not a {kind.__name__.lstrip('_')}: {exc}",
+                self._http.url + path,
+            ) from None
 
     @staticmethod
     def _one(migration_id: str, suffix: str = "") -> str:

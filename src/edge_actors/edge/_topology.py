@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import msgspec
 
 from edge_actors.errors import ConfigError
 
+from ._config import EDGE_NAME
 from ._errors import UnknownEdge
 from ._files import read_settings_file
 
@@ -40,8 +42,9 @@ class EdgeEndpoint(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     token: str
 
     def __post_init__(self) -> None:
-        if not self.url.startswith(("http://", "https://")):
-            raise ConfigError(f"url: {self.url!r} is not an http(s) URL")
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"url: {self.url!r} is not an http(s) URL with a host")
         if not self.token:
             raise ConfigError("token: must not be empty")
 
@@ -94,11 +97,15 @@ def _parse(data: object, source: str) -> Topology:
         raise ConfigError(f"{source}: edges: expected a table of edge name -> {{url, token}}")
     result: dict[str, EdgeEndpoint] = {}
     for name, entry in edges.items():
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"{source}: edges: edge names must be non-empty strings")
+        if not isinstance(name, str) or not EDGE_NAME.match(name):
+            raise ConfigError(
+                f"{source}: edges: {name!r} is not an edge name (letters, digits, '.', '_', "
+                "'-'; up to 63 characters)"
+            )
         try:
-            result[name] = msgspec.convert(entry, EdgeEndpoint)
-        except msgspec.ValidationError as exc:
+            endpoint = msgspec.convert(entry, EdgeEndpoint)
+            result[name] = EdgeEndpoint(endpoint.url.rstrip("/"), endpoint.token)
+        except (msgspec.ValidationError, ConfigError) as exc:
             raise ConfigError(f"{source}: edges.{name}: {exc}") from None
     return Topology(result)
 

@@ -93,7 +93,8 @@ async def probe(
         error = f"no answer within {timeout_s:g} s" if scope.cancelled_caught else error
     elif status != 200:
         outcome = "http_error"
-        error = f"HTTP {status}: {body[:200].decode('utf-8', 'replace')}"
+        excerpt = " ".join(body[:200].decode("utf-8", "replace").split())
+        error = f"HTTP {status}: {excerpt}"
     else:
         try:
             report = _decoder.decode(body)

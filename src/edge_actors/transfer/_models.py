@@ -22,7 +22,7 @@ TransferState = Literal["running", "done", "failed", "cancelled"]
 _WORKLOAD_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
-class TransferSpec(msgspec.Struct, frozen=True, kw_only=True):
+class TransferSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One transfer of a workload's records from this edge to ``target_url``.
 
     Attributes:

@@ -1,7 +1,8 @@
-"""The admin API (cluster token): health, capacity, workloads, routing, holds, links.
+"""The admin API (cluster token): health, capacity, workloads, routing, holds, cutover, links.
 
 Edge layer. Every route here is behind the bearer-token check of the daemon's middleware
-(401 and nothing changed without it). Transfers live in ``_transfer_api``.
+(401 and nothing changed without it). Transfers live in ``_transfer_api``. While a
+cutover of a workload runs, its hold, release, status and drop are refused (409).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from edge_actors.store import validate_workload_name
 
 from ._http import HttpError, decode_json, json_response
 from ._models import (
+    ActivateRequest,
     CreateWorkload,
+    CutoverRequest,
     HealthInfo,
     HoldAnswer,
     HoldRequest,
@@ -86,6 +89,7 @@ def add_admin_routes(app: web.Application, daemon: EdgeDaemon) -> None:
         route = daemon.route_of(name)
         if route is None:
             raise HttpError(404, "workload_not_found", f"no workload {name!r} on {daemon.name}")
+        daemon.check_no_cutover(name)
         gate = daemon.gate(name)
         if gate.held:
             raise HttpError(409, "workload_held", f"workload {name!r} is held; release it first")
@@ -99,6 +103,7 @@ def add_admin_routes(app: web.Application, daemon: EdgeDaemon) -> None:
     async def set_status(request: web.Request) -> web.Response:
         name = workload(request)
         body = await decode_json(request, SetStatus)
+        daemon.check_no_cutover(name)
         daemon.set_route(name, body.status, body.moved_to)
         return json_response(await daemon.info(name))
 
@@ -107,12 +112,14 @@ def add_admin_routes(app: web.Application, daemon: EdgeDaemon) -> None:
         body = await decode_json(request, HoldRequest, empty_ok=True)
         if body.lease_s is not None and not (math.isfinite(body.lease_s) and body.lease_s > 0):
             raise HttpError(400, "invalid_body", f"lease_s: must be > 0, got {body.lease_s!r}")
+        daemon.check_no_cutover(name)
         lsn, lease = await daemon.hold(name, body.lease_s)
         return json_response(HoldAnswer(lsn=lsn, lease_s=lease))
 
     async def release(request: web.Request) -> web.Response:
         name = workload(request)
         body = await decode_json(request, ReleaseRequest, empty_ok=True)
+        daemon.check_no_cutover(name)
         count, held_ms = daemon.release(name, body.moved_to)
         route = daemon.route_of(name)
         status = route.status if route is not None else "active"
@@ -124,6 +131,30 @@ def add_admin_routes(app: web.Application, daemon: EdgeDaemon) -> None:
                 moved_to=route.moved_to if route is not None else None,
             )
         )
+
+    async def activate(request: web.Request) -> web.Response:
+        name = workload(request)
+        body = await decode_json(request, ActivateRequest)
+        daemon.check_no_cutover(name)
+        return json_response(await daemon.activate(name, body.min_lsn, body.digest))
+
+    async def cutover(request: web.Request) -> web.Response:
+        name = workload(request)
+        body = await decode_json(request, CutoverRequest)
+        if not body.target_url.startswith(("http://", "https://")):
+            raise HttpError(
+                400, "invalid_body", f"target_url: expected an http(s) URL, got {body.target_url!r}"
+            )
+        if body.lease_s is not None and not (math.isfinite(body.lease_s) and body.lease_s > 0):
+            raise HttpError(400, "invalid_body", f"lease_s: must be > 0, got {body.lease_s!r}")
+        if body.from_lsn < 0 or body.batch_size < 1:
+            raise HttpError(
+                400,
+                "invalid_body",
+                f"from_lsn >= 0 and batch_size >= 1 expected, got {body.from_lsn}, "
+                f"{body.batch_size}",
+            )
+        return json_response(await daemon.cutover(name, body))
 
     async def set_link_rate(request: web.Request) -> web.Response:
         target = request.match_info["target"]
@@ -155,5 +186,7 @@ def add_admin_routes(app: web.Application, daemon: EdgeDaemon) -> None:
     router.add_route("PUT", "/admin/workloads/{workload}/status", set_status)
     router.add_route("POST", "/admin/workloads/{workload}/hold", hold)
     router.add_route("POST", "/admin/workloads/{workload}/release", release)
+    router.add_route("POST", "/admin/workloads/{workload}/activate", activate)
+    router.add_route("POST", "/admin/workloads/{workload}/cutover", cutover)
     router.add_route("PUT", "/admin/links/{target}", set_link_rate)
     router.add_route("GET", "/metrics", metrics)

@@ -24,8 +24,11 @@ from edge_actors.transfer import TransferProgress
 from ._errors import EdgeHTTPError, TooManyRedirects, error_for_status
 from ._models import (
     MOVED_TO_HEADER,
+    ActivateRequest,
     CapacityInfo,
     CreateWorkload,
+    CutoverAnswer,
+    CutoverRequest,
     ErrorBody,
     HealthInfo,
     HoldAnswer,
@@ -356,6 +359,22 @@ class AdminClient(_Client):
         """``POST /admin/workloads/{name}/release``, flipping to ``moved`` first if given."""
         body = ReleaseRequest(moved_to=moved_to)
         return _decode(await self._call("POST", self._w(name) + "/release", body), ReleaseAnswer)
+
+    async def activate(self, name: str, *, min_lsn: int, digest: str | None = None) -> WorkloadInfo:
+        """``POST /admin/workloads/{name}/activate``: go ``active`` once at ``min_lsn``
+        (and ``digest`` when the LSN equals it); 409 and nothing changed otherwise."""
+        body = ActivateRequest(min_lsn=min_lsn, digest=digest)
+        return _decode(await self._call("POST", self._w(name) + "/activate", body), WorkloadInfo)
+
+    async def cutover(self, name: str, request: CutoverRequest) -> CutoverAnswer:
+        """``POST /admin/workloads/{name}/cutover`` on the source: the whole cutover.
+
+        Raises:
+            EdgeHTTPError: 502 ``cutover_failed`` naming the step (undone: the source
+                still serves the workload), 409 not active or a cutover running, 404.
+        """
+        path = self._w(name) + "/cutover"
+        return _decode(await self._call("POST", path, request), CutoverAnswer)
 
     async def set_link_rate(self, target_name: str, rate_bps: float | None) -> None:
         """``PUT /admin/links/{target_name}``: change a link's rate (``None`` unlimited)."""

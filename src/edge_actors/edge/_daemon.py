@@ -10,6 +10,11 @@ Writes held by a cutover and released with ``moved_to`` are forwarded by the dae
 itself to the new edge (:class:`_Forwarder`: one batch per drain, over a pooled
 connection), so held clients need no 307 round trip; they learn the new edge from the
 ``X-Edge-Moved-To`` header of the answer.
+
+A whole cutover is one admin call on the source (:meth:`EdgeDaemon.cutover`): hold, ship
+the final delta, have the target confirm and activate, flip, release; any failure undoes
+it. Transfers and peer streams share the daemon's pooled HTTP session and its one
+long-lived actor system (hosted by one task for the daemon's lifetime).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import socket
 import time
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
 import aiohttp
@@ -28,24 +33,33 @@ import msgspec
 from aiohttp import web
 
 from edge_actors._log import get_logger
+from edge_actors.actors import ActorSystem
 from edge_actors.store import (
     StoreError,
     StoreRegistry,
     WorkloadNotFound,
     validate_workload_name,
 )
-from edge_actors.transfer import LinkLimiters
+from edge_actors.transfer import LinkLimiters, TransferSpec
 from edge_actors.wire import DEFAULT_LIMITS, WireLimits
 
 from ._admin_api import add_admin_routes
+from ._client import AdminClient
 from ._data_api import add_data_routes
-from ._errors import EdgeError
+from ._errors import EdgeError, EdgeHTTPError
 from ._http import HttpError, error_middleware
 from ._metrics import DaemonMetrics
-from ._models import CapacityInfo, LoadInfo, LsnAnswer, WorkloadInfo, WriteAnswer
+from ._models import (
+    CapacityInfo,
+    CutoverAnswer,
+    LoadInfo,
+    LsnAnswer,
+    WorkloadInfo,
+    WriteAnswer,
+)
 from ._peer_api import add_peer_routes
 from ._routing import Route, RoutingTable, WriteGate
-from ._transfer_api import add_transfer_routes
+from ._transfer_api import Transfers, add_transfer_routes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -54,13 +68,15 @@ if TYPE_CHECKING:
     from edge_actors.store import WorkloadStore
 
     from ._config import EdgeConfig
-    from ._models import WorkloadStatus
+    from ._models import CutoverRequest, WorkloadStatus
 
 __all__ = ["EdgeDaemon"]
 
 _ROUTING_FILE = "routing.json"
 
 _FORWARD_TIMEOUT_S = 30.0
+_PEER_CALL_TIMEOUT_S = 10.0  # a cutover's admin calls to the target
+_FINAL_DELTA_RETRIES = 1  # inside a hold: one reconnection, then undo
 _FORWARD_BATCH_BYTES = 32 * 1024 * 1024  # below the target's 64 MiB batch body limit
 _MSGPACK = msgspec.msgpack.Encoder()
 _LSN_ANSWER = msgspec.json.Decoder(LsnAnswer)
@@ -177,7 +193,8 @@ class EdgeDaemon:
     writes still waiting on a hold (503), cancels outgoing transfers (they stop at a chunk
     boundary; acknowledged state is what counts), lets other in-flight requests finish
     for up to ``config.shutdown_timeout_s`` and then cancels them, then closes the stores.
-    The daemon starts no background tasks of its own: hold leases are loop timers.
+    Its one background task hosts the daemon's actor system (stopped last but one, before
+    the stores close); hold leases are loop timers.
 
     Args:
         config: The daemon's settings.
@@ -206,6 +223,9 @@ class EdgeDaemon:
         self._gates: dict[str, WriteGate] = {}
         self._forwarders: dict[str, _Forwarder] = {}
         self._forward_session: aiohttp.ClientSession | None = None
+        self._system: ActorSystem | None = None
+        self._cutovers: set[str] = set()
+        self.transfers = Transfers(self)
         self._reserved_bytes = 0
         self._url: str | None = None
         self._started_at = time.monotonic()
@@ -316,6 +336,8 @@ class EdgeDaemon:
             self._routing = RoutingTable(data_dir / _ROUTING_FILE)
             self._registry = await StoreRegistry.open(data_dir)
             stack.push_async_callback(self._close_registry)
+            await self._start_actor_system(stack)
+            stack.push_async_callback(self._close_forward_session)
             runner = web.AppRunner(
                 self._app,
                 handle_signals=False,
@@ -326,7 +348,6 @@ class EdgeDaemon:
             self._runner = runner
             stack.push_async_callback(self._cleanup_runner, runner)
             stack.callback(self._close_gates)
-            stack.push_async_callback(self._close_forward_session)
             await web.SockSite(runner, sock, ssl_context=ssl_context).start()
             port = sock.getsockname()[1]
             scheme = "https" if ssl_context is not None else "http"
@@ -391,8 +412,50 @@ class EdgeDaemon:
             with anyio.CancelScope(shield=True):
                 await session.close()
 
+    async def _start_actor_system(self, stack: AsyncExitStack) -> None:
+        """Start the daemon's actor system in a host task of its own.
+
+        The host task enters and leaves the system (its task group must be left by the
+        task that entered it), so :meth:`aclose` may run from any task.
+        """
+        ready: asyncio.Future[ActorSystem] = asyncio.get_running_loop().create_future()
+        stop = asyncio.Event()
+
+        async def host() -> None:
+            try:
+                async with ActorSystem(name=f"edge-{self.name}") as system:
+                    ready.set_result(system)
+                    await stop.wait()
+            except BaseException as exc:
+                if not ready.done():
+                    ready.set_exception(exc)
+                raise
+
+        task = asyncio.get_running_loop().create_task(host(), name=f"edge-{self.name}-actors")
+
+        async def stop_system() -> None:
+            self._system = None
+            stop.set()
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait([task])
+
+        stack.push_async_callback(stop_system)
+        self._system = await ready
+
+    @property
+    def actor_system(self) -> ActorSystem:
+        """The daemon's long-lived actor system (senders and receivers run in it).
+
+        Raises:
+            EdgeError: The daemon is not running.
+        """
+        if self._system is None:
+            raise EdgeError(f"edge {self.name!r} is not running; no actor system")
+        return self._system
+
     def forward_session(self) -> aiohttp.ClientSession:
-        """The pooled HTTP session held writes are forwarded with (created on first use)."""
+        """The daemon's pooled HTTP session (forwarded writes, transfers, peer admin calls;
+        created on first use)."""
         if self._forward_session is None or self._forward_session.closed:
             self._forward_session = aiohttp.ClientSession()
         return self._forward_session
@@ -600,6 +663,229 @@ class EdgeDaemon:
             )
         return count, held_ms
 
+    def check_no_cutover(self, name: str) -> None:
+        """Refuse a routing or hold change while a cutover of ``name`` runs here.
+
+        Raises:
+            HttpError: 409 ``cutover_in_progress`` (the cutover owns the hold and the
+                route until it answers).
+        """
+        if name in self._cutovers:
+            raise HttpError(
+                409,
+                "cutover_in_progress",
+                f"a cutover of {name!r} is running on {self.name}; it releases the hold "
+                "itself when it ends",
+            )
+
+    async def activate(self, name: str, min_lsn: int, digest: str | None) -> WorkloadInfo:
+        """A cutover's target side: confirm the LSN (and digest), then go ``active``.
+
+        Raises:
+            HttpError: 404 unknown or no data here, 409 ``lsn_behind`` / ``digest_mismatch``
+                / ``workload_moved`` (nothing changed).
+        """
+        validate_workload_name(name)
+        route = self.route_of(name)
+        if route is None or name not in self.registry:
+            raise HttpError(
+                404, "workload_not_found", f"workload {name!r} has no data on {self.name}"
+            )
+        if route.status == "moved":
+            raise HttpError(
+                409, "workload_moved", f"workload {name!r} is moved on {self.name}; not activated"
+            )
+        stats = await self.registry.get(name).stats()
+        if stats.lsn < min_lsn:
+            raise HttpError(
+                409,
+                "lsn_behind",
+                f"workload {name!r} is at LSN {stats.lsn} on {self.name}, behind the hold LSN "
+                f"{min_lsn}; not activated",
+            )
+        if digest is not None and stats.lsn == min_lsn and stats.digest != digest:
+            raise HttpError(
+                409,
+                "digest_mismatch",
+                f"workload {name!r} on {self.name} has digest {stats.digest[:16]} at LSN "
+                f"{stats.lsn}, the source {digest[:16]}; not activated",
+            )
+        if route.status != "active":
+            self.set_route(name, "active", None)
+        return await self.info(name)
+
+    async def cutover(self, name: str, req: CutoverRequest) -> CutoverAnswer:
+        """Cut ``name`` over to ``req.target_url`` in one call (this edge is the source).
+
+        Checks the target first (reachable, token accepted, not ``moved``; nothing held
+        yet), then holds writes (waiting for in-flight ones), ships the final delta
+        ``(req.from_lsn, hold LSN]`` over the peer stream, has the target confirm LSN and
+        digest and go ``active`` (one admin call), flips the route here to ``moved``
+        (persisted) and releases the held writes, which are forwarded to the target.
+        The steps run shielded: a client that goes away does not stop them halfway.
+
+        Raises:
+            HttpError: 404 unknown workload; 409 not active here or a cutover already
+                running; 502 ``cutover_failed`` naming the failed step, after the undo:
+                target back to ``incoming``, route here unchanged, hold released.
+        """
+        validate_workload_name(name)
+        route = self.route_of(name)
+        if route is None or name not in self.registry:
+            raise HttpError(
+                404, "workload_not_found", f"workload {name!r} has no data on {self.name}"
+            )
+        if route.status != "active":
+            raise HttpError(
+                409,
+                "workload_not_active",
+                f"workload {name!r} is {route.status} on {self.name}; only an active "
+                "workload can be cut over",
+            )
+        self.check_no_cutover(name)
+        self._cutovers.add(name)
+        try:
+            with anyio.CancelScope(shield=True):
+                answer = await self._cutover(name, req)
+        finally:
+            self._cutovers.discard(name)
+        return answer
+
+    async def _cutover(self, name: str, req: CutoverRequest) -> CutoverAnswer:
+        store = self.registry.get(name)
+        gate = self.gate(name)
+        target = AdminClient(
+            req.target_url,
+            req.target_token,
+            session=self.forward_session(),
+            timeout=_PEER_CALL_TIMEOUT_S,
+        )
+        log = self.log.bind(workload=name, migration_id=req.migration_id, target=req.target_name)
+        steps: dict[str, float] = {}
+        mark = time.perf_counter()
+        activating = False
+
+        def lap(done: str) -> None:
+            nonlocal mark
+            now = time.perf_counter()
+            steps[done] = round((now - mark) * 1000, 3)
+            mark = now
+
+        try:
+            # Before holding anything: the target answers, accepts the token and has the
+            # workload incoming (this also warms the pooled connection for "activate").
+            step = "check_target"
+            before = await target.workload(name)
+            if before.status == "moved":
+                raise EdgeError(f"the target has {name!r} as moved, not incoming")
+        except Exception as exc:
+            log.warning("cutover_failed", step=step, error=str(exc))
+            raise HttpError(
+                502,
+                "cutover_failed",
+                f"cutover of {name!r} to {req.target_name} failed at step {step!r}: {exc}; "
+                f"nothing was held, {self.name} still serves it",
+            ) from exc
+        mark = time.perf_counter()
+        step = "hold"
+        hold_lsn, _ = await self.hold(name, req.lease_s)
+        hold_id = gate.hold_id
+        lap("hold")
+        try:
+            step = "final_delta"
+            records = 0
+            if hold_lsn > req.from_lsn:
+                spec = TransferSpec(
+                    transfer_id=req.transfer_id,
+                    migration_id=req.migration_id,
+                    workload=name,
+                    target_name=req.target_name,
+                    target_url=req.target_url,
+                    target_token=req.target_token,
+                    from_lsn=req.from_lsn,
+                    to_lsn=hold_lsn,
+                    batch_size=req.batch_size,
+                    compression=req.compression,
+                    max_retries=_FINAL_DELTA_RETRIES,
+                    retry_backoff_s=0.05,
+                )
+                final = await self.transfers.run(self.transfers.start(spec), store)
+                if final.state != "done" or final.acked_lsn < hold_lsn:
+                    raise EdgeError(
+                        f"transfer ended {final.state} at LSN {final.acked_lsn} of {hold_lsn}: "
+                        f"{final.error}"
+                    )
+                records = final.records
+            lap("final_delta")
+            step = "activate"
+            own = await store.stats()
+            activating = True  # from here the target may be active: undone on failure
+            confirmed = await target.activate(name, min_lsn=hold_lsn, digest=own.digest)
+            lap("activate")
+            step = "flip"
+            if not gate.held or gate.hold_id != hold_id or store.lsn != hold_lsn:
+                raise EdgeError(
+                    f"the hold was lost (lease expired or released; LSN now {store.lsn}, "
+                    f"hold LSN {hold_lsn})"
+                )
+            held_writes, held_ms = self.release(name, req.target_url, reason="cutover")
+            lap("flip")
+        except BaseException as exc:
+            undone = await self._undo_cutover(name, target, activating, log)
+            log.warning("cutover_failed", step=step, error=str(exc), undo=undone)
+            if isinstance(exc, Exception):
+                raise HttpError(
+                    502,
+                    "cutover_failed",
+                    f"cutover of {name!r} to {req.target_name} failed at step {step!r}: "
+                    f"{exc}; {undone}",
+                ) from exc
+            raise
+        log.info(
+            "cutover_done",
+            hold_lsn=hold_lsn,
+            target_lsn=confirmed.lsn,
+            held_writes=held_writes,
+            held_ms=round(held_ms, 3),
+            steps_ms=steps,
+        )
+        return CutoverAnswer(
+            hold_lsn=hold_lsn,
+            target_lsn=confirmed.lsn,
+            digest=confirmed.digest,
+            held_writes=held_writes,
+            held_ms=round(held_ms, 3),
+            moved_to=req.target_url.rstrip("/"),
+            records=records,
+            steps_ms=steps,
+        )
+
+    async def _undo_cutover(
+        self, name: str, target: AdminClient, activating: bool, log: Any
+    ) -> str:
+        """Put routing back as it was before a failed cutover and release the hold.
+
+        Returns:
+            What the undo did, for the error message.
+        """
+        done = f"{self.name} still serves it, held writes released"
+        route = self.route_of(name)
+        if route is not None and route.status == "moved":
+            try:
+                self.set_route(name, "active", None)
+            except Exception:
+                log.exception("cutover_undo_route_failed")
+        if activating:
+            try:
+                await target.set_status(name, "incoming")
+            except (EdgeHTTPError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.warning("cutover_undo_target_failed", error=str(exc))
+                done += f"; setting the target back to incoming failed ({exc})"
+            else:
+                done += "; the target is back to incoming"
+        self.release(name, None, reason="cutover_failed")
+        return done
+
     def _lease_expired(self, name: str, gate: WriteGate, hold_id: int, lease: float) -> None:
         if gate.hold_id != hold_id or not gate.held:
             return
@@ -661,6 +947,7 @@ class EdgeDaemon:
                 lsn=stats.lsn,
                 digest=stats.digest,
                 held=held,
+                cutover=name in self._cutovers,
             )
         return WorkloadInfo(
             name=name,
@@ -671,6 +958,7 @@ class EdgeDaemon:
             lsn=0,
             digest="",
             held=held,
+            cutover=name in self._cutovers,
         )
 
     async def workload_names(self) -> list[str]:

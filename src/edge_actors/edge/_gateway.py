@@ -22,16 +22,18 @@ from edge_actors.migration import (
     UnknownEdgeName,
     WorkloadNotOnEdge,
 )
+from edge_actors.migration._gateway import CutoverResult
 from edge_actors.transfer import TransferProgress, TransferSpec
 
 from ._client import AdminClient
 from ._errors import EdgeHTTPError, UnknownEdge, WorkloadMissing
+from ._models import CutoverRequest
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
     from types import TracebackType
 
-    from edge_actors.migration._gateway import WorkloadRouting
+    from edge_actors.migration._gateway import CutoverSpec, WorkloadRouting
 
     from ._topology import EdgeEndpoint, Topology
 
@@ -156,6 +158,7 @@ class HttpEdgeGateway:
             digest=info.digest,
             moved_to=info.moved_to,
             held=info.held,
+            cutover=info.cutover,
         )
 
     async def create_workload(self, edge: str, workload: str, status: WorkloadRouting) -> None:
@@ -188,6 +191,32 @@ class HttpEdgeGateway:
         async with _translated(edge, "release", workload):
             answer = await self._admin(edge).release(workload, moved_to)
         return ReleaseResult(held_writes=answer.held_writes, held_ms=answer.held_ms)
+
+    async def cutover(self, source: str, target: str, spec: CutoverSpec) -> CutoverResult:
+        """``POST /admin/workloads/{w}/cutover`` on ``source`` (see the protocol)."""
+        endpoint = self._endpoint(target)
+        body = CutoverRequest(
+            target_name=target,
+            target_url=endpoint.url,
+            target_token=endpoint.token,
+            migration_id=spec.migration_id,
+            transfer_id=spec.transfer_id,
+            from_lsn=spec.from_lsn,
+            batch_size=spec.batch_size,
+            compression=spec.compression,
+            lease_s=spec.lease_s,
+        )
+        async with _translated(source, "cutover", spec.workload):
+            answer = await self._admin(source).cutover(spec.workload, body)
+        return CutoverResult(
+            hold_lsn=answer.hold_lsn,
+            target_lsn=answer.target_lsn,
+            digest=answer.digest,
+            held_writes=answer.held_writes,
+            held_ms=answer.held_ms,
+            records=answer.records,
+            steps_ms=answer.steps_ms,
+        )
 
     async def transfer(
         self,

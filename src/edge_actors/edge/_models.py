@@ -15,9 +15,12 @@ from edge_actors.transfer import TransferProgress
 
 __all__ = [
     "MOVED_TO_HEADER",
+    "ActivateRequest",
     "ApiHealth",
     "CapacityInfo",
     "CreateWorkload",
+    "CutoverAnswer",
+    "CutoverRequest",
     "ErrorBody",
     "HealthInfo",
     "HoldAnswer",
@@ -82,6 +85,7 @@ class WorkloadInfo(msgspec.Struct, frozen=True, kw_only=True):
     digest: str
     moved_to: str | None = None
     held: bool = False
+    cutover: bool = False
 
 
 class WorkloadList(msgspec.Struct, frozen=True):
@@ -133,6 +137,62 @@ class ReleaseAnswer(msgspec.Struct, frozen=True, kw_only=True):
     held_ms: float
     status: WorkloadStatus
     moved_to: str | None = None
+
+
+class ActivateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Body of ``POST /admin/workloads/{w}/activate`` (a cutover's target side).
+
+    The workload goes ``active`` only if its LSN is at least ``min_lsn`` and, when its LSN
+    equals ``min_lsn`` and ``digest`` is set, its digest equals ``digest``; else nothing
+    changes (409).
+    """
+
+    min_lsn: int
+    digest: str | None = None
+
+
+class CutoverRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Body of ``POST /admin/workloads/{w}/cutover`` on the source edge.
+
+    Attributes:
+        target_name: the target edge's name (its link limiter, logs).
+        target_url: the target's base URL: peer stream, admin calls and ``moved_to``.
+        target_token: the cluster token of the target.
+        migration_id: the migration it serves (logs, peer ``Hello``).
+        transfer_id: id of the final delta's transfer.
+        from_lsn: the LSN the target has acknowledged; the final delta is
+            ``(from_lsn, hold LSN]``.
+        batch_size: records per chunk of the final delta.
+        compression: zstd chunks.
+        lease_s: lease of the hold (default: the daemon's ``hold_timeout_s``).
+    """
+
+    target_name: str
+    target_url: str
+    target_token: str
+    migration_id: str
+    transfer_id: str
+    from_lsn: int = 0
+    batch_size: int = 1000
+    compression: bool = True
+    lease_s: float | None = None
+
+
+class CutoverAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    """Answer of a cutover: the switch happened; what it held and what the target has.
+
+    ``steps_ms`` times each step inside the hold: ``hold`` (in-flight writes finishing),
+    ``final_delta``, ``activate`` (target round trip), ``flip`` (own route, persisted).
+    """
+
+    hold_lsn: int
+    target_lsn: int
+    digest: str
+    held_writes: int
+    held_ms: float
+    moved_to: str
+    records: int
+    steps_ms: dict[str, float]
 
 
 class LinkRate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -4,7 +4,8 @@ The bearer token is checked by the daemon's middleware before the upgrade. The s
 itself is served by the transfer layer's receiver; this module decides which local store
 a stream may write to: any workload with a store here, i.e. ``incoming`` ones (forward
 sync) and ``active`` / ``moved`` ones (rollback sync-back). Unknown workloads, and moved
-ones whose data was already released, are refused with a clear ``ErrorFrame``.
+ones whose data was already released, are refused with a clear ``ErrorFrame``. Each
+stream's receiver actor runs in the daemon's long-lived actor system.
 """
 
 from __future__ import annotations
@@ -50,7 +51,11 @@ def add_peer_routes(app: web.Application, daemon: EdgeDaemon) -> None:
         streams.add(ws)
         try:
             await serve_peer_stream(
-                ws, resolve_store=resolve_store, limits=daemon.limits, on_applied=on_applied
+                ws,
+                resolve_store=resolve_store,
+                limits=daemon.limits,
+                on_applied=on_applied,
+                system=daemon.actor_system,
             )
         finally:
             streams.discard(ws)

@@ -6,7 +6,8 @@ the transfer lives exactly as long as the request. Progress is streamed as one J
 :class:`~edge_actors.transfer.TransferProgress` per line, at least every 100 ms while
 running; the last line is final (``done``, ``failed`` or ``cancelled``). A client that
 disconnects, ``DELETE /admin/transfers/{id}``, or daemon shutdown cancels the transfer at
-a chunk boundary; its final ``acked_lsn`` says where a new transfer resumes.
+a chunk boundary; its final ``acked_lsn`` says where a new transfer resumes. Transfers
+use the daemon's pooled HTTP session and its long-lived actor system (:class:`Transfers`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ from ._http import HttpError, decode_json, json_response
 from ._models import TransferList
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from edge_actors.store import WorkloadStore
+
     from ._daemon import EdgeDaemon
 
-__all__ = ["add_transfer_routes"]
+__all__ = ["Transfers", "add_transfer_routes"]
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -47,28 +52,120 @@ class _Running:
         )
 
 
+class Transfers:
+    """The daemon's outgoing transfers: registry, metrics and the pooled resources.
+
+    Every transfer (an admin ``POST /admin/transfers`` or a cutover's final delta) runs
+    through :meth:`run`, with the daemon's pooled HTTP session and its long-lived actor
+    system, so a transfer pays no session, actor-system or connector start-up.
+    """
+
+    def __init__(self, daemon: EdgeDaemon) -> None:
+        self.daemon = daemon
+        self.running: dict[str, _Running] = {}
+
+    def start(self, spec: TransferSpec) -> _Running:
+        """Register ``spec`` as running.
+
+        Raises:
+            HttpError: 409 a transfer with that id is already running.
+        """
+        if spec.transfer_id in self.running:
+            raise HttpError(
+                409, "transfer_exists", f"transfer {spec.transfer_id!r} is already running"
+            )
+        entry = self.running[spec.transfer_id] = _Running(spec, spec.from_lsn)
+        return entry
+
+    async def run(
+        self,
+        entry: _Running,
+        store: WorkloadStore,
+        on_progress: Callable[[TransferProgress], None] | None = None,
+    ) -> TransferProgress:
+        """Run the registered transfer ``entry`` to its end; return its final progress.
+
+        Never raises for a transfer failure: the final progress is ``failed`` (with
+        ``error``) or ``cancelled`` (its scope was cancelled: ``DELETE``, shutdown, a
+        client gone). Cancellation of the caller propagates after the bookkeeping.
+        """
+        daemon, spec = self.daemon, entry.spec
+        metrics = daemon.metrics
+        log = daemon.log.bind(
+            workload=spec.workload, migration_id=spec.migration_id, transfer=spec.transfer_id
+        )
+
+        def progress(update: TransferProgress) -> None:
+            entry.latest = update
+            if on_progress is not None:
+                on_progress(update)
+
+        final: TransferProgress | None = None
+        metrics.load.active_transfers += 1
+        metrics.transfers_active.labels(daemon.name).inc()
+        log.info("transfer_started", target=spec.target_name, from_lsn=spec.from_lsn)
+        try:
+            with entry.scope:
+                try:
+                    final = await run_transfer(
+                        spec,
+                        store,
+                        limiter=daemon.links.get(spec.target_name),
+                        on_progress=progress,
+                        session=daemon.forward_session(),
+                        system=daemon.actor_system,
+                    )
+                except Exception as exc:
+                    latest = entry.latest
+                    final = (
+                        latest
+                        if latest.state == "failed"
+                        else msgspec.structs.replace(
+                            latest, state="failed", error=f"{type(exc).__name__}: {exc}"
+                        )
+                    )
+        finally:
+            self.running.pop(spec.transfer_id, None)
+            metrics.load.active_transfers -= 1
+            metrics.transfers_active.labels(daemon.name).dec()
+            if final is None:
+                final = entry.latest
+                if final.state == "running":
+                    final = msgspec.structs.replace(
+                        final, state="cancelled", error="cancelled by the edge"
+                    )
+            metrics.transfers.labels(daemon.name, final.state).inc()
+            log.info(
+                "transfer_finished",
+                state=final.state,
+                acked_lsn=final.acked_lsn,
+                records=final.records,
+                error=final.error,
+            )
+        return final
+
+    def cancel_all(self) -> None:
+        """Cancel every running transfer at its next chunk boundary (shutdown)."""
+        for entry in self.running.values():
+            entry.scope.cancel()
+
+
 def add_transfer_routes(app: web.Application, daemon: EdgeDaemon) -> None:
     """Register ``/admin/transfers`` routes; transfers are cancelled on shutdown."""
-    running: dict[str, _Running] = {}
-    metrics = daemon.metrics
+    transfers = daemon.transfers
 
     async def start_transfer(request: web.Request) -> web.StreamResponse:
         spec = await decode_json(request, TransferSpec)
         store = daemon.registry.get(spec.workload)
-        if spec.transfer_id in running:
-            raise HttpError(
-                409, "transfer_exists", f"transfer {spec.transfer_id!r} is already running"
-            )
-        entry = running[spec.transfer_id] = _Running(spec, spec.from_lsn)
+        entry = transfers.start(spec)
         log = daemon.log.bind(
             workload=spec.workload, migration_id=spec.migration_id, transfer=spec.transfer_id
         )
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-        final: TransferProgress | None = None
         disconnected = False
+        send, receive = anyio.create_memory_object_stream[TransferProgress](32)
 
         def on_progress(progress: TransferProgress) -> None:
-            entry.latest = progress
             # A lagging writer skips a line; the next one carries newer numbers.
             with contextlib.suppress(anyio.WouldBlock, anyio.ClosedResourceError):
                 send.send_nowait(progress)
@@ -86,51 +183,19 @@ def add_transfer_routes(app: web.Application, daemon: EdgeDaemon) -> None:
                         log.warning("transfer_client_gone", error=str(exc))
                         entry.scope.cancel()
 
-        metrics.load.active_transfers += 1
-        metrics.transfers_active.labels(daemon.name).inc()
-        log.info("transfer_started", target=spec.target_name, from_lsn=spec.from_lsn)
         try:
             await response.prepare(request)
-            send, receive = anyio.create_memory_object_stream[TransferProgress](32)
-            with entry.scope:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(write_lines)
-                    try:
-                        final = await run_transfer(
-                            spec,
-                            store,
-                            limiter=daemon.links.get(spec.target_name),
-                            on_progress=on_progress,
-                        )
-                    except Exception as exc:
-                        latest = entry.latest
-                        final = (
-                            latest
-                            if latest.state == "failed"
-                            else msgspec.structs.replace(
-                                latest, state="failed", error=f"{type(exc).__name__}: {exc}"
-                            )
-                        )
-                    finally:
-                        send.close()
-        finally:
-            running.pop(spec.transfer_id, None)
-            metrics.load.active_transfers -= 1
-            metrics.transfers_active.labels(daemon.name).dec()
-            if final is None:
-                final = entry.latest
-                if final.state == "running":
-                    final = msgspec.structs.replace(
-                        final, state="cancelled", error="cancelled by the edge"
-                    )
-            metrics.transfers.labels(daemon.name, final.state).inc()
-            log.info(
-                "transfer_finished",
-                state=final.state,
-                acked_lsn=final.acked_lsn,
-                records=final.records,
-                error=final.error,
-            )
+        except BaseException:
+            transfers.running.pop(spec.transfer_id, None)
+            send.close()
+            receive.close()
+            raise
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write_lines)
+            try:
+                final = await transfers.run(entry, store, on_progress)
+            finally:
+                send.close()
         if not disconnected:
             try:
                 await response.write(_ENCODER.encode(final) + b"\n")
@@ -140,11 +205,11 @@ def add_transfer_routes(app: web.Application, daemon: EdgeDaemon) -> None:
         return response
 
     async def list_transfers(request: web.Request) -> web.Response:
-        return json_response(TransferList([entry.latest for entry in running.values()]))
+        return json_response(TransferList([e.latest for e in transfers.running.values()]))
 
     async def cancel_transfer(request: web.Request) -> web.Response:
         transfer_id = request.match_info["transfer_id"]
-        entry = running.get(transfer_id)
+        entry = transfers.running.get(transfer_id)
         if entry is None:
             raise HttpError(404, "transfer_not_found", f"no running transfer {transfer_id!r}")
         entry.scope.cancel()
@@ -152,8 +217,7 @@ def add_transfer_routes(app: web.Application, daemon: EdgeDaemon) -> None:
         return web.Response(status=204)
 
     async def cancel_all(app: web.Application) -> None:
-        for entry in running.values():
-            entry.scope.cancel()
+        transfers.cancel_all()
 
     app.router.add_route("POST", "/admin/transfers", start_transfer)
     app.router.add_route("GET", "/admin/transfers", list_transfers)

@@ -24,7 +24,7 @@ from edge_actors.actors import Actor
 from edge_actors.errors import ConfigError
 
 from ._errors import EdgeUnreachable, MigrationError, WorkloadNotOnEdge
-from ._gateway import EdgeWorkload, TransferRequest
+from ._gateway import CutoverSpec, EdgeWorkload, TransferRequest
 from ._messages import (
     GetResume,
     Restarted,
@@ -290,7 +290,7 @@ class _Runner:
         plan = self.plan
         for w in plan.workloads:
             wc = self.wl[w]
-            info = await self.gw.workload_info(plan.source_edge, w)
+            info = await self._settled_info(plan.source_edge, w)
             if info.status == "moved" and info.moved_to == self.target_url:
                 if wc.routing != "target":
                     wc.routing = "target"
@@ -298,6 +298,15 @@ class _Runner:
             elif info.held and wc.routing == "source":
                 self.log.warning("migration.releasing_stale_hold", workload=w)
                 await self.gw.release(plan.source_edge, w, None)
+            if wc.routing == "source" and wc.created_on_target:
+                # A cutover whose undo could not reach the target may have left it active.
+                try:
+                    target = await self.gw.workload_info(plan.target_edge, w)
+                except WorkloadNotOnEdge:
+                    continue
+                if target.status == "active":
+                    self.log.warning("migration.deactivating_target", workload=w)
+                    await self.gw.set_status(plan.target_edge, w, "incoming")
 
     async def _apply_link_rate(self) -> None:
         plan = self.plan
@@ -528,6 +537,8 @@ class _Runner:
         return max(30.0, 20 * self.plan.constraints.max_downtime_s)
 
     async def _cutover_one(self, w: str) -> None:
+        """Cut ``w`` over with one call to the source edge (hold, final delta, target
+        confirm + activate, flip, release all happen there; a failure is undone there)."""
         plan, wc = self.plan, self.wl[w]
         est = self.estimators.get(w)
         if est is not None:
@@ -535,63 +546,47 @@ class _Runner:
             expected = est.expected_downtime_s(max(0, info.lsn - wc.acked_lsn))
             if not math.isinf(expected):
                 self.ctx.metrics.expected_downtime_ms[w] = expected * 1000
-        # Writes are held from here until release: finish or undo, never abandon halfway.
+        spec = CutoverSpec(
+            transfer_id=f"{self.mid}-{w}-cutover-{uuid.uuid4().hex[:8]}",
+            migration_id=self.mid,
+            workload=w,
+            from_lsn=wc.acked_lsn,
+            batch_size=plan.sync_batch_size,
+            compression=plan.enable_compression,
+            lease_s=self._hold_lease_s(),
+        )
+        # The source finishes or undoes the cutover itself; do not abandon the call.
         with anyio.CancelScope(shield=True):
             started = time.monotonic()
-            hold_lsn = await self.gw.hold(plan.source_edge, w, lease_s=self._hold_lease_s())
-            activated = False
-            try:
-                if hold_lsn > wc.acked_lsn:
-                    await self._transfer(w, wc.acked_lsn, hold_lsn)
-                # No write reaches the target before the release: reading its digest and
-                # activating it may run together (one round trip instead of two).
-                activated = True  # undone (back to incoming) on any failure from here
-                target = await self._info_and_activate(w)
-                if target.lsn < hold_lsn:
-                    raise EdgeUnreachable(
-                        f"target LSN {target.lsn} of {w!r} is behind the hold LSN {hold_lsn}"
-                    )
-                released = await self.gw.release(plan.source_edge, w, self.target_url)
-            except BaseException:
-                if activated:
-                    await self.gw.set_status(plan.target_edge, w, "incoming")
-                await self.gw.release(plan.source_edge, w, None)
-                raise
+            result = await self.gw.cutover(plan.source_edge, plan.target_edge, spec)
             own_ms = (time.monotonic() - started) * 1000
         wc.routing = "target"
-        wc.cutover_lsn = hold_lsn
-        wc.target_digest = target.digest
-        self.ctx.metrics.downtime_ms[w] = released.held_ms if released.held_ms > 0 else own_ms
+        wc.cutover_lsn = result.hold_lsn
+        wc.acked_lsn = max(wc.acked_lsn, result.hold_lsn)
+        self.live_acked[w] = wc.acked_lsn
+        # The digest is the target's at the hold LSN (confirmed equal to the source's).
+        wc.target_digest = result.digest if result.target_lsn == result.hold_lsn else None
+        self.ctx.metrics.records += result.records
+        self.ctx.metrics.downtime_ms[w] = result.held_ms if result.held_ms > 0 else own_ms
         self.log.info(
             "migration.cutover",
             workload=w,
-            hold_lsn=hold_lsn,
-            held_ms=released.held_ms,
-            held_writes=released.held_writes,
+            hold_lsn=result.hold_lsn,
+            held_ms=result.held_ms,
+            held_writes=result.held_writes,
+            steps_ms=result.steps_ms,
+            call_ms=round(own_ms, 3),
         )
-        after = await self.gw.workload_info(plan.source_edge, w)
-        if after.lsn != hold_lsn:
-            raise MigrationFailure(
-                f"workload {w!r}: source took writes past the hold LSN {hold_lsn} "
-                f"(now {after.lsn}); the hold lease expired"
-            )
 
-    async def _info_and_activate(self, w: str) -> EdgeWorkload:
-        """Read the target's info (its digest at the hold LSN) while switching it to
-        ``active``: both calls run concurrently and both must succeed."""
-        target = self.plan.target_edge
-        infos: list[EdgeWorkload] = []
-
-        async def info() -> None:
-            infos.append(await self.gw.workload_info(target, w))
-
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(info)
-                tg.start_soon(self.gw.set_status, target, w, "active")
-        except BaseExceptionGroup as group:
-            raise group.exceptions[0] from None
-        return infos[0]
+    async def _settled_info(self, edge: str, w: str) -> EdgeWorkload:
+        """The workload's info once no cutover runs on ``edge`` (an unknown outcome of a
+        cutover call settles within the hold lease: done, or undone)."""
+        deadline = time.monotonic() + self._hold_lease_s() + 5.0
+        while True:
+            info = await self.gw.workload_info(edge, w)
+            if not info.cutover or time.monotonic() > deadline:
+                return info
+            await anyio.sleep(0.05)
 
     async def _bulk(self, names: list[str]) -> None:
         """Bulk: hold writes for the whole copy, copy in parallel streams, switch."""
@@ -630,7 +625,7 @@ class _Runner:
         with anyio.CancelScope(shield=True):
             for w in self.plan.workloads:
                 try:
-                    info = await self.gw.workload_info(self.plan.source_edge, w)
+                    info = await self._settled_info(self.plan.source_edge, w)
                     if info.held and info.status != "moved":
                         await self.gw.release(self.plan.source_edge, w, None)
                 except MigrationError:
@@ -760,7 +755,7 @@ class _Runner:
         await self._enter("paused", f"rolled back to checkpoint {checkpoint_id}")
 
     async def _reconcile_one(self, w: str) -> None:
-        info = await self.gw.workload_info(self.plan.source_edge, w)
+        info = await self._settled_info(self.plan.source_edge, w)
         wc = self.wl[w]
         if info.status == "moved" and info.moved_to == self.target_url and wc.routing != "target":
             wc.routing = "target"

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from edge_actors.transfer import TransferProgress
 
 __all__ = [
+    "CutoverResult",
+    "CutoverSpec",
     "EdgeCapacity",
     "EdgeGateway",
     "EdgeWorkload",
@@ -40,6 +42,7 @@ class EdgeWorkload(msgspec.Struct, frozen=True, kw_only=True):
     digest: str
     moved_to: str | None = None
     held: bool = False
+    cutover: bool = False
 
 
 class EdgeCapacity(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,6 +82,41 @@ class TransferRequest(msgspec.Struct, frozen=True, kw_only=True):
     to_lsn: int | None = None
     batch_size: int = 1000
     compression: bool = True
+
+
+class CutoverSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """A one-call cutover of a workload from its source edge to a target edge.
+
+    Attributes:
+        transfer_id: id of the final delta's transfer.
+        migration_id: the migration it serves.
+        workload: the workload, the same name on both edges.
+        from_lsn: the LSN the target has acknowledged (the final delta starts after it).
+        batch_size: records per chunk.
+        compression: zstd chunks.
+        lease_s: the hold's lease on the source.
+    """
+
+    transfer_id: str
+    migration_id: str
+    workload: str
+    from_lsn: int
+    batch_size: int = 1000
+    compression: bool = True
+    lease_s: float | None = None
+
+
+class CutoverResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What a cutover reports: hold and target LSNs, the target's digest at the switch,
+    held writes, the measured hold and its steps (milliseconds)."""
+
+    hold_lsn: int
+    target_lsn: int
+    digest: str
+    held_writes: int
+    held_ms: float
+    records: int = 0
+    steps_ms: dict[str, float] = msgspec.field(default_factory=dict)
 
 
 class EdgeGateway(Protocol):
@@ -128,6 +166,17 @@ class EdgeGateway(Protocol):
 
     async def release(self, edge: str, workload: str, moved_to: str | None) -> ReleaseResult:
         """Flip to ``moved`` when ``moved_to`` is given, then let held writes proceed."""
+        ...
+
+    async def cutover(self, source: str, target: str, spec: CutoverSpec) -> CutoverResult:
+        """Cut ``spec.workload`` over from ``source`` to ``target`` in one call.
+
+        The source holds writes, ships the final delta, has the target confirm LSN and
+        digest and go active, flips its route to moved and releases the held writes
+        (forwarded to the target). On failure (:class:`EdgeUnreachable` naming the step)
+        the source has undone it: target incoming, route unchanged, hold released; when
+        the call's outcome is unknown, the source's routing tells (moved = cut over).
+        """
         ...
 
     async def transfer(

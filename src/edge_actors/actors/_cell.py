@@ -260,6 +260,11 @@ class Cell(Generic[MsgT]):
             self._scope = scope
             try:
                 instance = self.factory()
+                if not isinstance(instance, Actor):
+                    raise TypeError(
+                        f"factory of actor {self.name!r} returned "
+                        f"{type(instance).__name__}, not an Actor"
+                    )
                 instance.ref = self.ref
                 instance.system = self.system
                 instance.log = self.log

@@ -7,10 +7,12 @@ a dead-letter sink once the actor has stopped for good.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import TYPE_CHECKING, Any, Generic
 
 import anyio
 
+from ..errors import ConfigError
 from ._actor import MsgT
 from ._errors import ActorStopped, AskSelfError, MailboxFull
 from ._mailbox import MailboxClosed
@@ -107,9 +109,16 @@ class ActorRef(Generic[MsgT]):
             TimeoutError: no reply within ``timeout`` seconds.
             ActorStopped: the actor is stopped or stopped before replying.
             AskSelfError: an actor asked itself (it would wait for itself forever).
+            ConfigError: ``timeout`` is negative, NaN, infinite or not a number.
             Exception: whatever ``receive`` raised for this message (a crash or a
                 ``Refusal``), re-raised here.
         """
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 <= timeout < math.inf
+        ):
+            raise ConfigError(f"timeout: expected seconds >= 0 or None, got {timeout!r}")
         cell = self._cell
         if asyncio.current_task() is cell.task:
             raise AskSelfError(f"actor {cell.name!r} asked itself; use a direct call instead")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import anyio
@@ -33,6 +34,22 @@ if TYPE_CHECKING:
 __all__ = ["ActorSystem"]
 
 M = TypeVar("M")
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _check_name(name: object) -> None:
+    """``None`` (generated) or a non-empty printable string of at most 200 characters."""
+    if name is None:
+        return
+    if not isinstance(name, str) or not name or len(name) > 200 or not name.isprintable():
+        raise ConfigError(
+            f"name must be a non-empty printable string of at most 200 characters, "
+            f"got {_short(name)}"
+        )
 
 
 class ActorSystem:
@@ -159,12 +176,21 @@ class ActorSystem:
             ConfigError: bad strategy, ``max_restarts`` or ``within_s``.
             DuplicateActorName, SystemClosed: as :meth:`spawn`.
         """
-        if strategy not in STRATEGIES:
-            raise ConfigError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
-        if max_restarts < 0:
-            raise ConfigError(f"max_restarts must be >= 0, got {max_restarts!r}")
-        if within_s <= 0:
-            raise ConfigError(f"within_s must be > 0, got {within_s!r}")
+        if not isinstance(strategy, str) or strategy not in STRATEGIES:
+            raise ConfigError(
+                f"strategy must be one of {sorted(STRATEGIES)}, got {_short(strategy)}"
+            )
+        if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
+            raise ConfigError(f"max_restarts must be an integer >= 0, got {_short(max_restarts)}")
+        if (
+            isinstance(within_s, bool)
+            or not isinstance(within_s, int | float)
+            or not 0 < within_s < math.inf
+        ):
+            raise ConfigError(f"within_s must be a finite number > 0, got {_short(within_s)}")
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise ConfigError(f"backoff must be a Backoff or None, got {_short(backoff)}")
+        _check_name(name)
         if name is None:
             name = f"supervisor-{next(self._ids)}"
         core = SupervisorCore(self, name, strategy, max_restarts, within_s, backoff)
@@ -190,10 +216,18 @@ class ActorSystem:
         tg = self._tg
         if tg is None or self._closing:
             raise SystemClosed(f"actor system {self.name!r} is not running")
-        if mailbox_size < 1:
-            raise ConfigError(f"mailbox_size must be >= 1, got {mailbox_size!r}")
-        if restart not in RESTART_TYPES:
-            raise ConfigError(f"restart must be one of {sorted(RESTART_TYPES)}, got {restart!r}")
+        if not callable(factory):
+            raise ConfigError(
+                f"factory must be callable (an Actor subclass or a function returning an "
+                f"Actor), got {_short(factory)}"
+            )
+        _check_name(name)
+        if isinstance(mailbox_size, bool) or not isinstance(mailbox_size, int) or mailbox_size < 1:
+            raise ConfigError(f"mailbox_size must be an integer >= 1, got {_short(mailbox_size)}")
+        if not isinstance(restart, str) or restart not in RESTART_TYPES:
+            raise ConfigError(
+                f"restart must be one of {sorted(RESTART_TYPES)}, got {_short(restart)}"
+            )
         if name is None:
             base = getattr(factory, "__name__", "actor").lower()
             name = f"{base}-{next(self._ids)}"

@@ -6,6 +6,7 @@ compare them without importing any of the engine's machinery.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import msgspec
@@ -56,6 +57,14 @@ class Backoff(msgspec.Struct, frozen=True):
     max_s: float = 5.0
 
     def __post_init__(self) -> None:
+        for field in ("initial_s", "factor", "max_s"):
+            value = getattr(self, field)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                raise ConfigError(f"Backoff.{field} must be a finite number, got {value!r}")
         if self.initial_s < 0:
             raise ConfigError(f"Backoff.initial_s must be >= 0, got {self.initial_s!r}")
         if self.factor < 1:

@@ -31,6 +31,17 @@ __all__ = ["build_plan", "coerce_request"]
 
 _WORKLOAD = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _MIGRATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_EDGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")  # the topology's edge names
+_MAX_WORKLOADS = 1000
+_MAX_ENDPOINTS = 100
+_MAX_ENDPOINT_LEN = 2048
+_FIELDS = tuple(PlanRequest.__struct_fields__)
+
+
+def _short(value: object, limit: int = 80) -> str:
+    """``repr(value)``, shortened to ``limit`` characters for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def coerce_request(request: PlanRequest | Mapping[str, Any]) -> PlanRequest:
@@ -44,6 +55,17 @@ def coerce_request(request: PlanRequest | Mapping[str, Any]) -> PlanRequest:
     if not isinstance(request, Mapping):
         raise ConfigError(f"plan: expected a PlanRequest or a mapping, got {request!r}")
     data = dict(request)
+    for key in data:
+        if not isinstance(key, str):
+            raise ConfigError(f"plan: parameter names must be strings, got {_short(key)}")
+        if key not in _FIELDS:
+            name = key if len(key) <= 64 else f"{key[:61]}..."
+            raise ConfigError(f"{name}: unknown plan parameter (known: {', '.join(_FIELDS)})")
+    constraints = data.get("constraints")
+    if isinstance(constraints, Mapping):
+        for key in constraints:
+            if not isinstance(key, str):
+                raise ConfigError(f"constraints: names must be strings, got {_short(key)}")
     try:
         # strict: a string is not silently taken for a number, nor 1 for true
         return msgspec.convert(data, PlanRequest, strict=True)
@@ -68,7 +90,7 @@ def _type_error(text: str, data: Mapping[str, Any]) -> str:
             value = value[name] if name else value[int(index)]
         except (KeyError, IndexError, TypeError):
             return f"plan: {text}"
-    return f"{path.lstrip('.')}: expected {match['expected']}, got {value!r}"
+    return f"{path.lstrip('.')}: expected {match['expected']}, got {_short(value)}"
 
 
 def _check_shape(req: PlanRequest) -> None:
@@ -76,24 +98,40 @@ def _check_shape(req: PlanRequest) -> None:
         value = getattr(req, field)
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{field}: expected an edge name, got {value!r}")
+        if not _EDGE.match(value):
+            raise ConfigError(
+                f"{field}: {_short(value)} is not an edge name (letters, digits, '.', '_', "
+                "'-'; up to 63 characters)"
+            )
     if req.source_edge == req.target_edge:
         raise ConfigError(
             f"target_edge: must differ from source_edge (both are {req.source_edge!r})"
         )
     if not req.workloads:
         raise ConfigError("workloads: expected at least one workload name, got []")
+    if len(req.workloads) > _MAX_WORKLOADS:
+        raise ConfigError(f"workloads: at most {_MAX_WORKLOADS} per plan, got {len(req.workloads)}")
     seen: set[str] = set()
     for name in req.workloads:
         if not isinstance(name, str) or not _WORKLOAD.match(name) or ".." in name:
-            raise ConfigError(f"workloads: {name!r} is not a valid workload name")
+            raise ConfigError(f"workloads: {_short(name)} is not a valid workload name")
         if name in seen:
             raise ConfigError(f"workloads: {name!r} is listed twice")
         seen.add(name)
     if req.migration_id is not None and not _MIGRATION_ID.match(req.migration_id):
-        raise ConfigError(f"migration_id: {req.migration_id!r} is not a valid id")
+        raise ConfigError(f"migration_id: {_short(req.migration_id)} is not a valid id")
+    if len(req.test_endpoints) > _MAX_ENDPOINTS:
+        raise ConfigError(
+            f"test_endpoints: at most {_MAX_ENDPOINTS} paths, got {len(req.test_endpoints)}"
+        )
     for path in req.test_endpoints:
         if not isinstance(path, str) or not path.startswith("/"):
-            raise ConfigError(f"test_endpoints: {path!r} must be a path starting with '/'")
+            raise ConfigError(f"test_endpoints: {_short(path)} must be a path starting with '/'")
+        if len(path) > _MAX_ENDPOINT_LEN or not path.isprintable() or " " in path:
+            raise ConfigError(
+                f"test_endpoints: {_short(path)} must be at most {_MAX_ENDPOINT_LEN} "
+                "printable characters without spaces"
+            )
 
 
 def _options(req: PlanRequest, defaults: ServiceDefaults) -> tuple[int, float, bool]:

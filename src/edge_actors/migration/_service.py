@@ -8,6 +8,7 @@ workflow node, runtime and daemon route goes through.
 
 from __future__ import annotations
 
+import math
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 
 from edge_actors.actors import ActorRef, ActorSystem
+from edge_actors.errors import ConfigError
 
 from ._journal import Journal
 from ._messages import Configure, Control, Execute, Query, Register, Shutdown
@@ -47,6 +49,37 @@ SUPERVISOR_NAME = "migration-supervisor"
 
 _ASK_TIMEOUT_S = 30.0
 _SETTLED = frozenset(("completed", "failed", "rolled_back", "cancelled", "paused"))
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _id(value: object, field: str = "migration_id") -> str:
+    """Return ``value`` if it is a non-empty string, else ``ConfigError`` naming ``field``."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{field}: expected a non-empty string, got {_short(value)}")
+    return value
+
+
+def _optional_id(value: object, field: str = "migration_id") -> str | None:
+    return None if value is None else _id(value, field)
+
+
+def _flag(value: object, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{field}: expected true or false, got {_short(value)}")
+    return value
+
+
+def _timeout(value: object, field: str = "timeout") -> float | None:
+    """``None`` (no limit) or a finite number of seconds >= 0, else ``ConfigError``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise ConfigError(f"{field}: expected seconds >= 0 or None, got {_short(value)}")
+    return float(value)
 
 
 class MigrationService:
@@ -174,6 +207,10 @@ class MigrationService:
         Raises:
             IllegalTransition: it is not ``planned``.
         """
+        migration_id = _id(migration_id)
+        _flag(auto_rollback, "auto_rollback")
+        _flag(wait, "wait")
+        timeout = _timeout(timeout)
         status: MigrationStatus = await self._ask(Execute(migration_id, auto_rollback))
         if wait:
             return await self.wait(migration_id, _SETTLED, timeout=timeout)
@@ -186,6 +223,7 @@ class MigrationService:
         timeout: float | None = 30.0,  # noqa: ASYNC109 - a deadline for waiting on the outcome is part of the API
     ) -> MigrationStatus:
         """Stop the running transfer within one chunk, checkpoint and journal ``paused``."""
+        migration_id, timeout = _id(migration_id), _timeout(timeout)
         status: MigrationStatus = await self._ask(Control(migration_id, "pause"))
         if status.state == "paused":
             return status
@@ -193,7 +231,7 @@ class MigrationService:
 
     async def resume(self, migration_id: str) -> MigrationStatus:
         """Continue a paused migration from its last acked LSNs (queued until a slot)."""
-        result: MigrationStatus = await self._ask(Control(migration_id, "resume"))
+        result: MigrationStatus = await self._ask(Control(_id(migration_id), "resume"))
         return result
 
     async def rollback(
@@ -216,6 +254,9 @@ class MigrationService:
             UnknownCheckpoint: the checkpoint is not one of this migration's.
             IllegalTransition: nothing to roll back from this state.
         """
+        migration_id, timeout = _id(migration_id), _timeout(timeout)
+        checkpoint_id = _optional_id(checkpoint_id, "checkpoint_id")
+        _flag(wait, "wait")
         status: MigrationStatus = await self._ask(Control(migration_id, "rollback", checkpoint_id))
         if not wait:
             return status
@@ -229,6 +270,7 @@ class MigrationService:
         timeout: float | None = 60.0,  # noqa: ASYNC109 - a deadline for waiting on the outcome is part of the API
     ) -> MigrationStatus:
         """Abandon a migration not yet cut over; the target's partial copy is dropped."""
+        migration_id, timeout = _id(migration_id), _timeout(timeout)
         status: MigrationStatus = await self._ask(Control(migration_id, "cancel"))
         if status.state == "cancelled":
             return status
@@ -236,12 +278,12 @@ class MigrationService:
 
     async def status(self, migration_id: str) -> MigrationStatus:
         """Current state, phase, detail and error of one migration."""
-        result: MigrationStatus = await self._ask(Query("status", migration_id))
+        result: MigrationStatus = await self._ask(Query("status", _id(migration_id)))
         return result
 
     async def progress(self, migration_id: str) -> MigrationProgress:
         """Live progress (refreshed from the transfer stream at least every 100 ms)."""
-        result: MigrationProgress = await self._ask(Query("progress", migration_id))
+        result: MigrationProgress = await self._ask(Query("progress", _id(migration_id)))
         return result
 
     async def metrics(self, migration_id: str | None = None) -> MigrationMetrics | OverallMetrics:
@@ -249,7 +291,7 @@ class MigrationService:
         if migration_id is None:
             overall: OverallMetrics = await self._ask(Query("overall"))
             return overall
-        result: MigrationMetrics = await self._ask(Query("metrics", migration_id))
+        result: MigrationMetrics = await self._ask(Query("metrics", _id(migration_id)))
         return result
 
     async def active(self) -> list[MigrationSummary]:
@@ -264,12 +306,12 @@ class MigrationService:
 
     async def history(self, migration_id: str | None = None) -> list[HistoryEvent]:
         """Journaled transitions of one migration (or all), oldest first."""
-        result: list[HistoryEvent] = await self._ask(Query("history", migration_id))
+        result: list[HistoryEvent] = await self._ask(Query("history", _optional_id(migration_id)))
         return result
 
     async def checkpoints(self, migration_id: str) -> list[Checkpoint]:
         """Journaled checkpoints of a migration, oldest first."""
-        result: list[Checkpoint] = await self._ask(Query("checkpoints", migration_id))
+        result: list[Checkpoint] = await self._ask(Query("checkpoints", _id(migration_id)))
         return result
 
     async def configure(self, **values: Any) -> ServiceDefaults:
@@ -303,7 +345,13 @@ class MigrationService:
         Raises:
             TimeoutError: not reached within ``timeout`` seconds.
         """
+        migration_id, timeout = _id(migration_id), _timeout(timeout)
+        if isinstance(states, str):
+            states = (states,)
         wanted = set(states)
+        for state in wanted:
+            if not isinstance(state, str):
+                raise ConfigError(f"states: expected state names, got {_short(state)}")
         with anyio.fail_after(timeout):
             while True:
                 status, changed = await self._ask(Query("watch", migration_id))

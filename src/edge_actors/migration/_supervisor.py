@@ -12,6 +12,7 @@ fails with ``auto_rollback``. On start it resumes unfinished migrations from the
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from edge_actors.errors import ConfigError, EdgeActorsError
 from edge_actors.units import parse_duration
 
 from ._actor import MigrationActor
-from ._errors import IllegalTransition, UnknownCheckpoint, UnknownMigration
+from ._errors import IllegalTransition, MigrationError, UnknownCheckpoint, UnknownMigration
 from ._messages import (
     Configure,
     Control,
@@ -67,6 +68,8 @@ if TYPE_CHECKING:
 __all__ = ["MigrationSupervisor", "RestartPolicy"]
 
 _PAUSABLE = frozenset(("planning", "pre_sync", "sync"))
+_REQUESTS = (Register, Execute, Control, Query, Configure)
+"""Messages that come from callers (through ``MigrationService``), not from our actors."""
 
 
 class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -186,6 +189,16 @@ class MigrationSupervisor(Actor[object]):
             return await self._dispatch(message)
         except EdgeActorsError as exc:
             return exc
+        except Exception as exc:
+            if not isinstance(message, _REQUESTS):
+                raise  # a message of our own migration actors: a bug, crash loudly
+            # A caller's malformed request (a service API bypassed, a field of the wrong
+            # type) must never take down the registry of every migration: refuse it.
+            self.mlog.error("supervisor.request_refused", request=_short(message), exc_info=exc)
+            return MigrationError(
+                f"migration supervisor refused {type(message).__name__} request "
+                f"{_short(message)}: {type(exc).__name__}: {exc}"
+            )
 
     async def _dispatch(self, message: object) -> Any:
         if isinstance(message, Transition):
@@ -215,6 +228,8 @@ class MigrationSupervisor(Actor[object]):
             await self._engine_terminated(message)
             return None
         if isinstance(message, Register):
+            if not isinstance(message.plan, MigrationPlan):
+                raise ConfigError(f"plan: expected a MigrationPlan, got {_short(message.plan)}")
             return self._register(message.plan)
         if isinstance(message, Execute):
             return await self._execute(message)
@@ -237,6 +252,8 @@ class MigrationSupervisor(Actor[object]):
     # -- registry -------------------------------------------------------------------------
 
     def _get(self, migration_id: str | None) -> _Entry:
+        if migration_id is not None and not isinstance(migration_id, str):
+            raise ConfigError(f"migration_id: expected a string, got {_short(migration_id)}")
         entry = self.entries.get(migration_id or "")
         if entry is None:
             raise UnknownMigration(f"unknown migration {migration_id!r}")
@@ -496,6 +513,13 @@ class MigrationSupervisor(Actor[object]):
         state = entry.status.state
         mid = message.migration_id
         action = message.action
+        if action not in ("pause", "resume", "cancel", "rollback"):
+            raise ConfigError(
+                f"action: expected pause, resume, cancel or rollback, got {_short(action)}"
+            )
+        cp_id = message.checkpoint_id
+        if cp_id is not None and not isinstance(cp_id, str):
+            raise ConfigError(f"checkpoint_id: expected a string, got {_short(cp_id)}")
         if action == "pause":
             check_transition(mid, state, "paused")
             if entry.running:
@@ -524,7 +548,6 @@ class MigrationSupervisor(Actor[object]):
                 entry.want_run = False
                 self._transition(entry, "cancelled")
         else:
-            cp_id = message.checkpoint_id
             if cp_id is not None:
                 ids = [c.checkpoint_id for c in self.journal.checkpoints(mid)]
                 if cp_id not in ids:
@@ -648,6 +671,16 @@ class MigrationSupervisor(Actor[object]):
 
 
 def _positive(field: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigError(f"{field}: expected a positive number, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value < math.inf  # NaN fails both comparisons
+    ):
+        raise ConfigError(f"{field}: expected a positive finite number, got {_short(value)}")
     return float(value)
+
+
+def _short(value: object, limit: int = 80) -> str:
+    """``repr(value)``, shortened to ``limit`` characters for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."

@@ -98,12 +98,13 @@ class _Run:
         spec = self.workflow.nodes[node_id]
         params = self.workflow.initial_params(node_id)
         param_names = set(self.workflow.node_class(node_id).param_specs(spec.operation))
+        configured = self.workflow.configured(node_id)
         inputs: dict[str, object] = {}
         filled = False
         for c in self.workflow.incoming(node_id):
             value = resolve_output(self.results[c.source_id], c.source_output, source=c.source_id)
             inputs[c.target_input] = value
-            if c.target_input in param_names and c.target_input not in spec.config:
+            if c.target_input in param_names and c.target_input not in configured:
                 params[c.target_input] = value
                 filled = True
         return params, inputs, filled

@@ -14,6 +14,7 @@ instead of being refused.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -25,10 +26,37 @@ from edge_actors.units import parse_bandwidth_bps
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["DEFAULT_BURST_S", "LinkLimiters", "TokenBucket"]
+__all__ = ["DEFAULT_BURST_S", "LINK_NAME", "MAX_LINKS", "LinkLimiters", "TokenBucket"]
+
+LINK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+"""A link is named by its target edge: the edge-name pattern of the topology."""
+
+MAX_LINKS = 1024
+"""Default bound of the link table (:class:`LinkLimiters`)."""
 
 DEFAULT_BURST_S = 0.01
 """Default burst, as seconds of the rate: 10 ms keeps any 100 ms window within 1.1x."""
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def check_link(link: object) -> str:
+    """Return ``link`` if it is a valid link (edge) name, else ``ConfigError`` naming it."""
+    if not isinstance(link, str) or not LINK_NAME.match(link):
+        raise ConfigError(
+            f"link: {_short(link)} is not an edge name (letters, digits, '.', '_', '-'; "
+            "up to 63 characters)"
+        )
+    return link
+
+
+def _check_nbytes(nbytes: object) -> None:
+    # A negative count would hand out credit; a float or bool is a caller's mistake.
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0:
+        raise ConfigError(f"nbytes: expected a non-negative byte count, got {_short(nbytes)}")
 
 
 def _check_rate(rate_bps: float | None, field: str = "rate_bps") -> float | None:
@@ -40,7 +68,9 @@ def _check_rate(rate_bps: float | None, field: str = "rate_bps") -> float | None
         or not rate_bps > 0
         or rate_bps == float("inf")
     ):
-        raise ConfigError(f"{field}: expected a positive finite bits/s or None, got {rate_bps!r}")
+        raise ConfigError(
+            f"{field}: expected a positive finite bits/s or None, got {_short(rate_bps)}"
+        )
     return float(rate_bps)
 
 
@@ -135,10 +165,9 @@ class TokenBucket:
         its grant takes no tokens and the next waiter moves up.
 
         Raises:
-            ConfigError: ``nbytes`` is negative.
+            ConfigError: ``nbytes`` is not a non-negative integer.
         """
-        if nbytes < 0:
-            raise ConfigError(f"nbytes: expected a non-negative byte count, got {nbytes!r}")
+        _check_nbytes(nbytes)
         async with self._lock:
             while True:
                 rate = self._rate_bps
@@ -157,7 +186,12 @@ class TokenBucket:
                     await changed.wait()
 
     def try_acquire(self, nbytes: int) -> bool:
-        """Take ``nbytes`` now if no one is waiting and the bucket allows it; never blocks."""
+        """Take ``nbytes`` now if no one is waiting and the bucket allows it; never blocks.
+
+        Raises:
+            ConfigError: ``nbytes`` is not a non-negative integer.
+        """
+        _check_nbytes(nbytes)
         if self._lock.locked():
             return False
         rate = self._rate_bps
@@ -179,6 +213,10 @@ class LinkLimiters:
         default_rate_bps: the rate given to a link that was never configured
             (``None``: unlimited).
         factory: builds a bucket for a rate; defaults to :class:`TokenBucket`.
+        max_links: how many links the table holds at most (default :data:`MAX_LINKS`).
+
+    Link names are edge names (``^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$``); anything else, and
+    a new link once the table is full, is refused with ``ConfigError`` and changes nothing.
     """
 
     def __init__(
@@ -186,24 +224,39 @@ class LinkLimiters:
         default_rate_bps: float | None = None,
         *,
         factory: Callable[[float | None], TokenBucket] = TokenBucket,
+        max_links: int = MAX_LINKS,
     ) -> None:
+        if isinstance(max_links, bool) or not isinstance(max_links, int) or max_links < 1:
+            raise ConfigError(f"max_links: expected a positive integer, got {_short(max_links)}")
         self._default = _check_rate(default_rate_bps, "default_rate_bps")
         self._factory = factory
+        self._max_links = max_links
         self._buckets: dict[str, TokenBucket] = {}
 
     def get(self, link: str) -> TokenBucket:
-        """Return the bucket of ``link``, creating it at the default rate."""
-        if not link:
-            raise ConfigError("link: expected a non-empty target edge name")
-        bucket = self._buckets.get(link)
+        """Return the bucket of ``link``, creating it at the default rate.
+
+        Raises:
+            ConfigError: ``link`` is not an edge name, or it is new and the table is full.
+        """
+        bucket = self._buckets.get(check_link(link))
         if bucket is None:
+            if len(self._buckets) >= self._max_links:
+                raise ConfigError(
+                    f"link: cannot add {link!r}: the link table is full ({self._max_links} links)"
+                )
             bucket = self._buckets[link] = self._factory(self._default)
         return bucket
 
     def set_rate(self, link: str, rate_bps: float | None) -> TokenBucket:
-        """Set ``link``'s rate (bits per second, ``None`` unlimited) and return its bucket."""
+        """Set ``link``'s rate (bits per second, ``None`` unlimited) and return its bucket.
+
+        Raises:
+            ConfigError: a bad link name or rate, or a full table; nothing is changed.
+        """
+        rate = _check_rate(rate_bps)  # before get(): a bad rate creates no link
         bucket = self.get(link)
-        bucket.set_rate(rate_bps)
+        bucket.set_rate(rate)
         return bucket
 
     def links(self) -> dict[str, float | None]:

@@ -11,19 +11,32 @@ the configured topology otherwise. Every result has ``status`` (``"success"`` /
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from edge_actors.errors import ConfigError
 from edge_actors.units import parse_duration
 
-from ._migration_node import Call, EdgeNode, check_edge, check_edge_list, succeeded, to_plain
+from ._migration_node import (
+    Call,
+    EdgeNode,
+    check_edge,
+    check_edge_list,
+    check_none,
+    short,
+    succeeded,
+    to_plain,
+)
 from ._registry import register_node_type
 from ._spec import OperationSpec, ParamSpec
 
 __all__ = ["EdgeMonitoringNode"]
 
 _DEFAULT_METRICS = ["latency", "error_rate", "throughput"]
+_METRIC = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,127}")  # MonitoringService's metric names
+MIN_INTERVAL_S = 0.01
+"""Shortest probe interval: anything faster would only hammer the edges."""
 
 _OPERATIONS: dict[str, OperationSpec] = {
     "start_monitor": OperationSpec(
@@ -93,14 +106,42 @@ _OPERATIONS: dict[str, OperationSpec] = {
 
 def _duration(key: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(f"{key}: expected seconds or a duration such as '30s', got {value!r}")
-    return parse_duration(value, field=key)
+        raise ConfigError(
+            f"{key}: expected seconds or a duration such as '30s', got {short(value)}"
+        )
+    seconds = parse_duration(value, field=key)
+    if key == "interval" and seconds < MIN_INTERVAL_S:
+        raise ConfigError(f"interval: must be at least {MIN_INTERVAL_S}s, got {short(value)}")
+    return seconds
 
 
 def _number(key: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        raise ConfigError(f"{key}: expected a finite number, got {short(value)}")
     return float(value)
+
+
+def _metric(key: str, value: object) -> None:
+    if not isinstance(value, str) or _METRIC.fullmatch(value) is None:
+        raise ConfigError(
+            f"{key}: {short(value)} is not a metric name (letters, digits, _ . : -; starting "
+            "with a letter or _; up to 128 characters)"
+        )
+
+
+def _check_threshold(params: Mapping[str, object]) -> None:
+    if "warning" not in params or "critical" not in params:
+        return  # one is connected: checked again when it arrives
+    warning, critical = params["warning"], params["critical"]
+    if warning is None and critical is None:
+        raise ConfigError("warning, critical: give warning, critical or both")
+    if isinstance(warning, int | float) and isinstance(critical, int | float):
+        above = params.get("direction", "above") == "above"
+        if (warning > critical) if above else (warning < critical):
+            raise ConfigError(
+                f"warning: {warning} must be {'<=' if above else '>='} critical {critical} "
+                f"(direction {'above' if above else 'below'})"
+            )
 
 
 def _check_values(params: Mapping[str, object]) -> None:
@@ -115,16 +156,18 @@ def _check_values(params: Mapping[str, object]) -> None:
             _duration(key, value)
         elif key in ("anomaly_detection", "active_only"):
             if not isinstance(value, bool):
-                raise ConfigError(f"{key}: expected true or false, got {value!r}")
+                raise ConfigError(f"{key}: expected true or false, got {short(value)}")
         elif key == "metrics":
             if isinstance(value, str) or not isinstance(value, Sequence) or not value:
-                raise ConfigError(f"metrics: expected a non-empty list of names, got {value!r}")
+                raise ConfigError(
+                    f"metrics: expected a non-empty list of names, got {short(value)}"
+                )
+            if len(value) > 100:
+                raise ConfigError(f"metrics: at most 100 names, got {len(value)}")
             for name in value:
-                if not isinstance(name, str) or not name:
-                    raise ConfigError(f"metrics: {name!r} is not a metric name")
+                _metric("metrics", name)
         elif key == "metric":
-            if not isinstance(value, str) or not value:
-                raise ConfigError(f"metric: expected a metric name, got {value!r}")
+            _metric(key, value)
         elif key in ("value", "warning", "critical", "timestamp"):
             _number(key, value)
         elif key == "cooldown":
@@ -133,9 +176,9 @@ def _check_values(params: Mapping[str, object]) -> None:
             _duration(key, value)
         elif key == "direction":
             if value not in ("above", "below"):
-                raise ConfigError(f"direction: expected 'above' or 'below', got {value!r}")
+                raise ConfigError(f"direction: expected 'above' or 'below', got {short(value)}")
         elif key == "severity" and value not in ("warning", "critical"):
-            raise ConfigError(f"severity: expected 'warning' or 'critical', got {value!r}")
+            raise ConfigError(f"severity: expected 'warning' or 'critical', got {short(value)}")
 
 
 def _seconds(value: object) -> float:
@@ -154,7 +197,10 @@ class EdgeMonitoringNode(EdgeNode):
     @classmethod
     def validate(cls, operation: str, params: Mapping[str, object]) -> None:
         """Check values: edge names, durations, numbers, directions, severities."""
+        check_none(cls, operation, params)
         _check_values(params)
+        if operation == "set_threshold":
+            _check_threshold(params)
 
     @staticmethod
     def _edges(params: Mapping[str, object]) -> list[str] | None:

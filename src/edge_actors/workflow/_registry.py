@@ -153,5 +153,6 @@ def get_node_type(type_name: str) -> type[Node]:
         cls = _types.get(type_name)
         if cls is None:
             known = ", ".join(sorted(_types)) or "none"
-            raise WorkflowError(f"unknown node type {type_name!r} (registered: {known})")
+            shown = repr(type_name) if len(type_name) <= 80 else f"{type_name[:77]!r}..."
+            raise WorkflowError(f"unknown node type {shown} (registered: {known})")
         return cls

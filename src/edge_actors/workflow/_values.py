@@ -43,7 +43,7 @@ def _describe_keys(value: object) -> str:
         return "fields: " + (", ".join(repr(f) for f in value.__struct_fields__) or "none")
     if isinstance(value, list | tuple):
         return f"a list of {len(value)} items"
-    return f"a {type(value).__name__}, which has no keys"
+    return f"a value of type {type(value).__name__}, which has no keys"
 
 
 def _step(value: object, segment: str) -> tuple[bool, object]:

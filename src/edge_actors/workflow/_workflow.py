@@ -10,6 +10,7 @@ make one.
 from __future__ import annotations
 
 import copy
+import re
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
@@ -62,6 +63,26 @@ class Connection(msgspec.Struct, frozen=True):
         return f"{self.source_id}.{self.source_output} -> {self.target_id}.{self.target_input}"
 
 
+MAX_ID_LEN = 128
+"""Longest node id, connection output path or input name."""
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _name_problem(value: object) -> str | None:
+    """Why ``value`` cannot be a node id or input name, or ``None`` when it can."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if len(value) > MAX_ID_LEN:
+        return f"must be at most {MAX_ID_LEN} characters"
+    if not value.isprintable() or value != value.strip():
+        return "must be printable, without leading or trailing spaces"
+    return None
+
+
 RawNode = tuple[str, str, "Mapping[str, object] | None"]
 """``(node_id, type_name, params)`` as recorded by ``WorkflowBuilder.add_node``."""
 
@@ -76,18 +97,27 @@ class Workflow:
         WorkflowError: from the constructor, listing every problem found.
     """
 
-    __slots__ = ("_classes", "_connections", "_incoming", "_nodes", "_order", "_outgoing")
+    __slots__ = (
+        "_classes",
+        "_configs",
+        "_connections",
+        "_incoming",
+        "_nodes",
+        "_order",
+        "_outgoing",
+    )
 
     def __init__(self, nodes: Sequence[RawNode], connections: Sequence[Connection]) -> None:
         problems: list[str] = []
         specs: dict[str, NodeSpec] = {}
         classes: dict[str, type[Node]] = {}
-        seen: set[object] = set()
+        seen: set[str] = set()
         for node_id, type_name, params in nodes:
             if isinstance(node_id, str) and node_id in seen:
-                problems.append(f"duplicate node id {node_id!r}: node ids must be unique")
+                problems.append(f"duplicate node id {_short(node_id)}: node ids must be unique")
                 continue
-            seen.add(node_id)
+            if isinstance(node_id, str):
+                seen.add(node_id)
             self._check_node(node_id, type_name, params, specs, classes, problems)
         valid_connections = self._check_connections(connections, nodes, problems)
         incoming: dict[str, list[Connection]] = {node_id: [] for node_id in specs}
@@ -105,6 +135,9 @@ class Workflow:
         if problems:
             raise WorkflowError(problems)
         self._nodes: Mapping[str, NodeSpec] = MappingProxyType(specs)
+        # The configs runs use: private copies, so changing a NodeSpec's config dict (or
+        # anything nested in it) after build() cannot smuggle unvalidated values in.
+        self._configs = {k: copy.deepcopy(v.config) for k, v in specs.items()}
         self._classes: Mapping[str, type[Node]] = MappingProxyType(classes)
         self._connections = tuple(connections)
         self._incoming = {k: tuple(v) for k, v in incoming.items()}
@@ -120,8 +153,9 @@ class Workflow:
         classes: dict[str, type[Node]],
         problems: list[str],
     ) -> None:
-        if not isinstance(node_id, str) or not node_id:
-            problems.append(f"node id must be a non-empty string, got {node_id!r}")
+        why = _name_problem(node_id)
+        if why is not None or not isinstance(node_id, str):
+            problems.append(f"node id {why}, got {_short(node_id)}")
             return
         if not isinstance(type_name, str):
             problems.append(f"node {node_id!r}: type name must be a string, got {type_name!r}")
@@ -180,23 +214,31 @@ class Workflow:
     def _check_connections(
         connections: Sequence[Connection], nodes: Sequence[RawNode], problems: list[str]
     ) -> list[Connection]:
-        ids = list(dict.fromkeys(n[0] for n in nodes))
-        listed = ", ".join(repr(i) for i in ids) or "none"
+        ids = [i for i in dict.fromkeys(n[0] for n in nodes if isinstance(n[0], str))]
+        listed = ", ".join(_short(i) for i in ids[:20]) or "none"
+        if len(ids) > 20:
+            listed += f", ... ({len(ids)} nodes)"
         valid: list[Connection] = []
         fed: dict[tuple[str, str], Connection] = {}
         for c in connections:
             bad = False
+            text = str(c)
+            label = text if len(text) <= 160 else f"{text[:157]}..."
             for field, value in (
                 ("source output", c.source_output),
                 ("target input", c.target_input),
             ):
-                if not isinstance(value, str) or not value:
-                    problems.append(f"connection {c}: {field} must be a non-empty string")
+                why = _name_problem(value)
+                if why is None and field == "source output" and _empty_segment(str(value)):
+                    why = "must be a key or a dotted path without empty segments"
+                if why is not None:
+                    problems.append(f"connection {label}: {field} {why}")
                     bad = True
             for role, node_id in (("source", c.source_id), ("target", c.target_id)):
-                if node_id not in ids:
+                if not isinstance(node_id, str) or node_id not in ids:
                     problems.append(
-                        f"connection {c}: {role} node {node_id!r} does not exist (nodes: {listed})"
+                        f"connection {label}: {role} node {_short(node_id)} does not exist "
+                        f"(nodes: {listed})"
                     )
                     bad = True
             if bad:
@@ -285,11 +327,15 @@ class Workflow:
     def initial_params(self, node_id: str) -> dict[str, object]:
         """Return a fresh copy of the node's config with every absent default filled in."""
         spec = self._nodes[node_id]
-        params = copy.deepcopy(spec.config)
+        params = copy.deepcopy(self._configs[node_id])
         for name, param in self._classes[node_id].param_specs(spec.operation).items():
             if name not in params:
                 params[name] = copy.deepcopy(param.default)
         return params
+
+    def configured(self, node_id: str) -> frozenset[str]:
+        """Return the parameter names the node's config sets (as validated at build)."""
+        return frozenset(self._configs[node_id])
 
     def __iter__(self) -> Iterator[NodeSpec]:
         return iter(self._nodes.values())
@@ -299,6 +345,14 @@ class Workflow:
 
     def __repr__(self) -> str:
         return f"Workflow(nodes={list(self._nodes)!r}, connections={len(self._connections)})"
+
+
+_INDEX = re.compile(r"\[(-?\d+)\]")
+
+
+def _empty_segment(output: str) -> bool:
+    """True when the dotted path ``output`` has an empty segment (``a..b``, ``.a``, ``...``)."""
+    return "" in _INDEX.sub(r".\1", output).split(".")
 
 
 def _describe(exc: BaseException) -> str:

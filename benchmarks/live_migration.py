@@ -4,13 +4,15 @@ Placement: two ``edge-actors daemon`` subprocesses (source, target) on 127.0.0.1
 process hosts the migration supervisor (``MigrationService`` + journal) and the writer
 (``--writers`` concurrent EdgeClient tasks sharing ``--write-rate`` writes/s).
 
-Reports per run: max and p99 write stall (latency of writes issued from 200 ms before to
-200 ms after the cutover phase), the max latency of writes issued during the cutover phase
-itself (the writes it held), the max and p99 latency of the same load in the 0.7 s before
-the migration (the machine's ambient noise, e.g. WAL checkpoints), failed requests, lost
-acknowledged writes (every acked key read back from the target),
-total time, bytes on the wire vs workload size, bulk-vs-live total time for the same
-workload, and restart-to-resume time of a killed migration actor. The last line is JSON.
+Reports per run: the cutover's steps inside the hold (``hold_*_ms``: in-flight writes
+finishing, final delta, target activation, own route flip), max and p99 write stall
+(latency of writes issued from 200 ms before to 200 ms after the cutover phase), the
+max latency of writes issued during the cutover phase itself (the writes it held), the
+max and p99 latency of the same load in the 0.7 s before the migration (the machine's
+ambient noise, e.g. WAL checkpoints), failed requests, lost acknowledged writes (every
+acked key read back from the target), total time, bytes on the wire vs workload size,
+bulk-vs-live total time for the same workload, and restart-to-resume time of a killed
+migration actor. The last line is JSON.
 
     python benchmarks/live_migration.py --records 100000 --value-bytes 1024 --write-rate 1000
 """
@@ -38,7 +40,20 @@ from edge_actors.migration import MigrationMetrics, MigrationService, ServiceDef
 if TYPE_CHECKING:
     from anyio.abc import Process
 
+    from edge_actors.migration._gateway import CutoverResult, CutoverSpec
+
 TOKEN = "bench-token"
+
+
+class _Gateway(HttpEdgeGateway):
+    """The HTTP gateway, keeping each cutover's answer (its steps inside the hold)."""
+
+    cutovers: dict[str, CutoverResult]
+
+    async def cutover(self, source: str, target: str, spec: CutoverSpec) -> CutoverResult:
+        result = await super().cutover(source, target, spec)
+        self.cutovers = {**getattr(self, "cutovers", {}), spec.workload: result}
+        return result
 
 
 def _free_port() -> int:
@@ -174,7 +189,7 @@ async def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
             await _seed(src, "kill-wl", max(2000, args.records // 10), args.value_bytes)
             defaults = ServiceDefaults(checkpoint_interval_s=1.0, sync_batch_size=1000)
             async with (
-                HttpEdgeGateway(topo) as gateway,
+                _Gateway(topo) as gateway,
                 MigrationService(gateway, root / "supervisor", defaults=defaults) as service,
             ):
                 base = {"source_edge": "bench-src", "target_edge": "bench-dst"}
@@ -207,6 +222,7 @@ async def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
                 metrics = await service.metrics(plan.migration_id)
                 assert isinstance(metrics, MigrationMetrics)
                 lost = await _lost(dst, "live-wl", load.acked)
+                steps = gateway.cutovers["live-wl"].steps_ms
                 size = plan.estimated_bytes
                 # bulk, same workload size
                 bplan = await service.plan({**base, "workloads": ["bulk-wl"], "strategy": "bulk"})
@@ -254,6 +270,7 @@ async def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
         "writes_in_cutover_window": len(window),
         "measured_hold_ms": metrics.max_downtime_ms,
         "expected_hold_ms": max(metrics.expected_downtime_ms.values(), default=0.0),
+        **{f"hold_{k}_ms": v for k, v in steps.items()},
         "failed_requests": load.failed,
         "lost_writes": lost,
         "acked_writes": len(load.samples) - load.failed,
@@ -276,8 +293,9 @@ async def main(args: argparse.Namespace) -> None:
     print(f"{'metric':<24} {'median':>12} {'min':>12} {'max':>12}")
     for key in ("max_stall_ms", "p99_stall_ms", "cutover_max_stall_ms",
                 "ambient_max_latency_ms", "ambient_p99_latency_ms", "measured_hold_ms",
-                "expected_hold_ms",
-                "failed_requests", "lost_writes", "live_total_s", "rounds", "wire_vs_size",
+                "expected_hold_ms", "hold_hold_ms", "hold_final_delta_ms",
+                "hold_activate_ms", "hold_flip_ms", "failed_requests", "lost_writes",
+                "live_total_s", "rounds", "wire_vs_size",
                 "bulk_total_s", "resume_ms"):  # fmt: skip
         values = [r[key] for r in runs]
         med = statistics.median(values)

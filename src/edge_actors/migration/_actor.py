@@ -96,6 +96,7 @@ class _Runner:
         self.estimators: dict[str, RoundEstimator] = {}
         self.live_acked: dict[str, int] = {}
         self.live_bytes: dict[str, tuple[int, int, int]] = {}
+        self.shipped: dict[str, tuple[int, int]] = {}  # last round: raw bytes, records
         self.bytes_done_base = 0
         self.records_done_base = 0
         self.last_checkpoint = time.monotonic()
@@ -407,7 +408,8 @@ class _Runner:
         async def ship(w: str, lo: int, hi: int) -> None:
             started = time.monotonic()
             if hi > lo:
-                await self._transfer(w, lo, hi)
+                final = await self._transfer(w, lo, hi)
+                self.shipped[w] = (final.raw_bytes, final.records)
             elapsed[w] = time.monotonic() - started
 
         async with anyio.create_task_group() as outer:
@@ -461,8 +463,14 @@ class _Runner:
             p.dirty_rate_bps = sum(self.estimators[w].dirty_rate_Bps for w in names)
             p.expected_downtime_ms = None if math.isinf(expected) else expected * 1000
             p.bytes_remaining = int(sum(self.estimators[w].delta_bytes(gaps[w]) for w in names))
-            if rounds_here > 0 and all(
-                self.estimators[w].converged(gaps[w], c.max_downtime_s) for w in names
+            if (
+                rounds_here > 0
+                and all(self.estimators[w].converged(gaps[w], c.max_downtime_s) for w in names)
+                and not (
+                    not interval
+                    and self.round < c.max_rounds
+                    and any(self.estimators[w].worth_another_round(gaps[w]) for w in names)
+                )
             ):
                 break
             if (
@@ -482,8 +490,10 @@ class _Runner:
                 {w: (self.wl[w].acked_lsn, targets[w]) for w in names if gaps[w] > 0}
             )
             for w in names:
-                raw = int(self.estimators[w].delta_bytes(gaps[w]))
-                self.estimators[w].record_round(raw, elapsed.get(w, 0.0), 0)
+                raw, records = self.shipped.pop(w, (0, 0))
+                # Nothing acknowledged (the target already had it): count the gap instead.
+                raw = raw or int(self.estimators[w].delta_bytes(gaps[w]))
+                self.estimators[w].record_round(raw, elapsed.get(w, 0.0), 0, records)
             prev_round = (round_start, targets)
             self.round += 1
             rounds_here += 1

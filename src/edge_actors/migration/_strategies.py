@@ -94,38 +94,53 @@ def get_strategy(name: object) -> Strategy:
 class RoundEstimator:
     """Measures rounds of one workload and predicts the next cutover's write hold.
 
-    The model: shipping ``d`` bytes takes ``fixed_s + d / bandwidth``; a cutover adds
-    its admin round trips (hold; target info with set status, run together; release),
-    each ``call_s``. Bandwidth is the raw (uncompressed) goodput of the bulk rounds (at
-    least :attr:`BULK_ROUND_BYTES`, or the first round); ``fixed_s`` is calibrated on the
-    delta rounds, whose elapsed time is mostly the fixed cost of a transfer (admin
-    request, sender and receiver start, WebSocket handshake, Done, teardown): exactly
-    what the final delta of a cutover pays inside the hold. The dirty rate is the raw
-    bytes per second of changes the source took during the last round.
+    The model of a one-call cutover's hold (all of it runs in the source daemon): the
+    final delta of ``n`` changes ships in ``fixed_s + n * change_s``, then the source
+    makes one admin call to the target (activation, ``call_s``) and each side persists
+    its route (:attr:`ROUTE_SYNCS` fsyncs of ``sync_s``).
+
+    ``fixed_s`` is what a small transfer costs over the daemon's pooled session and
+    actor system (WebSocket handshake, Hello, Done, close): a prior,
+    :attr:`FIXED_S`, measured on that path. ``change_s`` is calibrated on the delta
+    rounds, whose changes are the ones the final delta ships (the hot records, often
+    much smaller than the workload's average): their elapsed time minus the fixed cost
+    and the round's admin request, per change shipped. Until a delta round has run,
+    changes are costed as ``avg_change_bytes`` at the bulk bandwidth (the raw goodput of
+    rounds of at least :attr:`BULK_ROUND_BYTES`, or of the first round). The dirty rate is
+    the raw bytes per second of changes the source took during the last round.
 
     Args:
         avg_change_bytes: mean size of one change (record bytes / records), for turning
             LSN growth into bytes.
     """
 
-    CUTOVER_CALLS = 3
+    CUTOVER_CALLS = 1
+    ROUTE_SYNCS = 2
+    FIXED_S = 0.006
     BULK_ROUND_BYTES = 8 << 20
+    WORTH_A_ROUND = 0.5
+    """Another delta round is run when it is predicted to cut the hold at least this much."""
 
     def __init__(self, avg_change_bytes: float) -> None:
         self.avg_change_bytes = max(1.0, avg_change_bytes)
         self.bandwidth_Bps: float | None = None
         self.dirty_rate_Bps = 0.0
-        self.fixed_s: float | None = None
+        self.fixed_s = self.FIXED_S
+        self.change_s: float | None = None
         self.call_s = 0.002
+        self.sync_s = 0.001
         self.rounds = 0
 
-    def record_round(self, raw_bytes: int, elapsed_s: float, new_changes: int) -> None:
+    def record_round(
+        self, raw_bytes: int, elapsed_s: float, new_changes: int, records: int = 0
+    ) -> None:
         """Account one finished round.
 
         Args:
             raw_bytes: raw bytes the target acknowledged in the round.
             elapsed_s: wall time of the round (transfer included).
             new_changes: LSNs the source advanced during the round (its dirtying).
+            records: changes the target acknowledged in the round (0: unknown).
         """
         self.rounds += 1
         elapsed_s = max(elapsed_s, 1e-6)
@@ -133,10 +148,10 @@ class RoundEstimator:
         bulk = raw_bytes >= self.BULK_ROUND_BYTES
         if raw_bytes and (bulk or self.bandwidth_Bps is None):
             self.bandwidth_Bps = raw_bytes / elapsed_s
-        elif self.bandwidth_Bps and not bulk:
-            # A delta round: what the bandwidth does not explain is the fixed cost.
-            fixed = max(0.0, elapsed_s - raw_bytes / self.bandwidth_Bps)
-            self.fixed_s = fixed if self.fixed_s is None else (self.fixed_s + fixed) / 2
+        elif records > 0 and not bulk:
+            # A delta round: what the fixed cost and its admin request leave, per change.
+            change = max(0.0, elapsed_s - self.fixed_s - self.call_s) / records
+            self.change_s = change if self.change_s is None else (self.change_s + change) / 2
 
     def record_call(self, elapsed_s: float) -> None:
         """Account the latency of one admin call (smoothed)."""
@@ -146,15 +161,32 @@ class RoundEstimator:
         """Bytes to ship for ``lsn_gap`` un-synced changes (an upper bound)."""
         return max(0, lsn_gap) * self.avg_change_bytes
 
-    def ship_s(self, delta_bytes: float) -> float:
-        """Predicted seconds to ship ``delta_bytes`` (infinite before any measurement)."""
+    def ship_s(self, lsn_gap: int) -> float:
+        """Predicted seconds to ship ``lsn_gap`` changes (infinite before any measurement)."""
+        gap = max(0, lsn_gap)
+        if self.change_s is not None:
+            return self.fixed_s + gap * self.change_s
         if not self.bandwidth_Bps:
             return math.inf
-        return (self.fixed_s or 0.0) + delta_bytes / self.bandwidth_Bps
+        return self.fixed_s + self.delta_bytes(gap) / self.bandwidth_Bps
 
     def expected_downtime_s(self, lsn_gap: int) -> float:
-        """Predicted write hold of a cutover now: admin calls plus the final delta."""
-        return self.CUTOVER_CALLS * self.call_s + self.ship_s(self.delta_bytes(lsn_gap))
+        """Predicted write hold of a cutover now: the final delta, the target's
+        activation call and the two route fsyncs."""
+        return (
+            self.CUTOVER_CALLS * self.call_s + self.ROUTE_SYNCS * self.sync_s + self.ship_s(lsn_gap)
+        )
+
+    def worth_another_round(self, lsn_gap: int) -> bool:
+        """Whether one more delta round is predicted to cut the cutover's hold at least
+        by :attr:`WORTH_A_ROUND` (the changes the source takes while that round ships
+        ``lsn_gap`` become the final delta instead)."""
+        now = self.expected_downtime_s(lsn_gap)
+        if math.isinf(now) or lsn_gap <= 0:
+            return False
+        round_s = self.call_s + self.ship_s(lsn_gap)
+        next_gap = math.ceil(self.dirty_rate_Bps * round_s / self.avg_change_bytes)
+        return self.expected_downtime_s(next_gap) <= now * (1.0 - self.WORTH_A_ROUND)
 
     def converged(self, lsn_gap: int, max_downtime_s: float) -> bool:
         """Whether a cutover now is expected to hold writes within ``max_downtime_s``."""

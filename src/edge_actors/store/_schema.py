@@ -26,7 +26,15 @@ if TYPE_CHECKING:
 
     from ._models import Durability
 
-__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "connect_reader", "connect_writer"]
+__all__ = [
+    "APPLICATION_ID",
+    "SCHEMA_VERSION",
+    "WAL_HARD_CAP",
+    "WAL_RESTART_BYTES",
+    "connect_checkpointer",
+    "connect_reader",
+    "connect_writer",
+]
 
 APPLICATION_ID = 0x45414354  # "EACT"
 """``PRAGMA application_id`` of a workload store file."""
@@ -39,10 +47,12 @@ _CACHE_KIB = 32 * 1024
 # Bigger pages mean fewer WAL frames (and write calls) per commit: bulk apply of 1 KiB
 # values runs about 1.5x faster with 16 KiB pages than with SQLite's default 4 KiB.
 _PAGE_SIZE = 16 * 1024
-# Checkpoint (which fsyncs the main file) once the WAL holds ~32 MiB, not every 4 MiB;
-# after a checkpoint a WAL larger than the limit is truncated back to it.
-_WAL_CHECKPOINT_PAGES = 32 * 1024 * 1024 // _PAGE_SIZE
-_WAL_SIZE_LIMIT = 32 * 1024 * 1024
+
+WAL_RESTART_BYTES = 32 * 1024 * 1024
+"""WAL content (bytes) past which the checkpointer makes the WAL restart from its start."""
+
+WAL_HARD_CAP = 4 * WAL_RESTART_BYTES
+"""WAL file size (bytes) past which the checkpointer runs a ``TRUNCATE`` checkpoint."""
 
 _SCHEMA = f"""
 CREATE TABLE records (
@@ -104,8 +114,10 @@ def connect_writer(
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
         conn.execute("PRAGMA temp_store = MEMORY")
-        conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_CHECKPOINT_PAGES}")
-        conn.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
+        # Checkpoints run in the store's background checkpointer, never inside a COMMIT;
+        # no journal_size_limit either, since the truncation would run in a COMMIT too.
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        conn.execute("PRAGMA journal_size_limit = -1")
         _ensure_schema(conn, path, name)
     except sqlite3.Error as exc:
         conn.close()
@@ -144,6 +156,28 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path, name: str) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def connect_checkpointer(
+    path: Path, durability: Durability, *, busy_timeout_ms: int
+) -> sqlite3.Connection:
+    """Open the background checkpointer's connection to an existing store file. Blocking.
+
+    Its ``synchronous`` level is the writer's, so a checkpoint syncs the WAL before
+    copying it and the database file afterwards exactly as the writer's own would.
+    ``busy_timeout_ms`` bounds how long a blocking checkpoint waits for readers.
+    """
+    conn = sqlite3.connect(
+        _uri(path, "rw"), uri=True, isolation_level=None, check_same_thread=False
+    )
+    try:
+        conn.execute(f"PRAGMA synchronous = {'FULL' if durability == 'full' else 'NORMAL'}")
+        conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def connect_reader(path: Path) -> sqlite3.Connection:

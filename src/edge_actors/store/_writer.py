@@ -11,9 +11,11 @@ only after ``COMMIT`` returns; a failed transaction is rolled back and leaves it
 from __future__ import annotations
 
 import sqlite3
+import threading
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
+from ._checkpointer import Checkpointer
 from ._digest import DIGEST_MODULUS, digest_hex, record_hash, sum_record_hashes
 from ._errors import StoreError
 from ._models import Durability, StoreStats
@@ -69,20 +71,25 @@ class _Totals:
 class WriteSide:
     """Owner of a store's write connection and of the committed ``meta`` values."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, durability: Durability) -> None:
         self._conn: sqlite3.Connection | None = conn
         self._path = path
         self._totals = self._read_totals(conn)
+        self._tx_lock = threading.Lock()  # held by each write transaction
+        self.checkpointer = Checkpointer(path, durability, writer_lock=self._tx_lock)
+        """The store's background WAL checkpointer (started by :meth:`open`)."""
 
     @classmethod
     def open(cls, path: Path, name: str, *, create: bool, durability: Durability) -> WriteSide:
-        """Open the store file (see :func:`connect_writer`) and load its ``meta`` row."""
+        """Open the store file (see :func:`connect_writer`), load ``meta``, start checkpoints."""
         conn = connect_writer(path, name, create=create, durability=durability)
         try:
-            return cls(conn, path)
+            side = cls(conn, path, durability)
         except BaseException:
             conn.close()
             raise
+        side.checkpointer.start()
+        return side
 
     def stats(self) -> StoreStats:
         """Return the committed totals as a :class:`StoreStats`."""
@@ -101,7 +108,7 @@ class WriteSide:
         conn = self._live()
         ends: list[int] = []
         rows: dict[str, tuple[bytes | None, int]] = {}
-        with _transaction(conn, self._path):
+        with self._tx_lock, _transaction(conn, self._path):
             t = self._read_totals(conn)
             current = self._lookup(conn, (key for ops in groups for key, _ in ops))
             for ops in groups:
@@ -114,6 +121,7 @@ class WriteSide:
                 ends.append(t.lsn)
             self._store_rows(conn, rows, t)
         self._totals = t
+        self.checkpointer.after_commit()
         return ends
 
     def apply(self, changes: Sequence[PreparedChange]) -> int:
@@ -131,7 +139,7 @@ class WriteSide:
         """
         conn = self._live()
         top = max((c[3] for c in changes), default=0)
-        with _transaction(conn, self._path):
+        with self._tx_lock, _transaction(conn, self._path):
             t = self._read_totals(conn)
             before = t.lsn
             if not self._apply_new(conn, changes, t):
@@ -141,10 +149,16 @@ class WriteSide:
                 t.normalise()
                 conn.execute(_UPDATE_META, (t.lsn, t.records, t.bytes, digest_hex(t.digest)))
         self._totals = t
+        if t.changed:
+            self.checkpointer.after_commit()
         return t.lsn
 
     def close(self) -> None:
-        """Close the connection (SQLite checkpoints the WAL when the last one closes)."""
+        """Stop the checkpointer, then close the connection.
+
+        SQLite checkpoints the WAL (and removes it) when the last connection closes.
+        """
+        self.checkpointer.close()
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()

@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
 from ._checkpointer import Checkpointer
-from ._digest import DIGEST_MODULUS, digest_hex, record_hash, sum_record_hashes
+from ._digest import DIGEST_MODULUS, digest_hex, sum_record_hashes
 from ._errors import StoreError
 from ._models import Durability, StoreStats
 from ._schema import connect_writer
@@ -40,6 +40,9 @@ _PROBE = "SELECT 1 FROM records WHERE key IN (?, ?, ?) LIMIT 1"
 _FAST_MIN = 8  # smaller batches take the general path (the probe would not pay off)
 
 
+_Live = tuple[bytes, bytes]  # (key_utf8, value) of a live record
+
+
 class _Totals:
     """Mutable running totals of a transaction in progress (copied from ``meta``)."""
 
@@ -52,16 +55,17 @@ class _Totals:
         self.digest = digest
         self.changed = False  # whether any record row was written in this transaction
 
-    def replace(self, key_utf8: bytes, old: bytes | None, new: bytes | None) -> None:
-        """Account for the live value of a key going from ``old`` to ``new``."""
-        if old is not None:
-            self.records -= 1
-            self.bytes -= len(key_utf8) + len(old)
-            self.digest -= record_hash(key_utf8, old)
-        if new is not None:
-            self.records += 1
-            self.bytes += len(key_utf8) + len(new)
-            self.digest += record_hash(key_utf8, new)
+    def replace_all(self, removed: list[_Live], added: list[_Live]) -> None:
+        """Account for live records going away (``removed``) and arriving (``added``).
+
+        The same terms as one :func:`record_hash` per record, summed in two tight loops.
+        A key replaced twice in one batch appears in both lists, which cancels out.
+        """
+        self.records += len(added) - len(removed)
+        self.bytes += sum([len(k) + len(v) for k, v in added]) - sum(
+            [len(k) + len(v) for k, v in removed]
+        )
+        self.digest += sum_record_hashes(added) - sum_record_hashes(removed)
 
     def normalise(self) -> None:
         """Reduce the digest accumulator modulo 2**256 (once per transaction)."""
@@ -111,14 +115,20 @@ class WriteSide:
         with self._tx_lock, _transaction(conn, self._path):
             t = self._read_totals(conn)
             current = self._lookup(conn, (key for ops in groups for key, _ in ops))
+            removed: list[_Live] = []
+            added: list[_Live] = []
             for ops in groups:
                 for key, value in ops:
                     t.lsn += 1
                     old = current.get(key)
-                    t.replace(key.encode("utf-8"), None if old is None else old[0], value)
-                    current[key] = (value, t.lsn)
-                    rows[key] = (value, t.lsn)
+                    key_utf8 = key.encode("utf-8")
+                    if old is not None and old[0] is not None:
+                        removed.append((key_utf8, old[0]))
+                    if value is not None:
+                        added.append((key_utf8, value))
+                    current[key] = rows[key] = (value, t.lsn)
                 ends.append(t.lsn)
+            t.replace_all(removed, added)
             self._store_rows(conn, rows, t)
         self._totals = t
         self.checkpointer.after_commit()
@@ -217,10 +227,7 @@ class WriteSide:
                 return False
         finally:
             conn.execute("RELEASE apply_new")
-        live = [(key_utf8, value) for _, key_utf8, value, _ in changes if value is not None]
-        t.digest += sum_record_hashes(live)
-        t.records += len(live)
-        t.bytes += sum([len(key_utf8) + len(value) for key_utf8, value in live])
+        t.replace_all([], [(k, v) for _, k, v, _ in changes if v is not None])
         t.changed = True
         return True
 
@@ -230,13 +237,20 @@ class WriteSide:
         """Look up the batch's keys, then upsert the changes newer than the local rows."""
         rows: dict[str, tuple[bytes | None, int]] = {}
         current = self._lookup(conn, (c[0] for c in changes))
+        removed: list[_Live] = []
+        added: list[_Live] = []
         for key, key_utf8, value, lsn in changes:
             old = current.get(key)
-            if old is not None and lsn <= old[1]:
-                continue
-            t.replace(key_utf8, None if old is None else old[0], value)
+            if old is not None:
+                if lsn <= old[1]:
+                    continue
+                if old[0] is not None:
+                    removed.append((key_utf8, old[0]))
+            if value is not None:
+                added.append((key_utf8, value))
             current[key] = rows[key] = (value, lsn)
         if rows:
+            t.replace_all(removed, added)
             conn.executemany(_UPSERT, [(key, value, lsn) for key, (value, lsn) in rows.items()])
             t.changed = True
 

@@ -225,11 +225,6 @@ async def test_transfer_of_unknown_workload_is_404(
     assert_error(result, 404, "workload_not_found", "nope")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="edge/_admin_api.py hold(): lease_s is only checked to be finite and > 0, so "
-    "lease_s=1e308 holds the workload's writes for ever, defeating the safety lease",
-)
 async def test_huge_hold_lease_is_refused(daemon: EdgeDaemon, http: aiohttp.ClientSession) -> None:
     before = await snapshot(daemon)
     result = await answer(

@@ -110,8 +110,7 @@ def add_admin_routes(app: web.Application, daemon: EdgeDaemon) -> None:
     async def hold(request: web.Request) -> web.Response:
         name = workload(request)
         body = await decode_json(request, HoldRequest, empty_ok=True)
-        if body.lease_s is not None and not (math.isfinite(body.lease_s) and body.lease_s > 0):
-            raise HttpError(400, "invalid_body", f"lease_s: must be > 0, got {body.lease_s!r}")
+        _check_lease(body.lease_s, daemon.config.hold_timeout_s)
         daemon.check_no_cutover(name)
         lsn, lease = await daemon.hold(name, body.lease_s)
         return json_response(HoldAnswer(lsn=lsn, lease_s=lease))
@@ -145,8 +144,7 @@ def add_admin_routes(app: web.Application, daemon: EdgeDaemon) -> None:
             raise HttpError(
                 400, "invalid_body", f"target_url: expected an http(s) URL, got {body.target_url!r}"
             )
-        if body.lease_s is not None and not (math.isfinite(body.lease_s) and body.lease_s > 0):
-            raise HttpError(400, "invalid_body", f"lease_s: must be > 0, got {body.lease_s!r}")
+        _check_lease(body.lease_s, daemon.config.hold_timeout_s)
         if body.from_lsn < 0 or body.batch_size < 1:
             raise HttpError(
                 400,
@@ -190,3 +188,22 @@ def add_admin_routes(app: web.Application, daemon: EdgeDaemon) -> None:
     router.add_route("POST", "/admin/workloads/{workload}/cutover", cutover)
     router.add_route("PUT", "/admin/links/{target}", set_link_rate)
     router.add_route("GET", "/metrics", metrics)
+
+
+def max_lease_s(hold_timeout_s: float) -> float:
+    """The longest write-hold lease a request may ask for on an edge.
+
+    A lease is the safety net that releases writes when a migrator dies mid-cutover, so it
+    must stay bounded: an hour, or ten times the edge's default lease if that is longer.
+    """
+    return max(3600.0, 10.0 * hold_timeout_s)
+
+
+def _check_lease(lease_s: float | None, hold_timeout_s: float) -> None:
+    if lease_s is None:
+        return
+    limit = max_lease_s(hold_timeout_s)
+    if not (math.isfinite(lease_s) and 0 < lease_s <= limit):
+        raise HttpError(
+            400, "invalid_body", f"lease_s: must be > 0 and <= {limit:g} seconds, got {lease_s!r}"
+        )

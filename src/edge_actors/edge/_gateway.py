@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Self
 import aiohttp
 
 from edge_actors.migration import (
+    CutoverResult,
     EdgeCapacity,
     EdgeUnreachable,
     EdgeWorkload,
@@ -22,7 +23,6 @@ from edge_actors.migration import (
     UnknownEdgeName,
     WorkloadNotOnEdge,
 )
-from edge_actors.migration._gateway import CutoverResult
 from edge_actors.transfer import TransferProgress, TransferSpec
 
 from ._client import AdminClient
@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
     from types import TracebackType
 
-    from edge_actors.migration._gateway import CutoverSpec, WorkloadRouting
+    from edge_actors.migration import CutoverSpec
+    from edge_actors.migration._gateway import WorkloadRouting
 
     from ._topology import EdgeEndpoint, Topology
 

@@ -19,6 +19,8 @@ from ._errors import UnknownCheckpoint as UnknownCheckpoint
 from ._errors import UnknownEdgeName as UnknownEdgeName
 from ._errors import UnknownMigration as UnknownMigration
 from ._errors import WorkloadNotOnEdge as WorkloadNotOnEdge
+from ._gateway import CutoverResult as CutoverResult
+from ._gateway import CutoverSpec as CutoverSpec
 from ._gateway import EdgeCapacity as EdgeCapacity
 from ._gateway import EdgeGateway as EdgeGateway
 from ._gateway import EdgeWorkload as EdgeWorkload
@@ -50,6 +52,8 @@ __all__ = [
     "TRANSITIONS",
     "Checkpoint",
     "Constraints",
+    "CutoverResult",
+    "CutoverSpec",
     "EdgeCapacity",
     "EdgeGateway",
     "EdgeUnreachable",

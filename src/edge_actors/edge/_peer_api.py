@@ -17,6 +17,8 @@ from aiohttp import web
 from edge_actors.store import WorkloadNotFound, validate_workload_name
 from edge_actors.transfer import peer_ws_max_msg_size, serve_peer_stream
 
+from ._http import HttpError
+
 if TYPE_CHECKING:
     from edge_actors.store import WorkloadStore
 
@@ -47,6 +49,13 @@ def add_peer_routes(app: web.Application, daemon: EdgeDaemon) -> None:
 
     async def peer_stream(request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=peer_ws_max_msg_size(daemon.limits))
+        if not ws.can_prepare(request).ok:
+            raise HttpError(
+                400,
+                "invalid_request",
+                "/peer/stream needs a WebSocket upgrade (Connection: Upgrade, Upgrade: "
+                "websocket); it carries the binary peer-stream frames of docs/wire.md",
+            )
         await ws.prepare(request)
         streams.add(ws)
         try:

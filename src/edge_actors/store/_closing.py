@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
@@ -10,12 +11,12 @@ if TYPE_CHECKING:
 __all__ = ["AsyncCloseable"]
 
 
-class AsyncCloseable:
+class AsyncCloseable(ABC):
     """``async with obj:`` returns ``obj`` and calls ``await obj.close()`` on exit."""
 
+    @abstractmethod
     async def close(self) -> None:
-        """Release the object's resources; subclasses implement it."""
-        raise NotImplementedError
+        """Release the object's resources."""
 
     async def __aenter__(self) -> Self:
         return self

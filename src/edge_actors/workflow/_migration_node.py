@@ -14,11 +14,9 @@ lookup without starting anything.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-import anyio
 import msgspec
 
 from edge_actors.errors import ConfigError, EdgeActorsError
@@ -638,22 +636,10 @@ class EdgeMigrationNode(EdgeNode):
     async def _rollback(
         service: MigrationService, migration_id: str, checkpoint_id: str | None
     ) -> MigrationStatus:
-        """Start a rollback and wait until it ended (rolled back, back at a checkpoint, failed).
-
-        ``MigrationService.rollback(wait=True)`` returns at once when the migration was
-        already ``paused`` (the state a checkpoint rollback also ends in), so this waits on
-        the status itself: ``paused`` counts only once it was entered after the request.
-        """
-        requested = time.time()
-        status = await service.rollback(migration_id, checkpoint_id, wait=False)
-        with anyio.fail_after(_ROLLBACK_TIMEOUT_S):
-            while not (
-                status.state in ("rolled_back", "failed", "cancelled", "completed")
-                or (status.state == "paused" and status.updated_at >= requested)
-            ):
-                await anyio.sleep(0.05)
-                status = await service.status(migration_id)
-        return status
+        """Roll back and wait for the outcome (rolled back, back at a checkpoint, failed)."""
+        return await service.rollback(
+            migration_id, checkpoint_id, wait=True, timeout=_ROLLBACK_TIMEOUT_S
+        )
 
     async def _op_cancel_migration(self, call: Call) -> dict[str, object]:
         env = call.env

@@ -189,7 +189,8 @@ class _Runner:
             await self._checkpoint(intent)
             self.ctx.metrics.pauses += 1
             await self._enter("paused" if intent == "pause" else "queued", control.detail)
-            control.clear()
+            if control.intent == intent:  # a later request (cancel, ...) is the supervisor's
+                control.clear()
         elif intent == "cancel":
             control.clear()
             await self._cancel()

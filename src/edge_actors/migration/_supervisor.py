@@ -420,10 +420,43 @@ class MigrationSupervisor(Actor[object]):
         entry.running = False
         entry.mode = "migrate"
         await self._stop_engine(entry)
-        if entry.status.state == "failed" and entry.status.auto_rollback:
+        started = await self._pending_intent(entry)
+        if not started and entry.status.state == "failed" and entry.status.auto_rollback:
             self.mlog.warning("migration.auto_rollback", migration_id=entry.plan.migration_id)
             await self._start_run(entry, "rollback")
         await self._schedule()
+
+    async def _pending_intent(self, entry: _Entry) -> bool:
+        """Carry out a request accepted after the run stopped listening (it arrived
+        between the run's last transition and its ``RunEnded``); True if a run started."""
+        control = entry.control
+        intent = control.intent
+        if intent not in ("pause", "cancel", "rollback"):
+            return False
+        control.clear()
+        state = entry.status.state
+        try:
+            if intent == "pause":
+                if state != "paused":
+                    check_transition(entry.plan.migration_id, state, "paused")
+                    entry.want_run = False
+                    self._transition(entry, "paused", f"paused while {state}")
+                return False
+            if intent == "cancel":
+                check_transition(entry.plan.migration_id, state, "cancelled")
+                if entry.checkpoint is not None:
+                    await self._start_run(entry, "cancel")
+                    return True
+                entry.want_run = False
+                self._transition(entry, "cancelled")
+                return False
+            check_transition(entry.plan.migration_id, state, "rolling_back")
+        except IllegalTransition as exc:
+            self.mlog.warning("migration.intent_dropped", intent=intent, error=str(exc))
+            return False
+        entry.want_run = False
+        await self._start_run(entry, "rollback")
+        return True
 
     async def _engine_terminated(self, notice: Terminated) -> None:
         for entry in self.entries.values():

@@ -1,0 +1,49 @@
+"""Control requests racing with the end of a run or with a phase transition: a request
+the supervisor accepted is carried out, never silently dropped or turned into a crash."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from edge_actors.migration import _supervisor
+from edge_actors.migration._messages import Control
+
+from .conftest_hardening import make_workload, plan_for, target_info, until
+
+if TYPE_CHECKING:
+    from edge_actors.migration import MigrationService
+
+    from .conftest import Edges
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_cancel_accepted_while_the_paused_run_ends_is_carried_out(
+    edges: Edges, service: MigrationService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancel that reaches the supervisor after the run journaled ``paused`` but before
+    the run ended (its ``RunEnded`` still on the way) must still cancel the migration."""
+    original = _supervisor.MigrationSupervisor._transition
+    sent: list[str] = []
+
+    def transition(self: Any, entry: Any, to_state: str, *args: Any, **kw: Any) -> None:
+        original(self, entry, to_state, *args, **kw)
+        if to_state == "paused" and not sent:
+            sent.append(entry.plan.migration_id)
+            # The caller's cancel lands in the mailbox before the actor's RunEnded.
+            self.ref.tell_nowait(Control(entry.plan.migration_id, "cancel"))
+
+    monkeypatch.setattr(_supervisor.MigrationSupervisor, "_transition", transition)
+    await make_workload(edges, "race-cancel", 1500, 1024)
+    plan = await service.plan(plan_for("race-cancel", bandwidth_limit_mbps=4))
+    mid = plan.migration_id
+    await service.execute(mid)
+    await until(service, mid, bytes_done=100_000)
+    await service.pause(mid)
+    status = await service.wait(mid, {"cancelled"}, timeout=15)
+    assert sent == [mid]
+    assert status.state == "cancelled", status
+    with pytest.raises(Exception, match="race-cancel"):
+        await target_info(edges, "race-cancel")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from edge_actors.migration import _supervisor
+from edge_actors.migration import _actor, _supervisor
 from edge_actors.migration._messages import Control
 
 from .conftest_hardening import make_workload, plan_for, target_info, until
@@ -47,3 +47,32 @@ async def test_cancel_accepted_while_the_paused_run_ends_is_carried_out(
     assert status.state == "cancelled", status
     with pytest.raises(Exception, match="race-cancel"):
         await target_info(edges, "race-cancel")
+
+
+async def test_pause_just_before_the_cutover_transition_pauses(
+    edges: Edges, service: MigrationService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pause the supervisor accepts (state ``sync``) while the actor's own transition to
+    ``cutover`` is already on the way must pause the migration, not journal ``cutover``
+    and then crash-loop on ``cutover -> paused`` until it is rolled back."""
+    original = _actor._Runner._cutover
+
+    async def cutover(self: Any, names: list[str]) -> None:
+        # The caller's pause lands in the supervisor's mailbox just before our transition.
+        self.ctx.supervisor.tell_nowait(Control(self.mid, "pause"))
+        monkeypatch.setattr(_actor._Runner, "_cutover", original)
+        await original(self, names)
+
+    monkeypatch.setattr(_actor._Runner, "_cutover", cutover)
+    await make_workload(edges, "race-pause", 300)
+    plan = await service.plan(plan_for("race-pause"))
+    mid = plan.migration_id
+    await service.execute(mid)
+    status = await service.wait(mid, {"paused"}, timeout=20)
+    assert status.state == "paused", status
+    assert (await service.metrics(mid)).restarts == 0  # type: ignore[union-attr]
+    assert (await target_info(edges, "race-pause", source=True)).status == "active"
+    await service.resume(mid)
+    status = await service.wait(mid, {"completed", "failed"}, timeout=30)
+    assert status.state == "completed", status
+    assert (await target_info(edges, "race-pause")).status == "active"

@@ -203,6 +203,14 @@ class MigrationSupervisor(Actor[object]):
     async def _dispatch(self, message: object) -> Any:
         if isinstance(message, Transition):
             entry = self._get(message.migration_id)
+            intent = entry.control.intent
+            if intent in ("pause", "preempt", "cancel") and message.to_state in RUNNING_STATES:
+                # The run was stopped for ``intent`` after it sent this: moving on to the
+                # next phase now would make the pending pause or cancel illegal.
+                raise IllegalTransition(
+                    message.migration_id, entry.status.state, message.to_state,
+                    f"{intent} requested",
+                )  # fmt: skip
             self._transition(entry, message.to_state, message.detail, message.error)
             return self._status(entry)
         if isinstance(message, SaveCheckpoint):

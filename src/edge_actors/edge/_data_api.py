@@ -87,7 +87,7 @@ def add_data_routes(app: web.Application, daemon: EdgeDaemon) -> None:
             raise HttpError(
                 400, "invalid_body", f"batch: expected [[key, value-or-nil], ...]: {exc}"
             ) from None
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # a str that is not UTF-8
             raise HttpError(400, "invalid_body", f"batch: body is not msgpack: {exc}") from None
         for index, (_, value) in enumerate(ops):
             if value is not None and len(value) > MAX_VALUE_BYTES:

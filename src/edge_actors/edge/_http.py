@@ -107,12 +107,14 @@ async def decode_json(request: web.Request, kind: type[T], *, empty_ok: bool = F
             msgspec.json.decode(body)
         except msgspec.ValidationError:
             pass  # well-formed JSON (a number out of range): the typed message says where
-        except msgspec.DecodeError as syntax:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as syntax:
             raise HttpError(
                 400, "invalid_json", f"{kind.__name__}: body is not JSON: {syntax}"
             ) from None
         raise HttpError(400, "invalid_body", f"{kind.__name__}: {exc}") from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # msgspec raises UnicodeDecodeError for a string that is not UTF-8, RecursionError
+        # for absurd nesting: both are the client's malformed body, not a server bug.
         raise HttpError(400, "invalid_json", f"{kind.__name__}: body is not JSON: {exc}") from None
 
 
@@ -122,7 +124,8 @@ def check_token(request: web.Request, token: str) -> bool:
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
+    # Header values are decoded with surrogateescape: non-UTF-8 bytes must not raise (a 500).
+    return hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), token.encode())
 
 
 _PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")

@@ -399,11 +399,13 @@ class EdgeEnvironment:
             _log.warning("environment.edge_port_taken", edge=edge, port=config.port, error=str(exc))
             config = msgspec.structs.replace(config, port=0)
             daemon = await self._tg.start(self._run_daemon, config)
-        port = daemon.bound_url.rsplit(":", 1)[1]
-        await anyio.Path(port_file).write_text(port)
+        # Owned from now on (stopped at close, found by the next caller) even if saving
+        # the port fails or this call is cancelled.
         endpoint = EdgeEndpoint(daemon.url, daemon.token)
         self._daemons[edge] = daemon
         self._endpoints[edge] = endpoint
+        port = daemon.bound_url.rsplit(":", 1)[1]
+        await anyio.Path(port_file).write_text(port)
         _log.info("environment.edge_started", edge=edge, url=daemon.url, data_dir=config.data_dir)
         return endpoint
 

@@ -565,7 +565,10 @@ class EdgeDaemon:
         if forwarded.error is not None:
             raise HttpError(503, "forward_failed", forwarded.error)
         if forwarded.redirect:
-            self.data_route(name, request)  # raises the 307
+            self.data_route(name, request)  # raises the 307 while the route is still moved
+            # The route changed back meanwhile (nothing was applied anywhere): run the write
+            # where the workload is served now instead of acknowledging it unapplied.
+            return await self.write(name, request, ops)
         return WriteAnswer(forwarded.lsn, moved_to)
 
     def _forwarder(self, name: str) -> _Forwarder:

@@ -1,0 +1,75 @@
+"""Races of forwarded held writes with routing changes (review regressions)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+from aiohttp import web
+
+from edge_actors.edge import AdminClient, EdgeClient
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from edge_actors.edge import EdgeDaemon
+
+pytestmark = pytest.mark.anyio
+
+TOKEN = "test-cluster-token"
+
+
+async def _serve(app: web.Application) -> AsyncIterator[str]:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_refused_forward_after_route_went_back_active_is_not_acked_unapplied(
+    daemon: EdgeDaemon,
+) -> None:
+    """The target refuses the forward while the source's route is set back to active:
+    the write must not be acknowledged without being applied anywhere."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        # Meanwhile the operator (or a rollback) makes the source serve it again.
+        daemon.set_route("orders", "active", None)
+        return web.json_response({"error": "store_closed", "message": "x"}, status=503)
+
+    app = web.Application()
+    app.router.add_post("/v1/workloads/{w}/batch", refuse)
+    async with (
+        AdminClient(daemon.url, TOKEN) as admin,
+        EdgeClient(daemon.url) as client,
+    ):
+        await admin.create_workload("orders")
+        gen = _serve(app)
+        target = await gen.__anext__()
+        try:
+            await admin.hold("orders")
+            acked: list[int] = []
+            async with anyio.create_task_group() as tg:
+
+                async def put() -> None:
+                    acked.append(await client.put("orders", "k", b"v"))
+
+                tg.start_soon(put)
+                with anyio.fail_after(10):
+                    while daemon.gate("orders").queued < 1:
+                        await anyio.sleep(0.005)
+                await admin.release("orders", moved_to=target)
+        finally:
+            await gen.aclose()
+        # Acknowledged: so it must be applied, and readable where the workload is served.
+        assert len(acked) == 1
+        assert acked[0] >= 1
+        assert client.edge_for("orders") == daemon.url
+        async with EdgeClient(daemon.url) as direct:
+            assert await direct.get("orders", "k") == b"v"

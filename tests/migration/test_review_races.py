@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from edge_actors.migration import _actor, _supervisor
+from edge_actors.migration._errors import EdgeUnreachable
 from edge_actors.migration._messages import Control
 
 from .conftest_hardening import make_workload, plan_for, target_info, until
@@ -76,3 +77,30 @@ async def test_pause_just_before_the_cutover_transition_pauses(
     status = await service.wait(mid, {"completed", "failed"}, timeout=30)
     assert status.state == "completed", status
     assert (await target_info(edges, "race-pause")).status == "active"
+
+
+async def test_resumed_run_that_exhausts_its_restarts_is_rolled_back(
+    edges: Edges, service: MigrationService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resumed migration (``queued``) whose run crashes before it enters a phase (the
+    target does not answer) exhausts its restarts: it must be rolled back as documented,
+    not stay ``queued`` forever with no run (``queued -> failed`` is not a transition)."""
+    await make_workload(edges, "resume-down", 1500, 1024)
+    plan = await service.plan(plan_for("resume-down", bandwidth_limit_mbps=4))
+    mid = plan.migration_id
+    await service.execute(mid)
+    await until(service, mid, bytes_done=100_000)
+    assert (await service.pause(mid)).state == "paused"
+    original = edges.gateway.workload_info
+
+    async def workload_info(edge: str, workload: str) -> Any:
+        if edge == "edge-east":
+            raise EdgeUnreachable(f"edge {edge!r} does not answer")
+        return await original(edge, workload)
+
+    monkeypatch.setattr(edges.gateway, "workload_info", workload_info)
+    await service.resume(mid)
+    status = await service.wait(mid, {"rolled_back", "failed"}, timeout=20)
+    assert status.state == "rolled_back", status
+    assert "restarts exhausted" in (status.error or ""), status
+    assert (await target_info(edges, "resume-down", source=True)).status == "active"

@@ -59,7 +59,7 @@ from ._models import (
     ServiceDefaults,
 )
 from ._strategies import Strategy, get_strategy
-from ._transitions import check_transition
+from ._transitions import TRANSITIONS, check_transition
 
 if TYPE_CHECKING:
     from ._gateway import EdgeGateway
@@ -483,8 +483,12 @@ class MigrationSupervisor(Actor[object]):
             if state != "failed":
                 self._transition(entry, "failed", error=f"rollback failed: {reason}")
         else:
-            if state not in ("failed",):
+            if "failed" in TRANSITIONS.get(state, ()):
                 self._transition(entry, "failed", error=reason)
+            elif state != "failed":
+                # queued or paused: the run crashed before it entered a phase, and neither
+                # may become failed; the rollback run goes on from rolling_back.
+                self._transition(entry, "rolling_back", error=reason)
             await self._start_run(entry, "rollback")
         await self._schedule()
 

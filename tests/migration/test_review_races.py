@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import pytest
 
-from edge_actors.migration import _actor, _supervisor
+from edge_actors.migration import IllegalTransition, _actor, _supervisor
 from edge_actors.migration._errors import EdgeUnreachable
 from edge_actors.migration._messages import Control
 
@@ -104,3 +105,30 @@ async def test_resumed_run_that_exhausts_its_restarts_is_rolled_back(
     assert status.state == "rolled_back", status
     assert "restarts exhausted" in (status.error or ""), status
     assert (await target_info(edges, "resume-down", source=True)).status == "active"
+
+
+async def test_a_running_rollback_cannot_be_paused(
+    edges: Edges, service: MigrationService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pausing while ``rolling_back`` would cancel the rollback half way and park the
+    migration ``paused`` with its routing half restored: it is refused, and the rollback
+    finishes."""
+    await make_workload(edges, "rb-pause", 1500, 1024)
+    plan = await service.plan(plan_for("rb-pause", bandwidth_limit_mbps=4))
+    mid = plan.migration_id
+    await service.execute(mid)
+    await until(service, mid, bytes_done=100_000)
+    assert (await service.pause(mid)).state == "paused"
+    original = edges.gateway.drop_workload
+
+    async def drop_workload(edge: str, workload: str, **kw: Any) -> Any:
+        await anyio.sleep(1.0)  # a slow edge: the rollback is still running
+        return await original(edge, workload, **kw)
+
+    monkeypatch.setattr(edges.gateway, "drop_workload", drop_workload)
+    await service.rollback(mid, wait=False)
+    await service.wait(mid, {"rolling_back"}, timeout=10)
+    with pytest.raises(IllegalTransition, match="rolling_back -> paused"):
+        await service.pause(mid)
+    status = await service.wait(mid, {"rolled_back", "failed"}, timeout=20)
+    assert status.state == "rolled_back", status

@@ -567,6 +567,8 @@ class MigrationSupervisor(Actor[object]):
             raise ConfigError(f"checkpoint_id: expected a string, got {_short(cp_id)}")
         if action == "pause":
             check_transition(mid, state, "paused")
+            if state == "rolling_back":  # (only the rollback itself ends paused, at a checkpoint)
+                raise IllegalTransition(mid, state, "paused", "a rollback cannot be paused")
             if entry.running:
                 entry.control.request("pause")
             else:

@@ -132,3 +132,37 @@ async def test_a_running_rollback_cannot_be_paused(
         await service.pause(mid)
     status = await service.wait(mid, {"rolled_back", "failed"}, timeout=20)
     assert status.state == "rolled_back", status
+
+
+async def test_rollback_after_exhausted_restarts_ignores_a_stale_pause(
+    edges: Edges, service: MigrationService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pause accepted while the crashed actor was down (between its last crash and the
+    engine's termination) must not hijack the rollback run that follows: the rollback
+    completes instead of stopping at once as ``paused``."""
+    await make_workload(edges, "stale-pause", 200)
+    original = edges.gateway.workload_info
+    calls: list[str] = []
+
+    async def workload_info(edge: str, workload: str) -> Any:
+        if edge == "edge-west" and len(calls) < 4:  # the first run and its 3 restarts
+            calls.append(edge)
+            raise EdgeUnreachable(f"edge {edge!r} does not answer")
+        return await original(edge, workload)
+
+    terminated = _supervisor.MigrationSupervisor._engine_terminated
+
+    async def engine_terminated(self: Any, notice: Any) -> None:
+        for entry in self.entries.values():
+            if entry.running and entry.engine is not None and entry.engine.name == notice.ref_name:
+                entry.control.request("pause")  # what _control does while the actor is down
+        await terminated(self, notice)
+
+    plan = await service.plan(plan_for("stale-pause"))
+    mid = plan.migration_id
+    monkeypatch.setattr(edges.gateway, "workload_info", workload_info)
+    monkeypatch.setattr(_supervisor.MigrationSupervisor, "_engine_terminated", engine_terminated)
+    await service.execute(mid)
+    status = await service.wait(mid, {"rolled_back", "paused"}, timeout=20)
+    assert len(calls) == 4
+    assert status.state == "rolled_back", status

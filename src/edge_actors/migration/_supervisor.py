@@ -476,6 +476,7 @@ class MigrationSupervisor(Actor[object]):
         if not entry.running:
             return
         entry.running = False
+        entry.control.clear()  # a request for the dead run must not stop the rollback run
         reason = f"restarts exhausted: {notice.reason}"
         self.mlog.error("migration.restarts_exhausted", migration_id=entry.plan.migration_id)
         state = entry.status.state

@@ -166,3 +166,30 @@ async def test_rollback_after_exhausted_restarts_ignores_a_stale_pause(
     status = await service.wait(mid, {"rolled_back", "paused"}, timeout=20)
     assert len(calls) == 4
     assert status.state == "rolled_back", status
+
+
+async def test_cancel_survives_a_crash_while_it_is_carried_out(
+    edges: Edges, service: MigrationService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash while a running migration is being cancelled (the target's drop fails once)
+    restarts the actor: it must finish the cancel, not resume migrating."""
+    await make_workload(edges, "cancel-crash", 1500, 1024)
+    plan = await service.plan(plan_for("cancel-crash", bandwidth_limit_mbps=4))
+    mid = plan.migration_id
+    original = edges.gateway.drop_workload
+    failures: list[str] = []
+
+    async def drop_workload(edge: str, workload: str, **kw: Any) -> Any:
+        if not failures:
+            failures.append(edge)
+            raise EdgeUnreachable(f"edge {edge!r} does not answer")
+        return await original(edge, workload, **kw)
+
+    monkeypatch.setattr(edges.gateway, "drop_workload", drop_workload)
+    await service.execute(mid)
+    await until(service, mid, bytes_done=100_000)
+    status = await service.cancel(mid, timeout=20)
+    assert failures == ["edge-east"]
+    assert status.state == "cancelled", status
+    assert (await service.metrics(mid)).restarts == 1  # type: ignore[union-attr]
+    assert (await target_info(edges, "cancel-crash", source=True)).status == "active"

@@ -192,8 +192,9 @@ class _Runner:
             if control.intent == intent:  # a later request (cancel, ...) is the supervisor's
                 control.clear()
         elif intent == "cancel":
-            control.clear()
-            await self._cancel()
+            await self._cancel()  # kept pending until done: a restarted run cancels again
+            if control.intent == intent:
+                control.clear()
         elif intent == "rollback":
             checkpoint_id = control.checkpoint_id
             control.clear()

@@ -193,3 +193,32 @@ async def test_cancel_survives_a_crash_while_it_is_carried_out(
     assert status.state == "cancelled", status
     assert (await service.metrics(mid)).restarts == 1  # type: ignore[union-attr]
     assert (await target_info(edges, "cancel-crash", source=True)).status == "active"
+
+
+async def test_rollback_to_a_checkpoint_before_the_target_copy_existed(
+    edges: Edges, service: MigrationService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rolling back to a checkpoint taken in planning (no copy on the target yet) returns
+    the migration to it (``paused``, resumable) instead of failing it on the missing copy."""
+    await make_workload(edges, "early-cp", 200)
+    plan = await service.plan(plan_for("early-cp"))
+    mid = plan.migration_id
+    original = edges.gateway.health
+    gate = anyio.Event()
+
+    async def health(edge: str) -> Any:
+        await gate.wait()  # planning waits here until the test has paused it
+        return await original(edge)
+
+    monkeypatch.setattr(edges.gateway, "health", health)
+    await service.execute(mid)
+    await service.wait(mid, {"planning"}, timeout=10)
+    assert (await service.pause(mid)).state == "paused"
+    gate.set()
+    first = (await service.checkpoints(mid))[0]
+    assert first.phase == "planning"
+    status = await service.rollback(mid, first.checkpoint_id, timeout=20)
+    assert status.state == "paused", status
+    await service.resume(mid)
+    status = await service.wait(mid, {"completed", "failed"}, timeout=30)
+    assert status.state == "completed", status

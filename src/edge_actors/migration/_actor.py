@@ -753,12 +753,15 @@ class _Runner:
             await self._enter("rolled_back")
             return
         for w, c in checkpoint.workloads.items():
-            info = await self.gw.workload_info(self.plan.target_edge, w)
-            if info.status != "incoming":
-                await self.gw.set_status(self.plan.target_edge, w, "incoming")
-            self.wl[w] = WorkloadCheckpoint(
-                acked_lsn=c.acked_lsn, created_on_target=c.created_on_target
-            )
+            created = c.created_on_target
+            try:
+                info = await self.gw.workload_info(self.plan.target_edge, w)
+            except WorkloadNotOnEdge:  # a checkpoint from before pre_sync made the copy
+                created = False
+            else:
+                if info.status != "incoming":
+                    await self.gw.set_status(self.plan.target_edge, w, "incoming")
+            self.wl[w] = WorkloadCheckpoint(acked_lsn=c.acked_lsn, created_on_target=created)
         self.round, self.stage = checkpoint.round, checkpoint.stage
         phase = checkpoint.phase
         self.phase = "sync" if phase in ("cutover", "validation", "cleanup") else phase

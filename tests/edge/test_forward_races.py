@@ -73,3 +73,35 @@ async def test_refused_forward_after_route_went_back_active_is_not_acked_unappli
         assert client.edge_for("orders") == daemon.url
         async with EdgeClient(daemon.url) as direct:
             assert await direct.get("orders", "k") == b"v"
+
+
+async def test_hold_waits_for_a_released_write_whose_turn_came(daemon: EdgeDaemon) -> None:
+    """A queued write let through by a release counts as in flight from that moment: a
+    hold taken before it resumes must wait for it, not answer an LSN it then exceeds."""
+    async with (
+        AdminClient(daemon.url, TOKEN) as admin,
+        EdgeClient(daemon.url) as c1,
+        EdgeClient(daemon.url) as c2,
+    ):
+        await admin.create_workload("orders")
+        store = daemon.registry.get("orders")
+        await admin.hold("orders")
+        gate = daemon.gate("orders")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(c1.put, "orders", "a", b"1")
+            with anyio.fail_after(10):
+                while gate.queued < 1:
+                    await anyio.sleep(0.005)
+            tg.start_soon(c2.put, "orders", "b", b"2")
+            with anyio.fail_after(10):
+                while gate.queued < 2:
+                    await anyio.sleep(0.005)
+            # Release and hold again in the same loop step (as a lease expiry followed
+            # by a migrator's hold can): the first write's turn has come, it has not run.
+            daemon.release("orders", None)
+            hold_lsn, _ = await daemon.hold("orders", None)
+            await anyio.sleep(0.3)
+            # Held: nothing may be written past the hold LSN until the release.
+            assert store.lsn == hold_lsn
+            daemon.release("orders", None)
+        assert store.lsn == 2

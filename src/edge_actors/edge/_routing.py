@@ -162,23 +162,32 @@ class WriteGate:
                 await waiter.go.wait()
             except BaseException:
                 if waiter.go.is_set():
+                    if not waiter.closed:
+                        self._end_inflight()  # counted when its turn was granted
                     self._pass_turn(waiter)
                 else:
                     self._queue.remove(waiter)
                 raise
             if waiter.closed:
                 raise GateClosed(f"edge is shutting down; held write to {self.name!r} dropped")
-        self._inflight += 1
-        if self._inflight == 1:
-            self._idle = anyio.Event()
+        else:
+            self._begin_inflight()
         try:
             yield waiter is not None
         finally:
-            self._inflight -= 1
-            if self._inflight == 0:
-                self._idle.set()
+            self._end_inflight()
             if waiter is not None:
                 self._pass_turn(waiter)
+
+    def _begin_inflight(self) -> None:
+        self._inflight += 1
+        if self._inflight == 1:
+            self._idle = anyio.Event()
+
+    def _end_inflight(self) -> None:
+        self._inflight -= 1
+        if self._inflight == 0:
+            self._idle.set()
 
     def begin_hold(self) -> int:
         """Start holding new writes (or renew a hold in place); return the hold's id.
@@ -234,4 +243,7 @@ class WriteGate:
             return
         waiter = self._queue.popleft()
         self._relay = waiter
+        # In flight from the grant on, not from when its task resumes: a hold taken in
+        # between must wait for it (else it answers an LSN the write then exceeds).
+        self._begin_inflight()
         waiter.go.set()

@@ -12,9 +12,11 @@ from edge_actors.migration import IllegalTransition, _actor, _supervisor
 from edge_actors.migration._errors import EdgeUnreachable
 from edge_actors.migration._messages import Control
 
-from .conftest_hardening import make_workload, plan_for, target_info, until
+from .conftest_hardening import make_workload, open_service, plan_for, target_info, until
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from edge_actors.migration import MigrationService
 
     from .conftest import Edges
@@ -222,3 +224,34 @@ async def test_rollback_to_a_checkpoint_before_the_target_copy_existed(
     await service.resume(mid)
     status = await service.wait(mid, {"completed", "failed"}, timeout=30)
     assert status.state == "completed", status
+
+
+async def test_auto_rollback_not_started_before_a_restart_runs_on_recovery(
+    edges: Edges, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process died after ``failed`` was journaled but before the auto rollback began:
+    the next service on the journal starts that rollback (nothing else ever would)."""
+    start_run = _supervisor.MigrationSupervisor._start_run
+
+    async def no_rollback(self: Any, entry: Any, mode: str = "migrate") -> None:
+        if mode != "rollback":  # the process "dies" before the rollback run starts
+            await start_run(self, entry, mode)
+
+    async def probe(edge: str, path: str) -> int:
+        return 500
+
+    await make_workload(edges, "auto-rb", 200)
+    data_dir = tmp_path / "journal"
+    with monkeypatch.context() as patch:
+        patch.setattr(_supervisor.MigrationSupervisor, "_start_run", no_rollback)
+        patch.setattr(edges.gateway, "probe", probe)
+        async with open_service(edges, data_dir) as first:
+            plan = await first.plan(plan_for("auto-rb", test_endpoints=["/health"]))
+            mid = plan.migration_id
+            status = await first.execute(mid, auto_rollback=True, wait=True, timeout=30)
+            assert status.state == "failed", status
+            assert (await target_info(edges, "auto-rb", source=True)).status == "moved"
+    async with open_service(edges, data_dir) as second:
+        status = await second.wait(mid, {"rolled_back"}, timeout=30)
+        assert status.state == "rolled_back", status
+    assert (await target_info(edges, "auto-rb", source=True)).status == "active"

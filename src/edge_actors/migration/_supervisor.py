@@ -536,9 +536,22 @@ class MigrationSupervisor(Actor[object]):
             if state in RUNNING_STATES or state == "queued":
                 entry.want_run = True
                 self._event(entry, state, "recovered from the journal after a restart")
-            elif state == "rolling_back":
+            elif state == "rolling_back" or (state == "failed" and self._rollback_due(entry)):
                 await self._start_run(entry, "rollback")
         await self._schedule()
+
+    def _rollback_due(self, entry: _Entry) -> bool:
+        """Whether a failed migration still owes the rollback the supervisor starts after
+        a failure (``auto_rollback``, restarts exhausted): the process may have died
+        between journaling ``failed`` and the rollback run's ``rolling_back``."""
+        error = entry.status.error or ""
+        if not (entry.status.auto_rollback or error.startswith("restarts exhausted")):
+            return False
+        into_failed = [
+            e for e in self.journal.history(entry.plan.migration_id)
+            if e.to_state == "failed" and e.from_state != "failed"
+        ]  # fmt: skip
+        return bool(into_failed) and into_failed[-1].from_state != "rolling_back"
 
     # -- service requests ---------------------------------------------------------------
 

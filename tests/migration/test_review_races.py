@@ -255,3 +255,35 @@ async def test_auto_rollback_not_started_before_a_restart_runs_on_recovery(
         status = await second.wait(mid, {"rolled_back"}, timeout=30)
         assert status.state == "rolled_back", status
     assert (await target_info(edges, "auto-rb", source=True)).status == "active"
+
+
+async def test_pause_while_the_run_is_failing_does_not_crash_loop(
+    edges: Edges, service: MigrationService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pause accepted while the run is failing (releasing holds before journaling
+    ``failed``) must not crash-loop the actor on ``failed -> paused`` until the supervisor
+    rolls back a migration that had no ``auto_rollback``: it ends ``failed``."""
+    original = _actor._Runner._release_source_holds
+
+    async def release(self: Any) -> None:
+        self.ctx.supervisor.tell_nowait(Control(self.mid, "pause"))
+        with anyio.CancelScope(shield=True):  # like the release itself
+            await anyio.sleep(0.1)  # the supervisor accepts the pause meanwhile
+        monkeypatch.setattr(_actor._Runner, "_release_source_holds", original)
+        await original(self)
+
+    async def probe(edge: str, path: str) -> int:
+        return 500
+
+    monkeypatch.setattr(_actor._Runner, "_release_source_holds", release)
+    monkeypatch.setattr(edges.gateway, "probe", probe)
+    await make_workload(edges, "fail-pause", 200)
+    plan = await service.plan(plan_for("fail-pause", test_endpoints=["/health"]))
+    mid = plan.migration_id
+    await service.execute(mid)
+    status = await service.wait(mid, {"failed", "rolled_back", "paused"}, timeout=20)
+    await anyio.sleep(1.0)  # a crash loop would restart it now
+    status = await service.status(mid)
+    assert status.state == "failed", status
+    assert "validation probe" in (status.error or ""), status
+    assert (await service.metrics(mid)).restarts == 0  # type: ignore[union-attr]

@@ -212,6 +212,8 @@ class MigrationSupervisor(Actor[object]):
                     f"{intent} requested",
                 )  # fmt: skip
             self._transition(entry, message.to_state, message.detail, message.error)
+            if message.to_state == "failed" and intent in ("pause", "preempt"):
+                entry.control.clear()  # the run's outcome supersedes it (failed -> paused)
             return self._status(entry)
         if isinstance(message, SaveCheckpoint):
             return self._save_checkpoint(message)

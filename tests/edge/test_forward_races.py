@@ -105,3 +105,36 @@ async def test_hold_waits_for_a_released_write_whose_turn_came(daemon: EdgeDaemo
             assert store.lsn == hold_lsn
             daemon.release("orders", None)
         assert store.lsn == 2
+
+
+async def test_cancelled_forward_leaves_no_write_waiting_for_ever(daemon: EdgeDaemon) -> None:
+    """A forward cancelled mid-send (as at shutdown) settles its batch as not acknowledged,
+    so a write queued behind it is sent on, instead of its flush looping for ever."""
+    from edge_actors.edge._daemon import _Forwarder
+
+    hang = anyio.Event()
+    seen: list[bytes] = []
+
+    async def batch(request: web.Request) -> web.Response:
+        seen.append(await request.read())
+        if len(seen) == 1:
+            await hang.wait()
+        return web.json_response({"lsn": 7})
+
+    app = web.Application()
+    app.router.add_post("/v1/workloads/{w}/batch", batch)
+    async for target in _serve(app):
+        forwarder = _Forwarder(daemon, "orders")
+        first = forwarder.enqueue([("a", b"1")])
+        with anyio.move_on_after(0.5):
+            await forwarder.flush(first, target)
+        assert first.done
+        assert first.error is not None
+        assert "not acknowledged" in first.error
+        second = forwarder.enqueue([("b", b"2")])
+        with anyio.fail_after(10):
+            await forwarder.flush(second, target)
+        assert second.done
+        assert second.error is None
+        assert second.lsn == 7
+        hang.set()

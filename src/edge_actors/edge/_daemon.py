@@ -124,7 +124,21 @@ class _Forwarder:
         async with self.lock:
             while not item.done:
                 batch = self._take()
-                await self._send(batch, moved_to)
+                try:
+                    await self._send(batch, moved_to)
+                except BaseException:
+                    # Cancelled (shutdown) or an unexpected error mid-send: the batch's
+                    # outcome is unknown, and a write left undone would make every flush
+                    # waiting behind it loop on empty batches for ever.
+                    for queued in batch:
+                        if not queued.done:
+                            queued.error = (
+                                f"forwarding the held write to {moved_to} was interrupted; "
+                                "it may or may not have been applied there and is not "
+                                "acknowledged"
+                            )
+                            queued.done = True
+                    raise
 
     def _take(self) -> list[_Forwarded]:
         size, count = 0, 0

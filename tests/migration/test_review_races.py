@@ -287,3 +287,25 @@ async def test_pause_while_the_run_is_failing_does_not_crash_loop(
     assert status.state == "failed", status
     assert "validation probe" in (status.error or ""), status
     assert (await service.metrics(mid)).restarts == 0  # type: ignore[union-attr]
+
+
+async def test_rollback_run_exhausting_its_restarts_before_starting_fails(
+    edges: Edges, service: MigrationService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rollback of a paused migration whose run crashes before it journals
+    ``rolling_back`` (an edge cannot be resolved) ends ``failed`` once its restarts are
+    exhausted, instead of staying ``paused`` with the caller waiting for nothing."""
+    await make_workload(edges, "rb-crash", 1500, 1024)
+    plan = await service.plan(plan_for("rb-crash", bandwidth_limit_mbps=4))
+    mid = plan.migration_id
+    await service.execute(mid)
+    await until(service, mid, bytes_done=100_000)
+    assert (await service.pause(mid)).state == "paused"
+
+    def resolve(edge: str) -> str:
+        raise EdgeUnreachable(f"edge {edge!r} is not known any more")
+
+    monkeypatch.setattr(edges.gateway, "resolve", resolve)
+    status = await service.rollback(mid, timeout=15)
+    assert status.state == "failed", status
+    assert "rollback failed: restarts exhausted" in (status.error or ""), status

@@ -484,6 +484,9 @@ class MigrationSupervisor(Actor[object]):
         state = entry.status.state
         if state == "rolling_back" or entry.mode == "rollback":
             if state != "failed":
+                if "failed" not in TRANSITIONS.get(state, ()):
+                    # queued or paused: the rollback run crashed before it began
+                    self._transition(entry, "rolling_back")
                 self._transition(entry, "failed", error=f"rollback failed: {reason}")
         else:
             if "failed" in TRANSITIONS.get(state, ()):

@@ -475,11 +475,11 @@ class _Runner:
                 )
             ):
                 break
-            if all(gaps[w] == 0 for w in names) and (
-                rounds_here > 0 or any(self.wl[w].acked_lsn for w in names)
+            if (
+                rounds_here == 0
+                and all(gaps[w] == 0 for w in names)
+                and any(self.wl[w].acked_lsn for w in names)
             ):
-                # Nothing left to ship: another round cannot shrink the final delta, only
-                # wait; the hold is then the cutover's fixed cost, whatever the estimate.
                 break
             if self.round >= c.max_rounds:
                 reasons = "; ".join(self.estimators[w].not_converging_reason() for w in names)

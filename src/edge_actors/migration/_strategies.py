@@ -195,9 +195,11 @@ class RoundEstimator:
     def not_converging_reason(self) -> str:
         """The failure reason when rounds are exhausted."""
         bw = self.bandwidth_Bps or 0.0
+        floor_ms = self.expected_downtime_s(0) * 1000
         return (
             f"not converging: dirty rate {self.dirty_rate_Bps:.0f} B/s vs bandwidth "
-            f"{bw:.0f} B/s after {self.rounds} rounds"
+            f"{bw:.0f} B/s after {self.rounds} rounds (a cutover with nothing left to ship "
+            f"is estimated to hold writes {floor_ms:.1f} ms)"
         )
 
 

@@ -227,7 +227,10 @@ class MigrationService:
         status: MigrationStatus = await self._ask(Control(migration_id, "pause"))
         if status.state == "paused":
             return status
-        return await self.wait(migration_id, {"paused"} | TERMINAL_STATES, timeout=timeout)
+        # A run that fails while the pause is being carried out ends ``failed``, not paused.
+        return await self.wait(
+            migration_id, {"paused", "failed"} | TERMINAL_STATES, timeout=timeout
+        )
 
     async def resume(self, migration_id: str) -> MigrationStatus:
         """Continue a paused migration from its last acked LSNs (queued until a slot)."""

@@ -389,6 +389,16 @@ class MigrationSupervisor(Actor[object]):
         entry.want_run = False
         entry.running = True
         entry.mode = mode
+        try:
+            await self._spawn_run(entry, mode)
+        except BaseException:
+            # A run that never started must not keep its concurrency slot.
+            entry.running = False
+            await self._stop_engine(entry)
+            raise
+        self.mlog.info("migration.run_started", migration_id=entry.plan.migration_id, mode=mode)
+
+    async def _spawn_run(self, entry: _Entry, mode: RunMode) -> None:
         n = next(self._ids)
         mid = entry.plan.migration_id
         engine = await self.system.spawn_supervisor(
@@ -411,7 +421,6 @@ class MigrationSupervisor(Actor[object]):
         await engine.spawn_child(
             lambda: MigrationActor(ctx), name=f"migration-{mid}-{n}", restart="transient"
         )
-        self.mlog.info("migration.run_started", migration_id=mid, mode=mode)
 
     def actor_ref(self, migration_id: str) -> Any:
         """The running migration actor's ref (tests kill it), or ``None``."""

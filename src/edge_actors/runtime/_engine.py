@@ -240,6 +240,11 @@ class Engine:
             entry.error = exc
             self._services.pop(key, None)
             _log.warning("engine.service_failed", service=key.__qualname__, error=str(exc))
+        except BaseException:
+            # Cancelled (shutdown's deadline) mid-creation: waiters get an error, never None.
+            entry.error = EngineError(f"service {key.__qualname__} was cancelled while starting")
+            self._services.pop(key, None)
+            raise
         else:
             _log.debug("engine.service_started", service=key.__qualname__)
         finally:

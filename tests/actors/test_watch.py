@@ -85,6 +85,9 @@ class FailsToStart(Actor[object]):
     async def on_start(self) -> None:
         raise OSError("no disk")
 
+    async def receive(self, message: object) -> None:
+        return None
+
 
 async def test_failing_on_start_raises_start_error() -> None:
     async with ActorSystem() as system:
@@ -104,3 +107,14 @@ async def test_bad_mailbox_size_and_closed_system() -> None:
             await system.spawn(Echo, mailbox_size=0)
     with pytest.raises(SystemClosed):
         await system.spawn(Echo)
+
+
+class NoReceive(Actor[object]):  # deliberately incomplete: no receive
+    pass
+
+
+async def test_actor_without_receive_cannot_start() -> None:
+    async with ActorSystem() as system:
+        with pytest.raises(ActorStartError, match="receive"):
+            await system.spawn(NoReceive, name="incomplete")  # type: ignore[abstract]
+        assert system.lookup("incomplete") is None

@@ -7,6 +7,7 @@ engine (``_cell.py``) binds ``ref``, ``system`` and ``log`` on each new instance
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ __all__ = ["Actor", "MsgT"]
 MsgT = TypeVar("MsgT")
 
 
-class Actor(Generic[MsgT]):
+class Actor(ABC, Generic[MsgT]):
     """Base class of every actor; subclass it and implement :meth:`receive`.
 
     The factory given to ``spawn`` is called with no arguments for the first instance and
@@ -37,13 +38,15 @@ class Actor(Generic[MsgT]):
     log: structlog.stdlib.BoundLogger
     _stop_requested: bool = False
 
+    @abstractmethod
     async def receive(self, message: MsgT) -> Any:
         """Handle one message; the return value is the reply to ``ask`` (ignored for tell).
 
         An exception escaping here crashes the actor (the asker receives it and the
         supervisor decides), except a :class:`Refusal`, which is only replied to the asker.
+        A subclass without ``receive`` cannot be instantiated (``spawn`` fails with
+        :class:`ActorStartError`).
         """
-        raise NotImplementedError(f"{type(self).__name__} must implement receive()")
 
     async def on_start(self) -> None:
         """Called once on the first instance before any message; raising fails ``spawn``."""

@@ -11,13 +11,14 @@ old edge forwarded during a cutover teaches it the new edge through ``X-Edge-Mov
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import aiohttp
 import msgspec
 from yarl import URL
 
+from edge_actors._closing import AsyncClosing
 from edge_actors._log import get_logger
 from edge_actors.transfer import TransferProgress
 
@@ -47,7 +48,6 @@ from ._models import (
 if TYPE_CHECKING:
     import ssl
     from collections.abc import AsyncGenerator, Sequence
-    from types import TracebackType
 
     from edge_actors.transfer import TransferSpec
 
@@ -106,7 +106,7 @@ def _decode(body: bytes, kind: type[T]) -> T:
     return msgspec.json.decode(body, type=kind)
 
 
-class _Client:
+class _Client(AsyncClosing):
     """What both clients share: the session wrapper, context management, closing."""
 
     _http: _Http
@@ -115,17 +115,6 @@ class _Client:
     def url(self) -> str:
         """The edge's base URL."""
         return self._http.url
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the session if this client created it."""

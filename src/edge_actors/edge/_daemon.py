@@ -32,6 +32,7 @@ import anyio
 import msgspec
 from aiohttp import web
 
+from edge_actors._closing import AsyncClosing
 from edge_actors._log import get_logger
 from edge_actors.actors import ActorSystem
 from edge_actors.store import (
@@ -63,7 +64,6 @@ from ._transfer_api import Transfers, add_transfer_routes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from types import TracebackType
 
     from edge_actors.store import WorkloadStore
 
@@ -198,7 +198,7 @@ class _Forwarder:
         )
 
 
-class EdgeDaemon:
+class EdgeDaemon(AsyncClosing):
     """One edge: HTTP server (data, admin, peer, metrics APIs) over its workload stores.
 
     Use as ``async with EdgeDaemon(config) as daemon:``; on entry the stores are open and
@@ -375,14 +375,6 @@ class EdgeDaemon:
             self._stack = stack.pop_all()
         self.log.info("edge_started", url=self.url, data_dir=self.config.data_dir)
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Shut down (see the class docstring). Idempotent.

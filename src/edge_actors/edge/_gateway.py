@@ -9,10 +9,11 @@ the migration layer's own (:class:`UnknownEdgeName`, :class:`WorkloadNotOnEdge`,
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 import aiohttp
 
+from edge_actors._closing import AsyncClosing
 from edge_actors.migration import (
     CutoverResult,
     EdgeCapacity,
@@ -31,7 +32,6 @@ from ._models import CutoverRequest
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
-    from types import TracebackType
 
     from edge_actors.migration import CutoverSpec
     from edge_actors.migration._gateway import WorkloadRouting
@@ -53,7 +53,7 @@ async def _translated(edge: str, what: str, workload: str | None = None) -> Asyn
         raise EdgeUnreachable(f"edge {edge!r}: {what} failed: {exc!r}") from exc
 
 
-class HttpEdgeGateway:
+class HttpEdgeGateway(AsyncClosing):
     """Implements :class:`edge_actors.migration.EdgeGateway` with the daemons' admin API.
 
     Args:
@@ -76,17 +76,6 @@ class HttpEdgeGateway:
         self._own_session = session is None
         self._timeout = timeout
         self._clients: dict[str, AdminClient] = {}
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the session if this gateway created it."""

@@ -1,30 +1,22 @@
-"""A mixin giving ``async with`` support to the store layer's closeable objects."""
+"""The store layer's closeable objects: closed with ``await obj.close()`` (their public
+name), and usable with ``async with`` through the shared :class:`AsyncClosing`."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Self
+from abc import abstractmethod
 
-if TYPE_CHECKING:
-    from types import TracebackType
+from edge_actors._closing import AsyncClosing
 
 __all__ = ["AsyncCloseable"]
 
 
-class AsyncCloseable(ABC):
+class AsyncCloseable(AsyncClosing):
     """``async with obj:`` returns ``obj`` and calls ``await obj.close()`` on exit."""
 
     @abstractmethod
     async def close(self) -> None:
         """Release the object's resources."""
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
+        """Same as :meth:`close`."""
         await self.close()

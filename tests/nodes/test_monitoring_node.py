@@ -37,10 +37,13 @@ def test_monitor_keeps_probing_after_the_workflow_returns(engine: Engine) -> Non
     while True:  # probes recorded by the loops, seen from later workflows
         health = run_nodes(engine, mon("h", operation="get_health", edge_nodes=["edge-a"]))["h"]
         edge = health["health"]["edge-a"]
-        if (edge["monitored"] and edge["throughput"] is not None) or time.monotonic() > deadline:
+        probed = edge["monitored"] and edge["throughput"] is not None
+        # Until then, one slow first probe (a cold, loaded machine) can still hold the
+        # window's latency p95 above the degraded threshold: the loops keep probing.
+        if (probed and edge["status"] == "healthy") or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    assert edge["status"] == "healthy"
+    assert edge["status"] == "healthy", edge
     assert edge["capacity"]["used_workloads"] == 0
     assert edge["load"] is not None
     assert health["result"] == {"edge-a": "healthy"}

@@ -99,7 +99,8 @@ class _Runner:
         self.shipped: dict[str, tuple[int, int]] = {}  # last round: raw bytes, records
         self.bytes_done_base = 0
         self.records_done_base = 0
-        self.last_checkpoint = time.monotonic()
+        self.clock = ctx.clock
+        self.last_checkpoint = self.clock.monotonic()
         self.target_url = ""
         self.source_url = ""
 
@@ -133,7 +134,7 @@ class _Runner:
         checkpoint: Checkpoint = await self._ask(
             SaveCheckpoint(self.mid, self.phase, self.round, self.stage, workloads, reason)
         )
-        self.last_checkpoint = time.monotonic()
+        self.last_checkpoint = self.clock.monotonic()
         return checkpoint
 
     def _load(self, checkpoint: Checkpoint | None) -> None:
@@ -266,7 +267,7 @@ class _Runner:
         self.ctx.progress.records_total = sum(e.records for e in plan.estimates)
         window = plan.constraints.time_window
         if window is not None and self.ctx.strategy.respects_time_window:
-            now = dt.datetime.now(dt.UTC)
+            now = dt.datetime.fromtimestamp(self.clock.time(), dt.UTC)
             if not window.contains(now):
                 await self._detail(
                     f"outside time window {window}: stages wait "
@@ -323,7 +324,7 @@ class _Runner:
         if window is None or not self.ctx.strategy.respects_time_window:
             return
         while True:
-            now = dt.datetime.now(dt.UTC)
+            now = dt.datetime.fromtimestamp(self.clock.time(), dt.UTC)
             if window.contains(now):
                 if self.ctx.progress.detail.startswith(("waiting for time window", "outside")):
                     await self._detail("")
@@ -333,7 +334,7 @@ class _Runner:
                 f"waiting for time window {window} (opens in {_fmt_duration(wait_s)})"
             )
             # The wait is the schedule itself: the stage may start when the window opens.
-            await anyio.sleep(min(wait_s, 60.0))
+            await self.clock.sleep(min(wait_s, 60.0))
 
     # -- transfers ----------------------------------------------------------------------
 
@@ -352,7 +353,7 @@ class _Runner:
         if self.plan.estimated_bytes:
             p.percent = min(100.0, 100.0 * p.bytes_done / max(1, self.plan.estimated_bytes))
         p.eta_s = remaining / p.goodput_bps if p.goodput_bps > 0 else None
-        p.updated_at = time.time()
+        p.updated_at = self.clock.time()
 
     def _account(self, workload: str) -> None:
         raw, wire, recs = self.live_bytes.pop(workload, (0, 0, 0))
@@ -399,8 +400,10 @@ class _Runner:
     async def _ticker(self) -> None:
         interval = self.plan.checkpoint_interval_s
         while True:
-            await anyio.sleep(max(0.0, self.last_checkpoint + interval - time.monotonic()))
-            if time.monotonic() - self.last_checkpoint >= interval:
+            await self.clock.sleep(
+                max(0.0, self.last_checkpoint + interval - self.clock.monotonic())
+            )
+            if self.clock.monotonic() - self.last_checkpoint >= interval:
                 await self._checkpoint("interval")
 
     async def _ship_all(self, jobs: dict[str, tuple[int, int]]) -> dict[str, float]:
@@ -500,7 +503,7 @@ class _Runner:
             self.round += 1
             rounds_here += 1
             m.rounds += 1
-            if time.monotonic() - self.last_checkpoint >= plan.checkpoint_interval_s:
+            if self.clock.monotonic() - self.last_checkpoint >= plan.checkpoint_interval_s:
                 await self._checkpoint("interval")
         sync_s = time.monotonic() - started
         if sync_s > 0:
@@ -593,10 +596,10 @@ class _Runner:
     async def _settled_info(self, edge: str, w: str) -> EdgeWorkload:
         """The workload's info once no cutover runs on ``edge`` (an unknown outcome of a
         cutover call settles within the hold lease: done, or undone)."""
-        deadline = time.monotonic() + self._hold_lease_s() + 5.0
+        deadline = self.clock.monotonic() + self._hold_lease_s() + 5.0
         while True:
             info = await self.gw.workload_info(edge, w)
-            if not info.cutover or time.monotonic() > deadline:
+            if not info.cutover or self.clock.monotonic() > deadline:
                 return info
             await anyio.sleep(0.05)
 
@@ -679,7 +682,7 @@ class _Runner:
         p.percent = 100.0
         p.eta_s = 0.0
         p.detail = ""
-        p.updated_at = time.time()
+        p.updated_at = self.clock.time()
 
     # -- undo ---------------------------------------------------------------------------
 

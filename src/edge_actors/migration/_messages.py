@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from edge_actors.clock import SYSTEM_CLOCK, Clock
+
 # msgspec resolves these annotations at runtime: keep them out of TYPE_CHECKING.
 from ._models import Checkpoint, MigrationStatus, Phase, WorkloadCheckpoint
 
@@ -88,6 +90,7 @@ class RunContext:
         progress: MigrationProgress,
         metrics: MigrationMetrics,
         control: RunControl,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.plan = plan
         self.strategy = strategy
@@ -96,6 +99,7 @@ class RunContext:
         self.progress = progress
         self.metrics = metrics
         self.control = control
+        self.clock = clock
 
 
 # -- actor -> supervisor -------------------------------------------------------------------

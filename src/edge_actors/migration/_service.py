@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 
 from edge_actors.actors import ActorRef, ActorSystem
+from edge_actors.clock import SYSTEM_CLOCK, Clock
 from edge_actors.errors import ConfigError
 
 from ._journal import Journal
@@ -93,6 +94,9 @@ class MigrationService:
         defaults: defaults for later plans (``configure`` changes them, persisted).
         restart: restart intensity of migration actors.
         time_zone: zone of ``time_window`` constraints without one (default UTC).
+        clock: where the engine reads time (time windows, checkpoint intervals, lease
+            deadlines, timestamps); the system clock unless a test injects a
+            ``ManualClock``.
 
     Use as ``async with MigrationService(gateway, data_dir) as service:``; leaving stops
     running migrations at a chunk boundary without changing their journaled state, so the
@@ -108,8 +112,10 @@ class MigrationService:
         defaults: ServiceDefaults | None = None,
         restart: RestartPolicy | None = None,
         time_zone: str = "UTC",
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.gateway = gateway
+        self.clock = clock
         self.data_dir = Path(data_dir)
         self._system = system
         self._own_system = system is None
@@ -131,7 +137,9 @@ class MigrationService:
             system = self._system
 
             def factory() -> MigrationSupervisor:
-                actor = MigrationSupervisor(journal, self.gateway, self._defaults, self._restart)
+                actor = MigrationSupervisor(
+                    journal, self.gateway, self._defaults, self._restart, clock=self.clock
+                )
                 self._supervisor = actor
                 return actor
 
@@ -184,7 +192,9 @@ class MigrationService:
             UnknownEdgeName, WorkloadNotOnEdge, InsufficientCapacity: see ``build_plan``.
         """
         defaults: ServiceDefaults = await self._ask(Query("defaults"))
-        plan = await build_plan(request, self.gateway, defaults, time_zone=self.time_zone)
+        plan = await build_plan(
+            request, self.gateway, defaults, time_zone=self.time_zone, clock=self.clock
+        )
         await self._ask(Register(plan))
         return plan
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -21,6 +20,7 @@ import msgspec
 
 from edge_actors._log import get_logger
 from edge_actors.actors import Actor, Backoff, SupervisorRef, Terminated
+from edge_actors.clock import SYSTEM_CLOCK, Clock
 from edge_actors.errors import ConfigError, EdgeActorsError
 from edge_actors.units import parse_duration
 
@@ -99,6 +99,7 @@ class _Entry:
         status: MigrationStatus,
         metrics: MigrationMetrics,
         checkpoint: Checkpoint | None,
+        clock: Clock,
     ) -> None:
         self.plan = plan
         self.strategy: Strategy = get_strategy(plan.strategy)
@@ -119,8 +120,8 @@ class _Entry:
         self.running = False
         self.want_run = False
         self.mode: RunMode = "migrate"
-        self.queued_at = time.monotonic()
-        self.entered_at = time.monotonic()
+        self.queued_at = clock.monotonic()
+        self.entered_at = self.queued_at
         self.changed = anyio.Event()
 
     def _restore_progress(self) -> None:
@@ -155,6 +156,8 @@ class MigrationSupervisor(Actor[object]):
         gateway: how to reach the edges.
         defaults: defaults for plans (overridden by settings persisted by ``configure``).
         restart: restart intensity of migration actors.
+        clock: the time source of timestamps, phase durations, time windows, checkpoint
+            intervals and lease deadlines (passed on to each migration actor).
     """
 
     def __init__(
@@ -163,7 +166,10 @@ class MigrationSupervisor(Actor[object]):
         gateway: EdgeGateway,
         defaults: ServiceDefaults,
         restart: RestartPolicy,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock
         self.journal = journal
         self.gateway = gateway
         self.defaults = defaults
@@ -276,7 +282,7 @@ class MigrationSupervisor(Actor[object]):
     def _register(self, plan: MigrationPlan) -> MigrationStatus:
         if plan.migration_id in self.entries:
             raise ConfigError(f"migration_id: {plan.migration_id!r} already exists")
-        now = time.time()
+        now = self.clock.time()
         status = MigrationStatus(
             migration_id=plan.migration_id,
             state="planned",
@@ -287,7 +293,7 @@ class MigrationSupervisor(Actor[object]):
         self.journal.add_plan(plan, status)
         entry = _Entry(plan, status, MigrationMetrics(
             migration_id=plan.migration_id, workload_bytes=plan.estimated_bytes
-        ), None)  # fmt: skip
+        ), None, self.clock)  # fmt: skip
         self.entries[plan.migration_id] = entry
         self.mlog.info("migration.planned", migration_id=plan.migration_id, plan=plan.strategy)
         return self._status(entry)
@@ -297,8 +303,8 @@ class MigrationSupervisor(Actor[object]):
     ) -> None:
         status = entry.status
         check_transition(status.migration_id, status.state, to_state)
-        now = time.time()
-        mono = time.monotonic()
+        now = self.clock.time()
+        mono = self.clock.monotonic()
         if status.state in RUNNING_STATES:
             spent = mono - entry.entered_at
             durations = entry.metrics.phase_durations_s
@@ -343,7 +349,7 @@ class MigrationSupervisor(Actor[object]):
     def _event(self, entry: _Entry, state: str, detail: str) -> None:
         event = HistoryEvent(
             migration_id=entry.plan.migration_id,
-            at=time.time(),
+            at=self.clock.time(),
             from_state=state,
             to_state=state,
             detail=detail,
@@ -358,7 +364,7 @@ class MigrationSupervisor(Actor[object]):
             checkpoint_id=f"{message.migration_id}-cp{entry.cp_seq}",
             migration_id=message.migration_id,
             seq=entry.cp_seq,
-            created_at=time.time(),
+            created_at=self.clock.time(),
             phase=message.phase,
             round=message.round,
             stage=message.stage,
@@ -417,6 +423,7 @@ class MigrationSupervisor(Actor[object]):
             progress=entry.progress,
             metrics=entry.metrics,
             control=entry.control,
+            clock=self.clock,
         )
         await engine.spawn_child(
             lambda: MigrationActor(ctx), name=f"migration-{mid}-{n}", restart="transient"
@@ -544,7 +551,7 @@ class MigrationSupervisor(Actor[object]):
             if key in ServiceDefaults.__struct_fields__:
                 setattr(self.defaults, key, value)
         for item in self.journal.load():
-            entry = _Entry(item.plan, item.status, item.metrics, item.checkpoint)
+            entry = _Entry(item.plan, item.status, item.metrics, item.checkpoint, self.clock)
             self.entries[item.plan.migration_id] = entry
             state = item.status.state
             if state in RUNNING_STATES or state == "queued":
@@ -672,7 +679,7 @@ class MigrationSupervisor(Actor[object]):
         if what == "metrics":
             metrics = msgspec.convert(msgspec.to_builtins(entry.metrics), MigrationMetrics)
             if entry.running and entry.status.state in RUNNING_STATES:
-                spent = time.monotonic() - entry.entered_at
+                spent = self.clock.monotonic() - entry.entered_at
                 metrics.duration_s += spent
                 phase = entry.status.state
                 metrics.phase_durations_s[phase] = metrics.phase_durations_s.get(phase, 0) + spent

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections import deque
 from typing import TYPE_CHECKING, Self
 
@@ -23,6 +22,7 @@ import anyio
 import anyio.abc
 
 from edge_actors._log import get_logger
+from edge_actors.clock import SYSTEM_CLOCK, Clock
 from edge_actors.errors import ConfigError
 from edge_actors.units import parse_duration
 
@@ -131,11 +131,18 @@ class MonitoringService:
             timeout, 60 s health window).
         anomaly_detection: detect anomalies live on every edge's series (otherwise only on
             edges monitored with ``anomaly_detection=True``).
+        clock: where "now" comes from (probe stamps, the default end of a window query,
+            health windows, alert times); the system clock unless a test injects one.
     """
 
     def __init__(
-        self, config: MonitoringConfig | None = None, *, anomaly_detection: bool = False
+        self,
+        config: MonitoringConfig | None = None,
+        *,
+        anomaly_detection: bool = False,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock
         self.config = config if config is not None else MonitoringConfig()
         self._anomaly_everywhere = anomaly_detection
         self._anomaly_edges: set[str] = set()
@@ -253,7 +260,7 @@ class MonitoringService:
                 raise ConfigError(f"targets: expected ProbeTarget items, got {target!r}")
             if names.count(target.name) > 1:
                 raise ConfigError(f"targets: edge {target.name!r} is listed more than once")
-        started_at = time.time()
+        started_at = self.clock.time()
         for target in targets:
             if anomaly_detection:
                 self._anomaly_edges.add(target.name)
@@ -357,7 +364,7 @@ class MonitoringService:
         session = self._session
         if session is None:
             raise ServiceNotRunning("probe needs 'async with MonitoringService()'")
-        self._record_probe(await probe(session, target, timeout_s=timeout_s))
+        self._record_probe(await probe(session, target, timeout_s=timeout_s, clock=self.clock))
 
     def _record_probe(self, result: ProbeResult) -> None:
         name = result.target.name
@@ -408,7 +415,7 @@ class MonitoringService:
             metric: series name (``[A-Za-z_][A-Za-z0-9_.:-]*``, up to 128 characters); a
                 new name becomes known to queries once recorded.
             value: a finite number.
-            timestamp: ``time.time()`` seconds; default now.
+            timestamp: wall-clock seconds since the epoch; default now.
 
         Raises:
             ConfigError: a bad edge, metric name, value or timestamp.
@@ -420,7 +427,7 @@ class MonitoringService:
                 "starting with a letter or _)"
             )
         number = _finite("value", value)
-        ts = time.time() if timestamp is None else _finite("timestamp", timestamp)
+        ts = self.clock.time() if timestamp is None else _finite("timestamp", timestamp)
         self._record(edge, metric, number, ts)
         return MetricPoint(timestamp=ts, value=number)
 
@@ -461,7 +468,7 @@ class MonitoringService:
 
     def _window(self, time_range: str | float, end: float | None) -> tuple[float, float]:
         span = parse_duration(time_range, field="time_range")
-        stop = time.time() if end is None else _finite("end", end)
+        stop = self.clock.time() if end is None else _finite("end", end)
         return stop - span, stop
 
     def query_metrics(
@@ -473,7 +480,7 @@ class MonitoringService:
             edge: edge name (an edge without data gives an empty list).
             metric: a known metric name.
             time_range: seconds or a duration string (``"1h"``, ``"15m"``, ``"30s"``).
-            end: window end (``time.time()`` seconds); default now.
+            end: window end (wall-clock seconds since the epoch); default now.
 
         Raises:
             ConfigError: unknown metric, or a bad time range.
@@ -553,7 +560,7 @@ class MonitoringService:
         names = _edge_names(edge_nodes)
         if names is None:
             names = sorted(self._edges)
-        now = time.time()
+        now = self.clock.time()
         start = now - self.config.health_window_s
         return {name: self._health(name, start, now) for name in names}
 
@@ -634,7 +641,7 @@ class MonitoringService:
 
     def clear_threshold(self, metric: str, *, edge: str | None = None) -> bool:
         """Remove a threshold and resolve the alerts it governed; False if there was none."""
-        return self._alerts.clear_threshold(metric, edge, time.time())
+        return self._alerts.clear_threshold(metric, edge, self.clock.time())
 
     def get_thresholds(self) -> list[Threshold]:
         """Every installed threshold."""

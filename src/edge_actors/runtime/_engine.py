@@ -26,6 +26,7 @@ import anyio
 
 from edge_actors._log import get_logger
 from edge_actors.actors import LoopThread
+from edge_actors.clock import SYSTEM_CLOCK, Clock
 from edge_actors.errors import ConfigError
 
 from ._errors import EngineError
@@ -81,12 +82,21 @@ class Engine:
         use_uvloop: run the loop on uvloop when it is installed.
         shutdown_timeout: seconds :meth:`shutdown` may take to cancel the calls in flight
             and close the services (default 10).
+        clock: the time its services read (the edge environment's migration and
+            monitoring services); a ``ManualClock`` makes time windows, checkpoint
+            intervals and monitoring windows follow the test, not the machine's hour.
 
     Raises:
         ConfigError: ``shutdown_timeout`` is not a positive number.
     """
 
-    def __init__(self, *, use_uvloop: bool = True, shutdown_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        use_uvloop: bool = True,
+        shutdown_timeout: float = 10.0,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         if isinstance(shutdown_timeout, bool) or not (
             isinstance(shutdown_timeout, int | float) and 0 < shutdown_timeout < math.inf
         ):
@@ -94,6 +104,7 @@ class Engine:
                 f"shutdown_timeout: expected positive seconds, got {shutdown_timeout!r}"
             )
         self._use_uvloop = use_uvloop
+        self._clock = clock
         self._shutdown_timeout = float(shutdown_timeout)
         self._lock = threading.Lock()
         self._state: EngineState = "new"
@@ -111,6 +122,11 @@ class Engine:
         self._calls_idle: anyio.Event | None = None
 
     # -- lifecycle -------------------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the engine's services read time from."""
+        return self._clock
 
     @property
     def state(self) -> EngineState:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 import pytest
 import structlog.testing
 
@@ -116,7 +117,7 @@ async def test_hold_waits_for_in_flight_writes(
             tg.start_soon(writer, i)
         with anyio.fail_after(10):  # the hold comes while writes are in flight
             while daemon.gate("busy").inflight == 0:
-                await anyio.sleep(0.001)
+                await anyio.lowlevel.checkpoint()  # every loop step: a write spans several
         hold = await admin.hold("busy")
         # Every write acknowledged before the hold answered is included in its LSN.
         assert all(lsn <= hold.lsn for lsn in acked)

@@ -53,12 +53,13 @@ _log = get_logger("engine")
 class _ServiceEntry:
     """One service slot: filled once by the host task; waiters share the outcome."""
 
-    __slots__ = ("error", "ready", "value")
+    __slots__ = ("error", "ready", "value", "waiting")
 
     def __init__(self) -> None:
         self.ready = anyio.Event()
         self.value: object = None
         self.error: BaseException | None = None
+        self.waiting = 0  # callers waiting for ``ready``
 
 
 _Request = tuple[type, "Callable[[], AbstractAsyncContextManager[object]]", _ServiceEntry]
@@ -320,6 +321,15 @@ class Engine:
 
     # -- services --------------------------------------------------------------------
 
+    def service_waiters(self, key: type) -> int:
+        """How many callers of :meth:`service` wait for ``key``'s service to be created.
+
+        0 once it is ready (or if it was never asked for). A diagnostic that tests use to
+        know that concurrent callers really are waiting, instead of sleeping.
+        """
+        entry = self._services.get(key)
+        return 0 if entry is None else entry.waiting
+
     async def service(
         self, key: type[T], factory: Callable[[], AbstractAsyncContextManager[T]]
     ) -> T:
@@ -351,7 +361,11 @@ class Engine:
                 await self._create(key, factory, entry)
             else:
                 self._requests.send_nowait((key, factory, entry))
-        await entry.ready.wait()
+        entry.waiting += 1
+        try:
+            await entry.ready.wait()
+        finally:
+            entry.waiting -= 1
         if entry.error is not None:
             raise EngineError(
                 f"service {key.__qualname__} could not be started: "

@@ -99,7 +99,7 @@ def test_metrics_thresholds_alerts_summary(engine: Engine) -> None:
     assert [(a["severity"], a["metric"]) for a in alerts] == [("critical", "latency")]
     assert results["summary"]["summary"]["active_alerts"]["critical"] == 1
     unknown = run_nodes(engine, mon("q", operation="query_metrics", edge="edge-m", metric="nope"))
-    assert unknown["q"]["status"] == "failed"
+    assert unknown["q"]["status"] == "error"
     assert "nope" in unknown["q"]["error"]
 
 
@@ -151,7 +151,7 @@ def test_configured_topology_unreachable_and_unknown_edges(configured: Engine) -
     assert health["status"] == "success"
     assert health["health"]["ghost"]["status"] == "unreachable"
     unknown = run_nodes(configured, mon("h", operation="get_health", edge_nodes=["edge-x"]))["h"]
-    assert unknown["status"] == "failed"
+    assert unknown["status"] == "error"
     assert "unknown edge 'edge-x'" in unknown["error"]
     assert "ghost" in unknown["error"]
     plan = run_nodes(
@@ -164,7 +164,7 @@ def test_configured_topology_unreachable_and_unknown_edges(configured: Engine) -
             workloads=["app"],
         ),
     )["p"]
-    assert plan["status"] == "failed"
+    assert plan["status"] == "error"
     assert "edge-y" in plan["error"]
     with pytest.raises(UnknownEdge, match="known edges: ghost"):
         seed_workload("nowhere", "app", engine=configured)

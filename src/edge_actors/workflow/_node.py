@@ -80,8 +80,9 @@ class Node(abc.ABC):
             inputs: every value that arrived over a connection, by target input name.
 
         Returns:
-            A dict with at least ``status`` (a string; ``"failed"`` marks a failure, and
-            then ``error`` should say why) and ``result``; other keys are free-form and
+            A dict with at least ``status`` (a string; ``"error"`` marks a failure, and
+            then ``error`` should say why; the older ``"failed"`` is accepted and reported
+            as ``"error"``) and ``result``; other keys are free-form and
             can be the source of connections.
 
         Cancellation: the runtime cancels ``run`` when the node's ``timeout`` expires or

@@ -105,7 +105,7 @@ class _Run:
         """Return ``(params, inputs, filled)``; raises OutputPathError for a bad path."""
         spec = self.workflow.nodes[node_id]
         params = self.workflow.initial_params(node_id)
-        param_names = set(self.workflow.node_class(node_id).param_specs(spec.operation))
+        param_names = self.workflow.node_class(node_id).param_names(spec.operation)
         configured = self.workflow.configured(node_id)
         inputs: dict[str, object] = {}
         filled = False

@@ -51,9 +51,15 @@ class Node(abc.ABC):
         return specs
 
     @classmethod
+    def param_names(cls, operation: str) -> frozenset[str]:
+        """Return every parameter name of ``operation``, aliases included."""
+        specs = cls.param_specs(operation).values()
+        return frozenset(name for spec in specs for name in (spec.name, *spec.aliases))
+
+    @classmethod
     def known_keys(cls, operation: str) -> list[str]:
         """Return every config key valid for ``operation``, sorted (reserved ones too)."""
-        return sorted(RESERVED_PARAMS | set(cls.param_specs(operation)))
+        return sorted(RESERVED_PARAMS | cls.param_names(operation))
 
     @classmethod
     def validate(cls, operation: str, params: Mapping[str, object]) -> None:

@@ -37,12 +37,15 @@ from ._models import (
     Anomaly,
     EdgeHealth,
     MetricPoint,
+    MetricSample,
     MetricStats,
     MonitoringConfig,
     MonitoringSummary,
     MonitorStatus,
     ProbeTarget,
+    Tags,
     Threshold,
+    check_tags,
 )
 from ._probe import ProbeResult, probe
 from ._series import SeriesStore
@@ -406,7 +409,13 @@ class MonitoringService:
     # -- series ---------------------------------------------------------------------------
 
     def record_metric(
-        self, edge: str, metric: str, value: float, *, timestamp: float | None = None
+        self,
+        edge: str,
+        metric: str,
+        value: float,
+        *,
+        timestamp: float | None = None,
+        tags: Tags | None = None,
     ) -> MetricPoint:
         """Record one point (and run anomaly detection and thresholds on it).
 
@@ -416,9 +425,11 @@ class MonitoringService:
                 new name becomes known to queries once recorded.
             value: a finite number.
             timestamp: wall-clock seconds since the epoch; default now.
+            tags: labels kept with the point and copied onto the alerts it fires (at most
+                32 string pairs).
 
         Raises:
-            ConfigError: a bad edge, metric name, value or timestamp.
+            ConfigError: a bad edge, metric name, value, timestamp or tags.
         """
         _check_edge(edge)
         if not isinstance(metric, str) or _METRIC_RE.fullmatch(metric) is None:
@@ -427,12 +438,15 @@ class MonitoringService:
                 "starting with a letter or _)"
             )
         number = _finite("value", value)
+        labels = check_tags(tags)
         ts = self.clock.time() if timestamp is None else _finite("timestamp", timestamp)
-        self._record(edge, metric, number, ts)
-        return MetricPoint(timestamp=ts, value=number)
+        self._record(edge, metric, number, ts, labels)
+        return MetricPoint(timestamp=ts, value=number, tags=dict(labels))
 
-    def _record(self, edge: str, metric: str, value: float, ts: float) -> None:
-        self._series.append(edge, metric, ts, value)
+    def _record(
+        self, edge: str, metric: str, value: float, ts: float, tags: Tags | None = None
+    ) -> None:
+        self._series.append(edge, metric, ts, value, tags)
         detector = self._detectors.get((edge, metric))
         if detector is None:
             detector = self._detectors[(edge, metric)] = EwmaDetector(self.config.anomaly)
@@ -454,8 +468,9 @@ class MonitoringService:
                 bound=verdict.expected + math.copysign(band, verdict.z_score),
                 cooldown_s=self.config.anomaly_cooldown_s,
                 z_score=verdict.z_score,
+                tags=tags,
             )
-        self._alerts.check(edge, metric, value, ts)
+        self._alerts.check(edge, metric, value, ts, tags=tags)
 
     def known_metrics(self) -> list[str]:
         """Built-in metric names plus every custom one recorded so far, sorted."""
@@ -489,6 +504,48 @@ class MonitoringService:
         self._check_metric(metric)
         start, stop = self._window(time_range, end)
         return self._series.query(edge, metric, start, stop)
+
+    def query_samples(
+        self,
+        *,
+        edge: str | None = None,
+        metric: str | None = None,
+        time_range: str | float = "1h",
+        end: float | None = None,
+        tags: Tags | None = None,
+    ) -> list[MetricSample]:
+        """Points of every matching series in ``[end - time_range, end]``, oldest first.
+
+        Args:
+            edge: only this edge (default: every edge with data).
+            metric: only this metric, which must be known (default: every metric).
+            time_range: window length, seconds or a duration string.
+            end: window end (default now).
+            tags: only points carrying every one of these tags.
+
+        Raises:
+            ConfigError: unknown metric, a bad time range or tags.
+        """
+        if edge is not None:
+            _check_edge(edge)
+        if metric is not None:
+            self._check_metric(metric)
+        wanted = check_tags(tags, "tags")
+        start, stop = self._window(time_range, end)
+        found: list[MetricSample] = []
+        for name in sorted(self._series.edges()) if edge is None else [edge]:
+            for series in sorted(self._series.metrics(name)) if metric is None else [metric]:
+                found.extend(
+                    MetricSample(name, series, p.timestamp, p.value, p.tags)
+                    for p in self._series.query(name, series, start, stop)
+                    if all(p.tags.get(k) == v for k, v in wanted.items())
+                )
+        found.sort(key=lambda sample: sample.timestamp)
+        return found
+
+    def series_of(self, edge: str) -> list[str]:
+        """The metrics ``edge`` has a series of, sorted."""
+        return sorted(self._series.metrics(edge))
 
     def get_analytics(
         self,
@@ -648,16 +705,28 @@ class MonitoringService:
         return self._alerts.thresholds()
 
     def get_alerts(
-        self, *, edge: str | None = None, severity: str | None = None, active_only: bool = False
+        self,
+        *,
+        edge: str | None = None,
+        severity: str | None = None,
+        active_only: bool = False,
+        since: float | None = None,
     ) -> list[Alert]:
-        """Alerts, oldest first, filtered by edge, severity and activity.
+        """Alerts, oldest first, filtered by edge, severity, activity and firing time.
+
+        Args:
+            since: only alerts fired at or after this wall-clock time (seconds).
 
         Raises:
             ConfigError: ``severity`` is not ``warning``, ``critical`` or None.
         """
-        return self._alerts.alerts(
+        alerts = self._alerts.alerts(
             edge=edge, severity=check_severity(severity), active_only=active_only
         )
+        if since is None:
+            return alerts
+        start = _finite("since", since)
+        return [alert for alert in alerts if alert.fired_at >= start]
 
     # -- summary --------------------------------------------------------------------------
 

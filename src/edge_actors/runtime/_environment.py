@@ -373,6 +373,14 @@ class EdgeEnvironment:
                 endpoint = await self._start_embedded(edge)
         return endpoint
 
+    def known_edge(self, edge: str) -> EdgeEndpoint | None:
+        """The endpoint of ``edge`` if it is configured or already started, else ``None``.
+
+        Never starts an edge: this is how a health check tells "nobody configured or
+        started this edge" from "this edge answers".
+        """
+        return self._endpoints.get(edge)
+
     async def ensure_edges(self, edges: Iterable[str]) -> dict[str, EdgeEndpoint]:
         """:meth:`ensure_edge` for each edge, in order; returns name -> endpoint."""
         return {edge: await self.ensure_edge(edge) for edge in edges}

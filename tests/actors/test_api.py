@@ -73,3 +73,18 @@ def test_documented_defaults() -> None:
     assert _defaults(ActorRef.ask) == {"timeout": 5.0}
     assert _defaults(ActorSystem.stop) == {"timeout": 5.0}
     assert _defaults(ActorSystem.shutdown) == {"timeout": 5.0}
+
+
+def test_refusal_has_a_stable_code_per_class_and_instance() -> None:
+    class Overdrawn(actors.Refusal):
+        code = "overdrawn"
+
+    class Unnamed(actors.Refusal):
+        pass
+
+    assert actors.Refusal.code == "refused"
+    assert actors.Refusal("no").code == "refused"
+    assert Unnamed("x").code == "refused"  # a subclass inherits the default
+    assert Overdrawn.code == "overdrawn"
+    assert Overdrawn("balance 3 < 5").code == "overdrawn"
+    assert isinstance(Overdrawn("x"), actors.ActorError)

@@ -72,4 +72,12 @@ class Refusal(ActorError):
 
     Raising a subclass from ``receive`` replies with that error to the asker (a ``tell``
     drops it) but does **not** crash the actor: the next message is handled as usual.
+    Refusals are raised, never returned as values: the asker's ``ask`` raises it.
+
+    Attributes:
+        code: a stable, machine-readable reason (``"refused"`` by default). Subclasses
+            set their own as a class attribute (``code = "overdrawn"``), so callers in
+            any layer can match on the code instead of the message text.
     """
+
+    code: str = "refused"

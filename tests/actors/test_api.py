@@ -25,6 +25,7 @@ def test_public_names() -> None:
         "MailboxFull",
         "Refusal",
         "RestartType",
+        "StrayCancellation",
         "SupervisorFailed",
         "SupervisorRef",
         "SupervisorStrategy",

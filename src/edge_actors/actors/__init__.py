@@ -16,6 +16,7 @@ from ._errors import AskSelfError as AskSelfError
 from ._errors import DuplicateActorName as DuplicateActorName
 from ._errors import MailboxFull as MailboxFull
 from ._errors import Refusal as Refusal
+from ._errors import StrayCancellation as StrayCancellation
 from ._errors import SupervisorFailed as SupervisorFailed
 from ._errors import SystemClosed as SystemClosed
 from ._ref import ActorRef as ActorRef
@@ -44,6 +45,7 @@ __all__ = [
     "MailboxFull",
     "Refusal",
     "RestartType",
+    "StrayCancellation",
     "SupervisorFailed",
     "SupervisorRef",
     "SupervisorStrategy",

@@ -20,7 +20,7 @@ import anyio
 
 from .._log import get_logger
 from ._actor import Actor, MsgT
-from ._errors import ActorKilled, ActorStopped, Refusal
+from ._errors import ActorKilled, ActorStopped, Refusal, StrayCancellation
 from ._mailbox import Mailbox
 from ._ref import ActorRef
 from ._types import RestartType, Terminated
@@ -42,6 +42,27 @@ _FAIR_BATCH = 256
 # Restart intensity of an actor spawned without a supervisor (its own little policy).
 UNSUPERVISED_MAX_RESTARTS = 3
 UNSUPERVISED_WITHIN_S = 5.0
+
+
+def stray(exc: asyncio.CancelledError, name: str, where: str) -> StrayCancellation:
+    """Turn a ``CancelledError`` nobody asked for into a crash error, or re-raise it.
+
+    A cancellation that a cancel scope delivered (anyio cancels a task with
+    ``Task.cancel()``, so ``cancelling()`` counts it until the scope exits) is real and
+    propagates. One that arrives without a request (``receive`` awaited a future someone
+    else cancelled) is an error of the actor's code: it crashes the actor instead of
+    silently ending it and cancelling the system's task group.
+    """
+    task = asyncio.current_task()
+    if task is None or task.cancelling():
+        raise exc
+    error = StrayCancellation(
+        f"{where} of actor {name!r} raised CancelledError that no cancel scope caused "
+        f"(it awaited something that was cancelled elsewhere)"
+    )
+    error.__cause__ = exc
+    return error
+
 
 ExitKind = Literal["crash", "normal", "restart", "terminate"]
 
@@ -278,6 +299,12 @@ class Cell(Generic[MsgT]):
                     report(exc)
                     return None
                 exit_ = Exit("crash", exc)
+            except asyncio.CancelledError as exc:
+                error = stray(exc, self.name, "on_start" if first else "on_restart")
+                if first:
+                    report(error)
+                    return None
+                exit_ = Exit("crash", error)
             else:
                 if first:
                     report(None)
@@ -313,6 +340,8 @@ class Cell(Generic[MsgT]):
                         pass
                     except Exception as exc:
                         return Exit("crash", exc)
+                    except asyncio.CancelledError as exc:
+                        return Exit("crash", stray(exc, self.name, "receive"))
                 elif isinstance(item, StopOrder):
                     return Exit("terminate", reason=item.reason or "normal")
                 elif isinstance(item, RestartOrder):
@@ -333,6 +362,11 @@ class Cell(Generic[MsgT]):
                     if reply is not None and not reply.done():
                         reply.set_exception(exc)
                     return Exit("crash", exc)
+                except asyncio.CancelledError as exc:
+                    error = stray(exc, self.name, "receive")
+                    if reply is not None and not reply.done():
+                        reply.set_exception(error)
+                    return Exit("crash", error)
                 else:
                     if reply is not None and not reply.done():
                         reply.set_result(result)
@@ -361,6 +395,9 @@ class Cell(Generic[MsgT]):
             await instance.on_stop()
         except Exception as exc:
             self.log.warning("actor.on_stop_failed", error=repr(exc))
+        except asyncio.CancelledError as exc:
+            error = stray(exc, self.name, "on_stop")
+            self.log.warning("actor.on_stop_failed", error=repr(error))
 
     def _log_exit(self, exit_: Exit) -> None:
         if exit_.kind == "crash":

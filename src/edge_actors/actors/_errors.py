@@ -18,6 +18,7 @@ __all__ = [
     "DuplicateActorName",
     "MailboxFull",
     "Refusal",
+    "StrayCancellation",
     "SupervisorFailed",
     "SystemClosed",
 ]
@@ -55,6 +56,16 @@ class ActorKilled(ActorError):
 
     It is handled like any other crash: the asker of the interrupted message receives it and
     the supervisor decides what happens next.
+    """
+
+
+class StrayCancellation(ActorError):
+    """A hook or ``receive`` raised ``CancelledError`` that no cancel scope caused.
+
+    Typically it awaited a future or task that some other code cancelled. anyio and trio
+    treat such a cancellation as an error, and so do we: it is a **crash** of the actor
+    (the asker receives this error, the supervisor decides), never a silent cancel of the
+    actor system. The original ``CancelledError`` is chained as ``__cause__``.
     """
 
 

@@ -109,6 +109,15 @@ class Notice(Deliver):
     __slots__ = ()
 
 
+class SelfStop:
+    """``Actor.stop()`` of ``instance``: a normal exit, ignored by any other instance."""
+
+    __slots__ = ("instance",)
+
+    def __init__(self, instance: Actor[Any]) -> None:
+        self.instance = instance
+
+
 class StopOrder:
     """Stop for good after the current message (``reason`` None: keep the exit's reason)."""
 
@@ -188,6 +197,12 @@ class Cell(Generic[MsgT]):
         """Put a system order on the control lane; ignored once terminated."""
         if not self.terminated:
             self.mailbox.put_control(item)
+
+    def stop_instance(self, instance: Actor[Any]) -> None:
+        """``instance`` called ``stop()``: order its normal exit ahead of everything else."""
+        if not self.terminated and instance is self._instance:
+            self.mailbox.control.appendleft(SelfStop(instance))
+            self.mailbox.wake_consumer()
 
     def kill(self) -> None:
         """Crash the actor with :class:`ActorKilled` now (interrupting ``receive``)."""
@@ -290,6 +305,8 @@ class Cell(Generic[MsgT]):
                 instance.system = self.system
                 instance.log = self.log
                 self._instance = instance
+                if instance._stop_requested:  # stop() called in __init__
+                    self.stop_instance(instance)
                 if first:
                     await instance.on_start()
                 else:
@@ -342,6 +359,9 @@ class Cell(Generic[MsgT]):
                         return Exit("crash", exc)
                     except asyncio.CancelledError as exc:
                         return Exit("crash", stray(exc, self.name, "receive"))
+                elif isinstance(item, SelfStop):
+                    if item.instance is instance:
+                        return Exit("normal")
                 elif isinstance(item, StopOrder):
                     return Exit("terminate", reason=item.reason or "normal")
                 elif isinstance(item, RestartOrder):
@@ -383,8 +403,6 @@ class Cell(Generic[MsgT]):
                 finally:
                     mailbox.waiter = None
                 continue
-            if instance._stop_requested:
-                return Exit("normal")
 
     async def _retire(self) -> None:
         """Run ``on_stop`` of the current instance; its errors are logged, not raised."""
@@ -423,7 +441,8 @@ class Cell(Generic[MsgT]):
                     return item
                 if isinstance(item, KillOrder):
                     return StopOrder("killed")
-                kept.append(item)
+                if not isinstance(item, SelfStop):  # a retired instance's order is void
+                    kept.append(item)
         finally:
             self.mailbox.control.extendleft(reversed(kept))
 
@@ -462,7 +481,7 @@ class Cell(Generic[MsgT]):
                     if isinstance(item, StopOrder | KillOrder):
                         self.reason = "killed" if isinstance(item, KillOrder) else "normal"
                         return False
-                    if not isinstance(item, RestartOrder):  # we are restarting anyway
+                    if not isinstance(item, RestartOrder | SelfStop):  # restarting anyway
                         kept.append(item)
             return True
         finally:

@@ -31,6 +31,7 @@ def test_public_names() -> None:
         "SupervisorStrategy",
         "SystemClosed",
         "Terminated",
+        "open_actor_system",
         "run_main",
         "uvloop_available",
     }

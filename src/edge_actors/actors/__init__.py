@@ -22,6 +22,7 @@ from ._errors import SystemClosed as SystemClosed
 from ._ref import ActorRef as ActorRef
 from ._supervisor import SupervisorRef as SupervisorRef
 from ._system import ActorSystem as ActorSystem
+from ._system import open_actor_system as open_actor_system
 from ._thread import LoopThread as LoopThread
 from ._thread import run_main as run_main
 from ._thread import uvloop_available as uvloop_available
@@ -51,6 +52,7 @@ __all__ = [
     "SupervisorStrategy",
     "SystemClosed",
     "Terminated",
+    "open_actor_system",
     "run_main",
     "uvloop_available",
 ]

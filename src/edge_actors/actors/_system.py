@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import anyio
@@ -23,7 +24,7 @@ from ._timers import AskTimers
 from ._types import RESTART_TYPES, STRATEGIES, Backoff, RestartType, SupervisorStrategy, Terminated
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
     from types import TracebackType
 
     from anyio.abc import TaskGroup
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from ._actor import Actor
     from ._ref import ActorRef
 
-__all__ = ["ActorSystem"]
+__all__ = ["ActorSystem", "open_actor_system"]
 
 M = TypeVar("M")
 
@@ -332,3 +333,19 @@ class ActorSystem:
         if any(not cell.done.is_set() for cell in left) and self._tg is not None:
             self._tg.cancel_scope.cancel()
         self.log.info("system.stopped", forced=len(left), dead_letters=self._dead_letters)
+
+
+@asynccontextmanager
+async def open_actor_system(name: str = "edge-actors") -> AsyncIterator[ActorSystem]:
+    """Open an :class:`ActorSystem` for the duration of an ``async with`` block.
+
+    ``async with open_actor_system() as system:`` is the anyio-style spelling of
+    ``async with ActorSystem() as system:`` (both stay supported): on leaving the block
+    every actor is stopped in order (:meth:`ActorSystem.shutdown`) and no task of the
+    system is left pending.
+
+    Args:
+        name: the system's name (logged with every event of its actors).
+    """
+    async with ActorSystem(name) as system:
+        yield system

@@ -60,17 +60,20 @@ def test_documented_defaults() -> None:
         "within_s": 5.0,
         "backoff": None,
         "parent": None,
+        "shutdown": None,
     }
     assert _defaults(ActorSystem.spawn) == {
         "name": None,
         "mailbox_size": 1000,
         "restart": None,
         "supervisor": None,
+        "shutdown": 5.0,
     }
     assert _defaults(SupervisorRef.spawn_child) == {
         "name": None,
         "restart": "permanent",
         "mailbox_size": 1000,
+        "shutdown": 5.0,
     }
     assert _defaults(ActorRef.ask) == {"timeout": 5.0}
     assert _defaults(ActorSystem.stop) == {"timeout": 5.0}

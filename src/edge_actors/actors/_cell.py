@@ -14,14 +14,26 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Generic, Literal, cast
+from typing import TYPE_CHECKING, Any, Generic, cast
 
 import anyio
 
 from .._log import get_logger
 from ._actor import Actor, MsgT
-from ._errors import ActorKilled, ActorStopped, Refusal, StrayCancellation
+from ._errors import ActorKilled, ActorStopped, Refusal
 from ._mailbox import Mailbox
+from ._orders import (
+    Deliver,
+    Exit,
+    KillOrder,
+    Notice,
+    RestartOrder,
+    RetireOrder,
+    SelfStop,
+    StopOrder,
+    settle,
+    stray,
+)
 from ._ref import ActorRef
 from ._types import RestartType, Terminated
 
@@ -33,7 +45,7 @@ if TYPE_CHECKING:
     from ._supervisor import SupervisorCore
     from ._system import ActorSystem
 
-__all__ = ["Cell", "Exit"]
+__all__ = ["Cell"]
 
 # Messages handled between two user messages before the actor yields to the event loop,
 # so an actor that keeps telling itself cannot starve every other task.
@@ -42,105 +54,6 @@ _FAIR_BATCH = 256
 # Restart intensity of an actor spawned without a supervisor (its own little policy).
 UNSUPERVISED_MAX_RESTARTS = 3
 UNSUPERVISED_WITHIN_S = 5.0
-
-
-def stray(exc: asyncio.CancelledError, name: str, where: str) -> StrayCancellation:
-    """Turn a ``CancelledError`` nobody asked for into a crash error, or re-raise it.
-
-    A cancellation that a cancel scope delivered (anyio cancels a task with
-    ``Task.cancel()``, so ``cancelling()`` counts it until the scope exits) is real and
-    propagates. One that arrives without a request (``receive`` awaited a future someone
-    else cancelled) is an error of the actor's code: it crashes the actor instead of
-    silently ending it and cancelling the system's task group.
-    """
-    task = asyncio.current_task()
-    if task is None or task.cancelling():
-        raise exc
-    error = StrayCancellation(
-        f"{where} of actor {name!r} raised CancelledError that no cancel scope caused "
-        f"(it awaited something that was cancelled elsewhere)"
-    )
-    error.__cause__ = exc
-    return error
-
-
-ExitKind = Literal["crash", "normal", "restart", "terminate"]
-
-
-class Exit:
-    """How an incarnation ended (``error`` is the crash or the restart cause)."""
-
-    __slots__ = ("delay", "error", "kind", "reason")
-
-    def __init__(
-        self,
-        kind: ExitKind,
-        error: BaseException | None = None,
-        *,
-        reason: str | None = None,
-        delay: float = 0.0,
-    ) -> None:
-        self.kind = kind
-        self.error = error
-        self.delay = delay
-        if reason is None:
-            if kind == "crash" and error is not None:
-                reason = "killed" if isinstance(error, ActorKilled) else f"crashed: {error!r}"
-            else:
-                reason = "normal"
-        self.reason = reason
-
-
-# Control-lane items -------------------------------------------------------------------
-
-
-class Deliver:
-    """A message for ``receive`` that bypasses the bounded lane (watch and child notices)."""
-
-    __slots__ = ("message",)
-
-    def __init__(self, message: object) -> None:
-        self.message = message
-
-
-class Notice(Deliver):
-    """An engine-internal message (child notices to a supervisor); never a dead letter."""
-
-    __slots__ = ()
-
-
-class SelfStop:
-    """``Actor.stop()`` of ``instance``: a normal exit, ignored by any other instance."""
-
-    __slots__ = ("instance",)
-
-    def __init__(self, instance: Actor[Any]) -> None:
-        self.instance = instance
-
-
-class StopOrder:
-    """Stop for good after the current message (``reason`` None: keep the exit's reason)."""
-
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str | None = "normal") -> None:
-        self.reason = reason
-
-
-class RestartOrder:
-    """Restart in place (after ``delay`` seconds); ``cause`` goes to ``on_restart``."""
-
-    __slots__ = ("cause", "delay")
-
-    def __init__(self, cause: BaseException, delay: float) -> None:
-        self.cause = cause
-        self.delay = delay
-
-
-class KillOrder:
-    """Kill while the cell is between incarnations (suspended or backing off)."""
-
-    __slots__ = ()
 
 
 class Cell(Generic[MsgT]):
@@ -154,8 +67,10 @@ class Cell(Generic[MsgT]):
         mailbox_size: int,
         restart: RestartType,
         supervisor: SupervisorCore | None,
+        shutdown: float | None = 5.0,
     ) -> None:
         self.system = system
+        self.shutdown = shutdown
         self.factory = factory
         self.name = name
         self.restart_type: RestartType = restart
@@ -176,7 +91,10 @@ class Cell(Generic[MsgT]):
         self._reply: asyncio.Future[Any] | None = None
         self._scope: anyio.CancelScope | None = None
         self._life: anyio.CancelScope | None = None
+        self._stopping: anyio.CancelScope | None = None
         self._kill_pending = False
+        self._brutal = False
+        self._started: asyncio.Future[None] | None = None
         self._restarts: deque[float] = deque()
 
     # --- orders from outside (all synchronous, safe from any task of the loop) ------------
@@ -197,6 +115,8 @@ class Cell(Generic[MsgT]):
         """Put a system order on the control lane; ignored once terminated."""
         if not self.terminated:
             self.mailbox.put_control(item)
+        else:
+            _settle_order(item)
 
     def stop_instance(self, instance: Actor[Any]) -> None:
         """``instance`` called ``stop()``: order its normal exit ahead of everything else."""
@@ -213,6 +133,21 @@ class Cell(Generic[MsgT]):
             self._scope.cancel()
         else:
             self.mailbox.put_control(KillOrder())
+
+    def brutal_kill(self) -> None:
+        """End the current instance now, skipping (or interrupting) ``on_stop``.
+
+        For a child that outlived its ``shutdown`` while being retired for a group
+        restart: the cell stays alive and waits for the supervisor's next order. The ask
+        being handled gets :class:`ActorKilled`.
+        """
+        if self.terminated:
+            return
+        if self._scope is not None:
+            self._brutal = True
+            self._scope.cancel()
+        if self._stopping is not None:
+            self._stopping.cancel()
 
     def force(self, reason: str = "killed") -> None:
         """End the actor at once, skipping ``on_stop`` (a stop that ran out of time)."""
@@ -257,20 +192,22 @@ class Cell(Generic[MsgT]):
             if exit_ is None:
                 return
             first = False
-            await self._retire()
+            await self._retire(brutal=exit_.brutal)
             if exit_.kind == "terminate":
                 self.reason = exit_.reason
                 return
+            order: RestartOrder | StopOrder
             if exit_.kind == "restart":
-                order: RestartOrder | StopOrder = RestartOrder(
-                    exit_.error or ActorStopped("restart"), exit_.delay
-                )
+                order = RestartOrder(exit_.error or ActorStopped("restart"), exit_.delay)
+            elif exit_.kind == "retire":  # a group restart: the supervisor decides when
+                order = await self._await_order()
             else:
                 self._log_exit(exit_)
                 order = await self._decide(exit_)
             if isinstance(order, StopOrder):
                 self.reason = order.reason or exit_.reason
                 return
+            self._started = order.started
             if order.delay > 0 and not await self._back_off(order.delay):
                 return
             cause = order.cause
@@ -290,6 +227,7 @@ class Cell(Generic[MsgT]):
         """Make a new instance, start it and serve messages; ``None`` when spawn failed."""
         self.incarnation += 1
         self._kill_pending = False
+        self._brutal = False
         self._reply = None
         exit_: Exit | None = None
         with anyio.CancelScope() as scope:
@@ -326,8 +264,16 @@ class Cell(Generic[MsgT]):
                 if first:
                     report(None)
                     first = False  # started: a kill from here on is a crash
+                else:
+                    settle(self._started)
                 exit_ = await self._serve(instance)
+            finally:
+                settle(self._started)  # started, failed to, or cancelled: never hang on it
+                self._started = None
         self._scope = None
+        if self._brutal:  # outlived its shutdown while being retired
+            self._fail_current(ActorKilled(f"actor {self.name!r} was killed"))
+            return Exit("retire", brutal=True)
         if self._kill_pending or exit_ is None:
             killed = ActorKilled(f"actor {self.name!r} was killed")
             if first and exit_ is None:
@@ -364,7 +310,11 @@ class Cell(Generic[MsgT]):
                         return Exit("normal")
                 elif isinstance(item, StopOrder):
                     return Exit("terminate", reason=item.reason or "normal")
+                elif isinstance(item, RetireOrder):
+                    self.mailbox.control.appendleft(item)  # settled once retired
+                    return Exit("retire")
                 elif isinstance(item, RestartOrder):
+                    settle(item.started)  # restarting in place: nobody waits for this one
                     return Exit("restart", item.cause, delay=item.delay)
                 elif isinstance(item, KillOrder):
                     return Exit("crash", ActorKilled(f"actor {self.name!r} was killed"))
@@ -404,18 +354,25 @@ class Cell(Generic[MsgT]):
                     mailbox.waiter = None
                 continue
 
-    async def _retire(self) -> None:
-        """Run ``on_stop`` of the current instance; its errors are logged, not raised."""
+    async def _retire(self, *, brutal: bool) -> None:
+        """Run ``on_stop`` of the current instance (unless ``brutal``); errors are logged.
+
+        ``brutal_kill`` cancels a hook that outlives the child's ``shutdown``.
+        """
         instance, self._instance = self._instance, None
-        if instance is None:
+        if instance is None or brutal:
             return
-        try:
-            await instance.on_stop()
-        except Exception as exc:
-            self.log.warning("actor.on_stop_failed", error=repr(exc))
-        except asyncio.CancelledError as exc:
-            error = stray(exc, self.name, "on_stop")
-            self.log.warning("actor.on_stop_failed", error=repr(error))
+        with anyio.CancelScope() as scope:
+            self._stopping = scope
+            try:
+                await instance.on_stop()
+            except Exception as exc:
+                self.log.warning("actor.on_stop_failed", error=repr(exc))
+            except asyncio.CancelledError as exc:
+                error = stray(exc, self.name, "on_stop")
+                self.log.warning("actor.on_stop_failed", error=repr(error))
+            finally:
+                self._stopping = None
 
     def _log_exit(self, exit_: Exit) -> None:
         if exit_.kind == "crash":
@@ -441,7 +398,9 @@ class Cell(Generic[MsgT]):
                     return item
                 if isinstance(item, KillOrder):
                     return StopOrder("killed")
-                if not isinstance(item, SelfStop):  # a retired instance's order is void
+                if isinstance(item, RetireOrder):
+                    settle(item.done)  # no instance: retired already
+                elif not isinstance(item, SelfStop):  # a retired instance's order is void
                     kept.append(item)
         finally:
             self.mailbox.control.extendleft(reversed(kept))
@@ -471,7 +430,9 @@ class Cell(Generic[MsgT]):
     async def _back_off(self, delay: float) -> bool:
         """Wait ``delay`` seconds before a restart; ``False`` if told to stop meanwhile.
 
-        Notices for ``receive`` arriving meanwhile are kept for the next instance.
+        Notices for ``receive`` arriving meanwhile are kept for the next instance. A retire
+        order (a group restart started meanwhile) calls this restart off: the cell waits
+        for the supervisor's next order instead.
         """
         kept: list[object] = []
         try:
@@ -481,6 +442,16 @@ class Cell(Generic[MsgT]):
                     if isinstance(item, StopOrder | KillOrder):
                         self.reason = "killed" if isinstance(item, KillOrder) else "normal"
                         return False
+                    if isinstance(item, RetireOrder):
+                        settle(item.done)
+                        settle(self._started)
+                        self._started = None
+                        order = await self._await_order()
+                        if isinstance(order, StopOrder):
+                            self.reason = order.reason or "normal"
+                            return False
+                        self._started = order.started
+                        return True  # restart now, at the supervisor's order
                     if not isinstance(item, RestartOrder | SelfStop):  # restarting anyway
                         kept.append(item)
             return True
@@ -503,9 +474,11 @@ class Cell(Generic[MsgT]):
                 reply.set_exception(ActorStopped(f"actor {self.name!r} stopped before replying"))
             self.dead_letter(message)
         self._fail_current(ActorStopped(f"actor {self.name!r} stopped before replying"))
+        settle(self._started)
         for item in self.mailbox.control:
             if isinstance(item, Deliver) and not isinstance(item, Notice):
                 self.dead_letter(item.message)
+            _settle_order(item)
         self.mailbox.control.clear()
         self.system._unregister(self)
         for target in self.watching:
@@ -524,3 +497,11 @@ class Cell(Generic[MsgT]):
                 supervisor.child_terminated(self)
             self.log.info("actor.stopped", reason=self.reason)
         self.done.set()
+
+
+def _settle_order(item: object) -> None:
+    """An order that will never be carried out: release whoever waits on it."""
+    if isinstance(item, RetireOrder):
+        settle(item.done)
+    elif isinstance(item, RestartOrder):
+        settle(item.started)

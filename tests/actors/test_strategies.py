@@ -211,6 +211,40 @@ async def test_shutdown_must_be_none_or_seconds() -> None:
                 await sup.spawn_child(lambda: Member("x", []), shutdown=bad)  # type: ignore[arg-type]
 
 
+async def test_system_shutdown_stops_children_before_parents_in_reverse_start_order() -> None:
+    journal: Journal = []
+    async with ActorSystem() as system:
+        await system.spawn(lambda: Member("first", journal))
+        sup = await system.spawn_supervisor()
+        await sup.spawn_child(lambda: Member("child1", journal))
+        await system.spawn(lambda: Member("between", journal))
+        await sup.spawn_child(lambda: Member("child2", journal))
+        await system.spawn(lambda: Member("last", journal))
+        journal.clear()
+    assert journal == [
+        *_stopped("last"),
+        *_stopped("between"),
+        *_stopped("child2"),  # the supervisor (started before "between") stops its
+        *_stopped("child1"),  # children, last started first, then itself
+        *_stopped("first"),
+    ]
+
+
+async def test_system_shutdown_kills_an_actor_that_outlives_its_shutdown_and_goes_on() -> None:
+    journal: Journal = []
+    never = anyio.Event()
+    notices: list[Terminated] = []
+    async with ActorSystem() as system:
+        await system.spawn(lambda: Member("first", journal))
+        watcher = await system.spawn(lambda: Watcher(notices))
+        stuck = await system.spawn(lambda: Member("stuck", journal, hang=never), shutdown=0.05)
+        await system.watch(watcher, stuck)
+        await system.spawn(lambda: Member("last", journal))
+        journal.clear()
+    assert journal == [*_stopped("last"), ("stopping", "stuck"), *_stopped("first")]
+    never.set()
+
+
 async def test_kill_under_one_for_all_restarts_the_group_in_order() -> None:
     journal: Journal = []
     async with ActorSystem() as system:

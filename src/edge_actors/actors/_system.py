@@ -341,20 +341,26 @@ class ActorSystem:
         watcher._cell.watching.discard(target._cell)
 
     async def shutdown(self, *, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - grace period before cancelling
-        """Stop every actor: orderly first (``on_stop`` hooks), then cancel what remains.
+        """Stop every actor in order: children before parents, last started first.
 
-        Supervisors restart nothing from here on and no actor can be spawned. Actors get
-        ``timeout`` seconds to stop in order, then are cancelled; idempotent.
+        Supervisors restart nothing from here on and no actor can be spawned. Top-level
+        actors (those without a live supervisor) are stopped one at a time, last spawned
+        first; a supervisor stops its own children (last started first) before it ends.
+        Each actor gets its ``shutdown`` seconds, then is killed (``on_stop`` skipped)
+        and the next one is stopped. Whatever still runs after ``timeout`` seconds in
+        all is cancelled. Idempotent.
         """
         if self._closing:
             return
         self._closing = True
         cells = list(self._cells.values())
-        for cell in reversed(cells):
-            cell.order(StopOrder(None))
         with anyio.move_on_after(timeout):
-            for cell in cells:
-                await cell.done.wait()
+            for cell in reversed(cells):
+                supervisor = cell.supervisor
+                if supervisor is None or not supervisor.is_alive:
+                    await self._stop_cell(cell, cell.shutdown)
+            for cell in reversed(cells):  # what a failed supervisor left behind
+                await self._stop_cell(cell, cell.shutdown)
         left = [cell for cell in cells if not cell.done.is_set()]
         for cell in left:
             cell.force("killed")

@@ -20,7 +20,7 @@ import anyio
 
 from .._log import get_logger
 from ._actor import Actor, MsgT
-from ._errors import ActorKilled, ActorStopped, Refusal
+from ._errors import ActorKilled, ActorStartError, ActorStopped, Refusal
 from ._mailbox import Mailbox
 from ._orders import (
     Deliver,
@@ -162,17 +162,27 @@ class Cell(Generic[MsgT]):
 
     # --- the actor's task -----------------------------------------------------------------
 
-    async def run(self, *, task_status: TaskStatus[BaseException | None]) -> None:
-        """Body of the actor's task: reports the start outcome, then lives until the end."""
+    async def run(self, *, task_status: TaskStatus[None]) -> None:
+        """Body of the actor's task: reports the start, then lives until the end.
+
+        A failed start is raised (before ``task_status.started``), so anyio raises it in
+        the spawner's ``TaskGroup.start`` and the system's task group is not affected.
+
+        Raises:
+            ActorStartError: the factory or ``on_start`` raised (chained), or the actor
+                was killed or stopped while starting.
+        """
         self.task = asyncio.current_task()
         started = False
-        start_ok = False
+        failure: BaseException | None = None
 
         def report(outcome: BaseException | None) -> None:
-            nonlocal started, start_ok
-            started = True
-            start_ok = outcome is None
-            task_status.started(outcome)
+            nonlocal started, failure
+            if outcome is None:
+                started = True
+                task_status.started()
+            else:
+                failure = outcome
 
         try:
             with anyio.CancelScope() as life:
@@ -180,9 +190,10 @@ class Cell(Generic[MsgT]):
                 await self._live(report)
         finally:
             self._life = None
-            if not started:
-                task_status.started(ActorStopped(f"actor {self.name!r} stopped while starting"))
-            self._finish(announce=start_ok)
+            self._finish(announce=started)
+        if not started:
+            cause = failure or ActorStopped(f"actor {self.name!r} stopped while starting")
+            raise ActorStartError(f"actor {self.name!r} failed to start: {cause!r}") from cause
 
     async def _live(self, report: Callable[[BaseException | None], None]) -> None:
         cause: BaseException | None = None

@@ -18,7 +18,7 @@ import anyio
 from .._log import get_logger
 from ..errors import ConfigError
 from ._cell import Cell
-from ._errors import ActorStartError, DuplicateActorName, SystemClosed
+from ._errors import DuplicateActorName, SystemClosed
 from ._orders import StopOrder
 from ._supervisor import CHILD_SHUTDOWN_S, SupervisorCore, SupervisorRef, _Supervisor
 from ._timers import AskTimers
@@ -270,9 +270,7 @@ class ActorSystem:
             supervises.cell = cell
             cell.supervises = supervises
         self._cells[name] = cell
-        outcome = await tg.start(cell.run, name=f"actor:{name}")
-        if outcome is not None:
-            raise ActorStartError(f"actor {name!r} failed to start: {outcome!r}") from outcome
+        await tg.start(cell.run, name=f"actor:{name}")  # raises ActorStartError
         cell.log.info(
             "actor.spawned",
             restart=restart,

@@ -43,9 +43,13 @@ class _Lane:
             entries.popleft()
 
     def add(self, reply: asyncio.Future[Any], name: str) -> None:
-        self._prune_ends()
+        entries = self.entries  # _prune_ends inlined: this runs once per ask
+        while entries and entries[-1][1].done():
+            entries.pop()
+        while entries and entries[0][1].done():
+            entries.popleft()
         deadline = self.time() + self.timeout
-        self.entries.append((deadline, reply, name))
+        entries.append((deadline, reply, name))
         if self.handle is None:
             self.handle = self.loop.call_at(deadline, self.fire)
 
@@ -109,7 +113,10 @@ class AskTimers:
 
     def expire_after(self, reply: asyncio.Future[Any], timeout: float, name: str) -> None:
         """Fail ``reply`` with ``TimeoutError`` if it is still pending after ``timeout`` s."""
-        self._lane(timeout).add(reply, name)
+        lane = self._lanes.get(timeout)  # not via _lane(): this runs once per ask
+        if lane is None:
+            lane = self._lane(timeout)
+        lane.add(reply, name)
 
     def expire_at(
         self, reply: asyncio.Future[Any], deadline: float, timeout: float, name: str

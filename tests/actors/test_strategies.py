@@ -6,12 +6,15 @@ assert on the exact order in which instances were retired and started.
 
 from __future__ import annotations
 
+from functools import partial
+
 import anyio
 import anyio.lowlevel
 import pytest
 
 from edge_actors.actors import (
     Actor,
+    ActorRef,
     ActorSystem,
     SupervisorRef,
     Terminated,
@@ -57,18 +60,9 @@ class Member(Actor[str]):
         return self.name
 
 
-async def _family(
-    sup: SupervisorRef, names: str, journal: Journal, **kwargs: object
-) -> list[object]:
-    refs = []
-    for name in names:
-        refs.append(
-            await sup.spawn_child(
-                lambda name=name: Member(name, journal),
-                name=name,
-                **kwargs,  # type: ignore[arg-type]
-            )
-        )
+async def _family(sup: SupervisorRef, names: str, journal: Journal) -> list[ActorRef[str]]:
+    """Spawn one ``Member`` per letter of ``names``, in order; then clear the journal."""
+    refs = [await sup.spawn_child(partial(Member, name, journal), name=name) for name in names]
     journal.clear()
     return refs
 
@@ -82,7 +76,7 @@ async def test_one_for_all_stops_all_in_reverse_then_starts_all_in_order() -> No
     async with ActorSystem() as system:
         sup = await system.spawn_supervisor(strategy="one_for_all")
         a, b, c = await _family(sup, "abc", journal)
-        await b.tell("crash")  # type: ignore[attr-defined]
+        await b.tell("crash")
         await wait_until(lambda: len(journal) == 9)
         assert journal == [
             *_stopped("b"),  # the failed child is retired first
@@ -93,7 +87,7 @@ async def test_one_for_all_stops_all_in_reverse_then_starts_all_in_order() -> No
             ("restart", "c"),
         ]
         for ref, name in ((a, "a"), (b, "b"), (c, "c")):
-            assert await ref.ask("who") == name  # type: ignore[attr-defined]
+            assert await ref.ask("who") == name
 
 
 async def test_rest_for_one_restarts_the_failed_child_and_those_started_after_it() -> None:
@@ -101,7 +95,7 @@ async def test_rest_for_one_restarts_the_failed_child_and_those_started_after_it
     async with ActorSystem() as system:
         sup = await system.spawn_supervisor(strategy="rest_for_one")
         refs = await _family(sup, "abcd", journal)
-        await refs[1].tell("crash")  # type: ignore[attr-defined]
+        await refs[1].tell("crash")
         await wait_until(lambda: len(journal) == 9)
         assert journal == [
             *_stopped("b"),
@@ -111,7 +105,7 @@ async def test_rest_for_one_restarts_the_failed_child_and_those_started_after_it
             ("restart", "c"),
             ("restart", "d"),
         ]  # "a", started before "b", is left alone
-        assert [await r.ask("who") for r in refs] == list("abcd")  # type: ignore[attr-defined]
+        assert [await r.ask("who") for r in refs] == list("abcd")
 
 
 async def test_rest_for_one_of_the_last_child_is_one_for_one() -> None:
@@ -119,7 +113,7 @@ async def test_rest_for_one_of_the_last_child_is_one_for_one() -> None:
     async with ActorSystem() as system:
         sup = await system.spawn_supervisor(strategy="rest_for_one")
         refs = await _family(sup, "ab", journal)
-        await refs[1].tell("crash")  # type: ignore[attr-defined]
+        await refs[1].tell("crash")
         await wait_until(lambda: len(journal) == 3)
         assert journal == [*_stopped("b"), ("restart", "b")]
 
@@ -148,14 +142,14 @@ async def test_group_restart_counts_once_against_intensity_and_escalates() -> No
         watcher = await system.spawn(lambda: Watcher(notices))
         await system.watch(watcher, sup.ref)
         a, b = await _family(sup, "ab", journal)
-        await a.tell("crash")  # type: ignore[attr-defined]
+        await a.tell("crash")
         await wait_until(lambda: journal.count(("restart", "b")) == 1)
         assert sup.is_alive  # one round of two restarts is one restart
-        await b.tell("crash")  # type: ignore[attr-defined]
+        await b.tell("crash")
         await wait_until(lambda: len(notices) == 1)
         assert notices[0].reason.startswith("crashed: SupervisorFailed")
-        assert not a.is_alive  # type: ignore[attr-defined]
-        assert not b.is_alive  # type: ignore[attr-defined]
+        assert not a.is_alive
+        assert not b.is_alive
     # escalation stopped the children last started first
     assert journal[-4:] == [*_stopped("b"), *_stopped("a")]
 
@@ -250,7 +244,7 @@ async def test_kill_under_one_for_all_restarts_the_group_in_order() -> None:
     async with ActorSystem() as system:
         sup = await system.spawn_supervisor(strategy="one_for_all", max_restarts=10)
         a, b = await _family(sup, "ab", journal)
-        await system.kill(a)  # type: ignore[arg-type]
+        await system.kill(a)
         await wait_until(lambda: journal.count(("restart", "b")) == 1)
         assert journal == [*_stopped("a"), *_stopped("b"), ("restart", "a"), ("restart", "b")]
-        assert await b.ask("who") == "b"  # type: ignore[attr-defined]
+        assert await b.ask("who") == "b"

@@ -22,7 +22,7 @@ async def test_backpressured_asks_share_one_lane() -> None:
         ref = await system.spawn(lambda: Echo(rec), mailbox_size=1)
         await ref.tell(Hold(release))
         await wait_until(lambda: len(rec.seen) == 1)
-        results: list[object] = []
+        results: list[int] = []
 
         async def ask(i: int) -> None:
             results.append(await ref.ask(Ping(i), timeout=30.0))

@@ -92,3 +92,26 @@ async def test_a_stop_order_belongs_to_the_instance_that_gave_it() -> None:
         assert await ref.ask("hello again") == "hello again"
         assert len(rec.restarts) == 1
         assert ref.is_alive
+
+
+class StopsOnRestart(StopThenMaybeCrash):
+    async def on_restart(self, error: BaseException) -> None:
+        await super().on_restart(error)
+        self.stop()
+
+
+async def test_stop_in_on_restart_is_a_normal_exit_before_any_message() -> None:
+    rec = Recorder()
+    notices: list[Terminated] = []
+    async with ActorSystem() as system:
+        watcher = await system.spawn(lambda: Watcher(notices))
+        sup = await system.spawn_supervisor()
+        ref = await sup.spawn_child(lambda: StopsOnRestart(rec), restart="transient")
+        await system.watch(watcher, ref)
+        await ref.tell("stop-crash")  # crash; the new instance stops itself in on_restart
+        await ref.tell("queued behind the crash")
+        await wait_until(lambda: len(notices) == 1)
+        assert sup.children == []
+    assert notices[0].reason == "normal"  # transient: a normal exit is not restarted
+    assert rec.seen == ["stop-crash"]
+    assert len(rec.restarts) == 1

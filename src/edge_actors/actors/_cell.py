@@ -2,17 +2,17 @@
 
 A ``Cell`` owns the mailbox (which survives restarts), runs one task in the system's task
 group for the actor's whole life, and inside it one *incarnation* per instance made by the
-factory. An incarnation ends in one of four ways (:class:`Exit`): a crash, a normal
-self-stop, a restart order (one_for_all sibling) or a stop order. Crashes and normal exits
-are decided by the supervisor (or, without one, by the cell's own restart policy); the
-cell waits for that decision on the control lane, so user messages keep queueing (and
-survive) while it is suspended.
+factory. An incarnation ends in one of five ways (:class:`Exit`, see ``_orders.py``): a
+crash, a normal self-stop, a restart order, a retire order (a group restart: the cell then
+waits for the supervisor's start order) or a stop order. Crashes and normal exits are
+decided by the supervisor (or, without one, by ``own_policy``); the cell waits for that
+decision on the control lane, so user messages keep queueing (and survive) while it is
+suspended.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Generic, cast
 
@@ -35,6 +35,7 @@ from ._orders import (
     stray,
 )
 from ._ref import ActorRef
+from ._supervisor import own_policy
 from ._types import RestartType, Terminated
 
 if TYPE_CHECKING:
@@ -50,10 +51,6 @@ __all__ = ["Cell"]
 # Messages handled between two user messages before the actor yields to the event loop,
 # so an actor that keeps telling itself cannot starve every other task.
 _FAIR_BATCH = 256
-
-# Restart intensity of an actor spawned without a supervisor (its own little policy).
-UNSUPERVISED_MAX_RESTARTS = 3
-UNSUPERVISED_WITHIN_S = 5.0
 
 
 class Cell(Generic[MsgT]):
@@ -95,7 +92,7 @@ class Cell(Generic[MsgT]):
         self._kill_pending = False
         self._brutal = False
         self._started: asyncio.Future[None] | None = None
-        self._restarts: deque[float] = deque()
+        self.restarts: deque[float] = deque()  # own_policy's restart times (no supervisor)
 
     # --- orders from outside (all synchronous, safe from any task of the loop) ------------
 
@@ -397,7 +394,7 @@ class Cell(Generic[MsgT]):
         if supervisor is not None and supervisor.is_alive:
             supervisor.child_exited(self, exit_, self.incarnation)
             return await self._await_order()
-        return self._own_policy(exit_)
+        return own_policy(self, exit_)
 
     async def _await_order(self) -> RestartOrder | StopOrder:
         """Wait on the control lane for the supervisor's order; keep notices for later."""
@@ -415,28 +412,6 @@ class Cell(Generic[MsgT]):
                     kept.append(item)
         finally:
             self.mailbox.control.extendleft(reversed(kept))
-
-    def _own_policy(self, exit_: Exit) -> RestartOrder | StopOrder:
-        """Restart policy of an actor without a supervisor (see docs/actors.md)."""
-        restart = self.restart_type
-        if restart == "temporary" or (restart == "transient" and exit_.kind == "normal"):
-            return StopOrder(None)
-        now = time.monotonic()
-        restarts = self._restarts
-        while restarts and now - restarts[0] > UNSUPERVISED_WITHIN_S:
-            restarts.popleft()
-        restarts.append(now)
-        if len(restarts) > UNSUPERVISED_MAX_RESTARTS:
-            self.log.error(
-                "supervisor.escalated",
-                supervisor=None,
-                child=self.name,
-                restarts=len(restarts),
-                within_s=UNSUPERVISED_WITHIN_S,
-                reason=exit_.reason,
-            )
-            return StopOrder(None)
-        return RestartOrder(exit_.error or ActorStopped("stopped normally"), 0.0)
 
     async def _back_off(self, delay: float) -> bool:
         """Wait ``delay`` seconds before a restart; ``False`` if told to stop meanwhile.

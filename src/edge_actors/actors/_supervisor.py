@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ._system import ActorSystem
     from ._types import Backoff, RestartType, SupervisorStrategy
 
-__all__ = ["SupervisorCore", "SupervisorRef"]
+__all__ = ["SupervisorCore", "SupervisorRef", "own_policy"]
 
 M = TypeVar("M")
 
@@ -43,6 +43,33 @@ M = TypeVar("M")
 # ``shutdown`` of a worker, 5000 ms by default). A nested supervisor's default is ``None``
 # (OTP's ``infinity``): its own children are bounded by their own shutdowns.
 CHILD_SHUTDOWN_S = 5.0
+
+# Restart intensity of an actor spawned without a supervisor (its own little policy).
+UNSUPERVISED_MAX_RESTARTS = 3
+UNSUPERVISED_WITHIN_S = 5.0
+
+
+def own_policy(cell: Cell[Any], exit_: Exit) -> RestartOrder | StopOrder:
+    """Restart policy of an actor without a supervisor (see docs/actors.md)."""
+    restart = cell.restart_type
+    if restart == "temporary" or (restart == "transient" and exit_.kind == "normal"):
+        return StopOrder(None)
+    now = time.monotonic()
+    restarts = cell.restarts
+    while restarts and now - restarts[0] > UNSUPERVISED_WITHIN_S:
+        restarts.popleft()
+    restarts.append(now)
+    if len(restarts) > UNSUPERVISED_MAX_RESTARTS:
+        cell.log.error(
+            "supervisor.escalated",
+            supervisor=None,
+            child=cell.name,
+            restarts=len(restarts),
+            within_s=UNSUPERVISED_WITHIN_S,
+            reason=exit_.reason,
+        )
+        return StopOrder(None)
+    return RestartOrder(exit_.error or ActorStopped("stopped normally"), 0.0)
 
 
 class _ChildSpec:

@@ -58,7 +58,7 @@ async def test_held_writes_wait_then_land_on_target(pair: Pair) -> None:
             tg.start_soon(write, i)
         # Reads are served during the hold; the writes are queued, not refused.
         with anyio.fail_after(10):
-            while west.gate("cache-layer").queued < 20:
+            while west.router.gate("cache-layer").queued < 20:
                 await anyio.sleep(0.01)
         assert await client.get("cache-layer", "pre0") == b"x"
         assert results == {}
@@ -92,7 +92,7 @@ async def test_release_without_move_runs_writes_locally_in_order(
         for i in range(10):
             tg.start_soon(write, i)
             with anyio.fail_after(10):
-                while daemon.gate("orders").queued < i + 1:
+                while daemon.router.gate("orders").queued < i + 1:
                     await anyio.sleep(0.005)
         answer = await admin.release("orders")
     assert answer.held_writes == 10
@@ -136,7 +136,7 @@ async def test_hold_lease_expires_and_releases(start_daemon: StartDaemon) -> Non
             lsn = await client.put("svc", "k", b"v")  # waits until the lease runs out
         assert lsn == 1
         assert any(e["event"] == "hold_lease_expired" for e in logs)
-        assert not daemon.gate("svc").held
+        assert not daemon.router.gate("svc").held
         metrics = await admin.metrics_text()
         assert 'edge_hold_leases_expired_total{edge="edge-a",workload="svc"} 1.0' in metrics
 
@@ -148,7 +148,7 @@ async def test_renewed_hold_keeps_holding(
     await admin.hold("svc", lease_s=0.2)
     await admin.hold("svc", lease_s=30)
     await anyio.sleep(0.4)
-    assert daemon.gate("svc").held
+    assert daemon.router.gate("svc").held
     assert (await admin.release("svc")).held_writes == 0
 
 

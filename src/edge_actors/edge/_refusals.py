@@ -38,7 +38,7 @@ class Refusal(EdgeError):
         code: The stable machine-readable code of the refusal.
     """
 
-    code: ClassVar[str]
+    code: ClassVar[str] = "refused"
 
     @property
     def message(self) -> str:

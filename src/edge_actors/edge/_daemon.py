@@ -82,6 +82,13 @@ class EdgeDaemon(AsyncClosing):
         clock: Times hold leases, hold durations and uptime (a test passes a
             :class:`~edge_actors.clock.ManualClock`).
 
+    Attributes:
+        router: Routing, holds and the write path of the workloads
+            (:class:`~._router.WorkloadRouter`).
+        transfers: The outgoing transfers (:class:`~._transfer_api.Transfers`).
+        cutovers: The one-call cutover (:class:`~._cutover.CutoverSaga`).
+        clock: The clock every time-based decision of this edge reads.
+
     Cancellation: cancelling the task inside ``async with`` runs the same shutdown.
     """
 

@@ -112,8 +112,11 @@ class Holds:
         return count, held_ms
 
     def close(self) -> None:
-        """Cancel every lease and turn away queued and future writes (shutdown)."""
-        self._tasks = None
+        """Cancel every lease and turn away queued and future writes (shutdown).
+
+        A hold taken after this (a request still finishing) gets a lease task too; the
+        daemon's task group cancels it when it stops.
+        """
         for gate in self._gates.values():
             if gate.lease is not None:
                 gate.lease.cancel()

@@ -128,12 +128,14 @@ class Holds:
     ) -> None:
         with scope:
             await self._clock.sleep(lease)
-            if gate.hold_id != hold_id or not gate.held:
-                return
+        if scope.cancel_called or gate.hold_id != hold_id or not gate.held:
+            return  # released or renewed meanwhile
+        # No await below, so no cancellation can arrive: catching Exception keeps a failed
+        # release from taking the daemon's task group (and its actor system) down.
+        try:
             gate.lease = None
             self._metrics.holds_expired.labels(self._edge, name).inc()
             self._log.warning("hold_lease_expired", workload=name, lease_s=lease)
-            try:
-                self.release(name, None, reason="lease_expired")
-            except Exception:  # no await inside: a cancellation cannot arrive here
-                self._log.exception("hold_lease_release_failed", workload=name)
+            self.release(name, None, reason="lease_expired")
+        except Exception:
+            self._log.exception("hold_lease_release_failed", workload=name)

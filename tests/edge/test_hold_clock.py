@@ -106,3 +106,16 @@ async def test_released_hold_reports_clock_time_and_cancels_its_lease(tmp_path: 
             await admin.release("svc")
         assert not daemon.router.gate("svc").held
         assert not [e for e in logs if e["event"] == "hold_lease_expired"]
+
+
+async def test_shutdown_cancels_a_pending_lease(tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with (
+        EdgeDaemon(_config(tmp_path), clock=clock) as daemon,
+        AdminClient(daemon.url, TOKEN) as admin,
+    ):
+        await admin.create_workload("svc")
+        await admin.hold("svc", lease_s=5.0)
+        await _until(lambda: clock.sleepers == 1, "the lease sleeps on the clock")
+    # The lease task belonged to the daemon's task group: gone with the daemon.
+    assert clock.sleepers == 0

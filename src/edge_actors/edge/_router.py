@@ -93,10 +93,9 @@ class WorkloadRouter:
         self._registry, self._routing = registry, routing
         self.holds.start(tasks)
 
-    def detach(self) -> StoreRegistry | None:
-        """Stop serving (the stores are about to close); return the registry to close."""
-        registry, self._registry = self._registry, None
-        return registry
+    def detach(self) -> None:
+        """Stop serving: the stores are about to close (:attr:`registry` raises from now)."""
+        self._registry = None
 
     @property
     def registry(self) -> StoreRegistry:

@@ -119,3 +119,24 @@ async def test_shutdown_cancels_a_pending_lease(tmp_path: Path) -> None:
         await _until(lambda: clock.sleepers == 1, "the lease sleeps on the clock")
     # The lease task belonged to the daemon's task group: gone with the daemon.
     assert clock.sleepers == 0
+
+
+async def test_a_renewed_hold_outlives_its_first_lease(tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with (
+        EdgeDaemon(_config(tmp_path), clock=clock) as daemon,
+        AdminClient(daemon.url, TOKEN) as admin,
+    ):
+        await admin.create_workload("svc")
+        with structlog.testing.capture_logs() as logs:
+            await admin.hold("svc", lease_s=0.2)
+            await admin.hold("svc", lease_s=30)
+            await _until(
+                lambda: clock.sleepers == 1 and clock.next_deadline() == clock.monotonic() + 30,
+                "only the renewed lease sleeps",
+            )
+            clock.advance(0.4)  # past the first lease, well inside the renewed one
+            await _until(lambda: clock.sleepers == 1, "the renewed lease still sleeps")
+            assert daemon.router.gate("svc").held
+            assert (await admin.release("svc")).held_writes == 0
+        assert not [e for e in logs if e["event"] == "hold_lease_expired"]

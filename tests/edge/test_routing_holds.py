@@ -144,17 +144,6 @@ async def test_hold_lease_expires_and_releases(start_daemon: StartDaemon) -> Non
         assert 'edge_hold_leases_expired_total{edge="edge-a",workload="svc"} 1.0' in metrics
 
 
-async def test_renewed_hold_keeps_holding(
-    daemon: EdgeDaemon, admin: AdminClient, client: EdgeClient
-) -> None:
-    await admin.create_workload("svc")
-    await admin.hold("svc", lease_s=0.2)
-    await admin.hold("svc", lease_s=30)
-    await anyio.sleep(0.4)
-    assert daemon.router.gate("svc").held
-    assert (await admin.release("svc")).held_writes == 0
-
-
 async def test_drop_keeps_moved_route(
     daemon: EdgeDaemon, admin: AdminClient, client: EdgeClient
 ) -> None:

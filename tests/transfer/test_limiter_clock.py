@@ -18,6 +18,11 @@ async def _until_sleeping(clock: ManualClock, sleepers: int = 1) -> None:
             await anyio.lowlevel.checkpoint()
 
 
+async def _take(bucket: TokenBucket, nbytes: int, granted: anyio.Event) -> None:
+    await bucket.acquire(nbytes)
+    granted.set()
+
+
 async def test_refill_follows_the_clock() -> None:
     clock = ManualClock()
     bucket = TokenBucket(8000, burst_bytes=1000, clock=clock)  # 1000 B/s, 1 s of burst
@@ -36,13 +41,8 @@ async def test_a_waiter_is_granted_when_the_clock_reaches_its_refill() -> None:
     bucket = TokenBucket(8000, burst_bytes=1000, clock=clock)
     await bucket.acquire(3000)  # granted at once: 2 s of debt beyond the burst
     granted = anyio.Event()
-
-    async def take() -> None:
-        await bucket.acquire(10)
-        granted.set()
-
     async with anyio.create_task_group() as tg:
-        tg.start_soon(take)
+        tg.start_soon(_take, bucket, 10, granted)
         await _until_sleeping(clock)
         assert clock.next_deadline() == pytest.approx(clock.monotonic() + 2.0)
         clock.advance(1.999)
@@ -60,13 +60,8 @@ async def test_set_rate_wakes_a_waiter_without_the_clock_moving() -> None:
     bucket = TokenBucket(8000, burst_bytes=1000, clock=clock)
     await bucket.acquire(100_000)  # 99 s of debt
     granted = anyio.Event()
-
-    async def take() -> None:
-        await bucket.acquire(1)
-        granted.set()
-
     async with anyio.create_task_group() as tg:
-        tg.start_soon(take)
+        tg.start_soon(_take, bucket, 1, granted)
         await _until_sleeping(clock)
         bucket.set_rate(None)
         with anyio.fail_after(5):

@@ -38,6 +38,11 @@ DEFAULT_BURST_S = 0.01
 """Default burst, as seconds of the rate: 10 ms keeps any 100 ms window within 1.1x."""
 
 
+_SLACK_S = 1e-9
+"""A wait shorter than this is none: a waiter woken at its computed deadline is granted
+even if float rounding leaves a hair of delay (a ManualClock would never move that hair)."""
+
+
 def _short(value: object, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
@@ -185,7 +190,7 @@ class TokenBucket:
                     return
                 burst_s = (self.burst_bytes or 1) * 8 / rate
                 delay = self._tat - burst_s - now
-                if delay <= 0:
+                if delay <= _SLACK_S:
                     self._tat = max(self._tat, now) + nbytes * 8 / rate
                     self._granted_bytes += nbytes
                     return
@@ -218,7 +223,7 @@ class TokenBucket:
             self._granted_bytes += nbytes
             return True
         now = self._clock.monotonic()
-        if self._tat - (self.burst_bytes or 1) * 8 / rate - now > 0:
+        if self._tat - (self.burst_bytes or 1) * 8 / rate - now > _SLACK_S:
             return False
         self._tat = max(self._tat, now) + nbytes * 8 / rate
         self._granted_bytes += nbytes

@@ -176,3 +176,27 @@ async def test_a_staged_migration_inside_its_window_does_not_wait(
         status = await service.execute(plan.migration_id, wait=True, timeout=60)
         assert status.state == "completed", status
     assert await _on_target(edges, "orders") == _VALUES
+
+
+async def test_a_rollback_under_a_frozen_clock_waits_for_its_own_outcome(
+    edges: Edges, tmp_path: Path
+) -> None:
+    """rollback(checkpoint) of a paused migration waits for the ``paused`` it leads to;
+    a clock that does not move between the two must not hide that later ``paused``."""
+    clock = ManualClock(_local("UTC", 3, 0))
+    await _seed(edges, "orders")
+    async with MigrationService(
+        edges.gateway, tmp_path / "sup", restart=FAST_RESTART, clock=clock
+    ) as service:
+        plan = await service.plan(_plan("UTC"))
+        await service.execute(plan.migration_id)
+        with anyio.fail_after(20):
+            while clock.sleepers == 0:
+                await anyio.sleep(0.01)
+        paused = await service.pause(plan.migration_id)
+        assert paused.state == "paused"
+        checkpoint = (await service.checkpoints(plan.migration_id))[0]
+        status = await service.rollback(plan.migration_id, checkpoint.checkpoint_id, timeout=20)
+        assert status.state == "paused"
+        assert status.detail == f"rolled back to checkpoint {checkpoint.checkpoint_id}"
+        assert status.updated_at > paused.updated_at

@@ -82,16 +82,11 @@ async def service(edges: Edges, tmp_path: Path) -> AsyncIterator[MigrationServic
 
 
 async def seed(url: str, workload: str, records: int, value_bytes: int = 512) -> None:
-    """Create ``workload`` on the edge at ``url`` (via its daemon) and fill it.
-
-    The values are random bytes (incompressible) from a generator seeded by the workload's
-    name, so every run writes the same data.
-    """
-    rng = random.Random(workload)
+    """Create ``workload`` on the edge at ``url`` (via its daemon) and fill it."""
     async with EdgeClient(url) as client:
         for start in range(0, records, 500):
             ops = [
-                (f"k{i:06d}", rng.randbytes(value_bytes))
+                (f"k{i:06d}", random.randbytes(value_bytes))
                 for i in range(start, min(records, start + 500))
             ]
             await client.batch(workload, ops)

@@ -159,7 +159,7 @@ class MonitoringConfig(msgspec.Struct, frozen=True):
 
 
 class MetricPoint(msgspec.Struct, frozen=True):
-    """One sample of a series: a wall-clock stamp (seconds since the epoch) and a value."""
+    """One sample of a series: wall-clock ``time.time()`` stamp (seconds) and value."""
 
     timestamp: float
     value: float

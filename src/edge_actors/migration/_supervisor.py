@@ -303,7 +303,10 @@ class MigrationSupervisor(Actor[object]):
     ) -> None:
         status = entry.status
         check_transition(status.migration_id, status.state, to_state)
-        now = self.clock.time()
+        # updated_at orders a migration's statuses (``MigrationService.wait(after=...)``):
+        # it must grow with every change even if the wall clock stands still (a test's
+        # ManualClock) or steps back.
+        now = max(self.clock.time(), math.nextafter(status.updated_at, math.inf))
         mono = self.clock.monotonic()
         if status.state in RUNNING_STATES:
             spent = mono - entry.entered_at

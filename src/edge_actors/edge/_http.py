@@ -65,6 +65,7 @@ __all__ = [
     "decode_json",
     "error_middleware",
     "json_response",
+    "parse_json",
     "read_body",
 ]
 
@@ -111,6 +112,25 @@ async def read_body(request: web.Request, limit: int, what: str = "body") -> byt
     return bytes(data)
 
 
+_JSON_SYNTAX_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+"""What msgspec raises for a malformed JSON body: bad syntax, a string that is not UTF-8,
+absurd nesting. All are the client's malformed body (400), never a server bug (500)."""
+
+
+def parse_json(body: bytes, what: str) -> Any:
+    """Decode ``body`` as untyped JSON; malformed or absurdly nested JSON is a 400.
+
+    Raises:
+        HttpError: 400 ``invalid_json`` naming ``what``.
+    """
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.ValidationError as exc:  # well-formed, but a number out of range
+        raise HttpError(400, "invalid_body", f"{what}: {exc}") from None
+    except _JSON_SYNTAX_ERRORS as exc:
+        raise HttpError(400, "invalid_json", f"{what}: body is not JSON: {exc}") from None
+
+
 async def decode_json(request: web.Request, kind: type[T], *, empty_ok: bool = False) -> T:
     """Decode the request's JSON body into ``kind``; a malformed body is a 400 naming the field.
 
@@ -129,14 +149,12 @@ async def decode_json(request: web.Request, kind: type[T], *, empty_ok: bool = F
             msgspec.json.decode(body)
         except msgspec.ValidationError:
             pass  # well-formed JSON (a number out of range): the typed message says where
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as syntax:
+        except _JSON_SYNTAX_ERRORS as syntax:
             raise HttpError(
                 400, "invalid_json", f"{kind.__name__}: body is not JSON: {syntax}"
             ) from None
         raise HttpError(400, "invalid_body", f"{kind.__name__}: {exc}") from None
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-        # msgspec raises UnicodeDecodeError for a string that is not UTF-8, RecursionError
-        # for absurd nesting: both are the client's malformed body, not a server bug.
+    except _JSON_SYNTAX_ERRORS as exc:
         raise HttpError(400, "invalid_json", f"{kind.__name__}: body is not JSON: {exc}") from None
 
 

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 
-from conftest import TOKEN  # tests/edge/conftest.py
 from edge_actors.store import InvalidRecord
 from edge_actors.wire import (
     LSN_MAX,
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
+TOKEN = "test-cluster-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 HUGE = 2**63 - 1
 

@@ -38,6 +38,7 @@ from edge_actors.transfer import LinkLimiters
 from edge_actors.wire import DEFAULT_LIMITS, WireLimits
 
 from ._admin_api import add_admin_routes
+from ._bodies import BODY_BUDGET, BodyBudget, body_budget_middleware
 from ._cutover import CutoverSaga
 from ._data_api import add_data_routes
 from ._errors import EdgeError
@@ -117,10 +118,14 @@ class EdgeDaemon(AsyncClosing):
         self._stack: AsyncExitStack | None = None
         self._runner: web.AppRunner | None = None
         self._app = web.Application(
-            middlewares=[error_middleware(self.metrics, config.cluster_token, config.name)],
+            middlewares=[
+                error_middleware(self.metrics, config.cluster_token, config.name),
+                body_budget_middleware(),
+            ],
             handler_args={"max_field_size": 16384},
         )
-        add_data_routes(self._app, self, self.router)
+        self._app[BODY_BUDGET] = BodyBudget(config.max_body_bytes_inflight)
+        add_data_routes(self._app, self, self.router, max_batch_ops=config.max_batch_ops)
         add_admin_routes(self._app, self, self.router, self.cutovers)
         add_peer_routes(self._app, self, self.router)
         add_transfer_routes(self._app, self.transfers, self.router)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-import msgspec
 from aiohttp import web
 
 from edge_actors.store import MAX_KEY_BYTES, MAX_VALUE_BYTES
 
+from ._batch import decode_batch
 from ._http import HttpError, json_response, read_body
 from ._models import MOVED_TO_HEADER, ApiHealth, LsnAnswer
 
@@ -32,8 +32,6 @@ __all__ = ["BATCH_BODY_LIMIT", "DataRouting", "DataServer", "add_data_routes"]
 
 BATCH_BODY_LIMIT = 64 * 1024 * 1024
 """Largest ``POST /v1/workloads/{w}/batch`` body, in bytes."""
-
-_BATCH_DECODER = msgspec.msgpack.Decoder(list[tuple[str, bytes | None]])
 
 
 class DataServer(Protocol):
@@ -61,8 +59,11 @@ class DataRouting(Protocol):
     def workload_count(self) -> int: ...
 
 
-def add_data_routes(app: web.Application, daemon: DataServer, router: DataRouting) -> None:
-    """Register the data API and the token-free probes on ``app``."""
+def add_data_routes(
+    app: web.Application, daemon: DataServer, router: DataRouting, *, max_batch_ops: int
+) -> None:
+    """Register the data API and the token-free probes on ``app``; a batch has at most
+    ``max_batch_ops`` operations."""
     metrics = daemon.metrics
 
     def workload(request: web.Request) -> str:
@@ -111,21 +112,8 @@ def add_data_routes(app: web.Application, daemon: DataServer, router: DataRoutin
         name = workload(request)
         router.data_route(name)
         body = await read_body(request, BATCH_BODY_LIMIT, what="batch body")
-        try:
-            ops = _BATCH_DECODER.decode(body)
-        except msgspec.ValidationError as exc:
-            raise HttpError(
-                400, "invalid_body", f"batch: expected [[key, value-or-nil], ...]: {exc}"
-            ) from None
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # a str that is not UTF-8
-            raise HttpError(400, "invalid_body", f"batch: body is not msgpack: {exc}") from None
-        for index, (_, value) in enumerate(ops):
-            if value is not None and len(value) > MAX_VALUE_BYTES:
-                raise HttpError(
-                    413,
-                    "payload_too_large",
-                    f"batch element {index}: value is {len(value)} bytes; limit {MAX_VALUE_BYTES}",
-                )
+        ops = await decode_batch(body, max_batch_ops)
+        del body  # the decoded ops hold their own copies; let the body go while writing
         metrics.load.writes_total += 1
         if not ops:
             return json_response(LsnAnswer(router.data_route(name).lsn))

@@ -76,10 +76,18 @@ class WorkloadRouter:
         self.metrics = metrics
         self.log = log
         self.hold_timeout_s = config.hold_timeout_s
+        self.hold_max_lease_s = config.hold_max_lease_s
         self._max_bytes = config.max_bytes
         self._max_workloads = config.max_workloads
         self._session = session
-        self.holds = Holds(config.name, metrics, log, clock)
+        self.holds = Holds(
+            config.name,
+            metrics,
+            log,
+            clock,
+            max_total_s=config.hold_max_total_s,
+            max_held_bytes=config.max_held_bytes,
+        )
         self._registry: StoreRegistry | None = None
         self._routing: RoutingTable | None = None
         self._forwarders: dict[str, Forwarder] = {}
@@ -288,13 +296,16 @@ class WorkloadRouter:
         """Hold writes of ``name``; return ``(lsn, lease_s)`` once in-flight writes are done.
 
         The lease (default ``config.hold_timeout_s``) releases the hold unless it is
-        released or renewed first.
+        released or renewed first; a renewal's lease may be cut short (the answer's
+        ``lease_s``, see :meth:`Holds.hold`).
+
+        Raises:
+            HoldLimitReached: A renewal past ``hold_max_total_s``.
 
         Cancellation: the hold stays in place until released or its lease expires.
         """
         lease = self.hold_timeout_s if lease_s is None else lease_s
-        lsn = await self.holds.hold(self.registry.get(name), lease)
-        return lsn, lease
+        return await self.holds.hold(self.registry.get(name), lease)
 
     def release(
         self, name: str, moved_to: str | None, *, reason: str = "request"
@@ -339,7 +350,8 @@ class WorkloadRouter:
         """
         self.data_route(name)
         adding = sum(len(key.encode("utf-8")) + len(value) for key, value in ops if value)
-        async with self.gate(name).admit() as waited:
+        size = adding + sum(len(key) for key, value in ops if value is None)
+        async with self.gate(name).admit(size) as waited:
             route = self.route_of(name)
             if waited and route is not None and route.status == "moved" and route.moved_to:
                 # Queued in release order before the turn passes on; sent below.

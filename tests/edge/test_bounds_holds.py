@@ -151,3 +151,30 @@ def test_bad_bounds_are_config_errors(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         _config(tmp_path, **overrides)
+
+
+async def test_a_held_write_whose_client_left_is_not_applied(tmp_path: Path) -> None:
+    async with (
+        EdgeDaemon(_config(tmp_path), clock=ManualClock()) as daemon,
+        AdminClient(daemon.url, TOKEN) as admin,
+        EdgeClient(daemon.url) as client,
+    ):
+        await admin.create_workload("svc")
+        gate = daemon.router.gate("svc")
+        await admin.hold("svc", lease_s=10.0)
+        host, port = daemon.bound_url.removeprefix("http://").rsplit(":", 1)
+        before = daemon.connections.open
+        stream = await anyio.connect_tcp(host, int(port))
+        async with stream:
+            await stream.send(
+                b"PUT /v1/workloads/svc/records/left HTTP/1.1\r\nHost: edge\r\n"
+                b"Content-Length: 4\r\n\r\ngone"
+            )
+            await until(lambda: gate.queued == 1, "the write waits on the hold")
+        await until(lambda: daemon.connections.open == before, "the edge sees the client go")
+        assert gate.queued == 1  # still queued: the release decides
+        await admin.release("svc")
+        await until(lambda: gate.queued == 0 and gate.inflight == 0, "the queue drains")
+        assert await client.get("svc", "left") is None
+        assert (await admin.workload("svc")).records == 0
+        assert await client.put("svc", "stayed", b"here") == 1

@@ -17,11 +17,12 @@ from aiohttp import web
 from edge_actors.store import MAX_KEY_BYTES, MAX_VALUE_BYTES
 
 from ._batch import decode_batch
+from ._connections import client_gone
 from ._http import HttpError, json_response, read_body
 from ._models import MOVED_TO_HEADER, ApiHealth, LsnAnswer
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from edge_actors.store import WorkloadStore
 
@@ -52,7 +53,13 @@ class DataRouting(Protocol):
 
     def data_route(self, name: str) -> WorkloadStore: ...
 
-    async def write(self, name: str, ops: Sequence[tuple[str, bytes | None]]) -> WriteAnswer: ...
+    async def write(
+        self,
+        name: str,
+        ops: Sequence[tuple[str, bytes | None]],
+        *,
+        abandoned: Callable[[], bool] | None = None,
+    ) -> WriteAnswer: ...
 
     async def info(self, name: str) -> WorkloadInfo: ...
 
@@ -86,12 +93,16 @@ def add_data_routes(
         router.data_route(name)
         value = await read_body(request, MAX_VALUE_BYTES, what=f"value of record {key[:64]!r}")
         metrics.load.writes_total += 1
-        return write_answer(await router.write(name, [(key, value)]))
+        return write_answer(
+            await router.write(name, [(key, value)], abandoned=lambda: client_gone(request))
+        )
 
     async def delete_record(request: web.Request) -> web.Response:
         name, key = workload(request), record_key(request)
         metrics.load.writes_total += 1
-        return write_answer(await router.write(name, [(key, None)]))
+        return write_answer(
+            await router.write(name, [(key, None)], abandoned=lambda: client_gone(request))
+        )
 
     async def get_record(request: web.Request) -> web.Response:
         name, key = workload(request), record_key(request)
@@ -117,7 +128,7 @@ def add_data_routes(
         metrics.load.writes_total += 1
         if not ops:
             return json_response(LsnAnswer(router.data_route(name).lsn))
-        return write_answer(await router.write(name, ops))
+        return write_answer(await router.write(name, ops, abandoned=lambda: client_gone(request)))
 
     async def get_info(request: web.Request) -> web.Response:
         name = workload(request)

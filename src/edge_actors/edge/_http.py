@@ -51,6 +51,7 @@ from ._refusals import (
     WorkloadIsMoved,
     WorkloadNotActive,
     WorkloadRedirected,
+    WriteAbandoned,
 )
 from ._routing import GateClosed
 
@@ -249,6 +250,7 @@ REFUSAL_STATUS: dict[type[Refusal], int] = {
     HeldQueueFull: 503,
     ServerBusy: 503,
     CapacityExceeded: 507,
+    WriteAbandoned: 499,
 }
 """The HTTP status of each domain refusal (its ``code`` is the class's own)."""
 

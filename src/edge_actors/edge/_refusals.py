@@ -31,6 +31,7 @@ __all__ = [
     "WorkloadIsMoved",
     "WorkloadNotActive",
     "WorkloadRedirected",
+    "WriteAbandoned",
 ]
 
 
@@ -164,3 +165,10 @@ class ServerBusy(Refusal):
 
     code = "server_busy"
     retry_after_s = 1
+
+
+class WriteAbandoned(Refusal):
+    """A write that waited on a hold, whose client disconnected before the release: not
+    applied (nobody would learn its outcome, and a retry may already be on its way)."""
+
+    code = "client_gone"

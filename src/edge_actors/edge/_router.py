@@ -33,6 +33,7 @@ from ._refusals import (
     WorkloadIsIncoming,
     WorkloadIsMoved,
     WorkloadRedirected,
+    WriteAbandoned,
 )
 from ._routing import Route
 
@@ -329,11 +330,19 @@ class WorkloadRouter:
 
     # -- the write path --------------------------------------------------------------------
 
-    async def write(self, name: str, ops: Sequence[tuple[str, bytes | None]]) -> WriteAnswer:
+    async def write(
+        self,
+        name: str,
+        ops: Sequence[tuple[str, bytes | None]],
+        *,
+        abandoned: Callable[[], bool] | None = None,
+    ) -> WriteAnswer:
         """Run a data write through the routing checks, the hold gate and capacity.
 
         A write that waited on a hold released with ``moved_to`` is forwarded to that
-        edge by this edge (see :class:`Forwarder`) instead of being redirected.
+        edge by this edge (see :class:`Forwarder`) instead of being redirected. A write
+        that waited on a hold is dropped when its turn comes if ``abandoned()`` says its
+        client has gone meanwhile.
 
         Returns:
             The LSN of the last op, and the edge that committed it if forwarded.
@@ -344,6 +353,7 @@ class WorkloadRouter:
                 the new edge refused the forward: nothing was applied).
             CapacityExceeded: Over capacity (nothing written).
             ForwardFailed: A forward whose outcome is unknown (not acknowledged).
+            WriteAbandoned: It waited on a hold and its client left (nothing written).
 
         Cancellation: if cancelled while waiting on a hold, the write never runs; once
         submitted to the store, the store's own rule applies (committed or withdrawn).
@@ -352,6 +362,9 @@ class WorkloadRouter:
         adding = sum(len(key.encode("utf-8")) + len(value) for key, value in ops if value)
         size = adding + sum(len(key) for key, value in ops if value is None)
         async with self.gate(name).admit(size) as waited:
+            if waited and abandoned is not None and abandoned():
+                self.log.info("held_write_abandoned", workload=name, ops=len(ops))
+                raise WriteAbandoned(f"client of a held write to {name!r} left; not applied")
             route = self.route_of(name)
             if waited and route is not None and route.status == "moved" and route.moved_to:
                 # Queued in release order before the turn passes on; sent below.

@@ -144,7 +144,13 @@ class EdgeDaemon(AsyncClosing):
         self._app[CONNECTION_GUARD] = self.connections
         add_data_routes(self._app, self, self.router, max_batch_ops=config.max_batch_ops)
         add_admin_routes(self._app, self, self.router, self.cutovers)
-        add_peer_routes(self._app, self, self.router)
+        add_peer_routes(
+            self._app,
+            self,
+            self.router,
+            hello_timeout_s=config.peer_hello_timeout_s,
+            heartbeat_s=config.peer_heartbeat_s,
+        )
         add_transfer_routes(self._app, self.transfers, self.router)
         if extra_routes is not None:
             extra_routes(self._app)

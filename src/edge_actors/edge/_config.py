@@ -80,10 +80,11 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             before the body is decoded).
         max_connections: Most open client connections; at the cap the longest-idle
             connection is closed to admit a new one (none idle: the new one is closed).
-        header_timeout_s: A connection that started a request must finish its headers
-            within this time, or it is closed (slowloris).
-        keepalive_timeout_s: An idle connection (no request in progress, no bytes) is
-            closed after this time; also bounds a fresh connection that sends nothing.
+        header_timeout_s: A request's headers must be in within this time of the
+            connection's opening (or of the request's first byte, on a kept-alive
+            connection), or the connection is closed (slowloris, silent sockets).
+        keepalive_timeout_s: An idle connection between requests is closed after this
+            time (longer than aiohttp clients' 15 s pool timeout, so clients close first).
         peer_hello_timeout_s: A peer WebSocket must send its ``Hello`` within this time.
         peer_heartbeat_s: Ping interval of peer WebSockets; a peer that does not answer
             within half of it is disconnected.
@@ -108,7 +109,7 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_batch_ops: int = 100_000
     max_connections: int = 512
     header_timeout_s: float = 10.0
-    keepalive_timeout_s: float = 15.0
+    keepalive_timeout_s: float = 30.0
     peer_hello_timeout_s: float = 10.0
     peer_heartbeat_s: float = 30.0
 

@@ -9,11 +9,13 @@ every accepted connection (:class:`GuardedSockSite`) and:
   limit): at the cap, the connection idle the longest is closed to admit the new one, so
   a flood of idle sockets cannot lock legitimate clients out; with none idle, the new
   connection is closed at once;
-- closes a connection that started sending a request (a first byte) and has not
-  finished its headers within ``header_timeout_s`` (slowloris).
+- closes a connection whose request headers are not in within ``header_timeout_s`` of
+  its opening, or of the first byte of a later request on it (slowloris, or a socket
+  opened and left silent).
 
-aiohttp's own ``keepalive_timeout`` (``keepalive_timeout_s``) closes connections that
-send nothing at all, before a first request or between requests. A request is "in
+aiohttp's own ``keepalive_timeout`` (``keepalive_timeout_s``) closes connections idle
+between requests; it is longer than aiohttp clients' own 15 s pool timeout, so a client
+drops an idle pooled connection before the daemon does (no reuse race). A request is "in
 progress" from the moment its handler starts (:func:`connection_middleware`) until it
 returns; a WebSocket stays in progress for its lifetime (its heartbeat bounds it).
 These are network timers: they run on the event loop's clock, like aiohttp's, not on the
@@ -73,6 +75,7 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # a stream transport
         self.inner.connection_made(transport)
         self.guard.opened(self)
+        self._start_header_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
@@ -80,10 +83,8 @@ class _Connection(asyncio.Protocol):
         self.inner.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if not self.busy and self.header_timer is None:
-            self.header_timer = self.guard.loop.call_later(
-                self.guard.header_timeout_s, self._header_timeout
-            )
+        if not self.busy:
+            self._start_header_timer()
         self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -111,6 +112,12 @@ class _Connection(asyncio.Protocol):
         self.guard.count_closed(reason)
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
+
+    def _start_header_timer(self) -> None:
+        if self.header_timer is None and not self.busy:
+            self.header_timer = self.guard.loop.call_later(
+                self.guard.header_timeout_s, self._header_timeout
+            )
 
     def _cancel_header_timer(self) -> None:
         if self.header_timer is not None:

@@ -34,6 +34,13 @@ pytestmark = pytest.mark.anyio
 TOKEN = "test-cluster-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 HUGE = 2**63 - 1
+TARGET = {
+    "target_name": "edge-b",
+    "target_url": "http://127.0.0.1:9",
+    "target_token": "t",
+    "migration_id": "m",
+}
+TRANSFER = {"transfer_id": "t", "workload": "app"}
 
 
 def test_lsn_space_ends_at_2_62() -> None:
@@ -78,41 +85,9 @@ async def test_apply_above_lsn_max_is_refused(daemon: EdgeDaemon, admin: AdminCl
     ("path", "body"),
     [
         ("/admin/workloads/app/activate", {"min_lsn": HUGE}),
-        (
-            "/admin/workloads/app/cutover",
-            {
-                "target_name": "edge-b",
-                "target_url": "http://127.0.0.1:9",
-                "target_token": "t",
-                "migration_id": "m",
-                "transfer_id": "t",
-                "from_lsn": HUGE,
-            },
-        ),
-        (
-            "/admin/transfers",
-            {
-                "transfer_id": "t",
-                "migration_id": "m",
-                "workload": "app",
-                "target_name": "edge-b",
-                "target_url": "http://127.0.0.1:9",
-                "target_token": "t",
-                "from_lsn": HUGE,
-            },
-        ),
-        (
-            "/admin/transfers",
-            {
-                "transfer_id": "t",
-                "migration_id": "m",
-                "workload": "app",
-                "target_name": "edge-b",
-                "target_url": "http://127.0.0.1:9",
-                "target_token": "t",
-                "to_lsn": HUGE,
-            },
-        ),
+        ("/admin/workloads/app/cutover", {**TARGET, "transfer_id": "t", "from_lsn": HUGE}),
+        ("/admin/transfers", {**TARGET, **TRANSFER, "from_lsn": HUGE}),
+        ("/admin/transfers", {**TARGET, **TRANSFER, "to_lsn": HUGE}),
     ],
 )
 async def test_admin_bodies_with_huge_lsn_are_400(

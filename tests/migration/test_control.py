@@ -215,7 +215,8 @@ async def test_capacity_check_and_force(tmp_path: Any, service: MigrationService
     # a target too small: refused with the numbers, unless forced
     edges_gateway = service.gateway
     cap = await edges_gateway.capacity("edge-east")
-    assert cap.free_bytes is None  # unlimited test daemons
+    assert cap.max_bytes is not None  # the default capacity (10 GiB) of a daemon
+    assert cap.free_bytes == cap.max_bytes - cap.used_bytes
     with pytest.raises(ConfigError, match="max_concurrent"):
         await service.configure(max_concurrent=0)
     assert InsufficientCapacity("e", 10, 5).needed_bytes == 10

@@ -37,6 +37,7 @@ import msgspec
 from edge_actors._log import get_logger
 from edge_actors.clock import SYSTEM_CLOCK, Clock
 from edge_actors.edge import (
+    DEFAULT_MAX_BYTES,
     EdgeConfig,
     EdgeDaemon,
     EdgeEndpoint,
@@ -97,7 +98,8 @@ class EnvironmentConfig(msgspec.Struct, frozen=True, kw_only=True):
         topology: the edges by name, given in code (wins over ``topology_file``).
             With neither, edges are embedded daemons started on first use.
         cluster_token: the token of embedded edges (default: generated per environment).
-        edge_max_bytes: capacity of each embedded edge in bytes (default: unlimited).
+        edge_max_bytes: capacity of each embedded edge in bytes (default 10 GiB, the
+            daemon's; ``None``: unlimited).
         edge_hold_timeout_s: write-hold safety lease of embedded edges (seconds).
     """
 
@@ -105,7 +107,7 @@ class EnvironmentConfig(msgspec.Struct, frozen=True, kw_only=True):
     topology_file: str | None = None
     topology: dict[str, EdgeEndpoint] | None = None
     cluster_token: str | None = None
-    edge_max_bytes: int | None = None
+    edge_max_bytes: int | None = DEFAULT_MAX_BYTES
     edge_hold_timeout_s: float = 30.0
 
     @classmethod

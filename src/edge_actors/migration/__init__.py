@@ -14,7 +14,9 @@ from ._constraints import parse_constraints as parse_constraints
 from ._errors import EdgeUnreachable as EdgeUnreachable
 from ._errors import IllegalTransition as IllegalTransition
 from ._errors import InsufficientCapacity as InsufficientCapacity
+from ._errors import InvalidRequest as InvalidRequest
 from ._errors import MigrationError as MigrationError
+from ._errors import MigrationRefusal as MigrationRefusal
 from ._errors import UnknownCheckpoint as UnknownCheckpoint
 from ._errors import UnknownEdgeName as UnknownEdgeName
 from ._errors import UnknownMigration as UnknownMigration
@@ -61,10 +63,12 @@ __all__ = [
     "HistoryEvent",
     "IllegalTransition",
     "InsufficientCapacity",
+    "InvalidRequest",
     "MigrationError",
     "MigrationMetrics",
     "MigrationPlan",
     "MigrationProgress",
+    "MigrationRefusal",
     "MigrationService",
     "MigrationState",
     "MigrationStatus",

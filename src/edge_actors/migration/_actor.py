@@ -20,7 +20,7 @@ import anyio
 import msgspec
 
 from edge_actors._log import get_logger
-from edge_actors.actors import Actor
+from edge_actors.actors import Actor, Refusal
 from edge_actors.errors import ConfigError
 
 from ._errors import EdgeUnreachable, MigrationError, WorkloadNotOnEdge
@@ -71,7 +71,12 @@ class MigrationActor(Actor[Run]):
         self.ref.tell_nowait(Run())
 
     async def receive(self, message: Run) -> None:
-        await _Runner(self.ctx).run()
+        try:
+            await _Runner(self.ctx).run()
+        except Refusal as exc:
+            # The supervisor refused one of our own steps (an illegal transition): for this
+            # actor that is a crash the engine restarts from the checkpoint, not a reply.
+            raise MigrationError(f"migration run refused by the supervisor: {exc}") from exc
 
 
 class _Runner:
@@ -106,10 +111,7 @@ class _Runner:
     # -- plumbing -----------------------------------------------------------------------
 
     async def _ask(self, message: object) -> Any:
-        reply = await self.ctx.supervisor.ask(message, timeout=_ASK_TIMEOUT_S)
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply
+        return await self.ctx.supervisor.ask(message, timeout=_ASK_TIMEOUT_S)
 
     async def _enter(self, state: str, detail: str = "", error: str | None = None) -> None:
         if self.state == state:

@@ -169,10 +169,7 @@ class MigrationService:
     async def _ask(self, message: object) -> Any:
         if self._ref is None:
             raise RuntimeError("MigrationService is not started (use 'async with')")
-        reply = await self._ref.ask(message, timeout=_ASK_TIMEOUT_S)
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply
+        return await self._ref.ask(message, timeout=_ASK_TIMEOUT_S)
 
     # -- operations ---------------------------------------------------------------------
 

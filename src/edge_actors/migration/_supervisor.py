@@ -21,11 +21,17 @@ import msgspec
 
 from edge_actors._log import get_logger
 from edge_actors.actors import Actor, Backoff, SupervisorRef, Terminated
-from edge_actors.errors import ConfigError, EdgeActorsError
+from edge_actors.errors import ConfigError
 from edge_actors.units import parse_duration
 
 from ._actor import MigrationActor
-from ._errors import IllegalTransition, MigrationError, UnknownCheckpoint, UnknownMigration
+from ._errors import (
+    IllegalTransition,
+    InvalidRequest,
+    MigrationRefusal,
+    UnknownCheckpoint,
+    UnknownMigration,
+)
 from ._messages import (
     Configure,
     Control,
@@ -187,18 +193,20 @@ class MigrationSupervisor(Actor[object]):
     async def receive(self, message: object) -> Any:
         try:
             return await self._dispatch(message)
-        except EdgeActorsError as exc:
-            return exc
+        except MigrationRefusal:
+            raise
+        except ConfigError as exc:
+            raise InvalidRequest(str(exc)) from exc
         except Exception as exc:
             if not isinstance(message, _REQUESTS):
                 raise  # a message of our own migration actors: a bug, crash loudly
             # A caller's malformed request (a service API bypassed, a field of the wrong
             # type) must never take down the registry of every migration: refuse it.
             self.mlog.error("supervisor.request_refused", request=_short(message), exc_info=exc)
-            return MigrationError(
+            raise InvalidRequest(
                 f"migration supervisor refused {type(message).__name__} request "
                 f"{_short(message)}: {type(exc).__name__}: {exc}"
-            )
+            ) from exc
 
     async def _dispatch(self, message: object) -> Any:
         if isinstance(message, Transition):

@@ -28,7 +28,15 @@ from edge_actors.migration import (
     MigrationService,
     UnknownMigration,
 )
-from edge_actors.migration._messages import Configure, Control, Execute, Query, Register
+from edge_actors.migration._messages import (
+    Configure,
+    Execute,
+    GetHistory,
+    GetProgress,
+    GetStatus,
+    Register,
+    RollBack,
+)
 from edge_actors.migration._models import OverallMetrics
 
 if TYPE_CHECKING:
@@ -166,12 +174,11 @@ async def test_malformed_requests_never_kill_the_supervisor(service: MigrationSe
     ref = service._ref
     assert ref is not None
     bad: list[object] = [
-        Query("status", ["m"]),  # type: ignore[arg-type]
-        Query("history", {"a": 1}),  # type: ignore[arg-type]
+        GetStatus(["m"]),  # type: ignore[arg-type]
+        GetHistory({"a": 1}),  # type: ignore[arg-type]
         Execute(["m"]),  # type: ignore[arg-type]
-        Control("m", "explode"),  # type: ignore[arg-type]
-        Control("m", "rollback", [1]),  # type: ignore[arg-type]
-        Register("not a plan"),
+        RollBack("m", [1]),  # type: ignore[arg-type]
+        Register("not a plan"),  # type: ignore[arg-type]
         Configure(["x"]),  # type: ignore[arg-type]
         Configure({"bandwidth_limit_mbps": math.inf}),
         "not a message",
@@ -204,7 +211,7 @@ async def test_bad_requests_during_a_running_migration(service: MigrationService
             except (ConfigError, UnknownMigration, MigrationError) as exc:
                 refusals.append(exc)
             with pytest.raises(InvalidRequest):
-                await ref.ask(Query("progress", [worker]), timeout=5)  # type: ignore[arg-type]
+                await ref.ask(GetProgress([worker]), timeout=5)  # type: ignore[arg-type]
             await anyio.sleep(0.005)
 
     async with anyio.create_task_group() as tg:

@@ -41,11 +41,11 @@ from ._models import Phase as Phase
 from ._models import PlanRequest as PlanRequest
 from ._models import ServiceDefaults as ServiceDefaults
 from ._models import WorkloadCheckpoint as WorkloadCheckpoint
+from ._runs import RestartPolicy as RestartPolicy
 from ._service import MigrationService as MigrationService
 from ._strategies import STRATEGIES as STRATEGIES
 from ._strategies import RoundEstimator as RoundEstimator
 from ._strategies import Strategy as Strategy
-from ._supervisor import RestartPolicy as RestartPolicy
 from ._transitions import TRANSITIONS as TRANSITIONS
 from ._transitions import check_transition as check_transition
 

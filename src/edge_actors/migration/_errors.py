@@ -17,6 +17,7 @@ __all__ = [
     "EdgeUnreachable",
     "IllegalTransition",
     "InsufficientCapacity",
+    "IntentPending",
     "InvalidRequest",
     "MigrationError",
     "MigrationRefusal",
@@ -24,7 +25,14 @@ __all__ = [
     "UnknownEdgeName",
     "UnknownMigration",
     "WorkloadNotOnEdge",
+    "short_repr",
 ]
+
+
+def short_repr(value: object, limit: int = 80) -> str:
+    """``repr(value)``, shortened to ``limit`` characters for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 class MigrationError(EdgeActorsError):
@@ -76,6 +84,13 @@ class IllegalTransition(MigrationRefusal):
         super().__init__(
             f"migration {migration_id}: illegal transition {from_state} -> {to_state}{extra}"
         )
+
+
+class IntentPending(IllegalTransition):
+    """A run asked to enter another phase while a pause, preempt or cancel it has not
+    taken yet is on its intent lane: the run waits for the intent instead."""
+
+    code: str = "intent_pending"
 
 
 class InsufficientCapacity(MigrationRefusal):

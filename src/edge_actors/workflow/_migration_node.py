@@ -478,106 +478,14 @@ class EdgeMigrationNode(EdgeNode):
             out["validation"] = await self._validation(env, migration_id, paths)
         return out
 
-    async def _validation(
-        self, env: EdgeEnvironment, migration_id: str, paths: list[str]
-    ) -> dict[str, object]:
-        from edge_actors.migration import MigrationError
-
-        plan = await self._plan_of(env, migration_id)
-        gateway = env.gateway
-        checkpoints = await env.migration.checkpoints(migration_id)
-        last = checkpoints[-1].workloads if checkpoints else {}
-        workloads: dict[str, object] = {}
-        verdicts: list[bool | None] = []
-        for w in plan["workloads"]:
-            sides: dict[str, dict[str, object] | None] = {}
-            for side in ("source_edge", "target_edge"):
-                try:
-                    info = await gateway.workload_info(plan[side], w)
-                except MigrationError:
-                    sides[side] = None
-                    continue
-                sides[side] = {
-                    "edge": plan[side],
-                    "status": info.status,
-                    "records": info.records,
-                    "lsn": info.lsn,
-                    "digest": info.digest or None,
-                }
-            src, dst = sides["source_edge"], sides["target_edge"]
-            journaled = last.get(w)
-            match: bool | None
-            if src is not None and dst is not None and src["digest"] and dst["digest"]:
-                match = src["digest"] == dst["digest"]
-                basis = "live digests of both sides"
-            elif (
-                dst is not None
-                and journaled is not None
-                and journaled.validated
-                and journaled.target_digest is not None
-            ):
-                # The source's copy was released after a validated cutover: the engine
-                # compared both digests at the cutover LSN; the target must still hold it
-                # unless it took writes since.
-                match = True
-                basis = "compared by the migration at cutover (source copy released)"
-            elif src is not None and src["status"] == "moved" and dst is not None:
-                match = None
-                basis = (
-                    "unknown: the source copy was released and the migration did not "
-                    "compare digests for this workload"
-                )
-            else:
-                match = False
-                basis = "not comparable yet (a side has no data)"
-            verdicts.append(match)
-            workloads[w] = {"source": src, "target": dst, "digests_match": match, "basis": basis}
-        probes = []
-        for path in paths:
-            for w in plan["workloads"] if "{workload}" in path else [None]:
-                url_path = path.replace("{workload}", w) if w else path
-                code = await gateway.probe(plan["target_edge"], url_path)
-                probes.append(
-                    {
-                        "path": url_path,
-                        "edge": plan["target_edge"],
-                        "status": code,
-                        "ok": code < 400,
-                    }
-                )
-        all_match: bool | None = (
-            False if False in verdicts else (None if None in verdicts else True)
-        )
-        return {
-            "migration_id": migration_id,
-            "digests_match": all_match,
-            "workloads": workloads,
-            "endpoints": probes,
-            "endpoints_ok": all(p["ok"] for p in probes),
-            "passed": all_match is True and all(p["ok"] for p in probes),
-        }
-
     @staticmethod
-    async def _plan_of(env: EdgeEnvironment, migration_id: str) -> dict[str, Any]:
-        plan = env.plan_of(migration_id)
-        if plan is not None:
-            return {
-                "source_edge": plan.source_edge,
-                "target_edge": plan.target_edge,
-                "workloads": list(plan.workloads),
-            }
-        for summary in await env.migration.active():
-            if summary.migration_id == migration_id:
-                return {
-                    "source_edge": summary.source_edge,
-                    "target_edge": summary.target_edge,
-                    "workloads": list(summary.workloads),
-                }
-        await env.migration.status(migration_id)  # UnknownMigration when it is unknown
-        raise NodeFailure(
-            f"migration {migration_id} was planned before this process started and is no "
-            "longer active: its plan is not available to validate"
-        )
+    async def _validation(
+        env: EdgeEnvironment, migration_id: str, paths: list[str]
+    ) -> dict[str, object]:
+        """The migration service's validation report, as plain data."""
+        report = await env.migration.validate(migration_id, paths)
+        plain: dict[str, object] = to_plain(report)
+        return plain
 
     async def _op_get_metrics(self, call: Call) -> dict[str, object]:
         env = call.env

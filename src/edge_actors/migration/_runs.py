@@ -1,0 +1,216 @@
+"""The runs of migrations: engine supervisors, migration actors and intent lanes (layer: migration).
+
+A plain class the migration supervisor actor drives (only it calls it). Each run is a
+:class:`MigrationActor` under its own engine supervisor (restart intensity from
+:class:`RestartPolicy`; the supervisor actor watches the engine and rolls back when it
+gives up), plus the run's intent lane: a bounded channel whose sending end only the
+supervisor holds and whose receiving end only the migration actor reads.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import msgspec
+
+from edge_actors._log import get_logger
+from edge_actors.actors import Backoff
+
+from ._actor import MigrationActor, RunContext
+from ._errors import IllegalTransition
+from ._messages import Intent, IntentKind, RunMode
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+    from edge_actors.actors import ActorRef, ActorSystem, SupervisorRef
+    from edge_actors.clock import Clock
+
+    from ._gateway import EdgeGateway
+    from ._registry import MigrationRecord
+
+__all__ = ["RestartPolicy", "RunHandle", "RunTable"]
+
+_LANE_SIZE = 16
+"""Intents one run may have pending on its lane (each accepted request adds one)."""
+
+_ENGINE_STOP_S = 5.0
+
+
+class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """Restart intensity of each migration actor (the actor engine's semantics).
+
+    Attributes:
+        max_restarts: restarts allowed within ``within_s``; one more rolls back.
+        within_s: the intensity window in seconds.
+        backoff: delay between restarts.
+    """
+
+    max_restarts: int = 3
+    within_s: float = 60.0
+    backoff: Backoff = Backoff(initial_s=0.2, factor=2.0, max_s=2.0)
+
+
+class RunHandle:
+    """The supervisor's handle on one run: its engine, its lane and what it does."""
+
+    def __init__(
+        self,
+        engine: SupervisorRef,
+        lane: MemoryObjectSendStream[Intent],
+        inbox: MemoryObjectReceiveStream[Intent],
+        mode: RunMode,
+    ) -> None:
+        self.engine = engine
+        self.lane = lane
+        self.inbox = inbox
+        self.mode: RunMode = mode
+        self.seq = 0
+        self.intent: Intent | None = None
+        """The last intent sent that has not taken effect (nor been superseded) yet."""
+
+    def close(self) -> None:
+        """Close both ends of the lane (intents for this run die with it)."""
+        self.lane.close()
+        self.inbox.close()
+
+
+class RunTable:
+    """Every active run, by migration id.
+
+    Args:
+        system: the actor system the engines run in.
+        supervisor: the migration supervisor's ref (the actors report to it).
+        gateway: how the actors reach the edges.
+        restart: restart intensity of each migration actor.
+        clock: the actors' time source.
+    """
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        supervisor: ActorRef[Any],
+        gateway: EdgeGateway,
+        restart: RestartPolicy,
+        clock: Clock,
+    ) -> None:
+        self.system = system
+        self.supervisor = supervisor
+        self.gateway = gateway
+        self.restart = restart
+        self.clock = clock
+        self._runs: dict[str, RunHandle] = {}
+        self._ids = itertools.count(1)
+        self.log = get_logger("migration.supervisor")
+
+    def __contains__(self, migration_id: object) -> bool:
+        return migration_id in self._runs
+
+    def __getitem__(self, migration_id: str) -> RunHandle:
+        return self._runs[migration_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._runs))
+
+    def get(self, migration_id: str) -> RunHandle | None:
+        """The run of ``migration_id``, or ``None``."""
+        return self._runs.get(migration_id)
+
+    def items(self) -> list[tuple[str, RunHandle]]:
+        """``(migration_id, run)`` pairs (a copy)."""
+        return list(self._runs.items())
+
+    def by_engine(self, name: str) -> str | None:
+        """The migration whose engine supervisor is called ``name``."""
+        return next((m for m, r in self._runs.items() if r.engine.name == name), None)
+
+    async def start(self, record: MigrationRecord, mode: RunMode) -> None:
+        """Start a run: an engine supervisor, its migration actor and the intent lane."""
+        mid = record.migration_id
+        n = next(self._ids)
+        engine = await self.system.spawn_supervisor(
+            name=f"migration-sup-{mid}-{n}",
+            max_restarts=self.restart.max_restarts,
+            within_s=self.restart.within_s,
+            backoff=self.restart.backoff,
+        )
+        lane, inbox = anyio.create_memory_object_stream[Intent](_LANE_SIZE)
+        run = RunHandle(engine, lane, inbox, mode)
+        self._runs[mid] = run
+        try:
+            await self.system.watch(self.supervisor, engine.ref)
+            ctx = RunContext(
+                plan=record.plan,
+                strategy=record.strategy,
+                gateway=self.gateway,
+                supervisor=self.supervisor,
+                lane=inbox,
+                clock=self.clock,
+            )
+            await engine.spawn_child(
+                lambda: MigrationActor(ctx), name=f"migration-{mid}-{n}", restart="transient"
+            )
+        except BaseException:
+            # A run that never started must not keep its concurrency slot.
+            await self.end(mid)
+            raise
+        self.log.info("migration.run_started", migration_id=mid, mode=mode)
+
+    def send_intent(
+        self,
+        migration_id: str,
+        kind: IntentKind,
+        *,
+        checkpoint_id: str | None = None,
+        detail: str = "",
+    ) -> None:
+        """Put an intent on the run's lane (the run takes it within one chunk).
+
+        Raises:
+            IllegalTransition: the lane is full (requests pile up faster than the run
+                carries them out).
+        """
+        run = self._runs[migration_id]
+        intent = Intent(run.seq + 1, kind, checkpoint_id, detail)
+        try:
+            run.lane.send_nowait(intent)
+        except anyio.WouldBlock:
+            raise IllegalTransition(
+                migration_id, "running", kind, "too many requests pending for this run"
+            ) from None
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            return  # the run is being stopped
+        run.seq = intent.seq
+        if kind != "shutdown":
+            run.intent = intent
+
+    def actor_ref(self, migration_id: str) -> ActorRef[Any] | None:
+        """The running migration actor's ref, or ``None``."""
+        run = self._runs.get(migration_id)
+        if run is None or not run.engine.is_alive or not run.engine.children:
+            return None
+        return run.engine.children[0]
+
+    async def end(self, migration_id: str) -> RunHandle | None:
+        """Forget the run of ``migration_id``: stop its engine (unwatched) and close its
+        lane. Returns the run that was ended."""
+        run = self._runs.pop(migration_id, None)
+        if run is None:
+            return None
+        engine = run.engine
+        with anyio.CancelScope(shield=True):
+            if engine.is_alive:
+                await self.system.unwatch(self.supervisor, engine.ref)
+                await self.system.stop(engine.ref, timeout=_ENGINE_STOP_S)
+        run.close()
+        return run
+
+    def forget(self, migration_id: str) -> RunHandle:
+        """Forget a run whose engine has already terminated; its lane is closed."""
+        run = self._runs.pop(migration_id)
+        run.close()
+        return run

@@ -158,7 +158,7 @@ async def test_rollback_after_exhausted_restarts_ignores_a_stale_pause(
     async def engine_terminated(self: Any, notice: Any) -> None:
         for mid, run in list(self.runs.items()):
             if run.engine.name == notice.ref_name:
-                self._send_intent(mid, "pause")  # what Pause does while the actor is down
+                self.runs.send_intent(mid, "pause")  # what Pause does while the actor is down
         await terminated(self, notice)
 
     plan = await service.plan(plan_for("stale-pause"))

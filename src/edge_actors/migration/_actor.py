@@ -67,6 +67,7 @@ class RunContext:
         supervisor: ActorRef[Any],
         lane: MemoryObjectReceiveStream[Intent],
         clock: Clock,
+        run_id: str,
     ) -> None:
         self.plan = plan
         self.strategy = strategy
@@ -74,6 +75,7 @@ class RunContext:
         self.supervisor = supervisor
         self.lane = lane
         self.clock = clock
+        self.run_id = run_id
 
 
 class MigrationActor(Actor[Run]):
@@ -86,7 +88,9 @@ class MigrationActor(Actor[Run]):
         self.ref.tell_nowait(Run())
 
     async def on_restart(self, error: BaseException) -> None:
-        await self.ctx.supervisor.tell(Restarted(self.ctx.plan.migration_id, repr(error)))
+        await self.ctx.supervisor.tell(
+            Restarted(self.ctx.plan.migration_id, repr(error), self.ctx.run_id)
+        )
         self.ref.tell_nowait(Run())
 
     async def receive(self, message: Run) -> None:
@@ -119,7 +123,9 @@ class _Run(Migration):
             if pending.kind == "shutdown":
                 return  # the service is stopping: the journal keeps the run resumable
             pending = await self._carry_out(pending) or self._next_intent()
-        await self.ctx.supervisor.tell(RunEnded(self.mid, self.seen, self.totals()))
+        await self.ctx.supervisor.tell(
+            RunEnded(self.mid, self.seen, self.totals(), self.ctx.run_id)
+        )
 
     async def _work(self, point: ResumePoint) -> Intent | None:
         if point.mode == "cancel":
@@ -209,7 +215,7 @@ class _Run(Migration):
             return await self._interruptible(self.cancel, _SHUTDOWN_ONLY)
         target = None
         if intent.checkpoint_id is not None:
-            point: ResumePoint = await self.ask(GetResume(self.mid))
+            point: ResumePoint = await self.ask(GetResume(self.mid, self.ctx.run_id))
             target = point.rollback_to
         cp_id = intent.checkpoint_id
         return await self._interruptible(

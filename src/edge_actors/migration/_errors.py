@@ -21,6 +21,7 @@ __all__ = [
     "InvalidRequest",
     "MigrationError",
     "MigrationRefusal",
+    "StaleRun",
     "UnknownCheckpoint",
     "UnknownEdgeName",
     "UnknownMigration",
@@ -91,6 +92,13 @@ class IntentPending(IllegalTransition):
     taken yet is on its intent lane: the run waits for the intent instead."""
 
     code: str = "intent_pending"
+
+
+class StaleRun(MigrationRefusal):
+    """A report of a run that is no longer the migration's current run (it was stopped
+    while its message waited in the supervisor's mailbox); the report is ignored."""
+
+    code: str = "stale_run"
 
 
 class InsufficientCapacity(MigrationRefusal):

@@ -6,6 +6,9 @@ Three protocols, each a union of frozen msgspec Structs dispatched with ``match`
   reply is a value; a refusal is a raised :class:`~._errors.MigrationRefusal`.
 * :data:`RunReport` — a migration actor to the supervisor: transitions and checkpoints
   (asks, journaled before the reply), progress snapshots and the end of a run (tells).
+  Each names its ``run_id`` (the run's engine supervisor): the supervisor ignores, or
+  refuses with ``StaleRun``, a report of a run that is not the migration's current one
+  (a late message of a run stopped by a restart can never change the registry).
 * :data:`Intent` — the supervisor to a running migration actor, on the actor's intent lane:
   pause, preempt, cancel, roll back or shut down. The actor cancels its own phase task and
   carries the intent out; the supervisor only learns the outcome from the actor's reports.
@@ -260,6 +263,7 @@ class Transition(msgspec.Struct, frozen=True):
     detail: str = ""
     error: str | None = None
     totals: RunTotals | None = None
+    run_id: str = ""
 
 
 class SetDetail(msgspec.Struct, frozen=True):
@@ -267,6 +271,7 @@ class SetDetail(msgspec.Struct, frozen=True):
 
     migration_id: str
     detail: str
+    run_id: str = ""
 
 
 class SaveCheckpoint(msgspec.Struct, frozen=True):
@@ -279,6 +284,7 @@ class SaveCheckpoint(msgspec.Struct, frozen=True):
     workloads: dict[str, WorkloadCheckpoint]
     reason: str
     totals: RunTotals
+    run_id: str = ""
 
 
 class PublishProgress(msgspec.Struct, frozen=True):
@@ -287,12 +293,14 @@ class PublishProgress(msgspec.Struct, frozen=True):
     migration_id: str
     progress: MigrationProgress
     totals: RunTotals
+    run_id: str = ""
 
 
 class GetResume(msgspec.Struct, frozen=True):
     """Ask where to start; reply: :class:`ResumePoint`."""
 
     migration_id: str
+    run_id: str = ""
 
 
 class ResumePoint(msgspec.Struct, frozen=True):
@@ -332,6 +340,7 @@ class RunEnded(msgspec.Struct, frozen=True):
     migration_id: str
     intent_seq: int
     totals: RunTotals
+    run_id: str = ""
 
 
 class Restarted(msgspec.Struct, frozen=True):
@@ -339,6 +348,7 @@ class Restarted(msgspec.Struct, frozen=True):
 
     migration_id: str
     error: str
+    run_id: str = ""
 
 
 RunReport = (

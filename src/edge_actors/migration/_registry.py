@@ -325,6 +325,14 @@ class Registry:
                 alive.append(channel)
         record.watchers = [] if record.status.state in TERMINAL_STATES else alive
 
+    def close_watchers(self) -> None:
+        """Close every watcher's channel (the supervisor is going away): each watcher
+        sees the end of its channel and subscribes again."""
+        for record in self.records.values():
+            for channel in record.watchers:
+                channel.close()
+            record.watchers = []
+
     # -- snapshots ----------------------------------------------------------------------
 
     @staticmethod

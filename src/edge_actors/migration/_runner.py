@@ -100,7 +100,7 @@ class Runner:
 
     async def resume_point(self) -> ResumePoint:
         """Ask where to start and load it (status, checkpoint, figures, progress)."""
-        point: ResumePoint = await self.ask(GetResume(self.mid))
+        point: ResumePoint = await self.ask(GetResume(self.mid, self.ctx.run_id))
         self.state = point.status.state
         self.metrics = point.metrics
         self.progress = point.progress
@@ -124,7 +124,9 @@ class Runner:
         if self.state == state:
             return
         try:
-            status = await self.ask(Transition(self.mid, state, detail, error, self.totals()))
+            status = await self.ask(
+                Transition(self.mid, state, detail, error, self.totals(), self.ctx.run_id)
+            )
         except IntentPending:
             if not self.waits_for_intents:
                 raise
@@ -138,7 +140,7 @@ class Runner:
     async def detail(self, detail: str) -> None:
         """Journal what the run is doing now (``waiting for time window ...``)."""
         self.progress.detail = detail
-        await self.ask(SetDetail(self.mid, detail))
+        await self.ask(SetDetail(self.mid, detail, self.ctx.run_id))
 
     async def checkpoint(self, reason: str) -> Checkpoint:
         """Journal the run's position with the live acknowledged LSNs."""
@@ -149,7 +151,14 @@ class Runner:
         self.publish(force=True)
         checkpoint: Checkpoint = await self.ask(
             SaveCheckpoint(
-                self.mid, self.phase, self.round, self.stage, workloads, reason, self.totals()
+                self.mid,
+                self.phase,
+                self.round,
+                self.stage,
+                workloads,
+                reason,
+                self.totals(),
+                self.ctx.run_id,
             )
         )
         self.last_checkpoint = self.clock.monotonic()
@@ -176,7 +185,9 @@ class Runner:
         self.progress.round, self.progress.stage = self.round, self.stage
         snapshot = msgspec.structs.replace(self.progress, updated_at=self.clock.time())
         try:
-            self.ctx.supervisor.tell_nowait(PublishProgress(self.mid, snapshot, self.totals()))
+            self.ctx.supervisor.tell_nowait(
+                PublishProgress(self.mid, snapshot, self.totals(), self.ctx.run_id)
+            )
         except MailboxFull:
             return
 

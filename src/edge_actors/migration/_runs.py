@@ -150,6 +150,7 @@ class RunTable:
                 supervisor=self.supervisor,
                 lane=inbox,
                 clock=self.clock,
+                run_id=engine.name,
             )
             await engine.spawn_child(
                 lambda: MigrationActor(ctx), name=f"migration-{mid}-{n}", restart="transient"

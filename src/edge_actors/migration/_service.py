@@ -114,6 +114,14 @@ def _timeout(value: object, field: str = "timeout") -> float | None:
     return float(value)
 
 
+def _settled(status: MigrationStatus, wanted: set[str], after: MigrationStatus | None) -> bool:
+    """Whether ``wait`` may return ``status`` (see :meth:`MigrationService.wait`)."""
+    since = after is None or status.updated_at > after.updated_at
+    reached = status.state in wanted and (since or after is None or status.state != after.state)
+    failed_since = status.state == "failed" and after is not None and since
+    return reached or status.state in TERMINAL_STATES or failed_since
+
+
 class MigrationService:
     """Plans, runs and observes migrations; every call is an ask to the supervisor.
 
@@ -398,22 +406,23 @@ class MigrationService:
                 raise ConfigError(f"states: expected state names, got {short_repr(state)}")
         # The supervisor wakes our channel after each change (one pending wake-up is
         # enough: we read the status afresh after it), so a slow waiter never blocks it.
-        wake, woken = anyio.create_memory_object_stream[None](1)
-        with wake, woken, anyio.fail_after(timeout):
-            status: MigrationStatus = await self._ask(Subscribe(migration_id, wake))
-            try:
-                while True:
-                    since = after is None or status.updated_at > after.updated_at
-                    reached = status.state in wanted and (
-                        since or after is None or status.state != after.state
-                    )
-                    failed_since = status.state == "failed" and after is not None and since
-                    if reached or status.state in TERMINAL_STATES or failed_since:
-                        return status
-                    await woken.receive()
-                    status = await self._ask(GetStatus(migration_id))
-            finally:
-                self._forget(migration_id, wake)
+        # A restarted supervisor closes the channels of its predecessor's watchers: we
+        # then subscribe again (the new instance has recovered from the journal).
+        with anyio.fail_after(timeout):
+            while True:
+                wake, woken = anyio.create_memory_object_stream[None](1)
+                with wake, woken:
+                    status: MigrationStatus = await self._ask(Subscribe(migration_id, wake))
+                    try:
+                        while True:
+                            if _settled(status, wanted, after):
+                                return status
+                            await woken.receive()
+                            status = await self._ask(GetStatus(migration_id))
+                    except anyio.EndOfStream:
+                        continue
+                    finally:
+                        self._forget(migration_id, wake)
 
     def _forget(self, migration_id: str, wake: object) -> None:
         """Unsubscribe without waiting (also on cancellation); a full mailbox only delays

@@ -27,6 +27,7 @@ from ._errors import (
     IntentPending,
     InvalidRequest,
     MigrationRefusal,
+    StaleRun,
     UnknownCheckpoint,
     short_repr,
 )
@@ -45,7 +46,6 @@ from ._messages import (
     GetProgress,
     GetResume,
     GetStatus,
-    IntentKind,
     ListActive,
     ListAll,
     Pause,
@@ -84,11 +84,7 @@ if TYPE_CHECKING:
 __all__ = ["MigrationSupervisor", "RestartPolicy"]
 
 
-class _Recover(msgspec.Struct, frozen=True):
-    """Self message: load the journal and resume unfinished migrations."""
-
-
-class MigrationSupervisor(Actor[Request | RunReport | Terminated | _Recover]):
+class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
     """The owner of every migration's record and run; talk to it through ``MigrationService``.
 
     Args:
@@ -117,22 +113,25 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated | _Recover]):
         self.mlog = get_logger("migration.supervisor")
 
     async def on_start(self) -> None:
+        # Also after a restart by the root supervisor (on_restart calls on_start): the
+        # records come back from the journal before any request or report is handled.
         self.runs = RunTable(self.system, self.ref, self.gateway, self.restart, self.clock)
-        self.ref.tell_nowait(_Recover())
+        await self._recover()
 
     async def on_stop(self) -> None:
         for mid in self.runs:
-            self._send_intent(mid, "shutdown")
+            self.runs.send_intent(mid, "shutdown")
         for mid in self.runs:
             await self.runs.end(mid)
+        self.registry.close_watchers()  # they subscribe again with the next instance
 
-    async def receive(self, message: Request | RunReport | Terminated | _Recover) -> Any:
+    async def receive(self, message: Request | RunReport | Terminated) -> Any:
         try:
             return await self._dispatch(message)
         except MigrationRefusal:
             raise
         except Exception as exc:
-            if isinstance(message, RunReport | Terminated | _Recover):
+            if isinstance(message, RunReport | Terminated):
                 raise  # a report of our own actors went wrong: a bug, crash loudly
             if isinstance(exc, ConfigError):  # a bad value (a duration): same message
                 raise InvalidRequest(str(exc)) from exc
@@ -145,40 +144,52 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated | _Recover]):
             ) from exc
 
     async def _dispatch(self, message: object) -> Any:
-        registry = self.registry
         match message:
-            case Transition():
-                return await self._on_transition(message)
-            case SaveCheckpoint(migration_id=mid):
-                record = registry.get(mid)
-                registry.apply_totals(record, message.totals)
-                return await registry.save_checkpoint(record, message)
-            case SetDetail(migration_id=mid, detail=detail):
-                await registry.set_detail(registry.get(mid), detail)
-                return None
-            case PublishProgress(migration_id=mid):
-                record = registry.get(mid)
-                registry.apply_totals(record, message.totals)
-                registry.apply_progress(record, message.progress)
-                return None
-            case GetResume(migration_id=mid):
-                return await self._resume_point(registry.get(mid))
-            case RunEnded():
-                await self._on_run_ended(message)
-                return None
-            case Restarted(migration_id=mid, error=error):
-                record = registry.get(mid)
-                record.metrics.restarts += 1
-                await registry.event(record, f"actor restarted after crash: {error}")
-                return None
+            case (
+                Transition() | SaveCheckpoint() | SetDetail() | PublishProgress() | GetResume()
+                | RunEnded() | Restarted()
+            ):  # fmt: skip
+                return await self._report(message)
             case Terminated():
                 await self._on_engine_terminated(message)
                 return None
-            case _Recover():
-                await self._recover()
-                return None
             case _:
                 return await self._request(message)
+
+    async def _report(self, message: RunReport) -> Any:
+        registry = self.registry
+        mid = message.migration_id
+        record = registry.get(mid)
+        run = self.runs.get(mid)
+        if run is None or run.engine.name != message.run_id:
+            if isinstance(message, PublishProgress | RunEnded | Restarted):
+                return None  # a tell of a stopped run: nothing to answer
+            raise StaleRun(
+                f"migration {mid}: run {message.run_id!r} is not its current run; "
+                f"{type(message).__name__} ignored"
+            )
+        match message:
+            case Transition():
+                return await self._on_transition(message)
+            case SaveCheckpoint():
+                registry.apply_totals(record, message.totals)
+                return await registry.save_checkpoint(record, message)
+            case SetDetail(detail=detail):
+                await registry.set_detail(record, detail)
+                return None
+            case PublishProgress():
+                registry.apply_totals(record, message.totals)
+                registry.apply_progress(record, message.progress)
+                return None
+            case GetResume():
+                return await self._resume_point(record)
+            case RunEnded():
+                await self._on_run_ended(message)
+                return None
+            case Restarted(error=error):
+                record.metrics.restarts += 1
+                await registry.event(record, f"actor restarted after crash: {error}")
+                return None
 
     async def _request(self, message: object) -> Any:
         registry = self.registry
@@ -231,7 +242,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated | _Recover]):
                 return await self._configure(values)
             case Shutdown():
                 for mid in self.runs:
-                    self._send_intent(mid, "shutdown")
+                    self.runs.send_intent(mid, "shutdown")
                 return None
         raise InvalidRequest(f"migration supervisor: unknown message {short_repr(message)}")
 
@@ -326,16 +337,6 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated | _Recover]):
 
     # -- runs ---------------------------------------------------------------------------
 
-    def _send_intent(
-        self,
-        migration_id: str,
-        kind: IntentKind,
-        *,
-        checkpoint_id: str | None = None,
-        detail: str = "",
-    ) -> None:
-        self.runs.send_intent(migration_id, kind, checkpoint_id=checkpoint_id, detail=detail)
-
     async def _start_run(self, record: MigrationRecord, mode: RunMode = "migrate") -> None:
         record.want_run = False
         await self.runs.start(record, mode)
@@ -357,7 +358,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated | _Recover]):
                 case Start(migration_id=mid):
                     await self._start_run(self.registry.get(mid))
                 case Preempt(victim=victim, by=by):
-                    self._send_intent(victim, "preempt", detail=f"preempted by {by}")
+                    self.runs.send_intent(victim, "preempt", detail=f"preempted by {by}")
                     self.mlog.info("migration.preempted", migration_id=victim, by=by)
 
     async def _recover(self) -> None:
@@ -422,7 +423,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated | _Recover]):
         if state == "rolling_back":  # (only the rollback itself ends paused, at a checkpoint)
             raise IllegalTransition(mid, state, "paused", "a rollback cannot be paused")
         if mid in self.runs:
-            self._send_intent(mid, "pause")
+            self.runs.send_intent(mid, "pause")
         else:
             record.want_run = False
             await self.registry.transition(record, "paused", f"paused while {state}")
@@ -449,7 +450,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated | _Recover]):
                 mid, state, "cancelled", f"{', '.join(cut)} already cut over; use rollback"
             )
         if mid in self.runs:
-            self._send_intent(mid, "cancel")
+            self.runs.send_intent(mid, "cancel")
         elif checkpoint is not None:
             await self._start_run(record, "cancel")
         else:
@@ -471,7 +472,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated | _Recover]):
         check_transition(mid, state, "rolling_back")
         record.status.rollback_checkpoint = cp_id
         if mid in self.runs:
-            self._send_intent(mid, "rollback", checkpoint_id=cp_id)
+            self.runs.send_intent(mid, "rollback", checkpoint_id=cp_id)
         else:
             record.want_run = False
             await self._start_run(record, "rollback")

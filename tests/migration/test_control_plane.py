@@ -1,0 +1,197 @@
+"""The migration control plane's shape: a supervised supervisor, one error channel, reports
+of stale runs ignored, the journal off the event loop, validation as a service call."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+import anyio
+import msgspec
+import pytest
+
+from edge_actors.actors import Refusal
+from edge_actors.migration import (
+    IllegalTransition,
+    InvalidRequest,
+    MigrationPlan,
+    UnknownMigration,
+)
+from edge_actors.migration._errors import StaleRun
+from edge_actors.migration._journal import Journal, JournalWriter
+from edge_actors.migration._messages import PublishProgress, RunTotals, Transition
+from edge_actors.migration._models import MigrationMetrics, MigrationProgress, MigrationStatus
+from edge_actors.migration._registry import MigrationRecord
+from edge_actors.migration._scheduler import Preempt, Scheduler, Start
+from edge_actors.migration._service import ROOT_NAME, SUPERVISOR_NAME
+
+from .conftest_hardening import entered, make_workload, plan_for, target_info, until
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from edge_actors.migration import MigrationService
+
+    from .conftest import Edges
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_the_supervisor_is_supervised_and_recovers_from_the_journal(
+    edges: Edges, service: MigrationService
+) -> None:
+    """The supervisor crashes mid-migration: the ``migration-root`` supervisor restarts it,
+    the new instance recovers the migration from the journal and completes it, and a
+    caller already waiting on it is woken by the new instance (it subscribes again)."""
+    system = service.system
+    assert system.lookup(ROOT_NAME) is not None
+    await make_workload(edges, "tree", 1500, 1024)
+    plan = await service.plan(plan_for("tree", bandwidth_limit_mbps=4))
+    mid = plan.migration_id
+    await service.execute(mid)
+    await until(service, mid, bytes_done=100_000)
+    outcome: list[MigrationStatus] = []
+
+    async def waiter() -> None:
+        outcome.append(await service.wait(mid, {"completed", "failed"}, timeout=60))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter)
+        supervisor = system.lookup(SUPERVISOR_NAME)
+        assert supervisor is not None
+        await system.kill(supervisor)
+    assert outcome[0].state == "completed", outcome
+    assert system.lookup(SUPERVISOR_NAME) is supervisor  # the same ref, a new instance
+    history = await service.history(mid)
+    assert any("recovered from the journal" in e.detail for e in history)
+    assert len(entered(history, "completed")) == 1
+    assert (await target_info(edges, "tree")).records == 1500
+
+
+async def test_refusals_are_raised_with_stable_codes(
+    edges: Edges, service: MigrationService
+) -> None:
+    await make_workload(edges, "codes", 10)
+    plan = await service.plan(plan_for("codes"))
+    with pytest.raises(IllegalTransition) as illegal:
+        await service.resume(plan.migration_id)
+    assert isinstance(illegal.value, Refusal)
+    assert illegal.value.code == "illegal_transition"
+    with pytest.raises(UnknownMigration) as unknown:
+        await service.status("nope")
+    assert unknown.value.code == "migration_not_found"
+    with pytest.raises(InvalidRequest) as invalid:
+        await service.configure(max_concurrent=0)
+    assert invalid.value.code == "invalid_request"
+
+
+async def test_a_report_of_a_run_that_is_not_current_changes_nothing(
+    edges: Edges, service: MigrationService
+) -> None:
+    """A late report of a stopped run (here: one that never existed) is refused or
+    ignored; the registry keeps its state and progress."""
+    await make_workload(edges, "stale", 10)
+    plan = await service.plan(plan_for("stale"))
+    mid = plan.migration_id
+    ref = service._ref
+    assert ref is not None
+    with pytest.raises(StaleRun) as stale:
+        await ref.ask(Transition(mid, "planning", run_id="migration-sup-old-1"), timeout=5)
+    assert stale.value.code == "stale_run"
+    progress = MigrationProgress(migration_id=mid, state="sync", percent=99.0)
+    late = PublishProgress(mid, progress, RunTotals(bytes_raw=10**9), "migration-sup-old-1")
+    assert await ref.ask(late, timeout=5) is None
+    assert (await service.status(mid)).state == "planned"
+    assert (await service.progress(mid)).percent == 0.0
+    assert (await service.metrics(mid)).bytes_raw == 0
+
+
+async def test_journal_calls_run_on_a_worker_thread(tmp_path: Path) -> None:
+    """No journal write (an fsync) ever runs on the event loop's thread."""
+    journal = Journal(tmp_path)
+    writer = JournalWriter(journal)
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+
+    def settings() -> dict[str, object]:
+        threads.append(threading.get_ident())
+        return journal.settings()
+
+    try:
+        await writer.run(journal.save_setting, "max_concurrent", 3)
+        assert await writer.run(settings) == {"max_concurrent": 3}
+    finally:
+        journal.close()
+    assert threads
+    assert threads[0] != loop_thread
+
+
+async def test_validate_compares_both_sides_and_probes(
+    edges: Edges, service: MigrationService
+) -> None:
+    """``validate`` after a completed migration: the source copy is released, the verdict
+    rests on the digests compared at cutover, and the target answers the probe."""
+    await make_workload(edges, "checked", 200)
+    plan = await service.plan(plan_for("checked"))
+    mid = plan.migration_id
+    status = await service.execute(mid, wait=True, timeout=30)
+    assert status.state == "completed", status
+    report = await service.validate(mid, ["/api/health"])
+    assert report.digests_match is True
+    assert report.workloads["checked"].basis.startswith("compared by the migration")
+    assert report.workloads["checked"].target is not None
+    assert report.endpoints[0].status == 200
+    assert report.passed is True
+
+
+def _record(
+    mid: str, priority: int, strategy: str, state: str, queued_at: float
+) -> MigrationRecord:
+    plan = msgspec.convert(
+        {
+            "migration_id": mid,
+            "source_edge": "a",
+            "target_edge": "b",
+            "workloads": ["w"],
+            "strategy": strategy,
+            "priority": priority,
+            "constraints": {},
+            "bandwidth_bps": None,
+            "bandwidth_explicit": False,
+            "enable_compression": True,
+            "sync_batch_size": 100,
+            "checkpoint_interval_s": 60.0,
+        },
+        MigrationPlan,
+    )
+    status = MigrationStatus(migration_id=mid, state=state)  # type: ignore[arg-type]
+    record = MigrationRecord(plan, status, MigrationMetrics(migration_id=mid), None, 0.0)
+    record.queued_at = queued_at
+    return record
+
+
+def test_scheduler_starts_by_priority_and_preempts_the_lowest() -> None:
+    scheduler = Scheduler()
+    low = _record("low", 2, "live", "sync", 1.0)
+    mid_ = _record("mid", 5, "live", "sync", 2.0)
+    urgent = _record("urgent", 10, "emergency", "queued", 3.0)
+    later = _record("later", 7, "live", "queued", 0.5)
+    urgent.want_run = later.want_run = True
+    running = {"low", "mid"}
+    decisions = scheduler.decide(
+        [low, mid_, urgent, later],
+        2,
+        running=lambda r: r.migration_id in running,
+        migrating=lambda r: True,
+        stopping=lambda r: False,
+    )
+    # the emergency preempts the lowest priority; the live one waits for a slot
+    assert decisions == [Preempt("low", "urgent"), Start("urgent")]
+    decisions = scheduler.decide(
+        [low, mid_, urgent, later],
+        4,
+        running=lambda r: r.migration_id in running,
+        migrating=lambda r: True,
+        stopping=lambda r: False,
+    )
+    assert decisions == [Start("urgent"), Start("later")]

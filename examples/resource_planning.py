@@ -2,7 +2,10 @@
 
 The guide connects ``check_resources`` to a node named ``health`` that it never adds; our
 port connects it to the migration node it guards, so the plan runs only once the target's
-health was checked (a failed check skips the plan, naming the cause).
+health was checked (a failed check skips the plan, naming the cause). A health check
+never starts an edge (it would only find it healthy because it just started it: an edge
+nobody configured or started is ``unknown``), so the port first gives the target a small
+workload of its own, as a running target edge would have.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from edge_actors.workflow.builder import WorkflowBuilder
 
 def resource_planning() -> dict[str, dict[str, object]]:
     seed("source-edge", ["app"])
+    seed("target-edge", ["resident-app"], records=10)
     workflow = WorkflowBuilder()
 
     # Check resources before migration

@@ -87,8 +87,15 @@ async def test_hold_waits_for_a_released_write_whose_turn_came(daemon: EdgeDaemo
         store = daemon.registry.get("orders")
         await admin.hold("orders")
         gate = daemon.gate("orders")
+        first_acked: list[int] = []
+        first_done = anyio.Event()
+
+        async def first_put() -> None:
+            first_acked.append(await c1.put("orders", "a", b"1"))
+            first_done.set()
+
         async with anyio.create_task_group() as tg:
-            tg.start_soon(c1.put, "orders", "a", b"1")
+            tg.start_soon(first_put)
             with anyio.fail_after(10):
                 while gate.queued < 1:
                     await anyio.sleep(0.005)
@@ -100,8 +107,13 @@ async def test_hold_waits_for_a_released_write_whose_turn_came(daemon: EdgeDaemo
             # by a migrator's hold can): the first write's turn has come, it has not run.
             daemon.release("orders", None)
             hold_lsn, _ = await daemon.hold("orders", None)
-            await anyio.sleep(0.3)
-            # Held: nothing may be written past the hold LSN until the release.
+            with anyio.fail_after(10):
+                await first_done.wait()
+            # The hold waited for the first write: its LSN is within the hold's.
+            assert first_acked[0] <= hold_lsn
+            # Held: the second write still waits in the queue, and nothing was written
+            # past the hold LSN.
+            assert gate.queued == 1
             assert store.lsn == hold_lsn
             daemon.release("orders", None)
         assert store.lsn == 2
@@ -113,11 +125,13 @@ async def test_cancelled_forward_leaves_no_write_waiting_for_ever(daemon: EdgeDa
     from edge_actors.edge._daemon import _Forwarder
 
     hang = anyio.Event()
+    arrived = anyio.Event()
     seen: list[bytes] = []
 
     async def batch(request: web.Request) -> web.Response:
         seen.append(await request.read())
         if len(seen) == 1:
+            arrived.set()
             await hang.wait()
         return web.json_response({"lsn": 7})
 
@@ -126,7 +140,14 @@ async def test_cancelled_forward_leaves_no_write_waiting_for_ever(daemon: EdgeDa
     async for target in _serve(app):
         forwarder = _Forwarder(daemon, "orders")
         first = forwarder.enqueue([("a", b"1")])
-        with anyio.move_on_after(0.5):
+        async with anyio.create_task_group() as tg:  # cancelled mid-send, as at shutdown
+
+            async def cancel_once_sent() -> None:
+                with anyio.fail_after(10):
+                    await arrived.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(cancel_once_sent)
             await forwarder.flush(first, target)
         assert first.done
         assert first.error is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 import pytest
 import structlog.testing
 
@@ -114,7 +115,9 @@ async def test_hold_waits_for_in_flight_writes(
     async with anyio.create_task_group() as tg:
         for i in range(20):
             tg.start_soon(writer, i)
-        await anyio.sleep(0.01)
+        with anyio.fail_after(10):  # the hold comes while writes are in flight
+            while daemon.gate("busy").inflight == 0:
+                await anyio.lowlevel.checkpoint()  # every loop step: a write spans several
         hold = await admin.hold("busy")
         # Every write acknowledged before the hold answered is included in its LSN.
         assert all(lsn <= hold.lsn for lsn in acked)

@@ -70,7 +70,7 @@ def test_connected_migration_id_that_is_not_one(
     results = run(engine, builder)
     assert results["src"]["status"] == "success", results["src"]
     use = results["use"]
-    assert use["status"] == "failed"
+    assert use["status"] == "error"
     assert use["result"] is None
     error = use["error"]
     if output == "status":
@@ -124,7 +124,7 @@ def test_connected_none_into_a_required_parameter(engine: Engine) -> None:
     builder.add_node(MON, "rec", {"operation": "record_metric", "edge": "edge-r", "value": 1})
     builder.add_connection("src", "metrics.max_downtime_ms_missing_key", "rec", "metric")
     results = run(engine, builder)
-    assert results["rec"]["status"] == "failed"
+    assert results["rec"]["status"] == "error"
     assert "not found" in results["rec"]["error"]
     builder = WorkflowBuilder()
     builder.add_node(MON, "rec", {"operation": "record_metric", "edge": "edge-r", "value": 1})

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import anyio
 import pytest
 
-from edge_actors.edge import EdgeClient, EdgeConfig, EdgeDaemon, EdgeEndpoint, Topology
+from edge_actors.edge import AdminClient, EdgeClient, EdgeConfig, EdgeDaemon, EdgeEndpoint, Topology
 from edge_actors.edge._gateway import HttpEdgeGateway
 from edge_actors.migration import MigrationService, RestartPolicy
 from edge_actors.migration._models import ServiceDefaults
@@ -82,11 +82,16 @@ async def service(edges: Edges, tmp_path: Path) -> AsyncIterator[MigrationServic
 
 
 async def seed(url: str, workload: str, records: int, value_bytes: int = 512) -> None:
-    """Create ``workload`` on the edge at ``url`` (via its daemon) and fill it."""
+    """Fill ``workload`` on the edge at ``url`` (via its daemon) with random-looking values.
+
+    The values come from a generator seeded with the workload's name, so a run is the
+    same every time (sizes, compression ratios and digests do not vary between runs).
+    """
+    rng = random.Random(f"seed:{workload}")
     async with EdgeClient(url) as client:
         for start in range(0, records, 500):
             ops = [
-                (f"k{i:06d}", random.randbytes(value_bytes))
+                (f"k{i:06d}", rng.randbytes(value_bytes))
                 for i in range(start, min(records, start + 500))
             ]
             await client.batch(workload, ops)
@@ -107,9 +112,26 @@ class Writer:
         self.failures: list[str] = []
         self.writes = 0
         self._stop = anyio.Event()
+        self._wanted = anyio.Event()  # set on every acknowledged write
 
     def stop(self) -> None:
         self._stop.set()
+
+    async def wait_for_writes(self, more: int, timeout: float = 30.0) -> None:
+        """Wait until ``more`` further writes were acknowledged (from now on).
+
+        Waits on the writer's own count instead of sleeping: "the writer kept going
+        after the migration" then holds however slow the machine is.
+
+        Raises:
+            TimeoutError: fewer were acknowledged within ``timeout`` seconds.
+        """
+        target = self.writes + more
+        self._wanted = anyio.Event()
+        with anyio.fail_after(timeout):
+            while self.writes < target:
+                await self._wanted.wait()
+                self._wanted = anyio.Event()
 
     async def run(self) -> None:
         rng = random.Random(7)
@@ -125,9 +147,36 @@ class Writer:
                 else:
                     self.acked[key] = value
                     self.writes += 1
+                    self._wanted.set()
                 n += 1
                 with anyio.move_on_after(1.0 / self.rate):
                     await self._stop.wait()
+
+
+async def until_run_stopped(
+    edges: Edges, service: MigrationService, migration_id: str, timeout: float = 30.0
+) -> None:
+    """Wait until the run of ``migration_id`` has ended and no edge runs a transfer.
+
+    The run's end is observable: the supervisor has stopped its actor (``actor_ref`` is
+    ``None``), and both daemons' ``active_transfers`` load counters are back to 0. From
+    then on nothing can acknowledge more bytes, and nothing restarts the run by itself;
+    a test asserts "nothing more happened" after this instead of after a sleep.
+
+    Raises:
+        TimeoutError: the run or a transfer still runs after ``timeout`` seconds.
+    """
+    async with (
+        AdminClient(edges.west.url, TOKEN) as west,
+        AdminClient(edges.east.url, TOKEN) as east,
+    ):
+        with anyio.fail_after(timeout):
+            while (
+                await service.actor_ref(migration_id) is not None
+                or (await west.health()).load.active_transfers
+                or (await east.health()).load.active_transfers
+            ):
+                await anyio.sleep(0.02)
 
 
 async def lost_writes(url: str, workload: str, acked: dict[str, bytes]) -> list[str]:

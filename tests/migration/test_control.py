@@ -18,7 +18,7 @@ from edge_actors.migration import (
     WorkloadNotOnEdge,
 )
 
-from .conftest import TOKEN, Edges, lost_writes, seed, writing
+from .conftest import TOKEN, Edges, lost_writes, seed, until_run_stopped, writing
 
 if TYPE_CHECKING:
     from edge_actors.migration import MigrationService
@@ -68,7 +68,9 @@ async def test_pause_resume_continues_from_acked_lsn(
         assert checkpoint.reason == "pause"
         acked = checkpoint.workloads["long-running-service"].acked_lsn
         assert acked > 0
-        await anyio.sleep(0.5)  # paused really stopped: nothing more is acknowledged
+        # Paused really stopped: the run has ended and the source streams nothing, and
+        # nothing more was acknowledged on the way there.
+        await until_run_stopped(edges, service, plan.migration_id)
         assert (await service.progress(plan.migration_id)).bytes_done == done_at_pause
         with pytest.raises(IllegalTransition, match="paused -> paused"):
             await service.pause(plan.migration_id)
@@ -131,7 +133,7 @@ async def test_rollback_after_cutover_keeps_target_writes(
         assert checkpoints
         status = await service.rollback(plan.migration_id)
         assert status.state == "rolled_back", status
-        await anyio.sleep(0.3)
+        await writer.wait_for_writes(30)  # it keeps writing, back against the source
     assert writer.failures == []
     assert await lost_writes(edges.west.url, "cache-layer", writer.acked) == []
     async with AdminClient(edges.west.url, TOKEN) as w, AdminClient(edges.east.url, TOKEN) as e:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import anyio
 import pytest
 
 from edge_actors.edge import AdminClient
@@ -45,7 +44,7 @@ async def _migrate(edges: Edges, svc: MigrationService) -> str:
         await admin.create_workload("orders")
     await seed(edges.west.url, "orders", 2000)
     async with writing(edges.west.url, "orders") as writer:
-        await anyio.sleep(0.2)
+        await writer.wait_for_writes(20)  # the source takes writes before the migration
         plan = await svc.plan(
             {
                 "source_edge": "edge-west",
@@ -56,7 +55,7 @@ async def _migrate(edges: Edges, svc: MigrationService) -> str:
         )
         status = await svc.execute(plan.migration_id, wait=True, timeout=60)
         assert status.state == "completed", status
-        await anyio.sleep(0.2)
+        await writer.wait_for_writes(20)  # it keeps writing, now against the target
     assert writer.failures == []
     assert writer.writes > 20
     assert await lost_writes(edges.east.url, "orders", writer.acked) == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import anyio
 import pytest
 
 from edge_actors.edge import AdminClient
@@ -27,7 +26,7 @@ async def test_live_migration_loses_nothing(edges: Edges, service: MigrationServ
         await admin.create_workload("api-service")
     await seed(edges.west.url, "api-service", 3000)
     async with writing(edges.west.url, "api-service") as writer:
-        await anyio.sleep(0.2)
+        await writer.wait_for_writes(25)  # the source takes writes before the migration
         plan = await service.plan(
             {
                 "source_edge": "edge-west",
@@ -41,7 +40,7 @@ async def test_live_migration_loses_nothing(edges: Edges, service: MigrationServ
         assert [m.migration_id for m in await service.active()] == [plan.migration_id]
         status = await service.execute(plan.migration_id, wait=True, timeout=60)
         assert status.state == "completed", status
-        await anyio.sleep(0.3)  # the writer keeps going against the target
+        await writer.wait_for_writes(30)  # the writer keeps going against the target
     assert writer.failures == []
     assert writer.writes > 50
     assert await lost_writes(edges.east.url, "api-service", writer.acked) == []

@@ -69,7 +69,7 @@ async def test_kill_9_supervisor_process_then_resume(edges: Edges, tmp_path: Pat
         assert second.stdout is not None
         out = (await second.stdout.receive()).decode().strip().splitlines()[-1]
         assert json.loads(out) == {mid: "completed"}
-        await anyio.sleep(0.2)
+        await writer.wait_for_writes(20)  # it keeps writing, now against the target
     assert writer.failures == []
     assert await lost_writes(edges.east.url, "postgres-primary", writer.acked) == []
     journal = Journal(data_dir)

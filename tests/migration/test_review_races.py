@@ -12,6 +12,7 @@ from edge_actors.migration import IllegalTransition, _phases, _runner, _supervis
 from edge_actors.migration._errors import EdgeUnreachable
 from edge_actors.migration._messages import Cancel, Pause
 
+from .conftest import until_run_stopped
 from .conftest_hardening import make_workload, open_service, plan_for, target_info, until
 
 if TYPE_CHECKING:
@@ -123,9 +124,10 @@ async def test_a_running_rollback_cannot_be_paused(
     await until(service, mid, bytes_done=100_000)
     assert (await service.pause(mid)).state == "paused"
     original = edges.gateway.drop_workload
+    edge_answers = anyio.Event()
 
     async def drop_workload(edge: str, workload: str, **kw: Any) -> Any:
-        await anyio.sleep(1.0)  # a slow edge: the rollback is still running
+        await edge_answers.wait()  # a slow edge: the rollback is still running
         return await original(edge, workload, **kw)
 
     monkeypatch.setattr(edges.gateway, "drop_workload", drop_workload)
@@ -133,6 +135,7 @@ async def test_a_running_rollback_cannot_be_paused(
     await service.wait(mid, {"rolling_back"}, timeout=10)
     with pytest.raises(IllegalTransition, match="rolling_back -> paused"):
         await service.pause(mid)
+    edge_answers.set()
     status = await service.wait(mid, {"rolled_back", "failed"}, timeout=20)
     assert status.state == "rolled_back", status
 
@@ -267,9 +270,10 @@ async def test_pause_while_the_run_is_failing_does_not_crash_loop(
     original = _runner.Runner.release_source_holds
 
     async def release(self: Any) -> None:
-        self.ctx.supervisor.tell_nowait(Pause(self.mid))
         with anyio.CancelScope(shield=True):  # like the release itself
-            await anyio.sleep(0.1)  # the supervisor accepts the pause meanwhile
+            # The supervisor accepts the pause meanwhile (its reply says so; a refusal
+            # would be raised).
+            await self.ctx.supervisor.ask(Pause(self.mid), timeout=10)
         monkeypatch.setattr(_runner.Runner, "release_source_holds", original)
         await original(self)
 
@@ -283,7 +287,8 @@ async def test_pause_while_the_run_is_failing_does_not_crash_loop(
     mid = plan.migration_id
     await service.execute(mid)
     status = await service.wait(mid, {"failed", "rolled_back", "paused"}, timeout=20)
-    await anyio.sleep(1.0)  # a crash loop would restart it now
+    # A crash loop would keep the actor alive (restarting) instead of ending the run.
+    await until_run_stopped(edges, service, mid)
     status = await service.status(mid)
     assert status.state == "failed", status
     assert "validation probe" in (status.error or ""), status

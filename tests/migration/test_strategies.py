@@ -43,7 +43,8 @@ async def test_staged_moves_one_workload_per_stage(edges: Edges, service: Migrat
         )
         status = await service.execute(plan.migration_id, wait=True, timeout=60)
         assert status.state == "completed", status
-        await anyio.sleep(0.2)
+        for writer in (w1, w2):  # both keep writing, now against the target
+            await writer.wait_for_writes(20)
     for writer, name in ((w1, "database"), (w2, "file-storage")):
         assert writer.failures == []
         assert await lost_writes(edges.east.url, name, writer.acked) == []
@@ -67,7 +68,7 @@ async def test_bulk_holds_writes_and_loses_none(edges: Edges, service: Migration
         )
         status = await service.execute(plan.migration_id, wait=True, timeout=60)
         assert status.state == "completed", status
-        await anyio.sleep(0.2)
+        await writer.wait_for_writes(20)  # it keeps writing, now against the target
     assert writer.failures == []  # held writes waited, none refused
     assert await lost_writes(edges.east.url, "logging", writer.acked) == []
     metrics = await service.metrics(plan.migration_id)

@@ -162,3 +162,57 @@ def test_alert_events_are_logged() -> None:
     fired = next(e for e in logs if e["event"] == "alert_fired")
     assert fired["severity"] == "warning"
     assert fired["threshold"] == 100
+
+
+def test_tags_travel_with_points_and_alerts_and_messages_name_units() -> None:
+    svc = MonitoringService()
+    svc.set_threshold("latency", critical=2.0, cooldown_s=0)
+    svc.set_threshold("error_rate", warning=0.1, cooldown_s=0)
+    point = svc.record_metric("e", "latency", 2.6, timestamp=T0, tags={"region": "us-west"})
+    assert point.tags == {"region": "us-west"}
+    svc.record_metric("e", "error_rate", 0.5, timestamp=T0 + 1)
+    latency, errors = svc.get_alerts()
+    assert latency.tags == {"region": "us-west"}
+    assert latency.message == "latency on e is 2.6 ms, above the critical limit 2 ms"
+    assert errors.tags == {}
+    assert errors.message == "error_rate on e is 0.5, above the warning limit 0.1"
+    assert svc.get_alerts(since=T0 + 0.5) == [errors]
+    [stored] = svc.query_metrics("e", "latency", end=T0 + 10)
+    assert stored.tags == {"region": "us-west"}
+
+
+def test_query_samples_across_series_with_tag_filter() -> None:
+    svc = MonitoringService()
+    svc.record_metric("a", "latency", 1.0, timestamp=T0 + 2, tags={"svc": "api"})
+    svc.record_metric("a", "error_rate", 0.0, timestamp=T0 + 1)
+    svc.record_metric("b", "latency", 3.0, timestamp=T0, tags={"svc": "web"})
+    every = svc.query_samples(end=T0 + 10)
+    assert [(s.edge, s.metric, s.timestamp) for s in every] == [
+        ("b", "latency", T0),
+        ("a", "error_rate", T0 + 1),
+        ("a", "latency", T0 + 2),
+    ]
+    assert [s.edge for s in svc.query_samples(metric="latency", end=T0 + 10)] == ["b", "a"]
+    assert [s.metric for s in svc.query_samples(edge="a", end=T0 + 10)] == [
+        "error_rate",
+        "latency",
+    ]
+    [api] = svc.query_samples(tags={"svc": "api"}, end=T0 + 10)
+    assert (api.edge, api.value) == ("a", 1.0)
+    assert svc.series_of("a") == ["error_rate", "latency"]
+    with pytest.raises(ConfigError, match="unknown metric 'nope'"):
+        svc.query_samples(metric="nope")
+
+
+@pytest.mark.parametrize(
+    ("tags", "match"),
+    [
+        (["a"], "expected a mapping"),
+        ({"a": 1}, "tag value 1"),
+        ({str(i): "x" for i in range(33)}, "at most 32 tags"),
+        ({"k": "v" * 129}, "at most 128 characters"),
+    ],
+)
+def test_bad_tags_are_config_errors(tags: object, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        MonitoringService().record_metric("e", "m", 1.0, tags=tags)  # type: ignore[arg-type]

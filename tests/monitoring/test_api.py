@@ -27,6 +27,7 @@ def test_public_names() -> None:
             "EwmaDetector",
             "HealthStatus",
             "MetricPoint",
+            "MetricSample",
             "MetricStats",
             "MonitorStatus",
             "MonitoringConfig",
@@ -35,6 +36,7 @@ def test_public_names() -> None:
             "ProbeTarget",
             "ServiceNotRunning",
             "Threshold",
+            "check_tags",
             "percentile",
         ]
     )

@@ -206,7 +206,9 @@ async def test_stop_monitor_leaves_no_probe_tasks(edge: FakeEdge, edge_b: FakeEd
         calls = edge.health_calls
         assert await svc.stop_monitor() == ["edge-b"]
         assert probe_tasks() == []
-        await anyio.sleep(0.2)
+        # Everything (service, fake edges) runs on this loop: once every task is blocked,
+        # a probe still under way would have reached the edge.
+        await anyio.wait_all_tasks_blocked()
         assert edge.health_calls == calls  # really stopped
         assert svc.query_metrics("edge-a", "latency")  # data kept
 

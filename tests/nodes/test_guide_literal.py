@@ -484,7 +484,7 @@ def test_progress_monitoring_with_the_guide_placeholder_id_fails_clearly() -> No
     workflow = WorkflowBuilder()
     run_sample(PROGRESS, workflow=workflow)
     results, _ = LocalRuntime().execute(workflow.build())
-    assert results["migrate"]["status"] == "failed"
+    assert results["migrate"]["status"] == "error"
     assert "existing_migration_id" in results["migrate"]["error"]
     assert results["progress"]["status"] == "skipped"
 

@@ -211,11 +211,11 @@ def test_migration_id_resolution_paths(engine: Engine) -> None:
     explicit = run_nodes(engine, mig("x", operation="get_progress", migration_id=migration_id))
     assert explicit["x"]["progress"]["migration_id"] == migration_id
     missing = run_nodes(engine, mig("lost", operation="execute_migration"))["lost"]
-    assert missing["status"] == "failed"
+    assert missing["status"] == "error"
     assert "no migration_id" in missing["error"]
     assert "plan_migration" in missing["error"]
     unknown = run_nodes(engine, mig("u", operation="pause_migration", migration_id="mig-nope"))
-    assert unknown["u"]["status"] == "failed"
+    assert unknown["u"]["status"] == "error"
     assert "mig-nope" in unknown["u"]["error"]
     assert "Traceback" not in unknown["u"]["error"]
 
@@ -276,7 +276,7 @@ def test_malformed_control_parameters_rejected_at_build(
 def test_plan_of_missing_workload_fails_clearly(engine: Engine) -> None:
     results = run_nodes(engine, mig("plan", **plan_cfg("edge-w", "edge-e", ["ghost-app"])))
     plan = results["plan"]
-    assert plan["status"] == "failed"
+    assert plan["status"] == "error"
     assert plan["result"] is None
     assert "plan_migration" in plan["error"]
     assert "ghost-app" in plan["error"]
@@ -427,6 +427,6 @@ def test_illegal_transition_is_a_clear_failure(engine: Engine) -> None:
         links=(("plan", "status", "resume", "input"),),
     )
     resume = results["resume"]
-    assert resume["status"] == "failed"
+    assert resume["status"] == "error"
     assert resume["error"].startswith("resume_migration: ")
     assert "planned" in resume["error"]

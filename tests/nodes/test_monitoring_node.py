@@ -74,13 +74,13 @@ def test_metrics_thresholds_alerts_summary(engine: Engine) -> None:
             "t",
             operation="set_threshold",
             metric="latency",
-            warning=100.0,
-            critical=500.0,
+            warning="100ms",
+            critical="500ms",
             edge="edge-m",
             cooldown=0,
         ),
-        mon("r1", operation="record_metric", edge="edge-m", metric="latency", value=50.0),
-        mon("r2", operation="record_metric", edge="edge-m", metric="latency", value=900.0),
+        mon("r1", operation="record_metric", edge="edge-m", metric="latency", value="50ms"),
+        mon("r2", operation="record_metric", edge="edge-m", metric="latency", value=0.9),  # seconds
         mon("q", operation="query_metrics", edge="edge-m", metric="latency", time_range="5m"),
         mon("alerts", operation="get_alerts", edge="edge-m", active_only=True),
         mon("summary", operation="get_summary"),
@@ -99,7 +99,7 @@ def test_metrics_thresholds_alerts_summary(engine: Engine) -> None:
     assert [(a["severity"], a["metric"]) for a in alerts] == [("critical", "latency")]
     assert results["summary"]["summary"]["active_alerts"]["critical"] == 1
     unknown = run_nodes(engine, mon("q", operation="query_metrics", edge="edge-m", metric="nope"))
-    assert unknown["q"]["status"] == "failed"
+    assert unknown["q"]["status"] == "error"
     assert "nope" in unknown["q"]["error"]
 
 
@@ -151,9 +151,11 @@ def test_configured_topology_unreachable_and_unknown_edges(configured: Engine) -
     assert health["status"] == "success"
     assert health["health"]["ghost"]["status"] == "unreachable"
     unknown = run_nodes(configured, mon("h", operation="get_health", edge_nodes=["edge-x"]))["h"]
-    assert unknown["status"] == "failed"
-    assert "unknown edge 'edge-x'" in unknown["error"]
-    assert "ghost" in unknown["error"]
+    assert unknown["status"] == "success"
+    assert unknown["health"]["edge-x"]["status"] == "unknown"
+    assert unknown["health"]["edge-x"]["issues"] == [
+        "edge 'edge-x' is not in the configured topology (known edges: ghost)"
+    ]
     plan = run_nodes(
         configured,
         mig(
@@ -164,7 +166,7 @@ def test_configured_topology_unreachable_and_unknown_edges(configured: Engine) -
             workloads=["app"],
         ),
     )["p"]
-    assert plan["status"] == "failed"
+    assert plan["status"] == "error"
     assert "edge-y" in plan["error"]
     with pytest.raises(UnknownEdge, match="known edges: ghost"):
         seed_workload("nowhere", "app", engine=configured)

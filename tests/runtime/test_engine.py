@@ -95,7 +95,9 @@ async def test_concurrent_callers_get_one_instance(engine: Engine) -> None:
     async with anyio.create_task_group() as tg:
         for _ in range(3):
             tg.start_soon(ask)
-        await anyio.sleep(0.05)
+        with anyio.fail_after(10):  # all three wait while the first creation runs
+            while engine.service_waiters(Ticker) < 3:
+                await anyio.sleep(0.001)
         release.set()
     assert len(made) == 1
     assert got[0] is got[1] is got[2] is made[0]

@@ -88,7 +88,7 @@ async def test_max_concurrency_one_runs_nodes_one_at_a_time() -> None:
         )
     results, _ = await LocalRuntime(max_concurrency=1).execute_async(b.build())
     # The first node cannot meet its partner, which only starts once it has finished.
-    assert results["x"]["status"] == "failed"
+    assert results["x"]["status"] == "error"
     assert "timed out after 0.2s" in str(results["x"]["error"])
     assert results["y"]["status"] == "ok"
 
@@ -116,7 +116,7 @@ async def test_missing_path_fails_the_target_naming_path_and_keys() -> None:
     results, _ = await LocalRuntime().execute_async(b.build())
     assert results["src"]["status"] == "ok"
     error = str(results["dst"]["error"])
-    assert results["dst"]["status"] == "failed"
+    assert results["dst"]["status"] == "error"
     assert "'detail.migration_id'" in error
     assert "'migration_id'" in error
     assert "'sum'" in error
@@ -147,7 +147,7 @@ async def test_connected_parameter_is_validated_at_run_time() -> None:
     _calc(b, "dst", "add")
     b.add_connection("src", "result.params.value", "dst", "a")
     results, _ = await LocalRuntime().execute_async(b.build())
-    assert results["dst"]["status"] == "failed"
+    assert results["dst"]["status"] == "error"
     assert results["dst"]["error"] == (
         "node 'dst' (RtCalc.add): a: expected an integer, got 'not a number'"
     )
@@ -180,7 +180,7 @@ async def test_failure_skips_dependents_and_spares_independent_branch() -> None:
     b.add_connection("other", "result", "other_child", "x")
     results, _ = await LocalRuntime().execute_async(b.build())
     assert results["boom"] == {
-        "status": "failed",
+        "status": "error",
         "result": None,
         "error": "ValueError: boom in node",
     }
@@ -204,14 +204,14 @@ async def test_reported_failure_and_broken_results() -> None:
     b.add_connection("reported", "result", "after", "x")
     results, _ = await LocalRuntime().execute_async(b.build())
     assert results["reported"] == {
-        "status": "failed",
+        "status": "error",
         "result": {"partial": 1},
         "error": "target edge is full",
     }
     assert results["after"]["error"] == (
         "skipped: upstream node 'reported' failed: target edge is full"
     )
-    assert results["no_keys"]["status"] == "failed"
+    assert results["no_keys"]["status"] == "error"
     assert "without 'status' and 'result'" in str(results["no_keys"]["error"])
     assert "returned int" in str(results["not_dict"]["error"])
 
@@ -223,7 +223,7 @@ async def test_node_timeout() -> None:
     _calc(b, "fast", "add", a=1, timeout=30)
     results, _ = await LocalRuntime().execute_async(b.build())
     assert results["slow"] == {
-        "status": "failed",
+        "status": "error",
         "result": None,
         "error": "TimeoutError: node 'slow' timed out after 0.05s",
     }

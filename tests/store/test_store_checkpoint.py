@@ -87,10 +87,13 @@ async def test_idle_store_runs_no_checkpoint(store: WorkloadStore) -> None:
     cp.interval_s = 0.01
     await store.put("a", b"1")
     await _wait_for(lambda: cp.passive_runs >= 1, "no checkpoint after a commit")
-    await anyio.sleep(0.1)
+    # Idle: the thread parks until the next commit, with no deadline, and ran no more.
+    await _wait_for(lambda: cp.waiting_for_commit, "the checkpointer never went idle")
     runs = cp.passive_runs
-    await anyio.sleep(0.2)
-    assert cp.passive_runs == runs
+    await store.put("b", b"2")  # and only a commit wakes it, for one checkpoint
+    await _wait_for(lambda: cp.passive_runs > runs, "no checkpoint after the second commit")
+    await _wait_for(lambda: cp.waiting_for_commit, "the checkpointer never went idle again")
+    assert cp.passive_runs == runs + 1
 
 
 async def test_hard_cap_truncates_a_wal_pinned_by_a_reader(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ class PeerEdge:
         self.applied_chunks = 0
         self.applied_records = 0
         self.streams = 0
+        self.streams_ended = 0  # handlers returned: nothing more is applied from them
         self.drop_after: int | None = None  # drop the next stream after this many chunks
         self._drop = anyio.Event()
 
@@ -55,19 +56,22 @@ class PeerEdge:
         self.streams += 1
         self._drop = anyio.Event()
         drop = self._drop
-        async with anyio.create_task_group() as tg:
+        try:
+            async with anyio.create_task_group() as tg:
 
-            async def dropper() -> None:
-                await drop.wait()
+                async def dropper() -> None:
+                    await drop.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(dropper)
+                await serve_peer_stream(
+                    ws, resolve_store=self.resolve, limits=self.limits, on_applied=self.on_applied
+                )
                 tg.cancel_scope.cancel()
-
-            tg.start_soon(dropper)
-            await serve_peer_stream(
-                ws, resolve_store=self.resolve, limits=self.limits, on_applied=self.on_applied
-            )
-            tg.cancel_scope.cancel()
-        if not ws.closed:
-            await ws.close()
+            if not ws.closed:
+                await ws.close()
+        finally:
+            self.streams_ended += 1
         return ws
 
 

@@ -35,6 +35,7 @@ def test_public_names() -> None:
         "WireError",
         "WireLimits",
         "decode_frame",
+        "describe_decode_error",
         "encode_frame",
         "error_frame",
         "frame_bytes",

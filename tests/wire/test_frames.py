@@ -92,8 +92,8 @@ def test_truncated_frames_are_malformed(frame: Frame, data: st.DataObject) -> No
         ({"t": "done", "seq": 1, "lsn": "x"}, "lsn"),
         ({"t": "ack", "seq": 2**63, "applied_lsn": 0}, "seq"),
         ({"t": "error", "code": "", "message": "m"}, "code"),
-        ({"seq": 1, "lsn": 1}, "missing required field `t`"),
-        ([1, 2, 3], "Expected `object`"),
+        ({"seq": 1, "lsn": 1}, "wrong shape"),
+        ([1, 2, 3], "wrong shape"),
     ],
 )
 def test_invalid_fields_are_malformed_and_named(raw: object, cause: str) -> None:
@@ -104,8 +104,9 @@ def test_invalid_fields_are_malformed_and_named(raw: object, cause: str) -> None
 
 def test_invalid_utf8_is_malformed() -> None:
     data = encode_frame(ErrorFrame(code="c", message="\u00e9")).replace(b"\xc3\xa9", b"\xe3\xa9")
-    with pytest.raises(MalformedFrame, match="utf-8"):
+    with pytest.raises(MalformedFrame, match="invalid UTF-8 in a string") as info:
         decode_frame(data)
+    assert info.value.code == "malformed"
 
 
 def test_bad_workload_name_is_malformed() -> None:

@@ -6,11 +6,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 
+from edge_actors.runtime import LocalRuntime
 from edge_actors.workflow import (
     Node,
     NodeContext,
     OperationSpec,
     ParamSpec,
+    WorkflowBuilder,
     get_node_type,
     register_node_type,
     registered_node_types,
@@ -55,13 +57,23 @@ def test_reserved_and_duplicate_parameters_are_refused() -> None:
     class Bad(_Base):
         type_name: ClassVar[str] = "RegBad"
         operations: ClassVar[Mapping[str, OperationSpec]] = {
-            "go": OperationSpec(params=(ParamSpec("timeout"), ParamSpec("x"), ParamSpec("x")))
+            "go": OperationSpec(
+                params=(
+                    ParamSpec("timeout"),
+                    ParamSpec("x"),
+                    ParamSpec("x"),
+                    ParamSpec("y", aliases=("operation", "x")),
+                )
+            )
         }
 
     with pytest.raises(WE) as info:
         register_node_type(Bad)
     assert info.value.problems == (
         "node type 'RegBad': operation 'go' declares reserved parameter 'timeout' "
+        "(the framework provides it)",
+        "node type 'RegBad': operation 'go' declares parameter 'x' twice",
+        "node type 'RegBad': operation 'go' declares reserved parameter 'operation' "
         "(the framework provides it)",
         "node type 'RegBad': operation 'go' declares parameter 'x' twice",
     )
@@ -87,3 +99,35 @@ def test_malformed_declarations_are_refused() -> None:
         register_node_type(Abstract)
     with pytest.raises(WE, match="expects a Node subclass"):
         register_node_type(int)  # type: ignore[type-var]
+
+
+@pytest.mark.anyio
+async def test_an_alias_meets_required_and_arrives_over_a_connection() -> None:
+    class Echo(Node):
+        type_name: ClassVar[str] = "RegAliasEcho"
+        operations: ClassVar[Mapping[str, OperationSpec]] = {
+            "go": OperationSpec(params=(ParamSpec("edge", required=True, aliases=("edge_node",)),))
+        }
+
+        async def run(
+            self, ctx: NodeContext, params: dict[str, object], inputs: dict[str, object]
+        ) -> dict[str, object]:
+            return {"status": "ok", "result": params}
+
+    register_node_type(Echo)
+    try:
+        assert Echo.known_keys("go") == ["edge", "edge_node", "operation", "timeout"]
+        missing = WorkflowBuilder()
+        missing.add_node("RegAliasEcho", "n", {"operation": "go"})
+        with pytest.raises(WE, match="missing required parameter 'edge' or 'edge_node'"):
+            missing.build()
+        b = WorkflowBuilder()
+        b.add_node("RegAliasEcho", "set", {"operation": "go", "edge_node": "a"})
+        b.add_node("RegAliasEcho", "linked", {"operation": "go"})
+        b.add_connection("set", "result.edge_node", "linked", "edge_node")
+        results, _ = await LocalRuntime().execute_async(b.build())
+        # The node sees the name it was given, and no default under the other one.
+        assert results["set"]["result"] == {"operation": "go", "edge_node": "a"}
+        assert results["linked"]["result"] == {"operation": "go", "edge_node": "a"}
+    finally:
+        unregister_node_type("RegAliasEcho")

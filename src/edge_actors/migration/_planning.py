@@ -9,13 +9,13 @@ size estimate (:class:`InsufficientCapacity`, skipped by ``force_migration``).
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from edge_actors.clock import SYSTEM_CLOCK, Clock
 from edge_actors.errors import ConfigError
 from edge_actors.units import parse_bandwidth_bps, parse_duration
 
@@ -155,8 +155,11 @@ async def build_plan(
     defaults: ServiceDefaults,
     *,
     time_zone: str = "UTC",
+    clock: Clock = SYSTEM_CLOCK,
 ) -> MigrationPlan:
     """Validate ``request`` against the edges and return the plan.
+
+    ``clock`` stamps the plan's ``created_at``.
 
     Raises:
         ConfigError: a malformed parameter or constraint (the message names it).
@@ -211,5 +214,5 @@ async def build_plan(
         estimates=tuple(estimates),
         estimated_bytes=total,
         target_free_bytes=capacity.free_bytes,
-        created_at=time.time(),
+        created_at=clock.time(),
     )

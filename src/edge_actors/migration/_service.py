@@ -233,7 +233,9 @@ class MigrationService:
             UnknownEdgeName, WorkloadNotOnEdge, InsufficientCapacity: see ``build_plan``.
         """
         defaults: ServiceDefaults = await self._ask(GetDefaults())
-        plan = await build_plan(request, self.gateway, defaults, time_zone=self.time_zone)
+        plan = await build_plan(
+            request, self.gateway, defaults, time_zone=self.time_zone, clock=self.clock
+        )
         await self._ask(Register(plan))
         return plan
 

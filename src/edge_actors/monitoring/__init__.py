@@ -20,12 +20,14 @@ from ._models import EdgeHealth as EdgeHealth
 from ._models import EdgeLoad as EdgeLoad
 from ._models import HealthStatus as HealthStatus
 from ._models import MetricPoint as MetricPoint
+from ._models import MetricSample as MetricSample
 from ._models import MetricStats as MetricStats
 from ._models import MonitoringConfig as MonitoringConfig
 from ._models import MonitoringSummary as MonitoringSummary
 from ._models import MonitorStatus as MonitorStatus
 from ._models import ProbeTarget as ProbeTarget
 from ._models import Threshold as Threshold
+from ._models import check_tags as check_tags
 from ._service import PROBE_TASK_PREFIX as PROBE_TASK_PREFIX
 from ._service import MonitoringService as MonitoringService
 from ._stats import percentile as percentile
@@ -43,6 +45,7 @@ __all__ = [
     "EwmaDetector",
     "HealthStatus",
     "MetricPoint",
+    "MetricSample",
     "MetricStats",
     "MonitorStatus",
     "MonitoringConfig",
@@ -51,5 +54,6 @@ __all__ = [
     "ProbeTarget",
     "ServiceNotRunning",
     "Threshold",
+    "check_tags",
     "percentile",
 ]

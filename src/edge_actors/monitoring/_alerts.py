@@ -30,7 +30,7 @@ import msgspec
 from edge_actors._log import get_logger
 from edge_actors.errors import ConfigError
 
-from ._models import Alert, AlertKind, Direction, Severity, Threshold
+from ._models import Alert, AlertKind, Direction, Severity, Tags, Threshold
 
 __all__ = ["AlertBook", "check_severity", "make_threshold"]
 
@@ -164,8 +164,10 @@ class AlertBook:
 
     # -- evaluation -----------------------------------------------------------------------
 
-    def check(self, edge: str, metric: str, value: float, now: float) -> None:
-        """Apply the threshold rules (module docstring) to one point."""
+    def check(
+        self, edge: str, metric: str, value: float, now: float, *, tags: Tags | None = None
+    ) -> None:
+        """Apply the threshold rules (module docstring) to one point (``tags``: its tags)."""
         threshold = self.threshold_for(edge, metric)
         if threshold is None:
             return
@@ -193,6 +195,7 @@ class AlertBook:
         ):
             return
         word = "above" if threshold.direction == "above" else "below"
+        unit = " ms" if metric == "latency" else ""
         self._fire(
             "threshold",
             level,
@@ -201,7 +204,8 @@ class AlertBook:
             value,
             limit,
             now,
-            f"{metric} on {edge} is {value:g}, {word} the {level} limit {limit:g}",
+            f"{metric} on {edge} is {value:g}{unit}, {word} the {level} limit {limit:g}{unit}",
+            tags,
         )
 
     def anomaly(
@@ -215,6 +219,7 @@ class AlertBook:
         bound: float,
         cooldown_s: float,
         z_score: float,
+        tags: Tags | None = None,
     ) -> None:
         """Fire (or resolve) the anomaly alert of a series for one judged point."""
         key: tuple[str, str, AlertKind] = (edge, metric, "anomaly")
@@ -235,7 +240,9 @@ class AlertBook:
             value,
             bound,
             now,
-            f"{metric} on {edge} is {value:g}, anomalous (z={z_score:.1f})",
+            f"{metric} on {edge} is {value:g}{' ms' if metric == 'latency' else ''}, "
+            f"anomalous (z={z_score:.1f})",
+            tags,
         )
 
     # -- queries --------------------------------------------------------------------------
@@ -291,6 +298,7 @@ class AlertBook:
         limit: float | None,
         now: float,
         message: str,
+        tags: Tags | None = None,
     ) -> None:
         alert = Alert(
             id=next(self._ids),
@@ -303,6 +311,7 @@ class AlertBook:
             fired_at=now,
             resolved_at=None,
             message=message,
+            tags=dict(tags or {}),
         )
         self._active[(edge, metric, kind)] = alert
         self._history.append(alert)

@@ -27,6 +27,7 @@ __all__ = [
     "EdgeLoad",
     "HealthStatus",
     "MetricPoint",
+    "MetricSample",
     "MetricStats",
     "MonitorStatus",
     "MonitoringConfig",
@@ -158,11 +159,53 @@ class MonitoringConfig(msgspec.Struct, frozen=True):
             _fraction(f"MonitoringConfig.{field}", getattr(self, field))
 
 
+Tags = dict[str, str]
+"""Labels of a recorded point (``{"region": "us-west"}``); see :func:`check_tags`."""
+
+MAX_TAGS = 32
+"""Most tags one point may carry."""
+MAX_TAG_LEN = 128
+"""Longest tag name or value, in characters."""
+
+
+def check_tags(tags: object, field: str = "tags") -> Tags:
+    """Return ``tags`` as a fresh ``dict[str, str]``, or raise ``ConfigError`` naming ``field``.
+
+    At most :data:`MAX_TAGS` entries; names and values are strings of at most
+    :data:`MAX_TAG_LEN` characters (a point's memory stays bounded).
+    """
+    if tags is None:
+        return {}
+    if not isinstance(tags, dict):
+        raise ConfigError(f"{field}: expected a mapping of strings, got {tags!r:.80}")
+    if len(tags) > MAX_TAGS:
+        raise ConfigError(f"{field}: at most {MAX_TAGS} tags, got {len(tags)}")
+    for key, value in tags.items():
+        for what, text in (("name", key), ("value", value)):
+            if not isinstance(text, str) or len(text) > MAX_TAG_LEN:
+                raise ConfigError(
+                    f"{field}: tag {what} {text!r:.80} is not a string of at most "
+                    f"{MAX_TAG_LEN} characters"
+                )
+    return dict(tags)
+
+
 class MetricPoint(msgspec.Struct, frozen=True):
-    """One sample of a series: wall-clock ``time.time()`` stamp (seconds) and value."""
+    """One sample of a series: wall-clock ``time.time()`` stamp (seconds), value, tags."""
 
     timestamp: float
     value: float
+    tags: Tags = {}
+
+
+class MetricSample(msgspec.Struct, frozen=True):
+    """A point with the series it belongs to (the result of a query across series)."""
+
+    edge: str
+    metric: str
+    timestamp: float
+    value: float
+    tags: Tags = {}
 
 
 class MetricStats(msgspec.Struct, frozen=True):
@@ -342,6 +385,7 @@ class Alert(msgspec.Struct, frozen=True):
         fired_at: timestamp of the point that fired it.
         resolved_at: timestamp of the point that ended it, or None.
         message: a human-readable one-liner.
+        tags: the tags of the point that fired it.
     """
 
     id: int
@@ -354,6 +398,7 @@ class Alert(msgspec.Struct, frozen=True):
     fired_at: float
     resolved_at: float | None
     message: str
+    tags: Tags = {}
 
 
 class MonitoringSummary(msgspec.Struct, frozen=True):

@@ -15,6 +15,8 @@ import aiohttp
 import anyio
 import msgspec
 
+from edge_actors.clock import SYSTEM_CLOCK, Clock
+
 # msgspec resolves Struct field annotations at runtime: these imports must stay real.
 from ._models import EdgeCapacity, EdgeLoad, ProbeTarget
 
@@ -46,8 +48,8 @@ class ProbeResult(msgspec.Struct, frozen=True):
     Attributes:
         target: the probed edge.
         outcome: see :data:`ProbeOutcome`.
-        timestamp: ``time.time()`` when the probe finished.
-        monotonic: ``time.monotonic()`` when the probe finished (for rates).
+        timestamp: the clock's wall time when the probe finished.
+        monotonic: the clock's monotonic time when the probe finished (for rates).
         latency_ms: round trip, None when there was no answer.
         http_status: the answer's status, None when there was no answer.
         error: what went wrong, None when ``outcome == "ok"``.
@@ -65,9 +67,16 @@ class ProbeResult(msgspec.Struct, frozen=True):
 
 
 async def probe(
-    session: aiohttp.ClientSession, target: ProbeTarget, *, timeout_s: float
+    session: aiohttp.ClientSession,
+    target: ProbeTarget,
+    *,
+    timeout_s: float,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> ProbeResult:
     """Probe ``target`` once, giving up after ``timeout_s`` seconds.
+
+    The result is stamped with ``clock``'s wall and monotonic time; the latency is
+    measured with ``time.perf_counter`` (a measurement, not a schedule).
 
     Cancellation: cancelling the caller aborts the request (the connection is released)
     and propagates; nothing is recorded.
@@ -106,8 +115,8 @@ async def probe(
     return ProbeResult(
         target=target,
         outcome=outcome,
-        timestamp=time.time(),
-        monotonic=time.monotonic(),
+        timestamp=clock.time(),
+        monotonic=clock.monotonic(),
         latency_ms=latency_ms,
         http_status=status,
         error=error,

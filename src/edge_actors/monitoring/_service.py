@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections import deque
 from typing import TYPE_CHECKING, Self
 
@@ -23,6 +22,7 @@ import anyio
 import anyio.abc
 
 from edge_actors._log import get_logger
+from edge_actors.clock import SYSTEM_CLOCK, Clock
 from edge_actors.errors import ConfigError
 from edge_actors.units import parse_duration
 
@@ -37,12 +37,15 @@ from ._models import (
     Anomaly,
     EdgeHealth,
     MetricPoint,
+    MetricSample,
     MetricStats,
     MonitoringConfig,
     MonitoringSummary,
     MonitorStatus,
     ProbeTarget,
+    Tags,
     Threshold,
+    check_tags,
 )
 from ._probe import ProbeResult, probe
 from ._series import SeriesStore
@@ -131,11 +134,18 @@ class MonitoringService:
             timeout, 60 s health window).
         anomaly_detection: detect anomalies live on every edge's series (otherwise only on
             edges monitored with ``anomaly_detection=True``).
+        clock: where "now" comes from (probe stamps, the default end of a window query,
+            health windows, alert times); the system clock unless a test injects one.
     """
 
     def __init__(
-        self, config: MonitoringConfig | None = None, *, anomaly_detection: bool = False
+        self,
+        config: MonitoringConfig | None = None,
+        *,
+        anomaly_detection: bool = False,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock
         self.config = config if config is not None else MonitoringConfig()
         self._anomaly_everywhere = anomaly_detection
         self._anomaly_edges: set[str] = set()
@@ -253,7 +263,7 @@ class MonitoringService:
                 raise ConfigError(f"targets: expected ProbeTarget items, got {target!r}")
             if names.count(target.name) > 1:
                 raise ConfigError(f"targets: edge {target.name!r} is listed more than once")
-        started_at = time.time()
+        started_at = self.clock.time()
         for target in targets:
             if anomaly_detection:
                 self._anomaly_edges.add(target.name)
@@ -357,7 +367,7 @@ class MonitoringService:
         session = self._session
         if session is None:
             raise ServiceNotRunning("probe needs 'async with MonitoringService()'")
-        self._record_probe(await probe(session, target, timeout_s=timeout_s))
+        self._record_probe(await probe(session, target, timeout_s=timeout_s, clock=self.clock))
 
     def _record_probe(self, result: ProbeResult) -> None:
         name = result.target.name
@@ -399,7 +409,13 @@ class MonitoringService:
     # -- series ---------------------------------------------------------------------------
 
     def record_metric(
-        self, edge: str, metric: str, value: float, *, timestamp: float | None = None
+        self,
+        edge: str,
+        metric: str,
+        value: float,
+        *,
+        timestamp: float | None = None,
+        tags: Tags | None = None,
     ) -> MetricPoint:
         """Record one point (and run anomaly detection and thresholds on it).
 
@@ -408,10 +424,12 @@ class MonitoringService:
             metric: series name (``[A-Za-z_][A-Za-z0-9_.:-]*``, up to 128 characters); a
                 new name becomes known to queries once recorded.
             value: a finite number.
-            timestamp: ``time.time()`` seconds; default now.
+            timestamp: wall-clock seconds since the epoch; default now.
+            tags: labels kept with the point and copied onto the alerts it fires (at most
+                32 string pairs).
 
         Raises:
-            ConfigError: a bad edge, metric name, value or timestamp.
+            ConfigError: a bad edge, metric name, value, timestamp or tags.
         """
         _check_edge(edge)
         if not isinstance(metric, str) or _METRIC_RE.fullmatch(metric) is None:
@@ -420,12 +438,15 @@ class MonitoringService:
                 "starting with a letter or _)"
             )
         number = _finite("value", value)
-        ts = time.time() if timestamp is None else _finite("timestamp", timestamp)
-        self._record(edge, metric, number, ts)
-        return MetricPoint(timestamp=ts, value=number)
+        labels = check_tags(tags)
+        ts = self.clock.time() if timestamp is None else _finite("timestamp", timestamp)
+        self._record(edge, metric, number, ts, labels)
+        return MetricPoint(timestamp=ts, value=number, tags=dict(labels))
 
-    def _record(self, edge: str, metric: str, value: float, ts: float) -> None:
-        self._series.append(edge, metric, ts, value)
+    def _record(
+        self, edge: str, metric: str, value: float, ts: float, tags: Tags | None = None
+    ) -> None:
+        self._series.append(edge, metric, ts, value, tags)
         detector = self._detectors.get((edge, metric))
         if detector is None:
             detector = self._detectors[(edge, metric)] = EwmaDetector(self.config.anomaly)
@@ -447,8 +468,9 @@ class MonitoringService:
                 bound=verdict.expected + math.copysign(band, verdict.z_score),
                 cooldown_s=self.config.anomaly_cooldown_s,
                 z_score=verdict.z_score,
+                tags=tags,
             )
-        self._alerts.check(edge, metric, value, ts)
+        self._alerts.check(edge, metric, value, ts, tags=tags)
 
     def known_metrics(self) -> list[str]:
         """Built-in metric names plus every custom one recorded so far, sorted."""
@@ -461,7 +483,7 @@ class MonitoringService:
 
     def _window(self, time_range: str | float, end: float | None) -> tuple[float, float]:
         span = parse_duration(time_range, field="time_range")
-        stop = time.time() if end is None else _finite("end", end)
+        stop = self.clock.time() if end is None else _finite("end", end)
         return stop - span, stop
 
     def query_metrics(
@@ -473,7 +495,7 @@ class MonitoringService:
             edge: edge name (an edge without data gives an empty list).
             metric: a known metric name.
             time_range: seconds or a duration string (``"1h"``, ``"15m"``, ``"30s"``).
-            end: window end (``time.time()`` seconds); default now.
+            end: window end (wall-clock seconds since the epoch); default now.
 
         Raises:
             ConfigError: unknown metric, or a bad time range.
@@ -482,6 +504,48 @@ class MonitoringService:
         self._check_metric(metric)
         start, stop = self._window(time_range, end)
         return self._series.query(edge, metric, start, stop)
+
+    def query_samples(
+        self,
+        *,
+        edge: str | None = None,
+        metric: str | None = None,
+        time_range: str | float = "1h",
+        end: float | None = None,
+        tags: Tags | None = None,
+    ) -> list[MetricSample]:
+        """Points of every matching series in ``[end - time_range, end]``, oldest first.
+
+        Args:
+            edge: only this edge (default: every edge with data).
+            metric: only this metric, which must be known (default: every metric).
+            time_range: window length, seconds or a duration string.
+            end: window end (default now).
+            tags: only points carrying every one of these tags.
+
+        Raises:
+            ConfigError: unknown metric, a bad time range or tags.
+        """
+        if edge is not None:
+            _check_edge(edge)
+        if metric is not None:
+            self._check_metric(metric)
+        wanted = check_tags(tags, "tags")
+        start, stop = self._window(time_range, end)
+        found: list[MetricSample] = []
+        for name in sorted(self._series.edges()) if edge is None else [edge]:
+            for series in sorted(self._series.metrics(name)) if metric is None else [metric]:
+                found.extend(
+                    MetricSample(name, series, p.timestamp, p.value, p.tags)
+                    for p in self._series.query(name, series, start, stop)
+                    if all(p.tags.get(k) == v for k, v in wanted.items())
+                )
+        found.sort(key=lambda sample: sample.timestamp)
+        return found
+
+    def series_of(self, edge: str) -> list[str]:
+        """The metrics ``edge`` has a series of, sorted."""
+        return sorted(self._series.metrics(edge))
 
     def get_analytics(
         self,
@@ -553,7 +617,7 @@ class MonitoringService:
         names = _edge_names(edge_nodes)
         if names is None:
             names = sorted(self._edges)
-        now = time.time()
+        now = self.clock.time()
         start = now - self.config.health_window_s
         return {name: self._health(name, start, now) for name in names}
 
@@ -634,23 +698,35 @@ class MonitoringService:
 
     def clear_threshold(self, metric: str, *, edge: str | None = None) -> bool:
         """Remove a threshold and resolve the alerts it governed; False if there was none."""
-        return self._alerts.clear_threshold(metric, edge, time.time())
+        return self._alerts.clear_threshold(metric, edge, self.clock.time())
 
     def get_thresholds(self) -> list[Threshold]:
         """Every installed threshold."""
         return self._alerts.thresholds()
 
     def get_alerts(
-        self, *, edge: str | None = None, severity: str | None = None, active_only: bool = False
+        self,
+        *,
+        edge: str | None = None,
+        severity: str | None = None,
+        active_only: bool = False,
+        since: float | None = None,
     ) -> list[Alert]:
-        """Alerts, oldest first, filtered by edge, severity and activity.
+        """Alerts, oldest first, filtered by edge, severity, activity and firing time.
+
+        Args:
+            since: only alerts fired at or after this wall-clock time (seconds).
 
         Raises:
             ConfigError: ``severity`` is not ``warning``, ``critical`` or None.
         """
-        return self._alerts.alerts(
+        alerts = self._alerts.alerts(
             edge=edge, severity=check_severity(severity), active_only=active_only
         )
+        if since is None:
+            return alerts
+        start = _finite("since", since)
+        return [alert for alert in alerts if alert.fired_at >= start]
 
     # -- summary --------------------------------------------------------------------------
 

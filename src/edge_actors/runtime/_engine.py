@@ -26,6 +26,7 @@ import anyio
 
 from edge_actors._log import get_logger
 from edge_actors.actors import LoopThread
+from edge_actors.clock import SYSTEM_CLOCK, Clock
 from edge_actors.errors import ConfigError
 
 from ._errors import EngineError
@@ -52,12 +53,13 @@ _log = get_logger("engine")
 class _ServiceEntry:
     """One service slot: filled once by the host task; waiters share the outcome."""
 
-    __slots__ = ("error", "ready", "value")
+    __slots__ = ("error", "ready", "value", "waiting")
 
     def __init__(self) -> None:
         self.ready = anyio.Event()
         self.value: object = None
         self.error: BaseException | None = None
+        self.waiting = 0  # callers waiting for ``ready``
 
 
 _Request = tuple[type, "Callable[[], AbstractAsyncContextManager[object]]", _ServiceEntry]
@@ -81,12 +83,21 @@ class Engine:
         use_uvloop: run the loop on uvloop when it is installed.
         shutdown_timeout: seconds :meth:`shutdown` may take to cancel the calls in flight
             and close the services (default 10).
+        clock: the time its services read (the edge environment's migration and
+            monitoring services); a ``ManualClock`` makes time windows, checkpoint
+            intervals and monitoring windows follow the test, not the machine's hour.
 
     Raises:
         ConfigError: ``shutdown_timeout`` is not a positive number.
     """
 
-    def __init__(self, *, use_uvloop: bool = True, shutdown_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        use_uvloop: bool = True,
+        shutdown_timeout: float = 10.0,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         if isinstance(shutdown_timeout, bool) or not (
             isinstance(shutdown_timeout, int | float) and 0 < shutdown_timeout < math.inf
         ):
@@ -94,6 +105,7 @@ class Engine:
                 f"shutdown_timeout: expected positive seconds, got {shutdown_timeout!r}"
             )
         self._use_uvloop = use_uvloop
+        self._clock = clock
         self._shutdown_timeout = float(shutdown_timeout)
         self._lock = threading.Lock()
         self._state: EngineState = "new"
@@ -111,6 +123,11 @@ class Engine:
         self._calls_idle: anyio.Event | None = None
 
     # -- lifecycle -------------------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the engine's services read time from."""
+        return self._clock
 
     @property
     def state(self) -> EngineState:
@@ -304,6 +321,15 @@ class Engine:
 
     # -- services --------------------------------------------------------------------
 
+    def service_waiters(self, key: type) -> int:
+        """How many callers of :meth:`service` wait for ``key``'s service to be created.
+
+        0 once it is ready (or if it was never asked for). A diagnostic that tests use to
+        know that concurrent callers really are waiting, instead of sleeping.
+        """
+        entry = self._services.get(key)
+        return 0 if entry is None else entry.waiting
+
     async def service(
         self, key: type[T], factory: Callable[[], AbstractAsyncContextManager[T]]
     ) -> T:
@@ -335,7 +361,11 @@ class Engine:
                 await self._create(key, factory, entry)
             else:
                 self._requests.send_nowait((key, factory, entry))
-        await entry.ready.wait()
+        entry.waiting += 1
+        try:
+            await entry.ready.wait()
+        finally:
+            entry.waiting -= 1
         if entry.error is not None:
             raise EngineError(
                 f"service {key.__qualname__} could not be started: "

@@ -35,6 +35,7 @@ import anyio.abc
 import msgspec
 
 from edge_actors._log import get_logger
+from edge_actors.clock import SYSTEM_CLOCK, Clock
 from edge_actors.edge import (
     EdgeConfig,
     EdgeDaemon,
@@ -179,13 +180,18 @@ class EdgeEnvironment:
 
     Args:
         config: where edges are and where state lives.
+        clock: the time the migration and monitoring services read (default the system
+            clock; the engine's clock when created by :func:`get_environment`).
 
     Raises:
         ConfigError: a malformed topology file or setting (on entry).
     """
 
-    def __init__(self, config: EnvironmentConfig | None = None) -> None:
+    def __init__(
+        self, config: EnvironmentConfig | None = None, *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.config = config if config is not None else EnvironmentConfig.from_env()
+        self.clock = clock
         self._endpoints: dict[str, EdgeEndpoint] = {}
         self._daemons: dict[str, EdgeDaemon] = {}
         self._static: Topology | None = None
@@ -233,9 +239,9 @@ class EdgeEnvironment:
                 topology = _LiveTopology(self._endpoints)
                 await self._restart_known_edges()
             self._gateway = await stack.enter_async_context(HttpEdgeGateway(topology))
-            self._monitoring = await stack.enter_async_context(MonitoringService())
+            self._monitoring = await stack.enter_async_context(MonitoringService(clock=self.clock))
             self._migration = await stack.enter_async_context(
-                MigrationService(self._gateway, data_dir / _JOURNAL_DIR)
+                MigrationService(self._gateway, data_dir / _JOURNAL_DIR, clock=self.clock)
             )
             _log.info(
                 "environment.started",
@@ -367,6 +373,14 @@ class EdgeEnvironment:
                 endpoint = await self._start_embedded(edge)
         return endpoint
 
+    def known_edge(self, edge: str) -> EdgeEndpoint | None:
+        """The endpoint of ``edge`` if it is configured or already started, else ``None``.
+
+        Never starts an edge: this is how a health check tells "nobody configured or
+        started this edge" from "this edge answers".
+        """
+        return self._endpoints.get(edge)
+
     async def ensure_edges(self, edges: Iterable[str]) -> dict[str, EdgeEndpoint]:
         """:meth:`ensure_edge` for each edge, in order; returns name -> endpoint."""
         return {edge: await self.ensure_edge(edge) for edge in edges}
@@ -446,7 +460,8 @@ async def get_environment(services: Services | Engine | None = None) -> EdgeEnvi
             topology file, an unwritable data directory, ...).
     """
     registry: Services | Engine = services if services is not None else default_engine()
-    return await registry.service(EdgeEnvironment, EdgeEnvironment)
+    clock = registry.clock if isinstance(registry, Engine) else SYSTEM_CLOCK
+    return await registry.service(EdgeEnvironment, lambda: EdgeEnvironment(clock=clock))
 
 
 async def configure_environment_async(
@@ -460,7 +475,7 @@ async def configure_environment_async(
     """
     target = engine if engine is not None else default_engine()
     wanted = _config_for(config)
-    env = await target.service(EdgeEnvironment, lambda: EdgeEnvironment(wanted))
+    env = await target.service(EdgeEnvironment, lambda: EdgeEnvironment(wanted, clock=target.clock))
     if env.config != wanted:
         raise ConfigError(
             f"the edge environment is already running with {env.config!r}; configure it "

@@ -9,6 +9,7 @@ on the process-wide engine loop, so services and background work are shared by e
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from edge_actors.errors import ConfigError
 from edge_actors.workflow import Workflow, WorkflowError
@@ -16,6 +17,9 @@ from edge_actors.workflow import Workflow, WorkflowError
 from ._engine import Engine, _in_running_loop, default_engine
 from ._errors import EngineError
 from ._run import run_workflow
+
+if TYPE_CHECKING:
+    from edge_actors.clock import Clock
 
 __all__ = ["LocalRuntime"]
 
@@ -29,18 +33,37 @@ class LocalRuntime:
         engine: the engine to run on; ``None`` (default) uses :func:`default_engine` at
             each call, which is what makes services shared across runtimes.
         max_concurrency: how many nodes of one run may run at the same time (default 8).
+        clock: run on a private :class:`Engine` whose services read this clock (a
+            ``ManualClock`` sets the hour a time window sees). Services belong to an
+            engine, so a runtime with its own clock does not share them with the
+            process default; stop it with ``runtime.engine.shutdown()`` (or at exit).
 
     Raises:
-        ConfigError: ``max_concurrency`` is not a positive integer.
+        ConfigError: ``max_concurrency`` is not a positive integer, or both ``engine``
+            and ``clock`` are given and the engine runs on another clock.
     """
 
     __slots__ = ("_engine", "_max_concurrency")
 
-    def __init__(self, engine: Engine | None = None, *, max_concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        engine: Engine | None = None,
+        *,
+        max_concurrency: int = 8,
+        clock: Clock | None = None,
+    ) -> None:
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
             raise ConfigError(f"max_concurrency: expected an integer, got {max_concurrency!r}")
         if max_concurrency < 1:
             raise ConfigError(f"max_concurrency: must be at least 1, got {max_concurrency}")
+        if clock is not None:
+            if engine is None:
+                engine = Engine(clock=clock)
+            elif engine.clock is not clock:
+                raise ConfigError(
+                    f"clock: the given engine runs on {engine.clock!r}, not {clock!r} "
+                    "(pass the clock to Engine(clock=...) or leave one of them out)"
+                )
         self._engine = engine
         self._max_concurrency = max_concurrency
 
@@ -48,6 +71,11 @@ class LocalRuntime:
     def engine(self) -> Engine:
         """The engine this runtime runs on (the process default unless one was given)."""
         return self._engine if self._engine is not None else default_engine()
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this runtime's services read (the engine's)."""
+        return self.engine.clock
 
     @property
     def max_concurrency(self) -> int:

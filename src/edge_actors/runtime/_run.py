@@ -22,10 +22,18 @@ from edge_actors.workflow import NodeContext, OutputPathError, resolve_output
 if TYPE_CHECKING:
     from edge_actors.workflow import Services, Workflow
 
-__all__ = ["FAILED", "SKIPPED", "describe_error", "run_workflow"]
+__all__ = ["FAILED", "LEGACY_FAILED", "SKIPPED", "describe_error", "run_workflow"]
 
-FAILED = "failed"
-"""``status`` of a node that raised, timed out, returned ``failed`` or returned garbage."""
+FAILED = "error"
+"""``status`` of a node that raised, timed out, returned a failure or returned garbage.
+
+The guide's original SDK marks a failed node ``"error"``, so code written for it (``if
+r["status"] == "error"``) sees failures here too.
+"""
+
+LEGACY_FAILED = "failed"
+"""The failure word node types used before: still accepted from ``run``, reported as
+:data:`FAILED`."""
 
 SKIPPED = "skipped"
 """``status`` of a node not run because an upstream node failed."""
@@ -97,7 +105,7 @@ class _Run:
         """Return ``(params, inputs, filled)``; raises OutputPathError for a bad path."""
         spec = self.workflow.nodes[node_id]
         params = self.workflow.initial_params(node_id)
-        param_names = set(self.workflow.node_class(node_id).param_specs(spec.operation))
+        param_names = self.workflow.node_class(node_id).param_names(spec.operation)
         configured = self.workflow.configured(node_id)
         inputs: dict[str, object] = {}
         filled = False
@@ -168,8 +176,12 @@ class _Run:
                 f"node {node_id!r} returned status {outcome['status']!r}, expected a string "
                 "(a bug in the node type)"
             )
-        if outcome["status"] == FAILED and not outcome.get("error"):
-            outcome["error"] = f"node {node_id!r} reported status 'failed' without an error"
+        if outcome["status"] in (FAILED, LEGACY_FAILED):
+            if not outcome.get("error"):
+                outcome["error"] = (
+                    f"node {node_id!r} reported status {outcome['status']!r} without an error"
+                )
+            outcome["status"] = FAILED
         return outcome
 
 

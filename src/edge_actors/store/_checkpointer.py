@@ -100,6 +100,7 @@ class Checkpointer:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._parked = False  # the thread waits for a commit, with no deadline
         self._page: int | None = None
         self._truncate_at = 0.0  # monotonic time of the next allowed TRUNCATE attempt
         self._truncate_backoff = 0.0
@@ -126,6 +127,15 @@ class Checkpointer:
         except FileNotFoundError:
             return 0
 
+    @property
+    def waiting_for_commit(self) -> bool:
+        """Whether the thread is parked until the next commit, with no checkpoint pending.
+
+        While this holds, no checkpoint can run until :meth:`after_commit` wakes it (tests
+        wait on this instead of sleeping to show that an idle store does no work).
+        """
+        return self._parked and not self._wake.is_set()
+
     def after_commit(self) -> None:
         """Tell the thread that the WAL has grown. Cheap (no I/O); never blocks."""
         if not self._wake.is_set():
@@ -144,7 +154,9 @@ class Checkpointer:
         last = float("-inf")
         try:
             while True:
+                self._parked = not self._wake.is_set()
                 self._wake.wait()
+                self._parked = False
                 # Pace: at most one checkpoint per interval; close() interrupts the wait.
                 if self._stop.wait(max(0.0, last + self.interval_s - time.monotonic())):
                     return

@@ -137,6 +137,16 @@ class TokenBucket:
         """Bytes granted since creation (all callers together)."""
         return self._granted_bytes
 
+    @property
+    def waiting(self) -> int:
+        """Calls of :meth:`acquire` in progress and not yet granted (the head one included).
+
+        The head waiter holds the bucket's lock until its grant; the others queue on it in
+        arrival order. Lets a test know that a caller really waits, without sleeping.
+        """
+        stats = self._lock.statistics()
+        return stats.tasks_waiting + (1 if stats.locked else 0)
+
     def set_rate(self, rate_bps: float | None) -> None:
         """Change the rate while running and wake waiters so they re-plan at the new rate.
 

@@ -16,6 +16,7 @@ from ._errors import FrameTooLarge as FrameTooLarge
 from ._errors import MalformedFrame as MalformedFrame
 from ._errors import UnsupportedProtocol as UnsupportedProtocol
 from ._errors import WireError as WireError
+from ._errors import describe_decode_error as describe_decode_error
 from ._frames import PROTOCOL_VERSION as PROTOCOL_VERSION
 from ._frames import SUPPORTED_PROTOCOLS as SUPPORTED_PROTOCOLS
 from ._frames import Ack as Ack
@@ -61,6 +62,7 @@ __all__ = [
     "WireError",
     "WireLimits",
     "decode_frame",
+    "describe_decode_error",
     "encode_frame",
     "error_frame",
     "frame_bytes",

@@ -19,7 +19,13 @@ import zstandard
 from edge_actors.errors import ConfigError
 
 from ._change import Change
-from ._errors import ChecksumMismatch, DecompressionBomb, FrameTooLarge, MalformedFrame
+from ._errors import (
+    ChecksumMismatch,
+    DecompressionBomb,
+    FrameTooLarge,
+    MalformedFrame,
+    describe_decode_error,
+)
 from ._frames import Chunk, ChunkCodecName, check_chunk
 from ._limits import DEFAULT_LIMITS, WireLimits
 
@@ -149,7 +155,9 @@ class ChunkCodec:
         try:
             changes = self._decoder.decode(raw)
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a key
-            raise MalformedFrame(f"chunk seq {chunk.seq}: bad change list: {exc}") from exc
+            raise MalformedFrame(
+                f"chunk seq {chunk.seq}: bad change list: {describe_decode_error(exc)}"
+            ) from exc
         except RecursionError as exc:  # pragma: no cover - needs a checksum-valid bomb
             raise MalformedFrame(f"chunk seq {chunk.seq}: change list nested too deeply") from exc
         if not changes:

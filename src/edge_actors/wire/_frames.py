@@ -13,7 +13,13 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from ._change import LSN_MAX
-from ._errors import DecompressionBomb, FrameTooLarge, MalformedFrame, UnsupportedProtocol
+from ._errors import (
+    DecompressionBomb,
+    FrameTooLarge,
+    MalformedFrame,
+    UnsupportedProtocol,
+    describe_decode_error,
+)
 from ._limits import DEFAULT_LIMITS, WireLimits
 
 __all__ = [
@@ -148,7 +154,9 @@ def decode_frame(
     try:
         frame = _DECODER.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a str field
-        raise MalformedFrame(f"malformed frame ({size} bytes): {exc}") from exc
+        raise MalformedFrame(
+            f"malformed frame ({size} bytes): {describe_decode_error(exc)}"
+        ) from exc
     except RecursionError as exc:  # absurdly nested unknown fields
         raise MalformedFrame(f"malformed frame ({size} bytes): nested too deeply") from exc
     if isinstance(frame, Chunk):

@@ -4,19 +4,18 @@ A thin node over the one :class:`~edge_actors.monitoring.MonitoringService` of t
 process-wide edge environment, so probe loops started by one workflow keep running after
 it returns and their series are seen by every later workflow. Edges named here are
 resolved like the migration node's: started on first use when embedded, looked up in
-the configured topology otherwise. Every result has ``status`` (``"success"`` /
-``"failed"``) and ``result`` plus the operation's own keys (docs/guide.md).
+the configured topology otherwise; ``get_health`` alone never starts one (an edge
+nobody configured or started is ``unknown``, with the reason). Every result has
+``status`` (``"success"``, or ``"error"`` with ``error``) and ``result`` plus the
+operation's own keys (docs/guide.md), a superset of the original SDK's (docs/compat.md).
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from edge_actors.errors import ConfigError
-from edge_actors.units import parse_duration
+from edge_actors.monitoring import MetricPoint, MetricSample, ProbeTarget, check_tags
 
 from ._migration_node import (
     Call,
@@ -24,300 +23,296 @@ from ._migration_node import (
     check_edge,
     check_edge_list,
     check_none,
-    short,
     succeeded,
     to_plain,
 )
+from ._monitoring_compat import (
+    HEALTH_RECENT_S,
+    RECENT_ALERTS_S,
+    alert_dict,
+    analytics_dict,
+    health_dict,
+    iso,
+    metric_dict,
+    original_value,
+    series_unit,
+    summary_dict,
+)
+from ._monitoring_params import (
+    DEFAULT_METRICS,
+    OPERATIONS,
+    check_threshold,
+    check_values,
+    direction_of,
+    duration,
+    number,
+    pick,
+    seconds,
+    series_value,
+    window_s,
+)
 from ._registry import register_node_type
-from ._spec import OperationSpec, ParamSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from edge_actors.runtime import EdgeEnvironment
+
+    from ._spec import OperationSpec
 
 __all__ = ["EdgeMonitoringNode"]
 
-_DEFAULT_METRICS = ["latency", "error_rate", "throughput"]
-_METRIC = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,127}")  # MonitoringService's metric names
-MIN_INTERVAL_S = 0.01
-"""Shortest probe interval: anything faster would only hammer the edges."""
 
-_OPERATIONS: dict[str, OperationSpec] = {
-    "start_monitor": OperationSpec(
-        params=(
-            ParamSpec("edge_nodes", required=True, doc="edges to probe"),
-            ParamSpec("interval", default=1.0, doc="seconds (or '500ms') between probes"),
-            ParamSpec("anomaly_detection", default=False, doc="detect anomalies live"),
-            ParamSpec("probe_timeout", doc="per-probe timeout (default min(interval, 5s))"),
-        ),
-        doc="start (or retune) probe loops that outlive the workflow",
-    ),
-    "stop_monitor": OperationSpec(
-        params=(ParamSpec("edge_nodes", doc="edges to stop (default: all)"),),
-        doc="stop probe loops; series and alerts stay",
-    ),
-    "get_health": OperationSpec(
-        params=(ParamSpec("edge_nodes", doc="edges (default: every known edge)"),),
-        doc="health per edge; unmonitored edges are probed now",
-    ),
-    "get_analytics": OperationSpec(
-        params=(
-            ParamSpec("edge_nodes", doc="edges (default: every edge with data)"),
-            ParamSpec("time_range", default="1h", doc="window, e.g. '1h', '15m'"),
-            ParamSpec("metrics", doc="metric names (default latency, error_rate, throughput)"),
-        ),
-        doc="aggregates and anomalies per edge per metric",
-    ),
-    "record_metric": OperationSpec(
-        params=(
-            ParamSpec("edge", required=True, doc="edge name"),
-            ParamSpec("metric", required=True, doc="metric name"),
-            ParamSpec("value", required=True, doc="a finite number"),
-            ParamSpec("timestamp", doc="UNIX seconds (default now)"),
-        ),
-        doc="record a point (detection and thresholds run on it)",
-    ),
-    "query_metrics": OperationSpec(
-        params=(
-            ParamSpec("edge", required=True, doc="edge name"),
-            ParamSpec("metric", required=True, doc="metric name"),
-            ParamSpec("time_range", default="1h", doc="window, e.g. '1h'"),
-        ),
-        doc="points of one series in the window, oldest first",
-    ),
-    "set_threshold": OperationSpec(
-        params=(
-            ParamSpec("metric", required=True, doc="metric name"),
-            ParamSpec("warning", doc="warning limit"),
-            ParamSpec("critical", doc="critical limit"),
-            ParamSpec("edge", doc="edge (default: every edge without its own)"),
-            ParamSpec("direction", default="above", doc="'above' or 'below'"),
-            ParamSpec("cooldown", default=60.0, doc="seconds between repeats of an alert"),
-        ),
-        doc="install a threshold",
-    ),
-    "get_alerts": OperationSpec(
-        params=(
-            ParamSpec("edge", doc="only this edge"),
-            ParamSpec("severity", doc="'warning' or 'critical'"),
-            ParamSpec("active_only", default=False, doc="only unresolved alerts"),
-        ),
-        doc="alerts, oldest first",
-    ),
-    "get_summary": OperationSpec(doc="monitored edges, statuses, alerts, anomalies"),
-}
-
-
-def _duration(key: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(
-            f"{key}: expected seconds or a duration such as '30s', got {short(value)}"
-        )
-    seconds = parse_duration(value, field=key)
-    if key == "interval" and seconds < MIN_INTERVAL_S:
-        raise ConfigError(f"interval: must be at least {MIN_INTERVAL_S}s, got {short(value)}")
-    return seconds
-
-
-def _number(key: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{key}: expected a finite number, got {short(value)}")
-    return float(value)
-
-
-def _metric(key: str, value: object) -> None:
-    if not isinstance(value, str) or _METRIC.fullmatch(value) is None:
-        raise ConfigError(
-            f"{key}: {short(value)} is not a metric name (letters, digits, _ . : -; starting "
-            "with a letter or _; up to 128 characters)"
-        )
-
-
-def _check_threshold(params: Mapping[str, object]) -> None:
-    if "warning" not in params or "critical" not in params:
-        return  # one is connected: checked again when it arrives
-    warning, critical = params["warning"], params["critical"]
-    if warning is None and critical is None:
-        raise ConfigError("warning, critical: give warning, critical or both")
-    if isinstance(warning, int | float) and isinstance(critical, int | float):
-        above = params.get("direction", "above") == "above"
-        if (warning > critical) if above else (warning < critical):
-            raise ConfigError(
-                f"warning: {warning} must be {'<=' if above else '>='} critical {critical} "
-                f"(direction {'above' if above else 'below'})"
-            )
-
-
-def _check_values(params: Mapping[str, object]) -> None:
-    for key, value in params.items():
-        if value is None or key in ("operation", "timeout"):
-            continue
-        if key == "edge_nodes":
-            check_edge_list(key, value)
-        elif key == "edge":
-            check_edge(key, value)
-        elif key in ("interval", "probe_timeout", "time_range"):
-            _duration(key, value)
-        elif key in ("anomaly_detection", "active_only"):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{key}: expected true or false, got {short(value)}")
-        elif key == "metrics":
-            if isinstance(value, str) or not isinstance(value, Sequence) or not value:
-                raise ConfigError(
-                    f"metrics: expected a non-empty list of names, got {short(value)}"
-                )
-            if len(value) > 100:
-                raise ConfigError(f"metrics: at most 100 names, got {len(value)}")
-            for name in value:
-                _metric("metrics", name)
-        elif key == "metric":
-            _metric(key, value)
-        elif key in ("value", "warning", "critical", "timestamp"):
-            _number(key, value)
-        elif key == "cooldown":
-            if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
-                continue
-            _duration(key, value)
-        elif key == "direction":
-            if value not in ("above", "below"):
-                raise ConfigError(f"direction: expected 'above' or 'below', got {short(value)}")
-        elif key == "severity" and value not in ("warning", "critical"):
-            raise ConfigError(f"severity: expected 'warning' or 'critical', got {short(value)}")
-
-
-def _seconds(value: object) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return parse_duration(str(value), field="cooldown", allow_zero=True)
+def _absent(env: EdgeEnvironment, edge: str) -> str:
+    """Why ``edge`` has no endpoint: what get_health reports instead of probing it."""
+    known = ", ".join(env.edges()) or "none"
+    if not env.embedded:
+        return f"edge {edge!r} is not in the configured topology (known edges: {known})"
+    return (
+        f"edge {edge!r} is not running: nobody configured or started it (embedded edges "
+        f"start when a plan, a seed or start_monitor names them; started: {known})"
+    )
 
 
 @register_node_type
 class EdgeMonitoringNode(EdgeNode):
-    """The guide's ``EdgeMonitoringNode``: health probes, analytics, metrics and alerts."""
+    """The guide's ``EdgeMonitoringNode``: health probes, analytics, metrics and alerts.
+
+    Results are a superset of the original SDK's (docs/compat.md): its parameter names
+    are accepted beside this project's, and its keys are returned beside the richer ones.
+    """
 
     type_name: ClassVar[str] = "EdgeMonitoringNode"
-    operations: ClassVar[Mapping[str, OperationSpec]] = _OPERATIONS
+    operations: ClassVar[Mapping[str, OperationSpec]] = OPERATIONS
 
     @classmethod
     def validate(cls, operation: str, params: Mapping[str, object]) -> None:
-        """Check values: edge names, durations, numbers, directions, severities."""
+        """Check values: edge names, durations, numbers, directions, severities, tags."""
         check_none(cls, operation, params)
-        _check_values(params)
+        check_values(params)
         if operation == "set_threshold":
-            _check_threshold(params)
+            check_threshold(params)
 
     @staticmethod
     def _edges(params: Mapping[str, object]) -> list[str] | None:
+        single = params.get("edge_node")
+        if single is not None:
+            return [check_edge("edge_node", single)]
         value = params.get("edge_nodes")
         return None if value is None else check_edge_list("edge_nodes", value)
 
     async def _op_start_monitor(self, call: Call) -> dict[str, object]:
         env = call.env
         params = call.params
-        edges = self._edges(params) or []
+        edges = self._edges(params) or env.edges()
+        if not edges:
+            raise ConfigError(
+                "edge_nodes: no edge to monitor: name them (no edge is configured or started yet)"
+            )
         targets = [await env.probe_target(edge) for edge in edges]
         timeout = params.get("probe_timeout")
         status = await env.monitoring.start_monitor(
             targets,
-            interval_s=_duration("interval", params.get("interval", 1.0)),
+            interval_s=duration("interval", params.get("interval", 1.0)),
             anomaly_detection=params.get("anomaly_detection") is True,
-            timeout_s=None if timeout is None else _duration("probe_timeout", timeout),
+            timeout_s=None if timeout is None else duration("probe_timeout", timeout),
         )
         plain = to_plain(status)
-        return succeeded(plain, monitor=plain, monitoring=list(status.monitoring))
+        return succeeded(
+            plain, monitor=plain, monitoring=list(status.monitoring), monitor_active=True
+        )
 
     async def _op_stop_monitor(self, call: Call) -> dict[str, object]:
-        env = call.env
-        params = call.params
-        stopped = await env.monitoring.stop_monitor(self._edges(params))
+        monitoring = call.env.monitoring
+        stopped = await monitoring.stop_monitor(self._edges(call.params))
+        remaining = monitoring.monitored_edges()
         return succeeded(
-            {"stopped": stopped}, stopped=stopped, monitoring=env.monitoring.monitored_edges()
+            {"stopped": stopped},
+            stopped=stopped,
+            monitoring=remaining,
+            monitor_active=bool(remaining),
         )
 
     async def _op_get_health(self, call: Call) -> dict[str, object]:
         env = call.env
-        params = call.params
-        edges = self._edges(params)
+        monitoring = env.monitoring
+        edges = self._edges(call.params)
         if edges is None:
             edges = env.edges()
-        monitoring = env.monitoring
         monitored = set(monitoring.monitored_edges())
-        fresh = [await env.probe_target(e) for e in edges if e not in monitored]
+        absent: dict[str, str] = {}
+        fresh: list[ProbeTarget] = []
+        for edge in edges:
+            endpoint = env.known_edge(edge)
+            if endpoint is None:
+                absent[edge] = _absent(env, edge)
+            elif edge not in monitored:
+                fresh.append(ProbeTarget(edge, endpoint.url, endpoint.token))
         if fresh:
             await monitoring.probe_now(fresh)
-        health = to_plain(monitoring.get_health(edges))
+        now = monitoring.clock.time()
+        health: dict[str, dict[str, Any]] = {}
+        for edge, found in monitoring.get_health(edges).items():
+            plain = to_plain(found)
+            if edge in absent and plain["status"] == "unknown":
+                plain["reasons"] = [absent[edge]]
+            recent = monitoring.query_samples(edge=edge, time_range=HEALTH_RECENT_S, end=now)
+            health[edge] = health_dict(plain, recent, now)
         statuses = {edge: h["status"] for edge, h in health.items()}
-        return succeeded(statuses, health=health)
+        single = call.params.get("edge_node")
+        return succeeded(statuses, health=health[str(single)] if single is not None else health)
 
     async def _op_get_analytics(self, call: Call) -> dict[str, object]:
-        env = call.env
+        monitoring = call.env.monitoring
         params = call.params
-        edges = self._edges(params)
-        if edges is not None:
-            await env.ensure_edges(edges)
-        metrics = params.get("metrics") or _DEFAULT_METRICS
-        analytics = env.monitoring.get_analytics(
-            edges,
-            time_range=_duration("time_range", params.get("time_range", "1h")),
-            metrics=[str(m) for m in metrics] if isinstance(metrics, list) else _DEFAULT_METRICS,
+        single = params.get("edge_node")
+        given = params.get("metrics")
+        metrics = [str(m) for m in given] if isinstance(given, list) else list(DEFAULT_METRICS)
+        if single is not None and given is None:
+            metrics = sorted(set(metrics) | set(monitoring.series_of(str(single))))
+        now = monitoring.clock.time()
+        span = window_s(params)
+        analytics = monitoring.get_analytics(
+            self._edges(params), time_range=span, metrics=metrics, end=now
         )
-        plain = to_plain(analytics)
+        plain: dict[str, Any] = to_plain(analytics)
+        if single is not None:
+            samples = [
+                sample
+                for sample in monitoring.query_samples(edge=str(single), time_range=span, end=now)
+                if sample.metric in metrics
+            ]
+            plain.update(analytics_dict(str(single), samples, analytics.anomalies))
         return succeeded(plain, analytics=plain)
 
     async def _op_record_metric(self, call: Call) -> dict[str, object]:
         env = call.env
         params = call.params
-        edge = check_edge("edge", params["edge"])
-        await env.ensure_edge(edge)
+        edge = check_edge("edge", pick(params, "edge", "edge_node"))
+        metric = str(pick(params, "metric", "metric_type"))
+        if not env.embedded:
+            await env.ensure_edge(edge)  # a configured topology names its edges
         stamp = params.get("timestamp")
         point = env.monitoring.record_metric(
             edge,
-            str(params["metric"]),
-            _number("value", params["value"]),
-            timestamp=None if stamp is None else _number("timestamp", stamp),
+            metric,
+            series_value(metric, "value", params["value"]),
+            timestamp=None if stamp is None else number("timestamp", stamp),
+            tags=check_tags(params.get("tags")),
         )
         plain = to_plain(point)
-        return succeeded(plain, point=plain)
+        sample = MetricSample(edge, metric, point.timestamp, point.value, point.tags)
+        return succeeded(
+            plain,
+            point=plain,
+            unit=series_unit(metric),
+            metric_recorded=True,
+            metric=metric_dict(sample),
+        )
 
     async def _op_query_metrics(self, call: Call) -> dict[str, object]:
-        env = call.env
+        monitoring = call.env.monitoring
         params = call.params
-        edge = check_edge("edge", params["edge"])
-        points = to_plain(
-            env.monitoring.query_metrics(
-                edge,
-                str(params["metric"]),
-                time_range=_duration("time_range", params.get("time_range", "1h")),
-            )
+        edge, metric = pick(params, "edge", "edge_node"), pick(params, "metric", "metric_type")
+        now = monitoring.clock.time()
+        span = window_s(params)
+        samples = monitoring.query_samples(
+            edge=None if edge is None else check_edge("edge", edge),
+            metric=None if metric is None else str(metric),
+            time_range=span,
+            end=now,
+            tags=check_tags(params.get("tags")),
         )
-        return succeeded(points, points=points, count=len(points))
+        original: dict[str, object] = {
+            "metrics": [metric_dict(sample) for sample in samples],
+            "count": len(samples),
+            "time_range": {"start": iso(now - span), "end": iso(now)},
+        }
+        if edge is None or metric is None:
+            plain = to_plain(samples)
+            return succeeded(plain, samples=plain, **original)
+        points = to_plain([MetricPoint(s.timestamp, s.value, s.tags) for s in samples])
+        return succeeded(points, points=points, unit=series_unit(str(metric)), **original)
 
     async def _op_set_threshold(self, call: Call) -> dict[str, object]:
-        env = call.env
+        monitoring = call.env.monitoring
         params = call.params
-        edge = params.get("edge")
-        warning, critical = params.get("warning"), params.get("critical")
-        threshold = env.monitoring.set_threshold(
-            str(params["metric"]),
-            warning=None if warning is None else _number("warning", warning),
-            critical=None if critical is None else _number("critical", critical),
-            edge=None if edge is None else check_edge("edge", edge),
-            direction=str(params.get("direction", "above")),
-            cooldown_s=_seconds(params.get("cooldown", 60.0)),
+        metric = str(pick(params, "metric", "metric_type"))
+        raw_edge = pick(params, "edge", "edge_node")
+        edge = None if raw_edge is None else check_edge("edge", raw_edge)
+        limits = {
+            level: None if params.get(level) is None else series_value(metric, level, params[level])
+            for level in ("warning", "critical")
+        }
+        direction, cooldown = params.get("direction"), params.get("cooldown")
+        if params.get("threshold_value") is not None:
+            # The original sets one level and keeps the others of the same threshold.
+            level = str(params.get("severity") or "warning")
+            limits[level] = series_value(metric, "threshold_value", params["threshold_value"])
+            for old in monitoring.get_thresholds():
+                if old.metric == metric and old.edge == edge:
+                    for other in ("warning", "critical"):
+                        if limits[other] is None:
+                            limits[other] = getattr(old, other)
+                    direction = old.direction if direction is None else direction
+                    cooldown = old.cooldown_s if cooldown is None else cooldown
+        else:
+            level = "critical" if limits["critical"] is not None else "warning"
+        threshold = monitoring.set_threshold(
+            metric,
+            warning=limits["warning"],
+            critical=limits["critical"],
+            edge=edge,
+            direction=direction_of(metric, direction),
+            cooldown_s=60.0 if cooldown is None else seconds(cooldown),
         )
         plain = to_plain(threshold)
-        return succeeded(plain, threshold=plain)
+        limit = limits[level]
+        return succeeded(
+            plain,
+            threshold=plain,
+            unit=series_unit(metric),
+            threshold_set=True,
+            metric_type=metric,
+            severity=level,
+            value=None if limit is None else original_value(metric, limit),
+        )
 
     async def _op_get_alerts(self, call: Call) -> dict[str, object]:
-        env = call.env
+        monitoring = call.env.monitoring
         params = call.params
-        edge, severity = params.get("edge"), params.get("severity")
-        alerts = to_plain(
-            env.monitoring.get_alerts(
-                edge=None if edge is None else check_edge("edge", edge),
-                severity=None if severity is None else str(severity),
-                active_only=params.get("active_only") is True,
-            )
+        edge, severity = pick(params, "edge", "edge_node"), params.get("severity")
+        minutes = params.get("time_range_minutes")
+        since = None
+        if minutes is not None:
+            since = monitoring.clock.time() - number("time_range_minutes", minutes) * 60.0
+        alerts = monitoring.get_alerts(
+            edge=None if edge is None else check_edge("edge", edge),
+            severity=None if severity is None else str(severity),
+            active_only=params.get("active_only") is True,
+            since=since,
         )
-        return succeeded(alerts, alerts=alerts, count=len(alerts))
+        shown = [alert_dict(alert) for alert in alerts]
+        return succeeded(
+            shown,
+            alerts=shown,
+            count=len(shown),
+            active_count=sum(1 for alert in alerts if alert.resolved_at is None),
+        )
 
     async def _op_get_summary(self, call: Call) -> dict[str, object]:
-        env = call.env
-        summary = to_plain(env.monitoring.get_summary())
-        return succeeded(summary, summary=summary)
+        monitoring = call.env.monitoring
+        summary = monitoring.get_summary()
+        now = monitoring.clock.time()
+        recent = monitoring.query_samples(time_range=HEALTH_RECENT_S, end=now)
+        merged: dict[str, Any] = to_plain(summary)
+        merged.update(
+            summary_dict(
+                summary.edges,
+                monitored=summary.monitored_edges,
+                active_edges=(sample.edge for sample in recent),
+                recent_alerts=monitoring.get_alerts(since=now - RECENT_ALERTS_S),
+                points_stored=summary.points_stored,
+            )
+        )
+        return succeeded(merged, summary=merged)

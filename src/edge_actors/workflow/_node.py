@@ -51,9 +51,15 @@ class Node(abc.ABC):
         return specs
 
     @classmethod
+    def param_names(cls, operation: str) -> frozenset[str]:
+        """Return every parameter name of ``operation``, aliases included."""
+        specs = cls.param_specs(operation).values()
+        return frozenset(name for spec in specs for name in (spec.name, *spec.aliases))
+
+    @classmethod
     def known_keys(cls, operation: str) -> list[str]:
         """Return every config key valid for ``operation``, sorted (reserved ones too)."""
-        return sorted(RESERVED_PARAMS | set(cls.param_specs(operation)))
+        return sorted(RESERVED_PARAMS | cls.param_names(operation))
 
     @classmethod
     def validate(cls, operation: str, params: Mapping[str, object]) -> None:
@@ -80,8 +86,9 @@ class Node(abc.ABC):
             inputs: every value that arrived over a connection, by target input name.
 
         Returns:
-            A dict with at least ``status`` (a string; ``"failed"`` marks a failure, and
-            then ``error`` should say why) and ``result``; other keys are free-form and
+            A dict with at least ``status`` (a string; ``"error"`` marks a failure, and
+            then ``error`` should say why; the older ``"failed"`` is accepted and reported
+            as ``"error"``) and ``result``; other keys are free-form and
             can be the source of connections.
 
         Cancellation: the runtime cancels ``run`` when the node's ``timeout`` expires or

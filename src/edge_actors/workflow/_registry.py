@@ -77,17 +77,18 @@ def _check_declarations(cls: type[Node]) -> list[str]:
             continue
         seen: set[str] = set()
         for param in (*common, *spec.params):
-            if param.name in RESERVED_PARAMS:
-                problems.append(
-                    f"node type {name!r}: operation {op_name!r} declares reserved "
-                    f"parameter {param.name!r} (the framework provides it)"
-                )
-            elif param.name in seen:
-                problems.append(
-                    f"node type {name!r}: operation {op_name!r} declares parameter "
-                    f"{param.name!r} twice"
-                )
-            seen.add(param.name)
+            for key in (param.name, *param.aliases):
+                if key in RESERVED_PARAMS:
+                    problems.append(
+                        f"node type {name!r}: operation {op_name!r} declares reserved "
+                        f"parameter {key!r} (the framework provides it)"
+                    )
+                elif key in seen:
+                    problems.append(
+                        f"node type {name!r}: operation {op_name!r} declares parameter "
+                        f"{key!r} twice"
+                    )
+                seen.add(key)
     return problems
 
 

@@ -26,12 +26,16 @@ class ParamSpec(msgspec.Struct, frozen=True):
         default: the value a node sees when the config leaves the parameter out (a deep
             copy per run, so a mutable default is safe).
         doc: one line for humans; shown in docs and error messages.
+        aliases: other names the config may use for it (e.g. the guide's original SDK's
+            ``edge_node`` for ``edge``); any of them meets ``required``, and the node
+            reads whichever is set (it sees the names as given, not renamed).
     """
 
     name: str
     required: bool = False
     default: object = None
     doc: str = ""
+    aliases: tuple[str, ...] = ()
 
 
 class OperationSpec(msgspec.Struct, frozen=True):

@@ -262,19 +262,21 @@ class Workflow:
         param_specs = cls.param_specs(spec.operation)
         label = f"node {spec.node_id!r} ({spec.type_name}.{spec.operation})"
         missing = [
-            p.name
+            " or ".join(repr(n) for n in (p.name, *p.aliases))
             for p in param_specs.values()
-            if p.required and p.name not in spec.config and p.name not in connected
+            if p.required
+            and not any(n in spec.config or n in connected for n in (p.name, *p.aliases))
         ]
         if missing:
             problems.append(
                 f"{label}: missing required parameter{'s' if len(missing) > 1 else ''} "
-                f"{', '.join(repr(m) for m in missing)} (set it or connect an output to it)"
+                f"{', '.join(missing)} (set it or connect an output to it)"
             )
             return
         params = dict(copy.deepcopy(spec.config))
         for name, param in param_specs.items():
-            if name not in params and name not in connected:
+            names = (name, *param.aliases)
+            if not any(n in params or n in connected for n in names):
                 params[name] = copy.deepcopy(param.default)
         try:
             cls.validate(spec.operation, params)
@@ -325,11 +327,16 @@ class Workflow:
         return list(found.items())
 
     def initial_params(self, node_id: str) -> dict[str, object]:
-        """Return a fresh copy of the node's config with every absent default filled in."""
+        """Return a fresh copy of the node's config with every absent default filled in.
+
+        A parameter set under one of its aliases, in the config or by a connection, gets
+        no default under its own name.
+        """
         spec = self._nodes[node_id]
         params = copy.deepcopy(self._configs[node_id])
+        connected = {c.target_input for c in self._incoming[node_id]}
         for name, param in self._classes[node_id].param_specs(spec.operation).items():
-            if name not in params:
+            if not any(n in params or n in connected for n in (name, *param.aliases)):
                 params[name] = copy.deepcopy(param.default)
         return params
 

@@ -9,6 +9,7 @@ supervisor holds and whose receiving end only the migration actor reads.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,8 @@ _LANE_SIZE = 16
 """Intents one run may have pending on its lane (each accepted request adds one)."""
 
 _ENGINE_STOP_S = 5.0
+_SHUTDOWN_S = 4.0
+"""Grace of the runs when the supervisor stops (the root gives it 5 s in all)."""
 
 
 class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -180,6 +183,8 @@ class RunTable:
         try:
             run.lane.send_nowait(intent)
         except anyio.WouldBlock:
+            if kind == "shutdown":
+                return  # the engine's stop that follows ends the run anyway
             raise IllegalTransition(
                 migration_id, "running", kind, "too many requests pending for this run"
             ) from None
@@ -196,9 +201,9 @@ class RunTable:
             return None
         return run.engine.children[0]
 
-    async def end(self, migration_id: str) -> RunHandle | None:
-        """Forget the run of ``migration_id``: stop its engine (unwatched) and close its
-        lane. Returns the run that was ended."""
+    async def end(self, migration_id: str, *, grace_s: float = _ENGINE_STOP_S) -> RunHandle | None:
+        """Forget the run of ``migration_id``: stop its engine (unwatched; cancelled after
+        ``grace_s``) and close its lane. Returns the run that was ended."""
         run = self._runs.pop(migration_id, None)
         if run is None:
             return None
@@ -206,9 +211,21 @@ class RunTable:
         with anyio.CancelScope(shield=True):
             if engine.is_alive:
                 await self.system.unwatch(self.supervisor, engine.ref)
-                await self.system.stop(engine.ref, timeout=_ENGINE_STOP_S)
+                await self.system.stop(engine.ref, timeout=grace_s)
         run.close()
         return run
+
+    async def end_all(self) -> None:
+        """Stop every run at once (the supervisor is stopping or crashed): a shutdown
+        intent first (the runs stop within a chunk, journal untouched), then the engines,
+        together, within ``_SHUTDOWN_S`` (inside the root's shutdown time of a child), so
+        no run outlives the supervisor that owns it."""
+        for mid in self:
+            self.send_intent(mid, "shutdown")
+        with anyio.CancelScope(shield=True):
+            async with anyio.create_task_group() as tg:
+                for mid in self:
+                    tg.start_soon(functools.partial(self.end, mid, grace_s=_SHUTDOWN_S))
 
     def forget(self, migration_id: str) -> RunHandle:
         """Forget a run whose engine has already terminated; its lane is closed."""

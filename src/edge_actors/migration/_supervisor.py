@@ -119,10 +119,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         await self._recover()
 
     async def on_stop(self) -> None:
-        for mid in self.runs:
-            self.runs.send_intent(mid, "shutdown")
-        for mid in self.runs:
-            await self.runs.end(mid)
+        await self.runs.end_all()
         self.registry.close_watchers()  # they subscribe again with the next instance
 
     async def receive(self, message: Request | RunReport | Terminated) -> Any:

@@ -14,10 +14,18 @@ from edge_actors import seed_workload
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from edge_actors.runtime import Engine
+
 
 def seed(
-    edge: str, workloads: Iterable[str], *, records: int = 1000, value_bytes: int = 256
+    edge: str,
+    workloads: Iterable[str],
+    *,
+    records: int = 1000,
+    value_bytes: int = 256,
+    engine: Engine | None = None,
 ) -> None:
-    """Create each workload on ``edge`` filled with sample records."""
+    """Create each workload on ``edge`` filled with sample records (on ``engine``'s edges,
+    by default the process engine's)."""
     for workload in workloads:
-        seed_workload(edge, workload, records=records, value_bytes=value_bytes)
+        seed_workload(edge, workload, records=records, value_bytes=value_bytes, engine=engine)

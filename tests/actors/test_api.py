@@ -25,11 +25,13 @@ def test_public_names() -> None:
         "MailboxFull",
         "Refusal",
         "RestartType",
+        "StrayCancellation",
         "SupervisorFailed",
         "SupervisorRef",
         "SupervisorStrategy",
         "SystemClosed",
         "Terminated",
+        "open_actor_system",
         "run_main",
         "uvloop_available",
     }
@@ -58,18 +60,36 @@ def test_documented_defaults() -> None:
         "within_s": 5.0,
         "backoff": None,
         "parent": None,
+        "shutdown": None,
     }
     assert _defaults(ActorSystem.spawn) == {
         "name": None,
         "mailbox_size": 1000,
         "restart": None,
         "supervisor": None,
+        "shutdown": 5.0,
     }
     assert _defaults(SupervisorRef.spawn_child) == {
         "name": None,
         "restart": "permanent",
         "mailbox_size": 1000,
+        "shutdown": 5.0,
     }
     assert _defaults(ActorRef.ask) == {"timeout": 5.0}
     assert _defaults(ActorSystem.stop) == {"timeout": 5.0}
     assert _defaults(ActorSystem.shutdown) == {"timeout": 5.0}
+
+
+def test_refusal_has_a_stable_code_per_class_and_instance() -> None:
+    class Overdrawn(actors.Refusal):
+        code = "overdrawn"
+
+    class Unnamed(actors.Refusal):
+        pass
+
+    assert actors.Refusal.code == "refused"
+    assert actors.Refusal("no").code == "refused"
+    assert Unnamed("x").code == "refused"  # a subclass inherits the default
+    assert Overdrawn.code == "overdrawn"
+    assert Overdrawn("balance 3 < 5").code == "overdrawn"
+    assert isinstance(Overdrawn("x"), actors.ActorError)

@@ -207,7 +207,7 @@ def test_backoff_and_supervisor_config_are_validated() -> None:
 async def test_bad_supervisor_config_is_refused() -> None:
     async with ActorSystem() as system:
         with pytest.raises(ConfigError, match="strategy"):
-            await system.spawn_supervisor(strategy="rest_for_one")  # type: ignore[arg-type]
+            await system.spawn_supervisor(strategy="rest_for_all")  # type: ignore[arg-type]
         with pytest.raises(ConfigError, match="max_restarts"):
             await system.spawn_supervisor(max_restarts=-1)
 

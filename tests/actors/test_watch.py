@@ -118,3 +118,19 @@ async def test_actor_without_receive_cannot_start() -> None:
         with pytest.raises(ActorStartError, match="receive"):
             await system.spawn(NoReceive, name="incomplete")  # type: ignore[abstract]
         assert system.lookup("incomplete") is None
+
+
+async def test_open_actor_system_is_an_async_context_manager() -> None:
+    from edge_actors.actors import open_actor_system
+
+    rec = Recorder()
+    async with open_actor_system(name="opened") as system:
+        assert isinstance(system, ActorSystem)
+        assert system.name == "opened"
+        ref = await system.spawn(lambda: Echo(rec))
+        await ref.tell(Boom())  # a crash stops a temporary actor; the system goes on
+        await wait_until(lambda: not ref.is_alive)
+        kept = system
+    assert rec.stops == 1
+    with pytest.raises(SystemClosed):
+        await kept.spawn(Echo)

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.anyio
 async def _queue_in_order(pair: Pair, workload: str, writes: list[object]) -> None:
     """Start each write only once the previous one is queued: arrival order is known."""
     west = pair.west
-    gate = west.gate(workload)
+    gate = west.router.gate(workload)
     for n, start in enumerate(writes, start=1):
         assert callable(start)
         start()

@@ -57,7 +57,7 @@ def _hook_final_delta(
 
 async def _queued(daemon: EdgeDaemon, workload: str, count: int) -> None:
     with anyio.fail_after(10):
-        while daemon.gate(workload).queued < count:
+        while daemon.router.gate(workload).queued < count:
             await anyio.sleep(0.005)
 
 
@@ -153,7 +153,7 @@ async def _assert_source_serves(pair: Pair, acked: list[int]) -> None:
     assert (await admin_east.workload("orders")).status == "incoming"
     assert acked == list(range(source.lsn - len(acked) + 1, source.lsn + 1))
     assert await client.put("orders", "later", b"x") == source.lsn + 1
-    assert west.gate("orders").queued == 0
+    assert west.router.gate("orders").queued == 0
 
 
 async def _failing_cutover(

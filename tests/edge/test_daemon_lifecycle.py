@@ -49,7 +49,7 @@ async def test_shutdown_turns_away_held_writes(start_daemon: StartDaemon) -> Non
         async with anyio.create_task_group() as tg:
             tg.start_soon(write)
             with anyio.fail_after(10):
-                while daemon.gate("svc").queued < 1:
+                while daemon.router.gate("svc").queued < 1:
                     await anyio.sleep(0.01)
             await daemon.aclose()
     assert len(outcomes) == 1

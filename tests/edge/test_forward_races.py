@@ -40,7 +40,7 @@ async def test_refused_forward_after_route_went_back_active_is_not_acked_unappli
 
     async def refuse(request: web.Request) -> web.Response:
         # Meanwhile the operator (or a rollback) makes the source serve it again.
-        daemon.set_route("orders", "active", None)
+        daemon.router.set_route("orders", "active", None)
         return web.json_response({"error": "store_closed", "message": "x"}, status=503)
 
     app = web.Application()
@@ -62,7 +62,7 @@ async def test_refused_forward_after_route_went_back_active_is_not_acked_unappli
 
                 tg.start_soon(put)
                 with anyio.fail_after(10):
-                    while daemon.gate("orders").queued < 1:
+                    while daemon.router.gate("orders").queued < 1:
                         await anyio.sleep(0.005)
                 await admin.release("orders", moved_to=target)
         finally:
@@ -86,7 +86,7 @@ async def test_hold_waits_for_a_released_write_whose_turn_came(daemon: EdgeDaemo
         await admin.create_workload("orders")
         store = daemon.registry.get("orders")
         await admin.hold("orders")
-        gate = daemon.gate("orders")
+        gate = daemon.router.gate("orders")
         first_acked: list[int] = []
         first_done = anyio.Event()
 
@@ -105,8 +105,8 @@ async def test_hold_waits_for_a_released_write_whose_turn_came(daemon: EdgeDaemo
                     await anyio.sleep(0.005)
             # Release and hold again in the same loop step (as a lease expiry followed
             # by a migrator's hold can): the first write's turn has come, it has not run.
-            daemon.release("orders", None)
-            hold_lsn, _ = await daemon.hold("orders", None)
+            daemon.router.release("orders", None)
+            hold_lsn, _ = await daemon.router.hold("orders", None)
             with anyio.fail_after(10):
                 await first_done.wait()
             # The hold waited for the first write: its LSN is within the hold's.
@@ -115,14 +115,14 @@ async def test_hold_waits_for_a_released_write_whose_turn_came(daemon: EdgeDaemo
             # past the hold LSN.
             assert gate.queued == 1
             assert store.lsn == hold_lsn
-            daemon.release("orders", None)
+            daemon.router.release("orders", None)
         assert store.lsn == 2
 
 
 async def test_cancelled_forward_leaves_no_write_waiting_for_ever(daemon: EdgeDaemon) -> None:
     """A forward cancelled mid-send (as at shutdown) settles its batch as not acknowledged,
     so a write queued behind it is sent on, instead of its flush looping for ever."""
-    from edge_actors.edge._daemon import _Forwarder
+    from edge_actors.edge._forwarder import Forwarder
 
     hang = anyio.Event()
     arrived = anyio.Event()
@@ -138,7 +138,7 @@ async def test_cancelled_forward_leaves_no_write_waiting_for_ever(daemon: EdgeDa
     app = web.Application()
     app.router.add_post("/v1/workloads/{w}/batch", batch)
     async for target in _serve(app):
-        forwarder = _Forwarder(daemon, "orders")
+        forwarder = Forwarder(daemon.forward_session, "orders", daemon.log)
         first = forwarder.enqueue([("a", b"1")])
         async with anyio.create_task_group() as tg:  # cancelled mid-send, as at shutdown
 

@@ -81,7 +81,8 @@ async def test_spawn_refuses_bad_factories_names_and_mailboxes() -> None:
 async def test_spawn_supervisor_refuses_bad_settings() -> None:
     cases: list[tuple[dict[str, Any], str]] = [
         ({"strategy": ["one_for_one"]}, "strategy must be one of"),
-        ({"strategy": "rest_for_one"}, "got 'rest_for_one'"),
+        ({"strategy": "rest_for_all"}, "got 'rest_for_all'"),
+        ({"shutdown": -1}, "shutdown must be None or a finite number of seconds >= 0, got -1"),
         ({"max_restarts": "3"}, "max_restarts must be an integer >= 0, got '3'"),
         ({"max_restarts": True}, "got True"),
         ({"max_restarts": -1}, "got -1"),

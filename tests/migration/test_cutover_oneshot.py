@@ -96,7 +96,7 @@ async def test_refused_cutover_is_undone_and_retried(
     edges: Edges, service: MigrationService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     east = edges.east
-    real = east.activate
+    real = east.router.activate
     refusals: list[int] = []
 
     async def refuse_once(name: str, min_lsn: int, digest: str | None) -> WorkloadInfo:
@@ -105,7 +105,7 @@ async def test_refused_cutover_is_undone_and_retried(
             raise HttpError(409, "refused", "activation refused (test)")
         return await real(name, min_lsn, digest)
 
-    monkeypatch.setattr(east, "activate", refuse_once)
+    monkeypatch.setattr(east.router, "activate", refuse_once)
     mid = await _migrate(edges, service)
     assert len(refusals) == 1
     metrics = await service.metrics(mid)

@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
+from edge_actors.clock import ManualClock
 from edge_actors.edge import AdminClient
+from edge_actors.migration import MigrationService
 
-from .conftest import TOKEN, Edges, lost_writes, seed, writing
+from .conftest import FAST_RESTART, TOKEN, Edges, lost_writes, seed, writing
 
 if TYPE_CHECKING:
-    from edge_actors.migration import MigrationService
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 
@@ -76,37 +78,36 @@ async def test_bulk_holds_writes_and_loses_none(edges: Edges, service: Migration
     assert metrics.downtime_ms["logging"] > 0
 
 
-async def test_staged_waits_for_time_window(edges: Edges, service: MigrationService) -> None:
+async def test_staged_waits_for_time_window(edges: Edges, tmp_path: Path) -> None:
     await _make(edges, "user-service", records=50)
-    now = dt.datetime.now(dt.UTC)
-    start = now + dt.timedelta(hours=3)
-    window = f"{start:%H:%M}-{start + dt.timedelta(hours=1):%H:%M}"
-    plan = await service.plan(
-        {
-            "source_edge": "edge-west",
-            "target_edge": "edge-east",
-            "workloads": ["user-service"],
-            "strategy": "staged",
-            "priority": 8,
-            "constraints": {"time_window": window},
-        }
-    )
-    await service.execute(plan.migration_id)
-    with anyio.fail_after(10):
-        while "waiting for time window" not in (status := await service.status(
-            plan.migration_id
-        )).detail:  # fmt: skip
-            await anyio.sleep(0.05)
-    assert status.state == "sync"
-    assert f"waiting for time window {window} (opens in 2h" in status.detail or (
-        "opens in 3h" in status.detail
-    )
-    [summary] = await service.active()
-    assert summary.migration_id == plan.migration_id
-    paused = await service.pause(plan.migration_id)
-    assert paused.state == "paused"
-    cancelled = await service.cancel(plan.migration_id)
-    assert cancelled.state == "cancelled"
+    clock = ManualClock(dt.datetime(2026, 1, 15, 10, 30, tzinfo=dt.UTC))
+    window = "13:30-14:30"  # opens in 3 h on the clock, whatever the machine's hour
+    async with MigrationService(
+        edges.gateway, tmp_path / "sup", restart=FAST_RESTART, clock=clock
+    ) as service:
+        plan = await service.plan(
+            {
+                "source_edge": "edge-west",
+                "target_edge": "edge-east",
+                "workloads": ["user-service"],
+                "strategy": "staged",
+                "priority": 8,
+                "constraints": {"time_window": window},
+            }
+        )
+        await service.execute(plan.migration_id)
+        with anyio.fail_after(10):
+            while clock.sleepers == 0:  # the actor waits on the clock
+                await anyio.sleep(0.01)
+        status = await service.status(plan.migration_id)
+        assert status.state == "sync"
+        assert status.detail == f"waiting for time window {window} (opens in 3h00m)"
+        [summary] = await service.active()
+        assert summary.migration_id == plan.migration_id
+        paused = await service.pause(plan.migration_id)
+        assert paused.state == "paused"
+        cancelled = await service.cancel(plan.migration_id)
+        assert cancelled.state == "cancelled"
     async with AdminClient(edges.east.url, TOKEN) as east:
         names = [w.name for w in await east.workloads()]
     assert "user-service" not in names  # the target's partial copy was dropped

@@ -16,11 +16,13 @@ from ._errors import AskSelfError as AskSelfError
 from ._errors import DuplicateActorName as DuplicateActorName
 from ._errors import MailboxFull as MailboxFull
 from ._errors import Refusal as Refusal
+from ._errors import StrayCancellation as StrayCancellation
 from ._errors import SupervisorFailed as SupervisorFailed
 from ._errors import SystemClosed as SystemClosed
 from ._ref import ActorRef as ActorRef
 from ._supervisor import SupervisorRef as SupervisorRef
 from ._system import ActorSystem as ActorSystem
+from ._system import open_actor_system as open_actor_system
 from ._thread import LoopThread as LoopThread
 from ._thread import run_main as run_main
 from ._thread import uvloop_available as uvloop_available
@@ -44,11 +46,13 @@ __all__ = [
     "MailboxFull",
     "Refusal",
     "RestartType",
+    "StrayCancellation",
     "SupervisorFailed",
     "SupervisorRef",
     "SupervisorStrategy",
     "SystemClosed",
     "Terminated",
+    "open_actor_system",
     "run_main",
     "uvloop_available",
 ]

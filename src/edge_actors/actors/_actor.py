@@ -69,9 +69,18 @@ class Actor(ABC, Generic[MsgT]):
         await self.on_start()
 
     def stop(self) -> None:
-        """Ask the engine to stop this actor normally after the current message.
+        """Order the engine to stop this instance normally, at once.
+
+        The order goes to the front of the control lane: the current handler (``receive``
+        or ``on_start`` / ``on_restart``) finishes and its reply is sent, then the instance
+        is retired (``on_stop``) before any other message is handled. Called from
+        ``on_start``, no message is handled at all. The order belongs to this instance: a
+        crash in the same handler wins, and a restarted instance is not stopped by it.
 
         Under a supervisor this is a *normal exit*: a ``permanent`` child is restarted, a
         ``transient`` or ``temporary`` one stops for good.
         """
         self._stop_requested = True
+        ref = getattr(self, "ref", None)
+        if ref is not None:  # not bound yet (called in __init__): the engine checks the flag
+            ref._cell.stop_instance(self)

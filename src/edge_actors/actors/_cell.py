@@ -2,27 +2,40 @@
 
 A ``Cell`` owns the mailbox (which survives restarts), runs one task in the system's task
 group for the actor's whole life, and inside it one *incarnation* per instance made by the
-factory. An incarnation ends in one of four ways (:class:`Exit`): a crash, a normal
-self-stop, a restart order (one_for_all sibling) or a stop order. Crashes and normal exits
-are decided by the supervisor (or, without one, by the cell's own restart policy); the
-cell waits for that decision on the control lane, so user messages keep queueing (and
-survive) while it is suspended.
+factory. An incarnation ends in one of five ways (:class:`Exit`, see ``_orders.py``): a
+crash, a normal self-stop, a restart order, a retire order (a group restart: the cell then
+waits for the supervisor's start order) or a stop order. Crashes and normal exits are
+decided by the supervisor (or, without one, by ``own_policy``); the cell waits for that
+decision on the control lane, so user messages keep queueing (and survive) while it is
+suspended.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Generic, Literal, cast
+from typing import TYPE_CHECKING, Any, Generic, cast
 
 import anyio
 
 from .._log import get_logger
 from ._actor import Actor, MsgT
-from ._errors import ActorKilled, ActorStopped, Refusal
+from ._errors import ActorKilled, ActorStartError, ActorStopped, Refusal
 from ._mailbox import Mailbox
+from ._orders import (
+    Deliver,
+    Exit,
+    KillOrder,
+    Notice,
+    RestartOrder,
+    RetireOrder,
+    SelfStop,
+    StopOrder,
+    settle,
+    stray,
+)
 from ._ref import ActorRef
+from ._supervisor import own_policy
 from ._types import RestartType, Terminated
 
 if TYPE_CHECKING:
@@ -33,84 +46,11 @@ if TYPE_CHECKING:
     from ._supervisor import SupervisorCore
     from ._system import ActorSystem
 
-__all__ = ["Cell", "Exit"]
+__all__ = ["Cell"]
 
 # Messages handled between two user messages before the actor yields to the event loop,
 # so an actor that keeps telling itself cannot starve every other task.
 _FAIR_BATCH = 256
-
-# Restart intensity of an actor spawned without a supervisor (its own little policy).
-UNSUPERVISED_MAX_RESTARTS = 3
-UNSUPERVISED_WITHIN_S = 5.0
-
-ExitKind = Literal["crash", "normal", "restart", "terminate"]
-
-
-class Exit:
-    """How an incarnation ended (``error`` is the crash or the restart cause)."""
-
-    __slots__ = ("delay", "error", "kind", "reason")
-
-    def __init__(
-        self,
-        kind: ExitKind,
-        error: BaseException | None = None,
-        *,
-        reason: str | None = None,
-        delay: float = 0.0,
-    ) -> None:
-        self.kind = kind
-        self.error = error
-        self.delay = delay
-        if reason is None:
-            if kind == "crash" and error is not None:
-                reason = "killed" if isinstance(error, ActorKilled) else f"crashed: {error!r}"
-            else:
-                reason = "normal"
-        self.reason = reason
-
-
-# Control-lane items -------------------------------------------------------------------
-
-
-class Deliver:
-    """A message for ``receive`` that bypasses the bounded lane (watch and child notices)."""
-
-    __slots__ = ("message",)
-
-    def __init__(self, message: object) -> None:
-        self.message = message
-
-
-class Notice(Deliver):
-    """An engine-internal message (child notices to a supervisor); never a dead letter."""
-
-    __slots__ = ()
-
-
-class StopOrder:
-    """Stop for good after the current message (``reason`` None: keep the exit's reason)."""
-
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str | None = "normal") -> None:
-        self.reason = reason
-
-
-class RestartOrder:
-    """Restart in place (after ``delay`` seconds); ``cause`` goes to ``on_restart``."""
-
-    __slots__ = ("cause", "delay")
-
-    def __init__(self, cause: BaseException, delay: float) -> None:
-        self.cause = cause
-        self.delay = delay
-
-
-class KillOrder:
-    """Kill while the cell is between incarnations (suspended or backing off)."""
-
-    __slots__ = ()
 
 
 class Cell(Generic[MsgT]):
@@ -124,8 +64,10 @@ class Cell(Generic[MsgT]):
         mailbox_size: int,
         restart: RestartType,
         supervisor: SupervisorCore | None,
+        shutdown: float | None = 5.0,
     ) -> None:
         self.system = system
+        self.shutdown = shutdown
         self.factory = factory
         self.name = name
         self.restart_type: RestartType = restart
@@ -146,8 +88,11 @@ class Cell(Generic[MsgT]):
         self._reply: asyncio.Future[Any] | None = None
         self._scope: anyio.CancelScope | None = None
         self._life: anyio.CancelScope | None = None
+        self._stopping: anyio.CancelScope | None = None
         self._kill_pending = False
-        self._restarts: deque[float] = deque()
+        self._brutal = False
+        self._started: asyncio.Future[None] | None = None
+        self.restarts: deque[float] = deque()  # own_policy's restart times (no supervisor)
 
     # --- orders from outside (all synchronous, safe from any task of the loop) ------------
 
@@ -167,6 +112,14 @@ class Cell(Generic[MsgT]):
         """Put a system order on the control lane; ignored once terminated."""
         if not self.terminated:
             self.mailbox.put_control(item)
+        else:
+            _settle_order(item)
+
+    def stop_instance(self, instance: Actor[Any]) -> None:
+        """``instance`` called ``stop()``: order its normal exit ahead of everything else."""
+        if not self.terminated and instance is self._instance:
+            self.mailbox.control.appendleft(SelfStop(instance))
+            self.mailbox.wake_consumer()
 
     def kill(self) -> None:
         """Crash the actor with :class:`ActorKilled` now (interrupting ``receive``)."""
@@ -177,6 +130,21 @@ class Cell(Generic[MsgT]):
             self._scope.cancel()
         else:
             self.mailbox.put_control(KillOrder())
+
+    def brutal_kill(self) -> None:
+        """End the current instance now, skipping (or interrupting) ``on_stop``.
+
+        For a child that outlived its ``shutdown`` while being retired for a group
+        restart: the cell stays alive and waits for the supervisor's next order. The ask
+        being handled gets :class:`ActorKilled`.
+        """
+        if self.terminated:
+            return
+        if self._scope is not None:
+            self._brutal = True
+            self._scope.cancel()
+        if self._stopping is not None:
+            self._stopping.cancel()
 
     def force(self, reason: str = "killed") -> None:
         """End the actor at once, skipping ``on_stop`` (a stop that ran out of time)."""
@@ -191,17 +159,27 @@ class Cell(Generic[MsgT]):
 
     # --- the actor's task -----------------------------------------------------------------
 
-    async def run(self, *, task_status: TaskStatus[BaseException | None]) -> None:
-        """Body of the actor's task: reports the start outcome, then lives until the end."""
+    async def run(self, *, task_status: TaskStatus[None]) -> None:
+        """Body of the actor's task: reports the start, then lives until the end.
+
+        A failed start is raised (before ``task_status.started``), so anyio raises it in
+        the spawner's ``TaskGroup.start`` and the system's task group is not affected.
+
+        Raises:
+            ActorStartError: the factory or ``on_start`` raised (chained), or the actor
+                was killed or stopped while starting.
+        """
         self.task = asyncio.current_task()
         started = False
-        start_ok = False
+        failure: BaseException | None = None
 
         def report(outcome: BaseException | None) -> None:
-            nonlocal started, start_ok
-            started = True
-            start_ok = outcome is None
-            task_status.started(outcome)
+            nonlocal started, failure
+            if outcome is None:
+                started = True
+                task_status.started()
+            else:
+                failure = outcome
 
         try:
             with anyio.CancelScope() as life:
@@ -209,9 +187,10 @@ class Cell(Generic[MsgT]):
                 await self._live(report)
         finally:
             self._life = None
-            if not started:
-                task_status.started(ActorStopped(f"actor {self.name!r} stopped while starting"))
-            self._finish(announce=start_ok)
+            self._finish(announce=started)
+        if not started:
+            cause = failure or ActorStopped(f"actor {self.name!r} stopped while starting")
+            raise ActorStartError(f"actor {self.name!r} failed to start: {cause!r}") from cause
 
     async def _live(self, report: Callable[[BaseException | None], None]) -> None:
         cause: BaseException | None = None
@@ -221,20 +200,22 @@ class Cell(Generic[MsgT]):
             if exit_ is None:
                 return
             first = False
-            await self._retire()
+            await self._retire(brutal=exit_.brutal)
             if exit_.kind == "terminate":
                 self.reason = exit_.reason
                 return
+            order: RestartOrder | StopOrder
             if exit_.kind == "restart":
-                order: RestartOrder | StopOrder = RestartOrder(
-                    exit_.error or ActorStopped("restart"), exit_.delay
-                )
+                order = RestartOrder(exit_.error or ActorStopped("restart"), exit_.delay)
+            elif exit_.kind == "retire":  # a group restart: the supervisor decides when
+                order = await self._await_order()
             else:
                 self._log_exit(exit_)
                 order = await self._decide(exit_)
             if isinstance(order, StopOrder):
                 self.reason = order.reason or exit_.reason
                 return
+            self._started = order.started
             if order.delay > 0 and not await self._back_off(order.delay):
                 return
             cause = order.cause
@@ -254,6 +235,7 @@ class Cell(Generic[MsgT]):
         """Make a new instance, start it and serve messages; ``None`` when spawn failed."""
         self.incarnation += 1
         self._kill_pending = False
+        self._brutal = False
         self._reply = None
         exit_: Exit | None = None
         with anyio.CancelScope() as scope:
@@ -269,6 +251,8 @@ class Cell(Generic[MsgT]):
                 instance.system = self.system
                 instance.log = self.log
                 self._instance = instance
+                if instance._stop_requested:  # stop() called in __init__
+                    self.stop_instance(instance)
                 if first:
                     await instance.on_start()
                 else:
@@ -278,12 +262,26 @@ class Cell(Generic[MsgT]):
                     report(exc)
                     return None
                 exit_ = Exit("crash", exc)
+            except asyncio.CancelledError as exc:
+                error = stray(exc, self.name, "on_start" if first else "on_restart")
+                if first:
+                    report(error)
+                    return None
+                exit_ = Exit("crash", error)
             else:
                 if first:
                     report(None)
                     first = False  # started: a kill from here on is a crash
+                else:
+                    settle(self._started)
                 exit_ = await self._serve(instance)
+            finally:
+                settle(self._started)  # started, failed to, or cancelled: never hang on it
+                self._started = None
         self._scope = None
+        if self._brutal:  # outlived its shutdown while being retired
+            self._fail_current(ActorKilled(f"actor {self.name!r} was killed"))
+            return Exit("retire", brutal=True)
         if self._kill_pending or exit_ is None:
             killed = ActorKilled(f"actor {self.name!r} was killed")
             if first and exit_ is None:
@@ -313,9 +311,18 @@ class Cell(Generic[MsgT]):
                         pass
                     except Exception as exc:
                         return Exit("crash", exc)
+                    except asyncio.CancelledError as exc:
+                        return Exit("crash", stray(exc, self.name, "receive"))
+                elif isinstance(item, SelfStop):
+                    if item.instance is instance:
+                        return Exit("normal")
                 elif isinstance(item, StopOrder):
                     return Exit("terminate", reason=item.reason or "normal")
+                elif isinstance(item, RetireOrder):
+                    self.mailbox.control.appendleft(item)  # settled once retired
+                    return Exit("retire")
                 elif isinstance(item, RestartOrder):
+                    settle(item.started)  # restarting in place: nobody waits for this one
                     return Exit("restart", item.cause, delay=item.delay)
                 elif isinstance(item, KillOrder):
                     return Exit("crash", ActorKilled(f"actor {self.name!r} was killed"))
@@ -333,6 +340,11 @@ class Cell(Generic[MsgT]):
                     if reply is not None and not reply.done():
                         reply.set_exception(exc)
                     return Exit("crash", exc)
+                except asyncio.CancelledError as exc:
+                    error = stray(exc, self.name, "receive")
+                    if reply is not None and not reply.done():
+                        reply.set_exception(error)
+                    return Exit("crash", error)
                 else:
                     if reply is not None and not reply.done():
                         reply.set_result(result)
@@ -349,18 +361,26 @@ class Cell(Generic[MsgT]):
                 finally:
                     mailbox.waiter = None
                 continue
-            if instance._stop_requested:
-                return Exit("normal")
 
-    async def _retire(self) -> None:
-        """Run ``on_stop`` of the current instance; its errors are logged, not raised."""
+    async def _retire(self, *, brutal: bool) -> None:
+        """Run ``on_stop`` of the current instance (unless ``brutal``); errors are logged.
+
+        ``brutal_kill`` cancels a hook that outlives the child's ``shutdown``.
+        """
         instance, self._instance = self._instance, None
-        if instance is None:
+        if instance is None or brutal:
             return
-        try:
-            await instance.on_stop()
-        except Exception as exc:
-            self.log.warning("actor.on_stop_failed", error=repr(exc))
+        with anyio.CancelScope() as scope:
+            self._stopping = scope
+            try:
+                await instance.on_stop()
+            except Exception as exc:
+                self.log.warning("actor.on_stop_failed", error=repr(exc))
+            except asyncio.CancelledError as exc:
+                error = stray(exc, self.name, "on_stop")
+                self.log.warning("actor.on_stop_failed", error=repr(error))
+            finally:
+                self._stopping = None
 
     def _log_exit(self, exit_: Exit) -> None:
         if exit_.kind == "crash":
@@ -374,7 +394,7 @@ class Cell(Generic[MsgT]):
         if supervisor is not None and supervisor.is_alive:
             supervisor.child_exited(self, exit_, self.incarnation)
             return await self._await_order()
-        return self._own_policy(exit_)
+        return own_policy(self, exit_)
 
     async def _await_order(self) -> RestartOrder | StopOrder:
         """Wait on the control lane for the supervisor's order; keep notices for later."""
@@ -386,36 +406,19 @@ class Cell(Generic[MsgT]):
                     return item
                 if isinstance(item, KillOrder):
                     return StopOrder("killed")
-                kept.append(item)
+                if isinstance(item, RetireOrder):
+                    settle(item.done)  # no instance: retired already
+                elif not isinstance(item, SelfStop):  # a retired instance's order is void
+                    kept.append(item)
         finally:
             self.mailbox.control.extendleft(reversed(kept))
-
-    def _own_policy(self, exit_: Exit) -> RestartOrder | StopOrder:
-        """Restart policy of an actor without a supervisor (see docs/actors.md)."""
-        restart = self.restart_type
-        if restart == "temporary" or (restart == "transient" and exit_.kind == "normal"):
-            return StopOrder(None)
-        now = time.monotonic()
-        restarts = self._restarts
-        while restarts and now - restarts[0] > UNSUPERVISED_WITHIN_S:
-            restarts.popleft()
-        restarts.append(now)
-        if len(restarts) > UNSUPERVISED_MAX_RESTARTS:
-            self.log.error(
-                "supervisor.escalated",
-                supervisor=None,
-                child=self.name,
-                restarts=len(restarts),
-                within_s=UNSUPERVISED_WITHIN_S,
-                reason=exit_.reason,
-            )
-            return StopOrder(None)
-        return RestartOrder(exit_.error or ActorStopped("stopped normally"), 0.0)
 
     async def _back_off(self, delay: float) -> bool:
         """Wait ``delay`` seconds before a restart; ``False`` if told to stop meanwhile.
 
-        Notices for ``receive`` arriving meanwhile are kept for the next instance.
+        Notices for ``receive`` arriving meanwhile are kept for the next instance. A retire
+        order (a group restart started meanwhile) calls this restart off: the cell waits
+        for the supervisor's next order instead.
         """
         kept: list[object] = []
         try:
@@ -425,7 +428,17 @@ class Cell(Generic[MsgT]):
                     if isinstance(item, StopOrder | KillOrder):
                         self.reason = "killed" if isinstance(item, KillOrder) else "normal"
                         return False
-                    if not isinstance(item, RestartOrder):  # we are restarting anyway
+                    if isinstance(item, RetireOrder):
+                        settle(item.done)
+                        settle(self._started)
+                        self._started = None
+                        order = await self._await_order()
+                        if isinstance(order, StopOrder):
+                            self.reason = order.reason or "normal"
+                            return False
+                        self._started = order.started
+                        return True  # restart now, at the supervisor's order
+                    if not isinstance(item, RestartOrder | SelfStop):  # restarting anyway
                         kept.append(item)
             return True
         finally:
@@ -447,9 +460,11 @@ class Cell(Generic[MsgT]):
                 reply.set_exception(ActorStopped(f"actor {self.name!r} stopped before replying"))
             self.dead_letter(message)
         self._fail_current(ActorStopped(f"actor {self.name!r} stopped before replying"))
+        settle(self._started)
         for item in self.mailbox.control:
             if isinstance(item, Deliver) and not isinstance(item, Notice):
                 self.dead_letter(item.message)
+            _settle_order(item)
         self.mailbox.control.clear()
         self.system._unregister(self)
         for target in self.watching:
@@ -468,3 +483,11 @@ class Cell(Generic[MsgT]):
                 supervisor.child_terminated(self)
             self.log.info("actor.stopped", reason=self.reason)
         self.done.set()
+
+
+def _settle_order(item: object) -> None:
+    """An order that will never be carried out: release whoever waits on it."""
+    if isinstance(item, RetireOrder):
+        settle(item.done)
+    elif isinstance(item, RestartOrder):
+        settle(item.started)

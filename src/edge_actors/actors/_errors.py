@@ -18,6 +18,7 @@ __all__ = [
     "DuplicateActorName",
     "MailboxFull",
     "Refusal",
+    "StrayCancellation",
     "SupervisorFailed",
     "SystemClosed",
 ]
@@ -58,6 +59,16 @@ class ActorKilled(ActorError):
     """
 
 
+class StrayCancellation(ActorError):
+    """A hook or ``receive`` raised ``CancelledError`` that no cancel scope caused.
+
+    Typically it awaited a future or task that some other code cancelled. anyio and trio
+    treat such a cancellation as an error, and so do we: it is a **crash** of the actor
+    (the asker receives this error, the supervisor decides), never a silent cancel of the
+    actor system. The original ``CancelledError`` is chained as ``__cause__``.
+    """
+
+
 class SupervisorFailed(ActorError):
     """A supervisor exceeded its restart intensity (more than ``max_restarts`` within
     ``within_s``), stopped its children and failed, escalating to its parent."""
@@ -72,4 +83,12 @@ class Refusal(ActorError):
 
     Raising a subclass from ``receive`` replies with that error to the asker (a ``tell``
     drops it) but does **not** crash the actor: the next message is handled as usual.
+    Refusals are raised, never returned as values: the asker's ``ask`` raises it.
+
+    Attributes:
+        code: a stable, machine-readable reason (``"refused"`` by default). Subclasses
+            set their own as a class attribute (``code = "overdrawn"``), so callers in
+            any layer can match on the code instead of the message text.
     """
+
+    code: str = "refused"

@@ -126,18 +126,20 @@ class ActorRef(Generic[MsgT]):
         reply: asyncio.Future[Any] = loop.create_future()
         mailbox = cell.mailbox
         if not mailbox.put_nowait((message, reply)):
+            start = loop.time()
             if mailbox.closed:
                 cell.dead_letter(message)
                 raise ActorStopped(f"actor {cell.name!r} is stopped")
-            deadline = None if timeout is None else loop.time() + timeout
             try:
                 with anyio.fail_after(timeout):
                     await mailbox.put((message, reply))
             except MailboxClosed:
                 cell.dead_letter(message)
                 raise ActorStopped(f"actor {cell.name!r} stopped before replying") from None
-            if deadline is not None:
-                timeout = max(0.0, deadline - loop.time())
+            if timeout is not None:
+                # the original deadline, in the original timeout's lane (not one per rest)
+                cell.timers.expire_at(reply, start + timeout, timeout, cell.name)
+            return await reply
         if timeout is not None:
             cell.timers.expire_after(reply, timeout, cell.name)
         return await reply

@@ -4,33 +4,72 @@ A supervisor is itself an actor (``_Supervisor``) whose messages are notices fro
 children, delivered on the control lane so they are never stuck behind user traffic. Its
 lasting configuration and child specs live in a :class:`SupervisorCore` that outlives
 supervisor instances, so a restarted supervisor starts its children again from the specs.
+
+Group restarts (``one_for_all``, ``rest_for_one``) follow OTP: the children concerned are
+retired last started first, each within its ``shutdown`` (then killed), and only then
+started again in start order, each new instance's ``on_restart`` completing before the
+next starts. The supervisor handles one child exit at a time, so a round is never
+interleaved with another.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
+
 from .._log import get_logger
 from ._actor import Actor
 from ._errors import ActorStopped, SupervisorFailed
+from ._orders import RestartOrder, RetireOrder, StopOrder
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._cell import Cell, Exit
+    from ._cell import Cell
+    from ._orders import Exit
     from ._ref import ActorRef
     from ._system import ActorSystem
     from ._types import Backoff, RestartType, SupervisorStrategy
 
-__all__ = ["SupervisorCore", "SupervisorRef"]
+__all__ = ["SupervisorCore", "SupervisorRef", "own_policy"]
 
 M = TypeVar("M")
 
-# How long a supervisor waits for one child to stop before cancelling it (OTP's
-# ``shutdown`` of a worker, 5000 ms by default).
+# How long a supervisor waits for one child to stop before killing it (OTP's
+# ``shutdown`` of a worker, 5000 ms by default). A nested supervisor's default is ``None``
+# (OTP's ``infinity``): its own children are bounded by their own shutdowns.
 CHILD_SHUTDOWN_S = 5.0
+
+# Restart intensity of an actor spawned without a supervisor (its own little policy).
+UNSUPERVISED_MAX_RESTARTS = 3
+UNSUPERVISED_WITHIN_S = 5.0
+
+
+def own_policy(cell: Cell[Any], exit_: Exit) -> RestartOrder | StopOrder:
+    """Restart policy of an actor without a supervisor (see docs/actors.md)."""
+    restart = cell.restart_type
+    if restart == "temporary" or (restart == "transient" and exit_.kind == "normal"):
+        return StopOrder(None)
+    now = time.monotonic()
+    restarts = cell.restarts
+    while restarts and now - restarts[0] > UNSUPERVISED_WITHIN_S:
+        restarts.popleft()
+    restarts.append(now)
+    if len(restarts) > UNSUPERVISED_MAX_RESTARTS:
+        cell.log.error(
+            "supervisor.escalated",
+            supervisor=None,
+            child=cell.name,
+            restarts=len(restarts),
+            within_s=UNSUPERVISED_WITHIN_S,
+            reason=exit_.reason,
+        )
+        return StopOrder(None)
+    return RestartOrder(exit_.error or ActorStopped("stopped normally"), 0.0)
 
 
 class _ChildSpec:
@@ -43,6 +82,7 @@ class _ChildSpec:
         "name",
         "restart",
         "restarted_upto",
+        "shutdown",
         "supervises",
     )
 
@@ -54,8 +94,10 @@ class _ChildSpec:
         mailbox_size: int,
         cell: Cell[Any],
         supervises: SupervisorCore | None,
+        shutdown: float | None,
     ) -> None:
         self.factory = factory
+        self.shutdown = shutdown
         self.supervises = supervises
         self.name = name
         self.restart: RestartType = restart
@@ -124,7 +166,7 @@ class SupervisorCore:
         """The supervisor ended abruptly: order every child to stop, without waiting."""
         for spec in reversed(self.children):
             spec.cell.supervisor = None
-            spec.cell.order(_stop_order(None))
+            spec.cell.order(StopOrder(None))
 
     # --- run inside the supervisor's actor ------------------------------------------------
 
@@ -140,23 +182,24 @@ class SupervisorCore:
         name: str | None,
         restart: RestartType,
         mailbox_size: int,
+        shutdown: float | None,
         *,
         supervises: SupervisorCore | None = None,
     ) -> _ChildSpec:
         """Start a child (``supervises``: a nested supervisor) and record its spec."""
-        cell = await self.system._spawn_cell(factory, name, mailbox_size, restart, self, supervises)
-        spec = _ChildSpec(factory, cell.name, restart, mailbox_size, cell, supervises)
+        cell = await self.system._spawn_cell(
+            factory, name, mailbox_size, restart, self, supervises, shutdown=shutdown
+        )
+        spec = _ChildSpec(factory, cell.name, restart, mailbox_size, cell, supervises, shutdown)
         if not self.is_alive:  # we died while the child started
             cell.supervisor = None
-            await self.system._stop_cell(cell, CHILD_SHUTDOWN_S)
+            await self.system._stop_cell(cell, shutdown)
             raise ActorStopped(f"supervisor {self.name!r} stopped while spawning a child")
         self.children.append(spec)
         return spec
 
     async def handle_exit(self, notice: _ChildExited) -> None:
         """Apply restart type, intensity, backoff and strategy to one child exit."""
-        from ._cell import RestartOrder
-
         cell, exit_ = notice.cell, notice.exit
         spec = self._find(cell)
         if spec is None or cell.terminated or spec.restarted_upto >= notice.incarnation:
@@ -168,7 +211,7 @@ class SupervisorCore:
         ):
             self.children.remove(spec)
             cell.supervisor = None
-            cell.order(_stop_order(None))
+            cell.order(StopOrder(None))
             return
         now = time.monotonic()
         restarts = self.restarts
@@ -191,20 +234,58 @@ class SupervisorCore:
             )
         delay = self.backoff.delay(len(restarts) - 1) if self.backoff is not None else 0.0
         cause = exit_.error or ActorStopped(f"actor {cell.name!r} stopped normally")
-        targets = [spec] if self.strategy == "one_for_one" else list(self.children)
+        if self.strategy == "one_for_one":
+            group = [spec]
+        elif self.strategy == "one_for_all":
+            group = list(self.children)
+        else:  # rest_for_one: the failed child and those started after it
+            group = self.children[self.children.index(spec) :]
         self.log.info(
             "supervisor.restarting",
             child=cell.name,
             strategy=self.strategy,
-            restarting=[s.name for s in targets],
+            restarting=[s.name for s in group if s is spec or s.restart != "temporary"],
             delay_s=delay,
             reason=exit_.reason,
         )
-        for target in targets:
-            if target is not spec and target.restart == "temporary":
+        for target in group:
+            target.restarted_upto = target.cell.incarnation  # its pending exit is handled
+        if len(group) == 1:  # nothing to sequence: the child restarts on its own
+            cell.order(RestartOrder(cause, delay))
+            return
+        await self._restart_group(spec, group, cause, delay)
+
+    async def _restart_group(
+        self, failed: _ChildSpec, group: list[_ChildSpec], cause: BaseException, delay: float
+    ) -> None:
+        """Retire ``group`` last started first, then start it again in start order.
+
+        The failed child is retired already. A ``temporary`` sibling is stopped for good
+        (OTP). Waits are bounded by each child's ``shutdown`` (then it is killed); starts
+        wait for each ``on_restart`` to complete.
+        """
+        loop = asyncio.get_running_loop()
+        for target in reversed(group):
+            if target is failed:
                 continue
-            target.restarted_upto = target.cell.incarnation
-            target.cell.order(RestartOrder(cause, delay))
+            if target.restart == "temporary":
+                self.children.remove(target)
+                target.cell.supervisor = None
+                await self.system._stop_cell(target.cell, target.shutdown)
+                continue
+            retired: asyncio.Future[None] = loop.create_future()
+            target.cell.order(RetireOrder(retired))
+            if not await _wait(retired, target.shutdown):
+                target.cell.log.warning("actor.shutdown_timeout", shutdown_s=target.shutdown)
+                target.cell.brutal_kill()
+                await _wait(retired, None)
+        for target in group:
+            if target.cell.terminated or (target is not failed and target.restart == "temporary"):
+                continue
+            started: asyncio.Future[None] = loop.create_future()
+            target.cell.order(RestartOrder(cause, delay, started))
+            delay = 0.0  # the backoff delays the round once, before its first start
+            await _wait(started, None)
 
     def forget(self, cell: Cell[Any]) -> None:
         """Drop the spec of a child that stopped for good."""
@@ -213,10 +294,10 @@ class SupervisorCore:
             self.children.remove(spec)
 
     async def stop_children(self) -> None:
-        """Stop every child, last started first, each within ``CHILD_SHUTDOWN_S``."""
+        """Stop every child, last started first, each within its ``shutdown`` (then killed)."""
         for spec in reversed(self.children):
             spec.cell.supervisor = None
-            await self.system._stop_cell(spec.cell, CHILD_SHUTDOWN_S)
+            await self.system._stop_cell(spec.cell, spec.shutdown)
 
     async def restart_children(self) -> None:
         """Start every non-temporary child again from its spec (after our own restart)."""
@@ -229,14 +310,20 @@ class SupervisorCore:
                 spec.name,
                 spec.restart,
                 spec.mailbox_size,
+                spec.shutdown,
                 supervises=spec.supervises,
             )
 
 
-def _stop_order(reason: str | None) -> object:
-    from ._cell import StopOrder
+async def _wait(signal: asyncio.Future[None], timeout: float | None) -> bool:  # noqa: ASYNC109 - a child's shutdown grace, not a caller deadline
+    """Wait for a child's signal, at most ``timeout`` seconds; ``True`` if it came.
 
-    return StopOrder(reason)
+    Shielded so that a timeout (or our own cancellation) never cancels the signal itself:
+    the child settles it later whatever happened here.
+    """
+    with anyio.move_on_after(timeout):
+        await asyncio.shield(signal)
+    return signal.done()
 
 
 class _Supervisor(Actor[object]):
@@ -297,6 +384,7 @@ class SupervisorRef:
         name: str | None = None,
         restart: RestartType = "permanent",
         mailbox_size: int = 1000,
+        shutdown: float | None = CHILD_SHUTDOWN_S,
     ) -> ActorRef[M]:
         """Start an actor supervised by this supervisor.
 
@@ -305,19 +393,24 @@ class SupervisorRef:
             name: unique actor name (generated when ``None``).
             restart: ``permanent`` (default), ``transient`` or ``temporary``.
             mailbox_size: bound of the user mailbox (default 1000).
+            shutdown: seconds the child gets to stop (finish its message, run
+                ``on_stop``) when the supervisor stops it or retires it for a group
+                restart; then it is killed (``on_stop`` skipped). Default 5.0 (OTP's
+                5000 ms); ``None`` waits as long as it takes (OTP's ``infinity``).
 
         Returns:
             The child's ref, valid across its restarts.
 
         Raises:
             ActorStopped: this supervisor is not running.
-            DuplicateActorName, ActorStartError, ConfigError: as ``ActorSystem.spawn``.
+            DuplicateActorName, ActorStartError, ConfigError: as ``ActorSystem.spawn``
+                (also a bad ``shutdown``).
 
         Cancellation: if cancelled while the child starts, the child is not recorded.
         """
         core = self._core
         if not core.is_alive:
             raise ActorStopped(f"supervisor {core.name!r} is stopped")
-        spec = await core.spawn(factory, name, restart, mailbox_size)
+        spec = await core.spawn(factory, name, restart, mailbox_size, shutdown)
         ref: ActorRef[M] = spec.cell.ref
         return ref

@@ -10,20 +10,22 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import anyio
 
 from .._log import get_logger
 from ..errors import ConfigError
-from ._cell import Cell, StopOrder
-from ._errors import ActorStartError, DuplicateActorName, SystemClosed
-from ._supervisor import SupervisorCore, SupervisorRef, _Supervisor
+from ._cell import Cell
+from ._errors import DuplicateActorName, SystemClosed
+from ._orders import StopOrder
+from ._supervisor import CHILD_SHUTDOWN_S, SupervisorCore, SupervisorRef, _Supervisor
 from ._timers import AskTimers
 from ._types import RESTART_TYPES, STRATEGIES, Backoff, RestartType, SupervisorStrategy, Terminated
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
     from types import TracebackType
 
     from anyio.abc import TaskGroup
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from ._actor import Actor
     from ._ref import ActorRef
 
-__all__ = ["ActorSystem"]
+__all__ = ["ActorSystem", "open_actor_system"]
 
 M = TypeVar("M")
 
@@ -39,6 +41,20 @@ M = TypeVar("M")
 def _short(value: object, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _check_shutdown(shutdown: object) -> None:
+    """``None`` (wait as long as it takes) or a finite number of seconds >= 0."""
+    if shutdown is None:
+        return
+    if (
+        isinstance(shutdown, bool)
+        or not isinstance(shutdown, int | float)
+        or not 0 <= shutdown < math.inf
+    ):
+        raise ConfigError(
+            f"shutdown must be None or a finite number of seconds >= 0, got {_short(shutdown)}"
+        )
 
 
 def _check_name(name: object) -> None:
@@ -121,6 +137,7 @@ class ActorSystem:
         mailbox_size: int = 1000,
         restart: RestartType | None = None,
         supervisor: SupervisorRef | None = None,
+        shutdown: float | None = CHILD_SHUTDOWN_S,
     ) -> ActorRef[M]:
         """Start an actor and return its ref once ``on_start`` has completed.
 
@@ -132,6 +149,9 @@ class ActorSystem:
             restart: restart type; ``None`` means ``"temporary"`` without a supervisor (a
                 crash stops the actor) and ``"permanent"`` under one.
             supervisor: spawn as that supervisor's child (same as ``spawn_child``).
+            shutdown: seconds the actor gets to stop (finish its message, run
+                ``on_stop``) when its supervisor or the system's shutdown stops it; then
+                it is killed. Default 5.0; ``None`` waits as long as it takes.
 
         Raises:
             DuplicateActorName: a live actor already has ``name``.
@@ -143,10 +163,14 @@ class ActorSystem:
         """
         if supervisor is not None:
             return await supervisor.spawn_child(
-                factory, name=name, restart=restart or "permanent", mailbox_size=mailbox_size
+                factory,
+                name=name,
+                restart=restart or "permanent",
+                mailbox_size=mailbox_size,
+                shutdown=shutdown,
             )
         cell: Cell[M] = await self._spawn_cell(
-            factory, name, mailbox_size, restart or "temporary", None
+            factory, name, mailbox_size, restart or "temporary", None, shutdown=shutdown
         )
         return cell.ref
 
@@ -159,18 +183,23 @@ class ActorSystem:
         within_s: float = 5.0,
         backoff: Backoff | None = None,
         parent: SupervisorRef | None = None,
+        shutdown: float | None = None,
     ) -> SupervisorRef:
         """Start a supervisor (OTP semantics, see docs/actors.md).
 
         Args:
             name: unique name (generated when ``None``).
-            strategy: ``"one_for_one"`` (default) or ``"one_for_all"``.
+            strategy: ``"one_for_one"`` (default), ``"one_for_all"`` or
+                ``"rest_for_one"``.
             max_restarts: restarts allowed within ``within_s``; one more makes the
                 supervisor stop its children and fail (default 3).
             within_s: the intensity window in seconds (default 5.0).
             backoff: delay between restarts; ``None`` (default) restarts at once.
             parent: supervise this supervisor (a ``permanent`` child of ``parent``); at
                 the top (``None``) a failure stops it for good, logged and watchable.
+            shutdown: seconds the supervisor gets to stop (its children first) before it
+                is killed; ``None`` (default, OTP's ``infinity``) waits as long as it
+                takes, each child being bounded by its own ``shutdown``.
 
         Raises:
             ConfigError: bad strategy, ``max_restarts`` or ``within_s``.
@@ -199,9 +228,9 @@ class ActorSystem:
             return _Supervisor(core)
 
         if parent is not None:
-            await parent._core.spawn(factory, name, "permanent", 1000, supervises=core)
+            await parent._core.spawn(factory, name, "permanent", 1000, shutdown, supervises=core)
         else:
-            await self._spawn_cell(factory, name, 1000, "temporary", None, core)
+            await self._spawn_cell(factory, name, 1000, "temporary", None, core, shutdown=shutdown)
         return SupervisorRef(core)
 
     async def _spawn_cell(
@@ -212,6 +241,8 @@ class ActorSystem:
         restart: RestartType,
         supervisor: SupervisorCore | None,
         supervises: SupervisorCore | None = None,
+        *,
+        shutdown: float | None = CHILD_SHUTDOWN_S,
     ) -> Cell[M]:
         tg = self._tg
         if tg is None or self._closing:
@@ -224,6 +255,7 @@ class ActorSystem:
         _check_name(name)
         if isinstance(mailbox_size, bool) or not isinstance(mailbox_size, int) or mailbox_size < 1:
             raise ConfigError(f"mailbox_size must be an integer >= 1, got {_short(mailbox_size)}")
+        _check_shutdown(shutdown)
         if not isinstance(restart, str) or restart not in RESTART_TYPES:
             raise ConfigError(
                 f"restart must be one of {sorted(RESTART_TYPES)}, got {_short(restart)}"
@@ -233,14 +265,12 @@ class ActorSystem:
             name = f"{base}-{next(self._ids)}"
         if name in self._cells:
             raise DuplicateActorName(f"an actor named {name!r} already runs in {self.name!r}")
-        cell = Cell(self, factory, name, mailbox_size, restart, supervisor)
+        cell = Cell(self, factory, name, mailbox_size, restart, supervisor, shutdown)
         if supervises is not None:
             supervises.cell = cell
             cell.supervises = supervises
         self._cells[name] = cell
-        outcome = await tg.start(cell.run, name=f"actor:{name}")
-        if outcome is not None:
-            raise ActorStartError(f"actor {name!r} failed to start: {outcome!r}") from outcome
+        await tg.start(cell.run, name=f"actor:{name}")  # raises ActorStartError
         cell.log.info(
             "actor.spawned",
             restart=restart,
@@ -269,7 +299,7 @@ class ActorSystem:
         """
         await self._stop_cell(ref._cell, timeout)
 
-    async def _stop_cell(self, cell: Cell[Any], timeout: float) -> None:  # noqa: ASYNC109 - grace period
+    async def _stop_cell(self, cell: Cell[Any], timeout: float | None) -> None:  # noqa: ASYNC109 - grace period
         if cell.terminated:
             return
         cell.order(StopOrder(None))
@@ -309,20 +339,26 @@ class ActorSystem:
         watcher._cell.watching.discard(target._cell)
 
     async def shutdown(self, *, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - grace period before cancelling
-        """Stop every actor: orderly first (``on_stop`` hooks), then cancel what remains.
+        """Stop every actor in order: children before parents, last started first.
 
-        Supervisors restart nothing from here on and no actor can be spawned. Actors get
-        ``timeout`` seconds to stop in order, then are cancelled; idempotent.
+        Supervisors restart nothing from here on and no actor can be spawned. Top-level
+        actors (those without a live supervisor) are stopped one at a time, last spawned
+        first; a supervisor stops its own children (last started first) before it ends.
+        Each actor gets its ``shutdown`` seconds, then is killed (``on_stop`` skipped)
+        and the next one is stopped. Whatever still runs after ``timeout`` seconds in
+        all is cancelled. Idempotent.
         """
         if self._closing:
             return
         self._closing = True
         cells = list(self._cells.values())
-        for cell in reversed(cells):
-            cell.order(StopOrder(None))
         with anyio.move_on_after(timeout):
-            for cell in cells:
-                await cell.done.wait()
+            for cell in reversed(cells):
+                supervisor = cell.supervisor
+                if supervisor is None or not supervisor.is_alive:
+                    await self._stop_cell(cell, cell.shutdown)
+            for cell in reversed(cells):  # what a failed supervisor left behind
+                await self._stop_cell(cell, cell.shutdown)
         left = [cell for cell in cells if not cell.done.is_set()]
         for cell in left:
             cell.force("killed")
@@ -332,3 +368,19 @@ class ActorSystem:
         if any(not cell.done.is_set() for cell in left) and self._tg is not None:
             self._tg.cancel_scope.cancel()
         self.log.info("system.stopped", forced=len(left), dead_letters=self._dead_letters)
+
+
+@asynccontextmanager
+async def open_actor_system(name: str = "edge-actors") -> AsyncIterator[ActorSystem]:
+    """Open an :class:`ActorSystem` for the duration of an ``async with`` block.
+
+    ``async with open_actor_system() as system:`` is the anyio-style spelling of
+    ``async with ActorSystem() as system:`` (both stay supported): on leaving the block
+    every actor is stopped in order (:meth:`ActorSystem.shutdown`) and no task of the
+    system is left pending.
+
+    Args:
+        name: the system's name (logged with every event of its actors).
+    """
+    async with ActorSystem(name) as system:
+        yield system

@@ -19,12 +19,13 @@ RestartType = Literal["permanent", "transient", "temporary"]
 """When a supervisor restarts a child: ``permanent`` always, ``transient`` only after a
 crash (not after a normal stop), ``temporary`` never."""
 
-SupervisorStrategy = Literal["one_for_one", "one_for_all"]
-"""``one_for_one`` restarts only the child that exited; ``one_for_all`` restarts every
-child of the supervisor."""
+SupervisorStrategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
+"""``one_for_one`` restarts only the child that exited; ``one_for_all`` stops every child
+(last started first) and starts them all again in start order; ``rest_for_one`` does the
+same for the child that exited and the children started after it."""
 
 RESTART_TYPES: frozenset[str] = frozenset(("permanent", "transient", "temporary"))
-STRATEGIES: frozenset[str] = frozenset(("one_for_one", "one_for_all"))
+STRATEGIES: frozenset[str] = frozenset(("one_for_one", "one_for_all", "rest_for_one"))
 
 
 class Terminated(msgspec.Struct, frozen=True, tag=True):

@@ -2,13 +2,15 @@
 
 Edge layer. Every route here is behind the bearer-token check of the daemon's middleware
 (401 and nothing changed without it). Transfers live in ``_transfer_api``. While a
-cutover of a workload runs, its hold, release, status and drop are refused (409).
+cutover of a workload runs, its hold, release, status and drop are refused (409). The
+routes see the daemon, its router and its cutover saga only through the narrow
+:class:`AdminServer`, :class:`AdminRouting` and :class:`Cutovers` protocols.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
@@ -30,12 +32,81 @@ from ._models import (
 )
 
 if TYPE_CHECKING:
-    from ._daemon import EdgeDaemon
+    from edge_actors.transfer import LinkLimiters
 
-__all__ = ["add_admin_routes"]
+    from ._metrics import DaemonMetrics
+    from ._models import CapacityInfo, CutoverAnswer, LoadInfo, WorkloadInfo, WorkloadStatus
+    from ._routing import Route
+
+__all__ = ["AdminRouting", "AdminServer", "Cutovers", "add_admin_routes"]
 
 
-def add_admin_routes(app: web.Application, daemon: EdgeDaemon) -> None:
+class AdminServer(Protocol):
+    """What the admin routes need of the daemon: identity, links, metrics, log."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def uptime_s(self) -> float: ...
+
+    @property
+    def links(self) -> LinkLimiters: ...
+
+    @property
+    def metrics(self) -> DaemonMetrics: ...
+
+    @property
+    def log(self) -> Any: ...
+
+
+class AdminRouting(Protocol):
+    """What the admin routes need of the router: workloads, routes, holds, activation."""
+
+    @property
+    def hold_timeout_s(self) -> float: ...
+
+    async def workload_names(self) -> list[str]: ...
+
+    def load(self) -> LoadInfo: ...
+
+    async def capacity(self) -> CapacityInfo: ...
+
+    async def refresh_sizes(self) -> None: ...
+
+    async def info(self, name: str) -> WorkloadInfo: ...
+
+    async def create(self, name: str, status: WorkloadStatus) -> WorkloadInfo: ...
+
+    async def drop(self, name: str, *, forget: bool) -> None: ...
+
+    def route_of(self, name: str) -> Route | None: ...
+
+    def check_no_cutover(self, name: str) -> None: ...
+
+    def set_route(self, name: str, status: WorkloadStatus, moved_to: str | None) -> Route: ...
+
+    async def hold(self, name: str, lease_s: float | None) -> tuple[int, float]: ...
+
+    def release(
+        self, name: str, moved_to: str | None, *, reason: str = "request"
+    ) -> tuple[int, float]: ...
+
+    async def activate(self, name: str, min_lsn: int, digest: str | None) -> WorkloadInfo: ...
+
+
+class Cutovers(Protocol):
+    """Runs a whole cutover of a workload from this edge (the cutover saga)."""
+
+    async def run(self, name: str, req: CutoverRequest) -> CutoverAnswer: ...
+
+
+def add_admin_routes(
+    app: web.Application, daemon: AdminServer, router: AdminRouting, cutovers: Cutovers
+) -> None:
     """Register the admin routes on ``app``."""
 
     def workload(request: web.Request) -> str:
@@ -48,79 +119,53 @@ def add_admin_routes(app: web.Application, daemon: EdgeDaemon) -> None:
                 name=daemon.name,
                 url=daemon.url,
                 uptime_s=round(daemon.uptime_s, 3),
-                workloads=len(await daemon.workload_names()),
-                load=daemon.load(),
-                capacity=await daemon.capacity(),
+                workloads=len(await router.workload_names()),
+                load=router.load(),
+                capacity=await router.capacity(),
             )
         )
 
     async def capacity(request: web.Request) -> web.Response:
-        return json_response(await daemon.capacity())
+        return json_response(await router.capacity())
 
     async def list_workloads(request: web.Request) -> web.Response:
-        infos = [await daemon.info(name) for name in await daemon.workload_names()]
+        infos = [await router.info(name) for name in await router.workload_names()]
         return json_response(WorkloadList(infos))
 
     async def create_workload(request: web.Request) -> web.Response:
         body = await decode_json(request, CreateWorkload)
-        name = validate_workload_name(body.name)
-        limit = daemon.config.max_workloads
-        if limit is not None and len(daemon.registry.names()) >= limit:
-            raise HttpError(
-                507,
-                "capacity_exceeded",
-                f"edge {daemon.name} already hosts {limit} workloads (max_workloads); "
-                f"{name!r} was not created",
-            )
-        await daemon.registry.create(name)
-        if body.status == "incoming":
-            daemon.set_route(name, "incoming", None)
-        else:
-            daemon.set_route(name, "active", None)
-        daemon.log.info("workload_created", workload=name, status=body.status)
-        return json_response(await daemon.info(name), status=201)
+        return json_response(await router.create(body.name, body.status), status=201)
 
     async def workload_info(request: web.Request) -> web.Response:
-        return json_response(await daemon.info(workload(request)))
+        return json_response(await router.info(workload(request)))
 
     async def drop_workload(request: web.Request) -> web.Response:
         name = workload(request)
         forget = request.query.get("forget", "").lower() in ("1", "true", "yes")
-        route = daemon.route_of(name)
-        if route is None:
-            raise HttpError(404, "workload_not_found", f"no workload {name!r} on {daemon.name}")
-        daemon.check_no_cutover(name)
-        gate = daemon.gate(name)
-        if gate.held:
-            raise HttpError(409, "workload_held", f"workload {name!r} is held; release it first")
-        if name in daemon.registry:
-            await daemon.registry.drop(name)
-        if forget or route.status != "moved":
-            daemon.routing.remove(name)
-        daemon.log.info("workload_dropped", workload=name, kept_route=route.status == "moved")
+        await router.drop(name, forget=forget)
         return web.Response(status=204)
 
     async def set_status(request: web.Request) -> web.Response:
         name = workload(request)
         body = await decode_json(request, SetStatus)
-        daemon.check_no_cutover(name)
-        daemon.set_route(name, body.status, body.moved_to)
-        return json_response(await daemon.info(name))
+        router.check_no_cutover(name)
+        router.set_route(name, body.status, body.moved_to)
+        return json_response(await router.info(name))
 
     async def hold(request: web.Request) -> web.Response:
         name = workload(request)
         body = await decode_json(request, HoldRequest, empty_ok=True)
-        _check_lease(body.lease_s, daemon.config.hold_timeout_s)
-        daemon.check_no_cutover(name)
-        lsn, lease = await daemon.hold(name, body.lease_s)
+        _check_lease(body.lease_s, router.hold_timeout_s)
+        router.check_no_cutover(name)
+        lsn, lease = await router.hold(name, body.lease_s)
         return json_response(HoldAnswer(lsn=lsn, lease_s=lease))
 
     async def release(request: web.Request) -> web.Response:
         name = workload(request)
         body = await decode_json(request, ReleaseRequest, empty_ok=True)
-        daemon.check_no_cutover(name)
-        count, held_ms = daemon.release(name, body.moved_to)
-        route = daemon.route_of(name)
+        router.check_no_cutover(name)
+        count, held_ms = router.release(name, body.moved_to)
+        route = router.route_of(name)
         status = route.status if route is not None else "active"
         return json_response(
             ReleaseAnswer(
@@ -134,8 +179,8 @@ def add_admin_routes(app: web.Application, daemon: EdgeDaemon) -> None:
     async def activate(request: web.Request) -> web.Response:
         name = workload(request)
         body = await decode_json(request, ActivateRequest)
-        daemon.check_no_cutover(name)
-        return json_response(await daemon.activate(name, body.min_lsn, body.digest))
+        router.check_no_cutover(name)
+        return json_response(await router.activate(name, body.min_lsn, body.digest))
 
     async def cutover(request: web.Request) -> web.Response:
         name = workload(request)
@@ -144,7 +189,7 @@ def add_admin_routes(app: web.Application, daemon: EdgeDaemon) -> None:
             raise HttpError(
                 400, "invalid_body", f"target_url: expected an http(s) URL, got {body.target_url!r}"
             )
-        _check_lease(body.lease_s, daemon.config.hold_timeout_s)
+        _check_lease(body.lease_s, router.hold_timeout_s)
         if body.from_lsn < 0 or body.batch_size < 1:
             raise HttpError(
                 400,
@@ -152,7 +197,7 @@ def add_admin_routes(app: web.Application, daemon: EdgeDaemon) -> None:
                 f"from_lsn >= 0 and batch_size >= 1 expected, got {body.from_lsn}, "
                 f"{body.batch_size}",
             )
-        return json_response(await daemon.cutover(name, body))
+        return json_response(await cutovers.run(name, body))
 
     async def set_link_rate(request: web.Request) -> web.Response:
         target = request.match_info["target"]
@@ -168,26 +213,26 @@ def add_admin_routes(app: web.Application, daemon: EdgeDaemon) -> None:
         return json_response({"link": target, "rate_bps": body.rate_bps})
 
     async def metrics(request: web.Request) -> web.Response:
-        await daemon.refresh_sizes()
+        await router.refresh_sizes()
         return web.Response(
             body=daemon.metrics.render(),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
         )
 
-    router = app.router
-    router.add_route("GET", "/admin/health", health)
-    router.add_route("GET", "/admin/capacity", capacity)
-    router.add_route("GET", "/admin/workloads", list_workloads)
-    router.add_route("POST", "/admin/workloads", create_workload)
-    router.add_route("GET", "/admin/workloads/{workload}", workload_info)
-    router.add_route("DELETE", "/admin/workloads/{workload}", drop_workload)
-    router.add_route("PUT", "/admin/workloads/{workload}/status", set_status)
-    router.add_route("POST", "/admin/workloads/{workload}/hold", hold)
-    router.add_route("POST", "/admin/workloads/{workload}/release", release)
-    router.add_route("POST", "/admin/workloads/{workload}/activate", activate)
-    router.add_route("POST", "/admin/workloads/{workload}/cutover", cutover)
-    router.add_route("PUT", "/admin/links/{target}", set_link_rate)
-    router.add_route("GET", "/metrics", metrics)
+    routes = app.router
+    routes.add_route("GET", "/admin/health", health)
+    routes.add_route("GET", "/admin/capacity", capacity)
+    routes.add_route("GET", "/admin/workloads", list_workloads)
+    routes.add_route("POST", "/admin/workloads", create_workload)
+    routes.add_route("GET", "/admin/workloads/{workload}", workload_info)
+    routes.add_route("DELETE", "/admin/workloads/{workload}", drop_workload)
+    routes.add_route("PUT", "/admin/workloads/{workload}/status", set_status)
+    routes.add_route("POST", "/admin/workloads/{workload}/hold", hold)
+    routes.add_route("POST", "/admin/workloads/{workload}/release", release)
+    routes.add_route("POST", "/admin/workloads/{workload}/activate", activate)
+    routes.add_route("POST", "/admin/workloads/{workload}/cutover", cutover)
+    routes.add_route("PUT", "/admin/links/{target}", set_link_rate)
+    routes.add_route("GET", "/metrics", metrics)
 
 
 def max_lease_s(hold_timeout_s: float) -> float:

@@ -1,15 +1,16 @@
 """The data API apps use (no token): records, batches, workload info, probes (edge layer).
 
-Every data request first passes the routing check (:meth:`EdgeDaemon.data_route`):
+Every data request first passes the routing check (:meth:`WorkloadRouter.data_route`):
 ``moved`` workloads answer 307 to the same path on their new edge, ``incoming`` ones 409.
-A write held by a cutover is forwarded to the new edge by the daemon instead; its answer
-carries ``X-Edge-Moved-To``. Writes then pass the workload's hold gate and the capacity check in
-:meth:`EdgeDaemon.write`.
+A write held by a cutover is forwarded to the new edge by the router instead; its answer
+carries ``X-Edge-Moved-To``. Writes then pass the workload's hold gate and the capacity
+check in :meth:`WorkloadRouter.write`. The routes see the router and the daemon only
+through the narrow :class:`DataRouting` and :class:`DataServer` protocols.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 from aiohttp import web
@@ -20,10 +21,14 @@ from ._http import HttpError, json_response, read_body
 from ._models import MOVED_TO_HEADER, ApiHealth, LsnAnswer
 
 if TYPE_CHECKING:
-    from ._daemon import EdgeDaemon
-    from ._models import WriteAnswer
+    from collections.abc import Sequence
 
-__all__ = ["BATCH_BODY_LIMIT", "add_data_routes"]
+    from edge_actors.store import WorkloadStore
+
+    from ._metrics import DaemonMetrics
+    from ._models import WorkloadInfo, WriteAnswer
+
+__all__ = ["BATCH_BODY_LIMIT", "DataRouting", "DataServer", "add_data_routes"]
 
 BATCH_BODY_LIMIT = 64 * 1024 * 1024
 """Largest ``POST /v1/workloads/{w}/batch`` body, in bytes."""
@@ -31,7 +36,32 @@ BATCH_BODY_LIMIT = 64 * 1024 * 1024
 _BATCH_DECODER = msgspec.msgpack.Decoder(list[tuple[str, bytes | None]])
 
 
-def add_data_routes(app: web.Application, daemon: EdgeDaemon) -> None:
+class DataServer(Protocol):
+    """What the data routes need of the daemon: its name, metrics and uptime."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def metrics(self) -> DaemonMetrics: ...
+
+    @property
+    def uptime_s(self) -> float: ...
+
+
+class DataRouting(Protocol):
+    """What the data routes need of the router: routing checks, writes, workload info."""
+
+    def data_route(self, name: str) -> WorkloadStore: ...
+
+    async def write(self, name: str, ops: Sequence[tuple[str, bytes | None]]) -> WriteAnswer: ...
+
+    async def info(self, name: str) -> WorkloadInfo: ...
+
+    def workload_count(self) -> int: ...
+
+
+def add_data_routes(app: web.Application, daemon: DataServer, router: DataRouting) -> None:
     """Register the data API and the token-free probes on ``app``."""
     metrics = daemon.metrics
 
@@ -52,19 +82,19 @@ def add_data_routes(app: web.Application, daemon: EdgeDaemon) -> None:
 
     async def put_record(request: web.Request) -> web.Response:
         name, key = workload(request), record_key(request)
-        daemon.data_route(name, request)
+        router.data_route(name)
         value = await read_body(request, MAX_VALUE_BYTES, what=f"value of record {key[:64]!r}")
         metrics.load.writes_total += 1
-        return write_answer(await daemon.write(name, request, [(key, value)]))
+        return write_answer(await router.write(name, [(key, value)]))
 
     async def delete_record(request: web.Request) -> web.Response:
         name, key = workload(request), record_key(request)
         metrics.load.writes_total += 1
-        return write_answer(await daemon.write(name, request, [(key, None)]))
+        return write_answer(await router.write(name, [(key, None)]))
 
     async def get_record(request: web.Request) -> web.Response:
         name, key = workload(request), record_key(request)
-        store = daemon.data_route(name, request)
+        store = router.data_route(name)
         metrics.load.reads_total += 1
         found = await store.get(key)
         if found is None:
@@ -79,7 +109,7 @@ def add_data_routes(app: web.Application, daemon: EdgeDaemon) -> None:
 
     async def post_batch(request: web.Request) -> web.Response:
         name = workload(request)
-        daemon.data_route(name, request)
+        router.data_route(name)
         body = await read_body(request, BATCH_BODY_LIMIT, what="batch body")
         try:
             ops = _BATCH_DECODER.decode(body)
@@ -98,18 +128,18 @@ def add_data_routes(app: web.Application, daemon: EdgeDaemon) -> None:
                 )
         metrics.load.writes_total += 1
         if not ops:
-            return json_response(LsnAnswer(daemon.data_route(name, request).lsn))
-        return write_answer(await daemon.write(name, request, ops))
+            return json_response(LsnAnswer(router.data_route(name).lsn))
+        return write_answer(await router.write(name, ops))
 
     async def get_info(request: web.Request) -> web.Response:
         name = workload(request)
-        daemon.data_route(name, request)
+        router.data_route(name)
         metrics.load.reads_total += 1
-        return json_response(await daemon.info(name))
+        return json_response(await router.info(name))
 
     async def workload_health(request: web.Request) -> web.Response:
         name = workload(request)
-        store = daemon.data_route(name, request)
+        store = router.data_route(name)
         stats = await store.stats()
         return json_response({"status": "ok", "workload": name, "lsn": stats.lsn})
 
@@ -119,7 +149,7 @@ def add_data_routes(app: web.Application, daemon: EdgeDaemon) -> None:
                 status="ok",
                 name=daemon.name,
                 uptime_s=round(daemon.uptime_s, 3),
-                workloads=len(daemon.registry.names()),
+                workloads=router.workload_count(),
             )
         )
 

@@ -1,9 +1,13 @@
 """HTTP plumbing shared by the daemon's routes: errors, bodies, auth, counting (edge layer).
 
-Handlers raise :class:`HttpError` (or a store/edge error, mapped here) and never build
-error answers themselves; :func:`error_middleware` turns every failure into the JSON
-shape ``{"error": code, "message": ...}`` and counts the request, so no traceback ever
-reaches a client. :func:`check_token` compares bearer tokens in constant time.
+Handlers raise :class:`HttpError` for malformed requests; the domain below them (router,
+cutover saga, transfers, stores) raises typed refusals with stable codes
+(:mod:`._refusals`, store errors). This module is the one place that maps a domain error
+to its HTTP status (:data:`REFUSAL_STATUS`, :data:`_STORE_ERRORS`):
+:func:`error_middleware` turns every failure into the JSON shape
+``{"error": code, "message": ...}`` (a :class:`WorkloadRedirected` into a 307 to the same
+path on the new edge) and counts the request, so no traceback ever reaches a client.
+:func:`check_token` compares bearer tokens in constant time.
 """
 
 from __future__ import annotations
@@ -27,6 +31,23 @@ from edge_actors.store import (
 )
 
 from ._models import ErrorBody
+from ._refusals import (
+    CapacityExceeded,
+    CutoverFailed,
+    CutoverInProgress,
+    DigestMismatch,
+    ForwardFailed,
+    InvalidRouteChange,
+    LsnBehind,
+    NoSuchWorkload,
+    Refusal,
+    TransferExists,
+    WorkloadHeld,
+    WorkloadIsIncoming,
+    WorkloadIsMoved,
+    WorkloadNotActive,
+    WorkloadRedirected,
+)
 from ._routing import GateClosed
 
 if TYPE_CHECKING:
@@ -38,6 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JSON_TYPE",
+    "REFUSAL_STATUS",
     "HttpError",
     "check_token",
     "decode_json",
@@ -159,15 +181,48 @@ def check_path(raw_path: str) -> None:
         ) from None
 
 
-_MAPPED: tuple[tuple[type[Exception], int, str], ...] = (
+REFUSAL_STATUS: dict[type[Refusal], int] = {
+    InvalidRouteChange: 400,
+    NoSuchWorkload: 404,
+    WorkloadIsIncoming: 409,
+    WorkloadIsMoved: 409,
+    WorkloadNotActive: 409,
+    WorkloadHeld: 409,
+    CutoverInProgress: 409,
+    LsnBehind: 409,
+    DigestMismatch: 409,
+    TransferExists: 409,
+    CutoverFailed: 502,
+    ForwardFailed: 503,
+    GateClosed: 503,
+    CapacityExceeded: 507,
+}
+"""The HTTP status of each domain refusal (its ``code`` is the class's own)."""
+
+_STORE_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (InvalidWorkloadName, 400, "invalid_workload_name"),
     (InvalidRecord, 400, "invalid_record"),
     (ConfigError, 400, "invalid_request"),
     (WorkloadNotFound, 404, "workload_not_found"),
     (WorkloadExists, 409, "workload_exists"),
     (StoreClosed, 503, "store_closed"),
-    (GateClosed, 503, "shutting_down"),
 )
+
+
+def refusal_status(exc: Refusal) -> int:
+    """The HTTP status of ``exc`` (its class or nearest mapped base); 500 if unmapped."""
+    status = REFUSAL_STATUS.get(type(exc))
+    if status is not None:
+        return status
+    for kind, mapped in REFUSAL_STATUS.items():
+        if isinstance(exc, kind):
+            return mapped
+    return 500
+
+
+def _redirect(request: web.Request, exc: WorkloadRedirected) -> web.HTTPTemporaryRedirect:
+    location = exc.moved_to + request.raw_path
+    return web.HTTPTemporaryRedirect(location=location, text=f"moved to {location}")
 
 
 def _route_name(request: web.Request) -> str:
@@ -205,13 +260,20 @@ def error_middleware(metrics: DaemonMetrics, token: str, edge: str) -> Middlewar
         except HttpError as exc:
             status = exc.status
             return _error_response(exc.status, exc.code, exc.message)
+        except WorkloadRedirected as exc:
+            redirect = _redirect(request, exc)
+            status = redirect.status
+            raise redirect from None
+        except Refusal as exc:
+            status = refusal_status(exc)
+            return _error_response(status, exc.code, exc.message)
         except web.HTTPException as exc:
             status = exc.status
             if status < 400:
                 raise
             return _error_response(status, f"http_{status}", exc.reason)
         except Exception as exc:
-            for kind, mapped, code in _MAPPED:
+            for kind, mapped, code in _STORE_ERRORS:
                 if isinstance(exc, kind):
                     status = mapped
                     return _error_response(mapped, code, str(exc))

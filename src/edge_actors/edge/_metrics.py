@@ -76,11 +76,19 @@ class DaemonMetrics:
 
     Args:
         edge: The edge name (a constant ``edge`` label on every series).
-        sizes: Returns ``(workload, records, bytes, lsn)`` per open store, for the gauges.
+        sizes: Returns ``(workload, records, bytes, lsn)`` per open store, for the gauges;
+            by default the snapshot in :attr:`store_sizes`.
+
+    Attributes:
+        store_sizes: The latest ``(workload, records, bytes, lsn)`` snapshot (the daemon's
+            router refreshes it before each scrape).
     """
 
-    def __init__(self, edge: str, sizes: Callable[[], Iterable[tuple[str, int, int, int]]]) -> None:
+    def __init__(
+        self, edge: str, sizes: Callable[[], Iterable[tuple[str, int, int, int]]] | None = None
+    ) -> None:
         self.edge = edge
+        self.store_sizes: list[tuple[str, int, int, int]] = []
         self.registry = CollectorRegistry(auto_describe=True)
         self.load = LoadCounters()
         reg = self.registry
@@ -134,7 +142,7 @@ class DaemonMetrics:
             ["edge", "workload"],
             registry=reg,
         )
-        reg.register(_StoreCollector(edge, sizes))
+        reg.register(_StoreCollector(edge, sizes or (lambda: self.store_sizes)))
 
     def render(self) -> bytes:
         """Return the Prometheus text exposition of every metric."""

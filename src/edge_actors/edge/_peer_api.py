@@ -10,7 +10,7 @@ stream's receiver actor runs in the daemon's long-lived actor system.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
@@ -20,21 +20,52 @@ from edge_actors.transfer import peer_ws_max_msg_size, serve_peer_stream
 from ._http import HttpError
 
 if TYPE_CHECKING:
-    from edge_actors.store import WorkloadStore
+    from edge_actors.actors import ActorSystem
+    from edge_actors.store import StoreRegistry, WorkloadStore
+    from edge_actors.wire import WireLimits
 
-    from ._daemon import EdgeDaemon
+    from ._metrics import DaemonMetrics
+    from ._routing import Route
 
-__all__ = ["add_peer_routes"]
+__all__ = ["PeerHost", "PeerStores", "add_peer_routes"]
 
 
-def add_peer_routes(app: web.Application, daemon: EdgeDaemon) -> None:
+class PeerHost(Protocol):
+    """What the peer stream needs of the daemon: frame limits, actor system, metrics."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def limits(self) -> WireLimits: ...
+
+    @property
+    def actor_system(self) -> ActorSystem: ...
+
+    @property
+    def metrics(self) -> DaemonMetrics: ...
+
+    @property
+    def log(self) -> Any: ...
+
+
+class PeerStores(Protocol):
+    """Where a peer stream's workload is looked up (routes and stores)."""
+
+    @property
+    def registry(self) -> StoreRegistry: ...
+
+    def route_of(self, name: str) -> Route | None: ...
+
+
+def add_peer_routes(app: web.Application, daemon: PeerHost, stores: PeerStores) -> None:
     """Register ``/peer/stream`` on ``app`` and close open streams on shutdown."""
     streams: set[web.WebSocketResponse] = set()
 
     async def resolve_store(workload: str, migration_id: str) -> WorkloadStore:
         validate_workload_name(workload)
-        route = daemon.route_of(workload)
-        if route is None or workload not in daemon.registry:
+        route = stores.route_of(workload)
+        if route is None or workload not in stores.registry:
             raise WorkloadNotFound(
                 f"workload {workload!r} has no store on edge {daemon.name}; create it "
                 "(status 'incoming') before streaming to it"
@@ -42,7 +73,7 @@ def add_peer_routes(app: web.Application, daemon: EdgeDaemon) -> None:
         daemon.log.info(
             "peer_stream_opened", workload=workload, migration_id=migration_id, status=route.status
         )
-        return daemon.registry.get(workload)
+        return stores.registry.get(workload)
 
     def on_applied(workload: str, records: int, raw_bytes: int) -> None:
         daemon.metrics.peer_records.labels(daemon.name, workload).inc(records)

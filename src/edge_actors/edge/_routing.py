@@ -11,26 +11,31 @@ from __future__ import annotations
 
 import collections
 import os
-import time
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
 import msgspec
 
+from edge_actors.clock import SYSTEM_CLOCK
+
 from ._errors import EdgeError
 from ._models import WorkloadStatus
+from ._refusals import Refusal
 
 if TYPE_CHECKING:
-    import asyncio
     from collections.abc import AsyncIterator
     from pathlib import Path
+
+    from edge_actors.clock import Clock
 
 __all__ = ["GateClosed", "Route", "RoutingTable", "WriteGate"]
 
 
-class GateClosed(EdgeError):
+class GateClosed(Refusal):
     """The daemon is shutting down: a write waiting on a hold was turned away."""
+
+    code = "shutting_down"
 
 
 class Route(msgspec.Struct, frozen=True):
@@ -108,13 +113,18 @@ class WriteGate:
 
     Attributes:
         hold_id: Changes on every hold, renewal and release (tells leases apart).
-        lease: The daemon's lease timer of the current hold, if any.
+        lease: The cancel scope of the current hold's lease task, if any.
+
+    Args:
+        name: The workload.
+        clock: Times the hold (``held_ms`` of :meth:`release`).
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, clock: Clock = SYSTEM_CLOCK) -> None:
         self.name = name
         self.hold_id = 0
-        self.lease: asyncio.TimerHandle | None = None
+        self.lease: anyio.CancelScope | None = None
+        self._clock = clock
         self._inflight = 0
         self._idle = anyio.Event()
         self._idle.set()
@@ -196,7 +206,7 @@ class WriteGate:
         uses the id to tell a renewed lease from an expired one).
         """
         if self._held_since is None:
-            self._held_since = time.monotonic()
+            self._held_since = self._clock.monotonic()
         self.hold_id += 1
         return self.hold_id
 
@@ -217,7 +227,7 @@ class WriteGate:
         """
         if self._held_since is None:
             return 0, 0.0
-        held_ms = (time.monotonic() - self._held_since) * 1000.0
+        held_ms = (self._clock.monotonic() - self._held_since) * 1000.0
         count = len(self._queue)
         self._held_since = None
         self.hold_id += 1

@@ -7,13 +7,14 @@ the transfer lives exactly as long as the request. Progress is streamed as one J
 running; the last line is final (``done``, ``failed`` or ``cancelled``). A client that
 disconnects, ``DELETE /admin/transfers/{id}``, or daemon shutdown cancels the transfer at
 a chunk boundary; its final ``acked_lsn`` says where a new transfer resumes. Transfers
-use the daemon's pooled HTTP session and its long-lived actor system (:class:`Transfers`).
+use the daemon's pooled HTTP session and its long-lived actor system (:class:`Transfers`,
+over the narrow :class:`TransferHost`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import msgspec
@@ -23,15 +24,49 @@ from edge_actors.transfer import TransferProgress, TransferSpec, run_transfer
 
 from ._http import HttpError, decode_json, json_response
 from ._models import TransferList
+from ._refusals import TransferExists
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from edge_actors.store import WorkloadStore
+    import aiohttp
 
-    from ._daemon import EdgeDaemon
+    from edge_actors.actors import ActorSystem
+    from edge_actors.store import StoreRegistry, WorkloadStore
+    from edge_actors.transfer import LinkLimiters
 
-__all__ = ["Transfers", "add_transfer_routes"]
+    from ._metrics import DaemonMetrics
+
+__all__ = ["TransferHost", "TransferStores", "Transfers", "add_transfer_routes"]
+
+
+class TransferHost(Protocol):
+    """What :class:`Transfers` needs of the daemon: its pooled resources and metrics."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def metrics(self) -> DaemonMetrics: ...
+
+    @property
+    def log(self) -> Any: ...
+
+    @property
+    def links(self) -> LinkLimiters: ...
+
+    @property
+    def actor_system(self) -> ActorSystem: ...
+
+    def forward_session(self) -> aiohttp.ClientSession: ...
+
+
+class TransferStores(Protocol):
+    """Where the transfer routes find the store a transfer reads."""
+
+    @property
+    def registry(self) -> StoreRegistry: ...
+
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -60,20 +95,18 @@ class Transfers:
     system, so a transfer pays no session, actor-system or connector start-up.
     """
 
-    def __init__(self, daemon: EdgeDaemon) -> None:
-        self.daemon = daemon
+    def __init__(self, host: TransferHost) -> None:
+        self.host = host
         self.running: dict[str, _Running] = {}
 
     def start(self, spec: TransferSpec) -> _Running:
         """Register ``spec`` as running.
 
         Raises:
-            HttpError: 409 a transfer with that id is already running.
+            TransferExists: A transfer with that id is already running.
         """
         if spec.transfer_id in self.running:
-            raise HttpError(
-                409, "transfer_exists", f"transfer {spec.transfer_id!r} is already running"
-            )
+            raise TransferExists(f"transfer {spec.transfer_id!r} is already running")
         entry = self.running[spec.transfer_id] = _Running(spec, spec.from_lsn)
         return entry
 
@@ -89,9 +122,9 @@ class Transfers:
         ``error``) or ``cancelled`` (its scope was cancelled: ``DELETE``, shutdown, a
         client gone). Cancellation of the caller propagates after the bookkeeping.
         """
-        daemon, spec = self.daemon, entry.spec
-        metrics = daemon.metrics
-        log = daemon.log.bind(
+        host, spec = self.host, entry.spec
+        metrics = host.metrics
+        log = host.log.bind(
             workload=spec.workload, migration_id=spec.migration_id, transfer=spec.transfer_id
         )
 
@@ -102,7 +135,7 @@ class Transfers:
 
         final: TransferProgress | None = None
         metrics.load.active_transfers += 1
-        metrics.transfers_active.labels(daemon.name).inc()
+        metrics.transfers_active.labels(host.name).inc()
         log.info("transfer_started", target=spec.target_name, from_lsn=spec.from_lsn)
         try:
             with entry.scope:
@@ -110,10 +143,10 @@ class Transfers:
                     final = await run_transfer(
                         spec,
                         store,
-                        limiter=daemon.links.get(spec.target_name),
+                        limiter=host.links.get(spec.target_name),
                         on_progress=progress,
-                        session=daemon.forward_session(),
-                        system=daemon.actor_system,
+                        session=host.forward_session(),
+                        system=host.actor_system,
                     )
                 except Exception as exc:
                     latest = entry.latest
@@ -127,14 +160,14 @@ class Transfers:
         finally:
             self.running.pop(spec.transfer_id, None)
             metrics.load.active_transfers -= 1
-            metrics.transfers_active.labels(daemon.name).dec()
+            metrics.transfers_active.labels(host.name).dec()
             if final is None:
                 final = entry.latest
                 if final.state == "running":
                     final = msgspec.structs.replace(
                         final, state="cancelled", error="cancelled by the edge"
                     )
-            metrics.transfers.labels(daemon.name, final.state).inc()
+            metrics.transfers.labels(host.name, final.state).inc()
             log.info(
                 "transfer_finished",
                 state=final.state,
@@ -150,15 +183,15 @@ class Transfers:
             entry.scope.cancel()
 
 
-def add_transfer_routes(app: web.Application, daemon: EdgeDaemon) -> None:
+def add_transfer_routes(app: web.Application, transfers: Transfers, stores: TransferStores) -> None:
     """Register ``/admin/transfers`` routes; transfers are cancelled on shutdown."""
-    transfers = daemon.transfers
+    log_of = transfers.host.log
 
     async def start_transfer(request: web.Request) -> web.StreamResponse:
         spec = await decode_json(request, TransferSpec)
-        store = daemon.registry.get(spec.workload)
+        store = stores.registry.get(spec.workload)
         entry = transfers.start(spec)
-        log = daemon.log.bind(
+        log = log_of.bind(
             workload=spec.workload, migration_id=spec.migration_id, transfer=spec.transfer_id
         )
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
@@ -213,7 +246,7 @@ def add_transfer_routes(app: web.Application, daemon: EdgeDaemon) -> None:
         if entry is None:
             raise HttpError(404, "transfer_not_found", f"no running transfer {transfer_id!r}")
         entry.scope.cancel()
-        daemon.log.info("transfer_cancel_requested", transfer=transfer_id)
+        log_of.info("transfer_cancel_requested", transfer=transfer_id)
         return web.Response(status=204)
 
     async def cancel_all(app: web.Application) -> None:

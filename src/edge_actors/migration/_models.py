@@ -338,7 +338,8 @@ class MigrationStatus(msgspec.Struct, kw_only=True):
         strategy: the strategy name.
         auto_rollback: roll back automatically on failure.
         rollback_checkpoint: the checkpoint a running rollback returns to.
-        updated_at: UNIX time of the last transition.
+        updated_at: UNIX time of the last transition; strictly grows with each one (by
+            the smallest float step when the clock stands still or steps back).
     """
 
     migration_id: str

@@ -8,6 +8,7 @@ it needs no locks. Every change is journaled (off the event loop, through
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import anyio
@@ -191,7 +192,10 @@ class Registry:
         """
         status = record.status
         check_transition(status.migration_id, status.state, to_state)
-        now = self.clock.time()
+        # updated_at orders a migration's statuses (``MigrationService.wait(after=...)``):
+        # it must grow with every change even if the wall clock stands still (a test's
+        # ManualClock) or steps back.
+        now = max(self.clock.time(), math.nextafter(status.updated_at, math.inf))
         mono = self.clock.monotonic()
         self._count_time(record, mono)
         event = HistoryEvent(

@@ -247,7 +247,7 @@ class Analytics(msgspec.Struct, frozen=True):
         anomalies: anomalies found by running a fresh detector over each window's points in
             timestamp order (deterministic for the same data).
         time_range_s: the window length.
-        start: window start (``time.time()`` seconds).
+        start: window start (wall-clock seconds since the epoch).
         end: window end.
     """
 
@@ -302,7 +302,7 @@ class EdgeHealth(msgspec.Struct, frozen=True):
         reasons: why the status is not ``healthy`` (empty when healthy).
         monitored: a probe loop is running for it.
         url: the URL last probed (None if never probed).
-        last_probe_at: ``time.time()`` of the latest probe, None if never probed.
+        last_probe_at: wall-clock time of the latest probe, None if never probed.
         last_success_at: latest probe that got a 200 with a valid report.
         http_status: HTTP status of the latest probe (None if it got no answer).
         error: what went wrong with the latest probe, if anything.
@@ -345,7 +345,7 @@ class MonitorStatus(msgspec.Struct, frozen=True):
         monitoring: every edge monitored now.
         interval_s: probe interval of ``edges``.
         timeout_s: per-probe timeout of ``edges``.
-        started_at: ``time.time()`` of this call.
+        started_at: wall-clock time of this call.
         anomaly_detection: whether live anomaly detection is on for ``edges``.
     """
 

@@ -1,8 +1,9 @@
 """Bounded in-memory time series, one ring buffer per (edge, metric).
 
 Monitoring layer. Memory stays bounded: each series keeps at most ``max_points`` points
-and drops the oldest-arrived first. Points carry ``time.time()`` stamps; callers may pass
-explicit (even out-of-order) stamps, so queries filter by timestamp and sort the result.
+and drops the oldest-arrived first. Points carry wall-clock stamps (the service's clock by
+default); callers may pass explicit (even out-of-order) stamps, so queries filter by
+timestamp and sort the result.
 Lives on one event loop: every method is synchronous and therefore atomic there.
 """
 

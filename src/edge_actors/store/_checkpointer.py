@@ -26,6 +26,11 @@ checkpointer does the work in its own thread, on its own connection:
   later, backing off up to :data:`TRUNCATE_BACKOFF_MAX_S`, so that a long reader costs
   the writer short, spaced stalls and never fails a write.
 
+Interval and back-off decisions read an injected :class:`~edge_actors.clock.Clock`'s
+monotonic time (a test's ``ManualClock`` decides when the next checkpoint is due). A
+thread cannot await the clock's sleep, so while a checkpoint is not yet due the thread
+waits on real time in slices of at most :data:`RECHECK_S` and decides again.
+
 Python's ``sqlite3`` has no WAL hook, so the WAL is sized from each checkpoint's own
 report (frames x page size) and the file's size, and a fixed cadence bounds the WAL
 between two checkpoints to one interval of writes.
@@ -43,10 +48,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-import time
 from typing import TYPE_CHECKING
 
 from edge_actors._log import get_logger
+from edge_actors.clock import SYSTEM_CLOCK, Clock
 
 from ._schema import WAL_HARD_CAP, WAL_RESTART_BYTES, connect_checkpointer
 
@@ -55,10 +60,19 @@ if TYPE_CHECKING:
 
     from ._models import Durability
 
-__all__ = ["CHECKPOINT_INTERVAL_S", "TRUNCATE_BACKOFF_MAX_S", "TRUNCATE_WAIT_MS", "Checkpointer"]
+__all__ = [
+    "CHECKPOINT_INTERVAL_S",
+    "RECHECK_S",
+    "TRUNCATE_BACKOFF_MAX_S",
+    "TRUNCATE_WAIT_MS",
+    "Checkpointer",
+]
 
 CHECKPOINT_INTERVAL_S = 0.25
 """Shortest time between two background checkpoints while commits keep coming."""
+
+RECHECK_S = 0.05
+"""Longest real-time wait before the thread asks its clock again whether a checkpoint is due."""
 
 TRUNCATE_WAIT_MS = 100
 """How long a ``TRUNCATE`` checkpoint waits for readers (the writer waits meanwhile)."""
@@ -82,11 +96,14 @@ class Checkpointer:
         interval_s: float = CHECKPOINT_INTERVAL_S,
         restart_bytes: int = WAL_RESTART_BYTES,
         hard_cap: int = WAL_HARD_CAP,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """Prepare (not start) the checkpointer of the store file at ``path``.
 
-        ``writer_lock`` is held by the write side around each write transaction.
+        ``writer_lock`` is held by the write side around each write transaction;
+        ``clock`` decides when a checkpoint or a ``TRUNCATE`` retry is due.
         """
+        self._clock = clock
         self._path = path
         self._wal = f"{path}-wal"
         self._durability: Durability = durability
@@ -104,6 +121,8 @@ class Checkpointer:
         self._page: int | None = None
         self._truncate_at = 0.0  # monotonic time of the next allowed TRUNCATE attempt
         self._truncate_backoff = 0.0
+        self.due_at: float | None = None
+        """Clock time the next checkpoint waits for, while commits wait for the interval."""
         self._log = get_logger("store.checkpointer", path=str(path))
         self.passive_runs = 0
         """``PASSIVE`` checkpoints run so far (for tests and diagnostics)."""
@@ -158,10 +177,18 @@ class Checkpointer:
                 self._wake.wait()
                 self._parked = False
                 # Pace: at most one checkpoint per interval; close() interrupts the wait.
-                if self._stop.wait(max(0.0, last + self.interval_s - time.monotonic())):
+                due = last + self.interval_s
+                left = due - self._clock.monotonic()
+                if left > 0:
+                    self.due_at = due
+                    if self._stop.wait(min(left, RECHECK_S)):
+                        return
+                    continue
+                self.due_at = None
+                if self._stop.is_set():
                     return
                 self._wake.clear()
-                last = time.monotonic()
+                last = self._clock.monotonic()
                 try:
                     if conn is None:
                         conn = connect_checkpointer(
@@ -183,7 +210,7 @@ class Checkpointer:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.locked_runs += 1
         size = self.wal_size()
-        if size > self.hard_cap and time.monotonic() >= self._truncate_at:
+        if size > self.hard_cap and self._clock.monotonic() >= self._truncate_at:
             self._truncate(conn, size)
 
     def _truncate(self, conn: sqlite3.Connection, size: int) -> None:
@@ -196,7 +223,7 @@ class Checkpointer:
             self._truncate_backoff = min(
                 TRUNCATE_BACKOFF_MAX_S, max(2 * self._truncate_backoff, self.interval_s)
             )
-            self._truncate_at = time.monotonic() + self._truncate_backoff
+            self._truncate_at = self._clock.monotonic() + self._truncate_backoff
         else:
             self._truncate_backoff = 0.0
         self._log.info("wal_truncate", busy=bool(busy), frames=frames, size=size)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from edge_actors._log import get_logger
+from edge_actors.clock import SYSTEM_CLOCK, Clock
 
 from ._closing import AsyncCloseable
 from ._errors import InvalidRecord, StoreClosed, StoreError
@@ -81,6 +82,7 @@ class WorkloadStore(AsyncCloseable):
         *,
         create: bool = False,
         durability: Durability = "normal",
+        clock: Clock = SYSTEM_CLOCK,
     ) -> WorkloadStore:
         """Open the store file at ``path`` for workload ``name``.
 
@@ -90,6 +92,8 @@ class WorkloadStore(AsyncCloseable):
             create: Create the file (and its parent directory) if it does not exist.
             durability: ``"normal"`` survives a process crash, ``"full"`` also a power
                 loss (see :data:`~edge_actors.store.Durability`).
+            clock: decides when the background WAL checkpoint is due (the system clock
+                unless a test injects one).
 
         Returns:
             The open store.
@@ -105,7 +109,9 @@ class WorkloadStore(AsyncCloseable):
         validate_workload_name(name)
         if durability not in ("normal", "full"):
             raise StoreError(f"durability must be 'normal' or 'full', got {durability!r}")
-        opener = partial(WriteSide.open, path, name, create=create, durability=durability)
+        opener = partial(
+            WriteSide.open, path, name, create=create, durability=durability, clock=clock
+        )
         with anyio.CancelScope(shield=True):
             writer = await anyio.to_thread.run_sync(opener)
         try:

@@ -15,6 +15,8 @@ import threading
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
+from edge_actors.clock import SYSTEM_CLOCK, Clock
+
 from ._checkpointer import Checkpointer
 from ._digest import DIGEST_MODULUS, digest_hex, sum_record_hashes
 from ._errors import StoreError
@@ -75,20 +77,35 @@ class _Totals:
 class WriteSide:
     """Owner of a store's write connection and of the committed ``meta`` values."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, durability: Durability) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        durability: Durability,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self._conn: sqlite3.Connection | None = conn
         self._path = path
         self._totals = self._read_totals(conn)
         self._tx_lock = threading.Lock()  # held by each write transaction
-        self.checkpointer = Checkpointer(path, durability, writer_lock=self._tx_lock)
+        self.checkpointer = Checkpointer(path, durability, writer_lock=self._tx_lock, clock=clock)
         """The store's background WAL checkpointer (started by :meth:`open`)."""
 
     @classmethod
-    def open(cls, path: Path, name: str, *, create: bool, durability: Durability) -> WriteSide:
+    def open(
+        cls,
+        path: Path,
+        name: str,
+        *,
+        create: bool,
+        durability: Durability,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> WriteSide:
         """Open the store file (see :func:`connect_writer`), load ``meta``, start checkpoints."""
         conn = connect_writer(path, name, create=create, durability=durability)
         try:
-            side = cls(conn, path, durability)
+            side = cls(conn, path, durability, clock=clock)
         except BaseException:
             conn.close()
             raise

@@ -15,11 +15,11 @@ instead of being refused.
 from __future__ import annotations
 
 import re
-import time
 from typing import TYPE_CHECKING
 
 import anyio
 
+from edge_actors.clock import SYSTEM_CLOCK, Clock
 from edge_actors.errors import ConfigError
 from edge_actors.units import parse_bandwidth_bps
 
@@ -36,6 +36,11 @@ MAX_LINKS = 1024
 
 DEFAULT_BURST_S = 0.01
 """Default burst, as seconds of the rate: 10 ms keeps any 100 ms window within 1.1x."""
+
+
+_SLACK_S = 1e-9
+"""A wait shorter than this is none: a waiter woken at its computed deadline is granted
+even if float rounding leaves a hair of delay (a ManualClock would never move that hair)."""
 
 
 def _short(value: object, limit: int = 80) -> str:
@@ -85,19 +90,27 @@ class TokenBucket:
         rate_bps: the rate in bits per second; ``None`` means unlimited.
         burst_bytes: the bucket depth in bytes; by default 10 ms of the rate (it then
             follows :meth:`set_rate`).
+        clock: whose monotonic time refills the bucket and whose sleep a waiter waits on.
 
     Raises:
         ConfigError: the rate is not positive and finite, or the burst is not positive.
     """
 
-    def __init__(self, rate_bps: float | None, *, burst_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        rate_bps: float | None,
+        *,
+        burst_bytes: int | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         if burst_bytes is not None and (
             isinstance(burst_bytes, bool) or not isinstance(burst_bytes, int) or burst_bytes <= 0
         ):
             raise ConfigError(f"burst_bytes: expected a positive integer, got {burst_bytes!r}")
         self._rate_bps = _check_rate(rate_bps)
         self._burst_bytes = burst_bytes
-        self._tat = time.monotonic()
+        self._clock = clock
+        self._tat = clock.monotonic()
         self._lock = anyio.Lock()
         self._changed = anyio.Event()
         self._granted_bytes = 0
@@ -157,7 +170,7 @@ class TokenBucket:
             ConfigError: the rate is not positive and finite (nor ``None``).
         """
         new_rate = _check_rate(rate_bps)
-        now = time.monotonic()
+        now = self._clock.monotonic()
         old_rate = self._rate_bps
         if old_rate is not None and new_rate is not None and self._tat > now:
             owed_bytes = (self._tat - now) * old_rate / 8
@@ -181,19 +194,30 @@ class TokenBucket:
         async with self._lock:
             while True:
                 rate = self._rate_bps
-                now = time.monotonic()
+                now = self._clock.monotonic()
                 if rate is None:
                     self._granted_bytes += nbytes
                     return
                 burst_s = (self.burst_bytes or 1) * 8 / rate
                 delay = self._tat - burst_s - now
-                if delay <= 0:
+                if delay <= _SLACK_S:
                     self._tat = max(self._tat, now) + nbytes * 8 / rate
                     self._granted_bytes += nbytes
                     return
-                changed = self._changed
-                with anyio.move_on_after(delay):
-                    await changed.wait()
+                await self._refill_or_change(delay)
+
+    async def _refill_or_change(self, delay: float) -> None:
+        """Wait ``delay`` seconds of the clock, or less if the rate changes meanwhile."""
+        changed = self._changed
+        async with anyio.create_task_group() as tg:
+
+            async def refilled() -> None:
+                await self._clock.sleep(delay)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(refilled)
+            await changed.wait()
+            tg.cancel_scope.cancel()
 
     def try_acquire(self, nbytes: int) -> bool:
         """Take ``nbytes`` now if no one is waiting and the bucket allows it; never blocks.
@@ -208,8 +232,8 @@ class TokenBucket:
         if rate is None:
             self._granted_bytes += nbytes
             return True
-        now = time.monotonic()
-        if self._tat - (self.burst_bytes or 1) * 8 / rate - now > 0:
+        now = self._clock.monotonic()
+        if self._tat - (self.burst_bytes or 1) * 8 / rate - now > _SLACK_S:
             return False
         self._tat = max(self._tat, now) + nbytes * 8 / rate
         self._granted_bytes += nbytes
@@ -222,8 +246,10 @@ class LinkLimiters:
     Args:
         default_rate_bps: the rate given to a link that was never configured
             (``None``: unlimited).
-        factory: builds a bucket for a rate; defaults to :class:`TokenBucket`.
+        factory: builds a bucket for a rate; defaults to a :class:`TokenBucket` on
+            ``clock``.
         max_links: how many links the table holds at most (default :data:`MAX_LINKS`).
+        clock: the clock of the default factory's buckets.
 
     Link names are edge names (``^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$``); anything else, and
     a new link once the table is full, is refused with ``ConfigError`` and changes nothing.
@@ -233,13 +259,14 @@ class LinkLimiters:
         self,
         default_rate_bps: float | None = None,
         *,
-        factory: Callable[[float | None], TokenBucket] = TokenBucket,
+        factory: Callable[[float | None], TokenBucket] | None = None,
         max_links: int = MAX_LINKS,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if isinstance(max_links, bool) or not isinstance(max_links, int) or max_links < 1:
             raise ConfigError(f"max_links: expected a positive integer, got {_short(max_links)}")
         self._default = _check_rate(default_rate_bps, "default_rate_bps")
-        self._factory = factory
+        self._factory = factory or (lambda rate: TokenBucket(rate, clock=clock))
         self._max_links = max_links
         self._buckets: dict[str, TokenBucket] = {}
 

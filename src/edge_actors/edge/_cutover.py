@@ -1,0 +1,220 @@
+"""The one-call cutover of a workload, run on its source edge (edge layer).
+
+:class:`CutoverSaga` runs ``POST /admin/workloads/{w}/cutover``: check the target, hold
+writes, ship the final delta over the peer stream, have the target confirm LSN and digest
+and go ``active``, flip the route here to ``moved`` and release the held writes (which
+the router then forwards to the target). Every step after the hold is undone on failure:
+target back to ``incoming``, route here unchanged, hold released. Failures are raised as
+:class:`CutoverFailed` naming the step; the HTTP layer maps it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import anyio
+
+from edge_actors.transfer import TransferSpec
+
+from ._client import AdminClient
+from ._errors import EdgeError, EdgeHTTPError
+from ._models import CutoverAnswer
+from ._refusals import CutoverFailed, WorkloadNotActive
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._models import CutoverRequest
+    from ._router import WorkloadRouter
+    from ._transfer_api import Transfers
+
+__all__ = ["CutoverSaga"]
+
+_PEER_CALL_TIMEOUT_S = 10.0  # a cutover's admin calls to the target
+_FINAL_DELTA_RETRIES = 1  # inside a hold: one reconnection, then undo
+
+
+class _Laps:
+    """Milliseconds per finished step of a cutover (``perf_counter``: a metric only)."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, float] = {}
+        self._mark = time.perf_counter()
+
+    def restart(self) -> None:
+        self._mark = time.perf_counter()
+
+    def lap(self, done: str) -> None:
+        now = time.perf_counter()
+        self.steps[done] = round((now - self._mark) * 1000, 3)
+        self._mark = now
+
+
+class CutoverSaga:
+    """Cuts workloads over from this edge to a target edge, one call each.
+
+    Args:
+        router: This edge's router (routes, holds, stores).
+        transfers: This edge's outgoing transfers (the final delta runs as one).
+        session: Returns the daemon's pooled HTTP session (admin calls to the target).
+    """
+
+    def __init__(
+        self,
+        router: WorkloadRouter,
+        transfers: Transfers,
+        session: Callable[[], aiohttp.ClientSession],
+    ) -> None:
+        self._router = router
+        self._transfers = transfers
+        self._session = session
+
+    async def run(self, name: str, req: CutoverRequest) -> CutoverAnswer:
+        """Cut ``name`` over to ``req.target_url`` in one call (this edge is the source).
+
+        Checks the target first (reachable, token accepted, not ``moved``; nothing held
+        yet), then holds writes (waiting for in-flight ones), ships the final delta
+        ``(req.from_lsn, hold LSN]`` over the peer stream, has the target confirm LSN and
+        digest and go ``active`` (one admin call), flips the route here to ``moved``
+        (persisted) and releases the held writes, which are forwarded to the target.
+        The steps run shielded: a client that goes away does not stop them halfway.
+
+        Raises:
+            NoSuchWorkload: Unknown workload (or no data here).
+            WorkloadNotActive: Not active here.
+            CutoverInProgress: A cutover of ``name`` is already running.
+            CutoverFailed: A step failed (named), after the undo: target back to
+                ``incoming``, route here unchanged, hold released.
+        """
+        router = self._router
+        route = router.route_with_data(name)
+        if route.status != "active":
+            raise WorkloadNotActive(
+                f"workload {name!r} is {route.status} on {router.name}; only an active "
+                "workload can be cut over"
+            )
+        with router.cutting_over(name), anyio.CancelScope(shield=True):
+            answer = await self._run(name, req)
+        return answer
+
+    async def _run(self, name: str, req: CutoverRequest) -> CutoverAnswer:
+        router = self._router
+        store = router.registry.get(name)
+        gate = router.gate(name)
+        target = AdminClient(
+            req.target_url, req.target_token, session=self._session(), timeout=_PEER_CALL_TIMEOUT_S
+        )
+        log = router.log.bind(workload=name, migration_id=req.migration_id, target=req.target_name)
+        laps = _Laps()
+        activating = False
+        step = "check_target"
+        try:
+            # Before holding anything: the target answers, accepts the token and has the
+            # workload incoming (this also warms the pooled connection for "activate").
+            before = await target.workload(name)
+            if before.status == "moved":
+                raise EdgeError(f"the target has {name!r} as moved, not incoming")
+        except Exception as exc:
+            log.warning("cutover_failed", step=step, error=str(exc))
+            raise CutoverFailed(
+                f"cutover of {name!r} to {req.target_name} failed at step {step!r}: {exc}; "
+                f"nothing was held, {router.name} still serves it"
+            ) from exc
+        laps.restart()
+        step = "hold"
+        hold_lsn, _ = await router.hold(name, req.lease_s)
+        hold_id = gate.hold_id
+        laps.lap("hold")
+        try:
+            step = "final_delta"
+            records = 0
+            if hold_lsn > req.from_lsn:
+                spec = TransferSpec(
+                    transfer_id=req.transfer_id,
+                    migration_id=req.migration_id,
+                    workload=name,
+                    target_name=req.target_name,
+                    target_url=req.target_url,
+                    target_token=req.target_token,
+                    from_lsn=req.from_lsn,
+                    to_lsn=hold_lsn,
+                    batch_size=req.batch_size,
+                    compression=req.compression,
+                    max_retries=_FINAL_DELTA_RETRIES,
+                    retry_backoff_s=0.05,
+                )
+                final = await self._transfers.run(self._transfers.start(spec), store)
+                if final.state != "done" or final.acked_lsn < hold_lsn:
+                    raise EdgeError(
+                        f"transfer ended {final.state} at LSN {final.acked_lsn} of {hold_lsn}: "
+                        f"{final.error}"
+                    )
+                records = final.records
+            laps.lap("final_delta")
+            step = "activate"
+            own = await store.stats()
+            activating = True  # from here the target may be active: undone on failure
+            confirmed = await target.activate(name, min_lsn=hold_lsn, digest=own.digest)
+            laps.lap("activate")
+            step = "flip"
+            if not gate.held or gate.hold_id != hold_id or store.lsn != hold_lsn:
+                raise EdgeError(
+                    f"the hold was lost (lease expired or released; LSN now {store.lsn}, "
+                    f"hold LSN {hold_lsn})"
+                )
+            held_writes, held_ms = router.release(name, req.target_url, reason="cutover")
+            laps.lap("flip")
+        except BaseException as exc:
+            undone = await self._undo(name, target, activating, log)
+            log.warning("cutover_failed", step=step, error=str(exc), undo=undone)
+            if isinstance(exc, Exception):
+                raise CutoverFailed(
+                    f"cutover of {name!r} to {req.target_name} failed at step {step!r}: "
+                    f"{exc}; {undone}"
+                ) from exc
+            raise
+        log.info(
+            "cutover_done",
+            hold_lsn=hold_lsn,
+            target_lsn=confirmed.lsn,
+            held_writes=held_writes,
+            held_ms=round(held_ms, 3),
+            steps_ms=laps.steps,
+        )
+        return CutoverAnswer(
+            hold_lsn=hold_lsn,
+            target_lsn=confirmed.lsn,
+            digest=confirmed.digest,
+            held_writes=held_writes,
+            held_ms=round(held_ms, 3),
+            moved_to=req.target_url.rstrip("/"),
+            records=records,
+            steps_ms=laps.steps,
+        )
+
+    async def _undo(self, name: str, target: AdminClient, activating: bool, log: Any) -> str:
+        """Put routing back as it was before a failed cutover and release the hold.
+
+        Returns:
+            What the undo did, for the error message.
+        """
+        router = self._router
+        done = f"{router.name} still serves it, held writes released"
+        route = router.route_of(name)
+        if route is not None and route.status == "moved":
+            try:
+                router.set_route(name, "active", None)
+            except Exception:  # no await inside: a cancellation cannot arrive here
+                log.exception("cutover_undo_route_failed")
+        if activating:
+            try:
+                await target.set_status(name, "incoming")
+            except (EdgeHTTPError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.warning("cutover_undo_target_failed", error=str(exc))
+                done += f"; setting the target back to incoming failed ({exc})"
+            else:
+                done += "; the target is back to incoming"
+        router.release(name, None, reason="cutover_failed")
+        return done

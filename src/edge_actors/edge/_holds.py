@@ -1,0 +1,141 @@
+"""Write holds of one daemon: a :class:`WriteGate` per workload and its lease (edge layer).
+
+:class:`Holds` owns the gates. A hold starts a lease: a task (in the daemon's task group)
+that sleeps on the injected :class:`~edge_actors.clock.Clock` and releases the hold when
+the lease runs out, unless the hold was released or renewed first. Releasing records the
+held-write count and hold time in the metrics and the log. Routing is not its business:
+the router flips the route, then asks for the release.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ._errors import EdgeError
+from ._routing import WriteGate
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
+    from edge_actors.clock import Clock
+    from edge_actors.store import WorkloadStore
+
+    from ._metrics import DaemonMetrics
+
+__all__ = ["Holds"]
+
+
+class Holds:
+    """The write gates of one edge, their holds and their leases.
+
+    Args:
+        edge: The edge name (metric labels, logs).
+        metrics: The daemon's metrics (held writes, hold durations, expired leases).
+        log: The daemon's bound logger.
+        clock: Times holds (``held_ms``) and leases.
+    """
+
+    def __init__(self, edge: str, metrics: DaemonMetrics, log: Any, clock: Clock) -> None:
+        self._edge = edge
+        self._metrics = metrics
+        self._log = log
+        self._clock = clock
+        self._gates: dict[str, WriteGate] = {}
+        self._tasks: TaskGroup | None = None
+
+    def start(self, tasks: TaskGroup) -> None:
+        """Let leases run as tasks of ``tasks`` (the daemon's, cancelled at its shutdown)."""
+        self._tasks = tasks
+
+    def gate(self, name: str) -> WriteGate:
+        """Return the write gate of workload ``name`` (created on first use)."""
+        gate = self._gates.get(name)
+        if gate is None:
+            gate = self._gates[name] = WriteGate(name, self._clock)
+        return gate
+
+    def is_held(self, name: str) -> bool:
+        """Whether ``name`` is held right now (creates no gate)."""
+        gate = self._gates.get(name)
+        return gate is not None and gate.held
+
+    def queued_writes(self) -> int:
+        """Writes waiting on holds right now, over all workloads."""
+        return sum(gate.queued for gate in self._gates.values())
+
+    async def hold(self, store: WorkloadStore, lease_s: float) -> int:
+        """Hold writes of ``store``'s workload; return its LSN once in-flight writes are done.
+
+        The lease releases the hold after ``lease_s`` seconds of the clock unless it is
+        released or renewed first (a renewal replaces the lease).
+
+        Cancellation: the hold stays in place until released or its lease expires.
+        """
+        if self._tasks is None:
+            raise EdgeError(f"edge {self._edge!r} is not running; no write holds")
+        tasks, name = self._tasks, store.name
+        gate = self.gate(name)
+        hold_id = gate.begin_hold()
+        if gate.lease is not None:
+            gate.lease.cancel()
+        scope = gate.lease = anyio.CancelScope()
+        tasks.start_soon(self._run_lease, name, gate, hold_id, lease_s, scope)
+        await gate.wait_idle()
+        self._log.info("writes_held", workload=name, lsn=store.lsn, lease_s=lease_s)
+        return store.lsn
+
+    def release(self, name: str, moved_to: str | None, *, reason: str) -> tuple[int, float]:
+        """End the hold of ``name`` (if any) and let its queued writes go in order.
+
+        Returns:
+            ``(held_writes, held_ms)``; ``(0, 0.0)`` when not held.
+        """
+        gate = self.gate(name)
+        if gate.lease is not None:
+            gate.lease.cancel()
+            gate.lease = None
+        was_held = gate.held
+        count, held_ms = gate.release()
+        if was_held:
+            self._metrics.held_writes.labels(self._edge, name).inc(count)
+            self._metrics.hold_duration.labels(self._edge, name).observe(held_ms / 1000.0)
+            self._log.info(
+                "writes_released",
+                workload=name,
+                held_writes=count,
+                held_ms=round(held_ms, 3),
+                moved_to=moved_to,
+                reason=reason,
+            )
+        return count, held_ms
+
+    def close(self) -> None:
+        """Cancel every lease and turn away queued and future writes (shutdown).
+
+        A hold taken after this (a request still finishing) gets a lease task too; the
+        daemon's task group cancels it when it stops.
+        """
+        for gate in self._gates.values():
+            if gate.lease is not None:
+                gate.lease.cancel()
+                gate.lease = None
+            gate.close()
+
+    async def _run_lease(
+        self, name: str, gate: WriteGate, hold_id: int, lease: float, scope: anyio.CancelScope
+    ) -> None:
+        with scope:
+            await self._clock.sleep(lease)
+        if scope.cancel_called or gate.hold_id != hold_id or not gate.held:
+            return  # released or renewed meanwhile
+        # No await below, so no cancellation can arrive: catching Exception keeps a failed
+        # release from taking the daemon's task group (and its actor system) down.
+        try:
+            gate.lease = None
+            self._metrics.holds_expired.labels(self._edge, name).inc()
+            self._log.warning("hold_lease_expired", workload=name, lease_s=lease)
+            self.release(name, None, reason="lease_expired")
+        except Exception:
+            self._log.exception("hold_lease_release_failed", workload=name)

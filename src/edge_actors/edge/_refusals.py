@@ -1,0 +1,138 @@
+"""What the daemon's domain refuses, as typed exceptions with stable codes (edge layer).
+
+The router, the cutover saga and the transfer registry raise these; they know nothing of
+HTTP. Each class carries the stable machine-readable ``code`` that clients see in the
+``{"error": code, "message": ...}`` body; the HTTP status of each class is decided in
+exactly one place, :data:`edge_actors.edge._http.REFUSAL_STATUS`.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ._errors import EdgeError
+
+__all__ = [
+    "CapacityExceeded",
+    "CutoverFailed",
+    "CutoverInProgress",
+    "DigestMismatch",
+    "ForwardFailed",
+    "InvalidRouteChange",
+    "LsnBehind",
+    "NoSuchWorkload",
+    "Refusal",
+    "TransferExists",
+    "WorkloadHeld",
+    "WorkloadIsIncoming",
+    "WorkloadIsMoved",
+    "WorkloadNotActive",
+    "WorkloadRedirected",
+]
+
+
+class Refusal(EdgeError):
+    """A request the edge refuses; ``str(exc)`` is the message for humans.
+
+    Attributes:
+        code: The stable machine-readable code of the refusal.
+    """
+
+    code: ClassVar[str] = "refused"
+
+    @property
+    def message(self) -> str:
+        """The message for humans (the exception's text)."""
+        return str(self)
+
+
+class NoSuchWorkload(Refusal, LookupError):
+    """The workload has no store or no route on this edge."""
+
+    code = "workload_not_found"
+
+
+class WorkloadIsIncoming(Refusal):
+    """The workload is ``incoming`` here (a migration target): its source serves it."""
+
+    code = "workload_incoming"
+
+
+class WorkloadRedirected(Refusal):
+    """The workload moved: its data requests belong at ``moved_to`` (same path).
+
+    Attributes:
+        moved_to: Base URL of the edge that serves the workload now.
+    """
+
+    code = "workload_redirected"
+
+    def __init__(self, moved_to: str) -> None:
+        super().__init__(f"moved to {moved_to}")
+        self.moved_to = moved_to.rstrip("/")
+
+
+class WorkloadIsMoved(Refusal):
+    """The workload is ``moved`` here, so it cannot be activated here."""
+
+    code = "workload_moved"
+
+
+class WorkloadNotActive(Refusal):
+    """Only an ``active`` workload may be cut over."""
+
+    code = "workload_not_active"
+
+
+class CutoverInProgress(Refusal):
+    """A cutover of the workload owns its hold and route until it answers."""
+
+    code = "cutover_in_progress"
+
+
+class WorkloadHeld(Refusal):
+    """The workload is held; release it first."""
+
+    code = "workload_held"
+
+
+class LsnBehind(Refusal):
+    """The workload's LSN here is behind the LSN an activation requires."""
+
+    code = "lsn_behind"
+
+
+class DigestMismatch(Refusal):
+    """The workload's content digest here differs from the source's at the same LSN."""
+
+    code = "digest_mismatch"
+
+
+class InvalidRouteChange(Refusal):
+    """A routing change that is malformed (``moved`` without a URL, a URL without it)."""
+
+    code = "invalid_body"
+
+
+class CapacityExceeded(Refusal):
+    """The write or create would exceed ``max_bytes`` / ``max_workloads``; nothing changed."""
+
+    code = "capacity_exceeded"
+
+
+class ForwardFailed(Refusal):
+    """A held write forwarded to the new edge has an unknown outcome: not acknowledged."""
+
+    code = "forward_failed"
+
+
+class CutoverFailed(Refusal):
+    """A cutover step failed; the message names the step and what the undo did."""
+
+    code = "cutover_failed"
+
+
+class TransferExists(Refusal):
+    """A transfer with that id is already running on this edge."""
+
+    code = "transfer_exists"

@@ -1,0 +1,473 @@
+"""The workload router of one edge: routing, holds and the write path (edge layer).
+
+:class:`WorkloadRouter` answers "is this workload served here, and how": it reads the
+:class:`RoutingTable` and the store registry, runs every data write through the
+workload's hold gate (:class:`Holds`) and the capacity check, forwards writes released to
+a new edge (:class:`Forwarder`), and changes routes (status, activation, create, drop).
+It raises :mod:`._refusals` errors and knows nothing of HTTP: the HTTP layer maps each
+refusal to its status in one place. It is usable while the daemon runs (between
+:meth:`attach` and :meth:`detach`).
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from edge_actors.store import StoreError, WorkloadNotFound, validate_workload_name
+
+from ._errors import EdgeError
+from ._forwarder import Forwarder
+from ._holds import Holds
+from ._models import CapacityInfo, LoadInfo, WorkloadInfo, WriteAnswer
+from ._refusals import (
+    CapacityExceeded,
+    CutoverInProgress,
+    DigestMismatch,
+    ForwardFailed,
+    InvalidRouteChange,
+    LsnBehind,
+    NoSuchWorkload,
+    WorkloadHeld,
+    WorkloadIsIncoming,
+    WorkloadIsMoved,
+    WorkloadRedirected,
+)
+from ._routing import Route
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+    import aiohttp
+    from anyio.abc import TaskGroup
+
+    from edge_actors.clock import Clock
+    from edge_actors.store import StoreRegistry, WorkloadStore
+
+    from ._config import EdgeConfig
+    from ._metrics import DaemonMetrics
+    from ._models import WorkloadStatus
+    from ._routing import RoutingTable, WriteGate
+
+__all__ = ["WorkloadRouter"]
+
+
+class WorkloadRouter:
+    """Routing, holds and writes of one edge's workloads.
+
+    Args:
+        config: The daemon's settings (name, capacity limits, default hold lease).
+        metrics: The daemon's metrics.
+        log: The daemon's bound logger.
+        clock: Times holds and their leases.
+        session: Returns the daemon's pooled HTTP session (forwarded writes).
+    """
+
+    def __init__(
+        self,
+        config: EdgeConfig,
+        metrics: DaemonMetrics,
+        log: Any,
+        clock: Clock,
+        session: Callable[[], aiohttp.ClientSession],
+    ) -> None:
+        self.name = config.name
+        self.metrics = metrics
+        self.log = log
+        self.hold_timeout_s = config.hold_timeout_s
+        self._max_bytes = config.max_bytes
+        self._max_workloads = config.max_workloads
+        self._session = session
+        self.holds = Holds(config.name, metrics, log, clock)
+        self._registry: StoreRegistry | None = None
+        self._routing: RoutingTable | None = None
+        self._forwarders: dict[str, Forwarder] = {}
+        self._cutovers: set[str] = set()
+        self._reserved_bytes = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def attach(self, registry: StoreRegistry, routing: RoutingTable, tasks: TaskGroup) -> None:
+        """Serve from the open ``registry`` and ``routing``; hold leases run in ``tasks``."""
+        self._registry, self._routing = registry, routing
+        self.holds.start(tasks)
+
+    def detach(self) -> None:
+        """Stop serving: the stores are about to close (:attr:`registry` raises from now)."""
+        self._registry = None
+
+    @property
+    def registry(self) -> StoreRegistry:
+        """The open store registry.
+
+        Raises:
+            EdgeError: The daemon is not running.
+        """
+        if self._registry is None:
+            raise EdgeError(f"edge {self.name!r} is not running; stores are closed")
+        return self._registry
+
+    @property
+    def routing(self) -> RoutingTable:
+        """The routing table (valid while running)."""
+        if self._routing is None:
+            raise EdgeError(f"edge {self.name!r} is not running; no routing table")
+        return self._routing
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def route_of(self, name: str) -> Route | None:
+        """Return the route of ``name``: its table entry, ``active`` if only a store exists,
+        ``None`` if the workload is unknown here."""
+        route = self.routing.get(name)
+        if route is not None:
+            return route
+        if name in self.registry:
+            return Route("active")
+        return None
+
+    def _known(self, name: str) -> Route:
+        validate_workload_name(name)
+        route = self.route_of(name)
+        if route is None:
+            raise NoSuchWorkload(f"no workload {name!r} on {self.name}")
+        return route
+
+    def route_with_data(self, name: str) -> Route:
+        """Return the route of ``name``, which must have a store here.
+
+        Raises:
+            NoSuchWorkload: Unknown here, or a route without data (moved away).
+        """
+        validate_workload_name(name)
+        route = self.route_of(name)
+        if route is None or name not in self.registry:
+            raise NoSuchWorkload(f"workload {name!r} has no data on {self.name}")
+        return route
+
+    def data_route(self, name: str) -> WorkloadStore:
+        """Check that data requests for ``name`` are served here; return its store.
+
+        Raises:
+            NoSuchWorkload: Unknown here (or no data).
+            WorkloadIsIncoming: ``incoming`` here.
+            WorkloadRedirected: The workload moved (same request, its new edge).
+        """
+        route = self._known(name)
+        if route.status == "moved" and route.moved_to is not None:
+            raise WorkloadRedirected(route.moved_to)
+        if route.status == "incoming":
+            raise WorkloadIsIncoming(
+                f"workload {name!r} is incoming on {self.name} (a migration target); "
+                "it is served by its source edge until cutover"
+            )
+        try:
+            return self.registry.get(name)
+        except WorkloadNotFound:
+            raise NoSuchWorkload(f"workload {name!r} has no data on {self.name}") from None
+
+    def set_route(self, name: str, status: WorkloadStatus, moved_to: str | None) -> Route:
+        """Set and persist the routing status of ``name``.
+
+        Raises:
+            InvalidRouteChange: ``moved`` without an http(s) ``moved_to``, or ``moved_to``
+                with another status.
+            NoSuchWorkload: Unknown workload.
+        """
+        validate_workload_name(name)
+        if status == "moved":
+            if moved_to is None or not moved_to.startswith(("http://", "https://")):
+                raise InvalidRouteChange(
+                    f"moved_to: status 'moved' needs an http(s) URL, got {moved_to!r}"
+                )
+        elif moved_to is not None:
+            raise InvalidRouteChange("moved_to: only valid with status 'moved'")
+        self._known(name)
+        route = Route(status, moved_to.rstrip("/") if moved_to else None)
+        if status == "active":
+            self.routing.remove(name)
+        else:
+            self.routing.set(name, route)
+        self.log.info("route_set", workload=name, status=status, moved_to=route.moved_to)
+        return route
+
+    def check_no_cutover(self, name: str) -> None:
+        """Refuse a routing or hold change while a cutover of ``name`` runs here.
+
+        Raises:
+            CutoverInProgress: The cutover owns the hold and the route until it answers.
+        """
+        if name in self._cutovers:
+            raise CutoverInProgress(
+                f"a cutover of {name!r} is running on {self.name}; it releases the hold "
+                "itself when it ends"
+            )
+
+    @contextmanager
+    def cutting_over(self, name: str) -> Iterator[None]:
+        """Mark a cutover of ``name`` as running for the ``with`` body.
+
+        Raises:
+            CutoverInProgress: One is already running.
+        """
+        self.check_no_cutover(name)
+        self._cutovers.add(name)
+        try:
+            yield
+        finally:
+            self._cutovers.discard(name)
+
+    async def activate(self, name: str, min_lsn: int, digest: str | None) -> WorkloadInfo:
+        """A cutover's target side: confirm the LSN (and digest), then go ``active``.
+
+        Raises:
+            NoSuchWorkload: Unknown or no data here.
+            WorkloadIsMoved, LsnBehind, DigestMismatch: Not activated (nothing changed).
+        """
+        route = self.route_with_data(name)
+        if route.status == "moved":
+            raise WorkloadIsMoved(f"workload {name!r} is moved on {self.name}; not activated")
+        stats = await self.registry.get(name).stats()
+        if stats.lsn < min_lsn:
+            raise LsnBehind(
+                f"workload {name!r} is at LSN {stats.lsn} on {self.name}, behind the hold LSN "
+                f"{min_lsn}; not activated"
+            )
+        if digest is not None and stats.lsn == min_lsn and stats.digest != digest:
+            raise DigestMismatch(
+                f"workload {name!r} on {self.name} has digest {stats.digest[:16]} at LSN "
+                f"{stats.lsn}, the source {digest[:16]}; not activated"
+            )
+        if route.status != "active":
+            self.set_route(name, "active", None)
+        return await self.info(name)
+
+    async def create(self, name: str, status: WorkloadStatus) -> WorkloadInfo:
+        """Create the store of ``name`` with routing ``status`` (``active`` / ``incoming``).
+
+        Raises:
+            CapacityExceeded: ``max_workloads`` reached (nothing created).
+        """
+        validate_workload_name(name)
+        limit = self._max_workloads
+        if limit is not None and len(self.registry.names()) >= limit:
+            raise CapacityExceeded(
+                f"edge {self.name} already hosts {limit} workloads (max_workloads); "
+                f"{name!r} was not created"
+            )
+        await self.registry.create(name)
+        self.set_route(name, "incoming" if status == "incoming" else "active", None)
+        self.log.info("workload_created", workload=name, status=status)
+        return await self.info(name)
+
+    async def drop(self, name: str, *, forget: bool) -> None:
+        """Drop the store of ``name``; a ``moved`` route is kept unless ``forget``.
+
+        Raises:
+            NoSuchWorkload: Unknown here.
+            CutoverInProgress, WorkloadHeld: Nothing dropped.
+        """
+        route = self._known(name)
+        self.check_no_cutover(name)
+        if self.holds.is_held(name):
+            raise WorkloadHeld(f"workload {name!r} is held; release it first")
+        if name in self.registry:
+            await self.registry.drop(name)
+        if forget or route.status != "moved":
+            self.routing.remove(name)
+        self.log.info("workload_dropped", workload=name, kept_route=route.status == "moved")
+
+    # -- holds -----------------------------------------------------------------------------
+
+    def gate(self, name: str) -> WriteGate:
+        """Return the write gate of workload ``name`` (created on first use)."""
+        return self.holds.gate(name)
+
+    async def hold(self, name: str, lease_s: float | None) -> tuple[int, float]:
+        """Hold writes of ``name``; return ``(lsn, lease_s)`` once in-flight writes are done.
+
+        The lease (default ``config.hold_timeout_s``) releases the hold unless it is
+        released or renewed first.
+
+        Cancellation: the hold stays in place until released or its lease expires.
+        """
+        lease = self.hold_timeout_s if lease_s is None else lease_s
+        lsn = await self.holds.hold(self.registry.get(name), lease)
+        return lsn, lease
+
+    def release(
+        self, name: str, moved_to: str | None, *, reason: str = "request"
+    ) -> tuple[int, float]:
+        """Optionally flip ``name`` to ``moved`` (to ``moved_to``), then release its writes.
+
+        Queued writes then run one by one in arrival order (each against the local store,
+        or forwarded to ``moved_to``); this returns without waiting for them.
+
+        Returns:
+            ``(held_writes, held_ms)``.
+
+        Raises:
+            NoSuchWorkload: Unknown here.
+            InvalidRouteChange: ``moved_to`` is not an http(s) URL.
+        """
+        self._known(name)
+        if moved_to is not None:
+            self.set_route(name, "moved", moved_to)
+        return self.holds.release(name, moved_to, reason=reason)
+
+    # -- the write path --------------------------------------------------------------------
+
+    async def write(self, name: str, ops: Sequence[tuple[str, bytes | None]]) -> WriteAnswer:
+        """Run a data write through the routing checks, the hold gate and capacity.
+
+        A write that waited on a hold released with ``moved_to`` is forwarded to that
+        edge by this edge (see :class:`Forwarder`) instead of being redirected.
+
+        Returns:
+            The LSN of the last op, and the edge that committed it if forwarded.
+
+        Raises:
+            NoSuchWorkload, WorkloadIsIncoming: Routing.
+            WorkloadRedirected: The workload moved (and the write was not forwarded, or
+                the new edge refused the forward: nothing was applied).
+            CapacityExceeded: Over capacity (nothing written).
+            ForwardFailed: A forward whose outcome is unknown (not acknowledged).
+
+        Cancellation: if cancelled while waiting on a hold, the write never runs; once
+        submitted to the store, the store's own rule applies (committed or withdrawn).
+        """
+        self.data_route(name)
+        adding = sum(len(key.encode("utf-8")) + len(value) for key, value in ops if value)
+        async with self.gate(name).admit() as waited:
+            route = self.route_of(name)
+            if waited and route is not None and route.status == "moved" and route.moved_to:
+                # Queued in release order before the turn passes on; sent below.
+                forwarded = self._forwarder(name).enqueue(ops)
+                moved_to = route.moved_to
+            else:
+                return WriteAnswer(await self._write_here(name, ops, adding))
+        await self._forwarder(name).flush(forwarded, moved_to)
+        if forwarded.error is not None:
+            raise ForwardFailed(forwarded.error)
+        if forwarded.redirect:
+            self.data_route(name)  # redirects while the route is still moved
+            # The route changed back meanwhile (nothing was applied anywhere): run the write
+            # where the workload is served now instead of acknowledging it unapplied.
+            return await self.write(name, ops)
+        return WriteAnswer(forwarded.lsn, moved_to)
+
+    def _forwarder(self, name: str) -> Forwarder:
+        forwarder = self._forwarders.get(name)
+        if forwarder is None:
+            forwarder = self._forwarders[name] = Forwarder(self._session, name, self.log)
+        return forwarder
+
+    async def _write_here(
+        self, name: str, ops: Sequence[tuple[str, bytes | None]], adding: int
+    ) -> int:
+        store = self.data_route(name)
+        reserved = 0
+        try:
+            if adding and self._max_bytes is not None:
+                used = await self.used_bytes() + self._reserved_bytes
+                if used + adding > self._max_bytes:
+                    raise CapacityExceeded(
+                        f"edge {self.name} is over capacity: {used} of "
+                        f"{self._max_bytes} bytes used, the write needs {adding} "
+                        "more; nothing was written"
+                    )
+                reserved = adding
+                self._reserved_bytes += reserved
+            started = time.perf_counter()
+            if len(ops) == 1:
+                key, value = ops[0]
+                lsn = await (store.delete(key) if value is None else store.put(key, value))
+            else:
+                lsn = await store.write_batch(ops)
+            self.metrics.write_latency.labels(self.name).observe(time.perf_counter() - started)
+        finally:
+            self._reserved_bytes -= reserved
+        self.metrics.bytes_in.labels(self.name).inc(adding)
+        return lsn
+
+    # -- what the edge reports -------------------------------------------------------------
+
+    async def info(self, name: str) -> WorkloadInfo:
+        """Return routing status and store statistics of ``name`` (any status).
+
+        Raises:
+            NoSuchWorkload: Neither a store nor a route exists.
+        """
+        route = self._known(name)
+        held = self.holds.is_held(name)
+        records = size = lsn = 0
+        digest = ""
+        if name in self.registry:
+            stats = await self.registry.get(name).stats()
+            records, size, lsn, digest = stats.records, stats.bytes, stats.lsn, stats.digest
+        return WorkloadInfo(
+            name=name,
+            status=route.status,
+            moved_to=route.moved_to,
+            records=records,
+            bytes=size,
+            lsn=lsn,
+            digest=digest,
+            held=held,
+            cutover=name in self._cutovers,
+        )
+
+    async def workload_names(self) -> list[str]:
+        """Names with a store or a route here, sorted."""
+        return sorted(set(self.registry.names()) | {n for n, _ in self.routing.items()})
+
+    def workload_count(self) -> int:
+        """How many workloads have a store here."""
+        return len(self.registry.names())
+
+    async def used_bytes(self) -> int:
+        """Logical bytes (keys + values) of every live record on this edge."""
+        total = 0
+        for name in self.registry.names():
+            try:
+                total += (await self.registry.get(name).stats()).bytes
+            except StoreError:
+                continue
+        return total
+
+    async def capacity(self) -> CapacityInfo:
+        """Capacity limits and use (logical record bytes, workloads with a store)."""
+        used = await self.used_bytes()
+        limit = self._max_bytes
+        return CapacityInfo(
+            max_bytes=limit,
+            used_bytes=used,
+            free_bytes=None if limit is None else max(0, limit - used),
+            max_workloads=self._max_workloads,
+            used_workloads=len(self.registry.names()),
+        )
+
+    def load(self) -> LoadInfo:
+        """The load counters since start."""
+        counters = self.metrics.load
+        return LoadInfo(
+            requests_total=counters.requests_total,
+            errors_total=counters.errors_total,
+            reads_total=counters.reads_total,
+            writes_total=counters.writes_total,
+            inflight=counters.inflight,
+            held_writes=self.holds.queued_writes(),
+            active_transfers=counters.active_transfers,
+        )
+
+    async def refresh_sizes(self) -> None:
+        """Snapshot per-workload sizes for the ``/metrics`` store gauges."""
+        sizes: list[tuple[str, int, int, int]] = []
+        for name in self.registry.names():
+            try:
+                stats = await self.registry.get(name).stats()
+            except StoreError:
+                continue
+            sizes.append((name, stats.records, stats.bytes, stats.lsn))
+        self.metrics.store_sizes = sizes

@@ -25,7 +25,7 @@ from edge_actors.migration._registry import MigrationRecord
 from edge_actors.migration._scheduler import Preempt, Scheduler, Start
 from edge_actors.migration._service import ROOT_NAME, SUPERVISOR_NAME
 
-from .conftest_hardening import entered, make_workload, plan_for, target_info, until
+from .conftest_hardening import entered, make_workload, open_service, plan_for, target_info, until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -195,3 +195,23 @@ def test_scheduler_starts_by_priority_and_preempts_the_lowest() -> None:
         stopping=lambda r: False,
     )
     assert decisions == [Start("urgent"), Start("later")]
+
+
+async def test_validate_a_migration_planned_before_this_service_started(
+    edges: Edges, tmp_path: Path
+) -> None:
+    """The plan comes from the journal: a migration planned by an earlier process (and no
+    longer active) can still be validated (the node used to fail on it)."""
+    await make_workload(edges, "older", 50)
+    data_dir = tmp_path / "journal"
+    async with open_service(edges, data_dir) as first:
+        plan = await first.plan(plan_for("older"))
+        assert (await first.execute(plan.migration_id, wait=True, timeout=30)).state == (
+            "completed"
+        )
+    async with open_service(edges, data_dir) as second:
+        assert await second.active() == []
+        report = await second.validate(plan.migration_id)
+    assert report.digests_match is True
+    assert report.endpoints == []
+    assert report.passed is True

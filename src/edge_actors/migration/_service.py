@@ -69,6 +69,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from types import TracebackType
 
+    from anyio.streams.memory import MemoryObjectSendStream
+
     from edge_actors.clock import Clock
 
     from ._gateway import EdgeGateway
@@ -426,13 +428,13 @@ class MigrationService:
                     finally:
                         self._forget(migration_id, wake)
 
-    def _forget(self, migration_id: str, wake: object) -> None:
+    def _forget(self, migration_id: str, wake: MemoryObjectSendStream[None]) -> None:
         """Unsubscribe without waiting (also on cancellation); a full mailbox only delays
         it: the supervisor drops a closed channel at its next change anyway."""
         if self._ref is None:
             return
         try:
-            self._ref.tell_nowait(Unsubscribe(migration_id, wake))  # type: ignore[arg-type]
+            self._ref.tell_nowait(Unsubscribe(migration_id, wake))
         except MailboxFull:
             return
 

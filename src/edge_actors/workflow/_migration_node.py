@@ -283,7 +283,6 @@ class EdgeMigrationNode(EdgeNode):
         await env.ensure_edges([source, target])
         request = {k: params[k] for k in _PLAN_KEYS if params.get(k) is not None}
         plan = await env.migration.plan(request)
-        env.remember_plan(plan)
         plain = to_plain(plan)
         status = await self._status(env.migration, plan.migration_id)
         summary = {

@@ -4,18 +4,23 @@ of stale runs ignored, the journal off the event loop, validation as a service c
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
 import pytest
 
-from edge_actors.actors import Refusal
+from edge_actors.actors import Backoff, Refusal
+from edge_actors.clock import ManualClock
 from edge_actors.migration import (
     IllegalTransition,
     InvalidRequest,
     MigrationPlan,
+    MigrationService,
+    RestartPolicy,
+    ServiceDefaults,
     UnknownMigration,
+    _supervisor,
 )
 from edge_actors.migration._errors import StaleRun
 from edge_actors.migration._journal import Journal, JournalWriter
@@ -25,12 +30,11 @@ from edge_actors.migration._registry import MigrationRecord
 from edge_actors.migration._scheduler import Preempt, Scheduler, Start
 from edge_actors.migration._service import ROOT_NAME, SUPERVISOR_NAME
 
+from .conftest import until_run_stopped
 from .conftest_hardening import entered, make_workload, open_service, plan_for, target_info, until
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    from edge_actors.migration import MigrationService
 
     from .conftest import Edges
 
@@ -40,9 +44,10 @@ pytestmark = pytest.mark.anyio
 async def test_the_supervisor_is_supervised_and_recovers_from_the_journal(
     edges: Edges, service: MigrationService
 ) -> None:
-    """The supervisor crashes mid-migration: the ``migration-root`` supervisor restarts it,
-    the new instance recovers the migration from the journal and completes it, and a
-    caller already waiting on it is woken by the new instance (it subscribes again)."""
+    """The supervisor crashes mid-migration: the ``migration-root`` supervisor (one_for_all)
+    stops the run's actor and restarts both, the new instance recovers the migration from
+    the journal and completes it, and a caller already waiting on it is woken by the new
+    instance (it subscribes again)."""
     system = service.system
     assert system.lookup(ROOT_NAME) is not None
     await make_workload(edges, "tree", 1500, 1024)
@@ -50,6 +55,9 @@ async def test_the_supervisor_is_supervised_and_recovers_from_the_journal(
     mid = plan.migration_id
     await service.execute(mid)
     await until(service, mid, bytes_done=100_000)
+    actor = await service.actor_ref(mid)
+    assert service._runs is not None
+    assert actor in service._runs.children  # the migration actor lives in the tree
     outcome: list[MigrationStatus] = []
 
     async def waiter() -> None:
@@ -62,6 +70,8 @@ async def test_the_supervisor_is_supervised_and_recovers_from_the_journal(
         await system.kill(supervisor)
     assert outcome[0].state == "completed", outcome
     assert system.lookup(SUPERVISOR_NAME) is supervisor  # the same ref, a new instance
+    assert actor is not None
+    assert not actor.is_alive  # one_for_all: the run went down with its supervisor
     history = await service.history(mid)
     assert any("recovered from the journal" in e.detail for e in history)
     assert len(entered(history, "completed")) == 1
@@ -215,3 +225,66 @@ async def test_validate_a_migration_planned_before_this_service_started(
     assert report.digests_match is True
     assert report.endpoints == []
     assert report.passed is True
+
+
+async def test_a_run_restarts_within_its_policy_window_on_the_injected_clock(
+    edges: Edges, tmp_path: Path
+) -> None:
+    """The supervisor restarts a crashed run itself (its actors are temporary children of
+    ``migration-runs``) with the engine's intensity semantics: with ``max_restarts=1`` two
+    crashes within ``within_s`` would exhaust the run, but crashes spread out over more
+    than ``within_s`` of the service's clock never do."""
+    clock = ManualClock()
+    restart = RestartPolicy(max_restarts=1, within_s=10.0, backoff=Backoff(initial_s=0.0))
+    defaults = ServiceDefaults(checkpoint_interval_s=0.5, sync_batch_size=200)
+    await make_workload(edges, "spread", 1500, 1024)
+    async with MigrationService(
+        edges.gateway, tmp_path / "j", defaults=defaults, restart=restart, clock=clock
+    ) as service:
+        plan = await service.plan(plan_for("spread", bandwidth_limit_mbps=4))
+        mid = plan.migration_id
+        await service.execute(mid)
+        await until(service, mid, bytes_done=50_000)
+        for _ in range(3):
+            ref = await service.actor_ref(mid)
+            assert ref is not None
+            await service.system.kill(ref)
+            with anyio.fail_after(10):
+                while (now := await service.actor_ref(mid)) is None or now is ref:
+                    await anyio.sleep(0.01)
+            clock.advance(11.0)
+        status = await service.wait(mid, {"completed", "failed", "rolled_back"}, timeout=60)
+        assert status.state == "completed", status
+        assert (await service.metrics(mid)).restarts == 3
+
+
+async def test_a_run_killed_after_its_outcome_is_not_run_again(
+    edges: Edges, service: MigrationService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The actor is killed right after ``completed`` is journaled (before its RunEnded):
+    the restarted incarnation finds the outcome reached and ends the run, instead of
+    migrating a completed migration again (``completed -> cleanup``, a crash loop)."""
+    original = _supervisor.MigrationSupervisor._on_transition
+    killed: list[str] = []
+
+    async def transition(self: Any, message: Any) -> Any:
+        status = await original(self, message)
+        if message.to_state == "completed" and not killed:
+            actor = self.runs.actor_ref(message.migration_id)
+            killed.append(actor.name)
+            await self.system.kill(actor)
+        return status
+
+    monkeypatch.setattr(_supervisor.MigrationSupervisor, "_on_transition", transition)
+    await make_workload(edges, "done-kill", 100)
+    plan = await service.plan(plan_for("done-kill"))
+    mid = plan.migration_id
+    status = await service.execute(mid, wait=True, timeout=30)
+    assert status.state == "completed", status
+    await until_run_stopped(edges, service, mid)
+    assert len(killed) == 1
+    assert (await service.status(mid)).state == "completed"
+    assert (await service.metrics(mid)).restarts == 1
+    history = await service.history(mid)
+    assert len(entered(history, "completed")) == 1
+    assert not entered(history, "failed")

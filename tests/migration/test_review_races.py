@@ -156,18 +156,19 @@ async def test_rollback_after_exhausted_restarts_ignores_a_stale_pause(
             raise EdgeUnreachable(f"edge {edge!r} does not answer")
         return await original(edge, workload)
 
-    terminated = _supervisor.MigrationSupervisor._on_engine_terminated
+    terminated = _supervisor.MigrationSupervisor._on_actor_terminated
 
-    async def engine_terminated(self: Any, notice: Any) -> None:
-        for mid, run in list(self.runs.items()):
-            if run.engine.name == notice.ref_name:
-                self.runs.send_intent(mid, "pause")  # what Pause does while the actor is down
+    async def actor_terminated(self: Any, notice: Any) -> None:
+        if len(calls) == 4:  # the crash that exhausts the restarts
+            for mid, run in list(self.runs.items()):
+                if run.actor is not None and run.actor.name == notice.ref_name:
+                    self.runs.send_intent(mid, "pause")  # what Pause does meanwhile
         await terminated(self, notice)
 
     plan = await service.plan(plan_for("stale-pause"))
     mid = plan.migration_id
     monkeypatch.setattr(edges.gateway, "workload_info", workload_info)
-    monkeypatch.setattr(_supervisor.MigrationSupervisor, "_on_engine_terminated", engine_terminated)
+    monkeypatch.setattr(_supervisor.MigrationSupervisor, "_on_actor_terminated", actor_terminated)
     await service.execute(mid)
     status = await service.wait(mid, {"rolled_back", "paused"}, timeout=20)
     assert len(calls) == 4

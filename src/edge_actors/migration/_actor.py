@@ -9,9 +9,11 @@ intent the actor cancels its own phase task, carries the intent out (checkpoint 
 run ends with ``RunEnded`` naming the last intent handled; the supervisor answers an
 intent sent after that by running the same actor again, so no accepted request is lost.
 
-A crash (an unexpected error, an edge that does not answer, ``ActorSystem.kill``) is left
-to the engine: the restarted instance asks for the resume point, whose ``intent`` is one
-its predecessor took but did not finish, and goes on from the acknowledged LSNs.
+A crash (an unexpected error, an edge that does not answer, ``ActorSystem.kill``) ends the
+actor (a ``temporary`` child of ``migration-runs``); the migration supervisor, watching it,
+starts the run's next incarnation within the restart policy. The new actor asks for the
+resume point, whose ``intent`` is one its predecessor took but did not finish, and goes
+on from the acknowledged LSNs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from edge_actors.actors import Actor, Refusal
 from edge_actors.errors import ConfigError
 
 from ._errors import IllegalTransition, MigrationError, WorkloadNotOnEdge
-from ._messages import GetResume, Intent, IntentKind, Restarted, Run, RunEnded
+from ._messages import GetResume, Intent, IntentKind, Run, RunEnded
+from ._models import TERMINAL_STATES
 from ._runner import MigrationFailure
 from ._transitions import check_transition
 from ._undo import Migration
@@ -55,8 +58,9 @@ _OUTCOME: dict[IntentKind, MigrationState] = {
 
 
 class RunContext:
-    """What a migration actor is made from; created by the supervisor per run, reused by
-    the engine's restarts. Every part is immutable or a handle (no shared state)."""
+    """What a migration actor is made from; created by the supervisor for each incarnation
+    of a run (``delay_s``: the restart backoff before it runs). Every part is immutable or
+    a handle (no shared state)."""
 
     def __init__(
         self,
@@ -68,6 +72,7 @@ class RunContext:
         lane: MemoryObjectReceiveStream[Intent],
         clock: Clock,
         run_id: str,
+        delay_s: float = 0.0,
     ) -> None:
         self.plan = plan
         self.strategy = strategy
@@ -76,6 +81,7 @@ class RunContext:
         self.lane = lane
         self.clock = clock
         self.run_id = run_id
+        self.delay_s = delay_s
 
 
 class MigrationActor(Actor[Run]):
@@ -87,13 +93,11 @@ class MigrationActor(Actor[Run]):
     async def on_start(self) -> None:
         self.ref.tell_nowait(Run())
 
-    async def on_restart(self, error: BaseException) -> None:
-        await self.ctx.supervisor.tell(
-            Restarted(self.ctx.plan.migration_id, repr(error), self.ctx.run_id)
-        )
-        self.ref.tell_nowait(Run())
-
     async def receive(self, message: Run) -> None:
+        if self.ctx.delay_s > 0:
+            # The restart backoff (real time, like the actor engine's own backoff); the
+            # lane keeps any intent sent meanwhile.
+            await anyio.sleep(self.ctx.delay_s)
         try:
             await _Run(self.ctx).run()
         except Refusal as exc:
@@ -128,6 +132,14 @@ class _Run(Migration):
         )
 
     async def _work(self, point: ResumePoint) -> Intent | None:
+        if self.state in TERMINAL_STATES or (
+            point.mode == "migrate" and self.state in ("failed", "paused")
+        ):
+            # A previous incarnation of this run reached the outcome and crashed (or was
+            # killed) before its RunEnded: nothing is left to do. A migrate run never
+            # starts at failed or paused otherwise (resume queues it first).
+            self.log.info("migration.run_outcome_reached", state=self.state)
+            return None
         if point.mode == "cancel":
             return await self._interruptible(self.cancel, _SHUTDOWN_ONLY)
         if point.mode == "rollback" or self.state == "rolling_back":

@@ -6,7 +6,7 @@ Three protocols, each a union of frozen msgspec Structs dispatched with ``match`
   reply is a value; a refusal is a raised :class:`~._errors.MigrationRefusal`.
 * :data:`RunReport` — a migration actor to the supervisor: transitions and checkpoints
   (asks, journaled before the reply), progress snapshots and the end of a run (tells).
-  Each names its ``run_id`` (the run's engine supervisor): the supervisor ignores, or
+  Each names its ``run_id`` (the run, across its actor's restarts): the supervisor ignores, or
   refuses with ``StaleRun``, a report of a run that is not the migration's current one
   (a late message of a run stopped by a restart can never change the registry).
 * :data:`Intent` — the supervisor to a running migration actor, on the actor's intent lane:
@@ -60,7 +60,6 @@ __all__ = [
     "PublishProgress",
     "Register",
     "Request",
-    "Restarted",
     "Resume",
     "ResumePoint",
     "RollBack",
@@ -343,17 +342,7 @@ class RunEnded(msgspec.Struct, frozen=True):
     run_id: str = ""
 
 
-class Restarted(msgspec.Struct, frozen=True):
-    """The actor was restarted after a crash (counted and journaled)."""
-
-    migration_id: str
-    error: str
-    run_id: str = ""
-
-
-RunReport = (
-    Transition | SetDetail | SaveCheckpoint | PublishProgress | GetResume | RunEnded | Restarted
-)
+RunReport = Transition | SetDetail | SaveCheckpoint | PublishProgress | GetResume | RunEnded
 """Everything a migration actor sends to the supervisor."""
 
 

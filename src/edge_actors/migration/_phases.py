@@ -5,12 +5,17 @@ cleanup -> completed, stage by stage as the strategy says. Everything here runs 
 migration actor's phase task: an intent on the lane (pause, preempt, cancel, rollback)
 cancels it between two awaits, except inside the shielded cutover calls, which the
 source edge finishes or undoes itself.
+
+Time: the time window, checkpoint interval and lease deadline read the injected clock;
+measured durations of real I/O (round times, bandwidth, dirty rate, a cutover call) and
+the pacing of delta rounds read real time (``time.monotonic``), as they measure the wire.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 import uuid
 from typing import Any
 
@@ -175,10 +180,10 @@ class Phases(Runner):
         interval = strategy.sync_interval_s(c)
         prev_round: tuple[float, dict[str, int]] | None = None
         rounds_here = 0
-        started = self.clock.monotonic()
+        started = time.monotonic()
         while True:
             src = await self.infos(plan.source_edge, names)
-            now = self.clock.monotonic()
+            now = time.monotonic()
             gaps = {w: max(0, src[w].lsn - self.wl[w].acked_lsn) for w in names}
             if prev_round is not None:
                 t0, shipped_to = prev_round
@@ -214,7 +219,7 @@ class Phases(Runner):
                 raise MigrationFailure(reasons)
             if rounds_here > 0:
                 gaps, src = await self._pace(names, gaps, src, prev_round, interval)
-            round_start = self.clock.monotonic()
+            round_start = time.monotonic()
             targets = {w: src[w].lsn for w in names}
             elapsed = await self.ship_all(
                 {w: (self.wl[w].acked_lsn, targets[w]) for w in names if gaps[w] > 0}
@@ -230,7 +235,7 @@ class Phases(Runner):
             m.rounds += 1
             if self.clock.monotonic() - self.last_checkpoint >= plan.checkpoint_interval_s:
                 await self.checkpoint("interval")
-        sync_s = self.clock.monotonic() - started
+        sync_s = time.monotonic() - started
         if sync_s > 0:
             m.throughput_bps = m.bytes_raw / max(m.phase_durations_s.get("sync", 0) + sync_s, 1e-6)
 
@@ -248,13 +253,13 @@ class Phases(Runner):
             return gaps, src
         threshold = self.plan.constraints.delta_threshold_bytes
         deadline = prev_round[0] + interval
-        while self.clock.monotonic() < deadline:
+        while time.monotonic() < deadline:
             delta = sum(self.estimators[w].delta_bytes(gaps[w]) for w in names)
             if self.ctx.strategy.paced_rounds and threshold is not None and delta >= threshold:
                 break
-            left = deadline - self.clock.monotonic()
+            left = deadline - time.monotonic()
             await self.detail(f"next delta round in {left:.1f}s (delta {int(delta)} B)")
-            await self.clock.sleep(min(left, 0.25) if threshold is not None else left)
+            await anyio.sleep(min(left, 0.25) if threshold is not None else left)
             src = await self.infos(self.plan.source_edge, names)
             gaps = {w: max(0, src[w].lsn - self.wl[w].acked_lsn) for w in names}
         await self.detail("")
@@ -297,9 +302,9 @@ class Phases(Runner):
         )
         # The source finishes or undoes the cutover itself; do not abandon the call.
         with anyio.CancelScope(shield=True):
-            started = self.clock.monotonic()
+            started = time.monotonic()
             result = await self.gw.cutover(plan.source_edge, plan.target_edge, spec)
-            own_ms = (self.clock.monotonic() - started) * 1000
+            own_ms = (time.monotonic() - started) * 1000
         wc.routing = "target"
         wc.cutover_lsn = result.hold_lsn
         wc.acked_lsn = max(wc.acked_lsn, result.hold_lsn)
@@ -321,7 +326,7 @@ class Phases(Runner):
     async def _bulk(self, names: list[str]) -> None:
         """Bulk: hold writes for the whole copy, copy in parallel streams, switch."""
         plan = self.plan
-        started = self.clock.monotonic()
+        started = time.monotonic()
         holds: dict[str, int] = {}
         await self.detail("bulk copy: writes held")
         try:
@@ -340,7 +345,7 @@ class Phases(Runner):
                     wc = self.wl[w]
                     wc.routing, wc.cutover_lsn, wc.target_digest = "target", holds[w], target.digest
                     self.metrics.downtime_ms[w] = released.held_ms or (
-                        (self.clock.monotonic() - started) * 1000
+                        (time.monotonic() - started) * 1000
                     )
                     del holds[w]
         finally:

@@ -1,16 +1,20 @@
-"""The runs of migrations: engine supervisors, migration actors and intent lanes (layer: migration).
+"""The runs of migrations: migration actors, their restarts and intent lanes (layer: migration).
 
 A plain class the migration supervisor actor drives (only it calls it). Each run is a
-:class:`MigrationActor` under its own engine supervisor (restart intensity from
-:class:`RestartPolicy`; the supervisor actor watches the engine and rolls back when it
-gives up), plus the run's intent lane: a bounded channel whose sending end only the
-supervisor holds and whose receiving end only the migration actor reads.
+:class:`MigrationActor`, a ``temporary`` child of the ``migration-runs`` supervisor (so
+every actor lives in the migration supervision tree), watched by the migration
+supervisor, which is the run's manager in OTP's sense: a crash is reported to it and it
+starts the run's next incarnation within the :class:`RestartPolicy` (restart intensity and
+backoff, the actor engine's semantics), or, past the intensity, rolls the migration back.
+A run also has an intent lane: a bounded channel whose sending end only the supervisor
+holds and whose receiving end only the run's current actor reads.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -21,7 +25,7 @@ from edge_actors.actors import Backoff
 
 from ._actor import MigrationActor, RunContext
 from ._errors import IllegalTransition
-from ._messages import Intent, IntentKind, RunMode
+from ._messages import Intent, IntentKind, Run, RunMode
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -32,7 +36,9 @@ if TYPE_CHECKING:
     from edge_actors.clock import Clock
 
     from ._gateway import EdgeGateway
+    from ._models import MigrationPlan
     from ._registry import MigrationRecord
+    from ._strategies import Strategy
 
 __all__ = ["RestartPolicy", "RunHandle", "RunTable"]
 
@@ -40,6 +46,7 @@ _LANE_SIZE = 16
 """Intents one run may have pending on its lane (each accepted request adds one)."""
 
 _ENGINE_STOP_S = 5.0
+"""Grace of a run's actor when its run ends."""
 _SHUTDOWN_S = 4.0
 """Grace of the runs when the supervisor stops (the root gives it 5 s in all)."""
 
@@ -59,19 +66,26 @@ class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RunHandle:
-    """The supervisor's handle on one run: its engine, its lane and what it does."""
+    """The supervisor's handle on one run: its actor, restarts, lane and what it does."""
 
     def __init__(
         self,
-        engine: SupervisorRef,
+        run_id: str,
+        plan: MigrationPlan,
+        strategy: Strategy,
         lane: MemoryObjectSendStream[Intent],
         inbox: MemoryObjectReceiveStream[Intent],
         mode: RunMode,
     ) -> None:
-        self.engine = engine
+        self.run_id = run_id
+        self.plan = plan
+        self.strategy = strategy
         self.lane = lane
         self.inbox = inbox
         self.mode: RunMode = mode
+        self.actor: ActorRef[Run] | None = None
+        self.incarnation = 0
+        self.crashes: deque[float] = deque()
         self.seq = 0
         self.intent: Intent | None = None
         """The last intent sent that has not taken effect (nor been superseded) yet."""
@@ -97,12 +111,14 @@ class RunTable:
         self,
         system: ActorSystem,
         supervisor: ActorRef[Any],
+        runs: SupervisorRef,
         gateway: EdgeGateway,
         restart: RestartPolicy,
         clock: Clock,
     ) -> None:
         self.system = system
         self.supervisor = supervisor
+        self.runs = runs
         self.gateway = gateway
         self.restart = restart
         self.clock = clock
@@ -127,42 +143,64 @@ class RunTable:
         """``(migration_id, run)`` pairs (a copy)."""
         return list(self._runs.items())
 
-    def by_engine(self, name: str) -> str | None:
-        """The migration whose engine supervisor is called ``name``."""
-        return next((m for m, r in self._runs.items() if r.engine.name == name), None)
+    def by_actor(self, name: str) -> str | None:
+        """The migration whose current actor is called ``name``."""
+        return next(
+            (m for m, r in self._runs.items() if r.actor is not None and r.actor.name == name),
+            None,
+        )
 
     async def start(self, record: MigrationRecord, mode: RunMode) -> None:
-        """Start a run: an engine supervisor, its migration actor and the intent lane."""
+        """Start a run: its intent lane and its first actor."""
         mid = record.migration_id
-        n = next(self._ids)
-        engine = await self.system.spawn_supervisor(
-            name=f"migration-sup-{mid}-{n}",
-            max_restarts=self.restart.max_restarts,
-            within_s=self.restart.within_s,
-            backoff=self.restart.backoff,
-        )
+        run_id = f"migration-{mid}-{next(self._ids)}"
         lane, inbox = anyio.create_memory_object_stream[Intent](_LANE_SIZE)
-        run = RunHandle(engine, lane, inbox, mode)
+        run = RunHandle(run_id, record.plan, record.strategy, lane, inbox, mode)
         self._runs[mid] = run
         try:
-            await self.system.watch(self.supervisor, engine.ref)
-            ctx = RunContext(
-                plan=record.plan,
-                strategy=record.strategy,
-                gateway=self.gateway,
-                supervisor=self.supervisor,
-                lane=inbox,
-                clock=self.clock,
-                run_id=engine.name,
-            )
-            await engine.spawn_child(
-                lambda: MigrationActor(ctx), name=f"migration-{mid}-{n}", restart="transient"
-            )
+            await self._spawn(run, delay_s=0.0)
         except BaseException:
             # A run that never started must not keep its concurrency slot.
             await self.end(mid)
             raise
         self.log.info("migration.run_started", migration_id=mid, mode=mode)
+
+    async def _spawn(self, run: RunHandle, *, delay_s: float) -> None:
+        run.incarnation += 1
+        name = run.run_id if run.incarnation == 1 else f"{run.run_id}-r{run.incarnation - 1}"
+        ctx = RunContext(
+            plan=run.plan,
+            strategy=run.strategy,
+            gateway=self.gateway,
+            supervisor=self.supervisor,
+            lane=run.inbox,
+            clock=self.clock,
+            run_id=run.run_id,
+            delay_s=delay_s,
+        )
+        run.actor = await self.runs.spawn_child(
+            lambda: MigrationActor(ctx), name=name, restart="temporary"
+        )
+        # Watching an actor that already crashed notifies at once: nothing is missed.
+        await self.system.watch(self.supervisor, run.actor)
+
+    async def restart_after_crash(self, migration_id: str) -> bool:
+        """The run's actor crashed: start its next incarnation within the restart policy
+        (after the policy's backoff) and return ``True``, or ``False`` when that was one
+        crash more than ``max_restarts`` within ``within_s`` (the run is exhausted)."""
+        run = self._runs[migration_id]
+        run.actor = None
+        policy = self.restart
+        now = self.clock.monotonic()
+        crashes = run.crashes
+        while crashes and now - crashes[0] > policy.within_s:
+            crashes.popleft()
+        crashes.append(now)
+        if len(crashes) > policy.max_restarts:
+            return False
+        delay = policy.backoff.delay(len(crashes) - 1)
+        await self._spawn(run, delay_s=delay)
+        return True
 
     def send_intent(
         self,
@@ -197,29 +235,29 @@ class RunTable:
     def actor_ref(self, migration_id: str) -> ActorRef[Any] | None:
         """The running migration actor's ref, or ``None``."""
         run = self._runs.get(migration_id)
-        if run is None or not run.engine.is_alive or not run.engine.children:
+        if run is None or run.actor is None or not run.actor.is_alive:
             return None
-        return run.engine.children[0]
+        return run.actor
 
     async def end(self, migration_id: str, *, grace_s: float = _ENGINE_STOP_S) -> RunHandle | None:
-        """Forget the run of ``migration_id``: stop its engine (unwatched; cancelled after
+        """Forget the run of ``migration_id``: stop its actor (unwatched; cancelled after
         ``grace_s``) and close its lane. Returns the run that was ended."""
         run = self._runs.pop(migration_id, None)
         if run is None:
             return None
-        engine = run.engine
+        actor = run.actor
         with anyio.CancelScope(shield=True):
-            if engine.is_alive:
-                await self.system.unwatch(self.supervisor, engine.ref)
-                await self.system.stop(engine.ref, timeout=grace_s)
+            if actor is not None and actor.is_alive:
+                await self.system.unwatch(self.supervisor, actor)
+                await self.system.stop(actor, timeout=grace_s)
         run.close()
         return run
 
     async def end_all(self) -> None:
         """Stop every run at once (the supervisor is stopping or crashed): a shutdown
-        intent first (the runs stop within a chunk, journal untouched), then the engines,
+        intent first (the runs stop within a chunk, journal untouched), then the actors,
         together, within ``_SHUTDOWN_S`` (inside the root's shutdown time of a child), so
-        no run outlives the supervisor that owns it."""
+        no run outlives the supervisor that manages it."""
         for mid in self:
             self.send_intent(mid, "shutdown")
         with anyio.CancelScope(shield=True):
@@ -228,7 +266,7 @@ class RunTable:
                     tg.start_soon(functools.partial(self.end, mid, grace_s=_SHUTDOWN_S))
 
     def forget(self, migration_id: str) -> RunHandle:
-        """Forget a run whose engine has already terminated; its lane is closed."""
+        """Forget a run whose actor is gone for good; its lane is closed."""
         run = self._runs.pop(migration_id)
         run.close()
         return run

@@ -2,7 +2,8 @@
 
 An async context manager that owns what the engine needs (an actor system unless one is
 given, the journal under ``data_dir``, and the supervision tree: a ``migration-root``
-supervisor whose permanent child is the :class:`MigrationSupervisor`) and turns every call
+supervisor (one_for_all) over ``migration-runs``, whose temporary children are the
+migration actors, and the :class:`MigrationSupervisor`) and turns every call
 into an ask to the supervisor. It never touches the supervisor instance: a crashed
 supervisor is restarted by its root and recovers from the journal, and the service goes on
 with the same ref. One service per actor system: it is the shared state every workflow
@@ -75,13 +76,17 @@ if TYPE_CHECKING:
 
     from ._gateway import EdgeGateway
 
-__all__ = ["ROOT_NAME", "SUPERVISOR_NAME", "MigrationService"]
+__all__ = ["ROOT_NAME", "RUNS_NAME", "SUPERVISOR_NAME", "MigrationService"]
 
 SUPERVISOR_NAME = "migration-supervisor"
 """The supervisor actor's name: one per actor system."""
 
 ROOT_NAME = "migration-root"
 """The root of the migration supervision tree (restarts the supervisor from the journal)."""
+
+RUNS_NAME = "migration-runs"
+"""The supervisor whose ``temporary`` children are the migration actors (the supervisor
+actor, watching them, decides their restarts)."""
 
 _ROOT_MAX_RESTARTS = 3
 _ROOT_WITHIN_S = 60.0
@@ -164,6 +169,7 @@ class MigrationService:
         self.time_zone = time_zone
         self._stack: AsyncExitStack | None = None
         self._root: SupervisorRef | None = None
+        self._runs: SupervisorRef | None = None
         self._ref: ActorRef[Any] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -176,16 +182,24 @@ class MigrationService:
             stack.callback(journal.close)
             system = self._system
 
-            def factory() -> MigrationSupervisor:
-                return MigrationSupervisor(
-                    journal, self.gateway, self._defaults, self._restart, self.clock
-                )
-
+            # one_for_all: a crashed supervisor takes its runs with it (they are stopped
+            # first) and recovers them from the journal when both are started again.
             root = await system.spawn_supervisor(
-                name=ROOT_NAME, max_restarts=_ROOT_MAX_RESTARTS, within_s=_ROOT_WITHIN_S
+                name=ROOT_NAME,
+                strategy="one_for_all",
+                max_restarts=_ROOT_MAX_RESTARTS,
+                within_s=_ROOT_WITHIN_S,
             )
             self._root = root
             stack.push_async_callback(self._stop_supervisor)
+            runs = await system.spawn_supervisor(name=RUNS_NAME, parent=root)
+            self._runs = runs
+
+            def factory() -> MigrationSupervisor:
+                return MigrationSupervisor(
+                    journal, self.gateway, self._defaults, self._restart, self.clock, runs=runs
+                )
+
             self._ref = await root.spawn_child(
                 factory, name=SUPERVISOR_NAME, restart="permanent", mailbox_size=10_000
             )

@@ -1,11 +1,12 @@
 """The migration supervisor actor: requests, runs and recovery (layer: migration).
 
-One :class:`MigrationSupervisor` per actor system, itself a supervised child of the
-``migration`` root supervisor (see ``MigrationService``). It owns the :class:`Registry`
-(records and journal) and drives the :class:`Scheduler`; both are plain classes only this
-actor calls. Each run of a migration is a :class:`MigrationActor` under its own engine
-supervisor (restart intensity from :class:`RestartPolicy`), with an intent lane on which
-this actor sends pause, preempt, cancel, rollback and shutdown: the migration actor
+One :class:`MigrationSupervisor` per actor system, a supervised child of the
+``migration-root`` supervisor (see ``MigrationService``). It owns the :class:`Registry`
+(records and journal) and drives the :class:`Scheduler` and the :class:`RunTable`: plain
+classes only this actor calls. Each run of a migration is a :class:`MigrationActor`, a
+``temporary`` child of the ``migration-runs`` supervisor that this actor watches and
+restarts within the :class:`RestartPolicy` (the run's manager), with an intent lane on
+which this actor sends pause, preempt, cancel, rollback and shutdown: the migration actor
 cancels its own phase task, carries the intent out and reports the outcome. A refusal is a
 raised :class:`~._errors.MigrationRefusal`; anything else from our own actors' reports is a
 bug and crashes this actor, whose supervisor restarts it from the journal.
@@ -52,7 +53,6 @@ from ._messages import (
     PublishProgress,
     Register,
     Request,
-    Restarted,
     Resume,
     ResumePoint,
     RollBack,
@@ -67,7 +67,7 @@ from ._messages import (
     Transition,
     Unsubscribe,
 )
-from ._models import RUNNING_STATES, ServiceDefaults
+from ._models import RUNNING_STATES, TERMINAL_STATES, ServiceDefaults
 from ._registry import MigrationRecord, Registry
 from ._runs import RestartPolicy, RunTable
 from ._scheduler import Preempt, Scheduler, Start
@@ -75,7 +75,7 @@ from ._settings import parse_settings
 from ._transitions import TRANSITIONS, check_transition
 
 if TYPE_CHECKING:
-    from edge_actors.actors import ActorRef
+    from edge_actors.actors import ActorRef, SupervisorRef
     from edge_actors.clock import Clock
 
     from ._gateway import EdgeGateway
@@ -93,6 +93,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         defaults: defaults for plans (overridden by settings persisted by ``configure``).
         restart: restart intensity of migration actors.
         clock: the time source of the registry and of every migration actor.
+        runs: the ``migration-runs`` supervisor the migration actors are children of.
     """
 
     def __init__(
@@ -102,6 +103,8 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         defaults: ServiceDefaults,
         restart: RestartPolicy,
         clock: Clock = SYSTEM_CLOCK,
+        *,
+        runs: SupervisorRef,
     ) -> None:
         self.gateway = gateway
         self.defaults = msgspec.structs.replace(defaults)
@@ -109,13 +112,16 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         self.clock = clock
         self.registry = Registry(JournalWriter(journal), clock)
         self.scheduler = Scheduler()
+        self.runs_supervisor = runs
         self.runs: RunTable  # bound in on_start: it needs our system and ref
         self.mlog = get_logger("migration.supervisor")
 
     async def on_start(self) -> None:
         # Also after a restart by the root supervisor (on_restart calls on_start): the
         # records come back from the journal before any request or report is handled.
-        self.runs = RunTable(self.system, self.ref, self.gateway, self.restart, self.clock)
+        self.runs = RunTable(
+            self.system, self.ref, self.runs_supervisor, self.gateway, self.restart, self.clock
+        )
         await self._recover()
 
     async def on_stop(self) -> None:
@@ -144,11 +150,11 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         match message:
             case (
                 Transition() | SaveCheckpoint() | SetDetail() | PublishProgress() | GetResume()
-                | RunEnded() | Restarted()
+                | RunEnded()
             ):  # fmt: skip
                 return await self._report(message)
             case Terminated():
-                await self._on_engine_terminated(message)
+                await self._on_actor_terminated(message)
                 return None
             case _:
                 return await self._request(message)
@@ -158,8 +164,8 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         mid = message.migration_id
         record = registry.get(mid)
         run = self.runs.get(mid)
-        if run is None or run.engine.name != message.run_id:
-            if isinstance(message, PublishProgress | RunEnded | Restarted):
+        if run is None or run.run_id != message.run_id:
+            if isinstance(message, PublishProgress | RunEnded):
                 return None  # a tell of a stopped run: nothing to answer
             raise StaleRun(
                 f"migration {mid}: run {message.run_id!r} is not its current run; "
@@ -182,10 +188,6 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
                 return await self._resume_point(record)
             case RunEnded():
                 await self._on_run_ended(message)
-                return None
-            case Restarted(error=error):
-                record.metrics.restarts += 1
-                await registry.event(record, f"actor restarted after crash: {error}")
                 return None
 
     async def _request(self, message: object) -> Any:
@@ -306,15 +308,25 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
             await self._start_run(record, "rollback")
         await self._schedule()
 
-    async def _on_engine_terminated(self, notice: Terminated) -> None:
-        mid = self.runs.by_engine(notice.ref_name)
+    async def _on_actor_terminated(self, notice: Terminated) -> None:
+        """A run's actor ended without being stopped by us: a crash. Restart the run
+        within its policy, or (exhausted) fail it and roll it back."""
+        mid = self.runs.by_actor(notice.ref_name)
         if mid is None:
             return
-        run = self.runs.forget(mid)  # intents for the dead run die with it
         record = self.registry.get(mid)
+        if await self.runs.restart_after_crash(mid):
+            record.metrics.restarts += 1
+            self.mlog.warning("migration.actor_restarted", migration_id=mid, reason=notice.reason)
+            await self.registry.event(record, f"actor restarted after crash: {notice.reason}")
+            return
+        run = self.runs.forget(mid)  # intents for the dead run die with it
         reason = f"restarts exhausted: {notice.reason}"
         self.mlog.error("migration.restarts_exhausted", migration_id=mid)
         state = record.status.state
+        if state in TERMINAL_STATES:  # it crashed after its outcome: nothing to undo
+            await self._schedule()
+            return
         transition = self.registry.transition
         if state == "rolling_back" or run.mode == "rollback":
             if state != "failed":

@@ -103,7 +103,7 @@ class EdgeDaemon(AsyncClosing):
         self.config = config
         self.limits = limits
         self.clock = clock
-        self.links = LinkLimiters()
+        self.links = LinkLimiters(clock=clock)
         self.metrics = DaemonMetrics(config.name)
         self.log = get_logger("edge.daemon", edge=config.name)
         self._forward_session: aiohttp.ClientSession | None = None
@@ -214,7 +214,7 @@ class EdgeDaemon(AsyncClosing):
             data_dir = Path(self.config.data_dir)
             await anyio.to_thread.run_sync(lambda: data_dir.mkdir(parents=True, exist_ok=True))
             routing = RoutingTable(data_dir / _ROUTING_FILE)
-            registry = await StoreRegistry.open(data_dir)
+            registry = await StoreRegistry.open(data_dir, clock=self.clock)
             stack.push_async_callback(self._close_registry, registry)
             tasks = await self._start_background(stack)
             self.router.attach(registry, routing, tasks)

@@ -416,7 +416,7 @@ class EdgeEnvironment:
 
     async def _run_daemon(self, config: EdgeConfig, *, task_status: TaskStatus[EdgeDaemon]) -> None:
         try:
-            async with EdgeDaemon(config) as daemon:
+            async with EdgeDaemon(config, clock=self.clock) as daemon:
                 task_status.started(daemon)
                 await daemon.serve_forever()
         finally:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from edge_actors._log import get_logger
+from edge_actors.clock import SYSTEM_CLOCK
 
 from ._closing import AsyncCloseable
 from ._errors import InvalidWorkloadName, StoreClosed, WorkloadExists, WorkloadNotFound
@@ -20,6 +21,8 @@ from ._names import validate_workload_name
 from ._store import WorkloadStore
 
 if TYPE_CHECKING:
+    from edge_actors.clock import Clock
+
     from ._models import Durability
 
 __all__ = ["StoreRegistry"]
@@ -34,9 +37,12 @@ class StoreRegistry(AsyncCloseable):
     One registry per data directory and process. Use :meth:`open` to build one.
     """
 
-    def __init__(self, data_dir: Path, *, durability: Durability = "normal") -> None:
+    def __init__(
+        self, data_dir: Path, *, durability: Durability = "normal", clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         """Make an empty registry; :meth:`open` also opens the existing workloads."""
         self._data_dir = data_dir
+        self._clock = clock
         self._dir = data_dir / "workloads"
         self._durability: Durability = durability
         self._stores: dict[str, WorkloadStore] = {}
@@ -45,7 +51,9 @@ class StoreRegistry(AsyncCloseable):
         self._log = get_logger("store.registry", data_dir=str(data_dir))
 
     @classmethod
-    async def open(cls, data_dir: Path, *, durability: Durability = "normal") -> StoreRegistry:
+    async def open(
+        cls, data_dir: Path, *, durability: Durability = "normal", clock: Clock = SYSTEM_CLOCK
+    ) -> StoreRegistry:
         """Open every workload store found under ``<data_dir>/workloads/``.
 
         Files whose name is not a legal workload name are skipped with a warning.
@@ -53,6 +61,7 @@ class StoreRegistry(AsyncCloseable):
         Args:
             data_dir: The edge's data directory (created if missing).
             durability: Durability of every store this registry opens or creates.
+            clock: The clock its stores' WAL checkpointers time their intervals by.
 
         Raises:
             StoreError: A store file could not be opened; the stores already opened
@@ -60,12 +69,12 @@ class StoreRegistry(AsyncCloseable):
 
         Cancellation: stores opened so far are closed again, then it propagates.
         """
-        registry = cls(data_dir, durability=durability)
+        registry = cls(data_dir, durability=durability, clock=clock)
         try:
             names = await anyio.to_thread.run_sync(registry._scan_dir)
             for name in names:
                 registry._stores[name] = await WorkloadStore.open(
-                    registry._path(name), name, durability=durability
+                    registry._path(name), name, durability=durability, clock=clock
                 )
         except BaseException:
             await registry.close()
@@ -120,7 +129,9 @@ class StoreRegistry(AsyncCloseable):
             path = self._path(name)
             if name in self._stores or await anyio.to_thread.run_sync(path.exists):
                 raise WorkloadExists(f"workload {name!r} already exists in {str(self._dir)!r}")
-            store = await WorkloadStore.open(path, name, create=True, durability=self._durability)
+            store = await WorkloadStore.open(
+                path, name, create=True, durability=self._durability, clock=self._clock
+            )
             self._stores[name] = store
         self._log.info("workload_created", workload=name)
         return store

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 import pytest
+from structlog.testing import capture_logs
 
 from edge_actors.actors import Backoff, Refusal
 from edge_actors.clock import ManualClock
@@ -24,7 +25,7 @@ from edge_actors.migration import (
 )
 from edge_actors.migration._errors import StaleRun
 from edge_actors.migration._journal import Journal, JournalWriter
-from edge_actors.migration._messages import PublishProgress, RunTotals, Transition
+from edge_actors.migration._messages import Cancel, PublishProgress, RunTotals, Transition
 from edge_actors.migration._models import MigrationMetrics, MigrationProgress, MigrationStatus
 from edge_actors.migration._registry import MigrationRecord
 from edge_actors.migration._scheduler import Preempt, Scheduler, Start
@@ -288,3 +289,41 @@ async def test_a_run_killed_after_its_outcome_is_not_run_again(
     history = await service.history(mid)
     assert len(entered(history, "completed")) == 1
     assert not entered(history, "failed")
+
+
+async def test_a_request_accepted_during_a_cancel_is_looked_at_not_lost(
+    edges: Edges, service: MigrationService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rollback accepted while a paused migration is being cancelled waits for the
+    cancel (a cancel is not interrupted); then the run looks at it and drops it, logged
+    (a cancelled migration has nothing to roll back), instead of forgetting it silently."""
+    await make_workload(edges, "late-rb", 1500, 1024)
+    plan = await service.plan(plan_for("late-rb", bandwidth_limit_mbps=4))
+    mid = plan.migration_id
+    await service.execute(mid)
+    await until(service, mid, bytes_done=100_000)
+    assert (await service.pause(mid)).state == "paused"
+    original = edges.gateway.drop_workload
+    edge_answers = anyio.Event()
+    dropping = anyio.Event()
+
+    async def drop_workload(edge: str, workload: str, **kw: Any) -> Any:
+        dropping.set()
+        await edge_answers.wait()  # the cancel run is busy dropping the target's copy
+        return await original(edge, workload, **kw)
+
+    monkeypatch.setattr(edges.gateway, "drop_workload", drop_workload)
+    ref = service._ref
+    assert ref is not None
+    with capture_logs() as logs:
+        assert (await ref.ask(Cancel(mid), timeout=5)).state == "paused"  # accepted
+        with anyio.fail_after(10):
+            await dropping.wait()
+        accepted = await service.rollback(mid, wait=False)
+        assert accepted.rollback_checkpoint is None
+        edge_answers.set()
+        status = await service.wait(mid, {"cancelled"}, timeout=20)
+        await until_run_stopped(edges, service, mid)
+    assert status.state == "cancelled", status
+    dropped = [e for e in logs if e["event"] == "migration.intent_dropped"]
+    assert [e["intent"] for e in dropped] == ["rollback"]

@@ -102,7 +102,7 @@ class MigrationActor(Actor[Run]):
             await _Run(self.ctx).run()
         except Refusal as exc:
             # The supervisor refused one of our own steps (an illegal transition): for this
-            # actor that is a crash the engine restarts from the checkpoint, not a reply.
+            # actor that is a crash (the supervisor restarts the run from its checkpoint).
             raise MigrationError(f"migration run refused by the supervisor: {exc}") from exc
 
 
@@ -122,7 +122,8 @@ class _Run(Migration):
         self.target_url = self.gw.resolve(self.plan.target_edge)
         pending = point.intent
         if pending is None:
-            pending = await self._work(point)
+            # Then every intent that arrived meanwhile (deferred, or still on the lane).
+            pending = await self._work(point) or self._next_intent()
         while pending is not None:
             if pending.kind == "shutdown":
                 return  # the service is stopping: the journal keeps the run resumable

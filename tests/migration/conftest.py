@@ -172,7 +172,7 @@ async def until_run_stopped(
     ):
         with anyio.fail_after(timeout):
             while (
-                service.actor_ref(migration_id) is not None
+                await service.actor_ref(migration_id) is not None
                 or (await west.health()).load.active_transfers
                 or (await east.health()).load.active_transfers
             ):

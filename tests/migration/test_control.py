@@ -96,7 +96,7 @@ async def test_killed_actor_restarts_and_completes(edges: Edges, service: Migrat
         )
         await service.execute(plan.migration_id)
         await _until_bytes(service, plan.migration_id, 300_000)
-        ref = service.actor_ref(plan.migration_id)
+        ref = await service.actor_ref(plan.migration_id)
         assert ref is not None
         await service.system.kill(ref)
         status = await service.wait(plan.migration_id, {"completed", "failed"}, timeout=60)

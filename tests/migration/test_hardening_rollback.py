@@ -44,7 +44,7 @@ async def test_restarts_exhausted_rolls_back(edges: Edges, service: MigrationSer
         await until(service, mid, bytes_done=50_000)
         # FAST_RESTART allows 3 restarts: the 4th crash exhausts the intensity
         for crash in range(1, 5):
-            ref = service.actor_ref(mid)
+            ref = await service.actor_ref(mid)
             assert ref is not None
             await service.system.kill(ref)
             if crash < 4:

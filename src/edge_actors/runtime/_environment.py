@@ -48,7 +48,7 @@ from edge_actors.edge import (
 )
 from edge_actors.edge import load_topology as _load_topology
 from edge_actors.errors import ConfigError
-from edge_actors.migration import MigrationPlan, MigrationService
+from edge_actors.migration import MigrationService
 from edge_actors.monitoring import MonitoringService, ProbeTarget
 
 from ._engine import Engine, default_engine
@@ -206,7 +206,6 @@ class EdgeEnvironment:
         self._migration: MigrationService | None = None
         self._monitoring: MonitoringService | None = None
         self._gateway: HttpEdgeGateway | None = None
-        self._plans: dict[str, MigrationPlan] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -340,14 +339,6 @@ class EdgeEnvironment:
     def daemon(self, edge: str) -> EdgeDaemon | None:
         """The embedded daemon of ``edge`` (``None`` for configured or unstarted edges)."""
         return self._daemons.get(edge)
-
-    def remember_plan(self, plan: MigrationPlan) -> None:
-        """Keep ``plan`` for :meth:`plan_of` (the service answers statuses, not plans)."""
-        self._plans[plan.migration_id] = plan
-
-    def plan_of(self, migration_id: str) -> MigrationPlan | None:
-        """A plan made through this environment, or ``None``."""
-        return self._plans.get(migration_id)
 
     # -- edges --------------------------------------------------------------------------
 

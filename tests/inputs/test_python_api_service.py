@@ -17,15 +17,16 @@ from edge_actors.edge import (
     EdgeConfig,
     EdgeDaemon,
     EdgeEndpoint,
+    HttpEdgeGateway,
     Topology,
 )
-from edge_actors.edge._gateway import HttpEdgeGateway
 from edge_actors.errors import ConfigError
 from edge_actors.migration import (
     InvalidRequest,
     MigrationError,
     MigrationRefusal,
     MigrationService,
+    OverallMetrics,
     UnknownMigration,
 )
 from edge_actors.migration._messages import (
@@ -37,7 +38,6 @@ from edge_actors.migration._messages import (
     Register,
     RollBack,
 )
-from edge_actors.migration._models import OverallMetrics
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable

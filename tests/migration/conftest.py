@@ -10,10 +10,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import anyio
 import pytest
 
-from edge_actors.edge import AdminClient, EdgeClient, EdgeConfig, EdgeDaemon, EdgeEndpoint, Topology
-from edge_actors.edge._gateway import HttpEdgeGateway
-from edge_actors.migration import MigrationService, RestartPolicy
-from edge_actors.migration._models import ServiceDefaults
+from edge_actors.edge import (
+    AdminClient,
+    EdgeClient,
+    EdgeConfig,
+    EdgeDaemon,
+    EdgeEndpoint,
+    HttpEdgeGateway,
+    Topology,
+)
+from edge_actors.migration import MigrationService, RestartPolicy, ServiceDefaults
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable

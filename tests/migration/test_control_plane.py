@@ -16,8 +16,11 @@ from edge_actors.clock import ManualClock
 from edge_actors.migration import (
     IllegalTransition,
     InvalidRequest,
+    MigrationMetrics,
     MigrationPlan,
+    MigrationProgress,
     MigrationService,
+    MigrationStatus,
     RestartPolicy,
     ServiceDefaults,
     UnknownMigration,
@@ -26,13 +29,12 @@ from edge_actors.migration import (
 from edge_actors.migration._errors import StaleRun
 from edge_actors.migration._journal import Journal, JournalWriter
 from edge_actors.migration._messages import Cancel, PublishProgress, RunTotals, Transition
-from edge_actors.migration._models import MigrationMetrics, MigrationProgress, MigrationStatus
 from edge_actors.migration._registry import MigrationRecord
 from edge_actors.migration._scheduler import Preempt, Scheduler, Start
 from edge_actors.migration._service import ROOT_NAME, SUPERVISOR_NAME
 
 from .conftest import until_run_stopped
-from .conftest_hardening import entered, make_workload, open_service, plan_for, target_info, until
+from .ledger import entered, make_workload, open_service, plan_for, target_info, until
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from edge_actors._seed import seed_workload
+from edge_actors import seed_workload
 from edge_actors.clock import ManualClock
-from edge_actors.runtime import LocalRuntime
-from edge_actors.runtime._environment import (
+from edge_actors.runtime import (
     EnvironmentConfig,
+    LocalRuntime,
     configure_environment,
     get_environment,
 )

@@ -10,11 +10,11 @@ import aiohttp
 import anyio
 import pytest
 
-from edge_actors.edge._migration_routes import add_migration_routes
+from edge_actors.edge import add_migration_routes
 from edge_actors.migration import MigrationMetrics
 
 from .conftest import TOKEN, Edges, lost_writes, run_daemon, writing
-from .conftest_hardening import (
+from .ledger import (
     content_digest,
     entered,
     make_workload,

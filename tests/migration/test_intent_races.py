@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
-from edge_actors.migration import IllegalTransition, _phases, _runner, _supervisor
-from edge_actors.migration._errors import EdgeUnreachable
+from edge_actors.migration import EdgeUnreachable, IllegalTransition, _phases, _runner, _supervisor
 from edge_actors.migration._messages import Cancel, Pause
 
 from .conftest import until_run_stopped
-from .conftest_hardening import make_workload, open_service, plan_for, target_info, until
+from .ledger import make_workload, open_service, plan_for, target_info, until
 
 if TYPE_CHECKING:
     from pathlib import Path

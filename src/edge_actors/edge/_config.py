@@ -20,6 +20,7 @@ import msgspec
 from edge_actors.errors import ConfigError
 from edge_actors.units import parse_duration, parse_size
 
+from ._credentials import CredentialSpec, check_token_strength
 from ._files import read_settings_file
 
 if TYPE_CHECKING:
@@ -40,7 +41,20 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     Attributes:
         name: The edge's name in the topology (``edge-west-1``); shown in health answers.
         data_dir: Directory of the workload stores and the routing table (created).
-        cluster_token: Shared secret for the admin API and the peer stream.
+        cluster_token: The admin credential (everything, the data API included); at least
+            22 random characters (:mod:`._credentials`). Prefer ``cluster_token_file`` or
+            ``EDGE_ACTORS_CLUSTER_TOKEN`` to writing it here.
+        cluster_token_file: A file (mode 0600) holding the admin credential.
+        credentials: Scoped credentials (``[[credentials]]``: admin, peer, metrics, or data
+            limited to workload patterns, read-only or read-write). With no credential at
+            all a loopback daemon mints an admin token into ``<data_dir>/admin.token``; a
+            non-loopback one refuses to start.
+        allowed_hosts: ``Host`` names answered besides the loopback names and the
+            ``public_url`` host; when set, every other ``Host`` is refused (421), and a
+            loopback-bound daemon refuses foreign hosts even when it is empty.
+        auth_failure_burst: Failed authentications one client address may make at once
+            before it is answered 429 (``Retry-After``) without its token being looked at.
+        auth_failure_rate_per_s: How fast that budget refills (failures per second).
         host: Interface to bind.
         port: Port to bind; ``0`` picks a free one (read the real one from ``daemon.url``).
         max_bytes: Capacity in bytes of all workloads together; writes beyond it are 507.
@@ -57,7 +71,12 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     name: str
     data_dir: str
-    cluster_token: str
+    cluster_token: str | None = None
+    cluster_token_file: str | None = None
+    credentials: tuple[CredentialSpec, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    auth_failure_burst: int = 20
+    auth_failure_rate_per_s: float = 1.0
     host: str = "127.0.0.1"
     port: int = 0
     max_bytes: int | None = None
@@ -76,8 +95,22 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             )
         if not self.data_dir:
             raise ConfigError("data_dir: must be a directory path")
-        if not self.cluster_token:
-            raise ConfigError("cluster_token: must not be empty")
+        if self.cluster_token is not None:
+            check_token_strength(self.cluster_token, "cluster_token")
+        if self.cluster_token is not None and self.cluster_token_file is not None:
+            raise ConfigError("cluster_token, cluster_token_file: give one, not both")
+        if not self.has_credentials and not self.loopback:
+            raise ConfigError(
+                f"host: {self.host!r} is not a loopback address and no credential is "
+                "configured; set EDGE_ACTORS_CLUSTER_TOKEN, cluster_token_file (or "
+                "--token-file) or [[credentials]], or bind to 127.0.0.1"
+            )
+        if self.auth_failure_burst < 1:
+            raise ConfigError(f"auth_failure_burst: {self.auth_failure_burst!r} must be >= 1")
+        if not (math.isfinite(self.auth_failure_rate_per_s) and self.auth_failure_rate_per_s > 0):
+            raise ConfigError(
+                f"auth_failure_rate_per_s: {self.auth_failure_rate_per_s!r} must be finite and > 0"
+            )
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port: {self.port!r} is not in 0..65535")
         if self.max_bytes is not None and self.max_bytes < 0:
@@ -94,6 +127,16 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             )
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError(f"public_url: {self.public_url!r} is not an http(s) URL")
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether any credential is configured (admin token, token file or list)."""
+        return bool(self.cluster_token or self.cluster_token_file or self.credentials)
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the daemon binds a loopback address only."""
+        return self.host.lower() in ("127.0.0.1", "localhost", "::1", "[::1]")
 
     @property
     def tls(self) -> bool:
@@ -119,7 +162,17 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 _FIELDS: tuple[str, ...] = EdgeConfig.__struct_fields__
-_OPTIONAL = frozenset({"max_bytes", "max_workloads", "tls_cert", "tls_key", "public_url"})
+_OPTIONAL = frozenset(
+    {
+        "max_bytes",
+        "max_workloads",
+        "tls_cert",
+        "tls_key",
+        "public_url",
+        "cluster_token",
+        "cluster_token_file",
+    }
+)
 
 
 def _normalize(values: dict[str, Any], origin: Mapping[str, str]) -> dict[str, Any]:
@@ -172,9 +225,11 @@ def load_edge_config(
     environ = os.environ if env is None else env
     for key in _FIELDS:
         var = ENV_PREFIX + key.upper()
-        if var in environ:
+        if var in environ and key != "credentials":  # a list: config file only
             raw = environ[var]
             values[key] = None if (raw == "" and key in _OPTIONAL) else raw
+            if key == "allowed_hosts":
+                values[key] = [host.strip() for host in raw.split(",") if host.strip()]
             origin[key] = f"environment {var}"
     for key, value in (overrides or {}).items():
         if key not in _FIELDS:
@@ -183,7 +238,7 @@ def load_edge_config(
             values[key] = value
             origin[key] = "command line"
     _normalize(values, origin)
-    missing = [key for key in ("name", "data_dir", "cluster_token") if key not in values]
+    missing = [key for key in ("name", "data_dir") if key not in values]
     if missing:
         hints = ", ".join(f"{key} ({ENV_PREFIX}{key.upper()})" for key in missing)
         raise ConfigError(f"missing required setting(s): {hints}")

@@ -251,11 +251,15 @@ class HttpEdgeGateway(AsyncClosing):
             await self._admin(source).set_link_rate(target, rate_bps)
 
     async def probe(self, edge: str, path: str) -> int:
-        """``GET path`` on ``edge`` without a token; the HTTP status (599: no answer)."""
-        url = self._endpoint(edge).url + path
+        """``GET path`` on ``edge`` with its token; the HTTP status (599: no answer)."""
+        endpoint = self._endpoint(edge)
+        url = endpoint.url + path
         try:
             async with self._http().get(
-                url, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=self._timeout)
+                url,
+                headers={"Authorization": f"Bearer {endpoint.token}"},
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
             ) as resp:
                 await resp.read()
                 return resp.status

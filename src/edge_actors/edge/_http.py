@@ -7,7 +7,8 @@ to its HTTP status (:data:`REFUSAL_STATUS`, :data:`_STORE_ERRORS`):
 :func:`error_middleware` turns every failure into the JSON shape
 ``{"error": code, "message": ...}`` (a :class:`WorkloadRedirected` into a 307 to the same
 path on the new edge) and counts the request, so no traceback ever reaches a client.
-:func:`check_token` compares bearer tokens in constant time.
+:func:`check_token` compares bearer tokens in constant time; authentication and
+authorization are :mod:`._auth`'s middleware, which runs inside this one.
 """
 
 from __future__ import annotations
@@ -73,17 +74,19 @@ T = TypeVar("T")
 JSON_TYPE = "application/json"
 _JSON_BODY_LIMIT = 1024 * 1024
 _ENCODER = msgspec.json.Encoder()
-_PROTECTED = ("/admin/", "/peer/", "/metrics")
 
 
 class HttpError(Exception):
     """An error answer: HTTP status, stable code, message for humans."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
 
 
 def json_response(body: msgspec.Struct | dict[str, Any], status: int = 200) -> web.Response:
@@ -232,11 +235,11 @@ def _route_name(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def error_middleware(metrics: DaemonMetrics, token: str, edge: str) -> Middleware:
-    """Build the middleware that authenticates, counts and maps errors to JSON answers.
+def error_middleware(metrics: DaemonMetrics, edge: str) -> Middleware:
+    """Build the middleware that counts requests and maps errors to JSON answers.
 
-    Admin (``/admin/``), peer (``/peer/``) and ``/metrics`` paths need the cluster
-    token: without it the answer is 401 before the handler (or a WebSocket upgrade) runs.
+    Authentication is the next middleware's job (:func:`._auth.auth_middleware`); its
+    401/403/421/429/415 refusals are answered and counted here like any other.
     """
     log = get_logger("edge.http", edge=edge)
     load = metrics.load
@@ -251,15 +254,15 @@ def error_middleware(metrics: DaemonMetrics, token: str, edge: str) -> Middlewar
         load.inflight += 1
         status = 500
         try:
-            if request.path.startswith(_PROTECTED) and not check_token(request, token):
-                raise HttpError(401, "unauthorized", "missing or wrong cluster token")
             check_path(request.raw_path)
             response = await handler(request)
             status = response.status
             return response
         except HttpError as exc:
             status = exc.status
-            return _error_response(exc.status, exc.code, exc.message)
+            answer = _error_response(exc.status, exc.code, exc.message)
+            answer.headers.update(exc.headers or {})
+            return answer
         except WorkloadRedirected as exc:
             redirect = _redirect(request, exc)
             status = redirect.status

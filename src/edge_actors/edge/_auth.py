@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ._credentials import REQUEST_TOKEN, Credential, Credentials, Need
+from ._grants import grant_key, verify_grant
 from ._http import HttpError
 
 if TYPE_CHECKING:
@@ -59,6 +60,14 @@ ALLOWED_CONTENT_TYPES = frozenset(
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _ANY_ROUTES = frozenset({"/api/health", "/api/status"})
+# What a cutover calls on its target (read, activate, undo to incoming): a grant may.
+_TARGET_ROUTES = frozenset(
+    {
+        ("GET", "/admin/workloads/{workload}"),
+        ("POST", "/admin/workloads/{workload}/activate"),
+        ("PUT", "/admin/workloads/{workload}/status"),
+    }
+)
 _CREDENTIAL_KEY = web.RequestKey("edge_actors.credential", Credential)
 
 
@@ -155,6 +164,8 @@ def _need(request: web.Request) -> tuple[Need, str | None]:
         return "peer", None
     if canonical == "/metrics":
         return "metrics", None
+    if (request.method, canonical) in _TARGET_ROUTES:
+        return "target", info.get("workload")
     return "admin", None
 
 
@@ -162,19 +173,41 @@ class Authenticator:
     """Authenticates and authorizes requests (see the module docstring).
 
     Args:
-        clock: Times the failure throttle.
+        edge: The edge's name (a transfer grant must name it).
+        clock: Times the failure throttle and grant expiry.
         log: The daemon's bound logger.
         burst: Failed authentications an address may make at once (:class:`FailureThrottle`).
         rate_per_s: Refill rate of that budget.
     """
 
     def __init__(
-        self, clock: Clock, log: object, *, burst: int = 20, rate_per_s: float = 1.0
+        self,
+        edge: str,
+        clock: Clock,
+        log: object,
+        *,
+        burst: int = 20,
+        rate_per_s: float = 1.0,
     ) -> None:
+        self.edge = edge
         self.credentials = Credentials(())
         self.hosts: frozenset[str] | None = None
         self.throttle = FailureThrottle(clock, burst=burst, rate_per_s=rate_per_s)
+        self._clock = clock
+        self._grant_keys: tuple[bytes, ...] = ()
         self._log = log
+
+    def use(self, credentials: Credentials) -> None:
+        """Accept ``credentials`` (and transfer grants signed for its admin tokens)."""
+        self.credentials = credentials
+        self._grant_keys = tuple(grant_key(c.token) for c in credentials if c.role == "admin")
+
+    def _find(self, given: str) -> Credential | None:
+        # Header values are decoded with surrogateescape: non-UTF-8 bytes must not raise.
+        found = self.credentials.find(given.encode("utf-8", "surrogateescape"))
+        if found is None and self._grant_keys:
+            found = verify_grant(given, self._grant_keys, edge=self.edge, now=self._clock.time())
+        return found
 
     def check_host(self, request: web.Request) -> None:
         """Refuse a ``Host`` outside the allow-list (421)."""
@@ -197,8 +230,7 @@ class Authenticator:
         scheme, _, given = header.partition(" ")
         credential = None
         if scheme.lower() == "bearer" and given.strip():
-            # Header values are decoded with surrogateescape: non-UTF-8 bytes must not raise.
-            credential = self.credentials.find(given.strip().encode("utf-8", "surrogateescape"))
+            credential = self._find(given.strip())
         if credential is None:
             emptied = self.throttle.failed(address)
             reason = "wrong token" if header else "no token"

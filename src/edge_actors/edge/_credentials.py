@@ -5,7 +5,8 @@ key patterns, Consul ACL tokens): ``admin`` may do everything, the data API incl
 ``peer`` may open the peer stream (``/peer/``); ``metrics`` may read ``/metrics``; ``data``
 may use the data API on workloads whose names match one of its glob patterns, reading
 only (``read-only``) or reading and writing (``read-write``). Every role may read the
-probes ``/api/health`` and ``/api/status``.
+probes ``/api/health`` and ``/api/status``. A ``grant`` is not configured: it is a
+signed, short-lived transfer grant (:mod:`._grants`) for one migration's workload.
 
 Configured as a list in the daemon's config file::
 
@@ -43,6 +44,7 @@ __all__ = [
     "MIN_DISTINCT_CHARS",
     "MIN_TOKEN_CHARS",
     "REQUEST_TOKEN",
+    "ConfigRole",
     "Credential",
     "CredentialSpec",
     "Credentials",
@@ -53,14 +55,18 @@ __all__ = [
     "read_token_file",
 ]
 
-Role = Literal["admin", "peer", "data", "metrics"]
-"""What a credential may do (see the module docstring)."""
+ConfigRole = Literal["admin", "peer", "data", "metrics"]
+"""The roles a configured credential may have (see the module docstring)."""
+
+Role = Literal["admin", "peer", "data", "metrics", "grant"]
+"""What a credential may do; ``grant`` only comes from a verified transfer grant."""
 
 Mode = Literal["read-only", "read-write"]
 """Whether a ``data`` credential may write."""
 
-Need = Literal["admin", "peer", "metrics", "read", "write", "any"]
-"""What a request needs: a role's route family, a data read or write, or any credential."""
+Need = Literal["admin", "peer", "metrics", "read", "write", "target", "any"]
+"""What a request needs: a role's route family, a data read or write, the admin routes a
+cutover calls on its target for one workload (``target``), or any credential."""
 
 MIN_TOKEN_CHARS = 22
 """Shortest token accepted: 22 URL-safe random characters are 128 bits."""
@@ -128,7 +134,7 @@ class CredentialSpec(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     """
 
     name: str
-    role: Role
+    role: ConfigRole
     token: str | None = None
     token_file: str | None = None
     token_env: str | None = None
@@ -174,6 +180,7 @@ class Credential(msgspec.Struct, frozen=True):
     token: str = msgspec.field(default="")
     workloads: tuple[str, ...] = ()
     mode: Mode = "read-write"
+    migration_id: str | None = None
 
     def __repr__(self) -> str:  # never show the token
         return f"Credential({self.name!r}, role={self.role!r})"
@@ -182,6 +189,8 @@ class Credential(msgspec.Struct, frozen=True):
         """Whether this credential may do what a request ``need``s (on ``workload``)."""
         if self.role == "admin" or need == "any":
             return True
+        if self.role == "grant":
+            return need == "peer" or (need == "target" and workload in self.workloads)
         if self.role in ("peer", "metrics"):
             return need == self.role
         if need not in ("read", "write") or workload is None:

@@ -125,6 +125,7 @@ class EdgeDaemon(AsyncClosing):
         self._stack: AsyncExitStack | None = None
         self._runner: web.AppRunner | None = None
         self.auth = Authenticator(
+            config.name,
             clock,
             self.log,
             burst=config.auth_failure_burst,
@@ -236,7 +237,7 @@ class EdgeDaemon(AsyncClosing):
             loose = await anyio.to_thread.run_sync(prepare_data_dir, data_dir)
             for entry, mode in loose[:20]:
                 self.log.warning("data_file_not_private", path=entry, mode=mode, want="0600")
-            self.auth.credentials = await anyio.to_thread.run_sync(self._credentials, data_dir)
+            self.auth.use(await anyio.to_thread.run_sync(self._credentials, data_dir))
             self.auth.hosts = host_allow_list(
                 self.config.host, self.config.allowed_hosts, self.config.public_url
             )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from edge_actors._closing import AsyncClosing
+from edge_actors.clock import SYSTEM_CLOCK
 from edge_actors.migration import (
     CutoverResult,
     EdgeCapacity,
@@ -28,11 +29,13 @@ from edge_actors.transfer import TransferProgress, TransferSpec
 
 from ._client import AdminClient
 from ._errors import EdgeHTTPError, UnknownEdge, WorkloadMissing
+from ._grants import GRANT_TTL_S, mint_grant
 from ._models import CutoverRequest
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
+    from edge_actors.clock import Clock
     from edge_actors.migration import CutoverSpec
     from edge_actors.migration._gateway import WorkloadRouting
 
@@ -60,6 +63,8 @@ class HttpEdgeGateway(AsyncClosing):
         topology: edge name -> URL and cluster token.
         session: an ``aiohttp`` session to share (not closed here); created when ``None``.
         timeout: seconds per admin request (transfers: seconds between progress lines).
+        clock: stamps the transfer grants the sources get (their expiry).
+        grant_ttl_s: lifetime of a transfer grant; one is minted per transfer and cutover.
 
     Use as ``async with HttpEdgeGateway(topology) as gateway:`` (closes its own session).
     """
@@ -70,8 +75,12 @@ class HttpEdgeGateway(AsyncClosing):
         *,
         session: aiohttp.ClientSession | None = None,
         timeout: float = 30.0,
+        clock: Clock = SYSTEM_CLOCK,
+        grant_ttl_s: float = GRANT_TTL_S,
     ) -> None:
         self.topology = topology
+        self.clock = clock
+        self.grant_ttl_s = grant_ttl_s
         self._session = session
         self._own_session = session is None
         self._timeout = timeout
@@ -98,6 +107,17 @@ class HttpEdgeGateway(AsyncClosing):
             )
             self._clients[edge] = client
         return client
+
+    def _grant(self, endpoint: EdgeEndpoint, target: str, migration_id: str, workload: str) -> str:
+        """A transfer grant for the source: never the target's own token (:mod:`._grants`)."""
+        return mint_grant(
+            endpoint.token,
+            migration_id=migration_id,
+            workload=workload,
+            target=target,
+            now=self.clock.time(),
+            ttl_s=self.grant_ttl_s,
+        )
 
     def _endpoint(self, edge: str) -> EdgeEndpoint:
         try:
@@ -188,7 +208,7 @@ class HttpEdgeGateway(AsyncClosing):
         body = CutoverRequest(
             target_name=target,
             target_url=endpoint.url,
-            target_token=endpoint.token,
+            target_token=self._grant(endpoint, target, spec.migration_id, spec.workload),
             migration_id=spec.migration_id,
             transfer_id=spec.transfer_id,
             from_lsn=spec.from_lsn,
@@ -226,7 +246,7 @@ class HttpEdgeGateway(AsyncClosing):
             workload=request.workload,
             target_name=target,
             target_url=endpoint.url,
-            target_token=endpoint.token,
+            target_token=self._grant(endpoint, target, request.migration_id, request.workload),
             from_lsn=request.from_lsn,
             to_lsn=request.to_lsn,
             batch_size=request.batch_size,

@@ -77,3 +77,14 @@ async def test_a_daemon_process_creates_every_file_0600(tmp_path: Path) -> None:
     loose = [(str(p), oct(_mode(p))) for p in entries if _mode(p) & 0o077]
     assert loose == []
     assert all(_mode(p) == 0o600 for p in entries if p.is_file())
+
+
+async def test_a_shared_sticky_directory_is_warned_about_not_tightened(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # like /tmp: tightening it would break every other user
+    with structlog.testing.capture_logs() as logs:
+        async with EdgeDaemon(config(tmp_path, data_dir=str(shared))):
+            assert _mode(shared) == 0o1777
+    warnings = [(e["path"], e["mode"]) for e in logs if e["event"] == "data_file_not_private"]
+    assert (str(shared), "0o1777") in warnings

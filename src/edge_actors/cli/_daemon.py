@@ -83,6 +83,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--max-workloads", type=int, metavar="N", help="most workloads hosted")
     parser.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (with --tls-key)")
     parser.add_argument("--tls-key", metavar="FILE", help="PEM private key")
+    parser.add_argument(
+        "--tls-ca", metavar="FILE", help="PEM CA bundle trusted for other edges (private CA)"
+    )
+    parser.add_argument(
+        "--tls-client-ca",
+        metavar="FILE",
+        help="require client certificates signed by this CA (mutual TLS)",
+    )
     parser.add_argument("--hold-timeout", metavar="DURATION", help="write-hold lease, e.g. 30s")
     parser.add_argument("--public-url", metavar="URL", help="URL announced to other edges")
     parser.add_argument(
@@ -123,11 +131,14 @@ def config_from_args(args: argparse.Namespace) -> EdgeConfig:
         "max_workloads": args.max_workloads,
         "tls_cert": args.tls_cert,
         "tls_key": args.tls_key,
+        "tls_ca": args.tls_ca,
+        "tls_client_ca": args.tls_client_ca,
         "hold_timeout_s": args.hold_timeout,
         "public_url": args.public_url,
     }
     config = load_edge_config(args.config, overrides=overrides)
     config.ssl_context()  # a bad certificate is a config error before anything starts
+    config.client_ssl_context()
     return config
 
 
@@ -155,7 +166,9 @@ async def _serve(config: EdgeConfig, topology: Topology | None) -> None:
         gateway: HttpEdgeGateway | None = None
         extra_routes: Callable[[web.Application], None] | None = None
         if topology is not None:
-            gateway = await stack.enter_async_context(HttpEdgeGateway(topology))
+            gateway = await stack.enter_async_context(
+                HttpEdgeGateway(topology, ssl_context=config.client_ssl_context())
+            )
             service = MigrationService(gateway, Path(config.data_dir) / JOURNAL_DIR)
             extra_routes = functools.partial(add_migration_routes, service=service)
         daemon = await stack.enter_async_context(EdgeDaemon(config, extra_routes=extra_routes))

@@ -38,7 +38,7 @@ from ._progress import (
     write_json,
     write_out,
 )
-from ._tokens import add_token_flags, token_from_args
+from ._tokens import add_tls_client_flags, add_token_flags, tls_client_context, token_from_args
 
 if TYPE_CHECKING:
     import argparse
@@ -69,6 +69,7 @@ class CommandFailed(Exception):
 def _connection_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--daemon", metavar="URL", help=f"supervisor daemon URL (or {DAEMON_ENV})")
     add_token_flags(parser)
+    add_tls_client_flags(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--timeout", type=float, default=30.0, metavar="S", help="seconds per request (30)"
@@ -229,9 +230,10 @@ def _run(
     _seconds("--timeout", args.timeout)
     _seconds("--wait-timeout", getattr(args, "wait_timeout", None))
     url, token = _endpoint(args)
+    context = tls_client_context(args)
 
     async def main() -> int:
-        async with MigrationClient(url, token, timeout=args.timeout) as client:
+        async with MigrationClient(url, token, timeout=args.timeout, ssl_context=context) as client:
             return await body(client, args)
 
     try:

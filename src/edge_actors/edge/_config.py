@@ -60,7 +60,13 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         max_bytes: Capacity in bytes of all workloads together; writes beyond it are 507.
         max_workloads: Most workloads this edge hosts; creates beyond it are 507.
         tls_cert: PEM certificate; with ``tls_key`` the daemon serves HTTPS.
-        tls_key: PEM private key of ``tls_cert``.
+        tls_key: PEM private key of ``tls_cert``; with ``tls_client_ca`` the pair is also
+            this daemon's client certificate toward other edges.
+        tls_ca: PEM CA bundle this daemon trusts for the edges it calls (transfers,
+            cutovers, forwarded writes, the supervisor's calls): a private CA.
+        tls_client_ca: PEM CA bundle of the client certificates this daemon requires
+            (mutual TLS): a client without a certificate it signed is refused in the TLS
+            handshake, before any HTTP.
         hold_timeout_s: Safety lease of a write hold: a hold not released in time is
             released automatically (and logged), so a crashed migrator cannot wedge writes.
         shutdown_timeout_s: On shutdown, how long in-flight requests may take before they
@@ -83,6 +89,8 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_workloads: int | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+    tls_ca: str | None = None
+    tls_client_ca: str | None = None
     hold_timeout_s: float = 30.0
     shutdown_timeout_s: float = 10.0
     public_url: str | None = None
@@ -119,6 +127,8 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ConfigError(f"max_workloads: {self.max_workloads!r} must not be negative")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("tls_cert, tls_key: give both (TLS) or neither (plain HTTP)")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ConfigError("tls_client_ca: mutual TLS needs tls_cert and tls_key too")
         if not (math.isfinite(self.hold_timeout_s) and self.hold_timeout_s > 0):
             raise ConfigError(f"hold_timeout_s: {self.hold_timeout_s!r} must be finite and > 0")
         if not (math.isfinite(self.shutdown_timeout_s) and self.shutdown_timeout_s >= 0):
@@ -158,7 +168,38 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ConfigError(
                 f"tls_cert, tls_key: cannot load {self.tls_cert!r} / {self.tls_key!r}: {exc}"
             ) from None
+        if self.tls_client_ca is not None:
+            _load_ca(context, self.tls_client_ca, "tls_client_ca")
+            context.verify_mode = ssl.CERT_REQUIRED
         return context
+
+    def client_ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of this daemon's calls to other edges, or ``None`` (defaults).
+
+        Trusts ``tls_ca`` (else the system store) and, with mutual TLS
+        (``tls_client_ca``), presents ``tls_cert`` / ``tls_key`` as its client certificate.
+
+        Raises:
+            ConfigError: The CA bundle or the certificate cannot be loaded.
+        """
+        if self.tls_ca is None and self.tls_client_ca is None:
+            return None
+        context = ssl.create_default_context()
+        if self.tls_ca is not None:
+            _load_ca(context, self.tls_ca, "tls_ca")
+        if self.tls_client_ca is not None and self.tls_cert and self.tls_key:
+            try:
+                context.load_cert_chain(self.tls_cert, self.tls_key)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"tls_cert, tls_key: cannot load: {exc}") from None
+        return context
+
+
+def _load_ca(context: ssl.SSLContext, path: str, what: str) -> None:
+    try:
+        context.load_verify_locations(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"{what}: cannot load the CA bundle {path!r}: {exc}") from None
 
 
 _FIELDS: tuple[str, ...] = EdgeConfig.__struct_fields__
@@ -168,6 +209,8 @@ _OPTIONAL = frozenset(
         "max_workloads",
         "tls_cert",
         "tls_key",
+        "tls_ca",
+        "tls_client_ca",
         "public_url",
         "cluster_token",
         "cluster_token_file",

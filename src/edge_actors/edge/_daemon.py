@@ -389,5 +389,7 @@ class EdgeDaemon(AsyncClosing):
         """The daemon's pooled HTTP session (forwarded writes, transfers, peer admin calls;
         created on first use)."""
         if self._forward_session is None or self._forward_session.closed:
-            self._forward_session = aiohttp.ClientSession()
+            context = self.config.client_ssl_context()  # private CA, mTLS client cert
+            connector = None if context is None else aiohttp.TCPConnector(ssl=context)
+            self._forward_session = aiohttp.ClientSession(connector=connector)
         return self._forward_session

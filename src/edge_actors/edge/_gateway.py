@@ -33,6 +33,7 @@ from ._grants import GRANT_TTL_S, mint_grant
 from ._models import CutoverRequest
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import AsyncIterator, Callable
 
     from edge_actors.clock import Clock
@@ -65,6 +66,7 @@ class HttpEdgeGateway(AsyncClosing):
         timeout: seconds per admin request (transfers: seconds between progress lines).
         clock: stamps the transfer grants the sources get (their expiry).
         grant_ttl_s: lifetime of a transfer grant; one is minted per transfer and cutover.
+        ssl_context: TLS context of an owned session (a private CA, a client certificate).
 
     Use as ``async with HttpEdgeGateway(topology) as gateway:`` (closes its own session).
     """
@@ -77,8 +79,10 @@ class HttpEdgeGateway(AsyncClosing):
         timeout: float = 30.0,
         clock: Clock = SYSTEM_CLOCK,
         grant_ttl_s: float = GRANT_TTL_S,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.topology = topology
+        self._ssl = ssl_context
         self.clock = clock
         self.grant_ttl_s = grant_ttl_s
         self._session = session
@@ -95,7 +99,8 @@ class HttpEdgeGateway(AsyncClosing):
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            connector = None if self._ssl is None else aiohttp.TCPConnector(ssl=self._ssl)
+            self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
     def _admin(self, edge: str) -> AdminClient:

@@ -35,7 +35,8 @@ def prepare_data_dir(path: Path, *, scan_limit: int = 100_000) -> list[tuple[str
         scan_limit: Most entries examined (a huge tree is not walked for ever).
 
     Returns:
-        ``(path, mode)`` of each entry below ``path`` with group or other permissions.
+        ``(path, mode)`` of each entry below ``path`` with group or other permissions, and
+        of ``path`` itself when it is not ours to tighten (another owner, sticky bit).
     """
     if not path.exists():
         previous = os.umask(PRIVATE_UMASK)
@@ -43,9 +44,15 @@ def prepare_data_dir(path: Path, *, scan_limit: int = 100_000) -> list[tuple[str
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
         finally:
             os.umask(previous)
-    if stat.S_IMODE(path.stat().st_mode) & 0o077:
-        path.chmod(0o700)
     loose: list[tuple[str, str]] = []
+    info = path.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        # Never tighten a shared directory (sticky /tmp) or one another user owns: warn.
+        if info.st_uid == os.getuid() and not mode & stat.S_ISVTX:
+            path.chmod(0o700)
+        else:
+            loose.append((str(path), oct(mode)))
     seen = 0
     for root, dirs, files in os.walk(path):
         for name in (*dirs, *files):

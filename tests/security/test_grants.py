@@ -9,7 +9,9 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import anyio
 import pytest
+import structlog.testing
 
 from edge_actors.clock import ManualClock
 from edge_actors.edge import (
@@ -21,6 +23,7 @@ from edge_actors.edge import (
     HttpEdgeGateway,
     Topology,
 )
+from edge_actors.edge._credentials import CredentialSpec
 from edge_actors.edge._grants import GRANT_PREFIX, grant_key, mint_grant, verify_grant
 from edge_actors.migration import CutoverSpec
 from edge_actors.migration._gateway import TransferRequest
@@ -36,6 +39,7 @@ pytestmark = pytest.mark.anyio
 
 WEST = "west-admin-token-0123456789abcdefghij"
 EAST = "east-admin-token-0123456789abcdefghij"
+APP = "app-data-token-0123456789abcdefghij"
 NOW = 1_800_000_000.0
 
 
@@ -199,3 +203,44 @@ async def test_a_peer_or_a_grant_cannot_stream_into_an_active_workload(tmp_path:
         assert "active" in (refused.error or "")
         async with EdgeClient(east.url, token=EAST) as client:
             assert await client.get("orders", "balance") == b"100"
+
+
+async def test_a_forwarded_held_write_carries_its_own_clients_token(tmp_path: Path) -> None:
+    """The old edge forwards a held write with the writer's credential, never its own."""
+    app = CredentialSpec(name="app", role="data", token=APP, workloads=("orders",))
+
+    def config(name: str, token: str) -> EdgeConfig:
+        return EdgeConfig(
+            name=name, data_dir=str(tmp_path / name), cluster_token=token,
+            credentials=(app,), shutdown_timeout_s=2.0,
+        )  # fmt: skip
+
+    async with (
+        EdgeDaemon(config("edge-west", WEST)) as west,
+        EdgeDaemon(config("edge-east", EAST)) as east,
+        AdminClient(west.url, WEST) as admin_west,
+        AdminClient(east.url, EAST) as admin_east,
+        EdgeClient(west.url, token=APP) as client,
+    ):
+        await admin_west.create_workload("orders")
+        await admin_east.create_workload("orders")
+        await admin_west.hold("orders")
+        gate = west.router.gate("orders")
+        with structlog.testing.capture_logs() as logs:
+            async with anyio.create_task_group() as tg:
+                lsn: list[int] = []
+
+                async def write() -> None:
+                    lsn.append(await client.put("orders", "k", b"v"))
+
+                tg.start_soon(write)
+                with anyio.fail_after(10):
+                    while gate.queued < 1:
+                        await anyio.sleep(0.005)
+                await admin_west.release("orders", moved_to=east.url)
+        assert lsn == [1]
+        [forwarded] = [e for e in logs if e["event"] == "held_writes_forwarded"]
+        assert forwarded["outcome"] == "forwarded"  # east accepted the app's own token
+        assert not [e for e in logs if e["event"] == "auth_failed"]
+        assert client.edge_for("orders") == east.url
+        assert (await admin_east.workload("orders")).lsn == 1

@@ -240,7 +240,7 @@ async def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
                 with anyio.fail_after(60):
                     while (await service.progress(kplan.migration_id)).bytes_done < 200_000:
                         await anyio.sleep(0.01)
-                ref = service.actor_ref(kplan.migration_id)
+                ref = await service.actor_ref(kplan.migration_id)
                 assert ref is not None
                 before = (await service.progress(kplan.migration_id)).bytes_done
                 killed_at = time.monotonic()
@@ -248,7 +248,7 @@ async def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
                 with anyio.fail_after(60):
                     while True:
                         prog = await service.progress(kplan.migration_id)
-                        new_ref = service.actor_ref(kplan.migration_id)
+                        new_ref = await service.actor_ref(kplan.migration_id)
                         if new_ref is not None and prog.bytes_done > before:
                             break
                         await anyio.sleep(0.002)

@@ -33,7 +33,7 @@ async def test_health_live_and_dead_edges(tmp_path: Path) -> None:
         assert both.code == 1  # one edge is unreachable
         live_line, dead_line = both.out.strip().splitlines()
         assert live_line.startswith("edge-live: healthy | latency ")
-        assert "workloads 1/-" in live_line
+        assert "workloads 1/1000" in live_line  # the default max_workloads
         assert "of 976.6 KiB" in live_line
         assert "requests " in live_line
         assert "held writes 0" in live_line

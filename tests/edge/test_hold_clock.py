@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 import structlog.testing
+from waiting import until
 
 from edge_actors.clock import ManualClock
 from edge_actors.edge import AdminClient, EdgeClient, EdgeConfig, EdgeDaemon
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
 pytestmark = pytest.mark.anyio
@@ -30,16 +30,6 @@ def _config(tmp_path: Path) -> EdgeConfig:
     )
 
 
-async def _until(condition: Callable[[], bool], what: str) -> None:
-    """Wait (bounded) until ``condition()`` is true: a state the code exposes."""
-    try:
-        with anyio.fail_after(10):
-            while not condition():
-                await anyio.sleep(0.002)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting until {what}")
-
-
 async def test_hold_lease_expires_on_the_injected_clock(tmp_path: Path) -> None:
     clock = ManualClock()
     async with (
@@ -52,7 +42,7 @@ async def test_hold_lease_expires_on_the_injected_clock(tmp_path: Path) -> None:
         with structlog.testing.capture_logs() as logs:
             answer = await admin.hold("svc", lease_s=5.0)
             assert answer.lease_s == 5.0
-            await _until(lambda: clock.sleepers == 1, "the lease sleeps on the clock")
+            await until(lambda: clock.sleepers == 1, "the lease sleeps on the clock")
             assert clock.next_deadline() == clock.monotonic() + 5.0
             gate = daemon.router.gate("svc")
             lsns: list[int] = []
@@ -62,7 +52,7 @@ async def test_hold_lease_expires_on_the_injected_clock(tmp_path: Path) -> None:
                     lsns.append(await client.put("svc", "k", b"v"))
 
                 tg.start_soon(put)
-                await _until(lambda: gate.queued == 1, "the write waits on the hold")
+                await until(lambda: gate.queued == 1, "the write waits on the hold")
                 clock.advance(4.0)  # not yet: the lease has a second left
                 assert gate.held
                 assert gate.queued == 1
@@ -90,17 +80,17 @@ async def test_released_hold_reports_clock_time_and_cancels_its_lease(tmp_path: 
         await admin.create_workload("svc")
         with structlog.testing.capture_logs() as logs:
             await admin.hold("svc", lease_s=10.0)
-            await _until(lambda: clock.sleepers == 1, "the lease sleeps on the clock")
+            await until(lambda: clock.sleepers == 1, "the lease sleeps on the clock")
             clock.advance(2.5)
             await admin.hold("svc", lease_s=10.0)  # a renewal: new lease, same hold start
-            await _until(
+            await until(
                 lambda: clock.next_deadline() == clock.monotonic() + 10.0 and clock.sleepers == 1,
                 "the old lease is cancelled and the new one sleeps",
             )
             clock.advance(1.5)
             answer = await admin.release("svc")
             assert answer.held_ms == 4000.0
-            await _until(lambda: clock.sleepers == 0, "the released hold's lease is cancelled")
+            await until(lambda: clock.sleepers == 0, "the released hold's lease is cancelled")
             clock.advance(60.0)  # nothing is left to expire
             await admin.hold("svc", lease_s=1.0)  # the daemon still answers on its loop
             await admin.release("svc")
@@ -116,7 +106,7 @@ async def test_shutdown_cancels_a_pending_lease(tmp_path: Path) -> None:
     ):
         await admin.create_workload("svc")
         await admin.hold("svc", lease_s=5.0)
-        await _until(lambda: clock.sleepers == 1, "the lease sleeps on the clock")
+        await until(lambda: clock.sleepers == 1, "the lease sleeps on the clock")
     # The lease task belonged to the daemon's task group: gone with the daemon.
     assert clock.sleepers == 0
 
@@ -131,12 +121,12 @@ async def test_a_renewed_hold_outlives_its_first_lease(tmp_path: Path) -> None:
         with structlog.testing.capture_logs() as logs:
             await admin.hold("svc", lease_s=0.2)
             await admin.hold("svc", lease_s=30)
-            await _until(
+            await until(
                 lambda: clock.sleepers == 1 and clock.next_deadline() == clock.monotonic() + 30,
                 "only the renewed lease sleeps",
             )
             clock.advance(0.4)  # past the first lease, well inside the renewed one
-            await _until(lambda: clock.sleepers == 1, "the renewed lease still sleeps")
+            await until(lambda: clock.sleepers == 1, "the renewed lease still sleeps")
             assert daemon.router.gate("svc").held
             assert (await admin.release("svc")).held_writes == 0
         assert not [e for e in logs if e["event"] == "hold_lease_expired"]

@@ -33,13 +33,17 @@ def test_codes_and_statuses_are_the_published_ones() -> None:
         ("workload_not_active", 409),
         ("workload_held", 409),
         ("cutover_in_progress", 409),
+        ("hold_limit_reached", 409),
         ("lsn_behind", 409),
         ("digest_mismatch", 409),
         ("transfer_exists", 409),
         ("cutover_failed", 502),
         ("forward_failed", 503),
         ("shutting_down", 503),
+        ("held_queue_full", 503),
+        ("server_busy", 503),
         ("capacity_exceeded", 507),
+        ("client_gone", 499),
     }
 
 

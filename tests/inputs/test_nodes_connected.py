@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from edge_actors.runtime import Engine, LocalRuntime
-from edge_actors.runtime._environment import EnvironmentConfig, configure_environment
+from edge_actors.runtime import Engine, EnvironmentConfig, LocalRuntime, configure_environment
 from edge_actors.workflow import WorkflowBuilder
 
 if TYPE_CHECKING:

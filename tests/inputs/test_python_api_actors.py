@@ -25,8 +25,7 @@ from edge_actors.actors import (
 )
 from edge_actors.edge import AdminClient, EdgeConfig, EdgeDaemon, EdgeEndpoint
 from edge_actors.errors import ConfigError
-from edge_actors.runtime import Engine
-from edge_actors.runtime._environment import EnvironmentConfig, configure_environment
+from edge_actors.runtime import Engine, EnvironmentConfig, configure_environment
 from edge_actors.transfer import LinkLimiters, TokenBucket
 
 from . import test_nodes_connected
@@ -235,7 +234,7 @@ def test_seed_refuses_bad_arguments_before_starting_anything(
 
 
 async def _edges(engine: Engine) -> list[str]:
-    from edge_actors.runtime._environment import get_environment
+    from edge_actors.runtime import get_environment
 
     env = await get_environment(engine)
     return env.edges()

@@ -17,13 +17,27 @@ from edge_actors.edge import (
     EdgeConfig,
     EdgeDaemon,
     EdgeEndpoint,
+    HttpEdgeGateway,
     Topology,
 )
-from edge_actors.edge._gateway import HttpEdgeGateway
-from edge_actors.errors import ConfigError, EdgeActorsError
-from edge_actors.migration import MigrationError, MigrationService, UnknownMigration
-from edge_actors.migration._messages import Configure, Control, Execute, Query, Register
-from edge_actors.migration._models import OverallMetrics
+from edge_actors.errors import ConfigError
+from edge_actors.migration import (
+    InvalidRequest,
+    MigrationError,
+    MigrationRefusal,
+    MigrationService,
+    OverallMetrics,
+    UnknownMigration,
+)
+from edge_actors.migration._messages import (
+    Configure,
+    Execute,
+    GetHistory,
+    GetProgress,
+    GetStatus,
+    Register,
+    RollBack,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -160,20 +174,20 @@ async def test_malformed_requests_never_kill_the_supervisor(service: MigrationSe
     ref = service._ref
     assert ref is not None
     bad: list[object] = [
-        Query("status", ["m"]),  # type: ignore[arg-type]
-        Query("history", {"a": 1}),  # type: ignore[arg-type]
+        GetStatus(["m"]),  # type: ignore[arg-type]
+        GetHistory({"a": 1}),  # type: ignore[arg-type]
         Execute(["m"]),  # type: ignore[arg-type]
-        Control("m", "explode"),  # type: ignore[arg-type]
-        Control("m", "rollback", [1]),  # type: ignore[arg-type]
-        Register("not a plan"),
+        RollBack("m", [1]),  # type: ignore[arg-type]
+        Register("not a plan"),  # type: ignore[arg-type]
         Configure(["x"]),  # type: ignore[arg-type]
         Configure({"bandwidth_limit_mbps": math.inf}),
         "not a message",
     ]
     for message in bad:
-        reply = await ref.ask(message, timeout=5)
-        assert isinstance(reply, EdgeActorsError), (message, reply)
-        assert "\n" not in str(reply)
+        with pytest.raises(MigrationRefusal) as refused:
+            await ref.ask(message, timeout=5)
+        assert refused.value.code in ("invalid_request", "migration_not_found"), message
+        assert "\n" not in str(refused.value)
     assert ref.is_alive
     await assert_untouched(service)
     plan = await service.plan(plan_for())
@@ -196,8 +210,8 @@ async def test_bad_requests_during_a_running_migration(service: MigrationService
                 await call(service)
             except (ConfigError, UnknownMigration, MigrationError) as exc:
                 refusals.append(exc)
-            reply = await ref.ask(Query("progress", [worker]), timeout=5)  # type: ignore[arg-type]
-            assert isinstance(reply, ConfigError)
+            with pytest.raises(InvalidRequest):
+                await ref.ask(GetProgress([worker]), timeout=5)  # type: ignore[arg-type]
             await anyio.sleep(0.005)
 
     async with anyio.create_task_group() as tg:

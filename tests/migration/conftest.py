@@ -10,10 +10,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import anyio
 import pytest
 
-from edge_actors.edge import AdminClient, EdgeClient, EdgeConfig, EdgeDaemon, EdgeEndpoint, Topology
-from edge_actors.edge._gateway import HttpEdgeGateway
-from edge_actors.migration import MigrationService, RestartPolicy
-from edge_actors.migration._models import ServiceDefaults
+from edge_actors.edge import (
+    AdminClient,
+    EdgeClient,
+    EdgeConfig,
+    EdgeDaemon,
+    EdgeEndpoint,
+    HttpEdgeGateway,
+    Topology,
+)
+from edge_actors.migration import MigrationService, RestartPolicy, ServiceDefaults
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -172,7 +178,7 @@ async def until_run_stopped(
     ):
         with anyio.fail_after(timeout):
             while (
-                service.actor_ref(migration_id) is not None
+                await service.actor_ref(migration_id) is not None
                 or (await west.health()).load.active_transfers
                 or (await east.health()).load.active_transfers
             ):

@@ -12,8 +12,7 @@ import sys
 
 import anyio
 
-from edge_actors.edge import EdgeEndpoint, Topology
-from edge_actors.edge._gateway import HttpEdgeGateway
+from edge_actors.edge import EdgeEndpoint, HttpEdgeGateway, Topology
 from edge_actors.migration import MigrationService, ServiceDefaults
 
 

@@ -96,7 +96,7 @@ async def test_killed_actor_restarts_and_completes(edges: Edges, service: Migrat
         )
         await service.execute(plan.migration_id)
         await _until_bytes(service, plan.migration_id, 300_000)
-        ref = service.actor_ref(plan.migration_id)
+        ref = await service.actor_ref(plan.migration_id)
         assert ref is not None
         await service.system.kill(ref)
         status = await service.wait(plan.migration_id, {"completed", "failed"}, timeout=60)
@@ -215,7 +215,8 @@ async def test_capacity_check_and_force(tmp_path: Any, service: MigrationService
     # a target too small: refused with the numbers, unless forced
     edges_gateway = service.gateway
     cap = await edges_gateway.capacity("edge-east")
-    assert cap.free_bytes is None  # unlimited test daemons
+    assert cap.max_bytes is not None  # the default capacity (10 GiB) of a daemon
+    assert cap.free_bytes == cap.max_bytes - cap.used_bytes
     with pytest.raises(ConfigError, match="max_concurrent"):
         await service.configure(max_concurrent=0)
     assert InsufficientCapacity("e", 10, 5).needed_bytes == 10

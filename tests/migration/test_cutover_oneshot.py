@@ -6,11 +6,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from edge_actors.edge import AdminClient
-from edge_actors.edge._gateway import HttpEdgeGateway
+from edge_actors.edge import AdminClient, HttpEdgeGateway
 from edge_actors.edge._http import HttpError
-from edge_actors.migration import MigrationMetrics, MigrationService
-from edge_actors.migration._models import ServiceDefaults
+from edge_actors.migration import MigrationMetrics, MigrationService, ServiceDefaults
 
 from .conftest import FAST_RESTART, TOKEN, Edges, lost_writes, seed, writing
 
@@ -18,7 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from edge_actors.edge import WorkloadInfo
-    from edge_actors.migration._gateway import CutoverResult, CutoverSpec
+    from edge_actors.migration import CutoverResult, CutoverSpec
 
 pytestmark = pytest.mark.anyio
 

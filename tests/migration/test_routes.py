@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 
-from edge_actors.edge import AdminClient
-from edge_actors.edge._migration_routes import add_migration_routes
+from edge_actors.edge import AdminClient, add_migration_routes
 
 from .conftest import TOKEN, Edges, run_daemon, seed
 

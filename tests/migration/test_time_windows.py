@@ -19,9 +19,7 @@ import pytest
 
 from edge_actors.clock import ManualClock
 from edge_actors.edge import AdminClient, EdgeClient
-from edge_actors.migration import MigrationService
-from edge_actors.migration._constraints import TimeWindow
-from edge_actors.migration._models import ServiceDefaults
+from edge_actors.migration import MigrationService, ServiceDefaults, TimeWindow
 
 from .conftest import FAST_RESTART, TOKEN, Edges
 

@@ -10,21 +10,19 @@ import pytest
 from edge_actors.errors import ConfigError
 from edge_actors.migration import (
     TRANSITIONS,
+    Checkpoint,
+    HistoryEvent,
     IllegalTransition,
+    MigrationMetrics,
+    MigrationPlan,
+    MigrationStatus,
     RoundEstimator,
     TimeWindow,
+    WorkloadCheckpoint,
     check_transition,
     parse_constraints,
 )
 from edge_actors.migration._journal import Journal
-from edge_actors.migration._models import (
-    Checkpoint,
-    HistoryEvent,
-    MigrationMetrics,
-    MigrationPlan,
-    MigrationStatus,
-    WorkloadCheckpoint,
-)
 from edge_actors.migration._strategies import get_strategy
 
 if TYPE_CHECKING:

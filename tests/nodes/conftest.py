@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from edge_actors.runtime import Engine
-from edge_actors.runtime._environment import EnvironmentConfig, configure_environment
+from edge_actors.runtime import Engine, EnvironmentConfig, configure_environment
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

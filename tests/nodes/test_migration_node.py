@@ -9,10 +9,9 @@ import anyio
 import pytest
 from nodes_support import mig, run_nodes
 
-from edge_actors._seed import seed_workload
+from edge_actors import seed_workload
 from edge_actors.edge import EdgeClient
-from edge_actors.runtime import LocalRuntime
-from edge_actors.runtime._environment import get_environment
+from edge_actors.runtime import LocalRuntime, get_environment
 from edge_actors.workflow import WorkflowBuilder, WorkflowError
 
 if TYPE_CHECKING:

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from edge_actors._seed import seed_workload
+from edge_actors import seed_workload
 from edge_actors.clock import ManualClock
-from edge_actors.runtime import LocalRuntime
-from edge_actors.runtime._environment import (
+from edge_actors.runtime import (
     EnvironmentConfig,
+    LocalRuntime,
     configure_environment,
     get_environment,
 )
@@ -271,9 +271,10 @@ def test_a_script_written_for_the_original_sdk_runs_unchanged(
 
 
 def test_the_guides_edge_nodes_list_gives_one_health_dict_per_edge(
-    runtime: LocalRuntime,
+    runtime: LocalRuntime, clock: ManualClock
 ) -> None:
     seed_workload("target-edge", "app", records=5, engine=runtime.engine)
+    clock.advance(42)  # embedded edges keep time by the runtime's clock: uptime follows it
     health = one(runtime, operation="get_health", edge_nodes=["target-edge", "nobody-edge"])
     assert health["status"] == "success"
     for edge, h in health["health"].items():
@@ -281,7 +282,7 @@ def test_the_guides_edge_nodes_list_gives_one_health_dict_per_edge(
         assert h["edge_node"] == edge
     started, nobody = health["health"]["target-edge"], health["health"]["nobody-edge"]
     assert started["status"] == "healthy", started
-    assert started["uptime_seconds"] > 0
+    assert started["uptime_seconds"] == 42
     assert started["uptime_seconds"] == started["uptime_s"]
     assert started["http_status"] == 200
     assert nobody["status"] == "unknown"

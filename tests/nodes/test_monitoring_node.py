@@ -12,8 +12,9 @@ from nodes_support import mig, mon, run_nodes
 from edge_actors._seed import SeedError, record_value, seed_workload
 from edge_actors.edge import EdgeEndpoint, UnknownEdge
 from edge_actors.errors import ConfigError
-from edge_actors.runtime import Engine, EngineError
-from edge_actors.runtime._environment import (
+from edge_actors.runtime import (
+    Engine,
+    EngineError,
     EnvironmentConfig,
     configure_environment,
     get_environment,
@@ -247,7 +248,7 @@ def test_seed_refuses_bad_input_and_moved_workloads(engine: Engine) -> None:
 def test_seed_inside_a_running_loop_points_to_the_async_form(engine: Engine) -> None:
     import anyio
 
-    from edge_actors._seed import seed_workload_async
+    from edge_actors import seed_workload_async
 
     async def inside() -> int:
         with pytest.raises(EngineError, match="seed_workload_async"):

@@ -9,9 +9,10 @@ import pytest
 
 from edge_actors.clock import SYSTEM_CLOCK, ManualClock
 from edge_actors.errors import ConfigError
-from edge_actors.runtime import Engine, LocalRuntime
-from edge_actors.runtime._environment import (
+from edge_actors.runtime import (
+    Engine,
     EnvironmentConfig,
+    LocalRuntime,
     configure_environment,
     get_environment,
 )

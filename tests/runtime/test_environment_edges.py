@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
-from edge_actors.runtime._environment import EdgeEnvironment, EnvironmentConfig
+from edge_actors.runtime import EdgeEnvironment, EnvironmentConfig
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -6,8 +6,7 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING
 
-from edge_actors.runtime import Engine
-from edge_actors.runtime._environment import EnvironmentConfig, configure_environment
+from edge_actors.runtime import Engine, EnvironmentConfig, configure_environment
 
 if TYPE_CHECKING:
     from pathlib import Path

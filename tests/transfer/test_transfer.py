@@ -6,8 +6,10 @@ import socket
 from typing import TYPE_CHECKING
 
 import pytest
+from structlog.testing import capture_logs
 from transfer_peer import PeerEdge, fill, make_spec
 
+from edge_actors.actors import Refusal
 from edge_actors.transfer import (
     PeerRefused,
     TransferAborted,
@@ -106,6 +108,21 @@ async def test_unreachable_peer_aborts_after_retries(source: StoreRegistry, peer
     with pytest.raises(TransferAborted, match="after 3 attempts") as info:
         await run_transfer(spec, src)
     assert info.value.attempts == 3
+    assert info.value.code == "transfer_aborted"
+
+
+@pytest.mark.anyio
+async def test_a_failed_transfer_is_refused_not_a_crash(
+    source: StoreRegistry, peer: PeerEdge
+) -> None:
+    """The sender actor raises the failure to its asker as a ``Refusal``: it neither
+    crashes nor is killed, so the only error channel is the raised ``TransferError``."""
+    src = await source.create("app")
+    await fill(src, 10)
+    with capture_logs() as logs, pytest.raises(PeerRefused) as info:
+        await run_transfer(make_spec(peer, target_token="wrong"), src)
+    assert isinstance(info.value, Refusal)
+    assert [e for e in logs if e["event"] == "actor.crashed"] == []
 
 
 @pytest.mark.anyio

@@ -30,6 +30,7 @@ def test_public_names() -> None:
         "FrameTooLarge",
         "Hello",
         "HelloAck",
+        "Lsn",
         "MalformedFrame",
         "UnsupportedProtocol",
         "WireError",

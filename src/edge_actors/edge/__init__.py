@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._client import AdminClient as AdminClient
 from ._client import EdgeClient as EdgeClient
+from ._config import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES
 from ._config import EdgeConfig as EdgeConfig
 from ._config import load_edge_config as load_edge_config
 from ._daemon import EdgeDaemon as EdgeDaemon
@@ -38,6 +39,7 @@ from ._topology import Topology as Topology
 from ._topology import load_topology as load_topology
 
 __all__ = [
+    "DEFAULT_MAX_BYTES",
     "AdminClient",
     "AdminUnauthorized",
     "BadRequest",

@@ -69,6 +69,9 @@ class AdminRouting(Protocol):
     @property
     def hold_timeout_s(self) -> float: ...
 
+    @property
+    def hold_max_lease_s(self) -> float: ...
+
     async def workload_names(self) -> list[str]: ...
 
     def load(self) -> LoadInfo: ...
@@ -155,7 +158,7 @@ def add_admin_routes(
     async def hold(request: web.Request) -> web.Response:
         name = workload(request)
         body = await decode_json(request, HoldRequest, empty_ok=True)
-        _check_lease(body.lease_s, router.hold_timeout_s)
+        _check_lease(body.lease_s, router.hold_max_lease_s)
         router.check_no_cutover(name)
         lsn, lease = await router.hold(name, body.lease_s)
         return json_response(HoldAnswer(lsn=lsn, lease_s=lease))
@@ -189,7 +192,7 @@ def add_admin_routes(
             raise HttpError(
                 400, "invalid_body", f"target_url: expected an http(s) URL, got {body.target_url!r}"
             )
-        _check_lease(body.lease_s, router.hold_timeout_s)
+        _check_lease(body.lease_s, router.hold_max_lease_s)
         if body.from_lsn < 0 or body.batch_size < 1:
             raise HttpError(
                 400,
@@ -235,20 +238,14 @@ def add_admin_routes(
     routes.add_route("GET", "/metrics", metrics)
 
 
-def max_lease_s(hold_timeout_s: float) -> float:
-    """The longest write-hold lease a request may ask for on an edge.
-
-    A lease is the safety net that releases writes when a migrator dies mid-cutover, so it
-    must stay bounded: an hour, or ten times the edge's default lease if that is longer.
-    """
-    return max(3600.0, 10.0 * hold_timeout_s)
-
-
-def _check_lease(lease_s: float | None, hold_timeout_s: float) -> None:
+def _check_lease(lease_s: float | None, limit: float) -> None:
+    """Refuse a lease that is not in ``(0, limit]`` (``hold_max_lease_s``): a lease is the
+    safety net that releases writes when a migrator dies mid-cutover, so it is bounded."""
     if lease_s is None:
         return
-    limit = max_lease_s(hold_timeout_s)
     if not (math.isfinite(lease_s) and 0 < lease_s <= limit):
         raise HttpError(
-            400, "invalid_body", f"lease_s: must be > 0 and <= {limit:g} seconds, got {lease_s!r}"
+            400,
+            "invalid_body",
+            f"lease_s: must be > 0 and <= {limit:g} seconds (hold_max_lease_s), got {lease_s!r}",
         )

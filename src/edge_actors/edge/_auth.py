@@ -261,7 +261,7 @@ def _throttled(wait: float) -> HttpError:
         429,
         "too_many_failures",
         "too many failed authentications from this address",
-        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        retry_after_s=max(1, math.ceil(wait)),
     )
 
 

@@ -26,13 +26,26 @@ from ._files import read_settings_file
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["EDGE_NAME", "ENV_PREFIX", "EdgeConfig", "load_edge_config"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_WORKLOADS",
+    "EDGE_NAME",
+    "ENV_PREFIX",
+    "EdgeConfig",
+    "load_edge_config",
+]
 
 EDGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 """Edge names: letters, digits, ``.``, ``_``, ``-``; up to 63 characters."""
 
 ENV_PREFIX = "EDGE_ACTORS_"
 """Environment variables ``EDGE_ACTORS_<FIELD>`` override config file values."""
+
+DEFAULT_MAX_BYTES = 10 * 1024**3
+"""Default capacity of a daemon: 10 GiB of record bytes (set ``max_bytes`` to change it)."""
+
+DEFAULT_MAX_WORKLOADS = 1000
+"""Default most workloads a daemon hosts (set ``max_workloads`` to change it)."""
 
 
 class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -58,7 +71,9 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         host: Interface to bind.
         port: Port to bind; ``0`` picks a free one (read the real one from ``daemon.url``).
         max_bytes: Capacity in bytes of all workloads together; writes beyond it are 507.
+            Default 10 GiB; ``None`` (an empty environment value) means unlimited.
         max_workloads: Most workloads this edge hosts; creates beyond it are 507.
+            Default 1000; ``None`` means unlimited.
         tls_cert: PEM certificate; with ``tls_key`` the daemon serves HTTPS.
         tls_key: PEM private key of ``tls_cert``; with ``tls_client_ca`` the pair is also
             this daemon's client certificate toward other edges.
@@ -73,6 +88,26 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             are cancelled.
         public_url: URL other edges and apps should use, when it differs from the bound one
             (behind a proxy); defaults to the bound URL.
+        hold_max_lease_s: Longest lease one hold or renewal may ask for (400 beyond it).
+        hold_max_total_s: Longest a hold may last from its start, renewals included: a
+            renewal's lease is cut to what is left, and a renewal with nothing left is 409.
+        max_held_bytes: Bytes of writes waiting on holds, over all workloads; a write
+            beyond it is 503 with ``Retry-After`` instead of being queued.
+        max_body_bytes_inflight: Bytes of request bodies the daemon buffers at once, over
+            all requests; a body that does not fit is 503 with ``Retry-After`` before it
+            is read. Bodies of up to 64 KiB are exempt (the connection cap bounds them).
+        max_batch_ops: Most operations in one ``POST .../batch`` (413 beyond it, refused
+            before the body is decoded).
+        max_connections: Most open client connections; at the cap the longest-idle
+            connection is closed to admit a new one (none idle: the new one is closed).
+        header_timeout_s: A request's headers must be in within this time of the
+            connection's opening (or of the request's first byte, on a kept-alive
+            connection), or the connection is closed (slowloris, silent sockets).
+        keepalive_timeout_s: An idle connection between requests is closed after this
+            time (longer than aiohttp clients' 15 s pool timeout, so clients close first).
+        peer_hello_timeout_s: A peer WebSocket must send its ``Hello`` within this time.
+        peer_heartbeat_s: Ping interval of peer WebSockets; a peer that does not answer
+            within half of it is disconnected.
     """
 
     name: str
@@ -85,8 +120,8 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     auth_failure_rate_per_s: float = 1.0
     host: str = "127.0.0.1"
     port: int = 0
-    max_bytes: int | None = None
-    max_workloads: int | None = None
+    max_bytes: int | None = DEFAULT_MAX_BYTES
+    max_workloads: int | None = DEFAULT_MAX_WORKLOADS
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_ca: str | None = None
@@ -94,6 +129,16 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hold_timeout_s: float = 30.0
     shutdown_timeout_s: float = 10.0
     public_url: str | None = None
+    hold_max_lease_s: float = 600.0
+    hold_max_total_s: float = 1800.0
+    max_held_bytes: int = 64 * 1024 * 1024
+    max_body_bytes_inflight: int = 64 * 1024 * 1024
+    max_batch_ops: int = 100_000
+    max_connections: int = 512
+    header_timeout_s: float = 10.0
+    keepalive_timeout_s: float = 30.0
+    peer_hello_timeout_s: float = 10.0
+    peer_heartbeat_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not EDGE_NAME.match(self.name):
@@ -137,6 +182,27 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             )
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError(f"public_url: {self.public_url!r} is not an http(s) URL")
+        self._check_bounds()
+
+    def _check_bounds(self) -> None:
+        """Refuse resource bounds that are not positive, finite numbers."""
+        for key in _POSITIVE_DURATIONS:
+            value = getattr(self, key)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{key}: {value!r} must be finite and > 0")
+        for key in _POSITIVE_COUNTS:
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key}: {getattr(self, key)!r} must be >= 1")
+        if self.hold_timeout_s > self.hold_max_lease_s:
+            raise ConfigError(
+                f"hold_timeout_s: {self.hold_timeout_s!r} is above hold_max_lease_s "
+                f"{self.hold_max_lease_s!r}"
+            )
+        if self.hold_max_total_s < self.hold_max_lease_s:
+            raise ConfigError(
+                f"hold_max_total_s: {self.hold_max_total_s!r} is below hold_max_lease_s "
+                f"{self.hold_max_lease_s!r}"
+            )
 
     @property
     def has_credentials(self) -> bool:
@@ -202,6 +268,20 @@ def _load_ca(context: ssl.SSLContext, path: str, what: str) -> None:
         raise ConfigError(f"{what}: cannot load the CA bundle {path!r}: {exc}") from None
 
 
+_POSITIVE_DURATIONS = (
+    "hold_max_lease_s",
+    "hold_max_total_s",
+    "header_timeout_s",
+    "keepalive_timeout_s",
+    "peer_hello_timeout_s",
+    "peer_heartbeat_s",
+)
+_POSITIVE_COUNTS = (
+    "max_held_bytes",
+    "max_body_bytes_inflight",
+    "max_batch_ops",
+    "max_connections",
+)
 _FIELDS: tuple[str, ...] = EdgeConfig.__struct_fields__
 _OPTIONAL = frozenset(
     {
@@ -220,12 +300,11 @@ _OPTIONAL = frozenset(
 
 def _normalize(values: dict[str, Any], origin: Mapping[str, str]) -> dict[str, Any]:
     """Parse human units (sizes, durations) in place; ``origin`` names each key's source."""
-    value = values.get("max_bytes")
-    if isinstance(value, str):
-        values["max_bytes"] = parse_size(
-            value, field=f"{origin['max_bytes']}: max_bytes", allow_zero=True
-        )
-    for key in ("hold_timeout_s", "shutdown_timeout_s"):
+    for key in ("max_bytes", "max_held_bytes", "max_body_bytes_inflight"):
+        value = values.get(key)
+        if isinstance(value, str):
+            values[key] = parse_size(value, field=f"{origin[key]}: {key}", allow_zero=True)
+    for key in ("hold_timeout_s", "shutdown_timeout_s", *_POSITIVE_DURATIONS):
         value = values.get(key)
         if isinstance(value, str):
             values[key] = parse_duration(value, field=f"{origin[key]}: {key}", allow_zero=True)

@@ -42,6 +42,14 @@ from edge_actors.wire import DEFAULT_LIMITS, WireLimits
 
 from ._admin_api import add_admin_routes
 from ._auth import Authenticator, auth_middleware, host_allow_list
+from ._bodies import BODY_BUDGET, BodyBudget, body_budget_middleware
+from ._connections import (
+    CONNECTION_GUARD,
+    ConnectionGuard,
+    GuardedSockSite,
+    connection_middleware,
+    fitting_connection_cap,
+)
 from ._credentials import Credential, Credentials, mint_token, read_token_file
 from ._cutover import CutoverSaga
 from ._data_api import add_data_routes
@@ -96,6 +104,8 @@ class EdgeDaemon(AsyncClosing):
         transfers: The outgoing transfers (:class:`~._transfer_api.Transfers`).
         cutovers: The one-call cutover (:class:`~._cutover.CutoverSaga`).
         clock: The clock every time-based decision of this edge reads.
+        connections: The open client connections, their cap and header-read timer
+            (:class:`~._connections.ConnectionGuard`; network timers, on the loop's clock).
 
     Cancellation: cancelling the task inside ``async with`` runs the same shutdown.
     """
@@ -132,12 +142,31 @@ class EdgeDaemon(AsyncClosing):
             rate_per_s=config.auth_failure_rate_per_s,
         )
         self._app = web.Application(
-            middlewares=[error_middleware(self.metrics, config.name), auth_middleware(self.auth)],
+            middlewares=[
+                connection_middleware(),
+                error_middleware(self.metrics, config.name),
+                auth_middleware(self.auth),  # before any body is read or budgeted
+                body_budget_middleware(),
+            ],
             handler_args={"max_field_size": 16384},
         )
-        add_data_routes(self._app, self, self.router)
+        self._app[BODY_BUDGET] = BodyBudget(config.max_body_bytes_inflight)
+        cap = fitting_connection_cap(config.max_connections)
+        if cap < config.max_connections:
+            self.log.warning(
+                "connection_cap_lowered", max_connections=config.max_connections, cap=cap
+            )
+        self.connections = ConnectionGuard(cap, config.header_timeout_s, self.log)
+        self._app[CONNECTION_GUARD] = self.connections
+        add_data_routes(self._app, self, self.router, max_batch_ops=config.max_batch_ops)
         add_admin_routes(self._app, self, self.router, self.cutovers)
-        add_peer_routes(self._app, self, self.router)
+        add_peer_routes(
+            self._app,
+            self,
+            self.router,
+            hello_timeout_s=config.peer_hello_timeout_s,
+            heartbeat_s=config.peer_heartbeat_s,
+        )
         add_transfer_routes(self._app, self.transfers, self.router)
         if extra_routes is not None:
             extra_routes(self._app)
@@ -252,12 +281,13 @@ class EdgeDaemon(AsyncClosing):
                 handle_signals=False,
                 access_log=None,
                 shutdown_timeout=self.config.shutdown_timeout_s,
+                keepalive_timeout=self.config.keepalive_timeout_s,
             )
             await runner.setup()
             self._runner = runner
             stack.push_async_callback(self._cleanup_runner, runner)
             stack.callback(self.router.holds.close)
-            await web.SockSite(runner, sock, ssl_context=ssl_context).start()
+            await GuardedSockSite(runner, sock, self.connections, ssl_context=ssl_context).start()
             port = sock.getsockname()[1]
             scheme = "https" if ssl_context is not None else "http"
             host = self.config.host

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-import msgspec
 from aiohttp import web
 
 from edge_actors.store import MAX_KEY_BYTES, MAX_VALUE_BYTES
 
+from ._batch import decode_batch
+from ._connections import client_gone
 from ._http import HttpError, json_response, read_body
 from ._models import MOVED_TO_HEADER, ApiHealth, LsnAnswer
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from edge_actors.store import WorkloadStore
 
@@ -32,8 +33,6 @@ __all__ = ["BATCH_BODY_LIMIT", "DataRouting", "DataServer", "add_data_routes"]
 
 BATCH_BODY_LIMIT = 64 * 1024 * 1024
 """Largest ``POST /v1/workloads/{w}/batch`` body, in bytes."""
-
-_BATCH_DECODER = msgspec.msgpack.Decoder(list[tuple[str, bytes | None]])
 
 
 class DataServer(Protocol):
@@ -54,15 +53,24 @@ class DataRouting(Protocol):
 
     def data_route(self, name: str) -> WorkloadStore: ...
 
-    async def write(self, name: str, ops: Sequence[tuple[str, bytes | None]]) -> WriteAnswer: ...
+    async def write(
+        self,
+        name: str,
+        ops: Sequence[tuple[str, bytes | None]],
+        *,
+        abandoned: Callable[[], bool] | None = None,
+    ) -> WriteAnswer: ...
 
     async def info(self, name: str) -> WorkloadInfo: ...
 
     def workload_count(self) -> int: ...
 
 
-def add_data_routes(app: web.Application, daemon: DataServer, router: DataRouting) -> None:
-    """Register the data API and the token-free probes on ``app``."""
+def add_data_routes(
+    app: web.Application, daemon: DataServer, router: DataRouting, *, max_batch_ops: int
+) -> None:
+    """Register the data API and the token-free probes on ``app``; a batch has at most
+    ``max_batch_ops`` operations."""
     metrics = daemon.metrics
 
     def workload(request: web.Request) -> str:
@@ -85,12 +93,16 @@ def add_data_routes(app: web.Application, daemon: DataServer, router: DataRoutin
         router.data_route(name)
         value = await read_body(request, MAX_VALUE_BYTES, what=f"value of record {key[:64]!r}")
         metrics.load.writes_total += 1
-        return write_answer(await router.write(name, [(key, value)]))
+        return write_answer(
+            await router.write(name, [(key, value)], abandoned=lambda: client_gone(request))
+        )
 
     async def delete_record(request: web.Request) -> web.Response:
         name, key = workload(request), record_key(request)
         metrics.load.writes_total += 1
-        return write_answer(await router.write(name, [(key, None)]))
+        return write_answer(
+            await router.write(name, [(key, None)], abandoned=lambda: client_gone(request))
+        )
 
     async def get_record(request: web.Request) -> web.Response:
         name, key = workload(request), record_key(request)
@@ -111,25 +123,12 @@ def add_data_routes(app: web.Application, daemon: DataServer, router: DataRoutin
         name = workload(request)
         router.data_route(name)
         body = await read_body(request, BATCH_BODY_LIMIT, what="batch body")
-        try:
-            ops = _BATCH_DECODER.decode(body)
-        except msgspec.ValidationError as exc:
-            raise HttpError(
-                400, "invalid_body", f"batch: expected [[key, value-or-nil], ...]: {exc}"
-            ) from None
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # a str that is not UTF-8
-            raise HttpError(400, "invalid_body", f"batch: body is not msgpack: {exc}") from None
-        for index, (_, value) in enumerate(ops):
-            if value is not None and len(value) > MAX_VALUE_BYTES:
-                raise HttpError(
-                    413,
-                    "payload_too_large",
-                    f"batch element {index}: value is {len(value)} bytes; limit {MAX_VALUE_BYTES}",
-                )
+        ops = await decode_batch(body, max_batch_ops)
+        del body  # the decoded ops hold their own copies; let the body go while writing
         metrics.load.writes_total += 1
         if not ops:
             return json_response(LsnAnswer(router.data_route(name).lsn))
-        return write_answer(await router.write(name, ops))
+        return write_answer(await router.write(name, ops, abandoned=lambda: client_gone(request)))
 
     async def get_info(request: web.Request) -> web.Response:
         name = workload(request)

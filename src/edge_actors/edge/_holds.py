@@ -5,6 +5,10 @@ that sleeps on the injected :class:`~edge_actors.clock.Clock` and releases the h
 the lease runs out, unless the hold was released or renewed first. Releasing records the
 held-write count and hold time in the metrics and the log. Routing is not its business:
 the router flips the route, then asks for the release.
+
+Holds are bounded: a renewal's lease is cut to what is left of ``max_total_s`` from the
+hold's start (none left: :class:`HoldLimitReached`), and the writes queued on all gates
+together take at most ``max_held_bytes`` (:class:`HeldBytes`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ._errors import EdgeError
-from ._routing import WriteGate
+from ._refusals import HoldLimitReached
+from ._routing import HeldBytes, WriteGate
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -35,10 +40,23 @@ class Holds:
         metrics: The daemon's metrics (held writes, hold durations, expired leases).
         log: The daemon's bound logger.
         clock: Times holds (``held_ms``) and leases.
+        max_total_s: Longest a hold lasts from its start, renewals included.
+        max_held_bytes: Most bytes of writes queued on all gates together.
     """
 
-    def __init__(self, edge: str, metrics: DaemonMetrics, log: Any, clock: Clock) -> None:
+    def __init__(
+        self,
+        edge: str,
+        metrics: DaemonMetrics,
+        log: Any,
+        clock: Clock,
+        *,
+        max_total_s: float = float("inf"),
+        max_held_bytes: int | None = None,
+    ) -> None:
         self._edge = edge
+        self._max_total_s = max_total_s
+        self._held_bytes = None if max_held_bytes is None else HeldBytes(max_held_bytes)
         self._metrics = metrics
         self._log = log
         self._clock = clock
@@ -53,7 +71,7 @@ class Holds:
         """Return the write gate of workload ``name`` (created on first use)."""
         gate = self._gates.get(name)
         if gate is None:
-            gate = self._gates[name] = WriteGate(name, self._clock)
+            gate = self._gates[name] = WriteGate(name, self._clock, self._held_bytes)
         return gate
 
     def is_held(self, name: str) -> bool:
@@ -65,11 +83,18 @@ class Holds:
         """Writes waiting on holds right now, over all workloads."""
         return sum(gate.queued for gate in self._gates.values())
 
-    async def hold(self, store: WorkloadStore, lease_s: float) -> int:
-        """Hold writes of ``store``'s workload; return its LSN once in-flight writes are done.
+    async def hold(self, store: WorkloadStore, lease_s: float) -> tuple[int, float]:
+        """Hold writes of ``store``'s workload; return ``(lsn, lease_s)`` once in-flight
+        writes are done.
 
         The lease releases the hold after ``lease_s`` seconds of the clock unless it is
-        released or renewed first (a renewal replaces the lease).
+        released or renewed first (a renewal replaces the lease). A renewal's lease is cut
+        to what is left of ``max_total_s`` since the hold began; the answer says the lease
+        granted.
+
+        Raises:
+            HoldLimitReached: A renewal with nothing left of ``max_total_s`` (the hold
+                and its lease stay as they were).
 
         Cancellation: the hold stays in place until released or its lease expires.
         """
@@ -77,6 +102,14 @@ class Holds:
             raise EdgeError(f"edge {self._edge!r} is not running; no write holds")
         tasks, name = self._tasks, store.name
         gate = self.gate(name)
+        if gate.held_since is not None:
+            left = gate.held_since + self._max_total_s - self._clock.monotonic()
+            if left <= 0:
+                raise HoldLimitReached(
+                    f"workload {name!r} has been held for the longest a hold may last "
+                    f"({self._max_total_s:g} s, hold_max_total_s); not renewed"
+                )
+            lease_s = min(lease_s, left)
         hold_id = gate.begin_hold()
         if gate.lease is not None:
             gate.lease.cancel()
@@ -84,7 +117,7 @@ class Holds:
         tasks.start_soon(self._run_lease, name, gate, hold_id, lease_s, scope)
         await gate.wait_idle()
         self._log.info("writes_held", workload=name, lsn=store.lsn, lease_s=lease_s)
-        return store.lsn
+        return store.lsn, lease_s
 
     def release(self, name: str, moved_to: str | None, *, reason: str) -> tuple[int, float]:
         """End the hold of ``name`` (if any) and let its queued writes go in order.

@@ -31,6 +31,7 @@ from edge_actors.store import (
     WorkloadNotFound,
 )
 
+from ._bodies import BODY_BUDGET, GROWTH, SMALL_BODY
 from ._models import ErrorBody
 from ._refusals import (
     CapacityExceeded,
@@ -38,16 +39,20 @@ from ._refusals import (
     CutoverInProgress,
     DigestMismatch,
     ForwardFailed,
+    HeldQueueFull,
+    HoldLimitReached,
     InvalidRouteChange,
     LsnBehind,
     NoSuchWorkload,
     Refusal,
+    ServerBusy,
     TransferExists,
     WorkloadHeld,
     WorkloadIsIncoming,
     WorkloadIsMoved,
     WorkloadNotActive,
     WorkloadRedirected,
+    WriteAbandoned,
 )
 from ._routing import GateClosed
 
@@ -66,6 +71,7 @@ __all__ = [
     "decode_json",
     "error_middleware",
     "json_response",
+    "parse_json",
     "read_body",
 ]
 
@@ -77,16 +83,17 @@ _ENCODER = msgspec.json.Encoder()
 
 
 class HttpError(Exception):
-    """An error answer: HTTP status, stable code, message for humans."""
+    """An error answer: HTTP status, stable code, message for humans, and for a momentary
+    refusal (503) the seconds after which to retry (the ``Retry-After`` header)."""
 
     def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        self, status: int, code: str, message: str, *, retry_after_s: int | None = None
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
-        self.headers = headers
+        self.retry_after_s = retry_after_s
 
 
 def json_response(body: msgspec.Struct | dict[str, Any], status: int = 200) -> web.Response:
@@ -94,24 +101,67 @@ def json_response(body: msgspec.Struct | dict[str, Any], status: int = 200) -> w
     return web.Response(body=_ENCODER.encode(body), status=status, content_type=JSON_TYPE)
 
 
-def _error_response(status: int, code: str, message: str) -> web.Response:
-    return json_response(ErrorBody(error=code, message=message), status=status)
+def _error_response(
+    status: int, code: str, message: str, retry_after_s: int | None = None
+) -> web.Response:
+    response = json_response(ErrorBody(error=code, message=message), status=status)
+    if retry_after_s is not None:
+        response.headers["Retry-After"] = str(retry_after_s)
+    return response
 
 
 async def read_body(request: web.Request, limit: int, what: str = "body") -> bytes:
     """Read the whole request body, refusing more than ``limit`` bytes with a 413.
 
-    Cancellation: the partial body is discarded.
+    A body over :data:`~._bodies.SMALL_BODY` bytes counts against the application's
+    :class:`~._bodies.BodyBudget` (if it has one) until the request ends: all of a
+    declared ``Content-Length`` before reading, a chunked body in steps as it arrives.
+
+    Raises:
+        HttpError: 413 ``payload_too_large``.
+        ServerBusy: The body does not fit the budget (503 with ``Retry-After``).
+
+    Cancellation: the partial body is discarded (its reservation ends with the request).
     """
     length = request.content_length
     if length is not None and length > limit:
         raise HttpError(413, "payload_too_large", f"{what} is {length} bytes; limit {limit}")
-    data = bytearray()
+    budget = request.app.get(BODY_BUDGET)
+    reserved = 0
+    if budget is not None and length is not None and length > SMALL_BODY:
+        budget.reserve(request, length, what)
+        reserved = length
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in request.content.iter_chunked(1 << 16):
-        data += chunk
-        if len(data) > limit:
+        size += len(chunk)
+        if size > limit:
             raise HttpError(413, "payload_too_large", f"{what} exceeds the limit of {limit} bytes")
-    return bytes(data)
+        if budget is not None and size > max(reserved, SMALL_BODY):
+            step = max(GROWTH, size - reserved)
+            budget.reserve(request, step, what)
+            reserved += step
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+_JSON_SYNTAX_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+"""What msgspec raises for a malformed JSON body: bad syntax, a string that is not UTF-8,
+absurd nesting. All are the client's malformed body (400), never a server bug (500)."""
+
+
+def parse_json(body: bytes, what: str) -> Any:
+    """Decode ``body`` as untyped JSON; malformed or absurdly nested JSON is a 400.
+
+    Raises:
+        HttpError: 400 ``invalid_json`` naming ``what``.
+    """
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.ValidationError as exc:  # well-formed, but a number out of range
+        raise HttpError(400, "invalid_body", f"{what}: {exc}") from None
+    except _JSON_SYNTAX_ERRORS as exc:
+        raise HttpError(400, "invalid_json", f"{what}: body is not JSON: {exc}") from None
 
 
 async def decode_json(request: web.Request, kind: type[T], *, empty_ok: bool = False) -> T:
@@ -132,14 +182,12 @@ async def decode_json(request: web.Request, kind: type[T], *, empty_ok: bool = F
             msgspec.json.decode(body)
         except msgspec.ValidationError:
             pass  # well-formed JSON (a number out of range): the typed message says where
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as syntax:
+        except _JSON_SYNTAX_ERRORS as syntax:
             raise HttpError(
                 400, "invalid_json", f"{kind.__name__}: body is not JSON: {syntax}"
             ) from None
         raise HttpError(400, "invalid_body", f"{kind.__name__}: {exc}") from None
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-        # msgspec raises UnicodeDecodeError for a string that is not UTF-8, RecursionError
-        # for absurd nesting: both are the client's malformed body, not a server bug.
+    except _JSON_SYNTAX_ERRORS as exc:
         raise HttpError(400, "invalid_json", f"{kind.__name__}: body is not JSON: {exc}") from None
 
 
@@ -192,13 +240,17 @@ REFUSAL_STATUS: dict[type[Refusal], int] = {
     WorkloadNotActive: 409,
     WorkloadHeld: 409,
     CutoverInProgress: 409,
+    HoldLimitReached: 409,
     LsnBehind: 409,
     DigestMismatch: 409,
     TransferExists: 409,
     CutoverFailed: 502,
     ForwardFailed: 503,
     GateClosed: 503,
+    HeldQueueFull: 503,
+    ServerBusy: 503,
     CapacityExceeded: 507,
+    WriteAbandoned: 499,
 }
 """The HTTP status of each domain refusal (its ``code`` is the class's own)."""
 
@@ -260,16 +312,14 @@ def error_middleware(metrics: DaemonMetrics, edge: str) -> Middleware:
             return response
         except HttpError as exc:
             status = exc.status
-            answer = _error_response(exc.status, exc.code, exc.message)
-            answer.headers.update(exc.headers or {})
-            return answer
+            return _error_response(exc.status, exc.code, exc.message, exc.retry_after_s)
         except WorkloadRedirected as exc:
             redirect = _redirect(request, exc)
             status = redirect.status
             raise redirect from None
         except Refusal as exc:
             status = refusal_status(exc)
-            return _error_response(status, exc.code, exc.message)
+            return _error_response(status, exc.code, exc.message, exc.retry_after_s)
         except web.HTTPException as exc:
             status = exc.status
             if status < 400:

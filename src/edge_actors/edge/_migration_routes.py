@@ -23,7 +23,7 @@ from edge_actors.migration import (
     WorkloadNotOnEdge,
 )
 
-from ._http import HttpError, json_response, read_body
+from ._http import HttpError, json_response, parse_json, read_body
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -52,10 +52,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     raw = await read_body(request, _BODY_LIMIT)
     if not raw.strip():
         return {}
-    try:
-        data = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise HttpError(400, "invalid_json", f"body is not JSON: {exc}") from None
+    data = parse_json(raw, "body")
     if not isinstance(data, dict):
         raise HttpError(400, "invalid_body", "expected a JSON object")
     return data

@@ -12,6 +12,7 @@ from typing import Literal
 import msgspec
 
 from edge_actors.transfer import TransferProgress
+from edge_actors.wire import Lsn
 
 __all__ = [
     "MOVED_TO_HEADER",
@@ -147,7 +148,7 @@ class ActivateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     changes (409).
     """
 
-    min_lsn: int
+    min_lsn: Lsn
     digest: str | None = None
 
 
@@ -174,7 +175,7 @@ class CutoverRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     target_token: str
     migration_id: str
     transfer_id: str
-    from_lsn: int = 0
+    from_lsn: Lsn = 0
     batch_size: int = 1000
     compression: bool = True
     lease_s: float | None = None

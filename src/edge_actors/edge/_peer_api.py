@@ -68,8 +68,20 @@ class PeerStores(Protocol):
     def route_of(self, name: str) -> Route | None: ...
 
 
-def add_peer_routes(app: web.Application, daemon: PeerHost, stores: PeerStores) -> None:
-    """Register ``/peer/stream`` on ``app`` and close open streams on shutdown."""
+def add_peer_routes(
+    app: web.Application,
+    daemon: PeerHost,
+    stores: PeerStores,
+    *,
+    hello_timeout_s: float | None = None,
+    heartbeat_s: float | None = None,
+) -> None:
+    """Register ``/peer/stream`` on ``app`` and close open streams on shutdown.
+
+    A stream whose peer sends no ``Hello`` within ``hello_timeout_s`` is refused; every
+    ``heartbeat_s`` the edge pings the peer and closes a stream whose pong does not come
+    within half of it (a dead or silent peer does not hold a connection forever).
+    """
     streams: set[web.WebSocketResponse] = set()
 
     async def resolve_store(
@@ -103,7 +115,9 @@ def add_peer_routes(app: web.Application, daemon: PeerHost, stores: PeerStores) 
         daemon.metrics.peer_records.labels(daemon.name, workload).inc(records)
 
     async def peer_stream(request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=peer_ws_max_msg_size(daemon.limits))
+        ws = web.WebSocketResponse(
+            max_msg_size=peer_ws_max_msg_size(daemon.limits), heartbeat=heartbeat_s
+        )
         if not ws.can_prepare(request).ok:
             raise HttpError(
                 400,
@@ -125,6 +139,7 @@ def add_peer_routes(app: web.Application, daemon: PeerHost, stores: PeerStores) 
                 limits=daemon.limits,
                 on_applied=on_applied,
                 system=daemon.actor_system,
+                hello_timeout_s=hello_timeout_s,
             )
         finally:
             streams.discard(ws)

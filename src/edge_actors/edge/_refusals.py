@@ -18,16 +18,20 @@ __all__ = [
     "CutoverInProgress",
     "DigestMismatch",
     "ForwardFailed",
+    "HeldQueueFull",
+    "HoldLimitReached",
     "InvalidRouteChange",
     "LsnBehind",
     "NoSuchWorkload",
     "Refusal",
+    "ServerBusy",
     "TransferExists",
     "WorkloadHeld",
     "WorkloadIsIncoming",
     "WorkloadIsMoved",
     "WorkloadNotActive",
     "WorkloadRedirected",
+    "WriteAbandoned",
 ]
 
 
@@ -39,6 +43,8 @@ class Refusal(EdgeError):
     """
 
     code: ClassVar[str] = "refused"
+    retry_after_s: ClassVar[int | None] = None
+    """When set, the answer carries ``Retry-After`` (the refusal is momentary)."""
 
     @property
     def message(self) -> str:
@@ -136,3 +142,33 @@ class TransferExists(Refusal):
     """A transfer with that id is already running on this edge."""
 
     code = "transfer_exists"
+
+
+class HoldLimitReached(Refusal):
+    """A hold renewal past ``hold_max_total_s`` from the hold's start; the hold stays as it
+    was and ends with its current lease."""
+
+    code = "hold_limit_reached"
+
+
+class HeldQueueFull(Refusal):
+    """The writes waiting on holds already take ``max_held_bytes``; this one was not
+    queued (nothing written). Momentary: retry after the hold ends."""
+
+    code = "held_queue_full"
+    retry_after_s = 1
+
+
+class ServerBusy(Refusal):
+    """The request bodies being read already take ``max_body_bytes_inflight``; this body
+    was not read (nothing written). Momentary: retry shortly."""
+
+    code = "server_busy"
+    retry_after_s = 1
+
+
+class WriteAbandoned(Refusal):
+    """A write that waited on a hold, whose client disconnected before the release: not
+    applied (nobody would learn its outcome, and a retry may already be on its way)."""
+
+    code = "client_gone"

@@ -33,6 +33,7 @@ from ._refusals import (
     WorkloadIsIncoming,
     WorkloadIsMoved,
     WorkloadRedirected,
+    WriteAbandoned,
 )
 from ._routing import Route
 
@@ -76,10 +77,18 @@ class WorkloadRouter:
         self.metrics = metrics
         self.log = log
         self.hold_timeout_s = config.hold_timeout_s
+        self.hold_max_lease_s = config.hold_max_lease_s
         self._max_bytes = config.max_bytes
         self._max_workloads = config.max_workloads
         self._session = session
-        self.holds = Holds(config.name, metrics, log, clock)
+        self.holds = Holds(
+            config.name,
+            metrics,
+            log,
+            clock,
+            max_total_s=config.hold_max_total_s,
+            max_held_bytes=config.max_held_bytes,
+        )
         self._registry: StoreRegistry | None = None
         self._routing: RoutingTable | None = None
         self._forwarders: dict[str, Forwarder] = {}
@@ -288,13 +297,16 @@ class WorkloadRouter:
         """Hold writes of ``name``; return ``(lsn, lease_s)`` once in-flight writes are done.
 
         The lease (default ``config.hold_timeout_s``) releases the hold unless it is
-        released or renewed first.
+        released or renewed first; a renewal's lease may be cut short (the answer's
+        ``lease_s``, see :meth:`Holds.hold`).
+
+        Raises:
+            HoldLimitReached: A renewal past ``hold_max_total_s``.
 
         Cancellation: the hold stays in place until released or its lease expires.
         """
         lease = self.hold_timeout_s if lease_s is None else lease_s
-        lsn = await self.holds.hold(self.registry.get(name), lease)
-        return lsn, lease
+        return await self.holds.hold(self.registry.get(name), lease)
 
     def release(
         self, name: str, moved_to: str | None, *, reason: str = "request"
@@ -318,11 +330,19 @@ class WorkloadRouter:
 
     # -- the write path --------------------------------------------------------------------
 
-    async def write(self, name: str, ops: Sequence[tuple[str, bytes | None]]) -> WriteAnswer:
+    async def write(
+        self,
+        name: str,
+        ops: Sequence[tuple[str, bytes | None]],
+        *,
+        abandoned: Callable[[], bool] | None = None,
+    ) -> WriteAnswer:
         """Run a data write through the routing checks, the hold gate and capacity.
 
         A write that waited on a hold released with ``moved_to`` is forwarded to that
-        edge by this edge (see :class:`Forwarder`) instead of being redirected.
+        edge by this edge (see :class:`Forwarder`) instead of being redirected. A write
+        that waited on a hold is dropped when its turn comes if ``abandoned()`` says its
+        client has gone meanwhile.
 
         Returns:
             The LSN of the last op, and the edge that committed it if forwarded.
@@ -333,13 +353,18 @@ class WorkloadRouter:
                 the new edge refused the forward: nothing was applied).
             CapacityExceeded: Over capacity (nothing written).
             ForwardFailed: A forward whose outcome is unknown (not acknowledged).
+            WriteAbandoned: It waited on a hold and its client left (nothing written).
 
         Cancellation: if cancelled while waiting on a hold, the write never runs; once
         submitted to the store, the store's own rule applies (committed or withdrawn).
         """
         self.data_route(name)
         adding = sum(len(key.encode("utf-8")) + len(value) for key, value in ops if value)
-        async with self.gate(name).admit() as waited:
+        size = adding + sum(len(key) for key, value in ops if value is None)
+        async with self.gate(name).admit(size) as waited:
+            if waited and abandoned is not None and abandoned():
+                self.log.info("held_write_abandoned", workload=name, ops=len(ops))
+                raise WriteAbandoned(f"client of a held write to {name!r} left; not applied")
             route = self.route_of(name)
             if waited and route is not None and route.status == "moved" and route.moved_to:
                 # Queued in release order before the turn passes on; sent below.

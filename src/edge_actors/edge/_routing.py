@@ -21,7 +21,7 @@ from edge_actors.clock import SYSTEM_CLOCK
 
 from ._errors import EdgeError
 from ._models import WorkloadStatus
-from ._refusals import Refusal
+from ._refusals import HeldQueueFull, Refusal
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from edge_actors.clock import Clock
 
-__all__ = ["GateClosed", "Route", "RoutingTable", "WriteGate"]
+__all__ = ["GateClosed", "HeldBytes", "Route", "RoutingTable", "WriteGate"]
 
 
 class GateClosed(Refusal):
@@ -96,6 +96,35 @@ class RoutingTable:
         os.replace(tmp, self._path)
 
 
+class HeldBytes:
+    """The bytes of writes waiting on holds, over every gate of one edge, and their bound.
+
+    Args:
+        limit: Most bytes of queued writes at once (``max_held_bytes``).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, size: int, workload: str) -> None:
+        """Count ``size`` more queued bytes.
+
+        Raises:
+            HeldQueueFull: They would exceed :attr:`limit` (nothing counted).
+        """
+        if self.used + size > self.limit:
+            raise HeldQueueFull(
+                f"write to {workload!r} not queued: writes waiting on holds already take "
+                f"{self.used} of {self.limit} bytes (max_held_bytes); retry after the hold"
+            )
+        self.used += size
+
+    def give(self, size: int) -> None:
+        """Stop counting ``size`` queued bytes (the write ran, left or was turned away)."""
+        self.used -= size
+
+
 class _Waiter:
     __slots__ = ("closed", "go")
 
@@ -118,10 +147,15 @@ class WriteGate:
     Args:
         name: The workload.
         clock: Times the hold (``held_ms`` of :meth:`release`).
+        held_bytes: Bounds the bytes of queued writes (shared by an edge's gates);
+            ``None``: unbounded.
     """
 
-    def __init__(self, name: str, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, name: str, clock: Clock = SYSTEM_CLOCK, held_bytes: HeldBytes | None = None
+    ) -> None:
         self.name = name
+        self._held_bytes = held_bytes
         self.hold_id = 0
         self.lease: anyio.CancelScope | None = None
         self._clock = clock
@@ -139,6 +173,11 @@ class WriteGate:
         return self._held_since is not None
 
     @property
+    def held_since(self) -> float | None:
+        """When the current hold began (the clock's monotonic time), or ``None``."""
+        return self._held_since
+
+    @property
     def inflight(self) -> int:
         """Writes admitted and not yet finished."""
         return self._inflight
@@ -149,28 +188,35 @@ class WriteGate:
         return len(self._queue)
 
     @asynccontextmanager
-    async def admit(self) -> AsyncIterator[bool]:
-        """Admit one write for the duration of the ``async with`` body.
+    async def admit(self, size: int = 0) -> AsyncIterator[bool]:
+        """Admit one write of ``size`` bytes for the duration of the ``async with`` body.
 
         While a hold is in place, or released writes are still draining, the caller
         waits at the end of the queue; after a release the queued writes run one at a
-        time, in arrival order. Yields whether the write had to wait.
+        time, in arrival order. Yields whether the write had to wait. A queued write's
+        ``size`` counts against the edge's :class:`HeldBytes` until it has run.
 
         Cancellation: a write cancelled while queued leaves the queue and never runs; one
         cancelled after its turn came passes the turn on.
 
         Raises:
             GateClosed: The gate was closed (daemon shutdown) before the write ran.
+            HeldQueueFull: The write would wait, and the queued bytes are at their bound.
         """
         waiter: _Waiter | None = None
+        counted = 0
         if self._closed:
             raise GateClosed(f"edge is shutting down; write to {self.name!r} not taken")
         if self._held_since is not None or self._queue or self._relay is not None:
+            if self._held_bytes is not None:
+                self._held_bytes.take(size, self.name)
+                counted = size
             waiter = _Waiter()
             self._queue.append(waiter)
             try:
                 await waiter.go.wait()
             except BaseException:
+                self._uncount(counted)
                 if waiter.go.is_set():
                     if not waiter.closed:
                         self._end_inflight()  # counted when its turn was granted
@@ -179,15 +225,21 @@ class WriteGate:
                     self._queue.remove(waiter)
                 raise
             if waiter.closed:
+                self._uncount(counted)
                 raise GateClosed(f"edge is shutting down; held write to {self.name!r} dropped")
         else:
             self._begin_inflight()
         try:
             yield waiter is not None
         finally:
+            self._uncount(counted)
             self._end_inflight()
             if waiter is not None:
                 self._pass_turn(waiter)
+
+    def _uncount(self, size: int) -> None:
+        if size and self._held_bytes is not None:
+            self._held_bytes.give(size)
 
     def _begin_inflight(self) -> None:
         self._inflight += 1

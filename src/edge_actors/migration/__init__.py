@@ -14,7 +14,9 @@ from ._constraints import parse_constraints as parse_constraints
 from ._errors import EdgeUnreachable as EdgeUnreachable
 from ._errors import IllegalTransition as IllegalTransition
 from ._errors import InsufficientCapacity as InsufficientCapacity
+from ._errors import InvalidRequest as InvalidRequest
 from ._errors import MigrationError as MigrationError
+from ._errors import MigrationRefusal as MigrationRefusal
 from ._errors import UnknownCheckpoint as UnknownCheckpoint
 from ._errors import UnknownEdgeName as UnknownEdgeName
 from ._errors import UnknownMigration as UnknownMigration
@@ -39,11 +41,11 @@ from ._models import Phase as Phase
 from ._models import PlanRequest as PlanRequest
 from ._models import ServiceDefaults as ServiceDefaults
 from ._models import WorkloadCheckpoint as WorkloadCheckpoint
+from ._runs import RestartPolicy as RestartPolicy
 from ._service import MigrationService as MigrationService
 from ._strategies import STRATEGIES as STRATEGIES
 from ._strategies import RoundEstimator as RoundEstimator
 from ._strategies import Strategy as Strategy
-from ._supervisor import RestartPolicy as RestartPolicy
 from ._transitions import TRANSITIONS as TRANSITIONS
 from ._transitions import check_transition as check_transition
 
@@ -61,10 +63,12 @@ __all__ = [
     "HistoryEvent",
     "IllegalTransition",
     "InsufficientCapacity",
+    "InvalidRequest",
     "MigrationError",
     "MigrationMetrics",
     "MigrationPlan",
     "MigrationProgress",
+    "MigrationRefusal",
     "MigrationService",
     "MigrationState",
     "MigrationStatus",

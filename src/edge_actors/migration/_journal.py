@@ -3,22 +3,32 @@
 One file, ``<data_dir>/migrations.sqlite`` in WAL mode, holds every plan, status,
 transition, checkpoint and metric. Each method is one short transaction, committed before
 it returns: a process killed with SIGKILL after a call returned finds the change on restart.
-Only the supervisor actor writes it (one writer, no locks needed); calls are synchronous
-and take well under a millisecond on a local disk.
+:class:`Journal` is the synchronous store; :class:`JournalWriter` is how the supervisor
+actor uses it: every call runs on a worker thread, one at a time on one connection, so a
+slow disk (an fsync) never blocks the event loop, and the supervisor awaits each write
+before it replies (journal first, then answer).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+import anyio
+import anyio.to_thread
 import msgspec
 
 from ._errors import MigrationError
 from ._models import Checkpoint, HistoryEvent, MigrationMetrics, MigrationPlan, MigrationStatus
 
-__all__ = ["JOURNAL_FILE", "Journal", "JournalEntry"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["JOURNAL_FILE", "Journal", "JournalEntry", "JournalWriter"]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 JOURNAL_FILE = "migrations.sqlite"
 
@@ -211,3 +221,28 @@ class Journal:
         """The persisted service settings."""
         rows = self._db.execute("SELECT key, value FROM settings").fetchall()
         return {key: msgspec.json.decode(value) for key, value in rows}
+
+
+class JournalWriter:
+    """Runs the calls of one :class:`Journal` off the event loop, one at a time.
+
+    Args:
+        journal: the opened journal (its single connection is used from the worker
+            thread; the limiter keeps calls strictly sequential, in the order awaited).
+
+    Cancellation: a call that has started is never abandoned half way (the worker thread
+    finishes the transaction and the caller's cancellation takes effect afterwards), so
+    the journal never holds half a change.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self._limiter = anyio.CapacityLimiter(1)
+
+    async def run(self, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Run ``call(*args)`` (a method of :attr:`journal`) on the writer thread."""
+
+        def job() -> _T:
+            return call(*args, **kwargs)
+
+        return await anyio.to_thread.run_sync(job, limiter=self._limiter)

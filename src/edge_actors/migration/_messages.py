@@ -1,124 +1,276 @@
-"""Messages between the migration supervisor, migration actors and the service (layer: migration).
+"""Messages of the migration control plane (layer: migration).
 
-Each message is a msgspec Struct; replies to asks are plain values. :class:`RunControl`
-is how the supervisor stops a running migration within one chunk: it records the intent
-(pause, preempt, cancel, rollback, shutdown) and cancels the run's cancel scope, which
-closes the transfer stream and so stops the sender on the source edge.
+Three protocols, each a union of frozen msgspec Structs dispatched with ``match``:
+
+* :data:`Request` — a caller (``MigrationService``) to the migration supervisor. Every
+  reply is a value; a refusal is a raised :class:`~._errors.MigrationRefusal`.
+* :data:`RunReport` — a migration actor to the supervisor: transitions and checkpoints
+  (asks, journaled before the reply), progress snapshots and the end of a run (tells).
+  Each names its ``run_id`` (the run, across its actor's restarts): the supervisor ignores, or
+  refuses with ``StaleRun``, a report of a run that is not the migration's current one
+  (a late message of a run stopped by a restart can never change the registry).
+* :data:`Intent` — the supervisor to a running migration actor, on the actor's intent lane:
+  pause, preempt, cancel, roll back or shut down. The actor cancels its own phase task and
+  carries the intent out; the supervisor only learns the outcome from the actor's reports.
+
+No message carries a mutable object another actor keeps: progress and metrics travel as
+snapshots, and a watcher subscribes with its own channel.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 
-from edge_actors.clock import SYSTEM_CLOCK, Clock
+# A runtime import too: msgspec resolves the annotations of Subscribe.
+from anyio.streams.memory import MemoryObjectSendStream
 
 # msgspec resolves these annotations at runtime: keep them out of TYPE_CHECKING.
-from ._models import Checkpoint, MigrationStatus, Phase, WorkloadCheckpoint
-
-if TYPE_CHECKING:
-    import anyio
-
-    from edge_actors.actors import ActorRef
-
-    from ._gateway import EdgeGateway
-    from ._models import MigrationMetrics, MigrationPlan, MigrationProgress
-    from ._strategies import Strategy
+from ._models import (
+    Checkpoint,
+    MigrationMetrics,
+    MigrationPlan,
+    MigrationProgress,
+    MigrationState,
+    MigrationStatus,
+    Phase,
+    WorkloadCheckpoint,
+)
 
 __all__ = [
+    "Cancel",
+    "Configure",
+    "Execute",
+    "GetActorRef",
+    "GetCheckpoints",
+    "GetDefaults",
+    "GetHistory",
+    "GetMetrics",
+    "GetOverall",
+    "GetPlan",
+    "GetProgress",
+    "GetResume",
+    "GetStatus",
     "Intent",
-    "RunContext",
-    "RunControl",
+    "IntentKind",
+    "ListActive",
+    "ListAll",
+    "Pause",
+    "PublishProgress",
+    "Register",
+    "Request",
+    "Resume",
+    "ResumePoint",
+    "RollBack",
+    "Run",
+    "RunEnded",
     "RunMode",
+    "RunReport",
+    "RunTotals",
+    "SaveCheckpoint",
+    "SetDetail",
+    "Shutdown",
+    "Subscribe",
+    "Transition",
+    "Unsubscribe",
 ]
 
-Intent = Literal["pause", "preempt", "cancel", "rollback", "shutdown"]
+IntentKind = Literal["pause", "preempt", "cancel", "rollback", "shutdown"]
+RunMode = Literal["migrate", "rollback", "cancel"]
 
 
-class RunControl:
-    """Stop switch of one migration's run (owned by the supervisor, read by the actor)."""
-
-    def __init__(self) -> None:
-        self.intent: Intent | None = None
-        self.checkpoint_id: str | None = None
-        self.detail = ""
-        self._scope: anyio.CancelScope | None = None
-
-    def attach(self, scope: anyio.CancelScope) -> None:
-        """Bind the running scope; cancel it at once if an intent is already pending."""
-        self._scope = scope
-        if self.intent is not None:
-            scope.cancel()
-
-    def detach(self) -> None:
-        """The run ended; later requests only record their intent."""
-        self._scope = None
-
-    @property
-    def attached(self) -> bool:
-        """Whether a run is executing right now."""
-        return self._scope is not None
-
-    def request(
-        self, intent: Intent, *, checkpoint_id: str | None = None, detail: str = ""
-    ) -> None:
-        """Record ``intent`` and stop the running run (if any)."""
-        self.intent = intent
-        self.checkpoint_id = checkpoint_id
-        self.detail = detail
-        if self._scope is not None:
-            self._scope.cancel()
-
-    def clear(self) -> None:
-        """Forget the handled intent."""
-        self.intent = None
-        self.checkpoint_id = None
-        self.detail = ""
+# -- service -> supervisor -----------------------------------------------------------------
 
 
-class RunContext:
-    """What a migration actor needs; created by the supervisor, reused across restarts."""
+class Register(msgspec.Struct, frozen=True):
+    """Journal a validated plan; reply: its :class:`MigrationStatus` (``planned``)."""
 
-    def __init__(
-        self,
-        *,
-        plan: MigrationPlan,
-        strategy: Strategy,
-        gateway: EdgeGateway,
-        supervisor: ActorRef[Any],
-        progress: MigrationProgress,
-        metrics: MigrationMetrics,
-        control: RunControl,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> None:
-        self.plan = plan
-        self.strategy = strategy
-        self.gateway = gateway
-        self.supervisor = supervisor
-        self.progress = progress
-        self.metrics = metrics
-        self.control = control
-        self.clock = clock
+    plan: MigrationPlan
 
 
-# -- actor -> supervisor -------------------------------------------------------------------
+class Execute(msgspec.Struct, frozen=True):
+    """Queue a planned migration for execution; reply: status."""
+
+    migration_id: str
+    auto_rollback: bool = False
+
+
+class Pause(msgspec.Struct, frozen=True):
+    """Pause (a running one stops within a chunk); reply: status when accepted."""
+
+    migration_id: str
+
+
+class Resume(msgspec.Struct, frozen=True):
+    """Queue a paused migration again; reply: status."""
+
+    migration_id: str
+
+
+class Cancel(msgspec.Struct, frozen=True):
+    """Abandon a migration not yet cut over; reply: status when accepted."""
+
+    migration_id: str
+
+
+class RollBack(msgspec.Struct, frozen=True):
+    """Roll back to the source (or to ``checkpoint_id``); reply: status when accepted."""
+
+    migration_id: str
+    checkpoint_id: str | None = None
+
+
+class GetStatus(msgspec.Struct, frozen=True):
+    """Reply: :class:`MigrationStatus`."""
+
+    migration_id: str
+
+
+class GetProgress(msgspec.Struct, frozen=True):
+    """Reply: :class:`MigrationProgress` (a snapshot)."""
+
+    migration_id: str
+
+
+class GetMetrics(msgspec.Struct, frozen=True):
+    """Reply: :class:`MigrationMetrics` (a snapshot, live durations included)."""
+
+    migration_id: str
+
+
+class GetOverall(msgspec.Struct, frozen=True):
+    """Reply: :class:`OverallMetrics` over every migration."""
+
+
+class ListActive(msgspec.Struct, frozen=True):
+    """Reply: ``list[MigrationSummary]`` of the migrations not in a terminal state."""
+
+
+class ListAll(msgspec.Struct, frozen=True):
+    """Reply: ``list[MigrationStatus]`` of every migration, in plan order."""
+
+
+class GetHistory(msgspec.Struct, frozen=True):
+    """Reply: ``list[HistoryEvent]`` of one migration (or all when ``None``)."""
+
+    migration_id: str | None = None
+
+
+class GetCheckpoints(msgspec.Struct, frozen=True):
+    """Reply: ``list[Checkpoint]`` of a migration, oldest first."""
+
+    migration_id: str
+
+
+class GetDefaults(msgspec.Struct, frozen=True):
+    """Reply: a copy of the :class:`ServiceDefaults`."""
+
+
+class GetPlan(msgspec.Struct, frozen=True):
+    """Reply: the journaled :class:`MigrationPlan`."""
+
+    migration_id: str
+
+
+class GetActorRef(msgspec.Struct, frozen=True):
+    """Reply: the running migration actor's ref or ``None`` (supervision tests kill it)."""
+
+    migration_id: str
+
+
+class Subscribe(msgspec.Struct, frozen=True):
+    """Watch a migration: the supervisor sends ``None`` on ``channel`` after each change.
+
+    Reply: the current status. The channel should hold one item: a wake-up that finds it
+    full is already pending, so a slow watcher never blocks the supervisor. The supervisor
+    drops the channel when it is closed or after a terminal state.
+    """
+
+    migration_id: str
+    channel: MemoryObjectSendStream[None]
+
+
+class Unsubscribe(msgspec.Struct, frozen=True):
+    """Stop watching (the watcher's channel is forgotten); reply: ``None``."""
+
+    migration_id: str
+    channel: MemoryObjectSendStream[None]
+
+
+class Configure(msgspec.Struct, frozen=True):
+    """Change service defaults; reply: the new :class:`ServiceDefaults`."""
+
+    values: dict[str, Any]
+
+
+class Shutdown(msgspec.Struct, frozen=True):
+    """Stop every running migration's run (the journal keeps them resumable)."""
+
+
+Request = (
+    Register | Execute | Pause | Resume | Cancel | RollBack | GetStatus | GetProgress
+    | GetMetrics | GetOverall | ListActive | ListAll | GetHistory | GetCheckpoints
+    | GetDefaults | GetPlan | GetActorRef | Subscribe | Unsubscribe | Configure | Shutdown
+)  # fmt: skip
+"""Everything a caller may send to the migration supervisor."""
+
+
+# -- migration actor -> supervisor ---------------------------------------------------------
+
+
+class RunTotals(msgspec.Struct, frozen=True, kw_only=True):
+    """The figures a run owns (transfer counters), as of the report that carries them.
+
+    The supervisor owns state, durations and restarts; the run owns what it measures and
+    sends the whole set (not deltas), so a lost report is repaired by the next one.
+    """
+
+    bytes_raw: int = 0
+    bytes_wire: int = 0
+    records: int = 0
+    rounds: int = 0
+    pauses: int = 0
+    rollbacks: int = 0
+    downtime_ms: dict[str, float] = msgspec.field(default_factory=dict)
+    max_downtime_ms: float = 0.0
+    expected_downtime_ms: dict[str, float] = msgspec.field(default_factory=dict)
+    throughput_bps: float = 0.0
+
+    @classmethod
+    def of(cls, metrics: MigrationMetrics) -> RunTotals:
+        """The run-owned part of ``metrics`` (the dicts copied: nothing shared)."""
+        return cls(
+            bytes_raw=metrics.bytes_raw,
+            bytes_wire=metrics.bytes_wire,
+            records=metrics.records,
+            rounds=metrics.rounds,
+            pauses=metrics.pauses,
+            rollbacks=metrics.rollbacks,
+            downtime_ms=dict(metrics.downtime_ms),
+            max_downtime_ms=metrics.max_downtime_ms,
+            expected_downtime_ms=dict(metrics.expected_downtime_ms),
+            throughput_bps=metrics.throughput_bps,
+        )
 
 
 class Transition(msgspec.Struct, frozen=True):
     """Change the migration's state (validated and journaled); reply: the new status."""
 
     migration_id: str
-    to_state: str
+    to_state: MigrationState
     detail: str = ""
     error: str | None = None
+    totals: RunTotals | None = None
+    run_id: str = ""
 
 
 class SetDetail(msgspec.Struct, frozen=True):
-    """Update what the migration is doing (``waiting for time window ...``)."""
+    """Update what the migration is doing (``waiting for time window ...``); reply: None."""
 
     migration_id: str
     detail: str
+    run_id: str = ""
 
 
 class SaveCheckpoint(msgspec.Struct, frozen=True):
@@ -130,90 +282,88 @@ class SaveCheckpoint(msgspec.Struct, frozen=True):
     stage: int
     workloads: dict[str, WorkloadCheckpoint]
     reason: str
+    totals: RunTotals
+    run_id: str = ""
+
+
+class PublishProgress(msgspec.Struct, frozen=True):
+    """The run's latest progress snapshot (a tell; the newest replaces the older)."""
+
+    migration_id: str
+    progress: MigrationProgress
+    totals: RunTotals
+    run_id: str = ""
 
 
 class GetResume(msgspec.Struct, frozen=True):
     """Ask where to start; reply: :class:`ResumePoint`."""
 
     migration_id: str
-
-
-RunMode = Literal["migrate", "rollback", "cancel"]
+    run_id: str = ""
 
 
 class ResumePoint(msgspec.Struct, frozen=True):
-    """Current status, latest checkpoint, what to run and a rollback's target checkpoint."""
+    """Current status, latest checkpoint, what to run and an intent already taken.
+
+    Attributes:
+        status: the migration's status.
+        checkpoint: the latest checkpoint (``None`` before the first).
+        rollback_to: the checkpoint a rollback returns to (``None``: to the source).
+        mode: what the run does.
+        intent: an intent the previous incarnation took but did not finish (a crash in
+            the middle of a cancel): the restarted run carries it out first.
+        intent_seq: sequence number of the last intent sent to this run so far: every
+            intent up to it is accounted for (``intent``, taken effect, or superseded);
+            the run carries out only later ones from its lane.
+        metrics: a copy of the metrics (a restarted run counts on from them).
+        progress: a copy of the latest progress.
+    """
 
     status: MigrationStatus
     checkpoint: Checkpoint | None
     rollback_to: Checkpoint | None
+    metrics: MigrationMetrics
+    progress: MigrationProgress
     mode: RunMode = "migrate"
+    intent: Intent | None = None
+    intent_seq: int = 0
 
 
 class RunEnded(msgspec.Struct, frozen=True):
-    """The actor's run finished (any outcome but a crash); frees its slot."""
+    """Ask: the run reached an outcome having handled intents up to ``intent_seq``.
+
+    Reply ``True``: the run is over (its slot is free). ``False``: an intent was sent
+    after ``intent_seq``; it is on the lane and the run carries it out before asking again.
+    """
 
     migration_id: str
+    intent_seq: int
+    totals: RunTotals
+    run_id: str = ""
 
 
-class Restarted(msgspec.Struct, frozen=True):
-    """The actor was restarted after a crash (counted and journaled)."""
+RunReport = Transition | SetDetail | SaveCheckpoint | PublishProgress | GetResume | RunEnded
+"""Everything a migration actor sends to the supervisor."""
 
-    migration_id: str
-    error: str
+
+# -- supervisor -> migration actor ---------------------------------------------------------
 
 
 class Run(msgspec.Struct, frozen=True):
-    """Message to the migration actor: run (or resume) from the latest checkpoint."""
+    """Mailbox message to the migration actor: run (or resume) from the latest checkpoint."""
 
 
-# -- service -> supervisor -----------------------------------------------------------------
+class Intent(msgspec.Struct, frozen=True):
+    """On the intent lane: stop the running phase and do ``kind``.
 
+    Attributes:
+        seq: increasing per run; ``RunEnded`` reports the last one handled.
+        kind: what to do.
+        checkpoint_id: a rollback's target checkpoint (``None``: back to the source).
+        detail: the status detail to journal (``preempted by ...``).
+    """
 
-class Register(msgspec.Struct, frozen=True):
-    """Journal a validated plan; reply: status."""
-
-    plan: Any
-
-
-class Execute(msgspec.Struct, frozen=True):
-    """Queue a planned migration for execution; reply: status."""
-
-    migration_id: str
-    auto_rollback: bool = False
-
-
-class Control(msgspec.Struct, frozen=True):
-    """Pause, resume, cancel or roll back; reply: status."""
-
-    migration_id: str
-    action: Literal["pause", "resume", "cancel", "rollback"]
+    seq: int
+    kind: IntentKind
     checkpoint_id: str | None = None
-
-
-class Query(msgspec.Struct, frozen=True):
-    """Read-only query; reply depends on ``what``."""
-
-    what: Literal[
-        "status",
-        "progress",
-        "metrics",
-        "overall",
-        "active",
-        "history",
-        "checkpoints",
-        "watch",
-        "defaults",
-        "all",
-    ]
-    migration_id: str | None = None
-
-
-class Configure(msgspec.Struct, frozen=True):
-    """Change service defaults; reply: the new :class:`ServiceDefaults`."""
-
-    values: dict[str, Any]
-
-
-class Shutdown(msgspec.Struct, frozen=True):
-    """Stop every running migration's run (journal keeps them resumable)."""
+    detail: str = ""

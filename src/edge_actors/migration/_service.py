@@ -1,13 +1,18 @@
 """``MigrationService``: the typed facade over the migration supervisor (layer: migration).
 
 An async context manager that owns what the engine needs (an actor system unless one is
-given, the journal under ``data_dir``, the supervisor actor) and turns every call into
-an ask to the supervisor. One service per actor system: it is the shared state every
-workflow node, runtime and daemon route goes through.
+given, the journal under ``data_dir``, and the supervision tree: a ``migration-root``
+supervisor (one_for_all) over ``migration-runs``, whose temporary children are the
+migration actors, and the :class:`MigrationSupervisor`) and turns every call
+into an ask to the supervisor. It never touches the supervisor instance: a crashed
+supervisor is restarted by its root and recovers from the journal, and the service goes on
+with the same ref. One service per actor system: it is the shared state every workflow
+node, runtime and daemon route goes through.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -15,12 +20,35 @@ from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
-from edge_actors.actors import ActorRef, ActorSystem
-from edge_actors.clock import SYSTEM_CLOCK, Clock
+from edge_actors.actors import ActorRef, ActorSystem, MailboxFull, SupervisorRef
+from edge_actors.clock import SYSTEM_CLOCK
 from edge_actors.errors import ConfigError
 
+from ._errors import short_repr
 from ._journal import Journal
-from ._messages import Configure, Control, Execute, Query, Register, Shutdown
+from ._messages import (
+    Cancel,
+    Configure,
+    Execute,
+    GetActorRef,
+    GetCheckpoints,
+    GetDefaults,
+    GetHistory,
+    GetMetrics,
+    GetOverall,
+    GetPlan,
+    GetProgress,
+    GetStatus,
+    ListActive,
+    ListAll,
+    Pause,
+    Register,
+    Resume,
+    RollBack,
+    Shutdown,
+    Subscribe,
+    Unsubscribe,
+)
 from ._models import (
     TERMINAL_STATES,
     Checkpoint,
@@ -36,31 +64,41 @@ from ._models import (
 )
 from ._planning import build_plan
 from ._supervisor import MigrationSupervisor, RestartPolicy
+from ._validation import ValidationReport, validate_plan
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from types import TracebackType
 
+    from anyio.streams.memory import MemoryObjectSendStream
+
+    from edge_actors.clock import Clock
+
     from ._gateway import EdgeGateway
 
-__all__ = ["SUPERVISOR_NAME", "MigrationService"]
+__all__ = ["ROOT_NAME", "RUNS_NAME", "SUPERVISOR_NAME", "MigrationService"]
 
 SUPERVISOR_NAME = "migration-supervisor"
 """The supervisor actor's name: one per actor system."""
+
+ROOT_NAME = "migration-root"
+"""The root of the migration supervision tree (restarts the supervisor from the journal)."""
+
+RUNS_NAME = "migration-runs"
+"""The supervisor whose ``temporary`` children are the migration actors (the supervisor
+actor, watching them, decides their restarts)."""
+
+_ROOT_MAX_RESTARTS = 3
+_ROOT_WITHIN_S = 60.0
 
 _ASK_TIMEOUT_S = 30.0
 _SETTLED = frozenset(("completed", "failed", "rolled_back", "cancelled", "paused"))
 
 
-def _short(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
-
-
 def _id(value: object, field: str = "migration_id") -> str:
     """Return ``value`` if it is a non-empty string, else ``ConfigError`` naming ``field``."""
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"{field}: expected a non-empty string, got {_short(value)}")
+        raise ConfigError(f"{field}: expected a non-empty string, got {short_repr(value)}")
     return value
 
 
@@ -70,7 +108,7 @@ def _optional_id(value: object, field: str = "migration_id") -> str | None:
 
 def _flag(value: object, field: str) -> bool:
     if not isinstance(value, bool):
-        raise ConfigError(f"{field}: expected true or false, got {_short(value)}")
+        raise ConfigError(f"{field}: expected true or false, got {short_repr(value)}")
     return value
 
 
@@ -79,8 +117,16 @@ def _timeout(value: object, field: str = "timeout") -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
-        raise ConfigError(f"{field}: expected seconds >= 0 or None, got {_short(value)}")
+        raise ConfigError(f"{field}: expected seconds >= 0 or None, got {short_repr(value)}")
     return float(value)
+
+
+def _settled(status: MigrationStatus, wanted: set[str], after: MigrationStatus | None) -> bool:
+    """Whether ``wait`` may return ``status`` (see :meth:`MigrationService.wait`)."""
+    since = after is None or status.updated_at > after.updated_at
+    reached = status.state in wanted and (since or after is None or status.state != after.state)
+    failed_since = status.state == "failed" and after is not None and since
+    return reached or status.state in TERMINAL_STATES or failed_since
 
 
 class MigrationService:
@@ -94,9 +140,8 @@ class MigrationService:
         defaults: defaults for later plans (``configure`` changes them, persisted).
         restart: restart intensity of migration actors.
         time_zone: zone of ``time_window`` constraints without one (default UTC).
-        clock: where the engine reads time (time windows, checkpoint intervals, lease
-            deadlines, timestamps); the system clock unless a test injects a
-            ``ManualClock``.
+        clock: the time source of the supervisor and the migration actors (time windows,
+            checkpoint intervals, pacing, timestamps); ``SYSTEM_CLOCK`` by default.
 
     Use as ``async with MigrationService(gateway, data_dir) as service:``; leaving stops
     running migrations at a chunk boundary without changing their journaled state, so the
@@ -123,8 +168,9 @@ class MigrationService:
         self._restart = restart or RestartPolicy()
         self.time_zone = time_zone
         self._stack: AsyncExitStack | None = None
-        self._supervisor: MigrationSupervisor | None = None
-        self._ref: ActorRef[object] | None = None
+        self._root: SupervisorRef | None = None
+        self._runs: SupervisorRef | None = None
+        self._ref: ActorRef[Any] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -136,15 +182,27 @@ class MigrationService:
             stack.callback(journal.close)
             system = self._system
 
-            def factory() -> MigrationSupervisor:
-                actor = MigrationSupervisor(
-                    journal, self.gateway, self._defaults, self._restart, clock=self.clock
-                )
-                self._supervisor = actor
-                return actor
-
-            self._ref = await system.spawn(factory, name=SUPERVISOR_NAME, mailbox_size=10_000)
+            # one_for_all: a crashed supervisor takes its runs with it (they are stopped
+            # first) and recovers them from the journal when both are started again.
+            root = await system.spawn_supervisor(
+                name=ROOT_NAME,
+                strategy="one_for_all",
+                max_restarts=_ROOT_MAX_RESTARTS,
+                within_s=_ROOT_WITHIN_S,
+            )
+            self._root = root
             stack.push_async_callback(self._stop_supervisor)
+            runs = await system.spawn_supervisor(name=RUNS_NAME, parent=root)
+            self._runs = runs
+
+            def factory() -> MigrationSupervisor:
+                return MigrationSupervisor(
+                    journal, self.gateway, self._defaults, self._restart, self.clock, runs=runs
+                )
+
+            self._ref = await root.spawn_child(
+                factory, name=SUPERVISOR_NAME, restart="permanent", mailbox_size=10_000
+            )
             self._stack = stack.pop_all()
         return self
 
@@ -159,13 +217,15 @@ class MigrationService:
             await stack.__aexit__(exc_type, exc, tb)
 
     async def _stop_supervisor(self) -> None:
-        ref, system = self._ref, self._system
-        if ref is None or system is None:
+        root, ref, system = self._root, self._ref, self._system
+        if root is None or system is None:
             return
         with anyio.CancelScope(shield=True):
-            if ref.is_alive:
-                ref.tell_nowait(Shutdown())
-                await system.stop(ref, timeout=10.0)
+            if ref is not None and ref.is_alive:
+                with contextlib.suppress(MailboxFull):  # stopping stops every run anyway
+                    ref.tell_nowait(Shutdown())
+            if root.is_alive:
+                await system.stop(root.ref, timeout=10.0)
 
     @property
     def system(self) -> ActorSystem:
@@ -177,10 +237,7 @@ class MigrationService:
     async def _ask(self, message: object) -> Any:
         if self._ref is None:
             raise RuntimeError("MigrationService is not started (use 'async with')")
-        reply = await self._ref.ask(message, timeout=_ASK_TIMEOUT_S)
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply
+        return await self._ref.ask(message, timeout=_ASK_TIMEOUT_S)
 
     # -- operations ---------------------------------------------------------------------
 
@@ -191,7 +248,7 @@ class MigrationService:
             ConfigError: a malformed parameter or constraint, naming the key and value.
             UnknownEdgeName, WorkloadNotOnEdge, InsufficientCapacity: see ``build_plan``.
         """
-        defaults: ServiceDefaults = await self._ask(Query("defaults"))
+        defaults: ServiceDefaults = await self._ask(GetDefaults())
         plan = await build_plan(
             request, self.gateway, defaults, time_zone=self.time_zone, clock=self.clock
         )
@@ -234,7 +291,7 @@ class MigrationService:
     ) -> MigrationStatus:
         """Stop the running transfer within one chunk, checkpoint and journal ``paused``."""
         migration_id, timeout = _id(migration_id), _timeout(timeout)
-        status: MigrationStatus = await self._ask(Control(migration_id, "pause"))
+        status: MigrationStatus = await self._ask(Pause(migration_id))
         if status.state == "paused":
             return status
         # A run that fails while the pause is being carried out ends ``failed``, not paused.
@@ -244,7 +301,7 @@ class MigrationService:
 
     async def resume(self, migration_id: str) -> MigrationStatus:
         """Continue a paused migration from its last acked LSNs (queued until a slot)."""
-        result: MigrationStatus = await self._ask(Control(_id(migration_id), "resume"))
+        result: MigrationStatus = await self._ask(Resume(_id(migration_id)))
         return result
 
     async def rollback(
@@ -270,7 +327,7 @@ class MigrationService:
         migration_id, timeout = _id(migration_id), _timeout(timeout)
         checkpoint_id = _optional_id(checkpoint_id, "checkpoint_id")
         _flag(wait, "wait")
-        status: MigrationStatus = await self._ask(Control(migration_id, "rollback", checkpoint_id))
+        status: MigrationStatus = await self._ask(RollBack(migration_id, checkpoint_id))
         if not wait:
             return status
         outcome = "rolled_back" if checkpoint_id is None else "paused"
@@ -284,47 +341,47 @@ class MigrationService:
     ) -> MigrationStatus:
         """Abandon a migration not yet cut over; the target's partial copy is dropped."""
         migration_id, timeout = _id(migration_id), _timeout(timeout)
-        status: MigrationStatus = await self._ask(Control(migration_id, "cancel"))
+        status: MigrationStatus = await self._ask(Cancel(migration_id))
         if status.state == "cancelled":
             return status
         return await self.wait(migration_id, TERMINAL_STATES | {"failed"}, timeout=timeout)
 
     async def status(self, migration_id: str) -> MigrationStatus:
         """Current state, phase, detail and error of one migration."""
-        result: MigrationStatus = await self._ask(Query("status", _id(migration_id)))
+        result: MigrationStatus = await self._ask(GetStatus(_id(migration_id)))
         return result
 
     async def progress(self, migration_id: str) -> MigrationProgress:
         """Live progress (refreshed from the transfer stream at least every 100 ms)."""
-        result: MigrationProgress = await self._ask(Query("progress", _id(migration_id)))
+        result: MigrationProgress = await self._ask(GetProgress(_id(migration_id)))
         return result
 
     async def metrics(self, migration_id: str | None = None) -> MigrationMetrics | OverallMetrics:
         """Figures of one migration, or totals over all when ``migration_id`` is ``None``."""
         if migration_id is None:
-            overall: OverallMetrics = await self._ask(Query("overall"))
+            overall: OverallMetrics = await self._ask(GetOverall())
             return overall
-        result: MigrationMetrics = await self._ask(Query("metrics", _id(migration_id)))
+        result: MigrationMetrics = await self._ask(GetMetrics(_id(migration_id)))
         return result
 
     async def active(self) -> list[MigrationSummary]:
         """Migrations not in a terminal state (planned, queued, running, paused)."""
-        result: list[MigrationSummary] = await self._ask(Query("active"))
+        result: list[MigrationSummary] = await self._ask(ListActive())
         return result
 
     async def statuses(self) -> list[MigrationStatus]:
         """Every known migration's status, in plan order."""
-        result: list[MigrationStatus] = await self._ask(Query("all"))
+        result: list[MigrationStatus] = await self._ask(ListAll())
         return result
 
     async def history(self, migration_id: str | None = None) -> list[HistoryEvent]:
         """Journaled transitions of one migration (or all), oldest first."""
-        result: list[HistoryEvent] = await self._ask(Query("history", _optional_id(migration_id)))
+        result: list[HistoryEvent] = await self._ask(GetHistory(_optional_id(migration_id)))
         return result
 
     async def checkpoints(self, migration_id: str) -> list[Checkpoint]:
         """Journaled checkpoints of a migration, oldest first."""
-        result: list[Checkpoint] = await self._ask(Query("checkpoints", _id(migration_id)))
+        result: list[Checkpoint] = await self._ask(GetCheckpoints(_id(migration_id)))
         return result
 
     async def configure(self, **values: Any) -> ServiceDefaults:
@@ -364,23 +421,73 @@ class MigrationService:
         wanted = set(states)
         for state in wanted:
             if not isinstance(state, str):
-                raise ConfigError(f"states: expected state names, got {_short(state)}")
+                raise ConfigError(f"states: expected state names, got {short_repr(state)}")
+        # The supervisor wakes our channel after each change (one pending wake-up is
+        # enough: we read the status afresh after it), so a slow waiter never blocks it.
+        # A restarted supervisor closes the channels of its predecessor's watchers: we
+        # then subscribe again (the new instance has recovered from the journal).
         with anyio.fail_after(timeout):
             while True:
-                status, changed = await self._ask(Query("watch", migration_id))
-                since = after is None or status.updated_at > after.updated_at
-                reached = status.state in wanted and (
-                    since or after is None or status.state != after.state
-                )
-                failed_since = status.state == "failed" and after is not None and since
-                if reached or status.state in TERMINAL_STATES or failed_since:
-                    result: MigrationStatus = status
-                    return result
-                await changed.wait()
+                wake, woken = anyio.create_memory_object_stream[None](1)
+                with wake, woken:
+                    status: MigrationStatus = await self._ask(Subscribe(migration_id, wake))
+                    try:
+                        while True:
+                            if _settled(status, wanted, after):
+                                return status
+                            await woken.receive()
+                            status = await self._ask(GetStatus(migration_id))
+                    except anyio.EndOfStream:
+                        continue
+                    finally:
+                        self._forget(migration_id, wake)
 
-    def actor_ref(self, migration_id: str) -> ActorRef[Any] | None:
+    def _forget(self, migration_id: str, wake: MemoryObjectSendStream[None]) -> None:
+        """Unsubscribe without waiting (also on cancellation); a full mailbox only delays
+        it: the supervisor drops a closed channel at its next change anyway."""
+        if self._ref is None:
+            return
+        try:
+            self._ref.tell_nowait(Unsubscribe(migration_id, wake))
+        except MailboxFull:
+            return
+
+    async def plan_of(self, migration_id: str) -> MigrationPlan:
+        """The journaled plan of ``migration_id`` (any migration the journal knows).
+
+        Raises:
+            UnknownMigration: no such migration.
+        """
+        result: MigrationPlan = await self._ask(GetPlan(_id(migration_id)))
+        return result
+
+    async def validate(
+        self, migration_id: str, test_endpoints: Iterable[str] = ()
+    ) -> ValidationReport:
+        """Compare both sides of every workload now and probe ``test_endpoints``.
+
+        The same checks as the migration's validation phase (``_validation.py``): live
+        content digests of source and target (or, once the source copy is released, the
+        digests the migration compared at cutover), and each path probed on the target
+        (a path with ``{workload}`` once per workload).
+
+        Raises:
+            UnknownMigration: no such migration.
+            ConfigError: a path is not a string starting with ``/``.
+        """
+        migration_id = _id(migration_id)
+        paths = [test_endpoints] if isinstance(test_endpoints, str) else list(test_endpoints)
+        for path in paths:
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise ConfigError(
+                    f"test_endpoints: {short_repr(path)} must be a path starting with '/'"
+                )
+        plan = await self.plan_of(migration_id)
+        checkpoints = await self.checkpoints(migration_id)
+        journaled = checkpoints[-1].workloads if checkpoints else {}
+        return await validate_plan(self.gateway, plan, journaled, paths)
+
+    async def actor_ref(self, migration_id: str) -> ActorRef[Any] | None:
         """The running migration actor of ``migration_id`` (for supervision tests)."""
-        if self._supervisor is None:
-            return None
-        ref: ActorRef[Any] | None = self._supervisor.actor_ref(migration_id)
-        return ref
+        result: ActorRef[Any] | None = await self._ask(GetActorRef(_id(migration_id)))
+        return result

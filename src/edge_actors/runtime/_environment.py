@@ -37,6 +37,7 @@ import msgspec
 from edge_actors._log import get_logger
 from edge_actors.clock import SYSTEM_CLOCK, Clock
 from edge_actors.edge import (
+    DEFAULT_MAX_BYTES,
     EdgeConfig,
     EdgeDaemon,
     EdgeEndpoint,
@@ -47,7 +48,7 @@ from edge_actors.edge import (
 )
 from edge_actors.edge import load_topology as _load_topology
 from edge_actors.errors import ConfigError
-from edge_actors.migration import MigrationPlan, MigrationService
+from edge_actors.migration import MigrationService
 from edge_actors.monitoring import MonitoringService, ProbeTarget
 
 from ._engine import Engine, default_engine
@@ -97,7 +98,8 @@ class EnvironmentConfig(msgspec.Struct, frozen=True, kw_only=True):
         topology: the edges by name, given in code (wins over ``topology_file``).
             With neither, edges are embedded daemons started on first use.
         cluster_token: the token of embedded edges (default: generated per environment).
-        edge_max_bytes: capacity of each embedded edge in bytes (default: unlimited).
+        edge_max_bytes: capacity of each embedded edge in bytes (default 10 GiB, the
+            daemon's; ``None``: unlimited).
         edge_hold_timeout_s: write-hold safety lease of embedded edges (seconds).
     """
 
@@ -105,7 +107,7 @@ class EnvironmentConfig(msgspec.Struct, frozen=True, kw_only=True):
     topology_file: str | None = None
     topology: dict[str, EdgeEndpoint] | None = None
     cluster_token: str | None = None
-    edge_max_bytes: int | None = None
+    edge_max_bytes: int | None = DEFAULT_MAX_BYTES
     edge_hold_timeout_s: float = 30.0
 
     @classmethod
@@ -204,7 +206,6 @@ class EdgeEnvironment:
         self._migration: MigrationService | None = None
         self._monitoring: MonitoringService | None = None
         self._gateway: HttpEdgeGateway | None = None
-        self._plans: dict[str, MigrationPlan] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -340,14 +341,6 @@ class EdgeEnvironment:
     def daemon(self, edge: str) -> EdgeDaemon | None:
         """The embedded daemon of ``edge`` (``None`` for configured or unstarted edges)."""
         return self._daemons.get(edge)
-
-    def remember_plan(self, plan: MigrationPlan) -> None:
-        """Keep ``plan`` for :meth:`plan_of` (the service answers statuses, not plans)."""
-        self._plans[plan.migration_id] = plan
-
-    def plan_of(self, migration_id: str) -> MigrationPlan | None:
-        """A plan made through this environment, or ``None``."""
-        return self._plans.get(migration_id)
 
     # -- edges --------------------------------------------------------------------------
 

@@ -182,8 +182,12 @@ class WorkloadStore(AsyncCloseable):
         The ops get consecutive LSNs in order; either all of them commit or none. An
         empty batch writes nothing and returns the current LSN. Errors and cancellation
         are as for :meth:`put`; a bad element rejects the whole batch (its index is named).
+        A large batch is validated in a worker thread, so the event loop stays free.
         """
-        checked = validate_ops(ops)
+        if len(ops) > _INLINE_VALIDATION:
+            checked = await anyio.to_thread.run_sync(validate_ops, ops)  # loop free
+        else:
+            checked = validate_ops(ops)
         if not checked:
             self._check_open()
             return self._stats.lsn

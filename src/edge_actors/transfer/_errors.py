@@ -1,18 +1,22 @@
 """Errors of the transfer layer (layer: transfer).
 
 Every condition a sender or receiver refuses or gives up on is a :class:`TransferError`;
-the message names the transfer, the peer and the cause.
+the message names the transfer, the peer and the cause. It is an
+:class:`edge_actors.actors.Refusal` with a stable ``code``: the sender actor raises it to
+its asker without crashing (one error channel: a refusal is raised, a crash is a crash).
 """
 
 from __future__ import annotations
 
-from edge_actors.errors import EdgeActorsError
+from edge_actors.actors import Refusal
 
 __all__ = ["PeerRefused", "TransferAborted", "TransferError"]
 
 
-class TransferError(EdgeActorsError):
+class TransferError(Refusal):
     """A transfer between two edges failed."""
+
+    code: str = "transfer_failed"
 
 
 class PeerRefused(TransferError):
@@ -38,6 +42,8 @@ class TransferAborted(TransferError):
         attempts: connection attempts made.
         last_cause: a description of the last failure.
     """
+
+    code: str = "transfer_aborted"
 
     def __init__(self, message: str, *, attempts: int, last_cause: str) -> None:
         self.attempts = attempts

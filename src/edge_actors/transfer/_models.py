@@ -14,6 +14,7 @@ from typing import Literal
 import msgspec
 
 from edge_actors.errors import ConfigError
+from edge_actors.wire import LSN_MAX
 
 __all__ = ["TransferProgress", "TransferSpec", "TransferState"]
 
@@ -68,8 +69,10 @@ class TransferSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             raise ConfigError(f"workload: {self.workload!r} is not a valid workload name")
         if not self.target_url.startswith(("http://", "https://")):
             raise ConfigError(f"target_url: expected an http(s) URL, got {self.target_url!r}")
-        if self.from_lsn < 0:
-            raise ConfigError(f"from_lsn: must be >= 0, got {self.from_lsn}")
+        if not 0 <= self.from_lsn <= LSN_MAX:
+            raise ConfigError(f"from_lsn: must be in 0..{LSN_MAX}, got {self.from_lsn}")
+        if self.to_lsn is not None and self.to_lsn > LSN_MAX:
+            raise ConfigError(f"to_lsn: must be at most {LSN_MAX}, got {self.to_lsn}")
         if self.to_lsn is not None and self.to_lsn < self.from_lsn:
             raise ConfigError(f"to_lsn: {self.to_lsn} is below from_lsn {self.from_lsn}")
         if not 1 <= self.batch_size <= 1_000_000:

@@ -9,8 +9,9 @@ here. Two stages overlap so the network never waits for SQLite:
   sends ``Ack(seq, applied_lsn)``.
 
 Any bad frame ends the stream with an ``ErrorFrame(code, message)`` before it reaches the
-store, so a refused chunk leaves the target unchanged. Imports: leaves, actors, wire,
-store.
+store, so a refused chunk leaves the target unchanged. A peer that does not send its
+``Hello`` within ``hello_timeout_s`` is refused with code ``hello_timeout``.
+Imports: leaves, actors, wire, store.
 """
 
 from __future__ import annotations
@@ -168,6 +169,7 @@ async def serve_peer_stream(
     limits: WireLimits = DEFAULT_LIMITS,
     on_applied: Callable[[str, int, int], None] | None = None,
     system: ActorSystem | None = None,
+    hello_timeout_s: float | None = None,
 ) -> None:
     """Serve one peer stream on a prepared WebSocket until the sender closes it.
 
@@ -181,6 +183,8 @@ async def serve_peer_stream(
         limits: wire limits every frame and chunk must respect.
         on_applied: ``(workload, records, raw_bytes)`` after each applied chunk (metrics).
         system: the actor system for the :class:`ReceiverActor`; default: a private one.
+        hello_timeout_s: how long the peer has to send its ``Hello`` (``None``: no bound);
+            past it the stream is refused with ``ErrorFrame("hello_timeout", ...)``.
 
     Errors: every refusal is reported to the peer as an ``ErrorFrame`` and ends the
     stream; nothing is raised for the peer's mistakes.
@@ -193,7 +197,7 @@ async def serve_peer_stream(
             system = await stack.enter_async_context(ActorSystem(name="peer-stream"))
         stream = _PeerStream(ws, system, resolve_store, limits, on_applied)
         try:
-            await stream.serve()
+            await stream.serve(hello_timeout_s)
         finally:
             with anyio.CancelScope(shield=True):
                 await stream.finish()
@@ -222,19 +226,34 @@ class _PeerStream:
         self.ref: ActorRef[_ReceiverMsg] | None = None
         self.expected_seq = 1
 
-    async def serve(self) -> None:
+    async def serve(self, hello_timeout_s: float | None) -> None:
+        if hello_timeout_s is not None:
+            first: aiohttp.WSMessage | None = None
+            with anyio.move_on_after(hello_timeout_s):
+                first = await self.ws.receive()
+            if first is None:
+                await self.refuse(
+                    _HelloTimeout(f"no Hello within {hello_timeout_s:g} s of the upgrade")
+                )
+                return
+            if not await self.receive(first):
+                return
         async for msg in self.ws:
-            if msg.type is not aiohttp.WSMsgType.BINARY:
-                if msg.type is aiohttp.WSMsgType.TEXT:
-                    await self.refuse(MalformedFrame("text message on the peer stream"))
+            if not await self.receive(msg):
                 return
-            try:
-                frame = decode_frame(msg.data, limits=self.limits)
-            except WireError as exc:
-                await self.refuse(exc)
-                return
-            if self.state.failed is not None or not await self.handle(frame):
-                return
+
+    async def receive(self, msg: aiohttp.WSMessage) -> bool:
+        """Decode and handle one WebSocket message; ``False`` ends the stream."""
+        if msg.type is not aiohttp.WSMsgType.BINARY:
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                await self.refuse(MalformedFrame("text message on the peer stream"))
+            return False
+        try:
+            frame = decode_frame(msg.data, limits=self.limits)
+        except WireError as exc:
+            await self.refuse(exc)
+            return False
+        return self.state.failed is None and await self.handle(frame)
 
     async def handle(self, frame: Frame) -> bool:
         """Handle one valid frame; ``False`` ends the stream (already refused)."""
@@ -307,6 +326,12 @@ class _PeerStream:
             with anyio.move_on_after(_CLOSE_TIMEOUT_S):
                 await self.ws.close()
         self.log.info("stream_closed", next_seq=self.expected_seq)
+
+
+class _HelloTimeout(EdgeActorsError):
+    """The peer sent no ``Hello`` in time (an idle or stalled WebSocket holds a slot)."""
+
+    code = "hello_timeout"
 
 
 class _Refused(EdgeActorsError):

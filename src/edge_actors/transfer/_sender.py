@@ -153,14 +153,6 @@ class _RunTransfer:
     limits: WireLimits
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    """The sender actor's reply: the final progress, or why the transfer failed."""
-
-    progress: TransferProgress | None = None
-    error: TransferError | None = None
-
-
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """Pick the most telling exception of a task group's failure."""
     flat: list[BaseException] = []
@@ -342,26 +334,29 @@ class _Stream:
 class SenderActor(Actor[_RunTransfer]):
     """Runs transfers, one per message, to their end (a dropped stream is resumed).
 
-    Spawned by :func:`run_transfer`; the reply to its message is an outcome holding the
-    final :class:`TransferProgress` or the :class:`TransferError` that ended it. Killing
-    the actor (cancelling the caller) stops the stream within about one chunk.
+    Spawned by :func:`run_transfer`; the reply to its message is the final
+    :class:`TransferProgress`, and a failure is the :class:`TransferError` (a refusal)
+    raised to the asker. Killing the actor (cancelling the caller) stops the stream
+    within about one chunk.
     """
 
-    async def receive(self, message: _RunTransfer) -> _Outcome:
-        """Run ``message``'s transfer; never crashes on a transfer failure."""
+    async def receive(self, message: _RunTransfer) -> TransferProgress:
+        """Run ``message``'s transfer; a failure is refused, never a crash.
+
+        Raises:
+            TransferError: the transfer failed (the store or the codec refusing too).
+        """
         try:
             await self._run(message)
-        except TransferError as exc:
-            return _Outcome(error=exc)
+        except TransferError:
+            raise
         except EdgeActorsError as exc:  # the store or the codec refused: not retried
             spec = message.tracker.spec
-            error = TransferError(
+            raise TransferError(
                 f"transfer {spec.transfer_id} of {spec.workload!r} failed: "
                 f"{type(exc).__name__}: {exc}"
-            )
-            error.__cause__ = exc
-            return _Outcome(error=error)
-        return _Outcome(progress=message.tracker.snapshot("done"))
+            ) from exc
+        return message.tracker.snapshot("done")
 
     async def _run(self, run: _RunTransfer) -> None:
         tracker, spec = run.tracker, run.tracker.spec
@@ -505,7 +500,7 @@ async def run_transfer(
         ref = await system.spawn(
             SenderActor, name=f"transfer-sender-{spec.transfer_id}-{uuid.uuid4().hex[:8]}"
         )
-        outcome: _Outcome | None = None
+        refused: TransferError | None = None
         failure: BaseException | None = None
         try:
             async with anyio.create_task_group() as tg:
@@ -517,7 +512,10 @@ async def run_transfer(
 
                 if on_progress is not None:
                     tg.start_soon(tick)
-                outcome = await ref.ask(message, timeout=None)
+                try:
+                    await ref.ask(message, timeout=None)
+                except TransferError as exc:  # refused by the sender: it did not crash
+                    refused = exc
                 tg.cancel_scope.cancel()
         except Exception as exc:
             failure = exc
@@ -535,8 +533,7 @@ async def run_transfer(
     if failure is not None:
         report("failed", f"{type(failure).__name__}: {failure}")
         raise failure
-    assert outcome is not None
-    if outcome.error is not None:
-        report("failed", str(outcome.error))
-        raise outcome.error
+    if refused is not None:
+        report("failed", str(refused))
+        raise refused
     return report("done")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._change import LSN_MAX as LSN_MAX
 from ._change import Change as Change
+from ._change import Lsn as Lsn
 from ._codec import CHUNK_HEADER_BUDGET as CHUNK_HEADER_BUDGET
 from ._codec import ChunkCodec as ChunkCodec
 from ._errors import ChecksumMismatch as ChecksumMismatch
@@ -57,6 +58,7 @@ __all__ = [
     "FrameTooLarge",
     "Hello",
     "HelloAck",
+    "Lsn",
     "MalformedFrame",
     "UnsupportedProtocol",
     "WireError",

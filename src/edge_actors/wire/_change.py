@@ -10,10 +10,18 @@ from typing import Annotated
 
 import msgspec
 
-__all__ = ["LSN_MAX", "Change"]
+__all__ = ["LSN_MAX", "Change", "Lsn"]
 
-LSN_MAX = 2**63 - 1
-"""Largest LSN the protocol carries (SQLite's signed 64-bit INTEGER)."""
+LSN_MAX = 2**62
+"""Largest LSN the protocol carries and a store applies.
+
+Far below SQLite's signed 64-bit INTEGER limit (2**63-1), so a workload at ``LSN_MAX``
+can still take every later local write (the next LSN is never unstorable); far beyond any
+real history (a million writes a second for 146,000 years).
+"""
+
+Lsn = Annotated[int, msgspec.Meta(ge=0, le=LSN_MAX)]
+"""An LSN at a boundary (frames, admin bodies, transfer specs): ``0..LSN_MAX``."""
 
 
 class Change(msgspec.Struct, frozen=True, array_like=True):
@@ -22,6 +30,6 @@ class Change(msgspec.Struct, frozen=True, array_like=True):
     Encoded as a 3-element msgpack array ``[lsn, key, value]`` to keep chunks small.
     """
 
-    lsn: Annotated[int, msgspec.Meta(ge=0, le=LSN_MAX)]
+    lsn: Lsn
     key: str
     value: bytes | None

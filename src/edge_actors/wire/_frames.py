@@ -12,7 +12,7 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
-from ._change import LSN_MAX
+from ._change import LSN_MAX, Lsn
 from ._errors import (
     DecompressionBomb,
     FrameTooLarge,
@@ -73,7 +73,7 @@ class HelloAck(msgspec.Struct, frozen=True, tag_field="t", tag="hello_ack"):
     """Receiver -> sender: accepted; ``applied_lsn`` is where a resumed stream restarts."""
 
     protocol: _Protocol
-    applied_lsn: _Count
+    applied_lsn: Lsn
 
 
 class Chunk(msgspec.Struct, frozen=True, tag_field="t", tag="chunk"):
@@ -86,8 +86,8 @@ class Chunk(msgspec.Struct, frozen=True, tag_field="t", tag="chunk"):
     migration_id: _Id
     workload: _Workload
     seq: _Count
-    lsn_from: _Count
-    lsn_to: _Count
+    lsn_from: Lsn
+    lsn_to: Lsn
     codec: ChunkCodecName
     raw_len: _Count
     checksum: _Crc32
@@ -98,14 +98,14 @@ class Ack(msgspec.Struct, frozen=True, tag_field="t", tag="ack"):
     """Receiver -> sender: chunk (or ``Done``) ``seq`` is applied, up to ``applied_lsn``."""
 
     seq: _Count
-    applied_lsn: _Count
+    applied_lsn: Lsn
 
 
 class Done(msgspec.Struct, frozen=True, tag_field="t", tag="done"):
     """Sender -> receiver: nothing follows ``seq``; the stream ends at ``lsn``."""
 
     seq: _Count
-    lsn: _Count
+    lsn: Lsn
 
 
 class ErrorFrame(msgspec.Struct, frozen=True, tag_field="t", tag="error"):

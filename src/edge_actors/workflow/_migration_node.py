@@ -13,27 +13,30 @@ lookup without starting anything.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import msgspec
 
-from edge_actors.errors import ConfigError, EdgeActorsError
-from edge_actors.migration import (
-    STRATEGIES,
-    MigrationService,
-    MigrationStatus,
-    parse_constraints,
-)
-from edge_actors.units import parse_bandwidth_bps, parse_duration
+from edge_actors.errors import EdgeActorsError
 
+from ._migration_params import MAX_NAMES as MAX_NAMES
+from ._migration_params import check_edge as check_edge
+from ._migration_params import check_edge_list as check_edge_list
+from ._migration_params import check_none as check_none
+from ._migration_params import check_values
+from ._migration_params import short as short
 from ._node import Node
 from ._registry import register_node_type
 from ._spec import OperationSpec, ParamSpec
 from ._values import find_value
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from edge_actors.migration import (
+        MigrationService,
+        MigrationStatus,
+    )
     from edge_actors.runtime import EdgeEnvironment
 
     from ._context import NodeContext
@@ -48,14 +51,7 @@ __all__ = [
     "to_plain",
 ]
 
-_MIGRATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_WORKLOAD = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-_EDGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-
 _ROLLBACK_TIMEOUT_S = 120.0
-MAX_NAMES = 1000
-"""Most workloads of one plan, and most edges one monitoring node may name."""
-_MAX_ENDPOINT_LEN = 2048
 
 SUCCESS = "success"
 FAILED = "failed"
@@ -82,149 +78,6 @@ def failed(operation: str, exc: BaseException) -> dict[str, object]:
     if cause is not None and str(cause) and str(cause) not in text:
         text = f"{text}: {cause}"
     return {"status": FAILED, "result": None, "error": f"{operation}: {text}"}
-
-
-# -- value checks (build time and run time) ----------------------------------------------
-
-
-def short(value: object, limit: int = 80) -> str:
-    """``repr(value)`` shortened to ``limit`` characters, for error messages."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
-
-
-def check_none(node_type: type[Node], operation: str, params: Mapping[str, object]) -> None:
-    """Refuse ``None`` for a required parameter or one whose default is not ``None``.
-
-    ``None`` means "not set" only where not setting the parameter is allowed and its
-    default is ``None``; anywhere else the operation would fail later, at run time.
-    """
-    for name, spec in node_type.param_specs(operation).items():
-        if name in params and params[name] is None and (spec.required or spec.default is not None):
-            need = "it is required" if spec.required else f"default {spec.default!r}"
-            raise ConfigError(f"{name}: expected a value, got None ({need}; omit it instead)")
-
-
-def _bool(key: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}: expected true or false, got {short(value)}")
-
-
-def _int_range(key: str, value: object, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ConfigError(f"{key}: expected an integer {lo}..{hi}, got {short(value)}")
-
-
-def check_edge(key: str, value: object) -> str:
-    """Return ``value`` if it is a valid edge name, else raise ``ConfigError`` naming ``key``."""
-    if not isinstance(value, str) or not _EDGE.match(value):
-        raise ConfigError(
-            f"{key}: {short(value)} is not a valid edge name (letters, digits, '.', '_', '-'; "
-            "up to 63 characters)"
-        )
-    return value
-
-
-def check_edge_list(key: str, value: object) -> list[str]:
-    """Return a list of valid, distinct edge names, else raise naming ``key``."""
-    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
-        raise ConfigError(f"{key}: expected a non-empty list of edge names, got {short(value)}")
-    if len(value) > MAX_NAMES:
-        raise ConfigError(f"{key}: at most {MAX_NAMES} edges, got {len(value)}")
-    names = [check_edge(key, v) for v in value]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise ConfigError(f"{key}: lists an edge twice: {short(twice)}")
-    return names
-
-
-def _check_id(key: str, value: object) -> None:
-    found = value if isinstance(value, str) else find_value(value, key)
-    if isinstance(found, str):
-        if not _MIGRATION_ID.match(found):
-            raise ConfigError(f"{key}: {short(found)} is not a valid id")
-        return
-    raise ConfigError(
-        f"{key}: expected an id string (or a connected value carrying {key!r}), got {short(value)}"
-    )
-
-
-def _check_workloads(value: object) -> None:
-    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
-        raise ConfigError(
-            f"workloads: expected a non-empty list of workload names, got {short(value)}"
-        )
-    if len(value) > MAX_NAMES:
-        raise ConfigError(f"workloads: at most {MAX_NAMES} per plan, got {len(value)}")
-    seen: set[str] = set()
-    for name in value:
-        if not isinstance(name, str) or not _WORKLOAD.match(name) or ".." in name:
-            raise ConfigError(
-                f"workloads: {short(name)} is not a valid workload name (lower-case letters, "
-                "digits, '.', '_', '-'; up to 63 characters)"
-            )
-        if name in seen:
-            raise ConfigError(f"workloads: {name!r} is listed twice")
-        seen.add(name)
-
-
-def _check_endpoints(value: object) -> None:
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise ConfigError(f"test_endpoints: expected a list of paths, got {short(value)}")
-    if len(value) > 100:
-        raise ConfigError(f"test_endpoints: at most 100 paths, got {len(value)}")
-    for path in value:
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise ConfigError(f"test_endpoints: {short(path)} must be a path starting with '/'")
-        if len(path) > _MAX_ENDPOINT_LEN or not path.isprintable() or " " in path:
-            raise ConfigError(
-                f"test_endpoints: {short(path)} must be at most {_MAX_ENDPOINT_LEN} "
-                "printable characters without spaces"
-            )
-
-
-def _check_values(params: Mapping[str, object]) -> None:
-    for key, value in params.items():
-        if value is None or key in ("operation", "timeout"):
-            continue
-        if key == "strategy":
-            if not isinstance(value, str) or value not in STRATEGIES:
-                known = ", ".join(STRATEGIES)
-                raise ConfigError(f"strategy: unknown strategy {short(value)} (known: {known})")
-        elif key == "priority":
-            _int_range(key, value, 1, 10)
-        elif key == "constraints":
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"constraints: expected a mapping, got {short(value)}")
-            for name in value:
-                if not isinstance(name, str):
-                    raise ConfigError(f"constraints: names must be strings, got {short(name)}")
-            parse_constraints(value)
-        elif key == "bandwidth_limit_mbps":
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                raise ConfigError(f"{key}: expected megabits/s or a string, got {short(value)}")
-            parse_bandwidth_bps(value, field=key)
-        elif key == "checkpoint_interval":
-            if isinstance(value, bool) or not isinstance(value, int | float | str):
-                raise ConfigError(f"{key}: expected seconds or a duration, got {short(value)}")
-            parse_duration(value, field=key)
-        elif key == "sync_batch_size":
-            _int_range(key, value, 1, 1_000_000)
-        elif key == "max_concurrent":
-            _int_range(key, value, 1, 1000)
-        elif key in ("enable_compression", "auto_rollback", "wait", "validate_functionality"):
-            _bool(key, value)
-        elif key in ("source_edge", "target_edge"):
-            check_edge(key, value)
-        elif key == "workloads":
-            _check_workloads(value)
-        elif key == "test_endpoints":
-            _check_endpoints(value)
-        elif key in ("migration_id", "checkpoint_id"):
-            _check_id(key, value)
-    source, target = params.get("source_edge"), params.get("target_edge")
-    if source is not None and source == target:
-        raise ConfigError(f"target_edge: must differ from source_edge (both are {source!r})")
 
 
 # -- declarations ----------------------------------------------------------------------
@@ -366,7 +219,7 @@ class EdgeMigrationNode(EdgeNode):
     def validate(cls, operation: str, params: Mapping[str, object]) -> None:
         """Check values: strategies, constraints, durations, sizes, bandwidths, priority."""
         check_none(cls, operation, params)
-        _check_values(params)
+        check_values(params)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -430,7 +283,6 @@ class EdgeMigrationNode(EdgeNode):
         await env.ensure_edges([source, target])
         request = {k: params[k] for k in _PLAN_KEYS if params.get(k) is not None}
         plan = await env.migration.plan(request)
-        env.remember_plan(plan)
         plain = to_plain(plan)
         status = await self._status(env.migration, plan.migration_id)
         summary = {
@@ -478,106 +330,14 @@ class EdgeMigrationNode(EdgeNode):
             out["validation"] = await self._validation(env, migration_id, paths)
         return out
 
-    async def _validation(
-        self, env: EdgeEnvironment, migration_id: str, paths: list[str]
-    ) -> dict[str, object]:
-        from edge_actors.migration import MigrationError
-
-        plan = await self._plan_of(env, migration_id)
-        gateway = env.gateway
-        checkpoints = await env.migration.checkpoints(migration_id)
-        last = checkpoints[-1].workloads if checkpoints else {}
-        workloads: dict[str, object] = {}
-        verdicts: list[bool | None] = []
-        for w in plan["workloads"]:
-            sides: dict[str, dict[str, object] | None] = {}
-            for side in ("source_edge", "target_edge"):
-                try:
-                    info = await gateway.workload_info(plan[side], w)
-                except MigrationError:
-                    sides[side] = None
-                    continue
-                sides[side] = {
-                    "edge": plan[side],
-                    "status": info.status,
-                    "records": info.records,
-                    "lsn": info.lsn,
-                    "digest": info.digest or None,
-                }
-            src, dst = sides["source_edge"], sides["target_edge"]
-            journaled = last.get(w)
-            match: bool | None
-            if src is not None and dst is not None and src["digest"] and dst["digest"]:
-                match = src["digest"] == dst["digest"]
-                basis = "live digests of both sides"
-            elif (
-                dst is not None
-                and journaled is not None
-                and journaled.validated
-                and journaled.target_digest is not None
-            ):
-                # The source's copy was released after a validated cutover: the engine
-                # compared both digests at the cutover LSN; the target must still hold it
-                # unless it took writes since.
-                match = True
-                basis = "compared by the migration at cutover (source copy released)"
-            elif src is not None and src["status"] == "moved" and dst is not None:
-                match = None
-                basis = (
-                    "unknown: the source copy was released and the migration did not "
-                    "compare digests for this workload"
-                )
-            else:
-                match = False
-                basis = "not comparable yet (a side has no data)"
-            verdicts.append(match)
-            workloads[w] = {"source": src, "target": dst, "digests_match": match, "basis": basis}
-        probes = []
-        for path in paths:
-            for w in plan["workloads"] if "{workload}" in path else [None]:
-                url_path = path.replace("{workload}", w) if w else path
-                code = await gateway.probe(plan["target_edge"], url_path)
-                probes.append(
-                    {
-                        "path": url_path,
-                        "edge": plan["target_edge"],
-                        "status": code,
-                        "ok": code < 400,
-                    }
-                )
-        all_match: bool | None = (
-            False if False in verdicts else (None if None in verdicts else True)
-        )
-        return {
-            "migration_id": migration_id,
-            "digests_match": all_match,
-            "workloads": workloads,
-            "endpoints": probes,
-            "endpoints_ok": all(p["ok"] for p in probes),
-            "passed": all_match is True and all(p["ok"] for p in probes),
-        }
-
     @staticmethod
-    async def _plan_of(env: EdgeEnvironment, migration_id: str) -> dict[str, Any]:
-        plan = env.plan_of(migration_id)
-        if plan is not None:
-            return {
-                "source_edge": plan.source_edge,
-                "target_edge": plan.target_edge,
-                "workloads": list(plan.workloads),
-            }
-        for summary in await env.migration.active():
-            if summary.migration_id == migration_id:
-                return {
-                    "source_edge": summary.source_edge,
-                    "target_edge": summary.target_edge,
-                    "workloads": list(summary.workloads),
-                }
-        await env.migration.status(migration_id)  # UnknownMigration when it is unknown
-        raise NodeFailure(
-            f"migration {migration_id} was planned before this process started and is no "
-            "longer active: its plan is not available to validate"
-        )
+    async def _validation(
+        env: EdgeEnvironment, migration_id: str, paths: list[str]
+    ) -> dict[str, object]:
+        """The migration service's validation report, as plain data."""
+        report = await env.migration.validate(migration_id, paths)
+        plain: dict[str, object] = to_plain(report)
+        return plain
 
     async def _op_get_metrics(self, call: Call) -> dict[str, object]:
         env = call.env

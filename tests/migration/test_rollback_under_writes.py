@@ -10,11 +10,11 @@ import aiohttp
 import anyio
 import pytest
 
-from edge_actors.edge._migration_routes import add_migration_routes
+from edge_actors.edge import add_migration_routes
 from edge_actors.migration import MigrationMetrics
 
 from .conftest import TOKEN, Edges, lost_writes, run_daemon, writing
-from .conftest_hardening import (
+from .ledger import (
     content_digest,
     entered,
     make_workload,
@@ -44,7 +44,7 @@ async def test_restarts_exhausted_rolls_back(edges: Edges, service: MigrationSer
         await until(service, mid, bytes_done=50_000)
         # FAST_RESTART allows 3 restarts: the 4th crash exhausts the intensity
         for crash in range(1, 5):
-            ref = service.actor_ref(mid)
+            ref = await service.actor_ref(mid)
             assert ref is not None
             await service.system.kill(ref)
             if crash < 4:

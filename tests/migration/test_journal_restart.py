@@ -11,7 +11,7 @@ import pytest
 
 from edge_actors.migration import MigrationMetrics
 
-from .conftest_hardening import (
+from .ledger import (
     content_digest,
     make_workload,
     open_service,

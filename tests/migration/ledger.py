@@ -1,4 +1,4 @@
-"""Helpers of the hardening tests (imported by ``test_hardening_*.py``; not a conftest).
+"""Shared helpers of the migration tests (a plain module, imported explicitly; not a conftest).
 
 Seeding that remembers what it wrote, the expected content digest computed client-side
 from what was seeded plus every acknowledged write, plan dicts, and a migration service
@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from edge_actors.edge import AdminClient, EdgeClient, WorkloadMissing
-from edge_actors.migration import MigrationService
-from edge_actors.migration._models import ServiceDefaults
+from edge_actors.migration import MigrationService, ServiceDefaults
 from edge_actors.store._digest import digest_hex, record_hash
 
 from .conftest import FAST_RESTART, TOKEN, Edges, Writer

@@ -11,7 +11,7 @@ import pytest
 from edge_actors.migration import IllegalTransition
 
 from .conftest import Edges, lost_writes, writing
-from .conftest_hardening import content_digest, make_workload, more_writes, plan_for, target_info
+from .ledger import content_digest, make_workload, more_writes, plan_for, target_info
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 
-from edge_actors.edge._migration_routes import add_migration_routes
+from edge_actors.edge import add_migration_routes
 from edge_actors.errors import ConfigError
 from edge_actors.migration import MigrationError, UnknownEdgeName, WorkloadNotOnEdge
 
 from .conftest import TOKEN, Edges, run_daemon
-from .conftest_hardening import make_workload, plan_for
+from .ledger import make_workload, plan_for
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
-from edge_actors.migration import IllegalTransition, _actor, _supervisor
-from edge_actors.migration._errors import EdgeUnreachable
-from edge_actors.migration._messages import Control
+from edge_actors.migration import EdgeUnreachable, IllegalTransition, _phases, _runner, _supervisor
+from edge_actors.migration._messages import Cancel, Pause
 
 from .conftest import until_run_stopped
-from .conftest_hardening import make_workload, open_service, plan_for, target_info, until
+from .ledger import make_workload, open_service, plan_for, target_info, until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,17 +29,18 @@ async def test_cancel_accepted_while_the_paused_run_ends_is_carried_out(
 ) -> None:
     """A cancel that reaches the supervisor after the run journaled ``paused`` but before
     the run ended (its ``RunEnded`` still on the way) must still cancel the migration."""
-    original = _supervisor.MigrationSupervisor._transition
+    original = _supervisor.MigrationSupervisor._on_transition
     sent: list[str] = []
 
-    def transition(self: Any, entry: Any, to_state: str, *args: Any, **kw: Any) -> None:
-        original(self, entry, to_state, *args, **kw)
-        if to_state == "paused" and not sent:
-            sent.append(entry.plan.migration_id)
+    async def transition(self: Any, message: Any) -> Any:
+        status = await original(self, message)
+        if message.to_state == "paused" and not sent:
+            sent.append(message.migration_id)
             # The caller's cancel lands in the mailbox before the actor's RunEnded.
-            self.ref.tell_nowait(Control(entry.plan.migration_id, "cancel"))
+            self.ref.tell_nowait(Cancel(message.migration_id))
+        return status
 
-    monkeypatch.setattr(_supervisor.MigrationSupervisor, "_transition", transition)
+    monkeypatch.setattr(_supervisor.MigrationSupervisor, "_on_transition", transition)
     await make_workload(edges, "race-cancel", 1500, 1024)
     plan = await service.plan(plan_for("race-cancel", bandwidth_limit_mbps=4))
     mid = plan.migration_id
@@ -60,15 +60,15 @@ async def test_pause_just_before_the_cutover_transition_pauses(
     """A pause the supervisor accepts (state ``sync``) while the actor's own transition to
     ``cutover`` is already on the way must pause the migration, not journal ``cutover``
     and then crash-loop on ``cutover -> paused`` until it is rolled back."""
-    original = _actor._Runner._cutover
+    original = _phases.Phases._cutover
 
     async def cutover(self: Any, names: list[str]) -> None:
         # The caller's pause lands in the supervisor's mailbox just before our transition.
-        self.ctx.supervisor.tell_nowait(Control(self.mid, "pause"))
-        monkeypatch.setattr(_actor._Runner, "_cutover", original)
+        self.ctx.supervisor.tell_nowait(Pause(self.mid))
+        monkeypatch.setattr(_phases.Phases, "_cutover", original)
         await original(self, names)
 
-    monkeypatch.setattr(_actor._Runner, "_cutover", cutover)
+    monkeypatch.setattr(_phases.Phases, "_cutover", cutover)
     await make_workload(edges, "race-pause", 300)
     plan = await service.plan(plan_for("race-pause"))
     mid = plan.migration_id
@@ -155,18 +155,19 @@ async def test_rollback_after_exhausted_restarts_ignores_a_stale_pause(
             raise EdgeUnreachable(f"edge {edge!r} does not answer")
         return await original(edge, workload)
 
-    terminated = _supervisor.MigrationSupervisor._engine_terminated
+    terminated = _supervisor.MigrationSupervisor._on_actor_terminated
 
-    async def engine_terminated(self: Any, notice: Any) -> None:
-        for entry in self.entries.values():
-            if entry.running and entry.engine is not None and entry.engine.name == notice.ref_name:
-                entry.control.request("pause")  # what _control does while the actor is down
+    async def actor_terminated(self: Any, notice: Any) -> None:
+        if len(calls) == 4:  # the crash that exhausts the restarts
+            for mid, run in list(self.runs.items()):
+                if run.actor is not None and run.actor.name == notice.ref_name:
+                    self.runs.send_intent(mid, "pause")  # what Pause does meanwhile
         await terminated(self, notice)
 
     plan = await service.plan(plan_for("stale-pause"))
     mid = plan.migration_id
     monkeypatch.setattr(edges.gateway, "workload_info", workload_info)
-    monkeypatch.setattr(_supervisor.MigrationSupervisor, "_engine_terminated", engine_terminated)
+    monkeypatch.setattr(_supervisor.MigrationSupervisor, "_on_actor_terminated", actor_terminated)
     await service.execute(mid)
     status = await service.wait(mid, {"rolled_back", "paused"}, timeout=20)
     assert len(calls) == 4
@@ -236,9 +237,9 @@ async def test_auto_rollback_not_started_before_a_restart_runs_on_recovery(
     the next service on the journal starts that rollback (nothing else ever would)."""
     start_run = _supervisor.MigrationSupervisor._start_run
 
-    async def no_rollback(self: Any, entry: Any, mode: str = "migrate") -> None:
+    async def no_rollback(self: Any, record: Any, mode: str = "migrate") -> None:
         if mode != "rollback":  # the process "dies" before the rollback run starts
-            await start_run(self, entry, mode)
+            await start_run(self, record, mode)
 
     async def probe(edge: str, path: str) -> int:
         return 500
@@ -266,20 +267,20 @@ async def test_pause_while_the_run_is_failing_does_not_crash_loop(
     """A pause accepted while the run is failing (releasing holds before journaling
     ``failed``) must not crash-loop the actor on ``failed -> paused`` until the supervisor
     rolls back a migration that had no ``auto_rollback``: it ends ``failed``."""
-    original = _actor._Runner._release_source_holds
+    original = _runner.Runner.release_source_holds
 
     async def release(self: Any) -> None:
         with anyio.CancelScope(shield=True):  # like the release itself
-            # The supervisor accepts the pause meanwhile (its reply says so).
-            accepted = await self.ctx.supervisor.ask(Control(self.mid, "pause"), timeout=10)
-        assert not isinstance(accepted, BaseException), accepted
-        monkeypatch.setattr(_actor._Runner, "_release_source_holds", original)
+            # The supervisor accepts the pause meanwhile (its reply says so; a refusal
+            # would be raised).
+            await self.ctx.supervisor.ask(Pause(self.mid), timeout=10)
+        monkeypatch.setattr(_runner.Runner, "release_source_holds", original)
         await original(self)
 
     async def probe(edge: str, path: str) -> int:
         return 500
 
-    monkeypatch.setattr(_actor._Runner, "_release_source_holds", release)
+    monkeypatch.setattr(_runner.Runner, "release_source_holds", release)
     monkeypatch.setattr(edges.gateway, "probe", probe)
     await make_workload(edges, "fail-pause", 200)
     plan = await service.plan(plan_for("fail-pause", test_endpoints=["/health"]))

@@ -17,7 +17,7 @@ import pytest
 from edge_actors.migration import MigrationMetrics
 
 from .conftest import Edges, lost_writes, writing
-from .conftest_hardening import content_digest, entered, make_workload, plan_for, target_info
+from .ledger import content_digest, entered, make_workload, plan_for, target_info
 
 if TYPE_CHECKING:
     from edge_actors.migration import MigrationService

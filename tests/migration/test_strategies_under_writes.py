@@ -15,7 +15,7 @@ import pytest
 from edge_actors.migration import MigrationMetrics
 
 from .conftest import Edges, lost_writes, writing
-from .conftest_hardening import (
+from .ledger import (
     content_digest,
     entered,
     make_workload,

@@ -11,7 +11,7 @@ import pytest
 from edge_actors.migration import MigrationMetrics
 from edge_actors.migration._models import RUNNING_STATES
 
-from .conftest_hardening import content_digest, entered, make_workload, plan_for, target_info
+from .ledger import content_digest, entered, make_workload, plan_for, target_info
 
 if TYPE_CHECKING:
     from edge_actors.migration import HistoryEvent, MigrationService

@@ -1,0 +1,395 @@
+"""The forward phases of a migration run (layer: migration).
+
+planning -> pre_sync -> sync (pre-copy rounds or a bulk copy) -> cutover -> validation ->
+cleanup -> completed, stage by stage as the strategy says. Everything here runs as the
+migration actor's phase task: an intent on the lane (pause, preempt, cancel, rollback)
+cancels it between two awaits, except inside the shielded cutover calls, which the
+source edge finishes or undoes itself.
+
+Time: the time window, checkpoint interval and lease deadline read the injected clock;
+measured durations of real I/O (round times, bandwidth, dirty rate, a cutover call) and
+the pacing of delta rounds read real time (``time.monotonic``), as they measure the wire.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+import uuid
+from typing import Any
+
+import anyio
+
+from ._errors import EdgeUnreachable, WorkloadNotOnEdge
+from ._gateway import CutoverSpec
+from ._runner import MigrationFailure, Runner
+from ._strategies import RoundEstimator
+from ._validation import probe_endpoints
+
+__all__ = ["Phases"]
+
+
+def _fmt_duration(seconds: float) -> str:
+    minutes = math.ceil(seconds / 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
+
+
+class Phases(Runner):
+    """The forward phases, on top of the run's state and plumbing."""
+
+    async def migrate(self) -> None:
+        """Run the phases from the loaded position to ``completed``."""
+        strategy = self.ctx.strategy
+        if self.phase == "planning":
+            await self.enter("planning")
+            await self._check_plan()
+            await self.enter("pre_sync")
+        if self.phase == "pre_sync":
+            await self.enter("pre_sync")
+            await self._pre_sync()
+            await self.enter("sync")
+        else:
+            await self._reconcile()
+        await self._apply_link_rate()
+        stages = strategy.stages(self.plan.workloads)
+        while self.stage < len(stages):
+            names = stages[self.stage]
+            last = self.stage == len(stages) - 1
+            pending = [w for w in names if self.wl[w].routing == "source"]
+            if pending:
+                await self.enter("sync")
+                await self._wait_for_window()
+                if strategy.freeze_writes:
+                    await self._bulk(pending)
+                else:
+                    await self._precopy(pending)
+                    await self._cutover(pending)
+            if strategy.validate_after_stage(self.plan.constraints, last) and not all(
+                self.wl[w].validated for w in names
+            ):
+                await self.enter("validation")
+                await self._validate(names)
+            self.stage += 1
+            if not last:
+                await self.checkpoint(f"stage {self.stage} done")
+        await self.enter("cleanup")
+        await self._cleanup()
+        self._finish_progress()  # published before ``completed``: a watcher reads 100 %
+        await self.enter("completed")
+
+    async def _check_plan(self) -> None:
+        plan = self.plan
+        for edge in (plan.source_edge, plan.target_edge):
+            if not await self.gw.health(edge):
+                raise EdgeUnreachable(f"edge {edge!r} does not answer its health check")
+        total = 0
+        for w in plan.workloads:
+            info = await self.gw.workload_info(plan.source_edge, w)
+            if info.status != "active":
+                raise MigrationFailure(f"workload {w!r} is {info.status} on the source")
+            total += info.bytes
+        if not plan.constraints.force_migration:
+            cap = await self.gw.capacity(plan.target_edge)
+            if cap.free_bytes is not None and cap.free_bytes < total:
+                raise MigrationFailure(
+                    f"target edge {plan.target_edge!r} has {cap.free_bytes} bytes free but "
+                    f"the workloads need {total} bytes"
+                )
+        self.progress.records_total = sum(e.records for e in plan.estimates)
+        window = plan.constraints.time_window
+        if window is not None and self.ctx.strategy.respects_time_window:
+            now = dt.datetime.fromtimestamp(self.clock.time(), dt.UTC)
+            if not window.contains(now):
+                await self.detail(
+                    f"outside time window {window}: stages wait "
+                    f"(opens in {_fmt_duration(window.opens_in(now))})"
+                )
+
+    async def _pre_sync(self) -> None:
+        plan = self.plan
+        for w in plan.workloads:
+            try:
+                info = await self.gw.workload_info(plan.target_edge, w)
+            except WorkloadNotOnEdge:
+                await self.gw.create_workload(plan.target_edge, w, "incoming")
+                self.wl[w].created_on_target = True
+                continue
+            if info.status != "incoming":
+                raise MigrationFailure(
+                    f"workload {w!r} already exists on target {plan.target_edge!r} as {info.status}"
+                )
+            self.wl[w].created_on_target = True
+
+    async def _reconcile(self) -> None:
+        """Learn from the edges what a crash may have left half done."""
+        plan = self.plan
+        for w in plan.workloads:
+            wc = self.wl[w]
+            info = await self.settled_info(plan.source_edge, w)
+            if info.status == "moved" and info.moved_to == self.target_url:
+                if wc.routing != "target":
+                    wc.routing = "target"
+                    wc.cutover_lsn = wc.cutover_lsn or info.lsn
+            elif info.held and wc.routing == "source":
+                self.log.warning("migration.releasing_stale_hold", workload=w)
+                await self.gw.release(plan.source_edge, w, None)
+            if wc.routing == "source" and wc.created_on_target:
+                # A cutover whose undo could not reach the target may have left it active.
+                try:
+                    target = await self.gw.workload_info(plan.target_edge, w)
+                except WorkloadNotOnEdge:
+                    continue
+                if target.status == "active":
+                    self.log.warning("migration.deactivating_target", workload=w)
+                    await self.gw.set_status(plan.target_edge, w, "incoming")
+
+    async def _apply_link_rate(self) -> None:
+        plan = self.plan
+        if plan.bandwidth_bps is not None:
+            await self.gw.set_link_rate(plan.source_edge, plan.target_edge, plan.bandwidth_bps)
+        elif self.ctx.strategy.ignores_link_limit:
+            await self.gw.set_link_rate(plan.source_edge, plan.target_edge, None)
+
+    async def _wait_for_window(self) -> None:
+        window = self.plan.constraints.time_window
+        if window is None or not self.ctx.strategy.respects_time_window:
+            return
+        while True:
+            now = dt.datetime.fromtimestamp(self.clock.time(), dt.UTC)
+            if window.contains(now):
+                if self.progress.detail.startswith(("waiting for time window", "outside")):
+                    await self.detail("")
+                return
+            wait_s = window.opens_in(now)
+            await self.detail(
+                f"waiting for time window {window} (opens in {_fmt_duration(wait_s)})"
+            )
+            # The wait is the schedule itself: the stage may start when the window opens.
+            await self.clock.sleep(min(wait_s, 60.0))
+
+    async def _precopy(self, names: list[str]) -> None:
+        plan, strategy, c = self.plan, self.ctx.strategy, self.plan.constraints
+        p, m = self.progress, self.metrics
+        sizes = {e.workload: e for e in plan.estimates}
+        for w in names:
+            est = sizes.get(w)
+            avg = est.bytes / est.records if est is not None and est.records else 1024.0
+            self.estimators.setdefault(w, RoundEstimator(avg))
+        interval = strategy.sync_interval_s(c)
+        prev_round: tuple[float, dict[str, int]] | None = None
+        rounds_here = 0
+        started = time.monotonic()
+        while True:
+            src = await self.infos(plan.source_edge, names)
+            now = time.monotonic()
+            gaps = {w: max(0, src[w].lsn - self.wl[w].acked_lsn) for w in names}
+            if prev_round is not None:
+                t0, shipped_to = prev_round
+                for w in names:
+                    self.estimators[w].dirty_rate_Bps = (
+                        max(0, src[w].lsn - shipped_to[w])
+                        * self.estimators[w].avg_change_bytes
+                        / max(now - t0, 1e-6)
+                    )
+            expected = max(self.estimators[w].expected_downtime_s(gaps[w]) for w in names)
+            p.round = self.round
+            p.dirty_rate_bps = sum(self.estimators[w].dirty_rate_Bps for w in names)
+            p.expected_downtime_ms = None if math.isinf(expected) else expected * 1000
+            p.bytes_remaining = int(sum(self.estimators[w].delta_bytes(gaps[w]) for w in names))
+            if (
+                rounds_here > 0
+                and all(self.estimators[w].converged(gaps[w], c.max_downtime_s) for w in names)
+                and not (
+                    not interval
+                    and self.round < c.max_rounds
+                    and any(self.estimators[w].worth_another_round(gaps[w]) for w in names)
+                )
+            ):
+                break
+            if (
+                rounds_here == 0
+                and all(gaps[w] == 0 for w in names)
+                and any(self.wl[w].acked_lsn for w in names)
+            ):
+                break
+            if self.round >= c.max_rounds:
+                reasons = "; ".join(self.estimators[w].not_converging_reason() for w in names)
+                raise MigrationFailure(reasons)
+            if rounds_here > 0:
+                gaps, src = await self._pace(names, gaps, src, prev_round, interval)
+            round_start = time.monotonic()
+            targets = {w: src[w].lsn for w in names}
+            elapsed = await self.ship_all(
+                {w: (self.wl[w].acked_lsn, targets[w]) for w in names if gaps[w] > 0}
+            )
+            for w in names:
+                raw, records = self.shipped.pop(w, (0, 0))
+                # Nothing acknowledged (the target already had it): count the gap instead.
+                raw = raw or int(self.estimators[w].delta_bytes(gaps[w]))
+                self.estimators[w].record_round(raw, elapsed.get(w, 0.0), 0, records)
+            prev_round = (round_start, targets)
+            self.round += 1
+            rounds_here += 1
+            m.rounds += 1
+            if self.clock.monotonic() - self.last_checkpoint >= plan.checkpoint_interval_s:
+                await self.checkpoint("interval")
+        sync_s = time.monotonic() - started
+        if sync_s > 0:
+            m.throughput_bps = m.bytes_raw / max(m.phase_durations_s.get("sync", 0) + sync_s, 1e-6)
+
+    async def _pace(
+        self,
+        names: list[str],
+        gaps: dict[str, int],
+        src: dict[str, Any],
+        prev_round: tuple[float, dict[str, int]] | None,
+        interval: float | None,
+    ) -> tuple[dict[str, int], dict[str, Any]]:
+        """Wait out ``sync_interval`` since the last round start, or until the delta
+        exceeds ``delta_threshold`` (incremental); return fresh gaps."""
+        if not interval or prev_round is None:
+            return gaps, src
+        threshold = self.plan.constraints.delta_threshold_bytes
+        deadline = prev_round[0] + interval
+        while time.monotonic() < deadline:
+            delta = sum(self.estimators[w].delta_bytes(gaps[w]) for w in names)
+            if self.ctx.strategy.paced_rounds and threshold is not None and delta >= threshold:
+                break
+            left = deadline - time.monotonic()
+            await self.detail(f"next delta round in {left:.1f}s (delta {int(delta)} B)")
+            await anyio.sleep(min(left, 0.25) if threshold is not None else left)
+            src = await self.infos(self.plan.source_edge, names)
+            gaps = {w: max(0, src[w].lsn - self.wl[w].acked_lsn) for w in names}
+        await self.detail("")
+        return gaps, src
+
+    async def _cutover(self, names: list[str]) -> None:
+        await self.enter("cutover")
+        async with anyio.create_task_group() as tg:
+            for w in names:
+                tg.start_soon(self._cutover_one, w)
+        self._record_downtime()
+        await self.checkpoint("cutover done")
+
+    def _record_downtime(self) -> None:
+        m, p = self.metrics, self.progress
+        m.max_downtime_ms = max(m.downtime_ms.values(), default=0.0)
+        p.measured_downtime_ms = m.max_downtime_ms
+
+    def _hold_lease_s(self) -> float:
+        return max(30.0, 20 * self.plan.constraints.max_downtime_s)
+
+    async def _cutover_one(self, w: str) -> None:
+        """Cut ``w`` over with one call to the source edge (hold, final delta, target
+        confirm + activate, flip, release all happen there; a failure is undone there)."""
+        plan, wc = self.plan, self.wl[w]
+        est = self.estimators.get(w)
+        if est is not None:
+            info = await self.gw.workload_info(plan.source_edge, w)
+            expected = est.expected_downtime_s(max(0, info.lsn - wc.acked_lsn))
+            if not math.isinf(expected):
+                self.metrics.expected_downtime_ms[w] = expected * 1000
+        spec = CutoverSpec(
+            transfer_id=f"{self.mid}-{w}-cutover-{uuid.uuid4().hex[:8]}",
+            migration_id=self.mid,
+            workload=w,
+            from_lsn=wc.acked_lsn,
+            batch_size=plan.sync_batch_size,
+            compression=plan.enable_compression,
+            lease_s=self.hold_lease_s(),
+        )
+        # The source finishes or undoes the cutover itself; do not abandon the call.
+        with anyio.CancelScope(shield=True):
+            started = time.monotonic()
+            result = await self.gw.cutover(plan.source_edge, plan.target_edge, spec)
+            own_ms = (time.monotonic() - started) * 1000
+        wc.routing = "target"
+        wc.cutover_lsn = result.hold_lsn
+        wc.acked_lsn = max(wc.acked_lsn, result.hold_lsn)
+        self.live_acked[w] = wc.acked_lsn
+        # The digest is the target's at the hold LSN (confirmed equal to the source's).
+        wc.target_digest = result.digest if result.target_lsn == result.hold_lsn else None
+        self.metrics.records += result.records
+        self.metrics.downtime_ms[w] = result.held_ms if result.held_ms > 0 else own_ms
+        self.log.info(
+            "migration.cutover",
+            workload=w,
+            hold_lsn=result.hold_lsn,
+            held_ms=result.held_ms,
+            held_writes=result.held_writes,
+            steps_ms=result.steps_ms,
+            call_ms=round(own_ms, 3),
+        )
+
+    async def _bulk(self, names: list[str]) -> None:
+        """Bulk: hold writes for the whole copy, copy in parallel streams, switch."""
+        plan = self.plan
+        started = time.monotonic()
+        holds: dict[str, int] = {}
+        await self.detail("bulk copy: writes held")
+        try:
+            for w in names:
+                with anyio.CancelScope(shield=True):
+                    holds[w] = await self.gw.hold(plan.source_edge, w, lease_s=600.0)
+            await self.ship_all({w: (self.wl[w].acked_lsn, holds[w]) for w in names})
+            await self.enter("cutover")
+            with anyio.CancelScope(shield=True):
+                for w in names:
+                    target = await self.gw.workload_info(plan.target_edge, w)
+                    if target.lsn < holds[w]:
+                        raise EdgeUnreachable(f"target LSN of {w!r} behind hold {holds[w]}")
+                    await self.gw.set_status(plan.target_edge, w, "active")
+                    released = await self.gw.release(plan.source_edge, w, self.target_url)
+                    wc = self.wl[w]
+                    wc.routing, wc.cutover_lsn, wc.target_digest = "target", holds[w], target.digest
+                    self.metrics.downtime_ms[w] = released.held_ms or (
+                        (time.monotonic() - started) * 1000
+                    )
+                    del holds[w]
+        finally:
+            with anyio.CancelScope(shield=True):
+                for w in list(holds):
+                    await self.gw.release(plan.source_edge, w, None)
+        self._record_downtime()
+        await self.detail("")
+        await self.checkpoint("cutover done")
+
+    async def _validate(self, names: tuple[str, ...]) -> None:
+        plan = self.plan
+        for w in names:
+            wc = self.wl[w]
+            if wc.validated:
+                continue
+            source = await self.gw.workload_info(plan.source_edge, w)
+            if wc.target_digest is None:
+                target = await self.gw.workload_info(plan.target_edge, w)
+                wc.target_digest = target.digest if target.lsn == wc.cutover_lsn else None
+            if wc.target_digest is not None and source.digest != wc.target_digest:
+                raise MigrationFailure(
+                    f"digest mismatch for {w!r}: source {source.digest[:16]} vs target "
+                    f"{wc.target_digest[:16]} at LSN {wc.cutover_lsn}"
+                )
+            probes = await probe_endpoints(self.gw, plan.target_edge, plan.test_endpoints, [w])
+            for probe in probes:
+                if not probe.ok:
+                    raise MigrationFailure(
+                        f"validation probe {probe.path} on {plan.target_edge!r} "
+                        f"answered {probe.status}"
+                    )
+            wc.validated = True
+        await self.checkpoint("validated")
+
+    async def _cleanup(self) -> None:
+        for w in self.plan.workloads:
+            if self.wl[w].routing == "target":
+                await self.gw.drop_workload(self.plan.source_edge, w, keep_route=True)
+
+    def _finish_progress(self) -> None:
+        p = self.progress
+        p.bytes_remaining = 0
+        p.percent = 100.0
+        p.eta_s = 0.0
+        p.detail = ""
+        self.publish(force=True)

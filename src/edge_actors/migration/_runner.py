@@ -1,0 +1,323 @@
+"""The state of one migration run and its plumbing (layer: migration).
+
+A :class:`Runner` belongs to exactly one migration actor incarnation: it holds the run's
+position (phase, round, stage, per-workload checkpoint), its live progress and the
+figures it measures, and it is the only writer of them. The supervisor learns them only
+from messages: transitions and checkpoints (asks, journaled before the reply) and
+progress snapshots (tells, at most every ``_PUBLISH_S``). The phases build on it
+(``_phases.py``, ``_undo.py``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import msgspec
+
+from edge_actors._log import get_logger
+from edge_actors.actors import MailboxFull
+
+from ._errors import EdgeUnreachable, IntentPending, MigrationError
+from ._gateway import EdgeWorkload, TransferRequest
+from ._messages import (
+    GetResume,
+    PublishProgress,
+    ResumePoint,
+    RunTotals,
+    SaveCheckpoint,
+    SetDetail,
+    Transition,
+)
+from ._models import (
+    PHASES,
+    Checkpoint,
+    MigrationMetrics,
+    MigrationProgress,
+    MigrationState,
+    Phase,
+    WorkloadCheckpoint,
+)
+
+if TYPE_CHECKING:
+    from edge_actors.transfer import TransferProgress
+
+    from ._actor import RunContext
+    from ._strategies import RoundEstimator
+
+__all__ = ["MigrationFailure", "Runner"]
+
+_ASK_TIMEOUT_S = 30.0
+_PUBLISH_S = 0.05
+"""Progress snapshots go to the supervisor at most this often (and at every boundary)."""
+
+
+class MigrationFailure(MigrationError):
+    """A deterministic failure (digest mismatch, not converging, ...): no restart helps."""
+
+
+class Runner:
+    """One run's position, progress and figures, and the asks that journal them."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.plan = ctx.plan
+        self.gw = ctx.gateway
+        self.clock = ctx.clock
+        self.mid = ctx.plan.migration_id
+        self.log = get_logger(
+            "migration.actor",
+            migration_id=self.mid,
+            source=ctx.plan.source_edge,
+            target=ctx.plan.target_edge,
+        )
+        self.state: MigrationState = "planned"
+        self.phase: Phase = "planning"
+        self.round = 0
+        self.stage = 0
+        self.wl: dict[str, WorkloadCheckpoint] = {}
+        self.estimators: dict[str, RoundEstimator] = {}
+        self.live_acked: dict[str, int] = {}
+        self.live_bytes: dict[str, tuple[int, int, int]] = {}
+        self.shipped: dict[str, tuple[int, int]] = {}  # last round: raw bytes, records
+        self.bytes_done_base = 0
+        self.records_done_base = 0
+        self.last_checkpoint = self.clock.monotonic()
+        self.last_publish = -1.0
+        self.target_url = ""
+        self.source_url = ""
+        self.metrics = MigrationMetrics(migration_id=self.mid)
+        self.progress = MigrationProgress(migration_id=self.mid, state="planned")
+        self.waits_for_intents = False
+        """Whether an intent on the lane interrupts the current work (see ``_actor``)."""
+
+    # -- asks to the supervisor ---------------------------------------------------------
+
+    async def ask(self, message: object) -> Any:
+        """Ask the supervisor; a refusal is raised."""
+        return await self.ctx.supervisor.ask(message, timeout=_ASK_TIMEOUT_S)
+
+    async def resume_point(self) -> ResumePoint:
+        """Ask where to start and load it (status, checkpoint, figures, progress)."""
+        point: ResumePoint = await self.ask(GetResume(self.mid, self.ctx.run_id))
+        self.state = point.status.state
+        self.metrics = point.metrics
+        self.progress = point.progress
+        self.bytes_done_base = point.metrics.bytes_raw
+        self.records_done_base = point.metrics.records
+        self.load(point.checkpoint)
+        return point
+
+    def totals(self) -> RunTotals:
+        """The figures this run owns, as a message value."""
+        return RunTotals.of(self.metrics)
+
+    async def enter(
+        self, state: MigrationState, detail: str = "", error: str | None = None
+    ) -> None:
+        """Journal a transition (and a checkpoint when it enters a phase).
+
+        A pause, preempt or cancel already on the lane makes the supervisor refuse a next
+        phase (``IntentPending``): the run then waits here until that intent stops it.
+        """
+        if self.state == state:
+            return
+        try:
+            status = await self.ask(
+                Transition(self.mid, state, detail, error, self.totals(), self.ctx.run_id)
+            )
+        except IntentPending:
+            if not self.waits_for_intents:
+                raise
+            await anyio.sleep_forever()  # the lane watcher cancels us: the intent is sent
+        self.state = status.state
+        self.log.info("migration.transition", state=state, detail=detail, error=error)
+        if state in PHASES:
+            self.phase = state
+            await self.checkpoint(f"entered {state}")
+
+    async def detail(self, detail: str) -> None:
+        """Journal what the run is doing now (``waiting for time window ...``)."""
+        self.progress.detail = detail
+        await self.ask(SetDetail(self.mid, detail, self.ctx.run_id))
+
+    async def checkpoint(self, reason: str) -> Checkpoint:
+        """Journal the run's position with the live acknowledged LSNs."""
+        workloads = {w: msgspec.structs.replace(c) for w, c in self.wl.items()}
+        for w, acked in self.live_acked.items():
+            if w in workloads and acked > workloads[w].acked_lsn:
+                workloads[w].acked_lsn = acked
+        self.publish(force=True)
+        checkpoint: Checkpoint = await self.ask(
+            SaveCheckpoint(
+                self.mid,
+                self.phase,
+                self.round,
+                self.stage,
+                workloads,
+                reason,
+                self.totals(),
+                self.ctx.run_id,
+            )
+        )
+        self.last_checkpoint = self.clock.monotonic()
+        return checkpoint
+
+    def load(self, checkpoint: Checkpoint | None) -> None:
+        """Take the position of ``checkpoint`` (or the start when ``None``)."""
+        self.wl = {w: WorkloadCheckpoint() for w in self.plan.workloads}
+        if checkpoint is not None:
+            for w, c in checkpoint.workloads.items():
+                self.wl[w] = msgspec.structs.replace(c)
+            self.phase = checkpoint.phase
+            self.round = checkpoint.round
+            self.stage = checkpoint.stage
+        self.live_acked = {w: c.acked_lsn for w, c in self.wl.items()}
+
+    def publish(self, *, force: bool = False) -> None:
+        """Send a progress snapshot (a tell; skipped when the last is fresh or the
+        supervisor's mailbox is full: the next snapshot carries everything)."""
+        now = time.monotonic()
+        if not force and now - self.last_publish < _PUBLISH_S:
+            return
+        self.last_publish = now
+        self.progress.round, self.progress.stage = self.round, self.stage
+        snapshot = msgspec.structs.replace(self.progress, updated_at=self.clock.time())
+        try:
+            self.ctx.supervisor.tell_nowait(
+                PublishProgress(self.mid, snapshot, self.totals(), self.ctx.run_id)
+            )
+        except MailboxFull:
+            return
+
+    # -- transfers ----------------------------------------------------------------------
+
+    def _on_progress(self, workload: str, progress: TransferProgress) -> None:
+        self.live_acked[workload] = max(self.live_acked.get(workload, 0), progress.acked_lsn)
+        self.live_bytes[workload] = (progress.raw_bytes, progress.wire_bytes, progress.records)
+        p = self.progress
+        raw = sum(b[0] for b in self.live_bytes.values())
+        recs = sum(b[2] for b in self.live_bytes.values())
+        p.bytes_done = self.bytes_done_base + raw
+        p.records_done = self.records_done_base + recs
+        p.workload = workload
+        p.goodput_bps = progress.raw_rate_bps / 8
+        remaining = max(0, self.plan.estimated_bytes - p.bytes_done)
+        p.bytes_remaining = remaining
+        if self.plan.estimated_bytes:
+            p.percent = min(100.0, 100.0 * p.bytes_done / max(1, self.plan.estimated_bytes))
+        p.eta_s = remaining / p.goodput_bps if p.goodput_bps > 0 else None
+        self.publish()
+
+    def _account(self, workload: str) -> None:
+        raw, wire, recs = self.live_bytes.pop(workload, (0, 0, 0))
+        m = self.metrics
+        m.bytes_raw += raw
+        m.bytes_wire += wire
+        m.records += recs
+        m.compression_ratio = m.bytes_raw / m.bytes_wire if m.bytes_wire else 1.0
+        self.bytes_done_base += raw
+        self.records_done_base += recs
+        self.publish(force=True)
+
+    async def transfer(
+        self, workload: str, from_lsn: int, to_lsn: int, *, back: bool = False
+    ) -> TransferProgress:
+        """Stream ``(from_lsn, to_lsn]`` of ``workload`` (target to source when ``back``)."""
+        plan = self.plan
+        source, target = (
+            (plan.target_edge, plan.source_edge) if back else (plan.source_edge, plan.target_edge)
+        )
+        request = TransferRequest(
+            transfer_id=f"{self.mid}-{workload}-{uuid.uuid4().hex[:8]}",
+            migration_id=self.mid,
+            workload=workload,
+            from_lsn=from_lsn,
+            to_lsn=to_lsn,
+            batch_size=plan.sync_batch_size,
+            compression=plan.enable_compression,
+        )
+        try:
+            final = await self.gw.transfer(
+                source, target, request, lambda p: self._on_progress(workload, p)
+            )
+        finally:
+            self._account(workload)
+        if final.state != "done" or final.acked_lsn < to_lsn:
+            raise EdgeUnreachable(
+                f"transfer of {workload!r} {source}->{target} ended {final.state} at "
+                f"LSN {final.acked_lsn} of {to_lsn}: {final.error}"
+            )
+        if not back:
+            self.wl[workload].acked_lsn = max(self.wl[workload].acked_lsn, final.acked_lsn)
+            self.live_acked[workload] = self.wl[workload].acked_lsn
+        return final
+
+    async def _ticker(self) -> None:
+        interval = self.plan.checkpoint_interval_s
+        while True:
+            left = self.last_checkpoint + interval - self.clock.monotonic()
+            await self.clock.sleep(max(0.0, left))
+            if self.clock.monotonic() - self.last_checkpoint >= interval:
+                await self.checkpoint("interval")
+
+    async def ship_all(self, jobs: dict[str, tuple[int, int]]) -> dict[str, float]:
+        """Ship ``(from, to]`` per workload in parallel streams; return elapsed seconds."""
+        elapsed: dict[str, float] = {}
+
+        async def ship(w: str, lo: int, hi: int) -> None:
+            started = time.monotonic()
+            if hi > lo:
+                final = await self.transfer(w, lo, hi)
+                self.shipped[w] = (final.raw_bytes, final.records)
+            elapsed[w] = time.monotonic() - started
+
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(self._ticker)
+            async with anyio.create_task_group() as tg:
+                for w, (lo, hi) in jobs.items():
+                    tg.start_soon(ship, w, lo, hi)
+            outer.cancel_scope.cancel()
+        return elapsed
+
+    async def infos(self, edge: str, names: list[str]) -> dict[str, EdgeWorkload]:
+        """Workload infos of ``names`` on ``edge``, fetched in parallel (timed per call)."""
+        infos: dict[str, EdgeWorkload] = {}
+
+        async def one(w: str) -> None:
+            started = time.monotonic()
+            infos[w] = await self.gw.workload_info(edge, w)
+            if w in self.estimators:
+                self.estimators[w].record_call(time.monotonic() - started)
+
+        async with anyio.create_task_group() as tg:
+            for w in names:
+                tg.start_soon(one, w)
+        return infos
+
+    def hold_lease_s(self) -> float:
+        """How long a write hold may last before the edge lifts it on its own."""
+        return max(30.0, 20 * self.plan.constraints.max_downtime_s)
+
+    async def settled_info(self, edge: str, w: str) -> EdgeWorkload:
+        """The workload's info once no cutover runs on ``edge`` (an unknown outcome of a
+        cutover call settles within the hold lease: done, or undone)."""
+        deadline = self.clock.monotonic() + self.hold_lease_s() + 5.0
+        while True:
+            info = await self.gw.workload_info(edge, w)
+            if not info.cutover or self.clock.monotonic() > deadline:
+                return info
+            await anyio.sleep(0.05)  # polling the edge, not a time window: real time
+
+    async def release_source_holds(self) -> None:
+        """Lift every write hold this migration may have left on the source."""
+        with anyio.CancelScope(shield=True):
+            for w in self.plan.workloads:
+                try:
+                    info = await self.settled_info(self.plan.source_edge, w)
+                    if info.held and info.status != "moved":
+                        await self.gw.release(self.plan.source_edge, w, None)
+                except MigrationError:
+                    continue

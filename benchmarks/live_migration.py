@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import socket
 import statistics
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
     from edge_actors.migration._gateway import CutoverResult, CutoverSpec
 
-TOKEN = "bench-token"
+TOKEN = "bench-token-0123456789abcdefghij"
 
 
 class _Gateway(HttpEdgeGateway):
@@ -68,8 +69,9 @@ async def _start_daemon(name: str, root: Path) -> tuple[Process, str]:
     cli = str(Path(sys.executable).with_name("edge-actors"))
     proc = await anyio.open_process(
         [cli, "daemon", "--name", name, "--port", str(port), "--data-dir", str(root / name),
-         "--token", TOKEN, "--hold-timeout", "120s"],
+         "--hold-timeout", "120s"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "EDGE_ACTORS_CLUSTER_TOKEN": TOKEN},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     async with AdminClient(url, TOKEN) as admin:
@@ -87,7 +89,7 @@ async def _seed(url: str, workload: str, records: int, value_bytes: int) -> None
     async with AdminClient(url, TOKEN) as admin:
         await admin.create_workload(workload)
     rng = random.Random(1)
-    async with EdgeClient(url, timeout=120) as client:
+    async with EdgeClient(url, timeout=120, token=TOKEN) as client:
 
         async def part(lo: int, hi: int) -> None:
             for start in range(lo, hi, 1000):
@@ -122,7 +124,7 @@ class Load:
     async def _one(self, index: int) -> None:
         period = self.writers / self.rate
         rng = random.Random(index)
-        async with EdgeClient(self.url, timeout=120) as client:
+        async with EdgeClient(self.url, timeout=120, token=TOKEN) as client:
             n = 0
             next_at = time.monotonic()
             while not self.stop.is_set():
@@ -154,7 +156,7 @@ class Load:
 async def _lost(url: str, workload: str, acked: dict[str, bytes]) -> int:
     lost = 0
     items = list(acked.items())
-    async with EdgeClient(url, timeout=120) as client:
+    async with EdgeClient(url, timeout=120, token=TOKEN) as client:
 
         async def part(chunk: list[tuple[str, bytes]]) -> None:
             nonlocal lost

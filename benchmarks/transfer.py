@@ -70,7 +70,7 @@ from edge_actors.transfer import TokenBucket, TransferProgress, TransferSpec
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-TOKEN = "bench-token"
+TOKEN = "bench-token-0123456789abcdefghij"
 MiB = 1024 * 1024
 WORDS = [
     "".join(
@@ -238,11 +238,15 @@ class Daemon:
 
     def __init__(self, name: str, data_dir: Path, cpus: str | None) -> None:
         cmd = [sys.executable, "-m", "edge_actors.cli", "daemon", "--name", name, "--port", "0",
-               "--data-dir", str(data_dir), "--token", TOKEN, "--log-level", "warning"]  # fmt: skip
+               "--data-dir", str(data_dir), "--log-level", "warning"]  # fmt: skip
         self.name = name
         self.data_dir = data_dir
         self.url = ""
-        self.popen = subprocess.Popen(_pinned(cmd, cpus), stdout=subprocess.PIPE)
+        self.popen = subprocess.Popen(
+            _pinned(cmd, cpus),
+            stdout=subprocess.PIPE,
+            env={**os.environ, "EDGE_ACTORS_CLUSTER_TOKEN": TOKEN},  # never in argv
+        )
         assert self.popen.stdout is not None
         for line in self.popen.stdout:
             text = line.decode().strip()

@@ -146,7 +146,7 @@ async def _seed(
                 f"{need} bytes) do not fit on edge {edge!r} ({capacity.free_bytes} bytes "
                 "free); nothing was written"
             )
-        async with EdgeClient(endpoint.url, timeout=60.0) as client:
+        async with EdgeClient(endpoint.url, timeout=60.0, token=endpoint.token) as client:
             for start in range(0, records, _BATCH):
                 stop = min(records, start + _BATCH)
                 ops: list[tuple[str, bytes | None]] = [

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import Process
 
-TOKEN = "cli-suite-token"
+TOKEN = "cli-suite-token-0123456789abcdefghij"
 
 
 class Result(NamedTuple):
@@ -102,7 +102,7 @@ async def seed(url: str, workload: str, records: int, value_bytes: int) -> str:
     """Create ``workload`` on the edge at ``url``, fill it, return its digest."""
     async with AdminClient(url, TOKEN) as admin:
         await admin.create_workload(workload)
-        async with EdgeClient(url) as client:
+        async with EdgeClient(url, token=TOKEN) as client:
             rng = random.Random(workload)
             for start in range(0, records, 500):
                 ops: list[tuple[str, bytes | None]] = [

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import Process
 
-TOKEN = "cli-test-token"
+TOKEN = "cli-test-token-0123456789abcdefghij"
 READY = "edge-actors daemon {name} listening on "
 _LAUNCH = "import sys; from edge_actors.cli import main; sys.exit(main())"
 
@@ -66,7 +66,7 @@ async def running_daemon(
 async def test_daemon_serves_then_stops_on_sigterm(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, "edge-cli") as (process, url):
         assert url.startswith("http://127.0.0.1:")
-        async with AdminClient(url, TOKEN) as admin, EdgeClient(url) as client:
+        async with AdminClient(url, TOKEN) as admin, EdgeClient(url, token=TOKEN) as client:
             assert (await admin.health()).name == "edge-cli"
             await admin.create_workload("api-service")
             assert await client.put("api-service", "k", b"v") == 1
@@ -79,7 +79,7 @@ async def test_daemon_serves_then_stops_on_sigterm(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_sigkill_then_restart_keeps_data_and_routes(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, "edge-k") as (process, url):
-        async with AdminClient(url, TOKEN) as admin, EdgeClient(url) as client:
+        async with AdminClient(url, TOKEN) as admin, EdgeClient(url, token=TOKEN) as client:
             await admin.create_workload("cache-layer")
             await admin.create_workload("arriving", status="incoming")
             for i in range(50):
@@ -89,7 +89,7 @@ async def test_sigkill_then_restart_keeps_data_and_routes(tmp_path: Path) -> Non
         with anyio.fail_after(30):
             assert await process.wait() == -signal.SIGKILL
     async with running_daemon(tmp_path, "edge-k") as (process, url):
-        async with AdminClient(url, TOKEN) as admin, EdgeClient(url) as client:
+        async with AdminClient(url, TOKEN) as admin, EdgeClient(url, token=TOKEN) as client:
             after = await admin.workload("cache-layer")
             assert (after.records, after.lsn, after.digest) == (50, 50, before.digest)
             assert await client.get("cache-layer", "k49") == b"v49"
@@ -105,12 +105,15 @@ def test_bad_flags_and_config_exit_2(
     monkeypatch.delenv("EDGE_ACTORS_CLUSTER_TOKEN", raising=False)
     assert main(["daemon", "--port", "not-a-number"]) == 2
     assert "--port" in capsys.readouterr().err
-    assert main(["daemon", "--name", "e", "--data-dir", str(tmp_path)]) == 2
+    assert main(["daemon", "--name", "e", "--data-dir", str(tmp_path), "--host", "0.0.0.0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "cluster_token" in err
+    assert "no credential is configured" in err
     config = tmp_path / "edge.toml"
-    config.write_text('name = "e"\ndata_dir = "d"\ncluster_token = "t"\nmax_bytes = "lots"\n')
+    config.write_text(
+        'name = "e"\ndata_dir = "d"\ncluster_token = "t-0123456789abcdefghij-t"\n'
+        'max_bytes = "lots"\n'
+    )
     assert main(["daemon", "--config", str(config)]) == 2
     assert "max_bytes" in capsys.readouterr().err
     args = ["daemon", "--config", str(config), "--max-bytes", "1GB", "--tls-cert", "c.pem"]
@@ -138,8 +141,11 @@ async def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
             assert await process.wait() == 0
 
 
-def test_supervisor_flag_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    base = ["daemon", "--name", "e", "--data-dir", str(tmp_path / "d"), "--token", "t"]
+def test_supervisor_flag_errors_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDGE_ACTORS_CLUSTER_TOKEN", TOKEN)
+    base = ["daemon", "--name", "e", "--data-dir", str(tmp_path / "d")]
     assert main([*base, "--topology", str(tmp_path / "t.toml")]) == 2
     assert capsys.readouterr().err == (
         "edge-actors daemon: error: --topology: only valid with --supervisor\n"

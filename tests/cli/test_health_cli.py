@@ -47,11 +47,13 @@ async def test_health_live_and_dead_edges(tmp_path: Path) -> None:
         assert report["capacity"]["used_bytes"] > 100_000
         assert report["capacity"]["max_bytes"] == 1_000_000
 
-        direct = await run_cli("health", "--daemon", live, "--token", TOKEN)
+        direct = await run_cli("health", "--daemon", live, EDGE_ACTORS_CLUSTER_TOKEN=TOKEN)
         assert direct.code == 0, direct.err
         assert direct.out.startswith(f"{live}: healthy")
 
-        refused = await run_cli("health", "--daemon", live, "--token", "wrong")
+        refused = await run_cli(
+            "health", "--daemon", live, EDGE_ACTORS_CLUSTER_TOKEN="wrong-token-0123456789abcdefghij"
+        )
         assert refused.code == 1
         assert refused.out.startswith(f"{live}: unhealthy (HTTP 401")
 

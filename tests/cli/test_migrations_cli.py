@@ -107,7 +107,7 @@ async def test_commands_end_to_end(tmp_path: Path) -> None:
             async with AdminClient(east, TOKEN) as admin:
                 info = await admin.workload("cache")
                 assert (info.status, info.digest) == ("active", fast_digest)
-            async with EdgeClient(west) as client:  # old edge redirects to the new one
+            async with EdgeClient(west, token=TOKEN) as client:  # old edge redirects to the new one
                 assert (await client.info("cache")).digest == fast_digest
 
             # list --all keeps history; list shows only active ones
@@ -150,10 +150,15 @@ async def test_commands_end_to_end(tmp_path: Path) -> None:
             )  # fmt: skip
             assert bad.code == 1
             assert "edge-nowhere" in bad.err
-            plain = await run_cli("list", "--daemon", east, "--token", TOKEN)
+            plain = await run_cli("list", "--daemon", east, EDGE_ACTORS_CLUSTER_TOKEN=TOKEN)
             assert plain.code == 1
             assert "no migration supervisor" in plain.err
-            wrong = await run_cli("list", "--daemon", west, "--token", "wrong")
+            wrong = await run_cli(
+                "list",
+                "--daemon",
+                west,
+                EDGE_ACTORS_CLUSTER_TOKEN="wrong-token-0123456789abcdefghij",
+            )
             assert wrong.code == 1
             assert "refused the cluster token" in wrong.err
 
@@ -173,12 +178,15 @@ async def test_flag_errors_without_a_daemon() -> None:
         "edge-actors list: error: no daemon: give --daemon URL or set EDGE_ACTORS_DAEMON"
     )
     malformed = await run_cli(
-        "plan", "--daemon", "http://127.0.0.1:9", "--token", "t", "--source", "a",
+        "plan", "--daemon", "http://127.0.0.1:9", "--source", "a",
         "--target", "b", "--workload", "w", "--constraint", "max_downtime",
+        EDGE_ACTORS_CLUSTER_TOKEN=TOKEN,
     )  # fmt: skip
     assert malformed.code == 2
     assert "KEY=VALUE" in malformed.err
-    unreachable = await run_cli("status", "x", "--daemon", "http://127.0.0.1:9", "--token", "t")
+    unreachable = await run_cli(
+        "status", "x", "--daemon", "http://127.0.0.1:9", EDGE_ACTORS_CLUSTER_TOKEN=TOKEN
+    )
     assert unreachable.code == 1
     assert "cannot reach the daemon at http://127.0.0.1:9" in unreachable.err
     assert unreachable.err.count("\n") == 1

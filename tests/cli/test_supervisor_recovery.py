@@ -60,7 +60,7 @@ async def test_kill_9_supervisor_daemon_then_restart_completes(tmp_path: Path) -
         [entry] = journal.load()
         journal.close()
         assert entry.status.state == "sync"
-        async with EdgeClient(east) as client:
+        async with EdgeClient(east, token=TOKEN) as client:
             with pytest.raises(WorkloadIncoming):  # not cut over: the source still serves
                 await client.get("ledger", "k000001")
 
@@ -75,7 +75,7 @@ async def test_kill_9_supervisor_daemon_then_restart_completes(tmp_path: Path) -
         async with AdminClient(east, TOKEN) as admin:
             target = await admin.workload("ledger")
         assert (target.status, target.records, target.digest) == ("active", 1000, digest)
-        async with EdgeClient(west) as client:  # the source redirects to the target
+        async with EdgeClient(west, token=TOKEN) as client:  # the source redirects to the target
             assert (await client.info("ledger")).digest == digest
         journal = Journal(tmp_path / "supervisor" / "migrations")
         details = [e.detail for e in journal.history(mid)]

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     StartDaemon: TypeAlias = Callable[..., AbstractAsyncContextManager[EdgeDaemon]]
     """``start_daemon(name, **config)``: an async context manager running an EdgeDaemon."""
 
-TOKEN = "test-cluster-token"
+TOKEN = "test-cluster-token-0123456789abcdefghij"
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ async def daemon(
 @pytest.fixture
 async def client(daemon: EdgeDaemon) -> AsyncIterator[EdgeClient]:
     """A data client of ``daemon``."""
-    async with EdgeClient(daemon.url) as data:
+    async with EdgeClient(daemon.url, token=TOKEN) as data:
         yield data
 
 
@@ -83,6 +83,6 @@ async def pair(
         start_daemon("edge-east") as east,
         AdminClient(west.url, TOKEN) as admin_west,
         AdminClient(east.url, TOKEN) as admin_east,
-        EdgeClient(west.url) as client,
+        EdgeClient(west.url, token=TOKEN) as client,
     ):
         yield Pair(west, east, admin_west, admin_east, client)

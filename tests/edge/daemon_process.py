@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import Process
 
-TOKEN = "bounds-test-token"
+TOKEN = "bounds-test-token-0123456789abcdefghij"
 _READY = "edge-actors daemon {name} listening on "
 _LAUNCH = (
     "import resource, sys\n"

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "test-cluster-token"
+TOKEN = "test-cluster-token-0123456789abcdefghij"
 
 
 async def test_admin_requires_the_token_and_changes_nothing(
@@ -61,7 +61,7 @@ async def test_health_and_capacity(start_daemon: StartDaemon) -> None:
     async with (
         start_daemon("edge-a", max_bytes=1000, max_workloads=2) as daemon,
         AdminClient(daemon.url, TOKEN) as admin,
-        EdgeClient(daemon.url) as client,
+        EdgeClient(daemon.url, token=TOKEN) as client,
     ):
         await admin.create_workload("a")
         await client.put("a", "key", b"x" * 97)
@@ -79,7 +79,7 @@ async def test_write_over_capacity_is_507_and_writes_nothing(start_daemon: Start
     async with (
         start_daemon("edge-a", max_bytes=1000) as daemon,
         AdminClient(daemon.url, TOKEN) as admin,
-        EdgeClient(daemon.url) as client,
+        EdgeClient(daemon.url, token=TOKEN) as client,
     ):
         await admin.create_workload("a")
         await admin.create_workload("b")
@@ -148,7 +148,7 @@ async def test_routing_status_survives_restart(start_daemon: StartDaemon) -> Non
         await admin.create_workload("arriving", status="incoming")
         await admin.create_workload("staying")
         await admin.set_status("moving", "moved", "http://127.0.0.1:9/")
-        async with EdgeClient(daemon.url) as client:
+        async with EdgeClient(daemon.url, token=TOKEN) as client:
             await client.put("staying", "k", b"v")
     async with start_daemon("edge-a") as daemon, AdminClient(daemon.url, TOKEN) as admin:
         routes = {w.name: (w.status, w.moved_to) for w in await admin.workloads()}
@@ -158,7 +158,7 @@ async def test_routing_status_survives_restart(start_daemon: StartDaemon) -> Non
             "staying": ("active", None),
         }
         async with (
-            aiohttp.ClientSession() as session,
+            aiohttp.ClientSession(headers={"Authorization": f"Bearer {daemon.token}"}) as session,
             session.get(
                 daemon.url + "/v1/workloads/moving/records/a%2Fb?x=1", allow_redirects=False
             ) as resp,
@@ -168,7 +168,7 @@ async def test_routing_status_survives_restart(start_daemon: StartDaemon) -> Non
                 resp.headers["Location"]
                 == "http://127.0.0.1:9/v1/workloads/moving/records/a%2Fb?x=1"
             )
-        async with EdgeClient(daemon.url) as client:
+        async with EdgeClient(daemon.url, token=TOKEN) as client:
             assert await client.get("staying", "k") == b"v"
         await admin.set_status("arriving", "active")
         assert (await admin.workload("arriving")).status == "active"

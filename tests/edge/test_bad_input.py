@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "test-cluster-token"
+TOKEN = "test-cluster-token-0123456789abcdefghij"
 
 
 async def test_batch_with_invalid_utf8_key_is_400(admin: AdminClient, daemon: EdgeDaemon) -> None:
@@ -21,7 +21,10 @@ async def test_batch_with_invalid_utf8_key_is_400(admin: AdminClient, daemon: Ed
     url = f"{daemon.url}/v1/workloads/logging/batch"
     # [["\xed\xa0\x80", nil]]: a msgpack str whose bytes are not UTF-8
     body = b"\x91\x92\xa3\xed\xa0\x80\xc0"
-    async with aiohttp.ClientSession() as session, session.post(url, data=body) as resp:
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {daemon.token}"}) as session,
+        session.post(url, data=body) as resp,
+    ):
         assert resp.status == 400
         answer = await resp.json()
         assert answer["error"] == "invalid_body"
@@ -55,7 +58,7 @@ async def test_non_utf8_authorization_header_is_401(daemon: EdgeDaemon) -> None:
     stream = await anyio.connect_tcp(host, int(port))
     async with stream:
         await stream.send(
-            b"GET /admin/capacity HTTP/1.1\r\nHost: x\r\n"
+            b"GET /admin/capacity HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Authorization: Bearer \xff\xfe\r\nConnection: close\r\n\r\n"
         )
         data = b""

@@ -44,8 +44,10 @@ async def test_a_body_flood_keeps_rss_bounded_and_small_requests_served(tmp_path
         url = daemon.url + "/v1/workloads/svc/batch"
         connector = aiohttp.TCPConnector(limit=0)
         async with (
-            aiohttp.ClientSession(connector=connector) as http,
-            EdgeClient(daemon.url) as client,
+            aiohttp.ClientSession(
+                connector=connector, headers={"Authorization": f"Bearer {TOKEN}"}
+            ) as http,
+            EdgeClient(daemon.url, token=TOKEN) as client,
         ):
 
             async def upload(index: int) -> None:
@@ -83,8 +85,8 @@ async def test_a_batch_over_the_op_cap_is_413_before_decoding(tmp_path: Path) ->
     async with (
         daemon_process(tmp_path, "edge-batch", {"max_batch_ops": "1000"}) as daemon,
         AdminClient(daemon.url, TOKEN) as admin,
-        EdgeClient(daemon.url) as client,
-        aiohttp.ClientSession() as http,
+        EdgeClient(daemon.url, token=TOKEN) as client,
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http,
     ):
         await admin.create_workload("svc")
         url = daemon.url + "/v1/workloads/svc/batch"

@@ -58,7 +58,9 @@ async def test_idle_connections_are_shed_while_legit_clients_are_served(tmp_path
             open_socks = list(socks)
             fresh = aiohttp.TCPConnector(force_close=True)  # a new connection per request
             async with (
-                aiohttp.ClientSession(connector=fresh) as http,
+                aiohttp.ClientSession(
+                    connector=fresh, headers={"Authorization": f"Bearer {TOKEN}"}
+                ) as http,
                 AdminClient(daemon.url, TOKEN, session=http) as admin,
             ):
                 with anyio.fail_after(SHED_DEADLINE_S):

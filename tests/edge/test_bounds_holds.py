@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "test-cluster-token"
+TOKEN = "test-cluster-token-0123456789abcdefghij"
 
 
 def _config(tmp_path: Path, **overrides: Any) -> EdgeConfig:
@@ -61,7 +61,7 @@ async def test_renewals_end_at_the_total_bound(tmp_path: Path) -> None:
     async with (
         EdgeDaemon(_config(tmp_path), clock=clock) as daemon,
         AdminClient(daemon.url, TOKEN) as admin,
-        EdgeClient(daemon.url) as client,
+        EdgeClient(daemon.url, token=TOKEN) as client,
     ):
         await admin.create_workload("svc")
         gate = daemon.router.gate("svc")
@@ -92,7 +92,7 @@ async def test_held_writes_are_bounded_in_bytes(tmp_path: Path) -> None:
     async with (
         EdgeDaemon(config, clock=ManualClock()) as daemon,
         AdminClient(daemon.url, TOKEN) as admin,
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http,
     ):
         await admin.create_workload("svc")
         gate = daemon.router.gate("svc")
@@ -157,7 +157,7 @@ async def test_a_held_write_whose_client_left_is_not_applied(tmp_path: Path) -> 
     async with (
         EdgeDaemon(_config(tmp_path), clock=ManualClock()) as daemon,
         AdminClient(daemon.url, TOKEN) as admin,
-        EdgeClient(daemon.url) as client,
+        EdgeClient(daemon.url, token=TOKEN) as client,
     ):
         await admin.create_workload("svc")
         gate = daemon.router.gate("svc")
@@ -167,8 +167,9 @@ async def test_a_held_write_whose_client_left_is_not_applied(tmp_path: Path) -> 
         stream = await anyio.connect_tcp(host, int(port))
         async with stream:
             await stream.send(
-                b"PUT /v1/workloads/svc/records/left HTTP/1.1\r\nHost: edge\r\n"
-                b"Content-Length: 4\r\n\r\ngone"
+                b"PUT /v1/workloads/svc/records/left HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                + f"Authorization: Bearer {TOKEN}\r\n".encode()
+                + b"Content-Type: application/octet-stream\r\nContent-Length: 4\r\n\r\ngone"
             )
             await until(lambda: gate.queued == 1, "the write waits on the hold")
         await until(lambda: daemon.connections.open == before, "the edge sees the client go")

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "test-cluster-token"
+TOKEN = "test-cluster-token-0123456789abcdefghij"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 HUGE = 2**63 - 1
 TARGET = {
@@ -58,7 +58,7 @@ async def test_peer_chunk_at_huge_lsn_is_refused_and_writes_keep_working(
         changes=[Change(lsn=HUGE, key="k", value=b"v")],
     )
     async with (
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http,
         http.ws_connect(daemon.url + "/peer/stream", headers=AUTH) as ws,
     ):
         hello = Hello(protocol=PROTOCOL_VERSION, migration_id="m", workload="app", transfer_id="t")
@@ -95,7 +95,7 @@ async def test_admin_bodies_with_huge_lsn_are_400(
 ) -> None:
     await admin.create_workload("app")
     async with (
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http,
         http.post(daemon.url + path, json=body, headers=AUTH) as resp,
     ):
         answer = await resp.json()

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "test-cluster-token"
+TOKEN = "test-cluster-token-0123456789abcdefghij"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CLOSED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
 
@@ -32,7 +32,7 @@ CLOSED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.
 async def test_a_peer_that_sends_no_hello_is_refused(start_daemon: StartDaemon) -> None:
     async with (
         start_daemon("edge-a", peer_hello_timeout_s=0.3) as daemon,
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http,
         http.ws_connect(daemon.url + "/peer/stream", headers=AUTH) as ws,
     ):
         with anyio.fail_after(10):
@@ -46,7 +46,7 @@ async def test_a_silent_peer_is_closed_by_the_heartbeat(start_daemon: StartDaemo
     async with (
         start_daemon("edge-a", peer_heartbeat_s=0.3) as daemon,
         AdminClient(daemon.url, TOKEN) as admin,
-        aiohttp.ClientSession() as http,
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http,
     ):
         await admin.create_workload("app", status="incoming")
         async with http.ws_connect(daemon.url + "/peer/stream", headers=AUTH, autoping=False) as ws:

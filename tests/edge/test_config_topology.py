@@ -24,25 +24,34 @@ def test_toml_file_then_env_then_flags(tmp_path: Path) -> None:
     path = tmp_path / "edge.toml"
     path.write_text(
         'name = "edge-west-1"\nport = 7400\ndata_dir = "/var/edge"\n'
-        'cluster_token = "from-file"\nmax_bytes = "10GB"\nhold_timeout_s = "45s"\n'
+        'cluster_token = "from-file-0123456789abcdefghij"\n'
+        'max_bytes = "10GB"\nhold_timeout_s = "45s"\n'
     )
     config = load_edge_config(path, env={})
     assert (config.name, config.port, config.max_bytes) == ("edge-west-1", 7400, 10**10)
     assert config.hold_timeout_s == 45.0
-    env = {"EDGE_ACTORS_PORT": "7500", "EDGE_ACTORS_CLUSTER_TOKEN": "from-env"}
+    env = {"EDGE_ACTORS_PORT": "7500", "EDGE_ACTORS_CLUSTER_TOKEN": "from-env-0123456789abcdefghij"}
     config = load_edge_config(path, env=env)
-    assert (config.port, config.cluster_token) == (7500, "from-env")
+    assert (config.port, config.cluster_token) == (7500, "from-env-0123456789abcdefghij")
     config = load_edge_config(path, env=env, overrides={"port": 7600, "max_bytes": "1KiB"})
-    assert (config.port, config.cluster_token, config.max_bytes) == (7600, "from-env", 1024)
+    assert (config.port, config.cluster_token, config.max_bytes) == (
+        7600,
+        "from-env-0123456789abcdefghij",
+        1024,
+    )
     config = load_edge_config(path, env={"EDGE_ACTORS_MAX_BYTES": ""}, overrides={"port": None})
     assert (config.port, config.max_bytes) == (7400, None)
 
 
 def test_yaml_file(tmp_path: Path) -> None:
     path = tmp_path / "edge.yaml"
-    path.write_text("name: e1\ndata_dir: d\ncluster_token: t\nmax_workloads: 3\n")
+    path.write_text(
+        "name: e1\ndata_dir: d\ncluster_token: t-0123456789abcdefghij-t\nmax_workloads: 3\n"
+    )
     config = load_edge_config(path, env={})
-    assert config == EdgeConfig(name="e1", data_dir="d", cluster_token="t", max_workloads=3)
+    assert config == EdgeConfig(
+        name="e1", data_dir="d", cluster_token="t-0123456789abcdefghij-t", max_workloads=3
+    )
     assert not config.tls
 
 
@@ -50,7 +59,7 @@ def test_env_only(tmp_path: Path) -> None:
     env = {
         "EDGE_ACTORS_NAME": "e2",
         "EDGE_ACTORS_DATA_DIR": str(tmp_path),
-        "EDGE_ACTORS_CLUSTER_TOKEN": "t",
+        "EDGE_ACTORS_CLUSTER_TOKEN": "t-0123456789abcdefghij-t",
         "EDGE_ACTORS_HOLD_TIMEOUT_S": "2.5",
     }
     assert load_edge_config(env=env).hold_timeout_s == 2.5
@@ -59,14 +68,41 @@ def test_env_only(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "env", "needle"),
     [
-        ('name = "e"\ndata_dir = "d"\ncluster_token = "t"\nprot = 1\n', {}, "unknown key 'prot'"),
-        ('name = "e"\ndata_dir = "d"\ncluster_token = "t"\nport = "x"\n', {}, "port"),
-        ('name = "e"\ndata_dir = "d"\ncluster_token = "t"\nport = 99999\n', {}, "port"),
-        ('name = "e"\ndata_dir = "d"\ncluster_token = "t"\nmax_bytes = "9ZB"\n', {}, "max_bytes"),
-        ('name = "e"\ndata_dir = "d"\n', {}, "cluster_token"),
-        ('name = "e"\ndata_dir = "d"\ncluster_token = "t"\ntls_cert = "c"\n', {}, "tls_key"),
+        (
+            'name = "e"\ndata_dir = "d"\ncluster_token = "t-0123456789abcdefghij-t"\nprot = 1\n',
+            {},
+            "unknown key 'prot'",
+        ),
+        (
+            'name = "e"\ndata_dir = "d"\ncluster_token = "t-0123456789abcdefghij-t"\nport = "x"\n',
+            {},
+            "port",
+        ),
+        (
+            'name = "e"\ndata_dir = "d"\ncluster_token = "t-0123456789abcdefghij-t"\n'
+            "port = 99999\n",
+            {},
+            "port",
+        ),
+        (
+            'name = "e"\ndata_dir = "d"\ncluster_token = "t-0123456789abcdefghij-t"\n'
+            'max_bytes = "9ZB"\n',
+            {},
+            "max_bytes",
+        ),
+        ('name = "e"\ndata_dir = "d"\nhost = "0.0.0.0"\n', {}, "cluster_token"),
+        (
+            'name = "e"\ndata_dir = "d"\ncluster_token = "t-0123456789abcdefghij-t"\n'
+            'tls_cert = "c"\n',
+            {},
+            "tls_key",
+        ),
         ("name = [unclosed\n", {}, "not valid TOML"),
-        ('name = "e"\ndata_dir = "d"\ncluster_token = "t"\n', {"EDGE_ACTORS_PORT": "abc"}, "port"),
+        (
+            'name = "e"\ndata_dir = "d"\ncluster_token = "t-0123456789abcdefghij-t"\n',
+            {"EDGE_ACTORS_PORT": "abc"},
+            "port",
+        ),
     ],
 )
 def test_malformed_config_names_the_key(
@@ -81,7 +117,7 @@ def test_malformed_config_names_the_key(
 
 def test_env_error_names_the_variable(tmp_path: Path) -> None:
     path = tmp_path / "edge.toml"
-    path.write_text('name = "e"\ndata_dir = "d"\ncluster_token = "t"\n')
+    path.write_text('name = "e"\ndata_dir = "d"\ncluster_token = "t-0123456789abcdefghij-t"\n')
     with pytest.raises(ConfigError) as error:
         load_edge_config(path, env={"EDGE_ACTORS_MAX_BYTES": "lots"})
     assert "EDGE_ACTORS_MAX_BYTES" in str(error.value)

@@ -32,7 +32,7 @@ async def test_held_writes_are_forwarded_in_order_and_acknowledged_once(pair: Pa
     west, east, admin_west, admin_east, _ = pair
     await admin_west.create_workload("orders")
     await admin_east.create_workload("orders")
-    clients = [EdgeClient(west.url) for _ in range(6)]
+    clients = [EdgeClient(west.url, token=west.token) for _ in range(6)]
     try:
         await clients[0].put("orders", "old", b"before")
         acked: dict[int, int] = {}
@@ -61,7 +61,7 @@ async def test_held_writes_are_forwarded_in_order_and_acknowledged_once(pair: Pa
         east_info = await admin_east.workload("orders")
         assert east_info.lsn == 7  # every write applied exactly once
         assert east_info.records == 5  # k1, k2, b1, b2, k5 (k0 put then deleted)
-        async with EdgeClient(east.url) as direct:
+        async with EdgeClient(east.url, token=east.token) as direct:
             assert await direct.get_record("orders", "k1") == (b"v1", 2)
             assert await direct.get_record("orders", "k5") == (b"v5", 7)
             assert await direct.get("orders", "k0") is None

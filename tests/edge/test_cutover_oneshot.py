@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "test-cluster-token"
+TOKEN = "test-cluster-token-0123456789abcdefghij"
 
 
 def _request(east: EdgeDaemon, *, token: str = TOKEN, from_lsn: int = 0) -> CutoverRequest:
@@ -66,7 +66,7 @@ async def test_cutover_moves_workload_and_forwards_held_writes_in_order(
 ) -> None:
     west, east, admin_west, admin_east, _ = pair
     await _setup(pair)  # LSN 120
-    clients = [EdgeClient(west.url) for _ in range(5)]
+    clients = [EdgeClient(west.url, token=TOKEN) for _ in range(5)]
     acked: dict[int, int] = {}
     refused: list[int] = []
 
@@ -111,7 +111,7 @@ async def test_cutover_moves_workload_and_forwards_held_writes_in_order(
         assert not source.cutover
         assert (target.status, target.lsn, target.records) == ("active", 125, 125)
         assert answer.digest == source.digest  # confirmed at the hold LSN
-        async with EdgeClient(east.url) as direct:
+        async with EdgeClient(east.url, token=TOKEN) as direct:
             for i in range(5):
                 assert await direct.get("orders", f"held{i}") == f"h{i}".encode()
             assert await direct.get("orders", "r0119") == b"v119"
@@ -169,7 +169,7 @@ async def _failing_cutover(
     west = pair.west
     acked: list[int] = []
     errors: list[EdgeHTTPError] = []
-    async with EdgeClient(west.url) as writer, anyio.create_task_group() as tg:
+    async with EdgeClient(west.url, token=TOKEN) as writer, anyio.create_task_group() as tg:
 
         async def write(i: int) -> None:
             acked.append(await writer.put("orders", f"held{i}", b"h"))

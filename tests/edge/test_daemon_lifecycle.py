@@ -30,12 +30,12 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "test-cluster-token"
+TOKEN = "test-cluster-token-0123456789abcdefghij"
 
 
 async def test_shutdown_turns_away_held_writes(start_daemon: StartDaemon) -> None:
     outcomes: list[BaseException | int] = []
-    async with start_daemon("edge-a") as daemon, EdgeClient(daemon.url) as client:
+    async with start_daemon("edge-a") as daemon, EdgeClient(daemon.url, token=TOKEN) as client:
         async with AdminClient(daemon.url, TOKEN) as admin:
             await admin.create_workload("svc")
             await admin.hold("svc")
@@ -58,7 +58,9 @@ async def test_shutdown_turns_away_held_writes(start_daemon: StartDaemon) -> Non
 
 
 async def test_daemon_properties_need_a_running_daemon(tmp_path: Path) -> None:
-    daemon = EdgeDaemon(EdgeConfig(name="e", data_dir=str(tmp_path), cluster_token="t"))
+    daemon = EdgeDaemon(
+        EdgeConfig(name="e", data_dir=str(tmp_path), cluster_token="t-0123456789abcdefghij-t")
+    )
     with pytest.raises(EdgeError, match="not running"):
         _ = daemon.url
     with pytest.raises(EdgeError, match="not running"):
@@ -113,7 +115,7 @@ async def test_tls_daemon(tmp_path: Path) -> None:
     async with (
         EdgeDaemon(config) as daemon,
         AdminClient(daemon.url, TOKEN, ssl_context=trust) as admin,
-        EdgeClient(daemon.url, ssl_context=trust) as client,
+        EdgeClient(daemon.url, ssl_context=trust, token=TOKEN) as client,
     ):
         assert daemon.url.startswith("https://127.0.0.1:")
         await admin.create_workload("secure")

@@ -74,7 +74,9 @@ async def test_malformed_batch_is_400_and_writes_nothing(
 ) -> None:
     await admin.create_workload("logging")
     url = f"{daemon.url}/v1/workloads/logging/batch"
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(
+        headers={"Authorization": f"Bearer {daemon.token}"}
+    ) as session:
         for body in (
             b"\xc1garbage",
             msgspec.msgpack.encode([["k", "not-bytes"]]),
@@ -131,9 +133,11 @@ async def test_concurrent_writers_every_ack_readable(
     assert (info.records, info.lsn) == (1000, 1000)
 
 
-async def test_probes_without_token(daemon: EdgeDaemon, admin: AdminClient) -> None:
+async def test_probes_need_any_credential(daemon: EdgeDaemon, admin: AdminClient) -> None:
     await admin.create_workload("svc")
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(
+        headers={"Authorization": f"Bearer {daemon.token}"}
+    ) as session:
         for path in ("/api/health", "/api/status", "/v1/workloads/svc/health"):
             async with session.get(daemon.url + path) as resp:
                 assert resp.status == 200, path

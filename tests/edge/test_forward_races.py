@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "test-cluster-token"
+TOKEN = "test-cluster-token-0123456789abcdefghij"
 
 
 async def _serve(app: web.Application) -> AsyncIterator[str]:
@@ -47,7 +47,7 @@ async def test_refused_forward_after_route_went_back_active_is_not_acked_unappli
     app.router.add_post("/v1/workloads/{w}/batch", refuse)
     async with (
         AdminClient(daemon.url, TOKEN) as admin,
-        EdgeClient(daemon.url) as client,
+        EdgeClient(daemon.url, token=TOKEN) as client,
     ):
         await admin.create_workload("orders")
         gen = _serve(app)
@@ -71,7 +71,7 @@ async def test_refused_forward_after_route_went_back_active_is_not_acked_unappli
         assert len(acked) == 1
         assert acked[0] >= 1
         assert client.edge_for("orders") == daemon.url
-        async with EdgeClient(daemon.url) as direct:
+        async with EdgeClient(daemon.url, token=TOKEN) as direct:
             assert await direct.get("orders", "k") == b"v"
 
 
@@ -80,8 +80,8 @@ async def test_hold_waits_for_a_released_write_whose_turn_came(daemon: EdgeDaemo
     hold taken before it resumes must wait for it, not answer an LSN it then exceeds."""
     async with (
         AdminClient(daemon.url, TOKEN) as admin,
-        EdgeClient(daemon.url) as c1,
-        EdgeClient(daemon.url) as c2,
+        EdgeClient(daemon.url, token=TOKEN) as c1,
+        EdgeClient(daemon.url, token=TOKEN) as c2,
     ):
         await admin.create_workload("orders")
         store = daemon.registry.get("orders")

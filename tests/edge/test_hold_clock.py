@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "test-cluster-token"
+TOKEN = "test-cluster-token-0123456789abcdefghij"
 
 
 def _config(tmp_path: Path) -> EdgeConfig:
@@ -35,7 +35,7 @@ async def test_hold_lease_expires_on_the_injected_clock(tmp_path: Path) -> None:
     async with (
         EdgeDaemon(_config(tmp_path), clock=clock) as daemon,
         AdminClient(daemon.url, TOKEN) as admin,
-        EdgeClient(daemon.url) as client,
+        EdgeClient(daemon.url, token=TOKEN) as client,
     ):
         await admin.create_workload("svc")
         assert (await admin.health()).uptime_s == 0.0

@@ -11,7 +11,7 @@ import structlog.testing
 
 from edge_actors.edge import AdminClient, EdgeClient, EdgeConflict, EdgeDaemon, TooManyRedirects
 
-TOKEN = "test-cluster-token"
+TOKEN = "test-cluster-token-0123456789abcdefghij"
 
 if TYPE_CHECKING:
     from conftest import Pair, StartDaemon  # tests/edge/conftest.py
@@ -34,7 +34,7 @@ async def test_moved_workload_redirects_and_client_follows(pair: Pair) -> None:
     assert (await admin_west.workload("api-service")).records == 1
     assert (await admin_east.workload("api-service")).records == 1
     # A fresh client is redirected too, for reads, batches and info.
-    async with EdgeClient(west.url) as fresh:
+    async with EdgeClient(west.url, token=TOKEN) as fresh:
         assert await fresh.get("api-service", "k/2") == b"east"
         assert await fresh.batch("api-service", [("b", b"1")]) == 2
         info = await fresh.info("api-service")
@@ -130,7 +130,7 @@ async def test_hold_lease_expires_and_releases(start_daemon: StartDaemon) -> Non
     async with (
         start_daemon("edge-a", hold_timeout_s=0.3) as daemon,
         AdminClient(daemon.url, TOKEN) as admin,
-        EdgeClient(daemon.url) as client,
+        EdgeClient(daemon.url, token=TOKEN) as client,
     ):
         await admin.create_workload("svc")
         with structlog.testing.capture_logs() as logs:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "test-cluster-token"
+TOKEN = "test-cluster-token-0123456789abcdefghij"
 
 
 def spec_for(target: EdgeDaemon, workload: str, **fields: object) -> TransferSpec:
@@ -79,7 +79,7 @@ async def test_transfer_to_unknown_workload_fails_clearly(start_daemon: StartDae
         start_daemon("edge-west") as west,
         start_daemon("edge-east") as east,
         AdminClient(west.url, TOKEN) as admin_west,
-        EdgeClient(west.url) as client,
+        EdgeClient(west.url, token=TOKEN) as client,
     ):
         await admin_west.create_workload("svc")
         await client.put("svc", "k", b"v")

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-TOKEN = "inputs-cluster-token"
+TOKEN = "inputs-cluster-token-0123456789abcdefghij"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WORKLOAD = "orders"
 
@@ -30,9 +30,13 @@ async def daemon(tmp_path: Path) -> AsyncIterator[EdgeDaemon]:
         cluster_token=TOKEN,
         hold_timeout_s=20.0,
         shutdown_timeout_s=2.0,
+        auth_failure_burst=10_000,  # these tests send many wrong tokens on purpose
     )
     async with EdgeDaemon(config) as running:
-        async with AdminClient(running.url, TOKEN) as admin, EdgeClient(running.url) as app:
+        async with (
+            AdminClient(running.url, TOKEN) as admin,
+            EdgeClient(running.url, token=TOKEN) as app,
+        ):
             await admin.create_workload(WORKLOAD)
             for i in range(3):
                 await app.put(WORKLOAD, f"k{i}", f"v{i}".encode())
@@ -60,9 +64,17 @@ async def snapshot(daemon: EdgeDaemon) -> dict[str, Any]:
 
 
 async def answer(
-    http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any
+    http: aiohttp.ClientSession, method: str, url: str, *, anonymous: bool = False, **kwargs: Any
 ) -> tuple[int, str, Any]:
-    """Send one request; return status, content type and the decoded JSON (or raw bytes)."""
+    """Send one request; return status, content type and the decoded JSON (or raw bytes).
+
+    The request carries the cluster token unless ``anonymous`` or its own
+    ``Authorization`` header is given.
+    """
+    headers = dict(kwargs.pop("headers", None) or {})
+    if not anonymous and "Authorization" not in headers:
+        headers.update(AUTH)
+    kwargs["headers"] = headers
     raw_url = URL(url, encoded=True)  # sent byte for byte: no re-quoting of '%'
     async with http.request(method, raw_url, allow_redirects=False, **kwargs) as resp:
         body = await resp.read()

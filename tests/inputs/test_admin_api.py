@@ -61,7 +61,9 @@ async def test_bad_authorization_is_401_and_changes_nothing(
     before = await snapshot(daemon)
     method, path, body = mutation
     headers = {} if header is None else {"Authorization": header}
-    result = await answer(http, method, daemon.url + path, json=body, headers=headers)
+    result = await answer(
+        http, method, daemon.url + path, json=body, headers=headers, anonymous=header is None
+    )
     assert_error(result, 401, "unauthorized", "cluster token")
     assert await snapshot(daemon) == before
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-_BASE = "name = 'e'\ndata_dir = '/tmp/x'\ncluster_token = 't'\n"
+_BASE = "name = 'e'\ndata_dir = '/tmp/x'\ncluster_token = 't-0123456789abcdefghij-t'\n"
 
 
 @pytest.mark.parametrize(
@@ -31,14 +31,22 @@ _BASE = "name = 'e'\ndata_dir = '/tmp/x'\ncluster_token = 't'\n"
         ("empty.toml", "", "missing required setting"),
         ("bad.toml", "name = ][", "not valid TOML"),
         ("list.yaml", "- a\n- b\n", "expected a table"),
-        ("dup.yaml", "name: e\nname: f\ndata_dir: /x\ncluster_token: t\n", "duplicate key 'name'"),
+        (
+            "dup.yaml",
+            "name: e\nname: f\ndata_dir: /x\ncluster_token: t-0123456789abcdefghij-t\n",
+            "duplicate key 'name'",
+        ),
         ("unknown.toml", _BASE + "bogus = 1\n", "'bogus'"),
         ("port.toml", _BASE + "port = 'x'\n", "$.port"),
         ("range.toml", _BASE + "port = 70000\n", "port"),
         ("size.toml", _BASE + "max_bytes = 'lots'\n", "max_bytes"),
         ("inf.toml", _BASE + "shutdown_timeout_s = inf\n", "shutdown_timeout_s"),
         ("nan.toml", _BASE + "hold_timeout_s = nan\n", "hold_timeout_s"),
-        ("name.toml", "name = 'a/b'\ndata_dir = '/x'\ncluster_token = 't'\n", "name"),
+        (
+            "name.toml",
+            "name = 'a/b'\ndata_dir = '/x'\ncluster_token = 't-0123456789abcdefghij-t'\n",
+            "name",
+        ),
         ("cfg.ini", _BASE, "unknown config file format"),
     ],
 )
@@ -100,7 +108,11 @@ def test_bad_topology_files(tmp_path: Path, text: str, mention: str) -> None:
     ],
 )
 def test_bad_environment_overrides_name_the_variable(var: str, value: str) -> None:
-    env = {"EDGE_ACTORS_NAME": "e", "EDGE_ACTORS_DATA_DIR": "/x", "EDGE_ACTORS_CLUSTER_TOKEN": "t"}
+    env = {
+        "EDGE_ACTORS_NAME": "e",
+        "EDGE_ACTORS_DATA_DIR": "/x",
+        "EDGE_ACTORS_CLUSTER_TOKEN": "t-0123456789abcdefghij-t",
+    }
     with pytest.raises(ConfigError, match=var):
         load_edge_config(None, env={**env, var: value})
 
@@ -114,7 +126,7 @@ def test_edge_config_constructor_refuses_bad_values() -> None:
         {"max_bytes": -1},
         {"public_url": "ftp://x"},
     ):
-        kwargs = {"name": "e", "data_dir": "/x", "cluster_token": "t", **bad}
+        kwargs = {"name": "e", "data_dir": "/x", "cluster_token": "t-0123456789abcdefghij-t", **bad}
         with pytest.raises(ConfigError, match=next(iter(bad))):
             EdgeConfig(**kwargs)  # type: ignore[arg-type]
 
@@ -150,7 +162,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "EDGE_ACTORS_CLUSTER_TOKEN": "t", **(env or {})},
+        env={**os.environ, "EDGE_ACTORS_CLUSTER_TOKEN": "t-0123456789abcdefghij-t", **(env or {})},
         check=False,
     )
 

@@ -154,11 +154,11 @@ async def test_unknown_routes_are_404_json(daemon: EdgeDaemon, http: aiohttp.Cli
     assert_error(result, 404, "http_404")
 
 
-async def test_content_type_does_not_matter_for_raw_values(
+async def test_raw_values_take_binary_or_json_content_types_only(
     daemon: EdgeDaemon, http: aiohttp.ClientSession
 ) -> None:
-    # A value is raw bytes whatever the declared type; the answer is JSON all the same.
-    for content_type in ("application/json", "text/plain; charset=latin-1", "garbage/%%"):
+    # A value is raw bytes whatever the accepted type; a browser's "simple" types are 415.
+    for content_type in ("application/json", "application/octet-stream", "application/msgpack"):
         status, kind, body = await answer(
             http,
             "PUT",
@@ -168,6 +168,17 @@ async def test_content_type_does_not_matter_for_raw_values(
         )
         assert (status, kind) == (200, "application/json")
         assert "lsn" in body
+    before = await snapshot(daemon)
+    for content_type in ("text/plain; charset=latin-1", "garbage/%%", "multipart/form-data"):
+        result = await answer(
+            http,
+            "PUT",
+            daemon.url + RECORDS + "typed",
+            data=b"other",
+            headers={"Content-Type": content_type},
+        )
+        assert_error(result, 415, "unsupported_media_type", "application/octet-stream")
+    assert await snapshot(daemon) == before
     status, _, value = await answer(http, "GET", daemon.url + RECORDS + "typed")
     assert (status, value) == (200, b"\x00\xff")
 
@@ -203,7 +214,7 @@ async def test_fuzzed_key_paths_never_500_and_never_mangle(
         key = unquote_to_bytes(quote(raw, safe="%/~+")).decode("utf-8")
         from edge_actors.edge import EdgeClient
 
-        async with EdgeClient(daemon.url) as app:
+        async with EdgeClient(daemon.url, token=daemon.token) as app:
             assert await app.get(WORKLOAD, key) == b"fuzz", (raw, key)
             await app.delete(WORKLOAD, key)
     else:

@@ -250,14 +250,15 @@ def test_seed_that_cannot_fit_writes_nothing(tmp_path: Path) -> None:
     eng = Engine()
     configure_environment(
         EnvironmentConfig(
-            data_dir=str(tmp_path / "data"), topology={"small": EdgeEndpoint(url, "t")}
+            data_dir=str(tmp_path / "data"),
+            topology={"small": EdgeEndpoint(url, "t-0123456789abcdefghij-t")},
         ),
         engine=eng,
     )
     config = EdgeConfig(
         name="small",
         data_dir=str(tmp_path / "small"),
-        cluster_token="t",
+        cluster_token="t-0123456789abcdefghij-t",
         port=port,
         max_bytes=64_000,
         shutdown_timeout_s=2.0,
@@ -267,7 +268,7 @@ def test_seed_that_cannot_fit_writes_nothing(tmp_path: Path) -> None:
         async with EdgeDaemon(config) as daemon:
             with pytest.raises(SeedError, match=r"^records, value_bytes: 1000 records of 256"):
                 await seed_workload_async("small", "big", records=1000, engine=eng)
-            async with AdminClient(daemon.url, "t") as admin:
+            async with AdminClient(daemon.url, daemon.token) as admin:
                 assert [w.name for w in await admin.workloads()] == []
             small = await seed_workload_async("small", "tiny", records=10, engine=eng)
             assert small.records == 10

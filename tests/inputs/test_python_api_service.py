@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 pytestmark = pytest.mark.anyio
-TOKEN = "service-inputs-token"
+TOKEN = "service-inputs-token-0123456789abcdefghij"
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ async def service(tmp_path: Path) -> AsyncIterator[MigrationService]:
         topology = Topology(
             {"edge-w": EdgeEndpoint(west.url, TOKEN), "edge-e": EdgeEndpoint(east.url, TOKEN)}
         )
-        async with AdminClient(west.url, TOKEN) as admin, EdgeClient(west.url) as app:
+        async with AdminClient(west.url, TOKEN) as admin, EdgeClient(west.url, token=TOKEN) as app:
             await admin.create_workload("app")
             for start in range(0, 2000, 500):
                 await app.batch(

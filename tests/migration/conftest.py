@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from aiohttp import web
 
-TOKEN = "migration-test-token"
+TOKEN = "migration-test-token-0123456789abcdefghij"
 
 
 class Edges(NamedTuple):
@@ -94,7 +94,7 @@ async def seed(url: str, workload: str, records: int, value_bytes: int = 512) ->
     same every time (sizes, compression ratios and digests do not vary between runs).
     """
     rng = random.Random(f"seed:{workload}")
-    async with EdgeClient(url) as client:
+    async with EdgeClient(url, token=TOKEN) as client:
         for start in range(0, records, 500):
             ops = [
                 (f"k{i:06d}", rng.randbytes(value_bytes))
@@ -141,7 +141,7 @@ class Writer:
 
     async def run(self) -> None:
         rng = random.Random(7)
-        async with EdgeClient(self.url, timeout=60.0) as client:
+        async with EdgeClient(self.url, timeout=60.0, token=TOKEN) as client:
             n = 0
             while not self._stop.is_set():
                 key = f"w{rng.randrange(self.keys):05d}"
@@ -188,7 +188,7 @@ async def until_run_stopped(
 async def lost_writes(url: str, workload: str, acked: dict[str, bytes]) -> list[str]:
     """Keys whose acknowledged value is not what the edge at ``url`` serves."""
     lost = []
-    async with EdgeClient(url) as client:
+    async with EdgeClient(url, token=TOKEN) as client:
         for key, value in acked.items():
             if await client.get(workload, key) != value:
                 lost.append(key)

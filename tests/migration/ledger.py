@@ -48,7 +48,7 @@ async def make_workload(
     async with AdminClient(edges.west.url, TOKEN) as admin:
         await admin.create_workload(name)
     items = list(contents.items())
-    async with EdgeClient(edges.west.url) as client:
+    async with EdgeClient(edges.west.url, token=TOKEN) as client:
         for start in range(0, len(items), 500):
             await client.batch(name, items[start : start + 500])
     return contents

@@ -110,12 +110,12 @@ _VALUES = {f"k{i:04d}": f"value-{i}".encode() * 8 for i in range(300)}
 async def _seed(edges: Edges, workload: str) -> None:
     async with AdminClient(edges.west.url, TOKEN) as admin:
         await admin.create_workload(workload)
-    async with EdgeClient(edges.west.url) as client:
+    async with EdgeClient(edges.west.url, token=TOKEN) as client:
         await client.batch(workload, list(_VALUES.items()))
 
 
 async def _on_target(edges: Edges, workload: str) -> dict[str, bytes | None]:
-    async with EdgeClient(edges.east.url) as client:
+    async with EdgeClient(edges.east.url, token=TOKEN) as client:
         return {key: await client.get(workload, key) for key in _VALUES}
 
 

@@ -20,7 +20,7 @@ from edge_actors.monitoring import ProbeTarget
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-TOKEN = "test-token"
+TOKEN = "test-token-0123456789abcdefghij"
 
 
 class FakeEdge:

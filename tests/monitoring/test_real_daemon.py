@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "monitoring-test-token"
+TOKEN = "monitoring-test-token-0123456789abcdefghij"
 
 
 def config(tmp_path: Path, **overrides: object) -> EdgeConfig:
@@ -38,7 +38,7 @@ async def test_probe_real_daemon_traffic_capacity_and_shutdown(tmp_path: Path) -
             assert first.workloads == 0
             async with AdminClient(daemon.url, TOKEN) as admin:
                 await admin.create_workload("app")
-            async with EdgeClient(daemon.url) as client:
+            async with EdgeClient(daemon.url, token=TOKEN) as client:
                 for i in range(20):
                     await client.put("app", f"k{i}", b"x" * 100)
                 with pytest.raises(EdgeHTTPError):

@@ -326,7 +326,7 @@ def test_migration_keeps_running_after_execute_returns(engine: Engine) -> None:
     env = engine.call(get_environment, engine)
 
     async def read_back() -> bytes | None:
-        async with EdgeClient(env.daemon("edge-w").url) as client:  # type: ignore[union-attr]
+        async with EdgeClient(env.daemon("edge-w").url, token=env.daemon("edge-w").token) as client:  # type: ignore[union-attr]
             return await client.get("cache-layer", "rec-000007")
 
     value = engine.call(read_back)  # follows the 307 to edge-e

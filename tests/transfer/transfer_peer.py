@@ -14,7 +14,7 @@ from edge_actors.store import StoreRegistry, WorkloadNotFound, WorkloadStore
 from edge_actors.transfer import TransferSpec, peer_ws_max_msg_size, serve_peer_stream
 from edge_actors.wire import DEFAULT_LIMITS, WireLimits
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-0123456789abcdefghij"
 
 
 class PeerEdge:

@@ -60,11 +60,11 @@ async def data_plane_usage(path: Path) -> StoreStats:
 
 
 async def edge_usage(data_dir: str) -> WorkloadInfo:
-    config = EdgeConfig(name="edge-a", data_dir=data_dir, cluster_token="t")
+    config = EdgeConfig(name="edge-a", data_dir=data_dir, cluster_token="t-0123456789abcdefghij-t")
     async with EdgeDaemon(config) as daemon:
         async with AdminClient(daemon.url, daemon.token) as admin:
             await admin.create_workload("orders", "active")
-        async with EdgeClient(daemon.url) as client:
+        async with EdgeClient(daemon.url, token=daemon.token) as client:
             await client.put("orders", "k", b"v")
             value: bytes | None = await client.get("orders", "k")
             assert value == b"v"

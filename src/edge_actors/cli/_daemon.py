@@ -39,10 +39,12 @@ from edge_actors.edge import (
     load_edge_config,
     load_topology,
 )
+from edge_actors.edge._private import private_umask
 from edge_actors.errors import ConfigError
 from edge_actors.migration import MigrationService
 
 from ._progress import one_line_errors
+from ._tokens import add_token_flags, refuse_argv_token
 
 if TYPE_CHECKING:
     import argparse
@@ -70,13 +72,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--host", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to bind; 0 picks a free one")
     parser.add_argument("--data-dir", metavar="DIR", help="workload stores and routing table")
+    add_token_flags(parser)
     parser.add_argument(
-        "--token", metavar="TOKEN", help="cluster token (or EDGE_ACTORS_CLUSTER_TOKEN)"
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="Host name answered besides the loopback names (repeatable)",
     )
     parser.add_argument("--max-bytes", metavar="SIZE", help="capacity, e.g. 10GB")
     parser.add_argument("--max-workloads", type=int, metavar="N", help="most workloads hosted")
     parser.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (with --tls-key)")
     parser.add_argument("--tls-key", metavar="FILE", help="PEM private key")
+    parser.add_argument(
+        "--tls-ca", metavar="FILE", help="PEM CA bundle trusted for other edges (private CA)"
+    )
+    parser.add_argument(
+        "--tls-client-ca",
+        metavar="FILE",
+        help="require client certificates signed by this CA (mutual TLS)",
+    )
     parser.add_argument("--hold-timeout", metavar="DURATION", help="write-hold lease, e.g. 30s")
     parser.add_argument("--public-url", metavar="URL", help="URL announced to other edges")
     parser.add_argument(
@@ -105,21 +119,26 @@ def config_from_args(args: argparse.Namespace) -> EdgeConfig:
     Raises:
         ConfigError: Any setting is missing or malformed (the message names it).
     """
+    refuse_argv_token(args)
     overrides: dict[str, Any] = {
         "name": args.name,
         "host": args.host,
         "port": args.port,
         "data_dir": args.data_dir,
-        "cluster_token": args.token,
+        "cluster_token_file": args.token_file,
+        "allowed_hosts": args.allowed_host,
         "max_bytes": args.max_bytes,
         "max_workloads": args.max_workloads,
         "tls_cert": args.tls_cert,
         "tls_key": args.tls_key,
+        "tls_ca": args.tls_ca,
+        "tls_client_ca": args.tls_client_ca,
         "hold_timeout_s": args.hold_timeout,
         "public_url": args.public_url,
     }
     config = load_edge_config(args.config, overrides=overrides)
     config.ssl_context()  # a bad certificate is a config error before anything starts
+    config.client_ssl_context()
     return config
 
 
@@ -147,7 +166,9 @@ async def _serve(config: EdgeConfig, topology: Topology | None) -> None:
         gateway: HttpEdgeGateway | None = None
         extra_routes: Callable[[web.Application], None] | None = None
         if topology is not None:
-            gateway = await stack.enter_async_context(HttpEdgeGateway(topology))
+            gateway = await stack.enter_async_context(
+                HttpEdgeGateway(topology, ssl_context=config.client_ssl_context())
+            )
             service = MigrationService(gateway, Path(config.data_dir) / JOURNAL_DIR)
             extra_routes = functools.partial(add_migration_routes, service=service)
         daemon = await stack.enter_async_context(EdgeDaemon(config, extra_routes=extra_routes))
@@ -183,6 +204,7 @@ def run_daemon(args: argparse.Namespace) -> int:
     """
     config = config_from_args(args)
     topology = topology_from_args(args)
+    private_umask()  # every store, journal and routing file is created 0600
     configure_default_logging(args.log_level, strict=True)
     options: dict[str, Any] = {"use_uvloop": importlib.util.find_spec("uvloop") is not None}
     anyio.run(_serve, config, topology, backend="asyncio", backend_options=options)

@@ -186,9 +186,15 @@ class _Writer:
     """
 
     def __init__(
-        self, url: str, corpus: _Corpus, model: dict[str, bytes | None], opts: DemoOptions
+        self,
+        url: str,
+        token: str,
+        corpus: _Corpus,
+        model: dict[str, bytes | None],
+        opts: DemoOptions,
     ) -> None:
         self.url = url
+        self.token = token
         self.corpus = corpus
         self.model = model
         self.opts = opts
@@ -204,7 +210,10 @@ class _Writer:
 
     async def run(self) -> None:
         self.started = time.monotonic()
-        async with EdgeClient(self.url, timeout=60.0) as client, anyio.create_task_group() as tg:
+        async with (
+            EdgeClient(self.url, timeout=60.0, token=self.token) as client,
+            anyio.create_task_group() as tg,
+        ):
             for index in range(_WRITERS):
                 tg.start_soon(self._one, client, index)
         self.stopped = time.monotonic()
@@ -255,7 +264,7 @@ async def _seed(
     model: dict[str, bytes | None] = {}
     async with AdminClient(url, token) as admin:
         await admin.create_workload(WORKLOAD)
-    async with EdgeClient(url, timeout=120.0) as client:
+    async with EdgeClient(url, timeout=120.0, token=token) as client:
         for start in range(0, opts.records, 1000):
             ops: list[tuple[str, bytes | None]] = []
             for i in range(start, min(opts.records, start + 1000)):
@@ -266,11 +275,11 @@ async def _seed(
     return model
 
 
-async def _lost_writes(url: str, acked: dict[str, bytes | None]) -> list[str]:
+async def _lost_writes(url: str, token: str, acked: dict[str, bytes | None]) -> list[str]:
     """Keys whose acknowledged value is not what the target serves (read concurrently)."""
     lost: list[str] = []
     items = list(acked.items())
-    async with EdgeClient(url, timeout=60.0) as client:
+    async with EdgeClient(url, timeout=60.0, token=token) as client:
 
         async def part(chunk: list[tuple[str, bytes | None]]) -> None:
             for key, value in chunk:
@@ -337,7 +346,7 @@ async def _run(
                 )
             model = await _seed(west.url, token, corpus, opts)
             seeded = await west.registry.get(WORKLOAD).stats()
-            writer = _Writer(west.url, corpus, model, opts)
+            writer = _Writer(west.url, token, corpus, model, opts)
             request: dict[str, Any] = {
                 "source_edge": SOURCE,
                 "target_edge": TARGET,
@@ -374,7 +383,7 @@ async def _run(
             metrics = await service.metrics(mid)
             assert isinstance(metrics, MigrationMetrics)  # one migration's metrics
             checkpoints = await service.checkpoints(mid)
-        lost = await _lost_writes(east.url, writer.acked)
+        lost = await _lost_writes(east.url, token, writer.acked)
         async with AdminClient(east.url, token) as admin:
             target_info = await admin.workload(WORKLOAD)
     expected = _digest(model)

@@ -1,7 +1,8 @@
 """``edge-actors health``: probe edges' ``/admin/health`` once and print their state (cli layer).
 
 Edges come from ``--topology FILE`` (all of them, or the ``EDGE`` names given) or from
-``--daemon URL`` with ``--token`` for one edge. Probes run concurrently through
+``--daemon URL`` with ``--token-file`` (or ``EDGE_ACTORS_CLUSTER_TOKEN``) for one edge.
+Probes run concurrently through
 :meth:`edge_actors.monitoring.MonitoringService.probe_now`, so the status rules are the
 monitoring node's (``healthy``, ``degraded``, ``unhealthy``, ``unreachable``). Exit code 0
 when every edge is healthy or degraded, 1 when any is unhealthy or unreachable, 2 for bad
@@ -20,6 +21,7 @@ from edge_actors.errors import ConfigError
 from edge_actors.monitoring import MonitoringConfig, MonitoringService, ProbeTarget
 
 from ._progress import format_bytes, one_line_errors, write_json, write_out
+from ._tokens import add_token_flags, refuse_argv_token, token_from_args
 
 if TYPE_CHECKING:
     import argparse
@@ -29,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["register", "run_health"]
 
 DAEMON_ENV = "EDGE_ACTORS_DAEMON"
-TOKEN_ENV = "EDGE_ACTORS_CLUSTER_TOKEN"
 _OK = frozenset(("healthy", "degraded"))
 
 
@@ -45,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("edges", nargs="*", metavar="EDGE", help="edge names (default: all)")
     parser.add_argument("--topology", metavar="FILE", help="TOML or YAML topology file")
     parser.add_argument("--daemon", metavar="URL", help=f"one edge's URL (or {DAEMON_ENV})")
-    parser.add_argument("--token", metavar="TOKEN", help=f"cluster token (or {TOKEN_ENV})")
+    add_token_flags(parser)
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="probe timeout (5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run_health)
@@ -57,6 +58,7 @@ def probe_targets(args: argparse.Namespace) -> list[ProbeTarget]:
     Raises:
         ConfigError: Neither or both given, an unknown edge name, a malformed file.
     """
+    refuse_argv_token(args)
     if args.topology is not None:
         if args.daemon is not None:
             raise ConfigError("give either --topology or --daemon, not both")
@@ -70,11 +72,10 @@ def probe_targets(args: argparse.Namespace) -> list[ProbeTarget]:
     if args.edges:
         raise ConfigError("edge names need --topology")
     url = args.daemon or os.environ.get(DAEMON_ENV)
-    token = args.token or os.environ.get(TOKEN_ENV)
     if not url:
         raise ConfigError(f"give --topology FILE or --daemon URL (or set {DAEMON_ENV})")
-    if not token:
-        raise ConfigError(f"no cluster token: give --token or set {TOKEN_ENV}")
+    token = token_from_args(args)
+    assert token is not None  # required=True
     return [ProbeTarget(url.rstrip("/"), url.rstrip("/"), token)]
 
 

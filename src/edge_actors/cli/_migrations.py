@@ -2,8 +2,9 @@
 
 Each command talks to a daemon started with ``edge-actors daemon --supervisor`` through
 :class:`~edge_actors.edge.MigrationClient` (its ``/admin/migrations`` routes). The daemon
-comes from ``--daemon URL`` or ``EDGE_ACTORS_DAEMON``, the token from ``--token`` or
-``EDGE_ACTORS_CLUSTER_TOKEN``. Results go to stdout (``--json``: one JSON object), errors
+comes from ``--daemon URL`` or ``EDGE_ACTORS_DAEMON``, the token from ``--token-file`` or
+``EDGE_ACTORS_CLUSTER_TOKEN`` (never argv: ``--token`` is refused). Results go to
+stdout (``--json``: one JSON object), errors
 are one stderr line: exit 2 for bad flags or a plan the daemon refuses as malformed, 1 for
 other failures (unknown migration, illegal transition, unreachable daemon) and for a
 ``migrate`` (or ``status --watch``) that did not end ``completed``.
@@ -37,6 +38,7 @@ from ._progress import (
     write_json,
     write_out,
 )
+from ._tokens import add_tls_client_flags, add_token_flags, tls_client_context, token_from_args
 
 if TYPE_CHECKING:
     import argparse
@@ -47,7 +49,6 @@ if TYPE_CHECKING:
 __all__ = ["parse_constraint_flags", "plan_request", "register"]
 
 DAEMON_ENV = "EDGE_ACTORS_DAEMON"
-TOKEN_ENV = "EDGE_ACTORS_CLUSTER_TOKEN"
 FINAL_STATES = frozenset(("completed", "rolled_back", "cancelled", "failed"))
 _POLL_S = 0.2
 _MAX_SECONDS = 7 * 24 * 3600.0
@@ -67,7 +68,8 @@ class CommandFailed(Exception):
 
 def _connection_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--daemon", metavar="URL", help=f"supervisor daemon URL (or {DAEMON_ENV})")
-    parser.add_argument("--token", metavar="TOKEN", help=f"cluster token (or {TOKEN_ENV})")
+    add_token_flags(parser)
+    add_tls_client_flags(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--timeout", type=float, default=30.0, metavar="S", help="seconds per request (30)"
@@ -205,13 +207,12 @@ def _number_or_text(text: str) -> str | float:
 
 def _endpoint(args: argparse.Namespace) -> tuple[str, str]:
     url = args.daemon or os.environ.get(DAEMON_ENV)
-    token = args.token or os.environ.get(TOKEN_ENV)
     if not url:
         raise ConfigError(f"no daemon: give --daemon URL or set {DAEMON_ENV}")
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"--daemon: expected an http(s) URL, got {url!r}")
-    if not token:
-        raise ConfigError(f"no cluster token: give --token or set {TOKEN_ENV}")
+    token = token_from_args(args)
+    assert token is not None  # required=True
     return url.rstrip("/"), token
 
 
@@ -229,9 +230,10 @@ def _run(
     _seconds("--timeout", args.timeout)
     _seconds("--wait-timeout", getattr(args, "wait_timeout", None))
     url, token = _endpoint(args)
+    context = tls_client_context(args)
 
     async def main() -> int:
-        async with MigrationClient(url, token, timeout=args.timeout) as client:
+        async with MigrationClient(url, token, timeout=args.timeout, ssl_context=context) as client:
             return await body(client, args)
 
     try:

@@ -11,6 +11,7 @@ old edge forwarded during a cutover teaches it the new edge through ``X-Edge-Mov
 from __future__ import annotations
 
 import io
+import os
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -22,6 +23,7 @@ from edge_actors._closing import AsyncClosing
 from edge_actors._log import get_logger
 from edge_actors.transfer import TransferProgress
 
+from ._credentials import read_token_file
 from ._errors import EdgeHTTPError, TooManyRedirects, error_for_status
 from ._models import (
     MOVED_TO_HEADER,
@@ -51,7 +53,13 @@ if TYPE_CHECKING:
 
     from edge_actors.transfer import TransferSpec
 
-__all__ = ["AdminClient", "EdgeClient"]
+__all__ = ["TOKEN_ENV", "TOKEN_FILE_ENV", "AdminClient", "EdgeClient", "client_token"]
+
+TOKEN_ENV = "EDGE_ACTORS_TOKEN"
+"""Environment variable an :class:`EdgeClient` reads its token from (when not given)."""
+
+TOKEN_FILE_ENV = "EDGE_ACTORS_TOKEN_FILE"
+"""Environment variable naming a file an :class:`EdgeClient` reads its token from."""
 
 T = TypeVar("T")
 
@@ -121,11 +129,36 @@ class _Client(AsyncClosing):
         await self._http.aclose()
 
 
+def client_token(
+    token: str | None, token_file: str | os.PathLike[str] | None, env: dict[str, str] | None = None
+) -> str | None:
+    """The token a client sends: ``token``, else ``token_file``'s, else the environment's
+    :data:`TOKEN_ENV`, else the file named by :data:`TOKEN_FILE_ENV`; ``None`` if none.
+
+    Raises:
+        ConfigError: A token file is unreadable, or a token is weak.
+    """
+    environ = os.environ if env is None else env
+    if token is not None:
+        return token
+    if token_file is not None:
+        return read_token_file(token_file, "token_file")
+    if environ.get(TOKEN_ENV):
+        return environ[TOKEN_ENV].strip()
+    if environ.get(TOKEN_FILE_ENV):
+        return read_token_file(environ[TOKEN_FILE_ENV], TOKEN_FILE_ENV)
+    return None
+
+
 class EdgeClient(_Client):
-    """Client of an edge's data API (no token), following workload moves.
+    """Client of an edge's data API (bearer token), following workload moves.
 
     Args:
         url: Base URL of the edge (``http://host:port``).
+        token: A credential of the edge permitting the workloads used (a ``data``
+            credential or the admin one). When ``None``: ``token_file``, else the
+            environment (:data:`TOKEN_ENV`, then the file named by :data:`TOKEN_FILE_ENV`).
+        token_file: A file holding the token.
         session: An ``aiohttp`` session to use (not closed by this client); one is
             created (and closed by :meth:`aclose`) when ``None``.
         timeout: Total seconds per request, including time a write waits on a hold.
@@ -145,9 +178,13 @@ class EdgeClient(_Client):
         timeout: float = 30.0,
         max_redirects: int = 5,
         ssl_context: ssl.SSLContext | None = None,
+        token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self._http = _Http(url, session, timeout, ssl_context)
         self._max_redirects = max_redirects
+        found = client_token(token, token_file)
+        self._headers = {"Authorization": f"Bearer {found}"} if found else {}
         self._bases: dict[str, str] = {}
         self._log = get_logger("edge.client", edge=self._http.url)
 
@@ -165,6 +202,7 @@ class EdgeClient(_Client):
                 method,
                 URL(base + path, encoded=True),
                 data=_payload(body),
+                headers=self._headers,
                 allow_redirects=False,
                 timeout=self._http.timeout,
                 ssl=self._http.ssl,

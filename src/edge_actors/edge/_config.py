@@ -20,6 +20,7 @@ import msgspec
 from edge_actors.errors import ConfigError
 from edge_actors.units import parse_duration, parse_size
 
+from ._credentials import CredentialSpec, check_token_strength
 from ._files import read_settings_file
 
 if TYPE_CHECKING:
@@ -53,7 +54,20 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     Attributes:
         name: The edge's name in the topology (``edge-west-1``); shown in health answers.
         data_dir: Directory of the workload stores and the routing table (created).
-        cluster_token: Shared secret for the admin API and the peer stream.
+        cluster_token: The admin credential (everything, the data API included); at least
+            22 random characters (:mod:`._credentials`). Prefer ``cluster_token_file`` or
+            ``EDGE_ACTORS_CLUSTER_TOKEN`` to writing it here.
+        cluster_token_file: A file (mode 0600) holding the admin credential.
+        credentials: Scoped credentials (``[[credentials]]``: admin, peer, metrics, or data
+            limited to workload patterns, read-only or read-write). With no credential at
+            all a loopback daemon mints an admin token into ``<data_dir>/admin.token``; a
+            non-loopback one refuses to start.
+        allowed_hosts: ``Host`` names answered besides the loopback names and the
+            ``public_url`` host; when set, every other ``Host`` is refused (421), and a
+            loopback-bound daemon refuses foreign hosts even when it is empty.
+        auth_failure_burst: Failed authentications one client address may make at once
+            before it is answered 429 (``Retry-After``) without its token being looked at.
+        auth_failure_rate_per_s: How fast that budget refills (failures per second).
         host: Interface to bind.
         port: Port to bind; ``0`` picks a free one (read the real one from ``daemon.url``).
         max_bytes: Capacity in bytes of all workloads together; writes beyond it are 507.
@@ -61,7 +75,13 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         max_workloads: Most workloads this edge hosts; creates beyond it are 507.
             Default 1000; ``None`` means unlimited.
         tls_cert: PEM certificate; with ``tls_key`` the daemon serves HTTPS.
-        tls_key: PEM private key of ``tls_cert``.
+        tls_key: PEM private key of ``tls_cert``; with ``tls_client_ca`` the pair is also
+            this daemon's client certificate toward other edges.
+        tls_ca: PEM CA bundle this daemon trusts for the edges it calls (transfers,
+            cutovers, forwarded writes, the supervisor's calls): a private CA.
+        tls_client_ca: PEM CA bundle of the client certificates this daemon requires
+            (mutual TLS): a client without a certificate it signed is refused in the TLS
+            handshake, before any HTTP.
         hold_timeout_s: Safety lease of a write hold: a hold not released in time is
             released automatically (and logged), so a crashed migrator cannot wedge writes.
         shutdown_timeout_s: On shutdown, how long in-flight requests may take before they
@@ -92,13 +112,20 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     name: str
     data_dir: str
-    cluster_token: str
+    cluster_token: str | None = None
+    cluster_token_file: str | None = None
+    credentials: tuple[CredentialSpec, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    auth_failure_burst: int = 20
+    auth_failure_rate_per_s: float = 1.0
     host: str = "127.0.0.1"
     port: int = 0
     max_bytes: int | None = DEFAULT_MAX_BYTES
     max_workloads: int | None = DEFAULT_MAX_WORKLOADS
     tls_cert: str | None = None
     tls_key: str | None = None
+    tls_ca: str | None = None
+    tls_client_ca: str | None = None
     hold_timeout_s: float = 30.0
     shutdown_timeout_s: float = 10.0
     public_url: str | None = None
@@ -121,8 +148,22 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             )
         if not self.data_dir:
             raise ConfigError("data_dir: must be a directory path")
-        if not self.cluster_token:
-            raise ConfigError("cluster_token: must not be empty")
+        if self.cluster_token is not None:
+            check_token_strength(self.cluster_token, "cluster_token")
+        if self.cluster_token is not None and self.cluster_token_file is not None:
+            raise ConfigError("cluster_token, cluster_token_file: give one, not both")
+        if not self.has_credentials and not self.loopback:
+            raise ConfigError(
+                f"host: {self.host!r} is not a loopback address and no credential is "
+                "configured; set EDGE_ACTORS_CLUSTER_TOKEN, cluster_token_file (or "
+                "--token-file) or [[credentials]], or bind to 127.0.0.1"
+            )
+        if self.auth_failure_burst < 1:
+            raise ConfigError(f"auth_failure_burst: {self.auth_failure_burst!r} must be >= 1")
+        if not (math.isfinite(self.auth_failure_rate_per_s) and self.auth_failure_rate_per_s > 0):
+            raise ConfigError(
+                f"auth_failure_rate_per_s: {self.auth_failure_rate_per_s!r} must be finite and > 0"
+            )
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port: {self.port!r} is not in 0..65535")
         if self.max_bytes is not None and self.max_bytes < 0:
@@ -131,6 +172,8 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ConfigError(f"max_workloads: {self.max_workloads!r} must not be negative")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("tls_cert, tls_key: give both (TLS) or neither (plain HTTP)")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ConfigError("tls_client_ca: mutual TLS needs tls_cert and tls_key too")
         if not (math.isfinite(self.hold_timeout_s) and self.hold_timeout_s > 0):
             raise ConfigError(f"hold_timeout_s: {self.hold_timeout_s!r} must be finite and > 0")
         if not (math.isfinite(self.shutdown_timeout_s) and self.shutdown_timeout_s >= 0):
@@ -162,6 +205,16 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             )
 
     @property
+    def has_credentials(self) -> bool:
+        """Whether any credential is configured (admin token, token file or list)."""
+        return bool(self.cluster_token or self.cluster_token_file or self.credentials)
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the daemon binds a loopback address only."""
+        return self.host.lower() in ("127.0.0.1", "localhost", "::1", "[::1]")
+
+    @property
     def tls(self) -> bool:
         """Whether the daemon serves HTTPS (both ``tls_cert`` and ``tls_key`` given)."""
         return self.tls_cert is not None and self.tls_key is not None
@@ -181,7 +234,38 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ConfigError(
                 f"tls_cert, tls_key: cannot load {self.tls_cert!r} / {self.tls_key!r}: {exc}"
             ) from None
+        if self.tls_client_ca is not None:
+            _load_ca(context, self.tls_client_ca, "tls_client_ca")
+            context.verify_mode = ssl.CERT_REQUIRED
         return context
+
+    def client_ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of this daemon's calls to other edges, or ``None`` (defaults).
+
+        Trusts ``tls_ca`` (else the system store) and, with mutual TLS
+        (``tls_client_ca``), presents ``tls_cert`` / ``tls_key`` as its client certificate.
+
+        Raises:
+            ConfigError: The CA bundle or the certificate cannot be loaded.
+        """
+        if self.tls_ca is None and self.tls_client_ca is None:
+            return None
+        context = ssl.create_default_context()
+        if self.tls_ca is not None:
+            _load_ca(context, self.tls_ca, "tls_ca")
+        if self.tls_client_ca is not None and self.tls_cert and self.tls_key:
+            try:
+                context.load_cert_chain(self.tls_cert, self.tls_key)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"tls_cert, tls_key: cannot load: {exc}") from None
+        return context
+
+
+def _load_ca(context: ssl.SSLContext, path: str, what: str) -> None:
+    try:
+        context.load_verify_locations(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"{what}: cannot load the CA bundle {path!r}: {exc}") from None
 
 
 _POSITIVE_DURATIONS = (
@@ -199,7 +283,19 @@ _POSITIVE_COUNTS = (
     "max_connections",
 )
 _FIELDS: tuple[str, ...] = EdgeConfig.__struct_fields__
-_OPTIONAL = frozenset({"max_bytes", "max_workloads", "tls_cert", "tls_key", "public_url"})
+_OPTIONAL = frozenset(
+    {
+        "max_bytes",
+        "max_workloads",
+        "tls_cert",
+        "tls_key",
+        "tls_ca",
+        "tls_client_ca",
+        "public_url",
+        "cluster_token",
+        "cluster_token_file",
+    }
+)
 
 
 def _normalize(values: dict[str, Any], origin: Mapping[str, str]) -> dict[str, Any]:
@@ -251,9 +347,11 @@ def load_edge_config(
     environ = os.environ if env is None else env
     for key in _FIELDS:
         var = ENV_PREFIX + key.upper()
-        if var in environ:
+        if var in environ and key != "credentials":  # a list: config file only
             raw = environ[var]
             values[key] = None if (raw == "" and key in _OPTIONAL) else raw
+            if key == "allowed_hosts":
+                values[key] = [host.strip() for host in raw.split(",") if host.strip()]
             origin[key] = f"environment {var}"
     for key, value in (overrides or {}).items():
         if key not in _FIELDS:
@@ -262,7 +360,7 @@ def load_edge_config(
             values[key] = value
             origin[key] = "command line"
     _normalize(values, origin)
-    missing = [key for key in ("name", "data_dir", "cluster_token") if key not in values]
+    missing = [key for key in ("name", "data_dir") if key not in values]
     if missing:
         hints = ", ".join(f"{key} ({ENV_PREFIX}{key.upper()})" for key in missing)
         raise ConfigError(f"missing required setting(s): {hints}")

@@ -13,13 +13,16 @@ wires the parts that do the work:
 - :class:`~._transfer_api.Transfers`: outgoing transfers;
 - the route modules (data, admin, peer, transfers), each over narrow protocols.
 
-Domain errors are mapped to HTTP answers in one place, :mod:`._http`. Time that decides
+Every request passes the gate of :mod:`._auth` (Host allow-list, credential, scope,
+content type) before its handler. Domain errors are mapped to HTTP answers in one place,
+:mod:`._http`. Time that decides
 (hold leases, hold durations, uptime) is read from the injected :class:`Clock`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -38,6 +41,7 @@ from edge_actors.transfer import LinkLimiters
 from edge_actors.wire import DEFAULT_LIMITS, WireLimits
 
 from ._admin_api import add_admin_routes
+from ._auth import Authenticator, auth_middleware, host_allow_list
 from ._bodies import BODY_BUDGET, BodyBudget, body_budget_middleware
 from ._connections import (
     CONNECTION_GUARD,
@@ -46,12 +50,14 @@ from ._connections import (
     connection_middleware,
     fitting_connection_cap,
 )
+from ._credentials import Credential, Credentials, mint_token, read_token_file
 from ._cutover import CutoverSaga
 from ._data_api import add_data_routes
 from ._errors import EdgeError
 from ._http import error_middleware
 from ._metrics import DaemonMetrics
 from ._peer_api import add_peer_routes
+from ._private import prepare_data_dir, write_private
 from ._router import WorkloadRouter
 from ._routing import RoutingTable
 from ._transfer_api import Transfers, add_transfer_routes
@@ -68,6 +74,8 @@ if TYPE_CHECKING:
 __all__ = ["EdgeDaemon"]
 
 _ROUTING_FILE = "routing.json"
+ADMIN_TOKEN_FILE = "admin.token"
+"""Where a daemon configured without an admin credential keeps the one it minted."""
 
 
 class EdgeDaemon(AsyncClosing):
@@ -126,10 +134,18 @@ class EdgeDaemon(AsyncClosing):
         self._stop = anyio.Event()
         self._stack: AsyncExitStack | None = None
         self._runner: web.AppRunner | None = None
+        self.auth = Authenticator(
+            config.name,
+            clock,
+            self.log,
+            burst=config.auth_failure_burst,
+            rate_per_s=config.auth_failure_rate_per_s,
+        )
         self._app = web.Application(
             middlewares=[
                 connection_middleware(),
-                error_middleware(self.metrics, config.cluster_token, config.name),
+                error_middleware(self.metrics, config.name),
+                auth_middleware(self.auth),  # before any body is read or budgeted
                 body_budget_middleware(),
             ],
             handler_args={"max_field_size": 16384},
@@ -164,8 +180,15 @@ class EdgeDaemon(AsyncClosing):
 
     @property
     def token(self) -> str:
-        """The cluster token this daemon requires on admin and peer routes."""
-        return self.config.cluster_token
+        """The daemon's admin credential (``cluster_token``, its file, or the minted one).
+
+        Raises:
+            EdgeError: Not running and no ``cluster_token`` configured.
+        """
+        token = self.auth.credentials.admin_token() or self.config.cluster_token
+        if token is None:
+            raise EdgeError(f"edge {self.name!r} is not running; no admin token yet")
+        return token
 
     @property
     def app(self) -> web.Application:
@@ -240,7 +263,13 @@ class EdgeDaemon(AsyncClosing):
             stack.callback(sock.close)
             ssl_context = self.config.ssl_context()
             data_dir = Path(self.config.data_dir)
-            await anyio.to_thread.run_sync(lambda: data_dir.mkdir(parents=True, exist_ok=True))
+            loose = await anyio.to_thread.run_sync(prepare_data_dir, data_dir)
+            for entry, mode in loose[:20]:
+                self.log.warning("data_file_not_private", path=entry, mode=mode, want="0600")
+            self.auth.use(await anyio.to_thread.run_sync(self._credentials, data_dir))
+            self.auth.hosts = host_allow_list(
+                self.config.host, self.config.allowed_hosts, self.config.public_url
+            )
             routing = RoutingTable(data_dir / _ROUTING_FILE)
             registry = await StoreRegistry.open(data_dir, clock=self.clock)
             stack.push_async_callback(self._close_registry, registry)
@@ -287,6 +316,31 @@ class EdgeDaemon(AsyncClosing):
         finally:
             self._url = None
             self.log.info("edge_stopped")
+
+    def _credentials(self, data_dir: Path) -> Credentials:
+        """Resolve the configured credentials; mint an admin one if none is configured.
+
+        A minted admin token is kept in ``<data_dir>/admin.token`` (0600) and reused on
+        the next start, so a local CLI can use ``--token-file`` on it.
+        """
+        config = self.config
+        found: list[Credential] = []
+        if config.cluster_token is not None:
+            found.append(Credential("cluster", "admin", config.cluster_token))
+        elif config.cluster_token_file is not None:
+            token = read_token_file(config.cluster_token_file, "cluster_token_file")
+            found.append(Credential("cluster", "admin", token))
+        found.extend(spec.resolve(os.environ) for spec in config.credentials)
+        if not any(c.role == "admin" for c in found):
+            path = data_dir / ADMIN_TOKEN_FILE
+            if path.exists():
+                token = read_token_file(path, "minted admin token")
+            else:
+                token = mint_token()
+                write_private(path, token + "\n")
+            found.append(Credential("minted-admin", "admin", token))
+            self.log.info("admin_token_minted", path=str(path))
+        return Credentials(found)
 
     def _bind(self) -> socket.socket:
         """Bind the listening socket first, so a busy port is a plain, early error."""
@@ -365,5 +419,7 @@ class EdgeDaemon(AsyncClosing):
         """The daemon's pooled HTTP session (forwarded writes, transfers, peer admin calls;
         created on first use)."""
         if self._forward_session is None or self._forward_session.closed:
-            self._forward_session = aiohttp.ClientSession()
+            context = self.config.client_ssl_context()  # private CA, mTLS client cert
+            connector = None if context is None else aiohttp.TCPConnector(ssl=context)
+            self._forward_session = aiohttp.ClientSession(connector=connector)
         return self._forward_session

@@ -3,7 +3,9 @@
 Writes held by a cutover and released with ``moved_to`` are forwarded by the source edge
 itself (one batch per drain, over the daemon's pooled connection), so held clients need
 no 307 round trip; they learn the new edge from the ``X-Edge-Moved-To`` header of the
-answer. The router queues each such write in release order and awaits its outcome.
+answer. Each write is forwarded with its own client's bearer token (the one the client
+would send after a 307), so a batch holds writes of one token only. The router queues
+each such write in release order and awaits its outcome.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import aiohttp
 import anyio
 import msgspec
 
+from ._credentials import REQUEST_TOKEN
 from ._models import LsnAnswer
 
 if TYPE_CHECKING:
@@ -32,10 +35,11 @@ _LSN_ANSWER = msgspec.json.Decoder(LsnAnswer)
 class Forwarded:
     """One held write waiting for its forward: its ops and, once sent, its outcome."""
 
-    __slots__ = ("done", "error", "lsn", "ops", "redirect")
+    __slots__ = ("done", "error", "lsn", "ops", "redirect", "token")
 
     def __init__(self, ops: Sequence[tuple[str, bytes | None]]) -> None:
         self.ops = ops
+        self.token = REQUEST_TOKEN.get()
         self.done = False
         self.lsn = 0
         self.redirect = False
@@ -97,7 +101,7 @@ class Forwarder:
         size, count = 0, 0
         for queued in self.pending:
             size += sum(len(k) + (len(v) if v else 0) for k, v in queued.ops)
-            if count and size > _FORWARD_BATCH_BYTES:
+            if count and (size > _FORWARD_BATCH_BYTES or queued.token != self.pending[0].token):
                 break
             count += 1
         batch, self.pending = self.pending[:count], self.pending[count:]
@@ -112,6 +116,7 @@ class Forwarder:
             async with self._session().post(
                 url,
                 data=_MSGPACK.encode(ops),
+                headers=_headers(batch[0].token),
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=_FORWARD_TIMEOUT_S),
             ) as resp:
@@ -148,3 +153,10 @@ class Forwarder:
             outcome=outcome,
             ms=round((time.perf_counter() - started) * 1000, 3),
         )
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    headers = {"Content-Type": "application/msgpack"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from edge_actors._closing import AsyncClosing
+from edge_actors.clock import SYSTEM_CLOCK
 from edge_actors.migration import (
     CutoverResult,
     EdgeCapacity,
@@ -28,11 +29,14 @@ from edge_actors.transfer import TransferProgress, TransferSpec
 
 from ._client import AdminClient
 from ._errors import EdgeHTTPError, UnknownEdge, WorkloadMissing
+from ._grants import GRANT_TTL_S, mint_grant
 from ._models import CutoverRequest
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import AsyncIterator, Callable
 
+    from edge_actors.clock import Clock
     from edge_actors.migration import CutoverSpec
     from edge_actors.migration._gateway import WorkloadRouting
 
@@ -60,6 +64,9 @@ class HttpEdgeGateway(AsyncClosing):
         topology: edge name -> URL and cluster token.
         session: an ``aiohttp`` session to share (not closed here); created when ``None``.
         timeout: seconds per admin request (transfers: seconds between progress lines).
+        clock: stamps the transfer grants the sources get (their expiry).
+        grant_ttl_s: lifetime of a transfer grant; one is minted per transfer and cutover.
+        ssl_context: TLS context of an owned session (a private CA, a client certificate).
 
     Use as ``async with HttpEdgeGateway(topology) as gateway:`` (closes its own session).
     """
@@ -70,8 +77,14 @@ class HttpEdgeGateway(AsyncClosing):
         *,
         session: aiohttp.ClientSession | None = None,
         timeout: float = 30.0,
+        clock: Clock = SYSTEM_CLOCK,
+        grant_ttl_s: float = GRANT_TTL_S,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.topology = topology
+        self._ssl = ssl_context
+        self.clock = clock
+        self.grant_ttl_s = grant_ttl_s
         self._session = session
         self._own_session = session is None
         self._timeout = timeout
@@ -86,7 +99,8 @@ class HttpEdgeGateway(AsyncClosing):
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            connector = None if self._ssl is None else aiohttp.TCPConnector(ssl=self._ssl)
+            self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
     def _admin(self, edge: str) -> AdminClient:
@@ -98,6 +112,17 @@ class HttpEdgeGateway(AsyncClosing):
             )
             self._clients[edge] = client
         return client
+
+    def _grant(self, endpoint: EdgeEndpoint, target: str, migration_id: str, workload: str) -> str:
+        """A transfer grant for the source: never the target's own token (:mod:`._grants`)."""
+        return mint_grant(
+            endpoint.token,
+            migration_id=migration_id,
+            workload=workload,
+            target=target,
+            now=self.clock.time(),
+            ttl_s=self.grant_ttl_s,
+        )
 
     def _endpoint(self, edge: str) -> EdgeEndpoint:
         try:
@@ -188,7 +213,7 @@ class HttpEdgeGateway(AsyncClosing):
         body = CutoverRequest(
             target_name=target,
             target_url=endpoint.url,
-            target_token=endpoint.token,
+            target_token=self._grant(endpoint, target, spec.migration_id, spec.workload),
             migration_id=spec.migration_id,
             transfer_id=spec.transfer_id,
             from_lsn=spec.from_lsn,
@@ -226,7 +251,7 @@ class HttpEdgeGateway(AsyncClosing):
             workload=request.workload,
             target_name=target,
             target_url=endpoint.url,
-            target_token=endpoint.token,
+            target_token=self._grant(endpoint, target, request.migration_id, request.workload),
             from_lsn=request.from_lsn,
             to_lsn=request.to_lsn,
             batch_size=request.batch_size,
@@ -251,11 +276,15 @@ class HttpEdgeGateway(AsyncClosing):
             await self._admin(source).set_link_rate(target, rate_bps)
 
     async def probe(self, edge: str, path: str) -> int:
-        """``GET path`` on ``edge`` without a token; the HTTP status (599: no answer)."""
-        url = self._endpoint(edge).url + path
+        """``GET path`` on ``edge`` with its token; the HTTP status (599: no answer)."""
+        endpoint = self._endpoint(edge)
+        url = endpoint.url + path
         try:
             async with self._http().get(
-                url, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=self._timeout)
+                url,
+                headers={"Authorization": f"Bearer {endpoint.token}"},
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
             ) as resp:
                 await resp.read()
                 return resp.status

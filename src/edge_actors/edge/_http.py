@@ -7,7 +7,8 @@ to its HTTP status (:data:`REFUSAL_STATUS`, :data:`_STORE_ERRORS`):
 :func:`error_middleware` turns every failure into the JSON shape
 ``{"error": code, "message": ...}`` (a :class:`WorkloadRedirected` into a 307 to the same
 path on the new edge) and counts the request, so no traceback ever reaches a client.
-:func:`check_token` compares bearer tokens in constant time.
+:func:`check_token` compares bearer tokens in constant time; authentication and
+authorization are :mod:`._auth`'s middleware, which runs inside this one.
 """
 
 from __future__ import annotations
@@ -79,7 +80,6 @@ T = TypeVar("T")
 JSON_TYPE = "application/json"
 _JSON_BODY_LIMIT = 1024 * 1024
 _ENCODER = msgspec.json.Encoder()
-_PROTECTED = ("/admin/", "/peer/", "/metrics")
 
 
 class HttpError(Exception):
@@ -287,11 +287,11 @@ def _route_name(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def error_middleware(metrics: DaemonMetrics, token: str, edge: str) -> Middleware:
-    """Build the middleware that authenticates, counts and maps errors to JSON answers.
+def error_middleware(metrics: DaemonMetrics, edge: str) -> Middleware:
+    """Build the middleware that counts requests and maps errors to JSON answers.
 
-    Admin (``/admin/``), peer (``/peer/``) and ``/metrics`` paths need the cluster
-    token: without it the answer is 401 before the handler (or a WebSocket upgrade) runs.
+    Authentication is the next middleware's job (:func:`._auth.auth_middleware`); its
+    401/403/421/429/415 refusals are answered and counted here like any other.
     """
     log = get_logger("edge.http", edge=edge)
     load = metrics.load
@@ -306,8 +306,6 @@ def error_middleware(metrics: DaemonMetrics, token: str, edge: str) -> Middlewar
         load.inflight += 1
         status = 500
         try:
-            if request.path.startswith(_PROTECTED) and not check_token(request, token):
-                raise HttpError(401, "unauthorized", "missing or wrong cluster token")
             check_path(request.raw_path)
             response = await handler(request)
             status = response.status

@@ -158,7 +158,9 @@ class CutoverRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     Attributes:
         target_name: the target edge's name (its link limiter, logs).
         target_url: the target's base URL: peer stream, admin calls and ``moved_to``.
-        target_token: the cluster token of the target.
+        target_token: the bearer credential the target accepts: a transfer grant for this
+            migration and workload from the supervisor (``HttpEdgeGateway``), never the
+            target's own token when the supervisor mints grants.
         migration_id: the migration it serves (logs, peer ``Hello``).
         transfer_id: id of the final delta's transfer.
         from_lsn: the LSN the target has acknowledged; the final delta is

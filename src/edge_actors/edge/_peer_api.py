@@ -4,7 +4,8 @@ The bearer token is checked by the daemon's middleware before the upgrade. The s
 itself is served by the transfer layer's receiver; this module decides which local store
 a stream may write to: any workload with a store here, i.e. ``incoming`` ones (forward
 sync) and ``active`` / ``moved`` ones (rollback sync-back). Unknown workloads, and moved
-ones whose data was already released, are refused with a clear ``ErrorFrame``. Each
+ones whose data was already released, are refused with a clear ``ErrorFrame``; so is a
+stream opened with a transfer grant (:mod:`._grants`) for another workload or migration. Each
 stream's receiver actor runs in the daemon's long-lived actor system.
 """
 
@@ -17,6 +18,8 @@ from aiohttp import web
 from edge_actors.store import WorkloadNotFound, validate_workload_name
 from edge_actors.transfer import peer_ws_max_msg_size, serve_peer_stream
 
+from ._auth import credential_of
+from ._errors import EdgeError
 from ._http import HttpError
 
 if TYPE_CHECKING:
@@ -24,10 +27,17 @@ if TYPE_CHECKING:
     from edge_actors.store import StoreRegistry, WorkloadStore
     from edge_actors.wire import WireLimits
 
+    from ._credentials import Credential
     from ._metrics import DaemonMetrics
     from ._routing import Route
 
-__all__ = ["PeerHost", "PeerStores", "add_peer_routes"]
+__all__ = ["GrantMismatch", "PeerHost", "PeerStores", "add_peer_routes"]
+
+
+class GrantMismatch(EdgeError):
+    """A peer stream's transfer grant does not cover the workload or migration it names."""
+
+    code = "grant_mismatch"
 
 
 class PeerHost(Protocol):
@@ -74,13 +84,27 @@ def add_peer_routes(
     """
     streams: set[web.WebSocketResponse] = set()
 
-    async def resolve_store(workload: str, migration_id: str) -> WorkloadStore:
+    async def resolve_store(
+        workload: str, migration_id: str, credential: Credential
+    ) -> WorkloadStore:
         validate_workload_name(workload)
+        if credential.role == "grant" and (
+            workload not in credential.workloads or migration_id != credential.migration_id
+        ):
+            raise GrantMismatch(
+                f"the transfer grant covers workload {credential.workloads[0]!r} of migration "
+                f"{credential.migration_id!r}, not {workload!r} of {migration_id!r}"
+            )
         route = stores.route_of(workload)
         if route is None or workload not in stores.registry:
             raise WorkloadNotFound(
                 f"workload {workload!r} has no store on edge {daemon.name}; create it "
                 "(status 'incoming') before streaming to it"
+            )
+        if credential.role != "admin" and route.status == "active":
+            raise GrantMismatch(
+                f"workload {workload!r} is active on edge {daemon.name}: only the admin "
+                "credential may stream into live data"
             )
         daemon.log.info(
             "peer_stream_opened", workload=workload, migration_id=migration_id, status=route.status
@@ -101,12 +125,17 @@ def add_peer_routes(
                 "/peer/stream needs a WebSocket upgrade (Connection: Upgrade, Upgrade: "
                 "websocket); it carries the binary peer-stream frames of docs/wire.md",
             )
+        credential = credential_of(request)
+
+        async def resolve(workload: str, migration_id: str) -> WorkloadStore:
+            return await resolve_store(workload, migration_id, credential)
+
         await ws.prepare(request)
         streams.add(ws)
         try:
             await serve_peer_stream(
                 ws,
-                resolve_store=resolve_store,
+                resolve_store=resolve,
                 limits=daemon.limits,
                 on_applied=on_applied,
                 system=daemon.actor_system,

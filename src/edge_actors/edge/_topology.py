@@ -6,7 +6,7 @@ here. Files are TOML or YAML with one table per edge::
 
     [edges.edge-west-1]
     url = "http://10.0.0.5:7400"
-    token = "s3cret"
+    token_file = "/etc/edge-actors/west.token"   # or: token = "..."
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import msgspec
 from edge_actors.errors import ConfigError
 
 from ._config import EDGE_NAME
+from ._credentials import read_token_file
 from ._errors import UnknownEdge
 from ._files import read_settings_file
 
@@ -103,6 +104,11 @@ def _parse(data: object, source: str) -> Topology:
                 "'-'; up to 63 characters)"
             )
         try:
+            if isinstance(entry, dict) and "token_file" in entry:
+                if "token" in entry:
+                    raise ConfigError("give token or token_file, not both")
+                entry = {k: v for k, v in entry.items() if k != "token_file"}
+                entry["token"] = read_token_file(str(edges[name]["token_file"]), "token_file")
             endpoint = msgspec.convert(entry, EdgeEndpoint)
             result[name] = EdgeEndpoint(endpoint.url.rstrip("/"), endpoint.token)
         except (msgspec.ValidationError, ConfigError) as exc:

@@ -239,7 +239,9 @@ class EdgeEnvironment:
             else:
                 topology = _LiveTopology(self._endpoints)
                 await self._restart_known_edges()
-            self._gateway = await stack.enter_async_context(HttpEdgeGateway(topology))
+            self._gateway = await stack.enter_async_context(
+                HttpEdgeGateway(topology, clock=self.clock)  # the embedded edges' clock too
+            )
             self._monitoring = await stack.enter_async_context(MonitoringService(clock=self.clock))
             self._migration = await stack.enter_async_context(
                 MigrationService(self._gateway, data_dir / _JOURNAL_DIR, clock=self.clock)

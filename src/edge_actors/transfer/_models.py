@@ -32,7 +32,8 @@ class TransferSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         workload: the workload name, the same on both edges.
         target_name: the target edge's name; also the rate-limiter link.
         target_url: base URL of the target daemon (``http://host:port``).
-        target_token: the cluster bearer token for ``/peer/stream``.
+        target_token: the bearer credential for ``/peer/stream``: a transfer grant
+            (edge layer) or a peer/admin token of the target.
         from_lsn: ship changes with LSN greater than this.
         to_lsn: ship changes up to this LSN; ``None``: the source LSN at start.
         batch_size: records per chunk.

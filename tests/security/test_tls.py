@@ -1,0 +1,159 @@
+"""Issue 11, "TLS with a private CA": daemons trust a private CA for the edges they call
+(``tls_ca``, no ``SSL_CERT_FILE``), and with ``tls_client_ca`` require client
+certificates it signed (mutual TLS); the recipe of docs/security.md, run for real."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+from typing import TYPE_CHECKING
+
+import aiohttp
+import msgspec
+import pytest
+
+from edge_actors.edge import (
+    AdminClient,
+    EdgeClient,
+    EdgeConfig,
+    EdgeDaemon,
+    EdgeEndpoint,
+    HttpEdgeGateway,
+    Topology,
+)
+from edge_actors.migration import CutoverSpec
+from edge_actors.migration._gateway import TransferRequest
+from edge_actors.transfer import TransferSpec
+
+from .conftest import ADMIN
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command"),
+]
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def _private_ca(tmp_path: Path) -> dict[str, str]:
+    """A private CA, a server certificate for 127.0.0.1 and a client certificate."""
+    ca_key, ca = tmp_path / "ca.key", tmp_path / "ca.pem"
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key),
+             "-out", str(ca), "-days", "1", "-subj", "/CN=edge-actors test CA")  # fmt: skip
+    files = {"ca": str(ca)}
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "")):
+        key, csr, cert = tmp_path / f"{name}.key", tmp_path / f"{name}.csr", tmp_path / name
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
+                 "-subj", f"/CN={name}")  # fmt: skip
+        extfile = tmp_path / f"{name}.ext"
+        extfile.write_text(ext + "\n" if ext else "basicConstraints=CA:FALSE\n")
+        _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+                 "-CAcreateserial", "-out", str(cert), "-days", "1",
+                 "-extfile", str(extfile))  # fmt: skip
+        files[name], files[f"{name}_key"] = str(cert), str(key)
+    return files
+
+
+def _config(tmp_path: Path, name: str, pki: dict[str, str], *, mutual: bool) -> EdgeConfig:
+    return EdgeConfig(
+        name=name,
+        data_dir=str(tmp_path / name),
+        cluster_token=ADMIN,
+        tls_cert=pki["server"],
+        tls_key=pki["server_key"],
+        tls_ca=pki["ca"],
+        tls_client_ca=pki["ca"] if mutual else None,
+        shutdown_timeout_s=2.0,
+    )
+
+
+def _client_context(pki: dict[str, str], *, with_cert: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=pki["ca"])
+    if with_cert:
+        context.load_cert_chain(pki["client"], pki["client_key"])
+    return context
+
+
+@pytest.mark.parametrize("mutual", [False, True])
+async def test_a_migration_between_edges_with_a_private_ca(tmp_path: Path, mutual: bool) -> None:
+    pki = _private_ca(tmp_path)
+    trust = _client_context(pki, with_cert=True)
+    async with (
+        EdgeDaemon(_config(tmp_path, "edge-west", pki, mutual=mutual)) as west,
+        EdgeDaemon(_config(tmp_path, "edge-east", pki, mutual=mutual)) as east,
+        AdminClient(west.url, ADMIN, ssl_context=trust) as admin_west,
+        AdminClient(east.url, ADMIN, ssl_context=trust) as admin_east,
+    ):
+        assert west.url.startswith("https://")
+        await admin_west.create_workload("orders")
+        await admin_east.create_workload("orders", "incoming")
+        async with EdgeClient(west.url, token=ADMIN, ssl_context=trust) as client:
+            await client.batch("orders", [(f"k{i}", b"v") for i in range(20)])
+        topology = Topology(
+            {"edge-west": EdgeEndpoint(west.url, ADMIN), "edge-east": EdgeEndpoint(east.url, ADMIN)}
+        )
+        async with HttpEdgeGateway(topology, ssl_context=trust) as gateway:
+            request = TransferRequest(
+                transfer_id="t-1", migration_id="mig-1", workload="orders", from_lsn=0
+            )
+            synced = await gateway.transfer("edge-west", "edge-east", request, lambda _: None)
+            assert synced.state == "done", synced.error  # west verified east by the CA
+            cut = CutoverSpec(
+                transfer_id="t-2", migration_id="mig-1", workload="orders",
+                from_lsn=synced.acked_lsn,
+            )  # fmt: skip
+            result = await gateway.cutover("edge-west", "edge-east", cut)
+        assert result.target_lsn == 20
+        assert (await admin_east.workload("orders")).status == "active"
+
+
+async def test_mutual_tls_refuses_a_client_without_a_certificate(tmp_path: Path) -> None:
+    pki = _private_ca(tmp_path)
+    async with EdgeDaemon(_config(tmp_path, "edge-m", pki, mutual=True)) as daemon:
+        without = _client_context(pki, with_cert=False)
+        async with AdminClient(daemon.url, ADMIN, ssl_context=without) as admin:
+            with pytest.raises(aiohttp.ClientError):
+                await admin.health()
+        async with AdminClient(
+            daemon.url, ADMIN, ssl_context=_client_context(pki, with_cert=True)
+        ) as admin:
+            assert (await admin.health()).name == "edge-m"
+
+
+async def test_a_client_that_does_not_trust_the_private_ca_is_refused(tmp_path: Path) -> None:
+    pki = _private_ca(tmp_path)
+    async with (
+        EdgeDaemon(_config(tmp_path, "edge-t", pki, mutual=False)) as daemon,
+        AdminClient(daemon.url, ADMIN) as admin,
+    ):
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):
+            await admin.health()
+
+
+async def test_without_tls_ca_an_edge_does_not_trust_its_peer(tmp_path: Path) -> None:
+    """The defect ``tls_ca`` closes: the system store does not know a private CA."""
+    pki = _private_ca(tmp_path)
+    trust = _client_context(pki, with_cert=False)
+    west_config = _config(tmp_path, "edge-west", pki, mutual=False)
+    west_config = EdgeConfig(**{**msgspec.structs.asdict(west_config), "tls_ca": None})
+    async with (
+        EdgeDaemon(west_config) as west,
+        EdgeDaemon(_config(tmp_path, "edge-east", pki, mutual=False)) as east,
+        AdminClient(west.url, ADMIN, ssl_context=trust) as admin_west,
+        AdminClient(east.url, ADMIN, ssl_context=trust) as admin_east,
+    ):
+        await admin_west.create_workload("orders")
+        await admin_east.create_workload("orders", "incoming")
+        spec = TransferSpec(
+            transfer_id="t-1", migration_id="mig-1", workload="orders", target_name="edge-east",
+            target_url=east.url, target_token=ADMIN, from_lsn=0, max_retries=0,
+        )  # fmt: skip
+        failed = await admin_west.run_transfer(spec)
+        assert failed.state == "failed"
+        assert "CERTIFICATE_VERIFY_FAILED" in (failed.error or "")

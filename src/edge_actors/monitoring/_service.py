@@ -257,10 +257,11 @@ class MonitoringService:
         targets = list(targets)
         if not targets:
             raise ConfigError("targets: expected at least one ProbeTarget")
-        names = [t.name for t in targets]
         for target in targets:
             if not isinstance(target, ProbeTarget):
                 raise ConfigError(f"targets: expected ProbeTarget items, got {target!r}")
+        names = [t.name for t in targets]
+        for target in targets:
             if names.count(target.name) > 1:
                 raise ConfigError(f"targets: edge {target.name!r} is listed more than once")
         started_at = self.clock.time()

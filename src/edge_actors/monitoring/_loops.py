@@ -96,8 +96,8 @@ class ProbeLoops:
         Must run in the task that called :meth:`open` (anyio task-group rule).
         """
         tg, session = self._tg, self._session
-        assert tg is not None, "close without open"
-        assert session is not None, "close without open"
+        assert tg is not None, "MonitoringService.__aexit__ without __aenter__"
+        assert session is not None, "MonitoringService.__aexit__ without __aenter__"
         self._loops.clear()
         try:
             tg.cancel_scope.cancel()

@@ -258,3 +258,11 @@ async def test_start_monitor_rejects_bad_arguments(edge: FakeEdge) -> None:
         assert probe_tasks() == []
     with pytest.raises(ConfigError, match="url"):
         ProbeTarget(name="x", url="127.0.0.1:80", token="t")
+
+
+async def test_start_monitor_refuses_a_target_that_is_not_a_probe_target() -> None:
+    async with MonitoringService() as svc:
+        with pytest.raises(ConfigError, match="expected ProbeTarget items"):
+            # A URL string instead of a ProbeTarget, on purpose: the check under test.
+            await svc.start_monitor(["http://127.0.0.1:1"])  # type: ignore[list-item]
+        assert probe_tasks() == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._anomaly import EwmaDetector as EwmaDetector
 from ._errors import MonitoringError as MonitoringError
 from ._errors import ServiceNotRunning as ServiceNotRunning
+from ._loops import PROBE_TASK_PREFIX as PROBE_TASK_PREFIX
 from ._models import BUILTIN_METRICS as BUILTIN_METRICS
 from ._models import Alert as Alert
 from ._models import Analytics as Analytics
@@ -28,7 +29,6 @@ from ._models import MonitorStatus as MonitorStatus
 from ._models import ProbeTarget as ProbeTarget
 from ._models import Threshold as Threshold
 from ._models import check_tags as check_tags
-from ._service import PROBE_TASK_PREFIX as PROBE_TASK_PREFIX
 from ._service import MonitoringService as MonitoringService
 from ._stats import percentile as percentile
 

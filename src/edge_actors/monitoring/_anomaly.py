@@ -20,10 +20,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from ._models import Anomaly
+
 if TYPE_CHECKING:
     from ._models import AnomalyConfig
 
-__all__ = ["EwmaDetector", "Verdict"]
+__all__ = ["EwmaDetector", "Verdict", "anomaly_of"]
 
 
 class Verdict:
@@ -74,3 +76,16 @@ class EwmaDetector:
         self._var = (1.0 - alpha) * (self._var + alpha * d * d)
         self._seen += 1
         return Verdict(anomalous=anomalous, expected=mean, stddev=std, z_score=z)
+
+
+def anomaly_of(edge: str, metric: str, ts: float, value: float, verdict: Verdict) -> Anomaly:
+    """The :class:`Anomaly` record of a point ``verdict`` flagged."""
+    return Anomaly(
+        edge=edge,
+        metric=metric,
+        timestamp=ts,
+        value=value,
+        expected=verdict.expected,
+        stddev=verdict.stddev,
+        z_score=verdict.z_score,
+    )

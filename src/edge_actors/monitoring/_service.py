@@ -1,9 +1,15 @@
-"""The monitoring service: probe loops, metric series, analytics, anomalies and alerts.
+"""The monitoring service: the public face composing the monitoring owners.
 
 Monitoring layer (above ``edge`` in the import order; it talks to edges over HTTP only).
 One :class:`MonitoringService` holds process-wide monitoring state; the runtime keeps one
 on its background event loop so every ``EdgeMonitoringNode`` sees the same series,
 thresholds and alerts, and probe loops outlive the call that started them.
+
+It checks arguments and delegates each job to its owner: :class:`ProbeLoops` (probe
+tasks, task group, HTTP session), :class:`EdgeBook` (per-edge probe state, the points a
+probe gives, health), :class:`MetricRecorder` (series, live anomaly detection, feeding the
+alerts), :class:`SeriesReader` (queries, analytics) and :class:`AlertBook` (thresholds,
+alerts).
 
 Concurrency: the service lives on **one** event loop. Its state is only touched by
 synchronous code between awaits, so calls from any number of coroutines on that loop are
@@ -12,114 +18,35 @@ safe; calls from another thread or loop are not (hand them to the owning loop).
 
 from __future__ import annotations
 
-import math
-import re
-from collections import deque
 from typing import TYPE_CHECKING, Self
 
-import aiohttp
-import anyio
-import anyio.abc
-
-from edge_actors._log import get_logger
 from edge_actors.clock import SYSTEM_CLOCK, Clock
-from edge_actors.errors import ConfigError
 from edge_actors.units import parse_duration
 
 from ._alerts import AlertBook, check_severity, make_threshold
-from ._anomaly import EwmaDetector, Verdict
-from ._errors import MonitoringError, ServiceNotRunning
-from ._health import classify
-from ._models import (
-    BUILTIN_METRICS,
-    Alert,
-    Analytics,
-    Anomaly,
-    EdgeHealth,
-    MetricPoint,
-    MetricSample,
-    MetricStats,
-    MonitoringConfig,
-    MonitoringSummary,
-    MonitorStatus,
-    ProbeTarget,
-    Tags,
-    Threshold,
-    check_tags,
-)
-from ._probe import ProbeResult, probe
-from ._series import SeriesStore
-from ._stats import percentile, summarize
+from ._checks import check_edge, check_metric_name, edge_names, finite, probe_targets
+from ._edges import EdgeBook
+from ._loops import PROBE_TASK_PREFIX, ProbeLoops
+from ._models import MetricPoint, MonitoringConfig, MonitoringSummary, MonitorStatus, check_tags
+from ._queries import SeriesReader
+from ._recorder import MetricRecorder
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from types import TracebackType
 
-__all__ = ["PROBE_TASK_PREFIX", "MonitoringService"]
-
-PROBE_TASK_PREFIX = "edge_actors.monitoring.probe:"
-"""Name prefix of every probe-loop task (followed by the edge name)."""
-
-_METRIC_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,127}")
-
-_log = get_logger("monitoring")
-
-
-class _Monitor:
-    """A running probe loop's settings and handles (mutated in place to retune it)."""
-
-    def __init__(self, target: ProbeTarget, interval_s: float, timeout_s: float) -> None:
-        self.target = target
-        self.interval_s = interval_s
-        self.timeout_s = timeout_s
-        self.scope: anyio.CancelScope | None = None
-        self.retuned = anyio.Event()
-        self.done = anyio.Event()
-
-
-class _EdgeState:
-    """What the service knows about one probed edge."""
-
-    def __init__(self, target: ProbeTarget) -> None:
-        self.target = target
-        self.last: ProbeResult | None = None
-        self.last_ok: ProbeResult | None = None
-        self.throughput: float | None = None
-
-
-def _edge_names(edge_nodes: Sequence[str] | None, field: str = "edge_nodes") -> list[str] | None:
-    if edge_nodes is None:
-        return None
-    if isinstance(edge_nodes, str):
-        raise ConfigError(f"{field}: expected a list of edge names, got the string {edge_nodes!r}")
-    names = list(edge_nodes)
-    for name in names:
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"{field}: expected non-empty edge names, got {name!r}")
-    return names
-
-
-def _check_edge(edge: str) -> None:
-    if not isinstance(edge, str) or not edge:
-        raise ConfigError(f"edge: expected a non-empty string, got {edge!r}")
-
-
-def _finite(field: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{field}: expected a finite number, got {value!r}")
-    return float(value)
-
-
-def _anomaly(edge: str, metric: str, ts: float, value: float, verdict: Verdict) -> Anomaly:
-    return Anomaly(
-        edge=edge,
-        metric=metric,
-        timestamp=ts,
-        value=value,
-        expected=verdict.expected,
-        stddev=verdict.stddev,
-        z_score=verdict.z_score,
+    from ._models import (
+        Alert,
+        Analytics,
+        Anomaly,
+        EdgeHealth,
+        MetricSample,
+        ProbeTarget,
+        Tags,
+        Threshold,
     )
+
+__all__ = ["PROBE_TASK_PREFIX", "MonitoringService"]
 
 
 class MonitoringService:
@@ -147,17 +74,14 @@ class MonitoringService:
     ) -> None:
         self.clock = clock
         self.config = config if config is not None else MonitoringConfig()
-        self._anomaly_everywhere = anomaly_detection
-        self._anomaly_edges: set[str] = set()
-        self._series = SeriesStore(self.config.max_points)
-        self._detectors: dict[tuple[str, str], EwmaDetector] = {}
-        self._anomalies: deque[Anomaly] = deque(maxlen=self.config.max_anomalies)
-        self._anomaly_count = 0
         self._alerts = AlertBook(self.config.max_alerts)
-        self._edges: dict[str, _EdgeState] = {}
-        self._monitors: dict[str, _Monitor] = {}
-        self._tg: anyio.abc.TaskGroup | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._recorder = MetricRecorder(
+            self.config, self._alerts, anomaly_everywhere=anomaly_detection
+        )
+        self._series = self._recorder.series
+        self._reader = SeriesReader(self._series, self.config.anomaly, clock)
+        self._edges = EdgeBook(self._recorder, self.config)
+        self._loops = ProbeLoops(self._edges.record_probe, clock)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -167,16 +91,7 @@ class MonitoringService:
         Raises:
             MonitoringError: the service is already running.
         """
-        if self._tg is not None:
-            raise MonitoringError("MonitoringService is already running")
-        session = aiohttp.ClientSession()
-        tg = anyio.create_task_group()
-        try:
-            await tg.__aenter__()
-        except BaseException:
-            await session.close()
-            raise
-        self._session, self._tg = session, tg
+        await self._loops.open()
         return self
 
     async def __aexit__(
@@ -189,29 +104,12 @@ class MonitoringService:
 
         Must run in the task that entered the service (anyio task-group rule).
         """
-        tg, session = self._tg, self._session
-        assert tg is not None, "__aexit__ without __aenter__"
-        assert session is not None, "__aexit__ without __aenter__"
-        self._monitors.clear()
-        try:
-            tg.cancel_scope.cancel()
-            # The body's own exception (if any) is not handed to the task group, so it
-            # propagates as itself rather than wrapped in an ExceptionGroup.
-            await tg.__aexit__(None, None, None)
-        finally:
-            self._tg = self._session = None
-            with anyio.CancelScope(shield=True):
-                await session.close()
+        await self._loops.close()
 
     @property
     def running(self) -> bool:
         """True inside ``async with``."""
-        return self._tg is not None
-
-    def _require_running(self, operation: str) -> tuple[anyio.abc.TaskGroup, aiohttp.ClientSession]:
-        if self._tg is None or self._session is None:
-            raise ServiceNotRunning(f"{operation} needs 'async with MonitoringService()'")
-        return self._tg, self._session
+        return self._loops.running
 
     # -- probe loops ----------------------------------------------------------------------
 
@@ -247,44 +145,25 @@ class MonitoringService:
         running (they belong to the service, not the caller); stop them with
         :meth:`stop_monitor`.
         """
-        tg, _ = self._require_running("start_monitor")
+        self._loops.require_running("start_monitor")
         interval = parse_duration(interval_s, field="interval_s")
         timeout = (
             min(interval, self.config.probe_timeout_s)
             if timeout_s is None
             else parse_duration(timeout_s, field="timeout_s")
         )
-        targets = list(targets)
-        if not targets:
-            raise ConfigError("targets: expected at least one ProbeTarget")
-        names = [t.name for t in targets]
-        for target in targets:
-            if not isinstance(target, ProbeTarget):
-                raise ConfigError(f"targets: expected ProbeTarget items, got {target!r}")
-            if names.count(target.name) > 1:
-                raise ConfigError(f"targets: edge {target.name!r} is listed more than once")
+        chosen = probe_targets(targets, unique=True)
         started_at = self.clock.time()
-        for target in targets:
-            if anomaly_detection:
-                self._anomaly_edges.add(target.name)
-            else:
-                self._anomaly_edges.discard(target.name)
-            monitor = self._monitors.get(target.name)
-            if monitor is not None:
-                monitor.target, monitor.interval_s, monitor.timeout_s = target, interval, timeout
-                monitor.retuned.set()
-                _log.info("monitor_retuned", edge=target.name, interval_s=interval)
-                continue
-            monitor = _Monitor(target, interval, timeout)
-            self._monitors[target.name] = monitor
-            await tg.start(self._run_monitor, monitor, name=PROBE_TASK_PREFIX + target.name)
+        for target in chosen:
+            self._recorder.detect_on(target.name, anomaly_detection)
+            await self._loops.start(target, interval, timeout)
         return MonitorStatus(
-            edges=names,
-            monitoring=sorted(self._monitors),
+            edges=[t.name for t in chosen],
+            monitoring=self._loops.names(),
             interval_s=interval,
             timeout_s=timeout,
             started_at=started_at,
-            anomaly_detection=anomaly_detection or self._anomaly_everywhere,
+            anomaly_detection=anomaly_detection or self._recorder.anomaly_everywhere,
         )
 
     async def stop_monitor(self, edge_nodes: Sequence[str] | None = None) -> list[str]:
@@ -298,49 +177,14 @@ class MonitoringService:
         Cancellation: the loops are cancelled before the first await, so they stop even if
         this call is cancelled while waiting for them to finish.
         """
-        names = _edge_names(edge_nodes)
-        chosen = sorted(self._monitors) if names is None else names
-        stopped: list[_Monitor] = []
-        for name in chosen:
-            monitor = self._monitors.pop(name, None)
-            if monitor is None:
-                continue
-            self._anomaly_edges.discard(name)
-            if monitor.scope is not None:
-                monitor.scope.cancel()
-            stopped.append(monitor)
-        for monitor in stopped:
-            await monitor.done.wait()
-            _log.info("monitor_stopped", edge=monitor.target.name)
-        return [m.target.name for m in stopped]
+        stopped = self._loops.cancel(edge_names(edge_nodes))
+        for loop in stopped:
+            self._recorder.detect_on(loop.target.name, False)
+        return await self._loops.wait_ended(stopped)
 
     def monitored_edges(self) -> list[str]:
         """Edges with a running probe loop, sorted."""
-        return sorted(self._monitors)
-
-    async def _run_monitor(
-        self, monitor: _Monitor, *, task_status: anyio.abc.TaskStatus[None]
-    ) -> None:
-        log = _log.bind(edge=monitor.target.name)
-        try:
-            with anyio.CancelScope() as scope:
-                monitor.scope = scope
-                task_status.started()
-                log.info("monitor_started", url=monitor.target.url, interval_s=monitor.interval_s)
-                while True:
-                    next_at = anyio.current_time() + monitor.interval_s
-                    try:
-                        await self._probe_and_record(monitor.target, monitor.timeout_s)
-                    except Exception:
-                        # A bug in recording must not kill the task group (and every other
-                        # edge's loop with it); log it and keep probing.
-                        log.exception("probe_loop_error")
-                    with anyio.move_on_after(max(0.0, next_at - anyio.current_time())):
-                        await monitor.retuned.wait()
-                    if monitor.retuned.is_set():
-                        monitor.retuned = anyio.Event()
-        finally:
-            monitor.done.set()
+        return self._loops.names()
 
     async def probe_now(self, targets: Sequence[ProbeTarget]) -> dict[str, EdgeHealth]:
         """Probe every target once, concurrently, record the results and return their health.
@@ -352,59 +196,10 @@ class MonitoringService:
 
         Cancellation: in-flight probes are aborted and nothing is recorded for them.
         """
-        self._require_running("probe_now")
-        targets = list(targets)
-        for target in targets:
-            if not isinstance(target, ProbeTarget):
-                raise ConfigError(f"targets: expected ProbeTarget items, got {target!r}")
-        timeout = self.config.probe_timeout_s
-        async with anyio.create_task_group() as tg:
-            for target in targets:
-                tg.start_soon(self._probe_and_record, target, timeout)
-        return self.get_health([t.name for t in targets])
-
-    async def _probe_and_record(self, target: ProbeTarget, timeout_s: float) -> None:
-        session = self._session
-        if session is None:
-            raise ServiceNotRunning("probe needs 'async with MonitoringService()'")
-        self._record_probe(await probe(session, target, timeout_s=timeout_s, clock=self.clock))
-
-    def _record_probe(self, result: ProbeResult) -> None:
-        name = result.target.name
-        state = self._edges.get(name)
-        if state is None:
-            state = self._edges[name] = _EdgeState(result.target)
-        state.target = result.target
-        previous_outcome = state.last.outcome if state.last is not None else None
-        state.last = result
-        if result.outcome != previous_outcome:
-            _log.info("probe_outcome", edge=name, outcome=result.outcome, error=result.error)
-        ts = result.timestamp
-        if result.latency_ms is not None:
-            self._record(name, "latency", result.latency_ms, ts)
-        report = result.report
-        if result.outcome != "ok" or report is None:
-            self._record(name, "error_rate", 1.0, ts)
-            return
-        requests = errors = 0
-        prev = state.last_ok.report if state.last_ok is not None else None
-        if state.last_ok is not None and prev is not None:
-            requests = report.load.requests_total - prev.load.requests_total
-            errors = report.load.errors_total - prev.load.errors_total
-            if requests < 0 or errors < 0 or report.uptime_s < prev.uptime_s:
-                # The daemon restarted: its counters began again from zero.
-                requests, errors = report.load.requests_total, report.load.errors_total
-            elapsed = result.monotonic - state.last_ok.monotonic
-            if elapsed > 0:
-                state.throughput = requests / elapsed
-                self._record(name, "throughput", state.throughput, ts)
-        state.last_ok = result
-        # The daemon's own error ratio over the interval (it counts the probe request too).
-        error_rate = min(1.0, errors / requests) if requests > 0 else 0.0
-        self._record(name, "error_rate", error_rate, ts)
-        usage = report.capacity.usage
-        if usage is not None:
-            self._record(name, "capacity_usage", usage, ts)
+        self._loops.require_running("probe_now")
+        chosen = probe_targets(targets, unique=False)
+        await self._loops.probe_all(chosen, self.config.probe_timeout_s)
+        return self.get_health([t.name for t in chosen])
 
     # -- series ---------------------------------------------------------------------------
 
@@ -431,60 +226,17 @@ class MonitoringService:
         Raises:
             ConfigError: a bad edge, metric name, value, timestamp or tags.
         """
-        _check_edge(edge)
-        if not isinstance(metric, str) or _METRIC_RE.fullmatch(metric) is None:
-            raise ConfigError(
-                f"metric: {metric!r} is not a valid name (letters, digits, _ . : -; "
-                "starting with a letter or _)"
-            )
-        number = _finite("value", value)
+        check_edge(edge)
+        check_metric_name(metric)
+        number = finite("value", value)
         labels = check_tags(tags)
-        ts = self.clock.time() if timestamp is None else _finite("timestamp", timestamp)
-        self._record(edge, metric, number, ts, labels)
+        ts = self.clock.time() if timestamp is None else finite("timestamp", timestamp)
+        self._recorder.record(edge, metric, number, ts, labels)
         return MetricPoint(timestamp=ts, value=number, tags=dict(labels))
-
-    def _record(
-        self, edge: str, metric: str, value: float, ts: float, tags: Tags | None = None
-    ) -> None:
-        self._series.append(edge, metric, ts, value, tags)
-        detector = self._detectors.get((edge, metric))
-        if detector is None:
-            detector = self._detectors[(edge, metric)] = EwmaDetector(self.config.anomaly)
-        verdict = detector.update(value)
-        if self._anomaly_everywhere or edge in self._anomaly_edges:
-            if verdict.anomalous:
-                self._anomaly_count += 1
-                self._anomalies.append(_anomaly(edge, metric, ts, value, verdict))
-                _log.warning(
-                    "anomaly_detected", edge=edge, metric=metric, value=value, z=verdict.z_score
-                )
-            band = self.config.anomaly.z_threshold * verdict.stddev
-            self._alerts.anomaly(
-                edge,
-                metric,
-                value,
-                ts,
-                anomalous=verdict.anomalous,
-                bound=verdict.expected + math.copysign(band, verdict.z_score),
-                cooldown_s=self.config.anomaly_cooldown_s,
-                z_score=verdict.z_score,
-                tags=tags,
-            )
-        self._alerts.check(edge, metric, value, ts, tags=tags)
 
     def known_metrics(self) -> list[str]:
         """Built-in metric names plus every custom one recorded so far, sorted."""
-        return sorted(set(BUILTIN_METRICS) | self._series.metrics())
-
-    def _check_metric(self, metric: str) -> None:
-        if metric not in BUILTIN_METRICS and metric not in self._series.metrics():
-            known = ", ".join(self.known_metrics())
-            raise ConfigError(f"metric: unknown metric {metric!r} (known: {known})")
-
-    def _window(self, time_range: str | float, end: float | None) -> tuple[float, float]:
-        span = parse_duration(time_range, field="time_range")
-        stop = self.clock.time() if end is None else _finite("end", end)
-        return stop - span, stop
+        return self._reader.known_metrics()
 
     def query_metrics(
         self, edge: str, metric: str, *, time_range: str | float = "1h", end: float | None = None
@@ -500,10 +252,7 @@ class MonitoringService:
         Raises:
             ConfigError: unknown metric, or a bad time range.
         """
-        _check_edge(edge)
-        self._check_metric(metric)
-        start, stop = self._window(time_range, end)
-        return self._series.query(edge, metric, start, stop)
+        return self._reader.points(edge, metric, time_range, end)
 
     def query_samples(
         self,
@@ -526,26 +275,11 @@ class MonitoringService:
         Raises:
             ConfigError: unknown metric, a bad time range or tags.
         """
-        if edge is not None:
-            _check_edge(edge)
-        if metric is not None:
-            self._check_metric(metric)
-        wanted = check_tags(tags, "tags")
-        start, stop = self._window(time_range, end)
-        found: list[MetricSample] = []
-        for name in sorted(self._series.edges()) if edge is None else [edge]:
-            for series in sorted(self._series.metrics(name)) if metric is None else [metric]:
-                found.extend(
-                    MetricSample(name, series, p.timestamp, p.value, p.tags)
-                    for p in self._series.query(name, series, start, stop)
-                    if all(p.tags.get(k) == v for k, v in wanted.items())
-                )
-        found.sort(key=lambda sample: sample.timestamp)
-        return found
+        return self._reader.samples(edge, metric, time_range, end, tags)
 
     def series_of(self, edge: str) -> list[str]:
         """The metrics ``edge`` has a series of, sorted."""
-        return sorted(self._series.metrics(edge))
+        return self._reader.series_of(edge)
 
     def get_analytics(
         self,
@@ -567,41 +301,14 @@ class MonitoringService:
             ConfigError: an unknown metric (the message lists the known ones), a bad time
                 range or edge list.
         """
-        names = _edge_names(edge_nodes)
+        names = edge_names(edge_nodes)
         if names is None:
-            names = sorted(self._series.edges() | set(self._edges))
-        if isinstance(metrics, str):
-            raise ConfigError(f"metrics: expected a list of names, got the string {metrics!r}")
-        wanted = list(metrics)
-        for metric in wanted:
-            self._check_metric(metric)
-        start, stop = self._window(time_range, end)
-        edges: dict[str, dict[str, MetricStats]] = {}
-        anomalies: list[Anomaly] = []
-        for edge in names:
-            per_metric: dict[str, MetricStats] = {}
-            for metric in wanted:
-                points = self._series.query(edge, metric, start, stop)
-                per_metric[metric] = summarize([p.value for p in points])
-                anomalies.extend(self._scan(edge, metric, points))
-            edges[edge] = per_metric
-        anomalies.sort(key=lambda a: a.timestamp)
-        return Analytics(
-            edges=edges, anomalies=anomalies, time_range_s=stop - start, start=start, end=stop
-        )
-
-    def _scan(self, edge: str, metric: str, points: list[MetricPoint]) -> list[Anomaly]:
-        detector = EwmaDetector(self.config.anomaly)
-        found: list[Anomaly] = []
-        for point in points:
-            verdict = detector.update(point.value)
-            if verdict.anomalous:
-                found.append(_anomaly(edge, metric, point.timestamp, point.value, verdict))
-        return found
+            names = self._known_edges()
+        return self._reader.analytics(names, metrics, time_range, end)
 
     def get_anomalies(self, *, edge: str | None = None) -> list[Anomaly]:
         """Anomalies detected live (newest ``config.max_anomalies``), oldest first."""
-        return [a for a in self._anomalies if edge is None or a.edge == edge]
+        return self._recorder.anomalies(edge)
 
     # -- health ---------------------------------------------------------------------------
 
@@ -614,54 +321,15 @@ class MonitoringService:
         Args:
             edge_nodes: edges to report (default: every probed edge).
         """
-        names = _edge_names(edge_nodes)
+        names = edge_names(edge_nodes)
         if names is None:
-            names = sorted(self._edges)
+            names = sorted(self._edges.probed())
         now = self.clock.time()
         start = now - self.config.health_window_s
-        return {name: self._health(name, start, now) for name in names}
-
-    def _health(self, name: str, start: float, now: float) -> EdgeHealth:
-        state = self._edges.get(name)
-        monitored = name in self._monitors
-        if state is None:
-            return EdgeHealth(
-                edge=name, status="unknown", reasons=["never probed"], monitored=monitored
-            )
-        latencies = sorted(p.value for p in self._series.query(name, "latency", start, now))
-        rates = [p.value for p in self._series.query(name, "error_rate", start, now)]
-        p95 = percentile(latencies, 95.0) if latencies else None
-        error_rate = math.fsum(rates) / len(rates) if rates else None
-        last, ok = state.last, state.last_ok
-        report = ok.report if ok is not None else None
-        usage = report.capacity.usage if report is not None else None
-        status, reasons = classify(
-            last,
-            latency_p95_ms=p95,
-            error_rate=error_rate,
-            capacity_usage=usage,
-            config=self.config,
-        )
-        return EdgeHealth(
-            edge=name,
-            status=status,
-            reasons=reasons,
-            monitored=monitored,
-            url=state.target.url,
-            last_probe_at=last.timestamp if last is not None else None,
-            last_success_at=ok.timestamp if ok is not None else None,
-            http_status=last.http_status if last is not None else None,
-            error=last.error if last is not None else None,
-            latency_ms=last.latency_ms if last is not None else None,
-            latency_p95_ms=p95,
-            error_rate=error_rate,
-            throughput=state.throughput,
-            capacity_usage=usage,
-            uptime_s=report.uptime_s if report is not None else None,
-            workloads=report.workloads if report is not None else None,
-            load=report.load if report is not None else None,
-            capacity=report.capacity if report is not None else None,
-        )
+        return {
+            name: self._edges.health(name, monitored=name in self._loops, start=start, now=now)
+            for name in names
+        }
 
     # -- thresholds and alerts ------------------------------------------------------------
 
@@ -725,21 +393,24 @@ class MonitoringService:
         )
         if since is None:
             return alerts
-        start = _finite("since", since)
+        start = finite("since", since)
         return [alert for alert in alerts if alert.fired_at >= start]
 
     # -- summary --------------------------------------------------------------------------
 
     def get_summary(self) -> MonitoringSummary:
         """Monitored edges, per-edge status, stored points, active alerts and anomalies."""
-        names = sorted(self._series.edges() | set(self._edges))
-        health = self.get_health(names)
+        health = self.get_health(self._known_edges())
         return MonitoringSummary(
             monitored_edges=self.monitored_edges(),
             edges={name: h.status for name, h in health.items()},
             series=self._series.series_count(),
             points_stored=self._series.points_count(),
             active_alerts=self._alerts.active_counts(),
-            anomalies=self._anomaly_count,
+            anomalies=self._recorder.anomaly_count,
             suppressed_alerts=self._alerts.suppressed,
         )
+
+    def _known_edges(self) -> list[str]:
+        """Every edge with data or probes, sorted."""
+        return sorted(self._series.edges() | self._edges.probed())

@@ -17,9 +17,9 @@ from ._models import TransferState as TransferState
 from ._receiver import ReceiverActor as ReceiverActor
 from ._receiver import peer_ws_max_msg_size as peer_ws_max_msg_size
 from ._receiver import serve_peer_stream as serve_peer_stream
-from ._sender import PROGRESS_INTERVAL_S as PROGRESS_INTERVAL_S
+from ._run import PROGRESS_INTERVAL_S as PROGRESS_INTERVAL_S
+from ._run import run_transfer as run_transfer
 from ._sender import SenderActor as SenderActor
-from ._sender import run_transfer as run_transfer
 
 __all__ = [
     "PROGRESS_INTERVAL_S",

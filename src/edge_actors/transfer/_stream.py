@@ -1,0 +1,274 @@
+"""One connection attempt of a transfer: ``Hello``, the pipelined chunks, ``Done``.
+
+Transfer layer. After ``Hello`` / ``HelloAck`` a :class:`SenderStream` runs three tasks:
+
+* a **producer** scans the source store in ``batch_size`` pages and encodes (and
+  zstd-compresses) each page, large ones in a worker thread, into a buffer of two
+  encoded chunks;
+* the **sender** loop takes a window slot (at most ``window`` unacked chunks), waits on
+  the link's :class:`TokenBucket` for the frame's size and sends it;
+* an **ack reader** frees window slots as ``Ack`` frames arrive, in order, and moves the
+  tracker's acked LSN.
+
+Memory is bounded by ``window + 3`` chunks whatever the workload's size. A failure worth
+retrying (the connection dropped) is raised as :class:`Dropped`; anything the peer or the
+frames got wrong is a :class:`TransferError`. The sender actor decides what to retry.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import aiohttp
+import anyio
+
+from edge_actors.wire import (
+    PROTOCOL_VERSION,
+    Ack,
+    ChunkCodec,
+    Done,
+    ErrorFrame,
+    Hello,
+    HelloAck,
+    WireError,
+    decode_frame,
+    encode_frame,
+)
+
+from ._errors import PeerRefused, TransferError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+    from edge_actors.store import WorkloadStore
+    from edge_actors.wire import Change, Frame, WireLimits
+
+    from ._limiter import TokenBucket
+    from ._tracker import TransferTracker
+
+__all__ = ["Dropped", "SenderStream", "first_error"]
+
+_ENCODED_BUFFER = 2  # encoded chunks waiting for a window slot (the pipeline's slack)
+_HELLO_TIMEOUT_S = 30.0
+_ENCODE_IN_THREAD_BYTES = 64 * 1024  # smaller pages are encoded on the loop (no hop)
+
+
+class Dropped(Exception):
+    """The connection failed in a way worth retrying (internal to the transfer layer)."""
+
+
+@dataclass(slots=True)
+class _Encoded:
+    """One chunk ready to send, with what its ack will confirm."""
+
+    seq: int
+    scan_to: int
+    records: int
+    raw_len: int
+    frame: bytes
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """One chunk (or the final ``Done``) sent and not yet acked."""
+
+    seq: int
+    scan_to: int
+    records: int
+    raw_len: int
+    wire_len: int
+    is_done: bool = False
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """Pick the most telling exception of a task group's failure."""
+    flat: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            flat.append(exc)
+
+    walk(group)
+    for kind in (PeerRefused, TransferError, WireError, Dropped, Exception):
+        for exc in flat:
+            if isinstance(exc, kind):
+                return exc
+    return flat[0] if flat else group
+
+
+class SenderStream:
+    """One connection attempt of a transfer over an open WebSocket.
+
+    Args:
+        ws: the open ``/peer/stream`` WebSocket (the caller closes it).
+        tracker: the transfer's bookkeeping (spec, range, acked LSN, counters).
+        store: the source workload store.
+        limiter: the link's token bucket.
+        limits: wire limits for encoding and decoding frames.
+    """
+
+    def __init__(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        tracker: TransferTracker,
+        store: WorkloadStore,
+        limiter: TokenBucket,
+        limits: WireLimits,
+    ) -> None:
+        self.ws = ws
+        self.tracker = tracker
+        self.spec = tracker.spec
+        self.store = store
+        self.limiter = limiter
+        self.limits = limits
+        self.codec = ChunkCodec(
+            compression=self.spec.compression,
+            level=self.spec.compression_level,
+            limits=limits,
+        )
+        self.inflight: deque[_InFlight] = deque()
+        self.window = anyio.Semaphore(self.spec.window)
+        self.finished = anyio.Event()
+
+    async def hello(self) -> int:
+        """Send ``Hello`` and return the target's ``HelloAck.applied_lsn``."""
+        spec = self.spec
+        hello = Hello(
+            protocol=PROTOCOL_VERSION,
+            migration_id=spec.migration_id,
+            workload=spec.workload,
+            transfer_id=spec.transfer_id,
+        )
+        await self._send(encode_frame(hello))
+        with anyio.fail_after(_HELLO_TIMEOUT_S):
+            frame = await self._next_frame()
+        if isinstance(frame, ErrorFrame):
+            raise PeerRefused(frame.code, frame.message, peer=spec.target_name)
+        if not isinstance(frame, HelloAck):
+            raise TransferError(
+                f"transfer {spec.transfer_id}: peer {spec.target_name} answered Hello with "
+                f"{type(frame).__name__}, expected HelloAck"
+            )
+        return frame.applied_lsn
+
+    async def pump(self, start_lsn: int) -> None:
+        """Ship ``(start_lsn, to_lsn]`` and the final ``Done``; return once it is acked."""
+        send, receive = anyio.create_memory_object_stream[_Encoded](_ENCODED_BUFFER)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._produce, start_lsn, send)
+                tg.start_soon(self._read_acks)
+                await self._send_chunks(receive)
+                tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
+
+    async def _produce(self, start_lsn: int, out: ObjectSendStream[_Encoded]) -> None:
+        """Scan and encode pages into ``out`` until the range is exhausted."""
+        spec, store = self.spec, self.store
+        max_bytes = max(1, self.limits.max_frame_bytes // 2)
+        after, upto, seq = start_lsn, self.tracker.to_lsn, 0
+        async with out:
+            while after < upto:
+                changes = await store.scan_changes(
+                    after, upto, limit=spec.batch_size, max_bytes=max_bytes
+                )
+                if not changes:
+                    break
+                seq += 1
+                size = sum(len(c.value) for c in changes if c.value is not None)
+                if size >= _ENCODE_IN_THREAD_BYTES:
+                    encoded = await anyio.to_thread.run_sync(self._encode, seq, changes)
+                else:
+                    encoded = self._encode(seq, changes)
+                after = encoded.scan_to
+                await out.send(encoded)
+
+    def _encode(self, seq: int, changes: Sequence[Change]) -> _Encoded:
+        chunk = self.codec.encode_chunk(
+            migration_id=self.spec.migration_id,
+            workload=self.spec.workload,
+            seq=seq,
+            changes=changes,
+        )
+        return _Encoded(seq, changes[-1].lsn, len(changes), chunk.raw_len, encode_frame(chunk))
+
+    async def _send_chunks(self, chunks: ObjectReceiveStream[_Encoded]) -> None:
+        tracker, limiter = self.tracker, self.limiter
+        last_seq = 0
+        async with chunks:
+            async for enc in chunks:
+                await self.window.acquire()
+                await limiter.acquire(len(enc.frame))
+                self.inflight.append(
+                    _InFlight(enc.seq, enc.scan_to, enc.records, enc.raw_len, len(enc.frame))
+                )
+                await self._send(enc.frame)
+                tracker.sent(enc.records, len(enc.frame))
+                last_seq = enc.seq
+        done = encode_frame(Done(seq=last_seq + 1, lsn=tracker.to_lsn))
+        await self.window.acquire()
+        self.inflight.append(_InFlight(last_seq + 1, tracker.to_lsn, 0, 0, 0, is_done=True))
+        await self._send(done)
+        await self.finished.wait()
+
+    async def _read_acks(self) -> None:
+        tracker = self.tracker
+        while True:
+            frame = await self._next_frame()
+            if isinstance(frame, ErrorFrame):
+                raise PeerRefused(frame.code, frame.message, peer=self.spec.target_name)
+            if not isinstance(frame, Ack):
+                raise TransferError(
+                    f"transfer {self.spec.transfer_id}: unexpected {type(frame).__name__} "
+                    f"frame from peer {self.spec.target_name}"
+                )
+            if not self.inflight or self.inflight[0].seq != frame.seq:
+                expected = self.inflight[0].seq if self.inflight else None
+                raise TransferError(
+                    f"transfer {self.spec.transfer_id}: peer {self.spec.target_name} acked "
+                    f"seq {frame.seq}, expected {expected}"
+                )
+            entry = self.inflight.popleft()
+            self.window.release()
+            if entry.is_done:
+                tracker.confirmed(entry.scan_to)
+                self.finished.set()
+                return
+            tracker.acked(entry.scan_to, entry.records, entry.raw_len, entry.wire_len)
+
+    async def _send(self, data: bytes) -> None:
+        try:
+            await self.ws.send_bytes(data)
+        except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
+            raise Dropped(f"send failed: {exc!r}") from exc
+
+    async def _next_frame(self) -> Frame:
+        msg = await self.ws.receive()
+        if msg.type is aiohttp.WSMsgType.BINARY:
+            try:
+                return decode_frame(msg.data, limits=self.limits)
+            except WireError as exc:
+                raise TransferError(
+                    f"transfer {self.spec.transfer_id}: bad frame from peer "
+                    f"{self.spec.target_name}: {exc}"
+                ) from exc
+        if msg.type in (
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSMsgType.CLOSING,
+            aiohttp.WSMsgType.CLOSED,
+            aiohttp.WSMsgType.ERROR,
+        ):
+            detail = msg.extra or msg.data or self.ws.exception()
+            raise Dropped(f"connection closed by peer ({msg.type.name}: {detail})")
+        raise TransferError(
+            f"transfer {self.spec.transfer_id}: unexpected {msg.type.name} message from peer "
+            f"{self.spec.target_name}"
+        )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from edge_actors.errors import ConfigError
+from edge_actors.store import DEFAULT_CACHE_MIB, MIN_FD_BUDGET
 from edge_actors.units import parse_duration, parse_size
 
 from ._files import read_settings_file
@@ -53,6 +54,11 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             are cancelled.
         public_url: URL other edges and apps should use, when it differs from the bound one
             (behind a proxy); defaults to the bound URL.
+        cache_mib: SQLite page cache of all workload stores together, in MiB, shared
+            equally by the connections open at the time (each capped at 32 MiB).
+        fd_budget: File descriptors all workload store connections may hold together
+            (3 per connection); the connections idle longest are closed to stay within
+            it. Default: half of the soft ``RLIMIT_NOFILE``, at most 4,096.
     """
 
     name: str
@@ -67,6 +73,8 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hold_timeout_s: float = 30.0
     shutdown_timeout_s: float = 10.0
     public_url: str | None = None
+    cache_mib: int = DEFAULT_CACHE_MIB
+    fd_budget: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not EDGE_NAME.match(self.name):
@@ -94,6 +102,10 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             )
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError(f"public_url: {self.public_url!r} is not an http(s) URL")
+        if self.cache_mib < 1:
+            raise ConfigError(f"cache_mib: {self.cache_mib!r} must be >= 1")
+        if self.fd_budget is not None and self.fd_budget < MIN_FD_BUDGET:
+            raise ConfigError(f"fd_budget: {self.fd_budget!r} must be >= {MIN_FD_BUDGET}")
 
     @property
     def tls(self) -> bool:
@@ -119,7 +131,9 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 _FIELDS: tuple[str, ...] = EdgeConfig.__struct_fields__
-_OPTIONAL = frozenset({"max_bytes", "max_workloads", "tls_cert", "tls_key", "public_url"})
+_OPTIONAL = frozenset(
+    {"max_bytes", "max_workloads", "tls_cert", "tls_key", "public_url", "fd_budget"}
+)
 
 
 def _normalize(values: dict[str, Any], origin: Mapping[str, str]) -> dict[str, Any]:

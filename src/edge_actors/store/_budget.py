@@ -1,0 +1,205 @@
+"""One file-descriptor and page-cache budget for every SQLite connection of a registry.
+
+Store layer. Each open SQLite connection to a WAL store costs up to three file
+descriptors (the database file, its ``-wal`` and its share of the ``-shm``), and its
+page cache costs memory. Thousands of stores, each holding a writer and a few readers
+open for ever, exhaust ``RLIMIT_NOFILE`` (SQLite then answers "unable to open database
+file") and grow the process by tens of MiB per store. :class:`FdBudget` counts the
+descriptors of every open connection against one limit and keeps the *idle* ones (open,
+not in use) in one least-recently-used order: a connection that needs room closes the
+idle connections used longest ago, whichever store they belong to.
+
+Blocking and thread-safe: its methods run in the stores' worker threads. Owners never
+wait for the budget's lock while an evictor waits for theirs: an evictor only *tries*
+an idle connection's owner lock (``detach`` callbacks must not block) and skips a busy
+one, so no lock order can deadlock.
+
+The page cache is split the same way: :meth:`FdBudget.cache_share_kib` gives each open
+connection an equal share of one budget (capped per kind of connection), which the
+stores apply with ``PRAGMA cache_size`` whenever they take a connection into use.
+"""
+
+from __future__ import annotations
+
+import itertools
+import resource
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+from ._errors import StoreError
+
+__all__ = [
+    "CONNECTION_FDS",
+    "DEFAULT_CACHE_MIB",
+    "MAX_DEFAULT_FD_BUDGET",
+    "MIN_CACHE_KIB",
+    "MIN_FD_BUDGET",
+    "Closer",
+    "Detach",
+    "FdBudget",
+    "default_fd_budget",
+]
+
+CONNECTION_FDS = 3
+"""Descriptors counted per open connection (database file, ``-wal``, ``-shm``)."""
+
+MIN_FD_BUDGET = 8 * CONNECTION_FDS
+"""Smallest budget accepted: room for a few stores being used at once."""
+
+MAX_DEFAULT_FD_BUDGET = 4096
+"""The default budget never exceeds this, however high ``RLIMIT_NOFILE`` is: beyond it,
+keeping more idle connections open only costs memory."""
+
+DEFAULT_CACHE_MIB = 64
+"""Default page-cache budget of a registry (all of its connections together)."""
+
+MIN_CACHE_KIB = 64
+"""No connection's cache is made smaller than this, however many are open."""
+
+_WAIT_S = 0.05  # longest wait before an evictor tries the idle connections again
+
+Closer = Callable[[], None]
+"""Closes one detached connection (runs outside the budget's lock)."""
+
+Detach = Callable[[], Closer | None]
+"""Hands an idle connection over for closing, or ``None`` if its owner is busy."""
+
+
+def default_fd_budget() -> int:
+    """Return the default descriptor budget: half the soft ``RLIMIT_NOFILE``, capped.
+
+    The other half stays for sockets (clients, peers), the journal and the log. A soft
+    limit of 1,024 gives 512 (about 170 open connections).
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return MAX_DEFAULT_FD_BUDGET
+    return max(MIN_FD_BUDGET, min(MAX_DEFAULT_FD_BUDGET, soft // 2))
+
+
+class FdBudget:
+    """Descriptors of open connections against one limit, idle ones closed LRU first.
+
+    Args:
+        max_fds: The most descriptors open connections may hold together
+            (at least :data:`MIN_FD_BUDGET`).
+        cache_kib: The page-cache budget of all connections together, in KiB.
+
+    Raises:
+        StoreError: A limit is below its minimum.
+    """
+
+    def __init__(self, max_fds: int, cache_kib: int) -> None:
+        if max_fds < MIN_FD_BUDGET:
+            raise StoreError(f"fd budget must be >= {MIN_FD_BUDGET}, got {max_fds}")
+        if cache_kib < MIN_CACHE_KIB:
+            raise StoreError(f"cache budget must be >= {MIN_CACHE_KIB} KiB, got {cache_kib}")
+        self.max_fds = max_fds
+        self.cache_kib = cache_kib
+        self._cond = threading.Condition()
+        self._used = 0
+        self._open = 0
+        self._idle: OrderedDict[int, Detach] = OrderedDict()
+        self._keys = itertools.count(1)
+        self.evictions = 0
+        """Idle connections closed to make room (for tests and diagnostics)."""
+
+    @property
+    def used_fds(self) -> int:
+        """Descriptors counted for the connections open now."""
+        return self._used
+
+    @property
+    def open_connections(self) -> int:
+        """Connections open now (in use or idle)."""
+        return self._open
+
+    @property
+    def idle_connections(self) -> int:
+        """Open connections not in use (candidates to close)."""
+        return len(self._idle)
+
+    def new_key(self) -> int:
+        """Return a key, unique in this budget, naming one connection while it is open."""
+        return next(self._keys)
+
+    def reserve(self) -> None:
+        """Count one more connection, first closing idle ones (LRU) while there is no room.
+
+        Blocks while every counted connection is in use, until one is released or
+        parked (a bounded number of workers hold connections, so that is short).
+        """
+        while True:
+            with self._cond:
+                if self._used + CONNECTION_FDS <= self.max_fds:
+                    self._used += CONNECTION_FDS
+                    self._open += 1
+                    return
+                close = self._detach_lru()
+                if close is None:
+                    self._cond.wait(_WAIT_S)
+                    continue
+                self.evictions += 1
+            try:
+                close()
+            finally:
+                self.release()
+
+    def try_reserve(self) -> bool:
+        """Like :meth:`reserve` but never waits: ``False`` when no room can be made now."""
+        with self._cond:
+            if self._used + CONNECTION_FDS <= self.max_fds:
+                self._used += CONNECTION_FDS
+                self._open += 1
+                return True
+            close = self._detach_lru()
+            if close is None:
+                return False
+            self.evictions += 1
+        close()  # the victim's room (and its count) goes straight to the caller
+        return True
+
+    def release(self) -> None:
+        """Uncount one connection that was closed (or failed to open)."""
+        with self._cond:
+            self._used -= CONNECTION_FDS
+            self._open -= 1
+            self._cond.notify_all()
+
+    def park(self, key: int, detach: Detach) -> None:
+        """Mark connection ``key`` idle: the most recently used one, closable from now on.
+
+        ``detach`` is called with the budget's lock held when the connection is chosen to
+        be closed. It must not block: it tries its owner's lock, and either hands the
+        connection over (removes it from its owner and returns a function that closes
+        it) or returns ``None`` when the owner is using it right now.
+        """
+        with self._cond:
+            self._idle[key] = detach
+            self._idle.move_to_end(key)
+            self._cond.notify_all()
+
+    def unpark(self, key: int) -> bool:
+        """Take idle connection ``key`` back into use; ``False`` if it is not idle."""
+        with self._cond:
+            return self._idle.pop(key, None) is not None
+
+    def cache_share_kib(self, cap_kib: int) -> int:
+        """Return the page cache one connection may use now: an equal share, capped.
+
+        Rounded down to a power of two so that shares change rarely as connections come
+        and go (each change costs a ``PRAGMA cache_size``).
+        """
+        share = self.cache_kib // max(1, self._open)
+        share = max(MIN_CACHE_KIB, min(cap_kib, share))
+        return 1 << (share.bit_length() - 1)
+
+    def _detach_lru(self) -> Closer | None:
+        """Detach the least recently used idle connection whose owner is not busy."""
+        for key in list(self._idle):
+            close = self._idle[key]()
+            if close is not None:
+                del self._idle[key]
+                return close
+        return None

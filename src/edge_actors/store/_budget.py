@@ -6,8 +6,17 @@ page cache costs memory. Thousands of stores, each holding a writer and a few re
 open for ever, exhaust ``RLIMIT_NOFILE`` (SQLite then answers "unable to open database
 file") and grow the process by tens of MiB per store. :class:`FdBudget` counts the
 descriptors of every open connection against one limit and keeps the *idle* ones (open,
-not in use) in one least-recently-used order: a connection that needs room closes the
-idle connections used longest ago, whichever store they belong to.
+not in use) in least-recently-used order: a connection that needs room closes the idle
+connections used longest ago, whichever store they belong to; read connections first
+(reopening one costs a file open), then writers (reopening one also records it in the
+registry's catalog, and closing a file's last connection checkpoints its WAL).
+
+Descriptors are counted per store file as SQLite really uses them (measured): the
+first connection to a file opens three (database, ``-wal``, ``-shm``), each further one
+two (the ``-shm`` is shared); a connection closed while others to the same file stay
+open leaves its database descriptor open (SQLite may not close it while the process
+holds POSIX locks on the file) until the next connection to that file reuses it or the
+file's last connection closes. :class:`FileFds` keeps those counts for one file.
 
 Blocking and thread-safe: its methods run in the stores' worker threads. Owners never
 wait for the budget's lock while an evictor waits for theirs: an evictor only *tries*
@@ -38,11 +47,12 @@ __all__ = [
     "Closer",
     "Detach",
     "FdBudget",
+    "FileFds",
     "default_fd_budget",
 ]
 
 CONNECTION_FDS = 3
-"""Descriptors counted per open connection (database file, ``-wal``, ``-shm``)."""
+"""Most descriptors one more connection can cost (database file, ``-wal``, ``-shm``)."""
 
 MIN_FD_BUDGET = 8 * CONNECTION_FDS
 """Smallest budget accepted: room for a few stores being used at once."""
@@ -64,6 +74,28 @@ Closer = Callable[[], None]
 
 Detach = Callable[[], Closer | None]
 """Hands an idle connection over for closing, or ``None`` if its owner is busy."""
+
+
+class FileFds:
+    """Open connections and left-open descriptors of one store file (budget-owned)."""
+
+    __slots__ = ("lingering", "open")
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.lingering = 0
+
+    def fds(self) -> int:
+        """Descriptors SQLite holds for this file now."""
+        if self.open == 0:
+            return 0
+        return 1 + 2 * self.open + self.lingering
+
+    def open_cost(self) -> int:
+        """Descriptors one more connection to this file adds."""
+        if self.open == 0:
+            return CONNECTION_FDS
+        return 1 if self.lingering else 2
 
 
 def default_fd_budget() -> int:
@@ -100,7 +132,8 @@ class FdBudget:
         self._cond = threading.Condition()
         self._used = 0
         self._open = 0
-        self._idle: OrderedDict[int, Detach] = OrderedDict()
+        self._idle_readers: OrderedDict[int, tuple[Detach, FileFds]] = OrderedDict()
+        self._idle_writers: OrderedDict[int, tuple[Detach, FileFds]] = OrderedDict()
         self._keys = itertools.count(1)
         self.evictions = 0
         """Idle connections closed to make room (for tests and diagnostics)."""
@@ -118,72 +151,84 @@ class FdBudget:
     @property
     def idle_connections(self) -> int:
         """Open connections not in use (candidates to close)."""
-        return len(self._idle)
+        return len(self._idle_readers) + len(self._idle_writers)
 
     def new_key(self) -> int:
         """Return a key, unique in this budget, naming one connection while it is open."""
         return next(self._keys)
 
-    def reserve(self) -> None:
-        """Count one more connection, first closing idle ones (LRU) while there is no room.
+    def reserve(self, file: FileFds) -> None:
+        """Count one more connection to ``file``, closing idle ones (LRU) while needed.
 
-        Blocks while every counted connection is in use, until one is released or
-        parked (a bounded number of workers hold connections, so that is short).
+        Blocks while the connections holding the budget are all in use, until one is
+        released or parked (a bounded number of workers hold connections, so that is
+        short).
         """
-        while True:
-            with self._cond:
-                if self._used + CONNECTION_FDS <= self.max_fds:
-                    self._used += CONNECTION_FDS
-                    self._open += 1
-                    return
-                close = self._detach_lru()
-                if close is None:
-                    self._cond.wait(_WAIT_S)
-                    continue
-                self.evictions += 1
-            try:
-                close()
-            finally:
-                self.release()
+        self._reserve(file, wait=True)
 
-    def try_reserve(self) -> bool:
+    def try_reserve(self, file: FileFds) -> bool:
         """Like :meth:`reserve` but never waits: ``False`` when no room can be made now."""
-        with self._cond:
-            if self._used + CONNECTION_FDS <= self.max_fds:
-                self._used += CONNECTION_FDS
-                self._open += 1
-                return True
-            close = self._detach_lru()
-            if close is None:
-                return False
-            self.evictions += 1
-        close()  # the victim's room (and its count) goes straight to the caller
-        return True
+        return self._reserve(file, wait=False)
 
-    def release(self) -> None:
-        """Uncount one connection that was closed (or failed to open)."""
+    def release(self, file: FileFds) -> None:
+        """Uncount one connection to ``file`` that was closed (or failed to open)."""
         with self._cond:
-            self._used -= CONNECTION_FDS
+            before = file.fds()
+            file.open -= 1
+            if file.open == 0:
+                file.lingering = 0  # the last close closes every descriptor of the file
+            else:
+                file.lingering += 1
+            self._used -= before - file.fds()
             self._open -= 1
             self._cond.notify_all()
 
-    def park(self, key: int, detach: Detach) -> None:
+    def _reserve(self, file: FileFds, *, wait: bool) -> bool:
+        while True:
+            with self._cond:
+                cost = file.open_cost()
+                if self._used + cost <= self.max_fds:
+                    self._used += cost
+                    self._open += 1
+                    if file.open and file.lingering:
+                        file.lingering -= 1  # SQLite reuses a left-open descriptor
+                    file.open += 1
+                    return True
+                victim = self._detach_lru()
+                if victim is None:
+                    if not wait:
+                        return False
+                    self._cond.wait(_WAIT_S)
+                    continue
+                self.evictions += 1
+            close, victim_file = victim
+            try:
+                close()
+            finally:
+                self.release(victim_file)
+
+    def park(self, key: int, detach: Detach, file: FileFds, *, writer: bool = False) -> None:
         """Mark connection ``key`` idle: the most recently used one, closable from now on.
+
+        Idle writers (``writer``) are closed only when no idle reader can be.
 
         ``detach`` is called with the budget's lock held when the connection is chosen to
         be closed. It must not block: it tries its owner's lock, and either hands the
         connection over (removes it from its owner and returns a function that closes
         it) or returns ``None`` when the owner is using it right now.
         """
+        idle = self._idle_writers if writer else self._idle_readers
         with self._cond:
-            self._idle[key] = detach
-            self._idle.move_to_end(key)
+            idle[key] = (detach, file)
+            idle.move_to_end(key)
             self._cond.notify_all()
 
     def unpark(self, key: int) -> bool:
         """Take idle connection ``key`` back into use; ``False`` if it is not idle."""
         with self._cond:
-            return self._idle.pop(key, None) is not None
+            if self._idle_readers.pop(key, None) is not None:
+                return True
+            return self._idle_writers.pop(key, None) is not None
 
     def cache_share_kib(self, cap_kib: int) -> int:
         """Return the page cache one connection may use now: an equal share, capped.
@@ -195,11 +240,13 @@ class FdBudget:
         share = max(MIN_CACHE_KIB, min(cap_kib, share))
         return 1 << (share.bit_length() - 1)
 
-    def _detach_lru(self) -> Closer | None:
+    def _detach_lru(self) -> tuple[Closer, FileFds] | None:
         """Detach the least recently used idle connection whose owner is not busy."""
-        for key in list(self._idle):
-            close = self._idle[key]()
-            if close is not None:
-                del self._idle[key]
-                return close
+        for idle in (self._idle_readers, self._idle_writers):
+            for key in list(idle):
+                detach, file = idle[key]
+                close = detach()
+                if close is not None:
+                    del idle[key]
+                    return close, file
         return None

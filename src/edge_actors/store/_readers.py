@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from ._budget import Closer
+    from ._budget import Closer, FileFds
     from ._models import Durability
     from ._resources import StoreResources
 
@@ -57,13 +57,19 @@ class ReadPool:
     """The read connections of one store file, each used by one thread at a time."""
 
     def __init__(
-        self, path: Path, name: str, durability: Durability, resources: StoreResources
+        self,
+        path: Path,
+        name: str,
+        durability: Durability,
+        resources: StoreResources,
+        file: FileFds,
     ) -> None:
         self._path = path
         self._name = name
         self._durability: Durability = durability
         self._resources = resources
         self._budget = resources.budget
+        self._file = file
         self._limiter = anyio.CapacityLimiter(READERS_PER_STORE)
         self._lock = threading.Lock()  # guards _free and _closed; never held while waiting
         self._free: list[_Reader] = []
@@ -149,14 +155,14 @@ class ReadPool:
                 reader = None
         if reader is None:
             if wait:
-                self._budget.reserve()
-            elif not self._budget.try_reserve():
+                self._budget.reserve(self._file)
+            elif not self._budget.try_reserve(self._file):
                 return None
             try:
                 share = self._budget.cache_share_kib(READER_CACHE_KIB)
                 conn = connect_reader(self._path, self._durability, cache_kib=share)
             except BaseException:
-                self._budget.release()
+                self._budget.release(self._file)
                 raise
             return _Reader(conn, self._budget.new_key(), share)
         share = self._budget.cache_share_kib(READER_CACHE_KIB)
@@ -169,7 +175,7 @@ class ReadPool:
         with self._lock:
             if not self._closed:
                 self._free.append(reader)
-                self._budget.park(reader.key, partial(self._detach, reader))
+                self._budget.park(reader.key, partial(self._detach, reader), self._file)
                 return
         self._close(reader)
 
@@ -189,7 +195,7 @@ class ReadPool:
         try:
             reader.conn.close()
         finally:
-            self._budget.release()
+            self._budget.release(self._file)
 
 
 def read_get(conn: sqlite3.Connection, key: str) -> tuple[bytes, int] | None:

@@ -25,6 +25,7 @@ import anyio
 from edge_actors._log import get_logger
 from edge_actors.clock import SYSTEM_CLOCK, Clock
 
+from ._budget import FileFds
 from ._closing import AsyncCloseable
 from ._errors import InvalidRecord, StoreClosed, StoreError
 from ._names import validate_workload_name
@@ -94,12 +95,14 @@ class WorkloadStore(AsyncCloseable):
         self._durability: Durability = durability
         self._resources = resources
         self._owns_resources = owns_resources
-        self._readers = ReadPool(path, name, durability, resources)
+        file = FileFds()
+        self._readers = ReadPool(path, name, durability, resources, file)
         self._writer = WriteSide(
             path,
             name,
             durability,
             resources,
+            file=file,
             lease=self._readers.lease_nowait,
             stats=stats,
             catalog=catalog,

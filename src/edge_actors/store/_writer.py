@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
     from pathlib import Path
 
-    from ._budget import Closer
+    from ._budget import Closer, FileFds
     from ._catalog import Catalog
     from ._records import PreparedChange
     from ._resources import StoreResources
@@ -96,6 +96,7 @@ class WriteSide:
         *,
         lease: Callable[[], AbstractContextManager[sqlite3.Connection | None]],
         stats: StoreStats | None = None,
+        file: FileFds,
         catalog: Catalog | None = None,
         create: bool = False,
     ) -> None:
@@ -109,12 +110,14 @@ class WriteSide:
             lease: Lends a read connection to the checkpointer (see :class:`Checkpointer`).
             stats: The store's totals if known (from the catalog), else read on first open.
             catalog: Where the connection's opening and closing are recorded, if anywhere.
+            file: The descriptor count of the store file (shared with its readers).
             create: Create the file on first open if it does not exist.
         """
         self._path = path
         self._name = name
         self._durability: Durability = durability
         self._budget = resources.budget
+        self._file = file
         self._catalog = catalog
         self._create = create
         self._conn: sqlite3.Connection | None = None
@@ -225,7 +228,7 @@ class WriteSide:
             conn = self._hand_over()
             if conn is not None and self._budget.unpark(self._key):
                 conn.close()
-                self._budget.release()
+                self._budget.release(self._file)
             # else: the budget detached it meanwhile and closes it itself
 
     # -- internals -------------------------------------------------------------------
@@ -249,7 +252,7 @@ class WriteSide:
                 conn.execute(f"PRAGMA cache_size = -{share}")
                 self._cache_kib = share
             return conn
-        self._budget.reserve()
+        self._budget.reserve(self._file)
         try:
             conn = connect_writer(
                 self._path,
@@ -266,8 +269,9 @@ class WriteSide:
                 conn.close()
                 raise
         except BaseException:
-            self._budget.release()
+            self._budget.release(self._file)
             raise
+        self._create = False  # the file exists now: reopen with the readers' flags
         self._conn, self._key, self._cache_kib = conn, self._budget.new_key(), share
         self._totals = totals
         return conn
@@ -275,7 +279,7 @@ class WriteSide:
     def _park(self) -> None:
         """Make the open connection idle (closable by the budget). ``_tx_lock`` held."""
         if self._conn is not None:
-            self._budget.park(self._key, self._detach)
+            self._budget.park(self._key, self._detach, self._file, writer=True)
 
     def _detach(self) -> Closer | None:
         """Hand the idle connection to the budget for closing (never blocks)."""

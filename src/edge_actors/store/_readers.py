@@ -109,6 +109,8 @@ class ReadPool:
 
         Cancellation: shielded; the pool is always fully closed when this returns.
         """
+        if self._limiter.borrowed_tokens == 0 and self._close_if_empty():
+            return  # nothing open: no thread hop (a registry closes thousands of stores)
         with anyio.CancelScope(shield=True):
             borrowers = [object() for _ in range(READERS_PER_STORE)]
             for borrower in borrowers:
@@ -119,12 +121,20 @@ class ReadPool:
                 for borrower in borrowers:
                     self._limiter.release_on_behalf_of(borrower)
 
+    def _close_if_empty(self) -> bool:
+        """Close the pool if it holds no idle connection (a lent one is closed on return)."""
+        with self._lock:
+            if self._free:
+                return False
+            self._closed = True
+            return True
+
     def _close_all(self) -> None:
         with self._lock:
             self._closed = True
             readers, self._free = self._free, []
             taken = [r for r in readers if self._budget.unpark(r.key)]
-        for reader in taken:  # the others were detached by the budget, which closes them
+        for reader in taken:  # every idle one is parked (detaching removes it from _free)
             self._close(reader)
 
     def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:

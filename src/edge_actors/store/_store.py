@@ -408,7 +408,10 @@ class WorkloadStore(AsyncCloseable):
                 if self._pending:
                     await self._commit_pending()
                 await self._readers.aclose()
-                await anyio.to_thread.run_sync(self._writer.close)
+                if self._writer.at_rest:
+                    self._writer.close()  # no I/O and nothing to wait for: no thread hop
+                else:
+                    await anyio.to_thread.run_sync(self._writer.close)
                 if self._owns_resources:
                     await anyio.to_thread.run_sync(self._resources.close)
         self._log.debug("store_closed", lsn=self._stats.lsn)

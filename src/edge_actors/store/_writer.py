@@ -139,6 +139,11 @@ class WriteSide:
         """Whether the write connection is open now."""
         return self._conn is not None
 
+    @property
+    def at_rest(self) -> bool:
+        """Whether no connection is open and no checkpoint runs or waits (closing is free)."""
+        return self._conn is None and self.checkpointer.waiting_for_commit
+
     def open_now(self) -> StoreStats:
         """Open the connection now (creating the file if so configured) and park it.
 

@@ -12,8 +12,10 @@ process with psutil:
 - ``start_s``: from spawning the daemon to its ready line;
 - threads, fds and RSS idle (right after start) and after one PUT and one GET to every
   workload (``C`` clients at once; any error is counted in ``errors``);
+- ``settle_s``: after that round, how long until the daemon is idle again (under 5% of a
+  CPU over 0.5 s: the background WAL checkpoints of the stores just written are done);
 - ``put_p50_ms``: median of ``P`` sequential PUTs cycling over 32 workloads (their
-  connections stay open: the cost of a write with the capacity check);
+  connections stay open: the cost of a write with the capacity check), once settled;
 - ``put_cold_p50_ms``: median of ``P`` sequential PUTs, each to the workload written
   longest ago (with more workloads than the descriptor budget holds open, each such
   PUT reopens that store's writer and closes another's);
@@ -110,6 +112,17 @@ async def _put_p50_ms(url: str, names: list[str], samples: int) -> float:
     return statistics.median(times) * 1000
 
 
+async def _settle_s(proc: psutil.Process, limit_s: float = 120.0) -> float:
+    """Wait until ``proc`` uses under 5% of a CPU over 0.5 s; return how long that took."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit_s:
+        before = sum(proc.cpu_times()[:2])
+        await anyio.sleep(0.5)
+        if sum(proc.cpu_times()[:2]) - before < 0.025:
+            break
+    return time.perf_counter() - t0
+
+
 async def _metrics_ms(url: str, samples: int) -> float:
     times: list[float] = []
     async with AdminClient(url, TOKEN) as admin:
@@ -147,6 +160,7 @@ async def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
                     out["errors"] = await _put_get_all(url, names, args.concurrency)
                     out["put_get_all_s"] = time.perf_counter() - t1
                     out.update(_sample(proc))
+                    out["settle_s"] = await _settle_s(proc)
                     hot = names[:32]
                     await _put_p50_ms(url, hot, len(hot))  # warm: their writers open
                     out["put_p50_ms"] = await _put_p50_ms(url, hot, args.put_samples)
@@ -175,6 +189,7 @@ def _table(one: dict[str, Any], many: dict[str, Any]) -> str:
         ("threads after PUT+GET each", "threads", "{:.0f}"),
         ("fds after PUT+GET each", "fds", "{:.0f}"),
         ("RSS after PUT+GET each, MiB", "rss_mib", "{:.1f}"),
+        ("idle again after that, s", "settle_s", "{:.1f}"),
         ("PUT p50 (max_bytes set), ms", "put_p50_ms", "{:.2f}"),
         ("PUT p50, each to the coldest workload, ms", "put_cold_p50_ms", "{:.2f}"),
         ("/metrics, ms", "metrics_ms", "{:.2f}"),

@@ -181,3 +181,19 @@ async def test_a_store_opened_on_its_own_still_works_and_closes_its_threads(
         assert await store.get("a") == (b"1", 1)
         names = store._resources.checkpoints.thread_names
     assert not {t.name for t in threading.enumerate()} & set(names)
+
+
+async def test_a_data_dir_without_catalog_is_read_once(tmp_path: Path) -> None:
+    await _fill(tmp_path, 5)
+    (tmp_path / "store-catalog.sqlite").unlink()  # as written by a version before it
+    for side in ("-wal", "-shm"):
+        (tmp_path / f"store-catalog.sqlite{side}").unlink(missing_ok=True)
+    async with await StoreRegistry.open(tmp_path) as registry:
+        assert registry.used_bytes == sum(1 + i for i in range(5))
+        for name in registry.names():
+            store = registry.get(name)
+            assert await store.stats() == await store.compute_stats()
+    before = _fds()
+    async with await StoreRegistry.open(tmp_path) as registry:  # the catalog is back
+        assert _fds() - before <= 4
+        assert registry.used_bytes == sum(1 + i for i in range(5))

@@ -32,7 +32,10 @@ state (when it last ran, whether a commit is waiting, counters). An idle store c
 thread and no connection: its checkpointer is just not in the service's set of stores
 with commits waiting. A checkpoint borrows one of the store's pooled read connections
 (same ``synchronous`` level as the writer) without waiting for the descriptor budget; if
-none can be had right now, it is tried again later.
+none can be had right now, it is tried again later. A store whose connections were all
+closed meanwhile has no WAL left (SQLite checkpoints it at the last close): it is skipped
+without opening anything, so a burst of writes to thousands of stores does not turn into
+thousands of reopened connections.
 
 Interval and back-off decisions read an injected :class:`~edge_actors.clock.Clock`'s
 monotonic time (a test's ``ManualClock`` decides when the next checkpoint is due). A
@@ -274,6 +277,10 @@ class Checkpointer:
         if self._closed:
             return True
         self.last_run = self._clock.monotonic()
+        if self.wal_size() == 0:
+            # The file's last connection closed (the budget closed an idle store) and
+            # SQLite checkpointed and removed the WAL: nothing to copy, no connection to open.
+            return True
         try:
             with self._lease() as conn:
                 if conn is None:

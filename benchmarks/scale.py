@@ -23,13 +23,18 @@ process with psutil:
 
 Prints a table, then one JSON object as the last line with ``workloads``, ``start_s``,
 ``threads``, ``fds``, ``rss_mib`` (after the PUT+GET round), the idle figures, and the
-ratios of the N-workload daemon to the 1-workload daemon (``*_vs_1``).
+ratios of the N-workload daemon to the 1-workload daemon (``*_vs_1``). With
+``--baseline FILE`` (a file whose last line is an earlier run's JSON, e.g. of the code
+before issue 12, run with ``PYTHONPATH=<old checkout>/src`` and a higher ``--nofile``,
+since that code cannot start 1,000 workloads under 1,024 descriptors) it adds the ratios
+of this run to that one (``*_vs_baseline``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -144,9 +149,10 @@ async def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
         out: dict[str, Any] = {"workloads": n, "create_s": create_s}
         with (Path(tmp) / "daemon.stderr").open("wb") as stderr:
             t0 = time.perf_counter()
-            process = await anyio.open_process(
-                command, stderr=stderr, env={"EDGE_ACTORS_CLUSTER_TOKEN": TOKEN, "PATH": ""}
-            )
+            env = {"EDGE_ACTORS_CLUSTER_TOKEN": TOKEN, "PATH": ""}
+            if "PYTHONPATH" in os.environ:  # lets a run measure another checkout's code
+                env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+            process = await anyio.open_process(command, stderr=stderr, env=env)
             async with process:
                 try:
                     if process.stdout is None:
@@ -207,7 +213,11 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, metavar="C", help="(32)")
     parser.add_argument("--put-samples", type=int, default=500, metavar="P", help="(500)")
     parser.add_argument("--metrics-samples", type=int, default=20, metavar="M", help="(20)")
+    parser.add_argument("--baseline", type=Path, metavar="FILE", help="earlier run's output")
     args = parser.parse_args()
+    baseline: dict[str, Any] | None = None
+    if args.baseline is not None:
+        baseline = json.loads(args.baseline.read_text().strip().splitlines()[-1])
     one = await measure(1, args)
     many = await measure(args.workloads, args)
     print(_table(one, many))
@@ -219,8 +229,14 @@ async def main() -> None:
     result["put_p50_ms"] = many["put_p50_ms"]
     result["put_cold_p50_ms"] = many["put_cold_p50_ms"]
     result["metrics_ms"] = many["metrics_ms"]
-    for key in ("start_s", "threads", "fds", "rss_mib", "put_p50_ms", "metrics_ms"):
+    compared = ("start_s", "threads", "fds", "rss_mib", "put_p50_ms", "metrics_ms")
+    for key in compared:
         result[f"{key}_vs_1"] = many[key] / one[key] if one[key] else None
+    if baseline is not None:
+        result["baseline_workloads"] = baseline["workloads"]
+        for key in (*compared, "threads_idle", "fds_idle", "rss_mib_idle", "put_cold_p50_ms"):
+            if baseline.get(key):
+                result[f"{key}_vs_baseline"] = result[key] / baseline[key]
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}))
 
 

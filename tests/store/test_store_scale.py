@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
+from edge_actors.clock import ManualClock
 from edge_actors.store import StoreRegistry, WorkloadStore
 from edge_actors.wire import Change
 
@@ -197,3 +198,25 @@ async def test_a_data_dir_without_catalog_is_read_once(tmp_path: Path) -> None:
     async with await StoreRegistry.open(tmp_path) as registry:  # the catalog is back
         assert _fds() - before <= 4
         assert registry.used_bytes == sum(1 + i for i in range(5))
+
+
+async def test_connections_idle_past_the_limit_are_closed(tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with await StoreRegistry.open(tmp_path, clock=clock, idle_close_s=30.0) as registry:
+        store = await registry.create("w")
+        await store.put("k", b"v")
+        assert await store.get("k") == (b"v", 1)
+        cp = store._writer.checkpointer
+        with anyio.fail_after(10):  # the commit's checkpoint has run and parked its reader
+            while not (cp.passive_runs and cp.waiting_for_commit):
+                await anyio.sleep(0.01)
+        budget = registry.resources.budget
+        assert budget.open_connections >= 2  # the writer and a reader, parked
+        clock.advance(31.0)
+        with anyio.fail_after(10):  # the checkpoint thread's housekeeping, about every 1 s
+            while budget.open_connections:
+                await anyio.sleep(0.02)
+        assert budget.used_fds == 0
+        assert not store._writer.is_open
+        assert await store.get("k") == (b"v", 1)  # and the store reopens on demand
+        assert await store.put("k", b"w") == 2

@@ -23,6 +23,10 @@ wait for the budget's lock while an evictor waits for theirs: an evictor only *t
 an idle connection's owner lock (``detach`` callbacks must not block) and skips a busy
 one, so no lock order can deadlock.
 
+Connections idle for longer than ``idle_close_s`` (of the injected clock) are closed by
+:meth:`FdBudget.close_idle`, which the registry's checkpoint service calls about once a
+second, so a store nobody uses ends up holding no descriptor and no cache at all.
+
 The page cache is split the same way: :meth:`FdBudget.cache_share_kib` gives each open
 connection an equal share of one budget (capped per kind of connection), which the
 stores apply with ``PRAGMA cache_size`` whenever they take a connection into use.
@@ -36,11 +40,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
+from edge_actors.clock import SYSTEM_CLOCK, Clock
+
 from ._errors import StoreError
 
 __all__ = [
     "CONNECTION_FDS",
     "DEFAULT_CACHE_MIB",
+    "DEFAULT_IDLE_CLOSE_S",
     "MAX_DEFAULT_FD_BUDGET",
     "MIN_CACHE_KIB",
     "MIN_FD_BUDGET",
@@ -68,6 +75,9 @@ MIN_CACHE_KIB = 64
 """No connection's cache is made smaller than this, however many are open."""
 
 _WAIT_S = 0.05  # longest wait before an evictor tries the idle connections again
+
+DEFAULT_IDLE_CLOSE_S = 60.0
+"""Connections idle this long are closed even when the budget has room."""
 
 Closer = Callable[[], None]
 """Closes one detached connection (runs outside the budget's lock)."""
@@ -117,12 +127,25 @@ class FdBudget:
         max_fds: The most descriptors open connections may hold together
             (at least :data:`MIN_FD_BUDGET`).
         cache_kib: The page-cache budget of all connections together, in KiB.
+        idle_close_s: :meth:`close_idle` closes connections idle longer than this;
+            ``None``: only to make room.
+        clock: Decides how long a connection has been idle.
+        on_first_park: Called once, when the first connection is parked (starts the
+            thread that runs :meth:`close_idle`).
 
     Raises:
         StoreError: A limit is below its minimum.
     """
 
-    def __init__(self, max_fds: int, cache_kib: int) -> None:
+    def __init__(
+        self,
+        max_fds: int,
+        cache_kib: int,
+        *,
+        idle_close_s: float | None = DEFAULT_IDLE_CLOSE_S,
+        clock: Clock = SYSTEM_CLOCK,
+        on_first_park: Callable[[], None] | None = None,
+    ) -> None:
         if max_fds < MIN_FD_BUDGET:
             raise StoreError(f"fd budget must be >= {MIN_FD_BUDGET}, got {max_fds}")
         if cache_kib < MIN_CACHE_KIB:
@@ -132,9 +155,13 @@ class FdBudget:
         self._cond = threading.Condition()
         self._used = 0
         self._open = 0
-        self._idle_readers: OrderedDict[int, tuple[Detach, FileFds]] = OrderedDict()
-        self._idle_writers: OrderedDict[int, tuple[Detach, FileFds]] = OrderedDict()
+        # key -> (detach, file, clock time it was parked), least recently parked first
+        self._idle_readers: OrderedDict[int, tuple[Detach, FileFds, float]] = OrderedDict()
+        self._idle_writers: OrderedDict[int, tuple[Detach, FileFds, float]] = OrderedDict()
         self._keys = itertools.count(1)
+        self.idle_close_s = idle_close_s
+        self._clock = clock
+        self._on_first_park = on_first_park
         self.evictions = 0
         """Idle connections closed to make room (for tests and diagnostics)."""
 
@@ -219,9 +246,12 @@ class FdBudget:
         """
         idle = self._idle_writers if writer else self._idle_readers
         with self._cond:
-            idle[key] = (detach, file)
-            idle.move_to_end(key)
+            idle.pop(key, None)
+            idle[key] = (detach, file, self._clock.monotonic())
             self._cond.notify_all()
+            hook, self._on_first_park = self._on_first_park, None
+        if hook is not None:
+            hook()
 
     def unpark(self, key: int) -> bool:
         """Take idle connection ``key`` back into use; ``False`` if it is not idle."""
@@ -240,11 +270,37 @@ class FdBudget:
         share = max(MIN_CACHE_KIB, min(cap_kib, share))
         return 1 << (share.bit_length() - 1)
 
+    def close_idle(self) -> int:
+        """Close every connection idle longer than ``idle_close_s``; return how many.
+
+        Blocking (closing a file's last connection checkpoints its WAL); for a worker
+        thread. Connections whose owner is busy at that moment are left for next time.
+        """
+        if self.idle_close_s is None:
+            return 0
+        victims: list[tuple[Closer, FileFds]] = []
+        with self._cond:
+            cutoff = self._clock.monotonic() - self.idle_close_s
+            for idle in (self._idle_readers, self._idle_writers):
+                for key, (detach, file, parked_at) in list(idle.items()):
+                    if parked_at > cutoff:
+                        break  # parked in order: the rest are younger
+                    close = detach()
+                    if close is not None:
+                        del idle[key]
+                        victims.append((close, file))
+        for close, file in victims:
+            try:
+                close()
+            finally:
+                self.release(file)
+        return len(victims)
+
     def _detach_lru(self) -> tuple[Closer, FileFds] | None:
         """Detach the least recently used idle connection whose owner is not busy."""
         for idle in (self._idle_readers, self._idle_writers):
             for key in list(idle):
-                detach, file = idle[key]
+                detach, file, _ = idle[key]
                 close = detach()
                 if close is not None:
                     del idle[key]

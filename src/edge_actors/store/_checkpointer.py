@@ -59,6 +59,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from edge_actors._log import get_logger
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKPOINT_INTERVAL_S",
     "DEFAULT_THREADS",
+    "HOUSEKEEPING_S",
     "RECHECK_S",
     "TRUNCATE_BACKOFF_MAX_S",
     "TRUNCATE_WAIT_MS",
@@ -96,6 +98,10 @@ TRUNCATE_BACKOFF_MAX_S = 5.0
 DEFAULT_THREADS = 2
 """Threads of a :class:`CheckpointService` unless told otherwise."""
 
+HOUSEKEEPING_S = 1.0
+"""How often (real time: pacing only) a service thread runs its housekeeping job; what the
+job does is decided by the injected clock (which connections have been idle long enough)."""
+
 _CATCH_UP_PASSES = 4  # unlocked passes at most before the locked one
 _LOCKED_PASS_BYTES = 1024 * 1024  # WAL left for the locked pass once caught up
 
@@ -107,12 +113,23 @@ class CheckpointService:
         threads: How many checkpoints may run at once (at least 1).
         clock: Decides when each store's next checkpoint is due.
         name: Prefix of the threads' names.
+        housekeeping: Run by one thread about every :data:`HOUSEKEEPING_S` (the budget's
+            closing of long-idle connections); errors are logged, never raised.
     """
 
     def __init__(
-        self, threads: int = DEFAULT_THREADS, *, clock: Clock = SYSTEM_CLOCK, name: str = "store"
+        self,
+        threads: int = DEFAULT_THREADS,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        name: str = "store",
+        housekeeping: Callable[[], object] | None = None,
     ) -> None:
         self.clock = clock
+        self._housekeeping = housekeeping
+        self._next_housekeeping = 0.0  # time.monotonic() of the next run
+        self._housekeeper = False  # a thread runs the housekeeping job now
+        self._log = get_logger("store.checkpoints")
         self._size = max(1, threads)
         self._name = name
         self._cond = threading.Condition()
@@ -124,6 +141,17 @@ class CheckpointService:
     def thread_names(self) -> list[str]:
         """Names of the service's threads (started on the first commit)."""
         return [t.name for t in self._threads]
+
+    def set_housekeeping(self, job: Callable[[], object]) -> None:
+        """Set the job one thread runs about every :data:`HOUSEKEEPING_S`."""
+        with self._cond:
+            self._housekeeping = job
+
+    def ensure_running(self) -> None:
+        """Start a thread if none runs yet (housekeeping must run even without commits)."""
+        with self._cond:
+            if not self._threads and not self._stopping:
+                self._start_thread()
 
     def notify(self, cp: Checkpointer) -> None:
         """Put ``cp`` in the set of stores with commits waiting. Cheap; never blocks long."""
@@ -168,11 +196,19 @@ class CheckpointService:
                 while cp is None:
                     if self._stopping:
                         return
-                    self._cond.wait(RECHECK_S if self._waiting else None)
+                    if self._housekeeping_due():
+                        break
+                    self._cond.wait(RECHECK_S if self._waiting else HOUSEKEEPING_S)
                     cp = self._next_due()
-                cp.running = True
-                cp.woken = False
-                self._waiting.discard(cp)
+                if cp is None:
+                    self._housekeeper = True
+                else:
+                    cp.running = True
+                    cp.woken = False
+                    self._waiting.discard(cp)
+            if cp is None:
+                self._run_housekeeping()
+                continue
             try:
                 if not cp.run_once():
                     self.notify(cp)  # no connection could be had: try again later
@@ -180,6 +216,24 @@ class CheckpointService:
                 with self._cond:
                     cp.running = False
                     self._cond.notify_all()
+
+    def _housekeeping_due(self) -> bool:
+        return (
+            self._housekeeping is not None
+            and not self._housekeeper
+            and time.monotonic() >= self._next_housekeeping
+        )
+
+    def _run_housekeeping(self) -> None:
+        try:
+            if self._housekeeping is not None:
+                self._housekeeping()
+        except Exception as exc:  # a worker thread: no cancellation can arrive here
+            self._log.warning("store_housekeeping_failed", error=str(exc))
+        finally:
+            with self._cond:
+                self._housekeeper = False
+                self._next_housekeeping = time.monotonic() + HOUSEKEEPING_S
 
     def _next_due(self) -> Checkpointer | None:
         """The first store whose interval has passed; sets ``due_at`` on the others."""

@@ -22,7 +22,7 @@ import anyio
 from edge_actors._log import get_logger
 from edge_actors.clock import SYSTEM_CLOCK
 
-from ._budget import DEFAULT_CACHE_MIB
+from ._budget import DEFAULT_CACHE_MIB, DEFAULT_IDLE_CLOSE_S
 from ._catalog import CATALOG_FILE, Catalog
 from ._checkpointer import DEFAULT_THREADS
 from ._closing import AsyncCloseable
@@ -58,6 +58,7 @@ class StoreRegistry(AsyncCloseable):
         fd_budget: int | None = None,
         cache_mib: int = DEFAULT_CACHE_MIB,
         checkpoint_threads: int = DEFAULT_THREADS,
+        idle_close_s: float | None = DEFAULT_IDLE_CLOSE_S,
     ) -> None:
         """Make an empty registry; :meth:`open` also lists the existing workloads."""
         self._data_dir = data_dir
@@ -68,6 +69,7 @@ class StoreRegistry(AsyncCloseable):
             fd_budget=fd_budget,
             cache_mib=cache_mib,
             checkpoint_threads=checkpoint_threads,
+            idle_close_s=idle_close_s,
             clock=clock,
         )
         self._catalog: Catalog | None = None
@@ -89,6 +91,7 @@ class StoreRegistry(AsyncCloseable):
         fd_budget: int | None = None,
         cache_mib: int = DEFAULT_CACHE_MIB,
         checkpoint_threads: int = DEFAULT_THREADS,
+        idle_close_s: float | None = DEFAULT_IDLE_CLOSE_S,
     ) -> StoreRegistry:
         """List every workload store under ``<data_dir>/workloads/`` (opening none).
 
@@ -104,6 +107,8 @@ class StoreRegistry(AsyncCloseable):
                 for half of ``RLIMIT_NOFILE`` (capped at 4,096).
             cache_mib: Page cache of all store connections together, in MiB.
             checkpoint_threads: Threads running WAL checkpoints for every store.
+            idle_close_s: A store connection idle this long (of ``clock``) is closed;
+                ``None``: only when the descriptor budget needs the room.
 
         Raises:
             StoreError: The catalog or a store file could not be read; whatever was
@@ -118,6 +123,7 @@ class StoreRegistry(AsyncCloseable):
             fd_budget=fd_budget,
             cache_mib=cache_mib,
             checkpoint_threads=checkpoint_threads,
+            idle_close_s=idle_close_s,
         )
         try:
             names, known = await anyio.to_thread.run_sync(registry._scan)

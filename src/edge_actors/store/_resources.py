@@ -13,7 +13,7 @@ import anyio
 
 from edge_actors.clock import SYSTEM_CLOCK, Clock
 
-from ._budget import DEFAULT_CACHE_MIB, FdBudget, default_fd_budget
+from ._budget import DEFAULT_CACHE_MIB, DEFAULT_IDLE_CLOSE_S, FdBudget, default_fd_budget
 from ._checkpointer import DEFAULT_THREADS, CheckpointService
 
 __all__ = ["DEFAULT_IO_THREADS", "StoreResources"]
@@ -31,7 +31,9 @@ class StoreResources:
         cache_mib: Page cache of all store connections together, in MiB.
         checkpoint_threads: Threads running WAL checkpoints for every store.
         io_threads: Most reads and writes running at once in worker threads.
-        clock: Decides when WAL checkpoints are due.
+        idle_close_s: Connections idle this long are closed (checked about once a
+            second by a checkpoint thread); ``None``: only to make room.
+        clock: Decides when WAL checkpoints are due and how long a connection was idle.
 
     Raises:
         StoreError: A budget is below its minimum.
@@ -44,13 +46,20 @@ class StoreResources:
         cache_mib: int = DEFAULT_CACHE_MIB,
         checkpoint_threads: int = DEFAULT_THREADS,
         io_threads: int = DEFAULT_IO_THREADS,
+        idle_close_s: float | None = DEFAULT_IDLE_CLOSE_S,
         clock: Clock = SYSTEM_CLOCK,
         name: str = "store",
     ) -> None:
-        self.budget = FdBudget(
-            default_fd_budget() if fd_budget is None else fd_budget, cache_mib * 1024
-        )
         self.checkpoints = CheckpointService(checkpoint_threads, clock=clock, name=name)
+        self.budget = FdBudget(
+            default_fd_budget() if fd_budget is None else fd_budget,
+            cache_mib * 1024,
+            idle_close_s=idle_close_s,
+            clock=clock,
+            on_first_park=self.checkpoints.ensure_running,
+        )
+        if idle_close_s is not None:
+            self.checkpoints.set_housekeeping(self.budget.close_idle)
         self.clock = clock
         self._io_threads = io_threads
         self._limiter: anyio.CapacityLimiter | None = None

@@ -220,3 +220,21 @@ async def test_connections_idle_past_the_limit_are_closed(tmp_path: Path) -> Non
         assert not store._writer.is_open
         assert await store.get("k") == (b"v", 1)  # and the store reopens on demand
         assert await store.put("k", b"w") == 2
+
+
+async def test_idle_connections_give_back_cache_when_more_connections_open(
+    tmp_path: Path,
+) -> None:
+    async with await StoreRegistry.open(tmp_path, cache_mib=1) as registry:
+        first = await registry.create("first")
+        await first.put("k", b"v")  # nearly alone: its writer gets 512 KiB to 1 MiB
+        conn = first._writer._conn
+        assert conn is not None
+        for i in range(7):  # 8 writers open now, "first" idle all the while
+            await registry.create(f"w{i}")
+        budget = registry.resources.budget
+        budget.shrink_idle()  # what the checkpoint thread's housekeeping runs every second
+        share = budget.cache_share_kib(1024)
+        assert share <= 1024 // 8
+        assert conn.execute("PRAGMA cache_size").fetchone()[0] == -share
+        assert await first.get("k") == (b"v", 1)

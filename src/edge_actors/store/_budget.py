@@ -55,6 +55,7 @@ __all__ = [
     "Detach",
     "FdBudget",
     "FileFds",
+    "Shrink",
     "default_fd_budget",
 ]
 
@@ -84,6 +85,32 @@ Closer = Callable[[], None]
 
 Detach = Callable[[], Closer | None]
 """Hands an idle connection over for closing, or ``None`` if its owner is busy."""
+
+Shrink = Callable[[int], bool]
+"""Sets an idle connection's page cache to the given KiB (never blocks: ``False`` if its
+owner is busy, or the connection is no longer idle)."""
+
+
+class _Idle:
+    """An idle connection: how to close or shrink it, its file, since when, its cache."""
+
+    __slots__ = ("cache_kib", "cap_kib", "detach", "file", "parked_at", "shrink")
+
+    def __init__(
+        self,
+        detach: Detach,
+        file: FileFds,
+        parked_at: float,
+        shrink: Shrink | None,
+        cache_kib: int,
+        cap_kib: int,
+    ) -> None:
+        self.detach = detach
+        self.file = file
+        self.parked_at = parked_at
+        self.shrink = shrink
+        self.cache_kib = cache_kib
+        self.cap_kib = cap_kib
 
 
 class FileFds:
@@ -155,9 +182,9 @@ class FdBudget:
         self._cond = threading.Condition()
         self._used = 0
         self._open = 0
-        # key -> (detach, file, clock time it was parked), least recently parked first
-        self._idle_readers: OrderedDict[int, tuple[Detach, FileFds, float]] = OrderedDict()
-        self._idle_writers: OrderedDict[int, tuple[Detach, FileFds, float]] = OrderedDict()
+        # least recently parked first
+        self._idle_readers: OrderedDict[int, _Idle] = OrderedDict()
+        self._idle_writers: OrderedDict[int, _Idle] = OrderedDict()
         self._keys = itertools.count(1)
         self.idle_close_s = idle_close_s
         self._clock = clock
@@ -234,10 +261,22 @@ class FdBudget:
             finally:
                 self.release(victim_file)
 
-    def park(self, key: int, detach: Detach, file: FileFds, *, writer: bool = False) -> None:
+    def park(
+        self,
+        key: int,
+        detach: Detach,
+        file: FileFds,
+        *,
+        writer: bool = False,
+        shrink: Shrink | None = None,
+        cache_kib: int = 0,
+        cap_kib: int = 0,
+    ) -> None:
         """Mark connection ``key`` idle: the most recently used one, closable from now on.
 
-        Idle writers (``writer``) are closed only when no idle reader can be.
+        Idle writers (``writer``) are closed only when no idle reader can be. With
+        ``shrink``, :meth:`housekeep` lowers the connection's cache (``cache_kib`` now,
+        at most ``cap_kib``) to its share while it stays idle.
 
         ``detach`` is called with the budget's lock held when the connection is chosen to
         be closed. It must not block: it tries its owner's lock, and either hands the
@@ -247,7 +286,7 @@ class FdBudget:
         idle = self._idle_writers if writer else self._idle_readers
         with self._cond:
             idle.pop(key, None)
-            idle[key] = (detach, file, self._clock.monotonic())
+            idle[key] = _Idle(detach, file, self._clock.monotonic(), shrink, cache_kib, cap_kib)
             self._cond.notify_all()
             hook, self._on_first_park = self._on_first_park, None
         if hook is not None:
@@ -270,6 +309,37 @@ class FdBudget:
         share = max(MIN_CACHE_KIB, min(cap_kib, share))
         return 1 << (share.bit_length() - 1)
 
+    def housekeep(self) -> None:
+        """Close long-idle connections, then shrink idle caches above their share.
+
+        Run about once a second by a checkpoint thread. Blocking.
+        """
+        self.close_idle()
+        self.shrink_idle()
+
+    def shrink_idle(self) -> int:
+        """Lower the cache of each idle connection above its current share; return how many.
+
+        Connections that were idle while more connections opened keep the larger share
+        they were given; this brings the total back to the budget. Blocking (each
+        shrink is one ``PRAGMA`` on that connection, under its owner's lock).
+        """
+        with self._cond:
+            todo = [
+                (entry, self.cache_share_kib(entry.cap_kib))
+                for idle in (self._idle_readers, self._idle_writers)
+                for entry in idle.values()
+                if entry.shrink is not None
+                and entry.cache_kib > self.cache_share_kib(entry.cap_kib)
+            ]
+        done = 0
+        for entry, share in todo:
+            assert entry.shrink is not None
+            if entry.shrink(share):
+                entry.cache_kib = share
+                done += 1
+        return done
+
     def close_idle(self) -> int:
         """Close every connection idle longer than ``idle_close_s``; return how many.
 
@@ -282,13 +352,13 @@ class FdBudget:
         with self._cond:
             cutoff = self._clock.monotonic() - self.idle_close_s
             for idle in (self._idle_readers, self._idle_writers):
-                for key, (detach, file, parked_at) in list(idle.items()):
-                    if parked_at > cutoff:
+                for key, entry in list(idle.items()):
+                    if entry.parked_at > cutoff:
                         break  # parked in order: the rest are younger
-                    close = detach()
+                    close = entry.detach()
                     if close is not None:
                         del idle[key]
-                        victims.append((close, file))
+                        victims.append((close, entry.file))
         for close, file in victims:
             try:
                 close()
@@ -299,10 +369,9 @@ class FdBudget:
     def _detach_lru(self) -> tuple[Closer, FileFds] | None:
         """Detach the least recently used idle connection whose owner is not busy."""
         for idle in (self._idle_readers, self._idle_writers):
-            for key in list(idle):
-                detach, file, _ = idle[key]
-                close = detach()
+            for key, entry in list(idle.items()):
+                close = entry.detach()
                 if close is not None:
                     del idle[key]
-                    return close, file
+                    return close, entry.file
         return None

@@ -24,7 +24,7 @@ from edge_actors.wire import Change
 from ._digest import DIGEST_MODULUS, digest_hex, record_hash
 from ._errors import StoreClosed, StoreError
 from ._models import StoreStats
-from ._schema import READER_CACHE_KIB, connect_reader
+from ._schema import READER_CACHE_KIB, connect_reader, shrink_cache
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -185,7 +185,14 @@ class ReadPool:
         with self._lock:
             if not self._closed:
                 self._free.append(reader)
-                self._budget.park(reader.key, partial(self._detach, reader), self._file)
+                self._budget.park(
+                    reader.key,
+                    partial(self._detach, reader),
+                    self._file,
+                    shrink=partial(self._shrink, reader),
+                    cache_kib=reader.cache_kib,
+                    cap_kib=READER_CACHE_KIB,
+                )
                 return
         self._close(reader)
 
@@ -200,6 +207,20 @@ class ReadPool:
         finally:
             self._lock.release()
         return reader.conn.close
+
+    def _shrink(self, reader: _Reader, kib: int) -> bool:
+        """Lower an idle connection's cache to ``kib`` KiB (budget housekeeping)."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if reader not in self._free:
+                return False  # taken into use (or closed) meanwhile
+            if not shrink_cache(reader.conn, kib):
+                return False
+            reader.cache_kib = kib
+            return True
+        finally:
+            self._lock.release()
 
     def _close(self, reader: _Reader) -> None:
         try:

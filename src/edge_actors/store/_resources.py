@@ -58,8 +58,7 @@ class StoreResources:
             clock=clock,
             on_first_park=self.checkpoints.ensure_running,
         )
-        if idle_close_s is not None:
-            self.checkpoints.set_housekeeping(self.budget.close_idle)
+        self.checkpoints.set_housekeeping(self.budget.housekeep)
         self.clock = clock
         self._io_threads = io_threads
         self._limiter: anyio.CapacityLimiter | None = None

@@ -35,6 +35,7 @@ __all__ = [
     "WRITER_CACHE_KIB",
     "connect_reader",
     "connect_writer",
+    "shrink_cache",
 ]
 
 APPLICATION_ID = 0x45414354  # "EACT"
@@ -188,3 +189,17 @@ def connect_reader(path: Path, durability: Durability, *, cache_kib: int) -> sql
         conn.close()
         raise
     return conn
+
+
+def shrink_cache(conn: sqlite3.Connection, kib: int) -> bool:
+    """Resize an idle connection's page cache to ``kib`` KiB and free what lies beyond.
+
+    Returns ``False`` if SQLite refused (a smaller cache is an optimisation only; the
+    connection stays usable).
+    """
+    try:
+        conn.execute(f"PRAGMA cache_size = -{kib}")
+        conn.execute("PRAGMA shrink_memory")
+    except sqlite3.Error:
+        return False
+    return True

@@ -27,7 +27,7 @@ from ._checkpointer import Checkpointer
 from ._digest import DIGEST_MODULUS, digest_hex, sum_record_hashes
 from ._errors import StoreError
 from ._models import Durability, StoreStats
-from ._schema import WRITER_CACHE_KIB, connect_writer
+from ._schema import WRITER_CACHE_KIB, connect_writer, shrink_cache
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -284,7 +284,15 @@ class WriteSide:
     def _park(self) -> None:
         """Make the open connection idle (closable by the budget). ``_tx_lock`` held."""
         if self._conn is not None:
-            self._budget.park(self._key, self._detach, self._file, writer=True)
+            self._budget.park(
+                self._key,
+                self._detach,
+                self._file,
+                writer=True,
+                shrink=self._shrink,
+                cache_kib=self._cache_kib,
+                cap_kib=WRITER_CACHE_KIB,
+            )
 
     def _detach(self) -> Closer | None:
         """Hand the idle connection to the budget for closing (never blocks)."""
@@ -295,6 +303,21 @@ class WriteSide:
         finally:
             self._tx_lock.release()
         return None if conn is None else conn.close
+
+    def _shrink(self, kib: int) -> bool:
+        """Lower the idle connection's cache to ``kib`` KiB (budget housekeeping)."""
+        if not self._tx_lock.acquire(blocking=False):
+            return False
+        try:
+            conn = self._conn
+            if conn is None:
+                return False
+            if not shrink_cache(conn, kib):
+                return False
+            self._cache_kib = kib
+            return True
+        finally:
+            self._tx_lock.release()
 
     def _hand_over(self) -> sqlite3.Connection | None:
         """Take the connection from this side, recording its final totals. Lock held."""

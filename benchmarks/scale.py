@@ -19,7 +19,7 @@ process with psutil:
 - ``put_cold_p50_ms``: median of ``P`` sequential PUTs, each to the workload written
   longest ago (with more workloads than the descriptor budget holds open, each such
   PUT reopens that store's writer and closes another's);
-- ``metrics_ms``: median time of ``M`` scrapes of ``/metrics``.
+- ``metrics_ms``: median time of ``M`` scrapes of ``/metrics`` (once idle again).
 
 Prints a table, then one JSON object as the last line with ``workloads``, ``start_s``,
 ``threads``, ``fds``, ``rss_mib`` (after the PUT+GET round), the idle figures, and the
@@ -171,6 +171,7 @@ async def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
                     await _put_p50_ms(url, hot, len(hot))  # warm: their writers open
                     out["put_p50_ms"] = await _put_p50_ms(url, hot, args.put_samples)
                     out["put_cold_p50_ms"] = await _put_p50_ms(url, names, args.put_samples)
+                    await _settle_s(proc)  # the cold PUTs' checkpoints are done
                     out["metrics_ms"] = await _metrics_ms(url, args.metrics_samples)
                     process.terminate()
                     with anyio.fail_after(120):

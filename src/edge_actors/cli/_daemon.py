@@ -86,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--fd-budget",
         type=int,
         metavar="N",
-        help="file descriptors of all store connections (default: half of ulimit -n)",
+        help="file descriptors of all store connections (default: half of ulimit -n, less 128)",
     )
     parser.add_argument(
         "--supervisor",

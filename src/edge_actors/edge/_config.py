@@ -58,7 +58,7 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             equally by the connections open at the time (each capped at 32 MiB).
         fd_budget: File descriptors all workload store connections may hold together
             (3 per connection); the connections idle longest are closed to stay within
-            it. Default: half of the soft ``RLIMIT_NOFILE``, at most 4,096.
+            it. Default: half of the soft ``RLIMIT_NOFILE`` less 128, at most 4,096.
     """
 
     name: str

@@ -48,6 +48,7 @@ __all__ = [
     "CONNECTION_FDS",
     "DEFAULT_CACHE_MIB",
     "DEFAULT_IDLE_CLOSE_S",
+    "FD_RESERVE",
     "MAX_DEFAULT_FD_BUDGET",
     "MIN_CACHE_KIB",
     "MIN_FD_BUDGET",
@@ -135,16 +136,23 @@ class FileFds:
         return 1 if self.lingering else 2
 
 
-def default_fd_budget() -> int:
-    """Return the default descriptor budget: half the soft ``RLIMIT_NOFILE``, capped.
+FD_RESERVE = 128
+"""Descriptors the default budget leaves aside beyond half the limit (outgoing peer
+connections, the journal, the routing file, logs)."""
 
-    The other half stays for sockets (clients, peers), the journal and the log. A soft
-    limit of 1,024 gives 512 (about 170 open connections).
+
+def default_fd_budget() -> int:
+    """Return the default descriptor budget: half the soft ``RLIMIT_NOFILE`` less a reserve.
+
+    The other half stays for client sockets (the daemon's own connection cap is 512 by
+    default) and :data:`FD_RESERVE` more for everything else. A soft limit of 1,024
+    gives 384 (about 128 open connections, far more than the 16 store I/O threads can
+    use at once); the budget never exceeds :data:`MAX_DEFAULT_FD_BUDGET`.
     """
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft <= 0:
         return MAX_DEFAULT_FD_BUDGET
-    return max(MIN_FD_BUDGET, min(MAX_DEFAULT_FD_BUDGET, soft // 2))
+    return max(MIN_FD_BUDGET, min(MAX_DEFAULT_FD_BUDGET, soft // 2 - FD_RESERVE))
 
 
 class FdBudget:

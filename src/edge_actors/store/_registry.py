@@ -104,7 +104,7 @@ class StoreRegistry(AsyncCloseable):
             durability: Durability of every store this registry opens or creates.
             clock: The clock the WAL checkpoints time their intervals by.
             fd_budget: Descriptors all store connections may hold together; ``None``
-                for half of ``RLIMIT_NOFILE`` (capped at 4,096).
+                for half of ``RLIMIT_NOFILE`` less 128 (capped at 4,096).
             cache_mib: Page cache of all store connections together, in MiB.
             checkpoint_threads: Threads running WAL checkpoints for every store.
             idle_close_s: A store connection idle this long (of ``clock``) is closed;

@@ -27,7 +27,7 @@ class StoreResources:
 
     Args:
         fd_budget: Descriptors all store connections may hold together; ``None`` for
-            :func:`~._budget.default_fd_budget` (half of ``RLIMIT_NOFILE``, capped).
+            :func:`~._budget.default_fd_budget` (half of ``RLIMIT_NOFILE`` less 128, capped).
         cache_mib: Page cache of all store connections together, in MiB.
         checkpoint_threads: Threads running WAL checkpoints for every store.
         io_threads: Most reads and writes running at once in worker threads.

@@ -1,4 +1,4 @@
-"""Background WAL checkpoints: never inside a commit, WAL bounded, thread owned by the store."""
+"""Background WAL checkpoints: never inside a commit, WAL bounded, threads joined on close."""
 
 from __future__ import annotations
 
@@ -122,12 +122,16 @@ async def test_hard_cap_truncates_a_wal_pinned_by_a_reader(tmp_path: Path) -> No
 
 
 async def test_close_joins_the_checkpointer_thread(tmp_path: Path) -> None:
+    # A store opened on its own has a private checkpoint service of one thread (started
+    # with its first connection, for checkpoints and closing long-idle connections),
+    # joined by close.
     path = tmp_path / "w.sqlite"
     store = await WorkloadStore.open(path, "w", create=True)
-    name = f"checkpointer:{path.name}"
-    assert any(t.name == name for t in threading.enumerate())
+    service = store._resources.checkpoints
     _checkpointer(store).interval_s = 0.01
     await _write(store, 200)
+    (name,) = service.thread_names
+    assert any(t.name == name for t in threading.enumerate())
     await store.close()
     assert not any(t.name == name for t in threading.enumerate())
     async with await WorkloadStore.open(path, "w") as again:

@@ -22,18 +22,22 @@ pytestmark = pytest.mark.anyio
 
 def test_public_api_is_what_the_docs_say() -> None:
     assert set(edge_actors.store.__all__) == {
+        "DEFAULT_CACHE_MIB",
         "MAX_KEY_BYTES",
         "MAX_VALUE_BYTES",
+        "MIN_FD_BUDGET",
         "Durability",
         "InvalidRecord",
         "InvalidWorkloadName",
         "StoreClosed",
         "StoreError",
         "StoreRegistry",
+        "StoreResources",
         "StoreStats",
         "WorkloadExists",
         "WorkloadNotFound",
         "WorkloadStore",
+        "default_fd_budget",
         "record_hash",
         "validate_workload_name",
     }

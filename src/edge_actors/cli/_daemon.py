@@ -94,6 +94,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--hold-timeout", metavar="DURATION", help="write-hold lease, e.g. 30s")
     parser.add_argument("--public-url", metavar="URL", help="URL announced to other edges")
     parser.add_argument(
+        "--cache-mib", type=int, metavar="MIB", help="page cache of all stores together (64)"
+    )
+    parser.add_argument(
+        "--fd-budget",
+        type=int,
+        metavar="N",
+        help="file descriptors of all store connections (default: half of ulimit -n, less 128)",
+    )
+    parser.add_argument(
         "--supervisor",
         action="store_true",
         help="also host the migration supervisor (/admin/migrations, journal in DATA_DIR)",
@@ -135,6 +144,8 @@ def config_from_args(args: argparse.Namespace) -> EdgeConfig:
         "tls_client_ca": args.tls_client_ca,
         "hold_timeout_s": args.hold_timeout,
         "public_url": args.public_url,
+        "cache_mib": args.cache_mib,
+        "fd_budget": args.fd_budget,
     }
     config = load_edge_config(args.config, overrides=overrides)
     config.ssl_context()  # a bad certificate is a config error before anything starts

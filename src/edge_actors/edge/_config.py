@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from edge_actors.errors import ConfigError
+from edge_actors.store import DEFAULT_CACHE_MIB, MIN_FD_BUDGET
 from edge_actors.units import parse_duration, parse_size
 
 from ._credentials import CredentialSpec, check_token_strength
@@ -108,6 +109,11 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         peer_hello_timeout_s: A peer WebSocket must send its ``Hello`` within this time.
         peer_heartbeat_s: Ping interval of peer WebSockets; a peer that does not answer
             within half of it is disconnected.
+        cache_mib: SQLite page cache of all workload stores together, in MiB, shared
+            equally by the connections open at the time (each capped at 32 MiB).
+        fd_budget: File descriptors all workload store connections may hold together
+            (3 per connection); the connections idle longest are closed to stay within
+            it. Default: half of the soft ``RLIMIT_NOFILE`` less 128, at most 4,096.
     """
 
     name: str
@@ -139,6 +145,8 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     keepalive_timeout_s: float = 30.0
     peer_hello_timeout_s: float = 10.0
     peer_heartbeat_s: float = 30.0
+    cache_mib: int = DEFAULT_CACHE_MIB
+    fd_budget: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not EDGE_NAME.match(self.name):
@@ -182,6 +190,10 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             )
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError(f"public_url: {self.public_url!r} is not an http(s) URL")
+        if self.cache_mib < 1:
+            raise ConfigError(f"cache_mib: {self.cache_mib!r} must be >= 1")
+        if self.fd_budget is not None and self.fd_budget < MIN_FD_BUDGET:
+            raise ConfigError(f"fd_budget: {self.fd_budget!r} must be >= {MIN_FD_BUDGET}")
         self._check_bounds()
 
     def _check_bounds(self) -> None:
@@ -294,6 +306,7 @@ _OPTIONAL = frozenset(
         "public_url",
         "cluster_token",
         "cluster_token_file",
+        "fd_budget",
     }
 )
 

@@ -271,7 +271,12 @@ class EdgeDaemon(AsyncClosing):
                 self.config.host, self.config.allowed_hosts, self.config.public_url
             )
             routing = RoutingTable(data_dir / _ROUTING_FILE)
-            registry = await StoreRegistry.open(data_dir, clock=self.clock)
+            registry = await StoreRegistry.open(
+                data_dir,
+                clock=self.clock,
+                cache_mib=self.config.cache_mib,
+                fd_budget=self.config.fd_budget,
+            )
             stack.push_async_callback(self._close_registry, registry)
             tasks = await self._start_background(stack)
             self.router.attach(registry, routing, tasks)

@@ -2,7 +2,7 @@
 
 Each daemon owns its own ``CollectorRegistry`` (several daemons share a process in tests
 and embedded runs), so ``/metrics`` shows only that daemon. Store sizes are read at
-scrape time from the open stores (O(1) each), never cached.
+scrape time from the registry's running totals (O(1)), per workload for a bounded few.
 """
 
 from __future__ import annotations
@@ -50,11 +50,26 @@ class LoadCounters:
 class _StoreCollector(Collector):
     """Per-workload record and byte gauges, read from the stores at scrape time."""
 
-    def __init__(self, edge: str, sizes: Callable[[], Iterable[tuple[str, int, int, int]]]):
+    def __init__(
+        self,
+        edge: str,
+        sizes: Callable[[], Iterable[tuple[str, int, int, int]]],
+        totals: Callable[[], tuple[int, int, int]],
+    ):
         self._edge = edge
         self._sizes = sizes
+        self._totals = totals
 
     def collect(self) -> Iterator[Metric]:
+        workloads, all_records, all_bytes = self._totals()
+        for metric, text, value in (
+            ("edge_store_workloads", "Workloads with a store on this edge.", workloads),
+            ("edge_store_records_all", "Live records of all workloads.", all_records),
+            ("edge_store_bytes_all", "Logical key+value bytes of all workloads.", all_bytes),
+        ):
+            family = GaugeMetricFamily(metric, text, labels=["edge"])
+            family.add_metric([self._edge], value)
+            yield family
         records = GaugeMetricFamily(
             "edge_store_records", "Live records per workload.", labels=["edge", "workload"]
         )
@@ -82,6 +97,7 @@ class DaemonMetrics:
     Attributes:
         store_sizes: The latest ``(workload, records, bytes, lsn)`` snapshot (the daemon's
             router refreshes it before each scrape).
+        store_totals: The latest ``(workloads, records, bytes)`` of the whole edge.
     """
 
     def __init__(
@@ -89,6 +105,7 @@ class DaemonMetrics:
     ) -> None:
         self.edge = edge
         self.store_sizes: list[tuple[str, int, int, int]] = []
+        self.store_totals: tuple[int, int, int] = (0, 0, 0)
         self.registry = CollectorRegistry(auto_describe=True)
         self.load = LoadCounters()
         reg = self.registry
@@ -142,7 +159,9 @@ class DaemonMetrics:
             ["edge", "workload"],
             registry=reg,
         )
-        reg.register(_StoreCollector(edge, sizes or (lambda: self.store_sizes)))
+        reg.register(
+            _StoreCollector(edge, sizes or (lambda: self.store_sizes), lambda: self.store_totals)
+        )
 
     def render(self) -> bytes:
         """Return the Prometheus text exposition of every metric."""

@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from edge_actors.store import StoreError, WorkloadNotFound, validate_workload_name
+from edge_actors.store import WorkloadNotFound, validate_workload_name
 
 from ._errors import EdgeError
 from ._forwarder import Forwarder
@@ -50,6 +50,9 @@ if TYPE_CHECKING:
     from ._metrics import DaemonMetrics
     from ._models import WorkloadStatus
     from ._routing import RoutingTable, WriteGate
+
+METRIC_WORKLOADS = 100
+"""Most workloads given their own ``edge_store_*`` series on ``/metrics``."""
 
 __all__ = ["WorkloadRouter"]
 
@@ -449,17 +452,11 @@ class WorkloadRouter:
 
     def workload_count(self) -> int:
         """How many workloads have a store here."""
-        return len(self.registry.names())
+        return len(self.registry)
 
     async def used_bytes(self) -> int:
-        """Logical bytes (keys + values) of every live record on this edge."""
-        total = 0
-        for name in self.registry.names():
-            try:
-                total += (await self.registry.get(name).stats()).bytes
-            except StoreError:
-                continue
-        return total
+        """Logical bytes (keys + values) of every live record on this edge. O(1)."""
+        return self.registry.used_bytes
 
     async def capacity(self) -> CapacityInfo:
         """Capacity limits and use (logical record bytes, workloads with a store)."""
@@ -470,7 +467,7 @@ class WorkloadRouter:
             used_bytes=used,
             free_bytes=None if limit is None else max(0, limit - used),
             max_workloads=self._max_workloads,
-            used_workloads=len(self.registry.names()),
+            used_workloads=len(self.registry),
         )
 
     def load(self) -> LoadInfo:
@@ -487,12 +484,20 @@ class WorkloadRouter:
         )
 
     async def refresh_sizes(self) -> None:
-        """Snapshot per-workload sizes for the ``/metrics`` store gauges."""
+        """Snapshot store sizes for ``/metrics``: totals, and per workload for a few.
+
+        Per-workload series cover every workload while there are at most
+        :data:`METRIC_WORKLOADS`, else the :data:`METRIC_WORKLOADS` written most recently,
+        so a scrape costs the same with 10 or 10,000 workloads.
+        """
+        registry = self.registry
+        if len(registry) <= METRIC_WORKLOADS:
+            names = registry.names()
+        else:
+            names = sorted(registry.recently_written(METRIC_WORKLOADS))
         sizes: list[tuple[str, int, int, int]] = []
-        for name in self.registry.names():
-            try:
-                stats = await self.registry.get(name).stats()
-            except StoreError:
-                continue
+        for name in names:
+            stats = registry.get(name).last_stats
             sizes.append((name, stats.records, stats.bytes, stats.lsn))
         self.metrics.store_sizes = sizes
+        self.metrics.store_totals = (len(registry), registry.record_count, registry.used_bytes)

@@ -4,11 +4,15 @@ Imports only the leaves (``errors``, ``_log``) and ``wire`` (for :class:`Change`
 
 - :class:`WorkloadStore`: one workload's records (key -> bytes) with a monotonic LSN,
   tombstones, delta scans by LSN, idempotent apply and an O(1) content digest.
-- :class:`StoreRegistry`: all workload stores of one edge data directory.
+- :class:`StoreRegistry`: all workload stores of one edge data directory, sharing one
+  descriptor and page-cache budget and one checkpoint service (:class:`StoreResources`).
 """
 
 from __future__ import annotations
 
+from ._budget import DEFAULT_CACHE_MIB as DEFAULT_CACHE_MIB
+from ._budget import MIN_FD_BUDGET as MIN_FD_BUDGET
+from ._budget import default_fd_budget as default_fd_budget
 from ._digest import record_hash as record_hash
 from ._errors import InvalidRecord as InvalidRecord
 from ._errors import InvalidWorkloadName as InvalidWorkloadName
@@ -22,21 +26,26 @@ from ._names import validate_workload_name as validate_workload_name
 from ._records import MAX_KEY_BYTES as MAX_KEY_BYTES
 from ._records import MAX_VALUE_BYTES as MAX_VALUE_BYTES
 from ._registry import StoreRegistry as StoreRegistry
+from ._resources import StoreResources as StoreResources
 from ._store import WorkloadStore as WorkloadStore
 
 __all__ = [
+    "DEFAULT_CACHE_MIB",
     "MAX_KEY_BYTES",
     "MAX_VALUE_BYTES",
+    "MIN_FD_BUDGET",
     "Durability",
     "InvalidRecord",
     "InvalidWorkloadName",
     "StoreClosed",
     "StoreError",
     "StoreRegistry",
+    "StoreResources",
     "StoreStats",
     "WorkloadExists",
     "WorkloadNotFound",
     "WorkloadStore",
+    "default_fd_budget",
     "record_hash",
     "validate_workload_name",
 ]

@@ -1,12 +1,19 @@
 """StoreRegistry: every workload store of one edge data directory (store layer).
 
 Files live at ``<data_dir>/workloads/<name>.sqlite`` (plus SQLite's ``-wal`` and ``-shm``
-side files). The registry opens all of them at start-up, creates and drops workloads,
-and reports their size on disk for capacity checks.
+side files). At start-up the registry lists the file names and reads every store's
+totals from its catalog (see :mod:`._catalog`): no store is opened (only those whose
+totals the catalog cannot vouch for, once). Each store opens its connections on first
+use, within one descriptor and page-cache budget and one checkpoint service shared by
+all (see :class:`~._resources.StoreResources`), and the budget closes the connections
+of the stores idle longest. The registry keeps the live record and byte totals of all
+its stores up to date on every commit, so a capacity check costs O(1).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,72 +22,145 @@ import anyio
 from edge_actors._log import get_logger
 from edge_actors.clock import SYSTEM_CLOCK
 
+from ._budget import DEFAULT_CACHE_MIB, DEFAULT_IDLE_CLOSE_S
+from ._catalog import CATALOG_FILE, Catalog
+from ._checkpointer import DEFAULT_THREADS
 from ._closing import AsyncCloseable
 from ._errors import InvalidWorkloadName, StoreClosed, WorkloadExists, WorkloadNotFound
 from ._names import validate_workload_name
+from ._resources import StoreResources
 from ._store import WorkloadStore
 
 if TYPE_CHECKING:
     from edge_actors.clock import Clock
 
-    from ._models import Durability
+    from ._models import Durability, StoreStats
 
 __all__ = ["StoreRegistry"]
 
 _SUFFIX = ".sqlite"
 _SIDE_FILES = ("", "-wal", "-shm", "-journal")
+_RECENT = 1024  # most recently written workloads remembered (for metrics)
 
 
 class StoreRegistry(AsyncCloseable):
-    """The open :class:`WorkloadStore` of each workload under one edge data directory.
+    """The :class:`WorkloadStore` of each workload under one edge data directory.
 
     One registry per data directory and process. Use :meth:`open` to build one.
     """
 
     def __init__(
-        self, data_dir: Path, *, durability: Durability = "normal", clock: Clock = SYSTEM_CLOCK
+        self,
+        data_dir: Path,
+        *,
+        durability: Durability = "normal",
+        clock: Clock = SYSTEM_CLOCK,
+        fd_budget: int | None = None,
+        cache_mib: int = DEFAULT_CACHE_MIB,
+        checkpoint_threads: int = DEFAULT_THREADS,
+        idle_close_s: float | None = DEFAULT_IDLE_CLOSE_S,
     ) -> None:
-        """Make an empty registry; :meth:`open` also opens the existing workloads."""
+        """Make an empty registry; :meth:`open` also lists the existing workloads."""
         self._data_dir = data_dir
         self._clock = clock
         self._dir = data_dir / "workloads"
         self._durability: Durability = durability
+        self._resources = StoreResources(
+            fd_budget=fd_budget,
+            cache_mib=cache_mib,
+            checkpoint_threads=checkpoint_threads,
+            idle_close_s=idle_close_s,
+            clock=clock,
+        )
+        self._catalog: Catalog | None = None
         self._stores: dict[str, WorkloadStore] = {}
+        self._records = 0
+        self._bytes = 0
+        self._recent: OrderedDict[str, None] = OrderedDict()
         self._lock = anyio.Lock()
         self._closed = False
         self._log = get_logger("store.registry", data_dir=str(data_dir))
 
     @classmethod
     async def open(
-        cls, data_dir: Path, *, durability: Durability = "normal", clock: Clock = SYSTEM_CLOCK
+        cls,
+        data_dir: Path,
+        *,
+        durability: Durability = "normal",
+        clock: Clock = SYSTEM_CLOCK,
+        fd_budget: int | None = None,
+        cache_mib: int = DEFAULT_CACHE_MIB,
+        checkpoint_threads: int = DEFAULT_THREADS,
+        idle_close_s: float | None = DEFAULT_IDLE_CLOSE_S,
     ) -> StoreRegistry:
-        """Open every workload store found under ``<data_dir>/workloads/``.
+        """List every workload store under ``<data_dir>/workloads/`` (opening none).
 
-        Files whose name is not a legal workload name are skipped with a warning.
+        Files whose name is not a legal workload name are skipped with a warning. A
+        store the catalog has no clean totals for (a crash while it was open, or a data
+        directory from an older version) is opened once to read them.
 
         Args:
             data_dir: The edge's data directory (created if missing).
             durability: Durability of every store this registry opens or creates.
-            clock: The clock its stores' WAL checkpointers time their intervals by.
+            clock: The clock the WAL checkpoints time their intervals by.
+            fd_budget: Descriptors all store connections may hold together; ``None``
+                for half of ``RLIMIT_NOFILE`` less 128 (capped at 4,096).
+            cache_mib: Page cache of all store connections together, in MiB.
+            checkpoint_threads: Threads running WAL checkpoints for every store.
+            idle_close_s: A store connection idle this long (of ``clock``) is closed;
+                ``None``: only when the descriptor budget needs the room.
 
         Raises:
-            StoreError: A store file could not be opened; the stores already opened
-                are closed again.
+            StoreError: The catalog or a store file could not be read; whatever was
+                opened is closed again.
 
-        Cancellation: stores opened so far are closed again, then it propagates.
+        Cancellation: whatever was opened is closed again, then it propagates.
         """
-        registry = cls(data_dir, durability=durability, clock=clock)
+        registry = cls(
+            data_dir,
+            durability=durability,
+            clock=clock,
+            fd_budget=fd_budget,
+            cache_mib=cache_mib,
+            checkpoint_threads=checkpoint_threads,
+            idle_close_s=idle_close_s,
+        )
         try:
-            names = await anyio.to_thread.run_sync(registry._scan_dir)
+            names, known = await anyio.to_thread.run_sync(registry._scan)
             for name in names:
-                registry._stores[name] = await WorkloadStore.open(
-                    registry._path(name), name, durability=durability, clock=clock
-                )
+                registry._add(name, known.get(name))
+            unknown = [name for name in names if name not in known]
+            for name in unknown:
+                await registry._stores[name].load()
         except BaseException:
             await registry.close()
             raise
-        registry._log.info("registry_opened", workloads=len(names))
+        registry._log.info("registry_opened", workloads=len(names), read_from_files=len(unknown))
         return registry
+
+    @property
+    def resources(self) -> StoreResources:
+        """The descriptor budget, page cache and threads the stores share."""
+        return self._resources
+
+    @property
+    def used_bytes(self) -> int:
+        """Logical bytes (keys + values) of every live record of every store. O(1)."""
+        return self._bytes
+
+    @property
+    def record_count(self) -> int:
+        """Live records of every store together. O(1)."""
+        return self._records
+
+    def recently_written(self, limit: int) -> list[str]:
+        """Names of up to ``limit`` workloads written most recently, most recent first."""
+        names: list[str] = []
+        for name in reversed(self._recent):
+            if len(names) >= limit:
+                break
+            names.append(name)
+        return names
 
     @property
     def data_dir(self) -> Path:
@@ -92,14 +172,17 @@ class StoreRegistry(AsyncCloseable):
         return self._path(validate_workload_name(name))
 
     def names(self) -> list[str]:
-        """Return the names of the open workloads, sorted."""
+        """Return the names of the workloads, sorted."""
         return sorted(self._stores)
+
+    def __len__(self) -> int:
+        return len(self._stores)
 
     def __contains__(self, name: object) -> bool:
         return name in self._stores
 
     def get(self, name: str) -> WorkloadStore:
-        """Return the open store of workload ``name``.
+        """Return the store of workload ``name`` (its connections open on first use).
 
         Raises:
             InvalidWorkloadName: ``name`` is not a legal workload name.
@@ -129,9 +212,15 @@ class StoreRegistry(AsyncCloseable):
             path = self._path(name)
             if name in self._stores or await anyio.to_thread.run_sync(path.exists):
                 raise WorkloadExists(f"workload {name!r} already exists in {str(self._dir)!r}")
-            store = await WorkloadStore.open(
-                path, name, create=True, durability=self._durability, clock=self._clock
-            )
+            store = self._make(name, None, create=True)
+            try:
+                with anyio.CancelScope(shield=True):
+                    await store.load()
+                await anyio.lowlevel.checkpoint_if_cancelled()
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await store.close()
+                raise
             self._stores[name] = store
         self._log.info("workload_created", workload=name)
         return store
@@ -155,6 +244,7 @@ class StoreRegistry(AsyncCloseable):
                 raise WorkloadNotFound(f"no workload {name!r} in {str(self._dir)!r}")
             with anyio.CancelScope(shield=True):
                 await store.close()
+                self._account(name, store.last_stats, None)
                 await anyio.to_thread.run_sync(self._delete_files, name)
         self._log.info("workload_dropped", workload=name)
 
@@ -175,6 +265,10 @@ class StoreRegistry(AsyncCloseable):
             stores, self._stores = list(self._stores.values()), {}
             for store in stores:
                 await store.close()
+            catalog, self._catalog = self._catalog, None
+            if catalog is not None:
+                await anyio.to_thread.run_sync(catalog.close)
+            await anyio.to_thread.run_sync(self._resources.close)
 
     # -- internals -------------------------------------------------------------------
 
@@ -184,6 +278,51 @@ class StoreRegistry(AsyncCloseable):
 
     def _path(self, name: str) -> Path:
         return self._dir / f"{name}{_SUFFIX}"
+
+    def _make(self, name: str, stats: StoreStats | None, *, create: bool = False) -> WorkloadStore:
+        return WorkloadStore(
+            name=name,
+            path=self._path(name),
+            durability=self._durability,
+            resources=self._resources,
+            stats=stats,
+            catalog=self._catalog,
+            create=create,
+            on_stats=partial(self._account, name),
+        )
+
+    def _add(self, name: str, stats: StoreStats | None) -> None:
+        self._stores[name] = self._make(name, stats)
+        if stats is not None:
+            self._account(name, None, stats)
+
+    def _account(self, name: str, old: StoreStats | None, new: StoreStats | None) -> None:
+        """Keep the registry's totals: ``old`` totals of ``name`` replaced by ``new``."""
+        if old is not None:
+            self._records -= old.records
+            self._bytes -= old.bytes
+        if new is not None:
+            self._records += new.records
+            self._bytes += new.bytes
+            if old is not None:  # a commit (not the registry's start-up)
+                self._recent[name] = None
+                self._recent.move_to_end(name)
+                if len(self._recent) > _RECENT:
+                    self._recent.popitem(last=False)
+        else:
+            self._recent.pop(name, None)
+
+    def _scan(self) -> tuple[list[str], dict[str, StoreStats]]:
+        """List the store files and open the catalog; return names and known totals."""
+        names = self._scan_dir()
+        catalog = Catalog(self._data_dir / CATALOG_FILE, self._durability)
+        self._catalog = catalog
+        known = catalog.load()
+        present = set(names)
+        for gone in [name for name in known if name not in present]:
+            catalog.forget(gone)
+            del known[gone]
+        return names, known
 
     def _scan_dir(self) -> list[str]:
         self._dir.mkdir(parents=True, exist_ok=True)
@@ -197,6 +336,8 @@ class StoreRegistry(AsyncCloseable):
         return names
 
     def _delete_files(self, name: str) -> None:
+        if self._catalog is not None:
+            self._catalog.forget(name)
         base = self._path(name)
         for suffix in _SIDE_FILES:
             Path(f"{base}{suffix}").unlink(missing_ok=True)

@@ -28,12 +28,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APPLICATION_ID",
+    "READER_CACHE_KIB",
     "SCHEMA_VERSION",
     "WAL_HARD_CAP",
     "WAL_RESTART_BYTES",
-    "connect_checkpointer",
+    "WRITER_CACHE_KIB",
     "connect_reader",
     "connect_writer",
+    "shrink_cache",
 ]
 
 APPLICATION_ID = 0x45414354  # "EACT"
@@ -43,7 +45,12 @@ SCHEMA_VERSION = 1
 """``PRAGMA user_version`` of the current file format."""
 
 _BUSY_TIMEOUT_MS = 10_000
-_CACHE_KIB = 32 * 1024
+WRITER_CACHE_KIB = 32 * 1024
+"""Largest page cache of a writer connection (KiB); the registry's budget may give less."""
+
+READER_CACHE_KIB = WRITER_CACHE_KIB // 4
+"""Largest page cache of a read connection (KiB); the registry's budget may give less."""
+
 # Bigger pages mean fewer WAL frames (and write calls) per commit: bulk apply of 1 KiB
 # values runs about 1.5x faster with 16 KiB pages than with SQLite's default 4 KiB.
 _PAGE_SIZE = 16 * 1024
@@ -78,13 +85,18 @@ def _uri(path: Path, mode: str) -> str:
     return f"file:{quote(str(path.resolve()))}?mode={mode}"
 
 
+def _synchronous(durability: Durability) -> str:
+    return "FULL" if durability == "full" else "NORMAL"
+
+
 def connect_writer(
-    path: Path, name: str, *, create: bool, durability: Durability
+    path: Path, name: str, *, create: bool, durability: Durability, cache_kib: int
 ) -> sqlite3.Connection:
     """Open (and if asked, create) the store file at ``path`` for writing. Blocking.
 
-    Sets WAL mode and the ``synchronous`` level of ``durability``, creates the schema in
-    a new file, and checks that an existing file is a store of the current version.
+    Sets WAL mode, the ``synchronous`` level of ``durability`` and a page cache of
+    ``cache_kib``, creates the schema in a new file, and checks that an existing file
+    is a store of the current version.
 
     Raises:
         WorkloadNotFound: The file does not exist and ``create`` is false.
@@ -109,10 +121,9 @@ def connect_writer(
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
             raise StoreError(f"store file {str(path)!r} refused WAL mode (got {mode!r})")
-        sync = "FULL" if durability == "full" else "NORMAL"
-        conn.execute(f"PRAGMA synchronous = {sync}")
+        conn.execute(f"PRAGMA synchronous = {_synchronous(durability)}")
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+        conn.execute(f"PRAGMA cache_size = -{cache_kib}")
         conn.execute("PRAGMA temp_store = MEMORY")
         # Checkpoints run in the store's background checkpointer, never inside a COMMIT;
         # no journal_size_limit either, since the truncation would run in a COMMIT too.
@@ -158,21 +169,21 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path, name: str) -> None:
         raise
 
 
-def connect_checkpointer(
-    path: Path, durability: Durability, *, busy_timeout_ms: int
-) -> sqlite3.Connection:
-    """Open the background checkpointer's connection to an existing store file. Blocking.
+def connect_reader(path: Path, durability: Durability, *, cache_kib: int) -> sqlite3.Connection:
+    """Open a read-only (``query_only``) connection to an existing store file. Blocking.
 
-    Its ``synchronous`` level is the writer's, so a checkpoint syncs the WAL before
-    copying it and the database file afterwards exactly as the writer's own would.
-    ``busy_timeout_ms`` bounds how long a blocking checkpoint waits for readers.
+    Its ``synchronous`` level is the writer's: the background checkpoint runs on a read
+    connection, and then syncs the WAL before copying it and the database file
+    afterwards exactly as the writer's own would. ``cache_kib`` sizes its page cache.
     """
     conn = sqlite3.connect(
         _uri(path, "rw"), uri=True, isolation_level=None, check_same_thread=False
     )
     try:
-        conn.execute(f"PRAGMA synchronous = {'FULL' if durability == 'full' else 'NORMAL'}")
-        conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        conn.execute("PRAGMA query_only = ON")
+        conn.execute(f"PRAGMA synchronous = {_synchronous(durability)}")
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA cache_size = -{cache_kib}")
         conn.execute("PRAGMA wal_autocheckpoint = 0")
     except BaseException:
         conn.close()
@@ -180,16 +191,15 @@ def connect_checkpointer(
     return conn
 
 
-def connect_reader(path: Path) -> sqlite3.Connection:
-    """Open a read-only (``query_only``) connection to an existing store file. Blocking."""
-    conn = sqlite3.connect(
-        _uri(path, "rw"), uri=True, isolation_level=None, check_same_thread=False
-    )
+def shrink_cache(conn: sqlite3.Connection, kib: int) -> bool:
+    """Resize an idle connection's page cache to ``kib`` KiB and free what lies beyond.
+
+    Returns ``False`` if SQLite refused (a smaller cache is an optimisation only; the
+    connection stays usable).
+    """
     try:
-        conn.execute("PRAGMA query_only = ON")
-        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB // 4}")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+        conn.execute(f"PRAGMA cache_size = -{kib}")
+        conn.execute("PRAGMA shrink_memory")
+    except sqlite3.Error:
+        return False
+    return True

@@ -7,6 +7,10 @@ next single transaction (one thread hop and one commit for all of them), and eac
 caller gets its own LSN once that transaction has committed. Reads go through a separate
 pool of read connections, so a long delta scan never blocks writers.
 
+Connections are opened on first use and may be closed by the shared descriptor budget
+while the store is idle (see :mod:`._budget`); a store handle itself stays valid until
+:meth:`WorkloadStore.close`, and its :meth:`~WorkloadStore.stats` are kept in memory.
+
 A store is owned by one :class:`WorkloadStore` (one process) at a time and used from the
 event loop that opened it.
 """
@@ -14,29 +18,36 @@ event loop that opened it.
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
 from edge_actors._log import get_logger
 from edge_actors.clock import SYSTEM_CLOCK, Clock
 
+from ._budget import FileFds
 from ._closing import AsyncCloseable
 from ._errors import InvalidRecord, StoreClosed, StoreError
 from ._names import validate_workload_name
 from ._readers import ReadPool, read_full_stats, read_get, read_scan
 from ._records import prepare_changes, validate_key, validate_ops, validate_value
+from ._resources import StoreResources
 from ._writer import WriteSide
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
     from edge_actors.wire import Change
 
+    from ._catalog import Catalog
     from ._models import Durability, StoreStats
 
 __all__ = ["WorkloadStore"]
+
+T = TypeVar("T")
+_PRIVATE_FD_BUDGET = 48  # a store opened on its own: writer, readers, checkpoint lease
+_PRIVATE_IO_THREADS = 8
 
 _Ops = list[tuple[str, bytes | None]]
 _INLINE_VALIDATION = 64  # larger apply batches are validated in a worker thread
@@ -61,14 +72,44 @@ class WorkloadStore(AsyncCloseable):
     and close it with :meth:`close` or ``async with``.
     """
 
-    def __init__(self, *, name: str, path: Path, writer: WriteSide, durability: Durability) -> None:
-        """Wrap an opened write side; use :meth:`open` instead of calling this."""
+    def __init__(
+        self,
+        *,
+        name: str,
+        path: Path,
+        durability: Durability,
+        resources: StoreResources,
+        stats: StoreStats | None = None,
+        catalog: Catalog | None = None,
+        create: bool = False,
+        owns_resources: bool = False,
+        on_stats: Callable[[StoreStats, StoreStats], None] | None = None,
+    ) -> None:
+        """Make a store handle without any I/O; use :meth:`open` (or a registry) instead.
+
+        ``stats`` are the store's totals if known (a registry's catalog); ``on_stats``
+        is told ``(old, new)`` after each commit that changed them (a registry's totals).
+        """
         self._name = name
         self._path = path
         self._durability: Durability = durability
-        self._writer = writer
-        self._readers = ReadPool(path, name)
-        self._stats = writer.stats()
+        self._resources = resources
+        self._owns_resources = owns_resources
+        file = FileFds()
+        self._readers = ReadPool(path, name, durability, resources, file)
+        self._writer = WriteSide(
+            path,
+            name,
+            durability,
+            resources,
+            file=file,
+            lease=self._readers.lease_nowait,
+            stats=stats,
+            catalog=catalog,
+            create=create,
+        )
+        self._stats = self._writer.stats()
+        self._on_stats = on_stats
         self._write_lock = anyio.Lock()
         self._pending: list[_PendingWrite] = []
         self._closed = False
@@ -83,6 +124,7 @@ class WorkloadStore(AsyncCloseable):
         create: bool = False,
         durability: Durability = "normal",
         clock: Clock = SYSTEM_CLOCK,
+        resources: StoreResources | None = None,
     ) -> WorkloadStore:
         """Open the store file at ``path`` for workload ``name``.
 
@@ -93,7 +135,10 @@ class WorkloadStore(AsyncCloseable):
             durability: ``"normal"`` survives a process crash, ``"full"`` also a power
                 loss (see :data:`~edge_actors.store.Durability`).
             clock: decides when the background WAL checkpoint is due (the system clock
-                unless a test injects one).
+                unless a test injects one); ignored when ``resources`` are given.
+            resources: Descriptor budget, page cache and threads shared with other
+                stores; by default the store makes a small private set (one checkpoint
+                thread) and closes it with the store.
 
         Returns:
             The open store.
@@ -109,20 +154,49 @@ class WorkloadStore(AsyncCloseable):
         validate_workload_name(name)
         if durability not in ("normal", "full"):
             raise StoreError(f"durability must be 'normal' or 'full', got {durability!r}")
-        opener = partial(
-            WriteSide.open, path, name, create=create, durability=durability, clock=clock
+        owned = resources is None
+        if resources is None:
+            resources = StoreResources(
+                fd_budget=_PRIVATE_FD_BUDGET,
+                checkpoint_threads=1,
+                io_threads=_PRIVATE_IO_THREADS,
+                clock=clock,
+                name=f"store:{path.name}",
+            )
+        store = cls(
+            name=name,
+            path=path,
+            durability=durability,
+            resources=resources,
+            create=create,
+            owns_resources=owned,
         )
-        with anyio.CancelScope(shield=True):
-            writer = await anyio.to_thread.run_sync(opener)
         try:
+            with anyio.CancelScope(shield=True):
+                await store.load()
             await anyio.lowlevel.checkpoint_if_cancelled()
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(writer.close)
+                await store.close()
             raise
-        store = cls(name=name, path=path, writer=writer, durability=durability)
         store._log.debug("store_opened", path=str(path), lsn=store._stats.lsn, create=create)
         return store
+
+    async def load(self) -> StoreStats:
+        """Open the store's write connection now and read its totals from the file.
+
+        A registry calls this for a store whose totals it does not know; afterwards the
+        connection is idle and the budget may close it again.
+
+        Raises:
+            WorkloadNotFound: The file does not exist and the store may not create it.
+            StoreError: The file is not a workload store of this version, or SQLite failed.
+        """
+        self._check_open()
+        async with self._write_lock:
+            stats = await self._in_thread(self._writer.open_now)
+            self._set_stats(stats)
+        return stats
 
     # -- properties ------------------------------------------------------------------
 
@@ -145,6 +219,11 @@ class WorkloadStore(AsyncCloseable):
     def lsn(self) -> int:
         """The workload LSN as of the last completed commit (cached; no I/O)."""
         return self._stats.lsn
+
+    @property
+    def last_stats(self) -> StoreStats:
+        """The totals as of the last completed commit (also after :meth:`close`). O(1)."""
+        return self._stats
 
     @property
     def closed(self) -> bool:
@@ -222,8 +301,10 @@ class WorkloadStore(AsyncCloseable):
         async with self._write_lock:
             self._check_open()
             with anyio.CancelScope(shield=True):
-                lsn = await anyio.to_thread.run_sync(self._writer.apply, prepared)
-                self._stats = self._writer.stats()
+                try:
+                    lsn = await self._in_thread(partial(self._writer.apply, prepared))
+                finally:
+                    self._set_stats(self._writer.stats())
         return lsn
 
     # -- reads -----------------------------------------------------------------------
@@ -331,7 +412,12 @@ class WorkloadStore(AsyncCloseable):
                 if self._pending:
                     await self._commit_pending()
                 await self._readers.aclose()
-                await anyio.to_thread.run_sync(self._writer.close)
+                if self._writer.at_rest:
+                    self._writer.close()  # no I/O and nothing to wait for: no thread hop
+                else:
+                    await anyio.to_thread.run_sync(self._writer.close)
+                if self._owns_resources:
+                    await anyio.to_thread.run_sync(self._resources.close)
         self._log.debug("store_closed", lsn=self._stats.lsn)
 
     def __repr__(self) -> str:
@@ -339,6 +425,14 @@ class WorkloadStore(AsyncCloseable):
         return f"<WorkloadStore {self._name!r} {state}>"
 
     # -- group commit ----------------------------------------------------------------
+
+    async def _in_thread(self, fn: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(fn, limiter=self._resources.limiter)
+
+    def _set_stats(self, stats: StoreStats) -> None:
+        old, self._stats = self._stats, stats
+        if self._on_stats is not None and old != stats:
+            self._on_stats(old, stats)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -369,14 +463,14 @@ class WorkloadStore(AsyncCloseable):
         batch, self._pending = self._pending, []
         with anyio.CancelScope(shield=True):
             try:
-                ends = await anyio.to_thread.run_sync(self._writer.write, [p.ops for p in batch])
+                ends = await self._in_thread(partial(self._writer.write, [p.ops for p in batch]))
             except Exception as exc:
                 self._log.error("group_commit_failed", writes=len(batch), error=str(exc))
                 for pending in batch:
                     pending.error = exc
                     pending.done = True
                 return
-        self._stats = self._writer.stats()
+        self._set_stats(self._writer.stats())
         for pending, lsn in zip(batch, ends, strict=True):
             pending.lsn = lsn
             pending.done = True

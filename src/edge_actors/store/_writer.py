@@ -2,6 +2,12 @@
 
 Store layer. Every method here blocks and must run in a worker thread, one call at a
 time (:class:`~edge_actors.store.WorkloadStore` serialises them with its write lock).
+The connection is opened on first use within the registry's
+:class:`~._budget.FdBudget` and parked between transactions, so the budget may close
+it when the store has been idle longest and another connection needs the room; the
+next write opens it again. With a catalog, the connection's opening and closing are
+recorded there (see :mod:`._catalog`), so the registry knows every store's totals
+without opening it.
 Each call is one ``BEGIN IMMEDIATE ... COMMIT`` transaction that updates the records and
 the ``meta`` row (LSN, live count, live bytes, digest accumulator) together, so the
 digest is always exact for the committed state. The in-memory copy of ``meta`` changes
@@ -15,19 +21,23 @@ import threading
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
-from edge_actors.clock import SYSTEM_CLOCK, Clock
+from edge_actors._log import get_logger
 
 from ._checkpointer import Checkpointer
 from ._digest import DIGEST_MODULUS, digest_hex, sum_record_hashes
 from ._errors import StoreError
 from ._models import Durability, StoreStats
-from ._schema import connect_writer
+from ._schema import WRITER_CACHE_KIB, connect_writer, shrink_cache
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from contextlib import AbstractContextManager
     from pathlib import Path
 
+    from ._budget import Closer, FileFds
+    from ._catalog import Catalog
     from ._records import PreparedChange
+    from ._resources import StoreResources
 
 __all__ = ["WriteSide"]
 
@@ -79,43 +89,78 @@ class WriteSide:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
-        path: Path,
-        durability: Durability,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> None:
-        self._conn: sqlite3.Connection | None = conn
-        self._path = path
-        self._totals = self._read_totals(conn)
-        self._tx_lock = threading.Lock()  # held by each write transaction
-        self.checkpointer = Checkpointer(path, durability, writer_lock=self._tx_lock, clock=clock)
-        """The store's background WAL checkpointer (started by :meth:`open`)."""
-
-    @classmethod
-    def open(
-        cls,
         path: Path,
         name: str,
-        *,
-        create: bool,
         durability: Durability,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> WriteSide:
-        """Open the store file (see :func:`connect_writer`), load ``meta``, start checkpoints."""
-        conn = connect_writer(path, name, create=create, durability=durability)
-        try:
-            side = cls(conn, path, durability, clock=clock)
-        except BaseException:
-            conn.close()
-            raise
-        side.checkpointer.start()
-        return side
+        resources: StoreResources,
+        *,
+        lease: Callable[[], AbstractContextManager[sqlite3.Connection | None]],
+        stats: StoreStats | None = None,
+        file: FileFds,
+        catalog: Catalog | None = None,
+        create: bool = False,
+    ) -> None:
+        """Prepare (not open) the write side of the store file at ``path``.
+
+        Args:
+            path: The store file.
+            name: The workload's name.
+            durability: ``synchronous`` level of the connection.
+            resources: The descriptor budget and checkpoint service to use.
+            lease: Lends a read connection to the checkpointer (see :class:`Checkpointer`).
+            stats: The store's totals if known (from the catalog), else read on first open.
+            catalog: Where the connection's opening and closing are recorded, if anywhere.
+            file: The descriptor count of the store file (shared with its readers).
+            create: Create the file on first open if it does not exist.
+        """
+        self._path = path
+        self._name = name
+        self._durability: Durability = durability
+        self._budget = resources.budget
+        self._file = file
+        self._catalog = catalog
+        self._create = create
+        self._conn: sqlite3.Connection | None = None
+        self._key = 0  # the budget's key of the open connection
+        self._cache_kib = 0
+        if stats is None:
+            self._totals = _Totals(0, 0, 0, 0)
+        else:
+            self._totals = _Totals(stats.lsn, stats.records, stats.bytes, int(stats.digest, 16))
+        self._tx_lock = threading.Lock()  # held by each write transaction and open/close
+        self.checkpointer = Checkpointer(
+            path, service=resources.checkpoints, lease=lease, writer_lock=self._tx_lock
+        )
+        """The store's background WAL checkpoint state (run by the shared service)."""
+        self._log = get_logger("store.writer", workload=name)
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the write connection is open now."""
+        return self._conn is not None
+
+    @property
+    def at_rest(self) -> bool:
+        """Whether no connection is open and no checkpoint runs or waits (closing is free)."""
+        return self._conn is None and self.checkpointer.waiting_for_commit
+
+    def open_now(self) -> StoreStats:
+        """Open the connection now (creating the file if so configured) and park it.
+
+        Returns the totals read from the file. Blocking.
+
+        Raises:
+            WorkloadNotFound: The file does not exist and the store may not create it.
+            StoreError: The file is not a store of this version, or SQLite failed.
+        """
+        with self._tx_lock:
+            self._checkout()
+            self._park()
+        return self.stats()
 
     def stats(self) -> StoreStats:
         """Return the committed totals as a :class:`StoreStats`."""
-        t = self._totals
-        return StoreStats(records=t.records, bytes=t.bytes, lsn=t.lsn, digest=digest_hex(t.digest))
+        return _stats_of(self._totals)
 
     def write(self, groups: Sequence[Sequence[tuple[str, bytes | None]]]) -> list[int]:
         """Commit several callers' writes in one transaction (group commit).
@@ -126,10 +171,9 @@ class WriteSide:
         Returns:
             For each group, the LSN of its last op (the current LSN for an empty group).
         """
-        conn = self._live()
         ends: list[int] = []
         rows: dict[str, tuple[bytes | None, int]] = {}
-        with self._tx_lock, _transaction(conn, self._path):
+        with self._tx_lock, self._using() as conn, _transaction(conn, self._path):
             t = self._read_totals(conn)
             current = self._lookup(conn, (key for ops in groups for key, _ in ops))
             removed: list[_Live] = []
@@ -164,9 +208,8 @@ class WriteSide:
         NOTHING`` and no look-up; the insert's row count proves that no key existed (else
         the attempt is rolled back to a savepoint and the general path runs).
         """
-        conn = self._live()
         top = max((c[3] for c in changes), default=0)
-        with self._tx_lock, _transaction(conn, self._path):
+        with self._tx_lock, self._using() as conn, _transaction(conn, self._path):
             t = self._read_totals(conn)
             before = t.lsn
             if not self._apply_new(conn, changes, t):
@@ -181,21 +224,110 @@ class WriteSide:
         return t.lsn
 
     def close(self) -> None:
-        """Stop the checkpointer, then close the connection.
+        """Stop checkpointing, then close the connection (if open). Blocking.
 
         SQLite checkpoints the WAL (and removes it) when the last connection closes.
         """
         self.checkpointer.close()
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
+        with self._tx_lock:
+            conn = self._hand_over()
+            if conn is not None and self._budget.unpark(self._key):
+                conn.close()
+                self._budget.release(self._file)
+            # else: the budget detached it meanwhile and closes it itself
 
     # -- internals -------------------------------------------------------------------
 
-    def _live(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StoreError(f"store file {str(self._path)!r} is closed")
-        return self._conn
+    @contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        """Take the connection into use (opening it if needed); park it afterwards."""
+        conn = self._checkout()
+        try:
+            yield conn
+        finally:
+            self._park()
+
+    def _checkout(self) -> sqlite3.Connection:
+        """Return the open connection, out of the idle set. Call with ``_tx_lock`` held."""
+        conn = self._conn
+        share = self._budget.cache_share_kib(WRITER_CACHE_KIB)
+        if conn is not None:
+            self._budget.unpark(self._key)
+            if share != self._cache_kib:
+                conn.execute(f"PRAGMA cache_size = -{share}")
+                self._cache_kib = share
+            return conn
+        self._budget.reserve(self._file)
+        try:
+            conn = connect_writer(
+                self._path,
+                self._name,
+                create=self._create,
+                durability=self._durability,
+                cache_kib=share,
+            )
+            try:
+                totals = self._read_totals(conn)
+                if self._catalog is not None:
+                    self._catalog.mark_open(self._name, _stats_of(totals))
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException:
+            self._budget.release(self._file)
+            raise
+        self._create = False  # the file exists now: reopen with the readers' flags
+        self._conn, self._key, self._cache_kib = conn, self._budget.new_key(), share
+        self._totals = totals
+        return conn
+
+    def _park(self) -> None:
+        """Make the open connection idle (closable by the budget). ``_tx_lock`` held."""
+        if self._conn is not None:
+            self._budget.park(
+                self._key,
+                self._detach,
+                self._file,
+                writer=True,
+                shrink=self._shrink,
+                cache_kib=self._cache_kib,
+                cap_kib=WRITER_CACHE_KIB,
+            )
+
+    def _detach(self) -> Closer | None:
+        """Hand the idle connection to the budget for closing (never blocks)."""
+        if not self._tx_lock.acquire(blocking=False):
+            return None  # a transaction or a checkpoint's locked pass is running
+        try:
+            conn = self._hand_over()
+        finally:
+            self._tx_lock.release()
+        return None if conn is None else conn.close
+
+    def _shrink(self, kib: int) -> bool:
+        """Lower the idle connection's cache to ``kib`` KiB (budget housekeeping)."""
+        if not self._tx_lock.acquire(blocking=False):
+            return False
+        try:
+            conn = self._conn
+            if conn is None:
+                return False
+            if not shrink_cache(conn, kib):
+                return False
+            self._cache_kib = kib
+            return True
+        finally:
+            self._tx_lock.release()
+
+    def _hand_over(self) -> sqlite3.Connection | None:
+        """Take the connection from this side, recording its final totals. Lock held."""
+        conn, self._conn = self._conn, None
+        if conn is not None and self._catalog is not None:
+            try:
+                self._catalog.mark_closed(self._name, self.stats())
+            except StoreError as exc:  # the row stays "not clean": re-read at next start
+                self._log.warning("catalog_update_failed", error=str(exc))
+        return conn
 
     @staticmethod
     def _read_totals(conn: sqlite3.Connection) -> _Totals:
@@ -278,6 +410,10 @@ class WriteSide:
         t.normalise()
         conn.executemany(_UPSERT, [(key, value, lsn) for key, (value, lsn) in rows.items()])
         conn.execute(_UPDATE_META, (t.lsn, t.records, t.bytes, digest_hex(t.digest)))
+
+
+def _stats_of(t: _Totals) -> StoreStats:
+    return StoreStats(records=t.records, bytes=t.bytes, lsn=t.lsn, digest=digest_hex(t.digest))
 
 
 @contextmanager

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]
 
-TOKEN = "scale-test-token"
+TOKEN = "scale-test-token-0123456789abcdefghij"
 WORKLOADS = 2000
 MAX_THREADS = 64
 _LAUNCH = (
@@ -55,7 +55,7 @@ async def test_2000_workloads_under_1024_fds(tmp_path: Path) -> None:
     data_dir = tmp_path / "edge-big"
     names = await _create_workloads(data_dir, WORKLOADS)
     command = [sys.executable, "-c", _LAUNCH, "daemon", "--name", "edge-big", "--port", "0"]
-    command += ["--data-dir", str(data_dir), "--max-bytes", "1GB"]
+    command += ["--data-dir", str(data_dir), "--max-bytes", "1GB", "--max-workloads", "5000"]
     stderr_path = tmp_path / "daemon.stderr"
     with stderr_path.open("ab") as stderr:
         async with await anyio.open_process(
@@ -84,7 +84,7 @@ async def test_2000_workloads_under_1024_fds(tmp_path: Path) -> None:
                             peak_threads = max(peak_threads, proc.num_threads())
                             peak_fds = max(peak_fds, proc.num_fds())
 
-                async with EdgeClient(url) as client, anyio.create_task_group() as tg:
+                async with EdgeClient(url, token=TOKEN) as client, anyio.create_task_group() as tg:
                     for worker in range(32):
                         tg.start_soon(serve, worker, client)
                 assert failures == [], failures[:5]

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "test-cluster-token"
+TOKEN = "test-cluster-token-0123456789abcdefghij"
 _MANY = METRIC_WORKLOADS + 50
 
 
@@ -39,7 +39,7 @@ async def test_the_capacity_check_reads_no_store(
             return await original(self)
 
         monkeypatch.setattr(WorkloadStore, "stats", counting)
-        async with EdgeClient(daemon.url) as client:
+        async with EdgeClient(daemon.url, token=TOKEN) as client:
             await client.put("w001", "k", b"x" * 500)
             assert calls == 0  # no workload's stats read to check the capacity
             with pytest.raises(EdgeCapacityExceeded):
@@ -56,7 +56,7 @@ async def test_metrics_list_a_bounded_number_of_workloads(start_daemon: StartDae
     async with (
         start_daemon("edge-a") as daemon,
         AdminClient(daemon.url, TOKEN) as admin,
-        EdgeClient(daemon.url) as client,
+        EdgeClient(daemon.url, token=TOKEN) as client,
     ):
         for i in range(_MANY):
             await admin.create_workload(f"w{i:03}")

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import random
 import secrets
 import shutil
 import tempfile
 import time
-import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +30,6 @@ import msgspec
 from edge_actors._log import LOG_LEVELS, configure_default_logging
 from edge_actors.edge import (
     AdminClient,
-    EdgeClient,
     EdgeConfig,
     EdgeDaemon,
     EdgeEndpoint,
@@ -42,8 +39,8 @@ from edge_actors.edge import (
 from edge_actors.errors import ConfigError
 from edge_actors.migration import MigrationMetrics, MigrationService, ServiceDefaults
 from edge_actors.monitoring import percentile
-from edge_actors.store import record_hash
 
+from ._demo_load import WORKLOAD, Corpus, Writer, digest, lost_writes, seed
 from ._progress import (
     ProgressDisplay,
     format_bytes,
@@ -59,42 +56,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DemoOptions", "DemoReport", "register", "run_demo"]
 
-WORKLOAD = "demo-orders"
 SOURCE, TARGET = "edge-west", "edge-east"
 _FINAL = frozenset(("completed", "failed", "rolled_back", "cancelled"))
-_WRITERS = 4
-_WORDS = (
-    "order",
-    "customer",
-    "status",
-    "shipped",
-    "pending",
-    "active",
-    "region",
-    "west",
-    "east",
-    "item",
-    "quantity",
-    "price",
-    "currency",
-    "eur",
-    "usd",
-    "warehouse",
-    "sku",
-    "total",
-    "discount",
-    "coupon",
-    "express",
-    "standard",
-    "address",
-    "city",
-    "postcode",
-    "country",
-    "email",
-    "phone",
-    "created",
-    "updated",
-)
 
 
 class DemoOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -148,150 +111,6 @@ class DemoReport(msgspec.Struct, kw_only=True):
     total_s: float
 
 
-# -- sample data ------------------------------------------------------------------------
-
-
-class _Corpus:
-    """Compressible text (words from a small vocabulary) to cut record values from."""
-
-    def __init__(self, size: int = 1 << 17) -> None:
-        rng = random.Random(20240601)
-        words: list[str] = []
-        length = 0
-        while length < size:
-            word = rng.choice(_WORDS)
-            words.append(word)
-            length += len(word) + 1
-        self.text = " ".join(words).encode()
-
-    def value(self, key: str, version: int, size: int) -> bytes:
-        head = f'{{"key":"{key}","v":{version},"data":"'.encode()
-        body_len = max(0, size - len(head) - 2)
-        offset = zlib.crc32(f"{key}:{version}".encode()) % (len(self.text) - body_len - 1)
-        return head + self.text[offset : offset + body_len] + b'"}'
-
-
-def _seed_key(i: int) -> str:
-    return f"order/{i:07d}"
-
-
-# -- writer -----------------------------------------------------------------------------
-
-
-class _Writer:
-    """Writes at a fixed total rate through ``EdgeClient`` tasks that own disjoint keys.
-
-    ``model`` is what the workload must hold once it stops: seed values overlaid with
-    every acknowledged write (``None`` for an acknowledged delete).
-    """
-
-    def __init__(
-        self,
-        url: str,
-        token: str,
-        corpus: _Corpus,
-        model: dict[str, bytes | None],
-        opts: DemoOptions,
-    ) -> None:
-        self.url = url
-        self.token = token
-        self.corpus = corpus
-        self.model = model
-        self.opts = opts
-        self.acked: dict[str, bytes | None] = {}
-        self.latencies: list[float] = []
-        self.failures: list[str] = []
-        self.started = 0.0
-        self.stopped = 0.0
-        self._stop = anyio.Event()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    async def run(self) -> None:
-        self.started = time.monotonic()
-        async with (
-            EdgeClient(self.url, timeout=60.0, token=self.token) as client,
-            anyio.create_task_group() as tg,
-        ):
-            for index in range(_WRITERS):
-                tg.start_soon(self._one, client, index)
-        self.stopped = time.monotonic()
-
-    async def _one(self, client: EdgeClient, index: int) -> None:
-        rng = random.Random(index)
-        interval = _WRITERS / self.opts.write_rate
-        records = max(self.opts.records, _WRITERS)
-        next_at = time.monotonic()
-        version = 0
-        while not self._stop.is_set():
-            i = rng.randrange(index, records + records // 10, _WRITERS)  # updates and inserts
-            key = _seed_key(i)
-            version += 1
-            delete = rng.random() < 0.05
-            value = None if delete else self.corpus.value(key, version, self.opts.value_bytes)
-            started = time.perf_counter()
-            try:
-                if value is None:
-                    await client.delete(WORKLOAD, key)
-                else:
-                    await client.put(WORKLOAD, key, value)
-            except Exception as exc:  # every failed request counts, whatever it is
-                self.failures.append(f"{type(exc).__name__}: {exc}")
-            else:
-                self.latencies.append(time.perf_counter() - started)
-                self.acked[key] = value
-                self.model[key] = value
-            next_at = max(next_at + interval, time.monotonic())
-            with anyio.move_on_after(next_at - time.monotonic()):
-                await self._stop.wait()
-
-
-# -- the run ----------------------------------------------------------------------------
-
-
-def _digest(model: dict[str, bytes | None]) -> str:
-    total = 0
-    for key, value in model.items():
-        if value is not None:
-            total += record_hash(key.encode("utf-8"), value)
-    return format(total % (1 << 256), "064x")
-
-
-async def _seed(
-    url: str, token: str, corpus: _Corpus, opts: DemoOptions
-) -> dict[str, bytes | None]:
-    model: dict[str, bytes | None] = {}
-    async with AdminClient(url, token) as admin:
-        await admin.create_workload(WORKLOAD)
-    async with EdgeClient(url, timeout=120.0, token=token) as client:
-        for start in range(0, opts.records, 1000):
-            ops: list[tuple[str, bytes | None]] = []
-            for i in range(start, min(opts.records, start + 1000)):
-                key = _seed_key(i)
-                ops.append((key, corpus.value(key, 0, opts.value_bytes)))
-            await client.batch(WORKLOAD, ops)
-            model.update(ops)
-    return model
-
-
-async def _lost_writes(url: str, token: str, acked: dict[str, bytes | None]) -> list[str]:
-    """Keys whose acknowledged value is not what the target serves (read concurrently)."""
-    lost: list[str] = []
-    items = list(acked.items())
-    async with EdgeClient(url, timeout=60.0, token=token) as client:
-
-        async def part(chunk: list[tuple[str, bytes | None]]) -> None:
-            for key, value in chunk:
-                if await client.get(WORKLOAD, key) != value:
-                    lost.append(key)
-
-        async with anyio.create_task_group() as tg:
-            for n in range(8):
-                tg.start_soon(part, items[n::8])
-    return sorted(lost)
-
-
 async def run_demo(opts: DemoOptions, *, show_progress: bool = True) -> DemoReport:
     """Run the demo (see the module docstring) and return its report.
 
@@ -326,7 +145,7 @@ def _edge(name: str, base: Path, token: str) -> EdgeConfig:
 async def _run(
     opts: DemoOptions, base: Path, token: str, began: float, show_progress: bool
 ) -> DemoReport:
-    corpus = _Corpus()
+    corpus = Corpus()
     async with (
         EdgeDaemon(_edge(SOURCE, base, token)) as west,
         EdgeDaemon(_edge(TARGET, base, token)) as east,
@@ -344,9 +163,9 @@ async def _run(
                     f"demo: {SOURCE} at {west.url}, {TARGET} at {east.url}; seeding "
                     f"{opts.records:,} records of {opts.value_bytes} B into {WORKLOAD!r}"
                 )
-            model = await _seed(west.url, token, corpus, opts)
+            model = await seed(west.url, token, corpus, opts)
             seeded = await west.registry.get(WORKLOAD).stats()
-            writer = _Writer(west.url, token, corpus, model, opts)
+            writer = Writer(west.url, token, corpus, model, opts)
             request: dict[str, Any] = {
                 "source_edge": SOURCE,
                 "target_edge": TARGET,
@@ -383,10 +202,10 @@ async def _run(
             metrics = await service.metrics(mid)
             assert isinstance(metrics, MigrationMetrics)  # one migration's metrics
             checkpoints = await service.checkpoints(mid)
-        lost = await _lost_writes(east.url, token, writer.acked)
+        lost = await lost_writes(east.url, token, writer.acked)
         async with AdminClient(east.url, token) as admin:
             target_info = await admin.workload(WORKLOAD)
-    expected = _digest(model)
+    expected = digest(model)
     last = checkpoints[-1].workloads.get(WORKLOAD) if checkpoints else None
     latencies = sorted(writer.latencies)
     elapsed = max(writer.stopped - writer.started, 1e-9)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from edge_actors.schema import short
 from edge_actors.units import parse_duration
 
-from ._errors import InvalidRequest, short_repr
+from ._errors import InvalidRequest
 
 __all__ = ["SETTINGS", "parse_settings"]
 
@@ -23,7 +24,7 @@ def _positive(field: str, value: object) -> float:
         or not isinstance(value, int | float)
         or not 0 < value < math.inf  # NaN fails both comparisons
     ):
-        raise InvalidRequest(f"{field}: expected a positive finite number, got {short_repr(value)}")
+        raise InvalidRequest(f"{field}: expected a positive finite number, got {short(value)}")
     return float(value)
 
 
@@ -38,7 +39,7 @@ def parse_settings(values: object) -> dict[str, Any]:
         ConfigError: a malformed duration (``checkpoint_interval``).
     """
     if not isinstance(values, dict):
-        raise InvalidRequest(f"configure: expected a mapping, got {short_repr(values)}")
+        raise InvalidRequest(f"configure: expected a mapping, got {short(values)}")
     parsed: dict[str, Any] = {}
     for key, value in values.items():
         if value is None and key != "bandwidth_limit_mbps":

@@ -213,3 +213,12 @@ async def test_a_flag_given_as_text_is_refused_not_taken_for_true(boundaries: Bo
     with pytest.raises(WorkflowError, match="auto_rollback: expected true or false, got 'no'"):
         node.build()
     assert await boundaries.service.active() == []
+
+
+async def test_configure_and_plan_give_the_same_message(boundaries: Boundaries) -> None:
+    """``start_migrator`` / ``configure`` defaults follow the plan's rules, word for word."""
+    for params in ({"sync_batch_size": 0}, {"enable_compression": "yes"}):
+        plan = await _python(boundaries.service, params)
+        with pytest.raises(ConfigError) as caught:
+            await boundaries.service.configure(**params)
+        assert str(caught.value) == plan

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from edge_actors.errors import ConfigError
-from edge_actors.migration import STRATEGIES, PlanRequest
+from edge_actors.migration import STRATEGIES, PlanRequest, check_plan_values, coerce_request
 from edge_actors.schema import (
     EdgeName,
     MetricName,
@@ -18,6 +18,7 @@ from edge_actors.schema import (
     convert,
     short,
 )
+from edge_actors.workflow import WorkflowBuilder
 
 
 @pytest.mark.parametrize("tp", [EdgeName, WorkloadName, MigrationId, MetricName, TestEndpoint])
@@ -75,3 +76,30 @@ def test_short_cuts_a_long_repr() -> None:
     assert short("abc") == "'abc'"
     assert short("x" * 500) == "'" + "x" * 76 + "..."
     assert len(short(list(range(1000)), 40)) == 40
+
+
+def test_a_plan_takes_a_bandwidth_as_text_like_the_node_does() -> None:
+    request = coerce_request(
+        {
+            "source_edge": "a",
+            "target_edge": "b",
+            "workloads": ["w"],
+            "bandwidth_limit_mbps": "50mbps",
+        }
+    )
+    assert request.bandwidth_limit_mbps == "50mbps"
+    check_plan_values({"bandwidth_limit_mbps": "50mbps"})
+
+
+def test_the_checkpoint_of_a_64_character_migration_id_is_a_valid_checkpoint_id() -> None:
+    """Checkpoints are named ``<migration id>-cpN``: longer than any migration id."""
+    migration_id = "m" * 64
+    assert convert(migration_id, MigrationId) == migration_id
+    builder = WorkflowBuilder()
+    builder.add_node(
+        "EdgeMigrationNode",
+        "rollback",
+        {"operation": "rollback_migration", "migration_id": migration_id,
+         "checkpoint_id": f"{migration_id}-cp12"},
+    )  # fmt: skip
+    builder.build()

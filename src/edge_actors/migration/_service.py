@@ -23,7 +23,7 @@ import anyio
 from edge_actors.actors import ActorRef, ActorSystem, MailboxFull, SupervisorRef
 from edge_actors.clock import SYSTEM_CLOCK
 from edge_actors.errors import ConfigError
-from edge_actors.schema import short
+from edge_actors.schema import Flag, convert, short
 
 from ._journal import Journal
 from ._messages import (
@@ -107,9 +107,8 @@ def _optional_id(value: object, field: str = "migration_id") -> str | None:
 
 
 def _flag(value: object, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{field}: expected true or false, got {short(value)}")
-    return value
+    flag: bool = convert(value, Flag, field=field)
+    return flag
 
 
 def _timeout(value: object, field: str = "timeout") -> float | None:

@@ -5,12 +5,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from edge_actors.schema import short
+from edge_actors.errors import ConfigError
+from edge_actors.schema import BatchSize, Flag, MaxConcurrent, convert, short
 from edge_actors.units import parse_duration
 
 from ._errors import InvalidRequest
 
 __all__ = ["SETTINGS", "parse_settings"]
+
+_TYPES: dict[str, object] = {
+    "sync_batch_size": BatchSize,
+    "max_concurrent": MaxConcurrent,
+    "enable_compression": Flag,
+}
+"""Settings whose rule is a shared schema type (the same rule a plan or node applies)."""
 
 SETTINGS = (
     "checkpoint_interval, bandwidth_limit_mbps, sync_batch_size, enable_compression, max_concurrent"
@@ -48,15 +56,11 @@ def parse_settings(values: object) -> dict[str, Any]:
             parsed["checkpoint_interval_s"] = parse_duration(value, field=key)
         elif key == "bandwidth_limit_mbps":
             parsed[key] = None if value is None else _positive(key, value)
-        elif key == "sync_batch_size" or key == "max_concurrent":
-            hi = 1_000_000 if key == "sync_batch_size" else 1000
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
-                raise InvalidRequest(f"{key}: expected an integer 1..{hi}, got {value!r}")
-            parsed[key] = value
-        elif key == "enable_compression":
-            if not isinstance(value, bool):
-                raise InvalidRequest(f"{key}: expected true or false, got {value!r}")
-            parsed[key] = value
+        elif key in _TYPES:
+            try:
+                parsed[key] = convert(value, _TYPES[key], field=key)
+            except ConfigError as exc:
+                raise InvalidRequest(str(exc)) from None
         else:
             raise InvalidRequest(f"{key}: unknown setting (known: {SETTINGS})")
     return parsed

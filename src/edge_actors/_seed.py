@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-import re
 
 import msgspec
 
@@ -35,7 +34,6 @@ __all__ = [
 ]
 
 _BATCH = 500
-_EDGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 MAX_RECORDS = 10_000_000
 """Most records one seed call writes."""
 

@@ -134,13 +134,18 @@ def parse_constraint_flags(items: list[str]) -> dict[str, object]:
     Raises:
         ConfigError: An item without ``=``, an unknown key or a malformed value.
     """
+    constraints = _constraint_values(items)
+    parse_constraints(constraints)
+    return constraints
+
+
+def _constraint_values(items: list[str]) -> dict[str, object]:
     constraints: dict[str, object] = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--constraint: expected KEY=VALUE, got {item!r}")
         constraints[key.strip()] = _value(text)
-    parse_constraints(constraints)
     return constraints
 
 
@@ -169,7 +174,7 @@ def plan_request(args: argparse.Namespace) -> dict[str, Any]:
         "source_edge": args.source,
         "target_edge": args.target,
         "workloads": list(args.workload),
-        "constraints": parse_constraint_flags(args.constraint),
+        "constraints": _constraint_values(args.constraint),
     }
     if args.strategy is not None:
         request["strategy"] = args.strategy

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from edge_actors.errors import ConfigError
 from edge_actors.monitoring import check_tags
-from edge_actors.schema import MetricName, convert
+from edge_actors.schema import Flag, MetricName, convert
 from edge_actors.units import parse_duration
 
 from ._migration_node import check_edge, check_edge_list, short
@@ -235,8 +235,7 @@ def _check_value(key: str, value: object, params: Mapping[str, object]) -> None:
         if number(key, value) <= 0:
             raise ConfigError(f"{key}: expected a positive number of minutes, got {value!r}")
     elif key in ("anomaly_detection", "active_only"):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, got {short(value)}")
+        convert(value, Flag, field=key)
     elif key == "metrics":
         if isinstance(value, str) or not isinstance(value, Sequence) or not value:
             raise ConfigError(f"metrics: expected a non-empty list of names, got {short(value)}")

@@ -46,6 +46,8 @@ even if float rounding leaves a hair of delay (a ManualClock would never move th
 
 def check_link(link: object) -> str:
     """Return ``link`` if it is a valid link (edge) name, else ``ConfigError`` naming it."""
+    if isinstance(link, str) and LINK_NAME.match(link):  # the hot path: every chunk's link
+        return link
     name: str = convert(link, EdgeName, field="link")
     return name
 

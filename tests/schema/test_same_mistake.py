@@ -10,6 +10,7 @@ converted once at each boundary.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 pytestmark = pytest.mark.anyio
-TOKEN = "schema-suite-token"
+TOKEN = "schema-suite-token-0123456789abcdef"  # 128 bits at least: the daemon refuses weaker
 BASE: dict[str, Any] = {"source_edge": "edge-w", "target_edge": "edge-e", "workloads": ["app"]}
 BASE_FLAGS = ["--source", "edge-w", "--target", "edge-e", "--workload", "app"]
 
@@ -177,9 +178,9 @@ async def _http(url: str, params: dict[str, Any]) -> str:
 async def _cli(url: str, flags: list[str]) -> str:
     with anyio.fail_after(60):
         done = await anyio.run_process(
-            [sys.executable, "-m", "edge_actors.cli", "plan", *flags, "--daemon", url,
-             "--token", TOKEN],
+            [sys.executable, "-m", "edge_actors.cli", "plan", *flags],
             check=False,
+            env={**os.environ, "EDGE_ACTORS_DAEMON": url, "EDGE_ACTORS_CLUSTER_TOKEN": TOKEN},
         )  # fmt: skip
     err = done.stderr.decode()
     assert done.returncode == 2, err

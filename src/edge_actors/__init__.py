@@ -2,7 +2,8 @@
 
 Layering (imports point down this list only; see docs/architecture.md):
 
-    errors, units, _log   shared leaves
+    errors, units, schema shared leaves, with clock and _log (schema: the input types
+                          and the one ``convert`` every boundary uses)
     actors                generic actor engine (mailboxes, supervisors, watch)
     wire                  msgspec frames, framing, zstd codec
     store                 SQLite workload record stores (LSN change log, digests)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-import re
 
 import msgspec
 
@@ -22,7 +21,8 @@ from edge_actors.edge import AdminClient, EdgeClient, WorkloadMissing
 from edge_actors.errors import ConfigError, EdgeActorsError
 from edge_actors.runtime import Engine, EngineError, default_engine
 from edge_actors.runtime._environment import get_environment
-from edge_actors.store import MAX_VALUE_BYTES, InvalidWorkloadName, validate_workload_name
+from edge_actors.schema import EdgeName, WorkloadName, convert, short
+from edge_actors.store import MAX_VALUE_BYTES
 
 __all__ = [
     "SeedError",
@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 _BATCH = 500
-_EDGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 MAX_RECORDS = 10_000_000
 """Most records one seed call writes."""
 
@@ -86,36 +85,17 @@ def record_value(workload: str, index: int, value_bytes: int) -> bytes:
     return (head + payload[:need].encode() + b'"}')[:value_bytes]
 
 
-def _short(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
-
-
 def _check(edge: object, workload: object, records: object, value_bytes: object) -> None:
-    if not isinstance(edge, str) or not edge:
-        raise ConfigError(f"edge: expected an edge name, got {_short(edge)}")
-    if not _EDGE.match(edge):
-        raise ConfigError(
-            f"edge: {_short(edge)} is not an edge name (letters, digits, '.', '_', '-'; "
-            "up to 63 characters)"
-        )
-    if not isinstance(workload, str):
-        raise ConfigError(f"workload: expected a workload name, got {_short(workload)}")
-    try:
-        validate_workload_name(workload)
-    except InvalidWorkloadName:
-        raise ConfigError(
-            f"workload: {_short(workload)} is not a valid workload name (lower-case letters, "
-            "digits, '.', '_', '-'; up to 63 characters; no '..')"
-        ) from None
+    convert(edge, EdgeName, field="edge")
+    convert(workload, WorkloadName, field="workload")
     if isinstance(records, bool) or not isinstance(records, int) or not 0 <= records <= MAX_RECORDS:
-        raise ConfigError(f"records: expected an integer 0..{MAX_RECORDS}, got {_short(records)}")
+        raise ConfigError(f"records: expected an integer 0..{MAX_RECORDS}, got {short(records)}")
     if (
         isinstance(value_bytes, bool)
         or not isinstance(value_bytes, int)
         or not 1 <= value_bytes <= MAX_VALUE_BYTES
     ):
-        raise ConfigError(f"value_bytes: expected 1..{MAX_VALUE_BYTES}, got {_short(value_bytes)}")
+        raise ConfigError(f"value_bytes: expected 1..{MAX_VALUE_BYTES}, got {short(value_bytes)}")
 
 
 async def _seed(

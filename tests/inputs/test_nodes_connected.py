@@ -111,7 +111,7 @@ def test_connected_bad_monitoring_values_fail_the_node(engine: Engine) -> None:
     )
     assert results["watch2"]["error"] == (
         f"node 'watch2' ({MON}.start_monitor): edge_nodes: expected a non-empty list of "
-        "edge names, got []"
+        "edge names (at most 1000), got []"
     )
     summary = run(engine, WorkflowBuilder().add_node(MON, "s", {"operation": "get_summary"}))
     assert summary["s"]["summary"]["monitored_edges"] == []

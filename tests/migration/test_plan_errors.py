@@ -30,13 +30,13 @@ CASES: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"priority": True}, ConfigError, r"^priority: .*got True$"),
     ({"priority": 7.5}, ConfigError, r"^priority: .*got 7\.5$"),
     # strategy
-    ({"strategy": "LIVE"}, ConfigError, r"^strategy: unknown strategy 'LIVE' \(known: live, "),
+    ({"strategy": "LIVE"}, ConfigError, r"^strategy: expected one of live, .*, got 'LIVE'$"),
     ({"strategy": 3}, ConfigError, r"^strategy: .*got 3$"),
     # sizes, durations, bandwidths, flags
     ({"sync_batch_size": "100"}, ConfigError, r"^sync_batch_size: .*got '100'$"),
     ({"sync_batch_size": 2_000_000}, ConfigError, r"^sync_batch_size: .*got 2000000$"),
     ({"enable_compression": 1}, ConfigError, r"^enable_compression: .*got 1$"),
-    ({"bandwidth_limit_mbps": "lots"}, ConfigError, r"^bandwidth_limit_mbps: .*got 'lots'$"),
+    ({"bandwidth_limit_mbps": "lots"}, ConfigError, r"^bandwidth_limit_mbps: cannot parse 'lots'"),
     ({"bandwidth_limit_mbps": 0}, ConfigError, r"^bandwidth_limit_mbps: .*got 0"),
     ({"bandwidth_limit_mbps": float("inf")}, ConfigError, r"^bandwidth_limit_mbps: inf "),
     ({"checkpoint_interval": "0s"}, ConfigError, r"^checkpoint_interval: .*got 0"),
@@ -65,15 +65,15 @@ CASES: list[tuple[dict[str, Any], type[Exception], str]] = [
      r"^constraints\.Max_Downtime: unknown constraint 'Max_Downtime'"),
     # shape: workloads, edges, ids, endpoints
     ({"workloads": "app"}, ConfigError, r"^workloads: .*got 'app'$"),
-    ({"workloads": [7]}, ConfigError, r"^workloads\[0\]: .*got 7$"),
+    ({"workloads": [7]}, ConfigError, r"^workloads: expected a workload name .*got 7$"),
     ({"workloads": ["app", "app"]}, ConfigError, r"^workloads: 'app' is listed twice$"),
-    ({"workloads": [""]}, ConfigError, r"^workloads: '' is not a valid workload name$"),
-    ({"source_edge": ""}, ConfigError, r"^source_edge: expected an edge name, got ''$"),
+    ({"workloads": [""]}, ConfigError, r"^workloads: expected a workload name .*, got ''$"),
+    ({"source_edge": ""}, ConfigError, r"^source_edge: expected an edge name .*, got ''$"),
     ({"target_edge": None}, ConfigError, r"^target_edge: .*got None$"),
     ({"source_edge": "edge-moon"}, UnknownEdgeName, "edge-moon"),
     ({"workloads": ["app", "ghost"]}, WorkloadNotOnEdge, "ghost"),
-    ({"migration_id": "../escape"}, ConfigError, r"^migration_id: '\.\./escape' is not a valid"),
-    ({"test_endpoints": ["health"]}, ConfigError, r"^test_endpoints: 'health' must be a path"),
+    ({"migration_id": "../escape"}, ConfigError, r"^migration_id: .*, got '\.\./escape'$"),
+    ({"test_endpoints": ["health"]}, ConfigError, r"^test_endpoints: .*, got 'health'$"),
 ]  # fmt: skip
 
 
@@ -107,7 +107,7 @@ async def test_route_maps_plan_errors_to_statuses(
 ) -> None:
     await make_workload(edges, "app", 5)
     cases: list[tuple[dict[str, Any], int, str]] = [
-        ({"priority": "high"}, 400, "priority: expected int | null, got 'high'"),
+        ({"priority": "high"}, 400, "priority: expected an integer 1..10, got 'high'"),
         ({"constraints": {"delta_threshold": "lots"}}, 400, "constraints.delta_threshold"),
         ({"target_edge": "edge-moon"}, 404, "edge-moon"),
         ({"workloads": ["ghost"]}, 404, "ghost"),

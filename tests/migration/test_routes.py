@@ -43,7 +43,9 @@ async def test_migration_admin_routes(
         }
         async with http.post(base, json={**body, "strategy": "warp"}, headers=auth) as resp:
             assert resp.status == 400
-            assert "unknown strategy 'warp'" in (await resp.json())["message"]
+            message = (await resp.json())["message"]
+            assert message.startswith("strategy: expected one of live, staged,"), message
+            assert message.endswith("got 'warp'"), message
         async with http.post(base, json=body, headers=auth) as resp:
             assert resp.status == 201
             mid = (await resp.json())["migration_id"]

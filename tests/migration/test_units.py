@@ -105,7 +105,7 @@ def test_constraint_errors_name_key(raw: dict[str, object], match: str) -> None:
 
 
 def test_unknown_strategy() -> None:
-    with pytest.raises(ConfigError, match=r"strategy: unknown strategy 'teleport'"):
+    with pytest.raises(ConfigError, match=r"^strategy: expected one of live, .*, got 'teleport'$"):
         get_strategy("teleport")
 
 

@@ -222,7 +222,10 @@ def test_migration_id_resolution_paths(engine: Engine) -> None:
 @pytest.mark.parametrize(
     ("config", "fragment"),
     [
-        ({"strategy": "teleport"}, "strategy: unknown strategy 'teleport'"),
+        (
+            {"strategy": "teleport"},
+            "strategy: expected one of live, staged, bulk, incremental, emergency, got 'teleport'",
+        ),
         ({"priority": 11}, "priority"),
         ({"priority": 0}, "priority"),
         ({"constraints": {"max_downtime": "5 fortnights"}}, "constraints.max_downtime"),

@@ -55,7 +55,8 @@ def test_invalid_workload_names(name: str) -> None:
 
 
 def test_non_str_workload_name() -> None:
-    with pytest.raises(InvalidWorkloadName, match="must be a str"):
+    refusal = r"^invalid workload name: workload: expected a workload name .*, got b'abc'$"
+    with pytest.raises(InvalidWorkloadName, match=refusal):
         validate_workload_name(b"abc")  # type: ignore[arg-type]
 
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import anyio
 
+from edge_actors.schema import short
+
 from .._log import get_logger
 from ..errors import ConfigError
 from ._cell import Cell
@@ -38,11 +40,6 @@ __all__ = ["ActorSystem", "open_actor_system"]
 M = TypeVar("M")
 
 
-def _short(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
-
-
 def _check_shutdown(shutdown: object) -> None:
     """``None`` (wait as long as it takes) or a finite number of seconds >= 0."""
     if shutdown is None:
@@ -53,7 +50,7 @@ def _check_shutdown(shutdown: object) -> None:
         or not 0 <= shutdown < math.inf
     ):
         raise ConfigError(
-            f"shutdown must be None or a finite number of seconds >= 0, got {_short(shutdown)}"
+            f"shutdown must be None or a finite number of seconds >= 0, got {short(shutdown)}"
         )
 
 
@@ -64,7 +61,7 @@ def _check_name(name: object) -> None:
     if not isinstance(name, str) or not name or len(name) > 200 or not name.isprintable():
         raise ConfigError(
             f"name must be a non-empty printable string of at most 200 characters, "
-            f"got {_short(name)}"
+            f"got {short(name)}"
         )
 
 
@@ -207,18 +204,18 @@ class ActorSystem:
         """
         if not isinstance(strategy, str) or strategy not in STRATEGIES:
             raise ConfigError(
-                f"strategy must be one of {sorted(STRATEGIES)}, got {_short(strategy)}"
+                f"strategy must be one of {sorted(STRATEGIES)}, got {short(strategy)}"
             )
         if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
-            raise ConfigError(f"max_restarts must be an integer >= 0, got {_short(max_restarts)}")
+            raise ConfigError(f"max_restarts must be an integer >= 0, got {short(max_restarts)}")
         if (
             isinstance(within_s, bool)
             or not isinstance(within_s, int | float)
             or not 0 < within_s < math.inf
         ):
-            raise ConfigError(f"within_s must be a finite number > 0, got {_short(within_s)}")
+            raise ConfigError(f"within_s must be a finite number > 0, got {short(within_s)}")
         if backoff is not None and not isinstance(backoff, Backoff):
-            raise ConfigError(f"backoff must be a Backoff or None, got {_short(backoff)}")
+            raise ConfigError(f"backoff must be a Backoff or None, got {short(backoff)}")
         _check_name(name)
         if name is None:
             name = f"supervisor-{next(self._ids)}"
@@ -250,15 +247,15 @@ class ActorSystem:
         if not callable(factory):
             raise ConfigError(
                 f"factory must be callable (an Actor subclass or a function returning an "
-                f"Actor), got {_short(factory)}"
+                f"Actor), got {short(factory)}"
             )
         _check_name(name)
         if isinstance(mailbox_size, bool) or not isinstance(mailbox_size, int) or mailbox_size < 1:
-            raise ConfigError(f"mailbox_size must be an integer >= 1, got {_short(mailbox_size)}")
+            raise ConfigError(f"mailbox_size must be an integer >= 1, got {short(mailbox_size)}")
         _check_shutdown(shutdown)
         if not isinstance(restart, str) or restart not in RESTART_TYPES:
             raise ConfigError(
-                f"restart must be one of {sorted(RESTART_TYPES)}, got {_short(restart)}"
+                f"restart must be one of {sorted(RESTART_TYPES)}, got {short(restart)}"
             )
         if name is None:
             base = getattr(factory, "__name__", "actor").lower()

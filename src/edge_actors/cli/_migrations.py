@@ -26,8 +26,7 @@ from edge_actors.edge import (
     MigrationClient,
 )
 from edge_actors.errors import ConfigError
-from edge_actors.migration import STRATEGIES, parse_constraints
-from edge_actors.units import parse_duration
+from edge_actors.migration import coerce_request, parse_constraints
 
 from ._progress import (
     ProgressDisplay,
@@ -87,10 +86,7 @@ def _plan_flags(parser: argparse.ArgumentParser, *, required: bool) -> None:
         help="workload to move (repeat for several; staged order)",
     )
     parser.add_argument(
-        "--strategy",
-        default=None,
-        choices=sorted(STRATEGIES),
-        help="live (default), staged, bulk, incremental, emergency",
+        "--strategy", default=None, help="live (default), staged, bulk, incremental, emergency"
     )
     parser.add_argument("--priority", type=int, metavar="N", help="1..10, higher runs first")
     parser.add_argument(
@@ -140,18 +136,27 @@ def parse_constraint_flags(items: list[str]) -> dict[str, object]:
     Raises:
         ConfigError: An item without ``=``, an unknown key or a malformed value.
     """
+    constraints = _constraint_values(items)
+    parse_constraints(constraints)
+    return constraints
+
+
+def _constraint_values(items: list[str]) -> dict[str, object]:
     constraints: dict[str, object] = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--constraint: expected KEY=VALUE, got {item!r}")
         constraints[key.strip()] = _value(text)
-    parse_constraints(constraints)
     return constraints
 
 
 def plan_request(args: argparse.Namespace) -> dict[str, Any]:
     """Build the plan body (as the guide writes plans) from the plan flags.
+
+    The body is checked here with the conversion ``MigrationService.plan`` makes
+    (``coerce_request``), so a malformed flag is refused before any request, with the
+    message the Python API, the HTTP API and the workflow node give for the same mistake.
 
     Raises:
         ConfigError: A malformed flag value (exit code 2).
@@ -171,31 +176,44 @@ def plan_request(args: argparse.Namespace) -> dict[str, Any]:
         "source_edge": args.source,
         "target_edge": args.target,
         "workloads": list(args.workload),
-        "constraints": parse_constraint_flags(args.constraint),
+        "constraints": _constraint_values(args.constraint),
     }
     if args.strategy is not None:
         request["strategy"] = args.strategy
     if args.priority is not None:
-        if not 1 <= args.priority <= 10:
-            raise ConfigError(f"--priority: expected 1..10, got {args.priority}")
         request["priority"] = args.priority
     if args.bandwidth_mbps is not None:
-        if not (math.isfinite(args.bandwidth_mbps) and args.bandwidth_mbps > 0):
-            raise ConfigError(f"--bandwidth-mbps: expected > 0, got {args.bandwidth_mbps}")
         request["bandwidth_limit_mbps"] = args.bandwidth_mbps
     if args.no_compression:
         request["enable_compression"] = False
     if args.batch_size is not None:
-        if args.batch_size < 1:
-            raise ConfigError(f"--batch-size: expected >= 1, got {args.batch_size}")
         request["sync_batch_size"] = args.batch_size
     if args.checkpoint_interval is not None:
-        text = args.checkpoint_interval
-        seconds = parse_duration(_number_or_text(text), field="--checkpoint-interval")
-        request["checkpoint_interval"] = seconds
+        request["checkpoint_interval"] = _number_or_text(args.checkpoint_interval)
     if args.test_endpoint:
         request["test_endpoints"] = list(args.test_endpoint)
+    try:
+        coerce_request(request)
+    except ConfigError as exc:
+        field = str(exc).partition(":")[0].partition(".")[0]
+        flag = _FLAGS.get(field)
+        raise ConfigError(str(exc) if flag is None else f"{flag}: {exc}") from None
     return request
+
+
+_FLAGS = {
+    "source_edge": "--source",
+    "target_edge": "--target",
+    "workloads": "--workload",
+    "strategy": "--strategy",
+    "priority": "--priority",
+    "constraints": "--constraint",
+    "bandwidth_limit_mbps": "--bandwidth-mbps",
+    "sync_batch_size": "--batch-size",
+    "checkpoint_interval": "--checkpoint-interval",
+    "test_endpoints": "--test-endpoint",
+}
+"""The flag that sets each plan parameter, named first in a refusal's message."""
 
 
 def _number_or_text(text: str) -> str | float:

@@ -4,6 +4,8 @@
 enforced by the daemon's middleware like every ``/admin/`` route). Bodies and answers are
 JSON; errors use the daemon's ``{"error", "message"}`` shape: 400 malformed plan, 404
 unknown migration / checkpoint / edge / workload, 409 illegal transition, 507 capacity.
+Body fields are converted with the shared ``edge_actors.schema`` types, so a mistake gets the
+message the Python API and the workflow node give for it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from edge_actors.migration import (
     UnknownMigration,
     WorkloadNotOnEdge,
 )
+from edge_actors.schema import CheckpointId, Flag, convert
 
 from ._http import HttpError, json_response, parse_json, read_body
 
@@ -84,11 +87,11 @@ def add_migration_routes(app: web.Application, service: MigrationService) -> Non
 
     async def plan(request: web.Request) -> web.Response:
         body = await _body(request)
-        execute = body.pop("execute", False)
-        auto_rollback = body.pop("auto_rollback", False)
+        execute = convert(body.pop("execute", False), Flag, field="execute")
+        auto_rollback = convert(body.pop("auto_rollback", False), Flag, field="auto_rollback")
         result = await service.plan(body)
         if execute:
-            await service.execute(result.migration_id, auto_rollback=bool(auto_rollback))
+            await service.execute(result.migration_id, auto_rollback=auto_rollback)
         return _ok({"migration_id": result.migration_id, "plan": result}, status=201)
 
     async def listing(request: web.Request) -> web.Response:
@@ -105,9 +108,8 @@ def add_migration_routes(app: web.Application, service: MigrationService) -> Non
 
     async def execute(request: web.Request) -> web.Response:
         body = await _body(request)
-        return _ok(
-            await service.execute(mid(request), auto_rollback=bool(body.get("auto_rollback")))
-        )
+        auto_rollback = convert(body.get("auto_rollback", False), Flag, field="auto_rollback")
+        return _ok(await service.execute(mid(request), auto_rollback=auto_rollback))
 
     async def pause(request: web.Request) -> web.Response:
         return _ok(await service.pause(mid(request)))
@@ -117,11 +119,12 @@ def add_migration_routes(app: web.Application, service: MigrationService) -> Non
 
     async def rollback(request: web.Request) -> web.Response:
         body = await _body(request)
-        checkpoint = body.get("checkpoint_id")
-        if checkpoint is not None and not isinstance(checkpoint, str):
-            raise HttpError(
-                400, "invalid_body", f"checkpoint_id: expected a string, got {checkpoint!r}"
+        try:
+            checkpoint = convert(
+                body.get("checkpoint_id"), CheckpointId | None, field="checkpoint_id"
             )
+        except ConfigError as exc:
+            raise HttpError(400, "invalid_body", str(exc)) from None
         return _ok(await service.rollback(mid(request), checkpoint, wait=False))
 
     async def cancel(request: web.Request) -> web.Response:

@@ -41,6 +41,8 @@ from ._models import Phase as Phase
 from ._models import PlanRequest as PlanRequest
 from ._models import ServiceDefaults as ServiceDefaults
 from ._models import WorkloadCheckpoint as WorkloadCheckpoint
+from ._planning import check_plan_values as check_plan_values
+from ._planning import coerce_request as coerce_request
 from ._runs import RestartPolicy as RestartPolicy
 from ._service import MigrationService as MigrationService
 from ._strategies import STRATEGIES as STRATEGIES
@@ -88,6 +90,8 @@ __all__ = [
     "UnknownMigration",
     "WorkloadCheckpoint",
     "WorkloadNotOnEdge",
+    "check_plan_values",
     "check_transition",
+    "coerce_request",
     "parse_constraints",
 ]

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from edge_actors.errors import ConfigError
+from edge_actors.schema import Flag, convert
 from edge_actors.units import parse_bandwidth_bps, parse_duration, parse_size
 
 if TYPE_CHECKING:
@@ -182,9 +183,7 @@ def parse_constraints(
             size = value if isinstance(value, str) else _int(field, value)
             values["delta_threshold_bytes"] = parse_size(size, field=field)
         elif key in _BOOL_KEYS:
-            if not isinstance(value, bool):
-                raise ConfigError(f"{field}: expected true or false, got {value!r}")
-            values[key] = value
+            values[key] = convert(value, Flag, field=field)
         else:  # max_rounds
             rounds = _int(field, value)
             if not 1 <= rounds <= 10_000:

@@ -26,14 +26,7 @@ __all__ = [
     "UnknownEdgeName",
     "UnknownMigration",
     "WorkloadNotOnEdge",
-    "short_repr",
 ]
-
-
-def short_repr(value: object, limit: int = 80) -> str:
-    """``repr(value)``, shortened to ``limit`` characters for an error message."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 class MigrationError(EdgeActorsError):

@@ -7,9 +7,23 @@ the daemon's admin routes and the workflow nodes share one encoding (JSON via
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
+
+from edge_actors.schema import (
+    BandwidthValue,
+    BatchSize,
+    ConstraintsValue,
+    DurationValue,
+    EdgeName,
+    Flag,
+    MigrationId,
+    Priority,
+    StrategyName,
+    TestEndpoints,
+    Workloads,
+)
 
 from ._constraints import Constraints
 
@@ -33,8 +47,6 @@ __all__ = [
     "WorkloadCheckpoint",
     "WorkloadEstimate",
 ]
-
-StrategyName = Literal["live", "staged", "bulk", "incremental", "emergency"]
 
 Phase = Literal["planning", "pre_sync", "sync", "cutover", "validation", "cleanup"]
 """The running phases, in order (staged loops sync -> cutover -> validation per stage)."""
@@ -85,6 +97,10 @@ class ServiceDefaults(msgspec.Struct, kw_only=True):
 class PlanRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """What a caller asks to migrate, as the guide writes it (units still as text).
 
+    The one definition of the plan's shape: each field's type (``edge_actors.schema``)
+    is the rule every boundary converts with; ``check_plan_values`` adds the rules that
+    span fields or need ``units`` / ``parse_constraints``.
+
     Attributes:
         source_edge: edge the workloads are on.
         target_edge: edge they move to.
@@ -102,18 +118,18 @@ class PlanRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         migration_id: chosen id (default: generated).
     """
 
-    source_edge: str
-    target_edge: str
-    workloads: list[str]
-    strategy: str = "live"
-    priority: int | None = None
-    constraints: dict[str, Any] = msgspec.field(default_factory=dict)
-    bandwidth_limit_mbps: float | None = None
-    enable_compression: bool | None = None
-    sync_batch_size: int | None = None
-    checkpoint_interval: float | str | None = None
-    test_endpoints: list[str] = msgspec.field(default_factory=list)
-    migration_id: str | None = None
+    source_edge: EdgeName
+    target_edge: EdgeName
+    workloads: Workloads
+    strategy: StrategyName = "live"
+    priority: Priority | None = None
+    constraints: ConstraintsValue = msgspec.field(default_factory=dict)
+    bandwidth_limit_mbps: BandwidthValue | None = None
+    enable_compression: Flag | None = None
+    sync_batch_size: BatchSize | None = None
+    checkpoint_interval: DurationValue | None = None
+    test_endpoints: TestEndpoints = msgspec.field(default_factory=list)
+    migration_id: MigrationId | None = None
 
 
 class WorkloadEstimate(msgspec.Struct, frozen=True):

@@ -8,7 +8,7 @@ size estimate (:class:`InsufficientCapacity`, skipped by ``force_migration``).
 
 from __future__ import annotations
 
-import re
+import typing
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,7 @@ import msgspec
 
 from edge_actors.clock import SYSTEM_CLOCK, Clock
 from edge_actors.errors import ConfigError
+from edge_actors.schema import convert, short
 from edge_actors.units import parse_bandwidth_bps, parse_duration
 
 from ._constraints import parse_constraints
@@ -27,125 +28,86 @@ from ._strategies import check_priority, get_strategy
 if TYPE_CHECKING:
     from ._gateway import EdgeGateway
 
-__all__ = ["build_plan", "coerce_request"]
+__all__ = ["build_plan", "check_plan_values", "coerce_request"]
 
-_WORKLOAD = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-_MIGRATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_EDGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")  # the topology's edge names
-_MAX_WORKLOADS = 1000
-_MAX_ENDPOINTS = 100
-_MAX_ENDPOINT_LEN = 2048
 _FIELDS = tuple(PlanRequest.__struct_fields__)
+_TYPES: dict[str, Any] = typing.get_type_hints(PlanRequest, include_extras=True)
 
 
-def _short(value: object, limit: int = 80) -> str:
-    """``repr(value)``, shortened to ``limit`` characters for error messages."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+def _unknown(key: object) -> ConfigError:
+    if not isinstance(key, str):
+        return ConfigError(f"plan: parameter names must be strings, got {short(key)}")
+    name = key if len(key) <= 64 else f"{key[:61]}..."
+    return ConfigError(f"{name}: unknown plan parameter (known: {', '.join(_FIELDS)})")
 
 
 def coerce_request(request: PlanRequest | Mapping[str, Any]) -> PlanRequest:
-    """Accept a :class:`PlanRequest` or the guide's dict of parameters.
+    """Accept a :class:`PlanRequest` or the guide's dict of parameters, checked in full.
+
+    The one conversion of a plan at the Python API, the HTTP body and the CLI: the field
+    types of :class:`PlanRequest` (strict: a string is not taken for a number, nor 1 for
+    true), then :func:`check_plan_values`.
 
     Raises:
-        ConfigError: unknown parameter or wrong type, naming the field.
+        ConfigError: unknown parameter, wrong type or a value breaking a rule, naming the
+            field and the value.
     """
     if isinstance(request, PlanRequest):
-        return request
-    if not isinstance(request, Mapping):
-        raise ConfigError(f"plan: expected a PlanRequest or a mapping, got {request!r}")
-    data = dict(request)
-    for key in data:
-        if not isinstance(key, str):
-            raise ConfigError(f"plan: parameter names must be strings, got {_short(key)}")
-        if key not in _FIELDS:
-            name = key if len(key) <= 64 else f"{key[:61]}..."
-            raise ConfigError(f"{name}: unknown plan parameter (known: {', '.join(_FIELDS)})")
-    constraints = data.get("constraints")
-    if isinstance(constraints, Mapping):
-        for key in constraints:
-            if not isinstance(key, str):
-                raise ConfigError(f"constraints: names must be strings, got {_short(key)}")
-    try:
-        # strict: a string is not silently taken for a number, nor 1 for true
-        return msgspec.convert(data, PlanRequest, strict=True)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(_type_error(str(exc), data)) from None
+        data: object = msgspec.to_builtins(request)
+    elif isinstance(request, Mapping):
+        data = dict(request)
+        for key in data:
+            if key not in _FIELDS:
+                raise _unknown(key)
+    else:
+        raise ConfigError(f"plan: expected a PlanRequest or a mapping, got {short(request)}")
+    req = convert(data, PlanRequest)
+    check_plan_values(msgspec.structs.asdict(req))
+    return req
 
 
-_TYPE_ERROR = re.compile(r"^Expected `(?P<expected>[^`]+)`, got `[^`]+` - at `\$(?P<path>[^`]+)`$")
-_PATH_PART = re.compile(r"\.(\w+)|\[(\d+)\]")
+def check_plan_values(params: Mapping[str, object]) -> None:
+    """Check the plan parameters ``params`` sets (any subset; ``None`` means not set).
 
+    The same rules as :func:`coerce_request`, for callers that hold parameters one by
+    one (the workflow node checks its parameters with this when the workflow is built):
+    each value converted to its :class:`PlanRequest` field type, then the rules that
+    need units, the constraints parser, or two fields.
 
-def _type_error(text: str, data: Mapping[str, Any]) -> str:
-    """Turn msgspec's ``Expected `int`, got `str` - at `$.priority``` into a message naming
-    the key and the value (``priority: expected int | null, got 'high'``)."""
-    match = _TYPE_ERROR.match(text)
-    if match is None:
-        return f"plan: {text}"
-    path = match["path"]
-    value: Any = data
-    for name, index in _PATH_PART.findall(path):
-        try:
-            value = value[name] if name else value[int(index)]
-        except (KeyError, IndexError, TypeError):
-            return f"plan: {text}"
-    return f"{path.lstrip('.')}: expected {match['expected']}, got {_short(value)}"
-
-
-def _check_shape(req: PlanRequest) -> None:
-    for field in ("source_edge", "target_edge"):
-        value = getattr(req, field)
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{field}: expected an edge name, got {value!r}")
-        if not _EDGE.match(value):
-            raise ConfigError(
-                f"{field}: {_short(value)} is not an edge name (letters, digits, '.', '_', "
-                "'-'; up to 63 characters)"
-            )
-    if req.source_edge == req.target_edge:
-        raise ConfigError(
-            f"target_edge: must differ from source_edge (both are {req.source_edge!r})"
-        )
-    if not req.workloads:
-        raise ConfigError("workloads: expected at least one workload name, got []")
-    if len(req.workloads) > _MAX_WORKLOADS:
-        raise ConfigError(f"workloads: at most {_MAX_WORKLOADS} per plan, got {len(req.workloads)}")
-    seen: set[str] = set()
-    for name in req.workloads:
-        if not isinstance(name, str) or not _WORKLOAD.match(name) or ".." in name:
-            raise ConfigError(f"workloads: {_short(name)} is not a valid workload name")
-        if name in seen:
-            raise ConfigError(f"workloads: {name!r} is listed twice")
-        seen.add(name)
-    if req.migration_id is not None and not _MIGRATION_ID.match(req.migration_id):
-        raise ConfigError(f"migration_id: {_short(req.migration_id)} is not a valid id")
-    if len(req.test_endpoints) > _MAX_ENDPOINTS:
-        raise ConfigError(
-            f"test_endpoints: at most {_MAX_ENDPOINTS} paths, got {len(req.test_endpoints)}"
-        )
-    for path in req.test_endpoints:
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise ConfigError(f"test_endpoints: {_short(path)} must be a path starting with '/'")
-        if len(path) > _MAX_ENDPOINT_LEN or not path.isprintable() or " " in path:
-            raise ConfigError(
-                f"test_endpoints: {_short(path)} must be at most {_MAX_ENDPOINT_LEN} "
-                "printable characters without spaces"
-            )
+    Raises:
+        ConfigError: the first bad parameter, naming it and its value.
+    """
+    for key, value in params.items():
+        if key not in _TYPES:
+            raise _unknown(key)
+        if value is None:
+            continue
+        convert(value, _TYPES[key], field=key)
+        if key == "constraints":
+            parse_constraints(value)  # type: ignore[arg-type]
+        elif key == "bandwidth_limit_mbps":
+            parse_bandwidth_bps(value, field=key)  # type: ignore[arg-type]
+        elif key == "checkpoint_interval":
+            parse_duration(value, field=key)  # type: ignore[arg-type]
+        elif key == "workloads":
+            seen: set[object] = set()
+            for name in value:  # type: ignore[attr-defined]
+                if name in seen:
+                    raise ConfigError(f"workloads: {name!r} is listed twice")
+                seen.add(name)
+    source, target = params.get("source_edge"), params.get("target_edge")
+    if source is not None and source == target:
+        raise ConfigError(f"target_edge: must differ from source_edge (both are {source!r})")
 
 
 def _options(req: PlanRequest, defaults: ServiceDefaults) -> tuple[int, float, bool]:
     batch = req.sync_batch_size if req.sync_batch_size is not None else defaults.sync_batch_size
-    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 1_000_000:
-        raise ConfigError(f"sync_batch_size: expected 1..1000000 records, got {batch!r}")
     interval: float = defaults.checkpoint_interval_s
     if req.checkpoint_interval is not None:
         interval = parse_duration(req.checkpoint_interval, field="checkpoint_interval")
     compression = (
         defaults.enable_compression if req.enable_compression is None else req.enable_compression
     )
-    if not isinstance(compression, bool):
-        raise ConfigError(f"enable_compression: expected true or false, got {compression!r}")
     return batch, interval, compression
 
 
@@ -172,7 +134,6 @@ async def build_plan(
     strategy = get_strategy(req.strategy)
     priority = check_priority(req.priority, strategy)
     constraints = parse_constraints(req.constraints, default_zone=time_zone)
-    _check_shape(req)
     batch, interval, compression = _options(req, defaults)
     explicit: float | None = None
     if req.bandwidth_limit_mbps is not None:

@@ -16,8 +16,9 @@ import msgspec
 
 from edge_actors._log import get_logger
 from edge_actors.clock import SYSTEM_CLOCK
+from edge_actors.schema import short
 
-from ._errors import InvalidRequest, UnknownMigration, short_repr
+from ._errors import InvalidRequest, UnknownMigration
 from ._models import (
     ACTIVE_STATES,
     PHASES,
@@ -134,7 +135,7 @@ class Registry:
             UnknownMigration: no such migration.
         """
         if migration_id is not None and not isinstance(migration_id, str):
-            raise InvalidRequest(f"migration_id: expected a string, got {short_repr(migration_id)}")
+            raise InvalidRequest(f"migration_id: expected a string, got {short(migration_id)}")
         record = self.records.get(migration_id or "")
         if record is None:
             raise UnknownMigration(f"unknown migration {migration_id!r}")
@@ -159,7 +160,7 @@ class Registry:
             InvalidRequest: ``plan`` is not a plan, or its id exists already.
         """
         if not isinstance(plan, MigrationPlan):
-            raise InvalidRequest(f"plan: expected a MigrationPlan, got {short_repr(plan)}")
+            raise InvalidRequest(f"plan: expected a MigrationPlan, got {short(plan)}")
         if plan.migration_id in self.records:
             raise InvalidRequest(f"migration_id: {plan.migration_id!r} already exists")
         status = MigrationStatus(

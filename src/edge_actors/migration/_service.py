@@ -23,8 +23,8 @@ import anyio
 from edge_actors.actors import ActorRef, ActorSystem, MailboxFull, SupervisorRef
 from edge_actors.clock import SYSTEM_CLOCK
 from edge_actors.errors import ConfigError
+from edge_actors.schema import Flag, convert, short
 
-from ._errors import short_repr
 from ._journal import Journal
 from ._messages import (
     Cancel,
@@ -98,7 +98,7 @@ _SETTLED = frozenset(("completed", "failed", "rolled_back", "cancelled", "paused
 def _id(value: object, field: str = "migration_id") -> str:
     """Return ``value`` if it is a non-empty string, else ``ConfigError`` naming ``field``."""
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"{field}: expected a non-empty string, got {short_repr(value)}")
+        raise ConfigError(f"{field}: expected a non-empty string, got {short(value)}")
     return value
 
 
@@ -107,9 +107,8 @@ def _optional_id(value: object, field: str = "migration_id") -> str | None:
 
 
 def _flag(value: object, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{field}: expected true or false, got {short_repr(value)}")
-    return value
+    flag: bool = convert(value, Flag, field=field)
+    return flag
 
 
 def _timeout(value: object, field: str = "timeout") -> float | None:
@@ -117,7 +116,7 @@ def _timeout(value: object, field: str = "timeout") -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
-        raise ConfigError(f"{field}: expected seconds >= 0 or None, got {short_repr(value)}")
+        raise ConfigError(f"{field}: expected seconds >= 0 or None, got {short(value)}")
     return float(value)
 
 
@@ -421,7 +420,7 @@ class MigrationService:
         wanted = set(states)
         for state in wanted:
             if not isinstance(state, str):
-                raise ConfigError(f"states: expected state names, got {short_repr(state)}")
+                raise ConfigError(f"states: expected state names, got {short(state)}")
         # The supervisor wakes our channel after each change (one pending wake-up is
         # enough: we read the status afresh after it), so a slow waiter never blocks it.
         # A restarted supervisor closes the channels of its predecessor's watchers: we
@@ -479,9 +478,7 @@ class MigrationService:
         paths = [test_endpoints] if isinstance(test_endpoints, str) else list(test_endpoints)
         for path in paths:
             if not isinstance(path, str) or not path.startswith("/"):
-                raise ConfigError(
-                    f"test_endpoints: {short_repr(path)} must be a path starting with '/'"
-                )
+                raise ConfigError(f"test_endpoints: {short(path)} must be a path starting with '/'")
         plan = await self.plan_of(migration_id)
         checkpoints = await self.checkpoints(migration_id)
         journaled = checkpoints[-1].workloads if checkpoints else {}

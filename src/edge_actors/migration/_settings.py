@@ -5,11 +5,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from edge_actors.errors import ConfigError
+from edge_actors.schema import BatchSize, Flag, MaxConcurrent, convert, short
 from edge_actors.units import parse_duration
 
-from ._errors import InvalidRequest, short_repr
+from ._errors import InvalidRequest
 
 __all__ = ["SETTINGS", "parse_settings"]
+
+_TYPES: dict[str, object] = {
+    "sync_batch_size": BatchSize,
+    "max_concurrent": MaxConcurrent,
+    "enable_compression": Flag,
+}
+"""Settings whose rule is a shared schema type (the same rule a plan or node applies)."""
 
 SETTINGS = (
     "checkpoint_interval, bandwidth_limit_mbps, sync_batch_size, enable_compression, max_concurrent"
@@ -23,7 +32,7 @@ def _positive(field: str, value: object) -> float:
         or not isinstance(value, int | float)
         or not 0 < value < math.inf  # NaN fails both comparisons
     ):
-        raise InvalidRequest(f"{field}: expected a positive finite number, got {short_repr(value)}")
+        raise InvalidRequest(f"{field}: expected a positive finite number, got {short(value)}")
     return float(value)
 
 
@@ -38,7 +47,7 @@ def parse_settings(values: object) -> dict[str, Any]:
         ConfigError: a malformed duration (``checkpoint_interval``).
     """
     if not isinstance(values, dict):
-        raise InvalidRequest(f"configure: expected a mapping, got {short_repr(values)}")
+        raise InvalidRequest(f"configure: expected a mapping, got {short(values)}")
     parsed: dict[str, Any] = {}
     for key, value in values.items():
         if value is None and key != "bandwidth_limit_mbps":
@@ -47,15 +56,11 @@ def parse_settings(values: object) -> dict[str, Any]:
             parsed["checkpoint_interval_s"] = parse_duration(value, field=key)
         elif key == "bandwidth_limit_mbps":
             parsed[key] = None if value is None else _positive(key, value)
-        elif key == "sync_batch_size" or key == "max_concurrent":
-            hi = 1_000_000 if key == "sync_batch_size" else 1000
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
-                raise InvalidRequest(f"{key}: expected an integer 1..{hi}, got {value!r}")
-            parsed[key] = value
-        elif key == "enable_compression":
-            if not isinstance(value, bool):
-                raise InvalidRequest(f"{key}: expected true or false, got {value!r}")
-            parsed[key] = value
+        elif key in _TYPES:
+            try:
+                parsed[key] = convert(value, _TYPES[key], field=key)
+            except ConfigError as exc:
+                raise InvalidRequest(str(exc)) from None
         else:
             raise InvalidRequest(f"{key}: unknown setting (known: {SETTINGS})")
     return parsed

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from edge_actors.errors import ConfigError
+from edge_actors.schema import StrategyName, convert
 
 if TYPE_CHECKING:
     from ._constraints import Constraints
@@ -84,11 +85,7 @@ def get_strategy(name: object) -> Strategy:
     Raises:
         ConfigError: unknown strategy; the message lists the known ones.
     """
-    strategy = STRATEGIES.get(name) if isinstance(name, str) else None
-    if strategy is None:
-        known = ", ".join(STRATEGIES)
-        raise ConfigError(f"strategy: unknown strategy {name!r} (known: {known})")
-    return strategy
+    return STRATEGIES[convert(name, StrategyName, field="strategy")]
 
 
 class RoundEstimator:

@@ -22,6 +22,7 @@ from edge_actors._log import get_logger
 from edge_actors.actors import Actor, Terminated
 from edge_actors.clock import SYSTEM_CLOCK
 from edge_actors.errors import ConfigError
+from edge_actors.schema import short
 
 from ._errors import (
     IllegalTransition,
@@ -30,7 +31,6 @@ from ._errors import (
     MigrationRefusal,
     StaleRun,
     UnknownCheckpoint,
-    short_repr,
 )
 from ._journal import JournalWriter
 from ._messages import (
@@ -140,10 +140,10 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
                 raise InvalidRequest(str(exc)) from exc
             # A caller's malformed request (a service API bypassed, a field of the wrong
             # type) must never take down the registry of every migration: refuse it.
-            self.mlog.error("supervisor.request_refused", request=short_repr(message), exc_info=exc)
+            self.mlog.error("supervisor.request_refused", request=short(message), exc_info=exc)
             raise InvalidRequest(
                 f"migration supervisor refused {type(message).__name__} request "
-                f"{short_repr(message)}: {type(exc).__name__}: {exc}"
+                f"{short(message)}: {type(exc).__name__}: {exc}"
             ) from exc
 
     async def _dispatch(self, message: object) -> Any:
@@ -243,7 +243,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
                 for mid in self.runs:
                     self.runs.send_intent(mid, "shutdown")
                 return None
-        raise InvalidRequest(f"migration supervisor: unknown message {short_repr(message)}")
+        raise InvalidRequest(f"migration supervisor: unknown message {short(message)}")
 
     # -- reports of the migration actors ------------------------------------------------
 
@@ -419,7 +419,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
             )
         if not isinstance(message.auto_rollback, bool):
             raise InvalidRequest(
-                f"auto_rollback: expected true or false, got {short_repr(message.auto_rollback)}"
+                f"auto_rollback: expected true or false, got {short(message.auto_rollback)}"
             )
         record.status.auto_rollback = message.auto_rollback
         await self.registry.transition(record, "queued", "waiting for an execution slot")
@@ -471,7 +471,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         mid, state = record.migration_id, record.status.state
         if cp_id is not None:
             if not isinstance(cp_id, str):
-                raise InvalidRequest(f"checkpoint_id: expected a string, got {short_repr(cp_id)}")
+                raise InvalidRequest(f"checkpoint_id: expected a string, got {short(cp_id)}")
             ids = [c.checkpoint_id for c in await self.registry.checkpoints(mid)]
             if cp_id not in ids:
                 raise UnknownCheckpoint(

@@ -50,6 +50,7 @@ from edge_actors.edge import load_topology as _load_topology
 from edge_actors.errors import ConfigError
 from edge_actors.migration import MigrationService
 from edge_actors.monitoring import MonitoringService, ProbeTarget
+from edge_actors.schema import EDGE_NAME, EdgeName, convert
 
 from ._engine import Engine, default_engine
 
@@ -77,7 +78,7 @@ TOPOLOGY_ENV = "EDGE_ACTORS_TOPOLOGY"
 DATA_DIR_ENV = "EDGE_ACTORS_DATA_DIR"
 """Environment variable naming the data directory; unset: a temporary one per process."""
 
-_EDGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_EDGE_NAME = re.compile(EDGE_NAME)
 _EDGES_DIR = "edges"
 # Port an embedded edge listened on, kept in its data directory: a persistent data
 # directory restarts the edge on the same URL, so ``moved`` redirects written into other
@@ -127,12 +128,8 @@ class EnvironmentConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 def check_edge_name(edge: object, field: str = "edge") -> str:
     """Return ``edge`` if it is a usable edge name, else raise ``ConfigError`` naming ``field``."""
-    if not isinstance(edge, str) or not _EDGE_NAME.match(edge):
-        raise ConfigError(
-            f"{field}: {edge!r} is not a valid edge name (letters, digits, '.', '_', '-'; "
-            "up to 63 characters, starting with a letter or digit)"
-        )
-    return edge
+    name: str = convert(edge, EdgeName, field=field)
+    return name
 
 
 class _LiveTopology(Topology):

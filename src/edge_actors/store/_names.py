@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import re
 
+from edge_actors.errors import ConfigError
+from edge_actors.schema import WORKLOAD_NAME, WorkloadName, convert
+
 from ._errors import InvalidWorkloadName
 
 __all__ = ["validate_workload_name"]
 
-_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+_NAME = re.compile(WORKLOAD_NAME)
 
 
 def validate_workload_name(name: str) -> str:
@@ -32,11 +35,10 @@ def validate_workload_name(name: str) -> str:
             character outside ``[a-z0-9._-]``, starts with ``.``, ``_`` or ``-``, or
             contains ``..``.
     """
-    if not isinstance(name, str):
-        raise InvalidWorkloadName(f"workload name must be a str, got {type(name).__name__}")
-    if _NAME_RE.fullmatch(name) is None or ".." in name:
-        raise InvalidWorkloadName(
-            f"invalid workload name {name!r}: must match ^[a-z0-9][a-z0-9._-]{{0,62}}$ "
-            "and must not contain '..'"
-        )
-    return name
+    if isinstance(name, str) and _NAME.match(name):  # the hot path: every data request
+        return name
+    try:
+        checked: str = convert(name, WorkloadName, field="workload")
+    except ConfigError as exc:
+        raise InvalidWorkloadName(f"invalid workload name: {exc}") from None
+    return checked

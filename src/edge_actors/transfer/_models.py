@@ -8,19 +8,17 @@ as JSON unchanged.
 from __future__ import annotations
 
 import math
-import re
 from typing import Literal
 
 import msgspec
 
 from edge_actors.errors import ConfigError
+from edge_actors.schema import WorkloadName, convert
 from edge_actors.wire import LSN_MAX
 
 __all__ = ["TransferProgress", "TransferSpec", "TransferState"]
 
 TransferState = Literal["running", "done", "failed", "cancelled"]
-
-_WORKLOAD_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
 class TransferSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -65,8 +63,7 @@ class TransferSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         for name in ("transfer_id", "migration_id", "target_name"):
             if not getattr(self, name):
                 raise ConfigError(f"{name}: must not be empty")
-        if not _WORKLOAD_NAME.match(self.workload):
-            raise ConfigError(f"workload: {self.workload!r} is not a valid workload name")
+        convert(self.workload, WorkloadName, field="workload")
         if not self.target_url.startswith(("http://", "https://")):
             raise ConfigError(f"target_url: expected an http(s) URL, got {self.target_url!r}")
         if not 0 <= self.from_lsn <= LSN_MAX:

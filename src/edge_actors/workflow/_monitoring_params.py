@@ -10,11 +10,11 @@ in the original's seconds, a string with a unit (``"250ms"``) as it says.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 
 from edge_actors.errors import ConfigError
 from edge_actors.monitoring import check_tags
+from edge_actors.schema import Flag, MetricName, convert
 from edge_actors.units import parse_duration
 
 from ._migration_node import check_edge, check_edge_list, short
@@ -36,7 +36,6 @@ __all__ = [
 ]
 
 DEFAULT_METRICS = ["latency", "error_rate", "throughput"]
-_METRIC = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,127}")  # MonitoringService's metric names
 MIN_INTERVAL_S = 0.01
 """Shortest probe interval: anything faster would only hammer the edges."""
 
@@ -172,11 +171,7 @@ def series_value(metric: object, key: str, value: object) -> float:
 
 
 def _metric(key: str, value: object) -> None:
-    if not isinstance(value, str) or _METRIC.fullmatch(value) is None:
-        raise ConfigError(
-            f"{key}: {short(value)} is not a metric name (letters, digits, _ . : -; starting "
-            "with a letter or _; up to 128 characters)"
-        )
+    convert(value, MetricName, field=key)
 
 
 def pick(params: Mapping[str, object], name: str, alias: str) -> object:
@@ -240,8 +235,7 @@ def _check_value(key: str, value: object, params: Mapping[str, object]) -> None:
         if number(key, value) <= 0:
             raise ConfigError(f"{key}: expected a positive number of minutes, got {value!r}")
     elif key in ("anomaly_detection", "active_only"):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, got {short(value)}")
+        convert(value, Flag, field=key)
     elif key == "metrics":
         if isinstance(value, str) or not isinstance(value, Sequence) or not value:
             raise ConfigError(f"metrics: expected a non-empty list of names, got {short(value)}")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from edge_actors.errors import ConfigError
+from edge_actors.schema import short
 from edge_actors.units import parse_duration
 
 from ._errors import WorkflowError
@@ -67,11 +68,6 @@ MAX_ID_LEN = 128
 """Longest node id, connection output path or input name."""
 
 
-def _short(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
-
-
 def _name_problem(value: object) -> str | None:
     """Why ``value`` cannot be a node id or input name, or ``None`` when it can."""
     if not isinstance(value, str) or not value:
@@ -114,7 +110,7 @@ class Workflow:
         seen: set[str] = set()
         for node_id, type_name, params in nodes:
             if isinstance(node_id, str) and node_id in seen:
-                problems.append(f"duplicate node id {_short(node_id)}: node ids must be unique")
+                problems.append(f"duplicate node id {short(node_id)}: node ids must be unique")
                 continue
             if isinstance(node_id, str):
                 seen.add(node_id)
@@ -155,7 +151,7 @@ class Workflow:
     ) -> None:
         why = _name_problem(node_id)
         if why is not None or not isinstance(node_id, str):
-            problems.append(f"node id {why}, got {_short(node_id)}")
+            problems.append(f"node id {why}, got {short(node_id)}")
             return
         if not isinstance(type_name, str):
             problems.append(f"node {node_id!r}: type name must be a string, got {type_name!r}")
@@ -215,7 +211,7 @@ class Workflow:
         connections: Sequence[Connection], nodes: Sequence[RawNode], problems: list[str]
     ) -> list[Connection]:
         ids = [i for i in dict.fromkeys(n[0] for n in nodes if isinstance(n[0], str))]
-        listed = ", ".join(_short(i) for i in ids[:20]) or "none"
+        listed = ", ".join(short(i) for i in ids[:20]) or "none"
         if len(ids) > 20:
             listed += f", ... ({len(ids)} nodes)"
         valid: list[Connection] = []
@@ -237,7 +233,7 @@ class Workflow:
             for role, node_id in (("source", c.source_id), ("target", c.target_id)):
                 if not isinstance(node_id, str) or node_id not in ids:
                     problems.append(
-                        f"connection {label}: {role} node {_short(node_id)} does not exist "
+                        f"connection {label}: {role} node {short(node_id)} does not exist "
                         f"(nodes: {listed})"
                     )
                     bad = True

@@ -26,11 +26,13 @@ from edge_actors.store import (
     InvalidRecord,
     InvalidWorkloadName,
     StoreClosed,
+    StoreFull,
     WorkloadExists,
     WorkloadNotFound,
 )
 
 from ._bodies import BODY_BUDGET, GROWTH, SMALL_BODY
+from ._bursts import BurstLog
 from ._models import ErrorBody
 from ._refusals import (
     CapacityExceeded,
@@ -261,6 +263,7 @@ _STORE_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (WorkloadNotFound, 404, "workload_not_found"),
     (WorkloadExists, 409, "workload_exists"),
     (StoreClosed, 503, "store_closed"),
+    (StoreFull, 507, "insufficient_storage"),
 )
 
 
@@ -294,6 +297,7 @@ def error_middleware(metrics: DaemonMetrics, token: str, edge: str) -> Middlewar
     token: without it the answer is 401 before the handler (or a WebSocket upgrade) runs.
     """
     log = get_logger("edge.http", edge=edge)
+    disk_full = BurstLog(log, "disk_full")
     load = metrics.load
 
     @web.middleware
@@ -331,7 +335,11 @@ def error_middleware(metrics: DaemonMetrics, token: str, edge: str) -> Middlewar
             for kind, mapped, code in _STORE_ERRORS:
                 if isinstance(exc, kind):
                     status = mapped
-                    return _error_response(mapped, code, str(exc))
+                    message = str(exc)
+                    if mapped == 507:  # the file's path stays in the edge's log
+                        disk_full.note(route=route, error=message)
+                        message = "the edge's disk is full; retry once space is freed"
+                    return _error_response(mapped, code, message)
             log.exception("request_failed", route=route, method=request.method)
             return _error_response(500, "internal_error", "internal error; see the edge's log")
         finally:

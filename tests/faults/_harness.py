@@ -42,9 +42,9 @@ if TYPE_CHECKING:
 
 TOKEN = "faults-suite-token"
 WORKLOAD = "ledger"
-Fault = Literal["kill9", "term", "stop"]
+Fault = Literal["kill9", "term", "stop", "partition"]
 Role = Literal["source", "target", "supervisor"]
-FAULTS: tuple[Fault, ...] = ("kill9", "term", "stop")
+FAULTS: tuple[Fault, ...] = ("kill9", "term", "stop", "partition")
 ROLES: tuple[Role, ...] = ("source", "target", "supervisor")
 PHASES = ("sync", "cutover", "validation")
 RUNNING = frozenset(
@@ -74,10 +74,24 @@ class Daemon:
     data disk cannot silence its log.
     """
 
-    def __init__(self, root: Path, name: str, *extra: str, data_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        name: str,
+        *extra: str,
+        data_dir: Path | None = None,
+        host: str = "127.0.0.1",
+        advertise: str | None = None,
+        netns: str | None = None,
+    ) -> None:
         self.name = name
         self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = host
+        self.netns = netns
+        self.url = f"http://{advertise or host}:{self.port}"
+        """The URL the other daemons (the topology) use."""
+        self.local_url = self.url if host != "0.0.0.0" else f"http://127.0.0.1:{self.port}"
+        """The URL this process (the writer) uses: unaffected by a partition."""
         self.data_dir = data_dir if data_dir is not None else root / name
         self.stdout = root / f"{name}.stdout"
         self.stderr = root / f"{name}.stderr"
@@ -88,9 +102,11 @@ class Daemon:
     async def start(self) -> None:
         """Start the daemon and wait until it reports it listens (30 s bound)."""
         mark = self.stdout.stat().st_size if self.stdout.exists() else 0
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         args = [
-            sys.executable, "-m", "edge_actors.cli", "daemon", "--name", self.name,
-            "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra,
+            *prefix, sys.executable, "-m", "edge_actors.cli", "daemon", "--name", self.name,
+            "--host", self.host, "--port", str(self.port), "--data-dir", str(self.data_dir),
+            *self.extra,
         ]  # fmt: skip
         with self.stdout.open("ab") as out, self.stderr.open("ab") as err:
             # Popen only forks: the daemon is awaited below, and must outlive any one task.
@@ -182,6 +198,7 @@ class Outcome:
     non_terminal: bool = False
     validated_without_digest: int = 0
     max_hold_ms: float = 0.0
+    max_write_ms: float = 0.0
     fault_landed: bool = True
     seconds: float = 0.0
 
@@ -218,6 +235,64 @@ class Outcome:
         return out
 
 
+class Partition:
+    """The target edge in its own network namespace, joined by a veth pair it can be cut
+    from (``ip link set down``: the source and the supervisor lose it, it loses them).
+
+    The root side of the pair (``10.213.N.1``) stays a local address of this host while
+    the link is down, so the writer's path to the source never depends on it.
+    """
+
+    def __init__(self, index: int) -> None:
+        n = index % 250
+        self.ns, self.root_if, self.ns_if = f"fx{n}", f"fxr{n}", f"fxn{n}"
+        self.root_ip, self.ns_ip = f"10.213.{n}.1", f"10.213.{n}.2"
+
+    def _ns(self, *args: str) -> list[str]:
+        return ["ip", "netns", "exec", self.ns, *args]
+
+    def create(self) -> None:
+        """Create the namespace and the pair (raises when not permitted)."""
+        self.delete()
+        for cmd in (
+            ["ip", "netns", "add", self.ns],
+            ["ip", "link", "add", self.root_if, "type", "veth", "peer", "name", self.ns_if],
+            ["ip", "link", "set", self.ns_if, "netns", self.ns],
+            ["ip", "addr", "add", f"{self.root_ip}/30", "dev", self.root_if],
+            ["ip", "link", "set", self.root_if, "up"],
+            self._ns("ip", "addr", "add", f"{self.ns_ip}/30", "dev", self.ns_if),
+            self._ns("ip", "link", "set", self.ns_if, "up"),
+            self._ns("ip", "link", "set", "lo", "up"),
+        ):
+            subprocess.run(cmd, check=True, capture_output=True)
+
+    def cut(self) -> None:
+        """Take the link down (both directions)."""
+        subprocess.run(["ip", "link", "set", self.root_if, "down"], check=True)
+
+    def heal(self) -> None:
+        """Bring the link back up."""
+        subprocess.run(["ip", "link", "set", self.root_if, "up"], check=True)
+
+    def delete(self) -> None:
+        """Remove the namespace and the pair (quietly when absent)."""
+        subprocess.run(["ip", "netns", "del", self.ns], check=False, capture_output=True)
+        subprocess.run(["ip", "link", "del", self.root_if], check=False, capture_output=True)
+
+
+def partition_unavailable() -> str | None:
+    """Why network-namespace partitions cannot run here (``None``: they can)."""
+    probe = Partition(os.getpid() + 249)
+    try:
+        probe.create()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        err = getattr(exc, "stderr", b"") or b""
+        return f"cannot create a network namespace with a veth pair (needs root): {exc} {err!r}"
+    finally:
+        probe.delete()
+    return None
+
+
 @dataclass
 class Cluster:
     """Source, target and supervisor daemons of one trial."""
@@ -225,6 +300,7 @@ class Cluster:
     source: Daemon
     target: Daemon
     supervisor: Daemon
+    partition: Partition | None = None
 
     def by_role(self, role: Role) -> Daemon:
         """The daemon playing ``role``."""
@@ -236,11 +312,22 @@ class Cluster:
 
 
 @contextlib.asynccontextmanager
-async def cluster(root: Path, hold_timeout: str = "3s") -> contextlib.AsyncIterator[Cluster]:
-    """Start source, target and supervisor daemons under ``root``; kill them all at exit."""
+async def cluster(
+    root: Path, hold_timeout: str = "3s", partition: Partition | None = None
+) -> contextlib.AsyncIterator[Cluster]:
+    """Start source, target and supervisor daemons under ``root``; kill them all at exit.
+
+    With ``partition``, the target runs in its namespace and the source listens on every
+    interface (the target reaches it at the pair's root address).
+    """
     edge_args = ("--hold-timeout", hold_timeout)
-    source = Daemon(root, "edge-west", *edge_args)
-    target = Daemon(root, "edge-east", *edge_args)
+    if partition is None:
+        source = Daemon(root, "edge-west", *edge_args)
+        target = Daemon(root, "edge-east", *edge_args)
+    else:
+        partition.create()
+        source = Daemon(root, "edge-west", *edge_args, host="0.0.0.0", advertise=partition.root_ip)
+        target = Daemon(root, "edge-east", *edge_args, host=partition.ns_ip, netns=partition.ns)
     topology = root / "topology.toml"
     topology.write_text(
         "".join(
@@ -248,7 +335,7 @@ async def cluster(root: Path, hold_timeout: str = "3s") -> contextlib.AsyncItera
         )
     )
     supervisor = Daemon(root, "supervisor", "--supervisor", "--topology", str(topology))
-    trio = Cluster(source, target, supervisor)
+    trio = Cluster(source, target, supervisor, partition)
     try:
         for daemon in trio.all():
             await daemon.start()
@@ -257,6 +344,8 @@ async def cluster(root: Path, hold_timeout: str = "3s") -> contextlib.AsyncItera
         with anyio.CancelScope(shield=True):
             for daemon in trio.all():
                 await daemon.kill()
+            if partition is not None:
+                partition.delete()
 
 
 async def seed_workload(url: str, records: int, seed: int) -> None:
@@ -315,9 +404,16 @@ async def wait_for_state(sup: Daemon, mid: str, wanted: str, timeout: float) -> 
     return False
 
 
-async def inject(daemon: Daemon, fault: Fault, stop_s: float) -> None:
-    """Inject ``fault`` into ``daemon`` and bring it back."""
-    if fault == "kill9":
+async def inject(trio: Cluster, role: Role, fault: Fault, stop_s: float) -> None:
+    """Inject ``fault`` into the daemon playing ``role`` and bring it back (a partition
+    always cuts the target off, whatever ``role`` says)."""
+    daemon = trio.by_role(role)
+    if fault == "partition":
+        assert trio.partition is not None
+        trio.partition.cut()
+        await anyio.sleep(stop_s)  # the fault is the outage itself
+        trio.partition.heal()
+    elif fault == "kill9":
         daemon.signal(signal.SIGKILL)
         await daemon.wait()
         await daemon.start()
@@ -369,6 +465,7 @@ async def check(trio: Cluster, mid: str, writer: Writer, outcome: Outcome) -> No
     outcome.holds = sum(1 for info in infos.values() if info.held or info.cutover)
     owner = trio.target if active == [trio.target.name] else trio.source
     outcome.acked = len(writer.acked)
+    outcome.max_write_ms = writer.max_latency_s * 1000
     async with EdgeClient(owner.url, timeout=10.0) as client:
         for key, value in writer.acked.items():
             try:
@@ -412,14 +509,16 @@ async def run_trial(
     records: int = 3000,
     bandwidth_mbps: float = 4.0,
     settle_s: float = 60.0,
+    stop_s: float = 4.0,
 ) -> Outcome:
     """One trial: cluster, seed, writer, migration, the fault at ``phase``, the checks."""
     started = time.monotonic()
     outcome = Outcome(fault, role, phase)
     rng = random.Random(seed)
-    async with cluster(root) as trio:
-        await seed_workload(trio.source.url, records, seed)
-        writer = Writer(trio.source.url, seed)
+    partition = Partition(os.getpid() + seed) if fault == "partition" else None
+    async with cluster(root, partition=partition) as trio:
+        await seed_workload(trio.source.local_url, records, seed)
+        writer = Writer(trio.source.local_url, seed)
         async with anyio.create_task_group() as tg:
             tg.start_soon(writer.run)
             mid = await plan_migration(trio.supervisor, bandwidth_mbps)
@@ -427,7 +526,7 @@ async def run_trial(
             outcome.fault_landed = landed
             if landed:
                 await anyio.sleep(rng.uniform(0.0, 0.05))
-                await inject(trio.by_role(role), fault, stop_s=4.0)
+                await inject(trio, role, fault, stop_s=stop_s)
             state, error, settled = await settle(trio.supervisor, mid, settle_s)
             await anyio.sleep(0.5)  # the writer goes on past the settled state
             tg.cancel_scope.cancel()

@@ -42,9 +42,11 @@ if TYPE_CHECKING:
 
 TOKEN = "faults-suite-token"
 WORKLOAD = "ledger"
-Fault = Literal["kill9", "term", "stop", "partition"]
+Fault = Literal["kill9", "term", "stop", "partition", "disk_full"]
 Role = Literal["source", "target", "supervisor"]
-FAULTS: tuple[Fault, ...] = ("kill9", "term", "stop", "partition")
+FAULTS: tuple[Fault, ...] = ("kill9", "term", "stop", "partition", "disk_full")
+TARGET_ONLY: frozenset[Fault] = frozenset(("partition", "disk_full"))
+"""Faults that always hit the target (a cut link to it, its full disk)."""
 ROLES: tuple[Role, ...] = ("source", "target", "supervisor")
 PHASES = ("sync", "cutover", "validation")
 RUNNING = frozenset(
@@ -280,6 +282,52 @@ class Partition:
         subprocess.run(["ip", "link", "del", self.root_if], check=False, capture_output=True)
 
 
+class SmallDisk:
+    """A tmpfs of ``size`` mounted on ``path`` (the target's data directory), which
+    :meth:`fill` fills with a ballast file and :meth:`free` empties again."""
+
+    def __init__(self, path: Path, size: str = "64m") -> None:
+        self.path = path
+        self.size = size
+        self.ballast = path / "ballast"
+
+    def mount(self) -> None:
+        """Mount it (raises when not permitted)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        cmd = ["mount", "-t", "tmpfs", "-o", f"size={self.size}", "tmpfs", str(self.path)]
+        subprocess.run(cmd, check=True, capture_output=True)
+
+    def fill(self) -> int:
+        """Write the ballast until the disk is full; return its bytes."""
+        written = 0
+        with contextlib.suppress(OSError), self.ballast.open("wb") as out:
+            while True:
+                out.write(b"\0" * (1 << 16))
+                out.flush()
+                written += 1 << 16
+        return written
+
+    def free(self) -> None:
+        """Delete the ballast."""
+        self.ballast.unlink(missing_ok=True)
+
+    def unmount(self) -> None:
+        """Unmount (lazily: a killed daemon's files may still be closing)."""
+        subprocess.run(["umount", "-l", str(self.path)], check=False, capture_output=True)
+
+
+def disk_unavailable(root: Path) -> str | None:
+    """Why a tmpfs cannot be mounted here (``None``: it can)."""
+    probe = SmallDisk(root / "probe-disk", "1m")
+    try:
+        probe.mount()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        err = getattr(exc, "stderr", b"") or b""
+        return f"cannot mount a tmpfs (needs root): {exc} {err!r}"
+    probe.unmount()
+    return None
+
+
 def partition_unavailable() -> str | None:
     """Why network-namespace partitions cannot run here (``None``: they can)."""
     probe = Partition(os.getpid() + 249)
@@ -301,6 +349,7 @@ class Cluster:
     target: Daemon
     supervisor: Daemon
     partition: Partition | None = None
+    disk: SmallDisk | None = None
 
     def by_role(self, role: Role) -> Daemon:
         """The daemon playing ``role``."""
@@ -313,7 +362,10 @@ class Cluster:
 
 @contextlib.asynccontextmanager
 async def cluster(
-    root: Path, hold_timeout: str = "3s", partition: Partition | None = None
+    root: Path,
+    hold_timeout: str = "3s",
+    partition: Partition | None = None,
+    disk: SmallDisk | None = None,
 ) -> contextlib.AsyncIterator[Cluster]:
     """Start source, target and supervisor daemons under ``root``; kill them all at exit.
 
@@ -323,7 +375,11 @@ async def cluster(
     edge_args = ("--hold-timeout", hold_timeout)
     if partition is None:
         source = Daemon(root, "edge-west", *edge_args)
-        target = Daemon(root, "edge-east", *edge_args)
+        target = Daemon(
+            root, "edge-east", *edge_args, data_dir=disk.path / "data" if disk else None
+        )
+        if disk is not None:
+            disk.mount()
     else:
         partition.create()
         source = Daemon(root, "edge-west", *edge_args, host="0.0.0.0", advertise=partition.root_ip)
@@ -335,7 +391,7 @@ async def cluster(
         )
     )
     supervisor = Daemon(root, "supervisor", "--supervisor", "--topology", str(topology))
-    trio = Cluster(source, target, supervisor, partition)
+    trio = Cluster(source, target, supervisor, partition, disk)
     try:
         for daemon in trio.all():
             await daemon.start()
@@ -346,6 +402,8 @@ async def cluster(
                 await daemon.kill()
             if partition is not None:
                 partition.delete()
+            if disk is not None:
+                disk.unmount()
 
 
 async def seed_workload(url: str, records: int, seed: int) -> None:
@@ -413,6 +471,11 @@ async def inject(trio: Cluster, role: Role, fault: Fault, stop_s: float) -> None
         trio.partition.cut()
         await anyio.sleep(stop_s)  # the fault is the outage itself
         trio.partition.heal()
+    elif fault == "disk_full":
+        assert trio.disk is not None
+        await anyio.to_thread.run_sync(trio.disk.fill)
+        await anyio.sleep(stop_s)  # the fault is the full disk itself
+        trio.disk.free()
     elif fault == "kill9":
         daemon.signal(signal.SIGKILL)
         await daemon.wait()
@@ -516,7 +579,8 @@ async def run_trial(
     outcome = Outcome(fault, role, phase)
     rng = random.Random(seed)
     partition = Partition(os.getpid() + seed) if fault == "partition" else None
-    async with cluster(root, partition=partition) as trio:
+    disk = SmallDisk(root / "east-disk") if fault == "disk_full" else None
+    async with cluster(root, partition=partition, disk=disk) as trio:
         await seed_workload(trio.source.local_url, records, seed)
         writer = Writer(trio.source.local_url, seed)
         async with anyio.create_task_group() as tg:

@@ -15,7 +15,7 @@ import pytest
 
 from edge_actors.edge import AdminClient, EdgeClient, EdgeHTTPError
 
-from ._harness import TOKEN, WORKLOAD, Daemon
+from ._harness import TOKEN, WORKLOAD, Daemon, disk_unavailable, run_trial
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -83,3 +83,17 @@ async def test_full_disk_is_507_with_bounded_log_and_recovers(
                 assert await client.get(WORKLOAD, key) == VALUE
     finally:
         await edge.kill()
+
+
+async def test_target_disk_full_during_sync_is_reported_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    reason = disk_unavailable(tmp_path)
+    if reason is not None:
+        pytest.skip(reason)
+    outcome = await run_trial(tmp_path, "disk_full", "target", "sync", seed=5, settle_s=40.0)
+    assert outcome.fault_landed
+    assert outcome.ok, outcome.problems()
+    assert outcome.state in ("completed", "rolled_back"), outcome.error
+    if outcome.state == "rolled_back":  # the target refused the stream for its full disk
+        assert "insufficient_storage" in (outcome.error or "")

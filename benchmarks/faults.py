@@ -7,7 +7,7 @@ link, ``max_downtime=300ms``, automatic rollback), polls the supervisor's status
 until the phase a fault is aimed at, and injects it:
 
 - ``kill9`` / ``term``: SIGKILL / SIGTERM of the source, target or supervisor, restarted
-  on the same data directory and port;
+  on the same data directory and port after ``--down-s`` seconds;
 - ``stop``: SIGSTOP for ``--stop-s`` seconds (longer than the 3 s hold lease), SIGCONT;
 - ``partition``: the target in its own network namespace, its veth link down for
   ``--partition-s`` seconds (skipped with the reason when namespaces are not permitted);
@@ -21,7 +21,7 @@ digest. Prints a matrix (fault x role x phase -> trials, outcomes, lost, diverge
 active, non-terminal) and, last, one JSON line.
 
     sudo python benchmarks/faults.py --trials 99 --seed 1
-    python benchmarks/faults.py --faults kill9,term --phases sync --trials 6
+    python benchmarks/faults.py --faults kill9,term --phases sync --trials 6 --down-s 3
 """
 
 from __future__ import annotations
@@ -71,6 +71,9 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="seeds the order and each trial")
     parser.add_argument("--stop-s", type=float, default=4.0, help="SIGSTOP / full-disk seconds")
     parser.add_argument("--partition-s", type=float, default=8.0, help="partition seconds")
+    parser.add_argument(
+        "--down-s", type=float, default=0.0, help="seconds a killed daemon stays down"
+    )
     parser.add_argument("--settle-s", type=float, default=60.0, help="bound to settle")
     parser.add_argument("--jsonl", type=Path, help="also append each trial's outcome here")
     return parser.parse_args()
@@ -112,7 +115,7 @@ async def main() -> None:
             try:
                 out = await run_trial(
                     Path(root), fault, role, phase, seed=args.seed * 1000 + i,
-                    settle_s=args.settle_s, stop_s=hold_s,
+                    settle_s=args.settle_s, stop_s=hold_s, down_s=args.down_s,
                 )  # fmt: skip
             except Exception as exc:  # the harness itself failed: count it, go on
                 out = Outcome(fault, role, phase, state=f"harness error: {exc!r}"[:120])
@@ -156,6 +159,8 @@ async def main() -> None:
         "outcomes": dict(Counter(o.state for o in all_outs)),
         "skipped": skipped,
         "seed": args.seed,
+        "down_s": args.down_s,
+        "stop_s": args.stop_s,
         "seconds": round(time.monotonic() - started, 1),
     }
     print(json.dumps(summary))

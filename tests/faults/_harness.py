@@ -462,9 +462,12 @@ async def wait_for_state(sup: Daemon, mid: str, wanted: str, timeout: float) -> 
     return False
 
 
-async def inject(trio: Cluster, role: Role, fault: Fault, stop_s: float) -> None:
+async def inject(
+    trio: Cluster, role: Role, fault: Fault, stop_s: float, down_s: float = 0.0
+) -> None:
     """Inject ``fault`` into the daemon playing ``role`` and bring it back (a partition
-    always cuts the target off, whatever ``role`` says)."""
+    always cuts the target off, whatever ``role`` says); a killed or stopped daemon stays
+    down ``down_s`` seconds before its restart (an edge restart that takes that long)."""
     daemon = trio.by_role(role)
     if fault == "partition":
         assert trio.partition is not None
@@ -476,13 +479,10 @@ async def inject(trio: Cluster, role: Role, fault: Fault, stop_s: float) -> None
         await anyio.to_thread.run_sync(trio.disk.fill)
         await anyio.sleep(stop_s)  # the fault is the full disk itself
         trio.disk.free()
-    elif fault == "kill9":
-        daemon.signal(signal.SIGKILL)
+    elif fault in ("kill9", "term"):
+        daemon.signal(signal.SIGKILL if fault == "kill9" else signal.SIGTERM)
         await daemon.wait()
-        await daemon.start()
-    elif fault == "term":
-        daemon.signal(signal.SIGTERM)
-        await daemon.wait()
+        await anyio.sleep(down_s)  # the outage is the fault: nothing to wait on
         await daemon.start()
     else:
         daemon.signal(signal.SIGSTOP)
@@ -573,6 +573,7 @@ async def run_trial(
     bandwidth_mbps: float = 4.0,
     settle_s: float = 60.0,
     stop_s: float = 4.0,
+    down_s: float = 0.0,
 ) -> Outcome:
     """One trial: cluster, seed, writer, migration, the fault at ``phase``, the checks."""
     started = time.monotonic()
@@ -590,7 +591,7 @@ async def run_trial(
             outcome.fault_landed = landed
             if landed:
                 await anyio.sleep(rng.uniform(0.0, 0.05))
-                await inject(trio, role, fault, stop_s=stop_s)
+                await inject(trio, role, fault, stop_s=stop_s, down_s=down_s)
             state, error, settled = await settle(trio.supervisor, mid, settle_s)
             await anyio.sleep(0.5)  # the writer goes on past the settled state
             tg.cancel_scope.cancel()

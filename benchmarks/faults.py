@@ -18,7 +18,9 @@ After the migration settles (or the bound runs out) it checks: every acknowledge
 readable with its acknowledged value from the owner, exactly one active copy, no hold
 left, every daemon serving, the migration settled, ``validated`` backed by a recorded
 digest. Prints a matrix (fault x role x phase -> trials, outcomes, lost, divergent, two
-active, non-terminal) and, last, one JSON line.
+active, non-terminal, ``rollback failed``, worst reported hold and worst write latency)
+and, last, one JSON line. A phase the migration had already left when the poll saw it is
+``missed`` (cutover and validation last milliseconds: polling cannot always hit them).
 
     sudo python benchmarks/faults.py --trials 99 --seed 1
     python benchmarks/faults.py --faults kill9,term --phases sync --trials 6 --down-s 3
@@ -87,6 +89,7 @@ def _row(fault: str, role: str, phase: str, outs: list[Outcome]) -> str:
         f"{fault:<10} {role:<10} {phase:<10} {len(outs):>3} {ok:>3}  {outcome:<34} "
         f"{sum(o.lost for o in outs):>5} {sum(o.divergent for o in outs):>4} "
         f"{sum(o.active_copies > 1 for o in outs):>4} {sum(o.non_terminal for o in outs):>4} "
+        f"{sum(o.rollback_failed for o in outs):>4} "
         f"{max(o.max_hold_ms for o in outs):>8.1f} {max(o.max_write_ms for o in outs):>9.1f}"
     )
 
@@ -135,7 +138,7 @@ async def main() -> None:
     print()
     print(
         f"{'fault':<10} {'role':<10} {'phase':<10} {'n':>3} {'ok':>3}  {'outcomes':<34} "
-        f"{'lost':>5} {'div':>4} {'2act':>4} {'nont':>4} {'hold_ms':>8} {'write_ms':>9}"
+        f"{'lost':>5} {'div':>4} {'2act':>4} {'nont':>4} {'rbf':>4} {'hold_ms':>8} {'write_ms':>9}"
     )
     for key in sorted(results):
         print(_row(*key, results[key]))
@@ -154,6 +157,7 @@ async def main() -> None:
         "not_serving": sum(bool(o.not_serving) for o in all_outs),
         "non_terminal": sum(o.non_terminal for o in all_outs),
         "validated_without_digest": sum(o.validated_without_digest > 0 for o in all_outs),
+        "rollback_failed": sum(o.rollback_failed for o in all_outs),
         "max_hold_ms": max((o.max_hold_ms for o in all_outs), default=0.0),
         "max_write_ms": round(max((o.max_write_ms for o in all_outs), default=0.0), 1),
         "outcomes": dict(Counter(o.state for o in all_outs)),

@@ -217,6 +217,12 @@ class Outcome:
             and self.validated_without_digest == 0
         )
 
+    @property
+    def rollback_failed(self) -> bool:
+        """Whether the migration ended ``failed: rollback failed`` (final today; issue 10
+        wants it retried until the edges answer)."""
+        return self.state == "failed" and (self.error or "").startswith("rollback failed")
+
     def problems(self) -> list[str]:
         """The invariants that failed, in words."""
         out = []

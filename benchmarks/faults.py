@@ -78,6 +78,9 @@ def _parse() -> argparse.Namespace:
     )
     parser.add_argument("--settle-s", type=float, default=60.0, help="bound to settle")
     parser.add_argument("--jsonl", type=Path, help="also append each trial's outcome here")
+    parser.add_argument(
+        "--render", type=Path, nargs="+", metavar="JSONL", help="print the matrix of saved runs"
+    )
     return parser.parse_args()
 
 
@@ -94,8 +97,22 @@ def _row(fault: str, role: str, phase: str, outs: list[Outcome]) -> str:
     )
 
 
+def _render(paths: list[Path]) -> dict[tuple[str, str, str], list[Outcome]]:
+    results: dict[tuple[str, str, str], list[Outcome]] = defaultdict(list)
+    for path in paths:
+        for line in path.read_text().splitlines():
+            out = Outcome(**json.loads(line))
+            results[(out.fault, out.role, out.phase)].append(out)
+    return results
+
+
 async def main() -> None:
     args = _parse()
+    if args.render:
+        _report(
+            _render(args.render), {}, {"seed": args.seed, "sources": [str(p) for p in args.render]}
+        )
+        return
     faults: list[Fault] = [f for f in FAULTS if f in args.faults.split(",")]
     phases = [p for p in PHASES if p in args.phases.split(",")]
     skipped: dict[str, str] = {}
@@ -134,6 +151,20 @@ async def main() -> None:
         if args.jsonl is not None:
             with args.jsonl.open("a") as fh:
                 fh.write(json.dumps(asdict(out)) + "\n")
+    extra = {
+        "seed": args.seed,
+        "down_s": args.down_s,
+        "stop_s": args.stop_s,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    _report(results, skipped, extra)
+
+
+def _report(
+    results: dict[tuple[str, str, str], list[Outcome]],
+    skipped: dict[str, str],
+    extra: dict[str, Any],
+) -> None:
     all_outs = [o for outs in results.values() for o in outs]
     print()
     print(
@@ -162,10 +193,7 @@ async def main() -> None:
         "max_write_ms": round(max((o.max_write_ms for o in all_outs), default=0.0), 1),
         "outcomes": dict(Counter(o.state for o in all_outs)),
         "skipped": skipped,
-        "seed": args.seed,
-        "down_s": args.down_s,
-        "stop_s": args.stop_s,
-        "seconds": round(time.monotonic() - started, 1),
+        **extra,
     }
     print(json.dumps(summary))
 

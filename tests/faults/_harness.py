@@ -8,9 +8,11 @@ write is recorded with its value), plans a live migration through the supervisor
 admin API, waits until the supervisor's status API reports the phase the fault is aimed
 at, and injects the fault into one process:
 
-- ``kill9``: SIGKILL, then restart on the same data directory and port;
-- ``term``: SIGTERM (graceful stop), then restart;
-- ``stop``: SIGSTOP for longer than the hold lease, then SIGCONT.
+- ``kill9``: SIGKILL, then restart on the same data directory and port (after ``down_s``);
+- ``term``: SIGTERM (graceful stop), then restart the same way;
+- ``stop``: SIGSTOP for ``stop_s`` seconds, then SIGCONT;
+- ``partition``: the target's veth link down for ``stop_s`` seconds (:mod:`._injectors`);
+- ``disk_full``: the target's tmpfs data disk filled for ``stop_s`` seconds, then freed.
 
 After the fault it waits (bounded) for the migration to settle and checks the
 invariants of issue 10: every acknowledged write readable with its acknowledged value

@@ -147,7 +147,7 @@ def test_convergence_estimate() -> None:
     assert est.converged(100, 0.05)
     assert not est.converged(100_000, 0.05)
     assert "not converging: dirty rate 1000000 B/s vs bandwidth 10000000 B/s" in (
-        est.not_converging_reason()
+        est.not_converging_reason(rounds=1, max_rounds=1)
     )
 
 
@@ -182,3 +182,25 @@ def test_journal_roundtrip(tmp_path: Path) -> None:
     assert entry.checkpoint.workloads["w"].acked_lsn == 42
     assert [e.to_state for e in again.history("m1")] == ["planned", "queued"]
     again.close()
+
+
+def test_not_converging_reason_after_restart_says_what_was_measured() -> None:
+    # A run restarted (after failed cutovers) from a checkpoint already at max_rounds has
+    # measured nothing itself: the reason must say so, not "0 B/s ... 0 rounds ... inf ms".
+    est = RoundEstimator(avg_change_bytes=1000)
+    reason = est.not_converging_reason(rounds=30, max_rounds=30, restarts=3)
+    assert "max_rounds=30 reached" in reason
+    assert "30 delta rounds" in reason
+    assert "restarted 3 times" in reason
+    assert "no round measured" in reason
+    for untrue in ("inf", "0 B/s", "after 0 rounds"):
+        assert untrue not in reason
+
+
+def test_not_converging_reason_counts_every_round() -> None:
+    est = RoundEstimator(avg_change_bytes=1000)
+    est.record_round(raw_bytes=10_000_000, elapsed_s=1.0, new_changes=1000)
+    reason = est.not_converging_reason(rounds=30, max_rounds=30, restarts=0)
+    assert "dirty rate 1000000 B/s vs bandwidth 10000000 B/s" in reason
+    assert "after 30 delta rounds" in reason
+    assert "restarted" not in reason

@@ -31,6 +31,7 @@ def test_public_api_is_what_the_docs_say() -> None:
         "InvalidWorkloadName",
         "StoreClosed",
         "StoreError",
+        "StoreFull",
         "StoreRegistry",
         "StoreResources",
         "StoreStats",
@@ -43,7 +44,7 @@ def test_public_api_is_what_the_docs_say() -> None:
     }
     for name in edge_actors.store.__all__:
         assert getattr(edge_actors.store, name) is not None
-    for name in ("InvalidRecord", "StoreClosed", "WorkloadExists", "WorkloadNotFound"):
+    for name in ("InvalidRecord", "StoreClosed", "StoreFull", "WorkloadExists", "WorkloadNotFound"):
         assert issubclass(getattr(edge_actors.store, name), StoreError)
 
 

@@ -27,11 +27,13 @@ from edge_actors.store import (
     InvalidRecord,
     InvalidWorkloadName,
     StoreClosed,
+    StoreFull,
     WorkloadExists,
     WorkloadNotFound,
 )
 
 from ._bodies import BODY_BUDGET, GROWTH, SMALL_BODY
+from ._bursts import BurstLog
 from ._models import ErrorBody
 from ._refusals import (
     CapacityExceeded,
@@ -261,6 +263,7 @@ _STORE_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (WorkloadNotFound, 404, "workload_not_found"),
     (WorkloadExists, 409, "workload_exists"),
     (StoreClosed, 503, "store_closed"),
+    (StoreFull, 507, "insufficient_storage"),
 )
 
 
@@ -294,6 +297,7 @@ def error_middleware(metrics: DaemonMetrics, edge: str) -> Middleware:
     401/403/421/429/415 refusals are answered and counted here like any other.
     """
     log = get_logger("edge.http", edge=edge)
+    disk_full = BurstLog(log, "disk_full")
     load = metrics.load
 
     @web.middleware
@@ -329,7 +333,11 @@ def error_middleware(metrics: DaemonMetrics, edge: str) -> Middleware:
             for kind, mapped, code in _STORE_ERRORS:
                 if isinstance(exc, kind):
                     status = mapped
-                    return _error_response(mapped, code, str(exc))
+                    message = str(exc)
+                    if mapped == 507:  # the file's path stays in the edge's log
+                        disk_full.note(route=route, error=message)
+                        message = "the edge's disk is full; retry once space is freed"
+                    return _error_response(mapped, code, message)
             log.exception("request_failed", route=route, method=request.method)
             return _error_response(500, "internal_error", "internal error; see the edge's log")
         finally:

@@ -215,7 +215,12 @@ class Phases(Runner):
             ):
                 break
             if self.round >= c.max_rounds:
-                reasons = "; ".join(self.estimators[w].not_converging_reason() for w in names)
+                reasons = "; ".join(
+                    self.estimators[w].not_converging_reason(
+                        self.round, c.max_rounds, self.metrics.restarts
+                    )
+                    for w in names
+                )
                 raise MigrationFailure(reasons)
             if rounds_here > 0:
                 gaps, src = await self._pace(names, gaps, src, prev_round, interval)

@@ -189,14 +189,32 @@ class RoundEstimator:
         """Whether a cutover now is expected to hold writes within ``max_downtime_s``."""
         return self.expected_downtime_s(lsn_gap) <= max_downtime_s
 
-    def not_converging_reason(self) -> str:
-        """The failure reason when rounds are exhausted."""
-        bw = self.bandwidth_Bps or 0.0
+    def not_converging_reason(self, rounds: int, max_rounds: int, restarts: int = 0) -> str:
+        """The failure reason when rounds are exhausted, naming only what was measured.
+
+        Args:
+            rounds: delta rounds the migration ran in all (journaled across restarts).
+            max_rounds: the constraint that was reached.
+            restarts: restarts of the migration (after a failed cutover or a crash); a
+                restarted run starts with no measurement of its own.
+        """
+        again = (
+            f"; the migration restarted {restarts} times (failed cutovers or crashes)"
+            if restarts
+            else ""
+        )
+        if self.rounds == 0 or not self.bandwidth_Bps:
+            return (
+                f"not converging: max_rounds={max_rounds} reached after {rounds} delta rounds"
+                f"{again}; no round measured since, so no "
+                "further round or cutover is allowed"
+            )
         floor_ms = self.expected_downtime_s(0) * 1000
         return (
             f"not converging: dirty rate {self.dirty_rate_Bps:.0f} B/s vs bandwidth "
-            f"{bw:.0f} B/s after {self.rounds} rounds (a cutover with nothing left to ship "
-            f"is estimated to hold writes {floor_ms:.1f} ms)"
+            f"{self.bandwidth_Bps:.0f} B/s after {rounds} delta rounds "
+            f"(max_rounds={max_rounds}{again}; a cutover with nothing left to ship is "
+            f"estimated to hold writes {floor_ms:.1f} ms)"
         )
 
 

@@ -18,6 +18,7 @@ from ._errors import InvalidRecord as InvalidRecord
 from ._errors import InvalidWorkloadName as InvalidWorkloadName
 from ._errors import StoreClosed as StoreClosed
 from ._errors import StoreError as StoreError
+from ._errors import StoreFull as StoreFull
 from ._errors import WorkloadExists as WorkloadExists
 from ._errors import WorkloadNotFound as WorkloadNotFound
 from ._models import Durability as Durability
@@ -39,6 +40,7 @@ __all__ = [
     "InvalidWorkloadName",
     "StoreClosed",
     "StoreError",
+    "StoreFull",
     "StoreRegistry",
     "StoreResources",
     "StoreStats",

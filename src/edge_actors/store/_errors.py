@@ -14,6 +14,7 @@ __all__ = [
     "InvalidWorkloadName",
     "StoreClosed",
     "StoreError",
+    "StoreFull",
     "WorkloadExists",
     "WorkloadNotFound",
 ]
@@ -41,3 +42,11 @@ class InvalidRecord(StoreError, ValueError):
 
 class StoreClosed(StoreError):
     """The store (or registry) was closed; no further reads or writes are possible."""
+
+
+class StoreFull(StoreError):
+    """The disk under the store is full (SQLite's ``SQLITE_FULL``, the OS's ``ENOSPC``).
+
+    Nothing was written (the transaction was rolled back); the same write succeeds once
+    space is freed, so callers answer "insufficient storage" rather than a server error.
+    """

@@ -27,7 +27,7 @@ from edge_actors.clock import SYSTEM_CLOCK, Clock
 
 from ._budget import FileFds
 from ._closing import AsyncCloseable
-from ._errors import InvalidRecord, StoreClosed, StoreError
+from ._errors import InvalidRecord, StoreClosed, StoreError, StoreFull
 from ._names import validate_workload_name
 from ._readers import ReadPool, read_full_stats, read_get, read_scan
 from ._records import prepare_changes, validate_key, validate_ops, validate_value
@@ -453,9 +453,8 @@ class WorkloadStore(AsyncCloseable):
                 self._pending.remove(item)  # withdrawn before any commit took it
             raise
         if item.error is not None:
-            raise StoreError(
-                f"write to workload {self._name!r} failed: {item.error}"
-            ) from item.error
+            kind = StoreFull if isinstance(item.error, StoreFull) else StoreError
+            raise kind(f"write to workload {self._name!r} failed: {item.error}") from item.error
         return item.lsn
 
     async def _commit_pending(self) -> None:
@@ -465,7 +464,10 @@ class WorkloadStore(AsyncCloseable):
             try:
                 ends = await self._in_thread(partial(self._writer.write, [p.ops for p in batch]))
             except Exception as exc:
-                self._log.error("group_commit_failed", writes=len(batch), error=str(exc))
+                # A full disk fails every write until space is freed: its callers report
+                # it (rate-limited), one error line per commit would flood the log.
+                level = self._log.debug if isinstance(exc, StoreFull) else self._log.error
+                level("group_commit_failed", writes=len(batch), error=str(exc))
                 for pending in batch:
                     pending.error = exc
                     pending.done = True

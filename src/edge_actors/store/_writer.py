@@ -25,7 +25,7 @@ from edge_actors._log import get_logger
 
 from ._checkpointer import Checkpointer
 from ._digest import DIGEST_MODULUS, digest_hex, sum_record_hashes
-from ._errors import StoreError
+from ._errors import StoreError, StoreFull
 from ._models import Durability, StoreStats
 from ._schema import WRITER_CACHE_KIB, connect_writer, shrink_cache
 
@@ -421,21 +421,30 @@ def _transaction(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
     """``BEGIN IMMEDIATE``, then ``COMMIT`` on success or ``ROLLBACK`` on any error.
 
     Raises:
-        StoreError: SQLite failed (disk full, I/O error, ...); the message names the file.
+        StoreFull: The disk is full (nothing was written).
+        StoreError: SQLite failed otherwise (I/O error, ...); the message names the file.
     """
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot start a write on {str(path)!r}: {exc}") from exc
+        raise _store_error(f"cannot start a write on {str(path)!r}: {exc}", exc) from exc
     try:
         yield
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         _rollback(conn)
-        raise StoreError(f"write to {str(path)!r} failed: {exc}") from exc
+        raise _store_error(f"write to {str(path)!r} failed: {exc}", exc) from exc
     except BaseException:
         _rollback(conn)
         raise
+
+
+def _store_error(message: str, exc: sqlite3.Error) -> StoreError:
+    """:class:`StoreFull` for ``SQLITE_FULL`` (SQLite's VFS reports ``ENOSPC`` so), else
+    :class:`StoreError`."""
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
+        return StoreFull(message)
+    return StoreError(message)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

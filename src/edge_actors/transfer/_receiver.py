@@ -28,6 +28,7 @@ from aiohttp import web
 from edge_actors._log import get_logger
 from edge_actors.actors import Actor, ActorSystem
 from edge_actors.errors import EdgeActorsError
+from edge_actors.store import StoreFull
 from edge_actors.wire import (
     DEFAULT_LIMITS,
     PROTOCOL_VERSION,
@@ -106,6 +107,13 @@ class _ApplyFailed(EdgeActorsError):
     code = "apply_failed"
 
 
+class _DiskFull(_ApplyFailed):
+    """The target's disk is full: the sender (and the migration) see this code, not a
+    generic apply failure; the same chunk applies once space is freed."""
+
+    code = "insufficient_storage"
+
+
 class ReceiverActor(Actor[_ReceiverMsg]):
     """Applies one stream's decoded chunks to the target store, in order, and acks them.
 
@@ -141,7 +149,8 @@ class ReceiverActor(Actor[_ReceiverMsg]):
                 applied, seq = self._store.lsn, message.seq
         except EdgeActorsError as exc:
             self._state.failed = exc
-            await _refuse(self._ws, _ApplyFailed(f"apply to {self._workload!r} failed: {exc}"))
+            kind = _DiskFull if isinstance(exc, StoreFull) else _ApplyFailed
+            await _refuse(self._ws, kind(f"apply to {self._workload!r} failed: {exc}"))
             return
         if not self._ws.closed:
             try:

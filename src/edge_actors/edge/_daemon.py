@@ -49,11 +49,13 @@ from ._connections import (
 from ._cutover import CutoverSaga
 from ._data_api import add_data_routes
 from ._errors import EdgeError
+from ._fence import EpochFence
 from ._http import error_middleware
 from ._metrics import DaemonMetrics
 from ._peer_api import add_peer_routes
 from ._router import WorkloadRouter
 from ._routing import RoutingTable
+from ._test_hooks import PauseHook
 from ._transfer_api import Transfers, add_transfer_routes
 
 if TYPE_CHECKING:
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
 __all__ = ["EdgeDaemon"]
 
 _ROUTING_FILE = "routing.json"
+_EPOCH_FILE = "epochs.json"
 
 
 class EdgeDaemon(AsyncClosing):
@@ -120,7 +123,9 @@ class EdgeDaemon(AsyncClosing):
         self._system: ActorSystem | None = None
         self.router = WorkloadRouter(config, self.metrics, self.log, clock, self.forward_session)
         self.transfers = Transfers(self)
-        self.cutovers = CutoverSaga(self.router, self.transfers, self.forward_session)
+        self.cutovers = CutoverSaga(
+            self.router, self.transfers, self.forward_session, PauseHook.from_env()
+        )
         self._url: str | None = None
         self._started_at = clock.monotonic()
         self._stop = anyio.Event()
@@ -245,7 +250,7 @@ class EdgeDaemon(AsyncClosing):
             registry = await StoreRegistry.open(data_dir, clock=self.clock)
             stack.push_async_callback(self._close_registry, registry)
             tasks = await self._start_background(stack)
-            self.router.attach(registry, routing, tasks)
+            self.router.attach(registry, routing, EpochFence(data_dir / _EPOCH_FILE), tasks)
             stack.push_async_callback(self._close_forward_session)
             runner = web.AppRunner(
                 self._app,

@@ -43,10 +43,12 @@ from ._messages import (
     GetHistory,
     GetMetrics,
     GetOverall,
+    GetOwner,
     GetPlan,
     GetProgress,
     GetResume,
     GetStatus,
+    HandOver,
     ListActive,
     ListAll,
     Pause,
@@ -62,12 +64,14 @@ from ._messages import (
     RunReport,
     SaveCheckpoint,
     SetDetail,
+    SettleOwner,
     Shutdown,
     Subscribe,
     Transition,
     Unsubscribe,
 )
 from ._models import RUNNING_STATES, TERMINAL_STATES, ServiceDefaults
+from ._ownership import Owners
 from ._registry import MigrationRecord, Registry
 from ._runs import RestartPolicy, RunTable
 from ._scheduler import Preempt, Scheduler, Start
@@ -110,7 +114,9 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         self.defaults = msgspec.structs.replace(defaults)
         self.restart = restart
         self.clock = clock
-        self.registry = Registry(JournalWriter(journal), clock)
+        writer = JournalWriter(journal)
+        self.registry = Registry(writer, clock)
+        self.owners = Owners(writer, clock)
         self.scheduler = Scheduler()
         self.runs_supervisor = runs
         self.runs: RunTable  # bound in on_start: it needs our system and ref
@@ -150,7 +156,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         match message:
             case (
                 Transition() | SaveCheckpoint() | SetDetail() | PublishProgress() | GetResume()
-                | RunEnded()
+                | RunEnded() | GetOwner() | HandOver() | SettleOwner()
             ):  # fmt: skip
                 return await self._report(message)
             case Terminated():
@@ -189,6 +195,12 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
             case RunEnded():
                 await self._on_run_ended(message)
                 return None
+            case GetOwner(workload=w, default_owner=edge):
+                return await self.owners.get(w, edge)
+            case HandOver(workload=w, from_edge=old, to_edge=new):
+                return await self.owners.hand_over(w, old, new, mid)
+            case SettleOwner(workload=w, owner_edge=edge, epoch=epoch):
+                return await self.owners.settle(w, edge, epoch, mid)
 
     async def _request(self, message: object) -> Any:
         registry = self.registry

@@ -21,6 +21,7 @@ __all__ = [
     "InvalidRequest",
     "MigrationError",
     "MigrationRefusal",
+    "NotConverged",
     "StaleRun",
     "UnknownCheckpoint",
     "UnknownEdgeName",
@@ -142,3 +143,10 @@ class EdgeUnreachable(MigrationError):
     """An edge did not answer, or answered an operation with an unexpected error."""
 
     code: str = "edge_unreachable"
+
+
+class NotConverged(EdgeUnreachable):
+    """The edges do not yet show exactly one copy accepting writes and no hold: a run may
+    not end (retried like an edge that does not answer)."""
+
+    code: str = "not_converged"

@@ -89,6 +89,7 @@ class Phases(Ownership):
                 await self.checkpoint(f"stage {self.stage} done")
         await self.enter("cleanup")
         await self._cleanup()
+        await self.check_converged()
         self._finish_progress()  # published before ``completed``: a watcher reads 100 %
         await self.enter("completed")
 

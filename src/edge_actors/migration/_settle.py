@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._errors import WorkloadNotOnEdge
+from ._errors import NotConverged, WorkloadNotOnEdge
 from ._messages import GetOwner, HandOver, SettleOwner
 from ._runner import Runner
 
@@ -109,6 +109,37 @@ class Ownership(Runner):
             await self.gw.set_status(plan.target_edge, w, "incoming", epoch=record.epoch)
         await self.gw.set_status(plan.source_edge, w, "active", epoch=record.epoch)
         await self._settled(record, plan.source_edge)
+
+    async def check_converged(self) -> None:
+        """Refuse to end the run while a workload has two copies (or none) accepting
+        writes, or a hold outstanding, on its two edges (the target only while this run
+        has a copy there: one it dropped or never made is not asked about).
+
+        Raises:
+            NotConverged: Named workload and edges (the run is retried).
+            EdgeUnreachable: An edge does not answer.
+        """
+        plan = self.plan
+        for w in plan.workloads:
+            wc = self.wl[w]
+            edges = [plan.source_edge]
+            if wc.created_on_target or wc.routing == "target":
+                edges.append(plan.target_edge)
+            accepting: list[str] = []
+            for edge in edges:
+                try:
+                    info = await self.gw.workload_info(edge, w)
+                except WorkloadNotOnEdge:
+                    continue
+                if info.held:
+                    raise NotConverged(f"workload {w!r} is still held on {edge!r}; not ending")
+                if info.status == "active" and info.retiring_to is None:
+                    accepting.append(edge)
+            if len(accepting) != 1:
+                raise NotConverged(
+                    f"workload {w!r} accepts writes on {len(accepting)} edges "
+                    f"({', '.join(accepting) or 'none'}); not ending until exactly one does"
+                )
 
     async def _target_info(self, w: str) -> EdgeWorkload | None:
         try:

@@ -117,6 +117,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         writer = JournalWriter(journal)
         self.registry = Registry(writer, clock)
         self.owners = Owners(writer, clock)
+        self._rollback_attempts: dict[str, int] = {}
         self.scheduler = Scheduler()
         self.runs_supervisor = runs
         self.runs: RunTable  # bound in on_start: it needs our system and ref
@@ -315,6 +316,8 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
                 return
         await self.runs.end(message.migration_id)
         status = record.status
+        if status.state in TERMINAL_STATES:
+            self._rollback_attempts.pop(record.migration_id, None)
         if status.state == "failed" and status.auto_rollback:
             self.mlog.warning("migration.auto_rollback", migration_id=record.migration_id)
             await self._start_run(record, "rollback")
@@ -341,11 +344,22 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
             return
         transition = self.registry.transition
         if state == "rolling_back" or run.mode == "rollback":
+            # Not terminal: the rollback is retried, with capped backoff, until the edges
+            # answer (an edge outage must not leave two copies or a hold behind).
+            attempt = self._rollback_attempts.get(mid, 0)
+            self._rollback_attempts[mid] = attempt + 1
+            delay = self.restart.rollback_retry.delay(attempt)
+            error = f"rollback failed: {reason}; retrying in {delay:g}s (attempt {attempt + 1})"
             if state != "failed":
                 if "failed" not in TRANSITIONS.get(state, ()):
                     # queued or paused: the rollback run crashed before it began
                     await transition(record, "rolling_back")
-                await transition(record, "failed", error=f"rollback failed: {reason}")
+                await transition(record, "failed", error=error)
+            else:
+                await self.registry.event(record, error)
+            self.mlog.warning("migration.rollback_retry", migration_id=mid, delay_s=delay)
+            record.want_run = False
+            await self.runs.start(record, "rollback", delay_s=delay)
         else:
             if "failed" in TRANSITIONS.get(state, ()):
                 await transition(record, "failed", error=reason)
@@ -404,6 +418,8 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         a failure (``auto_rollback``, restarts exhausted): the process may have died
         between journaling ``failed`` and the rollback run's ``rolling_back``."""
         error = record.status.error or ""
+        if error.startswith("rollback failed"):
+            return True  # retried until the edges answer, across restarts too
         if not (record.status.auto_rollback or error.startswith("restarts exhausted")):
             return False
         into_failed = [

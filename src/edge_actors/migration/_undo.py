@@ -32,6 +32,7 @@ class Migration(Phases):
             if wc.routing == "source" and wc.created_on_target:
                 await self._drop_target(w)
                 wc.created_on_target = False
+        await self.check_converged()
         await self.enter("cancelled")
 
     async def _drop_target(self, w: str) -> None:
@@ -97,6 +98,7 @@ class Migration(Phases):
                     await self._drop_target(w)
                     self.wl[w].created_on_target = False
             await self.checkpoint("rolled back")
+            await self.check_converged()
             await self.enter("rolled_back")
             return
         for w, c in checkpoint.workloads.items():

@@ -72,6 +72,7 @@ from ._messages import (
 )
 from ._models import RUNNING_STATES, TERMINAL_STATES, ServiceDefaults
 from ._ownership import Owners
+from ._reconciler import ReconcileItem, Reconciler, ReconcileSettle, ReconcileWork
 from ._registry import MigrationRecord, Registry
 from ._runs import RestartPolicy, RunTable
 from ._scheduler import Preempt, Scheduler, Start
@@ -109,6 +110,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         clock: Clock = SYSTEM_CLOCK,
         *,
         runs: SupervisorRef,
+        reconcile_interval_s: float = 30.0,
     ) -> None:
         self.gateway = gateway
         self.defaults = msgspec.structs.replace(defaults)
@@ -118,6 +120,8 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         self.registry = Registry(writer, clock)
         self.owners = Owners(writer, clock)
         self._rollback_attempts: dict[str, int] = {}
+        self.reconcile_interval_s = reconcile_interval_s
+        self.reconciler: Reconciler  # bound in on_start, like the runs
         self.scheduler = Scheduler()
         self.runs_supervisor = runs
         self.runs: RunTable  # bound in on_start: it needs our system and ref
@@ -130,8 +134,11 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
             self.system, self.ref, self.runs_supervisor, self.gateway, self.restart, self.clock
         )
         await self._recover()
+        self.reconciler = Reconciler(self.runs, self.reconcile_interval_s)
+        await self.reconciler.schedule(0.0)  # a pass on every start
 
     async def on_stop(self) -> None:
+        await self.reconciler.stop()
         await self.runs.end_all()
         self.registry.close_watchers()  # they subscribe again with the next instance
 
@@ -256,6 +263,10 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
                 for mid in self.runs:
                     self.runs.send_intent(mid, "shutdown")
                 return None
+            case ReconcileWork():
+                return await self._reconcile_work()
+            case ReconcileSettle(workload=w, owner_edge=edge, epoch=epoch, migration_id=mid):
+                return await self.owners.settle(w, edge, epoch, mid)
         raise InvalidRequest(f"migration supervisor: unknown message {short_repr(message)}")
 
     # -- reports of the migration actors ------------------------------------------------
@@ -326,6 +337,9 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
     async def _on_actor_terminated(self, notice: Terminated) -> None:
         """A run's actor ended without being stopped by us: a crash. Restart the run
         within its policy, or (exhausted) fail it and roll it back."""
+        if self.reconciler.is_pass(notice.ref_name):
+            await self.reconciler.schedule(self.reconcile_interval_s)
+            return
         mid = self.runs.by_actor(notice.ref_name)
         if mid is None:
             return
@@ -412,6 +426,19 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
             ):
                 await self._start_run(record, "rollback")
         await self._schedule()
+
+    async def _reconcile_work(self) -> list[ReconcileItem]:
+        """The owner records whose migration is known and has no run going."""
+        items = []
+        for record in await self.owners.all():
+            migration = self.registry.records.get(record.migration_id)
+            if migration is None or record.migration_id in self.runs:
+                continue
+            plan = migration.plan
+            items.append(ReconcileItem(
+                record=record, source_edge=plan.source_edge, target_edge=plan.target_edge
+            ))  # fmt: skip
+        return items
 
     async def _rollback_due(self, record: MigrationRecord) -> bool:
         """Whether a failed migration still owes the rollback the supervisor starts after

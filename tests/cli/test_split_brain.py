@@ -5,7 +5,9 @@ the cutover pause hook (``edge/_test_hooks.py``) at ``target_activated``: it sto
 after the target confirmed and went ``active``, before its own route flips, and is killed
 there with SIGKILL while a writer keeps writing through it. Before fencing, the source
 came back ``active`` next to an active target (two copies acknowledging writes) and the
-migration ended ``failed: rollback failed`` for good.
+migration ended ``failed: rollback failed`` for good. Now the run waits the source out
+(``waiting for edge edge-west``), the source comes back redirecting to the target, and
+the resumed run finishes the handover: the target is the one owner.
 """
 
 from __future__ import annotations
@@ -66,16 +68,16 @@ class _Writer:
         self._stop.set()
 
 
-async def _wait_for_event(journal_dir: Path, text: str, timeout: float = 60.0) -> str:
-    """The migration id once its journaled history has an event containing ``text``."""
+async def _wait_for_status(journal_dir: Path, text: str, timeout: float = 60.0) -> str:
+    """The migration id once its journaled state or detail contains ``text``."""
     with anyio.fail_after(timeout):
         while True:
-            if (journal_dir / "migrations.sqlite").exists():
+            if await anyio.Path(journal_dir / "migrations.sqlite").exists():
                 journal = Journal(journal_dir)
                 try:
-                    for event in journal.history():
-                        if text in event.detail or text in event.to_state:
-                            return event.migration_id
+                    for entry in journal.load():
+                        if text in entry.status.detail or text == entry.status.state:
+                            return entry.plan.migration_id
                 finally:
                     journal.close()
             await anyio.sleep(0.1)
@@ -124,9 +126,9 @@ async def test_kill_9_source_after_target_activated_leaves_one_owner(tmp_path: P
                     assert (await admin.workload("ledger")).status == "active"
                 os.kill(west_process.pid, signal.SIGKILL)  # before the source flips
                 await west_process.wait()
-                # The source stays down while the run and its rollback use up their
-                # restarts: the state that used to be final.
-                mid = await _wait_for_event(journal_dir, "rollback failed")
+                # The run waits the source out (it used to use up its restarts and its
+                # rollback's, and end "failed: rollback failed" for good).
+                mid = await _wait_for_status(journal_dir, "waiting for edge edge-west since")
                 os.kill(sup.pid, signal.SIGKILL)  # nothing changes the edges now
                 await sup.wait()
 
@@ -146,13 +148,14 @@ async def test_kill_9_source_after_target_activated_leaves_one_owner(tmp_path: P
                     tmp_path / "topology.toml", {"edge-west": west_again, "edge-east": east}
                 )
                 async with daemon(tmp_path, "supervisor", *supervisor_args) as (_, url):
-                    await _wait_for_event(journal_dir, "rolled_back")
+                    await _wait_for_status(journal_dir, "completed")
+                    await writer.wait_for_more(20)  # still acknowledged, by the owner
                     writer.stop()
                 await _assert_one_owner(west_again, east, writer.acked)
     journal = Journal(journal_dir)
     final = {entry.plan.migration_id: entry.status.state for entry in journal.load()}
     journal.close()
-    assert final == {mid: "rolled_back"}  # retried until the source answered
+    assert final == {mid: "completed"}  # resumed once the source answered
 
 
 async def _assert_one_owner(west: str, east: str, acked: dict[str, bytes]) -> None:
@@ -166,8 +169,8 @@ async def _assert_one_owner(west: str, east: str, acked: dict[str, bytes]) -> No
         assert not info.held, (url, info)
         if info.status == "active" and info.retiring_to is None:
             accepting.append(url)
-    assert accepting == [west]  # rolled back: the source is the one owner
-    async with EdgeClient(west) as client:
+    assert accepting == [east]  # the handover was finished: the target is the one owner
+    async with EdgeClient(east) as client:
         lost = [key for key, value in acked.items() if await client.get("ledger", key) != value]
     assert lost == []
     assert len(acked) >= 40

@@ -29,6 +29,7 @@ _RESTART = RestartPolicy(
     within_s=30.0,
     backoff=Backoff(initial_s=0.01, max_s=0.01),
     rollback_retry=Backoff(initial_s=0.05, factor=2.0, max_s=0.2),
+    outage_budget_s=0.0,  # each attempt fails at once (the waiting is tested elsewhere)
 )
 
 

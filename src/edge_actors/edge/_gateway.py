@@ -48,9 +48,9 @@ async def _translated(edge: str, what: str, workload: str | None = None) -> Asyn
     except WorkloadMissing as exc:
         raise WorkloadNotOnEdge(f"workload {workload!r} does not exist on edge {edge!r}") from exc
     except EdgeHTTPError as exc:
-        raise EdgeUnreachable(f"edge {edge!r}: {what} failed: {exc}") from exc
+        raise EdgeUnreachable(f"edge {edge!r}: {what} failed: {exc}", edge=edge) from exc
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        raise EdgeUnreachable(f"edge {edge!r}: {what} failed: {exc!r}") from exc
+        raise EdgeUnreachable(f"edge {edge!r}: {what} failed: {exc!r}", edge=edge) from exc
 
 
 class HttpEdgeGateway(AsyncClosing):
@@ -257,7 +257,9 @@ class HttpEdgeGateway(AsyncClosing):
             finally:
                 await stream.aclose()
         if last is None:
-            raise EdgeUnreachable(f"edge {source!r}: transfer ended without a progress line")
+            raise EdgeUnreachable(
+                f"edge {source!r}: transfer ended without a progress line", edge=source
+            )
         return last
 
     async def set_link_rate(self, source: str, target: str, rate_bps: float | None) -> None:

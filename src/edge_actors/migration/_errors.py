@@ -140,9 +140,17 @@ class WorkloadNotOnEdge(MigrationError, LookupError):
 
 
 class EdgeUnreachable(MigrationError):
-    """An edge did not answer, or answered an operation with an unexpected error."""
+    """An edge did not answer, or answered an operation with an unexpected error.
+
+    Attributes:
+        edge: the edge's name when known (``waiting for edge X``).
+    """
 
     code: str = "edge_unreachable"
+
+    def __init__(self, message: str, *, edge: str | None = None) -> None:
+        super().__init__(message)
+        self.edge = edge
 
 
 class NotConverged(EdgeUnreachable):

@@ -97,7 +97,7 @@ class Phases(Ownership):
         plan = self.plan
         for edge in (plan.source_edge, plan.target_edge):
             if not await self.gw.health(edge):
-                raise EdgeUnreachable(f"edge {edge!r} does not answer its health check")
+                raise EdgeUnreachable(f"edge {edge!r} does not answer its health check", edge=edge)
         total = 0
         for w in plan.workloads:
             info = await self.gw.workload_info(plan.source_edge, w)

@@ -66,6 +66,10 @@ class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True):
     rollback_retry: Backoff = Backoff(initial_s=1.0, factor=2.0, max_s=30.0)
     """Delay before retrying a rollback whose run exhausted its restarts (``rollback
     failed`` is not terminal: the rollback is retried until the edges answer)."""
+    outage_budget_s: float = 300.0
+    """How long a run waits out edges that do not answer (``waiting for edge X since T``,
+    retried after :attr:`outage_backoff`) before it counts as a crash; 0: at once."""
+    outage_backoff: Backoff = Backoff(initial_s=0.2, factor=2.0, max_s=5.0)
 
 
 class RunHandle:
@@ -180,6 +184,8 @@ class RunTable:
             clock=self.clock,
             run_id=run.run_id,
             delay_s=delay_s,
+            outage_budget_s=self.restart.outage_budget_s,
+            outage_backoff=self.restart.outage_backoff,
         )
         run.actor = await self.runs.spawn_child(
             lambda: MigrationActor(ctx), name=name, restart="temporary"

@@ -7,6 +7,10 @@ a new edge (:class:`Forwarder`), and changes routes (status, activation, create,
 It raises :mod:`._refusals` errors and knows nothing of HTTP: the HTTP layer maps each
 refusal to its status in one place. It is usable while the daemon runs (between
 :meth:`attach` and :meth:`detach`).
+
+Over 500 lines since fencing (epoch admission, the ``retiring_to`` redirect, the
+activation record): routing, holds and the write path share the route checks; the next
+split would move "what the edge reports" (info, capacity, load) to its own module.
 """
 
 from __future__ import annotations

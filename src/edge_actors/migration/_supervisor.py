@@ -10,6 +10,11 @@ which this actor sends pause, preempt, cancel, rollback and shutdown: the migrat
 cancels its own phase task, carries the intent out and reports the outcome. A refusal is a
 raised :class:`~._errors.MigrationRefusal`; anything else from our own actors' reports is a
 bug and crashes this actor, whose supervisor restarts it from the journal.
+
+Over 500 lines since ownership and fencing (owner-record asks, the reconciler's passes,
+the rollback retry): every message of the control plane is dispatched here, one ``match``;
+the logic behind each lives in the plain classes (``_ownership``, ``_reconciler``,
+``_runs``). The next split would move the crash handling to ``_runs``.
 """
 
 from __future__ import annotations

@@ -61,8 +61,13 @@ async def _ready_url(process: Process) -> str:
 
 
 @asynccontextmanager
-async def daemon(tmp_path: Path, name: str, *extra: str) -> AsyncIterator[tuple[Process, str]]:
-    """Run ``edge-actors daemon`` as a subprocess; yield it and its URL (killed at exit)."""
+async def daemon(
+    tmp_path: Path, name: str, *extra: str, env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[Process, str]]:
+    """Run ``edge-actors daemon`` as a subprocess; yield it and its URL (killed at exit).
+
+    ``env`` adds environment variables (a test hook of ``edge/_test_hooks.py``).
+    """
     with (tmp_path / f"{name}.stderr").open("ab") as stderr:
         args = [
             sys.executable,
@@ -78,7 +83,7 @@ async def daemon(tmp_path: Path, name: str, *extra: str) -> AsyncIterator[tuple[
             *extra,
         ]
         process = await anyio.open_process(
-            args, stderr=stderr, env=cli_env(EDGE_ACTORS_CLUSTER_TOKEN=TOKEN)
+            args, stderr=stderr, env=cli_env(EDGE_ACTORS_CLUSTER_TOKEN=TOKEN, **(env or {}))
         )
         async with process:
             try:

@@ -37,6 +37,7 @@ def test_codes_and_statuses_are_the_published_ones() -> None:
         ("lsn_behind", 409),
         ("digest_mismatch", 409),
         ("transfer_exists", 409),
+        ("stale_epoch", 409),
         ("cutover_failed", 502),
         ("forward_failed", 503),
         ("shutting_down", 503),

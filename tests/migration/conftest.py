@@ -75,7 +75,9 @@ async def edges(tmp_path: Path) -> AsyncIterator[Edges]:
             yield Edges(west, east, gateway, topology)
 
 
-FAST_RESTART = RestartPolicy(max_restarts=3, within_s=30.0)
+FAST_RESTART = RestartPolicy(max_restarts=3, within_s=30.0, outage_budget_s=0.0)
+"""No outage budget: an edge that does not answer is a crash at once, as these tests of
+restarts and rollbacks expect (``test_edge_outage.py`` tests the waiting)."""
 
 
 @pytest.fixture

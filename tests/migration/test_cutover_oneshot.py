@@ -97,11 +97,13 @@ async def test_refused_cutover_is_undone_and_retried(
     real = east.router.activate
     refusals: list[int] = []
 
-    async def refuse_once(name: str, min_lsn: int, digest: str | None) -> WorkloadInfo:
+    async def refuse_once(
+        name: str, min_lsn: int, digest: str | None, epoch: int | None = None
+    ) -> WorkloadInfo:
         if not refusals:
             refusals.append(min_lsn)
             raise HttpError(409, "refused", "activation refused (test)")
-        return await real(name, min_lsn, digest)
+        return await real(name, min_lsn, digest, epoch)
 
     monkeypatch.setattr(east.router, "activate", refuse_once)
     mid = await _migrate(edges, service)

@@ -2,7 +2,10 @@
 
 Edge layer. Every route here is behind the bearer-token check of the daemon's middleware
 (401 and nothing changed without it). Transfers live in ``_transfer_api``. While a
-cutover of a workload runs, its hold, release, status and drop are refused (409). The
+cutover of a workload runs, its hold, release, status and drop are refused (409). A
+create, status, hold, release, activate or cutover that carries an ``epoch`` lower than
+one the edge has seen for that workload is refused (409 ``stale_epoch``, :mod:`._fence`).
+The
 routes see the daemon, its router and its cutover saga only through the narrow
 :class:`AdminServer`, :class:`AdminRouting` and :class:`Cutovers` protocols.
 """
@@ -90,6 +93,8 @@ class AdminRouting(Protocol):
 
     def check_no_cutover(self, name: str) -> None: ...
 
+    def admit_epoch(self, name: str, epoch: int | None) -> None: ...
+
     def set_route(self, name: str, status: WorkloadStatus, moved_to: str | None) -> Route: ...
 
     async def hold(self, name: str, lease_s: float | None) -> tuple[int, float]: ...
@@ -98,7 +103,9 @@ class AdminRouting(Protocol):
         self, name: str, moved_to: str | None, *, reason: str = "request"
     ) -> tuple[int, float]: ...
 
-    async def activate(self, name: str, min_lsn: int, digest: str | None) -> WorkloadInfo: ...
+    async def activate(
+        self, name: str, min_lsn: int, digest: str | None, epoch: int | None = None
+    ) -> WorkloadInfo: ...
 
 
 class Cutovers(Protocol):
@@ -137,6 +144,7 @@ def add_admin_routes(
 
     async def create_workload(request: web.Request) -> web.Response:
         body = await decode_json(request, CreateWorkload)
+        router.admit_epoch(body.name, body.epoch)
         return json_response(await router.create(body.name, body.status), status=201)
 
     async def workload_info(request: web.Request) -> web.Response:
@@ -152,6 +160,7 @@ def add_admin_routes(
         name = workload(request)
         body = await decode_json(request, SetStatus)
         router.check_no_cutover(name)
+        router.admit_epoch(name, body.epoch)
         router.set_route(name, body.status, body.moved_to)
         return json_response(await router.info(name))
 
@@ -160,6 +169,7 @@ def add_admin_routes(
         body = await decode_json(request, HoldRequest, empty_ok=True)
         _check_lease(body.lease_s, router.hold_max_lease_s)
         router.check_no_cutover(name)
+        router.admit_epoch(name, body.epoch)
         lsn, lease = await router.hold(name, body.lease_s)
         return json_response(HoldAnswer(lsn=lsn, lease_s=lease))
 
@@ -167,6 +177,7 @@ def add_admin_routes(
         name = workload(request)
         body = await decode_json(request, ReleaseRequest, empty_ok=True)
         router.check_no_cutover(name)
+        router.admit_epoch(name, body.epoch)
         count, held_ms = router.release(name, body.moved_to)
         route = router.route_of(name)
         status = route.status if route is not None else "active"
@@ -183,7 +194,7 @@ def add_admin_routes(
         name = workload(request)
         body = await decode_json(request, ActivateRequest)
         router.check_no_cutover(name)
-        return json_response(await router.activate(name, body.min_lsn, body.digest))
+        return json_response(await router.activate(name, body.min_lsn, body.digest, body.epoch))
 
     async def cutover(request: web.Request) -> web.Response:
         name = workload(request)

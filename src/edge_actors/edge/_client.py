@@ -359,11 +359,13 @@ class AdminClient(_Client):
         """``GET /admin/workloads/{name}`` (never redirected, whatever the status)."""
         return _decode(await self._call("GET", self._w(name)), WorkloadInfo)
 
-    async def create_workload(self, name: str, status: WorkloadStatus = "active") -> WorkloadInfo:
+    async def create_workload(
+        self, name: str, status: WorkloadStatus = "active", *, epoch: int | None = None
+    ) -> WorkloadInfo:
         """``POST /admin/workloads``: create ``name`` as ``active`` or ``incoming``."""
         if status == "moved":
             raise ValueError("status: a workload is created 'active' or 'incoming'")
-        body = CreateWorkload(name=name, status=status)
+        body = CreateWorkload(name=name, status=status, epoch=epoch)
         return _decode(await self._call("POST", "/admin/workloads", body), WorkloadInfo)
 
     async def drop_workload(self, name: str, *, forget: bool = False) -> None:
@@ -371,26 +373,37 @@ class AdminClient(_Client):
         await self._call("DELETE", self._w(name) + ("?forget=1" if forget else ""))
 
     async def set_status(
-        self, name: str, status: WorkloadStatus, moved_to: str | None = None
+        self,
+        name: str,
+        status: WorkloadStatus,
+        moved_to: str | None = None,
+        *,
+        epoch: int | None = None,
     ) -> WorkloadInfo:
-        """``PUT /admin/workloads/{name}/status``."""
-        body = SetStatus(status=status, moved_to=moved_to)
+        """``PUT /admin/workloads/{name}/status`` (fenced by ``epoch`` when given)."""
+        body = SetStatus(status=status, moved_to=moved_to, epoch=epoch)
         return _decode(await self._call("PUT", self._w(name) + "/status", body), WorkloadInfo)
 
-    async def hold(self, name: str, *, lease_s: float | None = None) -> HoldAnswer:
+    async def hold(
+        self, name: str, *, lease_s: float | None = None, epoch: int | None = None
+    ) -> HoldAnswer:
         """``POST /admin/workloads/{name}/hold``: answers once in-flight writes are done."""
-        body = HoldRequest(lease_s=lease_s)
+        body = HoldRequest(lease_s=lease_s, epoch=epoch)
         return _decode(await self._call("POST", self._w(name) + "/hold", body), HoldAnswer)
 
-    async def release(self, name: str, moved_to: str | None = None) -> ReleaseAnswer:
+    async def release(
+        self, name: str, moved_to: str | None = None, *, epoch: int | None = None
+    ) -> ReleaseAnswer:
         """``POST /admin/workloads/{name}/release``, flipping to ``moved`` first if given."""
-        body = ReleaseRequest(moved_to=moved_to)
+        body = ReleaseRequest(moved_to=moved_to, epoch=epoch)
         return _decode(await self._call("POST", self._w(name) + "/release", body), ReleaseAnswer)
 
-    async def activate(self, name: str, *, min_lsn: int, digest: str | None = None) -> WorkloadInfo:
+    async def activate(
+        self, name: str, *, min_lsn: int, digest: str | None = None, epoch: int | None = None
+    ) -> WorkloadInfo:
         """``POST /admin/workloads/{name}/activate``: go ``active`` once at ``min_lsn``
         (and ``digest`` when the LSN equals it); 409 and nothing changed otherwise."""
-        body = ActivateRequest(min_lsn=min_lsn, digest=digest)
+        body = ActivateRequest(min_lsn=min_lsn, digest=digest, epoch=epoch)
         return _decode(await self._call("POST", self._w(name) + "/activate", body), WorkloadInfo)
 
     async def cutover(self, name: str, request: CutoverRequest) -> CutoverAnswer:

@@ -6,6 +6,14 @@ and go ``active``, flip the route here to ``moved`` and release the held writes 
 the router then forwards to the target). Every step after the hold is undone on failure:
 target back to ``incoming``, route here unchanged, hold released. Failures are raised as
 :class:`CutoverFailed` naming the step; the HTTP layer maps it.
+
+Fencing (:mod:`._fence`): the request's epoch is admitted here first, and the target's
+activation carries the same epoch, so activating the target and retiring the source are
+one epoch step. Before the target is asked to go ``active`` this edge durably marks the
+workload ``retiring_to`` the target: if it is killed before it flips its route, it comes
+back redirecting the workload's requests to the target instead of serving them (never two
+copies accepting writes). The mark is cleared when the route flips or the undo has put
+the target back to ``incoming``; it stays when the undo could not reach the target.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from ._client import AdminClient
 from ._errors import EdgeError, EdgeHTTPError
 from ._models import CutoverAnswer
 from ._refusals import CutoverFailed, WorkloadNotActive
+from ._test_hooks import PauseHook
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -59,6 +68,7 @@ class CutoverSaga:
         router: This edge's router (routes, holds, stores).
         transfers: This edge's outgoing transfers (the final delta runs as one).
         session: Returns the daemon's pooled HTTP session (admin calls to the target).
+        pause: The test hook that pauses a step (:mod:`._test_hooks`; off by default).
     """
 
     def __init__(
@@ -66,10 +76,12 @@ class CutoverSaga:
         router: WorkloadRouter,
         transfers: Transfers,
         session: Callable[[], aiohttp.ClientSession],
+        pause: PauseHook | None = None,
     ) -> None:
         self._router = router
         self._transfers = transfers
         self._session = session
+        self._pause = pause or PauseHook()
 
     async def run(self, name: str, req: CutoverRequest) -> CutoverAnswer:
         """Cut ``name`` over to ``req.target_url`` in one call (this edge is the source).
@@ -83,6 +95,7 @@ class CutoverSaga:
 
         Raises:
             NoSuchWorkload: Unknown workload (or no data here).
+            StaleEpoch: ``req.epoch`` is lower than one seen here (nothing held).
             WorkloadNotActive: Not active here.
             CutoverInProgress: A cutover of ``name`` is already running.
             CutoverFailed: A step failed (named), after the undo: target back to
@@ -90,6 +103,7 @@ class CutoverSaga:
         """
         router = self._router
         route = router.route_with_data(name)
+        router.admit_epoch(name, req.epoch)
         if route.status != "active":
             raise WorkloadNotActive(
                 f"workload {name!r} is {route.status} on {router.name}; only an active "
@@ -156,8 +170,13 @@ class CutoverSaga:
             step = "activate"
             own = await store.stats()
             activating = True  # from here the target may be active: undone on failure
-            confirmed = await target.activate(name, min_lsn=hold_lsn, digest=own.digest)
+            router.fence.retire(name, req.target_url)
+            confirmed = await target.activate(
+                name, min_lsn=hold_lsn, digest=own.digest, epoch=req.epoch
+            )
+            router.fence.activated(name, hold_lsn, own.digest)
             laps.lap("activate")
+            await self._pause.reached("target_activated")
             step = "flip"
             if not gate.held or gate.hold_id != hold_id or store.lsn != hold_lsn:
                 raise EdgeError(
@@ -166,8 +185,9 @@ class CutoverSaga:
                 )
             held_writes, held_ms = router.release(name, req.target_url, reason="cutover")
             laps.lap("flip")
+            await self._pause.reached("source_flipped")
         except BaseException as exc:
-            undone = await self._undo(name, target, activating, log)
+            undone = await self._undo(name, target, activating, req.epoch, log)
             log.warning("cutover_failed", step=step, error=str(exc), undo=undone)
             if isinstance(exc, Exception):
                 raise CutoverFailed(
@@ -194,8 +214,14 @@ class CutoverSaga:
             steps_ms=laps.steps,
         )
 
-    async def _undo(self, name: str, target: AdminClient, activating: bool, log: Any) -> str:
+    async def _undo(
+        self, name: str, target: AdminClient, activating: bool, epoch: int | None, log: Any
+    ) -> str:
         """Put routing back as it was before a failed cutover and release the hold.
+
+        When the target may have gone active and cannot be put back to ``incoming``, the
+        ``retiring_to`` mark stays: this edge redirects to the target rather than serve
+        a second active copy (the control plane settles it).
 
         Returns:
             What the undo did, for the error message.
@@ -210,11 +236,15 @@ class CutoverSaga:
                 log.exception("cutover_undo_route_failed")
         if activating:
             try:
-                await target.set_status(name, "incoming")
+                await target.set_status(name, "incoming", epoch=epoch)
             except (EdgeHTTPError, aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.warning("cutover_undo_target_failed", error=str(exc))
-                done += f"; setting the target back to incoming failed ({exc})"
+                done = (
+                    f"setting the target back to incoming failed ({exc}): {router.name} "
+                    "redirects to the target until ownership is settled, held writes released"
+                )
             else:
+                router.fence.retire(name, None)
                 done += "; the target is back to incoming"
         router.release(name, None, reason="cutover_failed")
         return done

@@ -54,12 +54,14 @@ from ._credentials import Credential, Credentials, mint_token, read_token_file
 from ._cutover import CutoverSaga
 from ._data_api import add_data_routes
 from ._errors import EdgeError
+from ._fence import EpochFence
 from ._http import error_middleware
 from ._metrics import DaemonMetrics
 from ._peer_api import add_peer_routes
 from ._private import prepare_data_dir, write_private
 from ._router import WorkloadRouter
 from ._routing import RoutingTable
+from ._test_hooks import PauseHook
 from ._transfer_api import Transfers, add_transfer_routes
 
 if TYPE_CHECKING:
@@ -76,6 +78,7 @@ __all__ = ["EdgeDaemon"]
 _ROUTING_FILE = "routing.json"
 ADMIN_TOKEN_FILE = "admin.token"
 """Where a daemon configured without an admin credential keeps the one it minted."""
+_EPOCH_FILE = "epochs.json"
 
 
 class EdgeDaemon(AsyncClosing):
@@ -128,7 +131,9 @@ class EdgeDaemon(AsyncClosing):
         self._system: ActorSystem | None = None
         self.router = WorkloadRouter(config, self.metrics, self.log, clock, self.forward_session)
         self.transfers = Transfers(self)
-        self.cutovers = CutoverSaga(self.router, self.transfers, self.forward_session)
+        self.cutovers = CutoverSaga(
+            self.router, self.transfers, self.forward_session, PauseHook.from_env()
+        )
         self._url: str | None = None
         self._started_at = clock.monotonic()
         self._stop = anyio.Event()
@@ -279,7 +284,7 @@ class EdgeDaemon(AsyncClosing):
             )
             stack.push_async_callback(self._close_registry, registry)
             tasks = await self._start_background(stack)
-            self.router.attach(registry, routing, tasks)
+            self.router.attach(registry, routing, EpochFence(data_dir / _EPOCH_FILE), tasks)
             stack.push_async_callback(self._close_forward_session)
             runner = web.AppRunner(
                 self._app,

@@ -52,9 +52,9 @@ async def _translated(edge: str, what: str, workload: str | None = None) -> Asyn
     except WorkloadMissing as exc:
         raise WorkloadNotOnEdge(f"workload {workload!r} does not exist on edge {edge!r}") from exc
     except EdgeHTTPError as exc:
-        raise EdgeUnreachable(f"edge {edge!r}: {what} failed: {exc}") from exc
+        raise EdgeUnreachable(f"edge {edge!r}: {what} failed: {exc}", edge=edge) from exc
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        raise EdgeUnreachable(f"edge {edge!r}: {what} failed: {exc!r}") from exc
+        raise EdgeUnreachable(f"edge {edge!r}: {what} failed: {exc!r}", edge=edge) from exc
 
 
 class HttpEdgeGateway(AsyncClosing):
@@ -174,6 +174,10 @@ class HttpEdgeGateway(AsyncClosing):
             moved_to=info.moved_to,
             held=info.held,
             cutover=info.cutover,
+            epoch=info.epoch,
+            retiring_to=info.retiring_to,
+            activated_lsn=info.activated_lsn,
+            activated_digest=info.activated_digest,
         )
 
     async def create_workload(self, edge: str, workload: str, status: WorkloadRouting) -> None:
@@ -189,22 +193,32 @@ class HttpEdgeGateway(AsyncClosing):
             await self._admin(edge).drop_workload(workload, forget=not keep_route)
 
     async def set_status(
-        self, edge: str, workload: str, status: WorkloadRouting, moved_to: str | None = None
+        self,
+        edge: str,
+        workload: str,
+        status: WorkloadRouting,
+        moved_to: str | None = None,
+        *,
+        epoch: int | None = None,
     ) -> None:
         """``PUT /admin/workloads/{w}/status``."""
         async with _translated(edge, "set status", workload):
-            await self._admin(edge).set_status(workload, status, moved_to)
+            await self._admin(edge).set_status(workload, status, moved_to, epoch=epoch)
 
-    async def hold(self, edge: str, workload: str, *, lease_s: float | None = None) -> int:
+    async def hold(
+        self, edge: str, workload: str, *, lease_s: float | None = None, epoch: int | None = None
+    ) -> int:
         """``POST /admin/workloads/{w}/hold``."""
         async with _translated(edge, "hold", workload):
-            answer = await self._admin(edge).hold(workload, lease_s=lease_s)
+            answer = await self._admin(edge).hold(workload, lease_s=lease_s, epoch=epoch)
         return answer.lsn
 
-    async def release(self, edge: str, workload: str, moved_to: str | None) -> ReleaseResult:
+    async def release(
+        self, edge: str, workload: str, moved_to: str | None, *, epoch: int | None = None
+    ) -> ReleaseResult:
         """``POST /admin/workloads/{w}/release``."""
         async with _translated(edge, "release", workload):
-            answer = await self._admin(edge).release(workload, moved_to)
+            answer = await self._admin(edge).release(workload, moved_to, epoch=epoch)
         return ReleaseResult(held_writes=answer.held_writes, held_ms=answer.held_ms)
 
     async def cutover(self, source: str, target: str, spec: CutoverSpec) -> CutoverResult:
@@ -220,6 +234,7 @@ class HttpEdgeGateway(AsyncClosing):
             batch_size=spec.batch_size,
             compression=spec.compression,
             lease_s=spec.lease_s,
+            epoch=spec.epoch,
         )
         async with _translated(source, "cutover", spec.workload):
             answer = await self._admin(source).cutover(spec.workload, body)
@@ -267,7 +282,9 @@ class HttpEdgeGateway(AsyncClosing):
             finally:
                 await stream.aclose()
         if last is None:
-            raise EdgeUnreachable(f"edge {source!r}: transfer ended without a progress line")
+            raise EdgeUnreachable(
+                f"edge {source!r}: transfer ended without a progress line", edge=source
+            )
         return last
 
     async def set_link_rate(self, source: str, target: str, rate_bps: float | None) -> None:

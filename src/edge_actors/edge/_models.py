@@ -7,7 +7,7 @@ naming the field) and encodes every answer from one; :class:`EdgeClient` and
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -22,6 +22,7 @@ __all__ = [
     "CreateWorkload",
     "CutoverAnswer",
     "CutoverRequest",
+    "Epoch",
     "ErrorBody",
     "HealthInfo",
     "HoldAnswer",
@@ -41,6 +42,10 @@ __all__ = [
 
 MOVED_TO_HEADER = "X-Edge-Moved-To"
 """Answer header of a held write the daemon forwarded: the base URL now serving it."""
+
+Epoch = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+"""An ownership epoch (fencing token, see :mod:`._fence`); a command without one is not
+fenced."""
 
 WorkloadStatus = Literal["active", "incoming", "moved"]
 """Routing status of a workload on one edge.
@@ -87,6 +92,10 @@ class WorkloadInfo(msgspec.Struct, frozen=True, kw_only=True):
     moved_to: str | None = None
     held: bool = False
     cutover: bool = False
+    epoch: int = 0
+    retiring_to: str | None = None
+    activated_lsn: int | None = None
+    activated_digest: str | None = None
 
 
 class WorkloadList(msgspec.Struct, frozen=True):
@@ -100,6 +109,7 @@ class CreateWorkload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     name: str
     status: Literal["active", "incoming"] = "active"
+    epoch: Epoch | None = None
 
 
 class SetStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -107,6 +117,7 @@ class SetStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     status: WorkloadStatus
     moved_to: str | None = None
+    epoch: Epoch | None = None
 
 
 class HoldRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -116,6 +127,7 @@ class HoldRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """
 
     lease_s: float | None = None
+    epoch: Epoch | None = None
 
 
 class HoldAnswer(msgspec.Struct, frozen=True, kw_only=True):
@@ -129,6 +141,7 @@ class ReleaseRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Body of ``POST /admin/workloads/{w}/release``: flip to ``moved`` first when set."""
 
     moved_to: str | None = None
+    epoch: Epoch | None = None
 
 
 class ReleaseAnswer(msgspec.Struct, frozen=True, kw_only=True):
@@ -150,6 +163,7 @@ class ActivateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     min_lsn: Lsn
     digest: str | None = None
+    epoch: Epoch | None = None
 
 
 class CutoverRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -179,6 +193,7 @@ class CutoverRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     batch_size: int = 1000
     compression: bool = True
     lease_s: float | None = None
+    epoch: Epoch | None = None
 
 
 class CutoverAnswer(msgspec.Struct, frozen=True, kw_only=True):

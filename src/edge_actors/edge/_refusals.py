@@ -25,6 +25,7 @@ __all__ = [
     "NoSuchWorkload",
     "Refusal",
     "ServerBusy",
+    "StaleEpoch",
     "TransferExists",
     "WorkloadHeld",
     "WorkloadIsIncoming",
@@ -136,6 +137,13 @@ class CutoverFailed(Refusal):
     """A cutover step failed; the message names the step and what the undo did."""
 
     code = "cutover_failed"
+
+
+class StaleEpoch(Refusal):
+    """The command carries an ownership epoch lower than one this edge has already seen:
+    a newer owner decision exists, so the command is refused and nothing changed."""
+
+    code = "stale_epoch"
 
 
 class TransferExists(Refusal):

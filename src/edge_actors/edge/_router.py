@@ -7,6 +7,10 @@ a new edge (:class:`Forwarder`), and changes routes (status, activation, create,
 It raises :mod:`._refusals` errors and knows nothing of HTTP: the HTTP layer maps each
 refusal to its status in one place. It is usable while the daemon runs (between
 :meth:`attach` and :meth:`detach`).
+
+Over 500 lines since fencing (epoch admission, the ``retiring_to`` redirect, the
+activation record): routing, holds and the write path share the route checks; the next
+split would move "what the edge reports" (info, capacity, load) to its own module.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ if TYPE_CHECKING:
     from edge_actors.store import StoreRegistry, WorkloadStore
 
     from ._config import EdgeConfig
+    from ._fence import EpochFence
     from ._metrics import DaemonMetrics
     from ._models import WorkloadStatus
     from ._routing import RoutingTable, WriteGate
@@ -94,15 +99,19 @@ class WorkloadRouter:
         )
         self._registry: StoreRegistry | None = None
         self._routing: RoutingTable | None = None
+        self._fence: EpochFence | None = None
         self._forwarders: dict[str, Forwarder] = {}
         self._cutovers: set[str] = set()
         self._reserved_bytes = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def attach(self, registry: StoreRegistry, routing: RoutingTable, tasks: TaskGroup) -> None:
-        """Serve from the open ``registry`` and ``routing``; hold leases run in ``tasks``."""
-        self._registry, self._routing = registry, routing
+    def attach(
+        self, registry: StoreRegistry, routing: RoutingTable, fence: EpochFence, tasks: TaskGroup
+    ) -> None:
+        """Serve from the open ``registry``, ``routing`` and ``fence``; hold leases run in
+        ``tasks``."""
+        self._registry, self._routing, self._fence = registry, routing, fence
         self.holds.start(tasks)
 
     def detach(self) -> None:
@@ -126,6 +135,22 @@ class WorkloadRouter:
         if self._routing is None:
             raise EdgeError(f"edge {self.name!r} is not running; no routing table")
         return self._routing
+
+    @property
+    def fence(self) -> EpochFence:
+        """The epochs seen per workload (valid while running)."""
+        if self._fence is None:
+            raise EdgeError(f"edge {self.name!r} is not running; no epoch file")
+        return self._fence
+
+    def admit_epoch(self, name: str, epoch: int | None) -> None:
+        """Fence a routing command on ``name`` by its ``epoch`` (``None``: not fenced).
+
+        Raises:
+            StaleEpoch: A higher epoch was seen for ``name`` (nothing changed).
+        """
+        validate_workload_name(name)
+        self.fence.admit(name, epoch)
 
     # -- routing ---------------------------------------------------------------------------
 
@@ -169,6 +194,11 @@ class WorkloadRouter:
         route = self._known(name)
         if route.status == "moved" and route.moved_to is not None:
             raise WorkloadRedirected(route.moved_to)
+        retiring_to = self.fence.get(name).retiring_to
+        if retiring_to is not None and name not in self._cutovers:
+            # A cutover was cut short after the target may have gone active: never serve
+            # here until the control plane settles ownership (see ``_fence``).
+            raise WorkloadRedirected(retiring_to)
         if route.status == "incoming":
             raise WorkloadIsIncoming(
                 f"workload {name!r} is incoming on {self.name} (a migration target); "
@@ -197,6 +227,7 @@ class WorkloadRouter:
             raise InvalidRouteChange("moved_to: only valid with status 'moved'")
         self._known(name)
         route = Route(status, moved_to.rstrip("/") if moved_to else None)
+        self.fence.retire(name, None)  # an explicit route settles an interrupted handover
         if status == "active":
             self.routing.remove(name)
         else:
@@ -230,14 +261,21 @@ class WorkloadRouter:
         finally:
             self._cutovers.discard(name)
 
-    async def activate(self, name: str, min_lsn: int, digest: str | None) -> WorkloadInfo:
+    async def activate(
+        self, name: str, min_lsn: int, digest: str | None, epoch: int | None = None
+    ) -> WorkloadInfo:
         """A cutover's target side: confirm the LSN (and digest), then go ``active``.
+
+        The LSN and digest it confirmed are kept with the epoch (:meth:`EpochFence.activated`)
+        so that both digests at the cutover LSN stay comparable after new writes.
 
         Raises:
             NoSuchWorkload: Unknown or no data here.
+            StaleEpoch: A higher epoch was seen (nothing changed).
             WorkloadIsMoved, LsnBehind, DigestMismatch: Not activated (nothing changed).
         """
         route = self.route_with_data(name)
+        self.fence.admit(name, epoch)
         if route.status == "moved":
             raise WorkloadIsMoved(f"workload {name!r} is moved on {self.name}; not activated")
         stats = await self.registry.get(name).stats()
@@ -251,6 +289,8 @@ class WorkloadRouter:
                 f"workload {name!r} on {self.name} has digest {stats.digest[:16]} at LSN "
                 f"{stats.lsn}, the source {digest[:16]}; not activated"
             )
+        if digest is not None and stats.lsn == min_lsn:
+            self.fence.activated(name, stats.lsn, stats.digest)
         if route.status != "active":
             self.set_route(name, "active", None)
         return await self.info(name)
@@ -429,6 +469,7 @@ class WorkloadRouter:
         """
         route = self._known(name)
         held = self.holds.is_held(name)
+        fenced = self.fence.get(name)
         records = size = lsn = 0
         digest = ""
         if name in self.registry:
@@ -444,6 +485,10 @@ class WorkloadRouter:
             digest=digest,
             held=held,
             cutover=name in self._cutovers,
+            epoch=fenced.epoch,
+            retiring_to=fenced.retiring_to,
+            activated_lsn=fenced.activated_lsn,
+            activated_digest=fenced.activated_digest,
         )
 
     async def workload_names(self) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import os
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import msgspec
@@ -29,7 +29,42 @@ if TYPE_CHECKING:
 
     from edge_actors.clock import Clock
 
-__all__ = ["GateClosed", "HeldBytes", "Route", "RoutingTable", "WriteGate"]
+__all__ = [
+    "GateClosed",
+    "HeldBytes",
+    "Route",
+    "RoutingTable",
+    "WriteGate",
+    "read_state_file",
+    "write_state_file",
+]
+
+_T = TypeVar("_T")
+
+
+def read_state_file(path: Path, kind: type[_T], what: str) -> _T | None:
+    """Decode the JSON state file ``path`` as ``kind`` (``None`` when it does not exist).
+
+    Raises:
+        EdgeError: The file exists but cannot be read or decoded (named as ``what``).
+    """
+    if not path.exists():
+        return None
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=kind)
+    except (OSError, msgspec.DecodeError) as exc:
+        raise EdgeError(f"{what} {str(path)!r} is unreadable: {exc}") from None
+
+
+def write_state_file(path: Path, value: object) -> None:
+    """Replace the JSON state file ``path`` with ``value``, durably (fsync, then rename)."""
+    body = msgspec.json.encode(value)
+    tmp = path.with_suffix(".json.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(body)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 class GateClosed(Refusal):
@@ -61,11 +96,8 @@ class RoutingTable:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._routes: dict[str, Route] = {}
-        if path.exists():
-            try:
-                data = msgspec.json.decode(path.read_bytes(), type=_RoutingFile)
-            except (OSError, msgspec.DecodeError) as exc:
-                raise EdgeError(f"routing table {str(path)!r} is unreadable: {exc}") from None
+        data = read_state_file(path, _RoutingFile, "routing table")
+        if data is not None:
             self._routes = dict(data.routes)
 
     def get(self, name: str) -> Route | None:
@@ -87,13 +119,7 @@ class RoutingTable:
             self._save()
 
     def _save(self) -> None:
-        body = msgspec.json.encode(_RoutingFile(version=1, routes=self._routes))
-        tmp = self._path.with_suffix(".json.tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self._path)
+        write_state_file(self._path, _RoutingFile(version=1, routes=self._routes))
 
 
 class HeldBytes:

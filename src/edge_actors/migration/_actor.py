@@ -18,14 +18,15 @@ on from the acknowledged LSNs.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from edge_actors.actors import Actor, Refusal
+from edge_actors.actors import Actor, Backoff, Refusal
 from edge_actors.errors import ConfigError
 
-from ._errors import IllegalTransition, MigrationError, WorkloadNotOnEdge
+from ._errors import EdgeUnreachable, IllegalTransition, MigrationError, WorkloadNotOnEdge
 from ._messages import GetResume, Intent, IntentKind, Run, RunEnded
 from ._models import TERMINAL_STATES
 from ._runner import MigrationFailure
@@ -57,6 +58,9 @@ _OUTCOME: dict[IntentKind, MigrationState] = {
 }
 
 
+_OUTAGE_BACKOFF = Backoff(initial_s=0.2, factor=2.0, max_s=5.0)
+
+
 class RunContext:
     """What a migration actor is made from; created by the supervisor for each incarnation
     of a run (``delay_s``: the restart backoff before it runs). Every part is immutable or
@@ -73,6 +77,8 @@ class RunContext:
         clock: Clock,
         run_id: str,
         delay_s: float = 0.0,
+        outage_budget_s: float = 300.0,
+        outage_backoff: Backoff = _OUTAGE_BACKOFF,
     ) -> None:
         self.plan = plan
         self.strategy = strategy
@@ -82,6 +88,9 @@ class RunContext:
         self.clock = clock
         self.run_id = run_id
         self.delay_s = delay_s
+        self.outage_budget_s = outage_budget_s
+        self.outage_backoff = outage_backoff
+        """How edges that do not answer are waited out (``RestartPolicy``)."""
 
 
 class MigrationActor(Actor[Run]):
@@ -182,7 +191,7 @@ class _Run(Migration):
             tg.start_soon(watch_lane)
             with phase:
                 try:
-                    await work()
+                    await self._waiting_out_outages(work)
                 except (MigrationFailure, ConfigError, WorkloadNotOnEdge) as exc:
                     failure = exc
             tg.cancel_scope.cancel()
@@ -190,6 +199,41 @@ class _Run(Migration):
         if failure is not None:
             await self._fail(str(failure))
         return taken
+
+    async def _waiting_out_outages(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work``; an edge that does not answer is waited out, not a crash.
+
+        The run shows ``waiting for edge X since T`` (status and progress detail) and
+        waits the policy's capped exponential backoff on the clock until the edge answers
+        its health check; then it clears the detail, reloads its journaled position and
+        runs ``work`` again. An outage longer than ``outage_budget_s`` raises the error (a
+        crash: the restart budget, then the rollback, which waits edges out the same way).
+        """
+        ctx = self.ctx
+        since: tuple[float, float] | None = None  # monotonic, wall
+        attempt = 0
+        while True:
+            try:
+                await work()
+                return
+            except EdgeUnreachable as exc:
+                if since is None:
+                    since = (self.clock.monotonic(), self.clock.time())
+                if self.clock.monotonic() - since[0] >= ctx.outage_budget_s:
+                    raise
+                at = dt.datetime.fromtimestamp(since[1], dt.UTC).isoformat(timespec="seconds")
+                self.log.warning("migration.waiting_for_edge", edge=exc.edge, error=str(exc))
+                what = f"edge {exc.edge}" if exc.edge else f"the edges ({exc})"
+                await self.detail(f"waiting for {what} since {at}")
+                while True:
+                    await self.clock.sleep(ctx.outage_backoff.delay(attempt))
+                    attempt += 1
+                    if exc.edge is None or await self.gw.health(exc.edge):
+                        break
+                    if self.clock.monotonic() - since[0] >= ctx.outage_budget_s:
+                        raise
+                await self.detail("")
+                await self.resume_point()
 
     def _next_intent(self) -> Intent | None:
         """The next intent to carry out: deferred ones first, then the lane's."""

@@ -21,6 +21,7 @@ __all__ = [
     "InvalidRequest",
     "MigrationError",
     "MigrationRefusal",
+    "NotConverged",
     "StaleRun",
     "UnknownCheckpoint",
     "UnknownEdgeName",
@@ -132,6 +133,21 @@ class WorkloadNotOnEdge(MigrationError, LookupError):
 
 
 class EdgeUnreachable(MigrationError):
-    """An edge did not answer, or answered an operation with an unexpected error."""
+    """An edge did not answer, or answered an operation with an unexpected error.
+
+    Attributes:
+        edge: the edge's name when known (``waiting for edge X``).
+    """
 
     code: str = "edge_unreachable"
+
+    def __init__(self, message: str, *, edge: str | None = None) -> None:
+        super().__init__(message)
+        self.edge = edge
+
+
+class NotConverged(EdgeUnreachable):
+    """The edges do not yet show exactly one copy accepting writes and no hold: a run may
+    not end (retried like an edge that does not answer)."""
+
+    code: str = "not_converged"

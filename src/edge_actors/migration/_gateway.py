@@ -43,6 +43,14 @@ class EdgeWorkload(msgspec.Struct, frozen=True, kw_only=True):
     moved_to: str | None = None
     held: bool = False
     cutover: bool = False
+    epoch: int = 0
+    """The highest ownership epoch the edge has seen for the workload."""
+    retiring_to: str | None = None
+    """Set when a cutover from this edge was cut short after it may have activated the
+    target (this edge redirects there until ownership is settled)."""
+    activated_lsn: int | None = None
+    activated_digest: str | None = None
+    """The LSN and digest an activation (or a cutover from here) confirmed on this edge."""
 
 
 class EdgeCapacity(msgspec.Struct, frozen=True, kw_only=True):
@@ -95,6 +103,7 @@ class CutoverSpec(msgspec.Struct, frozen=True, kw_only=True):
         batch_size: records per chunk.
         compression: zstd chunks.
         lease_s: the hold's lease on the source.
+        epoch: the ownership epoch of this handover (both edges fence by it).
     """
 
     transfer_id: str
@@ -104,6 +113,7 @@ class CutoverSpec(msgspec.Struct, frozen=True, kw_only=True):
     batch_size: int = 1000
     compression: bool = True
     lease_s: float | None = None
+    epoch: int | None = None
 
 
 class CutoverResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -155,16 +165,27 @@ class EdgeGateway(Protocol):
         ...
 
     async def set_status(
-        self, edge: str, workload: str, status: WorkloadRouting, moved_to: str | None = None
+        self,
+        edge: str,
+        workload: str,
+        status: WorkloadRouting,
+        moved_to: str | None = None,
+        *,
+        epoch: int | None = None,
     ) -> None:
-        """Set the routing status (``moved`` needs ``moved_to``)."""
+        """Set the routing status (``moved`` needs ``moved_to``); refused by the edge
+        (:class:`EdgeUnreachable`) when it has seen a higher ``epoch``."""
         ...
 
-    async def hold(self, edge: str, workload: str, *, lease_s: float | None = None) -> int:
+    async def hold(
+        self, edge: str, workload: str, *, lease_s: float | None = None, epoch: int | None = None
+    ) -> int:
         """Hold new writes (queued, not refused); return the LSN once in-flight ones are done."""
         ...
 
-    async def release(self, edge: str, workload: str, moved_to: str | None) -> ReleaseResult:
+    async def release(
+        self, edge: str, workload: str, moved_to: str | None, *, epoch: int | None = None
+    ) -> ReleaseResult:
         """Flip to ``moved`` when ``moved_to`` is given, then let held writes proceed."""
         ...
 

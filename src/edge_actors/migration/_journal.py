@@ -1,12 +1,15 @@
 """The migration supervisor's SQLite journal (layer: migration).
 
 One file, ``<data_dir>/migrations.sqlite`` in WAL mode, holds every plan, status,
-transition, checkpoint and metric. Each method is one short transaction, committed before
-it returns: a process killed with SIGKILL after a call returned finds the change on restart.
-:class:`Journal` is the synchronous store; :class:`JournalWriter` is how the supervisor
-actor uses it: every call runs on a worker thread, one at a time on one connection, so a
-slow disk (an fsync) never blocks the event loop, and the supervisor awaits each write
-before it replies (journal first, then answer).
+transition, checkpoint and metric, and the owner record (owner edge, epoch) of every
+workload a migration touched (:mod:`._ownership`). The schema is versioned
+(``PRAGMA user_version``): opening an older journal upgrades it in place, step by step,
+each step in one transaction (:data:`SCHEMA_VERSION`, ``_UPGRADES``). Each method is
+one short transaction, committed before it returns: a process killed with SIGKILL after
+a call returned finds the change on restart. :class:`Journal` is the synchronous store;
+:class:`JournalWriter` is how the supervisor actor uses it: every call runs on a worker
+thread, one at a time on one connection, so a slow disk (an fsync) never blocks the event
+loop, and the supervisor awaits each write before it replies (journal first, then answer).
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ import msgspec
 
 from ._errors import MigrationError
 from ._models import Checkpoint, HistoryEvent, MigrationMetrics, MigrationPlan, MigrationStatus
+from ._ownership import OwnerRecord
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["JOURNAL_FILE", "Journal", "JournalEntry", "JournalWriter"]
+__all__ = ["JOURNAL_FILE", "SCHEMA_VERSION", "Journal", "JournalEntry", "JournalWriter"]
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -59,6 +63,25 @@ CREATE INDEX IF NOT EXISTS checkpoints_by_migration ON checkpoints (migration_id
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+_UPGRADES: tuple[str, ...] = (
+    # 1 -> 2: owner records with fencing epochs.
+    """
+    CREATE TABLE owners (
+        workload TEXT PRIMARY KEY,
+        owner_edge TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        handing_to TEXT,
+        migration_id TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
+)
+"""Upgrade ``i`` takes a journal from version ``i + 1`` to ``i + 2`` (version 1 is
+``_SCHEMA``, the journal before versioning)."""
+
+SCHEMA_VERSION = 1 + len(_UPGRADES)
+"""The journal schema this code writes (``PRAGMA user_version``)."""
+
 _enc = msgspec.json.Encoder()
 
 
@@ -90,8 +113,39 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._upgrade()
         except (OSError, sqlite3.Error) as exc:
             raise MigrationError(f"cannot open migration journal in {data_dir}: {exc}") from exc
+
+    def _upgrade(self) -> None:
+        """Bring the schema to :data:`SCHEMA_VERSION`, one transaction per step.
+
+        Raises:
+            MigrationError: The journal was written by a newer version.
+        """
+        db = self._db
+        version = max(1, db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise MigrationError(
+                f"journal {self.path} has schema version {version}; this version of "
+                f"edge_actors reads up to {SCHEMA_VERSION}"
+            )
+        for step in range(version, SCHEMA_VERSION):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _UPGRADES[step - 1].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {step + 1}")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open journal."""
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
         """Close the database; later calls fail."""
@@ -211,6 +265,31 @@ class Journal:
             )
         return entries
 
+    def save_owner(self, record: OwnerRecord) -> None:
+        """Journal the owner record of one workload (replacing the previous one)."""
+        self._tx([(
+            "INSERT OR REPLACE INTO owners VALUES (?, ?, ?, ?, ?, ?)",
+            (record.workload, record.owner_edge, record.epoch, record.handing_to,
+             record.migration_id, record.updated_at),
+        )])  # fmt: skip
+
+    def owner(self, workload: str) -> OwnerRecord | None:
+        """The owner record of ``workload`` (``None``: never journaled)."""
+        row = self._db.execute(
+            "SELECT workload, owner_edge, epoch, handing_to, migration_id, updated_at "
+            "FROM owners WHERE workload = ?",
+            (workload,),
+        ).fetchone()
+        return None if row is None else _owner(row)
+
+    def owners(self) -> list[OwnerRecord]:
+        """Every owner record, by workload name."""
+        rows = self._db.execute(
+            "SELECT workload, owner_edge, epoch, handing_to, migration_id, updated_at "
+            "FROM owners ORDER BY workload"
+        ).fetchall()
+        return [_owner(row) for row in rows]
+
     def save_setting(self, key: str, value: object) -> None:
         """Persist one service setting (``configure``)."""
         self._tx([(
@@ -221,6 +300,18 @@ class Journal:
         """The persisted service settings."""
         rows = self._db.execute("SELECT key, value FROM settings").fetchall()
         return {key: msgspec.json.decode(value) for key, value in rows}
+
+
+def _owner(row: tuple[Any, ...]) -> OwnerRecord:
+    workload, owner_edge, epoch, handing_to, migration_id, updated_at = row
+    return OwnerRecord(
+        workload=workload,
+        owner_edge=owner_edge,
+        epoch=epoch,
+        handing_to=handing_to,
+        migration_id=migration_id,
+        updated_at=updated_at,
+    )
 
 
 class JournalWriter:

@@ -48,14 +48,17 @@ __all__ = [
     "GetHistory",
     "GetMetrics",
     "GetOverall",
+    "GetOwner",
     "GetPlan",
     "GetProgress",
     "GetResume",
     "GetStatus",
+    "HandOver",
     "Intent",
     "IntentKind",
     "ListActive",
     "ListAll",
+    "OwnerReport",
     "Pause",
     "PublishProgress",
     "Register",
@@ -70,6 +73,7 @@ __all__ = [
     "RunTotals",
     "SaveCheckpoint",
     "SetDetail",
+    "SettleOwner",
     "Shutdown",
     "Subscribe",
     "Transition",
@@ -342,7 +346,44 @@ class RunEnded(msgspec.Struct, frozen=True):
     run_id: str = ""
 
 
-RunReport = Transition | SetDetail | SaveCheckpoint | PublishProgress | GetResume | RunEnded
+class GetOwner(msgspec.Struct, frozen=True):
+    """Ask for a workload's owner record; reply: :class:`~._ownership.OwnerRecord`
+    (owned by ``default_owner`` at epoch 0 when none is journaled)."""
+
+    migration_id: str
+    workload: str
+    default_owner: str
+    run_id: str = ""
+
+
+class HandOver(msgspec.Struct, frozen=True):
+    """Start handing a workload from one edge to another: the next epoch, journaled
+    before any edge is told; reply: the :class:`~._ownership.OwnerRecord`."""
+
+    migration_id: str
+    workload: str
+    from_edge: str
+    to_edge: str
+    run_id: str = ""
+
+
+class SettleOwner(msgspec.Struct, frozen=True):
+    """Record ``owner_edge`` as the workload's owner at ``epoch`` (the handover ended, done
+    or undone); reply: the :class:`~._ownership.OwnerRecord`."""
+
+    migration_id: str
+    workload: str
+    owner_edge: str
+    epoch: int
+    run_id: str = ""
+
+
+OwnerReport = GetOwner | HandOver | SettleOwner
+"""A migration actor's asks about owner records."""
+
+RunReport = (
+    Transition | SetDetail | SaveCheckpoint | PublishProgress | GetResume | RunEnded | OwnerReport
+)
 """Everything a migration actor sends to the supervisor."""
 
 

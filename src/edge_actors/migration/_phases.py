@@ -22,12 +22,25 @@ from typing import Any
 import anyio
 
 from ._errors import EdgeUnreachable, WorkloadNotOnEdge
-from ._gateway import CutoverSpec
-from ._runner import MigrationFailure, Runner
+from ._gateway import CutoverSpec, EdgeWorkload
+from ._runner import MigrationFailure
+from ._settle import Ownership
 from ._strategies import RoundEstimator
 from ._validation import probe_endpoints
 
 __all__ = ["Phases"]
+
+
+def _digest_at(info: EdgeWorkload, lsn: int | None) -> str | None:
+    """The edge's digest of the workload at ``lsn``: its live one if it is still there,
+    else the one it recorded when an activation or a cutover confirmed ``lsn``."""
+    if lsn is None:
+        return None
+    if info.lsn == lsn and info.digest:
+        return info.digest
+    if info.activated_lsn == lsn and info.activated_digest:
+        return info.activated_digest
+    return None
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -36,7 +49,7 @@ def _fmt_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
 
 
-class Phases(Runner):
+class Phases(Ownership):
     """The forward phases, on top of the run's state and plumbing."""
 
     async def migrate(self) -> None:
@@ -76,6 +89,7 @@ class Phases(Runner):
                 await self.checkpoint(f"stage {self.stage} done")
         await self.enter("cleanup")
         await self._cleanup()
+        await self.check_converged()
         self._finish_progress()  # published before ``completed``: a watcher reads 100 %
         await self.enter("completed")
 
@@ -83,7 +97,7 @@ class Phases(Runner):
         plan = self.plan
         for edge in (plan.source_edge, plan.target_edge):
             if not await self.gw.health(edge):
-                raise EdgeUnreachable(f"edge {edge!r} does not answer its health check")
+                raise EdgeUnreachable(f"edge {edge!r} does not answer its health check", edge=edge)
         total = 0
         for w in plan.workloads:
             info = await self.gw.workload_info(plan.source_edge, w)
@@ -123,27 +137,9 @@ class Phases(Runner):
             self.wl[w].created_on_target = True
 
     async def _reconcile(self) -> None:
-        """Learn from the edges what a crash may have left half done."""
-        plan = self.plan
-        for w in plan.workloads:
-            wc = self.wl[w]
-            info = await self.settled_info(plan.source_edge, w)
-            if info.status == "moved" and info.moved_to == self.target_url:
-                if wc.routing != "target":
-                    wc.routing = "target"
-                    wc.cutover_lsn = wc.cutover_lsn or info.lsn
-            elif info.held and wc.routing == "source":
-                self.log.warning("migration.releasing_stale_hold", workload=w)
-                await self.gw.release(plan.source_edge, w, None)
-            if wc.routing == "source" and wc.created_on_target:
-                # A cutover whose undo could not reach the target may have left it active.
-                try:
-                    target = await self.gw.workload_info(plan.target_edge, w)
-                except WorkloadNotOnEdge:
-                    continue
-                if target.status == "active":
-                    self.log.warning("migration.deactivating_target", workload=w)
-                    await self.gw.set_status(plan.target_edge, w, "incoming")
+        """Learn from the edges what a crash may have left half done (and settle it)."""
+        for w in self.plan.workloads:
+            await self.learn_routing(w)
 
     async def _apply_link_rate(self) -> None:
         plan = self.plan
@@ -296,7 +292,9 @@ class Phases(Runner):
             expected = est.expected_downtime_s(max(0, info.lsn - wc.acked_lsn))
             if not math.isinf(expected):
                 self.metrics.expected_downtime_ms[w] = expected * 1000
+        owner = await self.hand_over(w, plan.source_edge, plan.target_edge)
         spec = CutoverSpec(
+            epoch=owner.epoch,
             transfer_id=f"{self.mid}-{w}-cutover-{uuid.uuid4().hex[:8]}",
             migration_id=self.mid,
             workload=w,
@@ -310,6 +308,7 @@ class Phases(Runner):
             started = time.monotonic()
             result = await self.gw.cutover(plan.source_edge, plan.target_edge, spec)
             own_ms = (time.monotonic() - started) * 1000
+            await self.settle_owner(w, plan.target_edge, owner.epoch)
         wc.routing = "target"
         wc.cutover_lsn = result.hold_lsn
         wc.acked_lsn = max(wc.acked_lsn, result.hold_lsn)
@@ -335,9 +334,12 @@ class Phases(Runner):
         holds: dict[str, int] = {}
         await self.detail("bulk copy: writes held")
         try:
+            owners = {w: await self.hand_over(w, plan.source_edge, plan.target_edge) for w in names}
             for w in names:
                 with anyio.CancelScope(shield=True):
-                    holds[w] = await self.gw.hold(plan.source_edge, w, lease_s=600.0)
+                    holds[w] = await self.gw.hold(
+                        plan.source_edge, w, lease_s=600.0, epoch=owners[w].epoch
+                    )
             await self.ship_all({w: (self.wl[w].acked_lsn, holds[w]) for w in names})
             await self.enter("cutover")
             with anyio.CancelScope(shield=True):
@@ -345,8 +347,12 @@ class Phases(Runner):
                     target = await self.gw.workload_info(plan.target_edge, w)
                     if target.lsn < holds[w]:
                         raise EdgeUnreachable(f"target LSN of {w!r} behind hold {holds[w]}")
-                    await self.gw.set_status(plan.target_edge, w, "active")
-                    released = await self.gw.release(plan.source_edge, w, self.target_url)
+                    epoch = owners[w].epoch
+                    await self.gw.set_status(plan.target_edge, w, "active", epoch=epoch)
+                    released = await self.gw.release(
+                        plan.source_edge, w, self.target_url, epoch=epoch
+                    )
+                    await self.settle_owner(w, plan.target_edge, epoch)
                     wc = self.wl[w]
                     wc.routing, wc.cutover_lsn, wc.target_digest = "target", holds[w], target.digest
                     self.metrics.downtime_ms[w] = released.held_ms or (
@@ -356,7 +362,7 @@ class Phases(Runner):
         finally:
             with anyio.CancelScope(shield=True):
                 for w in list(holds):
-                    await self.gw.release(plan.source_edge, w, None)
+                    await self.gw.release(plan.source_edge, w, None, epoch=owners[w].epoch)
         self._record_downtime()
         await self.detail("")
         await self.checkpoint("cutover done")
@@ -370,12 +376,23 @@ class Phases(Runner):
             source = await self.gw.workload_info(plan.source_edge, w)
             if wc.target_digest is None:
                 target = await self.gw.workload_info(plan.target_edge, w)
-                wc.target_digest = target.digest if target.lsn == wc.cutover_lsn else None
-            if wc.target_digest is not None and source.digest != wc.target_digest:
+                wc.target_digest = _digest_at(target, wc.cutover_lsn)
+            source_digest = _digest_at(source, wc.cutover_lsn)
+            if wc.target_digest is None or source_digest is None:
+                # Never report "validated" without a comparison: refuse instead.
+                side = "target" if wc.target_digest is None else "source"
                 raise MigrationFailure(
-                    f"digest mismatch for {w!r}: source {source.digest[:16]} vs target "
+                    f"cannot validate {w!r}: no digest of the {side} at the cutover LSN "
+                    f"{wc.cutover_lsn} (it has moved on and recorded none)"
+                )
+            if source_digest != wc.target_digest:
+                raise MigrationFailure(
+                    f"digest mismatch for {w!r}: source {source_digest[:16]} vs target "
                     f"{wc.target_digest[:16]} at LSN {wc.cutover_lsn}"
                 )
+            self.log.info(
+                "migration.digests_compared", workload=w, lsn=wc.cutover_lsn, digest=source_digest
+            )
             probes = await probe_endpoints(self.gw, plan.target_edge, plan.test_endpoints, [w])
             for probe in probes:
                 if not probe.ok:

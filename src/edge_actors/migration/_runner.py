@@ -23,6 +23,7 @@ from edge_actors.actors import MailboxFull
 from ._errors import EdgeUnreachable, IntentPending, MigrationError
 from ._gateway import EdgeWorkload, TransferRequest
 from ._messages import (
+    GetOwner,
     GetResume,
     PublishProgress,
     ResumePoint,
@@ -312,12 +313,17 @@ class Runner:
             await anyio.sleep(0.05)  # polling the edge, not a time window: real time
 
     async def release_source_holds(self) -> None:
-        """Lift every write hold this migration may have left on the source."""
+        """Lift every write hold this migration may have left on the source (fenced by
+        the workload's current owner epoch)."""
+        plan = self.plan
         with anyio.CancelScope(shield=True):
-            for w in self.plan.workloads:
+            for w in plan.workloads:
                 try:
-                    info = await self.settled_info(self.plan.source_edge, w)
+                    info = await self.settled_info(plan.source_edge, w)
                     if info.held and info.status != "moved":
-                        await self.gw.release(self.plan.source_edge, w, None)
+                        owner = await self.ask(
+                            GetOwner(self.mid, w, plan.source_edge, self.ctx.run_id)
+                        )
+                        await self.gw.release(plan.source_edge, w, None, epoch=owner.epoch)
                 except MigrationError:
                     continue

@@ -63,6 +63,13 @@ class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True):
     max_restarts: int = 3
     within_s: float = 60.0
     backoff: Backoff = Backoff(initial_s=0.2, factor=2.0, max_s=2.0)
+    rollback_retry: Backoff = Backoff(initial_s=1.0, factor=2.0, max_s=30.0)
+    """Delay before retrying a rollback whose run exhausted its restarts (``rollback
+    failed`` is not terminal: the rollback is retried until the edges answer)."""
+    outage_budget_s: float = 300.0
+    """How long a run waits out edges that do not answer (``waiting for edge X since T``,
+    retried after :attr:`outage_backoff`) before it counts as a crash; 0: at once."""
+    outage_backoff: Backoff = Backoff(initial_s=0.2, factor=2.0, max_s=5.0)
 
 
 class RunHandle:
@@ -150,15 +157,15 @@ class RunTable:
             None,
         )
 
-    async def start(self, record: MigrationRecord, mode: RunMode) -> None:
-        """Start a run: its intent lane and its first actor."""
+    async def start(self, record: MigrationRecord, mode: RunMode, *, delay_s: float = 0.0) -> None:
+        """Start a run: its intent lane and its first actor (which waits ``delay_s``)."""
         mid = record.migration_id
         run_id = f"migration-{mid}-{next(self._ids)}"
         lane, inbox = anyio.create_memory_object_stream[Intent](_LANE_SIZE)
         run = RunHandle(run_id, record.plan, record.strategy, lane, inbox, mode)
         self._runs[mid] = run
         try:
-            await self._spawn(run, delay_s=0.0)
+            await self._spawn(run, delay_s=delay_s)
         except BaseException:
             # A run that never started must not keep its concurrency slot.
             await self.end(mid)
@@ -177,6 +184,8 @@ class RunTable:
             clock=self.clock,
             run_id=run.run_id,
             delay_s=delay_s,
+            outage_budget_s=self.restart.outage_budget_s,
+            outage_backoff=self.restart.outage_backoff,
         )
         run.actor = await self.runs.spawn_child(
             lambda: MigrationActor(ctx), name=name, restart="temporary"

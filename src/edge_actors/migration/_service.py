@@ -141,6 +141,8 @@ class MigrationService:
         time_zone: zone of ``time_window`` constraints without one (default UTC).
         clock: the time source of the supervisor and the migration actors (time windows,
             checkpoint intervals, pacing, timestamps); ``SYSTEM_CLOCK`` by default.
+        reconcile_interval_s: time between the reconciler's passes (``_reconciler.py``),
+            which drive the edges back to the owner records; one pass runs on start.
 
     Use as ``async with MigrationService(gateway, data_dir) as service:``; leaving stops
     running migrations at a chunk boundary without changing their journaled state, so the
@@ -157,8 +159,10 @@ class MigrationService:
         restart: RestartPolicy | None = None,
         time_zone: str = "UTC",
         clock: Clock = SYSTEM_CLOCK,
+        reconcile_interval_s: float = 30.0,
     ) -> None:
         self.gateway = gateway
+        self.reconcile_interval_s = reconcile_interval_s
         self.clock = clock
         self.data_dir = Path(data_dir)
         self._system = system
@@ -196,7 +200,13 @@ class MigrationService:
 
             def factory() -> MigrationSupervisor:
                 return MigrationSupervisor(
-                    journal, self.gateway, self._defaults, self._restart, self.clock, runs=runs
+                    journal,
+                    self.gateway,
+                    self._defaults,
+                    self._restart,
+                    self.clock,
+                    runs=runs,
+                    reconcile_interval_s=self.reconcile_interval_s,
                 )
 
             self._ref = await root.spawn_child(

@@ -10,6 +10,11 @@ which this actor sends pause, preempt, cancel, rollback and shutdown: the migrat
 cancels its own phase task, carries the intent out and reports the outcome. A refusal is a
 raised :class:`~._errors.MigrationRefusal`; anything else from our own actors' reports is a
 bug and crashes this actor, whose supervisor restarts it from the journal.
+
+Over 500 lines since ownership and fencing (owner-record asks, the reconciler's passes,
+the rollback retry): every message of the control plane is dispatched here, one ``match``;
+the logic behind each lives in the plain classes (``_ownership``, ``_reconciler``,
+``_runs``). The next split would move the crash handling to ``_runs``.
 """
 
 from __future__ import annotations
@@ -43,10 +48,12 @@ from ._messages import (
     GetHistory,
     GetMetrics,
     GetOverall,
+    GetOwner,
     GetPlan,
     GetProgress,
     GetResume,
     GetStatus,
+    HandOver,
     ListActive,
     ListAll,
     Pause,
@@ -62,12 +69,15 @@ from ._messages import (
     RunReport,
     SaveCheckpoint,
     SetDetail,
+    SettleOwner,
     Shutdown,
     Subscribe,
     Transition,
     Unsubscribe,
 )
 from ._models import RUNNING_STATES, TERMINAL_STATES, ServiceDefaults
+from ._ownership import Owners
+from ._reconciler import ReconcileItem, Reconciler, ReconcileSettle, ReconcileWork
 from ._registry import MigrationRecord, Registry
 from ._runs import RestartPolicy, RunTable
 from ._scheduler import Preempt, Scheduler, Start
@@ -105,12 +115,18 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         clock: Clock = SYSTEM_CLOCK,
         *,
         runs: SupervisorRef,
+        reconcile_interval_s: float = 30.0,
     ) -> None:
         self.gateway = gateway
         self.defaults = msgspec.structs.replace(defaults)
         self.restart = restart
         self.clock = clock
-        self.registry = Registry(JournalWriter(journal), clock)
+        writer = JournalWriter(journal)
+        self.registry = Registry(writer, clock)
+        self.owners = Owners(writer, clock)
+        self._rollback_attempts: dict[str, int] = {}
+        self.reconcile_interval_s = reconcile_interval_s
+        self.reconciler: Reconciler  # bound in on_start, like the runs
         self.scheduler = Scheduler()
         self.runs_supervisor = runs
         self.runs: RunTable  # bound in on_start: it needs our system and ref
@@ -123,8 +139,11 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
             self.system, self.ref, self.runs_supervisor, self.gateway, self.restart, self.clock
         )
         await self._recover()
+        self.reconciler = Reconciler(self.runs, self.reconcile_interval_s)
+        await self.reconciler.schedule(0.0)  # a pass on every start
 
     async def on_stop(self) -> None:
+        await self.reconciler.stop()
         await self.runs.end_all()
         self.registry.close_watchers()  # they subscribe again with the next instance
 
@@ -150,7 +169,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         match message:
             case (
                 Transition() | SaveCheckpoint() | SetDetail() | PublishProgress() | GetResume()
-                | RunEnded()
+                | RunEnded() | GetOwner() | HandOver() | SettleOwner()
             ):  # fmt: skip
                 return await self._report(message)
             case Terminated():
@@ -189,6 +208,12 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
             case RunEnded():
                 await self._on_run_ended(message)
                 return None
+            case GetOwner(workload=w, default_owner=edge):
+                return await self.owners.get(w, edge)
+            case HandOver(workload=w, from_edge=old, to_edge=new):
+                return await self.owners.hand_over(w, old, new, mid)
+            case SettleOwner(workload=w, owner_edge=edge, epoch=epoch):
+                return await self.owners.settle(w, edge, epoch, mid)
 
     async def _request(self, message: object) -> Any:
         registry = self.registry
@@ -243,6 +268,10 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
                 for mid in self.runs:
                     self.runs.send_intent(mid, "shutdown")
                 return None
+            case ReconcileWork():
+                return await self._reconcile_work()
+            case ReconcileSettle(workload=w, owner_edge=edge, epoch=epoch, migration_id=mid):
+                return await self.owners.settle(w, edge, epoch, mid)
         raise InvalidRequest(f"migration supervisor: unknown message {short(message)}")
 
     # -- reports of the migration actors ------------------------------------------------
@@ -303,6 +332,8 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
                 return
         await self.runs.end(message.migration_id)
         status = record.status
+        if status.state in TERMINAL_STATES:
+            self._rollback_attempts.pop(record.migration_id, None)
         if status.state == "failed" and status.auto_rollback:
             self.mlog.warning("migration.auto_rollback", migration_id=record.migration_id)
             await self._start_run(record, "rollback")
@@ -311,6 +342,9 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
     async def _on_actor_terminated(self, notice: Terminated) -> None:
         """A run's actor ended without being stopped by us: a crash. Restart the run
         within its policy, or (exhausted) fail it and roll it back."""
+        if self.reconciler.is_pass(notice.ref_name):
+            await self.reconciler.schedule(self.reconcile_interval_s)
+            return
         mid = self.runs.by_actor(notice.ref_name)
         if mid is None:
             return
@@ -329,11 +363,22 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
             return
         transition = self.registry.transition
         if state == "rolling_back" or run.mode == "rollback":
+            # Not terminal: the rollback is retried, with capped backoff, until the edges
+            # answer (an edge outage must not leave two copies or a hold behind).
+            attempt = self._rollback_attempts.get(mid, 0)
+            self._rollback_attempts[mid] = attempt + 1
+            delay = self.restart.rollback_retry.delay(attempt)
+            error = f"rollback failed: {reason}; retrying in {delay:g}s (attempt {attempt + 1})"
             if state != "failed":
                 if "failed" not in TRANSITIONS.get(state, ()):
                     # queued or paused: the rollback run crashed before it began
                     await transition(record, "rolling_back")
-                await transition(record, "failed", error=f"rollback failed: {reason}")
+                await transition(record, "failed", error=error)
+            else:
+                await self.registry.event(record, error)
+            self.mlog.warning("migration.rollback_retry", migration_id=mid, delay_s=delay)
+            record.want_run = False
+            await self.runs.start(record, "rollback", delay_s=delay)
         else:
             if "failed" in TRANSITIONS.get(state, ()):
                 await transition(record, "failed", error=reason)
@@ -387,11 +432,26 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
                 await self._start_run(record, "rollback")
         await self._schedule()
 
+    async def _reconcile_work(self) -> list[ReconcileItem]:
+        """The owner records whose migration is known and has no run going."""
+        items = []
+        for record in await self.owners.all():
+            migration = self.registry.records.get(record.migration_id)
+            if migration is None or record.migration_id in self.runs:
+                continue
+            plan = migration.plan
+            items.append(ReconcileItem(
+                record=record, source_edge=plan.source_edge, target_edge=plan.target_edge
+            ))  # fmt: skip
+        return items
+
     async def _rollback_due(self, record: MigrationRecord) -> bool:
         """Whether a failed migration still owes the rollback the supervisor starts after
         a failure (``auto_rollback``, restarts exhausted): the process may have died
         between journaling ``failed`` and the rollback run's ``rolling_back``."""
         error = record.status.error or ""
+        if error.startswith("rollback failed"):
+            return True  # retried until the edges answer, across restarts too
         if not (record.status.auto_rollback or error.startswith("restarts exhausted")):
             return False
         into_failed = [

@@ -32,6 +32,7 @@ class Migration(Phases):
             if wc.routing == "source" and wc.created_on_target:
                 await self._drop_target(w)
                 wc.created_on_target = False
+        await self.check_converged()
         await self.enter("cancelled")
 
     async def _drop_target(self, w: str) -> None:
@@ -44,7 +45,11 @@ class Migration(Phases):
         """Return a cut-over workload to the source, with the target's later writes."""
         plan, wc = self.plan, self.wl[w]
         with anyio.CancelScope(shield=True):
-            hold_lsn = await self.gw.hold(plan.target_edge, w, lease_s=self.hold_lease_s())
+            owner = await self.hand_over(w, plan.target_edge, plan.source_edge)
+            epoch = owner.epoch
+            hold_lsn = await self.gw.hold(
+                plan.target_edge, w, lease_s=self.hold_lease_s(), epoch=epoch
+            )
             try:
                 start = wc.cutover_lsn or 0
                 if hold_lsn > start:
@@ -54,11 +59,12 @@ class Migration(Phases):
                     raise EdgeUnreachable(
                         f"source LSN {source.lsn} of {w!r} behind the target's {hold_lsn}"
                     )
-                await self.gw.set_status(plan.source_edge, w, "active")
-                await self.gw.release(plan.target_edge, w, self.source_url)
+                await self.gw.set_status(plan.source_edge, w, "active", epoch=epoch)
+                await self.gw.release(plan.target_edge, w, self.source_url, epoch=epoch)
             except BaseException:
-                await self.gw.release(plan.target_edge, w, None)
+                await self.gw.release(plan.target_edge, w, None, epoch=epoch)
                 raise
+            await self.settle_owner(w, plan.source_edge, epoch)
         self.log.info("migration.synced_back", workload=w, from_lsn=wc.cutover_lsn, to=hold_lsn)
         wc.routing = "source"
         wc.cutover_lsn = None
@@ -79,7 +85,7 @@ class Migration(Phases):
         await self.release_source_holds()
         for w in self.plan.workloads:
             try:
-                await self._reconcile_one(w)
+                await self.learn_routing(w, deactivate_target=False)
             except WorkloadNotOnEdge:
                 continue
         for w in self.plan.workloads:
@@ -92,6 +98,7 @@ class Migration(Phases):
                     await self._drop_target(w)
                     self.wl[w].created_on_target = False
             await self.checkpoint("rolled back")
+            await self.check_converged()
             await self.enter("rolled_back")
             return
         for w, c in checkpoint.workloads.items():
@@ -102,7 +109,10 @@ class Migration(Phases):
                 created = False
             else:
                 if info.status != "incoming":
-                    await self.gw.set_status(self.plan.target_edge, w, "incoming")
+                    owner = await self.owner(w)
+                    await self.gw.set_status(
+                        self.plan.target_edge, w, "incoming", epoch=owner.epoch
+                    )
             self.wl[w] = WorkloadCheckpoint(acked_lsn=c.acked_lsn, created_on_target=created)
         self.round, self.stage = checkpoint.round, checkpoint.stage
         phase = checkpoint.phase
@@ -110,10 +120,3 @@ class Migration(Phases):
         self.live_acked = {w: c.acked_lsn for w, c in self.wl.items()}
         await self.checkpoint(f"rolled back to {checkpoint.checkpoint_id}")
         await self.enter("paused", f"rolled back to checkpoint {checkpoint_id}")
-
-    async def _reconcile_one(self, w: str) -> None:
-        info = await self.settled_info(self.plan.source_edge, w)
-        wc = self.wl[w]
-        if info.status == "moved" and info.moved_to == self.target_url and wc.routing != "target":
-            wc.routing = "target"
-            wc.cutover_lsn = wc.cutover_lsn or info.lsn

@@ -1,0 +1,113 @@
+"""Fencing tokens of one edge: the highest ownership epoch seen per workload (edge layer).
+
+The control plane gives every workload an owner edge and an *epoch* that only grows
+(``docs/architecture.md``, "Ownership and fencing"). Every routing command the edge takes
+(create, status, hold, release, activate, cutover) may carry that epoch; the edge keeps
+the highest one it has seen per workload in ``<data_dir>/epochs.json`` (fsync then
+``os.replace``, before the command acts, so it survives ``kill -9``) and refuses a lower
+one with :class:`StaleEpoch`: a supervisor or an edge that comes back from a crash or a
+partition with an old view cannot act on it.
+
+The file also keeps, per workload:
+
+* ``retiring_to``: set by a cutover on the source *before* it activates the target and
+  cleared once the source's route is flipped (or the cutover undone). An edge that finds
+  it set while no cutover runs (it was killed in between) does not serve the workload:
+  data requests are redirected to the target (307), never answered here, until the
+  control plane settles ownership with a newer epoch.
+* ``activated_lsn`` / ``activated_digest``: what an activation on this edge confirmed
+  (the source's digest at the hold LSN, equal to its own), so a restarted supervisor can
+  still compare both digests at the cutover LSN after the workload has taken new writes.
+
+A command without an epoch (``None``) is not fenced: existing callers and tests that
+predate fencing keep working; the migration engine always sends one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from ._refusals import StaleEpoch
+from ._routing import read_state_file, write_state_file
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["EpochFence", "FenceEntry"]
+
+
+class FenceEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """What the edge remembers of one workload's ownership."""
+
+    epoch: int = 0
+    retiring_to: str | None = None
+    activated_lsn: int | None = None
+    activated_digest: str | None = None
+
+
+class _FenceFile(msgspec.Struct):
+    version: int
+    workloads: dict[str, FenceEntry]
+
+
+class EpochFence:
+    """Highest epoch per workload, persisted as ``epochs.json`` (see the module doc).
+
+    Writes are synchronous (small file, rare changes) and durable before they return.
+
+    Args:
+        path: The file (created on the first change).
+
+    Raises:
+        EdgeError: The file exists but cannot be read.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._entries: dict[str, FenceEntry] = {}
+        data = read_state_file(path, _FenceFile, "epoch file")
+        if data is not None:
+            self._entries = dict(data.workloads)
+
+    def get(self, name: str) -> FenceEntry:
+        """What is known of ``name`` (epoch 0 when nothing)."""
+        return self._entries.get(name) or FenceEntry()
+
+    def admit(self, name: str, epoch: int | None) -> None:
+        """Check ``epoch`` against the highest seen for ``name`` and record it if higher.
+
+        ``None`` is admitted without a check (a command from before fencing).
+
+        Raises:
+            StaleEpoch: ``epoch`` is lower than the highest seen (nothing recorded).
+        """
+        if epoch is None:
+            return
+        entry = self.get(name)
+        if epoch < entry.epoch:
+            raise StaleEpoch(
+                f"workload {name!r}: command carries epoch {epoch}, this edge has seen "
+                f"epoch {entry.epoch}; refused (a newer owner decision exists)"
+            )
+        if epoch > entry.epoch:
+            self._put(name, msgspec.structs.replace(entry, epoch=epoch))
+
+    def retire(self, name: str, target_url: str | None) -> None:
+        """Mark ``name`` as being handed to ``target_url`` (``None``: clear the mark)."""
+        entry = self.get(name)
+        if entry.retiring_to != target_url:
+            self._put(name, msgspec.structs.replace(entry, retiring_to=target_url))
+
+    def activated(self, name: str, lsn: int, digest: str) -> None:
+        """Record that an activation here confirmed ``digest`` at ``lsn``."""
+        entry = self.get(name)
+        self._put(
+            name,
+            msgspec.structs.replace(entry, activated_lsn=lsn, activated_digest=digest),
+        )
+
+    def _put(self, name: str, entry: FenceEntry) -> None:
+        self._entries[name] = entry
+        write_state_file(self._path, _FenceFile(version=1, workloads=self._entries))

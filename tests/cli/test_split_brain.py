@@ -45,7 +45,7 @@ class _Writer:
         n = 0
         while not self._stop.is_set():
             url = self.url  # the source's address once it is back (a new port)
-            async with EdgeClient(url, timeout=5.0) as client:
+            async with EdgeClient(url, timeout=5.0, token=TOKEN) as client:
                 while not self._stop.is_set() and url == self.url:
                     key, value = f"w{n:06d}", f"value-{n}".encode()
                     n += 1
@@ -88,7 +88,13 @@ async def _raw_put_status(url: str) -> tuple[int, str]:
     async with (
         aiohttp.ClientSession() as session,
         session.put(
-            f"{url}/v1/workloads/ledger/records/probe", data=b"x", allow_redirects=False
+            f"{url}/v1/workloads/ledger/records/probe",
+            data=b"x",
+            allow_redirects=False,
+            headers={
+                "Authorization": f"Bearer {TOKEN}",
+                "Content-Type": "application/octet-stream",
+            },
         ) as resp,
     ):
         return resp.status, resp.headers.get("Location", "")
@@ -170,7 +176,7 @@ async def _assert_one_owner(west: str, east: str, acked: dict[str, bytes]) -> No
         if info.status == "active" and info.retiring_to is None:
             accepting.append(url)
     assert accepting == [east]  # the handover was finished: the target is the one owner
-    async with EdgeClient(east) as client:
+    async with EdgeClient(east, token=TOKEN) as client:
         lost = [key for key, value in acked.items() if await client.get("ledger", key) != value]
     assert lost == []
     assert len(acked) >= 40

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "test-cluster-token"
+TOKEN = "test-cluster-token-0123456789abcdefghij"
 
 
 async def test_a_lower_epoch_is_refused_and_changes_nothing(pair: Pair) -> None:

@@ -46,7 +46,7 @@ from ._injectors import partition_unavailable as partition_unavailable
 if TYPE_CHECKING:
     from pathlib import Path
 
-TOKEN = "faults-suite-token"
+TOKEN = "faults-suite-token-0123456789abcdefghij"
 WORKLOAD = "ledger"
 Fault = Literal["kill9", "term", "stop", "partition", "disk_full"]
 Role = Literal["source", "target", "supervisor"]
@@ -169,7 +169,7 @@ class Writer:
     async def run(self, interval_s: float = 0.005) -> None:
         """Write until cancelled (one write at a time; each key is written once)."""
         rng = random.Random(self.seed)
-        async with EdgeClient(self.url, timeout=10.0) as client:
+        async with EdgeClient(self.url, timeout=10.0, token=TOKEN) as client:
             while True:
                 key = f"w{self.attempts:07d}"
                 value = rng.randbytes(64)
@@ -319,7 +319,7 @@ async def seed_workload(url: str, records: int, seed: int) -> None:
     rng = random.Random(seed)
     async with AdminClient(url, TOKEN) as admin:
         await admin.create_workload(WORKLOAD)
-    async with EdgeClient(url) as client:
+    async with EdgeClient(url, token=TOKEN) as client:
         for start in range(0, records, 500):
             ops: list[tuple[str, bytes | None]] = [
                 (f"s{i:06d}", rng.randbytes(1024)) for i in range(start, min(records, start + 500))
@@ -437,7 +437,7 @@ async def check(trio: Cluster, mid: str, writer: Writer, outcome: Outcome) -> No
     owner = trio.target if active == [trio.target.name] else trio.source
     outcome.acked = len(writer.acked)
     outcome.max_write_ms = writer.max_latency_s * 1000
-    async with EdgeClient(owner.url, timeout=10.0) as client:
+    async with EdgeClient(owner.url, timeout=10.0, token=TOKEN) as client:
         for key, value in writer.acked.items():
             try:
                 got = await client.get(WORKLOAD, key)

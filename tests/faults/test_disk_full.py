@@ -56,7 +56,7 @@ async def test_full_disk_is_507_with_bounded_log_and_recovers(
             await admin.create_workload(WORKLOAD)
         acked: dict[str, bytes] = {}
         statuses: list[tuple[int, str]] = []
-        async with EdgeClient(edge.url) as client:
+        async with EdgeClient(edge.url, token=TOKEN) as client:
             for i in range(2000):  # 16 MB into 8 MiB: the disk fills well before the end
                 key = f"k{i:05d}"
                 try:

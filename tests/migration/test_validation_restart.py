@@ -62,7 +62,7 @@ async def test_kill_9_supervisor_at_cutover_then_validation_compares_digests(
     flipped = await _info(edges.west.url)
     cutover_lsn = flipped.lsn
     assert flipped.activated_lsn == cutover_lsn
-    async with EdgeClient(edges.west.url) as client:  # follows the 307 to the target
+    async with EdgeClient(edges.west.url, token=TOKEN) as client:  # follows the 307 to the target
         for i in range(5):
             await client.put("ledger", f"after-{i}", b"new")
     assert (await _info(edges.east.url)).lsn > cutover_lsn  # the target moved on

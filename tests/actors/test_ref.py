@@ -238,3 +238,18 @@ async def test_no_task_left_after_shutdown() -> None:
         blocked = await system.spawn(Echo)
         await blocked.tell(Hold(anyio.Event()))  # never released: cancelled at shutdown
     assert asyncio.all_tasks() - before == set()
+
+
+async def test_a_kill_is_logged_as_killed_not_as_a_crash() -> None:
+    """A kill is ordered from outside: info ``actor.killed``, not a warning ``actor.crashed``."""
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        async with ActorSystem() as system:
+            ref = await system.spawn(Echo)
+            assert await ref.ask(Ping(1)) == 2
+            await system.kill(ref)
+            await wait_until(lambda: not ref.is_alive)
+    killed = [e for e in logs if e["event"] == "actor.killed"]
+    assert [e["log_level"] for e in killed] == ["info"]
+    assert [e for e in logs if e["event"] == "actor.crashed"] == []

@@ -383,7 +383,11 @@ class Cell(Generic[MsgT]):
                 self._stopping = None
 
     def _log_exit(self, exit_: Exit) -> None:
-        if exit_.kind == "crash":
+        if exit_.kind != "crash":
+            return
+        if isinstance(exit_.error, ActorKilled):  # ordered from outside: not a fault
+            self.log.info("actor.killed", incarnation=self.incarnation)
+        else:
             self.log.warning("actor.crashed", error=repr(exit_.error), incarnation=self.incarnation)
 
     async def _decide(self, exit_: Exit) -> RestartOrder | StopOrder:

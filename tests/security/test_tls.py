@@ -4,12 +4,15 @@ certificates it signed (mutual TLS); the recipe of docs/security.md, run for rea
 
 from __future__ import annotations
 
+import os
 import shutil
 import ssl
 import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import aiohttp
+import anyio
 import msgspec
 import pytest
 
@@ -58,6 +61,16 @@ def _private_ca(tmp_path: Path) -> dict[str, str]:
                  "-extfile", str(extfile))  # fmt: skip
         files[name], files[f"{name}_key"] = str(cert), str(key)
     return files
+
+
+async def _cli(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """``python -m edge_actors.cli ARGS`` with the admin token and no ``SSL_CERT_FILE``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    env["EDGE_ACTORS_CLUSTER_TOKEN"] = ADMIN
+    with anyio.fail_after(60):
+        return await anyio.run_process(
+            [sys.executable, "-m", "edge_actors.cli", *args], check=False, env=env
+        )
 
 
 def _config(tmp_path: Path, name: str, pki: dict[str, str], *, mutual: bool) -> EdgeConfig:
@@ -157,3 +170,22 @@ async def test_without_tls_ca_an_edge_does_not_trust_its_peer(tmp_path: Path) ->
         failed = await admin_west.run_transfer(spec)
         assert failed.state == "failed"
         assert "CERTIFICATE_VERIFY_FAILED" in (failed.error or "")
+
+
+async def test_the_health_command_trusts_a_private_ca_with_tls_ca(tmp_path: Path) -> None:
+    pki = _private_ca(tmp_path)
+    async with EdgeDaemon(_config(tmp_path, "edge-h", pki, mutual=True)) as daemon:
+        base = ("health", "--daemon", daemon.url, "--timeout", "10")
+        mtls = ("--tls-cert", pki["client"], "--tls-key", pki["client_key"])
+        trusted = await _cli(*base, "--tls-ca", pki["ca"], *mtls)
+        assert trusted.returncode == 0, trusted.stderr
+        assert trusted.stdout.decode().startswith(f"{daemon.url}: healthy | latency ")
+
+        untrusted = await _cli(*base, *mtls)
+        assert untrusted.returncode == 1
+        assert untrusted.stdout.decode().startswith(f"{daemon.url}: unreachable (")
+        assert "CERTIFICATE_VERIFY_FAILED" in untrusted.stdout.decode()
+
+        half = await _cli(*base, "--tls-ca", pki["ca"], "--tls-cert", pki["client"])
+        assert half.returncode == 2
+        assert "--tls-cert, --tls-key: give both or neither" in half.stderr.decode()

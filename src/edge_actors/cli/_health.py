@@ -2,6 +2,8 @@
 
 Edges come from ``--topology FILE`` (all of them, or the ``EDGE`` names given) or from
 ``--daemon URL`` with ``--token-file`` (or ``EDGE_ACTORS_CLUSTER_TOKEN``) for one edge.
+``https`` edges signed by a private CA need ``--tls-ca FILE``; edges that require client
+certificates (mutual TLS) need ``--tls-cert`` / ``--tls-key``.
 Probes run concurrently through
 :meth:`edge_actors.monitoring.MonitoringService.probe_now`, so the status rules are the
 monitoring node's (``healthy``, ``degraded``, ``unhealthy``, ``unreachable``). Exit code 0
@@ -21,10 +23,17 @@ from edge_actors.errors import ConfigError
 from edge_actors.monitoring import MonitoringConfig, MonitoringService, ProbeTarget
 
 from ._progress import format_bytes, one_line_errors, write_json, write_out
-from ._tokens import add_token_flags, refuse_argv_token, token_from_args
+from ._tokens import (
+    add_tls_client_flags,
+    add_token_flags,
+    refuse_argv_token,
+    tls_client_context,
+    token_from_args,
+)
 
 if TYPE_CHECKING:
     import argparse
+    import ssl
 
     from edge_actors.monitoring import EdgeHealth
 
@@ -47,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--topology", metavar="FILE", help="TOML or YAML topology file")
     parser.add_argument("--daemon", metavar="URL", help=f"one edge's URL (or {DAEMON_ENV})")
     add_token_flags(parser)
+    add_tls_client_flags(parser)
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="probe timeout (5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run_health)
@@ -79,8 +89,11 @@ def probe_targets(args: argparse.Namespace) -> list[ProbeTarget]:
     return [ProbeTarget(url.rstrip("/"), url.rstrip("/"), token)]
 
 
-async def _probe(targets: list[ProbeTarget], probe_timeout_s: float) -> dict[str, EdgeHealth]:
-    async with MonitoringService(MonitoringConfig(probe_timeout_s=probe_timeout_s)) as monitoring:
+async def _probe(
+    targets: list[ProbeTarget], probe_timeout_s: float, context: ssl.SSLContext | None
+) -> dict[str, EdgeHealth]:
+    config = MonitoringConfig(probe_timeout_s=probe_timeout_s)
+    async with MonitoringService(config, ssl_context=context) as monitoring:
         return await monitoring.probe_now(targets)
 
 
@@ -110,7 +123,8 @@ def run_health(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         raise ConfigError(f"--timeout: expected > 0, got {args.timeout}")
     targets = probe_targets(args)
-    results = anyio.run(_probe, targets, args.timeout, backend="asyncio")
+    context = tls_client_context(args)
+    results = anyio.run(_probe, targets, args.timeout, context, backend="asyncio")
     ordered = [results[t.name] for t in targets]
     if args.json:
         write_json({"edges": {h.edge: h for h in ordered}})

@@ -178,7 +178,11 @@ async def _serve(config: EdgeConfig, topology: Topology | None) -> None:
         extra_routes: Callable[[web.Application], None] | None = None
         if topology is not None:
             gateway = await stack.enter_async_context(
-                HttpEdgeGateway(topology, ssl_context=config.client_ssl_context())
+                HttpEdgeGateway(
+                    topology,
+                    ssl_context=config.client_ssl_context(),
+                    client_cert=config.client_cert,
+                )
             )
             service = MigrationService(gateway, Path(config.data_dir) / JOURNAL_DIR)
             extra_routes = functools.partial(add_migration_routes, service=service)

@@ -2,6 +2,9 @@
 
 Edges come from ``--topology FILE`` (all of them, or the ``EDGE`` names given) or from
 ``--daemon URL`` with ``--token-file`` (or ``EDGE_ACTORS_CLUSTER_TOKEN``) for one edge.
+``https`` edges signed by a private CA need ``--tls-ca FILE`` (or the topology's
+``tls_ca``; the flag wins); edges that require client certificates (mutual TLS) need
+``--tls-cert`` / ``--tls-key``.
 Probes run concurrently through
 :meth:`edge_actors.monitoring.MonitoringService.probe_now`, so the status rules are the
 monitoring node's (``healthy``, ``degraded``, ``unhealthy``, ``unreachable``). Exit code 0
@@ -21,12 +24,21 @@ from edge_actors.errors import ConfigError
 from edge_actors.monitoring import MonitoringConfig, MonitoringService, ProbeTarget
 
 from ._progress import format_bytes, one_line_errors, write_json, write_out
-from ._tokens import add_token_flags, refuse_argv_token, token_from_args
+from ._tokens import (
+    add_tls_client_flags,
+    add_token_flags,
+    refuse_argv_token,
+    tls_client_context,
+    token_from_args,
+)
 
 if TYPE_CHECKING:
     import argparse
+    import ssl
 
     from edge_actors.monitoring import EdgeHealth
+
+    _Group = tuple[ssl.SSLContext | None, list[ProbeTarget]]
 
 __all__ = ["register", "run_health"]
 
@@ -47,13 +59,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--topology", metavar="FILE", help="TOML or YAML topology file")
     parser.add_argument("--daemon", metavar="URL", help=f"one edge's URL (or {DAEMON_ENV})")
     add_token_flags(parser)
+    add_tls_client_flags(parser)
     parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="probe timeout (5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run_health)
 
 
-def probe_targets(args: argparse.Namespace) -> list[ProbeTarget]:
-    """The edges to probe, from ``--topology`` or ``--daemon``.
+def probe_targets(args: argparse.Namespace) -> list[tuple[ProbeTarget, str | None]]:
+    """The edges to probe, from ``--topology`` or ``--daemon``, each with its topology CA.
 
     Raises:
         ConfigError: Neither or both given, an unknown edge name, a malformed file.
@@ -68,7 +81,9 @@ def probe_targets(args: argparse.Namespace) -> list[ProbeTarget]:
         if unknown:
             known = ", ".join(sorted(topology)) or "none"
             raise ConfigError(f"unknown edge(s) {', '.join(unknown)} (known edges: {known})")
-        return [ProbeTarget(n, topology[n].url, topology[n].token) for n in names]
+        return [
+            (ProbeTarget(n, topology[n].url, topology[n].token), topology[n].tls_ca) for n in names
+        ]
     if args.edges:
         raise ConfigError("edge names need --topology")
     url = args.daemon or os.environ.get(DAEMON_ENV)
@@ -76,12 +91,32 @@ def probe_targets(args: argparse.Namespace) -> list[ProbeTarget]:
         raise ConfigError(f"give --topology FILE or --daemon URL (or set {DAEMON_ENV})")
     token = token_from_args(args)
     assert token is not None  # required=True
-    return [ProbeTarget(url.rstrip("/"), url.rstrip("/"), token)]
+    return [(ProbeTarget(url.rstrip("/"), url.rstrip("/"), token), None)]
 
 
-async def _probe(targets: list[ProbeTarget], probe_timeout_s: float) -> dict[str, EdgeHealth]:
-    async with MonitoringService(MonitoringConfig(probe_timeout_s=probe_timeout_s)) as monitoring:
-        return await monitoring.probe_now(targets)
+def _by_context(
+    args: argparse.Namespace, targets: list[tuple[ProbeTarget, str | None]]
+) -> list[_Group]:
+    """Targets grouped by the TLS context that verifies them (one per distinct CA)."""
+    by_ca: dict[str | None, list[ProbeTarget]] = {}
+    for target, ca in targets:
+        by_ca.setdefault(ca, []).append(target)
+    return [(tls_client_context(args, ca), group) for ca, group in by_ca.items()]
+
+
+async def _probe(groups: list[_Group], probe_timeout_s: float) -> dict[str, EdgeHealth]:
+    """Probe every group concurrently, each through a session of its own TLS context."""
+    config = MonitoringConfig(probe_timeout_s=probe_timeout_s)
+    results: dict[str, EdgeHealth] = {}
+
+    async def one(context: ssl.SSLContext | None, targets: list[ProbeTarget]) -> None:
+        async with MonitoringService(config, ssl_context=context) as monitoring:
+            results.update(await monitoring.probe_now(targets))
+
+    async with anyio.create_task_group() as tg:
+        for context, targets in groups:
+            tg.start_soon(one, context, targets)
+    return results
 
 
 def _line(h: EdgeHealth) -> str:
@@ -110,8 +145,9 @@ def run_health(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         raise ConfigError(f"--timeout: expected > 0, got {args.timeout}")
     targets = probe_targets(args)
-    results = anyio.run(_probe, targets, args.timeout, backend="asyncio")
-    ordered = [results[t.name] for t in targets]
+    groups = _by_context(args, targets)
+    results = anyio.run(_probe, groups, args.timeout, backend="asyncio")
+    ordered = [results[t.name] for t, _ in targets]
     if args.json:
         write_json({"edges": {h.edge: h for h in ordered}})
     else:

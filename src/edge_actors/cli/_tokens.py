@@ -45,13 +45,19 @@ def add_tls_client_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-key", metavar="FILE", help="private key of --tls-cert")
 
 
-def tls_client_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+def tls_client_context(
+    args: argparse.Namespace, default_ca: str | None = None
+) -> ssl.SSLContext | None:
     """The client TLS context of ``--tls-ca`` / ``--tls-cert`` / ``--tls-key``, if any.
+
+    Args:
+        args: the parsed flags.
+        default_ca: the CA to trust when ``--tls-ca`` is not given (a topology's ``tls_ca``).
 
     Raises:
         ConfigError: A file cannot be loaded, or only one of ``--tls-cert``/``--tls-key``.
     """
-    ca, cert, key = args.tls_ca, args.tls_cert, args.tls_key
+    ca, cert, key = args.tls_ca or default_ca, args.tls_cert, args.tls_key
     if (cert is None) != (key is None):
         raise ConfigError("--tls-cert, --tls-key: give both or neither")
     if ca is None and cert is None:

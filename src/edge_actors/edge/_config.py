@@ -265,12 +265,23 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         context = ssl.create_default_context()
         if self.tls_ca is not None:
             _load_ca(context, self.tls_ca, "tls_ca")
-        if self.tls_client_ca is not None and self.tls_cert and self.tls_key:
+        if self.client_cert is not None:
             try:
-                context.load_cert_chain(self.tls_cert, self.tls_key)
+                context.load_cert_chain(*self.client_cert)
             except (OSError, ssl.SSLError) as exc:
                 raise ConfigError(f"tls_cert, tls_key: cannot load: {exc}") from None
         return context
+
+    @property
+    def client_cert(self) -> tuple[str, str] | None:
+        """``(tls_cert, tls_key)`` when this daemon presents them to the edges it calls.
+
+        That is under mutual TLS (``tls_client_ca`` set): the cluster's edges then ask
+        every caller for a certificate their CA signed.
+        """
+        if self.tls_client_ca is not None and self.tls_cert and self.tls_key:
+            return self.tls_cert, self.tls_key
+        return None
 
 
 def _load_ca(context: ssl.SSLContext, path: str, what: str) -> None:

@@ -9,6 +9,7 @@ the migration layer's own (:class:`UnknownEdgeName`, :class:`WorkloadNotOnEdge`,
 from __future__ import annotations
 
 import contextlib
+import ssl
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -33,7 +34,6 @@ from ._grants import GRANT_TTL_S, mint_grant
 from ._models import CutoverRequest
 
 if TYPE_CHECKING:
-    import ssl
     from collections.abc import AsyncIterator, Callable
 
     from edge_actors.clock import Clock
@@ -67,6 +67,9 @@ class HttpEdgeGateway(AsyncClosing):
         clock: stamps the transfer grants the sources get (their expiry).
         grant_ttl_s: lifetime of a transfer grant; one is minted per transfer and cutover.
         ssl_context: TLS context of an owned session (a private CA, a client certificate).
+        client_cert: ``(certificate, key)`` files presented, under mutual TLS, to edges
+            whose endpoint names its own ``tls_ca`` (those calls use a context of that CA
+            instead of ``ssl_context``).
 
     Use as ``async with HttpEdgeGateway(topology) as gateway:`` (closes its own session).
     """
@@ -80,9 +83,12 @@ class HttpEdgeGateway(AsyncClosing):
         clock: Clock = SYSTEM_CLOCK,
         grant_ttl_s: float = GRANT_TTL_S,
         ssl_context: ssl.SSLContext | None = None,
+        client_cert: tuple[str, str] | None = None,
     ) -> None:
         self.topology = topology
         self._ssl = ssl_context
+        self._client_cert = client_cert
+        self._ca_contexts: dict[str, ssl.SSLContext] = {}
         self.clock = clock
         self.grant_ttl_s = grant_ttl_s
         self._session = session
@@ -108,10 +114,38 @@ class HttpEdgeGateway(AsyncClosing):
         if client is None:
             endpoint = self._endpoint(edge)
             client = AdminClient(
-                endpoint.url, endpoint.token, session=self._http(), timeout=self._timeout
+                endpoint.url,
+                endpoint.token,
+                session=self._http(),
+                timeout=self._timeout,
+                ssl_context=self._context(edge, endpoint),
             )
             self._clients[edge] = client
         return client
+
+    def _context(self, edge: str, endpoint: EdgeEndpoint) -> ssl.SSLContext | None:
+        """The TLS context of calls to ``endpoint``: its own CA's, else the session's.
+
+        Raises:
+            EdgeUnreachable: The endpoint's CA bundle or the client certificate cannot be
+                loaded (a file removed or corrupted after the topology was loaded).
+        """
+        if endpoint.tls_ca is None:
+            return None
+        context = self._ca_contexts.get(endpoint.tls_ca)
+        if context is None:
+            try:
+                context = ssl.create_default_context(cafile=endpoint.tls_ca)
+                if self._client_cert is not None:
+                    context.load_cert_chain(*self._client_cert)
+            except (OSError, ssl.SSLError) as exc:
+                raise EdgeUnreachable(
+                    f"edge {edge!r}: cannot load tls_ca {endpoint.tls_ca!r} or the client "
+                    f"certificate: {exc}",
+                    edge=edge,
+                ) from None
+            self._ca_contexts[endpoint.tls_ca] = context
+        return context
 
     def _grant(self, endpoint: EdgeEndpoint, target: str, migration_id: str, workload: str) -> str:
         """A transfer grant for the source: never the target's own token (:mod:`._grants`)."""
@@ -301,9 +335,10 @@ class HttpEdgeGateway(AsyncClosing):
                 url,
                 headers={"Authorization": f"Bearer {endpoint.token}"},
                 allow_redirects=False,
+                ssl=self._context(edge, endpoint) or True,
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
             ) as resp:
                 await resp.read()
                 return resp.status
-        except (aiohttp.ClientError, OSError, TimeoutError):
+        except (aiohttp.ClientError, OSError, TimeoutError, EdgeUnreachable):
             return 599

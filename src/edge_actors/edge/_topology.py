@@ -1,22 +1,28 @@
 """Topology: how to reach each edge by name (edge layer).
 
-A topology maps edge names (``edge-west-1``) to an :class:`EdgeEndpoint` (the daemon's URL
-and its cluster token). The migration layer names edges; the HTTP gateway resolves them
-here. Files are TOML or YAML with one table per edge::
+A topology maps edge names (``edge-west-1``) to an :class:`EdgeEndpoint` (the daemon's URL,
+its cluster token and the CA that signed its certificate). The migration layer names
+edges; the HTTP gateway resolves them here. Files are TOML or YAML with one table per
+edge, and an optional top-level ``tls_ca`` that every edge without its own uses::
+
+    tls_ca = "/etc/edge-actors/ca.pem"           # optional: a private CA for https edges
 
     [edges.edge-west-1]
-    url = "http://10.0.0.5:7400"
+    url = "https://10.0.0.5:7400"
     token_file = "/etc/edge-actors/west.token"   # or: token = "..."
+    tls_ca = "/etc/edge-actors/west-ca.pem"      # optional: this edge's own CA
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import msgspec
+import msgspec.structs
 
 from edge_actors.errors import ConfigError
 
@@ -32,15 +38,18 @@ __all__ = ["EdgeEndpoint", "Topology", "load_topology"]
 
 
 class EdgeEndpoint(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Where an edge daemon listens and the token its admin and peer APIs require.
+    """Where an edge daemon listens, the token its admin and peer APIs require, whom to trust.
 
     Attributes:
         url: Base URL of the daemon, without a trailing slash (``http://host:port``).
         token: The cluster token.
+        tls_ca: PEM CA bundle that verifies an ``https`` daemon's certificate (a private
+            CA); ``None`` trusts what the caller's own TLS context trusts.
     """
 
     url: str
     token: str
+    tls_ca: str | None = None
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -48,6 +57,8 @@ class EdgeEndpoint(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ConfigError(f"url: {self.url!r} is not an http(s) URL with a host")
         if not self.token:
             raise ConfigError("token: must not be empty")
+        if self.tls_ca is not None and not self.tls_ca:
+            raise ConfigError("tls_ca: must not be empty")
 
 
 class Topology(Mapping[str, EdgeEndpoint]):
@@ -56,7 +67,7 @@ class Topology(Mapping[str, EdgeEndpoint]):
     def __init__(self, edges: Mapping[str, EdgeEndpoint] | None = None) -> None:
         self._edges: dict[str, EdgeEndpoint] = {}
         for name, endpoint in (edges or {}).items():
-            self._edges[name] = EdgeEndpoint(endpoint.url.rstrip("/"), endpoint.token)
+            self._edges[name] = _normalized(endpoint)
 
     def __getitem__(self, name: str) -> EdgeEndpoint:
         return self._edges[name]
@@ -87,12 +98,31 @@ class Topology(Mapping[str, EdgeEndpoint]):
         return Topology({**self._edges, name: endpoint})
 
 
+def _normalized(endpoint: EdgeEndpoint) -> EdgeEndpoint:
+    return msgspec.structs.replace(endpoint, url=endpoint.url.rstrip("/"))
+
+
+def _check_ca(path: str, key: str) -> None:
+    """Load the CA bundle once now, so a bad path fails at load time, not at first use."""
+    try:
+        ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"{key}: cannot load the CA bundle {path!r}: {exc}") from None
+
+
 def _parse(data: object, source: str) -> Topology:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a table with an 'edges' table")
-    unknown = set(data) - {"edges"}
+    unknown = set(data) - {"edges", "tls_ca"}
     if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {sorted(unknown)} (expected 'edges')")
+        raise ConfigError(
+            f"{source}: unknown key(s) {sorted(unknown)} (expected 'edges' and 'tls_ca')"
+        )
+    default_ca = data.get("tls_ca")
+    if default_ca is not None:
+        if not isinstance(default_ca, str) or not default_ca:
+            raise ConfigError(f"{source}: tls_ca: expected the path of a PEM CA bundle")
+        _check_ca(default_ca, f"{source}: tls_ca")
     edges = data.get("edges", {})
     if not isinstance(edges, dict):
         raise ConfigError(f"{source}: edges: expected a table of edge name -> {{url, token}}")
@@ -110,7 +140,11 @@ def _parse(data: object, source: str) -> Topology:
                 entry = {k: v for k, v in entry.items() if k != "token_file"}
                 entry["token"] = read_token_file(str(edges[name]["token_file"]), "token_file")
             endpoint = msgspec.convert(entry, EdgeEndpoint)
-            result[name] = EdgeEndpoint(endpoint.url.rstrip("/"), endpoint.token)
+            if endpoint.tls_ca is None:
+                endpoint = msgspec.structs.replace(endpoint, tls_ca=default_ca)
+            elif endpoint.tls_ca != default_ca:
+                _check_ca(endpoint.tls_ca, "tls_ca")
+            result[name] = _normalized(endpoint)
         except (msgspec.ValidationError, ConfigError) as exc:
             raise ConfigError(f"{source}: edges.{name}: {exc}") from None
     return Topology(result)
@@ -121,7 +155,8 @@ def load_topology(path: str | os.PathLike[str]) -> Topology:
 
     Raises:
         ConfigError: Unreadable or malformed file, unknown key, an edge without ``url`` or
-            ``token``; the message names the file and the key.
+            ``token``, a ``tls_ca`` that is not a loadable CA bundle; the message names the
+            file and the key.
     """
     file_path = Path(path)
     return _parse(read_settings_file(file_path, "topology"), str(file_path))

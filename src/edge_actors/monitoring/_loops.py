@@ -21,6 +21,7 @@ from ._errors import MonitoringError, ServiceNotRunning
 from ._probe import probe
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Callable, Sequence
 
     from edge_actors.clock import Clock
@@ -54,11 +55,19 @@ class ProbeLoops:
     Args:
         on_result: called with every probe's result, on the loop, before the next probe.
         clock: stamps each probe (wall and monotonic time).
+        ssl_context: TLS context of the session (a private CA, a client certificate);
+            ``None`` keeps aiohttp's default (the system store).
     """
 
-    def __init__(self, on_result: Callable[[ProbeResult], None], clock: Clock) -> None:
+    def __init__(
+        self,
+        on_result: Callable[[ProbeResult], None],
+        clock: Clock,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._on_result = on_result
         self._clock = clock
+        self._ssl = ssl_context
         self._loops: dict[str, ProbeLoop] = {}
         self._tg: anyio.abc.TaskGroup | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -81,7 +90,8 @@ class ProbeLoops:
         """
         if self._tg is not None:
             raise MonitoringError("MonitoringService is already running")
-        session = aiohttp.ClientSession()
+        connector = None if self._ssl is None else aiohttp.TCPConnector(ssl=self._ssl)
+        session = aiohttp.ClientSession(connector=connector)
         tg = anyio.create_task_group()
         try:
             await tg.__aenter__()

@@ -32,6 +32,7 @@ from ._queries import SeriesReader
 from ._recorder import MetricRecorder
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Sequence
     from types import TracebackType
 
@@ -63,6 +64,8 @@ class MonitoringService:
             edges monitored with ``anomaly_detection=True``).
         clock: where "now" comes from (probe stamps, the default end of a window query,
             health windows, alert times); the system clock unless a test injects one.
+        ssl_context: TLS context of the probes' session, for ``https`` edges signed by a
+            private CA or requiring a client certificate (default: the system store).
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class MonitoringService:
         *,
         anomaly_detection: bool = False,
         clock: Clock = SYSTEM_CLOCK,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.clock = clock
         self.config = config if config is not None else MonitoringConfig()
@@ -81,7 +85,7 @@ class MonitoringService:
         self._series = self._recorder.series
         self._reader = SeriesReader(self._series, self.config.anomaly, clock)
         self._edges = EdgeBook(self._recorder, self.config)
-        self._loops = ProbeLoops(self._edges.record_probe, clock)
+        self._loops = ProbeLoops(self._edges.record_probe, clock, ssl_context)
 
     # -- lifecycle ------------------------------------------------------------------------
 

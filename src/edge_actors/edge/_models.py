@@ -55,11 +55,16 @@ WorkloadStatus = Literal["active", "incoming", "moved"]
 """
 
 
-class ErrorBody(msgspec.Struct, frozen=True):
-    """Every error answer: a stable machine code and a message for humans."""
+class ErrorBody(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Every error answer: a stable machine code and a message for humans.
+
+    ``held_ms`` is only in a failed cutover's answer: how long writes were held before
+    the undo released them.
+    """
 
     error: str
     message: str
+    held_ms: float | None = None
 
 
 class LsnAnswer(msgspec.Struct, frozen=True):

@@ -102,12 +102,15 @@ class _Http:
 
 async def _error(resp: aiohttp.ClientResponse) -> EdgeHTTPError:
     body = await resp.read()
+    held_ms = None
     try:
         parsed = msgspec.json.decode(body, type=ErrorBody)
-        code, message = parsed.error, parsed.message
+        code, message, held_ms = parsed.error, parsed.message, parsed.held_ms
     except msgspec.MsgspecError:
         code, message = f"http_{resp.status}", body.decode("utf-8", "replace")[:500]
-    return error_for_status(resp.status, code, message, str(resp.url))
+    error = error_for_status(resp.status, code, message, str(resp.url))
+    error.held_ms = held_ms
+    return error
 
 
 def _decode(body: bytes, kind: type[T]) -> T:

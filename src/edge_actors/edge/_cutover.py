@@ -14,6 +14,13 @@ workload ``retiring_to`` the target: if it is killed before it flips its route, 
 back redirecting the workload's requests to the target instead of serving them (never two
 copies accepting writes). The mark is cleared when the route flips or the undo has put
 the target back to ``incoming``; it stays when the undo could not reach the target.
+
+Deadline (``CutoverRequest.deadline_ms``, the migration sends ``max_downtime`` plus one
+measured round trip): the final delta and the activation must finish within it, counted
+from the hold; a cutover that cannot is undone, and the undo's call to the target gets the
+same budget again. A stalled target therefore holds writes here for at most twice the
+budget (then they are released to this edge, or redirected to the target when the undo
+could not reach it), never for the admin calls' own timeouts.
 """
 
 from __future__ import annotations
@@ -141,41 +148,26 @@ class CutoverSaga:
         hold_lsn, _ = await router.hold(name, req.lease_s)
         hold_id = gate.hold_id
         laps.lap("hold")
+        budget_s = None if req.deadline_ms is None else req.deadline_ms / 1000
         try:
-            step = "final_delta"
-            records = 0
-            if hold_lsn > req.from_lsn:
-                spec = TransferSpec(
-                    transfer_id=req.transfer_id,
-                    migration_id=req.migration_id,
-                    workload=name,
-                    target_name=req.target_name,
-                    target_url=req.target_url,
-                    target_token=req.target_token,
-                    from_lsn=req.from_lsn,
-                    to_lsn=hold_lsn,
-                    batch_size=req.batch_size,
-                    compression=req.compression,
-                    max_retries=_FINAL_DELTA_RETRIES,
-                    retry_backoff_s=0.05,
+            with anyio.move_on_after(budget_s) as deadline:
+                step = "final_delta"
+                records = await self._final_delta(name, req, hold_lsn)
+                laps.lap("final_delta")
+                step = "activate"
+                own = await store.stats()
+                activating = True  # from here the target may be active: undone on failure
+                router.fence.retire(name, req.target_url)
+                confirmed = await target.activate(
+                    name, min_lsn=hold_lsn, digest=own.digest, epoch=req.epoch
                 )
-                final = await self._transfers.run(self._transfers.start(spec), store)
-                if final.state != "done" or final.acked_lsn < hold_lsn:
-                    raise EdgeError(
-                        f"transfer ended {final.state} at LSN {final.acked_lsn} of {hold_lsn}: "
-                        f"{final.error}"
-                    )
-                records = final.records
-            laps.lap("final_delta")
-            step = "activate"
-            own = await store.stats()
-            activating = True  # from here the target may be active: undone on failure
-            router.fence.retire(name, req.target_url)
-            confirmed = await target.activate(
-                name, min_lsn=hold_lsn, digest=own.digest, epoch=req.epoch
-            )
-            router.fence.activated(name, hold_lsn, own.digest)
-            laps.lap("activate")
+                router.fence.activated(name, hold_lsn, own.digest)
+                laps.lap("activate")
+            if deadline.cancelled_caught:
+                raise EdgeError(
+                    f"not done within the cutover's deadline of {req.deadline_ms:g} ms "
+                    "(counted from the hold)"
+                )
             await self._pause.reached("target_activated")
             step = "flip"
             if not gate.held or gate.hold_id != hold_id or store.lsn != hold_lsn:
@@ -187,12 +179,15 @@ class CutoverSaga:
             laps.lap("flip")
             await self._pause.reached("source_flipped")
         except BaseException as exc:
-            undone = await self._undo(name, target, activating, req.epoch, log)
-            log.warning("cutover_failed", step=step, error=str(exc), undo=undone)
+            undone, held_ms = await self._undo(name, target, activating, budget_s, req.epoch, log)
+            log.warning(
+                "cutover_failed", step=step, error=str(exc), undo=undone, held_ms=round(held_ms, 3)
+            )
             if isinstance(exc, Exception):
                 raise CutoverFailed(
                     f"cutover of {name!r} to {req.target_name} failed at step {step!r}: "
-                    f"{exc}; {undone}"
+                    f"{exc}; {undone} (writes were held {held_ms:.1f} ms)",
+                    held_ms=held_ms,
                 ) from exc
             raise
         log.info(
@@ -214,17 +209,55 @@ class CutoverSaga:
             steps_ms=laps.steps,
         )
 
+    async def _final_delta(self, name: str, req: CutoverRequest, hold_lsn: int) -> int:
+        """Ship ``(req.from_lsn, hold_lsn]`` to the target; return the records shipped.
+
+        Cancellation (the cutover's deadline) stops the transfer.
+        """
+        if hold_lsn <= req.from_lsn:
+            return 0
+        spec = TransferSpec(
+            transfer_id=req.transfer_id,
+            migration_id=req.migration_id,
+            workload=name,
+            target_name=req.target_name,
+            target_url=req.target_url,
+            target_token=req.target_token,
+            from_lsn=req.from_lsn,
+            to_lsn=hold_lsn,
+            batch_size=req.batch_size,
+            compression=req.compression,
+            max_retries=_FINAL_DELTA_RETRIES,
+            retry_backoff_s=0.05,
+        )
+        store = self._router.registry.get(name)
+        final = await self._transfers.run(self._transfers.start(spec), store)
+        if final.state != "done" or final.acked_lsn < hold_lsn:
+            raise EdgeError(
+                f"transfer ended {final.state} at LSN {final.acked_lsn} of {hold_lsn}: "
+                f"{final.error}"
+            )
+        return final.records
+
     async def _undo(
-        self, name: str, target: AdminClient, activating: bool, epoch: int | None, log: Any
-    ) -> str:
+        self,
+        name: str,
+        target: AdminClient,
+        activating: bool,
+        budget_s: float | None,
+        epoch: int | None,
+        log: Any,
+    ) -> tuple[str, float]:
         """Put routing back as it was before a failed cutover and release the hold.
 
+        The call that puts the target back to ``incoming`` gets the cutover's budget
+        (``budget_s``) again, so a target that stalls cannot hold writes here past it.
         When the target may have gone active and cannot be put back to ``incoming``, the
         ``retiring_to`` mark stays: this edge redirects to the target rather than serve
         a second active copy (the control plane settles it).
 
         Returns:
-            What the undo did, for the error message.
+            What the undo did, for the error message, and how long writes were held (ms).
         """
         router = self._router
         done = f"{router.name} still serves it, held writes released"
@@ -236,7 +269,8 @@ class CutoverSaga:
                 log.exception("cutover_undo_route_failed")
         if activating:
             try:
-                await target.set_status(name, "incoming", epoch=epoch)
+                with anyio.fail_after(budget_s):
+                    await target.set_status(name, "incoming", epoch=epoch)
             except (EdgeHTTPError, aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.warning("cutover_undo_target_failed", error=str(exc))
                 done = (
@@ -246,5 +280,5 @@ class CutoverSaga:
             else:
                 router.fence.retire(name, None)
                 done += "; the target is back to incoming"
-        router.release(name, None, reason="cutover_failed")
-        return done
+        _, held_ms = router.release(name, None, reason="cutover_failed")
+        return done, held_ms

@@ -48,6 +48,8 @@ class EdgeHTTPError(EdgeError):
             when the body was not the daemon's JSON error shape).
         message: The human-readable message from the body.
         url: The URL that was requested.
+        held_ms: A failed cutover's answer only: how long the source held writes before
+            its undo released them (``None`` otherwise).
     """
 
     def __init__(self, status: int, code: str, message: str, url: str) -> None:
@@ -56,6 +58,7 @@ class EdgeHTTPError(EdgeError):
         self.code = code
         self.message = message
         self.url = url
+        self.held_ms: float | None = None
 
 
 class InvalidAnswer(EdgeHTTPError):

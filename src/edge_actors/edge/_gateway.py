@@ -52,7 +52,9 @@ async def _translated(edge: str, what: str, workload: str | None = None) -> Asyn
     except WorkloadMissing as exc:
         raise WorkloadNotOnEdge(f"workload {workload!r} does not exist on edge {edge!r}") from exc
     except EdgeHTTPError as exc:
-        raise EdgeUnreachable(f"edge {edge!r}: {what} failed: {exc}", edge=edge) from exc
+        raise EdgeUnreachable(
+            f"edge {edge!r}: {what} failed: {exc}", edge=edge, held_ms=exc.held_ms
+        ) from exc
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         raise EdgeUnreachable(f"edge {edge!r}: {what} failed: {exc!r}", edge=edge) from exc
 
@@ -269,6 +271,7 @@ class HttpEdgeGateway(AsyncClosing):
             compression=spec.compression,
             lease_s=spec.lease_s,
             epoch=spec.epoch,
+            deadline_ms=spec.deadline_ms,
         )
         async with _translated(source, "cutover", spec.workload):
             answer = await self._admin(source).cutover(spec.workload, body)

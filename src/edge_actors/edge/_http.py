@@ -105,9 +105,14 @@ def json_response(body: msgspec.Struct | dict[str, Any], status: int = 200) -> w
 
 
 def _error_response(
-    status: int, code: str, message: str, retry_after_s: int | None = None
+    status: int,
+    code: str,
+    message: str,
+    retry_after_s: int | None = None,
+    held_ms: float | None = None,
 ) -> web.Response:
-    response = json_response(ErrorBody(error=code, message=message), status=status)
+    body = ErrorBody(error=code, message=message, held_ms=held_ms)
+    response = json_response(body, status=status)
     if retry_after_s is not None:
         response.headers["Retry-After"] = str(retry_after_s)
     return response
@@ -325,7 +330,8 @@ def error_middleware(metrics: DaemonMetrics, edge: str) -> Middleware:
             raise redirect from None
         except Refusal as exc:
             status = refusal_status(exc)
-            return _error_response(status, exc.code, exc.message, exc.retry_after_s)
+            held_ms = exc.held_ms if isinstance(exc, CutoverFailed) else None
+            return _error_response(status, exc.code, exc.message, exc.retry_after_s, held_ms)
         except web.HTTPException as exc:
             status = exc.status
             if status < 400:

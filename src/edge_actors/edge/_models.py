@@ -55,11 +55,16 @@ WorkloadStatus = Literal["active", "incoming", "moved"]
 """
 
 
-class ErrorBody(msgspec.Struct, frozen=True):
-    """Every error answer: a stable machine code and a message for humans."""
+class ErrorBody(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Every error answer: a stable machine code and a message for humans.
+
+    ``held_ms`` is only in a failed cutover's answer: how long writes were held before
+    the undo released them.
+    """
 
     error: str
     message: str
+    held_ms: float | None = None
 
 
 class LsnAnswer(msgspec.Struct, frozen=True):
@@ -182,6 +187,13 @@ class CutoverRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         batch_size: records per chunk of the final delta.
         compression: zstd chunks.
         lease_s: lease of the hold (default: the daemon's ``hold_timeout_s``).
+        epoch: the ownership epoch of this handover (both edges fence by it).
+        deadline_ms: the hold's budget: the final delta and the target's activation must
+            finish within it, counted from the moment writes are held; a cutover that
+            cannot is undone (writes released to this edge). The undo's call to the
+            target gets the same budget again. ``None``: no deadline but the admin calls'
+            own timeouts (the migration always sends one: ``max_downtime`` plus one
+            measured round trip).
     """
 
     target_name: str
@@ -194,6 +206,7 @@ class CutoverRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     compression: bool = True
     lease_s: float | None = None
     epoch: Epoch | None = None
+    deadline_ms: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
 
 class CutoverAnswer(msgspec.Struct, frozen=True, kw_only=True):

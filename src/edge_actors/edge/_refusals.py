@@ -134,9 +134,18 @@ class ForwardFailed(Refusal):
 
 
 class CutoverFailed(Refusal):
-    """A cutover step failed; the message names the step and what the undo did."""
+    """A cutover step failed; the message names the step and what the undo did.
+
+    Attributes:
+        held_ms: How long writes were held before the undo released them (0.0 when the
+            cutover failed before holding anything).
+    """
 
     code = "cutover_failed"
+
+    def __init__(self, message: str, *, held_ms: float = 0.0) -> None:
+        super().__init__(message)
+        self.held_ms = held_ms
 
 
 class StaleEpoch(Refusal):

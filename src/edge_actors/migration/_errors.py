@@ -137,13 +137,18 @@ class EdgeUnreachable(MigrationError):
 
     Attributes:
         edge: the edge's name when known (``waiting for edge X``).
+        held_ms: a failed cutover only: how long the source held writes before its undo
+            released them, as the source measured it (``None``: not known).
     """
 
     code: str = "edge_unreachable"
 
-    def __init__(self, message: str, *, edge: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, edge: str | None = None, held_ms: float | None = None
+    ) -> None:
         super().__init__(message)
         self.edge = edge
+        self.held_ms = held_ms
 
 
 class NotConverged(EdgeUnreachable):

@@ -104,6 +104,8 @@ class CutoverSpec(msgspec.Struct, frozen=True, kw_only=True):
         compression: zstd chunks.
         lease_s: the hold's lease on the source.
         epoch: the ownership epoch of this handover (both edges fence by it).
+        deadline_ms: the hold's budget on the source (``max_downtime`` plus one measured
+            round trip): a final delta and activation not done within it are undone.
     """
 
     transfer_id: str
@@ -114,6 +116,7 @@ class CutoverSpec(msgspec.Struct, frozen=True, kw_only=True):
     compression: bool = True
     lease_s: float | None = None
     epoch: int | None = None
+    deadline_ms: float | None = None
 
 
 class CutoverResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -194,9 +197,10 @@ class EdgeGateway(Protocol):
 
         The source holds writes, ships the final delta, has the target confirm LSN and
         digest and go active, flips its route to moved and releases the held writes
-        (forwarded to the target). On failure (:class:`EdgeUnreachable` naming the step)
-        the source has undone it: target incoming, route unchanged, hold released; when
-        the call's outcome is unknown, the source's routing tells (moved = cut over).
+        (forwarded to the target). On failure (:class:`EdgeUnreachable` naming the step,
+        with the source's ``held_ms``) the source has undone it: target incoming, route
+        unchanged, hold released; when the call's outcome is unknown, the source's
+        routing tells (moved = cut over). ``spec.deadline_ms`` bounds the hold.
         """
         ...
 

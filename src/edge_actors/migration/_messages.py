@@ -238,6 +238,9 @@ class RunTotals(msgspec.Struct, frozen=True, kw_only=True):
     rollbacks: int = 0
     downtime_ms: dict[str, float] = msgspec.field(default_factory=dict)
     max_downtime_ms: float = 0.0
+    downtime_worst_ms: float = 0.0
+    downtime_total_ms: float = 0.0
+    cutover_attempts: int = 0
     expected_downtime_ms: dict[str, float] = msgspec.field(default_factory=dict)
     throughput_bps: float = 0.0
 
@@ -253,6 +256,9 @@ class RunTotals(msgspec.Struct, frozen=True, kw_only=True):
             rollbacks=metrics.rollbacks,
             downtime_ms=dict(metrics.downtime_ms),
             max_downtime_ms=metrics.max_downtime_ms,
+            downtime_worst_ms=metrics.downtime_worst_ms,
+            downtime_total_ms=metrics.downtime_total_ms,
+            cutover_attempts=metrics.cutover_attempts,
             expected_downtime_ms=dict(metrics.expected_downtime_ms),
             throughput_bps=metrics.throughput_bps,
         )

@@ -295,8 +295,14 @@ class MigrationMetrics(msgspec.Struct, kw_only=True):
         compression_ratio: ``bytes_raw / bytes_wire`` (1.0 when nothing moved).
         records: records acknowledged.
         rounds: delta rounds run (all workloads).
-        downtime_ms: measured write hold per workload.
+        downtime_ms: measured write hold of the cutover that switched each workload (the
+            successful attempt only; a failed attempt's hold is counted below).
         max_downtime_ms: the longest of ``downtime_ms``.
+        downtime_worst_ms: the longest write hold of any cutover attempt, successful or
+            undone (a failed attempt counts the hold its source measured; when the source
+            could not say, the whole call, which contains the hold).
+        downtime_total_ms: the sum of the write holds of every cutover attempt.
+        cutover_attempts: cutover calls made, successful or not.
         expected_downtime_ms: the estimate made before each cutover.
         throughput_bps: raw bytes per second of sync time.
         rollbacks: rollbacks run.
@@ -316,6 +322,9 @@ class MigrationMetrics(msgspec.Struct, kw_only=True):
     rounds: int = 0
     downtime_ms: dict[str, float] = msgspec.field(default_factory=dict)
     max_downtime_ms: float = 0.0
+    downtime_worst_ms: float = 0.0
+    downtime_total_ms: float = 0.0
+    cutover_attempts: int = 0
     expected_downtime_ms: dict[str, float] = msgspec.field(default_factory=dict)
     throughput_bps: float = 0.0
     rollbacks: int = 0

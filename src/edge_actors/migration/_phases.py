@@ -282,13 +282,41 @@ class Phases(Ownership):
     def _hold_lease_s(self) -> float:
         return max(30.0, 20 * self.plan.constraints.max_downtime_s)
 
+    def _count_hold(self, held_ms: float) -> None:
+        """Count one cutover attempt's write hold, successful or undone."""
+        m = self.metrics
+        m.cutover_attempts += 1
+        m.downtime_worst_ms = max(m.downtime_worst_ms, held_ms)
+        m.downtime_total_ms += held_ms
+
+    async def _cutover_undone(self, w: str, exc: EdgeUnreachable, call_ms: float) -> None:
+        """Count a failed cutover's hold and journal it before the failure ends the run
+        (the restarted run retries the cutover after another round)."""
+        held_ms = exc.held_ms if exc.held_ms is not None else call_ms
+        self._count_hold(held_ms)
+        self.log.warning(
+            "migration.cutover_undone",
+            workload=w,
+            held_ms=round(held_ms, 3),
+            measured_by="source" if exc.held_ms is not None else "call",
+            error=str(exc),
+        )
+        await self.checkpoint("cutover undone")
+
     async def _cutover_one(self, w: str) -> None:
         """Cut ``w`` over with one call to the source edge (hold, final delta, target
-        confirm + activate, flip, release all happen there; a failure is undone there)."""
+        confirm + activate, flip, release all happen there; a failure is undone there).
+
+        The call carries the hold's deadline: ``max_downtime`` plus the round trip to the
+        source measured just before it. Every attempt's hold is counted; a failed one is
+        journaled before the failure ends the run, which retries the cutover later.
+        """
         plan, wc = self.plan, self.wl[w]
+        sent = time.monotonic()
+        info = await self.gw.workload_info(plan.source_edge, w)
+        round_trip_ms = (time.monotonic() - sent) * 1000
         est = self.estimators.get(w)
         if est is not None:
-            info = await self.gw.workload_info(plan.source_edge, w)
             expected = est.expected_downtime_s(max(0, info.lsn - wc.acked_lsn))
             if not math.isinf(expected):
                 self.metrics.expected_downtime_ms[w] = expected * 1000
@@ -302,11 +330,16 @@ class Phases(Ownership):
             batch_size=plan.sync_batch_size,
             compression=plan.enable_compression,
             lease_s=self.hold_lease_s(),
+            deadline_ms=plan.constraints.max_downtime_s * 1000 + round_trip_ms,
         )
         # The source finishes or undoes the cutover itself; do not abandon the call.
         with anyio.CancelScope(shield=True):
             started = time.monotonic()
-            result = await self.gw.cutover(plan.source_edge, plan.target_edge, spec)
+            try:
+                result = await self.gw.cutover(plan.source_edge, plan.target_edge, spec)
+            except EdgeUnreachable as exc:
+                await self._cutover_undone(w, exc, (time.monotonic() - started) * 1000)
+                raise
             own_ms = (time.monotonic() - started) * 1000
             await self.settle_owner(w, plan.target_edge, owner.epoch)
         wc.routing = "target"
@@ -317,6 +350,7 @@ class Phases(Ownership):
         wc.target_digest = result.digest if result.target_lsn == result.hold_lsn else None
         self.metrics.records += result.records
         self.metrics.downtime_ms[w] = result.held_ms if result.held_ms > 0 else own_ms
+        self._count_hold(self.metrics.downtime_ms[w])
         self.log.info(
             "migration.cutover",
             workload=w,
@@ -358,6 +392,7 @@ class Phases(Ownership):
                     self.metrics.downtime_ms[w] = released.held_ms or (
                         (time.monotonic() - started) * 1000
                     )
+                    self._count_hold(self.metrics.downtime_ms[w])
                     del holds[w]
         finally:
             with anyio.CancelScope(shield=True):

@@ -15,8 +15,10 @@ import pytest
 import structlog
 from hypothesis import HealthCheck, settings
 
+from postgres.server import Databases, PostgresUnavailable, postgres_server
+
 if TYPE_CHECKING:
-    from collections.abc import MutableMapping
+    from collections.abc import Iterator, MutableMapping
 
 
 def _drop_below_warning(
@@ -46,3 +48,23 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    """One real PostgreSQL server (from ``pgserver``) for the session; skips if it can't start."""
+    try:
+        server_cm = postgres_server(tmp_path_factory.mktemp("postgres"))
+        server = server_cm.__enter__()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL is not available here: {exc}")
+    try:
+        yield Databases(server)
+    finally:
+        server_cm.__exit__(None, None, None)
+
+
+@pytest.fixture
+def postgres_url(postgres_databases: Databases) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL server."""
+    return postgres_databases.create()

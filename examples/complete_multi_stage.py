@@ -1,9 +1,8 @@
 """Port of the guide's "Complete Example: Multi-Stage Migration".
 
-Unchanged but for the imports, the seeding, and ``"wait": True`` on the execute nodes: the
-guide prints "Migration completed" at the end, so each execution waits for its migration
-to finish before the next tier is planned (without it they would run concurrently under
-the supervisor's priority scheduling, and the report would be read mid-flight).
+Unchanged but for the imports and the seeding: ``execute_migration`` returns once its
+migration has ended (as in the guide's original SDK), so each tier is moved before the
+next is planned and "Migration completed" is printed after all three completed.
 """
 
 from __future__ import annotations
@@ -53,9 +52,7 @@ def migrate_application_stack() -> dict[str, dict[str, object]]:
     )
 
     # 4. Execute database migration
-    workflow.add_node(
-        "EdgeMigrationNode", "exec_db", {"operation": "execute_migration", "wait": True}
-    )
+    workflow.add_node("EdgeMigrationNode", "exec_db", {"operation": "execute_migration"})
 
     # 5. Migrate application tier (staged)
     workflow.add_node(
@@ -72,9 +69,7 @@ def migrate_application_stack() -> dict[str, dict[str, object]]:
     )
 
     # 6. Execute application migration
-    workflow.add_node(
-        "EdgeMigrationNode", "exec_app", {"operation": "execute_migration", "wait": True}
-    )
+    workflow.add_node("EdgeMigrationNode", "exec_app", {"operation": "execute_migration"})
 
     # 7. Migrate cache layer (live)
     workflow.add_node(
@@ -91,9 +86,7 @@ def migrate_application_stack() -> dict[str, dict[str, object]]:
     )
 
     # 8. Execute cache migration
-    workflow.add_node(
-        "EdgeMigrationNode", "exec_cache", {"operation": "execute_migration", "wait": True}
-    )
+    workflow.add_node("EdgeMigrationNode", "exec_cache", {"operation": "execute_migration"})
 
     # 9. Final validation
     workflow.add_node(

@@ -41,9 +41,11 @@ def rollback_example() -> dict[str, object]:
             "sync_batch_size": 100,
         },
     )
-    # Automatic rollback on failure
+    # Automatic rollback on failure ("wait": False: return once queued, to pause it below)
     workflow.add_node(
-        "EdgeMigrationNode", "migrate", {"operation": "execute_migration", "auto_rollback": True}
+        "EdgeMigrationNode",
+        "migrate",
+        {"operation": "execute_migration", "auto_rollback": True, "wait": False},
     )
     workflow.add_connection("plan", "plan.migration_id", "migrate", "migration_id")
     results, _ = LocalRuntime().execute(workflow.build())

@@ -40,8 +40,11 @@ def staged_migration(runtime: LocalRuntime) -> dict[str, dict[str, object]]:
         },
     )
 
-    # Our port starts it and reads its progress: outside 02:00-06:00 UTC it waits, visibly.
-    workflow.add_node("EdgeMigrationNode", "execute", {"operation": "execute_migration"})
+    # Our port starts it and reads its progress: outside 02:00-06:00 UTC it waits, visibly
+    # ("wait": False returns once queued, instead of waiting for the migration's end).
+    workflow.add_node(
+        "EdgeMigrationNode", "execute", {"operation": "execute_migration", "wait": False}
+    )
     workflow.add_node("EdgeMigrationNode", "progress", {"operation": "get_progress"})
     workflow.add_connection("migrate", "plan.migration_id", "execute", "migration_id")
     workflow.add_connection("execute", "result", "progress", "migration_id")

@@ -436,9 +436,11 @@ def test_complete_multi_stage(capsys: pytest.CaptureFixture[str]) -> None:
     history = one({"operation": "get_history"})["history"]
     ids = list(dict.fromkeys(e["migration_id"] for e in history))
     assert len(ids) == 3
-    # execute_migration returns while the migrations run (the guide's default); each of
-    # the three executions was resolved to the plan just upstream of it and completes.
-    assert [wait_completed(mid) for mid in ids] == ["completed"] * 3
+    # execute_migration returns once its migration ended (the original SDK's default, so
+    # "Migration completed" is true when printed); each execution was resolved to the
+    # plan just upstream of it.
+    states = [one({"operation": "get_progress", "migration_id": mid}) for mid in ids]
+    assert [s["progress"]["state"] for s in states] == ["completed"] * 3
     moved: list[str] = []
     for mid in ids:
         check = one(

@@ -319,7 +319,7 @@ def test_migration_keeps_running_after_execute_returns(engine: Engine) -> None:
     results = run_nodes(
         engine,
         mig("plan", **plan_cfg("edge-w", "edge-e", ["cache-layer"])),
-        mig("exec", operation="execute_migration"),
+        mig("exec", operation="execute_migration", wait=False),
         links=(("plan", "status", "exec", "input"),),
     )
     assert results["exec"]["status"] == "success"
@@ -345,7 +345,7 @@ def test_pause_resume_rollback_and_cancel(engine: Engine) -> None:
     results = run_nodes(
         engine,
         mig("plan", **plan_cfg("edge-w", "edge-e", ["db"], **paced)),
-        mig("exec", operation="execute_migration", auto_rollback=True),
+        mig("exec", operation="execute_migration", auto_rollback=True, wait=False),
         links=(("plan", "status", "exec", "input"),),
     )
     migration_id = results["plan"]["migration_id"]

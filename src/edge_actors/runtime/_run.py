@@ -91,7 +91,7 @@ class _Run:
                         "result": None,
                         "error": f"skipped: upstream node {root[0]!r} failed: {root[1]}",
                     }
-                    self.log.info("node.skipped", node_id=node_id, failed_upstream=root[0])
+                    self.log.warning("node.skipped", node_id=node_id, failed_upstream=root[0])
                     return
             async with self.limiter:
                 result = await self._run_node(node_id)
@@ -123,6 +123,10 @@ class _Run:
         log = self.log.bind(node_id=node_id, node_type=spec.type_name, operation=spec.operation)
         log.info("node.started")
         started = time.monotonic()
+        refused = self.workflow.unknown_operation(node_id)
+        if refused is not None:
+            log.warning("node.finished", status=FAILED, error=refused)
+            return _failed(refused)
         try:
             params, inputs, filled = self._gather(node_id)
             if filled:
@@ -150,7 +154,10 @@ class _Run:
         except Exception as exc:
             result = _failed(describe_error(exc))
             log.debug("node.exception", exc_info=exc)
-        log.info(
+        # A failure at warning level: the default log level shows it, so a first run
+        # explains itself on stderr even when the script never prints the results.
+        emit = log.warning if result["status"] == FAILED else log.info
+        emit(
             "node.finished",
             status=result["status"],
             error=result.get("error"),

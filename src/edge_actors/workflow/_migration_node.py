@@ -4,7 +4,7 @@ A thin node over the process-wide :class:`~edge_actors.runtime.EdgeEnvironment` 
 ``MigrationService`` per engine), so a plan made in one workflow is executed, paused or
 rolled back from any other. Parameter values are checked at build time by
 :meth:`EdgeMigrationNode.validate`; at run time every refusal of the engine comes back as
-``{"status": "failed", "error": "<operation>: <what to fix>"}``, never a traceback.
+``{"status": "error", "error": "<operation>: <what to fix>"}``, never a traceback.
 
 This module imports the runtime's environment lazily (inside ``run``): the workflow
 layer's import order stays intact, and the registry can import this module on first
@@ -19,6 +19,8 @@ import msgspec
 
 from edge_actors.errors import EdgeActorsError
 
+from . import _migration_compat as compat
+from ._migration_ids import optional_id, resolve_migration_id
 from ._migration_params import MAX_NAMES as MAX_NAMES
 from ._migration_params import check_edge as check_edge
 from ._migration_params import check_edge_list as check_edge_list
@@ -54,7 +56,8 @@ __all__ = [
 _ROLLBACK_TIMEOUT_S = 120.0
 
 SUCCESS = "success"
-FAILED = "failed"
+FAILED = "error"
+"""``status`` of a failed operation: the original SDK's word (the runtime reads it too)."""
 
 
 class NodeFailure(EdgeActorsError):
@@ -95,6 +98,9 @@ _OPERATIONS: dict[str, OperationSpec] = {
         params=(*_TUNING, ParamSpec("max_concurrent", doc="migrations executing at once")),
         doc="set the service defaults later plans use",
     ),
+    "stop_migrator": OperationSpec(
+        doc="pause every running or queued migration (journaled; resume_migration continues)"
+    ),
     "plan_migration": OperationSpec(
         params=(
             ParamSpec("source_edge", required=True, doc="edge the workloads are on"),
@@ -113,9 +119,14 @@ _OPERATIONS: dict[str, OperationSpec] = {
         params=(
             _ID,
             ParamSpec("auto_rollback", default=False, doc="roll back automatically on failure"),
-            ParamSpec("wait", default=False, doc="return only once the migration settled"),
+            ParamSpec(
+                "wait",
+                default=True,
+                doc="true (default): return once the migration ended or paused, as the "
+                "original SDK; false: return once queued (it runs in the background)",
+            ),
         ),
-        doc="queue a planned migration; it runs in the background",
+        doc="run a planned migration (to its end by default)",
     ),
     "get_progress": OperationSpec(
         params=(
@@ -139,7 +150,7 @@ _OPERATIONS: dict[str, OperationSpec] = {
     "cancel_migration": OperationSpec(params=(_ID,), doc="abandon a migration not cut over"),
     "get_history": OperationSpec(
         params=(ParamSpec("migration_id", doc="one migration (default: all)"),),
-        doc="journaled transitions and checkpoints",
+        doc="completed migrations, journaled transitions and checkpoints",
     ),
 }
 
@@ -179,8 +190,11 @@ class EdgeNode(Node):
     """Base of the edge node types: dispatches ``run`` to ``_op_<operation>(call)``.
 
     Every refusal of the library (``EdgeActorsError``) and an expired wait come back as a
-    failed result naming the operation, never as a traceback.
+    failed result naming the operation, never as a traceback; so does an unknown
+    operation, as in the guide's original SDK.
     """
+
+    unknown_operations_at_run: ClassVar[bool] = True
 
     async def run(
         self, ctx: NodeContext, params: dict[str, object], inputs: dict[str, object]
@@ -194,7 +208,6 @@ class EdgeNode(Node):
             handler = getattr(self, f"_op_{operation}")
             result: dict[str, object] = await handler(Call(ctx, env, params, inputs))
         except EdgeActorsError as exc:
-            ctx.logger.info("edge_node.failed", error=str(exc))
             return failed(operation, exc)
         except TimeoutError as exc:
             return failed(operation, exc if str(exc) else TimeoutError("timed out"))
@@ -205,11 +218,12 @@ class EdgeNode(Node):
 class EdgeMigrationNode(EdgeNode):
     """The guide's ``EdgeMigrationNode``: plan, run and control live migrations.
 
-    Every operation returns ``status`` (``"success"`` / ``"failed"``) and ``result`` plus
-    its own keys (docs/guide.md lists them). Operations that act on one migration find its
-    id in the ``migration_id`` parameter (set, or connected: a connected dict carrying a
-    ``migration_id`` works too), else in any connected input carrying one, else in the
-    plan of the nearest upstream ``plan_migration`` node of the same workflow.
+    Every operation returns ``status`` (``"success"`` / ``"error"``) and ``result`` plus
+    its own keys: the original SDK's (docs/compat.md maps them) beside this project's
+    (docs/guide.md). Operations that act on one migration find its id as
+    :func:`~edge_actors.workflow._migration_ids.resolve_migration_id` says: the
+    ``migration_id`` parameter, else the connected inputs, else the nearest upstream
+    plan; two different ids from one source are an error naming both.
     """
 
     type_name: ClassVar[str] = "EdgeMigrationNode"
@@ -225,40 +239,41 @@ class EdgeMigrationNode(EdgeNode):
 
     @staticmethod
     def _migration_id(call: Call) -> str:
-        ctx, params, inputs = call.ctx, call.params, call.inputs
-        value = params.get("migration_id")
-        if isinstance(value, str):
-            return value
-        if value is not None:
-            found = find_value(value, "migration_id")
-            if isinstance(found, str):
-                return found
-        for connected in inputs.values():
-            found = find_value(connected, "migration_id")
-            if isinstance(found, str):
-                return found
-        upstream = ctx.nearest_upstream("EdgeMigrationNode", "plan_migration")
-        if upstream is not None:
-            found = find_value(upstream[1].get("plan"), "migration_id")
-            if isinstance(found, str):
-                return found
-        raise NodeFailure(
-            "no migration_id: set the 'migration_id' parameter, connect an output carrying "
-            "one, or put a plan_migration node upstream of this node"
-        )
-
-    @staticmethod
-    def _optional_id(params: Mapping[str, object]) -> str | None:
-        value = params.get("migration_id")
-        if value is None or isinstance(value, str):
-            return value
-        found = find_value(value, "migration_id")
-        return found if isinstance(found, str) else None
+        return resolve_migration_id(call.ctx, call.params, call.inputs)
 
     @staticmethod
     async def _status(service: MigrationService, migration_id: str) -> dict[str, Any]:
         status: dict[str, Any] = to_plain(await service.status(migration_id))
         return status
+
+    @staticmethod
+    async def _plan(service: MigrationService, migration_id: str) -> dict[str, Any]:
+        """The journaled plan with the original's plan keys."""
+        return compat.plan_dict(to_plain(await service.plan_of(migration_id)))
+
+    @staticmethod
+    async def _migrated(
+        service: MigrationService, plan: Mapping[str, Any], state: str
+    ) -> list[str]:
+        """Workloads the target serves now, from the latest checkpoint's routing."""
+        checkpoints = await service.checkpoints(str(plan["migration_id"]))
+        latest = checkpoints[-1].workloads if checkpoints else {}
+        routing = {workload: mark.routing for workload, mark in latest.items()}
+        return compat.workloads_migrated(list(plan["workloads"]), state, routing)
+
+    async def _control(
+        self,
+        service: MigrationService,
+        status_obj: MigrationStatus,
+        outcome: str,
+        **original: object,
+    ) -> dict[str, object]:
+        """A control operation's result: the status, plus the original's result keys."""
+        plain = to_plain(status_obj)
+        result = {**plain, "status": outcome, **original}
+        return succeeded(
+            result, migration=plain, migration_id=status_obj.migration_id, state=plain["state"]
+        )
 
     # -- operations ---------------------------------------------------------------------
 
@@ -273,7 +288,18 @@ class EdgeMigrationNode(EdgeNode):
             "edges": env.edges(),
             "data_dir": str(env.data_dir),
         }
-        return succeeded(info, defaults=defaults, migrator="running")
+        return succeeded(info, defaults=defaults, migrator="running", migrator_active=True)
+
+    async def _op_stop_migrator(self, call: Call) -> dict[str, object]:
+        service = call.env.migration
+        paused: list[str] = []
+        for status in await service.statuses():
+            if status.state in compat.RUNNING:
+                after = await service.pause(status.migration_id)
+                if after.state == "paused":
+                    paused.append(status.migration_id)
+        info = {"paused": paused}
+        return succeeded(info, paused=paused, migrator="stopped", migrator_active=False)
 
     async def _op_plan_migration(self, call: Call) -> dict[str, object]:
         env = call.env
@@ -283,8 +309,9 @@ class EdgeMigrationNode(EdgeNode):
         await env.ensure_edges([source, target])
         request = {k: params[k] for k in _PLAN_KEYS if params.get(k) is not None}
         plan = await env.migration.plan(request)
-        plain = to_plain(plan)
+        plain = compat.plan_dict(to_plain(plan))
         status = await self._status(env.migration, plan.migration_id)
+        duration, basis = compat.estimated_duration(plain)
         summary = {
             "migration_id": plan.migration_id,
             "state": status["state"],
@@ -295,34 +322,50 @@ class EdgeMigrationNode(EdgeNode):
             "workloads": list(plan.workloads),
             "estimated_bytes": plan.estimated_bytes,
         }
-        return succeeded(summary, plan=plain, migration_id=plan.migration_id)
+        return succeeded(
+            summary,
+            plan=plain,
+            migration_id=plan.migration_id,
+            estimated_duration=duration,
+            estimated_duration_basis=basis,
+        )
 
     async def _op_execute_migration(self, call: Call) -> dict[str, object]:
-        env = call.env
+        service = call.env.migration
         params = call.params
         migration_id = self._migration_id(call)
-        wait = params.get("wait") is True
-        status = await env.migration.execute(
+        wait = params.get("wait") is not False
+        status = await service.execute(
             migration_id, auto_rollback=params.get("auto_rollback") is True, wait=wait
         )
         plain = to_plain(status)
+        plan = await self._plan(service, migration_id)
+        metrics = to_plain(await service.metrics(migration_id))
+        migrated = await self._migrated(service, plan, status.state)
+        result = compat.execute_result(plain, metrics, migrated)
+        out = succeeded(result, migration=plain, migration_id=migration_id, state=status.state)
         if wait and status.state != "completed":
-            why = f": {status.error}" if status.error else ""
-            return {
-                "status": FAILED,
-                "result": plain,
-                "migration": plain,
-                "migration_id": migration_id,
-                "state": status.state,
-                "error": f"execute_migration: migration {migration_id} ended {status.state}{why}",
-            }
-        return succeeded(plain, migration=plain, migration_id=migration_id, state=status.state)
+            out["status"] = FAILED
+            if status.state == "paused":
+                why = " (resume_migration continues it)"
+            else:
+                why = f": {status.error}" if status.error else ""
+            out["error"] = f"execute_migration: migration {migration_id} is {status.state}{why}"
+            result["error"] = out["error"]
+        return out
 
     async def _op_get_progress(self, call: Call) -> dict[str, object]:
         env = call.env
+        service = env.migration
         params = call.params
         migration_id = self._migration_id(call)
-        progress = to_plain(await env.migration.progress(migration_id))
+        raw = to_plain(await service.progress(migration_id))
+        status = await self._status(service, migration_id)
+        plan = await self._plan(service, migration_id)
+        migrated = await self._migrated(service, plan, str(raw["state"]))
+        progress = compat.progress_dict(
+            raw, status=status, plan=plan, migrated=migrated, now=env.clock.time()
+        )
         out = succeeded(progress, progress=progress, migration_id=migration_id)
         endpoints = params.get("test_endpoints")
         if params.get("validate_functionality") is True or endpoints:
@@ -340,43 +383,53 @@ class EdgeMigrationNode(EdgeNode):
         return plain
 
     async def _op_get_metrics(self, call: Call) -> dict[str, object]:
-        env = call.env
-        params = call.params
-        migration_id = self._optional_id(params)
-        metrics = to_plain(await env.migration.metrics(migration_id))
+        service = call.env.migration
+        migration_id = optional_id(call.params)
+        metrics = to_plain(await service.metrics(migration_id))
+        if migration_id is None:
+            states: list[str] = [s.state for s in await service.statuses()]
+        else:
+            states = [str(metrics["state"])]
+        metrics.update(compat.metrics_dict(states, int(metrics.get("bytes_raw") or 0)))
         extra: dict[str, object] = {"metrics": metrics}
         if migration_id is not None:
             extra["migration_id"] = migration_id
         return succeeded(metrics, **extra)
 
     async def _op_get_active_migrations(self, call: Call) -> dict[str, object]:
-        env = call.env
-        migrations = to_plain(await env.migration.active())
+        service = call.env.migration
+        migrations = []
+        for summary in await service.active():
+            plan = await self._plan(service, summary.migration_id)
+            migrations.append({**plan, **to_plain(summary)})
         return succeeded(migrations, migrations=migrations, count=len(migrations))
 
-    async def _control(
-        self, env: EdgeEnvironment, migration_id: str, status_obj: object
-    ) -> dict[str, object]:
-        plain = to_plain(status_obj)
-        return succeeded(plain, migration=plain, migration_id=migration_id, state=plain["state"])
-
     async def _op_pause_migration(self, call: Call) -> dict[str, object]:
-        env = call.env
+        service = call.env.migration
         migration_id = self._migration_id(call)
-        status = await env.migration.pause(migration_id)
-        out = await self._control(env, migration_id, status)
+        status = await service.pause(migration_id)
+        checkpoints = await service.checkpoints(migration_id)
+        out = await self._control(
+            service,
+            status,
+            status.state,
+            checkpoint_id=checkpoints[-1].checkpoint_id if checkpoints else None,
+            can_resume=status.state == "paused",
+        )
         if status.state != "paused":
             out["status"] = FAILED
             out["error"] = f"pause_migration: migration {migration_id} is {status.state}"
         return out
 
     async def _op_resume_migration(self, call: Call) -> dict[str, object]:
-        env = call.env
+        service = call.env.migration
         migration_id = self._migration_id(call)
-        return await self._control(env, migration_id, await env.migration.resume(migration_id))
+        status = await service.resume(migration_id)
+        phase = compat.original_phase(status.state, status.phase)
+        return await self._control(service, status, "resumed", phase=phase)
 
     async def _op_rollback_migration(self, call: Call) -> dict[str, object]:
-        env = call.env
+        service = call.env.migration
         params = call.params
         migration_id = self._migration_id(call)
         checkpoint = params.get("checkpoint_id")
@@ -384,8 +437,8 @@ class EdgeMigrationNode(EdgeNode):
         if checkpoint is not None and checkpoint_id is None:
             found = find_value(checkpoint, "checkpoint_id")
             checkpoint_id = found if isinstance(found, str) else None
-        status = await self._rollback(env.migration, migration_id, checkpoint_id)
-        out = await self._control(env, migration_id, status)
+        status = await self._rollback(service, migration_id, checkpoint_id)
+        out = await self._control(service, status, "rolled_back", checkpoint_used=checkpoint_id)
         out["checkpoint_id"] = checkpoint_id
         if status.state == "failed":
             out["status"] = FAILED
@@ -402,24 +455,34 @@ class EdgeMigrationNode(EdgeNode):
         )
 
     async def _op_cancel_migration(self, call: Call) -> dict[str, object]:
-        env = call.env
+        service = call.env.migration
         migration_id = self._migration_id(call)
-        return await self._control(env, migration_id, await env.migration.cancel(migration_id))
+        status = await service.cancel(migration_id)
+        return await self._control(service, status, status.state)
 
     async def _op_get_history(self, call: Call) -> dict[str, object]:
-        env = call.env
-        params = call.params
-        migration_id = self._optional_id(params)
-        service = env.migration
+        service = call.env.migration
+        migration_id = optional_id(call.params)
         history = to_plain(await service.history(migration_id))
         if migration_id is not None:
             ids = [migration_id]
         else:
             ids = [s.migration_id for s in await service.statuses()]
         checkpoints: list[object] = []
+        completed: list[dict[str, Any]] = []
+        ended = {e["migration_id"]: e["at"] for e in history if e["to_state"] == "completed"}
         for mid in ids:
             checkpoints.extend(to_plain(await service.checkpoints(mid)))
-        extra: dict[str, object] = {"history": history, "checkpoints": checkpoints}
+            if mid in ended:
+                plan = await self._plan(service, mid)
+                metrics = to_plain(await service.metrics(mid))
+                completed.append(compat.history_entry(plan, metrics, float(ended[mid])))
+        extra: dict[str, object] = {
+            "history": history,
+            "checkpoints": checkpoints,
+            "migrations": completed,
+            "count": len(completed),
+        }
         if migration_id is not None:
             extra["migration_id"] = migration_id
         return succeeded({"history": history, "checkpoints": checkpoints}, **extra)

@@ -33,11 +33,16 @@ class Node(abc.ABC):
         type_name: the name used in ``add_node`` (e.g. ``"EdgeMigrationNode"``).
         operations: operation name -> :class:`OperationSpec`.
         common_params: parameters valid for every operation of this type.
+        unknown_operations_at_run: ``False`` (default): an unknown operation fails the
+            build. ``True``: the build accepts it and the run reports it as the node's
+            error result, as the guide's original SDK did (its parameters are then not
+            checked: nothing says which ones it would take).
     """
 
     type_name: ClassVar[str]
     operations: ClassVar[Mapping[str, OperationSpec]]
     common_params: ClassVar[tuple[ParamSpec, ...]] = ()
+    unknown_operations_at_run: ClassVar[bool] = False
 
     @classmethod
     def param_specs(cls, operation: str) -> dict[str, ParamSpec]:

@@ -10,6 +10,7 @@ make one.
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -97,6 +98,7 @@ class Workflow:
         "_classes",
         "_configs",
         "_connections",
+        "_deferred",
         "_incoming",
         "_nodes",
         "_order",
@@ -107,6 +109,7 @@ class Workflow:
         problems: list[str] = []
         specs: dict[str, NodeSpec] = {}
         classes: dict[str, type[Node]] = {}
+        deferred: dict[str, str] = {}
         seen: set[str] = set()
         for node_id, type_name, params in nodes:
             if isinstance(node_id, str) and node_id in seen:
@@ -114,7 +117,7 @@ class Workflow:
                 continue
             if isinstance(node_id, str):
                 seen.add(node_id)
-            self._check_node(node_id, type_name, params, specs, classes, problems)
+            self._check_node(node_id, type_name, params, specs, classes, problems, deferred)
         valid_connections = self._check_connections(connections, nodes, problems)
         incoming: dict[str, list[Connection]] = {node_id: [] for node_id in specs}
         outgoing: dict[str, list[Connection]] = {node_id: [] for node_id in specs}
@@ -124,7 +127,8 @@ class Workflow:
             if connection.source_id in outgoing:
                 outgoing[connection.source_id].append(connection)
         for node_id, spec in specs.items():
-            self._check_params(spec, classes[node_id], incoming[node_id], problems)
+            if node_id not in deferred:
+                self._check_params(spec, classes[node_id], incoming[node_id], problems)
         order = _topological_order(
             [n[0] for n in nodes if isinstance(n[0], str)], valid_connections, problems
         )
@@ -135,6 +139,7 @@ class Workflow:
         # anything nested in it) after build() cannot smuggle unvalidated values in.
         self._configs = {k: copy.deepcopy(v.config) for k, v in specs.items()}
         self._classes: Mapping[str, type[Node]] = MappingProxyType(classes)
+        self._deferred: Mapping[str, str] = MappingProxyType(deferred)
         self._connections = tuple(connections)
         self._incoming = {k: tuple(v) for k, v in incoming.items()}
         self._outgoing = {k: tuple(v) for k, v in outgoing.items()}
@@ -148,6 +153,7 @@ class Workflow:
         specs: dict[str, NodeSpec],
         classes: dict[str, type[Node]],
         problems: list[str],
+        deferred: dict[str, str],
     ) -> None:
         why = _name_problem(node_id)
         if why is not None or not isinstance(node_id, str):
@@ -174,10 +180,18 @@ class Workflow:
             )
             return
         if not isinstance(operation, str) or operation not in cls.operations:
-            problems.append(
-                f"node {node_id!r} ({type_name}): unknown operation {operation!r} "
+            message = (
+                f"node {node_id!r} ({type_name}): unknown operation {short(operation)} "
                 f"(operations: {operations})"
             )
+            if cls.unknown_operations_at_run and isinstance(operation, str) and operation:
+                # The guide's original SDK reports this as the node's error result.
+                deferred[node_id] = message
+                config = copy.deepcopy(dict(params))
+                specs[node_id] = NodeSpec(node_id, type_name, operation, config)
+                classes[node_id] = cls
+            else:
+                problems.append(message)
             return
         known = set(cls.known_keys(operation))
         unknown = [key for key in params if key not in known]
@@ -257,6 +271,10 @@ class Workflow:
         connected = {c.target_input for c in incoming}
         param_specs = cls.param_specs(spec.operation)
         label = f"node {spec.node_id!r} ({spec.type_name}.{spec.operation})"
+        for c in incoming:
+            why = _input_problem(cls, spec.operation, c.target_input)
+            if why is not None:
+                problems.append(f"connection {c}: {label} {why}")
         missing = [
             " or ".join(repr(n) for n in (p.name, *p.aliases))
             for p in param_specs.values()
@@ -330,11 +348,18 @@ class Workflow:
         """
         spec = self._nodes[node_id]
         params = copy.deepcopy(self._configs[node_id])
+        if node_id in self._deferred:
+            return params
         connected = {c.target_input for c in self._incoming[node_id]}
         for name, param in self._classes[node_id].param_specs(spec.operation).items():
             if not any(n in params or n in connected for n in (name, *param.aliases)):
                 params[name] = copy.deepcopy(param.default)
         return params
+
+    def unknown_operation(self, node_id: str) -> str | None:
+        """Why ``node_id`` cannot run, when its node type reports an unknown operation as
+        the node's error result (``Node.unknown_operations_at_run``); else ``None``."""
+        return self._deferred.get(node_id)
 
     def configured(self, node_id: str) -> frozenset[str]:
         """Return the parameter names the node's config sets (as validated at build)."""
@@ -356,6 +381,31 @@ _INDEX = re.compile(r"\[(-?\d+)\]")
 def _empty_segment(output: str) -> bool:
     """True when the dotted path ``output`` has an empty segment (``a..b``, ``.a``, ``...``)."""
     return "" in _INDEX.sub(r".\1", output).split(".")
+
+
+def _input_problem(cls: type[Node], operation: str, name: str) -> str | None:
+    """Why a connection into input ``name`` would be silently ignored, else ``None``.
+
+    An input that is not a parameter is a free input (ordering, and data the node may
+    search, such as a ``migration_id``). A free name that looks like one of the
+    operation's parameters (a typo), or is a parameter of another operation of the same
+    node type, would be read by nobody: the build refuses it instead.
+    """
+    own = cls.param_names(operation)
+    if name in own:
+        return None
+    close = difflib.get_close_matches(name, sorted(own), n=1, cutoff=0.8)
+    if close:
+        return f"has no parameter {name!r}: did you mean {close[0]!r}?"
+    elsewhere = sorted(op for op in cls.operations if name in cls.param_names(op))
+    if elsewhere:
+        takes = ", ".join(sorted(own)) or "none"
+        return (
+            f"has no parameter {name!r} (that is a parameter of {', '.join(elsewhere)}; "
+            f"{operation} takes: {takes}); connect it to a parameter of {operation}, or "
+            "use a free input name such as 'input'"
+        )
+    return None
 
 
 def _describe(exc: BaseException) -> str:

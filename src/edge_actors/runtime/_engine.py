@@ -121,6 +121,7 @@ class Engine:
         self._services: dict[type, _ServiceEntry] = {}
         self._calls: set[anyio.CancelScope] = set()
         self._calls_idle: anyio.Event | None = None
+        self._exit_hooks: list[Callable[[], Awaitable[None]]] = []
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -193,11 +194,33 @@ class Engine:
                 self._loop_thread = None
             _log.debug("engine.stopped")
 
+    def at_exit(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``hook()`` on the engine loop at interpreter exit, before the shutdown.
+
+        Hooks run in the order added, each to its end unless the user interrupts it
+        (Ctrl-C stops that hook and goes on with the next). Not run by an explicit
+        :meth:`shutdown`: a program that shuts its engine down has decided what to wait for.
+        """
+        self._exit_hooks.append(hook)
+
     def _shutdown_at_exit(self) -> None:
+        for hook in list(self._exit_hooks):
+            try:
+                self.call(hook)
+            except KeyboardInterrupt:
+                # The hook still runs on the loop: cancel it before the next one starts.
+                self._portal_or_error().portal.call(self._cancel_calls)
+                _log.info("engine.exit_hook_interrupted")
+            except Exception as exc:  # never raise from an atexit hook
+                _log.warning("engine.exit_hook_failed", error=f"{type(exc).__name__}: {exc}")
         try:
             self.shutdown()
         except Exception as exc:  # never raise from an atexit hook
             _log.warning("engine.shutdown_failed", error=f"{type(exc).__name__}: {exc}")
+
+    async def _cancel_calls(self) -> None:
+        for scope in list(self._calls):
+            scope.cancel()
 
     async def _stop(self, limit: float) -> None:
         deadline = anyio.current_time() + limit

@@ -53,6 +53,7 @@ from edge_actors.monitoring import MonitoringService, ProbeTarget
 from edge_actors.schema import EDGE_NAME, EdgeName, convert
 
 from ._engine import Engine, default_engine
+from ._exit import keep_unfinished, wait_for_running
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -181,16 +182,25 @@ class EdgeEnvironment:
         config: where edges are and where state lives.
         clock: the time the migration and monitoring services read (default the system
             clock; the engine's clock when created by :func:`get_environment`).
+        engine: the engine hosting it; at that engine's interpreter-exit shutdown the
+            environment waits for running migrations and keeps unfinished ones with
+            their data directory, saying so on stderr (``_exit.py``).
 
     Raises:
         ConfigError: a malformed topology file or setting (on entry).
     """
 
     def __init__(
-        self, config: EnvironmentConfig | None = None, *, clock: Clock = SYSTEM_CLOCK
+        self,
+        config: EnvironmentConfig | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        engine: Engine | None = None,
     ) -> None:
         self.config = config if config is not None else EnvironmentConfig.from_env()
         self.clock = clock
+        self._engine = engine
+        self._keep_data_dir = False
         self._endpoints: dict[str, EdgeEndpoint] = {}
         self._daemons: dict[str, EdgeDaemon] = {}
         self._static: Topology | None = None
@@ -225,7 +235,7 @@ class EdgeEnvironment:
         async with AsyncExitStack() as stack:
             data_dir = await anyio.to_thread.run_sync(self._make_data_dir)
             if self._temporary:
-                stack.callback(shutil.rmtree, data_dir, True)
+                stack.callback(self._remove_temporary, data_dir)
             self._data_dir = data_dir
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(self._stop_edges)
@@ -259,6 +269,10 @@ class EdgeEnvironment:
                 edges=sorted(self._endpoints),
             )
             self._stack = stack.pop_all()
+        if self._engine is not None:
+            # At interpreter exit: wait for running migrations, then keep what did not end.
+            self._engine.at_exit(self._wait_at_exit)
+            self._engine.at_exit(self._keep_at_exit)
         return self
 
     async def __aexit__(
@@ -271,6 +285,24 @@ class EdgeEnvironment:
         if stack is not None:
             await stack.__aexit__(exc_type, exc, tb)
         _log.info("environment.closed", data_dir=str(self._data_dir))
+
+    async def _wait_at_exit(self) -> None:
+        if self._migration is not None:
+            await wait_for_running(self._migration)
+
+    async def _keep_at_exit(self) -> None:
+        if self._migration is None or self._data_dir is None:
+            return
+        self._keep_data_dir = keep_unfinished(
+            await self._migration.statuses(),
+            self._data_dir,
+            temporary=self._temporary,
+            data_dir_env=DATA_DIR_ENV,
+        )
+
+    def _remove_temporary(self, data_dir: Path) -> None:
+        if not self._keep_data_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
     def _stop_edges(self) -> None:
         for daemon in self._daemons.values():
@@ -453,7 +485,10 @@ async def get_environment(services: Services | Engine | None = None) -> EdgeEnvi
     """
     registry: Services | Engine = services if services is not None else default_engine()
     clock = registry.clock if isinstance(registry, Engine) else SYSTEM_CLOCK
-    return await registry.service(EdgeEnvironment, lambda: EdgeEnvironment(clock=clock))
+    engine = registry if isinstance(registry, Engine) else None
+    return await registry.service(
+        EdgeEnvironment, lambda: EdgeEnvironment(clock=clock, engine=engine)
+    )
 
 
 async def configure_environment_async(
@@ -467,7 +502,9 @@ async def configure_environment_async(
     """
     target = engine if engine is not None else default_engine()
     wanted = _config_for(config)
-    env = await target.service(EdgeEnvironment, lambda: EdgeEnvironment(wanted, clock=target.clock))
+    env = await target.service(
+        EdgeEnvironment, lambda: EdgeEnvironment(wanted, clock=target.clock, engine=target)
+    )
     if env.config != wanted:
         raise ConfigError(
             f"the edge environment is already running with {env.config!r}; configure it "

@@ -42,6 +42,9 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "resource_planning.py": [r"target-edge: healthy", r"plan: success"],
     "validation.py": [r"digests_match=True endpoints=\[\{'path': '/api/health'.*'status': 200"],
+    "original_sdk_usage.py": [
+        r"read \d{3} keys of the original SDK's contract: no KeyError, no TypeError"
+    ],
     "complete_multi_stage.py": [
         r"Migration completed: \{'migrations': 3, 'by_state': \{'completed': 3\}"
     ],

@@ -266,6 +266,14 @@ def test_execute_waits_for_the_end_by_default_and_wait_false_returns_at_once(
     assert slow in again["error"]
 
 
+def test_rolling_back_a_migration_that_never_ran_cancels_it(engine: Engine) -> None:
+    seed_workload("edge-west", "idle", records=5, engine=engine)
+    planned = run_nodes(engine, plan("p", "edge-west", ["idle"]))["p"]
+    rolled = one(engine, operation="rollback_migration", migration_id=planned["migration_id"])
+    OriginalReader.rolled_back(rolled)
+    assert rolled["state"] == "cancelled"  # nothing had moved: the journal says what happened
+
+
 def test_failures_are_status_error_with_the_detail(engine: Engine) -> None:
     missing = one(engine, operation="execute_migration", migration_id="mig-nope")
     assert missing["status"] == "error"

@@ -437,7 +437,13 @@ class EdgeMigrationNode(EdgeNode):
         if checkpoint is not None and checkpoint_id is None:
             found = find_value(checkpoint, "checkpoint_id")
             checkpoint_id = found if isinstance(found, str) else None
-        status = await self._rollback(service, migration_id, checkpoint_id)
+        before = await service.status(migration_id)
+        if before.state == "planned" and checkpoint_id is None:
+            # Nothing moved yet: the workloads are at the source. The original SDK answered
+            # rolled_back here; the journal records what happened: cancelled.
+            status = await service.cancel(migration_id)
+        else:
+            status = await self._rollback(service, migration_id, checkpoint_id)
         out = await self._control(service, status, "rolled_back", checkpoint_used=checkpoint_id)
         out["checkpoint_id"] = checkpoint_id
         if status.state == "failed":

@@ -515,3 +515,212 @@ def test_resource_planning_names_the_missing_node() -> None:
     run_sample(RESOURCES, workflow=workflow)
     with pytest.raises(WorkflowError, match="'health' does not exist"):
         workflow.build()
+
+
+def test_progress_monitoring_runs_once_its_placeholder_id_is_a_planned_migration() -> None:
+    # Seeding: a planned migration under the id the sample names (plans may choose ids).
+    seed_workload("edge-a", "orders", records=300)
+    planned = one(
+        {
+            "operation": "plan_migration",
+            "source_edge": "edge-a",
+            "target_edge": "edge-b",
+            "workloads": ["orders"],
+            "migration_id": "existing_migration_id",
+        }
+    )
+    assert planned["status"] == "success", planned
+    workflow = WorkflowBuilder()
+    run_sample(PROGRESS, workflow=workflow)
+    results, _ = LocalRuntime().execute(workflow.build())
+    assert [r["status"] for r in results.values()] == ["success"] * 3, results
+    # execute_migration ran it to its end, so the progress read after it is final
+    assert results["migrate"]["result"]["status"] == "success"
+    assert results["progress"]["progress"]["phase"] == "completed"
+    assert results["progress"]["progress"]["progress_percent"] == 100.0
+    assert results["metrics"]["metrics"]["completed_migrations"] == 1
+
+
+ROLLBACK = """
+# Automatic rollback on failure
+workflow.add_node("EdgeMigrationNode", "migrate", {
+    "operation": "execute_migration",
+    "migration_id": "migration_123",
+    "auto_rollback": True
+})
+
+# Manual rollback to checkpoint
+workflow.add_node("EdgeMigrationNode", "rollback", {
+    "operation": "rollback_migration",
+    "migration_id": "migration_123",
+    "checkpoint_id": "checkpoint_456"  # Optional
+})
+"""
+
+
+def test_rollback_sample_with_its_ids_seeded() -> None:
+    seed_workload("edge-r1", "payments", records=200)
+    planned = one(
+        {
+            "operation": "plan_migration",
+            "source_edge": "edge-r1",
+            "target_edge": "edge-r2",
+            "workloads": ["payments"],
+            "migration_id": "migration_123",
+        }
+    )
+    assert planned["status"] == "success", planned
+    workflow = WorkflowBuilder()
+    run_sample(ROLLBACK, workflow=workflow)
+    results, _ = LocalRuntime().execute(workflow.build())
+    # The two nodes are not connected: they run side by side. The named checkpoint is
+    # not one of this migration's, which the rollback says; the execution is unaffected.
+    assert results["rollback"]["status"] == "error"
+    assert "checkpoint_456" in results["rollback"]["error"]
+    assert results["migrate"]["status"] == "success", results["migrate"]
+    assert results["migrate"]["result"]["workloads_migrated"] == ["payments"]
+
+
+MONITORING = """
+# Start edge monitoring
+workflow.add_node("EdgeMonitoringNode", "monitor", {
+    "operation": "start_monitor",
+    "edge_nodes": ["source-edge", "target-edge"],
+    "anomaly_detection": True
+})
+
+# Plan migration
+workflow.add_node("EdgeMigrationNode", "migrate", {
+    "operation": "plan_migration",
+    "source_edge": "source-edge",
+    "target_edge": "target-edge",
+    "workloads": ["monitored-app"]
+})
+
+# Get post-migration analytics
+workflow.add_node("EdgeMonitoringNode", "analytics", {
+    "operation": "get_analytics",
+    "edge_nodes": ["source-edge", "target-edge"],
+    "time_range": "1h"
+})
+
+# Connect for integrated monitoring
+workflow.add_connection("monitor", "status", "migrate", "input")
+workflow.add_connection("migrate", "plan", "analytics", "migration_info")
+"""
+
+
+def test_integration_with_edge_monitoring() -> None:
+    seed_workload("source-edge", "monitored-app", records=50)
+    workflow = WorkflowBuilder()
+    run_sample(MONITORING, workflow=workflow)
+    results, _ = LocalRuntime().execute(workflow.build())
+    assert [r["status"] for r in results.values()] == ["success"] * 3, results
+    assert results["monitor"]["monitor_active"] is True
+    assert results["migrate"]["plan"]["workloads"] == ["monitored-app"]
+    assert set(results["analytics"]["analytics"]["edges"]) <= {"source-edge", "target-edge"}
+
+
+CROSS_WORKFLOW = (
+    IMPORTS
+    + '''
+def cross_workflow_coordination():
+    """Demonstrates migration coordination across separate workflows."""
+    runtime = LocalRuntime()
+
+    # Workflow 1: Planning team creates migration plan
+    planning_workflow = WorkflowBuilder()
+    planning_workflow.add_node("EdgeMigrationNode", "plan", {
+        "operation": "plan_migration",
+        "source_edge": "datacenter-east",
+        "target_edge": "datacenter-west",
+        "workloads": ["user-service", "auth-service"],
+        "strategy": "staged",
+        "priority": 8
+    })
+
+    plan_results, _ = await runtime.execute_async(planning_workflow.build())
+    migration_id = plan_results["plan"]["plan"]["migration_id"]
+    print(f"Planning team created migration: {migration_id}")
+
+    # Workflow 2: Operations team monitors (different workflow, same state)
+    monitoring_workflow = WorkflowBuilder()
+    monitoring_workflow.add_node("EdgeMigrationNode", "check_active", {
+        "operation": "get_active_migrations"
+    })
+
+    monitor_results, _ = runtime.execute(monitoring_workflow.build())
+    active_migrations = monitor_results["check_active"]["migrations"]
+    active_ids = [m["migration_id"] for m in active_migrations]
+
+    # Migration created by planning team should be visible to operations team
+    assert migration_id in active_ids, "Shared state coordination working"
+    print(f"Operations team sees migration: {migration_id}")
+
+    # Workflow 3: Execution team pauses migration (shared state access)
+    execution_workflow = WorkflowBuilder()
+    execution_workflow.add_node("EdgeMigrationNode", "pause", {
+        "operation": "pause_migration",
+        "migration_id": migration_id
+    })
+
+    runtime.execute(execution_workflow.build())
+    print(f"Execution team paused migration: {migration_id}")
+
+    return {"migration_id": migration_id, "workflows_coordinated": 3}
+
+# Run cross-workflow example
+cross_workflow_coordination()
+'''
+)
+
+
+def test_cross_workflow_coordination(capsys: pytest.CaptureFixture[str]) -> None:
+    # The sample awaits inside a plain def: Python itself refuses to compile it.
+    with pytest.raises(SyntaxError, match="'await' outside async function"):
+        compile(CROSS_WORKFLOW, "<guide sample>", "exec")
+    # The smallest change that runs: an async def run by asyncio.run, whose two
+    # synchronous execute() calls become awaited execute_async() (a blocking call inside
+    # a running event loop is refused: it would block that loop).
+    ported = (
+        CROSS_WORKFLOW.replace(
+            "def cross_workflow_coordination", "async def cross_workflow_coordination"
+        )
+        .replace("runtime.execute(", "await runtime.execute_async(")
+        .replace(
+            "\ncross_workflow_coordination()\n",
+            "\nimport asyncio\nasyncio.run(cross_workflow_coordination())\n",
+        )
+    )
+    for workload in ("user-service", "auth-service"):
+        seed_workload("datacenter-east", workload, records=20)
+    run_sample(ported)
+    out = capsys.readouterr().out
+    migration_id = out.split("Planning team created migration: ")[1].split()[0]
+    assert f"Operations team sees migration: {migration_id}" in out
+    assert f"Execution team paused migration: {migration_id}" in out
+    paused = one({"operation": "get_progress", "migration_id": migration_id})
+    assert paused["progress"]["state"] == "paused"
+
+
+VALIDATION = """
+# Add validation phase
+workflow.add_node("EdgeMigrationNode", "validate", {
+    "operation": "get_progress",
+    "validate_functionality": True,
+    "test_endpoints": [
+        "/api/health",
+        "/api/status"
+    ]
+})
+"""
+
+
+def test_validation_sample_says_which_migration_it_needs() -> None:
+    workflow = WorkflowBuilder()
+    run_sample(VALIDATION, workflow=workflow)
+    results, _ = LocalRuntime().execute(workflow.build())
+    # The block names no migration and has nothing upstream: it says how to give one
+    # (examples/validation.py connects it to a completed migration).
+    assert results["validate"]["status"] == "error"
+    assert "no migration_id" in results["validate"]["error"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -116,3 +117,39 @@ def test_a_paused_migration_is_kept_and_a_later_process_resumes_it(tmp_path: Pat
         data_dir=kept,
     )
     assert check.stdout.split() == ["completed", "600"], check.stderr
+
+
+def test_ctrl_c_stops_the_wait_and_keeps_the_migration(tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(
+        HEADER
+        + textwrap.dedent(
+            """
+            seed_workload("edge-a", "svc", records=3000)
+            plan = one({"operation": "plan_migration", "source_edge": "edge-a",
+                        "target_edge": "edge-b", "workloads": ["svc"],
+                        "bandwidth_limit_mbps": 0.05, "sync_batch_size": 20})
+            one({"operation": "execute_migration", "migration_id": plan["migration_id"],
+                 "wait": False})
+            """
+        )
+    )
+    (tmp_path / "tmp").mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+    env.pop("EDGE_ACTORS_TOPOLOGY", None)
+    env.pop("EDGE_ACTORS_DATA_DIR", None)
+    with subprocess.Popen(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stderr is not None
+        seen = [proc.stderr.readline(), proc.stderr.readline()]  # "waiting for", progress
+        assert "waiting for 1 running migration(s)" in seen[0], seen
+        assert re.search(r": [a-z_]+ \d+% \(", seen[1]), seen
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read()
+        assert proc.wait(timeout=60) == 0
+    [kept] = data_dirs(tmp_path)
+    assert "1 migration(s) did not finish before exit:" in rest
+    assert "it resumes from its last checkpoint" in rest
+    assert f"EDGE_ACTORS_DATA_DIR={kept}" in rest
+    assert "Traceback" not in rest

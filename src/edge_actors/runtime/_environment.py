@@ -53,7 +53,7 @@ from edge_actors.monitoring import MonitoringService, ProbeTarget
 from edge_actors.schema import EDGE_NAME, EdgeName, convert
 
 from ._engine import Engine, default_engine
-from ._exit import keep_unfinished, wait_for_running
+from ._exit import ExitWatch
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -200,7 +200,7 @@ class EdgeEnvironment:
         self.config = config if config is not None else EnvironmentConfig.from_env()
         self.clock = clock
         self._engine = engine
-        self._keep_data_dir = False
+        self._exit_watch: ExitWatch | None = None
         self._endpoints: dict[str, EdgeEndpoint] = {}
         self._daemons: dict[str, EdgeDaemon] = {}
         self._static: Topology | None = None
@@ -270,9 +270,9 @@ class EdgeEnvironment:
             )
             self._stack = stack.pop_all()
         if self._engine is not None:
-            # At interpreter exit: wait for running migrations, then keep what did not end.
-            self._engine.at_exit(self._wait_at_exit)
-            self._engine.at_exit(self._keep_at_exit)
+            self._exit_watch = ExitWatch.register(
+                self._engine, self.migration, self.data_dir, self._temporary, DATA_DIR_ENV
+            )
         return self
 
     async def __aexit__(
@@ -286,22 +286,8 @@ class EdgeEnvironment:
             await stack.__aexit__(exc_type, exc, tb)
         _log.info("environment.closed", data_dir=str(self._data_dir))
 
-    async def _wait_at_exit(self) -> None:
-        if self._migration is not None:
-            await wait_for_running(self._migration)
-
-    async def _keep_at_exit(self) -> None:
-        if self._migration is None or self._data_dir is None:
-            return
-        self._keep_data_dir = keep_unfinished(
-            await self._migration.statuses(),
-            self._data_dir,
-            temporary=self._temporary,
-            data_dir_env=DATA_DIR_ENV,
-        )
-
     def _remove_temporary(self, data_dir: Path) -> None:
-        if not self._keep_data_dir:
+        if self._exit_watch is None or not self._exit_watch.kept:
             shutil.rmtree(data_dir, ignore_errors=True)
 
     def _stop_edges(self) -> None:

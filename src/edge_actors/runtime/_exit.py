@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 
     from edge_actors.migration import MigrationProgress, MigrationService, MigrationStatus
 
-__all__ = ["ENDED", "WAITED", "keep_unfinished", "wait_for_running", "write_stderr"]
+    from ._engine import Engine
+
+__all__ = ["ENDED", "WAITED", "ExitWatch", "keep_unfinished", "wait_for_running", "write_stderr"]
 
 WAITED = frozenset(
     ("queued", "planning", "pre_sync", "sync", "cutover", "validation", "cleanup", "rolling_back")
@@ -144,3 +146,52 @@ def keep_unfinished(
     )
     _log.info("exit.kept", migrations=[s.migration_id for s in left], data_dir=str(data_dir))
     return True
+
+
+class ExitWatch:
+    """The two exit hooks of one environment (wait, then keep) and what they decided.
+
+    Args:
+        service: the environment's migration service.
+        data_dir: its data directory.
+        temporary: whether that directory is removed when the environment closes.
+        data_dir_env: the variable that points a later run at it.
+    """
+
+    def __init__(
+        self, service: MigrationService, data_dir: Path, *, temporary: bool, data_dir_env: str
+    ) -> None:
+        self.service = service
+        self.data_dir = data_dir
+        self.temporary = temporary
+        self.data_dir_env = data_dir_env
+        self.kept = False
+        """True once :meth:`keep` found migrations that did not end: keep the directory."""
+
+    @classmethod
+    def register(
+        cls,
+        engine: Engine,
+        service: MigrationService,
+        data_dir: Path,
+        temporary: bool,
+        data_dir_env: str,
+    ) -> ExitWatch:
+        """Watch ``service`` at ``engine``'s interpreter exit: wait, then keep."""
+        watch = cls(service, data_dir, temporary=temporary, data_dir_env=data_dir_env)
+        engine.at_exit(watch.wait)
+        engine.at_exit(watch.keep)
+        return watch
+
+    async def wait(self) -> None:
+        """First hook: :func:`wait_for_running`."""
+        await wait_for_running(self.service)
+
+    async def keep(self) -> None:
+        """Second hook: :func:`keep_unfinished`, remembering whether anything is kept."""
+        self.kept = keep_unfinished(
+            await self.service.statuses(),
+            self.data_dir,
+            temporary=self.temporary,
+            data_dir_env=self.data_dir_env,
+        )

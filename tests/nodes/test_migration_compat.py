@@ -16,6 +16,7 @@ from nodes_support import mig, mon, run_nodes
 from structlog.testing import capture_logs
 
 from edge_actors import seed_workload
+from edge_actors.runtime import get_environment
 from edge_actors.workflow import WorkflowBuilder, WorkflowError
 
 if TYPE_CHECKING:
@@ -370,3 +371,36 @@ def test_connection_input_names_are_checked_at_build(target_input: str, fragment
     builder.add_node("EdgeMigrationNode", "progress", {"operation": "get_progress"})
     builder.add_connection("plan", "result", "progress", "input")
     builder.build()
+
+
+def test_stop_migrator_pauses_what_runs_and_resume_continues_it(engine: Engine) -> None:
+    seed_workload("edge-west", "busy", records=600, engine=engine)
+    paced = {"bandwidth_limit_mbps": 0.2, "sync_batch_size": 50}
+    r = run_nodes(
+        engine,
+        plan("plan", "edge-west", ["busy"], **paced),
+        mig("exec", operation="execute_migration", wait=False),
+        links=(("plan", "status", "exec", "input"),),
+    )
+    migration_id = r["plan"]["migration_id"]
+    stopped = one(engine, operation="stop_migrator")
+    assert stopped["migrator_active"] is False
+    assert stopped["paused"] == [migration_id]
+    held = one(engine, operation="get_progress", migration_id=migration_id)["progress"]
+    assert (held["state"], held["metrics"]["paused"], held["estimated_completion"]) == (
+        "paused",
+        1,
+        None,
+    )
+    assert one(engine, operation="start_migrator")["migrator_active"] is True
+    resumed = one(engine, operation="resume_migration", migration_id=migration_id)
+    assert resumed["result"]["status"] == "resumed"
+    env = engine.call(get_environment, engine)
+
+    async def settle() -> str:
+        status = await env.migration.wait(migration_id, {"completed", "failed"}, timeout=60)
+        return status.state
+
+    assert engine.call(settle) == "completed"
+    final = one(engine, operation="get_progress", migration_id=migration_id)["progress"]
+    assert final["workloads_migrated"] == ["busy"]

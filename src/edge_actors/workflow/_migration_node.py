@@ -47,7 +47,6 @@ __all__ = [
     "Call",
     "EdgeMigrationNode",
     "EdgeNode",
-    "NodeFailure",
     "failed",
     "succeeded",
     "to_plain",
@@ -58,10 +57,6 @@ _ROLLBACK_TIMEOUT_S = 120.0
 SUCCESS = "success"
 FAILED = "error"
 """``status`` of a failed operation: the original SDK's word (the runtime reads it too)."""
-
-
-class NodeFailure(EdgeActorsError):
-    """An expected failure of a node operation; its message says what to fix."""
 
 
 def to_plain(value: object) -> Any:

@@ -62,3 +62,30 @@ async def test_live_migration_loses_nothing(edges: Edges, service: MigrationServ
     progress = await service.progress(plan.migration_id)
     assert progress.measured_downtime_ms is not None
     assert await service.active() == []
+
+
+@pytest.mark.parametrize("budget", ["5m", "1h"])
+async def test_a_long_downtime_budget_still_cuts_over(
+    edges: Edges, service: MigrationService, budget: str
+) -> None:
+    """The guide's constraint table uses ``max_downtime: "5m"``: the hold lease the
+    cutover asks for stays within what an edge grants (``hold_max_lease_s``), so a long
+    budget cuts over instead of failing every cutover with a refused lease."""
+    async with AdminClient(edges.west.url, TOKEN) as admin:
+        await admin.create_workload("long-budget")
+    await seed(edges.west.url, "long-budget", 200)
+    plan = await service.plan(
+        {
+            "source_edge": "edge-west",
+            "target_edge": "edge-east",
+            "workloads": ["long-budget"],
+            "strategy": "live",
+            "constraints": {"max_downtime": budget},
+        }
+    )
+    status = await service.execute(plan.migration_id, wait=True, timeout=60)
+    assert status.state == "completed", status
+    async with AdminClient(edges.east.url, TOKEN) as east:
+        target = await east.workload("long-budget")
+    assert target.status == "active"
+    assert target.records == 200

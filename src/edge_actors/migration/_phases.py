@@ -279,9 +279,6 @@ class Phases(Ownership):
         m.max_downtime_ms = max(m.downtime_ms.values(), default=0.0)
         p.measured_downtime_ms = m.max_downtime_ms
 
-    def _hold_lease_s(self) -> float:
-        return max(30.0, 20 * self.plan.constraints.max_downtime_s)
-
     def _count_hold(self, held_ms: float) -> None:
         """Count one cutover attempt's write hold, successful or undone."""
         m = self.metrics

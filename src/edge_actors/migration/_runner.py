@@ -53,6 +53,8 @@ __all__ = ["MigrationFailure", "Runner"]
 _ASK_TIMEOUT_S = 30.0
 _PUBLISH_S = 0.05
 """Progress snapshots go to the supervisor at most this often (and at every boundary)."""
+HOLD_LEASE_MAX_S = 600.0
+"""The longest hold lease a cutover asks for: an edge's default ``hold_max_lease_s``."""
 
 
 class MigrationFailure(MigrationError):
@@ -299,8 +301,10 @@ class Runner:
         return infos
 
     def hold_lease_s(self) -> float:
-        """How long a write hold may last before the edge lifts it on its own."""
-        return max(30.0, 20 * self.plan.constraints.max_downtime_s)
+        """How long a write hold may last before the edge lifts it on its own: a margin
+        over the downtime budget, at most what an edge grants by default
+        (``hold_max_lease_s``), so a budget of minutes still gets its hold."""
+        return min(HOLD_LEASE_MAX_S, max(30.0, 20 * self.plan.constraints.max_downtime_s))
 
     async def settled_info(self, edge: str, w: str) -> EdgeWorkload:
         """The workload's info once no cutover runs on ``edge`` (an unknown outcome of a

@@ -88,3 +88,30 @@ async def test_a_shared_sticky_directory_is_warned_about_not_tightened(tmp_path:
             assert _mode(shared) == 0o1777
     warnings = [(e["path"], e["mode"]) for e in logs if e["event"] == "data_file_not_private"]
     assert (str(shared), "0o1777") in warnings
+
+
+async def test_an_embedded_daemon_creates_every_file_0600_whatever_the_umask(
+    tmp_path: Path,
+) -> None:
+    """A library must not change its host's umask, so an embedded edge (``LocalRuntime``'s)
+    creates its stores, catalog and routing files 0600 itself: reusing its data directory
+    later finds nothing loose to warn about."""
+    previous = os.umask(0o022)
+    try:
+        async with EdgeDaemon(config(tmp_path)) as daemon:
+            async with AdminClient(daemon.url, ADMIN) as admin:
+                await admin.create_workload("orders")
+                async with EdgeClient(daemon.url, token=ADMIN) as client:
+                    await client.put("orders", "k", b"v")
+                    assert await client.get("orders", "k") == b"v"
+                await admin.set_status("orders", "incoming")
+            data_dir = tmp_path / daemon.name
+    finally:
+        os.umask(previous)
+    files = [p for p in data_dir.rglob("*") if p.is_file()]
+    assert len(files) >= 3
+    assert [(str(p), oct(_mode(p))) for p in files if _mode(p) & 0o077] == []
+    with structlog.testing.capture_logs() as logs:
+        async with EdgeDaemon(config(tmp_path)):
+            pass
+    assert [e for e in logs if e["event"] == "data_file_not_private"] == []

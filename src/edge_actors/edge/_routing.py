@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 import msgspec
 
+from edge_actors._private_files import open_private
 from edge_actors.clock import SYSTEM_CLOCK
 
 from ._errors import EdgeError
@@ -60,7 +61,7 @@ def write_state_file(path: Path, value: object) -> None:
     """Replace the JSON state file ``path`` with ``value``, durably (fsync, then rename)."""
     body = msgspec.json.encode(value)
     tmp = path.with_suffix(".json.tmp")
-    with open(tmp, "wb") as handle:
+    with os.fdopen(open_private(tmp), "wb") as handle:
         handle.write(body)
         handle.flush()
         os.fsync(handle.fileno())

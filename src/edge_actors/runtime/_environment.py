@@ -35,6 +35,7 @@ import anyio.abc
 import msgspec
 
 from edge_actors._log import get_logger
+from edge_actors._private_files import make_private_dir
 from edge_actors.clock import SYSTEM_CLOCK, Clock
 from edge_actors.edge import (
     DEFAULT_MAX_BYTES,
@@ -227,7 +228,7 @@ class EdgeEnvironment:
         if self.config.data_dir is None:
             return Path(tempfile.mkdtemp(prefix="edge-actors-"))
         data_dir = Path(self.config.data_dir).expanduser().resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(data_dir)
         return data_dir
 
     async def __aenter__(self) -> Self:

@@ -20,6 +20,8 @@ import sqlite3
 import threading
 from typing import TYPE_CHECKING
 
+from edge_actors._private_files import create_private
+
 from ._errors import StoreError
 from ._models import StoreStats
 
@@ -57,8 +59,9 @@ class Catalog:
         self._path = path
         self._lock = threading.Lock()
         try:
+            create_private(path)
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open store catalog {str(path)!r}: {exc}") from exc
         try:
             conn.execute("PRAGMA journal_mode = WAL")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from edge_actors._log import get_logger
+from edge_actors._private_files import make_private_dir
 from edge_actors.clock import SYSTEM_CLOCK
 
 from ._budget import DEFAULT_CACHE_MIB, DEFAULT_IDLE_CLOSE_S
@@ -325,7 +326,7 @@ class StoreRegistry(AsyncCloseable):
         return names, known
 
     def _scan_dir(self) -> list[str]:
-        self._dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self._dir)
         names: list[str] = []
         for path in sorted(self._dir.glob(f"*{_SUFFIX}")):
             name = path.name[: -len(_SUFFIX)]

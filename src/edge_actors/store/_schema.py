@@ -18,6 +18,8 @@ import sqlite3
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from edge_actors._private_files import create_private, make_private_dir
+
 from ._digest import EMPTY_DIGEST
 from ._errors import StoreError, WorkloadNotFound
 
@@ -104,17 +106,19 @@ def connect_writer(
             SQLite failed to open it.
     """
     if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
     elif not path.is_file():
         raise WorkloadNotFound(f"workload {name!r} has no store file at {str(path)!r}")
     try:
+        if create:
+            create_private(path)
         conn = sqlite3.connect(
             _uri(path, "rwc" if create else "rw"),
             uri=True,
             isolation_level=None,
             check_same_thread=False,
         )
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError) as exc:
         raise StoreError(f"cannot open store file {str(path)!r}: {exc}") from exc
     try:
         conn.execute(f"PRAGMA page_size = {_PAGE_SIZE}")  # takes effect in a new file only

@@ -1,0 +1,53 @@
+"""The supervisor on a PostgreSQL journal whose server dies mid-run: it crashes, is
+restarted from the journal once the server is back, and loses nothing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+from structlog.testing import capture_logs
+
+from edge_actors.migration import MigrationService
+from edge_actors.migration.journal import JournalUnavailable
+
+from .conftest import FAST_RESTART
+from .ledger import make_workload, plan_for
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from postgres.server import PostgresServer
+
+    from .conftest import Edges
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_lost_journal_crashes_the_supervisor_which_resumes_from_it(
+    edges: Edges, own_postgres: PostgresServer, tmp_path: Path
+) -> None:
+    await make_workload(edges, "ledger", 200)
+    async with MigrationService(
+        edges.gateway, tmp_path / "unused", journal=own_postgres.url, restart=FAST_RESTART
+    ) as service:
+        assert service.journal_location == own_postgres.url
+        plan = await service.plan(plan_for("ledger"))
+        mid = plan.migration_id
+        own_postgres.kill()
+        with capture_logs() as logs:
+            with anyio.fail_after(60), pytest.raises(JournalUnavailable):
+                await service.history(mid)  # the supervisor crashes on it, not hangs
+            # Restarted by its root, it waits the journal out instead of crashing again.
+            with anyio.fail_after(60):
+                while not any(e["event"] == "supervisor.journal_unavailable" for e in logs):
+                    await anyio.sleep(0.05)
+        own_postgres.start()
+        with anyio.fail_after(60):
+            history = await service.history(mid)
+        assert [e.to_state for e in history] == ["planned"]
+        assert (await service.status(mid)).state == "planned"
+        await service.execute(mid)
+        status = await service.wait(mid, {"completed", "failed"}, timeout=60)
+        assert status.state == "completed", status

@@ -9,10 +9,11 @@ import anyio
 import pytest
 from structlog.testing import capture_logs
 
+from edge_actors.edge import AdminClient
 from edge_actors.migration import MigrationService
 from edge_actors.migration.journal import JournalUnavailable
 
-from .conftest import FAST_RESTART
+from .conftest import FAST_RESTART, TOKEN, lost_writes, seed, writing
 from .ledger import make_workload, plan_for
 
 if TYPE_CHECKING:
@@ -51,3 +52,46 @@ async def test_a_lost_journal_crashes_the_supervisor_which_resumes_from_it(
         await service.execute(mid)
         status = await service.wait(mid, {"completed", "failed"}, timeout=60)
         assert status.state == "completed", status
+
+
+async def test_a_journal_lost_mid_sync_under_writes_then_back_completes_losing_nothing(
+    edges: Edges, own_postgres: PostgresServer, tmp_path: Path
+) -> None:
+    async with AdminClient(edges.west.url, TOKEN) as admin:
+        await admin.create_workload("ledger")
+    await seed(edges.west.url, "ledger", 1500, 1024)
+    async with (
+        writing(edges.west.url, "ledger", rate=100) as writer,
+        MigrationService(
+            edges.gateway, tmp_path / "unused", journal=own_postgres.url, restart=FAST_RESTART
+        ) as service,
+    ):
+        request = plan_for(
+            "ledger", bandwidth_limit_mbps=3, checkpoint_interval=0.2,
+            constraints={"max_downtime": "300ms"},
+        )  # fmt: skip
+        plan = await service.plan(request)
+        mid = plan.migration_id
+        await service.execute(mid)
+        async with AdminClient(edges.east.url, TOKEN) as east:
+            with anyio.fail_after(30):
+                while True:
+                    try:
+                        if (await east.workload("ledger")).records > 300:
+                            break
+                    except Exception:  # not created on the target yet
+                        pass
+                    await anyio.sleep(0.05)
+        with capture_logs() as logs:
+            own_postgres.kill()  # mid-sync: the next checkpoint cannot be journaled
+            with anyio.fail_after(60):
+                while not any(e["event"] == "supervisor.journal_unavailable" for e in logs):
+                    await anyio.sleep(0.05)
+        own_postgres.start()
+        status = await service.wait(mid, {"completed", "failed"}, timeout=120)
+        assert status.state == "completed", status
+        await writer.wait_for_writes(20)  # it keeps writing, now against the target
+        history = [e.detail for e in await service.history(mid)]
+    assert writer.failures == []
+    assert await lost_writes(edges.east.url, "ledger", writer.acked) == []
+    assert any("recovered from the journal" in d for d in history)

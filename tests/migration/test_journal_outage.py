@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import aiohttp
 import anyio
 import pytest
 from structlog.testing import capture_logs
 
-from edge_actors.edge import AdminClient
+from edge_actors.edge import AdminClient, add_migration_routes
 from edge_actors.migration import MigrationService
 from edge_actors.migration.journal import JournalUnavailable
 
-from .conftest import FAST_RESTART, TOKEN, lost_writes, seed, writing
+from .conftest import FAST_RESTART, TOKEN, lost_writes, run_daemon, seed, writing
 from .ledger import make_workload, plan_for
 
 if TYPE_CHECKING:
@@ -95,3 +96,27 @@ async def test_a_journal_lost_mid_sync_under_writes_then_back_completes_losing_n
     assert writer.failures == []
     assert await lost_writes(edges.east.url, "ledger", writer.acked) == []
     assert any("recovered from the journal" in d for d in history)
+
+
+async def test_the_admin_api_answers_503_while_the_journal_is_lost(
+    edges: Edges, own_postgres: PostgresServer, tmp_path: Path
+) -> None:
+    await make_workload(edges, "ledger", 50)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with MigrationService(
+        edges.gateway, tmp_path / "unused", journal=own_postgres.url, restart=FAST_RESTART
+    ) as service:
+        mid = (await service.plan(plan_for("ledger"))).migration_id
+        async with (
+            run_daemon(
+                tmp_path, "edge-admin", extra_routes=lambda app: add_migration_routes(app, service)
+            ) as host,
+            aiohttp.ClientSession() as http,
+        ):
+            own_postgres.kill()
+            url = f"{host.url}/admin/migrations/{mid}/history"
+            async with http.get(url, headers=auth) as resp:
+                body = await resp.json()
+            assert (resp.status, body["error"]) == (503, "journal_unavailable"), body
+            assert resp.headers["Retry-After"] == "5"
+            assert own_postgres.url in body["message"]

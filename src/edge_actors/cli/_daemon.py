@@ -11,10 +11,12 @@ is uvloop when it is installed.
 
 With ``--supervisor`` the daemon also hosts the migration supervisor: a
 :class:`~edge_actors.migration.MigrationService` whose journal lives in
-``<data-dir>/migrations/`` and whose gateway is an ``HttpEdgeGateway`` over the
-``--topology`` file plus this daemon itself (under its own name and URL), with the
-``/admin/migrations`` routes mounted. Restarted on the same data dir (even after
-SIGKILL), it resumes unfinished migrations from the journal.
+``<data-dir>/migrations/`` (or where ``--journal`` / the ``journal`` key /
+``EDGE_ACTORS_JOURNAL`` says: a SQLite path or a ``postgresql://`` URL) and whose
+gateway is an ``HttpEdgeGateway`` over the ``--topology`` file plus this daemon itself
+(under its own name and URL), with the ``/admin/migrations`` routes mounted. Restarted on
+the same data dir and journal (even after SIGKILL), it resumes unfinished migrations
+from the journal.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import signal
+import urllib.parse
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +45,7 @@ from edge_actors.edge import (
 from edge_actors.edge._private import private_umask
 from edge_actors.errors import ConfigError
 from edge_actors.migration import MigrationService
+from edge_actors.migration.journal import JOURNAL_ENV, parse_journal_url
 
 from ._progress import one_line_errors
 from ._tokens import add_token_flags, refuse_argv_token
@@ -113,6 +117,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="TOML or YAML topology of the other edges (with --supervisor)",
     )
     parser.add_argument(
+        "--journal",
+        metavar="URL",
+        help="the supervisor's journal: a SQLite path, sqlite:///PATH or postgresql://"
+        f"user@host:port/db (with --supervisor; {JOURNAL_ENV}; default in DATA_DIR)",
+    )
+    parser.add_argument(
+        "--journal-password-file",
+        metavar="FILE",
+        help="file holding the PostgreSQL journal's password (or PGPASSWORD)",
+    )
+    parser.add_argument(
         "--log-level",
         default=None,
         type=str.lower,
@@ -129,6 +144,7 @@ def config_from_args(args: argparse.Namespace) -> EdgeConfig:
         ConfigError: Any setting is missing or malformed (the message names it).
     """
     refuse_argv_token(args)
+    refuse_argv_password(args)
     overrides: dict[str, Any] = {
         "name": args.name,
         "host": args.host,
@@ -146,11 +162,54 @@ def config_from_args(args: argparse.Namespace) -> EdgeConfig:
         "public_url": args.public_url,
         "cache_mib": args.cache_mib,
         "fd_budget": args.fd_budget,
+        "journal": args.journal,
+        "journal_password_file": args.journal_password_file,
     }
     config = load_edge_config(args.config, overrides=overrides)
     config.ssl_context()  # a bad certificate is a config error before anything starts
     config.client_ssl_context()
     return config
+
+
+def refuse_argv_password(args: argparse.Namespace) -> None:
+    """Refuse a ``--journal`` URL holding a password (argv is readable by every user).
+
+    Raises:
+        ConfigError: the URL has a password; names the safe ways to give one.
+    """
+    if args.journal is None:
+        return
+    url = parse_journal_url(args.journal, field="--journal")
+    if url.dsn is not None and _has_password(url.dsn):
+        raise ConfigError(
+            f"--journal: {url.display!r} holds a password, visible to every local user on "
+            "the command line (ps, /proc/PID/cmdline); use --journal-password-file FILE, "
+            f"PGPASSWORD, or the journal key of the config file or {JOURNAL_ENV}"
+        )
+
+
+def _has_password(dsn: str) -> bool:
+    parts = urllib.parse.urlsplit(dsn)
+    query = urllib.parse.parse_qs(parts.query)
+    return bool(parts.password) or "password" in {key.lower() for key in query}
+
+
+def journal_password(config: EdgeConfig) -> str | None:
+    """The PostgreSQL journal's password from ``journal_password_file`` (``None``: none).
+
+    Raises:
+        ConfigError: the file cannot be read or is empty (named).
+    """
+    path = config.journal_password_file
+    if path is None:
+        return None
+    try:
+        password = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"journal_password_file: cannot read {path!r}: {exc}") from None
+    if not password:
+        raise ConfigError(f"journal_password_file: {path!r} is empty")
+    return password
 
 
 def ready_line(daemon: EdgeDaemon) -> str:
@@ -165,13 +224,14 @@ def topology_from_args(args: argparse.Namespace) -> Topology | None:
         ConfigError: ``--topology`` without ``--supervisor``, or a malformed topology file.
     """
     if not args.supervisor:
-        if args.topology is not None:
-            raise ConfigError("--topology: only valid with --supervisor")
+        for flag, value in (("--topology", args.topology), ("--journal", args.journal)):
+            if value is not None:
+                raise ConfigError(f"{flag}: only valid with --supervisor")
         return None
     return Topology() if args.topology is None else load_topology(args.topology)
 
 
-async def _serve(config: EdgeConfig, topology: Topology | None) -> None:
+async def _serve(config: EdgeConfig, topology: Topology | None, password: str | None) -> None:
     async with AsyncExitStack() as stack:
         service: MigrationService | None = None
         gateway: HttpEdgeGateway | None = None
@@ -184,7 +244,12 @@ async def _serve(config: EdgeConfig, topology: Topology | None) -> None:
                     client_cert=config.client_cert,
                 )
             )
-            service = MigrationService(gateway, Path(config.data_dir) / JOURNAL_DIR)
+            service = MigrationService(
+                gateway,
+                Path(config.data_dir) / JOURNAL_DIR,
+                journal=config.journal,
+                journal_password=password,
+            )
             extra_routes = functools.partial(add_migration_routes, service=service)
         daemon = await stack.enter_async_context(EdgeDaemon(config, extra_routes=extra_routes))
         if gateway is not None and service is not None:
@@ -195,7 +260,11 @@ async def _serve(config: EdgeConfig, topology: Topology | None) -> None:
             # Entering the service resumes unfinished journaled migrations; leaving it
             # (first, before the daemon) stops them at a chunk boundary, state untouched.
             await stack.enter_async_context(service)
-            daemon.log.info("supervisor_started", edges=sorted(gateway.topology))
+            daemon.log.info(
+                "supervisor_started",
+                edges=sorted(gateway.topology),
+                journal=service.journal_location,
+            )
         async with anyio.create_task_group() as tg:
 
             async def on_signals() -> None:
@@ -219,8 +288,9 @@ def run_daemon(args: argparse.Namespace) -> int:
     """
     config = config_from_args(args)
     topology = topology_from_args(args)
+    password = journal_password(config) if topology is not None else None
     private_umask()  # every store, journal and routing file is created 0600
     configure_default_logging(args.log_level, strict=True)
     options: dict[str, Any] = {"use_uvloop": importlib.util.find_spec("uvloop") is not None}
-    anyio.run(_serve, config, topology, backend="asyncio", backend_options=options)
+    anyio.run(_serve, config, topology, password, backend="asyncio", backend_options=options)
     return 0

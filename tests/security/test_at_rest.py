@@ -115,3 +115,18 @@ async def test_an_embedded_daemon_creates_every_file_0600_whatever_the_umask(
         async with EdgeDaemon(config(tmp_path)):
             pass
     assert [e for e in logs if e["event"] == "data_file_not_private"] == []
+
+
+def test_the_sqlite_journal_is_created_0600_whatever_the_umask(tmp_path: Path) -> None:
+    from edge_actors.migration.journal import Journal
+
+    previous = os.umask(0o022)
+    try:
+        journal = Journal(tmp_path / "supervisor")
+        journal.close()
+    finally:
+        os.umask(previous)
+    files = [p for p in (tmp_path / "supervisor").rglob("*") if p.is_file()]
+    assert files
+    assert [(p.name, oct(_mode(p))) for p in files if _mode(p) & 0o077] == []
+    assert _mode(tmp_path / "supervisor") == 0o700

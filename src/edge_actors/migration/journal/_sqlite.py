@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 import anyio
 import anyio.to_thread
 
+from edge_actors._private_files import create_private, make_private_dir
+
 from .._errors import MigrationError
 from . import _sql
 
@@ -101,7 +103,8 @@ class Journal:
         directory = Path(data_dir)
         self.path = directory / filename
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            make_private_dir(directory)
+            create_private(self.path)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")

@@ -45,13 +45,15 @@ async def test_commands_end_to_end(tmp_path: Path) -> None:
             west,
         ):
             env = {"EDGE_ACTORS_DAEMON": west, "EDGE_ACTORS_CLUSTER_TOKEN": TOKEN}
-            slow_digest = await seed(west, "orders", 1500, 1024)
+            # 4 MB at 1 Mbps: the sync lasts ~30 s, so pause, resume and rollback land in it
+            # even when each CLI call takes seconds on a loaded machine.
+            slow_digest = await seed(west, "orders", 4000, 1024)
             fast_digest = await seed(west, "cache", 400, 256)
 
             # plan (--json: the full plan) and list
             plan = await run_cli(
                 "plan", "--source", "edge-west", "--target", "edge-east",
-                "--workload", "orders", "--bandwidth-mbps", "2", "--batch-size", "100",
+                "--workload", "orders", "--bandwidth-mbps", "1", "--batch-size", "100",
                 "--constraint", "max_downtime=300ms", "--checkpoint-interval", "0.2",
                 "--json", **env,
             )  # fmt: skip
@@ -60,7 +62,7 @@ async def test_commands_end_to_end(tmp_path: Path) -> None:
             mid = planned["migration_id"]
             assert planned["workloads"] == ["orders"]
             assert planned["constraints"]["max_downtime_s"] == pytest.approx(0.3)
-            assert planned["bandwidth_bps"] == pytest.approx(2e6)
+            assert planned["bandwidth_bps"] == pytest.approx(1e6)
             listing = await run_cli("list", **env)
             assert listing.code == 0
             assert mid in listing.out

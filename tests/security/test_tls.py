@@ -145,7 +145,7 @@ async def test_a_migration_between_edges_with_a_private_ca(tmp_path: Path, mutua
     async with _two_edges(tmp_path, pki, mutual=mutual) as (west, east, admin_west, admin_east):
         assert west.url.startswith("https://")
         await admin_west.create_workload("orders")
-        await admin_east.create_workload("orders", "incoming")
+        await admin_east.create_workload("orders", "incoming", migration_id="mig-1")
         async with EdgeClient(west.url, token=ADMIN, ssl_context=trust) as client:
             await client.batch("orders", [(f"k{i}", b"v") for i in range(20)])
         topology = Topology(

@@ -10,6 +10,8 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+import aiohttp
+import anyio
 import pytest
 
 from edge_actors.edge import (
@@ -21,17 +23,29 @@ from edge_actors.edge import (
     Topology,
 )
 from edge_actors.edge._grants import mint_grant
-from edge_actors.migration import CutoverSpec
+from edge_actors.migration import CutoverSpec, MigrationService
 from edge_actors.migration._gateway import TransferRequest
 from edge_actors.transfer import TransferSpec
+from edge_actors.wire import (
+    PROTOCOL_VERSION,
+    Ack,
+    Change,
+    ChunkCodec,
+    ErrorFrame,
+    Hello,
+    HelloAck,
+    decode_frame,
+    encode_frame,
+)
 
-from .conftest import ADMIN, PEER, config
+from .conftest import ADMIN, PEER, bearer, config
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
     from edge_actors.transfer import TransferProgress
+    from edge_actors.wire import Frame
 
 pytestmark = pytest.mark.anyio
 
@@ -216,3 +230,96 @@ async def test_the_rollback_streams_into_the_source_moved_by_that_migration_only
             own = await gateway.transfer("edge-east", "edge-west", back("mig-1"), lambda _: None)
             assert own.state == "done", own.error
         assert (await edges.admin_west.workload("orders")).lsn == 11
+
+
+async def _open_stream(ws: aiohttp.ClientWebSocketResponse, migration_id: str) -> None:
+    hello = Hello(
+        protocol=PROTOCOL_VERSION, migration_id=migration_id, workload="orders", transfer_id="t"
+    )
+    await ws.send_bytes(encode_frame(hello))
+    assert isinstance(decode_frame(await ws.receive_bytes()), HelloAck)
+
+
+async def _send_chunk(ws: aiohttp.ClientWebSocketResponse, seq: int, value: bytes) -> Frame:
+    """Send ``balance = value`` at LSN 1000 + seq as chunk ``seq``; return the answer."""
+    codec = ChunkCodec()
+    changes = [Change(lsn=1000 + seq, key="balance", value=value)]
+    chunk = codec.encode_chunk(migration_id="mig-a", workload="orders", seq=seq, changes=changes)
+    await ws.send_bytes(encode_frame(chunk))
+    with anyio.fail_after(10):
+        return decode_frame(await ws.receive_bytes())
+
+
+@pytest.mark.parametrize("change", ["activate", "rebind"])
+async def test_a_stream_opened_before_a_route_change_cannot_write_after_it(
+    tmp_path: Path, change: str
+) -> None:
+    """A peer that opened its stream while the copy was ``incoming`` for its migration
+    keeps no right once the copy goes active (live data) or is rebound to another
+    migration: its next chunk is refused and not applied."""
+    async with (
+        _edges(tmp_path) as edges,
+        aiohttp.ClientSession() as http,
+        http.ws_connect(edges.east.url + "/peer/stream", headers=bearer(PEER)) as ws,
+    ):
+        await edges.admin_east.create_workload("orders", "incoming", migration_id="mig-a")
+        await _open_stream(ws, "mig-a")
+        assert isinstance(await _send_chunk(ws, 1, b"100"), Ack)  # allowed while incoming
+        if change == "activate":
+            await edges.admin_east.activate("orders", min_lsn=1001)
+        else:
+            await edges.admin_east.set_status("orders", "incoming", migration_id="mig-b")
+        before = await _snapshot(edges.admin_east, "orders")
+        refusal = await _send_chunk(ws, 2, b"999999")
+        assert isinstance(refusal, ErrorFrame), refusal
+        reason = "is active" if change == "activate" else "is incoming for 'mig-b'"
+        assert refusal.code == "apply_failed"
+        assert reason in refusal.message, refusal.message
+        assert await _snapshot(edges.admin_east, "orders") == before
+        async with EdgeClient(edges.east.url, token=ADMIN) as client:
+            if change == "activate":
+                assert await client.get("orders", "balance") == b"100"
+
+
+async def test_a_migration_binds_its_copies_and_rolls_back_through_the_binding(
+    tmp_path: Path,
+) -> None:
+    """End to end under the supervisor's grants: the target's leftover ``incoming`` copy of
+    another migration is rebound to this one, the cutover binds the source's ``moved``
+    copy to it, and the rollback's sync-back streams through that binding."""
+    async with _edges(tmp_path) as edges:
+        await edges.seed_west("orders", 100)
+        await edges.admin_east.create_workload("orders", "incoming", migration_id="mig-old")
+        topology = Topology(
+            {
+                "edge-west": EdgeEndpoint(edges.west.url, ADMIN),
+                "edge-east": EdgeEndpoint(edges.east.url, ADMIN),
+            }
+        )
+        async with (
+            HttpEdgeGateway(topology) as gateway,
+            MigrationService(gateway, tmp_path / "supervisor") as service,
+        ):
+            plan = await service.plan(
+                {
+                    "source_edge": "edge-west",
+                    "target_edge": "edge-east",
+                    "workloads": ["orders"],
+                    "test_endpoints": ["/no-such-endpoint"],  # fails after the cutover
+                }
+            )
+            mid = plan.migration_id
+            status = await service.execute(mid, wait=True, timeout=60)
+            assert status.state == "failed", status
+            east = await edges.admin_east.workload("orders")
+            west = await edges.admin_west.workload("orders")
+            assert (east.status, east.migration_id) == ("active", mid)
+            assert (west.status, west.migration_id) == ("moved", mid)
+            async with EdgeClient(edges.east.url, token=ADMIN) as client:
+                await client.put("orders", "after-cutover", b"east")
+            status = await service.rollback(mid, timeout=60)
+            assert status.state == "rolled_back", status
+        west = await edges.admin_west.workload("orders")
+        assert (west.status, west.records) == ("active", 101)
+        async with EdgeClient(edges.west.url, token=ADMIN) as client:
+            assert await client.get("orders", "after-cutover") == b"east"

@@ -27,9 +27,11 @@ from ._errors import EdgeError
 from ._http import HttpError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from edge_actors.actors import ActorSystem
     from edge_actors.store import StoreRegistry, WorkloadStore
-    from edge_actors.wire import WireLimits
+    from edge_actors.wire import Change, WireLimits
 
     from ._credentials import Credential
     from ._metrics import DaemonMetrics
@@ -110,6 +112,28 @@ def check_peer_target(
     return route
 
 
+class _BoundTarget:
+    """The store a peer's stream writes to, re-checked before every chunk.
+
+    The rule is checked on ``Hello``; a copy that goes ``active`` or is bound to another
+    migration afterwards must not take the open stream's next chunk either, so each
+    apply first re-runs the check against the current route (a refusal ends the stream
+    with nothing applied).
+    """
+
+    def __init__(self, store: WorkloadStore, recheck: Callable[[], Route]) -> None:
+        self._store = store
+        self._recheck = recheck
+
+    @property
+    def lsn(self) -> int:
+        return self._store.lsn
+
+    async def apply_changes(self, changes: Sequence[Change]) -> int:
+        self._recheck()
+        return await self._store.apply_changes(changes)
+
+
 class PeerHost(Protocol):
     """What the peer stream needs of the daemon: frame limits, actor system, metrics."""
 
@@ -156,10 +180,14 @@ def add_peer_routes(
 
     async def resolve_store(
         workload: str, migration_id: str, credential: Credential
-    ) -> WorkloadStore:
+    ) -> _BoundTarget:
         validate_workload_name(workload)
-        found = stores.route_of(workload) if workload in stores.registry else None
-        route = check_peer_target(credential, workload, migration_id, found, daemon.name)
+
+        def check() -> Route:
+            found = stores.route_of(workload) if workload in stores.registry else None
+            return check_peer_target(credential, workload, migration_id, found, daemon.name)
+
+        route = check()
         daemon.log.info(
             "peer_stream_opened",
             workload=workload,
@@ -167,7 +195,7 @@ def add_peer_routes(
             status=route.status,
             credential=credential.name,
         )
-        return stores.registry.get(workload)
+        return _BoundTarget(stores.registry.get(workload), check)
 
     def on_applied(workload: str, records: int, raw_bytes: int) -> None:
         daemon.metrics.peer_records.labels(daemon.name, workload).inc(records)
@@ -185,7 +213,7 @@ def add_peer_routes(
             )
         credential = credential_of(request)
 
-        async def resolve(workload: str, migration_id: str) -> WorkloadStore:
+        async def resolve(workload: str, migration_id: str) -> _BoundTarget:
             return await resolve_store(workload, migration_id, credential)
 
         await ws.prepare(request)

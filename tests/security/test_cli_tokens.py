@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 from edge_actors.edge import AdminClient
+from support.daemons import ready_url
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -81,12 +82,7 @@ async def test_a_daemon_started_as_the_readme_shows_refuses_everything_without_a
             "--port", "0", "--data-dir", str(tmp_path / "west"), "--token-file",
             str(token_file), "--supervisor", "--topology", str(topology)]  # fmt: skip
     async with await anyio.open_process(args, env=env) as process:
-        assert process.stdout is not None
-        line = b""
-        with anyio.fail_after(30):
-            while b"\n" not in line:
-                line += await process.stdout.receive()
-        url = line.split(b"\n", 1)[0].decode().rsplit(" ", 1)[1]
+        url = await ready_url(process, name="edge-west-1")
         async with AdminClient(url, SECRET) as admin:
             await admin.create_workload("orders")
         routes = [

@@ -38,7 +38,7 @@ from edge_actors.wire import (
     encode_frame,
 )
 
-from .conftest import ADMIN, PEER, bearer, config
+from .conftest import ADMIN, PEER, bearer, config, send
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -323,3 +323,26 @@ async def test_a_migration_binds_its_copies_and_rolls_back_through_the_binding(
         assert (west.status, west.records) == ("active", 101)
         async with EdgeClient(edges.west.url, token=ADMIN) as client:
             assert await client.get("orders", "after-cutover") == b"east"
+
+
+async def test_a_grant_may_only_put_its_copy_back_to_incoming_for_its_own_migration(
+    tmp_path: Path,
+) -> None:
+    """What a cutover's undo needs of its target, and nothing more: a grant cannot make
+    its workload active (skipping the activation's checks) nor rebind it."""
+    async with _edges(tmp_path) as edges:
+        await edges.admin_east.create_workload("orders", "incoming", migration_id="mig-a")
+        grant = edges.grant("orders", "mig-a")
+        path = "/admin/workloads/orders/status"
+        before = await _snapshot(edges.admin_east, "orders")
+        for body in (
+            {"status": "active"},
+            {"status": "moved", "moved_to": "http://127.0.0.1:9"},
+            {"status": "incoming", "migration_id": "mig-b"},
+        ):
+            refused = await send(edges.east, "PUT", path, grant, json=body)
+            assert (refused.status, b"forbidden" in refused.body) == (403, True), body
+        assert await _snapshot(edges.admin_east, "orders") == before
+        assert (await edges.admin_east.workload("orders")).migration_id == "mig-a"
+        allowed = await send(edges.east, "PUT", path, grant, json={"status": "incoming"})
+        assert allowed.status == 200

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from edge_actors.store import validate_workload_name
 
+from ._auth import credential_of
 from ._http import HttpError, decode_json, json_response
 from ._models import (
     ActivateRequest,
@@ -38,6 +39,7 @@ from ._models import (
 if TYPE_CHECKING:
     from edge_actors.transfer import LinkLimiters
 
+    from ._credentials import Credential
     from ._metrics import DaemonMetrics
     from ._models import CapacityInfo, CutoverAnswer, LoadInfo, WorkloadInfo, WorkloadStatus
     from ._routing import Route
@@ -172,6 +174,7 @@ def add_admin_routes(
     async def set_status(request: web.Request) -> web.Response:
         name = workload(request)
         body = await decode_json(request, SetStatus)
+        _check_grant_status(credential_of(request), body)
         router.check_no_cutover(name)
         router.admit_epoch(name, body.epoch)
         router.set_route(name, body.status, body.moved_to, migration_id=body.migration_id)
@@ -269,6 +272,21 @@ def add_admin_routes(
     routes.add_route("POST", "/admin/workloads/{workload}/cutover", cutover)
     routes.add_route("PUT", "/admin/links/{target}", set_link_rate)
     routes.add_route("GET", "/metrics", metrics)
+
+
+def _check_grant_status(credential: Credential, body: SetStatus) -> None:
+    """A transfer grant may put its workload back to ``incoming`` (a cutover's undo on
+    its target), bound to its own migration; any other status change needs the admin
+    credential (``active`` would skip the activation's LSN and digest checks)."""
+    if credential.role != "grant":
+        return
+    if body.status != "incoming" or body.migration_id not in (None, credential.migration_id):
+        raise HttpError(
+            403,
+            "forbidden",
+            f"credential {credential.name!r} may only set status 'incoming' for its own "
+            "migration (a cutover's undo); other status changes need the admin credential",
+        )
 
 
 def _check_lease(lease_s: float | None, limit: float) -> None:

@@ -28,7 +28,7 @@ from aiohttp import web
 from edge_actors._log import get_logger
 from edge_actors.actors import Actor, ActorSystem
 from edge_actors.errors import EdgeActorsError
-from edge_actors.store import StoreFull
+from edge_actors.store import StoreError, StoreFull
 from edge_actors.wire import (
     DEFAULT_LIMITS,
     PROTOCOL_VERSION,
@@ -58,7 +58,8 @@ __all__ = ["PeerTarget", "ReceiverActor", "peer_ws_max_msg_size", "serve_peer_st
 class PeerTarget(Protocol):
     """What a stream writes to: a :class:`~edge_actors.store.WorkloadStore`, or a wrapper
     that checks, before each chunk, that the stream may still write (an
-    :class:`EdgeActorsError` it raises ends the stream with nothing applied)."""
+    :class:`EdgeActorsError` it raises that is not a store error ends the stream with
+    nothing applied and an ``ErrorFrame`` of its own ``code``)."""
 
     @property
     def lsn(self) -> int: ...
@@ -160,8 +161,15 @@ class ReceiverActor(Actor[_ReceiverMsg]):
                 applied, seq = self._store.lsn, message.seq
         except EdgeActorsError as exc:
             self._state.failed = exc
-            kind = _DiskFull if isinstance(exc, StoreFull) else _ApplyFailed
-            await _refuse(self._ws, kind(f"apply to {self._workload!r} failed: {exc}"))
+            if not isinstance(exc, StoreError):  # the PeerTarget's own refusal keeps its code
+                refusal: EdgeActorsError = _Refused(
+                    f"chunk for {self._workload!r} refused: {exc}", _refusal_code(exc)
+                )
+            elif isinstance(exc, StoreFull):
+                refusal = _DiskFull(f"apply to {self._workload!r} failed: {exc}")
+            else:
+                refusal = _ApplyFailed(f"apply to {self._workload!r} failed: {exc}")
+            await _refuse(self._ws, refusal)
             return
         if not self._ws.closed:
             try:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import anyio
 
 from edge_actors.edge import AdminClient, EdgeClient
+from support.daemons import daemon_subprocess
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -49,17 +50,6 @@ async def run_cli(*args: str, timeout: float = 60.0, **env: str) -> Result:
     return Result(done.returncode, done.stdout.decode(), done.stderr.decode())
 
 
-async def _ready_url(process: Process) -> str:
-    assert process.stdout is not None
-    buffer = b""
-    with anyio.fail_after(30):
-        while b"\n" not in buffer:
-            buffer += await process.stdout.receive()
-    line = buffer.split(b"\n", 1)[0].decode()
-    assert " listening on " in line, line
-    return line.rsplit(" ", 1)[1]
-
-
 @asynccontextmanager
 async def daemon(
     tmp_path: Path, name: str, *extra: str, env: dict[str, str] | None = None
@@ -82,16 +72,9 @@ async def daemon(
             str(tmp_path / name),
             *extra,
         ]
-        process = await anyio.open_process(
-            args, stderr=stderr, env=cli_env(EDGE_ACTORS_CLUSTER_TOKEN=TOKEN, **(env or {}))
-        )
-        async with process:
-            try:
-                yield process, await _ready_url(process)
-            finally:
-                if process.returncode is None:
-                    process.kill()
-                    await process.wait()
+        environment = cli_env(EDGE_ACTORS_CLUSTER_TOKEN=TOKEN, **(env or {}))
+        async with daemon_subprocess(args, env=environment, stderr=stderr) as running:
+            yield running
 
 
 def write_topology(path: Path, edges: dict[str, str]) -> Path:

@@ -10,7 +10,7 @@ import sys
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, NamedTuple
 
-import anyio
+from support.daemons import daemon_subprocess
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from anyio.abc import Process
 
 TOKEN = "bounds-test-token-0123456789abcdefghij"
-_READY = "edge-actors daemon {name} listening on "
 _LAUNCH = (
     "import resource, sys\n"
     "limit = int(sys.argv.pop(1))\n"
@@ -58,20 +57,8 @@ async def daemon_process(
         str(tmp_path / name),
     ]
     with (tmp_path / f"{name}.stderr").open("ab") as stderr:
-        async with await anyio.open_process(args, stderr=stderr, env=env) as process:
-            try:
-                assert process.stdout is not None
-                buffer = b""
-                with anyio.fail_after(30):
-                    while b"\n" not in buffer:
-                        buffer += await process.stdout.receive()
-                line = buffer.split(b"\n", 1)[0].decode()
-                assert line.startswith(_READY.format(name=name)), line
-                yield DaemonProcess(process, line.rsplit(" ", 1)[1])
-            finally:
-                if process.returncode is None:
-                    process.kill()
-                    await process.wait()
+        async with daemon_subprocess(args, env=env, stderr=stderr, name=name) as (process, url):
+            yield DaemonProcess(process, url)
 
 
 def peak_rss_bytes(pid: int) -> int:

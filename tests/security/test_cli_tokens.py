@@ -14,11 +14,13 @@ import anyio
 import pytest
 
 from edge_actors.edge import AdminClient
+from support.daemons import ready_url
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 SECRET = "argv-token-0123456789abcdefghij"
+WRONG = "wrong-token-0123456789abcdefghij"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -81,12 +83,7 @@ async def test_a_daemon_started_as_the_readme_shows_refuses_everything_without_a
             "--port", "0", "--data-dir", str(tmp_path / "west"), "--token-file",
             str(token_file), "--supervisor", "--topology", str(topology)]  # fmt: skip
     async with await anyio.open_process(args, env=env) as process:
-        assert process.stdout is not None
-        line = b""
-        with anyio.fail_after(30):
-            while b"\n" not in line:
-                line += await process.stdout.receive()
-        url = line.split(b"\n", 1)[0].decode().rsplit(" ", 1)[1]
+        url = await ready_url(process, name="edge-west-1")
         async with AdminClient(url, SECRET) as admin:
             await admin.create_workload("orders")
         routes = [
@@ -96,12 +93,26 @@ async def test_a_daemon_started_as_the_readme_shows_refuses_everything_without_a
             ("GET", "/admin/workloads"), ("POST", "/admin/workloads"),
             ("GET", "/admin/migrations"), ("POST", "/admin/migrations"), ("GET", "/peer/stream"),
         ]  # fmt: skip
+        wrong = {"Authorization": f"Bearer {WRONG}"}
+        # A wrong token on one route of each family; fewer failures in all than the
+        # throttle's burst (20), so every answer is the 401 and not yet a 429.
+        wrong_routes = [("PUT", "/v1/workloads/orders/records/k"), ("GET", "/metrics"),
+                        ("POST", "/admin/workloads")]  # fmt: skip
         async with aiohttp.ClientSession() as session:
-            for method, path in routes:
+            for method, path, headers in [(m, p, {}) for m, p in routes] + [
+                (m, p, wrong) for m, p in wrong_routes
+            ]:
                 async with session.request(
-                    method, url + path, data=b"x", headers={"Content-Type": "application/json"}
+                    method,
+                    url + path,
+                    data=b"x",
+                    headers={"Content-Type": "application/json", **headers},
                 ) as resp:
-                    assert resp.status == 401, (method, path)
+                    assert resp.status == 401, (method, path, headers)
+            for headers in ({}, wrong):  # a real WebSocket upgrade to the peer stream
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                    await session.ws_connect(url + "/peer/stream", headers=headers)
+                assert refused.value.status == 401
         async with AdminClient(url, SECRET) as admin:
             [orders] = await admin.workloads()
             assert (orders.name, orders.records, orders.lsn) == ("orders", 0, 0)

@@ -125,7 +125,7 @@ async def test_a_peer_stream_under_a_grant_is_limited_to_its_workload(tmp_path: 
     async with _pair(tmp_path) as (west, east, admin_west, admin_east):
         for workload in ("orders", "payroll"):
             await admin_west.create_workload(workload)
-            await admin_east.create_workload(workload, "incoming")
+            await admin_east.create_workload(workload, "incoming", migration_id="mig-1")
             async with EdgeClient(west.url, token=WEST) as client:
                 await client.put(workload, "k", b"v")
         now = east.clock.time()
@@ -163,7 +163,7 @@ async def test_the_supervisor_never_sends_a_targets_token_to_the_source(tmp_path
             {"edge-west": EdgeEndpoint(west.url, WEST), "edge-east": EdgeEndpoint(east.url, EAST)}
         )
         await admin_west.create_workload("orders")
-        await admin_east.create_workload("orders", "incoming")
+        await admin_east.create_workload("orders", "incoming", migration_id="mig-1")
         async with EdgeClient(west.url, token=WEST) as client:
             await client.batch("orders", [(f"k{i}", b"v") for i in range(50)])
         async with HttpEdgeGateway(topology, session=session) as gateway:

@@ -31,6 +31,7 @@ from edge_actors.errors import ConfigError
 from edge_actors.migration import CutoverSpec
 from edge_actors.migration._gateway import TransferRequest
 from edge_actors.transfer import TransferSpec
+from support.daemons import daemon_subprocess
 
 from .conftest import ADMIN
 
@@ -87,20 +88,8 @@ async def _cli(*args: str) -> subprocess.CompletedProcess[bytes]:
 async def _daemon_process(*args: str) -> AsyncIterator[str]:
     """``edge-actors daemon ARGS`` as a subprocess; yield its URL (killed at exit)."""
     command = [sys.executable, "-m", "edge_actors.cli", "daemon", "--port", "0", *args]
-    async with await anyio.open_process(command, env=_cli_env()) as process:
-        try:
-            assert process.stdout is not None
-            line = b""
-            with anyio.fail_after(30):
-                while b"\n" not in line:
-                    line += await process.stdout.receive()
-            ready = line.split(b"\n", 1)[0].decode()
-            assert " listening on " in ready, ready
-            yield ready.rsplit(" ", 1)[1]
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+    async with daemon_subprocess(command, env=_cli_env()) as (_, url):
+        yield url
 
 
 def _config(tmp_path: Path, name: str, pki: dict[str, str], *, mutual: bool) -> EdgeConfig:
@@ -145,7 +134,7 @@ async def test_a_migration_between_edges_with_a_private_ca(tmp_path: Path, mutua
     async with _two_edges(tmp_path, pki, mutual=mutual) as (west, east, admin_west, admin_east):
         assert west.url.startswith("https://")
         await admin_west.create_workload("orders")
-        await admin_east.create_workload("orders", "incoming")
+        await admin_east.create_workload("orders", "incoming", migration_id="mig-1")
         async with EdgeClient(west.url, token=ADMIN, ssl_context=trust) as client:
             await client.batch("orders", [(f"k{i}", b"v") for i in range(20)])
         topology = Topology(

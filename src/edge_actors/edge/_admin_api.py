@@ -5,7 +5,8 @@ Edge layer. Every route here is behind the bearer-token check of the daemon's mi
 cutover of a workload runs, its hold, release, status and drop are refused (409). A
 create, status, hold, release, activate or cutover that carries an ``epoch`` lower than
 one the edge has seen for that workload is refused (409 ``stale_epoch``, :mod:`._fence`).
-The
+A create, status change, release to ``moved`` or cutover that names a ``migration_id``
+binds the workload's copy here to that migration (what the peer stream checks). The
 routes see the daemon, its router and its cutover saga only through the narrow
 :class:`AdminServer`, :class:`AdminRouting` and :class:`Cutovers` protocols.
 """
@@ -19,6 +20,7 @@ from aiohttp import web
 
 from edge_actors.store import validate_workload_name
 
+from ._auth import credential_of
 from ._http import HttpError, decode_json, json_response
 from ._models import (
     ActivateRequest,
@@ -37,6 +39,7 @@ from ._models import (
 if TYPE_CHECKING:
     from edge_actors.transfer import LinkLimiters
 
+    from ._credentials import Credential
     from ._metrics import DaemonMetrics
     from ._models import CapacityInfo, CutoverAnswer, LoadInfo, WorkloadInfo, WorkloadStatus
     from ._routing import Route
@@ -85,7 +88,9 @@ class AdminRouting(Protocol):
 
     async def info(self, name: str) -> WorkloadInfo: ...
 
-    async def create(self, name: str, status: WorkloadStatus) -> WorkloadInfo: ...
+    async def create(
+        self, name: str, status: WorkloadStatus, *, migration_id: str | None = None
+    ) -> WorkloadInfo: ...
 
     async def drop(self, name: str, *, forget: bool) -> None: ...
 
@@ -95,7 +100,16 @@ class AdminRouting(Protocol):
 
     def admit_epoch(self, name: str, epoch: int | None) -> None: ...
 
-    def set_route(self, name: str, status: WorkloadStatus, moved_to: str | None) -> Route: ...
+    def set_route(
+        self,
+        name: str,
+        status: WorkloadStatus,
+        moved_to: str | None,
+        *,
+        migration_id: str | None = None,
+    ) -> Route: ...
+
+    def bind_migration(self, name: str, migration_id: str) -> Route: ...
 
     async def hold(self, name: str, lease_s: float | None) -> tuple[int, float]: ...
 
@@ -145,7 +159,8 @@ def add_admin_routes(
     async def create_workload(request: web.Request) -> web.Response:
         body = await decode_json(request, CreateWorkload)
         router.admit_epoch(body.name, body.epoch)
-        return json_response(await router.create(body.name, body.status), status=201)
+        created = await router.create(body.name, body.status, migration_id=body.migration_id)
+        return json_response(created, status=201)
 
     async def workload_info(request: web.Request) -> web.Response:
         return json_response(await router.info(workload(request)))
@@ -159,9 +174,10 @@ def add_admin_routes(
     async def set_status(request: web.Request) -> web.Response:
         name = workload(request)
         body = await decode_json(request, SetStatus)
+        _check_grant_status(credential_of(request), body)
         router.check_no_cutover(name)
         router.admit_epoch(name, body.epoch)
-        router.set_route(name, body.status, body.moved_to)
+        router.set_route(name, body.status, body.moved_to, migration_id=body.migration_id)
         return json_response(await router.info(name))
 
     async def hold(request: web.Request) -> web.Response:
@@ -178,6 +194,8 @@ def add_admin_routes(
         body = await decode_json(request, ReleaseRequest, empty_ok=True)
         router.check_no_cutover(name)
         router.admit_epoch(name, body.epoch)
+        if body.moved_to is not None and body.migration_id is not None:
+            router.bind_migration(name, body.migration_id)
         count, held_ms = router.release(name, body.moved_to)
         route = router.route_of(name)
         status = route.status if route is not None else "active"
@@ -211,6 +229,13 @@ def add_admin_routes(
                 f"from_lsn >= 0 and batch_size >= 1 expected, got {body.from_lsn}, "
                 f"{body.batch_size}",
             )
+        route = router.route_of(name)
+        if route is not None and route.status == "active":
+            # The moved copy a cutover leaves is the source side of this migration's
+            # rollback: bound to it first (on a refused cutover, nothing else changed).
+            router.check_no_cutover(name)
+            router.admit_epoch(name, body.epoch)
+            router.bind_migration(name, body.migration_id)
         return json_response(await cutovers.run(name, body))
 
     async def set_link_rate(request: web.Request) -> web.Response:
@@ -247,6 +272,21 @@ def add_admin_routes(
     routes.add_route("POST", "/admin/workloads/{workload}/cutover", cutover)
     routes.add_route("PUT", "/admin/links/{target}", set_link_rate)
     routes.add_route("GET", "/metrics", metrics)
+
+
+def _check_grant_status(credential: Credential, body: SetStatus) -> None:
+    """A transfer grant may put its workload back to ``incoming`` (a cutover's undo on
+    its target), bound to its own migration; any other status change needs the admin
+    credential (``active`` would skip the activation's LSN and digest checks)."""
+    if credential.role != "grant":
+        return
+    if body.status != "incoming" or body.migration_id not in (None, credential.migration_id):
+        raise HttpError(
+            403,
+            "forbidden",
+            f"credential {credential.name!r} may only set status 'incoming' for its own "
+            "migration (a cutover's undo); other status changes need the admin credential",
+        )
 
 
 def _check_lease(lease_s: float | None, limit: float) -> None:

@@ -363,12 +363,18 @@ class AdminClient(_Client):
         return _decode(await self._call("GET", self._w(name)), WorkloadInfo)
 
     async def create_workload(
-        self, name: str, status: WorkloadStatus = "active", *, epoch: int | None = None
+        self,
+        name: str,
+        status: WorkloadStatus = "active",
+        *,
+        epoch: int | None = None,
+        migration_id: str | None = None,
     ) -> WorkloadInfo:
-        """``POST /admin/workloads``: create ``name`` as ``active`` or ``incoming``."""
+        """``POST /admin/workloads``: create ``name`` as ``active`` or ``incoming``, bound
+        to ``migration_id`` (only that migration's peers may stream into it)."""
         if status == "moved":
             raise ValueError("status: a workload is created 'active' or 'incoming'")
-        body = CreateWorkload(name=name, status=status, epoch=epoch)
+        body = CreateWorkload(name=name, status=status, epoch=epoch, migration_id=migration_id)
         return _decode(await self._call("POST", "/admin/workloads", body), WorkloadInfo)
 
     async def drop_workload(self, name: str, *, forget: bool = False) -> None:
@@ -382,9 +388,11 @@ class AdminClient(_Client):
         moved_to: str | None = None,
         *,
         epoch: int | None = None,
+        migration_id: str | None = None,
     ) -> WorkloadInfo:
-        """``PUT /admin/workloads/{name}/status`` (fenced by ``epoch`` when given)."""
-        body = SetStatus(status=status, moved_to=moved_to, epoch=epoch)
+        """``PUT /admin/workloads/{name}/status`` (fenced by ``epoch`` when given); rebinds
+        the copy to ``migration_id`` when given."""
+        body = SetStatus(status=status, moved_to=moved_to, epoch=epoch, migration_id=migration_id)
         return _decode(await self._call("PUT", self._w(name) + "/status", body), WorkloadInfo)
 
     async def hold(
@@ -395,10 +403,16 @@ class AdminClient(_Client):
         return _decode(await self._call("POST", self._w(name) + "/hold", body), HoldAnswer)
 
     async def release(
-        self, name: str, moved_to: str | None = None, *, epoch: int | None = None
+        self,
+        name: str,
+        moved_to: str | None = None,
+        *,
+        epoch: int | None = None,
+        migration_id: str | None = None,
     ) -> ReleaseAnswer:
-        """``POST /admin/workloads/{name}/release``, flipping to ``moved`` first if given."""
-        body = ReleaseRequest(moved_to=moved_to, epoch=epoch)
+        """``POST /admin/workloads/{name}/release``, flipping to ``moved`` first if given
+        (bound to ``migration_id``, the migration that moved it, when given)."""
+        body = ReleaseRequest(moved_to=moved_to, epoch=epoch, migration_id=migration_id)
         return _decode(await self._call("POST", self._w(name) + "/release", body), ReleaseAnswer)
 
     async def activate(

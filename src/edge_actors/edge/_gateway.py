@@ -214,14 +214,17 @@ class HttpEdgeGateway(AsyncClosing):
             retiring_to=info.retiring_to,
             activated_lsn=info.activated_lsn,
             activated_digest=info.activated_digest,
+            migration_id=info.migration_id,
         )
 
-    async def create_workload(self, edge: str, workload: str, status: WorkloadRouting) -> None:
-        """``POST /admin/workloads``."""
+    async def create_workload(
+        self, edge: str, workload: str, status: WorkloadRouting, *, migration_id: str | None = None
+    ) -> None:
+        """``POST /admin/workloads``, the copy bound to ``migration_id``."""
         if status == "moved":
             raise EdgeUnreachable("a workload is created active or incoming, not moved")
         async with _translated(edge, "create workload", workload):
-            await self._admin(edge).create_workload(workload, status)
+            await self._admin(edge).create_workload(workload, status, migration_id=migration_id)
 
     async def drop_workload(self, edge: str, workload: str, *, keep_route: bool = False) -> None:
         """``DELETE /admin/workloads/{w}``; a ``moved`` route survives when ``keep_route``."""
@@ -236,10 +239,13 @@ class HttpEdgeGateway(AsyncClosing):
         moved_to: str | None = None,
         *,
         epoch: int | None = None,
+        migration_id: str | None = None,
     ) -> None:
         """``PUT /admin/workloads/{w}/status``."""
         async with _translated(edge, "set status", workload):
-            await self._admin(edge).set_status(workload, status, moved_to, epoch=epoch)
+            await self._admin(edge).set_status(
+                workload, status, moved_to, epoch=epoch, migration_id=migration_id
+            )
 
     async def hold(
         self, edge: str, workload: str, *, lease_s: float | None = None, epoch: int | None = None
@@ -250,11 +256,19 @@ class HttpEdgeGateway(AsyncClosing):
         return answer.lsn
 
     async def release(
-        self, edge: str, workload: str, moved_to: str | None, *, epoch: int | None = None
+        self,
+        edge: str,
+        workload: str,
+        moved_to: str | None,
+        *,
+        epoch: int | None = None,
+        migration_id: str | None = None,
     ) -> ReleaseResult:
         """``POST /admin/workloads/{w}/release``."""
         async with _translated(edge, "release", workload):
-            answer = await self._admin(edge).release(workload, moved_to, epoch=epoch)
+            answer = await self._admin(edge).release(
+                workload, moved_to, epoch=epoch, migration_id=migration_id
+            )
         return ReleaseResult(held_writes=answer.held_writes, held_ms=answer.held_ms)
 
     async def cutover(self, source: str, target: str, spec: CutoverSpec) -> CutoverResult:

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from edge_actors.schema import MigrationId
 from edge_actors.transfer import TransferProgress
 from edge_actors.wire import Lsn
 
@@ -101,6 +102,8 @@ class WorkloadInfo(msgspec.Struct, frozen=True, kw_only=True):
     retiring_to: str | None = None
     activated_lsn: int | None = None
     activated_digest: str | None = None
+    migration_id: str | None = None
+    """The migration the copy here is bound to (see :class:`~._routing.Route`)."""
 
 
 class WorkloadList(msgspec.Struct, frozen=True):
@@ -110,19 +113,24 @@ class WorkloadList(msgspec.Struct, frozen=True):
 
 
 class CreateWorkload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Body of ``POST /admin/workloads``."""
+    """Body of ``POST /admin/workloads``; ``migration_id`` binds the new copy to the
+    migration that creates it (the only one whose peers may stream into it)."""
 
     name: str
     status: Literal["active", "incoming"] = "active"
     epoch: Epoch | None = None
+    migration_id: MigrationId | None = None
 
 
 class SetStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Body of ``PUT /admin/workloads/{w}/status``; ``moved_to`` is required for ``moved``."""
+    """Body of ``PUT /admin/workloads/{w}/status``; ``moved_to`` is required for ``moved``.
+
+    ``migration_id`` rebinds the copy to that migration; without it the binding stays."""
 
     status: WorkloadStatus
     moved_to: str | None = None
     epoch: Epoch | None = None
+    migration_id: MigrationId | None = None
 
 
 class HoldRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -143,10 +151,14 @@ class HoldAnswer(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ReleaseRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Body of ``POST /admin/workloads/{w}/release``: flip to ``moved`` first when set."""
+    """Body of ``POST /admin/workloads/{w}/release``: flip to ``moved`` first when set.
+
+    ``migration_id`` (with ``moved_to``) binds the moved copy to the migration that moved
+    it: the source side of that migration's rollback."""
 
     moved_to: str | None = None
     epoch: Epoch | None = None
+    migration_id: MigrationId | None = None
 
 
 class ReleaseAnswer(msgspec.Struct, frozen=True, kw_only=True):

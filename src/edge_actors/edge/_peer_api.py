@@ -1,12 +1,16 @@
-"""The peer stream route ``GET /peer/stream`` (WebSocket, cluster token) (edge layer).
+"""The peer stream route ``GET /peer/stream`` (WebSocket) (edge layer).
 
-The bearer token is checked by the daemon's middleware before the upgrade. The stream
-itself is served by the transfer layer's receiver; this module decides which local store
-a stream may write to: any workload with a store here, i.e. ``incoming`` ones (forward
-sync) and ``active`` / ``moved`` ones (rollback sync-back). Unknown workloads, and moved
-ones whose data was already released, are refused with a clear ``ErrorFrame``; so is a
-stream opened with a transfer grant (:mod:`._grants`) for another workload or migration. Each
-stream's receiver actor runs in the daemon's long-lived actor system.
+The bearer token is checked by the daemon's middleware before the upgrade (a ``peer``,
+``grant`` or ``admin`` credential). The stream itself is served by the transfer layer's
+receiver; this module decides, on the stream's ``Hello`` (workload, migration id), which
+local store it may write to (:func:`check_peer_target`). A peer (static ``peer``
+credential or transfer grant, :mod:`._grants`) is bound to one migration: it may stream
+only into a workload that is ``incoming`` for the migration its ``Hello`` names, or
+``moved`` by that migration (the source side of its rollback), as recorded in the
+workload's :class:`~._routing.Route`; a grant only for its own workload and migration.
+The admin credential may stream into any workload with a store (operator recovery).
+Every refusal is an ``ErrorFrame`` with a stable code (the stream's 403) and changes
+nothing. Each stream's receiver actor runs in the daemon's long-lived actor system.
 """
 
 from __future__ import annotations
@@ -23,21 +27,111 @@ from ._errors import EdgeError
 from ._http import HttpError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from edge_actors.actors import ActorSystem
     from edge_actors.store import StoreRegistry, WorkloadStore
-    from edge_actors.wire import WireLimits
+    from edge_actors.wire import Change, WireLimits
 
     from ._credentials import Credential
     from ._metrics import DaemonMetrics
     from ._routing import Route
 
-__all__ = ["GrantMismatch", "PeerHost", "PeerStores", "add_peer_routes"]
+__all__ = [
+    "GrantMismatch",
+    "MigrationMismatch",
+    "PeerHost",
+    "PeerStores",
+    "WorkloadActive",
+    "add_peer_routes",
+    "check_peer_target",
+]
 
 
 class GrantMismatch(EdgeError):
     """A peer stream's transfer grant does not cover the workload or migration it names."""
 
     code = "grant_mismatch"
+
+
+class WorkloadActive(EdgeError):
+    """A peer tried to stream into an ``active`` workload (live data)."""
+
+    code = "workload_active"
+
+
+class MigrationMismatch(EdgeError):
+    """A peer stream names a migration the workload's copy here is not bound to."""
+
+    code = "migration_mismatch"
+
+
+def check_peer_target(
+    credential: Credential, workload: str, migration_id: str, route: Route | None, edge: str
+) -> Route:
+    """Refuse a stream of ``credential`` into ``workload`` for ``migration_id`` unless the
+    module docstring's rule allows it; ``route`` is the workload's route here, ``None``
+    when it has no store here. A grant is checked first: it learns nothing of other
+    workloads.
+
+    Returns:
+        ``route``, allowed.
+
+    Raises:
+        GrantMismatch: A grant for another workload or migration.
+        WorkloadNotFound: No store here.
+        WorkloadActive: A peer into an ``active`` workload.
+        MigrationMismatch: A peer into a copy bound to another migration (or to none).
+    """
+    if credential.role == "grant" and (
+        workload not in credential.workloads or migration_id != credential.migration_id
+    ):
+        raise GrantMismatch(
+            f"the transfer grant covers workload {credential.workloads[0]!r} of migration "
+            f"{credential.migration_id!r}, not {workload!r} of {migration_id!r}"
+        )
+    if route is None:
+        raise WorkloadNotFound(
+            f"workload {workload!r} has no store on edge {edge}; create it (status "
+            "'incoming') before streaming to it"
+        )
+    if credential.role == "admin":
+        return route
+    if route.status == "active":
+        raise WorkloadActive(
+            f"workload {workload!r} is active on edge {edge}: only the admin credential may "
+            "stream into live data"
+        )
+    if route.migration_id != migration_id:
+        side = "incoming for" if route.status == "incoming" else "moved away by"
+        bound = "no migration" if route.migration_id is None else repr(route.migration_id)
+        raise MigrationMismatch(
+            f"workload {workload!r} on edge {edge} is {side} {bound}, not migration "
+            f"{migration_id!r}: a peer may stream only into a copy of its own migration"
+        )
+    return route
+
+
+class _BoundTarget:
+    """The store a peer's stream writes to, re-checked before every chunk.
+
+    The rule is checked on ``Hello``; a copy that goes ``active`` or is bound to another
+    migration afterwards must not take the open stream's next chunk either, so each
+    apply first re-runs the check against the current route (a refusal ends the stream
+    with nothing applied).
+    """
+
+    def __init__(self, store: WorkloadStore, recheck: Callable[[], Route]) -> None:
+        self._store = store
+        self._recheck = recheck
+
+    @property
+    def lsn(self) -> int:
+        return self._store.lsn
+
+    async def apply_changes(self, changes: Sequence[Change]) -> int:
+        self._recheck()
+        return await self._store.apply_changes(changes)
 
 
 class PeerHost(Protocol):
@@ -86,30 +180,22 @@ def add_peer_routes(
 
     async def resolve_store(
         workload: str, migration_id: str, credential: Credential
-    ) -> WorkloadStore:
+    ) -> _BoundTarget:
         validate_workload_name(workload)
-        if credential.role == "grant" and (
-            workload not in credential.workloads or migration_id != credential.migration_id
-        ):
-            raise GrantMismatch(
-                f"the transfer grant covers workload {credential.workloads[0]!r} of migration "
-                f"{credential.migration_id!r}, not {workload!r} of {migration_id!r}"
-            )
-        route = stores.route_of(workload)
-        if route is None or workload not in stores.registry:
-            raise WorkloadNotFound(
-                f"workload {workload!r} has no store on edge {daemon.name}; create it "
-                "(status 'incoming') before streaming to it"
-            )
-        if credential.role != "admin" and route.status == "active":
-            raise GrantMismatch(
-                f"workload {workload!r} is active on edge {daemon.name}: only the admin "
-                "credential may stream into live data"
-            )
+
+        def check() -> Route:
+            found = stores.route_of(workload) if workload in stores.registry else None
+            return check_peer_target(credential, workload, migration_id, found, daemon.name)
+
+        route = check()
         daemon.log.info(
-            "peer_stream_opened", workload=workload, migration_id=migration_id, status=route.status
+            "peer_stream_opened",
+            workload=workload,
+            migration_id=migration_id,
+            status=route.status,
+            credential=credential.name,
         )
-        return stores.registry.get(workload)
+        return _BoundTarget(stores.registry.get(workload), check)
 
     def on_applied(workload: str, records: int, raw_bytes: int) -> None:
         daemon.metrics.peer_records.labels(daemon.name, workload).inc(records)
@@ -127,7 +213,7 @@ def add_peer_routes(
             )
         credential = credential_of(request)
 
-        async def resolve(workload: str, migration_id: str) -> WorkloadStore:
+        async def resolve(workload: str, migration_id: str) -> _BoundTarget:
             return await resolve_store(workload, migration_id, credential)
 
         await ws.prepare(request)

@@ -209,8 +209,18 @@ class WorkloadRouter:
         except WorkloadNotFound:
             raise NoSuchWorkload(f"workload {name!r} has no data on {self.name}") from None
 
-    def set_route(self, name: str, status: WorkloadStatus, moved_to: str | None) -> Route:
+    def set_route(
+        self,
+        name: str,
+        status: WorkloadStatus,
+        moved_to: str | None,
+        *,
+        migration_id: str | None = None,
+    ) -> Route:
         """Set and persist the routing status of ``name``.
+
+        ``migration_id`` binds the copy to that migration; without it the copy keeps the
+        migration it is bound to (see :class:`Route`).
 
         Raises:
             InvalidRouteChange: ``moved`` without an http(s) ``moved_to``, or ``moved_to``
@@ -225,15 +235,31 @@ class WorkloadRouter:
                 )
         elif moved_to is not None:
             raise InvalidRouteChange("moved_to: only valid with status 'moved'")
-        self._known(name)
-        route = Route(status, moved_to.rstrip("/") if moved_to else None)
+        bound = self._known(name).migration_id if migration_id is None else migration_id
+        route = Route(status, moved_to.rstrip("/") if moved_to else None, bound)
         self.fence.retire(name, None)  # an explicit route settles an interrupted handover
-        if status == "active":
+        if status == "active" and bound is None:
             self.routing.remove(name)
         else:
             self.routing.set(name, route)
-        self.log.info("route_set", workload=name, status=status, moved_to=route.moved_to)
+        self.log.info(
+            "route_set", workload=name, status=status, moved_to=route.moved_to, migration_id=bound
+        )
         return route
+
+    def bind_migration(self, name: str, migration_id: str) -> Route:
+        """Bind the copy of ``name`` here to ``migration_id``, its status unchanged.
+
+        Raises:
+            NoSuchWorkload: Unknown workload.
+        """
+        route = self._known(name)
+        if route.migration_id == migration_id:
+            return route
+        bound = Route(route.status, route.moved_to, migration_id)
+        self.routing.set(name, bound)
+        self.log.info("route_bound", workload=name, status=route.status, migration_id=migration_id)
+        return bound
 
     def check_no_cutover(self, name: str) -> None:
         """Refuse a routing or hold change while a cutover of ``name`` runs here.
@@ -295,8 +321,11 @@ class WorkloadRouter:
             self.set_route(name, "active", None)
         return await self.info(name)
 
-    async def create(self, name: str, status: WorkloadStatus) -> WorkloadInfo:
-        """Create the store of ``name`` with routing ``status`` (``active`` / ``incoming``).
+    async def create(
+        self, name: str, status: WorkloadStatus, *, migration_id: str | None = None
+    ) -> WorkloadInfo:
+        """Create the store of ``name`` with routing ``status`` (``active`` / ``incoming``),
+        bound to ``migration_id`` (a fresh copy: a binding of a route left here is dropped).
 
         Raises:
             CapacityExceeded: ``max_workloads`` reached (nothing created).
@@ -309,8 +338,11 @@ class WorkloadRouter:
                 f"{name!r} was not created"
             )
         await self.registry.create(name)
-        self.set_route(name, "incoming" if status == "incoming" else "active", None)
-        self.log.info("workload_created", workload=name, status=status)
+        self.routing.remove(name)
+        self.set_route(
+            name, "incoming" if status == "incoming" else "active", None, migration_id=migration_id
+        )
+        self.log.info("workload_created", workload=name, status=status, migration_id=migration_id)
         return await self.info(name)
 
     async def drop(self, name: str, *, forget: bool) -> None:
@@ -489,6 +521,7 @@ class WorkloadRouter:
             retiring_to=fenced.retiring_to,
             activated_lsn=fenced.activated_lsn,
             activated_digest=fenced.activated_digest,
+            migration_id=route.migration_id,
         )
 
     async def workload_names(self) -> list[str]:

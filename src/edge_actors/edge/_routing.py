@@ -75,10 +75,18 @@ class GateClosed(Refusal):
 
 
 class Route(msgspec.Struct, frozen=True):
-    """The routing status of one workload; ``moved_to`` is set exactly when ``moved``."""
+    """The routing status of one workload; ``moved_to`` is set exactly when ``moved``.
+
+    ``migration_id`` binds the copy here to one migration: the one it was created
+    ``incoming`` for, or the one that moved it away (the source side of that migration's
+    rollback). Peer streams must name it (:mod:`._peer_api`). It survives status changes
+    (activation, an undo back to ``incoming``) until another migration takes the copy
+    over or it is dropped.
+    """
 
     status: WorkloadStatus
     moved_to: str | None = None
+    migration_id: str | None = None
 
 
 class _RoutingFile(msgspec.Struct):

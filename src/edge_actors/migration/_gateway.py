@@ -51,6 +51,8 @@ class EdgeWorkload(msgspec.Struct, frozen=True, kw_only=True):
     activated_lsn: int | None = None
     activated_digest: str | None = None
     """The LSN and digest an activation (or a cutover from here) confirmed on this edge."""
+    migration_id: str | None = None
+    """The migration the copy is bound to: only its peers may stream into it."""
 
 
 class EdgeCapacity(msgspec.Struct, frozen=True, kw_only=True):
@@ -159,8 +161,11 @@ class EdgeGateway(Protocol):
         """Status and statistics; raises :class:`WorkloadNotOnEdge`."""
         ...
 
-    async def create_workload(self, edge: str, workload: str, status: WorkloadRouting) -> None:
-        """Create an empty workload (``active`` or ``incoming``)."""
+    async def create_workload(
+        self, edge: str, workload: str, status: WorkloadRouting, *, migration_id: str | None = None
+    ) -> None:
+        """Create an empty workload (``active`` or ``incoming``), bound to ``migration_id``
+        (the only migration whose peer streams the edge lets into it)."""
         ...
 
     async def drop_workload(self, edge: str, workload: str, *, keep_route: bool = False) -> None:
@@ -175,9 +180,11 @@ class EdgeGateway(Protocol):
         moved_to: str | None = None,
         *,
         epoch: int | None = None,
+        migration_id: str | None = None,
     ) -> None:
         """Set the routing status (``moved`` needs ``moved_to``); refused by the edge
-        (:class:`EdgeUnreachable`) when it has seen a higher ``epoch``."""
+        (:class:`EdgeUnreachable`) when it has seen a higher ``epoch``. ``migration_id``
+        rebinds the copy to that migration; without it the copy keeps its binding."""
         ...
 
     async def hold(
@@ -187,9 +194,16 @@ class EdgeGateway(Protocol):
         ...
 
     async def release(
-        self, edge: str, workload: str, moved_to: str | None, *, epoch: int | None = None
+        self,
+        edge: str,
+        workload: str,
+        moved_to: str | None,
+        *,
+        epoch: int | None = None,
+        migration_id: str | None = None,
     ) -> ReleaseResult:
-        """Flip to ``moved`` when ``moved_to`` is given, then let held writes proceed."""
+        """Flip to ``moved`` when ``moved_to`` is given (bound to ``migration_id``, the
+        source side of its rollback), then let held writes proceed."""
         ...
 
     async def cutover(self, source: str, target: str, spec: CutoverSpec) -> CutoverResult:

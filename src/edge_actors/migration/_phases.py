@@ -127,13 +127,19 @@ class Phases(Ownership):
             try:
                 info = await self.gw.workload_info(plan.target_edge, w)
             except WorkloadNotOnEdge:
-                await self.gw.create_workload(plan.target_edge, w, "incoming")
+                await self.gw.create_workload(
+                    plan.target_edge, w, "incoming", migration_id=self.mid
+                )
                 self.wl[w].created_on_target = True
                 continue
             if info.status != "incoming":
                 raise MigrationFailure(
                     f"workload {w!r} already exists on target {plan.target_edge!r} as {info.status}"
                 )
+            if info.migration_id != self.mid:
+                # A copy left by another run (or made by hand): only this migration's peer
+                # streams may fill it from now on.
+                await self.gw.set_status(plan.target_edge, w, "incoming", migration_id=self.mid)
             self.wl[w].created_on_target = True
 
     async def _reconcile(self) -> None:
@@ -381,7 +387,7 @@ class Phases(Ownership):
                     epoch = owners[w].epoch
                     await self.gw.set_status(plan.target_edge, w, "active", epoch=epoch)
                     released = await self.gw.release(
-                        plan.source_edge, w, self.target_url, epoch=epoch
+                        plan.source_edge, w, self.target_url, epoch=epoch, migration_id=self.mid
                     )
                     await self.settle_owner(w, plan.target_edge, epoch)
                     wc = self.wl[w]

@@ -19,7 +19,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 import anyio
@@ -28,7 +28,7 @@ from aiohttp import web
 from edge_actors._log import get_logger
 from edge_actors.actors import Actor, ActorSystem
 from edge_actors.errors import EdgeActorsError
-from edge_actors.store import StoreFull
+from edge_actors.store import StoreError, StoreFull
 from edge_actors.wire import (
     DEFAULT_LIMITS,
     PROTOCOL_VERSION,
@@ -47,13 +47,25 @@ from edge_actors.wire import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from edge_actors.actors import ActorRef
-    from edge_actors.store import WorkloadStore
     from edge_actors.wire import Change, Frame
 
-__all__ = ["ReceiverActor", "peer_ws_max_msg_size", "serve_peer_stream"]
+__all__ = ["PeerTarget", "ReceiverActor", "peer_ws_max_msg_size", "serve_peer_stream"]
+
+
+class PeerTarget(Protocol):
+    """What a stream writes to: a :class:`~edge_actors.store.WorkloadStore`, or a wrapper
+    that checks, before each chunk, that the stream may still write (an
+    :class:`EdgeActorsError` it raises that is not a store error ends the stream with
+    nothing applied and an ``ErrorFrame`` of its own ``code``)."""
+
+    @property
+    def lsn(self) -> int: ...
+
+    async def apply_changes(self, changes: Sequence[Change]) -> int: ...
+
 
 _IN_THREAD_BYTES = 64 * 1024  # smaller chunks are decoded on the loop (no thread hop)
 _MAILBOX = 4  # decoded chunks waiting for the store: with the sender's window, bounded
@@ -124,7 +136,7 @@ class ReceiverActor(Actor[_ReceiverMsg]):
     def __init__(
         self,
         ws: web.WebSocketResponse,
-        store: WorkloadStore,
+        store: PeerTarget,
         on_applied: Callable[[str, int, int], None] | None,
         workload: str,
         state: _StreamState,
@@ -149,8 +161,15 @@ class ReceiverActor(Actor[_ReceiverMsg]):
                 applied, seq = self._store.lsn, message.seq
         except EdgeActorsError as exc:
             self._state.failed = exc
-            kind = _DiskFull if isinstance(exc, StoreFull) else _ApplyFailed
-            await _refuse(self._ws, kind(f"apply to {self._workload!r} failed: {exc}"))
+            if not isinstance(exc, StoreError):  # the PeerTarget's own refusal keeps its code
+                refusal: EdgeActorsError = _Refused(
+                    f"chunk for {self._workload!r} refused: {exc}", _refusal_code(exc)
+                )
+            elif isinstance(exc, StoreFull):
+                refusal = _DiskFull(f"apply to {self._workload!r} failed: {exc}")
+            else:
+                refusal = _ApplyFailed(f"apply to {self._workload!r} failed: {exc}")
+            await _refuse(self._ws, refusal)
             return
         if not self._ws.closed:
             try:
@@ -174,7 +193,7 @@ async def _refuse(ws: web.WebSocketResponse, exc: BaseException) -> None:
 async def serve_peer_stream(
     ws: web.WebSocketResponse,
     *,
-    resolve_store: Callable[[str, str], Awaitable[WorkloadStore]],
+    resolve_store: Callable[[str, str], Awaitable[PeerTarget]],
     limits: WireLimits = DEFAULT_LIMITS,
     on_applied: Callable[[str, int, int], None] | None = None,
     system: ActorSystem | None = None,
@@ -219,7 +238,7 @@ class _PeerStream:
         self,
         ws: web.WebSocketResponse,
         system: ActorSystem,
-        resolve_store: Callable[[str, str], Awaitable[WorkloadStore]],
+        resolve_store: Callable[[str, str], Awaitable[PeerTarget]],
         limits: WireLimits,
         on_applied: Callable[[str, int, int], None] | None,
     ) -> None:

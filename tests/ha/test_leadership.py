@@ -9,27 +9,16 @@ from __future__ import annotations
 
 import anyio
 import anyio.lowlevel
-import asyncpg
 import pytest
 
 from edge_actors.clock import ManualClock
 from edge_actors.errors import ConfigError
-from edge_actors.migration._leadership import LEADER_TABLE_DDL, LeaderElector, LeaseSettings
+from edge_actors.migration._leadership import LeaderElector, LeaseSettings
 
 pytestmark = pytest.mark.anyio
 
 LONG = LeaseSettings(lease_s=60.0, renew_s=1.0, margin_s=0.5)
 SHORT = LeaseSettings(lease_s=0.4, renew_s=0.1, margin_s=0.05)
-
-
-@pytest.fixture
-async def dsn(postgres_url: str) -> str:
-    conn = await asyncpg.connect(postgres_url)
-    try:
-        await conn.execute(LEADER_TABLE_DDL)
-    finally:
-        await conn.close()
-    return postgres_url
 
 
 def elector(dsn: str, name: str, settings: LeaseSettings, clock: ManualClock) -> LeaderElector:

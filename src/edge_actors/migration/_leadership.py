@@ -202,6 +202,9 @@ class LeaderElector(AsyncClosing):
         self._conn: Any = None  # asyncpg.Connection (untyped library)
         self._valid_until = -math.inf
         self._remaining_s = 0.0  # of the lease another replica holds, as last read
+        self._changed = anyio.Event()
+        self.known = anyio.Event()
+        """Set once the lease row was read (or taken) for the first time."""
         self._log = get_logger("migration.leadership").bind(holder=holder_id)
 
     async def aclose(self) -> None:
@@ -250,6 +253,22 @@ class LeaderElector(AsyncClosing):
         if old.epoch and new.epoch > old.epoch and new.leader_id != old.leader_id:
             new = msgspec.structs.replace(new, failovers=old.failovers + 1)
         self.state = new
+        if (new.epoch, new.role, new.leader_url) != (old.epoch, old.role, old.leader_url):
+            changed, self._changed = self._changed, anyio.Event()
+            changed.set()
+
+    async def wait_changed(self, than: LeaderState) -> LeaderState:
+        """Wait until the epoch, role or leader differs from ``than``; return the state.
+
+        Cancellation: only the wait ends (bound it with a cancel scope).
+        """
+        while (self.state.epoch, self.state.role, self.state.leader_url) == (
+            than.epoch,
+            than.role,
+            than.leader_url,
+        ):
+            await self._changed.wait()
+        return self.state
 
     async def try_acquire(self) -> bool:
         """Take the lease if it is free or expired; refresh :attr:`state` either way.
@@ -267,6 +286,7 @@ class LeaderElector(AsyncClosing):
         except _DB_ERRORS as exc:
             self._log.warning("leadership.db_unavailable", error=repr(exc))
             return False
+        self.known.set()
         if row is not None:
             self._valid_until = sent + self.settings.lease_s
             self._set(
@@ -276,7 +296,7 @@ class LeaderElector(AsyncClosing):
                 leader_url=self.holder_url,
                 lease_age_s=0.0,
             )
-            self._log.warning("leadership.acquired", epoch=self.state.epoch)
+            self._log.info("leadership.acquired", epoch=self.state.epoch)
             return True
         if current is not None:
             self._remaining_s = max(0.0, float(current["remaining_s"]))
@@ -320,7 +340,7 @@ class LeaderElector(AsyncClosing):
         except _DB_ERRORS as exc:
             self._log.warning("leadership.resign_failed", error=repr(exc), epoch=epoch)
             return
-        self._log.warning("leadership.resigned", epoch=epoch)
+        self._log.info("leadership.resigned", epoch=epoch)
 
     def deadline_left(self) -> float:
         """Seconds (local clock) until this leader must have stopped acting."""

@@ -22,7 +22,7 @@ import pytest
 
 from edge_actors.edge import AdminClient, EdgeClient, WorkloadMissing
 from edge_actors.edge._test_hooks import PAUSE_AT_ENV, PAUSE_FILE_ENV
-from edge_actors.migration._journal import Journal
+from edge_actors.migration.journal import Journal
 
 from .conftest import TOKEN, daemon, run_cli, seed, write_topology
 

@@ -15,7 +15,7 @@ import anyio
 import pytest
 
 from edge_actors.edge import AdminClient, EdgeClient, WorkloadIncoming
-from edge_actors.migration._journal import Journal
+from edge_actors.migration.journal import Journal
 
 from .conftest import TOKEN, daemon, run_cli, seed, write_topology
 

@@ -1,19 +1,15 @@
-"""Fixtures of the high-availability tests: a fresh PostgreSQL database with the lease table."""
+"""Fixtures of the high-availability tests: a fresh PostgreSQL journal database."""
 
 from __future__ import annotations
 
-import asyncpg
 import pytest
 
-from edge_actors.migration._leadership import LEADER_TABLE_DDL
+from edge_actors.migration.journal import PostgresJournal
 
 
 @pytest.fixture
 async def dsn(postgres_url: str) -> str:
-    """A fresh database (real PostgreSQL) holding the ``supervisor_leader`` table."""
-    conn = await asyncpg.connect(postgres_url)
-    try:
-        await conn.execute(LEADER_TABLE_DDL)
-    finally:
-        await conn.close()
+    """A fresh database (real PostgreSQL) with the journal's schema, lease table included."""
+    journal = await PostgresJournal.open(postgres_url)
+    await journal.close()
     return postgres_url

@@ -1,7 +1,7 @@
 """Two supervisor replicas in one process: one leads, the other reads and forwards.
 
-Real daemons on loopback (two edges, two replicas), a real PostgreSQL server for the
-lease, and the replicas' shared journal. Leadership changes are waited on as conditions
+Real daemons on loopback (two edges, two replicas) and a real PostgreSQL server holding
+the replicas' shared journal and the lease. Leadership changes are waited on as conditions
 (``host.leading``, the role answered by ``/admin/supervisor``), never after a sleep.
 """
 
@@ -24,9 +24,9 @@ from edge_actors.edge import (
 )
 from edge_actors.edge._replica import supervisor_replica
 from edge_actors.migration import MigrationService, ServiceDefaults
-from edge_actors.migration._journal import Journal, JournalWriter
 from edge_actors.migration._journal_reads import JournalReads
 from edge_actors.migration._leadership import LeaseSettings
+from edge_actors.migration.journal import PostgresJournal
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -55,17 +55,18 @@ def _config(tmp_path: Path, name: str) -> EdgeConfig:
 async def replica(
     tmp_path: Path, name: str, dsn: str, topology: Topology
 ) -> AsyncIterator[tuple[EdgeDaemon, SupervisorHost]]:
-    journal_dir = tmp_path / "journal"
     defaults = ServiceDefaults(checkpoint_interval_s=0.2, sync_batch_size=100)
     async with AsyncExitStack() as stack:
         gateway = await stack.enter_async_context(HttpEdgeGateway(topology))
-        journal = Journal(journal_dir)
-        stack.callback(journal.close)
+        journal = await PostgresJournal.open(dsn)
+        stack.push_async_callback(journal.close)
 
         def make_service(label: str) -> MigrationService:
-            return MigrationService(gateway, journal_dir, defaults=defaults, leader=label)
+            return MigrationService(
+                gateway, tmp_path / name, journal=dsn, defaults=defaults, leader=label
+            )
 
-        reads = JournalReads(JournalWriter(journal), SYSTEM_CLOCK)
+        reads = JournalReads(journal, SYSTEM_CLOCK)
         yield await stack.enter_async_context(
             supervisor_replica(
                 _config(tmp_path, name),

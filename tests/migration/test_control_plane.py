@@ -27,11 +27,11 @@ from edge_actors.migration import (
     _supervisor,
 )
 from edge_actors.migration._errors import StaleRun
-from edge_actors.migration._journal import Journal, JournalWriter
 from edge_actors.migration._messages import Cancel, PublishProgress, RunTotals, Transition
 from edge_actors.migration._registry import MigrationRecord
 from edge_actors.migration._scheduler import Preempt, Scheduler, Start
 from edge_actors.migration._service import ROOT_NAME, SUPERVISOR_NAME
+from edge_actors.migration.journal import Journal, SqliteJournal
 
 from .conftest import until_run_stopped
 from .ledger import entered, make_workload, open_service, plan_for, target_info, until
@@ -119,22 +119,26 @@ async def test_a_report_of_a_run_that_is_not_current_changes_nothing(
     assert (await service.metrics(mid)).bytes_raw == 0
 
 
-async def test_journal_calls_run_on_a_worker_thread(tmp_path: Path) -> None:
-    """No journal write (an fsync) ever runs on the event loop's thread."""
+async def test_journal_calls_run_on_a_worker_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No SQLite journal call (an fsync) ever runs on the event loop's thread."""
     journal = Journal(tmp_path)
-    writer = JournalWriter(journal)
+    backend = SqliteJournal(journal)
     loop_thread = threading.get_ident()
     threads: list[int] = []
+    read_settings = journal.settings
 
     def settings() -> dict[str, object]:
         threads.append(threading.get_ident())
-        return journal.settings()
+        return read_settings()
 
+    monkeypatch.setattr(journal, "settings", settings)
     try:
-        await writer.run(journal.save_setting, "max_concurrent", 3)
-        assert await writer.run(settings) == {"max_concurrent": 3}
+        await backend.save_setting("max_concurrent", 3)
+        assert await backend.settings() == {"max_concurrent": 3}
     finally:
-        journal.close()
+        await backend.close()
     assert threads
     assert threads[0] != loop_thread
 

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from edge_actors.migration import MigrationError
-from edge_actors.migration._journal import _SCHEMA, SCHEMA_VERSION, Journal, JournalWriter
 from edge_actors.migration._ownership import Owners, StaleOwnerEpoch
+from edge_actors.migration.journal import Journal, SqliteJournal
+from edge_actors.migration.journal._sqlite import _SCHEMA, SCHEMA_VERSION
 
 from .ledger import make_workload, plan_for, target_info
 
@@ -50,7 +51,7 @@ def test_a_journal_from_a_newer_version_is_refused(tmp_path: Path) -> None:
 
 async def test_each_handover_takes_the_next_epoch_and_survives_a_reopen(tmp_path: Path) -> None:
     journal = Journal(tmp_path)
-    owners = Owners(JournalWriter(journal))
+    owners = Owners(SqliteJournal(journal))
     assert (await owners.get("orders", "west")).epoch == 0
     first = await owners.hand_over("orders", "west", "east", "mig-1")
     assert (first.owner_edge, first.epoch, first.handing_to) == ("west", 1, "east")

@@ -13,7 +13,7 @@ import pytest
 from edge_actors.clock import ManualClock
 from edge_actors.edge import AdminClient
 from edge_actors.migration import MigrationService
-from edge_actors.migration._journal import Journal
+from edge_actors.migration.journal import Journal
 
 from .conftest import FAST_RESTART, TOKEN, Edges
 from .ledger import make_workload, plan_for

@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from edge_actors.edge import AdminClient
-from edge_actors.migration._journal import Journal
+from edge_actors.migration.journal import Journal
 
 from .conftest import TOKEN, Edges, lost_writes, seed, writing
 

@@ -22,8 +22,8 @@ from edge_actors.migration import (
     check_transition,
     parse_constraints,
 )
-from edge_actors.migration._journal import Journal
 from edge_actors.migration._strategies import get_strategy
+from edge_actors.migration.journal import Journal
 
 if TYPE_CHECKING:
     from pathlib import Path

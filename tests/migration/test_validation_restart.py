@@ -17,7 +17,7 @@ import pytest
 
 from edge_actors.edge import AdminClient, EdgeClient, WorkloadInfo
 from edge_actors.edge._test_hooks import PauseHook
-from edge_actors.migration._journal import Journal
+from edge_actors.migration.journal import Journal
 
 from .conftest import TOKEN, Edges
 from .ledger import make_workload, plan_for

@@ -17,7 +17,6 @@ from ._registry import Registry
 if TYPE_CHECKING:
     from edge_actors.clock import Clock
 
-    from ._journal import JournalWriter
     from ._models import (
         Checkpoint,
         HistoryEvent,
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
         MigrationSummary,
         OverallMetrics,
     )
+    from .journal import JournalBackend
 
 __all__ = ["JournalReads", "MigrationReads"]
 
@@ -35,17 +35,17 @@ class JournalReads:
     """``MigrationService``'s read methods over a journal (see the module doc).
 
     Args:
-        writer: the journal, used off the event loop.
-        clock: stamps nothing here; the registry's time source.
+        journal: the journal the leader writes (opened by the caller).
+        clock: the registry's time source (stamps nothing here).
     """
 
-    def __init__(self, writer: JournalWriter, clock: Clock) -> None:
-        self.writer = writer
+    def __init__(self, journal: JournalBackend, clock: Clock) -> None:
+        self.journal = journal
         self.clock = clock
 
     async def _registry(self) -> Registry:
-        registry = Registry(self.writer, self.clock)
-        registry.load(await self.writer.run(self.writer.journal.load))
+        registry = Registry(self.journal, self.clock)
+        registry.load(await self.journal.load())
         return registry
 
     async def status(self, migration_id: str) -> MigrationStatus:

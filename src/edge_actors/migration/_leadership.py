@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS supervisor_leader (
     expires_at TIMESTAMPTZ NOT NULL
 );
 """
-"""The lease table (one row, ``id = 1``); a step of the PostgreSQL journal's schema."""
+"""The lease table (one row, ``id = 1``): step 2 -> 3 of the PostgreSQL journal's schema
+(``journal/_postgres.py``), so never edit it; change the table with a new step there."""
 
 _ACQUIRE = """
 INSERT INTO supervisor_leader AS l

@@ -13,7 +13,11 @@ between) is settled from what the edges report (the migration's reconcile, the
 supervisor's reconciler), never guessed.
 
 :class:`Owners` is a plain class: only the migration supervisor calls it, and it journals
-through the supervisor's :class:`~._journal.JournalWriter` before the supervisor replies.
+through the supervisor's :class:`~.journal.JournalBackend` before the supervisor replies.
+The next epoch is taken by the journal in one atomic statement
+(:meth:`~.journal.JournalBackend.hand_over`) and a settle is refused by the journal
+itself when a newer epoch is there, so supervisors sharing a PostgreSQL journal can never
+hand out the same epoch twice or settle over a newer step.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from ._errors import MigrationRefusal
 if TYPE_CHECKING:
     from edge_actors.clock import Clock
 
-    from ._journal import JournalWriter
+    from .journal import JournalBackend
 
 __all__ = ["OwnerRecord", "Owners", "StaleOwnerEpoch"]
 
@@ -64,22 +68,22 @@ class Owners:
     """The owner records, journaled (see the module doc).
 
     Args:
-        writer: the supervisor's journal writer.
+        journal: the supervisor's journal.
         clock: stamps ``updated_at``.
     """
 
-    def __init__(self, writer: JournalWriter, clock: Clock = SYSTEM_CLOCK) -> None:
-        self._writer = writer
+    def __init__(self, journal: JournalBackend, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._journal = journal
         self._clock = clock
 
     async def get(self, workload: str, default_owner: str) -> OwnerRecord:
         """The record of ``workload``; one owned by ``default_owner`` at epoch 0 if none."""
-        record = await self._writer.run(self._writer.journal.owner, workload)
+        record = await self._journal.owner(workload)
         return record or OwnerRecord(workload=workload, owner_edge=default_owner)
 
     async def all(self) -> list[OwnerRecord]:
         """Every owner record, by workload name."""
-        return await self._writer.run(self._writer.journal.owners)
+        return await self._journal.owners()
 
     async def hand_over(
         self, workload: str, from_edge: str, to_edge: str, migration_id: str
@@ -89,17 +93,9 @@ class Owners:
         Returns:
             The journaled record (``owner_edge`` is still ``from_edge``).
         """
-        current = await self.get(workload, from_edge)
-        record = OwnerRecord(
-            workload=workload,
-            owner_edge=from_edge,
-            epoch=current.epoch + 1,
-            handing_to=to_edge,
-            migration_id=migration_id,
-            updated_at=self._clock.time(),
+        return await self._journal.hand_over(
+            workload, from_edge, to_edge, migration_id, self._clock.time()
         )
-        await self._writer.run(self._writer.journal.save_owner, record)
-        return record
 
     async def settle(
         self, workload: str, owner_edge: str, epoch: int, migration_id: str
@@ -109,12 +105,6 @@ class Owners:
         Raises:
             StaleOwnerEpoch: The record has moved past ``epoch`` (nothing changed).
         """
-        current = await self.get(workload, owner_edge)
-        if current.epoch > epoch:
-            raise StaleOwnerEpoch(
-                f"workload {workload!r}: settle at epoch {epoch} refused, the owner record "
-                f"is at epoch {current.epoch} ({current.owner_edge})"
-            )
         record = OwnerRecord(
             workload=workload,
             owner_edge=owner_edge,
@@ -122,5 +112,10 @@ class Owners:
             migration_id=migration_id,
             updated_at=self._clock.time(),
         )
-        await self._writer.run(self._writer.journal.save_owner, record)
-        return record
+        stored = await self._journal.settle_owner(record)
+        if stored.epoch > epoch:
+            raise StaleOwnerEpoch(
+                f"workload {workload!r}: settle at epoch {epoch} refused, the owner record "
+                f"is at epoch {stored.epoch} ({stored.owner_edge})"
+            )
+        return stored

@@ -1,9 +1,10 @@
 """The registry of migrations: records, journaled state changes and snapshots (layer: migration).
 
 A plain class that the migration supervisor actor drives; only that actor calls it, so
-it needs no locks. Every change is journaled (off the event loop, through
-:class:`~._journal.JournalWriter`) before the caller replies. Readers get copies
-(snapshots), never the records themselves; watchers are woken through their own channels.
+it needs no locks. Every change is journaled (through the supervisor's
+:class:`~.journal.JournalBackend`, SQLite or PostgreSQL) before the caller replies.
+Readers get copies (snapshots), never the records themselves; watchers are woken through
+their own channels.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ if TYPE_CHECKING:
 
     from edge_actors.clock import Clock
 
-    from ._journal import JournalEntry, JournalWriter
     from ._messages import RunTotals, SaveCheckpoint
+    from .journal import JournalBackend, JournalEntry
 
 __all__ = ["MigrationRecord", "Registry"]
 
@@ -114,13 +115,12 @@ class Registry:
     """The records of every migration, and their journaled changes.
 
     Args:
-        writer: the journal, used off the event loop.
+        journal: the supervisor's journal (any backend).
         clock: the time source of timestamps and durations.
     """
 
-    def __init__(self, writer: JournalWriter, clock: Clock = SYSTEM_CLOCK) -> None:
-        self.writer = writer
-        self.journal = writer.journal
+    def __init__(self, journal: JournalBackend, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.journal = journal
         self.clock = clock
         self.records: dict[str, MigrationRecord] = {}
         self.log = get_logger("migration.registry")
@@ -170,7 +170,7 @@ class Registry:
             strategy=plan.strategy,
             updated_at=self.clock.time(),
         )
-        await self.writer.run(self.journal.add_plan, plan, status)
+        await self.journal.add_plan(plan, status)
         metrics = MigrationMetrics(
             migration_id=plan.migration_id, workload_bytes=plan.estimated_bytes
         )
@@ -223,7 +223,7 @@ class Registry:
         if to_state == "queued":
             record.want_run = True
             record.queued_at = mono
-        await self.writer.run(self.journal.transition, status, event, record.metrics)
+        await self.journal.transition(status, event, record.metrics)
         self.log.info(
             "migration.transition",
             migration_id=status.migration_id,
@@ -252,14 +252,14 @@ class Registry:
             to_state=state,
             detail=detail,
         )
-        await self.writer.run(self.journal.transition, record.status, event, record.metrics)
+        await self.journal.transition(record.status, event, record.metrics)
         self.notify(record)
 
     async def set_detail(self, record: MigrationRecord, detail: str) -> None:
         """Journal what the migration is doing now."""
         record.status.detail = detail
         record.progress.detail = detail
-        await self.writer.run(self.journal.save_status, record.status, record.metrics)
+        await self.journal.save_status(record.status, record.metrics)
         self.notify(record)
 
     async def save_checkpoint(self, record: MigrationRecord, message: SaveCheckpoint) -> Checkpoint:
@@ -277,13 +277,13 @@ class Registry:
             workloads=message.workloads,
             reason=message.reason,
         )
-        await self.writer.run(self.journal.add_checkpoint, checkpoint, record.metrics)
+        await self.journal.add_checkpoint(checkpoint, record.metrics)
         record.checkpoint = checkpoint
         return checkpoint
 
     async def save_setting(self, key: str, value: object) -> None:
         """Persist one service setting."""
-        await self.writer.run(self.journal.save_setting, key, value)
+        await self.journal.save_setting(key, value)
 
     @staticmethod
     def apply_totals(record: MigrationRecord, totals: RunTotals) -> None:
@@ -410,8 +410,8 @@ class Registry:
 
     async def checkpoints(self, migration_id: str) -> list[Checkpoint]:
         """The journaled checkpoints of a migration, oldest first."""
-        return await self.writer.run(self.journal.checkpoints, migration_id)
+        return await self.journal.checkpoints(migration_id)
 
     async def history(self, migration_id: str | None) -> list[HistoryEvent]:
         """Journaled transitions of one migration (or all), oldest first."""
-        return await self.writer.run(self.journal.history, migration_id)
+        return await self.journal.history(migration_id)

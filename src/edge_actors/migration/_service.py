@@ -25,7 +25,6 @@ from edge_actors.clock import SYSTEM_CLOCK
 from edge_actors.errors import ConfigError
 from edge_actors.schema import Flag, convert, short
 
-from ._journal import Journal
 from ._messages import (
     Cancel,
     Configure,
@@ -65,6 +64,7 @@ from ._models import (
 from ._planning import build_plan
 from ._supervisor import MigrationSupervisor, RestartPolicy
 from ._validation import ValidationReport, validate_plan
+from .journal import JournalUrl, open_journal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -133,7 +133,10 @@ class MigrationService:
 
     Args:
         gateway: how to reach the edges (``edge_actors.edge.HttpEdgeGateway``).
-        data_dir: where ``migrations.sqlite`` lives.
+        data_dir: where ``migrations.sqlite`` lives (the default journal).
+        journal: the journal instead of ``data_dir``'s: a path or ``sqlite:///PATH`` (a
+            SQLite file) or a ``postgresql://`` URL (see ``journal/_url.py``).
+        journal_password: the PostgreSQL password (else the URL's, else ``PGPASSWORD``).
         system: an actor system to run in (entered by the caller); a private one is
             created and owned when ``None``.
         defaults: defaults for later plans (``configure`` changes them, persisted).
@@ -148,7 +151,11 @@ class MigrationService:
 
     Use as ``async with MigrationService(gateway, data_dir) as service:``; leaving stops
     running migrations at a chunk boundary without changing their journaled state, so the
-    next service on the same ``data_dir`` resumes them.
+    next service on the same journal resumes them.
+
+    Raises (on entering):
+        ConfigError: a malformed ``journal``.
+        JournalUnavailable: the PostgreSQL journal cannot be reached (URL redacted).
     """
 
     def __init__(
@@ -162,9 +169,13 @@ class MigrationService:
         time_zone: str = "UTC",
         clock: Clock = SYSTEM_CLOCK,
         reconcile_interval_s: float = 30.0,
+        journal: str | JournalUrl | None = None,
+        journal_password: str | None = None,
         leader: str | None = None,
     ) -> None:
         self.gateway = gateway
+        self.journal = journal
+        self._journal_password = journal_password
         self.leader = leader
         self.reconcile_interval_s = reconcile_interval_s
         self.clock = clock
@@ -185,8 +196,10 @@ class MigrationService:
         async with AsyncExitStack() as stack:
             if self._system is None:
                 self._system = await stack.enter_async_context(ActorSystem("migration"))
-            journal = Journal(self.data_dir)
-            stack.callback(journal.close)
+            journal = await open_journal(
+                self.journal, data_dir=self.data_dir, password=self._journal_password
+            )
+            stack.push_async_callback(journal.close)
             system = self._system
 
             # one_for_all: a crashed supervisor takes its runs with it (they are stopped

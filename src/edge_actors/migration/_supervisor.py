@@ -37,7 +37,6 @@ from ._errors import (
     StaleRun,
     UnknownCheckpoint,
 )
-from ._journal import JournalWriter
 from ._messages import (
     Cancel,
     Configure,
@@ -83,13 +82,14 @@ from ._runs import RestartPolicy, RunTable
 from ._scheduler import Preempt, Scheduler, Start
 from ._settings import parse_settings
 from ._transitions import TRANSITIONS, check_transition
+from .journal import JournalUnavailable
 
 if TYPE_CHECKING:
     from edge_actors.actors import ActorRef, SupervisorRef
     from edge_actors.clock import Clock
 
     from ._gateway import EdgeGateway
-    from ._journal import Journal
+    from .journal import JournalBackend
 
 __all__ = ["MigrationSupervisor", "RestartPolicy"]
 
@@ -98,7 +98,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
     """The owner of every migration's record and run; talk to it through ``MigrationService``.
 
     Args:
-        journal: the opened journal.
+        journal: the opened journal (any backend; it outlives restarts of this actor).
         gateway: how to reach the edges.
         defaults: defaults for plans (overridden by settings persisted by ``configure``).
         restart: restart intensity of migration actors.
@@ -111,7 +111,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
 
     def __init__(
         self,
-        journal: Journal,
+        journal: JournalBackend,
         gateway: EdgeGateway,
         defaults: ServiceDefaults,
         restart: RestartPolicy,
@@ -127,9 +127,9 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         self.defaults = msgspec.structs.replace(defaults)
         self.restart = restart
         self.clock = clock
-        writer = JournalWriter(journal)
-        self.registry = Registry(writer, clock)
-        self.owners = Owners(writer, clock)
+        self.journal = journal
+        self.registry = Registry(journal, clock)
+        self.owners = Owners(journal, clock)
         self._rollback_attempts: dict[str, int] = {}
         self.reconcile_interval_s = reconcile_interval_s
         self.reconciler: Reconciler  # bound in on_start, like the runs
@@ -156,8 +156,8 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
     async def receive(self, message: Request | RunReport | Terminated) -> Any:
         try:
             return await self._dispatch(message)
-        except MigrationRefusal:
-            raise
+        except (MigrationRefusal, JournalUnavailable):
+            raise  # a refusal to the asker; a lost journal crashes us (restart from it)
         except Exception as exc:
             if isinstance(message, RunReport | Terminated):
                 raise  # a report of our own actors went wrong: a bug, crash loudly
@@ -425,12 +425,11 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
                     self.mlog.info("migration.preempted", migration_id=victim, by=by)
 
     async def _recover(self) -> None:
-        journal = self.registry.journal
-        writer = self.registry.writer
-        for key, value in (await writer.run(journal.settings)).items():
+        journal = self.journal
+        for key, value in (await journal.settings()).items():
             if key in ServiceDefaults.__struct_fields__:
                 setattr(self.defaults, key, value)
-        for record in self.registry.load(await writer.run(journal.load)):
+        for record in self.registry.load(await journal.load()):
             state = record.status.state
             if state in RUNNING_STATES or state == "queued":
                 record.want_run = True

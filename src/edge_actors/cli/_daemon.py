@@ -15,6 +15,11 @@ With ``--supervisor`` the daemon also hosts the migration supervisor: a
 ``--topology`` file plus this daemon itself (under its own name and URL), with the
 ``/admin/migrations`` routes mounted. Restarted on the same data dir (even after
 SIGKILL), it resumes unfinished migrations from the journal.
+
+With ``--journal postgresql://...`` the daemon is one of possibly several supervisor
+*replicas* on that shared journal: they elect one leader through the database, which
+alone drives migrations; the others answer reads from the journal and forward commands
+to it (``edge/_replica.py``, ``docs/operations.md`` "High availability").
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from edge_actors._log import LOG_LEVELS, configure_default_logging
+from edge_actors.clock import SYSTEM_CLOCK
 from edge_actors.edge import (
     EdgeConfig,
     EdgeDaemon,
@@ -40,8 +46,11 @@ from edge_actors.edge import (
     load_topology,
 )
 from edge_actors.edge._private import private_umask
+from edge_actors.edge._replica import supervisor_replica
 from edge_actors.errors import ConfigError
 from edge_actors.migration import MigrationService
+from edge_actors.migration._journal_reads import JournalReads
+from edge_actors.migration.journal import JournalUrl, open_journal, parse_journal_url
 
 from ._progress import one_line_errors
 from ._tokens import add_token_flags, refuse_argv_token
@@ -108,6 +117,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="also host the migration supervisor (/admin/migrations, journal in DATA_DIR)",
     )
     parser.add_argument(
+        "--journal",
+        metavar="URL",
+        help="the supervisor's journal (with --supervisor): a path, sqlite:///PATH, or a "
+        "postgresql:// URL shared by supervisor replicas (one elected leader)",
+    )
+    parser.add_argument(
         "--topology",
         metavar="FILE",
         help="TOML or YAML topology of the other edges (with --supervisor)",
@@ -171,7 +186,25 @@ def topology_from_args(args: argparse.Namespace) -> Topology | None:
     return Topology() if args.topology is None else load_topology(args.topology)
 
 
-async def _serve(config: EdgeConfig, topology: Topology | None) -> None:
+def journal_from_args(args: argparse.Namespace) -> JournalUrl | None:
+    """The supervisor's journal location (``None``: SQLite in the data dir).
+
+    Raises:
+        ConfigError: ``--journal`` without ``--supervisor``, or a malformed location.
+    """
+    if args.journal is None:
+        return None
+    if not args.supervisor:
+        raise ConfigError("--journal: only valid with --supervisor")
+    return parse_journal_url(args.journal, "--journal")
+
+
+async def _serve(
+    config: EdgeConfig, topology: Topology | None, journal: JournalUrl | None = None
+) -> None:
+    if topology is not None and journal is not None and journal.kind == "postgresql":
+        await _serve_replica(config, topology, journal)
+        return
     async with AsyncExitStack() as stack:
         service: MigrationService | None = None
         gateway: HttpEdgeGateway | None = None
@@ -184,7 +217,9 @@ async def _serve(config: EdgeConfig, topology: Topology | None) -> None:
                     client_cert=config.client_cert,
                 )
             )
-            service = MigrationService(gateway, Path(config.data_dir) / JOURNAL_DIR)
+            service = MigrationService(
+                gateway, Path(config.data_dir) / JOURNAL_DIR, journal=journal
+            )
             extra_routes = functools.partial(add_migration_routes, service=service)
         daemon = await stack.enter_async_context(EdgeDaemon(config, extra_routes=extra_routes))
         if gateway is not None and service is not None:
@@ -196,19 +231,57 @@ async def _serve(config: EdgeConfig, topology: Topology | None) -> None:
             # (first, before the daemon) stops them at a chunk boundary, state untouched.
             await stack.enter_async_context(service)
             daemon.log.info("supervisor_started", edges=sorted(gateway.topology))
-        async with anyio.create_task_group() as tg:
+        await _until_signalled(daemon)
 
-            async def on_signals() -> None:
-                with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                    async for signum in signals:
-                        daemon.log.warning("signal_received", signal=signal.Signals(signum).name)
-                        daemon.request_stop()
-                        return
 
-            tg.start_soon(on_signals)
-            print(ready_line(daemon), flush=True)
-            await daemon.serve_forever()
-            tg.cancel_scope.cancel()
+async def _serve_replica(config: EdgeConfig, topology: Topology, journal: JournalUrl) -> None:
+    """Serve a supervisor replica on the shared PostgreSQL journal (``edge/_replica.py``).
+
+    The service runs only while this replica is the elected leader; each leadership gets
+    a fresh one, which resumes every unfinished migration from the journal.
+    """
+    assert journal.dsn is not None
+    async with AsyncExitStack() as stack:
+        gateway = await stack.enter_async_context(
+            HttpEdgeGateway(
+                topology, ssl_context=config.client_ssl_context(), client_cert=config.client_cert
+            )
+        )
+        backend = await open_journal(journal, data_dir=config.data_dir)
+        stack.push_async_callback(backend.close)
+
+        def make_service(leader: str) -> MigrationService:
+            data_dir = Path(config.data_dir) / JOURNAL_DIR
+            return MigrationService(gateway, data_dir, journal=journal, leader=leader)
+
+        daemon, _ = await stack.enter_async_context(
+            supervisor_replica(
+                config,
+                gateway,
+                dsn=journal.dsn,
+                make_service=make_service,
+                reads=JournalReads(backend, SYSTEM_CLOCK),
+            )
+        )
+        daemon.log.info("supervisor_replica_started", edges=sorted(gateway.topology))
+        await _until_signalled(daemon)
+
+
+async def _until_signalled(daemon: EdgeDaemon) -> None:
+    """Print the ready line and serve until SIGTERM or SIGINT."""
+    async with anyio.create_task_group() as tg:
+
+        async def on_signals() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    daemon.log.warning("signal_received", signal=signal.Signals(signum).name)
+                    daemon.request_stop()
+                    return
+
+        tg.start_soon(on_signals)
+        print(ready_line(daemon), flush=True)
+        await daemon.serve_forever()
+        tg.cancel_scope.cancel()
 
 
 def run_daemon(args: argparse.Namespace) -> int:
@@ -219,8 +292,9 @@ def run_daemon(args: argparse.Namespace) -> int:
     """
     config = config_from_args(args)
     topology = topology_from_args(args)
+    journal = journal_from_args(args)
     private_umask()  # every store, journal and routing file is created 0600
     configure_default_logging(args.log_level, strict=True)
     options: dict[str, Any] = {"use_uvloop": importlib.util.find_spec("uvloop") is not None}
-    anyio.run(_serve, config, topology, backend="asyncio", backend_options=options)
+    anyio.run(_serve, config, topology, journal, backend="asyncio", backend_options=options)
     return 0

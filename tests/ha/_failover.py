@@ -23,11 +23,11 @@ import contextlib
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 
-from edge_actors.edge import AdminClient, EdgeClient, MigrationClient
+from edge_actors.edge import AdminClient, EdgeClient, EdgeHTTPError, MigrationClient
 from faults._harness import TOKEN, WORKLOAD, Daemon, Writer, plan_migration, seed_workload
 from faults._harness import _state as _state
 
@@ -36,8 +36,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from edge_actors.edge._supervisor_host import SupervisorStatus
+    from faults._injectors import Partition
 
 PHASES = ("planning", "sync", "cutover", "validation", "cleanup")
+Fault = Literal["kill9", "stop", "partition"]
 TERMINAL = frozenset(("completed", "failed", "rolled_back", "cancelled"))
 _ORDER = ("planned", "queued", "planning", "pre_sync", "sync", "cutover", "validation", "cleanup")
 
@@ -55,6 +57,8 @@ class FailoverOutcome:
     lost: int = 0
     active_copies: int = 0
     leaders: list[str] = field(default_factory=list)
+    stood_down_s: float | None = None
+    stale_refused: bool | None = None
     seconds: float = 0.0
 
     @property
@@ -111,38 +115,60 @@ async def wait_leader(daemon: Daemon, timeout: float = 30.0) -> float:
 
 
 @contextlib.asynccontextmanager
-async def ha_cluster(root: Path, journal: str, *, pause_cutover: bool) -> AsyncIterator[HaCluster]:
-    """Start two edges and two replicas (``sup-a`` first, so it leads); kill all at exit."""
+async def ha_cluster(
+    root: Path,
+    journal: str,
+    *,
+    pause_cutover: bool,
+    partition: Partition | None = None,
+    journal_in_ns: str | None = None,
+) -> AsyncIterator[HaCluster]:
+    """Start two edges and two replicas (``sup-a`` first, so it leads); kill all at exit.
+
+    With ``partition``, ``sup-a`` runs in the partition's namespace and reaches the
+    journal at ``journal_in_ns`` and the edges (listening on every interface) at the
+    pair's root address, so cutting the link cuts it from the database and the edges.
+    """
     pause_file = root / "cutover.pause"
-    hook = (
-        {
+    hook = {}
+    if pause_cutover:
+        hook = {
             "EDGE_ACTORS_TEST_PAUSE_AT": "target_activated",
             "EDGE_ACTORS_TEST_PAUSE_FILE": str(pause_file),
         }
-        if pause_cutover
-        else {}
-    )
-    west = Daemon(root, "edge-west", "--hold-timeout", "5s", env=hook)
-    east = Daemon(root, "edge-east", "--hold-timeout", "5s")
+    host, advertise = "127.0.0.1", None
+    if partition is not None:
+        partition.create()
+        host, advertise = "0.0.0.0", partition.root_ip
+    net = {"host": host, "advertise": advertise}
+    west = Daemon(root, "edge-west", "--hold-timeout", "5s", env=hook, **net)
+    east = Daemon(root, "edge-east", "--hold-timeout", "5s", **net)
     topology = root / "topology.toml"
     topology.write_text(
         "".join(f'[edges.{d.name}]\nurl = "{d.url}"\ntoken = "{TOKEN}"\n\n' for d in (west, east))
     )
-    args = ("--supervisor", "--topology", str(topology), "--journal", journal)
-    replicas = (Daemon(root, "sup-a", *args), Daemon(root, "sup-b", *args))
-    cluster = HaCluster(west, east, replicas, pause_file)
+    args = ("--supervisor", "--topology", str(topology), "--journal")
+    if partition is None:
+        sup_a = Daemon(root, "sup-a", *args, journal)
+    else:
+        sup_a = Daemon(
+            root, "sup-a", *args, journal_in_ns or journal, host=partition.ns_ip, netns=partition.ns
+        )
+    cluster = HaCluster(west, east, (sup_a, Daemon(root, "sup-b", *args, journal)), pause_file)
     try:
         await west.start()
         await east.start()
-        await replicas[0].start()
-        await wait_leader(replicas[0])
-        await replicas[1].start()
+        await sup_a.start()
+        await wait_leader(sup_a)
+        await cluster.replicas[1].start()
         yield cluster
     finally:
         with anyio.CancelScope(shield=True):
             pause_file.touch()
             for daemon in cluster.all():
                 await daemon.kill()
+            if partition is not None:
+                partition.delete()
 
 
 async def _aim(cluster: HaCluster, follower: Daemon, mid: str, phase: str) -> str:
@@ -181,14 +207,30 @@ async def run_failover(
     phase: str,
     *,
     seed: int,
+    fault: Fault = "kill9",
     records: int = 3000,
     bandwidth_mbps: float = 4.0,
     settle_s: float = 90.0,
+    partition: Partition | None = None,
+    journal_in_ns: str | None = None,
 ) -> FailoverOutcome:
-    """One trial: cluster, seed, writer, migration via the follower, kill -9 the leader."""
+    """One trial: cluster, seed, writer, migration via the follower, the fault on the leader.
+
+    ``kill9``: SIGKILL. ``stop``: SIGSTOP until the follower leads, then SIGCONT.
+    ``partition``: the leader's link (to the database and the edges) cut until the
+    follower leads and the old leader says it follows, then healed. For the last two,
+    the outcome also says how long the old leader took to stand down and whether an
+    edge refuses a command at its epoch afterwards.
+    """
     started = time.monotonic()
     outcome = FailoverOutcome(phase)
-    async with ha_cluster(root, journal, pause_cutover=phase == "cutover") as cluster:
+    async with ha_cluster(
+        root,
+        journal,
+        pause_cutover=phase == "cutover",
+        partition=partition,
+        journal_in_ns=journal_in_ns,
+    ) as cluster:
         leader, follower = cluster.replicas
         await seed_workload(cluster.west.local_url, records, seed)
         writer = Writer(cluster.west.local_url, seed)
@@ -196,18 +238,77 @@ async def run_failover(
             tg.start_soon(writer.run)
             mid = await plan_migration(follower, bandwidth_mbps)  # forwarded to the leader
             outcome.killed_in = await _aim(cluster, follower, mid, phase)
-            killed_at = time.monotonic()
-            leader.signal(signal.SIGKILL)
-            await leader.wait()
+            faulted_at = time.monotonic()
+            if fault == "kill9":
+                leader.signal(signal.SIGKILL)
+                await leader.wait()
+            elif fault == "stop":
+                leader.signal(signal.SIGSTOP)
+            else:
+                assert partition is not None
+                partition.cut()
             if phase == "cutover":
                 cluster.pause_file.touch()  # the source finishes its step on its own
-            outcome.takeover_s = await wait_leader(follower, timeout=30) - killed_at
+            if fault == "partition":
+                assert partition is not None
+
+                async def stand_down() -> None:  # measured while the follower takes over
+                    stood_down = await wait_follower_in_ns(leader, partition)
+                    outcome.stood_down_s = stood_down - faulted_at
+
+                async with anyio.create_task_group() as both:
+                    both.start_soon(stand_down)
+                    outcome.takeover_s = await wait_leader(follower, timeout=30) - faulted_at
+                partition.heal()
+            else:
+                outcome.takeover_s = await wait_leader(follower, timeout=30) - faulted_at
+            if fault == "stop":
+                leader.signal(signal.SIGCONT)
+                outcome.stood_down_s = await wait_follower(leader) - faulted_at
             outcome.state, outcome.error = await settle(follower, mid, settle_s)
             await writer_more(writer)
             tg.cancel_scope.cancel()
         await check(cluster, follower, mid, writer, outcome)
+        if fault != "kill9":
+            outcome.stale_refused = await stale_leader_refused(cluster)
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+async def wait_follower(daemon: Daemon, timeout: float = 30.0) -> float:
+    """Wait until ``daemon`` answers ``role: follower``; return when (monotonic)."""
+    with anyio.fail_after(timeout):
+        while True:
+            status = await supervisor_status(daemon)
+            if status is not None and status.role == "follower":
+                return time.monotonic()
+            await anyio.sleep(0.02)
+
+
+async def wait_follower_in_ns(daemon: Daemon, partition: Partition, timeout: float = 30.0) -> float:
+    """Like :func:`wait_follower`, asking from inside the partitioned namespace (curl)."""
+    probe = [
+        "ip", "netns", "exec", partition.ns, "curl", "-s", "-m", "1",
+        "-H", f"Authorization: Bearer {TOKEN}", f"{daemon.url}/admin/supervisor",
+    ]  # fmt: skip
+    with anyio.fail_after(timeout):
+        while True:
+            answer = await anyio.run_process(probe, check=False)
+            if b'"role":"follower"' in answer.stdout:
+                return time.monotonic()
+            await anyio.sleep(0.02)
+
+
+async def stale_leader_refused(cluster: HaCluster) -> bool:
+    """Whether both edges refuse a command carrying the first leader's epoch (1)."""
+    refused = 0
+    for edge in (cluster.west, cluster.east):
+        async with AdminClient(edge.url, TOKEN, timeout=5.0, leader_epoch=lambda: 1) as old:
+            try:
+                await old.set_status(WORKLOAD, "active")
+            except EdgeHTTPError as exc:
+                refused += exc.status == 409 and exc.code == "stale_leader"
+    return refused == 2
 
 
 async def writer_more(writer: Writer, more: int = 20, timeout: float = 10.0) -> None:

@@ -7,6 +7,8 @@ the replicas' shared journal and the lease. Leadership changes are waited on as 
 
 from __future__ import annotations
 
+import os
+import sys
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -89,10 +91,12 @@ async def edges(tmp_path: Path) -> AsyncIterator[Topology]:
     ):
         async with AdminClient(west.url, TOKEN) as admin:
             await admin.create_workload("orders")
+            await admin.create_workload("invoices")
         from edge_actors.edge import EdgeClient
 
         async with EdgeClient(west.url, token=TOKEN) as client:
-            await client.batch("orders", [(f"k{i:04d}", b"v" * 200) for i in range(500)])
+            for workload in ("orders", "invoices"):
+                await client.batch(workload, [(f"k{i:04d}", b"v" * 200) for i in range(500)])
         yield Topology(
             {"edge-west": EdgeEndpoint(west.url, TOKEN), "edge-east": EdgeEndpoint(east.url, TOKEN)}
         )
@@ -138,6 +142,18 @@ async def test_a_follower_reads_the_journal_and_forwards_commands(tmp_path: Path
             assert state == "completed"
             history = await via_b.history(plan.migration_id)  # from the journal
             assert "driven by supervisor leader sup-a (epoch 1)" in [e.detail for e in history]
+            # The CLI against the follower: plan, run and follow another migration.
+            cli = await anyio.run_process(
+                [
+                    sys.executable, "-m", "edge_actors.cli", "migrate", "--daemon", b.url,
+                    "--source", "edge-west", "--target", "edge-east", "--workload", "invoices",
+                    "--json",
+                ],
+                env={**os.environ, "EDGE_ACTORS_CLUSTER_TOKEN": TOKEN},
+                check=False,
+            )  # fmt: skip
+            assert cli.returncode == 0, cli.stderr.decode()
+            assert b'"completed"' in cli.stdout
             metrics_text = await via_b.metrics_text()
             assert 'edge_supervisor_leader{edge="sup-b"} 0.0' in metrics_text
             assert 'edge_supervisor_epoch{edge="sup-b"} 1.0' in metrics_text

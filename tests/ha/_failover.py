@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from edge_actors.edge._supervisor_host import SupervisorStatus
     from faults._injectors import Partition
 
+    from ._network import ShapedNetwork
+
 PHASES = ("planning", "sync", "cutover", "validation", "cleanup")
 Fault = Literal["kill9", "stop", "partition"]
 TERMINAL = frozenset(("completed", "failed", "rolled_back", "cancelled"))
@@ -122,12 +124,14 @@ async def ha_cluster(
     pause_cutover: bool,
     partition: Partition | None = None,
     journal_in_ns: str | None = None,
+    network: ShapedNetwork | None = None,
 ) -> AsyncIterator[HaCluster]:
     """Start two edges and two replicas (``sup-a`` first, so it leads); kill all at exit.
 
     With ``partition``, ``sup-a`` runs in the partition's namespace and reaches the
     journal at ``journal_in_ns`` and the edges (listening on every interface) at the
     pair's root address, so cutting the link cuts it from the database and the edges.
+    With ``network``, every daemon runs in its own namespace of it (created by the caller).
     """
     pause_file = root / "cutover.pause"
     hook = {}
@@ -140,21 +144,26 @@ async def ha_cluster(
     if partition is not None:
         partition.create()
         host, advertise = "0.0.0.0", partition.root_ip
-    net = {"host": host, "advertise": advertise}
-    west = Daemon(root, "edge-west", "--hold-timeout", "5s", env=hook, **net)
-    east = Daemon(root, "edge-east", "--hold-timeout", "5s", **net)
+
+    def node(name: str, *args: str, env: dict[str, str] | None = None) -> Daemon:
+        if network is not None:
+            return Daemon(root, name, *args, env=env, host=network.ip(name), netns=network.ns(name))
+        return Daemon(root, name, *args, env=env, host=host, advertise=advertise)
+
+    west = node("edge-west", "--hold-timeout", "5s", env=hook)
+    east = node("edge-east", "--hold-timeout", "5s")
     topology = root / "topology.toml"
     topology.write_text(
         "".join(f'[edges.{d.name}]\nurl = "{d.url}"\ntoken = "{TOKEN}"\n\n' for d in (west, east))
     )
     args = ("--supervisor", "--topology", str(topology), "--journal")
     if partition is None:
-        sup_a = Daemon(root, "sup-a", *args, journal)
+        sup_a = node("sup-a", *args, journal)
     else:
         sup_a = Daemon(
             root, "sup-a", *args, journal_in_ns or journal, host=partition.ns_ip, netns=partition.ns
         )
-    cluster = HaCluster(west, east, (sup_a, Daemon(root, "sup-b", *args, journal)), pause_file)
+    cluster = HaCluster(west, east, (sup_a, node("sup-b", *args, journal)), pause_file)
     try:
         await west.start()
         await east.start()
@@ -213,6 +222,7 @@ async def run_failover(
     settle_s: float = 90.0,
     partition: Partition | None = None,
     journal_in_ns: str | None = None,
+    network: ShapedNetwork | None = None,
 ) -> FailoverOutcome:
     """One trial: cluster, seed, writer, migration via the follower, the fault on the leader.
 
@@ -230,6 +240,7 @@ async def run_failover(
         pause_cutover=phase == "cutover",
         partition=partition,
         journal_in_ns=journal_in_ns,
+        network=network,
     ) as cluster:
         leader, follower = cluster.replicas
         await seed_workload(cluster.west.local_url, records, seed)

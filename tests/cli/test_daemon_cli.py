@@ -156,3 +156,18 @@ def test_supervisor_flag_errors_exit_2(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "edges.x" in err
+
+
+def test_journal_flag_errors_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDGE_ACTORS_CLUSTER_TOKEN", TOKEN)
+    base = ["daemon", "--name", "e", "--data-dir", str(tmp_path / "d")]
+    assert main([*base, "--journal", "postgresql://db/x"]) == 2
+    assert capsys.readouterr().err == (
+        "edge-actors daemon: error: --journal: only valid with --supervisor\n"
+    )
+    assert main([*base, "--supervisor", "--journal", "mysql://db/x"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("edge-actors daemon: error: --journal")
+    assert err.count("\n") == 1

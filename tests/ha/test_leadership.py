@@ -47,6 +47,9 @@ async def test_first_replica_leads_and_the_second_follows_it(dsn: str) -> None:
         assert b.state.lease_age_s >= 0
         assert await a.renew() is True
         assert a.renewals == 1
+        assert a.lease_age() == 0.0
+        clock.advance(0.75)
+        assert a.lease_age() == 0.75  # grows on the local clock until the next renewal
 
 
 async def test_an_expired_lease_passes_to_a_follower_with_a_higher_epoch(dsn: str) -> None:

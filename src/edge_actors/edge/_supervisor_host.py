@@ -139,7 +139,7 @@ class SupervisorHost:
             role="leader" if leading else "follower",
             epoch=state.epoch,
             leader=state.leader_url,
-            lease_age_s=state.lease_age_s,
+            lease_age_s=self.elector.lease_age(),
             failovers=state.failovers,
             takeovers=self.takeovers,
         )

@@ -203,6 +203,7 @@ class LeaderElector(AsyncClosing):
         self._conn: Any = None  # asyncpg.Connection (untyped library)
         self._valid_until = -math.inf
         self._remaining_s = 0.0  # of the lease another replica holds, as last read
+        self._age_read_at = 0.0  # local monotonic time of the last lease_age_s reading
         self._changed = anyio.Event()
         self.known = anyio.Event()
         """Set once the lease row was read (or taken) for the first time."""
@@ -254,6 +255,8 @@ class LeaderElector(AsyncClosing):
         if old.epoch and new.epoch > old.epoch and new.leader_id != old.leader_id:
             new = msgspec.structs.replace(new, failovers=old.failovers + 1)
         self.state = new
+        if "lease_age_s" in changes:
+            self._age_read_at = self.clock.monotonic()
         if (new.epoch, new.role, new.leader_url) != (old.epoch, old.role, old.leader_url):
             changed, self._changed = self._changed, anyio.Event()
             changed.set()
@@ -342,6 +345,14 @@ class LeaderElector(AsyncClosing):
             self._log.warning("leadership.resign_failed", error=repr(exc), epoch=epoch)
             return
         self._log.info("leadership.resigned", epoch=epoch)
+
+    def lease_age(self) -> float | None:
+        """Seconds since the leader's last renewal, now: the last reading plus the local
+        time since (``None`` before the first reading)."""
+        age = self.state.lease_age_s
+        if age is None:
+            return None
+        return age + max(0.0, self.clock.monotonic() - self._age_read_at)
 
     def deadline_left(self) -> float:
         """Seconds (local clock) until this leader must have stopped acting."""

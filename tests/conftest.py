@@ -15,10 +15,11 @@ import pytest
 import structlog
 from hypothesis import HealthCheck, settings
 
-from postgres.server import Databases, PostgresUnavailable, postgres_server
+from postgres.server import Databases, PostgresServer, PostgresUnavailable, postgres_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, MutableMapping
+    from pathlib import Path
 
 
 def _drop_below_warning(
@@ -68,3 +69,17 @@ def postgres_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dat
 def postgres_url(postgres_databases: Databases) -> str:
     """The URL of a fresh, empty database on the session's PostgreSQL server."""
     return postgres_databases.create()
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test alone, for tests that kill or restart it."""
+    try:
+        server_cm = postgres_server(tmp_path / "own-postgres")
+        server = server_cm.__enter__()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL is not available here: {exc}")
+    try:
+        yield server
+    finally:
+        server_cm.__exit__(None, None, None)

@@ -158,16 +158,53 @@ def test_supervisor_flag_errors_exit_2(
     assert "edges.x" in err
 
 
-def test_journal_flag_errors_exit_2(
+def test_journal_flag_errors_exit_2_and_never_echo_a_password(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EDGE_ACTORS_CLUSTER_TOKEN", TOKEN)
     base = ["daemon", "--name", "e", "--data-dir", str(tmp_path / "d")]
-    assert main([*base, "--journal", "postgresql://db/x"]) == 2
+    assert main([*base, "--journal", str(tmp_path / "j.sqlite")]) == 2
     assert capsys.readouterr().err == (
         "edge-actors daemon: error: --journal: only valid with --supervisor\n"
     )
-    assert main([*base, "--supervisor", "--journal", "mysql://db/x"]) == 2
+    supervisor = [*base, "--supervisor"]
+    assert main([*supervisor, "--journal", "postgresql://ea:hunter2@db/ea"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("edge-actors daemon: error: --journal")
-    assert err.count("\n") == 1
+    assert "holds a password" in err
+    assert "--journal-password-file" in err
+    assert "hunter2" not in err
+    assert main([*supervisor, "--journal", "mysql://ea:hunter2@db/ea"]) == 2
+    err = capsys.readouterr().err
+    assert "unsupported journal 'mysql://ea:***@db/ea'" in err
+    assert "hunter2" not in err
+    monkeypatch.setenv("EDGE_ACTORS_JOURNAL", "redis://u:hunter2@h/0")
+    assert main(supervisor) == 2
+    err = capsys.readouterr().err
+    assert "environment EDGE_ACTORS_JOURNAL: journal: unsupported journal" in err
+    assert "hunter2" not in err
+    monkeypatch.delenv("EDGE_ACTORS_JOURNAL")
+    missing = tmp_path / "no-such-password-file"
+    args = ["--journal", "postgresql://ea@127.0.0.1:1/ea", "--journal-password-file"]
+    assert main([*supervisor, *args, str(missing)]) == 2
+    assert f"journal_password_file: cannot read '{missing}'" in capsys.readouterr().err
+
+
+@pytest.mark.anyio
+async def test_an_unreachable_journal_fails_the_start_naming_the_redacted_url(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "edge.toml"
+    config.write_text(  # a password in the config file (mode 0600) is allowed
+        f'name = "e"\ndata_dir = "{tmp_path / "d"}"\n'
+        'journal = "postgresql://ea:hunter2@127.0.0.1:1/ea"\n'
+    )
+    args = _command("daemon", "--config", str(config), "--supervisor")
+    with anyio.fail_after(60):
+        result = await anyio.run_process(
+            args, check=False, env={"EDGE_ACTORS_CLUSTER_TOKEN": TOKEN, "PATH": ""}
+        )
+    err = result.stderr.decode()
+    assert result.returncode == 1, err
+    assert "cannot reach the migration journal postgresql://ea:***@127.0.0.1:1/ea" in err
+    assert "hunter2" not in err
+    assert "Traceback" not in err

@@ -1,8 +1,10 @@
-"""SIGKILL of a ``daemon --supervisor`` mid-sync; restarted on its data dir, it finishes.
+"""SIGKILL of a ``daemon --supervisor`` mid-sync; restarted on its journal, it finishes.
 
 Three daemon subprocesses: two edges and a supervisor daemon hosting only the migration
 service (its topology names both edges). The CLI plans and starts the migration through
 the supervisor, which is killed with SIGKILL while the slow (2 Mbit/s) copy is running.
+Run with the default journal (SQLite in the data dir) and with ``--journal
+postgresql://...`` on the real PostgreSQL server of the tests.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import anyio
 import pytest
 
 from edge_actors.edge import AdminClient, EdgeClient, WorkloadIncoming
-from edge_actors.migration.journal import Journal
+from edge_actors.migration.journal import JournalBackend, open_journal
 
 from .conftest import TOKEN, daemon, run_cli, seed, write_topology
 
@@ -25,7 +27,22 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.anyio
 
 
-async def test_kill_9_supervisor_daemon_then_restart_completes(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal_url(request: pytest.FixtureRequest) -> str | None:
+    """The ``--journal`` of the supervisor (``None``: the default, SQLite in its data dir)."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+async def _journal(tmp_path: Path, url: str | None) -> JournalBackend:
+    return await open_journal(url, data_dir=tmp_path / "supervisor" / "migrations")
+
+
+async def test_kill_9_supervisor_daemon_then_restart_completes(
+    tmp_path: Path, journal_url: str | None
+) -> None:
     async with (
         daemon(tmp_path, "edge-west") as (_, west),
         daemon(tmp_path, "edge-east") as (_, east),
@@ -34,7 +51,9 @@ async def test_kill_9_supervisor_daemon_then_restart_completes(tmp_path: Path) -
         topology = write_topology(
             tmp_path / "topology.toml", {"edge-west": west, "edge-east": east}
         )
-        supervisor_args = ("--supervisor", "--topology", str(topology))
+        supervisor_args: tuple[str, ...] = ("--supervisor", "--topology", str(topology))
+        if journal_url is not None:
+            supervisor_args += ("--journal", journal_url)
         async with daemon(tmp_path, "supervisor", *supervisor_args) as (first, url):
             env = {"EDGE_ACTORS_DAEMON": url, "EDGE_ACTORS_CLUSTER_TOKEN": TOKEN}
             started = await run_cli(
@@ -56,9 +75,9 @@ async def test_kill_9_supervisor_daemon_then_restart_completes(tmp_path: Path) -
                         await anyio.sleep(0.05)
             first.kill()  # SIGKILL mid-sync
             assert await first.wait() == -signal.SIGKILL
-        journal = Journal(tmp_path / "supervisor" / "migrations")
-        [entry] = journal.load()
-        journal.close()
+        journal = await _journal(tmp_path, journal_url)
+        [entry] = await journal.load()
+        await journal.close()
         assert entry.status.state == "sync"
         async with EdgeClient(east, token=TOKEN) as client:
             with pytest.raises(WorkloadIncoming):  # not cut over: the source still serves
@@ -77,7 +96,13 @@ async def test_kill_9_supervisor_daemon_then_restart_completes(tmp_path: Path) -
         assert (target.status, target.records, target.digest) == ("active", 1000, digest)
         async with EdgeClient(west, token=TOKEN) as client:  # the source redirects to the target
             assert (await client.info("ledger")).digest == digest
-        journal = Journal(tmp_path / "supervisor" / "migrations")
-        details = [e.detail for e in journal.history(mid)]
-        journal.close()
+        journal = await _journal(tmp_path, journal_url)
+        details = [e.detail for e in await journal.history(mid)]
+        owners = await journal.owners()
+        await journal.close()
         assert any("recovered from the journal" in d for d in details)
+        assert [(o.workload, o.owner_edge, o.handing_to) for o in owners] == [
+            ("ledger", "edge-east", None)
+        ]
+        if journal_url is not None:  # nothing was written to the data dir instead
+            assert not (tmp_path / "supervisor" / "migrations" / "migrations.sqlite").exists()

@@ -26,7 +26,7 @@ from edge_actors.migration import (
     WorkloadCheckpoint,
     parse_constraints,
 )
-from edge_actors.migration._ownership import OwnerRecord
+from edge_actors.migration._ownership import OwnerRecord, Owners, StaleOwnerEpoch
 from edge_actors.migration.journal import (
     JournalBackend,
     JournalUnavailable,
@@ -258,6 +258,24 @@ async def test_two_journals_on_one_store_allocating_at_once_get_distinct_epochs(
     record = await first.owner("shared")
     assert record is not None
     assert record.epoch == 2 * rounds
+
+
+async def test_two_supervisors_handing_over_at_once_never_share_an_epoch(store: Store) -> None:
+    """Through ``Owners`` (what the supervisor uses): no read-then-write race."""
+    owners = [Owners(await store.open()), Owners(await store.open())]
+    epochs: list[int] = []
+
+    async def hand_over(owner_records: Owners, name: str) -> None:
+        for _ in range(20):
+            record = await owner_records.hand_over("shared", "west", "east", name)
+            epochs.append(record.epoch)
+
+    async with anyio.create_task_group() as tg:
+        for i, owner_records in enumerate(owners):
+            tg.start_soon(hand_over, owner_records, f"mig-{i}")
+    assert sorted(epochs) == list(range(1, 41))
+    with pytest.raises(StaleOwnerEpoch, match="settle at epoch 39 refused"):
+        await owners[0].settle("shared", "east", 39, "mig-0")
 
 
 async def test_a_fresh_store_gets_the_schema_and_reopening_is_a_no_op(store: Store) -> None:

@@ -11,12 +11,14 @@ is uvloop when it is installed.
 
 With ``--supervisor`` the daemon also hosts the migration supervisor: a
 :class:`~edge_actors.migration.MigrationService` whose journal lives in
-``<data-dir>/migrations/`` and whose gateway is an ``HttpEdgeGateway`` over the
-``--topology`` file plus this daemon itself (under its own name and URL), with the
-``/admin/migrations`` routes mounted. Restarted on the same data dir (even after
-SIGKILL), it resumes unfinished migrations from the journal.
+``<data-dir>/migrations/`` (or where ``--journal`` / the ``journal`` key /
+``EDGE_ACTORS_JOURNAL`` says: a SQLite path or a ``postgresql://`` URL) and whose
+gateway is an ``HttpEdgeGateway`` over the ``--topology`` file plus this daemon itself
+(under its own name and URL), with the ``/admin/migrations`` routes mounted. Restarted on
+the same data dir and journal (even after SIGKILL), it resumes unfinished migrations
+from the journal.
 
-With ``--journal postgresql://...`` the daemon is one of possibly several supervisor
+With a ``postgresql://`` journal the daemon is one of possibly several supervisor
 *replicas* on that shared journal: they elect one leader through the database, which
 alone drives migrations; the others answer reads from the journal and forward commands
 to it (``edge/_replica.py``, ``docs/operations.md`` "High availability").
@@ -27,6 +29,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import signal
+import urllib.parse
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,7 +53,7 @@ from edge_actors.edge._replica import supervisor_replica
 from edge_actors.errors import ConfigError
 from edge_actors.migration import MigrationService
 from edge_actors.migration._journal_reads import JournalReads
-from edge_actors.migration.journal import JournalUrl, open_journal, parse_journal_url
+from edge_actors.migration.journal import JOURNAL_ENV, JournalUrl, open_journal, parse_journal_url
 
 from ._progress import one_line_errors
 from ._tokens import add_token_flags, refuse_argv_token
@@ -117,15 +120,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="also host the migration supervisor (/admin/migrations, journal in DATA_DIR)",
     )
     parser.add_argument(
-        "--journal",
-        metavar="URL",
-        help="the supervisor's journal (with --supervisor): a path, sqlite:///PATH, or a "
-        "postgresql:// URL shared by supervisor replicas (one elected leader)",
-    )
-    parser.add_argument(
         "--topology",
         metavar="FILE",
         help="TOML or YAML topology of the other edges (with --supervisor)",
+    )
+    parser.add_argument(
+        "--journal",
+        metavar="URL",
+        help="the supervisor's journal: a SQLite path, sqlite:///PATH or postgresql://"
+        f"user@host:port/db (with --supervisor; {JOURNAL_ENV}; default in DATA_DIR)",
+    )
+    parser.add_argument(
+        "--journal-password-file",
+        metavar="FILE",
+        help="file holding the PostgreSQL journal's password (or PGPASSWORD)",
     )
     parser.add_argument(
         "--log-level",
@@ -144,6 +152,7 @@ def config_from_args(args: argparse.Namespace) -> EdgeConfig:
         ConfigError: Any setting is missing or malformed (the message names it).
     """
     refuse_argv_token(args)
+    refuse_argv_password(args)
     overrides: dict[str, Any] = {
         "name": args.name,
         "host": args.host,
@@ -161,11 +170,54 @@ def config_from_args(args: argparse.Namespace) -> EdgeConfig:
         "public_url": args.public_url,
         "cache_mib": args.cache_mib,
         "fd_budget": args.fd_budget,
+        "journal": args.journal,
+        "journal_password_file": args.journal_password_file,
     }
     config = load_edge_config(args.config, overrides=overrides)
     config.ssl_context()  # a bad certificate is a config error before anything starts
     config.client_ssl_context()
     return config
+
+
+def refuse_argv_password(args: argparse.Namespace) -> None:
+    """Refuse a ``--journal`` URL holding a password (argv is readable by every user).
+
+    Raises:
+        ConfigError: the URL has a password; names the safe ways to give one.
+    """
+    if args.journal is None:
+        return
+    url = parse_journal_url(args.journal, field="--journal")
+    if url.dsn is not None and _has_password(url.dsn):
+        raise ConfigError(
+            f"--journal: {url.display!r} holds a password, visible to every local user on "
+            "the command line (ps, /proc/PID/cmdline); use --journal-password-file FILE, "
+            f"PGPASSWORD, or the journal key of the config file or {JOURNAL_ENV}"
+        )
+
+
+def _has_password(dsn: str) -> bool:
+    parts = urllib.parse.urlsplit(dsn)
+    query = urllib.parse.parse_qs(parts.query)
+    return bool(parts.password) or "password" in {key.lower() for key in query}
+
+
+def journal_password(config: EdgeConfig) -> str | None:
+    """The PostgreSQL journal's password from ``journal_password_file`` (``None``: none).
+
+    Raises:
+        ConfigError: the file cannot be read or is empty (named).
+    """
+    path = config.journal_password_file
+    if path is None:
+        return None
+    try:
+        password = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"journal_password_file: cannot read {path!r}: {exc}") from None
+    if not password:
+        raise ConfigError(f"journal_password_file: {path!r} is empty")
+    return password
 
 
 def ready_line(daemon: EdgeDaemon) -> str:
@@ -180,31 +232,19 @@ def topology_from_args(args: argparse.Namespace) -> Topology | None:
         ConfigError: ``--topology`` without ``--supervisor``, or a malformed topology file.
     """
     if not args.supervisor:
-        if args.topology is not None:
-            raise ConfigError("--topology: only valid with --supervisor")
+        for flag, value in (("--topology", args.topology), ("--journal", args.journal)):
+            if value is not None:
+                raise ConfigError(f"{flag}: only valid with --supervisor")
         return None
     return Topology() if args.topology is None else load_topology(args.topology)
 
 
-def journal_from_args(args: argparse.Namespace) -> JournalUrl | None:
-    """The supervisor's journal location (``None``: SQLite in the data dir).
-
-    Raises:
-        ConfigError: ``--journal`` without ``--supervisor``, or a malformed location.
-    """
-    if args.journal is None:
-        return None
-    if not args.supervisor:
-        raise ConfigError("--journal: only valid with --supervisor")
-    return parse_journal_url(args.journal, "--journal")
-
-
-async def _serve(
-    config: EdgeConfig, topology: Topology | None, journal: JournalUrl | None = None
-) -> None:
-    if topology is not None and journal is not None and journal.kind == "postgresql":
-        await _serve_replica(config, topology, journal)
-        return
+async def _serve(config: EdgeConfig, topology: Topology | None, password: str | None) -> None:
+    if topology is not None and config.journal is not None:
+        journal = parse_journal_url(config.journal)
+        if journal.kind == "postgresql":
+            await _serve_replica(config, topology, journal, password)
+            return
     async with AsyncExitStack() as stack:
         service: MigrationService | None = None
         gateway: HttpEdgeGateway | None = None
@@ -218,7 +258,10 @@ async def _serve(
                 )
             )
             service = MigrationService(
-                gateway, Path(config.data_dir) / JOURNAL_DIR, journal=journal
+                gateway,
+                Path(config.data_dir) / JOURNAL_DIR,
+                journal=config.journal,
+                journal_password=password,
             )
             extra_routes = functools.partial(add_migration_routes, service=service)
         daemon = await stack.enter_async_context(EdgeDaemon(config, extra_routes=extra_routes))
@@ -230,11 +273,17 @@ async def _serve(
             # Entering the service resumes unfinished journaled migrations; leaving it
             # (first, before the daemon) stops them at a chunk boundary, state untouched.
             await stack.enter_async_context(service)
-            daemon.log.info("supervisor_started", edges=sorted(gateway.topology))
+            daemon.log.info(
+                "supervisor_started",
+                edges=sorted(gateway.topology),
+                journal=service.journal_location,
+            )
         await _until_signalled(daemon)
 
 
-async def _serve_replica(config: EdgeConfig, topology: Topology, journal: JournalUrl) -> None:
+async def _serve_replica(
+    config: EdgeConfig, topology: Topology, journal: JournalUrl, password: str | None
+) -> None:
     """Serve a supervisor replica on the shared PostgreSQL journal (``edge/_replica.py``).
 
     The service runs only while this replica is the elected leader; each leadership gets
@@ -247,23 +296,28 @@ async def _serve_replica(config: EdgeConfig, topology: Topology, journal: Journa
                 topology, ssl_context=config.client_ssl_context(), client_cert=config.client_cert
             )
         )
-        backend = await open_journal(journal, data_dir=config.data_dir)
+        backend = await open_journal(journal, data_dir=config.data_dir, password=password)
         stack.push_async_callback(backend.close)
 
         def make_service(leader: str) -> MigrationService:
             data_dir = Path(config.data_dir) / JOURNAL_DIR
-            return MigrationService(gateway, data_dir, journal=journal, leader=leader)
+            return MigrationService(
+                gateway, data_dir, journal=journal, journal_password=password, leader=leader
+            )
 
         daemon, _ = await stack.enter_async_context(
             supervisor_replica(
                 config,
                 gateway,
                 dsn=journal.dsn,
+                password=password,
                 make_service=make_service,
                 reads=JournalReads(backend, SYSTEM_CLOCK),
             )
         )
-        daemon.log.info("supervisor_replica_started", edges=sorted(gateway.topology))
+        daemon.log.info(
+            "supervisor_replica_started", edges=sorted(gateway.topology), journal=backend.location
+        )
         await _until_signalled(daemon)
 
 
@@ -292,9 +346,9 @@ def run_daemon(args: argparse.Namespace) -> int:
     """
     config = config_from_args(args)
     topology = topology_from_args(args)
-    journal = journal_from_args(args)
+    password = journal_password(config) if topology is not None else None
     private_umask()  # every store, journal and routing file is created 0600
     configure_default_logging(args.log_level, strict=True)
     options: dict[str, Any] = {"use_uvloop": importlib.util.find_spec("uvloop") is not None}
-    anyio.run(_serve, config, topology, journal, backend="asyncio", backend_options=options)
+    anyio.run(_serve, config, topology, password, backend="asyncio", backend_options=options)
     return 0

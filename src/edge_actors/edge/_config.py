@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from edge_actors.errors import ConfigError
+from edge_actors.migration.journal import parse_journal_url
 from edge_actors.store import DEFAULT_CACHE_MIB, MIN_FD_BUDGET
 from edge_actors.units import parse_duration, parse_size
 
@@ -114,6 +115,11 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         fd_budget: File descriptors all workload store connections may hold together
             (3 per connection); the connections idle longest are closed to stay within
             it. Default: half of the soft ``RLIMIT_NOFILE`` less 128, at most 4,096.
+        journal: The migration supervisor's journal (``--supervisor`` only): a SQLite path
+            or ``sqlite:///PATH``, or a ``postgresql://user@host:port/db`` URL; default the
+            SQLite file ``<data_dir>/migrations/migrations.sqlite``.
+        journal_password_file: A file (mode 0600) holding the PostgreSQL journal's
+            password (else the URL's, else ``PGPASSWORD``).
     """
 
     name: str
@@ -147,6 +153,8 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     peer_heartbeat_s: float = 30.0
     cache_mib: int = DEFAULT_CACHE_MIB
     fd_budget: int | None = None
+    journal: str | None = None
+    journal_password_file: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not EDGE_NAME.match(self.name):
@@ -194,6 +202,8 @@ class EdgeConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ConfigError(f"cache_mib: {self.cache_mib!r} must be >= 1")
         if self.fd_budget is not None and self.fd_budget < MIN_FD_BUDGET:
             raise ConfigError(f"fd_budget: {self.fd_budget!r} must be >= {MIN_FD_BUDGET}")
+        if self.journal is not None:
+            parse_journal_url(self.journal)
         self._check_bounds()
 
     def _check_bounds(self) -> None:
@@ -318,6 +328,8 @@ _OPTIONAL = frozenset(
         "cluster_token",
         "cluster_token_file",
         "fd_budget",
+        "journal",
+        "journal_password_file",
     }
 )
 

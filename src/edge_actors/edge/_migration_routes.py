@@ -31,6 +31,7 @@ from edge_actors.migration import (
     UnknownMigration,
     WorkloadNotOnEdge,
 )
+from edge_actors.migration.journal import JournalUnavailable
 from edge_actors.schema import CheckpointId, Flag, convert
 
 from ._http import HttpError, json_response, parse_json, read_body
@@ -82,8 +83,13 @@ _ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (WorkloadNotOnEdge, 404, "workload_not_found"),
     (IllegalTransition, 409, "illegal_transition"),
     (InsufficientCapacity, 507, "insufficient_capacity"),
+    (JournalUnavailable, 503, "journal_unavailable"),
     (MigrationError, 409, "migration_error"),
 )
+
+_JOURNAL_RETRY_AFTER_S = 5
+"""``Retry-After`` of a 503 while the journal is unreachable (the supervisor's longest
+wait between attempts to reach it again)."""
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -150,7 +156,8 @@ def add_migration_routes(
             except Exception as exc:
                 for kind, status, code in _ERRORS:
                     if isinstance(exc, kind):
-                        raise HttpError(status, code, str(exc)) from None
+                        retry = _JOURNAL_RETRY_AFTER_S if status == 503 else None
+                        raise HttpError(status, code, str(exc), retry_after_s=retry) from None
                 raise
 
         return wrapper

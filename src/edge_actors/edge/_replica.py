@@ -43,6 +43,7 @@ async def supervisor_replica(
     gateway: HttpEdgeGateway,
     *,
     dsn: str,
+    password: str | None = None,
     make_service: Callable[[str], MigrationService],
     reads: MigrationReads,
     lease: LeaseSettings | None = None,
@@ -54,6 +55,7 @@ async def supervisor_replica(
         config: the daemon's settings (its name is the replica's holder id).
         gateway: reaches the edges; this daemon is added to its topology.
         dsn: the PostgreSQL journal's URL (the lease table lives there).
+        password: its password, if not in the URL or ``PGPASSWORD``.
         make_service: a fresh service on the shared journal, per leadership.
         reads: the journal's read side (a follower's answers).
         lease: lease timing (defaults: 3 s lease, renewed every second).
@@ -63,6 +65,7 @@ async def supervisor_replica(
     """
     elector = LeaderElector(
         dsn,
+        password=password,
         holder_id=config.name,
         holder_url="",  # known once the daemon listens, before the first campaign
         settings=lease or LeaseSettings(),

@@ -1,7 +1,7 @@
 """The migration engine (layer: migration).
 
 Plans and their constraints, strategies as policy objects, the migration actor (phase
-state machine), the migration supervisor (shared state, SQLite journal, priority
+state machine), the migration supervisor (shared state, journal on SQLite or PostgreSQL, priority
 scheduling, restart and rollback) and the ``EdgeGateway`` protocol the edge layer
 implements. Imports: leaves, actors, transfer (models only); never aiohttp or ``edge``.
 """

@@ -171,6 +171,7 @@ class LeaderElector(AsyncClosing):
     Args:
         dsn: the PostgreSQL URL of the journal database (the table must exist: it is part
             of the journal's schema).
+        password: the database password when not in ``dsn`` (else ``PGPASSWORD``).
         holder_id: this replica's unique id (e.g. its edge name).
         holder_url: where followers reach this replica's admin API.
         settings: lease timing.
@@ -186,6 +187,7 @@ class LeaderElector(AsyncClosing):
         self,
         dsn: str,
         *,
+        password: str | None = None,
         holder_id: str,
         holder_url: str,
         settings: LeaseSettings | None = None,
@@ -194,6 +196,7 @@ class LeaderElector(AsyncClosing):
         if not holder_id:
             raise ConfigError("holder_id: expected a non-empty string")
         self.dsn = dsn
+        self._password = password
         self.holder_id = holder_id
         self.holder_url = holder_url
         self.settings = settings or LeaseSettings()

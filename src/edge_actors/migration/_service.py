@@ -189,17 +189,22 @@ class MigrationService:
         self._root: SupervisorRef | None = None
         self._runs: SupervisorRef | None = None
         self._ref: ActorRef[Any] | None = None
+        self.journal_location: str | None = None
+        """Where the open journal is (a path, or a URL with its password redacted)."""
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
         async with AsyncExitStack() as stack:
-            if self._system is None:
-                self._system = await stack.enter_async_context(ActorSystem("migration"))
+            # The journal first: one that cannot be reached fails the start with its own
+            # error, not wrapped in the actor system's task group.
             journal = await open_journal(
                 self.journal, data_dir=self.data_dir, password=self._journal_password
             )
             stack.push_async_callback(journal.close)
+            self.journal_location = journal.location
+            if self._system is None:
+                self._system = await stack.enter_async_context(ActorSystem("migration"))
             system = self._system
 
             # one_for_all: a crashed supervisor takes its runs with it (they are stopped

@@ -89,9 +89,13 @@ if TYPE_CHECKING:
     from edge_actors.clock import Clock
 
     from ._gateway import EdgeGateway
-    from .journal import JournalBackend
+    from .journal import JournalBackend, JournalEntry
 
 __all__ = ["MigrationSupervisor", "RestartPolicy"]
+
+_JOURNAL_RETRY_FIRST_S = 0.1
+_JOURNAL_RETRY_MAX_S = 5.0
+"""Backoff while the journal cannot be reached on start (see ``_read_journal``)."""
 
 
 class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
@@ -424,12 +428,30 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
                     self.runs.send_intent(victim, "preempt", detail=f"preempted by {by}")
                     self.mlog.info("migration.preempted", migration_id=victim, by=by)
 
+    async def _read_journal(self) -> tuple[dict[str, object], list[JournalEntry]]:
+        """The settings and migrations in the journal, waiting out a journal not reachable.
+
+        A journal server that is down (a PostgreSQL restart, a failover of its own) is
+        waited out with capped backoff instead of crashing again at once, which would
+        spend the root's restart intensity in a few milliseconds.
+        """
+        delay = _JOURNAL_RETRY_FIRST_S
+        while True:
+            try:
+                return await self.journal.settings(), await self.journal.load()
+            except JournalUnavailable as exc:  # a plain Exception: cancellation passes
+                self.mlog.warning(
+                    "supervisor.journal_unavailable", error=str(exc), retry_in_s=delay
+                )
+                await self.clock.sleep(delay)
+                delay = min(delay * 2, _JOURNAL_RETRY_MAX_S)
+
     async def _recover(self) -> None:
-        journal = self.journal
-        for key, value in (await journal.settings()).items():
+        settings, entries = await self._read_journal()
+        for key, value in settings.items():
             if key in ServiceDefaults.__struct_fields__:
                 setattr(self.defaults, key, value)
-        for record in self.registry.load(await journal.load()):
+        for record in self.registry.load(entries):
             state = record.status.state
             if state in RUNNING_STATES or state == "queued":
                 record.want_run = True

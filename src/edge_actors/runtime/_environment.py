@@ -11,7 +11,8 @@ One :class:`EdgeEnvironment` per engine (a process-wide engine service) owns wha
   sharing one generated cluster token;
 - the **data directory** (``EDGE_ACTORS_DATA_DIR``, else a fresh temporary directory
   removed when the environment closes): embedded edges keep their stores under
-  ``edges/<name>/`` and the migration journal lives under ``migrations/``;
+  ``edges/<name>/`` and the migration journal lives under ``migrations/``, unless
+  ``EDGE_ACTORS_JOURNAL`` names another (a SQLite path or a ``postgresql://`` URL);
 - one :class:`~edge_actors.migration.MigrationService` over an ``HttpEdgeGateway`` whose
   topology is a live view of the environment's edges, and one
   :class:`~edge_actors.monitoring.MonitoringService`.
@@ -49,6 +50,7 @@ from edge_actors.edge import (
 from edge_actors.edge import load_topology as _load_topology
 from edge_actors.errors import ConfigError
 from edge_actors.migration import MigrationService
+from edge_actors.migration.journal import JOURNAL_ENV, parse_journal_url
 from edge_actors.monitoring import MonitoringService, ProbeTarget
 from edge_actors.schema import EDGE_NAME, EdgeName, convert
 
@@ -102,6 +104,12 @@ class EnvironmentConfig(msgspec.Struct, frozen=True, kw_only=True):
         edge_max_bytes: capacity of each embedded edge in bytes (default 10 GiB, the
             daemon's; ``None``: unlimited).
         edge_hold_timeout_s: write-hold safety lease of embedded edges (seconds).
+        journal: the migration journal: a SQLite path or ``sqlite:///PATH``, or a
+            ``postgresql://`` URL (password from the URL or ``PGPASSWORD``); ``None``:
+            SQLite under the data directory's ``migrations/``.
+
+    Raises:
+        ConfigError: a malformed ``journal`` (named with its password redacted).
     """
 
     data_dir: str | None = None
@@ -110,14 +118,21 @@ class EnvironmentConfig(msgspec.Struct, frozen=True, kw_only=True):
     cluster_token: str | None = None
     edge_max_bytes: int | None = DEFAULT_MAX_BYTES
     edge_hold_timeout_s: float = 30.0
+    journal: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.journal is not None:
+            parse_journal_url(self.journal, field=f"journal ({JOURNAL_ENV})")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EnvironmentConfig:
-        """Read ``EDGE_ACTORS_DATA_DIR`` and ``EDGE_ACTORS_TOPOLOGY`` (empty means unset)."""
+        """Read ``EDGE_ACTORS_DATA_DIR``, ``EDGE_ACTORS_TOPOLOGY`` and
+        ``EDGE_ACTORS_JOURNAL`` (empty means unset)."""
         environ = os.environ if env is None else env
         return cls(
             data_dir=environ.get(DATA_DIR_ENV) or None,
             topology_file=environ.get(TOPOLOGY_ENV) or None,
+            journal=environ.get(JOURNAL_ENV) or None,
         )
 
     @property
@@ -241,7 +256,12 @@ class EdgeEnvironment:
             )
             self._monitoring = await stack.enter_async_context(MonitoringService(clock=self.clock))
             self._migration = await stack.enter_async_context(
-                MigrationService(self._gateway, data_dir / _JOURNAL_DIR, clock=self.clock)
+                MigrationService(
+                    self._gateway,
+                    data_dir / _JOURNAL_DIR,
+                    clock=self.clock,
+                    journal=self.config.journal,
+                )
             )
             _log.info(
                 "environment.started",
@@ -257,6 +277,7 @@ class EdgeEnvironment:
                     else (self.config.topology_file or "configured in code")
                 ),
                 edges=sorted(self._endpoints),
+                journal=self._migration.journal_location,
             )
             self._stack = stack.pop_all()
         return self

@@ -1,0 +1,42 @@
+"""A PostgreSQL journal whose server dies and comes back: a typed error, then service again."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from edge_actors.migration.journal import JournalUnavailable, open_journal
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from postgres.server import PostgresServer
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_server_killed_mid_run_is_journal_unavailable_then_served_again(
+    own_postgres: PostgresServer, tmp_path: Path
+) -> None:
+    journal = await open_journal(own_postgres.url, data_dir=tmp_path)
+    try:
+        await journal.save_setting("before", 1)
+        own_postgres.kill()
+        with anyio.fail_after(60), pytest.raises(JournalUnavailable) as caught:
+            await journal.save_setting("during", 2)
+        assert f"migration journal {own_postgres.url}" in str(caught.value)
+        with anyio.fail_after(60), pytest.raises(JournalUnavailable):
+            await journal.settings()  # reads too, and no hang
+        own_postgres.start()  # same data directory and port: crash recovery
+        with anyio.fail_after(60):
+            while True:
+                try:
+                    settings = await journal.settings()
+                    break
+                except JournalUnavailable:
+                    await anyio.sleep(0.05)  # the pool reconnects on a later call
+        assert settings == {"before": 1}  # the failed write left nothing behind
+    finally:
+        await journal.close()

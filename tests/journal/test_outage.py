@@ -1,4 +1,4 @@
-"""A PostgreSQL journal whose server dies and comes back: a typed error, then service again."""
+"""A PostgreSQL journal whose server dies and comes back, and sessions outside its pool."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from edge_actors.migration.journal import JournalUnavailable, open_journal
+from edge_actors.migration.journal import JournalUnavailable, PostgresJournal, open_journal
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -38,5 +38,21 @@ async def test_a_server_killed_mid_run_is_journal_unavailable_then_served_again(
                 except JournalUnavailable:
                     await anyio.sleep(0.05)  # the pool reconnects on a later call
         assert settings == {"before": 1}  # the failed write left nothing behind
+    finally:
+        await journal.close()
+
+
+async def test_a_dedicated_session_reaches_the_journal_database(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    journal = await open_journal(postgres_url, data_dir=tmp_path)
+    assert isinstance(journal, PostgresJournal)
+    try:
+        await journal.save_setting("k", 1)
+        conn = await journal.connect()
+        try:
+            assert await conn.fetchval("SELECT value FROM settings WHERE key = 'k'") == "1"
+        finally:
+            await conn.close()
     finally:
         await journal.close()

@@ -156,10 +156,22 @@ class PostgresJournal:
         command_timeout_s: the longest one call may take before it is an error.
     """
 
-    def __init__(self, pool: asyncpg.Pool[Any], location: str, command_timeout_s: float) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        location: str,
+        command_timeout_s: float,
+        *,
+        dsn: str = "",
+        password: str | None = None,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
         self._pool = pool
         self.location = location
         self._timeout = command_timeout_s
+        self._dsn = dsn
+        self._password = password
+        self._connect_timeout = connect_timeout_s
 
     @classmethod
     async def open(
@@ -195,11 +207,15 @@ class PostgresJournal:
                 command_timeout=command_timeout_s,
             )
         except (*_LOST, asyncpg.PostgresError) as exc:
-            raise JournalUnavailable(
-                f"cannot reach the migration journal {location}: {type(exc).__name__}: "
-                f"{redact_secrets(str(exc), dsn, password)}"
-            ) from None
-        journal = cls(pool, location, command_timeout_s)
+            raise _unreachable(exc, dsn, password) from None
+        journal = cls(
+            pool,
+            location,
+            command_timeout_s,
+            dsn=dsn,
+            password=password,
+            connect_timeout_s=connect_timeout_s,
+        )
         try:
             async with journal._conn() as conn:
                 await upgrade(conn, location=location)
@@ -208,6 +224,31 @@ class PostgresJournal:
                 await pool.close()
             raise
         return journal
+
+    @property
+    def pool(self) -> asyncpg.Pool[Any]:
+        """The journal's pool (for more statements in the journal's database)."""
+        return self._pool
+
+    async def connect(self) -> asyncpg.Connection[Any]:
+        """A dedicated connection to the journal's database, outside the pool.
+
+        For what must live on one session (a session-level advisory lock, ``LISTEN``);
+        the caller closes it.
+
+        Raises:
+            JournalUnavailable: the server cannot be reached (the redacted URL named).
+        """
+        try:
+            conn: asyncpg.Connection[Any] = await asyncpg.connect(
+                self._dsn,
+                password=self._password,
+                timeout=self._connect_timeout,
+                command_timeout=self._timeout,
+            )
+        except (*_LOST, asyncpg.PostgresError) as exc:
+            raise _unreachable(exc, self._dsn, self._password) from None
+        return conn
 
     @contextlib.asynccontextmanager
     async def _conn(self) -> AsyncIterator[asyncpg.Connection[Any]]:
@@ -293,3 +334,11 @@ class PostgresJournal:
 
     async def settings(self) -> dict[str, object]:
         return dict(_sql.setting(row) for row in await self._rows(_sql.SETTINGS))
+
+
+def _unreachable(exc: BaseException, dsn: str, password: str | None) -> JournalUnavailable:
+    """The error of a failed connect to ``dsn``, every password in it redacted."""
+    return JournalUnavailable(
+        f"cannot reach the migration journal {redact_url(dsn)}: {type(exc).__name__}: "
+        f"{redact_secrets(str(exc), dsn, password)}"
+    )

@@ -109,8 +109,16 @@ SELECT holder_id, holder_url, epoch,
 FROM supervisor_leader WHERE id = 1
 """
 
-_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
-"""What a database call may fail with (a lost connection, a timeout, a server error)."""
+_DB_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+"""What a database call may fail with (a lost connection, a timeout, a server error, the
+driver's own protocol state): each is "the database did not answer", never a crash of
+the replica."""
 
 
 class LeaseSettings(msgspec.Struct, frozen=True, kw_only=True):

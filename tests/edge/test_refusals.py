@@ -38,6 +38,7 @@ def test_codes_and_statuses_are_the_published_ones() -> None:
         ("digest_mismatch", 409),
         ("transfer_exists", 409),
         ("stale_epoch", 409),
+        ("stale_leader", 409),
         ("cutover_failed", 502),
         ("forward_failed", 503),
         ("shutting_down", 503),

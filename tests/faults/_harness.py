@@ -91,8 +91,10 @@ class Daemon:
         host: str = "127.0.0.1",
         advertise: str | None = None,
         netns: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.name = name
+        self.env = env or {}
         self.port = _free_port()
         self.host = host
         self.netns = netns
@@ -118,7 +120,8 @@ class Daemon:
         ]  # fmt: skip
         with self.stdout.open("ab") as out, self.stderr.open("ab") as err:
             # Popen only forks: the daemon is awaited below, and must outlive any one task.
-            self.process = subprocess.Popen(args, stdout=out, stderr=err, env=_env())  # noqa: ASYNC220
+            env = {**_env(), **self.env}
+            self.process = subprocess.Popen(args, stdout=out, stderr=err, env=env)  # noqa: ASYNC220
         self.starts += 1
         with anyio.fail_after(30):
             while True:

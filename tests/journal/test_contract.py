@@ -290,7 +290,7 @@ async def test_a_fresh_store_gets_the_schema_and_reopening_is_a_no_op(store: Sto
 async def test_an_old_schema_is_upgraded_in_place_without_losing_data(store: Store) -> None:
     await store.make_old()
     journal = await store.open()
-    assert await journal.schema_version() == store.schema_version == 2
+    assert await journal.schema_version() == store.schema_version
     assert await journal.settings() == {"max_concurrent": 3}
     assert await journal.owners() == []
     record = await journal.hand_over("w", "west", "east", "m", 1.0)

@@ -165,9 +165,14 @@ class PostgresServer:
         log = (self.data_dir.parent / f"{self.data_dir.name}.log").open("ab")
         with contextlib.suppress(FileNotFoundError):
             (self.data_dir / "postmaster.pid").unlink()
+        prefix = self._prefix()
+        if prefix and owner is not None:
+            # ``ip netns exec`` needs root: enter the namespace first, then drop to the user.
+            prefix += ["setpriv", f"--reuid={owner[0]}", f"--regid={owner[1]}", "--clear-groups"]
+            owner = None
         self.process = subprocess.Popen(
             [
-                *self._prefix(),
+                *prefix,
                 str(_bin_dir() / "postgres"),
                 "-D",
                 str(self.data_dir),

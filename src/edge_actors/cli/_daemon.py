@@ -17,6 +17,11 @@ gateway is an ``HttpEdgeGateway`` over the ``--topology`` file plus this daemon 
 (under its own name and URL), with the ``/admin/migrations`` routes mounted. Restarted on
 the same data dir and journal (even after SIGKILL), it resumes unfinished migrations
 from the journal.
+
+With a ``postgresql://`` journal the daemon is one of possibly several supervisor
+*replicas* on that shared journal: they elect one leader through the database, which
+alone drives migrations; the others answer reads from the journal and forward commands
+to it (``edge/_replica.py``, ``docs/operations.md`` "High availability").
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from edge_actors._log import LOG_LEVELS, configure_default_logging
+from edge_actors.clock import SYSTEM_CLOCK
 from edge_actors.edge import (
     EdgeConfig,
     EdgeDaemon,
@@ -43,9 +49,11 @@ from edge_actors.edge import (
     load_topology,
 )
 from edge_actors.edge._private import private_umask
+from edge_actors.edge._replica import supervisor_replica
 from edge_actors.errors import ConfigError
 from edge_actors.migration import MigrationService
-from edge_actors.migration.journal import JOURNAL_ENV, parse_journal_url
+from edge_actors.migration._journal_reads import JournalReads
+from edge_actors.migration.journal import JOURNAL_ENV, JournalUrl, open_journal, parse_journal_url
 
 from ._progress import one_line_errors
 from ._tokens import add_token_flags, refuse_argv_token
@@ -232,6 +240,11 @@ def topology_from_args(args: argparse.Namespace) -> Topology | None:
 
 
 async def _serve(config: EdgeConfig, topology: Topology | None, password: str | None) -> None:
+    if topology is not None and config.journal is not None:
+        journal = parse_journal_url(config.journal)
+        if journal.kind == "postgresql":
+            await _serve_replica(config, topology, journal, password)
+            return
     async with AsyncExitStack() as stack:
         service: MigrationService | None = None
         gateway: HttpEdgeGateway | None = None
@@ -265,19 +278,64 @@ async def _serve(config: EdgeConfig, topology: Topology | None, password: str | 
                 edges=sorted(gateway.topology),
                 journal=service.journal_location,
             )
-        async with anyio.create_task_group() as tg:
+        await _until_signalled(daemon)
 
-            async def on_signals() -> None:
-                with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                    async for signum in signals:
-                        daemon.log.warning("signal_received", signal=signal.Signals(signum).name)
-                        daemon.request_stop()
-                        return
 
-            tg.start_soon(on_signals)
-            print(ready_line(daemon), flush=True)
-            await daemon.serve_forever()
-            tg.cancel_scope.cancel()
+async def _serve_replica(
+    config: EdgeConfig, topology: Topology, journal: JournalUrl, password: str | None
+) -> None:
+    """Serve a supervisor replica on the shared PostgreSQL journal (``edge/_replica.py``).
+
+    The service runs only while this replica is the elected leader; each leadership gets
+    a fresh one, which resumes every unfinished migration from the journal.
+    """
+    assert journal.dsn is not None
+    async with AsyncExitStack() as stack:
+        gateway = await stack.enter_async_context(
+            HttpEdgeGateway(
+                topology, ssl_context=config.client_ssl_context(), client_cert=config.client_cert
+            )
+        )
+        backend = await open_journal(journal, data_dir=config.data_dir, password=password)
+        stack.push_async_callback(backend.close)
+
+        def make_service(leader: str) -> MigrationService:
+            data_dir = Path(config.data_dir) / JOURNAL_DIR
+            return MigrationService(
+                gateway, data_dir, journal=journal, journal_password=password, leader=leader
+            )
+
+        daemon, _ = await stack.enter_async_context(
+            supervisor_replica(
+                config,
+                gateway,
+                dsn=journal.dsn,
+                password=password,
+                make_service=make_service,
+                reads=JournalReads(backend, SYSTEM_CLOCK),
+            )
+        )
+        daemon.log.info(
+            "supervisor_replica_started", edges=sorted(gateway.topology), journal=backend.location
+        )
+        await _until_signalled(daemon)
+
+
+async def _until_signalled(daemon: EdgeDaemon) -> None:
+    """Print the ready line and serve until SIGTERM or SIGINT."""
+    async with anyio.create_task_group() as tg:
+
+        async def on_signals() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    daemon.log.warning("signal_received", signal=signal.Signals(signum).name)
+                    daemon.request_stop()
+                    return
+
+        tg.start_soon(on_signals)
+        print(ready_line(daemon), flush=True)
+        await daemon.serve_forever()
+        tg.cancel_scope.cancel()
 
 
 def run_daemon(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from edge_actors.transfer import TransferProgress
 
 from ._credentials import read_token_file
 from ._errors import EdgeHTTPError, TooManyRedirects, error_for_status
+from ._leader_fence import LEADER_EPOCH_HEADER
 from ._models import (
     MOVED_TO_HEADER,
     ActivateRequest,
@@ -49,7 +50,7 @@ from ._models import (
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import AsyncGenerator, Sequence
+    from collections.abc import AsyncGenerator, Callable, Sequence
 
     from edge_actors.transfer import TransferSpec
 
@@ -306,6 +307,9 @@ class AdminClient(_Client):
         session: An ``aiohttp`` session to use (not closed here); created when ``None``.
         timeout: Total seconds per request (transfers: seconds between progress lines).
         ssl_context: TLS context for ``https`` edges with a private CA.
+        leader_epoch: Returns the leadership epoch of the supervisor using this client,
+            sent with every request in the ``X-Edge-Actors-Leader-Epoch`` header when not
+            ``None`` (edges refuse a lower one than they have seen: :mod:`._leader_fence`).
 
     Use as ``async with AdminClient(url, token) as admin:``. Cancelling a method abandons
     its request; for :meth:`transfer`, closing the stream cancels the transfer on the edge.
@@ -319,14 +323,23 @@ class AdminClient(_Client):
         session: aiohttp.ClientSession | None = None,
         timeout: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
+        leader_epoch: Callable[[], int | None] | None = None,
     ) -> None:
         self._http = _Http(url, session, timeout, ssl_context)
-        self._headers = {"Authorization": f"Bearer {token}"}
+        self._token_header = {"Authorization": f"Bearer {token}"}
         self._timeout_s = timeout
+        self._leader_epoch = leader_epoch
+
+    @property
+    def _headers(self) -> dict[str, str]:
+        epoch = None if self._leader_epoch is None else self._leader_epoch()
+        if epoch is None:
+            return dict(self._token_header)
+        return {**self._token_header, LEADER_EPOCH_HEADER: str(epoch)}
 
     async def _call(self, method: str, path: str, body: Any = None) -> bytes:
         data = None if body is None else _ENCODER.encode(body)
-        headers = dict(self._headers)
+        headers = self._headers
         if data is not None:
             headers["Content-Type"] = "application/json"
         async with self._http.session().request(

@@ -56,6 +56,7 @@ from ._data_api import add_data_routes
 from ._errors import EdgeError
 from ._fence import EpochFence
 from ._http import error_middleware
+from ._leader_fence import LeaderFence, leader_fence_middleware
 from ._metrics import DaemonMetrics
 from ._peer_api import add_peer_routes
 from ._private import prepare_data_dir, write_private
@@ -79,6 +80,7 @@ _ROUTING_FILE = "routing.json"
 ADMIN_TOKEN_FILE = "admin.token"
 """Where a daemon configured without an admin credential keeps the one it minted."""
 _EPOCH_FILE = "epochs.json"
+_LEADER_EPOCH_FILE = "leader_epoch.json"
 
 
 class EdgeDaemon(AsyncClosing):
@@ -139,6 +141,7 @@ class EdgeDaemon(AsyncClosing):
         self._stop = anyio.Event()
         self._stack: AsyncExitStack | None = None
         self._runner: web.AppRunner | None = None
+        self.leader_fence: LeaderFence | None = None
         self.auth = Authenticator(
             config.name,
             clock,
@@ -151,6 +154,7 @@ class EdgeDaemon(AsyncClosing):
                 connection_middleware(),
                 error_middleware(self.metrics, config.name),
                 auth_middleware(self.auth),  # before any body is read or budgeted
+                leader_fence_middleware(lambda: self.leader_fence),  # admin credential only
                 body_budget_middleware(),
             ],
             handler_args={"max_field_size": 16384},
@@ -285,6 +289,7 @@ class EdgeDaemon(AsyncClosing):
             stack.push_async_callback(self._close_registry, registry)
             tasks = await self._start_background(stack)
             self.router.attach(registry, routing, EpochFence(data_dir / _EPOCH_FILE), tasks)
+            self.leader_fence = LeaderFence(data_dir / _LEADER_EPOCH_FILE)
             stack.push_async_callback(self._close_forward_session)
             runner = web.AppRunner(
                 self._app,

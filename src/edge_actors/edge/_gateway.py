@@ -73,6 +73,10 @@ class HttpEdgeGateway(AsyncClosing):
             whose endpoint names its own ``tls_ca`` (those calls use a context of that CA
             instead of ``ssl_context``).
 
+    Attributes:
+        leader_epoch: the leadership epoch sent with every command (``None``: the embedded
+            supervisor, no header); set by :meth:`lead`, see :mod:`._leader_fence`.
+
     Use as ``async with HttpEdgeGateway(topology) as gateway:`` (closes its own session).
     """
 
@@ -97,6 +101,8 @@ class HttpEdgeGateway(AsyncClosing):
         self._own_session = session is None
         self._timeout = timeout
         self._clients: dict[str, AdminClient] = {}
+        self.leader_epoch: int | None = None
+        self._deposed = False
 
     async def aclose(self) -> None:
         """Close the session if this gateway created it."""
@@ -111,7 +117,23 @@ class HttpEdgeGateway(AsyncClosing):
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
+    def lead(self, epoch: int) -> None:
+        """Send ``epoch`` (a leadership epoch) with every later command to an edge."""
+        self.leader_epoch = epoch
+        self._deposed = False
+
+    def stand_down(self) -> None:
+        """Refuse every later command locally (leadership lost): edges fence the epoch
+        too, but until a new leader has spoken to them only this stops a stale one."""
+        self._deposed = True
+
     def _admin(self, edge: str) -> AdminClient:
+        if self._deposed:
+            raise EdgeUnreachable(
+                f"edge {edge!r}: this supervisor lost its leadership (epoch "
+                f"{self.leader_epoch}); it sends no more commands",
+                edge=edge,
+            )
         client = self._clients.get(edge)
         if client is None:
             endpoint = self._endpoint(edge)
@@ -121,6 +143,7 @@ class HttpEdgeGateway(AsyncClosing):
                 session=self._http(),
                 timeout=self._timeout,
                 ssl_context=self._context(edge, endpoint),
+                leader_epoch=lambda: self.leader_epoch,
             )
             self._clients[edge] = client
         return client
@@ -180,7 +203,7 @@ class HttpEdgeGateway(AsyncClosing):
         """Whether ``GET /admin/health`` answers ok."""
         try:
             info = await self._admin(edge).health()
-        except (EdgeHTTPError, aiohttp.ClientError, OSError, TimeoutError):
+        except (EdgeHTTPError, EdgeUnreachable, aiohttp.ClientError, OSError, TimeoutError):
             return False
         return info.status == "ok"
 

@@ -29,6 +29,7 @@ from edge_actors.migration import (
 
 from ._client import AdminClient
 from ._errors import InvalidAnswer
+from ._supervisor_host import SupervisorStatus
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -178,6 +179,10 @@ class MigrationClient(AdminClient):
     async def history(self, migration_id: str) -> list[HistoryEvent]:
         """``GET .../history``: journaled transitions, oldest first."""
         return (await self._json("GET", self._one(migration_id, "/history"), _History)).history
+
+    async def supervisor(self) -> SupervisorStatus:
+        """``GET /admin/supervisor``: the replica's role, leadership epoch and leader."""
+        return await self._json("GET", "/admin/supervisor", SupervisorStatus)
 
     async def checkpoints(self, migration_id: str) -> list[Checkpoint]:
         """``GET .../checkpoints``: journaled checkpoints, oldest first."""

@@ -26,6 +26,7 @@ __all__ = [
     "Refusal",
     "ServerBusy",
     "StaleEpoch",
+    "StaleLeader",
     "TransferExists",
     "WorkloadHeld",
     "WorkloadIsIncoming",
@@ -153,6 +154,13 @@ class StaleEpoch(Refusal):
     a newer owner decision exists, so the command is refused and nothing changed."""
 
     code = "stale_epoch"
+
+
+class StaleLeader(Refusal):
+    """The command comes from a supervisor whose leadership epoch is lower than one this
+    edge has already seen: a newer leader exists, so the command is refused unchanged."""
+
+    code = "stale_leader"
 
 
 class TransferExists(Refusal):

@@ -41,6 +41,7 @@ from ._models import (
     Phase,
     WorkloadCheckpoint,
 )
+from ._transitions import TRANSITIONS
 
 if TYPE_CHECKING:
     from edge_actors.transfer import TransferProgress
@@ -126,6 +127,14 @@ class Runner:
         phase (``IntentPending``): the run then waits here until that intent stops it.
         """
         if self.state == state:
+            if state in PHASES:
+                self.phase = state
+            return
+        if self._journal_ahead(state):
+            # Killed between journaling the next phase and checkpointing it: the journal
+            # is past ``state`` already. Redo this phase's (idempotent) work, journal nothing.
+            self.log.info("migration.phase_redone", state=state, journaled=self.state)
+            self.phase = state  # type: ignore[assignment]  # _journal_ahead: a phase
             return
         try:
             status = await self.ask(
@@ -140,6 +149,17 @@ class Runner:
         if state in PHASES:
             self.phase = state
             await self.checkpoint(f"entered {state}")
+
+    def _journal_ahead(self, state: MigrationState) -> bool:
+        """Whether ``state`` is a phase before the journaled one that cannot follow it
+        (the latest checkpoint lags the journal by a transition)."""
+        current = self.state
+        return (
+            state in PHASES
+            and current in PHASES
+            and PHASES.index(state) < PHASES.index(current)
+            and state not in TRANSITIONS[current]
+        )
 
     async def detail(self, detail: str) -> None:
         """Journal what the run is doing now (``waiting for time window ...``)."""

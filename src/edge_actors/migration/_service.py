@@ -146,6 +146,8 @@ class MigrationService:
             checkpoint intervals, pacing, timestamps); ``SYSTEM_CLOCK`` by default.
         reconcile_interval_s: time between the reconciler's passes (``_reconciler.py``),
             which drive the edges back to the owner records; one pass runs on start.
+        leader: set by a supervisor replica elected leader (its name and leadership
+            epoch): each migration's history then names the leader that drove it.
 
     Use as ``async with MigrationService(gateway, data_dir) as service:``; leaving stops
     running migrations at a chunk boundary without changing their journaled state, so the
@@ -169,10 +171,12 @@ class MigrationService:
         reconcile_interval_s: float = 30.0,
         journal: str | JournalUrl | None = None,
         journal_password: str | None = None,
+        leader: str | None = None,
     ) -> None:
         self.gateway = gateway
         self.journal = journal
         self._journal_password = journal_password
+        self.leader = leader
         self.reconcile_interval_s = reconcile_interval_s
         self.clock = clock
         self.data_dir = Path(data_dir)
@@ -225,6 +229,7 @@ class MigrationService:
                     self.clock,
                     runs=runs,
                     reconcile_interval_s=self.reconcile_interval_s,
+                    leader=self.leader,
                 )
 
             self._ref = await root.spawn_child(

@@ -108,6 +108,9 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         restart: restart intensity of migration actors.
         clock: the time source of the registry and of every migration actor.
         runs: the ``migration-runs`` supervisor the migration actors are children of.
+        leader: this supervisor's name as an elected leader of replicas (``"b (epoch
+            2)"``), journaled in the history of each migration it starts driving;
+            ``None`` for the embedded supervisor (no such event).
     """
 
     def __init__(
@@ -120,8 +123,11 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         *,
         runs: SupervisorRef,
         reconcile_interval_s: float = 30.0,
+        leader: str | None = None,
     ) -> None:
         self.gateway = gateway
+        self.leader = leader
+        self._driven: set[str] = set()
         self.defaults = msgspec.structs.replace(defaults)
         self.restart = restart
         self.clock = clock
@@ -397,6 +403,9 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
 
     async def _start_run(self, record: MigrationRecord, mode: RunMode = "migrate") -> None:
         record.want_run = False
+        if self.leader is not None and record.migration_id not in self._driven:
+            self._driven.add(record.migration_id)
+            await self.registry.event(record, f"driven by supervisor leader {self.leader}")
         await self.runs.start(record, mode)
 
     def actor_ref(self, migration_id: str) -> ActorRef[Any] | None:

@@ -28,6 +28,7 @@ import anyio
 import asyncpg
 
 from .._errors import MigrationError
+from .._leadership import LEADER_TABLE_DDL
 from . import _sql
 from ._protocol import JournalUnavailable
 from ._url import redact_secrets, redact_url
@@ -80,6 +81,8 @@ _UPGRADES: tuple[str, ...] = (
         updated_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 2 -> 3: the supervisor replicas' leader lease (``.._leadership``).
+    LEADER_TABLE_DDL,
 )
 """Upgrade ``i`` takes the database from version ``i`` to ``i + 1`` (0: empty). Append
 new steps; never edit one that has shipped."""

@@ -40,8 +40,16 @@ class _Writer:
         self.acked: dict[str, bytes] = {}
         self.failed = 0
         self._stop = anyio.Event()
+        self.done = anyio.Event()
+        """Set once :meth:`run` has returned: ``acked`` changes no more."""
 
     async def run(self) -> None:
+        try:
+            await self._write()
+        finally:
+            self.done.set()
+
+    async def _write(self) -> None:
         n = 0
         while not self._stop.is_set():
             url = self.url  # the source's address once it is back (a new port)
@@ -157,6 +165,8 @@ async def test_kill_9_source_after_target_activated_leaves_one_owner(tmp_path: P
                     await _wait_for_status(journal_dir, "completed")
                     await writer.wait_for_more(20)  # still acknowledged, by the owner
                     writer.stop()
+                    with anyio.fail_after(30):
+                        await writer.done.wait()  # its last write answered: acked is final
                 await _assert_one_owner(west_again, east, writer.acked)
     journal = Journal(journal_dir)
     final = {entry.plan.migration_id: entry.status.state for entry in journal.load()}

@@ -58,6 +58,10 @@ async def _wait_syncing(env: dict[str, str], mid: str, records: int) -> None:
             done = view["progress"]["records_done"]
             assert isinstance(done, int)
             if view["status"]["state"] == "sync" and done >= records:
+                # the metrics (asked after the progress) count the running transfer too
+                moved = view["metrics"]["records"]
+                assert isinstance(moved, int)
+                assert moved >= done
                 return
             await anyio.sleep(0.1)
 

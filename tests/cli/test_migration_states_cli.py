@@ -80,7 +80,7 @@ async def test_paused_and_finished_migrations(tmp_path: Path) -> None:
             "workload", "create", "orders", "--seed", "1500", "--value-bytes", "1024", **env
         )
         assert created.code == 0, created.err
-        assert created.out.startswith("created on ")
+        assert created.out.startswith("created on edge-west: ")
         assert "orders: active | 1,500 records" in created.out
         again = await run_cli("workload", "create", "orders", **env)
         assert again.code == 1
@@ -163,6 +163,11 @@ async def test_paused_and_finished_migrations(tmp_path: Path) -> None:
         assert done.out.startswith(f"migration {mid} already ended: completed")
         assert "executing" not in done.out
         assert f"records moved: {records}\n" in done.out
+        ended = await run_cli("checkpoints", mid, **env)
+        assert ended.code == 0, ended.err
+        assert ended.out.strip().splitlines()[-1] == (
+            f"(migration {mid} is completed: it cannot be rolled back)"
+        )
 
 
 async def test_workload_flag_errors(tmp_path: Path) -> None:

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from edge_actors.edge import MigrationClient
     from edge_actors.migration import Checkpoint
 
-__all__ = ["register"]
+__all__ = ["checkpoint_lines", "register"]
+
+_ENDED = frozenset(("completed", "rolled_back", "cancelled"))
+"""Terminal states: no rollback applies any more (``failed`` can still roll back)."""
 
 
 def _when(unix_s: float) -> str:
@@ -38,14 +41,15 @@ def _workloads(checkpoint: Checkpoint) -> str:
 def checkpoint_lines(checkpoints: list[Checkpoint]) -> list[str]:
     """One table row per checkpoint, oldest first, under a header."""
     width = max(len("CHECKPOINT"), *(len(c.checkpoint_id) for c in checkpoints))
+    why = max(len("REASON"), *(len(c.reason or "-") for c in checkpoints))
     lines = [
         f"{'CHECKPOINT':<{width}}  {'TAKEN (UTC)':<24}  {'PHASE':<10}  ROUND  "
-        f"{'REASON':<16}  WORKLOADS (acked LSN, routing)"
+        f"{'REASON':<{why}}  WORKLOADS (acked LSN, routing)"
     ]
     for c in checkpoints:
         lines.append(
             f"{c.checkpoint_id:<{width}}  {_when(c.created_at):<24}  {c.phase:<10}  "
-            f"{c.round:<5}  {c.reason or '-':<16}  {_workloads(c) or '-'}"
+            f"{c.round:<5}  {c.reason or '-':<{why}}  {_workloads(c) or '-'}"
         )
     return lines
 
@@ -62,10 +66,13 @@ async def _checkpoints(client: MigrationClient, args: argparse.Namespace) -> int
     write_out(*checkpoint_lines(shown))
     if len(shown) < len(checkpoints):
         write_out(f"({len(checkpoints) - len(shown)} older not shown; --last 0 shows all)")
-    write_out(
-        "roll back to one with: "
-        + command_hint(args, "rollback", args.migration_id, "--checkpoint", shown[-1].checkpoint_id)
-    )
+    state = (await client.status(args.migration_id)).state
+    if state in _ENDED:
+        write_out(f"(migration {args.migration_id} is {state}: it cannot be rolled back)")
+    else:
+        newest = shown[-1].checkpoint_id
+        hint = command_hint(args, "rollback", args.migration_id, "--checkpoint", newest)
+        write_out(f"roll back to one with: {hint}")
     return 0
 
 

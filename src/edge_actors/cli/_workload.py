@@ -2,7 +2,7 @@
 
 ``create NAME`` makes a workload on one edge through its authenticated admin API
 (``POST /admin/workloads``) and, with ``--seed N``, writes N records of ``--value-bytes``
-bytes through the data API in batches (``POST /api/workloads/NAME/batch``), so a workload
+bytes through the data API in batches (``POST /v1/workloads/NAME/batch``), so a workload
 can be created and filled for a migration without writing code. Values are compressible
 sample text, the same for the same key on every run (:class:`._demo_load.Corpus`); keys
 are ``PREFIX000000``, ``PREFIX000001``, ... ``list`` prints every workload of an edge.
@@ -52,10 +52,15 @@ _MAX_VALUE_BYTES = 1 << 20
 
 
 class _Edge(NamedTuple):
-    label: str
+    name: str | None
     url: str
     token: str
     ssl_context: ssl.SSLContext | None
+
+
+async def _name(admin: AdminClient, edge: _Edge) -> str:
+    """The edge's name: from the topology, else from its ``/admin/health`` answer."""
+    return edge.name if edge.name is not None else (await admin.health()).name
 
 
 def _edge(args: argparse.Namespace) -> _Edge:
@@ -78,7 +83,7 @@ def _edge(args: argparse.Namespace) -> _Edge:
     if not (args.daemon or os.environ.get(DAEMON_ENV)):
         raise ConfigError(f"give --edge NAME --topology FILE, or --daemon URL (or {DAEMON_ENV})")
     url, token = endpoint(args)
-    return _Edge(url, url, token, tls_client_context(args))
+    return _Edge(None, url, token, tls_client_context(args))
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -90,7 +95,7 @@ def _check(args: argparse.Namespace) -> None:
         )
 
 
-async def _create(edge: _Edge, args: argparse.Namespace) -> WorkloadInfo:
+async def _create(edge: _Edge, args: argparse.Namespace) -> tuple[str, WorkloadInfo]:
     corpus = Corpus()
     async with AdminClient(edge.url, edge.token, ssl_context=edge.ssl_context) as admin:
         await admin.create_workload(args.name)
@@ -106,12 +111,12 @@ async def _create(edge: _Edge, args: argparse.Namespace) -> WorkloadInfo:
                 ]
                 await data.batch(args.name, ops)
                 args.written += len(ops)
-        return await admin.workload(args.name)
+        return await _name(admin, edge), await admin.workload(args.name)
 
 
-async def _list(edge: _Edge, args: argparse.Namespace) -> list[WorkloadInfo]:
+async def _list(edge: _Edge, args: argparse.Namespace) -> tuple[str, list[WorkloadInfo]]:
     async with AdminClient(edge.url, edge.token, ssl_context=edge.ssl_context) as admin:
-        return await admin.workloads()
+        return await _name(admin, edge), await admin.workloads()
 
 
 def _info_line(w: WorkloadInfo) -> str:
@@ -126,26 +131,28 @@ def run_create(args: argparse.Namespace) -> int:
     """Create (and seed) the workload; print its records, size and digest."""
     _check(args)
     edge = _edge(args)
-    info = _call(args, edge, lambda: _create(edge, args))
-    if info is None:
+    answer = _call(args, edge, lambda: _create(edge, args))
+    if answer is None:
         return 1
+    name, info = answer
     if args.json:
-        write_json({"edge": edge.label, "workload": info})
+        write_json({"edge": name, "workload": info})
     else:
-        write_out(f"created on {edge.label}: {_info_line(info)}")
+        write_out(f"created on {name}: {_info_line(info)}")
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
     """Print every workload of the edge."""
     edge = _edge(args)
-    workloads = _call(args, edge, lambda: _list(edge, args))
-    if workloads is None:
+    answer = _call(args, edge, lambda: _list(edge, args))
+    if answer is None:
         return 1
+    name, workloads = answer
     if args.json:
-        write_json({"edge": edge.label, "workloads": workloads})
+        write_json({"edge": name, "workloads": workloads})
     elif not workloads:
-        write_out(f"no workloads on {edge.label}")
+        write_out(f"no workloads on {name}")
     else:
         write_out(*(_info_line(w) for w in workloads))
     return 0

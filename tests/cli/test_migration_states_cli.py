@@ -11,16 +11,18 @@ import re
 import signal
 import sys
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
 import pytest
 
-from .conftest import TOKEN, cli_env, daemon, run_cli, write_topology
+from .conftest import TOKEN, Result, cli_env, daemon, run_cli, write_topology
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
+
+    from anyio.abc import Process
 
 pytestmark = pytest.mark.anyio
 
@@ -42,6 +44,38 @@ async def _edges(tmp_path: Path) -> AsyncIterator[tuple[dict[str, str], Path]]:
         ):
             both = write_topology(tmp_path / "edges.toml", {"edge-east": east, "edge-west": west})
             yield {"EDGE_ACTORS_DAEMON": west, "EDGE_ACTORS_CLUSTER_TOKEN": TOKEN}, both
+
+
+@asynccontextmanager
+async def _following(env: dict[str, str], *args: str) -> AsyncIterator[Following]:
+    """Run ``edge-actors ARGS`` until it prints a progress line (it is following)."""
+    command = [sys.executable, "-m", "edge_actors.cli", *args]
+    process = await anyio.open_process(command, env=cli_env(**env))
+    async with process:
+        assert process.stdout is not None
+        out = b""
+        with anyio.fail_after(30):
+            while b"| round " not in out:
+                out += await process.stdout.receive()
+        yield Following(process, out.decode())
+
+
+class Following(NamedTuple):
+    """A CLI subprocess that follows a migration, and what it printed so far."""
+
+    process: Process
+    out: str
+
+    async def finish(self) -> Result:
+        """Wait for its exit (30 s at most); its code, the rest of stdout, all stderr."""
+        process = self.process
+        assert process.stdout is not None
+        assert process.stderr is not None
+        with anyio.fail_after(30):
+            code = await process.wait()
+            out = b"".join([chunk async for chunk in process.stdout])
+            err = b"".join([chunk async for chunk in process.stderr])
+        return Result(code, self.out + out.decode(), err.decode())
 
 
 async def _view(env: dict[str, str], mid: str) -> dict[str, dict[str, object]]:
@@ -104,8 +138,14 @@ async def test_paused_and_finished_migrations(tmp_path: Path) -> None:
         assert started.code == 0, started.err
         mid = json.loads(started.out)["migration_id"]
         await _wait_syncing(env, mid, 200)
-        paused = await run_cli("pause", mid, **env)
-        assert paused.code == 0, paused.err
+        async with _following(env, "status", mid, "--watch") as watching:
+            paused = await run_cli("pause", mid, **env)
+            assert paused.code == 0, paused.err
+            # a watch that sees the pause stops: it would wait forever
+            stopped = await watching.finish()
+        assert stopped.code == 1, stopped
+        assert f"migration {mid} is paused in sync" in stopped.err
+        assert "progress: paused (sync) | " in stopped.out
 
         # migrate and status --watch on a paused migration: say so, how to resume, exit 1
         for command in (("migrate", mid), ("status", mid, "--watch")):
@@ -121,12 +161,14 @@ async def test_paused_and_finished_migrations(tmp_path: Path) -> None:
         assert "ETA" not in shown.out  # a paused migration reaches no end by itself
 
         # checkpoints lists ids that rollback --checkpoint takes
-        listed = await run_cli("checkpoints", mid, **env)
+        listed = await run_cli("checkpoints", mid, "--last", "3", **env)
         assert listed.code == 0, listed.err
-        header, *rows, hint = listed.out.strip().splitlines()
+        header, *rows, older, hint = listed.out.strip().splitlines()
         assert header.startswith("CHECKPOINT ")
-        assert rows
+        assert len(rows) == 3
         assert all(row.startswith(f"{mid}-cp") for row in rows)
+        assert re.fullmatch(r"\(\d+ older not shown; --last 0 shows all\)", older), older
+        assert " pause " in rows[-1]
         assert "orders lsn " in rows[-1]
         assert hint.startswith(f"roll back to one with: edge-actors rollback {mid} --checkpoint ")
         as_json = await run_cli("checkpoints", mid, "--json", "--last", "0", **env)
@@ -201,29 +243,16 @@ async def test_ctrl_c_on_migrate_leaves_it_running(tmp_path: Path) -> None:
     async with _edges(tmp_path) as (env, _):
         created = await run_cli("workload", "create", "orders", "--seed", "1500", **env)
         assert created.code == 0, created.err
-        args = [
-            sys.executable, "-m", "edge_actors.cli", "migrate", "--source", "edge-west",
-            "--target", "edge-east", "--workload", "orders", *_SLOW,
-        ]  # fmt: skip
-        process = await anyio.open_process(args, env=cli_env(**env))
-        async with process:
-            assert process.stdout is not None
-            assert process.stderr is not None
-            out = b""
-            with anyio.fail_after(30):
-                while b"| round " not in out:  # a progress line: it is following
-                    out += await process.stdout.receive()
-            mid = re.search(rb"migration (\S+) executing", out)
-            assert mid is not None, out
-            migration_id = mid[1].decode()
-            process.send_signal(signal.SIGINT)
-            with anyio.fail_after(30):
-                code = await process.wait()
-            err = b""
-            async for chunk in process.stderr:
-                err += chunk
+        async with _following(
+            env, "migrate", "--source", "edge-west", "--target", "edge-east",
+            "--workload", "orders", *_SLOW,
+        ) as migrating:  # fmt: skip
+            mid = re.search(r"migration (\S+) executing", migrating.out)
+            assert mid is not None, migrating.out
+            migration_id = mid[1]
+            migrating.process.send_signal(signal.SIGINT)
+            code, _, message = await migrating.finish()
         assert code == 130
-        message = err.decode()
         assert message.count("\n") == 1, message
         assert f"migration {migration_id} keeps running on the daemon" in message
         assert f"'edge-actors status {migration_id} --watch'" in message

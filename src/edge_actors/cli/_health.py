@@ -128,7 +128,7 @@ async def _probe(groups: list[_Group], probe_timeout_s: float) -> dict[str, Edge
         try:
             async with client:
                 names[target.name] = (await client.health()).name
-        except (EdgeHTTPError, aiohttp.ClientError, OSError, TimeoutError):
+        except (EdgeHTTPError, aiohttp.ClientError, OSError, TimeoutError, msgspec.MsgspecError):
             names[target.name] = target.url  # the probe's own line says what went wrong
 
     async with anyio.create_task_group() as tg:

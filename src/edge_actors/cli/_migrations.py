@@ -38,6 +38,7 @@ from ._migration_flags import (
     plan_request,
 )
 from ._progress import (
+    PROG,
     ProgressDisplay,
     metrics_lines,
     one_line_errors,
@@ -64,7 +65,6 @@ __all__ = [
 ]
 
 FINAL_STATES = frozenset(("completed", "rolled_back", "cancelled", "failed"))
-PROG = "edge-actors"
 _POLL_S = 0.2
 _MAX_SECONDS = 7 * 24 * 3600.0
 """Longest ``--timeout`` / ``--wait-timeout`` accepted (a week)."""
@@ -105,7 +105,8 @@ def _run(
         if following is None:
             raise
         # Ctrl-C stops the watching only: say so, and how to pick the migration up again.
-        sys.stdout.write("\n")
+        if sys.stdout.isatty():
+            sys.stdout.write("\n")  # end the progress line rewritten in place
         write_error(
             args.command,
             f"interrupted: migration {following} keeps running on the daemon; follow it "
@@ -299,6 +300,7 @@ def _exit_code(args: argparse.Namespace, status: MigrationStatus) -> int:
 
 async def _status(client: MigrationClient, args: argparse.Namespace) -> int:
     if args.watch:
+        args.following = args.migration_id
         try:
             status, progress = await _follow(
                 client, args.migration_id, quiet=args.json, deadline=args.wait_timeout

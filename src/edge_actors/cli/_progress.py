@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from edge_actors.migration import MigrationMetrics, MigrationProgress
 
 __all__ = [
+    "PROG",
     "ProgressDisplay",
     "format_bytes",
     "format_duration",

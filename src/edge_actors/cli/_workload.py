@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import aiohttp
 import anyio
+import msgspec
 
 from edge_actors.edge import (
     AdminClient,
@@ -167,6 +168,8 @@ def _call(args: argparse.Namespace, edge: _Edge, body: Callable[[], Awaitable[T]
         write_error(command, f"the edge at {edge.url} refused the cluster token")
     except EdgeHTTPError as exc:
         write_error(command, f"{exc.code}: {exc.message}{_written(args)}")
+    except msgspec.MsgspecError as exc:
+        write_error(command, f"the daemon at {edge.url} is not an edge daemon: {exc}")
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         reason = str(exc) or type(exc).__name__
         write_error(command, f"cannot reach the edge at {edge.url}: {reason}{_written(args)}")

@@ -51,7 +51,7 @@ async def test_commands_end_to_end(tmp_path: Path) -> None:
             # plan (--json: the full plan) and list
             plan = await run_cli(
                 "plan", "--source", "edge-west", "--target", "edge-east",
-                "--workload", "orders", "--bandwidth-mbps", "2", "--batch-size", "100",
+                "--workload", "orders", "--bandwidth-mbps", "1", "--batch-size", "100",
                 "--constraint", "max_downtime=300ms", "--checkpoint-interval", "0.2",
                 "--json", **env,
             )  # fmt: skip
@@ -60,7 +60,7 @@ async def test_commands_end_to_end(tmp_path: Path) -> None:
             mid = planned["migration_id"]
             assert planned["workloads"] == ["orders"]
             assert planned["constraints"]["max_downtime_s"] == pytest.approx(0.3)
-            assert planned["bandwidth_bps"] == pytest.approx(2e6)
+            assert planned["bandwidth_bps"] == pytest.approx(1e6)
             listing = await run_cli("list", **env)
             assert listing.code == 0
             assert mid in listing.out

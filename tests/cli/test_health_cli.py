@@ -49,13 +49,13 @@ async def test_health_live_and_dead_edges(tmp_path: Path) -> None:
 
         direct = await run_cli("health", "--daemon", live, EDGE_ACTORS_CLUSTER_TOKEN=TOKEN)
         assert direct.code == 0, direct.err
-        assert direct.out.startswith(f"{live}: healthy")
+        assert direct.out.startswith("edge-live: healthy | ")  # labelled by its name
 
         refused = await run_cli(
             "health", "--daemon", live, EDGE_ACTORS_CLUSTER_TOKEN="wrong-token-0123456789abcdefghij"
         )
         assert refused.code == 1
-        assert refused.out.startswith(f"{live}: unhealthy (HTTP 401")
+        assert refused.out.startswith(f"{live}: unhealthy (HTTP 401")  # no name: its URL
 
 
 async def test_health_flag_errors(tmp_path: Path) -> None:

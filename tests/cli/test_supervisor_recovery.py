@@ -79,6 +79,12 @@ async def test_kill_9_supervisor_daemon_then_restart_completes(
         [entry] = await journal.load()
         await journal.close()
         assert entry.status.state == "sync"
+        # the last checkpoint journaled the acknowledged work and the time it took
+        assert entry.checkpoint is not None
+        assert entry.metrics.records > 0
+        assert entry.metrics.bytes_raw > entry.metrics.records * 1024
+        assert entry.metrics.phase_durations_s["sync"] > 0
+        before_kill = entry.metrics
         async with EdgeClient(east, token=TOKEN) as client:
             with pytest.raises(WorkloadIncoming):  # not cut over: the source still serves
                 await client.get("ledger", "k000001")
@@ -88,6 +94,18 @@ async def test_kill_9_supervisor_daemon_then_restart_completes(
             watched = await run_cli("status", mid, "--watch", "--wait-timeout", "60", **env)
             assert watched.code == 0, watched.err
             assert f"migration {mid}: completed" in watched.out
+            # its real totals: the work before the kill counts, and so does the restart
+            report = json.loads((await run_cli("status", mid, "--json", **env)).out)
+            metrics, progress = report["metrics"], report["progress"]
+            assert metrics["records"] == progress["records_done"] == 1000
+            assert metrics["bytes_raw"] == progress["bytes_done"] > 1000 * 1024
+            assert metrics["restarts"] == 1
+            assert metrics["duration_s"] > before_kill.duration_s
+            assert metrics["phase_durations_s"]["sync"] > before_kill.phase_durations_s["sync"]
+            shown = await run_cli("status", mid, **env)
+            assert "records moved: 1,000\n" in shown.out
+            assert "progress: completed  | round 1 | 1,000/1,000 records" in shown.out
+            assert "restarts: 1, " in shown.out
             second.send_signal(signal.SIGTERM)
             assert await second.wait() == 0
 

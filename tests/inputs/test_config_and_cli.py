@@ -260,6 +260,12 @@ def test_daemon_answering_garbage_is_one_line_exit_1(garbage_daemon: str) -> Non
         _one_error_line(_cli(*args), 1, "invalid_answer")
 
 
+def test_workload_on_a_non_daemon_is_one_line_exit_1(garbage_daemon: str) -> None:
+    for action in ("create", "list"):
+        args = ("workload", action, *(["w"] if action == "create" else []))
+        _one_error_line(_cli(*args, "--daemon", garbage_daemon), 1, "is not an edge daemon")
+
+
 def test_unreachable_daemon_is_one_line_exit_1() -> None:
     _one_error_line(_cli("list", "--daemon", "http://127.0.0.1:9"), 1, "cannot reach")
     health = _cli("health", "--daemon", "http://127.0.0.1:9", "--timeout", "2")

@@ -141,6 +141,21 @@ async def test_empty_range_sends_only_done(source: StoreRegistry, peer: PeerEdge
 
 
 @pytest.mark.anyio
+async def test_a_range_the_target_applied_earlier_is_counted_not_resent(
+    source: StoreRegistry, peer: PeerEdge
+) -> None:
+    """Chunks an earlier stream delivered (their acks lost to a pause or a crash) are
+    skipped and reported as ``applied_*``, page by page as they would have been sent."""
+    src = await source.create("app")
+    await fill(src, 300)
+    first = await run_transfer(make_spec(peer, batch_size=50), src)
+    assert first.records == 300
+    again = await run_transfer(make_spec(peer, transfer_id="t-2", batch_size=50), src)
+    assert (again.records, again.chunks, again.acked_lsn) == (0, 0, 300)
+    assert (again.applied_records, again.applied_raw_bytes) == (300, first.raw_bytes)
+
+
+@pytest.mark.anyio
 async def test_a_record_too_big_for_a_frame_fails_by_name(
     source: StoreRegistry, peer: PeerEdge
 ) -> None:

@@ -17,9 +17,11 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+import aiohttp
 import anyio
+import msgspec
 
-from edge_actors.edge import load_topology
+from edge_actors.edge import AdminClient, EdgeHTTPError, load_topology
 from edge_actors.errors import ConfigError
 from edge_actors.monitoring import MonitoringConfig, MonitoringService, ProbeTarget
 
@@ -44,6 +46,8 @@ __all__ = ["register", "run_health"]
 
 DAEMON_ENV = "EDGE_ACTORS_DAEMON"
 _OK = frozenset(("healthy", "degraded"))
+_UNNAMED = "?"
+"""Placeholder name of a ``--daemon`` edge until its ``/admin/health`` answer names it."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -91,7 +95,7 @@ def probe_targets(args: argparse.Namespace) -> list[tuple[ProbeTarget, str | Non
         raise ConfigError(f"give --topology FILE or --daemon URL (or set {DAEMON_ENV})")
     token = token_from_args(args)
     assert token is not None  # required=True
-    return [(ProbeTarget(url.rstrip("/"), url.rstrip("/"), token), None)]
+    return [(ProbeTarget(_UNNAMED, url.rstrip("/"), token), None)]
 
 
 def _by_context(
@@ -105,17 +109,36 @@ def _by_context(
 
 
 async def _probe(groups: list[_Group], probe_timeout_s: float) -> dict[str, EdgeHealth]:
-    """Probe every group concurrently, each through a session of its own TLS context."""
+    """Probe every group concurrently, each through a session of its own TLS context.
+
+    A ``--daemon`` edge (named ``?`` until now) is asked its name by ``/admin/health``
+    meanwhile, so its line is labelled by name like a topology edge's (by its URL when it
+    does not answer).
+    """
     config = MonitoringConfig(probe_timeout_s=probe_timeout_s)
     results: dict[str, EdgeHealth] = {}
+    names: dict[str, str] = {}
 
     async def one(context: ssl.SSLContext | None, targets: list[ProbeTarget]) -> None:
         async with MonitoringService(config, ssl_context=context) as monitoring:
             results.update(await monitoring.probe_now(targets))
 
+    async def name_of(context: ssl.SSLContext | None, target: ProbeTarget) -> None:
+        client = AdminClient(target.url, target.token, timeout=probe_timeout_s, ssl_context=context)
+        try:
+            async with client:
+                names[target.name] = (await client.health()).name
+        except (EdgeHTTPError, aiohttp.ClientError, OSError, TimeoutError, msgspec.MsgspecError):
+            names[target.name] = target.url  # the probe's own line says what went wrong
+
     async with anyio.create_task_group() as tg:
         for context, targets in groups:
             tg.start_soon(one, context, targets)
+            for target in targets:
+                if target.name == _UNNAMED:
+                    tg.start_soon(name_of, context, target)
+    for placeholder, name in names.items():
+        results[placeholder] = msgspec.structs.replace(results[placeholder], edge=name)
     return results
 
 

@@ -7,12 +7,16 @@ comes from ``--daemon URL`` or ``EDGE_ACTORS_DAEMON``, the token from ``--token-
 stdout (``--json``: one JSON object), errors
 are one stderr line: exit 2 for bad flags or a plan the daemon refuses as malformed, 1 for
 other failures (unknown migration, illegal transition, unreachable daemon) and for a
-``migrate`` (or ``status --watch``) that did not end ``completed``.
+``migrate`` (or ``status --watch``) that did not end ``completed``. A paused migration is
+not waited for (it would wait forever): both say it is paused and how to resume it, exit
+1. ``migrate ID`` on a migration that already ended reports it without running anything.
+Ctrl-C while following stops the watching only (exit 130) and says how to follow again.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -34,6 +38,7 @@ from ._migration_flags import (
     plan_request,
 )
 from ._progress import (
+    PROG,
     ProgressDisplay,
     metrics_lines,
     one_line_errors,
@@ -50,7 +55,14 @@ if TYPE_CHECKING:
 
     from edge_actors.migration import MigrationProgress, MigrationStatus
 
-__all__ = ["parse_constraint_flags", "plan_request", "register"]
+__all__ = [
+    "CommandFailed",
+    "add_command",
+    "command_hint",
+    "parse_constraint_flags",
+    "plan_request",
+    "register",
+]
 
 FINAL_STATES = frozenset(("completed", "rolled_back", "cancelled", "failed"))
 _POLL_S = 0.2
@@ -88,6 +100,20 @@ def _run(
 
     try:
         return anyio.run(main, backend="asyncio")
+    except KeyboardInterrupt:
+        following: str | None = getattr(args, "following", None)
+        if following is None:
+            raise
+        # Ctrl-C stops the watching only: say so, and how to pick the migration up again.
+        if sys.stdout.isatty():
+            sys.stdout.write("\n")  # end the progress line rewritten in place
+        write_error(
+            args.command,
+            f"interrupted: migration {following} keeps running on the daemon; follow it "
+            f"with '{command_hint(args, 'status', following, '--watch')}' or pause it with "
+            f"'{command_hint(args, 'pause', following)}'",
+        )
+        return 130
     except CommandFailed as exc:
         write_error(args.command, str(exc))
         return exc.code
@@ -120,7 +146,11 @@ def _reason(exc: BaseException) -> str:
 async def _follow(
     client: MigrationClient, migration_id: str, *, quiet: bool, deadline: float | None
 ) -> tuple[MigrationStatus, MigrationProgress]:
-    """Poll until a final state, showing progress unless ``quiet``."""
+    """Poll until a final state or ``paused``, showing progress unless ``quiet``.
+
+    A paused migration does not move until someone resumes it, so following it would wait
+    forever: the caller says it is paused and how to resume instead.
+    """
     display = None if quiet else ProgressDisplay()
     failed_seen: float | None = None
     with anyio.fail_after(deadline):
@@ -129,6 +159,8 @@ async def _follow(
             status, progress = view.status, view.progress
             if display is not None:
                 display.update(progress)
+            if status.state == "paused":
+                break
             if status.state in FINAL_STATES:
                 # An auto-rollback starts right after the failure: give it a moment.
                 if status.state != "failed" or not status.auto_rollback:
@@ -141,6 +173,22 @@ async def _follow(
     if display is not None:
         display.finish(progress)
     return status, progress
+
+
+def command_hint(args: argparse.Namespace, command: str, *rest: str) -> str:
+    """The ``edge-actors`` command line that runs ``command`` on the same daemon."""
+    daemon = f" --daemon {args.daemon}" if getattr(args, "daemon", None) else ""
+    return " ".join((PROG, command, *rest)) + daemon
+
+
+def _paused(args: argparse.Namespace, status: MigrationStatus) -> CommandFailed:
+    mid = status.migration_id
+    phase = f" in {status.phase}" if status.phase else ""
+    return CommandFailed(
+        f"migration {mid} is paused{phase}; it moves again once resumed: "
+        f"'{command_hint(args, 'resume', mid)}', then follow it with "
+        f"'{command_hint(args, 'status', mid, '--watch')}'"
+    )
 
 
 def _status_lines(status: MigrationStatus) -> list[str]:
@@ -173,18 +221,27 @@ async def _migrate(client: MigrationClient, args: argparse.Namespace) -> int:
             raise ConfigError("give either a migration ID or --source/--target/--workload")
         migration_id = args.migration_id
         status = await client.status(migration_id)
+        if status.state in FINAL_STATES:
+            return await _ended(client, args, status, already=True)
+        if status.state == "paused":
+            raise _paused(args, status)
         if status.state == "planned":
             await client.execute(migration_id, auto_rollback=args.auto_rollback)
+            started = "executing"
+        else:
+            started = f"is {status.state}" + ("" if args.detach else "; following it")
     else:
         request = plan_request(args)
         plan = await client.plan(request, execute=True, auto_rollback=args.auto_rollback)
         migration_id = plan.migration_id
+        started = "executing"
     if not args.json:
-        write_out(f"migration {migration_id} executing")
+        write_out(f"migration {migration_id} {started}")
     if args.detach:
         if args.json:
             write_json({"migration_id": migration_id, "status": await client.status(migration_id)})
         return 0
+    args.following = migration_id
     try:
         status, progress = await _follow(
             client, migration_id, quiet=args.json, deadline=args.wait_timeout
@@ -192,10 +249,29 @@ async def _migrate(client: MigrationClient, args: argparse.Namespace) -> int:
     except TimeoutError:
         raise CommandFailed(
             f"migration {migration_id} not finished after {args.wait_timeout}s "
-            "(it keeps running on the daemon)"
+            f"(it keeps running on the daemon; follow it with "
+            f"'{command_hint(args, 'status', migration_id, '--watch')}')"
         ) from None
+    args.following = None
+    if status.state == "paused":
+        raise _paused(args, status)
+    return await _ended(client, args, status, progress)
+
+
+async def _ended(
+    client: MigrationClient,
+    args: argparse.Namespace,
+    status: MigrationStatus,
+    progress: MigrationProgress | None = None,
+    *,
+    already: bool = False,
+) -> int:
+    """Report a migration in a final state; exit 0 only if it completed."""
+    migration_id = status.migration_id
     metrics = await client.metrics(migration_id)
     if args.json:
+        if progress is None:
+            progress = await client.progress(migration_id)
         write_json(
             {
                 "migration_id": migration_id,
@@ -205,17 +281,26 @@ async def _migrate(client: MigrationClient, args: argparse.Namespace) -> int:
             }
         )
     else:
-        write_out(*_status_lines(status)[:1], *metrics_lines(metrics)[1:])
-    if status.state != "completed":
-        if not args.json:
-            reason = status.error or status.detail or status.state
-            write_error(args.command, f"migration {migration_id} ended {status.state}: {reason}")
-        return 1
-    return 0
+        first = _status_lines(status)[0]
+        if already:
+            first = f"migration {migration_id} already ended: {status.state} (nothing to run)"
+        write_out(first, *metrics_lines(metrics)[1:])
+    return _exit_code(args, status)
+
+
+def _exit_code(args: argparse.Namespace, status: MigrationStatus) -> int:
+    """0 for a completed migration; otherwise 1, with the reason on stderr (text mode)."""
+    if status.state == "completed":
+        return 0
+    if not args.json:
+        reason = status.error or status.detail or status.state
+        write_error(args.command, f"migration {status.migration_id} ended {status.state}: {reason}")
+    return 1
 
 
 async def _status(client: MigrationClient, args: argparse.Namespace) -> int:
     if args.watch:
+        args.following = args.migration_id
         try:
             status, progress = await _follow(
                 client, args.migration_id, quiet=args.json, deadline=args.wait_timeout
@@ -236,9 +321,11 @@ async def _status(client: MigrationClient, args: argparse.Namespace) -> int:
             f"progress: {progress_line(progress)}",
             *metrics_lines(metrics)[1:],
         )
-    if args.watch and status.state != "completed":
-        return 1
-    return 0
+    if not args.watch:
+        return 0
+    if status.state == "paused":
+        raise _paused(args, status)
+    return _exit_code(args, status)
 
 
 async def _list(client: MigrationClient, args: argparse.Namespace) -> int:
@@ -327,12 +414,13 @@ async def _rollback(client: MigrationClient, args: argparse.Namespace) -> int:
 # -- registration -----------------------------------------------------------------------
 
 
-def _add(
+def add_command(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
     name: str,
     help_text: str,
     body: Callable[[MigrationClient, argparse.Namespace], Awaitable[int]],
 ) -> argparse.ArgumentParser:
+    """Add a subcommand that runs ``body`` with a client of the supervisor daemon."""
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
     one_line_errors(parser, name)
     connection_flags(parser)
@@ -358,10 +446,10 @@ def _wait_flag(parser: argparse.ArgumentParser, what: str, default: float | None
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``plan``, ``migrate``, ``status``, ``list``, ``pause``, ``resume``,
     ``rollback`` and ``cancel``."""
-    plan = _add(subparsers, "plan", "plan a migration and print its id", _plan)
+    plan = add_command(subparsers, "plan", "plan a migration and print its id", _plan)
     plan_flags(plan, required=True)
 
-    migrate = _add(
+    migrate = add_command(
         subparsers,
         "migrate",
         "plan and run a migration (or run planned ID), showing progress until it ends",
@@ -377,14 +465,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     _wait_flag(migrate, "the end")
 
-    status = _add(subparsers, "status", "show a migration's state, progress and metrics", _status)
+    status = add_command(
+        subparsers, "status", "show a migration's state, progress and metrics", _status
+    )
     status.add_argument("migration_id", metavar="ID")
     status.add_argument(
         "--watch", action="store_true", help="follow until it ends (exit 0 only if completed)"
     )
     _wait_flag(status, "the end")
 
-    listing = _add(subparsers, "list", "list active migrations", _list)
+    listing = add_command(subparsers, "list", "list active migrations", _list)
     listing.add_argument("--all", action="store_true", help="include finished ones")
 
     for name, help_text, body in (
@@ -392,10 +482,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("resume", "resume a paused migration from its last acked LSNs", _resume),
         ("cancel", "cancel a migration not yet cut over", _cancel),
     ):
-        parser = _add(subparsers, name, help_text, body)
+        parser = add_command(subparsers, name, help_text, body)
         parser.add_argument("migration_id", metavar="ID")
 
-    rollback = _add(
+    rollback = add_command(
         subparsers,
         "rollback",
         "roll a migration back to the source (or to a checkpoint)",

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from edge_actors.migration import MigrationMetrics, MigrationProgress
 
 __all__ = [
+    "PROG",
     "ProgressDisplay",
     "format_bytes",
     "format_duration",
@@ -114,8 +115,16 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+_NO_ETA_STATES = frozenset(("planned", "paused", "completed", "failed", "rolled_back", "cancelled"))
+"""States without an ETA: nothing is moving (paused, not started) or nothing is left."""
+
+
 def progress_line(p: MigrationProgress) -> str:
-    """One line: state/phase, round, records and bytes done/total, rate, ETA, downtime."""
+    """One line: state/phase, round, records and bytes done/total, rate, ETA, downtime.
+
+    A migration that is not moving data (planned, paused, ended) shows neither a rate nor
+    an ETA: a paused one would otherwise promise an end it will not reach by itself.
+    """
     shown_phase = p.phase is not None and p.state in ("paused", "failed", "queued")
     where = f"{p.state} ({p.phase})" if shown_phase else p.state
     bytes_total = p.bytes_done + p.bytes_remaining
@@ -125,9 +134,9 @@ def progress_line(p: MigrationProgress) -> str:
         f"{p.records_done:,}/{p.records_total:,} records",
         f"{format_bytes(p.bytes_done)}/{format_bytes(bytes_total)}",
         f"{p.percent:5.1f}%",
-        format_rate(p.goodput_bps),
-        f"ETA {format_duration(p.eta_s)}",
     ]
+    if p.state not in _NO_ETA_STATES:
+        parts += [format_rate(p.goodput_bps), f"ETA {format_duration(p.eta_s)}"]
     if p.measured_downtime_ms is not None:
         parts.append(f"downtime {p.measured_downtime_ms:.1f}ms")
     elif p.expected_downtime_ms is not None:

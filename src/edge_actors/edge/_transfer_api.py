@@ -213,7 +213,9 @@ def add_transfer_routes(app: web.Application, transfers: Transfers, stores: Tran
                         await response.write(_ENCODER.encode(progress) + b"\n")
                     except (ConnectionResetError, OSError) as exc:
                         disconnected = True
-                        log.warning("transfer_client_gone", error=str(exc))
+                        # The client closed the stream: how a pause or a cancel stops a
+                        # transfer. Not a fault here; a broken link is the client's to report.
+                        log.info("transfer_client_gone", error=str(exc))
                         entry.scope.cancel()
 
         try:
@@ -234,7 +236,7 @@ def add_transfer_routes(app: web.Application, transfers: Transfers, stores: Tran
                 await response.write(_ENCODER.encode(final) + b"\n")
                 await response.write_eof()
             except (ConnectionResetError, OSError):
-                log.warning("transfer_client_gone_at_end")
+                log.info("transfer_client_gone_at_end")
         return response
 
     async def list_transfers(request: web.Request) -> web.Response:

@@ -306,7 +306,8 @@ class MigrationMetrics(msgspec.Struct, kw_only=True):
         expected_downtime_ms: the estimate made before each cutover.
         throughput_bps: raw bytes per second of sync time.
         rollbacks: rollbacks run.
-        restarts: crashes of the migration actor restarted from a checkpoint.
+        restarts: restarts from a checkpoint: crashes of the migration actor, and runs
+            recovered from the journal after the supervisor itself restarted.
         pauses: pauses (user or preemption).
         workload_bytes: estimated size of the workloads (for wire / size ratios).
     """

@@ -263,7 +263,12 @@ class Registry:
         self.notify(record)
 
     async def save_checkpoint(self, record: MigrationRecord, message: SaveCheckpoint) -> Checkpoint:
-        """Journal a checkpoint (with the metrics at that moment); returns it with its id."""
+        """Journal a checkpoint (with the metrics at that moment); returns it with its id.
+
+        The time spent in the running phase so far is counted in first, so a supervisor
+        that dies after it resumes with the duration the checkpoint's work took.
+        """
+        self._count_time(record, self.clock.monotonic())
         record.cp_seq += 1
         mid = record.migration_id
         checkpoint = Checkpoint(

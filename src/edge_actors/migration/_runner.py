@@ -115,8 +115,22 @@ class Runner:
         return point
 
     def totals(self) -> RunTotals:
-        """The figures this run owns, as a message value."""
-        return RunTotals.of(self.metrics)
+        """The figures this run owns, as a message value.
+
+        The running transfers' acknowledged bytes and records count already: a checkpoint
+        journals them beside the acked LSNs they match (so a run resumed from it neither
+        loses nor repeats them), and the metrics agree with the progress meanwhile.
+        """
+        totals = RunTotals.of(self.metrics)
+        if not self.live_bytes:
+            return totals
+        raw, wire, records = (sum(column) for column in zip(*self.live_bytes.values(), strict=True))
+        return msgspec.structs.replace(
+            totals,
+            bytes_raw=totals.bytes_raw + raw,
+            bytes_wire=totals.bytes_wire + wire,
+            records=totals.records + records,
+        )
 
     async def enter(
         self, state: MigrationState, detail: str = "", error: str | None = None
@@ -219,7 +233,13 @@ class Runner:
 
     def _on_progress(self, workload: str, progress: TransferProgress) -> None:
         self.live_acked[workload] = max(self.live_acked.get(workload, 0), progress.acked_lsn)
-        self.live_bytes[workload] = (progress.raw_bytes, progress.wire_bytes, progress.records)
+        # Records the target had from an earlier stream (acks lost to a pause or a crash)
+        # were moved by this migration too: the checkpoint's acked LSN stopped before them.
+        self.live_bytes[workload] = (
+            progress.raw_bytes + progress.applied_raw_bytes,
+            progress.wire_bytes,
+            progress.records + progress.applied_records,
+        )
         p = self.progress
         raw = sum(b[0] for b in self.live_bytes.values())
         recs = sum(b[2] for b in self.live_bytes.values())

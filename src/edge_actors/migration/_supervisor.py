@@ -455,6 +455,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
             state = record.status.state
             if state in RUNNING_STATES or state == "queued":
                 record.want_run = True
+                record.metrics.restarts += 1  # it restarts from its checkpoint, like a crash
                 await self.registry.event(record, "recovered from the journal after a restart")
             elif state == "rolling_back" or (
                 state == "failed" and await self._rollback_due(record)

@@ -117,6 +117,10 @@ class TransferProgress(msgspec.Struct, kw_only=True):
         sent_chunks: chunks put on the wire, re-sent ones included.
         sent_records: records put on the wire, re-sent ones included.
         sent_wire_bytes: frame bytes put on the wire, re-sent ones included.
+        applied_records: records of the range the target had applied before this transfer
+            reached them (an earlier stream's chunks whose acks were lost): skipped, not
+            sent, and not in ``records``; a migration counts them as moved.
+        applied_raw_bytes: the raw bytes of those records (as chunks would declare them).
     """
 
     transfer_id: str
@@ -137,3 +141,5 @@ class TransferProgress(msgspec.Struct, kw_only=True):
     sent_chunks: int = 0
     sent_records: int = 0
     sent_wire_bytes: int = 0
+    applied_records: int = 0
+    applied_raw_bytes: int = 0

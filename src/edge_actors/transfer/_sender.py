@@ -146,6 +146,7 @@ class SenderActor(Actor[RunTransfer]):
                 try:
                     stream = SenderStream(ws, run.tracker, run.store, run.limiter, run.limits)
                     applied = await stream.hello()
+                    await stream.count_applied(applied)
                     await stream.pump(run.tracker.resume_from(applied))
                 finally:
                     with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT_S):

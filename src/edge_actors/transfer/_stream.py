@@ -158,6 +158,27 @@ class SenderStream:
             )
         return frame.applied_lsn
 
+    async def count_applied(self, applied_lsn: int) -> None:
+        """Count ``(acked_lsn, applied_lsn]`` as acknowledged before resuming after it.
+
+        The target applied that range from an earlier stream whose acks never came back (a
+        dropped connection, a supervisor that died mid-transfer): it is skipped, not sent
+        again, and counted page by page as :meth:`_produce` would have shipped it, in the
+        tracker's ``applied_*`` counters (not in ``records``: this transfer did not send
+        them), so a migration's figures can include every record it moved.
+        """
+        tracker, store = self.tracker, self.store
+        max_bytes = max(1, self.limits.max_frame_bytes // 2)
+        after, upto = tracker.acked_lsn, min(applied_lsn, tracker.to_lsn)
+        while after < upto:
+            changes = await store.scan_changes(
+                after, upto, limit=self.spec.batch_size, max_bytes=max_bytes
+            )
+            if not changes:
+                break
+            after = changes[-1].lsn
+            tracker.applied_earlier(after, len(changes), self.codec.raw_length(changes))
+
     async def pump(self, start_lsn: int) -> None:
         """Ship ``(start_lsn, to_lsn]`` and the final ``Done``; return once it is acked."""
         send, receive = anyio.create_memory_object_stream[_Encoded](_ENCODED_BUFFER)

@@ -45,6 +45,8 @@ class TransferTracker:
         self.sent_chunks = 0
         self.sent_records = 0
         self.sent_wire_bytes = 0
+        self.applied_records = 0
+        self.applied_raw_bytes = 0
         self.started = time.monotonic()
 
     def resume_from(self, applied_lsn: int) -> int:
@@ -77,6 +79,12 @@ class TransferTracker:
         self.raw_bytes += raw_len
         self.wire_bytes += wire_len
 
+    def applied_earlier(self, scan_to: int, records: int, raw_len: int) -> None:
+        """Count a page the target applied before this transfer sent it (not re-sent)."""
+        self.confirmed(scan_to)
+        self.applied_records += records
+        self.applied_raw_bytes += raw_len
+
     def snapshot(self, state: TransferState, error: str | None = None) -> TransferProgress:
         """An immutable picture of the transfer now, in ``state``."""
         elapsed = time.monotonic() - self.started
@@ -100,4 +108,6 @@ class TransferTracker:
             sent_chunks=self.sent_chunks,
             sent_records=self.sent_records,
             sent_wire_bytes=self.sent_wire_bytes,
+            applied_records=self.applied_records,
+            applied_raw_bytes=self.applied_raw_bytes,
         )

@@ -128,6 +128,10 @@ class ChunkCodec:
             payload=payload,
         )
 
+    def raw_length(self, changes: Sequence[Change]) -> int:
+        """The ``raw_len`` a chunk of ``changes`` would declare (nothing is compressed)."""
+        return len(self._encoder.encode(list(changes)))
+
     def decode_chunk(self, chunk: Chunk) -> list[Change]:
         """Return the changes of ``chunk`` after every bound and the checksum are verified.
 

@@ -89,3 +89,26 @@ async def test_a_long_downtime_budget_still_cuts_over(
         target = await east.workload("long-budget")
     assert target.status == "active"
     assert target.records == 200
+
+
+@pytest.mark.parametrize("strategy", ["live", "bulk", "incremental"])
+async def test_an_empty_workload_migrates(
+    edges: Edges, service: MigrationService, strategy: str
+) -> None:
+    """A workload with no records yet (just created) moves like any other: nothing to copy
+    is converged, not a copy that never converges."""
+    async with AdminClient(edges.west.url, TOKEN) as admin:
+        await admin.create_workload("empty")
+    plan = await service.plan(
+        {
+            "source_edge": "edge-west",
+            "target_edge": "edge-east",
+            "workloads": ["empty"],
+            "strategy": strategy,
+        }
+    )
+    status = await service.execute(plan.migration_id, wait=True, timeout=60)
+    assert status.state == "completed", status
+    async with AdminClient(edges.east.url, TOKEN) as east:
+        target = await east.workload("empty")
+    assert (target.status, target.records) == ("active", 0)

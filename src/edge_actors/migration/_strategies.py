@@ -159,8 +159,11 @@ class RoundEstimator:
         return max(0, lsn_gap) * self.avg_change_bytes
 
     def ship_s(self, lsn_gap: int) -> float:
-        """Predicted seconds to ship ``lsn_gap`` changes (infinite before any measurement)."""
+        """Predicted seconds to ship ``lsn_gap`` changes (infinite before any measurement,
+        except for nothing at all: an empty workload has no transfer to measure)."""
         gap = max(0, lsn_gap)
+        if gap == 0:
+            return self.fixed_s
         if self.change_s is not None:
             return self.fixed_s + gap * self.change_s
         if not self.bandwidth_Bps:

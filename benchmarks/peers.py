@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import psutil
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -348,6 +349,12 @@ async def _seed_edge(url: str, workload: str, records: int, value_bytes: int) ->
             await client.batch(workload, ops)
 
 
+def _cpu_s(proc: Process) -> float:
+    """CPU seconds (user + system) a daemon process has used so far."""
+    times = psutil.Process(proc.pid).cpu_times()
+    return float(times.user + times.system)
+
+
 async def _stop(proc: Process) -> None:
     proc.terminate()
     with anyio.move_on_after(30):
@@ -377,9 +384,11 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
                     {"source_edge": "peer-src", "target_edge": "peer-dst",
                      "workloads": ["copy-wl"], "constraints": {"max_downtime": "50ms"}}
                 )  # fmt: skip
+                cpu0 = [_cpu_s(proc) for proc in (src_proc, dst_proc)]
                 t0_wall, t0 = time.time(), time.monotonic()
                 status = await service.execute(plan.migration_id, wait=True, timeout=3600)
                 total_s = time.monotonic() - t0
+                cpu = [_cpu_s(src_proc) - cpu0[0], _cpu_s(dst_proc) - cpu0[1]]
                 await anyio.sleep(1.0)
                 load.stop.set()
             if status.state != "completed":
@@ -388,6 +397,14 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
             cut_start = next(e.at for e in history if e.to_state == "cutover")
             cut_end = next(e.at for e in history if e.to_state in ("validation", "cleanup"))
             metrics = await service.metrics(plan.migration_id)
+        # seconds spent in each phase up to the end of the cutover, in order
+        phases: dict[str, float] = {}
+        last = t0_wall
+        for event in history:
+            if event.at > cut_end:
+                break
+            phases[event.from_state] = phases.get(event.from_state, 0.0) + event.at - last
+            last = event.at
         offset = time.time() - time.monotonic()
         window = [lat for at, lat in load.samples
                   if cut_start - _WINDOW_S <= at + offset <= cut_end + _WINDOW_S]  # fmt: skip
@@ -405,6 +422,9 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
         "max_write_ms_during_copy": max(during, default=0.0) * 1000,
         "ambient_max_ms": max(ambient, default=0.0) * 1000,
         "rounds": getattr(metrics, "rounds", None),
+        "source_cpu_s": cpu[0],
+        "target_cpu_s": cpu[1],
+        "phases_s": {name: round(took, 3) for name, took in phases.items()},
         "failed_requests": load.failed,
         "lost_writes": lost,
     }
@@ -469,8 +489,9 @@ async def main(args: argparse.Namespace) -> None:
     for label, _ in sizes:
         rows = [r for r in results if r["size"] == label]
         for key in ("copy_s", "redis_sync_s", "copy_vs_redis", "total_s", "stall_ms",
-                    "redis_stall_ms", "stall_vs_redis", "max_write_ms_during_copy",
-                    "redis_errors", "failed_requests", "lost_writes"):  # fmt: skip
+                    "redis_stall_ms", "stall_vs_redis", "source_cpu_s", "target_cpu_s",
+                    "max_write_ms_during_copy", "redis_errors", "failed_requests",
+                    "lost_writes"):  # fmt: skip
             values = [float(r[key]) for r in rows]
             print(f"{label:<7} {key:<26} {_fmt(values):>28}")
         ratios = [r["copy_vs_redis"] for r in rows]

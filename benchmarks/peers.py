@@ -283,10 +283,12 @@ async def redis_run(
                     and int(info.get("master_sync_in_progress", 1)) == 0
                 )
 
+            cpu0 = [_cpu_s(master.popen), _cpu_s(replica.popen)]
             t0 = time.monotonic()
             await replica.client.replicaof("127.0.0.1", master.port)
             await _poll(synced, timeout=1800)
             sync_s = time.monotonic() - t0
+            cpu = [_cpu_s(master.popen) - cpu0[0], _cpu_s(replica.popen) - cpu0[1]]
             synced_keys = await replica.client.dbsize()
             await anyio.sleep(1.0)
 
@@ -323,6 +325,8 @@ async def redis_run(
         raise RuntimeError(f"Redis copy not verified: digests {digests}, {synced_keys} keys")
     return {
         "redis_sync_s": sync_s,
+        "redis_master_cpu_s": cpu[0],
+        "redis_replica_cpu_s": cpu[1],
         "redis_stall_ms": max(window, default=0.0) * 1000,
         "redis_p99_stall_ms": _p99(window) * 1000,
         "redis_failover_ms": (f1 - f0) * 1000,
@@ -349,10 +353,10 @@ async def _seed_edge(url: str, workload: str, records: int, value_bytes: int) ->
             await client.batch(workload, ops)
 
 
-def _cpu_s(proc: Process) -> float:
-    """CPU seconds (user + system) a daemon process has used so far."""
+def _cpu_s(proc: Process | subprocess.Popen[bytes]) -> float:
+    """CPU seconds (user + system, reaped children included) a process has used so far."""
     times = psutil.Process(proc.pid).cpu_times()
-    return float(times.user + times.system)
+    return float(times.user + times.system + times.children_user + times.children_system)
 
 
 async def _stop(proc: Process) -> None:
@@ -386,9 +390,12 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
                 )  # fmt: skip
                 cpu0 = [_cpu_s(proc) for proc in (src_proc, dst_proc)]
                 t0_wall, t0 = time.time(), time.monotonic()
-                status = await service.execute(plan.migration_id, wait=True, timeout=3600)
-                total_s = time.monotonic() - t0
+                await service.execute(plan.migration_id)
+                # CPU of the copy: sampled once the cutover is over (validation starts)
+                await service.wait(plan.migration_id, {"validation", "cleanup"}, timeout=3600)
                 cpu = [_cpu_s(src_proc) - cpu0[0], _cpu_s(dst_proc) - cpu0[1]]
+                status = await service.wait(plan.migration_id, {"completed"}, timeout=3600)
+                total_s = time.monotonic() - t0
                 await anyio.sleep(1.0)
                 load.stop.set()
             if status.state != "completed":
@@ -490,6 +497,7 @@ async def main(args: argparse.Namespace) -> None:
         rows = [r for r in results if r["size"] == label]
         for key in ("copy_s", "redis_sync_s", "copy_vs_redis", "total_s", "stall_ms",
                     "redis_stall_ms", "stall_vs_redis", "source_cpu_s", "target_cpu_s",
+                    "redis_master_cpu_s", "redis_replica_cpu_s",
                     "max_write_ms_during_copy", "redis_errors", "failed_requests",
                     "lost_writes"):  # fmt: skip
             values = [float(r[key]) for r in rows]

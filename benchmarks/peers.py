@@ -66,6 +66,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +92,14 @@ _SEED_BATCH = 1000
 _MIN_REDIS = (6, 2)  # FAILOVER appeared in Redis 6.2
 
 # ------------------------------------------------------------------------------ setup
+
+
+class RunFailed(Exception):
+    """One side of a run did not finish (a migration that failed, a copy not verified)."""
+
+
+def _run_timeout_s(records: int) -> float:
+    return 300.0 + records / 1000  # generous: a run that hangs is reported, not waited out
 
 
 def _redis_version(binary: str) -> tuple[int, ...]:
@@ -322,7 +331,7 @@ async def redis_run(
     ambient = [lat for at, lat in load.samples if t0 - 0.7 <= at < t0]
     verified = digests[0] == digests[1] and synced_keys >= records
     if not verified:
-        raise RuntimeError(f"Redis copy not verified: digests {digests}, {synced_keys} keys")
+        raise RunFailed(f"Redis copy not verified: digests {digests}, {synced_keys} keys")
     return {
         "redis_sync_s": sync_s,
         "redis_master_cpu_s": cpu[0],
@@ -392,14 +401,19 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
                 t0_wall, t0 = time.time(), time.monotonic()
                 await service.execute(plan.migration_id)
                 # CPU of the copy: sampled once the cutover is over (validation starts)
-                await service.wait(plan.migration_id, {"validation", "cleanup"}, timeout=3600)
+                reached = await service.wait(
+                    plan.migration_id, {"validation", "cleanup"}, timeout=3600
+                )
+                if reached.state not in ("validation", "cleanup", "completed"):
+                    load.stop.set()
+                    raise RunFailed(f"migration {reached.state}: {reached.error}")
                 cpu = [_cpu_s(src_proc) - cpu0[0], _cpu_s(dst_proc) - cpu0[1]]
                 status = await service.wait(plan.migration_id, {"completed"}, timeout=3600)
                 total_s = time.monotonic() - t0
                 await anyio.sleep(1.0)
                 load.stop.set()
             if status.state != "completed":
-                raise RuntimeError(f"migration did not complete: {status}")
+                raise RunFailed(f"migration {status.state}: {status.error}")
             history = await service.history(plan.migration_id)
             cut_start = next(e.at for e in history if e.to_state == "cutover")
             cut_end = next(e.at for e in history if e.to_state in ("validation", "cleanup"))
@@ -470,15 +484,19 @@ async def main(args: argparse.Namespace) -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 root = Path(tmp)
                 # Alternate which side goes first, so drift in the machine's load evens out.
-                if run % 2 == 0:
-                    red = await redis_run(binary, root, args, records)
-                    ours = await ours_run(root, args, records)
-                else:
-                    ours = await ours_run(root, args, records)
-                    red = await redis_run(binary, root, args, records)
-            row = {"size": label, "records": records, "run": run, **red, **ours}
-            row["copy_vs_redis"] = ours["copy_s"] / red["redis_sync_s"]
-            row["stall_vs_redis"] = ours["stall_ms"] / max(red["redis_stall_ms"], 1e-3)
+                sides = [("redis", partial(redis_run, binary, root, args, records)),
+                         ("ours", partial(ours_run, root, args, records))]  # fmt: skip
+                figures: dict[str, Any] = {}
+                for side, measure in sides if run % 2 == 0 else sides[::-1]:
+                    try:
+                        with anyio.fail_after(_run_timeout_s(records)):
+                            figures.update(await measure())
+                    except (RunFailed, TimeoutError) as exc:
+                        figures[f"{side}_failed"] = str(exc) or "timed out"
+            row = {"size": label, "records": records, "run": run, **figures}
+            if "ours_failed" not in row and "redis_failed" not in row:
+                row["copy_vs_redis"] = row["copy_s"] / row["redis_sync_s"]
+                row["stall_vs_redis"] = row["stall_ms"] / max(row["redis_stall_ms"], 1e-3)
             print(json.dumps(row), flush=True)
             results.append(row)
     summary: dict[str, Any] = {
@@ -494,7 +512,12 @@ async def main(args: argparse.Namespace) -> None:
     }
     print(f"{'size':<7} {'metric':<26} {'median [min-max]':>28}")
     for label, _ in sizes:
-        rows = [r for r in results if r["size"] == label]
+        rows = [r for r in results if r["size"] == label and "copy_vs_redis" in r]
+        summary[f"failed_runs_{label}"] = sum(
+            1 for r in results if r["size"] == label and "copy_vs_redis" not in r
+        )
+        if not rows:
+            continue
         for key in ("copy_s", "redis_sync_s", "copy_vs_redis", "total_s", "stall_ms",
                     "redis_stall_ms", "stall_vs_redis", "source_cpu_s", "target_cpu_s",
                     "redis_master_cpu_s", "redis_replica_cpu_s",
@@ -505,10 +528,12 @@ async def main(args: argparse.Namespace) -> None:
         ratios = [r["copy_vs_redis"] for r in rows]
         summary[f"copy_vs_redis_{label}"] = statistics.median(ratios)
         summary[f"copy_vs_redis_{label}_range"] = [min(ratios), max(ratios)]
-    stalls = [r["stall_vs_redis"] for r in results]
-    summary["stall_vs_redis_failover"] = statistics.median(stalls)
-    summary["stall_vs_redis_failover_range"] = [min(stalls), max(stalls)]
-    summary["copy_vs_redis"] = statistics.median(r["copy_vs_redis"] for r in results)
+    done = [r for r in results if "copy_vs_redis" in r]
+    if done:
+        stalls = [r["stall_vs_redis"] for r in done]
+        summary["stall_vs_redis_failover"] = statistics.median(stalls)
+        summary["stall_vs_redis_failover_range"] = [min(stalls), max(stalls)]
+        summary["copy_vs_redis"] = statistics.median(r["copy_vs_redis"] for r in done)
     summary["runs"] = results
     print(json.dumps(summary), flush=True)
 

@@ -18,13 +18,19 @@ measurement.
   when the sync ended.
 * **edge_actors**: two ``edge-actors daemon`` processes, the source seeded through the
   data API, the same writer on the source; a live migration (pre-copy, ``max_downtime``
-  50 ms) run by a ``MigrationService`` in this process. The **copy time** runs from
-  ``execute`` until the cutover has completed (the target owns an exact copy: planning,
-  pre-sync, every sync round and the cutover included; validation and cleanup after it
-  are not, as the Redis digest check is not). The **stall** is the max latency of the
-  writer's requests issued from 200 ms before the cutover phase to 200 ms after it.
-  Data verified: the migration's validation (content digests of both sides) and every
-  acknowledged write read back from the target (``lost_writes``).
+  50 ms unless ``--max-downtime-ms``) run by a ``MigrationService`` in this process.
+  The **copy time** runs from ``execute`` until the cutover has completed (the target
+  owns an exact copy: planning, pre-sync, every sync round and the cutover included;
+  validation and cleanup after it are not, as the Redis digest check is not).
+  ``source_cpu_s`` / ``target_cpu_s`` are the daemons' CPU seconds over the same span
+  (``redis_master_cpu_s`` / ``redis_replica_cpu_s`` over the full sync, the master's
+  forked RDB child included): a figure the machine's other load does not inflate as
+  much as wall time. The **stall** is the max latency of the writer's requests issued
+  from 200 ms before the cutover phase to 200 ms after it. Data verified: the
+  migration's validation (content digests of both sides) and every acknowledged write
+  read back from the target (``lost_writes``). A side that fails (a migration that does
+  not complete, e.g. a cutover that cannot meet ``max_downtime`` on a loaded machine) or
+  hangs is recorded as ``ours_failed`` / ``redis_failed`` and left out of the ratios.
 
 Process placement (``--placement``): ``split`` (default) pins the source daemon / Redis
 master to CPU 0 and the target daemon / replica to CPU 1 with ``taskset``; ``none`` does
@@ -38,6 +44,7 @@ Flags (kept stable: ``benchmarks/scale.py`` runs this as a subprocess):
     --runs R            runs per size (default 3); median and min-max are reported
     --write-rate W      writes/s of the writer (default 1000)
     --placement P       split | none
+    --max-downtime-ms D our migration's max_downtime constraint (default 50)
 
 Prints one line per measurement, a table, and last one JSON line with
 ``copy_vs_redis_100mb``, ``copy_vs_redis_1gb`` (when run), ``copy_vs_redis_<label>`` for
@@ -395,7 +402,8 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
                 await anyio.sleep(1.0)
                 plan = await service.plan(
                     {"source_edge": "peer-src", "target_edge": "peer-dst",
-                     "workloads": ["copy-wl"], "constraints": {"max_downtime": "50ms"}}
+                     "workloads": ["copy-wl"],
+                     "constraints": {"max_downtime": f"{args.max_downtime_ms}ms"}}
                 )  # fmt: skip
                 cpu0 = [_cpu_s(proc) for proc in (src_proc, dst_proc)]
                 t0_wall, t0 = time.time(), time.monotonic()
@@ -491,8 +499,8 @@ async def main(args: argparse.Namespace) -> None:
                     try:
                         with anyio.fail_after(_run_timeout_s(records)):
                             figures.update(await measure())
-                    except (RunFailed, TimeoutError) as exc:
-                        figures[f"{side}_failed"] = str(exc) or "timed out"
+                    except* (RunFailed, TimeoutError) as group:  # raised in task groups too
+                        figures[f"{side}_failed"] = str(group.exceptions[0]) or "timed out"
             row = {"size": label, "records": records, "run": run, **figures}
             if "ours_failed" not in row and "redis_failed" not in row:
                 row["copy_vs_redis"] = row["copy_s"] / row["redis_sync_s"]
@@ -550,4 +558,5 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--write-rate", type=float, default=1000.0)
     parser.add_argument("--placement", choices=("split", "none"), default="split")
+    parser.add_argument("--max-downtime-ms", type=float, default=50.0)
     anyio.run(main, parser.parse_args())

@@ -295,17 +295,19 @@ class WorkloadStore(AsyncCloseable):
         cancellation is delivered afterwards; before that, nothing is applied.
         """
         if len(changes) > _INLINE_VALIDATION:
-            prepared = await anyio.to_thread.run_sync(prepare_changes, changes)  # loop free
+            # validated in the apply's own worker thread (one thread hop per chunk; a
+            # bad change is refused there before the transaction starts)
+            apply = partial(_prepare_and_apply, self._writer, changes)
         else:
-            prepared = prepare_changes(changes)
+            apply = partial(self._writer.apply, prepare_changes(changes))
         self._check_open()
-        if not prepared:
+        if not changes:
             return self._stats.lsn
         async with self._write_lock:
             self._check_open()
             with anyio.CancelScope(shield=True):
                 try:
-                    lsn = await self._in_thread(partial(self._writer.apply, prepared))
+                    lsn = await self._in_thread(apply)
                 finally:
                     self._set_stats(self._writer.stats())
         return lsn
@@ -518,3 +520,12 @@ class WorkloadStore(AsyncCloseable):
         """Wake :meth:`writes_settled` callers (a commit finished or no write is left)."""
         self._progress.set()
         self._progress = anyio.Event()
+
+
+def _prepare_and_apply(writer: WriteSide, changes: Sequence[Change]) -> int:
+    """Validate ``changes`` and apply them: one worker-thread call for both. Blocking.
+
+    Raises:
+        InvalidRecord: A change is illegal; nothing is applied (no transaction started).
+    """
+    return writer.apply(prepare_changes(changes))

@@ -105,6 +105,13 @@ class RunFailed(Exception):
     """One side of a run did not finish (a migration that failed, a copy not verified)."""
 
 
+def _leaf_message(error: BaseException) -> str:
+    """The message of the first exception at the bottom of nested exception groups."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
 def _run_timeout_s(records: int) -> float:
     return 300.0 + records / 1000  # generous: a run that hangs is reported, not waited out
 
@@ -500,7 +507,7 @@ async def main(args: argparse.Namespace) -> None:
                         with anyio.fail_after(_run_timeout_s(records)):
                             figures.update(await measure())
                     except* (RunFailed, TimeoutError) as group:  # raised in task groups too
-                        figures[f"{side}_failed"] = str(group.exceptions[0]) or "timed out"
+                        figures[f"{side}_failed"] = _leaf_message(group)
             row = {"size": label, "records": records, "run": run, **figures}
             if "ours_failed" not in row and "redis_failed" not in row:
                 row["copy_vs_redis"] = row["copy_s"] / row["redis_sync_s"]

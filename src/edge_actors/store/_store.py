@@ -291,7 +291,8 @@ class WorkloadStore(AsyncCloseable):
             StoreClosed: The store is closed.
             StoreError: SQLite failed; nothing is applied.
 
-        Cancellation: once the transaction has started it completes (shielded) and the
+        Cancellation: once the write lock is taken, the validation (in the same worker
+        thread for a large batch) and the transaction complete (shielded) and the
         cancellation is delivered afterwards; before that, nothing is applied.
         """
         if len(changes) > _INLINE_VALIDATION:

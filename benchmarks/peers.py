@@ -47,7 +47,8 @@ Flags (kept stable: ``benchmarks/scale.py`` runs this as a subprocess):
     --max-downtime-ms D our migration's max_downtime constraint (default 50)
 
 Prints one line per measurement, a table, and last one JSON line with
-``copy_vs_redis_100mb``, ``copy_vs_redis_1gb`` (when run), ``copy_vs_redis_<label>`` for
+``copy_vs_redis_100mb``, ``copy_vs_redis_1gb`` (when run; ``null`` if no run of that size
+completed), ``copy_vs_redis_<label>`` for
 any other size, ``stall_vs_redis_failover`` (median over every run of our stall / Redis's
 stall), ``placement``, ``redis_version`` and the raw per-run figures (``runs``). Each
 ratio is the median of the per-run ratios (both sides measured back to back in one run).
@@ -531,6 +532,7 @@ async def main(args: argparse.Namespace) -> None:
         summary[f"failed_runs_{label}"] = sum(
             1 for r in results if r["size"] == label and "copy_vs_redis" not in r
         )
+        summary[f"copy_vs_redis_{label}"] = None  # stays null when no run of it completed
         if not rows:
             continue
         for key in ("copy_s", "redis_sync_s", "copy_vs_redis", "total_s", "stall_ms",
@@ -544,6 +546,7 @@ async def main(args: argparse.Namespace) -> None:
         summary[f"copy_vs_redis_{label}"] = statistics.median(ratios)
         summary[f"copy_vs_redis_{label}_range"] = [min(ratios), max(ratios)]
     done = [r for r in results if "copy_vs_redis" in r]
+    summary["stall_vs_redis_failover"] = summary["copy_vs_redis"] = None
     if done:
         stalls = [r["stall_vs_redis"] for r in done]
         summary["stall_vs_redis_failover"] = statistics.median(stalls)

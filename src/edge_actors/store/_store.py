@@ -13,6 +13,10 @@ while the store is idle (see :mod:`._budget`); a store handle itself stays valid
 
 A store is owned by one :class:`WorkloadStore` (one process) at a time and used from the
 event loop that opened it.
+
+Length (~530 lines): the public API of one store (writes, reads, lifecycle) and its group
+commit share the write lock and the queue of pending writes; the next thing to move out
+is the group commit (queue, in-flight count, :meth:`WorkloadStore.writes_settled`).
 """
 
 from __future__ import annotations

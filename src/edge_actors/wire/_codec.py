@@ -163,17 +163,6 @@ class ChunkCodec:
             payload=payload,
         )
 
-    def _try_compression(self) -> bool:
-        """Whether to try zstd on the next chunk (see the module docstring)."""
-        if self.skip_after is None or self._poor < self.skip_after:
-            return True
-        if self._since_try + 1 >= self.resample_every:
-            self._since_try = 0
-            return True
-        self._since_try += 1
-        self.compression_skipped += 1
-        return False
-
     def decode_chunk(self, chunk: Chunk) -> list[Change]:
         """Return the changes of ``chunk`` after every bound and the checksum are verified.
 
@@ -246,3 +235,14 @@ class ChunkCodec:
                     f"{chunk.raw_len} bytes; refused unexpanded"
                 ) from exc
             raise MalformedFrame(f"chunk seq {chunk.seq}: zstd payload: {exc}") from exc
+
+    def _try_compression(self) -> bool:
+        """Whether to try zstd on the next chunk (see the module docstring)."""
+        if self.skip_after is None or self._poor < self.skip_after:
+            return True
+        if self._since_try + 1 >= self.resample_every:
+            self._since_try = 0
+            return True
+        self._since_try += 1
+        self.compression_skipped += 1
+        return False

@@ -64,11 +64,13 @@ def _free_port() -> int:
         return port
 
 
-async def _start_daemon(name: str, root: Path) -> tuple[Process, str]:
+async def _start_daemon(name: str, root: Path, cpus: str | None = None) -> tuple[Process, str]:
+    """Start a daemon (pinned to ``cpus`` with taskset if given) and wait until it answers."""
     port = _free_port()
     cli = str(Path(sys.executable).with_name("edge-actors"))
+    pin = ["taskset", "-c", cpus] if cpus is not None else []
     proc = await anyio.open_process(
-        [cli, "daemon", "--name", name, "--port", str(port), "--data-dir", str(root / name),
+        [*pin, cli, "daemon", "--name", name, "--port", str(port), "--data-dir", str(root / name),
          "--hold-timeout", "120s"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "EDGE_ACTORS_CLUSTER_TOKEN": TOKEN},

@@ -316,7 +316,8 @@ async def seed(
     await admin.create_workload(name)
     url = f"{edge.url}/v1/workloads/{name}/batch"
     for ops in _records(kind, int(mib * MiB), value_bytes, seed=1):
-        async with s.post(url, data=msgspec.msgpack.encode(ops)) as resp:
+        headers = {"Authorization": f"Bearer {TOKEN}"}  # the data API authenticates too
+        async with s.post(url, data=msgspec.msgpack.encode(ops), headers=headers) as resp:
             resp.raise_for_status()
     info: dict[str, Any] = msgspec.to_builtins(await admin.workload(name))
     return info

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import zlib
 
 import msgspec
@@ -29,7 +30,7 @@ from edge_actors.wire import (
 
 from .strategies import changes
 
-_CODEC = ChunkCodec()
+_CODEC = ChunkCodec(skip_after=None)  # shared across tests: no adaptive state
 _RAW_CODEC = ChunkCodec(compression=False)
 
 
@@ -81,11 +82,85 @@ def test_compression_is_used_only_when_it_shrinks(items: list[Change]) -> None:
 
 
 def test_compressible_values_go_zstd_and_random_values_go_raw() -> None:
-    compressible = _encode(_CODEC, _compressible(100))
+    codec = ChunkCodec()  # fresh: the shared one may be skipping after earlier examples
+    compressible = _encode(codec, _compressible(100))
     assert compressible.codec == "zstd"
     assert len(compressible.payload) * 10 < compressible.raw_len
-    noise = [Change(lsn=i, key=f"k{i}", value=os.urandom(1024)) for i in range(1, 50)]
-    assert _encode(_CODEC, noise).codec == "raw"
+    assert _encode(codec, _noise(50)).codec == "raw"
+
+
+def _noise(count: int, seed: int = 0) -> list[Change]:
+    rng = random.Random(seed)
+    return [Change(lsn=i, key=f"k{i}", value=rng.randbytes(1024)) for i in range(1, count)]
+
+
+def test_compression_is_skipped_after_incompressible_chunks_and_resampled() -> None:
+    codec = ChunkCodec(skip_after=4, resample_every=8)
+    sent = [_encode(codec, _noise(20, seed), seed) for seed in range(4)]
+    assert codec.compression_tried == 4
+    assert codec.compression_skipped == 0
+    sent += [_encode(codec, _noise(20, seed), seed) for seed in range(4, 11)]
+    assert (codec.compression_tried, codec.compression_skipped) == (4, 7)
+    sent.append(_encode(codec, _noise(20, 11), 11))  # the 8th chunk since: sampled again
+    assert (codec.compression_tried, codec.compression_skipped) == (5, 7)
+    sent += [_encode(codec, _noise(20, seed), seed) for seed in range(12, 19)]
+    assert (codec.compression_tried, codec.compression_skipped) == (5, 14)
+    assert all(chunk.codec == "raw" for chunk in sent)
+    assert [codec.decode_chunk(c) for c in sent] == [_noise(20, s) for s in range(19)]
+
+
+def test_compression_resumes_when_the_data_becomes_compressible() -> None:
+    codec = ChunkCodec(skip_after=2, resample_every=4)
+    for seed in range(2):
+        _encode(codec, _noise(20, seed), seed)
+    skipped = [_encode(codec, _compressible(100), seq) for seq in range(3)]
+    assert [chunk.codec for chunk in skipped] == ["raw"] * 3  # skipping: not even tried
+    resampled = _encode(codec, _compressible(100), 3)
+    assert resampled.codec == "zstd"
+    after = [_encode(codec, _compressible(100), seq) for seq in range(4, 10)]
+    assert [chunk.codec for chunk in after] == ["zstd"] * 6
+    assert (codec.compression_tried, codec.compression_skipped) == (9, 3)
+    assert codec.decode_chunk(after[-1]) == _compressible(100)
+
+
+def test_one_compressible_chunk_among_random_ones_resets_the_count() -> None:
+    codec = ChunkCodec(skip_after=3)
+    for seq, items in enumerate([_noise(20), _noise(20), _compressible(50), _noise(20)]):
+        _encode(codec, items, seq)
+    assert _encode(codec, _noise(20), 9).codec == "raw"
+    assert (codec.compression_tried, codec.compression_skipped) == (5, 0)
+
+
+def test_skip_after_none_tries_every_chunk() -> None:
+    codec = ChunkCodec(skip_after=None)
+    for seq in range(40):
+        _encode(codec, _noise(5, seq), seq)
+    assert (codec.compression_tried, codec.compression_skipped) == (40, 0)
+
+
+@given(st.lists(st.tuples(st.booleans(), changes()), min_size=1, max_size=30))
+@settings(max_examples=60)
+def test_adaptive_codec_round_trips_any_mix_of_chunks(
+    batches: list[tuple[bool, list[Change]]],
+) -> None:
+    codec = ChunkCodec(skip_after=2, resample_every=3)
+    receiver = ChunkCodec()
+    for seq, (noisy, items) in enumerate(batches):
+        sent = _noise(10, seq) if noisy else items
+        chunk = _encode(codec, sent, seq)
+        if chunk.codec == "zstd":
+            assert len(chunk.payload) < chunk.raw_len
+        received = decode_frame(encode_frame(chunk))
+        assert isinstance(received, Chunk)
+        assert receiver.decode_chunk(received) == sent
+    assert codec.compression_tried + codec.compression_skipped == len(batches)
+
+
+@pytest.mark.parametrize("field", ["skip_after", "resample_every"])
+@pytest.mark.parametrize("value", [0, -1, True, 1.5])
+def test_skip_counts_must_be_positive_ints(field: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=field):
+        ChunkCodec(**{field: value})  # type: ignore[arg-type]
 
 
 def test_lsn_bounds_are_lowest_and_highest() -> None:

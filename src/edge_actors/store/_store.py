@@ -13,6 +13,10 @@ while the store is idle (see :mod:`._budget`); a store handle itself stays valid
 
 A store is owned by one :class:`WorkloadStore` (one process) at a time and used from the
 event loop that opened it.
+
+Length (~530 lines): the public API of one store (writes, reads, lifecycle) and its group
+commit share the write lock and the queue of pending writes; the next thing to move out
+is the group commit (queue, in-flight count, :meth:`WorkloadStore.writes_settled`).
 """
 
 from __future__ import annotations
@@ -112,6 +116,9 @@ class WorkloadStore(AsyncCloseable):
         self._on_stats = on_stats
         self._write_lock = anyio.Lock()
         self._pending: list[_PendingWrite] = []
+        self._in_flight = 0  # put/delete/write_batch calls submitted and not yet answered
+        self._commits = 0  # group commits finished (with or without an error)
+        self._progress = anyio.Event()  # set (and replaced) after each commit or drain
         self._closed = False
         self._log = get_logger("store", workload=name)
 
@@ -288,24 +295,50 @@ class WorkloadStore(AsyncCloseable):
             StoreClosed: The store is closed.
             StoreError: SQLite failed; nothing is applied.
 
-        Cancellation: once the transaction has started it completes (shielded) and the
+        Cancellation: once the write lock is taken, the validation (in the same worker
+        thread for a large batch) and the transaction complete (shielded) and the
         cancellation is delivered afterwards; before that, nothing is applied.
         """
         if len(changes) > _INLINE_VALIDATION:
-            prepared = await anyio.to_thread.run_sync(prepare_changes, changes)  # loop free
+            # validated in the apply's own worker thread (one thread hop per chunk; a
+            # bad change is refused there before the transaction starts)
+            apply = partial(_prepare_and_apply, self._writer, changes)
         else:
-            prepared = prepare_changes(changes)
+            apply = partial(self._writer.apply, prepare_changes(changes))
         self._check_open()
-        if not prepared:
+        if not changes:
             return self._stats.lsn
         async with self._write_lock:
             self._check_open()
             with anyio.CancelScope(shield=True):
                 try:
-                    lsn = await self._in_thread(partial(self._writer.apply, prepared))
+                    lsn = await self._in_thread(apply)
                 finally:
                     self._set_stats(self._writer.stats())
         return lsn
+
+    @property
+    def foreground_writes(self) -> int:
+        """Writes (:meth:`put`, :meth:`delete`, :meth:`write_batch`) submitted and not yet
+        answered. O(1)."""
+        return self._in_flight
+
+    async def writes_settled(self) -> None:
+        """Return once the foreground writes in flight at the call have been answered.
+
+        At once if there are none. A background job (a transfer's scan of this store)
+        calls it between two pages, so that its next page starts between group commits
+        rather than in the middle of one: the writes waiting now go first. Writes that
+        arrive while it waits are not waited for (at most the commit running now and
+        the next one), so a steady stream of writes cannot starve the caller.
+
+        Cancellation: the caller stops waiting; nothing else is affected.
+        """
+        if not self._in_flight:
+            return
+        target = self._commits + (2 if self._write_lock.locked() else 1)
+        while self._in_flight and self._commits < target:
+            await self._progress.wait()
 
     # -- reads -----------------------------------------------------------------------
 
@@ -443,6 +476,7 @@ class WorkloadStore(AsyncCloseable):
         self._check_open()
         item = _PendingWrite(ops)
         self._pending.append(item)
+        self._in_flight += 1
         try:
             async with self._write_lock:
                 # A previous lock holder may have committed us along with its own ops.
@@ -452,6 +486,10 @@ class WorkloadStore(AsyncCloseable):
             if not item.done and any(p is item for p in self._pending):
                 self._pending.remove(item)  # withdrawn before any commit took it
             raise
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._signal_progress()
         if item.error is not None:
             kind = StoreFull if isinstance(item.error, StoreFull) else StoreError
             raise kind(f"write to workload {self._name!r} failed: {item.error}") from item.error
@@ -460,19 +498,39 @@ class WorkloadStore(AsyncCloseable):
     async def _commit_pending(self) -> None:
         """Commit every queued write in one transaction. Call with the write lock held."""
         batch, self._pending = self._pending, []
-        with anyio.CancelScope(shield=True):
-            try:
-                ends = await self._in_thread(partial(self._writer.write, [p.ops for p in batch]))
-            except Exception as exc:
-                # A full disk fails every write until space is freed: its callers report
-                # it (rate-limited), one error line per commit would flood the log.
-                level = self._log.debug if isinstance(exc, StoreFull) else self._log.error
-                level("group_commit_failed", writes=len(batch), error=str(exc))
-                for pending in batch:
-                    pending.error = exc
-                    pending.done = True
-                return
-        self._set_stats(self._writer.stats())
-        for pending, lsn in zip(batch, ends, strict=True):
-            pending.lsn = lsn
-            pending.done = True
+        try:
+            with anyio.CancelScope(shield=True):
+                try:
+                    ends = await self._in_thread(
+                        partial(self._writer.write, [p.ops for p in batch])
+                    )
+                except Exception as exc:
+                    # A full disk fails every write until space is freed: its callers report
+                    # it (rate-limited), one error line per commit would flood the log.
+                    level = self._log.debug if isinstance(exc, StoreFull) else self._log.error
+                    level("group_commit_failed", writes=len(batch), error=str(exc))
+                    for pending in batch:
+                        pending.error = exc
+                        pending.done = True
+                    return
+            self._set_stats(self._writer.stats())
+            for pending, lsn in zip(batch, ends, strict=True):
+                pending.lsn = lsn
+                pending.done = True
+        finally:
+            self._commits += 1
+            self._signal_progress()
+
+    def _signal_progress(self) -> None:
+        """Wake :meth:`writes_settled` callers (a commit finished or no write is left)."""
+        self._progress.set()
+        self._progress = anyio.Event()
+
+
+def _prepare_and_apply(writer: WriteSide, changes: Sequence[Change]) -> int:
+    """Validate ``changes`` and apply them: one worker-thread call for both. Blocking.
+
+    Raises:
+        InvalidRecord: A change is illegal; nothing is applied (no transaction started).
+    """
+    return writer.apply(prepare_changes(changes))

@@ -4,7 +4,9 @@ Transfer layer. After ``Hello`` / ``HelloAck`` a :class:`SenderStream` runs thre
 
 * a **producer** scans the source store in ``batch_size`` pages and encodes (and
   zstd-compresses) each page, large ones in a worker thread, into a buffer of two
-  encoded chunks;
+  encoded chunks; before each page it yields to the store's foreground writes (waits,
+  at most :data:`_YIELD_MAX_S`, until the writes in flight have committed), so a copy
+  does not slow the workload's own writes down more than it must;
 * the **sender** loop takes a window slot (at most ``window`` unacked chunks), waits on
   the link's :class:`TokenBucket` for the frame's size and sends it;
 * an **ack reader** frees window slots as ``Ack`` frames arrive, in order, and moves the
@@ -55,6 +57,7 @@ __all__ = ["Dropped", "SenderStream", "first_error"]
 _ENCODED_BUFFER = 2  # encoded chunks waiting for a window slot (the pipeline's slack)
 _HELLO_TIMEOUT_S = 30.0
 _ENCODE_IN_THREAD_BYTES = 64 * 1024  # smaller pages are encoded on the loop (no hop)
+_YIELD_MAX_S = 0.01  # longest a page waits for foreground writes to commit
 
 
 class Dropped(Exception):
@@ -198,6 +201,8 @@ class SenderStream:
         after, upto, seq = start_lsn, self.tracker.to_lsn, 0
         async with out:
             while after < upto:
+                with anyio.move_on_after(_YIELD_MAX_S):
+                    await store.writes_settled()
                 changes = await store.scan_changes(
                     after, upto, limit=spec.batch_size, max_bytes=max_bytes
                 )

@@ -1,9 +1,15 @@
 """The chunk codec: ``Change`` lists <-> ``Chunk`` frames (layer: wire; no I/O).
 
 A chunk's payload is the msgpack encoding of ``list[Change]``, zstd-compressed when that
-makes it smaller. Decoding refuses a bomb before it expands: the declared ``raw_len`` is
-checked against the limit first, the zstd frame header must declare exactly ``raw_len``,
-and decompression writes into a buffer of that size and no larger. The checksum is
+makes it smaller. Compression adapts to the stream: after ``skip_after`` chunks in a row
+that zstd shrank by less than 5% (random or already compressed values), the codec stops
+trying and sends raw payloads, trying zstd again on one chunk in every
+``resample_every``; a sample that compresses well turns compression back on for every
+chunk. The decoder reads each chunk's ``codec`` field, so this is invisible to it.
+
+Decoding refuses a bomb before it expands: the declared ``raw_len`` is checked against
+the limit first, the zstd frame header must declare exactly ``raw_len``, and
+decompression writes into a buffer of that size and no larger. The checksum is
 CRC-32 (``zlib.crc32``) of the raw bytes: it catches corruption, not forgery (peers
 authenticate with the cluster token).
 """
@@ -40,6 +46,7 @@ CHUNK_HEADER_BUDGET: Final = 2048
 _LEVEL_MIN: Final = 1
 _LEVEL_MAX: Final = 22
 _ZSTD_OUTPUT_FULL: Final = "Destination buffer is too small"  # libzstd's dstSize_tooSmall
+_POOR_SAVING: Final = 0.05  # a chunk zstd shrinks by less than this share "did not compress"
 
 
 class ChunkCodec:
@@ -50,26 +57,49 @@ class ChunkCodec:
     """
 
     def __init__(
-        self, *, compression: bool = True, level: int = 3, limits: WireLimits = DEFAULT_LIMITS
+        self,
+        *,
+        compression: bool = True,
+        level: int = 3,
+        limits: WireLimits = DEFAULT_LIMITS,
+        skip_after: int | None = 4,
+        resample_every: int = 32,
     ) -> None:
         """Create a codec.
 
         Args:
-            compression: Try zstd on every chunk (a payload that does not shrink goes raw).
+            compression: Compress chunks with zstd (a payload that does not shrink goes raw).
             level: zstd level, 1 (fastest) to 22 (smallest); 3 is zstd's default.
             limits: Limits both ends use; :meth:`encode_chunk` refuses what a peer with the
                 same limits would refuse.
+            skip_after: Stop trying zstd after this many chunks in a row did not compress
+                (saved under 5%); ``None`` tries every chunk.
+            resample_every: While skipping, try zstd again on one chunk in this many.
 
         Raises:
-            ConfigError: ``level`` is not an int in 1..22.
+            ConfigError: ``level`` is not an int in 1..22, or ``skip_after`` /
+                ``resample_every`` is not a positive int.
         """
         if isinstance(level, bool) or not isinstance(level, int):
             raise ConfigError(f"ChunkCodec.level: must be an int in 1..22, got {level!r}")
         if not _LEVEL_MIN <= level <= _LEVEL_MAX:
             raise ConfigError(f"ChunkCodec.level: {level} is outside 1..22")
+        for field, count in (("skip_after", skip_after), ("resample_every", resample_every)):
+            if count is not None and (
+                isinstance(count, bool) or not isinstance(count, int) or count < 1
+            ):
+                raise ConfigError(f"ChunkCodec.{field}: must be a positive int, got {count!r}")
         self.compression = compression
         self.level = level
         self.limits = limits
+        self.skip_after = skip_after
+        self.resample_every = resample_every
+        self.compression_tried = 0
+        """Chunks zstd was tried on (encoding side)."""
+        self.compression_skipped = 0
+        """Chunks sent raw without trying zstd, because recent chunks did not compress."""
+        self._poor = 0  # chunks in a row, among those tried, that did not compress
+        self._since_try = 0  # chunks skipped since the last one tried
         self._compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
         self._decompressor = zstandard.ZstdDecompressor()
         self._encoder = msgspec.msgpack.Encoder()
@@ -106,10 +136,15 @@ class ChunkCodec:
             )
         codec: ChunkCodecName = "raw"
         payload = raw
-        if self.compression:
+        if self.compression and self._try_compression():
             packed = self._compressor.compress(raw)
+            self.compression_tried += 1
             if len(packed) < len(raw):
                 codec, payload = "zstd", packed
+            if len(packed) > len(raw) * (1 - _POOR_SAVING):
+                self._poor += 1
+            else:
+                self._poor = 0
         if len(payload) > limits.max_frame_bytes - CHUNK_HEADER_BUDGET:
             raise FrameTooLarge(
                 f"chunk seq {seq}: {codec} payload of {len(payload)} bytes does not fit "
@@ -204,3 +239,14 @@ class ChunkCodec:
                     f"{chunk.raw_len} bytes; refused unexpanded"
                 ) from exc
             raise MalformedFrame(f"chunk seq {chunk.seq}: zstd payload: {exc}") from exc
+
+    def _try_compression(self) -> bool:
+        """Whether to try zstd on the next chunk (see the module docstring)."""
+        if self.skip_after is None or self._poor < self.skip_after:
+            return True
+        if self._since_try + 1 >= self.resample_every:
+            self._since_try = 0
+            return True
+        self._since_try += 1
+        self.compression_skipped += 1
+        return False

@@ -21,6 +21,7 @@ from typing import Any
 
 import anyio
 
+from ._cutovers import next_group
 from ._errors import EdgeUnreachable, WorkloadNotOnEdge
 from ._gateway import CutoverSpec, EdgeWorkload
 from ._runner import MigrationFailure
@@ -167,7 +168,7 @@ class Phases(Ownership):
 
     async def _precopy(self, names: list[str]) -> None:
         plan, strategy, c = self.plan, self.ctx.strategy, self.plan.constraints
-        p, m = self.progress, self.metrics
+        p = self.progress
         sizes = {e.workload: e for e in plan.estimates}
         for w in names:
             est = sizes.get(w)
@@ -222,21 +223,12 @@ class Phases(Ownership):
                 gaps, src = await self._pace(names, gaps, src, prev_round, interval)
             round_start = time.monotonic()
             targets = {w: src[w].lsn for w in names}
-            elapsed = await self.ship_all(
-                {w: (self.wl[w].acked_lsn, targets[w]) for w in names if gaps[w] > 0}
-            )
-            for w in names:
-                raw, records = self.shipped.pop(w, (0, 0))
-                # Nothing acknowledged (the target already had it): count the gap instead.
-                raw = raw or int(self.estimators[w].delta_bytes(gaps[w]))
-                self.estimators[w].record_round(raw, elapsed.get(w, 0.0), 0, records)
+            await self._ship_round(names, targets, gaps)
             prev_round = (round_start, targets)
-            self.round += 1
             rounds_here += 1
-            m.rounds += 1
-            if self.clock.monotonic() - self.last_checkpoint >= plan.checkpoint_interval_s:
-                await self.checkpoint("interval")
+            await self._checkpoint_due()
         sync_s = time.monotonic() - started
+        m = self.metrics
         if sync_s > 0:
             m.throughput_bps = m.bytes_raw / max(m.phase_durations_s.get("sync", 0) + sync_s, 1e-6)
 
@@ -266,13 +258,75 @@ class Phases(Ownership):
         await self.detail("")
         return gaps, src
 
+    async def _ship_round(
+        self, names: list[str], targets: dict[str, int], gaps: dict[str, int]
+    ) -> None:
+        """One delta round: ship each workload's gap up to ``targets`` (within the
+        plan's and the link's transfer slots) and feed the estimators."""
+        elapsed = await self.ship_all(
+            {w: (self.wl[w].acked_lsn, targets[w]) for w in names if gaps[w] > 0}
+        )
+        for w in names:
+            raw, records = self.shipped.pop(w, (0, 0))
+            # Nothing acknowledged (the target already had it): count the gap instead.
+            raw = raw or int(self.estimators[w].delta_bytes(gaps[w]))
+            self.estimators[w].record_round(raw, elapsed.get(w, 0.0), 0, records)
+        self.round += 1
+        self.metrics.rounds += 1
+
+    async def _checkpoint_due(self) -> None:
+        if self.clock.monotonic() - self.last_checkpoint >= self.plan.checkpoint_interval_s:
+            await self.checkpoint("interval")
+
     async def _cutover(self, names: list[str]) -> None:
+        """Cut ``names`` over in groups whose estimated holds fit ``max_downtime``
+        (:mod:`._cutovers`); a workload whose own estimate does not fit gets another
+        delta round first. Each cutover holds one of the plan's and the link's transfer
+        slots from before its hold (its final delta is a transfer)."""
         await self.enter("cutover")
-        async with anyio.create_task_group() as tg:
-            for w in names:
-                tg.start_soon(self._cutover_one, w)
-        self._record_downtime()
+        plan, c = self.plan, self.plan.constraints
+        pending = list(names)
+        for w in pending:
+            self.estimators.setdefault(w, RoundEstimator(1024.0))
+        while pending:
+            window = pending[: self.gate.per_plan]
+            src = await self.infos(plan.source_edge, window)
+            gaps = {w: max(0, src[w].lsn - self.wl[w].acked_lsn) for w in window}
+            group, too_slow = next_group(
+                [(w, self.estimators[w], gaps[w]) for w in window],
+                c.max_downtime_s,
+                self.gate.per_plan,
+                margin=self.round < c.max_rounds - 1,
+            )
+            if too_slow:
+                if self.round >= c.max_rounds:
+                    raise MigrationFailure(
+                        "; ".join(
+                            self.estimators[w].not_converging_reason(
+                                self.round, c.max_rounds, self.metrics.restarts
+                            )
+                            for w in too_slow
+                        )
+                    )
+                self.log.info("migration.cutover_catch_up", workloads=too_slow)
+                await self._ship_round(too_slow, {w: src[w].lsn for w in too_slow}, gaps)
+                continue
+            try:
+                async with anyio.create_task_group() as tg:
+                    for w in group:
+                        tg.start_soon(self._cutover_slotted, w)
+            finally:
+                for w in group:
+                    self.estimators[w].sharing_s = 0.0
+            cut = set(group)
+            pending = [w for w in pending if w not in cut]
+            self._record_downtime()
+            await self._checkpoint_due()
         await self.checkpoint("cutover done")
+
+    async def _cutover_slotted(self, w: str) -> None:
+        async with self.transfer_slot():
+            await self._cutover_one(w)
 
     def _record_downtime(self) -> None:
         m, p = self.metrics, self.progress
@@ -348,7 +402,7 @@ class Phases(Ownership):
         self.live_acked[w] = wc.acked_lsn
         # The digest is the target's at the hold LSN (confirmed equal to the source's).
         wc.target_digest = result.digest if result.target_lsn == result.hold_lsn else None
-        self.metrics.records += result.records
+        self.account_shipped(result.raw_bytes, result.wire_bytes, result.records)
         self.metrics.downtime_ms[w] = result.held_ms if result.held_ms > 0 else own_ms
         self._count_hold(self.metrics.downtime_ms[w])
         self.log.info(

@@ -127,6 +127,9 @@ class RoundEstimator:
         self.call_s = 0.002
         self.sync_s = 0.001
         self.rounds = 0
+        self.sharing_s = 0.0
+        """Seconds of other cutovers' final deltas that run on the same link during this
+        workload's hold (its cutover group, :mod:`._cutovers`): added to the estimate."""
 
     def record_round(
         self, raw_bytes: int, elapsed_s: float, new_changes: int, records: int = 0
@@ -159,8 +162,11 @@ class RoundEstimator:
         return max(0, lsn_gap) * self.avg_change_bytes
 
     def ship_s(self, lsn_gap: int) -> float:
-        """Predicted seconds to ship ``lsn_gap`` changes (infinite before any measurement)."""
+        """Predicted seconds to ship ``lsn_gap`` changes: the fixed cost alone when there
+        is nothing to ship, else infinite before any measurement."""
         gap = max(0, lsn_gap)
+        if gap == 0:
+            return self.fixed_s
         if self.change_s is not None:
             return self.fixed_s + gap * self.change_s
         if not self.bandwidth_Bps:
@@ -169,9 +175,13 @@ class RoundEstimator:
 
     def expected_downtime_s(self, lsn_gap: int) -> float:
         """Predicted write hold of a cutover now: the final delta, the target's
-        activation call and the two route fsyncs."""
+        activation call, the two route fsyncs, and the final deltas of the cutovers
+        sharing the link with it (:attr:`sharing_s`)."""
         return (
-            self.CUTOVER_CALLS * self.call_s + self.ROUTE_SYNCS * self.sync_s + self.ship_s(lsn_gap)
+            self.CUTOVER_CALLS * self.call_s
+            + self.ROUTE_SYNCS * self.sync_s
+            + self.ship_s(lsn_gap)
+            + self.sharing_s
         )
 
     def worth_another_round(self, lsn_gap: int) -> bool:

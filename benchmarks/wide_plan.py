@@ -159,6 +159,11 @@ def _holds(metrics: list[MigrationMetrics], budget_ms: float) -> dict[str, Any]:
         "max_expected_ms": max(
             (ms for m in metrics for ms in m.expected_downtime_ms.values()), default=None
         ),
+        "rounds": sum(m.rounds for m in metrics),
+        "phase_s": {
+            phase: sum(m.phase_durations_s.get(phase, 0.0) for m in metrics)
+            for phase in ("planning", "pre_sync", "sync", "cutover", "validation", "cleanup")
+        },
     }
 
 

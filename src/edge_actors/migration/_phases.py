@@ -21,11 +21,10 @@ from typing import Any
 
 import anyio
 
-from ._cutovers import next_group
 from ._errors import EdgeUnreachable, WorkloadNotOnEdge
 from ._gateway import CutoverSpec, EdgeWorkload
+from ._rounds import Rounds
 from ._runner import MigrationFailure
-from ._settle import Ownership
 from ._strategies import RoundEstimator
 from ._validation import probe_endpoints
 
@@ -50,8 +49,8 @@ def _fmt_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
 
 
-class Phases(Ownership):
-    """The forward phases, on top of the run's state and plumbing."""
+class Phases(Rounds):
+    """The forward phases, on top of the run's state, plumbing and round scheduling."""
 
     async def migrate(self) -> None:
         """Run the phases from the loaded position to ``completed``."""
@@ -100,8 +99,9 @@ class Phases(Ownership):
             if not await self.gw.health(edge):
                 raise EdgeUnreachable(f"edge {edge!r} does not answer its health check", edge=edge)
         total = 0
+        infos = await self.infos(plan.source_edge, list(plan.workloads))
         for w in plan.workloads:
-            info = await self.gw.workload_info(plan.source_edge, w)
+            info = infos[w]
             if info.status != "active":
                 raise MigrationFailure(f"workload {w!r} is {info.status} on the source")
             total += info.bytes
@@ -124,18 +124,21 @@ class Phases(Ownership):
 
     async def _pre_sync(self) -> None:
         plan = self.plan
-        for w in plan.workloads:
+
+        async def create(w: str) -> None:
             try:
                 info = await self.gw.workload_info(plan.target_edge, w)
             except WorkloadNotOnEdge:
                 await self.gw.create_workload(plan.target_edge, w, "incoming")
                 self.wl[w].created_on_target = True
-                continue
+                return
             if info.status != "incoming":
                 raise MigrationFailure(
                     f"workload {w!r} already exists on target {plan.target_edge!r} as {info.status}"
                 )
             self.wl[w].created_on_target = True
+
+        await self.each(plan.workloads, create)
 
     async def _reconcile(self) -> None:
         """Learn from the edges what a crash may have left half done (and settle it)."""
@@ -223,7 +226,7 @@ class Phases(Ownership):
                 gaps, src = await self._pace(names, gaps, src, prev_round, interval)
             round_start = time.monotonic()
             targets = {w: src[w].lsn for w in names}
-            await self._ship_round(names, targets, gaps)
+            await self._ship_round(self._due(names, gaps, rounds_here, interval), targets, gaps)
             prev_round = (round_start, targets)
             rounds_here += 1
             await self._checkpoint_due()
@@ -257,81 +260,6 @@ class Phases(Ownership):
             gaps = {w: max(0, src[w].lsn - self.wl[w].acked_lsn) for w in names}
         await self.detail("")
         return gaps, src
-
-    async def _ship_round(
-        self, names: list[str], targets: dict[str, int], gaps: dict[str, int]
-    ) -> None:
-        """One delta round: ship each workload's gap up to ``targets`` (within the
-        plan's and the link's transfer slots) and feed the estimators."""
-        elapsed = await self.ship_all(
-            {w: (self.wl[w].acked_lsn, targets[w]) for w in names if gaps[w] > 0}
-        )
-        for w in names:
-            raw, records = self.shipped.pop(w, (0, 0))
-            # Nothing acknowledged (the target already had it): count the gap instead.
-            raw = raw or int(self.estimators[w].delta_bytes(gaps[w]))
-            self.estimators[w].record_round(raw, elapsed.get(w, 0.0), 0, records)
-        self.round += 1
-        self.metrics.rounds += 1
-
-    async def _checkpoint_due(self) -> None:
-        if self.clock.monotonic() - self.last_checkpoint >= self.plan.checkpoint_interval_s:
-            await self.checkpoint("interval")
-
-    async def _cutover(self, names: list[str]) -> None:
-        """Cut ``names`` over in groups whose estimated holds fit ``max_downtime``
-        (:mod:`._cutovers`); a workload whose own estimate does not fit gets another
-        delta round first. Each cutover holds one of the plan's and the link's transfer
-        slots from before its hold (its final delta is a transfer)."""
-        await self.enter("cutover")
-        plan, c = self.plan, self.plan.constraints
-        pending = list(names)
-        for w in pending:
-            self.estimators.setdefault(w, RoundEstimator(1024.0))
-        while pending:
-            window = pending[: self.gate.per_plan]
-            src = await self.infos(plan.source_edge, window)
-            gaps = {w: max(0, src[w].lsn - self.wl[w].acked_lsn) for w in window}
-            group, too_slow = next_group(
-                [(w, self.estimators[w], gaps[w]) for w in window],
-                c.max_downtime_s,
-                self.gate.per_plan,
-                margin=self.round < c.max_rounds - 1,
-            )
-            if too_slow:
-                if self.round >= c.max_rounds:
-                    raise MigrationFailure(
-                        "; ".join(
-                            self.estimators[w].not_converging_reason(
-                                self.round, c.max_rounds, self.metrics.restarts
-                            )
-                            for w in too_slow
-                        )
-                    )
-                self.log.info("migration.cutover_catch_up", workloads=too_slow)
-                await self._ship_round(too_slow, {w: src[w].lsn for w in too_slow}, gaps)
-                continue
-            try:
-                async with anyio.create_task_group() as tg:
-                    for w in group:
-                        tg.start_soon(self._cutover_slotted, w)
-            finally:
-                for w in group:
-                    self.estimators[w].sharing_s = 0.0
-            cut = set(group)
-            pending = [w for w in pending if w not in cut]
-            self._record_downtime()
-            await self._checkpoint_due()
-        await self.checkpoint("cutover done")
-
-    async def _cutover_slotted(self, w: str) -> None:
-        async with self.transfer_slot():
-            await self._cutover_one(w)
-
-    def _record_downtime(self) -> None:
-        m, p = self.metrics, self.progress
-        m.max_downtime_ms = max(m.downtime_ms.values(), default=0.0)
-        p.measured_downtime_ms = m.max_downtime_ms
 
     def _hold_lease_s(self) -> float:
         return max(30.0, 20 * self.plan.constraints.max_downtime_s)
@@ -493,9 +421,10 @@ class Phases(Ownership):
         await self.checkpoint("validated")
 
     async def _cleanup(self) -> None:
-        for w in self.plan.workloads:
-            if self.wl[w].routing == "target":
-                await self.gw.drop_workload(self.plan.source_edge, w, keep_route=True)
+        async def drop(w: str) -> None:
+            await self.gw.drop_workload(self.plan.source_edge, w, keep_route=True)
+
+        await self.each((w for w in self.plan.workloads if self.wl[w].routing == "target"), drop)
 
     def _finish_progress(self) -> None:
         p = self.progress

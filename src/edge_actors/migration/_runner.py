@@ -45,7 +45,7 @@ from ._models import (
 from ._slots import TransferGate
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
     from edge_actors.transfer import TransferProgress
 
@@ -56,9 +56,15 @@ __all__ = ["MigrationFailure", "Runner"]
 
 _ASK_TIMEOUT_S = 30.0
 _PUBLISH_S = 0.05
-_INFO_CALLS = 8
-"""Workload-info calls one run makes at once (a wide plan asks about many workloads)."""
+_EDGE_CALLS = 8
+"""Admin calls about single workloads one run makes at once (:meth:`Runner.each`)."""
 """Progress snapshots go to the supervisor at most this often (and at every boundary)."""
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first exception of a task group's failure (groups flattened)."""
+    first = group.exceptions[0]
+    return _first_error(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 class MigrationFailure(MigrationError):
@@ -322,22 +328,34 @@ class Runner:
             outer.cancel_scope.cancel()
         return elapsed
 
-    async def infos(self, edge: str, names: list[str]) -> dict[str, EdgeWorkload]:
-        """Workload infos of ``names`` on ``edge``, at most :data:`_INFO_CALLS` calls at
-        once (timed per call)."""
-        infos: dict[str, EdgeWorkload] = {}
-        queue = iter(names)
+    async def each(self, names: Iterable[str], call: Callable[[str], Awaitable[None]]) -> None:
+        """Run ``call(name)`` for every name, at most :data:`_EDGE_CALLS` at once (a wide
+        plan makes one admin call per workload in several places); the first failure
+        cancels the rest and is raised as itself, as a loop of calls would raise it."""
+        queue = iter(list(names))
 
         async def worker() -> None:
             for w in queue:
-                started = time.monotonic()
-                infos[w] = await self.gw.workload_info(edge, w)
-                if w in self.estimators:
-                    self.estimators[w].record_call(time.monotonic() - started)
+                await call(w)
 
-        async with anyio.create_task_group() as tg:
-            for _ in range(min(_INFO_CALLS, len(names))):
-                tg.start_soon(worker)
+        try:
+            async with anyio.create_task_group() as tg:
+                for _ in range(_EDGE_CALLS):
+                    tg.start_soon(worker)
+        except BaseExceptionGroup as group:
+            raise _first_error(group) from None
+
+    async def infos(self, edge: str, names: list[str]) -> dict[str, EdgeWorkload]:
+        """Workload infos of ``names`` on ``edge`` (:meth:`each`; timed per call)."""
+        infos: dict[str, EdgeWorkload] = {}
+
+        async def one(w: str) -> None:
+            started = time.monotonic()
+            infos[w] = await self.gw.workload_info(edge, w)
+            if w in self.estimators:
+                self.estimators[w].record_call(time.monotonic() - started)
+
+        await self.each(names, one)
         return infos
 
     def hold_lease_s(self) -> float:

@@ -1,0 +1,124 @@
+"""Delta rounds and cutover groups of a run's workloads (layer: migration).
+
+:class:`Rounds` is the part of a migration run that decides which workloads a delta round
+ships and which cutovers run together: a wide plan (many workloads) ships each round only
+for the workloads that need it, within the plan's and the link's transfer slots
+(:mod:`._slots`), and cuts them over in groups whose estimated holds fit ``max_downtime``
+(:mod:`._cutovers`). The phases (``_phases.py``) build on it and supply the cutover of
+one workload.
+"""
+
+from __future__ import annotations
+
+import anyio
+
+from ._cutovers import next_group
+from ._runner import MigrationFailure
+from ._settle import Ownership
+from ._strategies import RoundEstimator
+
+__all__ = ["Rounds"]
+
+
+class Rounds(Ownership):
+    """Round and cutover scheduling, on top of the run's state and plumbing."""
+
+    async def _cutover_one(self, w: str) -> None:
+        """Cut ``w`` over (the phases implement it)."""
+        raise NotImplementedError
+
+    def _due(
+        self, names: list[str], gaps: dict[str, int], rounds_here: int, interval: float | None
+    ) -> list[str]:
+        """The workloads the next round ships. Unpaced delta rounds of a wide plan ship
+        only those not converged or worth another round (one busy workload does not
+        make every other one pay a transfer's fixed cost per round); the first round
+        and paced rounds ship every gap."""
+        if rounds_here == 0 or interval:
+            return names
+        c = self.plan.constraints
+        due = [
+            w
+            for w in names
+            if gaps[w] > 0
+            and (
+                not self.estimators[w].converged(gaps[w], c.max_downtime_s)
+                or self.estimators[w].worth_another_round(gaps[w])
+            )
+        ]
+        return due or names
+
+    async def _ship_round(
+        self, names: list[str], targets: dict[str, int], gaps: dict[str, int]
+    ) -> None:
+        """One delta round: ship each workload's gap up to ``targets`` (within the
+        plan's and the link's transfer slots) and feed the estimators."""
+        elapsed = await self.ship_all(
+            {w: (self.wl[w].acked_lsn, targets[w]) for w in names if gaps[w] > 0}
+        )
+        for w in names:
+            raw, records = self.shipped.pop(w, (0, 0))
+            # Nothing acknowledged (the target already had it): count the gap instead.
+            raw = raw or int(self.estimators[w].delta_bytes(gaps[w]))
+            self.estimators[w].record_round(raw, elapsed.get(w, 0.0), 0, records)
+        self.round += 1
+        self.metrics.rounds += 1
+
+    async def _checkpoint_due(self) -> None:
+        if self.clock.monotonic() - self.last_checkpoint >= self.plan.checkpoint_interval_s:
+            await self.checkpoint("interval")
+
+    async def _cutover(self, names: list[str]) -> None:
+        """Cut ``names`` over in groups whose estimated holds fit ``max_downtime``
+        (:mod:`._cutovers`); a workload whose own estimate does not fit gets another
+        delta round first. Each cutover holds one of the plan's and the link's transfer
+        slots from before its hold (its final delta is a transfer)."""
+        await self.enter("cutover")
+        plan, c = self.plan, self.plan.constraints
+        pending = list(names)
+        for w in pending:
+            self.estimators.setdefault(w, RoundEstimator(1024.0))
+        while pending:
+            window = pending[: self.gate.per_plan]
+            src = await self.infos(plan.source_edge, window)
+            gaps = {w: max(0, src[w].lsn - self.wl[w].acked_lsn) for w in window}
+            group, too_slow = next_group(
+                [(w, self.estimators[w], gaps[w]) for w in window],
+                c.max_downtime_s,
+                self.gate.per_plan,
+                margin=self.round < c.max_rounds - 1,
+            )
+            if too_slow:
+                if self.round >= c.max_rounds:
+                    raise MigrationFailure(
+                        "; ".join(
+                            self.estimators[w].not_converging_reason(
+                                self.round, c.max_rounds, self.metrics.restarts
+                            )
+                            for w in too_slow
+                        )
+                    )
+                self.log.info("migration.cutover_catch_up", workloads=too_slow)
+                await self._ship_round(too_slow, {w: src[w].lsn for w in too_slow}, gaps)
+                continue
+            try:
+                async with anyio.create_task_group() as tg:
+                    for w in group:
+                        tg.start_soon(self._cutover_slotted, w)
+            finally:
+                for w in group:
+                    self.estimators[w].sharing_s = 0.0
+            cut = set(group)
+            pending = [w for w in pending if w not in cut]
+            self._record_downtime()
+            await self._checkpoint_due()
+        await self.checkpoint("cutover done")
+
+    async def _cutover_slotted(self, w: str) -> None:
+        async with self.transfer_slot():
+            await self._cutover_one(w)
+
+    def _record_downtime(self) -> None:
+        m, p = self.metrics, self.progress
+        m.max_downtime_ms = max(m.downtime_ms.values(), default=0.0)
+        p.measured_downtime_ms = m.max_downtime_ms

@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-BUDGET_MS = 300.0
+BUDGET_MS = 1000.0
+"""Generous: this checks that every hold is measured and within the budget on a machine
+that may be loaded, not a speed (``benchmarks/wide_plan.py`` measures 50 ms holds)."""
 
 
 class _PeakWatch:
@@ -159,7 +161,7 @@ def _estimator(change_ms: float) -> RoundEstimator:
 def test_cutover_groups_fit_the_budget_and_slow_ones_catch_up() -> None:
     fast = [(f"f{i}", _estimator(0.1), 10) for i in range(4)]  # ~10 ms alone each
     slow = ("slow", _estimator(10.0), 10)  # 100 ms of final delta alone
-    group, too_slow = next_group([slow, *fast], 0.05, 4)
+    group, too_slow = next_group([slow, *fast], 0.05, 4, margin=set())
     assert too_slow == ["slow"]
     assert 1 <= len(group) < 4  # four at once would not fit half of 50 ms
     holds = [e.expected_downtime_s(g) for n, e, g in fast if n in group]
@@ -167,12 +169,12 @@ def test_cutover_groups_fit_the_budget_and_slow_ones_catch_up() -> None:
     # the recorded estimate counts the group's other final deltas
     if len(group) > 1:
         assert all(e.sharing_s > 0 for n, e, _ in fast if n in group)
-    group, too_slow = next_group(fast, 1.0, 2)
+    group, too_slow = next_group(fast, 1.0, 2, margin=set())
     assert (group, too_slow) == (["f0", "f1"], [])
 
 
 def test_a_cutover_near_the_budget_gets_another_round_while_rounds_are_left() -> None:
     near = ("near", _estimator(3.0), 10)  # ~40 ms alone: fits 50 ms, not half of it
     assert near[1].worth_another_round(10)  # nothing dirties it: a round empties it
-    assert next_group([near], 0.05, 4) == ([], ["near"])
-    assert next_group([near], 0.05, 4, margin=False) == (["near"], [])
+    assert next_group([near], 0.05, 4, margin={"near"}) == ([], ["near"])
+    assert next_group([near], 0.05, 4, margin=set()) == (["near"], [])

@@ -16,30 +16,44 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Container, Sequence
 
     from ._strategies import RoundEstimator
 
-__all__ = ["GROUP_FILL", "Candidate", "next_group"]
+__all__ = ["GROUP_FILL", "MAX_CATCH_UPS", "Candidate", "needs_round", "next_group"]
 
 GROUP_FILL = 0.5
 """A group's estimated holds aim at this share of ``max_downtime``: the estimates come
 from the last rounds, and a loaded machine adds to every hold; the rest is margin."""
 
+MAX_CATCH_UPS = 3
+"""Extra delta rounds one workload gets in the cutover phase of one run for the margin
+rule (a workload over the whole budget gets rounds until ``max_rounds``)."""
+
 Candidate = tuple[str, "RoundEstimator", int]
 """A workload waiting for its cutover: name, its estimator, its LSN gap now."""
 
 
+def needs_round(est: RoundEstimator, gap: int, budget_s: float, *, margin: bool) -> bool:
+    """Whether a workload should get another delta round before its cutover: its own
+    estimate exceeds ``budget_s``, or, with ``margin``, exceeds ``GROUP_FILL * budget_s``
+    while one more round is predicted to cut it substantially
+    (:meth:`RoundEstimator.worth_another_round`)."""
+    est.sharing_s = 0.0
+    alone = est.expected_downtime_s(gap)
+    return alone > budget_s or (
+        margin and alone > GROUP_FILL * budget_s and est.worth_another_round(gap)
+    )
+
+
 def next_group(
-    candidates: Sequence[Candidate], budget_s: float, max_size: int, *, margin: bool = True
+    candidates: Sequence[Candidate], budget_s: float, max_size: int, *, margin: Container[str]
 ) -> tuple[list[str], list[str]]:
     """The next cutover group from ``candidates`` (in plan order), and those too slow.
 
-    A candidate whose own estimate exceeds ``budget_s`` is *too slow* (it needs another
-    pre-copy round); so is one, with ``margin``, whose estimate exceeds
-    ``GROUP_FILL * budget_s`` when one more round is predicted to cut it substantially
-    (:meth:`RoundEstimator.worth_another_round`; the caller turns ``margin`` off when
-    no round is left to spend). The others join the group in order while, for every member, its own
+    A candidate that :func:`needs_round` (with the margin rule for the names in
+    ``margin``: the caller leaves out those that had their share of extra rounds) is
+    *too slow*. The others join the group in order while, for every member, its own
     estimate plus the other members' final-delta ship times stays within
     ``GROUP_FILL * budget_s`` (the first member only has to fit ``budget_s`` alone), up to
     ``max_size`` members; the scan stops at the first one that does not fit. Each
@@ -53,11 +67,7 @@ def next_group(
     too_slow: list[str] = []
     for cand in candidates:
         name, est, gap = cand
-        est.sharing_s = 0.0
-        alone = est.expected_downtime_s(gap)
-        if alone > budget_s or (
-            margin and alone > GROUP_FILL * budget_s and est.worth_another_round(gap)
-        ):
+        if needs_round(est, gap, budget_s, margin=name in margin):
             too_slow.append(name)
             continue
         if len(group) >= max_size:

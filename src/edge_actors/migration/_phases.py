@@ -204,6 +204,9 @@ class Phases(Rounds):
                 and not (
                     not interval
                     and self.round < c.max_rounds
+                    # A wider plan refines at cutover time, workload by workload
+                    # (``_rounds``): here some workload would always be worth a round.
+                    and len(names) <= self.gate.per_plan
                     and any(self.estimators[w].worth_another_round(gaps[w]) for w in names)
                 )
             ):

@@ -10,12 +10,17 @@ one workload.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import anyio
 
-from ._cutovers import next_group
+from ._cutovers import MAX_CATCH_UPS, needs_round, next_group
 from ._runner import MigrationFailure
 from ._settle import Ownership
 from ._strategies import RoundEstimator
+
+if TYPE_CHECKING:
+    from ._gateway import EdgeWorkload
 
 __all__ = ["Rounds"]
 
@@ -49,10 +54,16 @@ class Rounds(Ownership):
         return due or names
 
     async def _ship_round(
-        self, names: list[str], targets: dict[str, int], gaps: dict[str, int]
+        self,
+        names: list[str],
+        targets: dict[str, int],
+        gaps: dict[str, int],
+        *,
+        counted: bool = True,
     ) -> None:
         """One delta round: ship each workload's gap up to ``targets`` (within the
-        plan's and the link's transfer slots) and feed the estimators."""
+        plan's and the link's transfer slots) and feed the estimators. ``counted``: the
+        round spends one of ``max_rounds`` (``metrics.rounds`` counts every round)."""
         elapsed = await self.ship_all(
             {w: (self.wl[w].acked_lsn, targets[w]) for w in names if gaps[w] > 0}
         )
@@ -61,7 +72,8 @@ class Rounds(Ownership):
             # Nothing acknowledged (the target already had it): count the gap instead.
             raw = raw or int(self.estimators[w].delta_bytes(gaps[w]))
             self.estimators[w].record_round(raw, elapsed.get(w, 0.0), 0, records)
-        self.round += 1
+        if counted:
+            self.round += 1
         self.metrics.rounds += 1
 
     async def _checkpoint_due(self) -> None:
@@ -71,35 +83,29 @@ class Rounds(Ownership):
     async def _cutover(self, names: list[str]) -> None:
         """Cut ``names`` over in groups whose estimated holds fit ``max_downtime``
         (:mod:`._cutovers`); a workload whose own estimate does not fit gets another
-        delta round first. Each cutover holds one of the plan's and the link's transfer
-        slots from before its hold (its final delta is a transfer)."""
+        delta round first (all such workloads of the plan in one round when the phase
+        starts, then per window). Each cutover holds one of the plan's and the link's
+        transfer slots from before its hold (its final delta is a transfer)."""
         await self.enter("cutover")
-        plan, c = self.plan, self.plan.constraints
+        c = self.plan.constraints
         pending = list(names)
         for w in pending:
             self.estimators.setdefault(w, RoundEstimator(1024.0))
+        catch_ups: dict[str, int] = {}
+        await self._catch_up(pending, catch_ups)
         while pending:
             window = pending[: self.gate.per_plan]
-            src = await self.infos(plan.source_edge, window)
+            src = await self.infos(self.plan.source_edge, window)
             gaps = {w: max(0, src[w].lsn - self.wl[w].acked_lsn) for w in window}
+            margin = {w for w in window if catch_ups.get(w, 0) < MAX_CATCH_UPS}
             group, too_slow = next_group(
                 [(w, self.estimators[w], gaps[w]) for w in window],
                 c.max_downtime_s,
                 self.gate.per_plan,
-                margin=self.round < c.max_rounds - 1,
+                margin=margin,
             )
             if too_slow:
-                if self.round >= c.max_rounds:
-                    raise MigrationFailure(
-                        "; ".join(
-                            self.estimators[w].not_converging_reason(
-                                self.round, c.max_rounds, self.metrics.restarts
-                            )
-                            for w in too_slow
-                        )
-                    )
-                self.log.info("migration.cutover_catch_up", workloads=too_slow)
-                await self._ship_round(too_slow, {w: src[w].lsn for w in too_slow}, gaps)
+                await self._catch_up_round(too_slow, src, gaps, catch_ups)
                 continue
             try:
                 async with anyio.create_task_group() as tg:
@@ -108,11 +114,52 @@ class Rounds(Ownership):
             finally:
                 for w in group:
                     self.estimators[w].sharing_s = 0.0
+                # The group's holds reach the supervisor even when a member's failure
+                # ends the run (the members that did cut over are not cut over again).
+                self._record_downtime()
+                self.publish(force=True)
             cut = set(group)
             pending = [w for w in pending if w not in cut]
-            self._record_downtime()
             await self._checkpoint_due()
         await self.checkpoint("cutover done")
+
+    async def _catch_up(self, pending: list[str], catch_ups: dict[str, int]) -> None:
+        """One delta round, when the cutover phase starts, for every workload that
+        :func:`needs_round` (a restarted run's fresh estimators measure in one round)."""
+        src = await self.infos(self.plan.source_edge, pending)
+        gaps = {w: max(0, src[w].lsn - self.wl[w].acked_lsn) for w in pending}
+        budget = self.plan.constraints.max_downtime_s
+        due = [w for w in pending if needs_round(self.estimators[w], gaps[w], budget, margin=True)]
+        if due:
+            await self._catch_up_round(due, src, gaps, catch_ups)
+
+    async def _catch_up_round(
+        self,
+        names: list[str],
+        src: dict[str, EdgeWorkload],
+        gaps: dict[str, int],
+        catch_ups: dict[str, int],
+    ) -> None:
+        """Ship ``names``' gaps before their cutovers. A workload over the whole budget
+        spends ``max_rounds`` (it fails as not converging when none is left); a round
+        for the margin only is counted in the metrics, not against ``max_rounds``."""
+        c = self.plan.constraints
+        over = [
+            w for w in names if self.estimators[w].expected_downtime_s(gaps[w]) > c.max_downtime_s
+        ]
+        if over and self.round >= c.max_rounds:
+            raise MigrationFailure(
+                "; ".join(
+                    self.estimators[w].not_converging_reason(
+                        self.round, c.max_rounds, self.metrics.restarts
+                    )
+                    for w in over
+                )
+            )
+        for w in names:
+            catch_ups[w] = catch_ups.get(w, 0) + 1
+        self.log.info("migration.cutover_catch_up", workloads=names, over_budget=over)
+        await self._ship_round(names, {w: src[w].lsn for w in names}, gaps, counted=bool(over))
 
     async def _cutover_slotted(self, w: str) -> None:
         async with self.transfer_slot():

@@ -101,7 +101,9 @@ class RoundEstimator:
     :attr:`FIXED_S`, measured on that path. ``change_s`` is calibrated on the delta
     rounds, whose changes are the ones the final delta ships (the hot records, often
     much smaller than the workload's average): their elapsed time minus the fixed cost
-    and the round's admin request, per change shipped. Until a delta round has run,
+    and the round's admin request, per change shipped (a first round that is not bulk
+    counts too: a restarted run's first round is a small delta, and its goodput alone
+    would price every change at that small round's fixed costs). Until then,
     changes are costed as ``avg_change_bytes`` at the bulk bandwidth (the raw goodput of
     rounds of at least :attr:`BULK_ROUND_BYTES`, or of the first round). The dirty rate is
     the raw bytes per second of changes the source took during the last round.
@@ -148,7 +150,7 @@ class RoundEstimator:
         bulk = raw_bytes >= self.BULK_ROUND_BYTES
         if raw_bytes and (bulk or self.bandwidth_Bps is None):
             self.bandwidth_Bps = raw_bytes / elapsed_s
-        elif records > 0 and not bulk:
+        if records > 0 and not bulk:
             # A delta round: what the fixed cost and its admin request leave, per change.
             change = max(0.0, elapsed_s - self.fixed_s - self.call_s) / records
             self.change_s = change if self.change_s is None else (self.change_s + change) / 2

@@ -121,7 +121,7 @@ async def _put_get_all(url: str, names: list[str], concurrency: int) -> int:
             except Exception:  # counted and reported: the figure is how many failed
                 errors += 1
 
-    async with EdgeClient(url) as client, anyio.create_task_group() as tg:
+    async with EdgeClient(url, token=TOKEN) as client, anyio.create_task_group() as tg:
         for first in range(min(concurrency, len(names))):
             tg.start_soon(worker, first, client)
     return errors
@@ -129,7 +129,7 @@ async def _put_get_all(url: str, names: list[str], concurrency: int) -> int:
 
 async def _put_p50_ms(url: str, names: list[str], samples: int) -> float:
     times: list[float] = []
-    async with EdgeClient(url) as client:
+    async with EdgeClient(url, token=TOKEN) as client:
         for i in range(samples):
             name = names[i % len(names)]
             t0 = time.perf_counter()

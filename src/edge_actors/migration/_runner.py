@@ -56,9 +56,9 @@ __all__ = ["MigrationFailure", "Runner"]
 
 _ASK_TIMEOUT_S = 30.0
 _PUBLISH_S = 0.05
+"""Progress snapshots go to the supervisor at most this often (and at every boundary)."""
 _EDGE_CALLS = 8
 """Admin calls about single workloads one run makes at once (:meth:`Runner.each`)."""
-"""Progress snapshots go to the supervisor at most this often (and at every boundary)."""
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -178,3 +178,20 @@ def test_a_cutover_near_the_budget_gets_another_round_while_rounds_are_left() ->
     assert near[1].worth_another_round(10)  # nothing dirties it: a round empties it
     assert next_group([near], 0.05, 4, margin={"near"}) == ([], ["near"])
     assert next_group([near], 0.05, 4, margin=set()) == (["near"], [])
+
+
+def test_the_plans_measured_excess_is_added_to_every_estimate() -> None:
+    est = _estimator(0.1)
+    before = est.expected_downtime_s(10)
+    est.bias_s = 0.02  # the run's cutovers held 20 ms more than the model said
+    assert est.expected_downtime_s(10) == pytest.approx(before + 0.02)
+    assert next_group([("w", est, 10)], 0.05, 4, margin=set()) == (["w"], [])
+    # the excess shrinks groups (two fit without it, not with it) ...
+    other = _estimator(0.1)
+    est.bias_s = other.bias_s = 0.0
+    assert next_group([("w", est, 10), ("v", other, 10)], 0.05, 4, margin=set())[0] == ["w", "v"]
+    est.bias_s = other.bias_s = 0.02
+    assert next_group([("w", est, 10), ("v", other, 10)], 0.05, 4, margin=set())[0] == ["w"]
+    # ... but never holds a workload back for rounds that cannot remove it
+    est.bias_s = 0.5
+    assert next_group([("w", est, 10)], 0.05, 4, margin=set()) == (["w"], [])

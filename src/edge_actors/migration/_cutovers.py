@@ -40,7 +40,9 @@ def needs_round(est: RoundEstimator, gap: int, budget_s: float, *, margin: bool)
     while one more round is predicted to cut it substantially
     (:meth:`RoundEstimator.worth_another_round`)."""
     est.sharing_s = 0.0
-    alone = est.expected_downtime_s(gap)
+    # The plan's measured excess (``bias_s``) shrinks groups, but it does not make a
+    # workload wait for rounds that cannot remove it (it is not in the final delta).
+    alone = est.expected_downtime_s(gap) - est.bias_s
     return alone > budget_s or (
         margin and alone > GROUP_FILL * budget_s and est.worth_another_round(gap)
     )

@@ -217,6 +217,11 @@ class Phases(Rounds):
                 and any(self.wl[w].acked_lsn for w in names)
             ):
                 break
+            if rounds_here >= 2 and len(names) > self.gate.per_plan:
+                # A wide plan after its copy and one delta round: all of them converged
+                # at once is unlikely while writes go on; the cutover phase gives each
+                # straggler its own rounds (``_rounds``), counted per workload.
+                break
             if self.round >= c.max_rounds:
                 reasons = "; ".join(
                     self.estimators[w].not_converging_reason(

@@ -28,6 +28,11 @@ __all__ = ["Rounds"]
 class Rounds(Ownership):
     """Round and cutover scheduling, on top of the run's state and plumbing."""
 
+    hold_bias_s = 0.0
+    """What this run's holds took beyond their estimates, smoothed (each cutover's
+    measured hold against the estimate made before it); every later estimate adds it,
+    so the first cutovers of a wide plan calibrate the rest."""
+
     async def _cutover_one(self, w: str) -> None:
         """Cut ``w`` over (the phases implement it)."""
         raise NotImplementedError
@@ -89,14 +94,17 @@ class Rounds(Ownership):
         await self.enter("cutover")
         c = self.plan.constraints
         pending = list(names)
+        self._resume_bias()
         for w in pending:
-            self.estimators.setdefault(w, RoundEstimator(1024.0))
+            self.estimators.setdefault(w, RoundEstimator(1024.0)).bias_s = self.hold_bias_s
         catch_ups: dict[str, int] = {}
         await self._catch_up(pending, catch_ups)
         while pending:
             window = pending[: self.gate.per_plan]
             src = await self.infos(self.plan.source_edge, window)
             gaps = {w: max(0, src[w].lsn - self.wl[w].acked_lsn) for w in window}
+            for w in window:
+                self.estimators[w].bias_s = self.hold_bias_s
             margin = {w for w in window if catch_ups.get(w, 0) < MAX_CATCH_UPS}
             group, too_slow = next_group(
                 [(w, self.estimators[w], gaps[w]) for w in window],
@@ -123,6 +131,18 @@ class Rounds(Ownership):
             await self._checkpoint_due()
         await self.checkpoint("cutover done")
 
+    def _resume_bias(self) -> None:
+        """Take up the excess of the holds this migration journaled (a restarted run
+        starts from the earlier runs' calibration, not from zero)."""
+        m = self.metrics
+        excess = [
+            held - m.expected_downtime_ms[w]
+            for w, held in m.downtime_ms.items()
+            if w in m.expected_downtime_ms
+        ]
+        if excess:
+            self.hold_bias_s = max(self.hold_bias_s, max(0.0, sum(excess) / len(excess)) / 1000)
+
     async def _catch_up(self, pending: list[str], catch_ups: dict[str, int]) -> None:
         """One delta round, when the cutover phase starts, for every workload that
         :func:`needs_round` (a restarted run's fresh estimators measure in one round)."""
@@ -140,30 +160,39 @@ class Rounds(Ownership):
         gaps: dict[str, int],
         catch_ups: dict[str, int],
     ) -> None:
-        """Ship ``names``' gaps before their cutovers. A workload over the whole budget
-        spends ``max_rounds`` (it fails as not converging when none is left); a round
-        for the margin only is counted in the metrics, not against ``max_rounds``."""
+        """Ship ``names``' gaps before their cutovers. Rounds here are counted per
+        workload (``metrics.rounds`` counts them all): a workload still over the whole
+        budget after ``max_rounds`` of them fails the run as not converging."""
         c = self.plan.constraints
         over = [
             w for w in names if self.estimators[w].expected_downtime_s(gaps[w]) > c.max_downtime_s
         ]
-        if over and self.round >= c.max_rounds:
+        spent = [w for w in over if catch_ups.get(w, 0) >= c.max_rounds]
+        if spent:
             raise MigrationFailure(
                 "; ".join(
                     self.estimators[w].not_converging_reason(
-                        self.round, c.max_rounds, self.metrics.restarts
+                        self.round + catch_ups[w], c.max_rounds, self.metrics.restarts
                     )
-                    for w in over
+                    for w in spent
                 )
             )
         for w in names:
             catch_ups[w] = catch_ups.get(w, 0) + 1
         self.log.info("migration.cutover_catch_up", workloads=names, over_budget=over)
-        await self._ship_round(names, {w: src[w].lsn for w in names}, gaps, counted=bool(over))
+        await self._ship_round(names, {w: src[w].lsn for w in names}, gaps, counted=False)
 
     async def _cutover_slotted(self, w: str) -> None:
+        est = self.estimators[w]
+        est.bias_s = self.hold_bias_s
         async with self.transfer_slot():
             await self._cutover_one(w)
+        held_ms = self.metrics.downtime_ms.get(w)
+        expected_ms = self.metrics.expected_downtime_ms.get(w)
+        if held_ms is not None and expected_ms is not None:
+            # What the model missed on this hold (bias excluded), smoothed, never < 0.
+            missed = held_ms / 1000 - (expected_ms / 1000 - est.bias_s)
+            self.hold_bias_s = max(0.0, 0.5 * self.hold_bias_s + 0.5 * missed)
 
     def _record_downtime(self) -> None:
         m, p = self.metrics, self.progress

@@ -132,6 +132,10 @@ class RoundEstimator:
         self.sharing_s = 0.0
         """Seconds of other cutovers' final deltas that run on the same link during this
         workload's hold (its cutover group, :mod:`._cutovers`): added to the estimate."""
+        self.bias_s = 0.0
+        """What this plan's recent holds took beyond their estimates (steps the model
+        does not see, such as a loaded target's activation or slow route fsyncs):
+        measured by the run on each cutover and added to the estimate."""
 
     def record_round(
         self, raw_bytes: int, elapsed_s: float, new_changes: int, records: int = 0
@@ -177,13 +181,15 @@ class RoundEstimator:
 
     def expected_downtime_s(self, lsn_gap: int) -> float:
         """Predicted write hold of a cutover now: the final delta, the target's
-        activation call, the two route fsyncs, and the final deltas of the cutovers
-        sharing the link with it (:attr:`sharing_s`)."""
+        activation call, the two route fsyncs, the final deltas of the cutovers
+        sharing the link with it (:attr:`sharing_s`) and the plan's measured excess
+        (:attr:`bias_s`)."""
         return (
             self.CUTOVER_CALLS * self.call_s
             + self.ROUTE_SYNCS * self.sync_s
             + self.ship_s(lsn_gap)
             + self.sharing_s
+            + self.bias_s
         )
 
     def worth_another_round(self, lsn_gap: int) -> bool:

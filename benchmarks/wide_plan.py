@@ -67,6 +67,7 @@ SUMMARY_KEYS = (
     "wide_vs_queued_time",
     "wire_bytes_error",
     "wide_plan_write_errors",
+    "wide_plan_peak_transfers",
 )
 """The keys :func:`summary` gives ``benchmarks/scale.py``'s JSON line."""
 
@@ -290,6 +291,7 @@ def summary(out: dict[str, Any]) -> dict[str, Any]:
         "wide_vs_queued_time": out["wide_vs_queued_time"],
         "wire_bytes_error": out["wire_bytes_error"],
         "wide_plan_write_errors": out["write_errors"],
+        "wide_plan_peak_transfers": wide["peak_transfers"],
     }
 
 

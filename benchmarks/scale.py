@@ -1,7 +1,11 @@
-"""Scale of one edge: a real daemon with N workloads, against the same daemon with one.
+"""Scale: one edge with N workloads, a wide plan between two edges, and the Redis peers.
 
 Usage: ``python benchmarks/scale.py [--workloads N] [--nofile L] [--concurrency C]
-[--put-samples P] [--metrics-samples M]``
+[--put-samples P] [--metrics-samples M] [--wide-workloads W] [--wide-mb MB]
+[--wide-budget-ms B] [--wide-write-rate R] [--skip-wide] [--peers-sizes S]
+[--peers-runs K] [--skip-peers]``
+
+A quick run: ``--workloads 200 --wide-workloads 10 --wide-mb 1 --skip-peers``.
 
 For each of ``1`` and ``N`` workloads: the workloads are created with the store
 registry API in a fresh data directory, then ``edge-actors daemon`` is started as a
@@ -28,6 +32,20 @@ ratios of the N-workload daemon to the 1-workload daemon (``*_vs_1``). With
 before issue 12, run with ``PYTHONPATH=<old checkout>/src`` and a higher ``--nofile``,
 since that code cannot start 1,000 workloads under 1,024 descriptors) it adds the ratios
 of this run to that one (``*_vs_baseline``).
+
+Then (``--skip-wide`` leaves it out) the wide plan of ``benchmarks/wide_plan.py``: ``W``
+workloads of ``MB`` MB between two daemon processes in one live plan with
+``max_downtime`` ``B`` ms and a writer at ``R`` writes/s, against the same workloads as
+queued plans; it adds ``wide_plan_workloads``, ``wide_plan_max_hold_ms`` (the longest
+hold of any cutover attempt), ``wide_plan_budget_ms``, ``wide_plan_holds_over_budget``
+(undone attempts included), ``wide_plan_peak_rss_mib`` (the larger daemon's peak),
+``wide_vs_queued_time`` and ``wire_bytes_error`` (the migrations' ``bytes_wire`` against
+the daemons' own ``edge_transfer_sent_bytes_total``).
+
+Last (``--skip-peers`` leaves it out) ``benchmarks/peers.py --sizes S --runs K`` runs as a
+subprocess and its last JSON line gives ``copy_vs_redis_100mb``, ``copy_vs_redis_1gb``
+and ``stall_vs_redis_failover``; when it is skipped, missing or fails, those keys are
+``null`` and ``peers_note`` says why.
 """
 
 from __future__ import annotations
@@ -44,6 +62,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import psutil
+import wide_plan
 
 from edge_actors.edge import AdminClient, EdgeClient
 from edge_actors.store import StoreRegistry
@@ -51,7 +70,9 @@ from edge_actors.store import StoreRegistry
 if TYPE_CHECKING:
     from anyio.abc import ByteReceiveStream
 
-TOKEN = "scale-benchmark-token"
+TOKEN = "scale-benchmark-token-0123456789"
+PEERS = Path(__file__).with_name("peers.py")
+PEER_KEYS = ("copy_vs_redis_100mb", "copy_vs_redis_1gb", "stall_vs_redis_failover")
 _LAUNCH = (
     "import resource, sys; limit = int(sys.argv.pop(1)); "
     "resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)); "
@@ -100,7 +121,7 @@ async def _put_get_all(url: str, names: list[str], concurrency: int) -> int:
             except Exception:  # counted and reported: the figure is how many failed
                 errors += 1
 
-    async with EdgeClient(url) as client, anyio.create_task_group() as tg:
+    async with EdgeClient(url, token=TOKEN) as client, anyio.create_task_group() as tg:
         for first in range(min(concurrency, len(names))):
             tg.start_soon(worker, first, client)
     return errors
@@ -108,7 +129,7 @@ async def _put_get_all(url: str, names: list[str], concurrency: int) -> int:
 
 async def _put_p50_ms(url: str, names: list[str], samples: int) -> float:
     times: list[float] = []
-    async with EdgeClient(url) as client:
+    async with EdgeClient(url, token=TOKEN) as client:
         for i in range(samples):
             name = names[i % len(names)]
             t0 = time.perf_counter()
@@ -207,6 +228,27 @@ def _table(one: dict[str, Any], many: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+async def peers(sizes: str, runs: int) -> dict[str, Any]:
+    """Run ``benchmarks/peers.py`` and return its figures (``null`` ones and a note when
+    it cannot run)."""
+    out: dict[str, Any] = dict.fromkeys(PEER_KEYS)
+    if not PEERS.exists():
+        out["peers_note"] = f"{PEERS.name} not found: the Redis comparison did not run"
+        return out
+    command = [sys.executable, str(PEERS), "--sizes", sizes, "--runs", str(runs)]
+    result = await anyio.run_process(command, check=False, stderr=None)
+    text = result.stdout.decode(errors="replace")
+    print(text, end="")
+    lines = [line for line in text.splitlines() if line.startswith("{")]
+    if result.returncode != 0 or not lines:
+        out["peers_note"] = f"{PEERS.name} exited {result.returncode} without a JSON line"
+        return out
+    figures = json.loads(lines[-1])
+    out.update({key: figures.get(key) for key in PEER_KEYS})
+    out["peers_command"] = " ".join(command[1:])
+    return out
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--workloads", type=int, default=1000, metavar="N", help="(1000)")
@@ -215,6 +257,14 @@ async def main() -> None:
     parser.add_argument("--put-samples", type=int, default=500, metavar="P", help="(500)")
     parser.add_argument("--metrics-samples", type=int, default=20, metavar="M", help="(20)")
     parser.add_argument("--baseline", type=Path, metavar="FILE", help="earlier run's output")
+    parser.add_argument("--wide-workloads", type=int, default=100, metavar="W", help="(100)")
+    parser.add_argument("--wide-mb", type=float, default=10.0, metavar="MB", help="(10)")
+    parser.add_argument("--wide-budget-ms", type=float, default=50.0, metavar="B", help="(50)")
+    parser.add_argument("--wide-write-rate", type=float, default=200.0, metavar="R", help="(200)")
+    parser.add_argument("--skip-wide", action="store_true", help="no wide-plan run")
+    parser.add_argument("--peers-sizes", default="100mb,1gb", metavar="S", help="(100mb,1gb)")
+    parser.add_argument("--peers-runs", type=int, default=1, metavar="K", help="(1)")
+    parser.add_argument("--skip-peers", action="store_true", help="no Redis comparison")
     args = parser.parse_args()
     baseline: dict[str, Any] | None = None
     if args.baseline is not None:
@@ -238,6 +288,20 @@ async def main() -> None:
         for key in (*compared, "threads_idle", "fds_idle", "rss_mib_idle", "put_cold_p50_ms"):
             if baseline.get(key):
                 result[f"{key}_vs_baseline"] = result[key] / baseline[key]
+    if args.skip_wide:
+        result.update(dict.fromkeys(wide_plan.SUMMARY_KEYS))
+        result["wide_plan_note"] = "skipped (--skip-wide)"
+    else:
+        wide = await wide_plan.run_wide(
+            args.wide_workloads, args.wide_mb, args.wide_budget_ms, args.wide_write_rate
+        )
+        print(wide_plan.table(wide))
+        result.update(wide_plan.summary(wide))
+    if args.skip_peers:
+        result.update(dict.fromkeys(PEER_KEYS))
+        result["peers_note"] = "skipped (--skip-peers)"
+    else:
+        result.update(await peers(args.peers_sizes, args.peers_runs))
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}))
 
 

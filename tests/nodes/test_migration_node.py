@@ -112,6 +112,7 @@ def test_start_migrator_sets_defaults_for_later_plans(engine: Engine) -> None:
         "sync_batch_size": 200,
         "enable_compression": True,
         "max_concurrent": 3,
+        "link_transfers": 4,  # not a parameter of the node: the service's default
     }
     plan = results["plan"]["plan"]
     assert plan["checkpoint_interval_s"] == 30.0

@@ -42,6 +42,8 @@ from ._test_hooks import PauseHook
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from edge_actors.transfer import TransferProgress
+
     from ._models import CutoverRequest
     from ._router import WorkloadRouter
     from ._transfer_api import Transfers
@@ -152,7 +154,7 @@ class CutoverSaga:
         try:
             with anyio.move_on_after(budget_s) as deadline:
                 step = "final_delta"
-                records = await self._final_delta(name, req, hold_lsn)
+                shipped = await self._final_delta(name, req, hold_lsn)
                 laps.lap("final_delta")
                 step = "activate"
                 own = await store.stats()
@@ -205,17 +207,22 @@ class CutoverSaga:
             held_writes=held_writes,
             held_ms=round(held_ms, 3),
             moved_to=req.target_url.rstrip("/"),
-            records=records,
+            records=shipped.records if shipped else 0,
             steps_ms=laps.steps,
+            raw_bytes=shipped.raw_bytes if shipped else 0,
+            wire_bytes=shipped.sent_wire_bytes if shipped else 0,
         )
 
-    async def _final_delta(self, name: str, req: CutoverRequest, hold_lsn: int) -> int:
-        """Ship ``(req.from_lsn, hold_lsn]`` to the target; return the records shipped.
+    async def _final_delta(
+        self, name: str, req: CutoverRequest, hold_lsn: int
+    ) -> TransferProgress | None:
+        """Ship ``(req.from_lsn, hold_lsn]`` to the target; return the transfer's final
+        progress (``None``: nothing to ship).
 
         Cancellation (the cutover's deadline) stops the transfer.
         """
         if hold_lsn <= req.from_lsn:
-            return 0
+            return None
         spec = TransferSpec(
             transfer_id=req.transfer_id,
             migration_id=req.migration_id,
@@ -237,7 +244,7 @@ class CutoverSaga:
                 f"transfer ended {final.state} at LSN {final.acked_lsn} of {hold_lsn}: "
                 f"{final.error}"
             )
-        return final.records
+        return final
 
     async def _undo(
         self,

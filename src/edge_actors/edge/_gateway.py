@@ -13,6 +13,7 @@ import ssl
 from typing import TYPE_CHECKING
 
 import aiohttp
+import anyio
 
 from edge_actors._closing import AsyncClosing
 from edge_actors.clock import SYSTEM_CLOCK
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
     from ._topology import EdgeEndpoint, Topology
 
 __all__ = ["HttpEdgeGateway"]
+
+_DRAIN_S = 5.0
+"""How long a cancelled transfer call waits for the source's final progress line."""
 
 
 @contextlib.asynccontextmanager
@@ -320,6 +324,8 @@ class HttpEdgeGateway(AsyncClosing):
             held_ms=answer.held_ms,
             records=answer.records,
             steps_ms=answer.steps_ms,
+            raw_bytes=answer.raw_bytes,
+            wire_bytes=answer.wire_bytes,
         )
 
     async def transfer(
@@ -331,7 +337,9 @@ class HttpEdgeGateway(AsyncClosing):
     ) -> TransferProgress:
         """``POST /admin/transfers`` on ``source``, streaming progress to ``on_progress``.
 
-        Cancellation closes the stream, which cancels the sender at a chunk boundary.
+        Cancellation stops the sender at a chunk boundary (``DELETE`` of the transfer)
+        and still reads the stream's final line (within :data:`_DRAIN_S`), so the caller's
+        last progress counts every byte the source put on the wire, the paused tail too.
         """
         endpoint = self._endpoint(target)
         spec = TransferSpec(
@@ -346,15 +354,41 @@ class HttpEdgeGateway(AsyncClosing):
             batch_size=request.batch_size,
             compression=request.compression,
         )
+        admin = self._admin(source)
         last: TransferProgress | None = None
+        failure: Exception | None = None
+        done = anyio.Event()
+        reading = anyio.CancelScope(shield=True)
+
+        async def read_all() -> None:
+            nonlocal last, failure
+            stream = admin.transfer(spec)
+            with reading:
+                try:
+                    async for progress in stream:
+                        last = progress
+                        on_progress(progress)
+                except Exception as exc:  # shielded: only the drain's own cancel arrives
+                    failure = exc
+                finally:
+                    await stream.aclose()
+            done.set()
+
         async with _translated(source, "transfer", request.workload):
-            stream = self._admin(source).transfer(spec)
-            try:
-                async for progress in stream:
-                    last = progress
-                    on_progress(progress)
-            finally:
-                await stream.aclose()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read_all)
+                try:
+                    await done.wait()
+                except anyio.get_cancelled_exc_class():
+                    with anyio.CancelScope(shield=True):
+                        with anyio.move_on_after(_DRAIN_S):
+                            with contextlib.suppress(EdgeHTTPError, aiohttp.ClientError, OSError):
+                                await admin.cancel_transfer(spec.transfer_id)
+                            await done.wait()
+                        reading.cancel()
+                    raise
+            if failure is not None:
+                raise failure
         if last is None:
             raise EdgeUnreachable(
                 f"edge {source!r}: transfer ended without a progress line", edge=source

@@ -137,6 +137,13 @@ class DaemonMetrics:
         self.transfers = Counter(
             "edge_transfers", "Outgoing transfers by final state.", ["edge", "state"], registry=reg
         )
+        self.transfer_sent_bytes = Counter(
+            "edge_transfer_sent_bytes",
+            "Frame bytes outgoing transfers put on the wire, per target edge (re-sent "
+            "chunks, cutovers' final deltas and cancelled transfers' tails included).",
+            ["edge", "target"],
+            registry=reg,
+        )
         self.transfers_active = Gauge(
             "edge_transfers_active", "Outgoing transfers running now.", ["edge"], registry=reg
         )

@@ -226,6 +226,8 @@ class CutoverAnswer(msgspec.Struct, frozen=True, kw_only=True):
 
     ``steps_ms`` times each step inside the hold: ``hold`` (in-flight writes finishing),
     ``final_delta``, ``activate`` (target round trip), ``flip`` (own route, persisted).
+    ``raw_bytes`` / ``wire_bytes``: the final delta's payload bytes the target
+    acknowledged and frame bytes put on the wire (for the migration's byte metrics).
     """
 
     hold_lsn: int
@@ -236,6 +238,8 @@ class CutoverAnswer(msgspec.Struct, frozen=True, kw_only=True):
     moved_to: str
     records: int
     steps_ms: dict[str, float]
+    raw_bytes: int = 0
+    wire_bytes: int = 0
 
 
 class LinkRate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -168,6 +168,9 @@ class Transfers:
                         final, state="cancelled", error="cancelled by the edge"
                     )
             metrics.transfers.labels(host.name, final.state).inc()
+            metrics.transfer_sent_bytes.labels(host.name, spec.target_name).inc(
+                final.sent_wire_bytes
+            )
             log.info(
                 "transfer_finished",
                 state=final.state,

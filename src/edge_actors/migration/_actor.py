@@ -30,6 +30,7 @@ from ._errors import EdgeUnreachable, IllegalTransition, MigrationError, Workloa
 from ._messages import GetResume, Intent, IntentKind, Run, RunEnded
 from ._models import TERMINAL_STATES
 from ._runner import MigrationFailure
+from ._slots import LinkSlots
 from ._transitions import check_transition
 from ._undo import Migration
 
@@ -79,6 +80,7 @@ class RunContext:
         delay_s: float = 0.0,
         outage_budget_s: float = 300.0,
         outage_backoff: Backoff = _OUTAGE_BACKOFF,
+        link_slots: LinkSlots | None = None,
     ) -> None:
         self.plan = plan
         self.strategy = strategy
@@ -91,6 +93,9 @@ class RunContext:
         self.outage_budget_s = outage_budget_s
         self.outage_backoff = outage_backoff
         """How edges that do not answer are waited out (``RestartPolicy``)."""
+        self.link_slots = link_slots if link_slots is not None else LinkSlots()
+        """Transfer slots per link, shared by the service's runs (a private set when
+        ``None``)."""
 
 
 class MigrationActor(Actor[Run]):

@@ -19,6 +19,8 @@ from edge_actors.errors import ConfigError
 from edge_actors.schema import Flag, convert
 from edge_actors.units import parse_bandwidth_bps, parse_duration, parse_size
 
+from ._slots import DEFAULT_PARALLEL_TRANSFERS, check_transfers
+
 if TYPE_CHECKING:
     import datetime as dt
 
@@ -121,6 +123,9 @@ class Constraints(msgspec.Struct, frozen=True, kw_only=True):
         force_migration: skip the target capacity check.
         validation_required: staged: validate after every stage.
         max_rounds: delta rounds after which a non-converging migration fails.
+        parallel_transfers: transfers of this plan running at once (its workloads'
+            copies and cutovers' final deltas); the service's ``link_transfers`` caps
+            every plan on the same link together.
     """
 
     time_window: TimeWindow | None = None
@@ -132,6 +137,7 @@ class Constraints(msgspec.Struct, frozen=True, kw_only=True):
     force_migration: bool = False
     validation_required: bool = False
     max_rounds: int = 30
+    parallel_transfers: int = DEFAULT_PARALLEL_TRANSFERS
 
 
 _BOOL_KEYS = ("skip_validation", "force_migration", "validation_required")
@@ -143,6 +149,7 @@ KNOWN_CONSTRAINTS = (
     "delta_threshold",
     *_BOOL_KEYS,
     "max_rounds",
+    "parallel_transfers",
 )
 
 
@@ -184,6 +191,8 @@ def parse_constraints(
             values["delta_threshold_bytes"] = parse_size(size, field=field)
         elif key in _BOOL_KEYS:
             values[key] = convert(value, Flag, field=field)
+        elif key == "parallel_transfers":
+            values[key] = check_transfers(value, field)
         else:  # max_rounds
             rounds = _int(field, value)
             if not 1 <= rounds <= 10_000:

@@ -123,7 +123,8 @@ class CutoverSpec(msgspec.Struct, frozen=True, kw_only=True):
 
 class CutoverResult(msgspec.Struct, frozen=True, kw_only=True):
     """What a cutover reports: hold and target LSNs, the target's digest at the switch,
-    held writes, the measured hold and its steps (milliseconds)."""
+    held writes, the measured hold and its steps (milliseconds), and what its final
+    delta shipped (records and payload bytes acknowledged, frame bytes put on the wire)."""
 
     hold_lsn: int
     target_lsn: int
@@ -132,6 +133,8 @@ class CutoverResult(msgspec.Struct, frozen=True, kw_only=True):
     held_ms: float
     records: int = 0
     steps_ms: dict[str, float] = msgspec.field(default_factory=dict)
+    raw_bytes: int = 0
+    wire_bytes: int = 0
 
 
 class EdgeGateway(Protocol):

@@ -243,6 +243,7 @@ class RunTotals(msgspec.Struct, frozen=True, kw_only=True):
     cutover_attempts: int = 0
     expected_downtime_ms: dict[str, float] = msgspec.field(default_factory=dict)
     throughput_bps: float = 0.0
+    peak_transfers: int = 0
 
     @classmethod
     def of(cls, metrics: MigrationMetrics) -> RunTotals:
@@ -261,6 +262,7 @@ class RunTotals(msgspec.Struct, frozen=True, kw_only=True):
             cutover_attempts=metrics.cutover_attempts,
             expected_downtime_ms=dict(metrics.expected_downtime_ms),
             throughput_bps=metrics.throughput_bps,
+            peak_transfers=metrics.peak_transfers,
         )
 
 

@@ -26,6 +26,7 @@ from edge_actors.schema import (
 )
 
 from ._constraints import Constraints
+from ._slots import DEFAULT_LINK_TRANSFERS, check_transfers
 
 __all__ = [
     "ACTIVE_STATES",
@@ -85,6 +86,8 @@ class ServiceDefaults(msgspec.Struct, kw_only=True):
         sync_batch_size: records per transfer chunk (guide: 1000).
         enable_compression: zstd-compress chunks (guide: on).
         max_concurrent: migrations executing at once; more are queued (default 2).
+        link_transfers: transfers running at once on one ``source -> target`` link, all
+            migrations together (default 4; a plan's ``parallel_transfers`` caps its own).
     """
 
     checkpoint_interval_s: float = 60.0
@@ -92,6 +95,10 @@ class ServiceDefaults(msgspec.Struct, kw_only=True):
     sync_batch_size: int = 1000
     enable_compression: bool = True
     max_concurrent: int = 2
+    link_transfers: int = DEFAULT_LINK_TRANSFERS
+
+    def __post_init__(self) -> None:
+        check_transfers(self.link_transfers, "link_transfers")
 
 
 class PlanRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -109,7 +116,7 @@ class PlanRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         priority: 1..10, higher runs first (default 5; emergency 10).
         constraints: ``time_window``, ``bandwidth``, ``max_downtime``, ``sync_interval``,
             ``delta_threshold``, ``skip_validation``, ``force_migration``,
-            ``validation_required``, ``max_rounds``.
+            ``validation_required``, ``max_rounds``, ``parallel_transfers``.
         bandwidth_limit_mbps: link limit in megabits/s (service default when ``None``).
         enable_compression: zstd chunks (service default when ``None``).
         sync_batch_size: records per chunk (service default when ``None``).
@@ -290,8 +297,11 @@ class MigrationMetrics(msgspec.Struct, kw_only=True):
         state: the current state.
         phase_durations_s: seconds spent in each phase (summed over stages and resumes).
         duration_s: seconds executing in total.
-        bytes_raw: uncompressed payload bytes acknowledged by the target.
-        bytes_wire: framed (compressed) bytes acknowledged.
+        bytes_raw: uncompressed payload bytes acknowledged by the target (cutovers'
+            final deltas included).
+        bytes_wire: frame bytes the sources put on the wire, each counted once: every
+            chunk sent (a re-sent one again), cutovers' final deltas and the tails of
+            paused or cancelled transfers included.
         compression_ratio: ``bytes_raw / bytes_wire`` (1.0 when nothing moved).
         records: records acknowledged.
         rounds: delta rounds run (all workloads).
@@ -310,6 +320,8 @@ class MigrationMetrics(msgspec.Struct, kw_only=True):
             recovered from the journal after the supervisor itself restarted.
         pauses: pauses (user or preemption).
         workload_bytes: estimated size of the workloads (for wire / size ratios).
+        peak_transfers: the most transfers of this migration that ran at once (copies
+            and final deltas; at most the plan's ``parallel_transfers``).
     """
 
     migration_id: str
@@ -332,6 +344,7 @@ class MigrationMetrics(msgspec.Struct, kw_only=True):
     restarts: int = 0
     pauses: int = 0
     workload_bytes: int = 0
+    peak_transfers: int = 0
 
 
 class OverallMetrics(msgspec.Struct, kw_only=True):

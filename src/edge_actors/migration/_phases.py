@@ -23,8 +23,8 @@ import anyio
 
 from ._errors import EdgeUnreachable, WorkloadNotOnEdge
 from ._gateway import CutoverSpec, EdgeWorkload
+from ._rounds import Rounds
 from ._runner import MigrationFailure
-from ._settle import Ownership
 from ._strategies import RoundEstimator
 from ._validation import probe_endpoints
 
@@ -49,8 +49,8 @@ def _fmt_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
 
 
-class Phases(Ownership):
-    """The forward phases, on top of the run's state and plumbing."""
+class Phases(Rounds):
+    """The forward phases, on top of the run's state, plumbing and round scheduling."""
 
     async def migrate(self) -> None:
         """Run the phases from the loaded position to ``completed``."""
@@ -99,8 +99,9 @@ class Phases(Ownership):
             if not await self.gw.health(edge):
                 raise EdgeUnreachable(f"edge {edge!r} does not answer its health check", edge=edge)
         total = 0
+        infos = await self.infos(plan.source_edge, list(plan.workloads))
         for w in plan.workloads:
-            info = await self.gw.workload_info(plan.source_edge, w)
+            info = infos[w]
             if info.status != "active":
                 raise MigrationFailure(f"workload {w!r} is {info.status} on the source")
             total += info.bytes
@@ -123,7 +124,8 @@ class Phases(Ownership):
 
     async def _pre_sync(self) -> None:
         plan = self.plan
-        for w in plan.workloads:
+
+        async def create(w: str) -> None:
             try:
                 info = await self.gw.workload_info(plan.target_edge, w)
             except WorkloadNotOnEdge:
@@ -131,7 +133,7 @@ class Phases(Ownership):
                     plan.target_edge, w, "incoming", migration_id=self.mid
                 )
                 self.wl[w].created_on_target = True
-                continue
+                return
             if info.status != "incoming":
                 raise MigrationFailure(
                     f"workload {w!r} already exists on target {plan.target_edge!r} as {info.status}"
@@ -141,6 +143,8 @@ class Phases(Ownership):
                 # streams may fill it from now on.
                 await self.gw.set_status(plan.target_edge, w, "incoming", migration_id=self.mid)
             self.wl[w].created_on_target = True
+
+        await self.each(plan.workloads, create)
 
     async def _reconcile(self) -> None:
         """Learn from the edges what a crash may have left half done (and settle it)."""
@@ -173,7 +177,7 @@ class Phases(Ownership):
 
     async def _precopy(self, names: list[str]) -> None:
         plan, strategy, c = self.plan, self.ctx.strategy, self.plan.constraints
-        p, m = self.progress, self.metrics
+        p = self.progress
         sizes = {e.workload: e for e in plan.estimates}
         for w in names:
             est = sizes.get(w)
@@ -206,6 +210,9 @@ class Phases(Ownership):
                 and not (
                     not interval
                     and self.round < c.max_rounds
+                    # A wider plan refines at cutover time, workload by workload
+                    # (``_rounds``): here some workload would always be worth a round.
+                    and len(names) <= self.gate.per_plan
                     and any(self.estimators[w].worth_another_round(gaps[w]) for w in names)
                 )
             ):
@@ -215,6 +222,11 @@ class Phases(Ownership):
                 and all(gaps[w] == 0 for w in names)
                 and any(self.wl[w].acked_lsn for w in names)
             ):
+                break
+            if rounds_here >= 2 and len(names) > self.gate.per_plan:
+                # A wide plan after its copy and one delta round: all of them converged
+                # at once is unlikely while writes go on; the cutover phase gives each
+                # straggler its own rounds (``_rounds``), counted per workload.
                 break
             if self.round >= c.max_rounds:
                 reasons = "; ".join(
@@ -228,21 +240,12 @@ class Phases(Ownership):
                 gaps, src = await self._pace(names, gaps, src, prev_round, interval)
             round_start = time.monotonic()
             targets = {w: src[w].lsn for w in names}
-            elapsed = await self.ship_all(
-                {w: (self.wl[w].acked_lsn, targets[w]) for w in names if gaps[w] > 0}
-            )
-            for w in names:
-                raw, records = self.shipped.pop(w, (0, 0))
-                # Nothing acknowledged (the target already had it): count the gap instead.
-                raw = raw or int(self.estimators[w].delta_bytes(gaps[w]))
-                self.estimators[w].record_round(raw, elapsed.get(w, 0.0), 0, records)
+            await self._ship_round(self._due(names, gaps, rounds_here, interval), targets, gaps)
             prev_round = (round_start, targets)
-            self.round += 1
             rounds_here += 1
-            m.rounds += 1
-            if self.clock.monotonic() - self.last_checkpoint >= plan.checkpoint_interval_s:
-                await self.checkpoint("interval")
+            await self._checkpoint_due()
         sync_s = time.monotonic() - started
+        m = self.metrics
         if sync_s > 0:
             m.throughput_bps = m.bytes_raw / max(m.phase_durations_s.get("sync", 0) + sync_s, 1e-6)
 
@@ -271,19 +274,6 @@ class Phases(Ownership):
             gaps = {w: max(0, src[w].lsn - self.wl[w].acked_lsn) for w in names}
         await self.detail("")
         return gaps, src
-
-    async def _cutover(self, names: list[str]) -> None:
-        await self.enter("cutover")
-        async with anyio.create_task_group() as tg:
-            for w in names:
-                tg.start_soon(self._cutover_one, w)
-        self._record_downtime()
-        await self.checkpoint("cutover done")
-
-    def _record_downtime(self) -> None:
-        m, p = self.metrics, self.progress
-        m.max_downtime_ms = max(m.downtime_ms.values(), default=0.0)
-        p.measured_downtime_ms = m.max_downtime_ms
 
     def _count_hold(self, held_ms: float) -> None:
         """Count one cutover attempt's write hold, successful or undone."""
@@ -351,7 +341,7 @@ class Phases(Ownership):
         self.live_acked[w] = wc.acked_lsn
         # The digest is the target's at the hold LSN (confirmed equal to the source's).
         wc.target_digest = result.digest if result.target_lsn == result.hold_lsn else None
-        self.metrics.records += result.records
+        self.account_shipped(result.raw_bytes, result.wire_bytes, result.records)
         self.metrics.downtime_ms[w] = result.held_ms if result.held_ms > 0 else own_ms
         self._count_hold(self.metrics.downtime_ms[w])
         self.log.info(
@@ -442,9 +432,10 @@ class Phases(Ownership):
         await self.checkpoint("validated")
 
     async def _cleanup(self) -> None:
-        for w in self.plan.workloads:
-            if self.wl[w].routing == "target":
-                await self.gw.drop_workload(self.plan.source_edge, w, keep_route=True)
+        async def drop(w: str) -> None:
+            await self.gw.drop_workload(self.plan.source_edge, w, keep_route=True)
+
+        await self.each((w for w in self.plan.workloads if self.wl[w].routing == "target"), drop)
 
     def _finish_progress(self) -> None:
         p = self.progress

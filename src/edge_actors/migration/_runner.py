@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -41,9 +42,12 @@ from ._models import (
     Phase,
     WorkloadCheckpoint,
 )
+from ._slots import TransferGate
 from ._transitions import TRANSITIONS
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+
     from edge_actors.transfer import TransferProgress
 
     from ._actor import RunContext
@@ -56,6 +60,14 @@ _PUBLISH_S = 0.05
 """Progress snapshots go to the supervisor at most this often (and at every boundary)."""
 HOLD_LEASE_MAX_S = 600.0
 """The longest hold lease a cutover asks for: an edge's default ``hold_max_lease_s``."""
+_EDGE_CALLS = 8
+"""Admin calls about single workloads one run makes at once (:meth:`Runner.each`)."""
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first exception of a task group's failure (groups flattened)."""
+    first = group.exceptions[0]
+    return _first_error(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 class MigrationFailure(MigrationError):
@@ -93,6 +105,10 @@ class Runner:
         self.target_url = ""
         self.source_url = ""
         self.metrics = MigrationMetrics(migration_id=self.mid)
+        self.gate = TransferGate(
+            ctx.link_slots.link(ctx.plan.source_edge, ctx.plan.target_edge),
+            ctx.plan.constraints.parallel_transfers,
+        )
         self.progress = MigrationProgress(migration_id=self.mid, state="planned")
         self.waits_for_intents = False
         """Whether an intent on the lane interrupts the current work (see ``_actor``)."""
@@ -235,9 +251,11 @@ class Runner:
         self.live_acked[workload] = max(self.live_acked.get(workload, 0), progress.acked_lsn)
         # Records the target had from an earlier stream (acks lost to a pause or a crash)
         # were moved by this migration too: the checkpoint's acked LSN stopped before them.
+        # Wire bytes: every frame the source put on the wire (re-sent chunks and a
+        # cancelled transfer's unacknowledged tail included), not only acknowledged ones.
         self.live_bytes[workload] = (
             progress.raw_bytes + progress.applied_raw_bytes,
-            progress.wire_bytes,
+            progress.sent_wire_bytes,
             progress.records + progress.applied_records,
         )
         p = self.progress
@@ -255,7 +273,11 @@ class Runner:
         self.publish()
 
     def _account(self, workload: str) -> None:
-        raw, wire, recs = self.live_bytes.pop(workload, (0, 0, 0))
+        self.account_shipped(*self.live_bytes.pop(workload, (0, 0, 0)))
+
+    def account_shipped(self, raw: int, wire: int, recs: int) -> None:
+        """Add one finished transfer's figures (a cutover's final delta too) to the
+        metrics: payload bytes and records acknowledged, frame bytes put on the wire."""
         m = self.metrics
         m.bytes_raw += raw
         m.bytes_wire += wire
@@ -306,27 +328,63 @@ class Runner:
             if self.clock.monotonic() - self.last_checkpoint >= interval:
                 await self.checkpoint("interval")
 
-    async def ship_all(self, jobs: dict[str, tuple[int, int]]) -> dict[str, float]:
-        """Ship ``(from, to]`` per workload in parallel streams; return elapsed seconds."""
-        elapsed: dict[str, float] = {}
+    @asynccontextmanager
+    async def transfer_slot(self) -> AsyncIterator[None]:
+        """Hold one of the plan's and one of the link's transfer slots for the block
+        (:mod:`._slots`); the run's peak of transfers at once goes to the metrics."""
+        async with self.gate.slot():
+            self.metrics.peak_transfers = max(self.metrics.peak_transfers, self.gate.running)
+            yield
 
-        async def ship(w: str, lo: int, hi: int) -> None:
-            started = time.monotonic()
-            if hi > lo:
-                final = await self.transfer(w, lo, hi)
+    async def ship_all(self, jobs: dict[str, tuple[int, int]]) -> dict[str, float]:
+        """Ship ``(from, to]`` per workload, at most ``parallel_transfers`` at once and
+        within the link's slots; return each one's elapsed seconds (from the moment it
+        held its slots: waiting for one is not transfer time).
+
+        A fixed set of workers takes the jobs in order, so a plan's memory does not grow
+        with its number of workloads.
+        """
+        elapsed: dict[str, float] = {}
+        queue = iter(list(jobs.items()))  # one iterator shared by the workers
+
+        async def worker() -> None:
+            for w, (lo, hi) in queue:
+                if hi <= lo:
+                    elapsed[w] = 0.0
+                    continue
+                async with self.transfer_slot():
+                    started = time.monotonic()
+                    final = await self.transfer(w, lo, hi)
+                    elapsed[w] = time.monotonic() - started
                 self.shipped[w] = (final.raw_bytes, final.records)
-            elapsed[w] = time.monotonic() - started
 
         async with anyio.create_task_group() as outer:
             outer.start_soon(self._ticker)
             async with anyio.create_task_group() as tg:
-                for w, (lo, hi) in jobs.items():
-                    tg.start_soon(ship, w, lo, hi)
+                for _ in range(min(self.gate.per_plan, len(jobs))):
+                    tg.start_soon(worker)
             outer.cancel_scope.cancel()
         return elapsed
 
+    async def each(self, names: Iterable[str], call: Callable[[str], Awaitable[None]]) -> None:
+        """Run ``call(name)`` for every name, at most :data:`_EDGE_CALLS` at once (a wide
+        plan makes one admin call per workload in several places); the first failure
+        cancels the rest and is raised as itself, as a loop of calls would raise it."""
+        queue = iter(list(names))
+
+        async def worker() -> None:
+            for w in queue:
+                await call(w)
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for _ in range(_EDGE_CALLS):
+                    tg.start_soon(worker)
+        except BaseExceptionGroup as group:
+            raise _first_error(group) from None
+
     async def infos(self, edge: str, names: list[str]) -> dict[str, EdgeWorkload]:
-        """Workload infos of ``names`` on ``edge``, fetched in parallel (timed per call)."""
+        """Workload infos of ``names`` on ``edge`` (:meth:`each`; timed per call)."""
         infos: dict[str, EdgeWorkload] = {}
 
         async def one(w: str) -> None:
@@ -335,9 +393,7 @@ class Runner:
             if w in self.estimators:
                 self.estimators[w].record_call(time.monotonic() - started)
 
-        async with anyio.create_task_group() as tg:
-            for w in names:
-                tg.start_soon(one, w)
+        await self.each(names, one)
         return infos
 
     def hold_lease_s(self) -> float:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ._gateway import EdgeGateway
     from ._models import MigrationPlan
     from ._registry import MigrationRecord
+    from ._slots import LinkSlots
     from ._strategies import Strategy
 
 __all__ = ["RestartPolicy", "RunHandle", "RunTable"]
@@ -122,8 +123,10 @@ class RunTable:
         gateway: EdgeGateway,
         restart: RestartPolicy,
         clock: Clock,
+        link_slots: LinkSlots,
     ) -> None:
         self.system = system
+        self.link_slots = link_slots
         self.supervisor = supervisor
         self.runs = runs
         self.gateway = gateway
@@ -186,6 +189,7 @@ class RunTable:
             delay_s=delay_s,
             outage_budget_s=self.restart.outage_budget_s,
             outage_backoff=self.restart.outage_backoff,
+            link_slots=self.link_slots,
         )
         run.actor = await self.runs.spawn_child(
             lambda: MigrationActor(ctx), name=name, restart="temporary"

@@ -10,6 +10,7 @@ from edge_actors.schema import BatchSize, Flag, MaxConcurrent, convert, short
 from edge_actors.units import parse_duration
 
 from ._errors import InvalidRequest
+from ._slots import check_transfers
 
 __all__ = ["SETTINGS", "parse_settings"]
 
@@ -21,7 +22,8 @@ _TYPES: dict[str, object] = {
 """Settings whose rule is a shared schema type (the same rule a plan or node applies)."""
 
 SETTINGS = (
-    "checkpoint_interval, bandwidth_limit_mbps, sync_batch_size, enable_compression, max_concurrent"
+    "checkpoint_interval, bandwidth_limit_mbps, sync_batch_size, enable_compression, "
+    "max_concurrent, link_transfers"
 )
 """The keys ``configure`` accepts, in words."""
 
@@ -56,6 +58,11 @@ def parse_settings(values: object) -> dict[str, Any]:
             parsed["checkpoint_interval_s"] = parse_duration(value, field=key)
         elif key == "bandwidth_limit_mbps":
             parsed[key] = None if value is None else _positive(key, value)
+        elif key == "link_transfers":
+            try:
+                parsed[key] = check_transfers(value, key)
+            except ConfigError as exc:
+                raise InvalidRequest(str(exc)) from None
         elif key in _TYPES:
             try:
                 parsed[key] = convert(value, _TYPES[key], field=key)

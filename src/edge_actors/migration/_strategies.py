@@ -101,7 +101,9 @@ class RoundEstimator:
     :attr:`FIXED_S`, measured on that path. ``change_s`` is calibrated on the delta
     rounds, whose changes are the ones the final delta ships (the hot records, often
     much smaller than the workload's average): their elapsed time minus the fixed cost
-    and the round's admin request, per change shipped. Until a delta round has run,
+    and the round's admin request, per change shipped (a first round that is not bulk
+    counts too: a restarted run's first round is a small delta, and its goodput alone
+    would price every change at that small round's fixed costs). Until then,
     changes are costed as ``avg_change_bytes`` at the bulk bandwidth (the raw goodput of
     rounds of at least :attr:`BULK_ROUND_BYTES`, or of the first round). The dirty rate is
     the raw bytes per second of changes the source took during the last round.
@@ -127,6 +129,13 @@ class RoundEstimator:
         self.call_s = 0.002
         self.sync_s = 0.001
         self.rounds = 0
+        self.sharing_s = 0.0
+        """Seconds of other cutovers' final deltas that run on the same link during this
+        workload's hold (its cutover group, :mod:`._cutovers`): added to the estimate."""
+        self.bias_s = 0.0
+        """What this plan's recent holds took beyond their estimates (steps the model
+        does not see, such as a loaded target's activation or slow route fsyncs):
+        measured by the run on each cutover and added to the estimate."""
 
     def record_round(
         self, raw_bytes: int, elapsed_s: float, new_changes: int, records: int = 0
@@ -145,7 +154,7 @@ class RoundEstimator:
         bulk = raw_bytes >= self.BULK_ROUND_BYTES
         if raw_bytes and (bulk or self.bandwidth_Bps is None):
             self.bandwidth_Bps = raw_bytes / elapsed_s
-        elif records > 0 and not bulk:
+        if records > 0 and not bulk:
             # A delta round: what the fixed cost and its admin request leave, per change.
             change = max(0.0, elapsed_s - self.fixed_s - self.call_s) / records
             self.change_s = change if self.change_s is None else (self.change_s + change) / 2
@@ -159,8 +168,8 @@ class RoundEstimator:
         return max(0, lsn_gap) * self.avg_change_bytes
 
     def ship_s(self, lsn_gap: int) -> float:
-        """Predicted seconds to ship ``lsn_gap`` changes (infinite before any measurement,
-        except for nothing at all: an empty workload has no transfer to measure)."""
+        """Predicted seconds to ship ``lsn_gap`` changes: the fixed cost alone when there
+        is nothing to ship, else infinite before any measurement."""
         gap = max(0, lsn_gap)
         if gap == 0:
             return self.fixed_s
@@ -172,9 +181,15 @@ class RoundEstimator:
 
     def expected_downtime_s(self, lsn_gap: int) -> float:
         """Predicted write hold of a cutover now: the final delta, the target's
-        activation call and the two route fsyncs."""
+        activation call, the two route fsyncs, the final deltas of the cutovers
+        sharing the link with it (:attr:`sharing_s`) and the plan's measured excess
+        (:attr:`bias_s`)."""
         return (
-            self.CUTOVER_CALLS * self.call_s + self.ROUTE_SYNCS * self.sync_s + self.ship_s(lsn_gap)
+            self.CUTOVER_CALLS * self.call_s
+            + self.ROUTE_SYNCS * self.sync_s
+            + self.ship_s(lsn_gap)
+            + self.sharing_s
+            + self.bias_s
         )
 
     def worth_another_round(self, lsn_gap: int) -> bool:

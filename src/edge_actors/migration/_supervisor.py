@@ -81,6 +81,7 @@ from ._registry import MigrationRecord, Registry
 from ._runs import RestartPolicy, RunTable
 from ._scheduler import Preempt, Scheduler, Start
 from ._settings import parse_settings
+from ._slots import LinkSlots
 from ._transitions import TRANSITIONS, check_transition
 from .journal import JournalUnavailable
 
@@ -138,6 +139,8 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         self.reconcile_interval_s = reconcile_interval_s
         self.reconciler: Reconciler  # bound in on_start, like the runs
         self.scheduler = Scheduler()
+        self.link_slots = LinkSlots(self.defaults.link_transfers)
+        """Transfer slots per link, shared by every run (``link_transfers``)."""
         self.runs_supervisor = runs
         self.runs: RunTable  # bound in on_start: it needs our system and ref
         self.mlog = get_logger("migration.supervisor")
@@ -146,7 +149,13 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         # Also after a restart by the root supervisor (on_restart calls on_start): the
         # records come back from the journal before any request or report is handled.
         self.runs = RunTable(
-            self.system, self.ref, self.runs_supervisor, self.gateway, self.restart, self.clock
+            self.system,
+            self.ref,
+            self.runs_supervisor,
+            self.gateway,
+            self.restart,
+            self.clock,
+            self.link_slots,
         )
         await self._recover()
         self.reconciler = Reconciler(self.runs, self.reconcile_interval_s)
@@ -451,6 +460,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         for key, value in settings.items():
             if key in ServiceDefaults.__struct_fields__:
                 setattr(self.defaults, key, value)
+        self.link_slots.resize(self.defaults.link_transfers)
         for record in self.registry.load(entries):
             state = record.status.state
             if state in RUNNING_STATES or state == "queued":
@@ -497,6 +507,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
         for key, value in parse_settings(values).items():
             setattr(self.defaults, key, value)
             await self.registry.save_setting(key, value)
+        self.link_slots.resize(self.defaults.link_transfers)
         await self._schedule()
         return msgspec.structs.replace(self.defaults)
 

@@ -1,0 +1,334 @@
+"""Benchmark: one wide plan of many workloads against the same workloads as queued plans.
+
+Placement: two ``edge-actors daemon`` subprocesses (``edge-west``, ``edge-east``) on
+127.0.0.1; this process seeds them, runs the writer and hosts the migration supervisor
+(``MigrationService`` + journal, default ``max_concurrent`` 2, ``parallel_transfers`` 4
+and ``link_transfers`` 4; 50 restarts a minute allowed, see ``_RESTART``).
+
+1. Twice ``--workloads`` workloads of ``--mb`` MB each (``--value-bytes`` random,
+   incompressible values; the two sets alike) are seeded on west: one set for the wide
+   plan, one for the queued plans (a moved workload cannot be migrated back).
+2. A writer runs from then on (``--write-rate`` writes/s, 8 clients, ~100-byte values on
+   hot keys of every workload of the set being migrated in turn; ``EdgeClient`` follows
+   the moves).
+3. **Wide**: one live plan west -> east of every workload, ``max_downtime``
+   ``--budget-ms``. Measured: total time from ``execute`` to ``completed``, every
+   cutover's hold (``downtime_ms`` of each workload and ``downtime_worst_ms`` of any
+   attempt), the holds over the budget (plus undone attempts), the run's peak transfers
+   at once, peak RSS of each daemon (psutil, sampled every 50 ms).
+4. **Queued**: the other set west -> east as one plan each, all executed at once (the
+   service queues them, ``max_concurrent`` 2). Same figures.
+5. ``wire_bytes_error``: over both, ``|sum of the migrations' bytes_wire - what the
+   daemons' own transfer counters say they put on the wire|`` over the latter
+   (``edge_transfer_sent_bytes_total`` of both daemons, scraped before and after).
+
+Prints a table and one JSON line last. ``run_wide`` is what ``benchmarks/scale.py`` calls.
+
+    python benchmarks/wide_plan.py --workloads 100 --mb 10 --budget-ms 50
+    python benchmarks/wide_plan.py --workloads 10 --mb 1     # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import psutil
+from live_migration import TOKEN, _start_daemon  # the sibling benchmark's daemon launcher
+
+from edge_actors.edge import AdminClient, EdgeClient, EdgeEndpoint, HttpEdgeGateway, Topology
+from edge_actors.migration import (
+    MigrationMetrics,
+    MigrationService,
+    RestartPolicy,
+    ServiceDefaults,
+)
+
+__all__ = ["SUMMARY_KEYS", "run_wide", "summary", "table"]
+
+SUMMARY_KEYS = (
+    "wide_plan_workloads",
+    "wide_plan_mb_each",
+    "wide_plan_max_hold_ms",
+    "wide_plan_budget_ms",
+    "wide_plan_holds_over_budget",
+    "wide_plan_peak_rss_mib",
+    "wide_plan_time_s",
+    "queued_plans_time_s",
+    "queued_plans_max_hold_ms",
+    "queued_plans_peak_rss_mib",
+    "wide_vs_queued_time",
+    "wire_bytes_error",
+    "wide_plan_write_errors",
+    "wide_plan_peak_transfers",
+)
+"""The keys :func:`summary` gives ``benchmarks/scale.py``'s JSON line."""
+
+_SENT = re.compile(r"^edge_transfer_sent_bytes_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
+
+
+async def _seed(url: str, names: list[str], records: int, value_bytes: int) -> None:
+    queue = iter(names)
+    async with AdminClient(url, TOKEN) as admin, EdgeClient(url, timeout=300, token=TOKEN) as c:
+
+        async def worker() -> None:
+            for name in queue:
+                rng = random.Random(name[-4:])  # both sets alike
+                await admin.create_workload(name)
+                for start in range(0, records, 1000):
+                    ops = [
+                        (f"r{i:07d}", rng.randbytes(value_bytes))
+                        for i in range(start, min(records, start + 1000))
+                    ]
+                    await c.batch(name, ops)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(4):
+                tg.start_soon(worker)
+
+
+class _Writer:
+    """Writes at a total rate over every workload in turn; counts failures, max latency."""
+
+    def __init__(self, url: str, names: list[str], rate: float, clients: int = 8) -> None:
+        self.url, self.names, self.rate, self.clients = url, names, rate, clients
+        self.writes = 0
+        self.failed = 0
+        self.max_latency_s = 0.0
+
+    async def run(self) -> None:
+        async with anyio.create_task_group() as tg:
+            for index in range(self.clients):
+                tg.start_soon(self._one, index)
+
+    async def _one(self, index: int) -> None:
+        period = self.clients / self.rate
+        rng = random.Random(index)
+        async with EdgeClient(self.url, timeout=120, token=TOKEN) as client:
+            n, next_at = index, time.monotonic()
+            while True:
+                name = self.names[n % len(self.names)]
+                started = time.monotonic()
+                try:
+                    await client.put(name, f"hot-{rng.randrange(50):02d}", rng.randbytes(100))
+                except Exception:  # every failed request counts
+                    self.failed += 1
+                else:
+                    self.writes += 1
+                self.max_latency_s = max(self.max_latency_s, time.monotonic() - started)
+                n += self.clients
+                next_at += period
+                await anyio.sleep(max(0.0, next_at - time.monotonic()))
+
+
+class _PeakRss:
+    """Samples the RSS of the daemons every 50 ms; keeps each one's peak (MiB)."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.peak = dict.fromkeys(pids, 0.0)
+
+    def reset(self) -> None:
+        self.peak = dict.fromkeys(self.procs, 0.0)
+
+    async def run(self) -> None:
+        while True:
+            for name, proc in self.procs.items():
+                self.peak[name] = max(self.peak[name], proc.memory_info().rss / 2**20)
+            await anyio.sleep(0.05)
+
+
+async def _sent_bytes(urls: list[str]) -> int:
+    total = 0.0
+    for url in urls:
+        async with AdminClient(url, TOKEN) as admin:
+            total += sum(float(v) for v in _SENT.findall(await admin.metrics_text()))
+    return int(total)
+
+
+_RESTART = RestartPolicy(max_restarts=50, within_s=60.0)
+"""A cutover undone at its deadline restarts the run; on a loaded machine a 100-workload
+plan can see more than the default 3 in a minute. Both sides run under this policy, and
+every undone attempt is reported (``undone_attempts``, ``holds_over_budget``)."""
+
+
+def _holds(metrics: list[MigrationMetrics], budget_ms: float) -> dict[str, Any]:
+    holds = [ms for m in metrics for ms in m.downtime_ms.values()]
+    worst = max([m.downtime_worst_ms for m in metrics] + holds, default=0.0)
+    undone = sum(m.cutover_attempts - len(m.downtime_ms) for m in metrics)
+    return {
+        "max_hold_ms": worst,
+        "median_hold_ms": sorted(holds)[len(holds) // 2] if holds else None,
+        "holds_over_budget": sum(ms > budget_ms for ms in holds) + undone,
+        "undone_attempts": undone,
+        "max_expected_ms": max(
+            (ms for m in metrics for ms in m.expected_downtime_ms.values()), default=None
+        ),
+        "rounds": sum(m.rounds for m in metrics),
+        "phase_s": {
+            phase: sum(m.phase_durations_s.get(phase, 0.0) for m in metrics)
+            for phase in ("planning", "pre_sync", "sync", "cutover", "validation", "cleanup")
+        },
+    }
+
+
+async def _migrate(
+    service: MigrationService, plans: list[dict[str, Any]], rss: _PeakRss
+) -> tuple[float, list[MigrationMetrics]]:
+    ids = [(await service.plan(p)).migration_id for p in plans]
+    rss.reset()
+    t0 = time.perf_counter()
+    for mid in ids:
+        await service.execute(mid)
+    for mid in ids:
+        status = await service.wait(mid, {"completed", "failed"}, timeout=3600)
+        if status.state != "completed":
+            raise RuntimeError(f"migration {mid} ended {status.state}: {status.error}")
+    elapsed = time.perf_counter() - t0
+    metrics = []
+    for mid in ids:
+        m = await service.metrics(mid)
+        assert isinstance(m, MigrationMetrics)
+        metrics.append(m)
+    return elapsed, metrics
+
+
+async def run_wide(
+    workloads: int, mb: float, budget_ms: float, write_rate: float, value_bytes: int = 1024
+) -> dict[str, Any]:
+    """Run the wide and the queued plans; return their figures (see the module doc)."""
+    names = [f"wide{i:04d}" for i in range(workloads)]
+    singles = [f"single{i:04d}" for i in range(workloads)]
+    records = max(1, int(mb * 1e6) // value_bytes)
+    out: dict[str, Any] = {"workloads": workloads, "mb_each": mb, "budget_ms": budget_ms}
+    with tempfile.TemporaryDirectory(prefix="wide-") as tmp:
+        root = Path(tmp)
+        west, west_url = await _start_daemon("edge-west", root)
+        east, east_url = await _start_daemon("edge-east", root)
+        try:
+            t0 = time.perf_counter()
+            await _seed(west_url, names + singles, records, value_bytes)
+            out["seed_s"] = time.perf_counter() - t0
+            topology = Topology(
+                {
+                    "edge-west": EdgeEndpoint(west_url, TOKEN),
+                    "edge-east": EdgeEndpoint(east_url, TOKEN),
+                }
+            )
+            writer = _Writer(west_url, names, write_rate)
+            rss = _PeakRss({"west": west.pid, "east": east.pid})
+            defaults = ServiceDefaults(checkpoint_interval_s=5.0)
+            async with (
+                HttpEdgeGateway(topology) as gateway,
+                MigrationService(
+                    gateway, root / "supervisor", defaults=defaults, restart=_RESTART
+                ) as service,
+                anyio.create_task_group() as tg,
+            ):
+                tg.start_soon(writer.run)
+                tg.start_soon(rss.run)
+                sent_before = await _sent_bytes([west_url, east_url])
+                constraints = {"max_downtime": f"{budget_ms:g}ms"}
+                wide_s, wide = await _migrate(
+                    service,
+                    [{"source_edge": "edge-west", "target_edge": "edge-east",
+                      "workloads": names, "constraints": constraints}],
+                    rss,
+                )  # fmt: skip
+                out["wide"] = {"time_s": wide_s, "peak_rss_mib": dict(rss.peak)}
+                out["wide"].update(_holds(wide, budget_ms))
+                out["wide"]["peak_transfers"] = wide[0].peak_transfers
+                writer.names = singles
+                queued_s, queued = await _migrate(
+                    service,
+                    [{"source_edge": "edge-west", "target_edge": "edge-east",
+                      "workloads": [n], "constraints": constraints} for n in singles],
+                    rss,
+                )  # fmt: skip
+                out["queued"] = {"time_s": queued_s, "peak_rss_mib": dict(rss.peak)}
+                out["queued"].update(_holds(queued, budget_ms))
+                sent = await _sent_bytes([west_url, east_url]) - sent_before
+                reported = sum(m.bytes_wire for m in wide + queued)
+                out["wire_bytes_sent"] = sent
+                out["wire_bytes_reported"] = reported
+                out["wire_bytes_error"] = abs(reported - sent) / sent if sent else None
+                out["writes"], out["write_errors"] = writer.writes, writer.failed
+                out["write_max_latency_ms"] = writer.max_latency_s * 1000
+                tg.cancel_scope.cancel()
+        finally:
+            for proc in (west, east):
+                proc.terminate()
+                with anyio.move_on_after(30):
+                    await proc.wait()
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+    out["wide_vs_queued_time"] = out["wide"]["time_s"] / out["queued"]["time_s"]
+    return out
+
+
+def summary(out: dict[str, Any]) -> dict[str, Any]:
+    """The ``wide_plan_*`` keys of ``benchmarks/scale.py``'s JSON line."""
+    wide = out["wide"]
+    return {
+        "wide_plan_workloads": out["workloads"],
+        "wide_plan_mb_each": out["mb_each"],
+        "wide_plan_max_hold_ms": wide["max_hold_ms"],
+        "wide_plan_budget_ms": out["budget_ms"],
+        "wide_plan_holds_over_budget": wide["holds_over_budget"],
+        "wide_plan_peak_rss_mib": max(wide["peak_rss_mib"].values()),
+        "wide_plan_time_s": wide["time_s"],
+        "queued_plans_time_s": out["queued"]["time_s"],
+        "queued_plans_max_hold_ms": out["queued"]["max_hold_ms"],
+        "queued_plans_peak_rss_mib": max(out["queued"]["peak_rss_mib"].values()),
+        "wide_vs_queued_time": out["wide_vs_queued_time"],
+        "wire_bytes_error": out["wire_bytes_error"],
+        "wide_plan_write_errors": out["write_errors"],
+        "wide_plan_peak_transfers": wide["peak_transfers"],
+    }
+
+
+def table(out: dict[str, Any]) -> str:
+    """The wide and queued figures side by side."""
+    rows = [
+        ("total time, s", "time_s", "{:.2f}"),
+        ("max hold (any attempt), ms", "max_hold_ms", "{:.1f}"),
+        ("median hold, ms", "median_hold_ms", "{:.1f}"),
+        ("holds over budget (+ undone)", "holds_over_budget", "{:.0f}"),
+        ("max estimate before a cutover, ms", "max_expected_ms", "{:.1f}"),
+    ]
+    lines = [f"{'measure':<36} {'wide plan':>12} {'queued plans':>12}", "-" * 62]
+    for label, key, fmt in rows:
+        cells = [
+            "-" if out[side].get(key) is None else fmt.format(out[side][key])
+            for side in ("wide", "queued")
+        ]
+        lines.append(f"{label:<36} {cells[0]:>12} {cells[1]:>12}")
+    for daemon in ("west", "east"):
+        cells = [f"{out[side]['peak_rss_mib'][daemon]:.1f}" for side in ("wide", "queued")]
+        lines.append(f"{'peak RSS ' + daemon + ', MiB':<36} {cells[0]:>12} {cells[1]:>12}")
+    return "\n".join(lines)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--workloads", type=int, default=100, help="(100)")
+    parser.add_argument("--mb", type=float, default=10.0, help="MB per workload (10)")
+    parser.add_argument("--budget-ms", type=float, default=50.0, help="max_downtime (50)")
+    parser.add_argument("--write-rate", type=float, default=200.0, help="writes/s (200)")
+    parser.add_argument("--value-bytes", type=int, default=1024, help="(1024)")
+    args = parser.parse_args()
+    out = await run_wide(args.workloads, args.mb, args.budget_ms, args.write_rate, args.value_bytes)
+    print(table(out))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    anyio.run(main)

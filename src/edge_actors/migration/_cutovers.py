@@ -1,0 +1,94 @@
+"""Which cutovers of a plan run together, so every hold fits ``max_downtime`` (layer: migration).
+
+A plan of many workloads must not cut them all over at once: concurrent cutovers from one
+source share its link and its event loop, so each one's final delta waits for the others'
+and every hold stretches (50 at once held writes 63-84 ms against a 50 ms budget while
+each estimate alone said 12.5 ms). The cutover phase therefore runs in small **groups**:
+:func:`next_group` takes workloads in plan order while every member's estimated hold, its
+own (:meth:`RoundEstimator.expected_downtime_s`) plus the final deltas of the other
+members (they ship on the same link meanwhile), stays within :data:`GROUP_FILL` of the
+budget; a workload whose estimate alone does not fit the budget is returned apart, for
+another pre-copy round before it is cut over. Pure arithmetic: the phases do the I/O.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Container, Sequence
+
+    from ._strategies import RoundEstimator
+
+__all__ = ["GROUP_FILL", "MAX_CATCH_UPS", "Candidate", "needs_round", "next_group"]
+
+GROUP_FILL = 0.5
+"""A group's estimated holds aim at this share of ``max_downtime``: the estimates come
+from the last rounds, and a loaded machine adds to every hold; the rest is margin."""
+
+MAX_CATCH_UPS = 3
+"""Extra delta rounds one workload gets in the cutover phase of one run for the margin
+rule (a workload over the whole budget gets rounds until ``max_rounds``)."""
+
+Candidate = tuple[str, "RoundEstimator", int]
+"""A workload waiting for its cutover: name, its estimator, its LSN gap now."""
+
+
+def needs_round(est: RoundEstimator, gap: int, budget_s: float, *, margin: bool) -> bool:
+    """Whether a workload should get another delta round before its cutover: its own
+    estimate exceeds ``budget_s``, or, with ``margin``, exceeds ``GROUP_FILL * budget_s``
+    while one more round is predicted to cut it substantially
+    (:meth:`RoundEstimator.worth_another_round`)."""
+    est.sharing_s = 0.0
+    # The plan's measured excess (``bias_s``) shrinks groups, but it does not make a
+    # workload wait for rounds that cannot remove it (it is not in the final delta).
+    alone = est.expected_downtime_s(gap) - est.bias_s
+    return alone > budget_s or (
+        margin and alone > GROUP_FILL * budget_s and est.worth_another_round(gap)
+    )
+
+
+def next_group(
+    candidates: Sequence[Candidate], budget_s: float, max_size: int, *, margin: Container[str]
+) -> tuple[list[str], list[str]]:
+    """The next cutover group from ``candidates`` (in plan order), and those too slow.
+
+    A candidate that :func:`needs_round` (with the margin rule for the names in
+    ``margin``: the caller leaves out those that had their share of extra rounds) is
+    *too slow*. The others join the group in order while, for every member, its own
+    estimate plus the other members' final-delta ship times stays within
+    ``GROUP_FILL * budget_s`` (the first member only has to fit ``budget_s`` alone), up to
+    ``max_size`` members; the scan stops at the first one that does not fit. Each
+    member's :attr:`RoundEstimator.sharing_s` is set to the others' ship time, so the
+    estimate the cutover records is the group's; the caller resets it afterwards.
+
+    Returns:
+        ``(group, too_slow)``: names in plan order.
+    """
+    group: list[Candidate] = []
+    too_slow: list[str] = []
+    for cand in candidates:
+        name, est, gap = cand
+        if needs_round(est, gap, budget_s, margin=name in margin):
+            too_slow.append(name)
+            continue
+        if len(group) >= max_size:
+            break
+        trial = [*group, cand]
+        if group and _worst_hold_s(trial) > GROUP_FILL * budget_s:
+            break
+        group = trial
+    ships = [e.ship_s(g) for _, e, g in group]
+    total = sum(ships)
+    for (_, est, _), own in zip(group, ships, strict=True):
+        est.sharing_s = total - own
+    return [name for name, _, _ in group], too_slow
+
+
+def _worst_hold_s(group: Sequence[Candidate]) -> float:
+    """The longest estimated hold in ``group`` when its members cut over together."""
+    ships = [e.ship_s(g) for _, e, g in group]
+    total = sum(ships)
+    return max(
+        e.expected_downtime_s(g) + total - own for (_, e, g), own in zip(group, ships, strict=True)
+    )

@@ -1,0 +1,200 @@
+"""Delta rounds and cutover groups of a run's workloads (layer: migration).
+
+:class:`Rounds` is the part of a migration run that decides which workloads a delta round
+ships and which cutovers run together: a wide plan (many workloads) ships each round only
+for the workloads that need it, within the plan's and the link's transfer slots
+(:mod:`._slots`), and cuts them over in groups whose estimated holds fit ``max_downtime``
+(:mod:`._cutovers`). The phases (``_phases.py``) build on it and supply the cutover of
+one workload.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ._cutovers import MAX_CATCH_UPS, needs_round, next_group
+from ._runner import MigrationFailure
+from ._settle import Ownership
+from ._strategies import RoundEstimator
+
+if TYPE_CHECKING:
+    from ._gateway import EdgeWorkload
+
+__all__ = ["Rounds"]
+
+
+class Rounds(Ownership):
+    """Round and cutover scheduling, on top of the run's state and plumbing."""
+
+    hold_bias_s = 0.0
+    """What this run's holds took beyond their estimates, smoothed (each cutover's
+    measured hold against the estimate made before it); every later estimate adds it,
+    so the first cutovers of a wide plan calibrate the rest."""
+
+    async def _cutover_one(self, w: str) -> None:
+        """Cut ``w`` over (the phases implement it)."""
+        raise NotImplementedError
+
+    def _due(
+        self, names: list[str], gaps: dict[str, int], rounds_here: int, interval: float | None
+    ) -> list[str]:
+        """The workloads the next round ships. Unpaced delta rounds of a wide plan ship
+        only those not converged or worth another round (one busy workload does not
+        make every other one pay a transfer's fixed cost per round); the first round
+        and paced rounds ship every gap."""
+        if rounds_here == 0 or interval:
+            return names
+        c = self.plan.constraints
+        due = [
+            w
+            for w in names
+            if gaps[w] > 0
+            and (
+                not self.estimators[w].converged(gaps[w], c.max_downtime_s)
+                or self.estimators[w].worth_another_round(gaps[w])
+            )
+        ]
+        return due or names
+
+    async def _ship_round(
+        self,
+        names: list[str],
+        targets: dict[str, int],
+        gaps: dict[str, int],
+        *,
+        counted: bool = True,
+    ) -> None:
+        """One delta round: ship each workload's gap up to ``targets`` (within the
+        plan's and the link's transfer slots) and feed the estimators. ``counted``: the
+        round spends one of ``max_rounds`` (``metrics.rounds`` counts every round)."""
+        elapsed = await self.ship_all(
+            {w: (self.wl[w].acked_lsn, targets[w]) for w in names if gaps[w] > 0}
+        )
+        for w in names:
+            raw, records = self.shipped.pop(w, (0, 0))
+            # Nothing acknowledged (the target already had it): count the gap instead.
+            raw = raw or int(self.estimators[w].delta_bytes(gaps[w]))
+            self.estimators[w].record_round(raw, elapsed.get(w, 0.0), 0, records)
+        if counted:
+            self.round += 1
+        self.metrics.rounds += 1
+
+    async def _checkpoint_due(self) -> None:
+        if self.clock.monotonic() - self.last_checkpoint >= self.plan.checkpoint_interval_s:
+            await self.checkpoint("interval")
+
+    async def _cutover(self, names: list[str]) -> None:
+        """Cut ``names`` over in groups whose estimated holds fit ``max_downtime``
+        (:mod:`._cutovers`); a workload whose own estimate does not fit gets another
+        delta round first (all such workloads of the plan in one round when the phase
+        starts, then per window). Each cutover holds one of the plan's and the link's
+        transfer slots from before its hold (its final delta is a transfer)."""
+        await self.enter("cutover")
+        c = self.plan.constraints
+        pending = list(names)
+        self._resume_bias()
+        for w in pending:
+            self.estimators.setdefault(w, RoundEstimator(1024.0)).bias_s = self.hold_bias_s
+        catch_ups: dict[str, int] = {}
+        await self._catch_up(pending, catch_ups)
+        while pending:
+            window = pending[: self.gate.per_plan]
+            src = await self.infos(self.plan.source_edge, window)
+            gaps = {w: max(0, src[w].lsn - self.wl[w].acked_lsn) for w in window}
+            for w in window:
+                self.estimators[w].bias_s = self.hold_bias_s
+            margin = {w for w in window if catch_ups.get(w, 0) < MAX_CATCH_UPS}
+            group, too_slow = next_group(
+                [(w, self.estimators[w], gaps[w]) for w in window],
+                c.max_downtime_s,
+                self.gate.per_plan,
+                margin=margin,
+            )
+            if too_slow:
+                await self._catch_up_round(too_slow, src, gaps, catch_ups)
+                continue
+            try:
+                async with anyio.create_task_group() as tg:
+                    for w in group:
+                        tg.start_soon(self._cutover_slotted, w)
+            finally:
+                for w in group:
+                    self.estimators[w].sharing_s = 0.0
+                # The group's holds reach the supervisor even when a member's failure
+                # ends the run (the members that did cut over are not cut over again).
+                self._record_downtime()
+                self.publish(force=True)
+            cut = set(group)
+            pending = [w for w in pending if w not in cut]
+            await self._checkpoint_due()
+        await self.checkpoint("cutover done")
+
+    def _resume_bias(self) -> None:
+        """Take up the excess of the holds this migration journaled (a restarted run
+        starts from the earlier runs' calibration, not from zero)."""
+        m = self.metrics
+        excess = [
+            held - m.expected_downtime_ms[w]
+            for w, held in m.downtime_ms.items()
+            if w in m.expected_downtime_ms
+        ]
+        if excess:
+            self.hold_bias_s = max(self.hold_bias_s, max(0.0, sum(excess) / len(excess)) / 1000)
+
+    async def _catch_up(self, pending: list[str], catch_ups: dict[str, int]) -> None:
+        """One delta round, when the cutover phase starts, for every workload that
+        :func:`needs_round` (a restarted run's fresh estimators measure in one round)."""
+        src = await self.infos(self.plan.source_edge, pending)
+        gaps = {w: max(0, src[w].lsn - self.wl[w].acked_lsn) for w in pending}
+        budget = self.plan.constraints.max_downtime_s
+        due = [w for w in pending if needs_round(self.estimators[w], gaps[w], budget, margin=True)]
+        if due:
+            await self._catch_up_round(due, src, gaps, catch_ups)
+
+    async def _catch_up_round(
+        self,
+        names: list[str],
+        src: dict[str, EdgeWorkload],
+        gaps: dict[str, int],
+        catch_ups: dict[str, int],
+    ) -> None:
+        """Ship ``names``' gaps before their cutovers. Rounds here are counted per
+        workload (``metrics.rounds`` counts them all): a workload still over the whole
+        budget after ``max_rounds`` of them fails the run as not converging."""
+        c = self.plan.constraints
+        over = [
+            w for w in names if self.estimators[w].expected_downtime_s(gaps[w]) > c.max_downtime_s
+        ]
+        spent = [w for w in over if catch_ups.get(w, 0) >= c.max_rounds]
+        if spent:
+            raise MigrationFailure(
+                "; ".join(
+                    self.estimators[w].not_converging_reason(
+                        self.round + catch_ups[w], c.max_rounds, self.metrics.restarts
+                    )
+                    for w in spent
+                )
+            )
+        for w in names:
+            catch_ups[w] = catch_ups.get(w, 0) + 1
+        self.log.info("migration.cutover_catch_up", workloads=names, over_budget=over)
+        await self._ship_round(names, {w: src[w].lsn for w in names}, gaps, counted=False)
+
+    async def _cutover_slotted(self, w: str) -> None:
+        est = self.estimators[w]
+        est.bias_s = self.hold_bias_s
+        async with self.transfer_slot():
+            await self._cutover_one(w)
+        held_ms = self.metrics.downtime_ms.get(w)
+        expected_ms = self.metrics.expected_downtime_ms.get(w)
+        if held_ms is not None and expected_ms is not None:
+            # What the model missed on this hold (bias excluded), smoothed, never < 0.
+            missed = held_ms / 1000 - (expected_ms / 1000 - est.bias_s)
+            self.hold_bias_s = max(0.0, 0.5 * self.hold_bias_s + 0.5 * missed)
+
+    def _record_downtime(self) -> None:
+        m, p = self.metrics, self.progress
+        m.max_downtime_ms = max(m.downtime_ms.values(), default=0.0)
+        p.measured_downtime_ms = m.max_downtime_ms

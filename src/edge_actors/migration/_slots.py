@@ -1,0 +1,129 @@
+"""Transfer slots: how many transfers run at once per link and per plan (layer: migration).
+
+A wide plan (many workloads) must not start one transfer per workload at once: every
+transfer costs the source a window of encoded chunks and the target a receiver, and
+concurrent final deltas stretch each other's write holds. Two limits apply:
+
+* per link (``source -> target``), shared by every migration of one service:
+  :class:`LinkSlots`, sized by the ``link_transfers`` service setting (default
+  :data:`DEFAULT_LINK_TRANSFERS`);
+* per plan: the ``parallel_transfers`` constraint (default
+  :data:`DEFAULT_PARALLEL_TRANSFERS`), enforced by how many transfer workers a plan runs
+  and how many cutovers it groups.
+
+:class:`TransferGate` is one run's view: it takes a link slot around each transfer (a
+cutover takes it before its hold starts, so no hold waits for a slot) and counts the
+run's transfers in flight and their peak (``MigrationMetrics.peak_transfers``).
+
+The slots are anyio capacity limiters on the service's event loop: a synchronization
+primitive shared like the edges' per-link token bucket, not state another actor writes.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import anyio
+
+from edge_actors.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+__all__ = [
+    "DEFAULT_LINK_TRANSFERS",
+    "DEFAULT_PARALLEL_TRANSFERS",
+    "MAX_TRANSFERS",
+    "LinkSlots",
+    "TransferGate",
+    "check_transfers",
+]
+
+DEFAULT_PARALLEL_TRANSFERS = 4
+"""Transfers one plan runs at once when its constraints give no ``parallel_transfers``."""
+DEFAULT_LINK_TRANSFERS = 4
+"""Transfers all migrations of a service run at once on one link, by default."""
+MAX_TRANSFERS = 64
+"""The largest value either limit accepts."""
+
+
+def check_transfers(value: object, field: str) -> int:
+    """Validate a transfer limit: an integer in ``1..MAX_TRANSFERS``.
+
+    Raises:
+        ConfigError: anything else, naming ``field`` and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TRANSFERS:
+        raise ConfigError(f"{field}: expected an integer 1..{MAX_TRANSFERS}, got {value!r}")
+    return value
+
+
+class LinkSlots:
+    """Transfer slots per ``(source, target)`` link, shared by a service's migrations.
+
+    Args:
+        per_link: transfers at once on each link (``1..MAX_TRANSFERS``).
+
+    Raises:
+        ConfigError: ``per_link`` out of range.
+    """
+
+    def __init__(self, per_link: int = DEFAULT_LINK_TRANSFERS) -> None:
+        self._per_link = check_transfers(per_link, "link_transfers")
+        self._links: dict[tuple[str, str], anyio.CapacityLimiter] = {}
+
+    @property
+    def per_link(self) -> int:
+        """The current limit per link."""
+        return self._per_link
+
+    def resize(self, per_link: int) -> None:
+        """Change the limit of every link (running transfers keep their slots).
+
+        Raises:
+            ConfigError: ``per_link`` out of range.
+        """
+        self._per_link = check_transfers(per_link, "link_transfers")
+        for limiter in self._links.values():
+            limiter.total_tokens = per_link
+
+    def link(self, source: str, target: str) -> anyio.CapacityLimiter:
+        """The limiter of the ``source -> target`` link (created on first use)."""
+        limiter = self._links.get((source, target))
+        if limiter is None:
+            limiter = self._links[(source, target)] = anyio.CapacityLimiter(self._per_link)
+        return limiter
+
+
+class TransferGate:
+    """One run's transfer slots on its link, with its in-flight count and peak.
+
+    Args:
+        link: the link's shared limiter (:meth:`LinkSlots.link`).
+        per_plan: the plan's ``parallel_transfers``.
+    """
+
+    def __init__(self, link: anyio.CapacityLimiter, per_plan: int) -> None:
+        self.link = link
+        self.per_plan = per_plan
+        self.running = 0
+        self.peak = 0
+        self._plan: anyio.CapacityLimiter | None = None
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the plan's slots and one link slot for the block (waits while
+        either is full).
+
+        Cancellation while waiting takes no slot; the slots are returned on any exit.
+        """
+        if self._plan is None:
+            self._plan = anyio.CapacityLimiter(self.per_plan)
+        async with self._plan, self.link:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+            try:
+                yield
+            finally:
+                self.running -= 1

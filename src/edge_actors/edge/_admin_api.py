@@ -3,8 +3,9 @@
 Edge layer. Every route here is behind the bearer-token check of the daemon's middleware
 (401 and nothing changed without it). Transfers live in ``_transfer_api``. While a
 cutover of a workload runs, its hold, release, status and drop are refused (409). A
-create, status, hold, release, activate or cutover that carries an ``epoch`` lower than
-one the edge has seen for that workload is refused (409 ``stale_epoch``, :mod:`._fence`).
+create, status, hold, release, activate, cutover or drop (``?epoch=``) that carries an
+``epoch`` lower than one the edge has seen for that workload is refused (409
+``stale_epoch``, :mod:`._fence`); an activation at an epoch an undo burned here too.
 The
 routes see the daemon, its router and its cutover saga only through the narrow
 :class:`AdminServer`, :class:`AdminRouting` and :class:`Cutovers` protocols.
@@ -93,7 +94,9 @@ class AdminRouting(Protocol):
 
     def check_no_cutover(self, name: str) -> None: ...
 
-    def admit_epoch(self, name: str, epoch: int | None) -> None: ...
+    def admit_epoch(
+        self, name: str, epoch: int | None, status: WorkloadStatus | None = None
+    ) -> None: ...
 
     def set_route(self, name: str, status: WorkloadStatus, moved_to: str | None) -> Route: ...
 
@@ -112,6 +115,8 @@ class Cutovers(Protocol):
     """Runs a whole cutover of a workload from this edge (the cutover saga)."""
 
     async def run(self, name: str, req: CutoverRequest) -> CutoverAnswer: ...
+
+    async def activate(self, name: str, req: ActivateRequest) -> WorkloadInfo: ...
 
 
 def add_admin_routes(
@@ -153,6 +158,7 @@ def add_admin_routes(
     async def drop_workload(request: web.Request) -> web.Response:
         name = workload(request)
         forget = request.query.get("forget", "").lower() in ("1", "true", "yes")
+        router.admit_epoch(name, _query_epoch(request))
         await router.drop(name, forget=forget)
         return web.Response(status=204)
 
@@ -160,7 +166,7 @@ def add_admin_routes(
         name = workload(request)
         body = await decode_json(request, SetStatus)
         router.check_no_cutover(name)
-        router.admit_epoch(name, body.epoch)
+        router.admit_epoch(name, body.epoch, body.status)
         router.set_route(name, body.status, body.moved_to)
         return json_response(await router.info(name))
 
@@ -193,8 +199,7 @@ def add_admin_routes(
     async def activate(request: web.Request) -> web.Response:
         name = workload(request)
         body = await decode_json(request, ActivateRequest)
-        router.check_no_cutover(name)
-        return json_response(await router.activate(name, body.min_lsn, body.digest, body.epoch))
+        return json_response(await cutovers.activate(name, body))
 
     async def cutover(request: web.Request) -> web.Response:
         name = workload(request)
@@ -247,6 +252,20 @@ def add_admin_routes(
     routes.add_route("POST", "/admin/workloads/{workload}/cutover", cutover)
     routes.add_route("PUT", "/admin/links/{target}", set_link_rate)
     routes.add_route("GET", "/metrics", metrics)
+
+
+def _query_epoch(request: web.Request) -> int | None:
+    """The ``epoch`` query parameter (a DELETE has no body), ``None`` when absent.
+
+    Raises:
+        HttpError: 400 when it is not an integer >= 0.
+    """
+    raw = request.query.get("epoch")
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise HttpError(400, "invalid_query", f"epoch: expected an integer >= 0, got {raw!r}")
+    return int(raw)
 
 
 def _check_lease(lease_s: float | None, limit: float) -> None:

@@ -216,17 +216,22 @@ class HttpEdgeGateway(AsyncClosing):
             activated_digest=info.activated_digest,
         )
 
-    async def create_workload(self, edge: str, workload: str, status: WorkloadRouting) -> None:
-        """``POST /admin/workloads``."""
+    async def create_workload(
+        self, edge: str, workload: str, status: WorkloadRouting, *, epoch: int | None = None
+    ) -> None:
+        """``POST /admin/workloads`` (fenced by ``epoch``)."""
         if status == "moved":
             raise EdgeUnreachable("a workload is created active or incoming, not moved")
         async with _translated(edge, "create workload", workload):
-            await self._admin(edge).create_workload(workload, status)
+            await self._admin(edge).create_workload(workload, status, epoch=epoch)
 
-    async def drop_workload(self, edge: str, workload: str, *, keep_route: bool = False) -> None:
-        """``DELETE /admin/workloads/{w}``; a ``moved`` route survives when ``keep_route``."""
+    async def drop_workload(
+        self, edge: str, workload: str, *, keep_route: bool = False, epoch: int | None = None
+    ) -> None:
+        """``DELETE /admin/workloads/{w}``; a ``moved`` route survives when ``keep_route``
+        (fenced by ``epoch``)."""
         async with _translated(edge, "drop workload", workload):
-            await self._admin(edge).drop_workload(workload, forget=not keep_route)
+            await self._admin(edge).drop_workload(workload, forget=not keep_route, epoch=epoch)
 
     async def set_status(
         self,

@@ -159,12 +159,18 @@ class EdgeGateway(Protocol):
         """Status and statistics; raises :class:`WorkloadNotOnEdge`."""
         ...
 
-    async def create_workload(self, edge: str, workload: str, status: WorkloadRouting) -> None:
-        """Create an empty workload (``active`` or ``incoming``)."""
+    async def create_workload(
+        self, edge: str, workload: str, status: WorkloadRouting, *, epoch: int | None = None
+    ) -> None:
+        """Create an empty workload (``active`` or ``incoming``); refused by the edge
+        (:class:`EdgeUnreachable`) when it has seen a higher ``epoch``."""
         ...
 
-    async def drop_workload(self, edge: str, workload: str, *, keep_route: bool = False) -> None:
-        """Delete a workload's data; ``keep_route`` keeps its ``moved`` redirect."""
+    async def drop_workload(
+        self, edge: str, workload: str, *, keep_route: bool = False, epoch: int | None = None
+    ) -> None:
+        """Delete a workload's data; ``keep_route`` keeps its ``moved`` redirect; refused
+        by the edge (:class:`EdgeUnreachable`) when it has seen a higher ``epoch``."""
         ...
 
     async def set_status(

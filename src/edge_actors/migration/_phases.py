@@ -21,6 +21,8 @@ from typing import Any
 
 import anyio
 
+from edge_actors._test_hooks import PauseHook
+
 from ._errors import EdgeUnreachable, WorkloadNotOnEdge
 from ._gateway import CutoverSpec, EdgeWorkload
 from ._runner import MigrationFailure
@@ -127,7 +129,8 @@ class Phases(Ownership):
             try:
                 info = await self.gw.workload_info(plan.target_edge, w)
             except WorkloadNotOnEdge:
-                await self.gw.create_workload(plan.target_edge, w, "incoming")
+                epoch = (await self.owner(w)).epoch  # fenced: a newer owner step refuses it
+                await self.gw.create_workload(plan.target_edge, w, "incoming", epoch=epoch)
                 self.wl[w].created_on_target = True
                 continue
             if info.status != "incoming":
@@ -403,6 +406,7 @@ class Phases(Ownership):
         await self.checkpoint("cutover done")
 
     async def _validate(self, names: tuple[str, ...]) -> None:
+        await PauseHook.from_env().reached("validating")  # a fault test's hook; off by default
         plan = self.plan
         for w in names:
             wc = self.wl[w]
@@ -441,7 +445,8 @@ class Phases(Ownership):
     async def _cleanup(self) -> None:
         for w in self.plan.workloads:
             if self.wl[w].routing == "target":
-                await self.gw.drop_workload(self.plan.source_edge, w, keep_route=True)
+                epoch = (await self.owner(w)).epoch
+                await self.gw.drop_workload(self.plan.source_edge, w, keep_route=True, epoch=epoch)
 
     def _finish_progress(self) -> None:
         p = self.progress

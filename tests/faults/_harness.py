@@ -32,12 +32,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 import anyio
 
+from edge_actors._test_hooks import PAUSE_AT_ENV, PAUSE_FILE_ENV
 from edge_actors.edge import AdminClient, EdgeClient, MigrationClient
-from edge_actors.migration._models import TERMINAL_STATES
+from edge_actors.migration._models import TERMINAL_STATES, Phase
 
 from ._injectors import Partition, SmallDisk
 from ._injectors import disk_unavailable as disk_unavailable
@@ -54,7 +55,19 @@ FAULTS: tuple[Fault, ...] = ("kill9", "term", "stop", "partition", "disk_full")
 TARGET_ONLY: frozenset[Fault] = frozenset(("partition", "disk_full"))
 """Faults that always hit the target (a cut link to it, its full disk)."""
 ROLES: tuple[Role, ...] = ("source", "target", "supervisor")
-PHASES = ("sync", "cutover", "validation")
+PHASES = ("sync", "activating", "target_activated", "source_flipped", "validation")
+HOOKED: dict[str, tuple[Role, str]] = {
+    "activating": ("target", "activating"),
+    "target_activated": ("source", "target_activated"),
+    "source_flipped": ("source", "source_flipped"),
+    "validation": ("supervisor", "validating"),
+}
+"""Phases landed by the pause hook (``edge_actors._test_hooks``): the daemon that pauses
+and its step. ``activating``: the target got the activation, has not acted on it;
+``target_activated``: the target is active, the source holds writes and has not flipped;
+``source_flipped``: the source flipped and released its held writes (forwarded to the
+target from here on); ``validation``: the supervisor is about to compare digests. Other
+phases are aimed at by polling the status API."""
 RUNNING = frozenset(
     ("planned", "queued", "planning", "pre_sync", "sync", "cutover", "validation", "cleanup")
 )
@@ -91,8 +104,10 @@ class Daemon:
         host: str = "127.0.0.1",
         advertise: str | None = None,
         netns: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.name = name
+        self.env = env or {}
         self.port = _free_port()
         self.host = host
         self.netns = netns
@@ -118,7 +133,7 @@ class Daemon:
         ]  # fmt: skip
         with self.stdout.open("ab") as out, self.stderr.open("ab") as err:
             # Popen only forks: the daemon is awaited below, and must outlive any one task.
-            self.process = subprocess.Popen(args, stdout=out, stderr=err, env=_env())  # noqa: ASYNC220
+            self.process = subprocess.Popen(args, stdout=out, stderr=err, env=_env() | self.env)  # noqa: ASYNC220
         self.starts += 1
         with anyio.fail_after(30):
             while True:
@@ -274,31 +289,47 @@ async def cluster(
     hold_timeout: str = "3s",
     partition: Partition | None = None,
     disk: SmallDisk | None = None,
+    hooks: dict[Role, dict[str, str]] | None = None,
 ) -> contextlib.AsyncIterator[Cluster]:
     """Start source, target and supervisor daemons under ``root``; kill them all at exit.
 
     With ``partition``, the target runs in its namespace and the source listens on every
-    interface (the target reaches it at the pair's root address).
+    interface (the target reaches it at the pair's root address). ``hooks``: extra
+    environment (the pause hook) of the daemon playing a role, kept across its restarts.
     """
+    hooks = hooks or {}
     edge_args = ("--hold-timeout", hold_timeout)
     if partition is None:
-        source = Daemon(root, "edge-west", *edge_args)
+        source = Daemon(root, "edge-west", *edge_args, env=hooks.get("source"))
         target = Daemon(
-            root, "edge-east", *edge_args, data_dir=disk.path / "data" if disk else None
+            root,
+            "edge-east",
+            *edge_args,
+            data_dir=disk.path / "data" if disk else None,
+            env=hooks.get("target"),
         )
         if disk is not None:
             disk.mount()
     else:
         partition.create()
-        source = Daemon(root, "edge-west", *edge_args, host="0.0.0.0", advertise=partition.root_ip)
-        target = Daemon(root, "edge-east", *edge_args, host=partition.ns_ip, netns=partition.ns)
+        source = Daemon(
+            root, "edge-west", *edge_args, host="0.0.0.0", advertise=partition.root_ip,
+            env=hooks.get("source"),
+        )  # fmt: skip
+        target = Daemon(
+            root, "edge-east", *edge_args, host=partition.ns_ip, netns=partition.ns,
+            env=hooks.get("target"),
+        )  # fmt: skip
     topology = root / "topology.toml"
     topology.write_text(
         "".join(
             f'[edges.{d.name}]\nurl = "{d.url}"\ntoken = "{TOKEN}"\n\n' for d in (source, target)
         )
     )
-    supervisor = Daemon(root, "supervisor", "--supervisor", "--topology", str(topology))
+    supervisor = Daemon(
+        root, "supervisor", "--supervisor", "--topology", str(topology),
+        env=hooks.get("supervisor"),
+    )  # fmt: skip
     trio = Cluster(source, target, supervisor, partition, disk)
     try:
         for daemon in trio.all():
@@ -356,7 +387,7 @@ async def _state(sup: Daemon, mid: str) -> tuple[str, str | None]:
 async def wait_for_state(sup: Daemon, mid: str, wanted: str, timeout: float) -> bool:
     """Poll the supervisor's status API until ``mid`` is in ``wanted`` (``False``: it
     went past it, settled first, or the bound ran out)."""
-    order = ("planned", "queued", "planning", "pre_sync", *PHASES, "cleanup")
+    order = ("planned", "queued", *get_args(Phase))
     with anyio.move_on_after(timeout):
         while True:
             state, _ = await _state(sup, mid)
@@ -367,6 +398,22 @@ async def wait_for_state(sup: Daemon, mid: str, wanted: str, timeout: float) -> 
             if state not in RUNNING and state != "unreachable":
                 return False
             await anyio.sleep(0.01)
+    return False
+
+
+async def wait_for_pause(sup: Daemon, mid: str, reached: Path, timeout: float) -> bool:
+    """Wait until a daemon paused at its hooked step (``reached`` exists); ``False`` when
+    the migration settled first or the bound ran out."""
+    mark = anyio.Path(reached)
+    with anyio.move_on_after(timeout):
+        while not await mark.exists():
+            state, _ = await _state(sup, mid)
+            if await mark.exists():
+                break
+            if state not in RUNNING and state not in ("unreachable", "failed"):
+                return False
+            await anyio.sleep(0.01)
+        return True
     return False
 
 
@@ -396,6 +443,20 @@ async def inject(
         daemon.signal(signal.SIGSTOP)
         await anyio.sleep(stop_s)  # the fault is the pause itself: longer than the lease
         daemon.signal(signal.SIGCONT)
+
+
+async def _inject_at_pause(
+    trio: Cluster, role: Role, fault: Fault, paused: Role, go: Path, stop_s: float, down_s: float
+) -> None:
+    """The fault while ``paused`` waits at its step. A kill or stop of that very daemon
+    lands while it waits (deterministic), and it goes on after the fault; a fault on
+    another daemon (or the network, a disk) lands as the paused one goes on, so the pause
+    does not stretch a hold by the fault's length."""
+    hits_paused = fault not in TARGET_ONLY and role == paused
+    if not hits_paused:
+        await anyio.Path(go).touch()
+    await inject(trio, role, fault, stop_s=stop_s, down_s=down_s)
+    await anyio.Path(go).touch()
 
 
 async def settle(sup: Daemon, mid: str, timeout: float) -> tuple[str, str | None, bool]:
@@ -489,17 +550,26 @@ async def run_trial(
     rng = random.Random(seed)
     partition = Partition(os.getpid() + seed) if fault == "partition" else None
     disk = SmallDisk(root / "east-disk") if fault == "disk_full" else None
-    async with cluster(root, partition=partition, disk=disk) as trio:
+    go = root / "go"
+    hook = HOOKED.get(phase)
+    hooks = {hook[0]: {PAUSE_AT_ENV: hook[1], PAUSE_FILE_ENV: str(go)}} if hook else {}
+    async with cluster(root, partition=partition, disk=disk, hooks=hooks) as trio:
         await seed_workload(trio.source.local_url, records, seed)
         writer = Writer(trio.source.local_url, seed)
         async with anyio.create_task_group() as tg:
             tg.start_soon(writer.run)
             mid = await plan_migration(trio.supervisor, bandwidth_mbps)
-            landed = await wait_for_state(trio.supervisor, mid, phase, timeout=60)
+            if hook is None:
+                landed = await wait_for_state(trio.supervisor, mid, phase, timeout=60)
+            else:
+                landed = await wait_for_pause(trio.supervisor, mid, root / "go.reached", 60)
             outcome.fault_landed = landed
-            if landed:
+            if landed and hook is None:
                 await anyio.sleep(rng.uniform(0.0, 0.05))
                 await inject(trio, role, fault, stop_s=stop_s, down_s=down_s)
+            elif landed and hook is not None:
+                await _inject_at_pause(trio, role, fault, hook[0], go, stop_s, down_s)
+            await anyio.Path(go).touch()  # a hook not reached (missed) never waits
             state, error, settled = await settle(trio.supervisor, mid, settle_s)
             await anyio.sleep(0.5)  # the writer goes on past the settled state
             tg.cancel_scope.cancel()

@@ -12,13 +12,20 @@ at, and injects the fault into one process:
 - ``term``: SIGTERM (graceful stop), then restart the same way;
 - ``stop``: SIGSTOP for ``stop_s`` seconds, then SIGCONT;
 - ``partition``: the target's veth link down for ``stop_s`` seconds (:mod:`._injectors`);
-- ``disk_full``: the target's tmpfs data disk filled for ``stop_s`` seconds, then freed.
+- ``disk_full``: the target's tmpfs data disk filled for ``stop_s`` seconds, then freed;
+- ``link_cut``: every connection to the target (the supervisor's admin calls, the
+  source's peer stream, forwarded writes: all go through a TCP proxy) reset, and new ones
+  cut at once, for ``stop_s`` seconds.
 
 After the fault it waits (bounded) for the migration to settle and checks the
 invariants of issue 10: every acknowledged write readable with its acknowledged value
 from the owner, exactly one active copy, no hold left, every daemon serving, the
 migration out of its running states within the bound, and ``validated`` backed by a
 recorded target digest. Randomness (the value bytes, the fault delay) is seeded.
+
+Over 500 lines: the daemons, the writer, the outcome and its checks, and the landing of a
+fault (polling or the pause hook) are one trial's parts and change together; the faults
+below the process level live in :mod:`._injectors`.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from edge_actors._test_hooks import PAUSE_AT_ENV, PAUSE_FILE_ENV
 from edge_actors.edge import AdminClient, EdgeClient, MigrationClient
 from edge_actors.migration._models import TERMINAL_STATES, Phase
 
-from ._injectors import Partition, SmallDisk
+from ._injectors import LinkProxy, Partition, SmallDisk
 from ._injectors import disk_unavailable as disk_unavailable
 from ._injectors import partition_unavailable as partition_unavailable
 
@@ -49,11 +56,12 @@ if TYPE_CHECKING:
 
 TOKEN = "faults-suite-token-0123456789abcdefghij"
 WORKLOAD = "ledger"
-Fault = Literal["kill9", "term", "stop", "partition", "disk_full"]
+Fault = Literal["kill9", "term", "stop", "partition", "disk_full", "link_cut"]
 Role = Literal["source", "target", "supervisor"]
-FAULTS: tuple[Fault, ...] = ("kill9", "term", "stop", "partition", "disk_full")
-TARGET_ONLY: frozenset[Fault] = frozenset(("partition", "disk_full"))
-"""Faults that always hit the target (a cut link to it, its full disk)."""
+FAULTS: tuple[Fault, ...] = ("kill9", "term", "stop", "partition", "disk_full", "link_cut")
+TARGET_ONLY: frozenset[Fault] = frozenset(("partition", "disk_full", "link_cut"))
+"""Faults that always hit the target (a cut link to it, its full disk, its connections
+reset)."""
 ROLES: tuple[Role, ...] = ("source", "target", "supervisor")
 PHASES = ("sync", "activating", "target_activated", "source_flipped", "validation")
 HOOKED: dict[str, tuple[Role, str]] = {
@@ -273,6 +281,7 @@ class Cluster:
     supervisor: Daemon
     partition: Partition | None = None
     disk: SmallDisk | None = None
+    link: LinkProxy | None = None
 
     def by_role(self, role: Role) -> Daemon:
         """The daemon playing ``role``."""
@@ -290,12 +299,14 @@ async def cluster(
     partition: Partition | None = None,
     disk: SmallDisk | None = None,
     hooks: dict[Role, dict[str, str]] | None = None,
+    link: LinkProxy | None = None,
 ) -> contextlib.AsyncIterator[Cluster]:
     """Start source, target and supervisor daemons under ``root``; kill them all at exit.
 
     With ``partition``, the target runs in its namespace and the source listens on every
     interface (the target reaches it at the pair's root address). ``hooks``: extra
     environment (the pause hook) of the daemon playing a role, kept across its restarts.
+    With ``link``, the topology reaches the target through that proxy.
     """
     hooks = hooks or {}
     edge_args = ("--hold-timeout", hold_timeout)
@@ -320,17 +331,21 @@ async def cluster(
             root, "edge-east", *edge_args, host=partition.ns_ip, netns=partition.ns,
             env=hooks.get("target"),
         )  # fmt: skip
+    urls = {source.name: source.url, target.name: target.url}
+    if link is not None:
+        await link.start(target.host, target.port)
+        urls[target.name] = link.url
     topology = root / "topology.toml"
     topology.write_text(
         "".join(
-            f'[edges.{d.name}]\nurl = "{d.url}"\ntoken = "{TOKEN}"\n\n' for d in (source, target)
+            f'[edges.{name}]\nurl = "{url}"\ntoken = "{TOKEN}"\n\n' for name, url in urls.items()
         )
     )
     supervisor = Daemon(
         root, "supervisor", "--supervisor", "--topology", str(topology),
         env=hooks.get("supervisor"),
     )  # fmt: skip
-    trio = Cluster(source, target, supervisor, partition, disk)
+    trio = Cluster(source, target, supervisor, partition, disk, link)
     try:
         for daemon in trio.all():
             await daemon.start()
@@ -429,6 +444,11 @@ async def inject(
         trio.partition.cut()
         await anyio.sleep(stop_s)  # the fault is the outage itself
         trio.partition.heal()
+    elif fault == "link_cut":
+        assert trio.link is not None
+        await trio.link.cut()
+        await anyio.sleep(stop_s)  # the fault is the outage itself
+        trio.link.heal()
     elif fault == "disk_full":
         assert trio.disk is not None
         await anyio.to_thread.run_sync(trio.disk.fill)
@@ -547,33 +567,60 @@ async def run_trial(
     """One trial: cluster, seed, writer, migration, the fault at ``phase``, the checks."""
     started = time.monotonic()
     outcome = Outcome(fault, role, phase)
-    rng = random.Random(seed)
     partition = Partition(os.getpid() + seed) if fault == "partition" else None
     disk = SmallDisk(root / "east-disk") if fault == "disk_full" else None
-    go = root / "go"
     hook = HOOKED.get(phase)
+    go = root / "go"
     hooks = {hook[0]: {PAUSE_AT_ENV: hook[1], PAUSE_FILE_ENV: str(go)}} if hook else {}
-    async with cluster(root, partition=partition, disk=disk, hooks=hooks) as trio:
-        await seed_workload(trio.source.local_url, records, seed)
-        writer = Writer(trio.source.local_url, seed)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(writer.run)
-            mid = await plan_migration(trio.supervisor, bandwidth_mbps)
-            if hook is None:
-                landed = await wait_for_state(trio.supervisor, mid, phase, timeout=60)
-            else:
-                landed = await wait_for_pause(trio.supervisor, mid, root / "go.reached", 60)
-            outcome.fault_landed = landed
-            if landed and hook is None:
-                await anyio.sleep(rng.uniform(0.0, 0.05))
-                await inject(trio, role, fault, stop_s=stop_s, down_s=down_s)
-            elif landed and hook is not None:
-                await _inject_at_pause(trio, role, fault, hook[0], go, stop_s, down_s)
-            await anyio.Path(go).touch()  # a hook not reached (missed) never waits
-            state, error, settled = await settle(trio.supervisor, mid, settle_s)
-            await anyio.sleep(0.5)  # the writer goes on past the settled state
-            tg.cancel_scope.cancel()
-        outcome.state, outcome.error, outcome.non_terminal = state, error, not settled
-        await check(trio, mid, writer, outcome)
+    async with anyio.create_task_group() as links:
+        link = LinkProxy(links) if fault == "link_cut" else None
+        async with cluster(root, partition=partition, disk=disk, hooks=hooks, link=link) as trio:
+            await _fault_under_writes(
+                trio, outcome, fault, role, go, seed=seed, records=records,
+                bandwidth_mbps=bandwidth_mbps, settle_s=settle_s, stop_s=stop_s, down_s=down_s,
+            )  # fmt: skip
+        links.cancel_scope.cancel()  # the proxy, if any
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+async def _fault_under_writes(
+    trio: Cluster,
+    outcome: Outcome,
+    fault: Fault,
+    role: Role,
+    go: Path,
+    *,
+    seed: int,
+    records: int,
+    bandwidth_mbps: float,
+    settle_s: float,
+    stop_s: float,
+    down_s: float,
+) -> None:
+    """Seed, write throughout, migrate, inject ``outcome``'s fault at its phase, settle,
+    then fill ``outcome`` with the checks."""
+    phase = outcome.phase
+    rng = random.Random(seed)
+    hook = HOOKED.get(phase)
+    await seed_workload(trio.source.local_url, records, seed)
+    writer = Writer(trio.source.local_url, seed)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(writer.run)
+        mid = await plan_migration(trio.supervisor, bandwidth_mbps)
+        if hook is None:
+            landed = await wait_for_state(trio.supervisor, mid, phase, timeout=60)
+        else:
+            landed = await wait_for_pause(trio.supervisor, mid, go.with_suffix(".reached"), 60)
+        outcome.fault_landed = landed
+        if landed and hook is None:
+            await anyio.sleep(rng.uniform(0.0, 0.05))
+            await inject(trio, role, fault, stop_s=stop_s, down_s=down_s)
+        elif landed and hook is not None:
+            await _inject_at_pause(trio, role, fault, hook[0], go, stop_s, down_s)
+        await anyio.Path(go).touch()  # a hook not reached (missed) never waits
+        state, error, settled = await settle(trio.supervisor, mid, settle_s)
+        await anyio.sleep(0.5)  # the writer goes on past the settled state
+        tg.cancel_scope.cancel()
+    outcome.state, outcome.error, outcome.non_terminal = state, error, not settled
+    await check(trio, mid, writer, outcome)

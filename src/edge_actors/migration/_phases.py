@@ -335,16 +335,22 @@ class Phases(Ownership):
             lease_s=self.hold_lease_s(),
             deadline_ms=plan.constraints.max_downtime_s * 1000 + round_trip_ms,
         )
-        # The source finishes or undoes the cutover itself; do not abandon the call.
+        # The source finishes or undoes the cutover itself; do not abandon the call. Only
+        # the call is shielded: an ask to a supervisor that is stopping would never be
+        # answered, so the outcome is journaled outside (a stop cancels there, and the
+        # next run learns the cutover from the edges).
+        started = time.monotonic()
+        failed: EdgeUnreachable | None = None
         with anyio.CancelScope(shield=True):
-            started = time.monotonic()
             try:
                 result = await self.gw.cutover(plan.source_edge, plan.target_edge, spec)
             except EdgeUnreachable as exc:
-                await self._cutover_undone(w, exc, (time.monotonic() - started) * 1000)
-                raise
-            own_ms = (time.monotonic() - started) * 1000
-            await self.settle_owner(w, plan.target_edge, owner.epoch)
+                failed = exc
+        own_ms = (time.monotonic() - started) * 1000
+        if failed is not None:
+            await self._cutover_undone(w, failed, own_ms)
+            raise failed
+        await self.settle_owner(w, plan.target_edge, owner.epoch)
         wc.routing = "target"
         wc.cutover_lsn = result.hold_lsn
         wc.acked_lsn = max(wc.acked_lsn, result.hold_lsn)

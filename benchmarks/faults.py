@@ -198,6 +198,7 @@ def _report(
         "rollback_failed": sum(o.rollback_failed for o in all_outs),
         "max_hold_ms": max((o.max_hold_ms for o in all_outs), default=0.0),
         "holds_over_budget": sum(o.max_hold_ms > HOLD_BUDGET_MS for o in all_outs),
+        "cutover_attempts": sum(o.cutover_attempts for o in all_outs),
         "max_write_ms": round(max((o.max_write_ms for o in all_outs), default=0.0), 1),
         "outcomes": dict(Counter(o.state for o in all_outs)),
         "skipped": skipped,

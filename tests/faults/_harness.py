@@ -229,6 +229,7 @@ class Outcome:
     non_terminal: bool = False
     validated_without_digest: int = 0
     max_hold_ms: float = 0.0
+    cutover_attempts: int = 0
     max_write_ms: float = 0.0
     fault_landed: bool = True
     seconds: float = 0.0
@@ -534,7 +535,10 @@ async def check(trio: Cluster, mid: str, writer: Writer, outcome: Outcome) -> No
             checkpoints = await client.checkpoints(mid)
     except Exception:  # the supervisor is not serving: already counted above
         return
-    outcome.max_hold_ms = metrics.max_downtime_ms
+    # Every cutover attempt's hold, undone ones included (a successful one's alone is
+    # max_downtime_ms).
+    outcome.max_hold_ms = max(metrics.max_downtime_ms, metrics.downtime_worst_ms)
+    outcome.cutover_attempts = metrics.cutover_attempts
     if checkpoints:
         last = checkpoints[-1]
         outcome.validated_without_digest = sum(

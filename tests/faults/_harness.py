@@ -470,10 +470,22 @@ async def _inject_at_pause(
     trio: Cluster, role: Role, fault: Fault, paused: Role, go: Path, stop_s: float, down_s: float
 ) -> None:
     """The fault while ``paused`` waits at its step. A kill or stop of that very daemon
-    lands while it waits (deterministic), and it goes on after the fault; a fault on
+    lands while it waits (deterministic), and it goes on after the fault (a SIGTERM: as
+    it stops, the way a graceful stop lets the step finish); a fault on
     another daemon (or the network, a disk) lands as the paused one goes on, so the pause
     does not stretch a hold by the fault's length."""
     hits_paused = fault not in TARGET_ONLY and role == paused
+    if hits_paused and fault == "term":
+        # A graceful stop lets the step go on, as it would have unpaused: held here, the
+        # pause would stretch the stop (and the source's hold) to the daemon's own
+        # shutdown bound.
+        daemon = trio.by_role(role)
+        daemon.signal(signal.SIGTERM)
+        await anyio.Path(go).touch()
+        await daemon.wait()
+        await anyio.sleep(down_s)  # the outage is the fault: nothing to wait on
+        await daemon.start()
+        return
     if not hits_paused:
         await anyio.Path(go).touch()
     await inject(trio, role, fault, stop_s=stop_s, down_s=down_s)

@@ -95,7 +95,7 @@ def _row(fault: str, role: str, phase: str, outs: list[Outcome]) -> str:
     outcome = " ".join(f"{s}x{n}" for s, n in sorted(states.items()))
     ok = sum(o.ok for o in outs)
     return (
-        f"{fault:<10} {role:<10} {phase:<10} {len(outs):>3} {ok:>3}  {outcome:<34} "
+        f"{fault:<10} {role:<10} {phase:<16} {len(outs):>3} {ok:>3}  {outcome:<26} "
         f"{sum(o.lost for o in outs):>5} {sum(o.divergent for o in outs):>4} "
         f"{sum(o.active_copies > 1 for o in outs):>4} {sum(o.non_terminal for o in outs):>4} "
         f"{sum(o.rollback_failed for o in outs):>4} "
@@ -115,9 +115,7 @@ def _render(paths: list[Path]) -> dict[tuple[str, str, str], list[Outcome]]:
 async def main() -> None:
     args = _parse()
     if args.render:
-        _report(
-            _render(args.render), {}, {"seed": args.seed, "sources": [str(p) for p in args.render]}
-        )
+        _report(_render(args.render), {}, {"sources": [str(p) for p in args.render]})
         return
     faults: list[Fault] = [f for f in FAULTS if f in args.faults.split(",")]
     phases = [p for p in PHASES if p in args.phases.split(",")]
@@ -174,7 +172,7 @@ def _report(
     all_outs = [o for outs in results.values() for o in outs]
     print()
     print(
-        f"{'fault':<10} {'role':<10} {'phase':<10} {'n':>3} {'ok':>3}  {'outcomes':<34} "
+        f"{'fault':<10} {'role':<10} {'phase':<16} {'n':>3} {'ok':>3}  {'outcomes':<26} "
         f"{'lost':>5} {'div':>4} {'2act':>4} {'nont':>4} {'rbf':>4} {'hold_ms':>8} {'write_ms':>9}"
     )
     for key in sorted(results):

@@ -27,6 +27,7 @@ async def test_a_lower_epoch_is_refused_and_changes_nothing(pair: Pair) -> None:
         admin.release("orders", pair.east.url, epoch=4),
         admin.activate("orders", min_lsn=0, epoch=4),
         admin.create_workload("orders", epoch=4),
+        admin.drop_workload("orders", epoch=4),
     ]
     for call in stale:
         with pytest.raises(EdgeConflict) as refused:
@@ -40,6 +41,35 @@ async def test_a_lower_epoch_is_refused_and_changes_nothing(pair: Pair) -> None:
     await admin.release("orders", epoch=6)
     assert (await admin.workload("orders")).epoch == 6
     await admin.set_status("orders", "active")  # no epoch: not fenced (older callers)
+
+
+async def test_a_drop_carries_its_epoch_in_the_query(pair: Pair) -> None:
+    admin = pair.admin_east
+    await admin.create_workload("orders", "incoming", epoch=3)
+    with pytest.raises(EdgeHTTPError, match="invalid_query") as bad:
+        await admin._call("DELETE", "/admin/workloads/orders?epoch=-1")
+    assert bad.value.status == 400
+    with pytest.raises(EdgeConflict, match="stale_epoch"):
+        await admin.drop_workload("orders", epoch=2)
+    assert (await admin.workload("orders")).status == "incoming"  # nothing dropped
+    await admin.drop_workload("orders", epoch=4)
+    with pytest.raises(EdgeHTTPError, match="workload_not_found"):
+        await admin.workload("orders")
+
+
+async def test_a_set_back_to_incoming_burns_its_epoch_for_activation(pair: Pair) -> None:
+    admin = pair.admin_east
+    await admin.create_workload("orders", "incoming", epoch=1)
+    await admin.set_status("orders", "incoming", epoch=2)  # an undo at epoch 2
+    for late in (
+        admin.activate("orders", min_lsn=0, epoch=2),
+        admin.set_status("orders", "active", epoch=2),
+        admin.activate("orders", min_lsn=0, epoch=1),
+    ):
+        with pytest.raises(EdgeConflict, match="stale_epoch"):
+            await late
+    assert (await admin.workload("orders")).status == "incoming"
+    assert (await admin.activate("orders", min_lsn=0, epoch=3)).status == "active"
 
 
 async def test_the_highest_epoch_survives_a_restart(start_daemon: StartDaemon) -> None:

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from edge_actors.edge import EdgeError
-from edge_actors.edge._test_hooks import PAUSE_AT_ENV, PAUSE_FILE_ENV, PauseHook
+from edge_actors.edge._test_hooks import PAUSE_AT_ENV, PAUSE_FILE_ENV, PauseHook, PauseHookError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,7 +23,7 @@ def test_off_unless_both_variables_are_set(tmp_path: Path) -> None:
 
 
 def test_an_unknown_step_is_a_startup_error(tmp_path: Path) -> None:
-    with pytest.raises(EdgeError, match="EDGE_ACTORS_TEST_PAUSE_AT: expected one of"):
+    with pytest.raises(PauseHookError, match="EDGE_ACTORS_TEST_PAUSE_AT: expected one of"):
         PauseHook.from_env({PAUSE_AT_ENV: "flip", PAUSE_FILE_ENV: str(tmp_path / "go")})
 
 

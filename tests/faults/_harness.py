@@ -12,13 +12,20 @@ at, and injects the fault into one process:
 - ``term``: SIGTERM (graceful stop), then restart the same way;
 - ``stop``: SIGSTOP for ``stop_s`` seconds, then SIGCONT;
 - ``partition``: the target's veth link down for ``stop_s`` seconds (:mod:`._injectors`);
-- ``disk_full``: the target's tmpfs data disk filled for ``stop_s`` seconds, then freed.
+- ``disk_full``: the target's tmpfs data disk filled for ``stop_s`` seconds, then freed;
+- ``link_cut``: every connection to the target (the supervisor's admin calls, the
+  source's peer stream, forwarded writes: all go through a TCP proxy) reset, and new ones
+  cut at once, for ``stop_s`` seconds.
 
 After the fault it waits (bounded) for the migration to settle and checks the
 invariants of issue 10: every acknowledged write readable with its acknowledged value
 from the owner, exactly one active copy, no hold left, every daemon serving, the
 migration out of its running states within the bound, and ``validated`` backed by a
 recorded target digest. Randomness (the value bytes, the fault delay) is seeded.
+
+Over 500 lines: the daemons, the writer, the outcome and its checks, and the landing of a
+fault (polling or the pause hook) are one trial's parts and change together; the faults
+below the process level live in :mod:`._injectors`.
 """
 
 from __future__ import annotations
@@ -32,14 +39,15 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 import anyio
 
+from edge_actors._test_hooks import PAUSE_AT_ENV, PAUSE_FILE_ENV
 from edge_actors.edge import AdminClient, EdgeClient, MigrationClient
-from edge_actors.migration._models import TERMINAL_STATES
+from edge_actors.migration._models import TERMINAL_STATES, Phase
 
-from ._injectors import Partition, SmallDisk
+from ._injectors import LinkProxy, Partition, SmallDisk
 from ._injectors import disk_unavailable as disk_unavailable
 from ._injectors import partition_unavailable as partition_unavailable
 
@@ -48,13 +56,26 @@ if TYPE_CHECKING:
 
 TOKEN = "faults-suite-token-0123456789abcdefghij"
 WORKLOAD = "ledger"
-Fault = Literal["kill9", "term", "stop", "partition", "disk_full"]
+Fault = Literal["kill9", "term", "stop", "partition", "disk_full", "link_cut"]
 Role = Literal["source", "target", "supervisor"]
-FAULTS: tuple[Fault, ...] = ("kill9", "term", "stop", "partition", "disk_full")
-TARGET_ONLY: frozenset[Fault] = frozenset(("partition", "disk_full"))
-"""Faults that always hit the target (a cut link to it, its full disk)."""
+FAULTS: tuple[Fault, ...] = ("kill9", "term", "stop", "partition", "disk_full", "link_cut")
+TARGET_ONLY: frozenset[Fault] = frozenset(("partition", "disk_full", "link_cut"))
+"""Faults that always hit the target (a cut link to it, its full disk, its connections
+reset)."""
 ROLES: tuple[Role, ...] = ("source", "target", "supervisor")
-PHASES = ("sync", "cutover", "validation")
+PHASES = ("sync", "activating", "target_activated", "source_flipped", "validation")
+HOOKED: dict[str, tuple[Role, str]] = {
+    "activating": ("target", "activating"),
+    "target_activated": ("source", "target_activated"),
+    "source_flipped": ("source", "source_flipped"),
+    "validation": ("supervisor", "validating"),
+}
+"""Phases landed by the pause hook (``edge_actors._test_hooks``): the daemon that pauses
+and its step. ``activating``: the target got the activation, has not acted on it;
+``target_activated``: the target is active, the source holds writes and has not flipped;
+``source_flipped``: the source flipped and released its held writes (forwarded to the
+target from here on); ``validation``: the supervisor is about to compare digests. Other
+phases are aimed at by polling the status API."""
 RUNNING = frozenset(
     ("planned", "queued", "planning", "pre_sync", "sync", "cutover", "validation", "cleanup")
 )
@@ -209,6 +230,7 @@ class Outcome:
     non_terminal: bool = False
     validated_without_digest: int = 0
     max_hold_ms: float = 0.0
+    cutover_attempts: int = 0
     max_write_ms: float = 0.0
     fault_landed: bool = True
     seconds: float = 0.0
@@ -261,6 +283,7 @@ class Cluster:
     supervisor: Daemon
     partition: Partition | None = None
     disk: SmallDisk | None = None
+    link: LinkProxy | None = None
 
     def by_role(self, role: Role) -> Daemon:
         """The daemon playing ``role``."""
@@ -277,32 +300,54 @@ async def cluster(
     hold_timeout: str = "3s",
     partition: Partition | None = None,
     disk: SmallDisk | None = None,
+    hooks: dict[Role, dict[str, str]] | None = None,
+    link: LinkProxy | None = None,
 ) -> contextlib.AsyncIterator[Cluster]:
     """Start source, target and supervisor daemons under ``root``; kill them all at exit.
 
     With ``partition``, the target runs in its namespace and the source listens on every
-    interface (the target reaches it at the pair's root address).
+    interface (the target reaches it at the pair's root address). ``hooks``: extra
+    environment (the pause hook) of the daemon playing a role, kept across its restarts.
+    With ``link``, the topology reaches the target through that proxy.
     """
+    hooks = hooks or {}
     edge_args = ("--hold-timeout", hold_timeout)
     if partition is None:
-        source = Daemon(root, "edge-west", *edge_args)
+        source = Daemon(root, "edge-west", *edge_args, env=hooks.get("source"))
         target = Daemon(
-            root, "edge-east", *edge_args, data_dir=disk.path / "data" if disk else None
+            root,
+            "edge-east",
+            *edge_args,
+            data_dir=disk.path / "data" if disk else None,
+            env=hooks.get("target"),
         )
         if disk is not None:
             disk.mount()
     else:
         partition.create()
-        source = Daemon(root, "edge-west", *edge_args, host="0.0.0.0", advertise=partition.root_ip)
-        target = Daemon(root, "edge-east", *edge_args, host=partition.ns_ip, netns=partition.ns)
+        source = Daemon(
+            root, "edge-west", *edge_args, host="0.0.0.0", advertise=partition.root_ip,
+            env=hooks.get("source"),
+        )  # fmt: skip
+        target = Daemon(
+            root, "edge-east", *edge_args, host=partition.ns_ip, netns=partition.ns,
+            env=hooks.get("target"),
+        )  # fmt: skip
+    urls = {source.name: source.url, target.name: target.url}
+    if link is not None:
+        await link.start(target.host, target.port)
+        urls[target.name] = link.url
     topology = root / "topology.toml"
     topology.write_text(
         "".join(
-            f'[edges.{d.name}]\nurl = "{d.url}"\ntoken = "{TOKEN}"\n\n' for d in (source, target)
+            f'[edges.{name}]\nurl = "{url}"\ntoken = "{TOKEN}"\n\n' for name, url in urls.items()
         )
     )
-    supervisor = Daemon(root, "supervisor", "--supervisor", "--topology", str(topology))
-    trio = Cluster(source, target, supervisor, partition, disk)
+    supervisor = Daemon(
+        root, "supervisor", "--supervisor", "--topology", str(topology),
+        env=hooks.get("supervisor"),
+    )  # fmt: skip
+    trio = Cluster(source, target, supervisor, partition, disk, link)
     try:
         for daemon in trio.all():
             await daemon.start()
@@ -359,7 +404,7 @@ async def _state(sup: Daemon, mid: str) -> tuple[str, str | None]:
 async def wait_for_state(sup: Daemon, mid: str, wanted: str, timeout: float) -> bool:
     """Poll the supervisor's status API until ``mid`` is in ``wanted`` (``False``: it
     went past it, settled first, or the bound ran out)."""
-    order = ("planned", "queued", "planning", "pre_sync", *PHASES, "cleanup")
+    order = ("planned", "queued", *get_args(Phase))
     with anyio.move_on_after(timeout):
         while True:
             state, _ = await _state(sup, mid)
@@ -370,6 +415,22 @@ async def wait_for_state(sup: Daemon, mid: str, wanted: str, timeout: float) -> 
             if state not in RUNNING and state != "unreachable":
                 return False
             await anyio.sleep(0.01)
+    return False
+
+
+async def wait_for_pause(sup: Daemon, mid: str, reached: Path, timeout: float) -> bool:
+    """Wait until a daemon paused at its hooked step (``reached`` exists); ``False`` when
+    the migration settled first or the bound ran out."""
+    mark = anyio.Path(reached)
+    with anyio.move_on_after(timeout):
+        while not await mark.exists():
+            state, _ = await _state(sup, mid)
+            if await mark.exists():
+                break
+            if state not in RUNNING and state not in ("unreachable", "failed"):
+                return False
+            await anyio.sleep(0.01)
+        return True
     return False
 
 
@@ -385,6 +446,11 @@ async def inject(
         trio.partition.cut()
         await anyio.sleep(stop_s)  # the fault is the outage itself
         trio.partition.heal()
+    elif fault == "link_cut":
+        assert trio.link is not None
+        await trio.link.cut()
+        await anyio.sleep(stop_s)  # the fault is the outage itself
+        trio.link.heal()
     elif fault == "disk_full":
         assert trio.disk is not None
         await anyio.to_thread.run_sync(trio.disk.fill)
@@ -399,6 +465,32 @@ async def inject(
         daemon.signal(signal.SIGSTOP)
         await anyio.sleep(stop_s)  # the fault is the pause itself: longer than the lease
         daemon.signal(signal.SIGCONT)
+
+
+async def _inject_at_pause(
+    trio: Cluster, role: Role, fault: Fault, paused: Role, go: Path, stop_s: float, down_s: float
+) -> None:
+    """The fault while ``paused`` waits at its step. A kill or stop of that very daemon
+    lands while it waits (deterministic), and it goes on after the fault (a SIGTERM: as
+    it stops, the way a graceful stop lets the step finish); a fault on
+    another daemon (or the network, a disk) lands as the paused one goes on, so the pause
+    does not stretch a hold by the fault's length."""
+    hits_paused = fault not in TARGET_ONLY and role == paused
+    if hits_paused and fault == "term":
+        # A graceful stop lets the step go on, as it would have unpaused: held here, the
+        # pause would stretch the stop (and the source's hold) to the daemon's own
+        # shutdown bound.
+        daemon = trio.by_role(role)
+        daemon.signal(signal.SIGTERM)
+        await anyio.Path(go).touch()
+        await daemon.wait()
+        await anyio.sleep(down_s)  # the outage is the fault: nothing to wait on
+        await daemon.start()
+        return
+    if not hits_paused:
+        await anyio.Path(go).touch()
+    await inject(trio, role, fault, stop_s=stop_s, down_s=down_s)
+    await anyio.Path(go).touch()
 
 
 async def settle(sup: Daemon, mid: str, timeout: float) -> tuple[str, str | None, bool]:
@@ -456,7 +548,10 @@ async def check(trio: Cluster, mid: str, writer: Writer, outcome: Outcome) -> No
             checkpoints = await client.checkpoints(mid)
     except Exception:  # the supervisor is not serving: already counted above
         return
-    outcome.max_hold_ms = metrics.max_downtime_ms
+    # Every cutover attempt's hold, undone ones included (a successful one's alone is
+    # max_downtime_ms).
+    outcome.max_hold_ms = max(metrics.max_downtime_ms, metrics.downtime_worst_ms)
+    outcome.cutover_attempts = metrics.cutover_attempts
     if checkpoints:
         last = checkpoints[-1]
         outcome.validated_without_digest = sum(
@@ -489,24 +584,60 @@ async def run_trial(
     """One trial: cluster, seed, writer, migration, the fault at ``phase``, the checks."""
     started = time.monotonic()
     outcome = Outcome(fault, role, phase)
-    rng = random.Random(seed)
     partition = Partition(os.getpid() + seed) if fault == "partition" else None
     disk = SmallDisk(root / "east-disk") if fault == "disk_full" else None
-    async with cluster(root, partition=partition, disk=disk) as trio:
-        await seed_workload(trio.source.local_url, records, seed)
-        writer = Writer(trio.source.local_url, seed)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(writer.run)
-            mid = await plan_migration(trio.supervisor, bandwidth_mbps)
-            landed = await wait_for_state(trio.supervisor, mid, phase, timeout=60)
-            outcome.fault_landed = landed
-            if landed:
-                await anyio.sleep(rng.uniform(0.0, 0.05))
-                await inject(trio, role, fault, stop_s=stop_s, down_s=down_s)
-            state, error, settled = await settle(trio.supervisor, mid, settle_s)
-            await anyio.sleep(0.5)  # the writer goes on past the settled state
-            tg.cancel_scope.cancel()
-        outcome.state, outcome.error, outcome.non_terminal = state, error, not settled
-        await check(trio, mid, writer, outcome)
+    hook = HOOKED.get(phase)
+    go = root / "go"
+    hooks = {hook[0]: {PAUSE_AT_ENV: hook[1], PAUSE_FILE_ENV: str(go)}} if hook else {}
+    async with anyio.create_task_group() as links:
+        link = LinkProxy(links) if fault == "link_cut" else None
+        async with cluster(root, partition=partition, disk=disk, hooks=hooks, link=link) as trio:
+            await _fault_under_writes(
+                trio, outcome, fault, role, go, seed=seed, records=records,
+                bandwidth_mbps=bandwidth_mbps, settle_s=settle_s, stop_s=stop_s, down_s=down_s,
+            )  # fmt: skip
+        links.cancel_scope.cancel()  # the proxy, if any
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+async def _fault_under_writes(
+    trio: Cluster,
+    outcome: Outcome,
+    fault: Fault,
+    role: Role,
+    go: Path,
+    *,
+    seed: int,
+    records: int,
+    bandwidth_mbps: float,
+    settle_s: float,
+    stop_s: float,
+    down_s: float,
+) -> None:
+    """Seed, write throughout, migrate, inject ``outcome``'s fault at its phase, settle,
+    then fill ``outcome`` with the checks."""
+    phase = outcome.phase
+    rng = random.Random(seed)
+    hook = HOOKED.get(phase)
+    await seed_workload(trio.source.local_url, records, seed)
+    writer = Writer(trio.source.local_url, seed)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(writer.run)
+        mid = await plan_migration(trio.supervisor, bandwidth_mbps)
+        if hook is None:
+            landed = await wait_for_state(trio.supervisor, mid, phase, timeout=60)
+        else:
+            landed = await wait_for_pause(trio.supervisor, mid, go.with_suffix(".reached"), 60)
+        outcome.fault_landed = landed
+        if landed and hook is None:
+            await anyio.sleep(rng.uniform(0.0, 0.05))
+            await inject(trio, role, fault, stop_s=stop_s, down_s=down_s)
+        elif landed and hook is not None:
+            await _inject_at_pause(trio, role, fault, hook[0], go, stop_s, down_s)
+        await anyio.Path(go).touch()  # a hook not reached (missed) never waits
+        state, error, settled = await settle(trio.supervisor, mid, settle_s)
+        await anyio.sleep(0.5)  # the writer goes on past the settled state
+        tg.cancel_scope.cancel()
+    outcome.state, outcome.error, outcome.non_terminal = state, error, not settled
+    await check(trio, mid, writer, outcome)

@@ -1,5 +1,6 @@
 """The faults the harness injects below the process level: a network partition (network
-namespaces and a veth pair) and a full disk (a small tmpfs). Both need root; each has a
+namespaces and a veth pair), a full disk (a small tmpfs), and cut connections on the
+links to the target (a TCP proxy in front of it). The first two need root; each has a
 probe that says why it cannot run instead of failing.
 """
 
@@ -10,8 +11,12 @@ import os
 import subprocess
 from typing import TYPE_CHECKING
 
+import anyio
+
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from anyio.abc import SocketStream, TaskGroup
 
 
 class Partition:
@@ -116,3 +121,69 @@ def partition_unavailable() -> str | None:
     finally:
         probe.delete()
     return None
+
+
+class LinkProxy:
+    """A TCP proxy in front of the target: the supervisor's admin calls, the source's peer
+    stream and the writes forwarded after the cutover all reach the target through it.
+
+    :meth:`cut` resets every open connection and refuses new ones (accepted, then closed
+    at once: the peer sees its connection cut) until :meth:`heal`. The harness's own
+    reads go to the target directly.
+    """
+
+    def __init__(self, tg: TaskGroup) -> None:
+        self._tg = tg
+        self.port = 0
+        self._upstream: tuple[str, int] | None = None
+        self._cut = False
+        self._open: set[SocketStream] = set()
+
+    async def start(self, upstream_host: str, upstream_port: int) -> None:
+        """Listen on a free loopback port, forwarding to ``upstream`` (serves in the task
+        group given at construction: cancel it to stop)."""
+        self._upstream = (upstream_host, upstream_port)
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        self._tg.start_soon(listener.serve, self._handle, self._tg)
+
+    @property
+    def url(self) -> str:
+        """The URL the topology gives for the target."""
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _handle(self, client: SocketStream) -> None:
+        assert self._upstream is not None
+        async with client:
+            if self._cut:
+                return
+            try:
+                server = await anyio.connect_tcp(*self._upstream)
+            except OSError:  # the target is down: the client sees a cut connection
+                return
+            async with server, anyio.create_task_group() as tg:
+                self._open.update((client, server))
+                tg.start_soon(self._pump, client, server, tg)
+                tg.start_soon(self._pump, server, client, tg)
+            self._open.difference_update((client, server))
+
+    @staticmethod
+    async def _pump(src: SocketStream, dst: SocketStream, tg: TaskGroup) -> None:
+        try:
+            async for chunk in src:
+                await dst.send(chunk)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass  # a cut or a closed side: the connection ends
+        tg.cancel_scope.cancel()  # one side ended: end the other
+
+    async def cut(self) -> None:
+        """Reset every open connection; refuse new ones until :meth:`heal`."""
+        self._cut = True
+        for stream in list(self._open):
+            with contextlib.suppress(OSError, anyio.BrokenResourceError):
+                await stream.aclose()
+        self._open.clear()
+
+    def heal(self) -> None:
+        """Let connections through again."""
+        self._cut = False

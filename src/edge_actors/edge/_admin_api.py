@@ -3,8 +3,9 @@
 Edge layer. Every route here is behind the bearer-token check of the daemon's middleware
 (401 and nothing changed without it). Transfers live in ``_transfer_api``. While a
 cutover of a workload runs, its hold, release, status and drop are refused (409). A
-create, status, hold, release, activate or cutover that carries an ``epoch`` lower than
-one the edge has seen for that workload is refused (409 ``stale_epoch``, :mod:`._fence`).
+create, status, hold, release, activate, cutover or drop (``?epoch=``) that carries an
+``epoch`` lower than one the edge has seen for that workload is refused (409
+``stale_epoch``, :mod:`._fence`); an activation at an epoch an undo burned here too.
 A create, status change, release to ``moved`` or cutover that names a ``migration_id``
 binds the workload's copy here to that migration (what the peer stream checks). The
 routes see the daemon, its router and its cutover saga only through the narrow
@@ -98,7 +99,9 @@ class AdminRouting(Protocol):
 
     def check_no_cutover(self, name: str) -> None: ...
 
-    def admit_epoch(self, name: str, epoch: int | None) -> None: ...
+    def admit_epoch(
+        self, name: str, epoch: int | None, status: WorkloadStatus | None = None
+    ) -> None: ...
 
     def set_route(
         self,
@@ -126,6 +129,8 @@ class Cutovers(Protocol):
     """Runs a whole cutover of a workload from this edge (the cutover saga)."""
 
     async def run(self, name: str, req: CutoverRequest) -> CutoverAnswer: ...
+
+    async def activate(self, name: str, req: ActivateRequest) -> WorkloadInfo: ...
 
 
 def add_admin_routes(
@@ -168,6 +173,7 @@ def add_admin_routes(
     async def drop_workload(request: web.Request) -> web.Response:
         name = workload(request)
         forget = request.query.get("forget", "").lower() in ("1", "true", "yes")
+        router.admit_epoch(name, _query_epoch(request))
         await router.drop(name, forget=forget)
         return web.Response(status=204)
 
@@ -176,7 +182,7 @@ def add_admin_routes(
         body = await decode_json(request, SetStatus)
         _check_grant_status(credential_of(request), body)
         router.check_no_cutover(name)
-        router.admit_epoch(name, body.epoch)
+        router.admit_epoch(name, body.epoch, body.status)
         router.set_route(name, body.status, body.moved_to, migration_id=body.migration_id)
         return json_response(await router.info(name))
 
@@ -211,8 +217,7 @@ def add_admin_routes(
     async def activate(request: web.Request) -> web.Response:
         name = workload(request)
         body = await decode_json(request, ActivateRequest)
-        router.check_no_cutover(name)
-        return json_response(await router.activate(name, body.min_lsn, body.digest, body.epoch))
+        return json_response(await cutovers.activate(name, body))
 
     async def cutover(request: web.Request) -> web.Response:
         name = workload(request)
@@ -287,6 +292,20 @@ def _check_grant_status(credential: Credential, body: SetStatus) -> None:
             f"credential {credential.name!r} may only set status 'incoming' for its own "
             "migration (a cutover's undo); other status changes need the admin credential",
         )
+
+
+def _query_epoch(request: web.Request) -> int | None:
+    """The ``epoch`` query parameter (a DELETE has no body), ``None`` when absent.
+
+    Raises:
+        HttpError: 400 when it is not an integer >= 0.
+    """
+    raw = request.query.get("epoch")
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise HttpError(400, "invalid_query", f"epoch: expected an integer >= 0, got {raw!r}")
+    return int(raw)
 
 
 def _check_lease(lease_s: float | None, limit: float) -> None:

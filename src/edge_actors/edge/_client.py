@@ -390,9 +390,16 @@ class AdminClient(_Client):
         body = CreateWorkload(name=name, status=status, epoch=epoch, migration_id=migration_id)
         return _decode(await self._call("POST", "/admin/workloads", body), WorkloadInfo)
 
-    async def drop_workload(self, name: str, *, forget: bool = False) -> None:
-        """``DELETE /admin/workloads/{name}``; a ``moved`` route is kept unless ``forget``."""
-        await self._call("DELETE", self._w(name) + ("?forget=1" if forget else ""))
+    async def drop_workload(
+        self, name: str, *, forget: bool = False, epoch: int | None = None
+    ) -> None:
+        """``DELETE /admin/workloads/{name}``; a ``moved`` route is kept unless ``forget``
+        (fenced by ``epoch`` when given: the ``epoch`` query parameter)."""
+        query = [("forget", "1")] if forget else []
+        if epoch is not None:
+            query.append(("epoch", str(epoch)))
+        suffix = "?" + "&".join(f"{k}={v}" for k, v in query) if query else ""
+        await self._call("DELETE", self._w(name) + suffix)
 
     async def set_status(
         self,

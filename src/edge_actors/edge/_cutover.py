@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from edge_actors.transfer import TransferProgress
 
-    from ._models import CutoverRequest
+    from ._models import ActivateRequest, CutoverRequest, WorkloadInfo
     from ._router import WorkloadRouter
     from ._transfer_api import Transfers
 
@@ -91,6 +91,22 @@ class CutoverSaga:
         self._transfers = transfers
         self._session = session
         self._pause = pause or PauseHook()
+
+    async def activate(self, name: str, req: ActivateRequest) -> WorkloadInfo:
+        """The target's side of a cutover: confirm ``req.min_lsn`` (and digest), go active.
+
+        Pauses first at the ``activating`` test step (off by default), so a test can make
+        the activation act late, after the source has undone the cutover.
+
+        Raises:
+            StaleEpoch: ``req.epoch`` is lower than one seen here, or was burned here by
+                an undo (a late activation: nothing changed).
+            CutoverInProgress, NoSuchWorkload, WorkloadIsMoved, LsnBehind,
+                DigestMismatch: Not activated (nothing changed).
+        """
+        await self._pause.reached("activating")
+        self._router.check_no_cutover(name)
+        return await self._router.activate(name, req.min_lsn, req.digest, req.epoch)
 
     async def run(self, name: str, req: CutoverRequest) -> CutoverAnswer:
         """Cut ``name`` over to ``req.target_url`` in one call (this edge is the source).

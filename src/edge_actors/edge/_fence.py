@@ -18,6 +18,11 @@ The file also keeps, per workload:
 * ``activated_lsn`` / ``activated_digest``: what an activation on this edge confirmed
   (the source's digest at the hold LSN, equal to its own), so a restarted supervisor can
   still compare both digests at the cutover LSN after the workload has taken new writes.
+* ``undone_epoch``: the highest epoch at which this edge was told to step back to
+  ``incoming`` (a cutover's undo, a rollback, the reconciler). That epoch is *burned*
+  here: an activation carrying it, or a lower one, is refused (:class:`StaleEpoch`), so a
+  stalled activation that acts after its cutover was undone cannot make a second active
+  copy. A retried cutover takes a new epoch from the control plane's journal.
 
 A command without an epoch (``None``) is not fenced: existing callers and tests that
 predate fencing keep working; the migration engine always sends one.
@@ -35,6 +40,8 @@ from ._routing import read_state_file, write_state_file
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from ._models import WorkloadStatus as RouteStatus
+
 __all__ = ["EpochFence", "FenceEntry"]
 
 
@@ -45,6 +52,7 @@ class FenceEntry(msgspec.Struct, frozen=True, kw_only=True):
     retiring_to: str | None = None
     activated_lsn: int | None = None
     activated_digest: str | None = None
+    undone_epoch: int = 0
 
 
 class _FenceFile(msgspec.Struct):
@@ -75,24 +83,34 @@ class EpochFence:
         """What is known of ``name`` (epoch 0 when nothing)."""
         return self._entries.get(name) or FenceEntry()
 
-    def admit(self, name: str, epoch: int | None) -> None:
+    def admit(self, name: str, epoch: int | None, status: RouteStatus | None = None) -> None:
         """Check ``epoch`` against the highest seen for ``name`` and record it if higher.
 
-        ``None`` is admitted without a check (a command from before fencing).
+        ``None`` is admitted without a check (a command from before fencing). With
+        ``status``, the command changes the workload's route: ``active`` is also refused
+        at a burned epoch (``<= undone_epoch``), and ``incoming`` burns ``epoch``.
 
         Raises:
-            StaleEpoch: ``epoch`` is lower than the highest seen (nothing recorded).
+            StaleEpoch: ``epoch`` is lower than the highest seen, or an activation at a
+                burned epoch (nothing recorded).
         """
         if epoch is None:
             return
         entry = self.get(name)
+        if status == "active" and epoch <= entry.undone_epoch:
+            raise StaleEpoch(
+                f"workload {name!r}: activation at epoch {epoch} refused, this edge was "
+                f"set back to incoming at epoch {entry.undone_epoch} (an undone cutover "
+                "burns its epoch; a retried one carries a newer epoch)"
+            )
         if epoch < entry.epoch:
             raise StaleEpoch(
                 f"workload {name!r}: command carries epoch {epoch}, this edge has seen "
                 f"epoch {entry.epoch}; refused (a newer owner decision exists)"
             )
-        if epoch > entry.epoch:
-            self._put(name, msgspec.structs.replace(entry, epoch=epoch))
+        undone = max(entry.undone_epoch, epoch) if status == "incoming" else entry.undone_epoch
+        if epoch > entry.epoch or undone != entry.undone_epoch:
+            self._put(name, msgspec.structs.replace(entry, epoch=epoch, undone_epoch=undone))
 
     def retire(self, name: str, target_url: str | None) -> None:
         """Mark ``name`` as being handed to ``target_url`` (``None``: clear the mark)."""

@@ -245,18 +245,30 @@ class HttpEdgeGateway(AsyncClosing):
         )
 
     async def create_workload(
-        self, edge: str, workload: str, status: WorkloadRouting, *, migration_id: str | None = None
+        self,
+        edge: str,
+        workload: str,
+        status: WorkloadRouting,
+        *,
+        migration_id: str | None = None,
+        epoch: int | None = None,
     ) -> None:
-        """``POST /admin/workloads``, the copy bound to ``migration_id``."""
+        """``POST /admin/workloads``, the copy bound to ``migration_id`` (fenced by
+        ``epoch``)."""
         if status == "moved":
             raise EdgeUnreachable("a workload is created active or incoming, not moved")
         async with _translated(edge, "create workload", workload):
-            await self._admin(edge).create_workload(workload, status, migration_id=migration_id)
+            await self._admin(edge).create_workload(
+                workload, status, migration_id=migration_id, epoch=epoch
+            )
 
-    async def drop_workload(self, edge: str, workload: str, *, keep_route: bool = False) -> None:
-        """``DELETE /admin/workloads/{w}``; a ``moved`` route survives when ``keep_route``."""
+    async def drop_workload(
+        self, edge: str, workload: str, *, keep_route: bool = False, epoch: int | None = None
+    ) -> None:
+        """``DELETE /admin/workloads/{w}``; a ``moved`` route survives when ``keep_route``
+        (fenced by ``epoch``)."""
         async with _translated(edge, "drop workload", workload):
-            await self._admin(edge).drop_workload(workload, forget=not keep_route)
+            await self._admin(edge).drop_workload(workload, forget=not keep_route, epoch=epoch)
 
     async def set_status(
         self,

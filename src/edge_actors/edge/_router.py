@@ -143,14 +143,19 @@ class WorkloadRouter:
             raise EdgeError(f"edge {self.name!r} is not running; no epoch file")
         return self._fence
 
-    def admit_epoch(self, name: str, epoch: int | None) -> None:
-        """Fence a routing command on ``name`` by its ``epoch`` (``None``: not fenced).
+    def admit_epoch(
+        self, name: str, epoch: int | None, status: WorkloadStatus | None = None
+    ) -> None:
+        """Fence a routing command on ``name`` by its ``epoch`` (``None``: not fenced);
+        ``status``: the route it sets (``incoming`` burns the epoch, ``active`` is refused
+        at a burned one, see :meth:`EpochFence.admit`).
 
         Raises:
-            StaleEpoch: A higher epoch was seen for ``name`` (nothing changed).
+            StaleEpoch: A higher epoch was seen for ``name``, or an activation at a burned
+                epoch (nothing changed).
         """
         validate_workload_name(name)
-        self.fence.admit(name, epoch)
+        self.fence.admit(name, epoch, status)
 
     # -- routing ---------------------------------------------------------------------------
 
@@ -297,11 +302,12 @@ class WorkloadRouter:
 
         Raises:
             NoSuchWorkload: Unknown or no data here.
-            StaleEpoch: A higher epoch was seen (nothing changed).
+            StaleEpoch: A higher epoch was seen, or ``epoch`` was burned here by an undo
+                (nothing changed).
             WorkloadIsMoved, LsnBehind, DigestMismatch: Not activated (nothing changed).
         """
         route = self.route_with_data(name)
-        self.fence.admit(name, epoch)
+        self.fence.admit(name, epoch, "active")
         if route.status == "moved":
             raise WorkloadIsMoved(f"workload {name!r} is moved on {self.name}; not activated")
         stats = await self.registry.get(name).stats()

@@ -29,6 +29,7 @@ from edge_actors.errors import ConfigError
 from ._errors import EdgeUnreachable, IllegalTransition, MigrationError, WorkloadNotOnEdge
 from ._messages import GetResume, Intent, IntentKind, Run, RunEnded
 from ._models import TERMINAL_STATES
+from ._reconciler import EdgeAnswered
 from ._runner import MigrationFailure
 from ._slots import LinkSlots
 from ._transitions import check_transition
@@ -210,8 +211,9 @@ class _Run(Migration):
 
         The run shows ``waiting for edge X since T`` (status and progress detail) and
         waits the policy's capped exponential backoff on the clock until the edge answers
-        its health check; then it clears the detail, reloads its journaled position and
-        runs ``work`` again. An outage longer than ``outage_budget_s`` raises the error (a
+        its health check; then it clears the detail, has the supervisor run a reconciler
+        pass for the workloads on that edge, reloads its journaled position and runs
+        ``work`` again. An outage longer than ``outage_budget_s`` raises the error (a
         crash: the restart budget, then the rollback, which waits edges out the same way).
         """
         ctx = self.ctx
@@ -238,6 +240,8 @@ class _Run(Migration):
                     if self.clock.monotonic() - since[0] >= ctx.outage_budget_s:
                         raise
                 await self.detail("")
+                if exc.edge is not None:  # other migrations' workloads on it: a pass now
+                    await self.ask(EdgeAnswered(exc.edge))
                 await self.resume_point()
 
     def _next_intent(self) -> Intent | None:

@@ -165,14 +165,24 @@ class EdgeGateway(Protocol):
         ...
 
     async def create_workload(
-        self, edge: str, workload: str, status: WorkloadRouting, *, migration_id: str | None = None
+        self,
+        edge: str,
+        workload: str,
+        status: WorkloadRouting,
+        *,
+        migration_id: str | None = None,
+        epoch: int | None = None,
     ) -> None:
         """Create an empty workload (``active`` or ``incoming``), bound to ``migration_id``
-        (the only migration whose peer streams the edge lets into it)."""
+        (the only migration whose peer streams the edge lets into it); refused by the edge
+        (:class:`EdgeUnreachable`) when it has seen a higher ``epoch``."""
         ...
 
-    async def drop_workload(self, edge: str, workload: str, *, keep_route: bool = False) -> None:
-        """Delete a workload's data; ``keep_route`` keeps its ``moved`` redirect."""
+    async def drop_workload(
+        self, edge: str, workload: str, *, keep_route: bool = False, epoch: int | None = None
+    ) -> None:
+        """Delete a workload's data; ``keep_route`` keeps its ``moved`` redirect; refused
+        by the edge (:class:`EdgeUnreachable`) when it has seen a higher ``epoch``."""
         ...
 
     async def set_status(

@@ -21,6 +21,8 @@ from typing import Any
 
 import anyio
 
+from edge_actors._test_hooks import PauseHook
+
 from ._errors import EdgeUnreachable, WorkloadNotOnEdge
 from ._gateway import CutoverSpec, EdgeWorkload
 from ._rounds import Rounds
@@ -129,8 +131,9 @@ class Phases(Rounds):
             try:
                 info = await self.gw.workload_info(plan.target_edge, w)
             except WorkloadNotOnEdge:
+                epoch = (await self.owner(w)).epoch  # fenced: a newer owner step refuses it
                 await self.gw.create_workload(
-                    plan.target_edge, w, "incoming", migration_id=self.mid
+                    plan.target_edge, w, "incoming", migration_id=self.mid, epoch=epoch
                 )
                 self.wl[w].created_on_target = True
                 return
@@ -325,16 +328,22 @@ class Phases(Rounds):
             lease_s=self.hold_lease_s(),
             deadline_ms=plan.constraints.max_downtime_s * 1000 + round_trip_ms,
         )
-        # The source finishes or undoes the cutover itself; do not abandon the call.
+        # The source finishes or undoes the cutover itself; do not abandon the call. Only
+        # the call is shielded: an ask to a supervisor that is stopping would never be
+        # answered, so the outcome is journaled outside (a stop cancels there, and the
+        # next run learns the cutover from the edges).
+        started = time.monotonic()
+        failed: EdgeUnreachable | None = None
         with anyio.CancelScope(shield=True):
-            started = time.monotonic()
             try:
                 result = await self.gw.cutover(plan.source_edge, plan.target_edge, spec)
             except EdgeUnreachable as exc:
-                await self._cutover_undone(w, exc, (time.monotonic() - started) * 1000)
-                raise
-            own_ms = (time.monotonic() - started) * 1000
-            await self.settle_owner(w, plan.target_edge, owner.epoch)
+                failed = exc
+        own_ms = (time.monotonic() - started) * 1000
+        if failed is not None:
+            await self._cutover_undone(w, failed, own_ms)
+            raise failed
+        await self.settle_owner(w, plan.target_edge, owner.epoch)
         wc.routing = "target"
         wc.cutover_lsn = result.hold_lsn
         wc.acked_lsn = max(wc.acked_lsn, result.hold_lsn)
@@ -396,6 +405,7 @@ class Phases(Rounds):
         await self.checkpoint("cutover done")
 
     async def _validate(self, names: tuple[str, ...]) -> None:
+        await PauseHook.from_env().reached("validating")  # a fault test's hook; off by default
         plan = self.plan
         for w in names:
             wc = self.wl[w]
@@ -433,7 +443,8 @@ class Phases(Rounds):
 
     async def _cleanup(self) -> None:
         async def drop(w: str) -> None:
-            await self.gw.drop_workload(self.plan.source_edge, w, keep_route=True)
+            epoch = (await self.owner(w)).epoch
+            await self.gw.drop_workload(self.plan.source_edge, w, keep_route=True, epoch=epoch)
 
         await self.each((w for w in self.plan.workloads if self.wl[w].routing == "target"), drop)
 

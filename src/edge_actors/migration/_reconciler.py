@@ -20,8 +20,14 @@ exists):
 
 It never activates a copy that is ``incoming`` or ``moved`` (that is a migration's job,
 with data checks): an owner that reports either is logged and left to the migration.
-An edge that does not answer is skipped until the next pass. The periodic pass covers an
-edge that reconnects: the next pass after it answers drives it.
+
+**Reconnects.** An edge that does not answer is skipped, and the pass reports it
+(:class:`ReconcileDone`). The next pass, while it waits for its interval, polls the
+health of those edges with capped exponential backoff (on the injected clock) and runs
+as soon as one answers again, for the workloads on the edges that came back. A run that
+waited out an edge tells the supervisor when it answers again (:class:`EdgeAnswered`):
+a pass still waiting is replaced by one that runs now for that edge; one already working
+is followed at once by another for it.
 """
 
 from __future__ import annotations
@@ -31,9 +37,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from edge_actors._log import get_logger
-from edge_actors.actors import Actor
+from edge_actors.actors import Actor, Backoff
 
-from ._errors import MigrationError, WorkloadNotOnEdge
+from ._errors import EdgeUnreachable, MigrationError, WorkloadNotOnEdge
 from ._ownership import OwnerRecord  # msgspec resolves ReconcileItem's annotations
 
 if TYPE_CHECKING:
@@ -44,6 +50,8 @@ if TYPE_CHECKING:
     from ._runs import RunTable
 
 __all__ = [
+    "EdgeAnswered",
+    "ReconcileDone",
     "ReconcileItem",
     "ReconcilePass",
     "ReconcileSettle",
@@ -54,10 +62,34 @@ __all__ = [
 
 _ASK_TIMEOUT_S = 30.0
 _NAME = "migration-reconciler"
+RECONNECT_BACKOFF = Backoff(initial_s=0.5, factor=2.0, max_s=5.0)
+"""How often a waiting pass asks an edge the last pass could not reach whether it answers."""
 
 
 class ReconcileWork(msgspec.Struct, frozen=True):
-    """Reconciler -> supervisor: which owner records to check; reply: ``list[ReconcileItem]``."""
+    """Reconciler -> supervisor: which owner records to check; reply: ``list[ReconcileItem]``.
+
+    Attributes:
+        passes: the number of the pass asking (the supervisor knows it is working).
+        only: only records of migrations with one of these edges (``None``: every one).
+    """
+
+    passes: int = 0
+    only: tuple[str, ...] | None = None
+
+
+class ReconcileDone(msgspec.Struct, frozen=True):
+    """Reconciler -> supervisor, at the end of a pass: the edges that did not answer
+    (the next pass watches them); reply: None."""
+
+    unreachable: tuple[str, ...]
+
+
+class EdgeAnswered(msgspec.Struct, frozen=True):
+    """Migration run -> supervisor (tell): an edge it waited out answers again; the
+    supervisor runs a reconciler pass for the workloads on it."""
+
+    edge: str
 
 
 class ReconcileItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,6 +122,9 @@ class ReconcilerActor(Actor[ReconcilePass]):
         clock: the delay before the pass (the injected clock).
         delay_s: how long to wait before the pass.
         passes: the number of this pass (logs).
+        watch: edges the last pass could not reach: the pass starts early, for them, as
+            soon as one answers its health check.
+        only: reconcile only migrations with one of these edges (``None``: all).
     """
 
     def __init__(
@@ -99,31 +134,62 @@ class ReconcilerActor(Actor[ReconcilePass]):
         clock: Clock,
         delay_s: float,
         passes: int,
+        watch: tuple[str, ...] = (),
+        only: tuple[str, ...] | None = None,
     ) -> None:
         self.supervisor = supervisor
         self.gateway = gateway
         self.clock = clock
         self.delay_s = delay_s
         self.passes = passes
+        self.watch = watch
+        self.only = only
+        self.unreachable: set[str] = set()
         self.rlog = get_logger("migration.reconciler", passes=passes)
 
     async def on_start(self) -> None:
         self.ref.tell_nowait(ReconcilePass())
 
     async def receive(self, message: ReconcilePass) -> None:
-        if self.delay_s > 0:
-            await self.clock.sleep(self.delay_s)  # killed by the supervisor when it stops
+        only = await self._wait()  # killed by the supervisor when it stops
         items: list[ReconcileItem] = await self.supervisor.ask(
-            ReconcileWork(), timeout=_ASK_TIMEOUT_S
+            ReconcileWork(self.passes, only), timeout=_ASK_TIMEOUT_S
         )
         for item in items:
             try:
                 await self._reconcile(item)
             except MigrationError as exc:  # an edge down, a newer epoch: the next pass
+                if isinstance(exc, EdgeUnreachable) and exc.edge is not None:
+                    self.unreachable.add(exc.edge)
                 self.rlog.warning(
                     "reconcile.skipped", workload=item.record.workload, error=str(exc)
                 )
+        await self.supervisor.ask(
+            ReconcileDone(tuple(sorted(self.unreachable))), timeout=_ASK_TIMEOUT_S
+        )
         self.stop()  # the supervisor, watching, schedules the next pass
+
+    async def _wait(self) -> tuple[str, ...] | None:
+        """Wait ``delay_s``; return early when a watched edge answers again.
+
+        Returns:
+            The edges to reconcile for (``only``; the ones that came back), or ``None``
+            for every migration.
+        """
+        if not self.watch:
+            if self.delay_s > 0:
+                await self.clock.sleep(self.delay_s)
+            return self.only
+        deadline = self.clock.monotonic() + self.delay_s
+        attempt = 0
+        while (left := deadline - self.clock.monotonic()) > 0:
+            await self.clock.sleep(min(left, RECONNECT_BACKOFF.delay(attempt)))
+            attempt += 1
+            back = tuple([edge for edge in self.watch if await self.gateway.health(edge)])
+            if back:
+                self.rlog.info("reconcile.edges_back", edges=back)
+                return back
+        return self.only
 
     async def _reconcile(self, item: ReconcileItem) -> None:
         record, gw = item.record, self.gateway
@@ -134,6 +200,9 @@ class ReconcilerActor(Actor[ReconcilePass]):
                 infos[edge] = await gw.workload_info(edge, w)
             except WorkloadNotOnEdge:
                 infos[edge] = None
+            except EdgeUnreachable as exc:
+                exc.edge = exc.edge or edge  # the next pass watches it
+                raise
         owner = record.owner_edge
         if record.handing_to is not None:
             new = infos.get(record.handing_to)
@@ -184,23 +253,53 @@ class Reconciler:
         self._clock = table.clock
         self.interval_s = interval_s
         self.passes = 0
+        self.working = 0
+        """The number of the pass that took its work (``!= passes``: it still waits)."""
+        self.unreachable: tuple[str, ...] = ()
+        """The edges the last pass could not reach (the next one watches them)."""
+        self._reconnected: set[str] = set()
         self._actor: ActorRef[Any] | None = None
         self._stopped = False
 
     async def schedule(self, delay_s: float) -> None:
-        """Start the next pass, which waits ``delay_s`` first (none after :meth:`stop`)."""
+        """Start the next pass, which waits ``delay_s`` first (none after :meth:`stop`).
+
+        Edges that answered again while the last pass worked make the next pass run at
+        once, for them; edges the last pass could not reach are watched by the next one.
+        """
         if self._stopped:
             return
         self.passes += 1
-        passes = self.passes
+        passes, watch = self.passes, self.unreachable
+        only: tuple[str, ...] | None = None
+        if self._reconnected:
+            delay_s, only = 0.0, tuple(sorted(self._reconnected))
+            self._reconnected.clear()
 
         def factory() -> ReconcilerActor:
-            return ReconcilerActor(self._supervisor, self._gateway, self._clock, delay_s, passes)
+            return ReconcilerActor(
+                self._supervisor, self._gateway, self._clock, delay_s, passes, watch, only
+            )
 
         self._actor = await self._runs.spawn_child(
             factory, name=f"{_NAME}-{passes}", restart="temporary"
         )
         await self._system.watch(self._supervisor, self._actor)
+
+    async def edge_answered(self, edge: str) -> None:
+        """An edge a run waited out answers again: reconcile the workloads on it now.
+
+        A pass still waiting for its interval is replaced by one that runs at once for
+        ``edge``; a pass already working is followed at once by one for ``edge``.
+        """
+        self._reconnected.add(edge)
+        actor = self._actor
+        if self._stopped or self.working == self.passes or actor is None:
+            return
+        self._actor = None
+        if actor.is_alive:
+            await self._system.kill(actor)  # it has only waited: nothing half done
+        await self.schedule(0.0)
 
     def is_pass(self, actor_name: str) -> bool:
         """Whether ``actor_name`` is the current pass (its end schedules the next)."""

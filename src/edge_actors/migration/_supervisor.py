@@ -76,7 +76,14 @@ from ._messages import (
 )
 from ._models import RUNNING_STATES, TERMINAL_STATES, ServiceDefaults
 from ._ownership import Owners
-from ._reconciler import ReconcileItem, Reconciler, ReconcileSettle, ReconcileWork
+from ._reconciler import (
+    EdgeAnswered,
+    ReconcileDone,
+    ReconcileItem,
+    Reconciler,
+    ReconcileSettle,
+    ReconcileWork,
+)
 from ._registry import MigrationRecord, Registry
 from ._runs import RestartPolicy, RunTable
 from ._scheduler import Preempt, Scheduler, Start
@@ -287,8 +294,15 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
                 for mid in self.runs:
                     self.runs.send_intent(mid, "shutdown")
                 return None
-            case ReconcileWork():
-                return await self._reconcile_work()
+            case ReconcileWork(passes=passes, only=only):
+                self.reconciler.working = passes
+                return await self._reconcile_work(only)
+            case ReconcileDone(unreachable=edges):
+                self.reconciler.unreachable = edges
+                return None
+            case EdgeAnswered(edge=edge):
+                await self.reconciler.edge_answered(edge)
+                return None
             case ReconcileSettle(workload=w, owner_edge=edge, epoch=epoch, migration_id=mid):
                 return await self.owners.settle(w, edge, epoch, mid)
         raise InvalidRequest(f"migration supervisor: unknown message {short(message)}")
@@ -473,14 +487,17 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
                 await self._start_run(record, "rollback")
         await self._schedule()
 
-    async def _reconcile_work(self) -> list[ReconcileItem]:
-        """The owner records whose migration is known and has no run going."""
+    async def _reconcile_work(self, only: tuple[str, ...] | None) -> list[ReconcileItem]:
+        """The owner records whose migration is known and has no run going (with ``only``:
+        whose migration's source or target is one of those edges)."""
         items = []
         for record in await self.owners.all():
             migration = self.registry.records.get(record.migration_id)
             if migration is None or record.migration_id in self.runs:
                 continue
             plan = migration.plan
+            if only is not None and not {plan.source_edge, plan.target_edge} & set(only):
+                continue
             items.append(ReconcileItem(
                 record=record, source_edge=plan.source_edge, target_edge=plan.target_edge
             ))  # fmt: skip

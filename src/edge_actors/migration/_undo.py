@@ -36,8 +36,9 @@ class Migration(Phases):
         await self.enter("cancelled")
 
     async def _drop_target(self, w: str) -> None:
+        epoch = (await self.owner(w)).epoch  # fenced: a newer owner step refuses the drop
         try:
-            await self.gw.drop_workload(self.plan.target_edge, w, keep_route=True)
+            await self.gw.drop_workload(self.plan.target_edge, w, keep_route=True, epoch=epoch)
         except WorkloadNotOnEdge:
             return
 

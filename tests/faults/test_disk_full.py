@@ -85,7 +85,7 @@ async def test_full_disk_is_507_with_bounded_log_and_recovers(
         await edge.kill()
 
 
-async def test_target_disk_full_during_sync_is_reported_and_loses_nothing(
+async def test_target_disk_full_during_sync_is_waited_out_and_loses_nothing(
     tmp_path: Path,
 ) -> None:
     reason = disk_unavailable(tmp_path)
@@ -94,6 +94,7 @@ async def test_target_disk_full_during_sync_is_reported_and_loses_nothing(
     outcome = await run_trial(tmp_path, "disk_full", "target", "sync", seed=5, settle_s=40.0)
     assert outcome.fault_landed
     assert outcome.ok, outcome.problems()
-    assert outcome.state in ("completed", "rolled_back"), outcome.error
-    if outcome.state == "rolled_back":  # the target refused the stream for its full disk
-        assert "insufficient_storage" in (outcome.error or "")
+    # The refused stream (507 insufficient_storage) is waited out with backoff until the
+    # ballast is deleted, then the copy goes on: not a crash that exhausts the restarts
+    # and rolls back (it did while the failure reached the run wrapped in task groups).
+    assert outcome.state == "completed", outcome.error

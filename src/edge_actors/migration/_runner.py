@@ -358,12 +358,17 @@ class Runner:
                     elapsed[w] = time.monotonic() - started
                 self.shipped[w] = (final.raw_bytes, final.records)
 
-        async with anyio.create_task_group() as outer:
-            outer.start_soon(self._ticker)
-            async with anyio.create_task_group() as tg:
-                for _ in range(min(self.gate.per_plan, len(jobs))):
-                    tg.start_soon(worker)
-            outer.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as outer:
+                outer.start_soon(self._ticker)
+                async with anyio.create_task_group() as tg:
+                    for _ in range(min(self.gate.per_plan, len(jobs))):
+                        tg.start_soon(worker)
+                outer.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # Raised as itself, like one transfer's failure: an edge outage or a full disk
+            # (EdgeUnreachable) is then waited out by the run instead of crashing it.
+            raise _first_error(group) from None
         return elapsed
 
     async def each(self, names: Iterable[str], call: Callable[[str], Awaitable[None]]) -> None:

@@ -26,6 +26,8 @@ import asyncpg
 import pytest
 
 from edge_actors.edge import AdminClient, EdgeEndpoint, EdgeHTTPError, MigrationClient
+from edge_actors.errors import ConfigError
+from edge_actors.migration import IllegalTransition, UnknownEdgeName, UnknownMigration
 from edge_actors.runtime import (
     EdgeEnvironment,
     Engine,
@@ -33,6 +35,7 @@ from edge_actors.runtime import (
     LocalRuntime,
     configure_environment_async,
 )
+from edge_actors.runtime._remote_supervisor import RemoteSupervisor
 from edge_actors.workflow import WorkflowBuilder
 from faults._harness import TOKEN, WORKLOAD, Daemon, seed_workload
 
@@ -53,6 +56,8 @@ PLAN: dict[str, Any] = {
     "sync_batch_size": 100,
     "checkpoint_interval": 0.2,
 }
+
+REQUEST = {k: v for k, v in PLAN.items() if k != "operation"}
 
 SCRIPT = """
 import json, sys
@@ -157,6 +162,16 @@ async def test_pause_and_resume_through_a_follower(tmp_path: Path, dsn: str) -> 
             unknown = await run({"operation": "pause_migration", "migration_id": "nope"})
             assert unknown["status"] == "error"
             assert "nope" in unknown["error"]
+            # The daemon's refusals come back as the embedded path's classes.
+            async with RemoteSupervisor(follower.url, TOKEN) as remote:
+                with pytest.raises(UnknownMigration, match="nope"):
+                    await remote.status("nope")
+                with pytest.raises(IllegalTransition, match="completed"):
+                    await remote.resume(mid)  # forwarded: the leader refuses it
+                with pytest.raises(ConfigError, match="strategy"):
+                    await remote.plan({**REQUEST, "strategy": "teleport"})
+                with pytest.raises(UnknownEdgeName, match="edge-nowhere"):
+                    await remote.plan({**REQUEST, "target_edge": "edge-nowhere"})
         finally:
             await anyio.to_thread.run_sync(engine.shutdown)
 

@@ -235,6 +235,9 @@ async def test_a_runtime_alone_takes_the_lease_and_a_replica_follows(
         assert results["exec"]["state"] == "completed", results["exec"]
         assert await _digest(east.url) == ("active", source_digest)
         mid = results["plan"]["migration_id"]
+        for edge in (west, east):  # its commands carried its leadership epoch
+            fence = json.loads((edge.data_dir / "leader_epoch.json").read_text())
+            assert fence["epoch"] == 1
         history = await engine.call_async(env.migration.history, mid)  # on the engine's loop
         assert f"driven by supervisor leader {env.lease.holder_id} (epoch 1)" in [
             e.detail for e in history

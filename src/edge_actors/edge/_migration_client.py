@@ -51,6 +51,10 @@ class _PlanAnswer(msgspec.Struct, kw_only=True):
     plan: MigrationPlan
 
 
+class _Plan(msgspec.Struct):
+    plan: MigrationPlan
+
+
 class _Summaries(msgspec.Struct):
     migrations: list[MigrationSummary]
 
@@ -188,3 +192,7 @@ class MigrationClient(AdminClient):
         """``GET .../checkpoints``: journaled checkpoints, oldest first."""
         path = self._one(migration_id, "/checkpoints")
         return (await self._json("GET", path, _Checkpoints)).checkpoints
+
+    async def plan_of(self, migration_id: str) -> MigrationPlan:
+        """``GET .../plan``: the journaled plan."""
+        return (await self._json("GET", self._one(migration_id, "/plan"), _Plan)).plan

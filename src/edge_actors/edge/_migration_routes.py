@@ -9,7 +9,7 @@ message the Python API and the workflow node give for it.
 
 On a supervisor replica (PostgreSQL journal, ``replica=``), the routes follow the role:
 the leader answers everything from its running service; a follower answers reads
-(status, progress, metrics, history, checkpoints, lists) from the journal and forwards
+(status, progress, metrics, history, checkpoints, plans, lists) from the journal and forwards
 commands (plan, execute, pause, resume, rollback, cancel) to the leader
 (:mod:`._leader_proxy`). ``GET /admin/supervisor`` answers the role, the leadership epoch
 and the leader's URL (the embedded supervisor: always ``leader``, epoch 0).
@@ -225,6 +225,9 @@ def add_migration_routes(
     async def checkpoints(request: web.Request) -> web.Response:
         return _ok({"checkpoints": await reads().checkpoints(mid(request))})
 
+    async def plan_of(request: web.Request) -> web.Response:
+        return _ok({"plan": await reads().plan_of(mid(request))})
+
     async def supervisor(request: web.Request) -> web.Response:
         if replica is not None:
             return _ok(replica.status())
@@ -247,3 +250,4 @@ def add_migration_routes(
     router.add_route("GET", one + "/metrics", guarded(metrics))
     router.add_route("GET", one + "/history", guarded(history))
     router.add_route("GET", one + "/checkpoints", guarded(checkpoints))
+    router.add_route("GET", one + "/plan", guarded(plan_of))

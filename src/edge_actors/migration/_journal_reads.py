@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         Checkpoint,
         HistoryEvent,
         MigrationMetrics,
+        MigrationPlan,
         MigrationProgress,
         MigrationStatus,
         MigrationSummary,
@@ -86,6 +87,10 @@ class JournalReads:
         registry.get(migration_id)
         return await registry.checkpoints(migration_id)
 
+    async def plan_of(self, migration_id: str) -> MigrationPlan:
+        """The journaled plan (``UnknownMigration`` if none)."""
+        return (await self._registry()).get(migration_id).plan
+
 
 class MigrationReads(Protocol):
     """What both a running :class:`~._service.MigrationService` and :class:`JournalReads`
@@ -106,3 +111,5 @@ class MigrationReads(Protocol):
     async def history(self, migration_id: str | None = None) -> list[HistoryEvent]: ...
 
     async def checkpoints(self, migration_id: str) -> list[Checkpoint]: ...
+
+    async def plan_of(self, migration_id: str) -> MigrationPlan: ...

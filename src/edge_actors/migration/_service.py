@@ -75,8 +75,17 @@ if TYPE_CHECKING:
     from edge_actors.clock import Clock
 
     from ._gateway import EdgeGateway
+    from ._journal_reads import MigrationReads
 
-__all__ = ["ROOT_NAME", "RUNS_NAME", "SUPERVISOR_NAME", "MigrationService"]
+__all__ = [
+    "ROOT_NAME",
+    "RUNS_NAME",
+    "SETTLED",
+    "SUPERVISOR_NAME",
+    "MigrationService",
+    "settled",
+    "validate_now",
+]
 
 SUPERVISOR_NAME = "migration-supervisor"
 """The supervisor actor's name: one per actor system."""
@@ -92,7 +101,8 @@ _ROOT_MAX_RESTARTS = 3
 _ROOT_WITHIN_S = 60.0
 
 _ASK_TIMEOUT_S = 30.0
-_SETTLED = frozenset(("completed", "failed", "rolled_back", "cancelled", "paused"))
+SETTLED = frozenset(("completed", "failed", "rolled_back", "cancelled", "paused"))
+"""States ``execute(wait=True)`` returns in (the migration stopped moving by itself)."""
 
 
 def _id(value: object, field: str = "migration_id") -> str:
@@ -120,12 +130,36 @@ def _timeout(value: object, field: str = "timeout") -> float | None:
     return float(value)
 
 
-def _settled(status: MigrationStatus, wanted: set[str], after: MigrationStatus | None) -> bool:
-    """Whether ``wait`` may return ``status`` (see :meth:`MigrationService.wait`)."""
+def settled(status: MigrationStatus, wanted: set[str], after: MigrationStatus | None) -> bool:
+    """Whether ``wait`` may return ``status`` (see :meth:`MigrationService.wait`; a remote
+    supervisor's client waits by the same rule)."""
     since = after is None or status.updated_at > after.updated_at
     reached = status.state in wanted and (since or after is None or status.state != after.state)
     failed_since = status.state == "failed" and after is not None and since
     return reached or status.state in TERMINAL_STATES or failed_since
+
+
+async def validate_now(
+    gateway: EdgeGateway,
+    reads: MigrationReads,
+    migration_id: str,
+    test_endpoints: Iterable[str] = (),
+) -> ValidationReport:
+    """:meth:`MigrationService.validate` over any source of the plan and its checkpoints
+    (the service itself, or a supervisor daemon's client).
+
+    Raises:
+        UnknownMigration: no such migration.
+        ConfigError: a path is not a string starting with ``/``.
+    """
+    paths = [test_endpoints] if isinstance(test_endpoints, str) else list(test_endpoints)
+    for path in paths:
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ConfigError(f"test_endpoints: {short(path)} must be a path starting with '/'")
+    plan = await reads.plan_of(migration_id)
+    checkpoints = await reads.checkpoints(migration_id)
+    journaled = checkpoints[-1].workloads if checkpoints else {}
+    return await validate_plan(gateway, plan, journaled, paths)
 
 
 class MigrationService:
@@ -312,7 +346,7 @@ class MigrationService:
         timeout = _timeout(timeout)
         status: MigrationStatus = await self._ask(Execute(migration_id, auto_rollback))
         if wait:
-            return await self.wait(migration_id, _SETTLED, timeout=timeout)
+            return await self.wait(migration_id, SETTLED, timeout=timeout)
         return status
 
     async def pause(
@@ -465,7 +499,7 @@ class MigrationService:
                     status: MigrationStatus = await self._ask(Subscribe(migration_id, wake))
                     try:
                         while True:
-                            if _settled(status, wanted, after):
+                            if settled(status, wanted, after):
                                 return status
                             await woken.receive()
                             status = await self._ask(GetStatus(migration_id))
@@ -507,15 +541,7 @@ class MigrationService:
             UnknownMigration: no such migration.
             ConfigError: a path is not a string starting with ``/``.
         """
-        migration_id = _id(migration_id)
-        paths = [test_endpoints] if isinstance(test_endpoints, str) else list(test_endpoints)
-        for path in paths:
-            if not isinstance(path, str) or not path.startswith("/"):
-                raise ConfigError(f"test_endpoints: {short(path)} must be a path starting with '/'")
-        plan = await self.plan_of(migration_id)
-        checkpoints = await self.checkpoints(migration_id)
-        journaled = checkpoints[-1].workloads if checkpoints else {}
-        return await validate_plan(self.gateway, plan, journaled, paths)
+        return await validate_now(self.gateway, self, _id(migration_id), test_endpoints)
 
     async def actor_ref(self, migration_id: str) -> ActorRef[Any] | None:
         """The running migration actor of ``migration_id`` (for supervision tests)."""

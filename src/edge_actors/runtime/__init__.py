@@ -11,10 +11,10 @@ from ._engine import Engine as Engine
 from ._engine import EngineState as EngineState
 from ._engine import default_engine as default_engine
 from ._environment import EdgeEnvironment as EdgeEnvironment
-from ._environment import EnvironmentConfig as EnvironmentConfig
 from ._environment import configure_environment as configure_environment
 from ._environment import configure_environment_async as configure_environment_async
 from ._environment import get_environment as get_environment
+from ._environment_config import EnvironmentConfig as EnvironmentConfig
 from ._errors import EngineError as EngineError
 from ._local import LocalRuntime as LocalRuntime
 

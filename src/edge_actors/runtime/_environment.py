@@ -15,14 +15,22 @@ One :class:`EdgeEnvironment` per engine (a process-wide engine service) owns wha
   ``EDGE_ACTORS_JOURNAL`` names another (a SQLite path or a ``postgresql://`` URL);
 - one :class:`~edge_actors.migration.MigrationService` over an ``HttpEdgeGateway`` whose
   topology is a live view of the environment's edges, and one
-  :class:`~edge_actors.monitoring.MonitoringService`.
+  :class:`~edge_actors.monitoring.MonitoringService`. On a PostgreSQL journal the
+  embedded service first takes the journal's leadership lease, like a supervisor
+  replica, and stops if it loses it (``_embedded_lease.py``): it never drives beside
+  replicas;
+- or, with ``EDGE_ACTORS_SUPERVISOR`` naming a supervisor daemon (any replica), no
+  embedded supervisor at all: the migration operations go to that daemon over HTTP
+  (``_remote_supervisor.py``), with the admin credential from
+  ``EDGE_ACTORS_CLUSTER_TOKEN`` or the file named by ``EDGE_ACTORS_CLUSTER_TOKEN_FILE``;
+  the edges are then the daemon's (a topology here only serves monitoring and on-demand
+  validation).
 
 Imports every layer below (edge, migration, monitoring); nothing below imports it.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import shutil
@@ -39,7 +47,6 @@ from edge_actors._log import get_logger
 from edge_actors._private_files import make_private_dir
 from edge_actors.clock import SYSTEM_CLOCK, Clock
 from edge_actors.edge import (
-    DEFAULT_MAX_BYTES,
     EdgeConfig,
     EdgeDaemon,
     EdgeEndpoint,
@@ -51,15 +58,18 @@ from edge_actors.edge import (
 from edge_actors.edge import load_topology as _load_topology
 from edge_actors.errors import ConfigError
 from edge_actors.migration import MigrationService
-from edge_actors.migration.journal import JOURNAL_ENV, parse_journal_url
+from edge_actors.migration.journal import parse_journal_url
 from edge_actors.monitoring import MonitoringService, ProbeTarget
 from edge_actors.schema import EDGE_NAME, EdgeName, convert
 
+from ._embedded_lease import EmbeddedLease
 from ._engine import Engine, default_engine
+from ._environment_config import DATA_DIR_ENV, TOPOLOGY_ENV, EnvironmentConfig
 from ._exit import ExitWatch
+from ._remote_supervisor import MigrationOps, RemoteSupervisor
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Iterator
     from types import TracebackType
 
     from anyio.abc import TaskStatus
@@ -67,20 +77,11 @@ if TYPE_CHECKING:
     from edge_actors.workflow import Services
 
 __all__ = [
-    "DATA_DIR_ENV",
-    "TOPOLOGY_ENV",
     "EdgeEnvironment",
-    "EnvironmentConfig",
     "configure_environment",
     "configure_environment_async",
     "get_environment",
 ]
-
-TOPOLOGY_ENV = "EDGE_ACTORS_TOPOLOGY"
-"""Environment variable naming a topology file (TOML or YAML); unset: embedded edges."""
-
-DATA_DIR_ENV = "EDGE_ACTORS_DATA_DIR"
-"""Environment variable naming the data directory; unset: a temporary one per process."""
 
 _EDGE_NAME = re.compile(EDGE_NAME)
 _EDGES_DIR = "edges"
@@ -91,56 +92,6 @@ _PORT_FILE = "embedded-port"
 _JOURNAL_DIR = "migrations"
 
 _log = get_logger("environment")
-
-
-class EnvironmentConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """How the environment finds its edges and where it keeps its state.
-
-    Attributes:
-        data_dir: the data directory (created); ``None``: a fresh temporary directory,
-            removed when the environment closes.
-        topology_file: a TOML/YAML topology file (see ``edge_actors.edge.load_topology``).
-        topology: the edges by name, given in code (wins over ``topology_file``).
-            With neither, edges are embedded daemons started on first use.
-        cluster_token: the token of embedded edges (default: generated per environment).
-        edge_max_bytes: capacity of each embedded edge in bytes (default 10 GiB, the
-            daemon's; ``None``: unlimited).
-        edge_hold_timeout_s: write-hold safety lease of embedded edges (seconds).
-        journal: the migration journal: a SQLite path or ``sqlite:///PATH``, or a
-            ``postgresql://`` URL (password from the URL or ``PGPASSWORD``); ``None``:
-            SQLite under the data directory's ``migrations/``.
-
-    Raises:
-        ConfigError: a malformed ``journal`` (named with its password redacted).
-    """
-
-    data_dir: str | None = None
-    topology_file: str | None = None
-    topology: dict[str, EdgeEndpoint] | None = None
-    cluster_token: str | None = None
-    edge_max_bytes: int | None = DEFAULT_MAX_BYTES
-    edge_hold_timeout_s: float = 30.0
-    journal: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.journal is not None:
-            parse_journal_url(self.journal, field=f"journal ({JOURNAL_ENV})")
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> EnvironmentConfig:
-        """Read ``EDGE_ACTORS_DATA_DIR``, ``EDGE_ACTORS_TOPOLOGY`` and
-        ``EDGE_ACTORS_JOURNAL`` (empty means unset)."""
-        environ = os.environ if env is None else env
-        return cls(
-            data_dir=environ.get(DATA_DIR_ENV) or None,
-            topology_file=environ.get(TOPOLOGY_ENV) or None,
-            journal=environ.get(JOURNAL_ENV) or None,
-        )
-
-    @property
-    def embedded(self) -> bool:
-        """Whether edges are embedded daemons (no topology configured)."""
-        return self.topology is None and self.topology_file is None
 
 
 def check_edge_name(edge: object, field: str = "edge") -> str:
@@ -220,13 +171,14 @@ class EdgeEnvironment:
         self._endpoints: dict[str, EdgeEndpoint] = {}
         self._daemons: dict[str, EdgeDaemon] = {}
         self._static: Topology | None = None
-        self._token = self.config.cluster_token or secrets.token_urlsafe(24)
+        self._token = ""  # the embedded edges' (set on entry)
         self._start_lock = anyio.Lock()
         self._stack: AsyncExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._data_dir: Path | None = None
         self._temporary = self.config.data_dir is None
-        self._migration: MigrationService | None = None
+        self._migration: MigrationOps | None = None
+        self._lease: EmbeddedLease | None = None
         self._monitoring: MonitoringService | None = None
         self._gateway: HttpEdgeGateway | None = None
 
@@ -248,11 +200,16 @@ class EdgeEnvironment:
 
     async def __aenter__(self) -> Self:
         static = self._load_static()
+        self._token = self.config.token() or secrets.token_urlsafe(24)
         async with AsyncExitStack() as stack:
             data_dir = await anyio.to_thread.run_sync(self._make_data_dir)
             if self._temporary:
                 stack.callback(self._remove_temporary, data_dir)
             self._data_dir = data_dir
+            # The lease, or the supervisor daemon, before anything else: a refusal fails the
+            # start with its own error (not wrapped by the task groups entered below).
+            self._lease = await self._take_lease(stack, data_dir)
+            remote = await self._connect_supervisor(stack)
             self._tg = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(self._stop_edges)
             if static is not None:
@@ -261,19 +218,17 @@ class EdgeEnvironment:
                 topology: Topology = static
             else:
                 topology = _LiveTopology(self._endpoints)
-                await self._restart_known_edges()
+                if self.config.supervisor is None:
+                    await self._restart_known_edges()
             self._gateway = await stack.enter_async_context(
                 HttpEdgeGateway(topology, clock=self.clock)  # the embedded edges' clock too
             )
             self._monitoring = await stack.enter_async_context(MonitoringService(clock=self.clock))
-            self._migration = await stack.enter_async_context(
-                MigrationService(
-                    self._gateway,
-                    data_dir / _JOURNAL_DIR,
-                    clock=self.clock,
-                    journal=self.config.journal,
-                )
-            )
+            if remote is not None:
+                remote.gateway = self._gateway if static is not None else None
+                self._migration = remote
+            else:
+                self._migration = await self._start_migration(stack, data_dir)
             _log.info(
                 "environment.started",
                 data_dir=str(data_dir),
@@ -283,19 +238,60 @@ class EdgeEnvironment:
                     else f"{DATA_DIR_ENV} or configuration"
                 ),
                 topology=(
-                    "embedded (edges start on first use)"
-                    if static is None
-                    else (self.config.topology_file or "configured in code")
+                    (self.config.topology_file or "configured in code")
+                    if static is not None
+                    else "the supervisor daemon's"
+                    if self.config.supervisor is not None
+                    else "embedded (edges start on first use)"
                 ),
                 edges=sorted(self._endpoints),
                 journal=self._migration.journal_location,
             )
             self._stack = stack.pop_all()
-        if self._engine is not None:
+        if self._engine is not None and isinstance(self._migration, MigrationService):
             self._exit_watch = ExitWatch.register(
-                self._engine, self.migration, self.data_dir, self._temporary, DATA_DIR_ENV
+                self._engine, self._migration, self.data_dir, self._temporary, DATA_DIR_ENV
             )
         return self
+
+    async def _connect_supervisor(self, stack: AsyncExitStack) -> RemoteSupervisor | None:
+        """The supervisor daemon's operations (``None``: no ``supervisor`` configured)."""
+        if self.config.supervisor is None:
+            return None
+        return await stack.enter_async_context(
+            RemoteSupervisor(self.config.supervisor, self._token, clock=self.clock)
+        )
+
+    async def _start_migration(self, stack: AsyncExitStack, data_dir: Path) -> MigrationService:
+        """The embedded service (on a PostgreSQL journal, run while this environment holds
+        the leadership lease)."""
+        gateway = self.gateway
+
+        def make_service(leader: str | None = None) -> MigrationService:
+            return MigrationService(
+                gateway,
+                data_dir / _JOURNAL_DIR,
+                clock=self.clock,
+                journal=self.config.journal,
+                leader=leader,
+            )
+
+        if self._lease is None:
+            return await stack.enter_async_context(make_service())
+        leading = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(leading.cancel_scope.cancel)
+        service: MigrationService = await leading.start(self._lease.run, gateway, make_service)
+        return service
+
+    async def _take_lease(self, stack: AsyncExitStack, data_dir: Path) -> EmbeddedLease | None:
+        """The journal's leadership lease, on a PostgreSQL journal without a supervisor
+        daemon (``None`` otherwise)."""
+        if self.config.journal is None or self.config.supervisor is not None:
+            return None
+        journal = parse_journal_url(self.config.journal)
+        if journal.kind != "postgresql":
+            return None
+        return await stack.enter_async_context(EmbeddedLease(journal, data_dir, clock=self.clock))
 
     async def __aexit__(
         self,
@@ -348,13 +344,29 @@ class EdgeEnvironment:
     @property
     def embedded(self) -> bool:
         """Whether edges are embedded daemons started on first use."""
-        return self._static is None
+        return self._static is None and self.config.supervisor is None
 
     @property
-    def migration(self) -> MigrationService:
-        """The shared migration service."""
+    def lease(self) -> EmbeddedLease | None:
+        """The leadership lease the embedded service holds (PostgreSQL journal only)."""
+        return self._lease
+
+    @property
+    def remote(self) -> bool:
+        """Whether migrations run on a supervisor daemon (``EDGE_ACTORS_SUPERVISOR``)."""
+        return self.config.supervisor is not None
+
+    @property
+    def migration(self) -> MigrationOps:
+        """The shared migration operations (embedded service or supervisor daemon).
+
+        Raises:
+            LeadershipLost: the embedded service lost the journal's leadership lease.
+        """
         if self._migration is None:
             raise RuntimeError("the edge environment is not started")
+        if self._lease is not None:
+            self._lease.check()
         return self._migration
 
     @property
@@ -396,6 +408,11 @@ class EdgeEnvironment:
                 where = self.config.topology_file or "the configured topology"
                 raise UnknownEdge(f"{exc} in {where}") from None
         check_edge_name(edge)
+        if self.config.supervisor is not None:
+            raise UnknownEdge(
+                f"edge {edge!r}: the edges are the supervisor daemon's "
+                f"({self.config.supervisor}); set {TOPOLOGY_ENV} to reach them from here"
+            )
         endpoint = self._endpoints.get(edge)
         if endpoint is not None:
             return endpoint

@@ -35,11 +35,9 @@ from ._values import find_value
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from edge_actors.migration import (
-        MigrationService,
-        MigrationStatus,
-    )
+    from edge_actors.migration import MigrationStatus
     from edge_actors.runtime import EdgeEnvironment
+    from edge_actors.runtime._remote_supervisor import MigrationOps
 
     from ._context import NodeContext
 
@@ -237,19 +235,17 @@ class EdgeMigrationNode(EdgeNode):
         return resolve_migration_id(call.ctx, call.params, call.inputs)
 
     @staticmethod
-    async def _status(service: MigrationService, migration_id: str) -> dict[str, Any]:
+    async def _status(service: MigrationOps, migration_id: str) -> dict[str, Any]:
         status: dict[str, Any] = to_plain(await service.status(migration_id))
         return status
 
     @staticmethod
-    async def _plan(service: MigrationService, migration_id: str) -> dict[str, Any]:
+    async def _plan(service: MigrationOps, migration_id: str) -> dict[str, Any]:
         """The journaled plan with the original's plan keys."""
         return compat.plan_dict(to_plain(await service.plan_of(migration_id)))
 
     @staticmethod
-    async def _migrated(
-        service: MigrationService, plan: Mapping[str, Any], state: str
-    ) -> list[str]:
+    async def _migrated(service: MigrationOps, plan: Mapping[str, Any], state: str) -> list[str]:
         """Workloads the target serves now, from the latest checkpoint's routing."""
         checkpoints = await service.checkpoints(str(plan["migration_id"]))
         latest = checkpoints[-1].workloads if checkpoints else {}
@@ -258,7 +254,7 @@ class EdgeMigrationNode(EdgeNode):
 
     async def _control(
         self,
-        service: MigrationService,
+        service: MigrationOps,
         status_obj: MigrationStatus,
         outcome: str,
         **original: object,
@@ -301,7 +297,8 @@ class EdgeMigrationNode(EdgeNode):
         params = call.params
         source = check_edge("source_edge", params["source_edge"])
         target = check_edge("target_edge", params["target_edge"])
-        await env.ensure_edges([source, target])
+        if not env.remote:  # a supervisor daemon checks its own edges
+            await env.ensure_edges([source, target])
         request = {k: params[k] for k in _PLAN_KEYS if params.get(k) is not None}
         plan = await env.migration.plan(request)
         plain = compat.plan_dict(to_plain(plan))
@@ -448,7 +445,7 @@ class EdgeMigrationNode(EdgeNode):
 
     @staticmethod
     async def _rollback(
-        service: MigrationService, migration_id: str, checkpoint_id: str | None
+        service: MigrationOps, migration_id: str, checkpoint_id: str | None
     ) -> MigrationStatus:
         """Roll back and wait for the outcome (rolled back, back at a checkpoint, failed)."""
         return await service.rollback(

@@ -7,6 +7,8 @@ and tests wait for it with a condition (a follower's attempt succeeding), never 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import anyio
 import anyio.lowlevel
 import pytest
@@ -14,6 +16,9 @@ import pytest
 from edge_actors.clock import ManualClock
 from edge_actors.errors import ConfigError
 from edge_actors.migration._leadership import LeaderElector, LeaseSettings
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 
@@ -161,3 +166,35 @@ async def test_campaign_waits_for_the_lease_then_leads(dsn: str) -> None:
 def test_lease_settings_refuse_inconsistent_timing(values: dict[str, float], field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         LeaseSettings(**values)
+
+
+async def test_a_password_given_apart_from_the_url_is_used_for_the_lease(tmp_path: Path) -> None:
+    """``--journal-password-file`` hands the elector a password apart from the URL: the
+    lease connection must log in with it, like the journal's own pool (it did not)."""
+    from edge_actors.migration.journal import open_journal
+    from postgres.server import PostgresServer, PostgresUnavailable
+
+    secret = "lease-password-0123456789abcdef"
+    server = PostgresServer(data_dir=tmp_path / "pgdata", password=secret)
+    try:
+        server.start()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL is not available here: {exc}")
+    try:
+        journal = await open_journal(server.url, data_dir=tmp_path, password=secret)
+        await journal.close()
+        async with elector(server.url, "no-password", LONG, ManualClock()) as replica:
+            assert await replica.try_acquire() is False  # refused login: not the leader
+            assert replica.state.role != "leader"
+        async with LeaderElector(
+            server.url,
+            password=secret,
+            holder_id="with-password",
+            holder_url="http://with-password.test",
+            settings=LONG,
+            clock=ManualClock(),
+        ) as replica:
+            assert await replica.try_acquire()
+            assert replica.state.role == "leader"
+    finally:
+        server.stop()

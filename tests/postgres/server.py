@@ -102,6 +102,8 @@ class PostgresServer:
     host: str = "127.0.0.1"
     port: int = 0
     netns: str | None = None
+    password: str | None = field(default=None, repr=False)
+    """With a password, TCP logins need it (``scram-sha-256``); else trust."""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -136,6 +138,13 @@ class PostgresServer:
         self.data_dir.chmod(0o700)
         if (self.data_dir / "PG_VERSION").exists():
             return
+        auth = ["--auth=trust"]
+        if self.password is not None:
+            pwfile = self.data_dir.parent / f"{self.data_dir.name}.pw"
+            pwfile.write_text(self.password)
+            if owner is not None:
+                os.chown(pwfile, *owner)
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
         subprocess.run(
             [
                 str(bin_dir / "initdb"),
@@ -143,7 +152,7 @@ class PostgresServer:
                 str(self.data_dir),
                 "-U",
                 "postgres",
-                "--auth=trust",
+                *auth,
                 "--no-sync",
                 "-E",
                 "UTF8",

@@ -231,7 +231,9 @@ class LeaderElector(AsyncClosing):
 
     async def _db(self) -> Any:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(self.dsn, timeout=self.settings.connect_timeout_s)
+            self._conn = await asyncpg.connect(
+                self.dsn, password=self._password, timeout=self.settings.connect_timeout_s
+            )
         return self._conn
 
     async def _close(self) -> None:

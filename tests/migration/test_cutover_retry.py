@@ -8,7 +8,8 @@ held writes to itself; the run puts the workload back in its pool and retries it
 later with a new epoch. The run never restarts: the other workloads cut over once, the
 stalled one twice, and the stalled activation, let go after the undo, is refused by the
 epoch the undo burned. With ``cutover_attempts: 1`` the run falls back to the old way
-(the undone cutover fails the run, which is restarted from its checkpoint).
+(the undone cutover fails the run, which is restarted from its checkpoint). A service
+stopped while the retry waits resumes from the journaled undone attempt.
 """
 
 from __future__ import annotations
@@ -20,15 +21,18 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
+from edge_actors.actors import Backoff
 from edge_actors.edge import AdminClient
 from edge_actors.edge._refusals import StaleEpoch
 from edge_actors.errors import ConfigError
 from edge_actors.migration import MigrationMetrics, parse_constraints
 
 from .conftest import TOKEN, Edges, Writer, lost_writes, seed
+from .ledger import open_service
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from pathlib import Path
 
     from edge_actors.edge import WorkloadInfo
     from edge_actors.migration import MigrationService
@@ -187,6 +191,55 @@ async def test_with_one_attempt_an_undone_cutover_fails_the_run_as_before(
     assert metrics.restarts == 1  # the restarted run cut the stalled workload over
     assert stall.count("cutover_failed") == {STALLED: 1}
     assert stall.count("cutover")[STALLED] == 1
+    await _one_owner_each(edges, writers)
+
+
+async def test_a_service_stopped_before_the_retry_resumes_from_the_journal(
+    edges: Edges, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The retry waits long enough for the stop to land before it, whatever the load.
+    monkeypatch.setattr(
+        "edge_actors.migration._rounds.RETRY_BACKOFF", Backoff(initial_s=60.0, max_s=60.0)
+    )
+    stall = _Stall(edges, monkeypatch)
+    data_dir = tmp_path / "supervisor"
+    try:
+        async with _seeded_writers(edges) as writers:
+            await writers.wait_for_writes(10)
+            async with open_service(edges, data_dir) as first:
+                plan = await first.plan(
+                    {
+                        "source_edge": "edge-west",
+                        "target_edge": "edge-east",
+                        "workloads": list(NAMES),
+                        "constraints": {"max_downtime": f"{BUDGET_MS:g}ms"},
+                    }
+                )
+                mid = plan.migration_id
+                await first.execute(mid)
+                with anyio.fail_after(60):
+                    while not any(
+                        cp.reason == "cutover undone" for cp in await first.checkpoints(mid)
+                    ):
+                        await anyio.sleep(0.02)
+                stopped = await first.metrics(mid)
+            async with open_service(edges, data_dir) as second:
+                status = await second.wait(mid, {"completed", "failed"}, timeout=120)
+                assert status.state == "completed", status
+                metrics = await second.metrics(mid)
+                checkpoints = await second.checkpoints(mid)
+            await writers.wait_for_writes(10)
+    finally:
+        stall.go()
+    assert isinstance(stopped, MigrationMetrics)
+    assert isinstance(metrics, MigrationMetrics)
+    assert stall.count("cutover_failed") == {STALLED: 1}
+    assert stall.count("cutover") == dict.fromkeys(NAMES, 1)
+    # The undone attempt was journaled before the stop and counted once, not again.
+    assert stopped.downtime_worst_ms >= BUDGET_MS
+    assert metrics.downtime_worst_ms >= stopped.downtime_worst_ms
+    assert metrics.cutover_attempts == len(NAMES) + 1
+    assert checkpoints[-1].workloads[STALLED].undone_cutovers == 1
     await _one_owner_each(edges, writers)
 
 

@@ -137,9 +137,9 @@ class Constraints(msgspec.Struct, frozen=True, kw_only=True):
             every plan on the same link together.
         cutover_attempts: cutover attempts one run makes per workload: an undone cutover
             (its hold could not finish within ``max_downtime``) is retried later in the
-            same run, with a new epoch and backoff, until this many attempts; the next
-            undone one fails the run (restarted from its checkpoint, within the restart
-            policy). ``1``: no retry inside the run.
+            same run, with a new epoch and backoff; when this many attempts of one
+            workload were undone the run fails (a crash: restarted from its checkpoint,
+            within the restart policy). ``1``: no retry inside the run.
     """
 
     time_window: TimeWindow | None = None

@@ -121,7 +121,8 @@ class CutoverUndone(Exception):
     cutover of one workload to the round scheduling, which retries it later.
 
     Attributes:
-        error: what the gateway raised (raised as itself once the attempts are spent).
+        error: what the gateway raised (the cause of the run's failure once the
+            attempts are spent).
         held_ms: the attempt's write hold as counted in the metrics.
     """
 

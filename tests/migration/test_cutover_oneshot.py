@@ -110,6 +110,8 @@ async def test_refused_cutover_is_undone_and_retried(
     assert len(refusals) == 1
     metrics = await service.metrics(mid)
     assert isinstance(metrics, MigrationMetrics)
-    assert metrics.restarts == 1  # the refused cutover crashed the actor; the retry worked
+    # The refused cutover was undone and retried inside the run (no restart).
+    assert metrics.restarts == 0
+    assert metrics.cutover_attempts == 2
     source, target = await _routing(edges)
     assert (source.status, target.status) == ("moved", "active")

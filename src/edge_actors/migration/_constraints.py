@@ -24,10 +24,19 @@ from ._slots import DEFAULT_PARALLEL_TRANSFERS, check_transfers
 if TYPE_CHECKING:
     import datetime as dt
 
-__all__ = ["DEFAULT_MAX_DOWNTIME_S", "Constraints", "TimeWindow", "parse_constraints"]
+__all__ = [
+    "DEFAULT_CUTOVER_ATTEMPTS",
+    "DEFAULT_MAX_DOWNTIME_S",
+    "Constraints",
+    "TimeWindow",
+    "parse_constraints",
+]
 
 DEFAULT_MAX_DOWNTIME_S = 0.5
 """Write-hold budget of a cutover when the plan gives no ``max_downtime``."""
+DEFAULT_CUTOVER_ATTEMPTS = 5
+"""Cutover attempts per workload in one run when the plan gives no ``cutover_attempts``."""
+_MAX_CUTOVER_ATTEMPTS = 100
 
 _WINDOW = re.compile(
     r"^\s*(?P<h1>\d{1,2}):(?P<m1>\d{2})\s*-\s*(?P<h2>\d{1,2}):(?P<m2>\d{2})"
@@ -126,6 +135,11 @@ class Constraints(msgspec.Struct, frozen=True, kw_only=True):
         parallel_transfers: transfers of this plan running at once (its workloads'
             copies and cutovers' final deltas); the service's ``link_transfers`` caps
             every plan on the same link together.
+        cutover_attempts: cutover attempts one run makes per workload: an undone cutover
+            (its hold could not finish within ``max_downtime``) is retried later in the
+            same run, with a new epoch and backoff; when this many attempts of one
+            workload were undone the run fails (a crash: restarted from its checkpoint,
+            within the restart policy). ``1``: no retry inside the run.
     """
 
     time_window: TimeWindow | None = None
@@ -138,6 +152,7 @@ class Constraints(msgspec.Struct, frozen=True, kw_only=True):
     validation_required: bool = False
     max_rounds: int = 30
     parallel_transfers: int = DEFAULT_PARALLEL_TRANSFERS
+    cutover_attempts: int = DEFAULT_CUTOVER_ATTEMPTS
 
 
 _BOOL_KEYS = ("skip_validation", "force_migration", "validation_required")
@@ -150,6 +165,7 @@ KNOWN_CONSTRAINTS = (
     *_BOOL_KEYS,
     "max_rounds",
     "parallel_transfers",
+    "cutover_attempts",
 )
 
 
@@ -193,6 +209,13 @@ def parse_constraints(
             values[key] = convert(value, Flag, field=field)
         elif key == "parallel_transfers":
             values[key] = check_transfers(value, field)
+        elif key == "cutover_attempts":
+            attempts = _int(field, value)
+            if not 1 <= attempts <= _MAX_CUTOVER_ATTEMPTS:
+                raise ConfigError(
+                    f"{field}: expected 1..{_MAX_CUTOVER_ATTEMPTS} attempts, got {value!r}"
+                )
+            values[key] = attempts
         else:  # max_rounds
             rounds = _int(field, value)
             if not 1 <= rounds <= 10_000:

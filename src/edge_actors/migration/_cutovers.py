@@ -9,18 +9,34 @@ own (:meth:`RoundEstimator.expected_downtime_s`) plus the final deltas of the ot
 members (they ship on the same link meanwhile), stays within :data:`GROUP_FILL` of the
 budget; a workload whose estimate alone does not fit the budget is returned apart, for
 another pre-copy round before it is cut over. Pure arithmetic: the phases do the I/O.
+
+A cutover the source undid (its hold could not finish within the deadline) is not a crash
+of the run: :class:`CutoverUndone` takes the workload back to the run's pool, and its
+cutover is retried after :data:`RETRY_BACKOFF`, with a new epoch, up to the plan's
+``cutover_attempts``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edge_actors.actors import Backoff
+
 if TYPE_CHECKING:
     from collections.abc import Container, Sequence
 
+    from ._errors import EdgeUnreachable
     from ._strategies import RoundEstimator
 
-__all__ = ["GROUP_FILL", "MAX_CATCH_UPS", "Candidate", "needs_round", "next_group"]
+__all__ = [
+    "GROUP_FILL",
+    "MAX_CATCH_UPS",
+    "RETRY_BACKOFF",
+    "Candidate",
+    "CutoverUndone",
+    "needs_round",
+    "next_group",
+]
 
 GROUP_FILL = 0.5
 """A group's estimated holds aim at this share of ``max_downtime``: the estimates come
@@ -29,6 +45,11 @@ from the last rounds, and a loaded machine adds to every hold; the rest is margi
 MAX_CATCH_UPS = 3
 """Extra delta rounds one workload gets in the cutover phase of one run for the margin
 rule (a workload over the whole budget gets rounds until ``max_rounds``)."""
+
+RETRY_BACKOFF = Backoff(initial_s=0.2, factor=2.0, max_s=5.0)
+"""Wait before the n-th retry of one workload's undone cutover (n = 0 first): the run's
+other workloads go on meanwhile, and the workload's gap gets a delta round if it needs
+one. Short: an undone hold is mostly a busy moment of the machine or the link."""
 
 Candidate = tuple[str, "RoundEstimator", int]
 """A workload waiting for its cutover: name, its estimator, its LSN gap now."""
@@ -92,3 +113,20 @@ def _worst_hold_s(group: Sequence[Candidate]) -> float:
     return max(
         e.expected_downtime_s(g) + total - own for (_, e, g), own in zip(group, ships, strict=True)
     )
+
+
+class CutoverUndone(Exception):
+    """One workload's cutover failed and its source undid it (writes released to the
+    source, the target back to ``incoming`` or left to be settled); raised by the phase's
+    cutover of one workload to the round scheduling, which retries it later.
+
+    Attributes:
+        error: what the gateway raised (the cause of the run's failure once the
+            attempts are spent).
+        held_ms: the attempt's write hold as counted in the metrics.
+    """
+
+    def __init__(self, error: EdgeUnreachable, held_ms: float) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.held_ms = held_ms

@@ -116,7 +116,8 @@ class PlanRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         priority: 1..10, higher runs first (default 5; emergency 10).
         constraints: ``time_window``, ``bandwidth``, ``max_downtime``, ``sync_interval``,
             ``delta_threshold``, ``skip_validation``, ``force_migration``,
-            ``validation_required``, ``max_rounds``, ``parallel_transfers``.
+            ``validation_required``, ``max_rounds``, ``parallel_transfers``,
+            ``cutover_attempts``.
         bandwidth_limit_mbps: link limit in megabits/s (service default when ``None``).
         enable_compression: zstd chunks (service default when ``None``).
         sync_batch_size: records per chunk (service default when ``None``).
@@ -199,6 +200,8 @@ class WorkloadCheckpoint(msgspec.Struct, kw_only=True):
         validated: digests compared equal.
         created_on_target: pre_sync created it (rollback drops it).
         target_digest: the target's digest at the hold LSN (compared in validation).
+        undone_cutovers: cutover attempts of this workload that were undone (its
+            source released the held writes to itself), over every run.
     """
 
     acked_lsn: int = 0
@@ -207,6 +210,7 @@ class WorkloadCheckpoint(msgspec.Struct, kw_only=True):
     validated: bool = False
     created_on_target: bool = False
     target_digest: str | None = None
+    undone_cutovers: int = 0
 
 
 class Checkpoint(msgspec.Struct, kw_only=True):

@@ -23,6 +23,7 @@ import anyio
 
 from edge_actors._test_hooks import PauseHook
 
+from ._cutovers import CutoverUndone
 from ._errors import EdgeUnreachable, WorkloadNotOnEdge
 from ._gateway import CutoverSpec, EdgeWorkload
 from ._rounds import Rounds
@@ -285,19 +286,22 @@ class Phases(Rounds):
         m.downtime_worst_ms = max(m.downtime_worst_ms, held_ms)
         m.downtime_total_ms += held_ms
 
-    async def _cutover_undone(self, w: str, exc: EdgeUnreachable, call_ms: float) -> None:
-        """Count a failed cutover's hold and journal it before the failure ends the run
-        (the restarted run retries the cutover after another round)."""
+    async def _cutover_undone(self, w: str, exc: EdgeUnreachable, call_ms: float) -> CutoverUndone:
+        """Count a failed cutover's hold and journal the undone attempt (a run restarted
+        from this checkpoint knows it: ``undone_cutovers``); return what to raise."""
         held_ms = exc.held_ms if exc.held_ms is not None else call_ms
         self._count_hold(held_ms)
+        self.wl[w].undone_cutovers += 1
         self.log.warning(
             "migration.cutover_undone",
             workload=w,
             held_ms=round(held_ms, 3),
             measured_by="source" if exc.held_ms is not None else "call",
+            undone=self.wl[w].undone_cutovers,
             error=str(exc),
         )
         await self.checkpoint("cutover undone")
+        return CutoverUndone(exc, held_ms)
 
     async def _cutover_one(self, w: str) -> None:
         """Cut ``w`` over with one call to the source edge (hold, final delta, target
@@ -305,7 +309,11 @@ class Phases(Rounds):
 
         The call carries the hold's deadline: ``max_downtime`` plus the round trip to the
         source measured just before it. Every attempt's hold is counted; a failed one is
-        journaled before the failure ends the run, which retries the cutover later.
+        journaled, and the round scheduling (``_rounds``) retries it later.
+
+        Raises:
+            CutoverUndone: The call failed (the source undid the cutover, or did not
+                answer: the retry first learns the outcome from the edges).
         """
         plan, wc = self.plan, self.wl[w]
         sent = time.monotonic()
@@ -341,8 +349,7 @@ class Phases(Rounds):
                 failed = exc
         own_ms = (time.monotonic() - started) * 1000
         if failed is not None:
-            await self._cutover_undone(w, failed, own_ms)
-            raise failed
+            raise await self._cutover_undone(w, failed, own_ms) from failed
         await self.settle_owner(w, plan.target_edge, owner.epoch)
         wc.routing = "target"
         wc.cutover_lsn = result.hold_lsn

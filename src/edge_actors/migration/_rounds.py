@@ -4,8 +4,10 @@
 ships and which cutovers run together: a wide plan (many workloads) ships each round only
 for the workloads that need it, within the plan's and the link's transfer slots
 (:mod:`._slots`), and cuts them over in groups whose estimated holds fit ``max_downtime``
-(:mod:`._cutovers`). The phases (``_phases.py``) build on it and supply the cutover of
-one workload.
+(:mod:`._cutovers`). A cutover its source undid goes back to the pool and is retried later
+in the same run (new epoch, backoff, up to ``cutover_attempts``): the other workloads'
+cutovers and rounds go on. The phases (``_phases.py``) build on it and supply the cutover
+of one workload.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ._cutovers import MAX_CATCH_UPS, needs_round, next_group
+from ._cutovers import MAX_CATCH_UPS, RETRY_BACKOFF, CutoverUndone, needs_round, next_group
+from ._errors import MigrationError
 from ._runner import MigrationFailure
 from ._settle import Ownership
 from ._strategies import RoundEstimator
@@ -90,7 +93,13 @@ class Rounds(Ownership):
         (:mod:`._cutovers`); a workload whose own estimate does not fit gets another
         delta round first (all such workloads of the plan in one round when the phase
         starts, then per window). Each cutover holds one of the plan's and the link's
-        transfer slots from before its hold (its final delta is a transfer)."""
+        transfer slots from before its hold (its final delta is a transfer).
+
+        A cutover the source undid does not end the run: the workload waits out
+        :data:`RETRY_BACKOFF` in the pool (the others go on), then is grouped again (with
+        a delta round first if its gap needs one); its ``cutover_attempts``-th undone
+        attempt in this run is a crash, as every undone cutover was before (the run
+        restarts from its checkpoint)."""
         await self.enter("cutover")
         c = self.plan.constraints
         pending = list(names)
@@ -98,9 +107,16 @@ class Rounds(Ownership):
         for w in pending:
             self.estimators.setdefault(w, RoundEstimator(1024.0)).bias_s = self.hold_bias_s
         catch_ups: dict[str, int] = {}
+        undone: dict[str, int] = {}  # undone attempts per workload in this run
+        retry_at: dict[str, float] = {}  # the clock's monotonic time of the next attempt
         await self._catch_up(pending, catch_ups)
         while pending:
-            window = pending[: self.gate.per_plan]
+            window = [w for w in pending if retry_at.get(w, 0.0) <= self.clock.monotonic()]
+            if not window:
+                # Every workload left waits for its retry: wait for the first one.
+                await self.clock.sleep(min(retry_at[w] for w in pending) - self.clock.monotonic())
+                continue
+            window = window[: self.gate.per_plan]
             src = await self.infos(self.plan.source_edge, window)
             gaps = {w: max(0, src[w].lsn - self.wl[w].acked_lsn) for w in window}
             for w in window:
@@ -115,10 +131,11 @@ class Rounds(Ownership):
             if too_slow:
                 await self._catch_up_round(too_slow, src, gaps, catch_ups)
                 continue
+            failed: dict[str, CutoverUndone] = {}
             try:
                 async with anyio.create_task_group() as tg:
                     for w in group:
-                        tg.start_soon(self._cutover_slotted, w)
+                        tg.start_soon(self._cutover_slotted, w, failed)
             finally:
                 for w in group:
                     self.estimators[w].sharing_s = 0.0
@@ -126,10 +143,43 @@ class Rounds(Ownership):
                 # ends the run (the members that did cut over are not cut over again).
                 self._record_downtime()
                 self.publish(force=True)
-            cut = set(group)
-            pending = [w for w in pending if w not in cut]
+            for w, exc in failed.items():
+                await self._retry_later(w, exc, undone, retry_at)
+            pending = [w for w in pending if self.wl[w].routing != "target"]
             await self._checkpoint_due()
         await self.checkpoint("cutover done")
+
+    async def _retry_later(
+        self, w: str, exc: CutoverUndone, undone: dict[str, int], retry_at: dict[str, float]
+    ) -> None:
+        """Put ``w``, whose cutover was undone, back in the pool for a later attempt.
+
+        First the edges say what the attempt left (:meth:`learn_routing`): the owner
+        record is settled back to the source (the retry takes a new epoch; the undone one
+        stays burned on the target), an undo that could not reach the target is finished
+        or undone, and a cutover whose answer was lost but that did switch counts as done.
+
+        Raises:
+            EdgeUnreachable: An edge does not answer (waited out by the run, as before).
+            MigrationError: ``w``'s ``cutover_attempts``-th undone attempt in this run: a
+                crash, as an undone cutover was before retries (the run restarts from
+                its checkpoint within the restart policy).
+        """
+        await self.learn_routing(w)
+        if self.wl[w].routing == "target":
+            return
+        undone[w] = undone.get(w, 0) + 1
+        attempts = self.plan.constraints.cutover_attempts
+        if undone[w] >= attempts:
+            raise MigrationError(
+                f"the cutover of {w!r} was undone {undone[w]} times in this run "
+                f"(cutover_attempts {attempts}); last: {exc.error}"
+            ) from exc.error
+        delay = RETRY_BACKOFF.delay(undone[w] - 1)
+        retry_at[w] = self.clock.monotonic() + delay
+        self.log.info(
+            "migration.cutover_retry", workload=w, attempt=undone[w] + 1, in_s=round(delay, 3)
+        )
 
     def _resume_bias(self) -> None:
         """Take up the excess of the holds this migration journaled (a restarted run
@@ -182,12 +232,21 @@ class Rounds(Ownership):
         self.log.info("migration.cutover_catch_up", workloads=names, over_budget=over)
         await self._ship_round(names, {w: src[w].lsn for w in names}, gaps, counted=False)
 
-    async def _cutover_slotted(self, w: str) -> None:
+    async def _cutover_slotted(self, w: str, failed: dict[str, CutoverUndone]) -> None:
+        """Cut ``w`` over within a transfer slot; an undone attempt goes to ``failed``.
+        Every attempt's measured hold calibrates the later estimates (an undone one held
+        at least until its deadline: the model missed at least that much)."""
         est = self.estimators[w]
         est.bias_s = self.hold_bias_s
-        async with self.transfer_slot():
-            await self._cutover_one(w)
-        held_ms = self.metrics.downtime_ms.get(w)
+        held_ms: float | None
+        try:
+            async with self.transfer_slot():
+                await self._cutover_one(w)
+        except CutoverUndone as exc:
+            failed[w] = exc
+            held_ms = exc.held_ms
+        else:
+            held_ms = self.metrics.downtime_ms.get(w)
         expected_ms = self.metrics.expected_downtime_ms.get(w)
         if held_ms is not None and expected_ms is not None:
             # What the model missed on this hold (bias excluded), smoothed, never < 0.

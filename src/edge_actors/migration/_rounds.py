@@ -6,18 +6,21 @@ for the workloads that need it, within the plan's and the link's transfer slots
 (:mod:`._slots`), and cuts them over in groups whose estimated holds fit ``max_downtime``
 (:mod:`._cutovers`). A cutover its source undid goes back to the pool and is retried later
 in the same run (new epoch, backoff, up to ``cutover_attempts``): the other workloads'
-cutovers and rounds go on. The phases (``_phases.py``) build on it and supply the cutover
-of one workload.
+cutovers and rounds go on. The phases (``_phases.py``) build on it.
 """
 
 from __future__ import annotations
 
+import math
+import time
+import uuid
 from typing import TYPE_CHECKING
 
 import anyio
 
 from ._cutovers import MAX_CATCH_UPS, RETRY_BACKOFF, CutoverUndone, needs_round, next_group
-from ._errors import MigrationError
+from ._errors import EdgeUnreachable, MigrationError
+from ._gateway import CutoverSpec
 from ._runner import MigrationFailure
 from ._settle import Ownership
 from ._strategies import RoundEstimator
@@ -36,9 +39,96 @@ class Rounds(Ownership):
     measured hold against the estimate made before it); every later estimate adds it,
     so the first cutovers of a wide plan calibrate the rest."""
 
+    def _count_hold(self, held_ms: float) -> None:
+        """Count one cutover attempt's write hold, successful or undone."""
+        m = self.metrics
+        m.cutover_attempts += 1
+        m.downtime_worst_ms = max(m.downtime_worst_ms, held_ms)
+        m.downtime_total_ms += held_ms
+
+    async def _cutover_undone(self, w: str, exc: EdgeUnreachable, call_ms: float) -> CutoverUndone:
+        """Count a failed cutover's hold and journal the undone attempt (a run restarted
+        from this checkpoint knows it: ``undone_cutovers``); return what to raise."""
+        held_ms = exc.held_ms if exc.held_ms is not None else call_ms
+        self._count_hold(held_ms)
+        self.wl[w].undone_cutovers += 1
+        self.log.warning(
+            "migration.cutover_undone",
+            workload=w,
+            held_ms=round(held_ms, 3),
+            measured_by="source" if exc.held_ms is not None else "call",
+            undone=self.wl[w].undone_cutovers,
+            error=str(exc),
+        )
+        await self.checkpoint("cutover undone")
+        return CutoverUndone(exc, held_ms)
+
     async def _cutover_one(self, w: str) -> None:
-        """Cut ``w`` over (the phases implement it)."""
-        raise NotImplementedError
+        """Cut ``w`` over with one call to the source edge (hold, final delta, target
+        confirm + activate, flip, release all happen there; a failure is undone there).
+
+        The call carries the hold's deadline: ``max_downtime`` plus the round trip to the
+        source measured just before it. Every attempt's hold is counted; a failed one is
+        journaled, and the round scheduling (``_rounds``) retries it later.
+
+        Raises:
+            CutoverUndone: The call failed (the source undid the cutover, or did not
+                answer: the retry first learns the outcome from the edges).
+        """
+        plan, wc = self.plan, self.wl[w]
+        sent = time.monotonic()
+        info = await self.gw.workload_info(plan.source_edge, w)
+        round_trip_ms = (time.monotonic() - sent) * 1000
+        est = self.estimators.get(w)
+        if est is not None:
+            expected = est.expected_downtime_s(max(0, info.lsn - wc.acked_lsn))
+            if not math.isinf(expected):
+                self.metrics.expected_downtime_ms[w] = expected * 1000
+        owner = await self.hand_over(w, plan.source_edge, plan.target_edge)
+        spec = CutoverSpec(
+            epoch=owner.epoch,
+            transfer_id=f"{self.mid}-{w}-cutover-{uuid.uuid4().hex[:8]}",
+            migration_id=self.mid,
+            workload=w,
+            from_lsn=wc.acked_lsn,
+            batch_size=plan.sync_batch_size,
+            compression=plan.enable_compression,
+            lease_s=self.hold_lease_s(),
+            deadline_ms=plan.constraints.max_downtime_s * 1000 + round_trip_ms,
+        )
+        # The source finishes or undoes the cutover itself; do not abandon the call. Only
+        # the call is shielded: an ask to a supervisor that is stopping would never be
+        # answered, so the outcome is journaled outside (a stop cancels there, and the
+        # next run learns the cutover from the edges).
+        started = time.monotonic()
+        failed: EdgeUnreachable | None = None
+        with anyio.CancelScope(shield=True):
+            try:
+                result = await self.gw.cutover(plan.source_edge, plan.target_edge, spec)
+            except EdgeUnreachable as exc:
+                failed = exc
+        own_ms = (time.monotonic() - started) * 1000
+        if failed is not None:
+            raise await self._cutover_undone(w, failed, own_ms) from failed
+        await self.settle_owner(w, plan.target_edge, owner.epoch)
+        wc.routing = "target"
+        wc.cutover_lsn = result.hold_lsn
+        wc.acked_lsn = max(wc.acked_lsn, result.hold_lsn)
+        self.live_acked[w] = wc.acked_lsn
+        # The digest is the target's at the hold LSN (confirmed equal to the source's).
+        wc.target_digest = result.digest if result.target_lsn == result.hold_lsn else None
+        self.account_shipped(result.raw_bytes, result.wire_bytes, result.records)
+        self.metrics.downtime_ms[w] = result.held_ms if result.held_ms > 0 else own_ms
+        self._count_hold(self.metrics.downtime_ms[w])
+        self.log.info(
+            "migration.cutover",
+            workload=w,
+            hold_lsn=result.hold_lsn,
+            held_ms=result.held_ms,
+            held_writes=result.held_writes,
+            steps_ms=result.steps_ms,
+            call_ms=round(own_ms, 3),
+        )
 
     def _due(
         self, names: list[str], gaps: dict[str, int], rounds_here: int, interval: float | None

@@ -37,6 +37,7 @@ from ._models import (
 )
 from ._strategies import Strategy, get_strategy
 from ._transitions import check_transition
+from .journal import JournalUnavailable
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
@@ -47,6 +48,10 @@ if TYPE_CHECKING:
     from .journal import JournalBackend, JournalEntry
 
 __all__ = ["MigrationRecord", "Registry"]
+
+_JOURNAL_RETRY_FIRST_S = 0.1
+_JOURNAL_RETRY_MAX_S = 5.0
+"""Backoff while the journal cannot be reached on start (:meth:`Registry.read_journal`)."""
 
 
 class MigrationRecord:
@@ -420,3 +425,36 @@ class Registry:
     async def history(self, migration_id: str | None) -> list[HistoryEvent]:
         """Journaled transitions of one migration (or all), oldest first."""
         return await self.journal.history(migration_id)
+
+    # -- recovery ----------------------------------------------------------------------
+
+    async def read_journal(self) -> tuple[dict[str, object], list[JournalEntry]]:
+        """The settings and migrations in the journal, waiting out a journal not reachable.
+
+        A journal server that is down (a PostgreSQL restart, a failover of its own) is
+        waited out with capped backoff instead of crashing again at once, which would
+        spend the root's restart intensity in a few milliseconds.
+        """
+        delay = _JOURNAL_RETRY_FIRST_S
+        while True:
+            try:
+                return await self.journal.settings(), await self.journal.load()
+            except JournalUnavailable as exc:  # a plain Exception: cancellation passes
+                self.log.warning("supervisor.journal_unavailable", error=str(exc), retry_in_s=delay)
+                await self.clock.sleep(delay)
+                delay = min(delay * 2, _JOURNAL_RETRY_MAX_S)
+
+    async def rollback_due(self, record: MigrationRecord) -> bool:
+        """Whether a failed migration still owes the rollback the supervisor starts after
+        a failure (``auto_rollback``, restarts exhausted): the process may have died
+        between journaling ``failed`` and the rollback run's ``rolling_back``."""
+        error = record.status.error or ""
+        if error.startswith("rollback failed"):
+            return True  # retried until the edges answer, across restarts too
+        if not (record.status.auto_rollback or error.startswith("restarts exhausted")):
+            return False
+        into_failed = [
+            e for e in await self.history(record.migration_id)
+            if e.to_state == "failed" and e.from_state != "failed"
+        ]  # fmt: skip
+        return bool(into_failed) and into_failed[-1].from_state != "rolling_back"

@@ -97,13 +97,9 @@ if TYPE_CHECKING:
     from edge_actors.clock import Clock
 
     from ._gateway import EdgeGateway
-    from .journal import JournalBackend, JournalEntry
+    from .journal import JournalBackend
 
 __all__ = ["MigrationSupervisor", "RestartPolicy"]
-
-_JOURNAL_RETRY_FIRST_S = 0.1
-_JOURNAL_RETRY_MAX_S = 5.0
-"""Backoff while the journal cannot be reached on start (see ``_read_journal``)."""
 
 
 class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
@@ -451,26 +447,8 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
                     self.runs.send_intent(victim, "preempt", detail=f"preempted by {by}")
                     self.mlog.info("migration.preempted", migration_id=victim, by=by)
 
-    async def _read_journal(self) -> tuple[dict[str, object], list[JournalEntry]]:
-        """The settings and migrations in the journal, waiting out a journal not reachable.
-
-        A journal server that is down (a PostgreSQL restart, a failover of its own) is
-        waited out with capped backoff instead of crashing again at once, which would
-        spend the root's restart intensity in a few milliseconds.
-        """
-        delay = _JOURNAL_RETRY_FIRST_S
-        while True:
-            try:
-                return await self.journal.settings(), await self.journal.load()
-            except JournalUnavailable as exc:  # a plain Exception: cancellation passes
-                self.mlog.warning(
-                    "supervisor.journal_unavailable", error=str(exc), retry_in_s=delay
-                )
-                await self.clock.sleep(delay)
-                delay = min(delay * 2, _JOURNAL_RETRY_MAX_S)
-
     async def _recover(self) -> None:
-        settings, entries = await self._read_journal()
+        settings, entries = await self.registry.read_journal()
         for key, value in settings.items():
             if key in ServiceDefaults.__struct_fields__:
                 setattr(self.defaults, key, value)
@@ -482,7 +460,7 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
                 record.metrics.restarts += 1  # it restarts from its checkpoint, like a crash
                 await self.registry.event(record, "recovered from the journal after a restart")
             elif state == "rolling_back" or (
-                state == "failed" and await self._rollback_due(record)
+                state == "failed" and await self.registry.rollback_due(record)
             ):
                 await self._start_run(record, "rollback")
         await self._schedule()
@@ -502,21 +480,6 @@ class MigrationSupervisor(Actor[Request | RunReport | Terminated]):
                 record=record, source_edge=plan.source_edge, target_edge=plan.target_edge
             ))  # fmt: skip
         return items
-
-    async def _rollback_due(self, record: MigrationRecord) -> bool:
-        """Whether a failed migration still owes the rollback the supervisor starts after
-        a failure (``auto_rollback``, restarts exhausted): the process may have died
-        between journaling ``failed`` and the rollback run's ``rolling_back``."""
-        error = record.status.error or ""
-        if error.startswith("rollback failed"):
-            return True  # retried until the edges answer, across restarts too
-        if not (record.status.auto_rollback or error.startswith("restarts exhausted")):
-            return False
-        into_failed = [
-            e for e in await self.registry.history(record.migration_id)
-            if e.to_state == "failed" and e.from_state != "failed"
-        ]  # fmt: skip
-        return bool(into_failed) and into_failed[-1].from_state != "rolling_back"
 
     # -- service requests ---------------------------------------------------------------
 

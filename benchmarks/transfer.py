@@ -205,10 +205,9 @@ def _bare_sqlite_copy(src: Path, batch: int) -> dict[str, float]:
     wconn.execute("PRAGMA synchronous = NORMAL")
     wconn.execute("PRAGMA cache_size = -32768")
     wconn.execute("PRAGMA wal_autocheckpoint = 2048")
-    wconn.execute(
-        "CREATE TABLE records (key TEXT PRIMARY KEY NOT NULL, value BLOB, lsn INTEGER NOT NULL)"
+    wconn.execute(  # the store's schema (version 2)
+        "CREATE TABLE records (lsn INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, value BLOB)"
     )
-    wconn.execute("CREATE INDEX records_lsn ON records (lsn)")
     cur = rconn.execute("SELECT key, value, lsn FROM records ORDER BY lsn")
     nbytes = 0
     while rows := cur.fetchmany(batch):

@@ -1,10 +1,15 @@
 """The SQLite file format of one workload and how its connections are opened (store layer).
 
-One file per workload, WAL journal. Tables::
+One file per workload, WAL journal. Tables (schema version 2)::
 
-    records(key TEXT PRIMARY KEY, value BLOB NULL, lsn INTEGER NOT NULL)  -- latest state
-        index records_lsn ON records(lsn)                                 -- delta scans
+    records(lsn INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, value BLOB NULL)
     meta(id = 1, name, lsn, records, bytes, digest)  -- one row, updated in every write tx
+
+``records`` holds each key's latest state. Its LSN is the row id: every LSN names one
+write, so it is unique per row, delta scans by LSN range walk the table itself, and a
+record costs two B-trees (the table and the key's unique index). Version 1 kept the
+rowid apart and had a third B-tree, an index on ``lsn``; a version 1 file is upgraded in
+place when a writer opens it (:func:`_upgrade_from_v1`).
 
 ``value IS NULL`` is a tombstone. ``meta`` holds the workload LSN, the live record count,
 the live byte count and the digest accumulator (64 hex digits), always in the same
@@ -43,7 +48,7 @@ __all__ = [
 APPLICATION_ID = 0x45414354  # "EACT"
 """``PRAGMA application_id`` of a workload store file."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """``PRAGMA user_version`` of the current file format."""
 
 _BUSY_TIMEOUT_MS = 10_000
@@ -63,13 +68,15 @@ WAL_RESTART_BYTES = 32 * 1024 * 1024
 WAL_HARD_CAP = 4 * WAL_RESTART_BYTES
 """WAL file size (bytes) past which the checkpointer runs a ``TRUNCATE`` checkpoint."""
 
-_SCHEMA = f"""
+_RECORDS = """
 CREATE TABLE records (
-    key   TEXT PRIMARY KEY NOT NULL,
-    value BLOB,
-    lsn   INTEGER NOT NULL
-);
-CREATE INDEX records_lsn ON records (lsn);
+    lsn   INTEGER PRIMARY KEY,
+    key   TEXT NOT NULL UNIQUE,
+    value BLOB
+)"""
+
+_SCHEMA = f"""
+{_RECORDS};
 CREATE TABLE meta (
     id      INTEGER PRIMARY KEY CHECK (id = 1),
     name    TEXT NOT NULL,
@@ -161,6 +168,8 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path, name: str) -> None:
             )
         elif app_id != APPLICATION_ID:
             raise StoreError(f"{str(path)!r} is not an edge_actors workload store")
+        elif version == 1:
+            _upgrade_from_v1(conn, path)
         elif version != SCHEMA_VERSION:
             raise StoreError(
                 f"store file {str(path)!r} has schema version {version}; "
@@ -171,6 +180,34 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path, name: str) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def _upgrade_from_v1(conn: sqlite3.Connection, path: Path) -> None:
+    """Rewrite a version 1 ``records`` table as version 2 (LSN as the row id).
+
+    Runs inside the caller's write transaction: either the whole file is at version 2
+    afterwards, or (on any error) it is left at version 1 as it was. The copy takes about
+    as long as applying the records did; it runs once, when a writer first opens the file.
+
+    Raises:
+        StoreError: Two records of the file carry the same LSN (the file breaks the
+            store's invariant; nothing is changed).
+    """
+    duplicate = conn.execute(
+        "SELECT lsn FROM records GROUP BY lsn HAVING count(*) > 1 LIMIT 1"
+    ).fetchone()
+    if duplicate is not None:
+        raise StoreError(
+            f"cannot upgrade store file {str(path)!r} to schema version {SCHEMA_VERSION}: "
+            f"two records share LSN {duplicate[0]}"
+        )
+    conn.execute("ALTER TABLE records RENAME TO records_v1")
+    conn.execute(_RECORDS)
+    conn.execute(
+        "INSERT INTO records (lsn, key, value) SELECT lsn, key, value FROM records_v1 ORDER BY lsn"
+    )
+    conn.execute("DROP TABLE records_v1")  # and its index records_lsn
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def connect_reader(path: Path, durability: Durability, *, cache_kib: int) -> sqlite3.Connection:

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["DIGEST_MODULUS", "EMPTY_DIGEST", "digest_hex", "record_hash", "sum_record_hashes"]
+__all__ = [
+    "DIGEST_MODULUS",
+    "EMPTY_DIGEST",
+    "digest_hex",
+    "hash_and_size",
+    "record_hash",
+    "sum_record_hashes",
+]
 
 DIGEST_MODULUS = 1 << 256
 """Digests are sums modulo this value."""
@@ -37,23 +44,39 @@ def record_hash(key_utf8: bytes, value: bytes) -> int:
         key_utf8: The record's key, UTF-8 encoded.
         value: The record's value.
     """
-    # One concatenated buffer hashes faster than three update() calls for small records.
-    data = len(key_utf8).to_bytes(8, "big") + key_utf8 + value
-    return int.from_bytes(_blake2b(data, digest_size=32).digest(), "big")
+    # The value is fed by a second update() rather than concatenated: the same hash
+    # without copying the value (about 10 % less time for 1 KiB values).
+    h = _blake2b(len(key_utf8).to_bytes(8, "big") + key_utf8, digest_size=32)
+    h.update(value)
+    return int.from_bytes(h.digest(), "big")
 
 
 def sum_record_hashes(records: Iterable[tuple[bytes, bytes]]) -> int:
     """Return ``sum(record_hash(key_utf8, value))`` over ``(key_utf8, value)`` pairs.
 
-    The same terms as :func:`record_hash` in one tight loop (no call per record), for
-    bulk applies. Not reduced modulo 2**256.
+    Not reduced modulo 2**256.
+    """
+    return hash_and_size(records)[0]
+
+
+def hash_and_size(records: Iterable[tuple[bytes, bytes]]) -> tuple[int, int]:
+    """Return the sum of :func:`record_hash` and of ``len(key_utf8) + len(value)``.
+
+    Over ``(key_utf8, value)`` pairs of live records, in one tight loop (no call and no
+    list per record): the digest and byte terms of a bulk apply or a full scan. The hash
+    sum is not reduced modulo 2**256.
     """
     from_bytes = int.from_bytes
+    blake2b = _blake2b
     total = 0
+    nbytes = 0
     for key_utf8, value in records:
-        data = len(key_utf8).to_bytes(8, "big") + key_utf8 + value
-        total += from_bytes(_blake2b(data, digest_size=32).digest(), "big")
-    return total
+        size = len(key_utf8)
+        nbytes += size + len(value)
+        h = blake2b(size.to_bytes(8, "big") + key_utf8, digest_size=32)
+        h.update(value)
+        total += from_bytes(h.digest(), "big")
+    return total, nbytes
 
 
 def digest_hex(accumulator: int) -> str:

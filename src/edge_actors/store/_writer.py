@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from edge_actors._log import get_logger
 
 from ._checkpointer import Checkpointer
-from ._digest import DIGEST_MODULUS, digest_hex, sum_record_hashes
+from ._digest import DIGEST_MODULUS, digest_hex, hash_and_size
 from ._errors import StoreError, StoreFull
 from ._models import Durability, StoreStats
 from ._schema import WRITER_CACHE_KIB, connect_writer, shrink_cache
@@ -47,7 +47,11 @@ _UPSERT = (
 )
 _UPDATE_META = "UPDATE meta SET lsn = ?, records = ?, bytes = ?, digest = ? WHERE id = 1"
 _LOOKUP_CHUNK = 500  # keys per "WHERE key IN (...)" query, well below SQLite's variable limit
-_INSERT_NEW = "INSERT INTO records (key, value, lsn) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING"
+# Bound to a PreparedChange ``(key, key_utf8, value, lsn)`` as it is (?2 is unused), so a
+# bulk apply builds no row tuple per record.
+_INSERT_NEW = (
+    "INSERT INTO records (key, value, lsn) VALUES (?1, ?3, ?4) ON CONFLICT (key) DO NOTHING"
+)
 _PROBE = "SELECT 1 FROM records WHERE key IN (?, ?, ?) LIMIT 1"
 _FAST_MIN = 8  # smaller batches take the general path (the probe would not pay off)
 
@@ -73,11 +77,15 @@ class _Totals:
         The same terms as one :func:`record_hash` per record, summed in two tight loops.
         A key replaced twice in one batch appears in both lists, which cancels out.
         """
-        self.records += len(added) - len(removed)
-        self.bytes += sum([len(k) + len(v) for k, v in added]) - sum(
-            [len(k) + len(v) for k, v in removed]
-        )
-        self.digest += sum_record_hashes(added) - sum_record_hashes(removed)
+        added_hash, added_bytes = hash_and_size(added)
+        self.records += len(added)
+        self.bytes += added_bytes
+        self.digest += added_hash
+        if removed:
+            removed_hash, removed_bytes = hash_and_size(removed)
+            self.records -= len(removed)
+            self.bytes -= removed_bytes
+            self.digest -= removed_hash
 
     def normalise(self) -> None:
         """Reduce the digest accumulator modulo 2**256 (once per transaction)."""
@@ -370,7 +378,7 @@ class WriteSide:
             return False
         conn.execute("SAVEPOINT apply_new")
         try:
-            inserted = conn.executemany(_INSERT_NEW, [(c[0], c[2], c[3]) for c in changes])
+            inserted = conn.executemany(_INSERT_NEW, changes)
             if inserted.rowcount != n:
                 conn.execute("ROLLBACK TO apply_new")
                 return False

@@ -1,0 +1,117 @@
+"""CPU seconds a target spends per record of a copy, in one process (no network, no daemon).
+
+What a target daemon does with each chunk of a peer stream, minus the WebSocket: decode
+the frame (``decode_frame``), verify and decode the chunk (``ChunkCodec.decode_chunk``),
+and apply it to a fresh ``incoming``-like store (``WorkloadStore.apply_changes``: the
+validation, the digest terms, the SQLite inserts and commits), with the store's own
+background checkpointer copying the WAL. CPU is the process's own (every thread,
+``time.process_time``), from the first chunk until the store is closed (its last WAL
+checkpoint included), so a machine's other load moves it much less than wall time.
+
+Records are ``r0000000..`` with ``--value-bytes`` random bytes (seeded), ``--chunk``
+per chunk (the sender's default page), as ``benchmarks/peers.py`` copies them.
+
+Usage (from the repository root, venv active; pin it to keep the figures comparable)::
+
+    taskset -c 1 python benchmarks/apply_cpu.py --records 97656 --runs 5
+    # A/B against an older tree, same benchmark code:
+    git archive 6f2a3be src | tar -x -C /tmp/old
+    PYTHONPATH=/tmp/old/src taskset -c 1 python benchmarks/apply_cpu.py
+
+The last line printed is one JSON object: ``cpu_s`` (median), ``cpu_s_runs``,
+``cpu_s_per_100mb`` (median, scaled to 100 MB of keys and values), ``wall_s`` (median),
+``records``, ``value_bytes``, ``digest`` (the same for every tree that keeps the digest
+contract).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+
+from edge_actors.store import WorkloadStore
+from edge_actors.wire import Change, Chunk, ChunkCodec, decode_frame, encode_frame
+
+_MIGRATION = "mig-apply-cpu"
+_WORKLOAD = "apply-cpu"
+
+
+def _frames(records: int, value_bytes: int, chunk: int) -> tuple[list[bytes], int]:
+    """Encode the workload as peer-stream frames; return them and the logical bytes."""
+    rng = random.Random(12)
+    codec = ChunkCodec()
+    frames: list[bytes] = []
+    logical = 0
+    for seq, start in enumerate(range(0, records, chunk), 1):
+        changes = [
+            Change(lsn=i + 1, key=f"r{i:07d}", value=rng.randbytes(value_bytes))
+            for i in range(start, min(records, start + chunk))
+        ]
+        logical += sum(len(c.key) + value_bytes for c in changes)
+        frame = codec.encode_chunk(
+            migration_id=_MIGRATION, workload=_WORKLOAD, seq=seq, changes=changes
+        )
+        frames.append(encode_frame(frame))
+    return frames, logical
+
+
+async def _run_once(frames: list[bytes], root: Path) -> tuple[float, float, str]:
+    """Apply every frame to a fresh store under ``root``; return CPU s, wall s, digest."""
+    codec = ChunkCodec()
+    store = await WorkloadStore.open(root / f"{_WORKLOAD}.sqlite", _WORKLOAD, create=True)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    try:
+        for raw in frames:
+            chunk = decode_frame(raw)
+            assert isinstance(chunk, Chunk)
+            changes = await anyio.to_thread.run_sync(codec.decode_chunk, chunk)
+            await store.apply_changes(changes)
+        digest = (await store.stats()).digest
+    finally:
+        await store.close()  # its last checkpoint counts: the work of the copy
+    return time.process_time() - cpu0, time.perf_counter() - wall0, digest
+
+
+async def main(args: argparse.Namespace) -> None:
+    frames, logical = _frames(args.records, args.value_bytes, args.chunk)
+    cpus: list[float] = []
+    walls: list[float] = []
+    digests: set[str] = set()
+    for run in range(args.runs):
+        root = Path(tempfile.mkdtemp(prefix="apply-cpu-"))
+        try:
+            cpu, wall, digest = await _run_once(frames, root)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        cpus.append(cpu)
+        walls.append(wall)
+        digests.add(digest)
+        print(f"run {run}: cpu {cpu:.3f} s, wall {wall:.3f} s", flush=True)
+    cpu_s = statistics.median(cpus)
+    result = {
+        "records": args.records,
+        "value_bytes": args.value_bytes,
+        "cpu_s": round(cpu_s, 3),
+        "cpu_s_runs": [round(c, 3) for c in cpus],
+        "cpu_s_per_100mb": round(cpu_s * 100e6 / logical, 3),
+        "wall_s": round(statistics.median(walls), 3),
+        "digest": digests.pop() if len(digests) == 1 else sorted(digests),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=97_656)
+    parser.add_argument("--value-bytes", type=int, default=1024)
+    parser.add_argument("--chunk", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3)
+    anyio.run(main, parser.parse_args())

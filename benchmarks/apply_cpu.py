@@ -74,6 +74,9 @@ async def _run_once(frames: list[bytes], root: Path) -> tuple[float, float, str]
             assert isinstance(chunk, Chunk)
             changes = await anyio.to_thread.run_sync(codec.decode_chunk, chunk)
             await store.apply_changes(changes)
+        end_bulk = getattr(store, "end_bulk_apply", None)  # absent from trees before it
+        if end_bulk is not None:
+            await end_bulk()  # the receiver's step at the transfer's Done
         digest = (await store.stats()).digest
     finally:
         await store.close()  # its last checkpoint counts: the work of the copy

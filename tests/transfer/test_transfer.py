@@ -57,6 +57,22 @@ async def test_full_copy_then_delta_gives_equal_digests(
 
 
 @pytest.mark.anyio
+async def test_a_copy_into_an_empty_target_is_a_bulk_fill_that_done_ends(
+    source: StoreRegistry, peer: PeerEdge
+) -> None:
+    src = await source.create("app")
+    await fill(src, 3000)
+
+    await run_transfer(make_spec(peer, batch_size=250), src)
+
+    dst = peer.registry.get("app")
+    assert dst._writer.bulk_fills == 1
+    assert not dst._writer.in_bulk  # ended at Done, before its ack
+    assert await dst.compute_stats() == await dst.stats()
+    assert (await dst.stats()).digest == (await src.stats()).digest
+
+
+@pytest.mark.anyio
 async def test_compression_shrinks_the_wire(source: StoreRegistry, peer: PeerEdge) -> None:
     src = await source.create("app")
     await fill(src, 2000, value_bytes=1000)

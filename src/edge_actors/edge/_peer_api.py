@@ -133,6 +133,9 @@ class _BoundTarget:
         self._recheck()
         return await self._store.apply_changes(changes)
 
+    async def end_bulk_apply(self) -> None:
+        await self._store.end_bulk_apply()  # always allowed: it changes no record
+
 
 class PeerHost(Protocol):
     """What the peer stream needs of the daemon: frame limits, actor system, metrics."""

@@ -43,6 +43,7 @@ __all__ = [
     "connect_reader",
     "connect_writer",
     "shrink_cache",
+    "synchronous_level",
 ]
 
 APPLICATION_ID = 0x45414354  # "EACT"
@@ -94,7 +95,8 @@ def _uri(path: Path, mode: str) -> str:
     return f"file:{quote(str(path.resolve()))}?mode={mode}"
 
 
-def _synchronous(durability: Durability) -> str:
+def synchronous_level(durability: Durability) -> str:
+    """The ``PRAGMA synchronous`` level of a store of ``durability``."""
     return "FULL" if durability == "full" else "NORMAL"
 
 
@@ -132,7 +134,7 @@ def connect_writer(
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
             raise StoreError(f"store file {str(path)!r} refused WAL mode (got {mode!r})")
-        conn.execute(f"PRAGMA synchronous = {_synchronous(durability)}")
+        conn.execute(f"PRAGMA synchronous = {synchronous_level(durability)}")
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         conn.execute(f"PRAGMA cache_size = -{cache_kib}")
         conn.execute("PRAGMA temp_store = MEMORY")
@@ -222,7 +224,7 @@ def connect_reader(path: Path, durability: Durability, *, cache_kib: int) -> sql
     )
     try:
         conn.execute("PRAGMA query_only = ON")
-        conn.execute(f"PRAGMA synchronous = {_synchronous(durability)}")
+        conn.execute(f"PRAGMA synchronous = {synchronous_level(durability)}")
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         conn.execute(f"PRAGMA cache_size = -{cache_kib}")
         conn.execute("PRAGMA wal_autocheckpoint = 0")

@@ -317,6 +317,23 @@ class WorkloadStore(AsyncCloseable):
                     self._set_stats(self._writer.stats())
         return lsn
 
+    async def end_bulk_apply(self) -> None:
+        """End a bulk apply of :meth:`apply_changes` into an empty store, if one runs.
+
+        A copy's receiver calls it when its stream ends. Until then the store's file uses
+        a rollback journal rather than the WAL (pages written once; as durable, see
+        :mod:`._writer`); local writes and reopening end it too. No-op otherwise.
+
+        Cancellation: once the write lock is taken the switch completes (shielded).
+        """
+        if not self._writer.in_bulk:
+            return
+        async with self._write_lock:
+            if self._closed:  # closing hands the connection over (and ends the bulk apply)
+                return
+            with anyio.CancelScope(shield=True):
+                await self._in_thread(self._writer.end_bulk)
+
     @property
     def foreground_writes(self) -> int:
         """Writes (:meth:`put`, :meth:`delete`, :meth:`write_batch`) submitted and not yet

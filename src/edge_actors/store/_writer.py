@@ -12,6 +12,9 @@ Each call is one ``BEGIN IMMEDIATE ... COMMIT`` transaction that updates the rec
 the ``meta`` row (LSN, live count, live bytes, digest accumulator) together, so the
 digest is always exact for the committed state. The in-memory copy of ``meta`` changes
 only after ``COMMIT`` returns; a failed transaction is rolled back and leaves it as it was.
+
+A copy into an empty store runs as a **bulk apply** (rollback journal, pages written once;
+see :mod:`._bulk`) until :meth:`WriteSide.end_bulk`, a local write, or the connection closes.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from edge_actors._log import get_logger
 
+from ._bulk import begin_bulk, end_bulk
 from ._checkpointer import Checkpointer
 from ._digest import DIGEST_MODULUS, digest_hex, hash_and_size
 from ._errors import StoreError, StoreFull
@@ -135,6 +139,9 @@ class WriteSide:
             self._totals = _Totals(0, 0, 0, 0)
         else:
             self._totals = _Totals(stats.lsn, stats.records, stats.bytes, int(stats.digest, 16))
+        self._bulk = False  # the open connection runs a bulk apply (rollback journal)
+        self.bulk_fills = 0
+        """Bulk applies begun so far (for tests and diagnostics)."""
         self._tx_lock = threading.Lock()  # held by each write transaction and open/close
         self.checkpointer = Checkpointer(
             path, service=resources.checkpoints, lease=lease, writer_lock=self._tx_lock
@@ -146,6 +153,11 @@ class WriteSide:
     def is_open(self) -> bool:
         """Whether the write connection is open now."""
         return self._conn is not None
+
+    @property
+    def in_bulk(self) -> bool:
+        """Whether the connection runs a bulk apply now (see the module docstring)."""
+        return self._bulk
 
     @property
     def at_rest(self) -> bool:
@@ -181,24 +193,27 @@ class WriteSide:
         """
         ends: list[int] = []
         rows: dict[str, tuple[bytes | None, int]] = {}
-        with self._tx_lock, self._using() as conn, _transaction(conn, self._path):
-            t = self._read_totals(conn)
-            current = self._lookup(conn, (key for ops in groups for key, _ in ops))
-            removed: list[_Live] = []
-            added: list[_Live] = []
-            for ops in groups:
-                for key, value in ops:
-                    t.lsn += 1
-                    old = current.get(key)
-                    key_utf8 = key.encode("utf-8")
-                    if old is not None and old[0] is not None:
-                        removed.append((key_utf8, old[0]))
-                    if value is not None:
-                        added.append((key_utf8, value))
-                    current[key] = rows[key] = (value, t.lsn)
-                ends.append(t.lsn)
-            t.replace_all(removed, added)
-            self._store_rows(conn, rows, t)
+        with self._tx_lock, self._using() as conn:
+            if self._bulk:
+                self._end_bulk(conn)
+            with _transaction(conn, self._path):
+                t = self._read_totals(conn)
+                current = self._lookup(conn, (key for ops in groups for key, _ in ops))
+                removed: list[_Live] = []
+                added: list[_Live] = []
+                for ops in groups:
+                    for key, value in ops:
+                        t.lsn += 1
+                        old = current.get(key)
+                        key_utf8 = key.encode("utf-8")
+                        if old is not None and old[0] is not None:
+                            removed.append((key_utf8, old[0]))
+                        if value is not None:
+                            added.append((key_utf8, value))
+                        current[key] = rows[key] = (value, t.lsn)
+                    ends.append(t.lsn)
+                t.replace_all(removed, added)
+                self._store_rows(conn, rows, t)
         self._totals = t
         self.checkpointer.after_commit()
         return ends
@@ -215,21 +230,38 @@ class WriteSide:
         a row yet, every change applies, so the rows are inserted with ``ON CONFLICT DO
         NOTHING`` and no look-up; the insert's row count proves that no key existed (else
         the attempt is rolled back to a savepoint and the general path runs).
+
+        Into an empty store, the apply begins a bulk apply (see the module docstring).
         """
         top = max((c[3] for c in changes), default=0)
-        with self._tx_lock, self._using() as conn, _transaction(conn, self._path):
-            t = self._read_totals(conn)
-            before = t.lsn
-            if not self._apply_new(conn, changes, t):
-                self._apply_general(conn, changes, t)
-            t.lsn = max(t.lsn, top)
-            if t.changed or t.lsn != before:  # else nothing new: a read-only transaction
-                t.normalise()
-                conn.execute(_UPDATE_META, (t.lsn, t.records, t.bytes, digest_hex(t.digest)))
+        with self._tx_lock, self._using() as conn:
+            if not self._bulk and self._totals.lsn == 0 and self._totals.records == 0:
+                self._begin_bulk(conn)
+            with _transaction(conn, self._path):
+                t = self._read_totals(conn)
+                before = t.lsn
+                if not self._apply_new(conn, changes, t):
+                    self._apply_general(conn, changes, t)
+                t.lsn = max(t.lsn, top)
+                if t.changed or t.lsn != before:  # else nothing new: a read-only transaction
+                    t.normalise()
+                    conn.execute(_UPDATE_META, (t.lsn, t.records, t.bytes, digest_hex(t.digest)))
         self._totals = t
-        if t.changed:
+        if t.changed and not self._bulk:  # a rollback journal has no WAL to checkpoint
             self.checkpointer.after_commit()
         return t.lsn
+
+    def end_bulk(self) -> None:
+        """End a bulk apply, if one runs: back to WAL mode. Blocking.
+
+        If SQLite cannot switch now (a reader holds the file), the connection stays in
+        rollback-journal mode, which is just as durable; the next local write, this call
+        again, or the connection's next opening switches it.
+        """
+        with self._tx_lock:
+            if self._bulk and self._conn is not None:
+                with self._using() as conn:
+                    self._end_bulk(conn)
 
     def close(self) -> None:
         """Stop checkpointing, then close the connection (if open). Blocking.
@@ -327,9 +359,21 @@ class WriteSide:
         finally:
             self._tx_lock.release()
 
+    def _begin_bulk(self, conn: sqlite3.Connection) -> None:
+        """Begin a bulk apply if SQLite can switch now. ``_tx_lock`` held."""
+        if begin_bulk(conn, self._durability, self._log):
+            self._bulk = True
+            self.bulk_fills += 1
+
+    def _end_bulk(self, conn: sqlite3.Connection) -> None:
+        """End the bulk apply (it goes on if SQLite cannot switch now). ``_tx_lock`` held."""
+        if end_bulk(conn, self._path, self._durability, self._log):
+            self._bulk = False
+
     def _hand_over(self) -> sqlite3.Connection | None:
         """Take the connection from this side, recording its final totals. Lock held."""
         conn, self._conn = self._conn, None
+        self._bulk = False  # the file's next connection opens in WAL mode
         if conn is not None and self._catalog is not None:
             try:
                 self._catalog.mark_closed(self._name, self.stats())

@@ -59,12 +59,18 @@ class PeerTarget(Protocol):
     """What a stream writes to: a :class:`~edge_actors.store.WorkloadStore`, or a wrapper
     that checks, before each chunk, that the stream may still write (an
     :class:`EdgeActorsError` it raises that is not a store error ends the stream with
-    nothing applied and an ``ErrorFrame`` of its own ``code``)."""
+    nothing applied and an ``ErrorFrame`` of its own ``code``).
+
+    ``end_bulk_apply`` is called when a transfer's ``Done`` arrives (before its ack) and
+    when the stream ends: a copy into an empty store runs as a bulk apply until then.
+    """
 
     @property
     def lsn(self) -> int: ...
 
     async def apply_changes(self, changes: Sequence[Change]) -> int: ...
+
+    async def end_bulk_apply(self) -> None: ...
 
 
 _IN_THREAD_BYTES = 64 * 1024  # smaller chunks are decoded on the loop (no thread hop)
@@ -158,6 +164,7 @@ class ReceiverActor(Actor[_ReceiverMsg]):
                     self._on_applied(self._workload, len(message.changes), message.raw_len)
                 seq = message.seq
             else:
+                await self._store.end_bulk_apply()  # the copy's pages are all in place
                 applied, seq = self._store.lsn, message.seq
         except EdgeActorsError as exc:
             self._state.failed = exc
@@ -252,6 +259,7 @@ class _PeerStream:
         self.hello: Hello | None = None
         self.state = _StreamState()
         self.ref: ActorRef[_ReceiverMsg] | None = None
+        self.store: PeerTarget | None = None
         self.expected_seq = 1
 
     async def serve(self, hello_timeout_s: float | None) -> None:
@@ -325,6 +333,7 @@ class _PeerStream:
         except EdgeActorsError as exc:
             return await self.refuse(_Refused(str(exc), _refusal_code(exc)))
         self.hello = hello
+        self.store = store
         self.log = self.log.bind(
             migration_id=hello.migration_id, workload=hello.workload, transfer_id=hello.transfer_id
         )
@@ -350,6 +359,11 @@ class _PeerStream:
             with anyio.move_on_after(_DRAIN_TIMEOUT_S):
                 await self.ref.ask(_Sync(), timeout=None)
             await self.system.stop(self.ref)
+        if self.store is not None:  # a stream cut before its Done: end its bulk apply too
+            try:
+                await self.store.end_bulk_apply()
+            except EdgeActorsError as exc:  # the store is closed or failed: nothing to end
+                self.log.warning("bulk_apply_not_ended", error=str(exc))
         if not self.ws.closed:
             with anyio.move_on_after(_CLOSE_TIMEOUT_S):
                 await self.ws.close()

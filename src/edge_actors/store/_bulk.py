@@ -17,9 +17,10 @@ loss may leave the incoming copy unusable (it is not active yet, and the migrati
 digest check refuses a copy that differs). A ``full`` store keeps ``synchronous =
 FULL`` throughout.
 
-The fill ends (back to WAL mode) when the receiver says so (the transfer's ``Done``, the
-stream's end), before any local write, and whenever the connection closes (every open
-sets WAL mode). If another connection has the file open in WAL mode, SQLite refuses the
+The fill ends (back to WAL mode, the file synced) when the receiver says so (the
+transfer's ``Done``, the stream's end), before any local write, and when the store
+closes; the descriptor budget does not close a filling connection. After a crash, the
+next open sets WAL mode. If another connection has the file open in WAL mode, SQLite refuses the
 switch at once and the apply runs in WAL mode as before; if it cannot switch back (a
 reader holds the file), the fill goes on, as durable, until the next attempt.
 :class:`~._writer.WriteSide` owns the state (whether its connection is filling).

@@ -259,17 +259,17 @@ class WriteSide:
         again, or the connection's next opening switches it.
         """
         with self._tx_lock:
-            if self._bulk and self._conn is not None:
-                with self._using() as conn:
-                    self._end_bulk(conn)
+            self._end_bulk_now()
 
     def close(self) -> None:
         """Stop checkpointing, then close the connection (if open). Blocking.
 
-        SQLite checkpoints the WAL (and removes it) when the last connection closes.
+        SQLite checkpoints the WAL (and removes it) when the last connection closes. A
+        bulk apply still running is ended first (its file synced).
         """
         self.checkpointer.close()
         with self._tx_lock:
+            self._end_bulk_now()
             conn = self._hand_over()
             if conn is not None and self._budget.unpark(self._key):
                 conn.close()
@@ -339,6 +339,8 @@ class WriteSide:
         if not self._tx_lock.acquire(blocking=False):
             return None  # a transaction or a checkpoint's locked pass is running
         try:
+            if self._bulk:
+                return None  # a copy is filling it: ending that needs a sync (blocks)
             conn = self._hand_over()
         finally:
             self._tx_lock.release()
@@ -358,6 +360,12 @@ class WriteSide:
             return True
         finally:
             self._tx_lock.release()
+
+    def _end_bulk_now(self) -> None:
+        """End the bulk apply if one runs (see :meth:`end_bulk`). ``_tx_lock`` held."""
+        if self._bulk and self._conn is not None:
+            with self._using() as conn:
+                self._end_bulk(conn)
 
     def _begin_bulk(self, conn: sqlite3.Connection) -> None:
         """Begin a bulk apply if SQLite can switch now. ``_tx_lock`` held."""

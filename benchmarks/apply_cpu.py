@@ -67,16 +67,19 @@ async def _run_once(frames: list[bytes], root: Path) -> tuple[float, float, str]
     """Apply every frame to a fresh store under ``root``; return CPU s, wall s, digest."""
     codec = ChunkCodec()
     store = await WorkloadStore.open(root / f"{_WORKLOAD}.sqlite", _WORKLOAD, create=True)
+    bulk = hasattr(store, "end_bulk_apply")  # trees before the bulk fill have neither
     cpu0, wall0 = time.process_time(), time.perf_counter()
     try:
         for raw in frames:
             chunk = decode_frame(raw)
             assert isinstance(chunk, Chunk)
             changes = await anyio.to_thread.run_sync(codec.decode_chunk, chunk)
-            await store.apply_changes(changes)
-        end_bulk = getattr(store, "end_bulk_apply", None)  # absent from trees before it
-        if end_bulk is not None:
-            await end_bulk()  # the receiver's step at the transfer's Done
+            if bulk:
+                await store.apply_changes(changes, bulk=True)  # as the peer API, incoming
+            else:
+                await store.apply_changes(changes)
+        if bulk:
+            await store.end_bulk_apply()  # the receiver's step at the transfer's Done
         digest = (await store.stats()).digest
     finally:
         await store.close()  # its last checkpoint counts: the work of the copy

@@ -31,8 +31,10 @@ _RECORDS = 1000  # a 2 s sync at 4 Mbit/s: long enough to aim at by polling
     [
         ("kill9", "supervisor", "sync"),
         ("term", "target", "sync"),
-        # Round 0 fills the empty target copy in bulk (rollback journal, store/_bulk.py):
-        # a SIGKILL there must leave a copy that reopens consistent and is resumed.
+        # Round 0 fills the empty incoming copy in bulk (rollback journal, store/_bulk.py):
+        # a SIGKILL there must leave a copy that reopens consistent and is resumed. The
+        # kill lands somewhere in sync (in a hand-checked run: mid-fill, a hot journal on
+        # the target's disk; in another: before the first chunk).
         ("kill9", "target", "sync"),
         # Landed by the pause hook (edge_actors._test_hooks): issue 10's split brain, the
         # source killed after the target went active and before its own flip.

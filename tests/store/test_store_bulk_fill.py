@@ -58,7 +58,7 @@ async def test_a_copy_into_an_empty_store_is_a_bulk_fill_until_it_ends(
     try:
         writer = store._writer
         for start in (1, 101, 201):
-            await store.apply_changes(_chunk(start, 100))
+            await store.apply_changes(_chunk(start, 100), bulk=True)
 
         assert writer.in_bulk
         assert writer.bulk_fills == 1
@@ -78,7 +78,7 @@ async def test_a_copy_into_an_empty_store_is_a_bulk_fill_until_it_ends(
         assert _journal_mode(path) == "wal"
         assert await store.stats() == _expected(300) == await store.compute_stats()
         assert await store.get("k0000150") == (_value(150), 150)
-        await store.apply_changes(_chunk(301, 10))  # a delta round: WAL mode
+        await store.apply_changes(_chunk(301, 10), bulk=True)  # a delta round: WAL mode
         assert writer.bulk_fills == 1
         assert _wal(path).exists()
     finally:
@@ -86,7 +86,7 @@ async def test_a_copy_into_an_empty_store_is_a_bulk_fill_until_it_ends(
 
 
 async def test_a_local_write_ends_the_bulk_fill_first(store: WorkloadStore) -> None:
-    await store.apply_changes(_chunk(1, 50))
+    await store.apply_changes(_chunk(1, 50), bulk=True)
     assert store._writer.in_bulk
 
     assert await store.put("local", b"x") == 51
@@ -96,10 +96,18 @@ async def test_a_local_write_ends_the_bulk_fill_first(store: WorkloadStore) -> N
     assert (await store.compute_stats()).records == 51
 
 
+async def test_only_an_apply_that_asks_for_it_fills_in_bulk(store: WorkloadStore) -> None:
+    await store.apply_changes(_chunk(1, 50))  # e.g. a rollback's sync-back into a live store
+
+    assert store._writer.bulk_fills == 0
+    assert not store._writer.in_bulk
+    assert _wal(store.path).exists()
+
+
 async def test_a_store_with_records_is_not_filled_in_bulk(store: WorkloadStore) -> None:
     await store.put("local", b"x")
 
-    await store.apply_changes(_chunk(2, 50))
+    await store.apply_changes(_chunk(2, 50), bulk=True)
 
     assert store._writer.bulk_fills == 0
     assert not store._writer.in_bulk
@@ -112,7 +120,7 @@ async def test_a_reader_with_the_wal_open_keeps_the_apply_in_wal_mode(tmp_path: 
     try:
         assert reader.execute("SELECT count(*) FROM records").fetchone()[0] == 0
 
-        await store.apply_changes(_chunk(1, 50))
+        await store.apply_changes(_chunk(1, 50), bulk=True)
 
         assert store._writer.bulk_fills == 0
         assert await store.stats() == _expected(50) == await store.compute_stats()
@@ -124,7 +132,7 @@ async def test_a_reader_with_the_wal_open_keeps_the_apply_in_wal_mode(tmp_path: 
 async def test_closing_a_store_mid_fill_ends_the_fill(tmp_path: Path) -> None:
     path = tmp_path / "w.sqlite"
     store = await WorkloadStore.open(path, "w", create=True)
-    await store.apply_changes(_chunk(1, 80))
+    await store.apply_changes(_chunk(1, 80), bulk=True)
     assert store._writer.in_bulk
     assert store._writer._detach() is None  # the descriptor budget may not close it now
     await store.close()
@@ -165,7 +173,7 @@ async def main(path: str) -> None:
         changes = [
             Change(lsn=i, key=f"k{{i:07d}}", value=value(i)) for i in range(start, start + {_CHUNK})
         ]
-        lsn = await store.apply_changes(changes)
+        lsn = await store.apply_changes(changes, bulk=True)
         assert store._writer.in_bulk
         sys.stdout.write(f"APPLIED {{lsn}}\\n")
         sys.stdout.flush()
@@ -215,7 +223,7 @@ async def test_a_fill_killed_mid_commit_reopens_consistent_and_resumes(tmp_path:
         # The copy resumes from the store's LSN (as HelloAck tells the sender).
         final = stats.lsn + 4 * _CHUNK
         for start in range(stats.lsn + 1, final, _CHUNK):
-            await store.apply_changes(_chunk(start, _CHUNK, _VALUE))
+            await store.apply_changes(_chunk(start, _CHUNK, _VALUE), bulk=True)
         assert await store.stats() == _expected(final, _VALUE)
         assert await store.compute_stats() == await store.stats()
     finally:

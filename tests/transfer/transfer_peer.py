@@ -7,6 +7,8 @@ stores; it can drop a stream once after N applied chunks to exercise resume.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import anyio
 from aiohttp import web
 
@@ -14,7 +16,30 @@ from edge_actors.store import StoreRegistry, WorkloadNotFound, WorkloadStore
 from edge_actors.transfer import TransferSpec, peer_ws_max_msg_size, serve_peer_stream
 from edge_actors.wire import DEFAULT_LIMITS, WireLimits
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from edge_actors.wire import Change
+
 TOKEN = "s3cret-token-0123456789abcdefghij"
+
+
+class IncomingCopy:
+    """A store a test stream writes to as the daemon's peer API does for an ``incoming``
+    copy (its applies may fill an empty store in bulk)."""
+
+    def __init__(self, store: WorkloadStore) -> None:
+        self.store = store
+
+    @property
+    def lsn(self) -> int:
+        return self.store.lsn
+
+    async def apply_changes(self, changes: Sequence[Change]) -> int:
+        return await self.store.apply_changes(changes, bulk=True)
+
+    async def end_bulk_apply(self) -> None:
+        await self.store.end_bulk_apply()
 
 
 class PeerEdge:
@@ -31,13 +56,13 @@ class PeerEdge:
         self.drop_after: int | None = None  # drop the next stream after this many chunks
         self._drop = anyio.Event()
 
-    async def resolve(self, workload: str, migration_id: str) -> WorkloadStore:
+    async def resolve(self, workload: str, migration_id: str) -> IncomingCopy:
         if workload.startswith("refused"):
             raise WorkloadNotFound(f"workload {workload!r} is not incoming here")
         try:
-            return self.registry.get(workload)
+            return IncomingCopy(self.registry.get(workload))
         except WorkloadNotFound:
-            return await self.registry.create(workload)
+            return IncomingCopy(await self.registry.create(workload))
 
     def on_applied(self, workload: str, records: int, raw_bytes: int) -> None:
         self.applied_chunks += 1

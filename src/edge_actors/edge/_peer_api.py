@@ -130,8 +130,9 @@ class _BoundTarget:
         return self._store.lsn
 
     async def apply_changes(self, changes: Sequence[Change]) -> int:
-        self._recheck()
-        return await self._store.apply_changes(changes)
+        route = self._recheck()
+        # Only a copy that is not live may be filled in bulk (store/_bulk.py).
+        return await self._store.apply_changes(changes, bulk=route.status == "incoming")
 
     async def end_bulk_apply(self) -> None:
         await self._store.end_bulk_apply()  # always allowed: it changes no record

@@ -3,7 +3,9 @@
 A copy's first chunk lands in an empty store (round 0 of a migration). In WAL mode every
 page of such a fill is written twice (into the WAL, then the checkpoint copies it into
 the database file): about a third of a target's SQLite CPU per record. So the first
-apply into an empty store switches the write connection to a rollback journal
+apply into an empty store, when its caller says the store is an ``incoming`` copy (the
+daemon's peer stream does; ``apply_changes(..., bulk=True)``), switches the write
+connection to a rollback journal
 (``journal_mode = TRUNCATE``) while only applies come: pages appended to the file need
 no journal, so each page is written once.
 

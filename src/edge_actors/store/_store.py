@@ -279,12 +279,16 @@ class WorkloadStore(AsyncCloseable):
             return self._stats.lsn
         return await self._submit(checked)
 
-    async def apply_changes(self, changes: Sequence[Change]) -> int:
+    async def apply_changes(self, changes: Sequence[Change], *, bulk: bool = False) -> int:
         """Apply changes shipped from another store, idempotently, in one transaction.
 
         A change applies only when its LSN is greater than the key's local LSN (so
         re-applying a batch, or an older version of a key, changes nothing). Tombstones
         are kept as tombstones. The workload LSN becomes ``max(local, max change LSN)``.
+
+        With ``bulk`` (an ``incoming`` copy: not active, discardable until activated), an
+        apply into an empty store begins a bulk fill (see :mod:`._bulk`) that lasts until
+        :meth:`end_bulk_apply`.
 
         Returns:
             The workload LSN after the apply.
@@ -302,9 +306,9 @@ class WorkloadStore(AsyncCloseable):
         if len(changes) > _INLINE_VALIDATION:
             # validated in the apply's own worker thread (one thread hop per chunk; a
             # bad change is refused there before the transaction starts)
-            apply = partial(_prepare_and_apply, self._writer, changes)
+            apply = partial(_prepare_and_apply, self._writer, changes, bulk)
         else:
-            apply = partial(self._writer.apply, prepare_changes(changes))
+            apply = partial(self._writer.apply, prepare_changes(changes), bulk=bulk)
         self._check_open()
         if not changes:
             return self._stats.lsn
@@ -544,10 +548,10 @@ class WorkloadStore(AsyncCloseable):
         self._progress = anyio.Event()
 
 
-def _prepare_and_apply(writer: WriteSide, changes: Sequence[Change]) -> int:
+def _prepare_and_apply(writer: WriteSide, changes: Sequence[Change], bulk: bool) -> int:
     """Validate ``changes`` and apply them: one worker-thread call for both. Blocking.
 
     Raises:
         InvalidRecord: A change is illegal; nothing is applied (no transaction started).
     """
-    return writer.apply(prepare_changes(changes))
+    return writer.apply(prepare_changes(changes), bulk=bulk)

@@ -218,7 +218,7 @@ class WriteSide:
         self.checkpointer.after_commit()
         return ends
 
-    def apply(self, changes: Sequence[PreparedChange]) -> int:
+    def apply(self, changes: Sequence[PreparedChange], *, bulk: bool = False) -> int:
         """Apply changes from another store idempotently; return the new workload LSN.
 
         ``changes`` come from :func:`~._records.prepare_changes` (validated, keys encoded).
@@ -231,11 +231,11 @@ class WriteSide:
         NOTHING`` and no look-up; the insert's row count proves that no key existed (else
         the attempt is rolled back to a savepoint and the general path runs).
 
-        Into an empty store, the apply begins a bulk apply (see the module docstring).
+        With ``bulk``, an apply into an empty store begins a bulk fill (:mod:`._bulk`).
         """
         top = max((c[3] for c in changes), default=0)
         with self._tx_lock, self._using() as conn:
-            if not self._bulk and self._totals.lsn == 0 and self._totals.records == 0:
+            if bulk and not self._bulk and self._totals.lsn == 0 and self._totals.records == 0:
                 self._begin_bulk(conn)
             with _transaction(conn, self._path):
                 t = self._read_totals(conn)

@@ -62,7 +62,8 @@ class PeerTarget(Protocol):
     nothing applied and an ``ErrorFrame`` of its own ``code``).
 
     ``end_bulk_apply`` is called when a transfer's ``Done`` arrives (before its ack) and
-    when the stream ends: a copy into an empty store runs as a bulk apply until then.
+    when the stream ends: a target that fills an empty ``incoming`` copy in bulk (see
+    :meth:`~edge_actors.store.WorkloadStore.apply_changes`) ends that fill then.
     """
 
     @property

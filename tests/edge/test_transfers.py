@@ -164,3 +164,25 @@ async def test_daemon_shutdown_cancels_running_transfer(pair: Pair) -> None:
     assert lines[-1].state == "cancelled"
     target = await admin_east.workload("big")
     assert target.lsn >= lines[-1].acked_lsn  # applied chunks whose ack was in flight count too
+
+
+async def test_only_an_incoming_copy_is_filled_in_bulk(pair: Pair) -> None:
+    _west, east, admin_west, admin_east, client = pair
+    for name in ("copy", "live"):
+        await admin_west.create_workload(name)
+        await client.batch(name, [(f"k{i}", b"v" * 100) for i in range(300)])
+    await admin_east.create_workload("copy", status="incoming")
+    await admin_east.create_workload("live")  # active and empty: the admin may stream in
+
+    for name in ("copy", "live"):
+        final = await admin_west.run_transfer(spec_for(east, name))
+        assert (final.state, final.acked_lsn) == ("done", 300)
+
+    copy, live = east.registry.get("copy"), east.registry.get("live")
+    assert copy._writer.bulk_fills == 1  # ended at Done: WAL mode again
+    assert not copy._writer.in_bulk
+    assert live._writer.bulk_fills == 0  # a live store keeps its WAL commits
+    for name in ("copy", "live"):
+        target = await admin_east.workload(name)
+        assert target.digest == (await admin_west.workload(name)).digest
+        assert (target.records, target.lsn) == (300, 300)

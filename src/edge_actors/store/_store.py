@@ -330,10 +330,8 @@ class WorkloadStore(AsyncCloseable):
 
         Cancellation: once the write lock is taken the switch completes (shielded).
         """
-        if not self._writer.in_bulk:
-            return
-        async with self._write_lock:
-            if self._closed:  # closing hands the connection over (and ends the bulk apply)
+        async with self._write_lock:  # after any apply in flight, which may begin a fill
+            if self._closed or not self._writer.in_bulk:  # closing ends a fill itself
                 return
             with anyio.CancelScope(shield=True):
                 await self._in_thread(self._writer.end_bulk)

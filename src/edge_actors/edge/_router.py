@@ -585,3 +585,5 @@ class WorkloadRouter:
             sizes.append((name, stats.records, stats.bytes, stats.lsn))
         self.metrics.store_sizes = sizes
         self.metrics.store_totals = (len(registry), registry.record_count, registry.used_bytes)
+        heap = registry.resources.heap
+        self.metrics.heap_totals = (heap.trims, heap.released_bytes)

@@ -16,7 +16,13 @@ import anyio
 
 from edge_actors.clock import SYSTEM_CLOCK, Clock
 
-from ._budget import DEFAULT_CACHE_MIB, DEFAULT_IDLE_CLOSE_S, FdBudget, default_fd_budget
+from ._budget import (
+    DEFAULT_CACHE_MIB,
+    DEFAULT_IDLE_CLOSE_S,
+    DEFAULT_MAX_IDLE,
+    FdBudget,
+    default_fd_budget,
+)
 from ._checkpointer import DEFAULT_THREADS, CheckpointService
 from ._heap import HeapTrimmer
 
@@ -37,6 +43,8 @@ class StoreResources:
         io_threads: Most reads and writes running at once in worker threads.
         idle_close_s: Connections idle this long are closed (checked about once a
             second by a checkpoint thread); ``None``: only to make room.
+        max_idle: Idle connections kept open at most (the least recently used beyond it
+            are closed at the same check); ``None``: as many as the descriptors allow.
         clock: Decides when WAL checkpoints are due, how long a connection was idle and
             when the heap may be trimmed again.
 
@@ -52,6 +60,7 @@ class StoreResources:
         checkpoint_threads: int = DEFAULT_THREADS,
         io_threads: int = DEFAULT_IO_THREADS,
         idle_close_s: float | None = DEFAULT_IDLE_CLOSE_S,
+        max_idle: int | None = DEFAULT_MAX_IDLE,
         clock: Clock = SYSTEM_CLOCK,
         name: str = "store",
     ) -> None:
@@ -60,6 +69,7 @@ class StoreResources:
             default_fd_budget() if fd_budget is None else fd_budget,
             cache_mib * 1024,
             idle_close_s=idle_close_s,
+            max_idle=max_idle,
             clock=clock,
             on_first_park=self.checkpoints.ensure_running,
         )

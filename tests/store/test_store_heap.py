@@ -17,6 +17,7 @@ import anyio
 import pytest
 
 from edge_actors.edge import AdminClient, EdgeClient
+from edge_actors.store._budget import DEFAULT_MAX_IDLE
 from edge_actors.store._heap import HeapTrimmer, anonymous_bytes
 from support.daemons import daemon_subprocess
 
@@ -75,3 +76,35 @@ async def test_a_trim_is_counted_with_what_it_released() -> None:
     assert trimmer.released_bytes >= 0
     assert not trimmer.maybe_trim()  # the interval has not passed
     assert trimmer.trims == 1
+
+
+def _gauge(text: str, state: str) -> float:
+    pattern = rf'^edge_store_connections\{{edge="edge-heap",state="{state}"\}} ([0-9.e+]+)$'
+    match = re.search(pattern, text, re.MULTILINE)
+    assert match is not None, text
+    return float(match.group(1))
+
+
+async def test_the_daemon_keeps_few_idle_connections_after_touching_many_stores(
+    tmp_path: Path,
+) -> None:
+    args = [sys.executable, "-m", "edge_actors.cli", "daemon", "--name", "edge-heap"]
+    args += ["--port", "0", "--data-dir", str(tmp_path / "edge-heap")]
+    env = {"EDGE_ACTORS_CLUSTER_TOKEN": TOKEN, "PATH": ""}
+    with (tmp_path / "daemon.stderr").open("ab") as stderr:
+        async with (
+            daemon_subprocess(args, env=env, stderr=stderr, name="edge-heap") as (_, url),
+            AdminClient(url, TOKEN) as admin,
+            EdgeClient(url, token=TOKEN) as client,
+        ):
+            names = [f"svc{index:03d}" for index in range(DEFAULT_MAX_IDLE + 36)]
+            for name in names:
+                await admin.create_workload(name)
+                await client.put(name, "k", b"v")
+                assert await client.get(name, "k") == b"v"
+            # Within the 60 s idle time none is closed for age: only ``max_idle`` does it
+            # (the housekeeping runs about once a second).
+            with anyio.fail_after(30):
+                while _gauge(await admin.metrics_text(), "idle") > DEFAULT_MAX_IDLE:
+                    await anyio.sleep(0.2)  # polling the daemon's gauge, not a time window
+            assert await client.get(names[0], "k") == b"v"  # a closed one reopens

@@ -56,11 +56,13 @@ class _StoreCollector(Collector):
         sizes: Callable[[], Iterable[tuple[str, int, int, int]]],
         totals: Callable[[], tuple[int, int, int]],
         heap: Callable[[], tuple[int, int]],
+        connections: Callable[[], tuple[int, int]],
     ):
         self._edge = edge
         self._sizes = sizes
         self._totals = totals
         self._heap = heap
+        self._connections = connections
 
     def collect(self) -> Iterator[Metric]:
         workloads, all_records, all_bytes = self._totals()
@@ -80,6 +82,15 @@ class _StoreCollector(Collector):
             counter = CounterMetricFamily(metric, text, labels=["edge"])
             counter.add_metric([self._edge], value)
             yield counter
+        open_now, idle_now = self._connections()
+        conns = GaugeMetricFamily(
+            "edge_store_connections",
+            "SQLite connections of the stores open now, in use or idle.",
+            labels=["edge", "state"],
+        )
+        conns.add_metric([self._edge, "in_use"], open_now - idle_now)
+        conns.add_metric([self._edge, "idle"], idle_now)
+        yield conns
         records = GaugeMetricFamily(
             "edge_store_records", "Live records per workload.", labels=["edge", "workload"]
         )
@@ -109,6 +120,7 @@ class DaemonMetrics:
             router refreshes it before each scrape).
         store_totals: The latest ``(workloads, records, bytes)`` of the whole edge.
         heap_totals: The latest ``(trims, released bytes)`` of the stores' heap trimmer.
+        store_connections: The latest ``(open, idle)`` store connection counts.
     """
 
     def __init__(
@@ -118,6 +130,7 @@ class DaemonMetrics:
         self.store_sizes: list[tuple[str, int, int, int]] = []
         self.store_totals: tuple[int, int, int] = (0, 0, 0)
         self.heap_totals: tuple[int, int] = (0, 0)
+        self.store_connections: tuple[int, int] = (0, 0)
         self.registry = CollectorRegistry(auto_describe=True)
         self.load = LoadCounters()
         reg = self.registry
@@ -184,6 +197,7 @@ class DaemonMetrics:
                 sizes or (lambda: self.store_sizes),
                 lambda: self.store_totals,
                 lambda: self.heap_totals,
+                lambda: self.store_connections,
             )
         )
 

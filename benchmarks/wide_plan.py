@@ -22,6 +22,16 @@ and ``link_transfers`` 4; 50 restarts a minute allowed, see ``_RESTART``).
    daemons' own transfer counters say they put on the wire|`` over the latter
    (``edge_transfer_sent_bytes_total`` of both daemons, scraped before and after).
 
+Before each side the daemons are left to settle (the writer paused) until each used under
+20 % of a CPU for half a second (``settle_s``), so neither side is charged with what the
+one before left running. Per side also: CPU seconds of each daemon (``cpu_s``, user +
+system from ``/proc``: barely moved by other jobs on a shared machine, unlike wall time),
+the summed phase times of its migrations (``phase_s``), and what each daemon's peak RSS
+was made of (``peak_rss_parts_mib``: anonymous memory against file-backed and shared
+pages, from ``/proc/PID/smaps_rollup``, and its thread count); ``rss_after_seed_mib`` is
+each daemon's RSS once seeded. ``--parallel-transfers`` / ``--link-transfers`` set the wide
+plan's constraint and the service's setting (engine defaults otherwise).
+
 Prints a table and one JSON line last. ``run_wide`` is what ``benchmarks/scale.py`` calls.
 
     python benchmarks/wide_plan.py --workloads 100 --mb 10 --budget-ms 50
@@ -101,6 +111,7 @@ class _Writer:
         self.url, self.names, self.rate, self.clients = url, names, rate, clients
         self.writes = 0
         self.failed = 0
+        self.paused = False
         self.max_latency_s = 0.0
 
     async def run(self) -> None:
@@ -114,6 +125,10 @@ class _Writer:
         async with EdgeClient(self.url, timeout=120, token=TOKEN) as client:
             n, next_at = index, time.monotonic()
             while True:
+                if self.paused:
+                    await anyio.sleep(0.05)
+                    next_at = time.monotonic()
+                    continue
                 name = self.names[n % len(self.names)]
                 started = time.monotonic()
                 try:
@@ -128,20 +143,69 @@ class _Writer:
                 await anyio.sleep(max(0.0, next_at - time.monotonic()))
 
 
+_ROLLUP = re.compile(r"^(Anonymous|Pss_File|Pss_Shmem):\s+(\d+) kB$", re.MULTILINE)
+
+
+def _rss_parts(pid: int) -> dict[str, float]:
+    """RSS of ``pid`` split into anonymous, file-backed and shared memory (MiB)."""
+    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    return {key: int(kb) / 1024 for key, kb in _ROLLUP.findall(text)}
+
+
 class _PeakRss:
-    """Samples the RSS of the daemons every 50 ms; keeps each one's peak (MiB)."""
+    """Samples the RSS of the daemons every 50 ms; keeps each one's peak (MiB).
+
+    At each new peak it also reads what the RSS is made of (``/proc/PID/smaps_rollup``:
+    anonymous memory, the Python heap and SQLite's page caches among it, against
+    file-backed and shared pages such as SQLite's ``-shm`` maps) and the thread count.
+    """
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
         self.peak = dict.fromkeys(pids, 0.0)
+        self.parts: dict[str, dict[str, float]] = {name: {} for name in pids}
 
     def reset(self) -> None:
         self.peak = dict.fromkeys(self.procs, 0.0)
+        self.parts = {name: {} for name in self.procs}
+
+    def cpu_s(self) -> dict[str, float]:
+        """CPU seconds (user + system) each daemon has used so far."""
+        out = {}
+        for name, proc in self.procs.items():
+            times = proc.cpu_times()
+            out[name] = times.user + times.system
+        return out
+
+    async def settle(self, *, busy_s: float = 0.1, within_s: float = 60.0) -> float:
+        """Wait until every daemon used less than ``busy_s`` CPU seconds in the last 0.5 s
+        of real time (background work of what ran before, e.g. the WAL checkpoints of
+        the seeding, no longer charged to the next side), at most ``within_s``; return
+        how long it waited."""
+        started = time.perf_counter()
+        before = self.cpu_s()
+        while time.perf_counter() - started < within_s:
+            await anyio.sleep(0.5)
+            now = self.cpu_s()
+            if all(now[k] - before[k] < busy_s for k in now):
+                break
+            before = now
+        return time.perf_counter() - started
+
+    def now(self) -> dict[str, dict[str, float]]:
+        """RSS and its parts of each daemon now (MiB)."""
+        return {
+            name: {"rss": proc.memory_info().rss / 2**20, **_rss_parts(proc.pid)}
+            for name, proc in self.procs.items()
+        }
 
     async def run(self) -> None:
         while True:
             for name, proc in self.procs.items():
-                self.peak[name] = max(self.peak[name], proc.memory_info().rss / 2**20)
+                rss = proc.memory_info().rss / 2**20
+                if rss > self.peak[name]:
+                    self.peak[name] = rss
+                    self.parts[name] = {**_rss_parts(proc.pid), "threads": proc.num_threads()}
             await anyio.sleep(0.05)
 
 
@@ -204,9 +268,19 @@ async def _migrate(
 
 
 async def run_wide(
-    workloads: int, mb: float, budget_ms: float, write_rate: float, value_bytes: int = 1024
+    workloads: int,
+    mb: float,
+    budget_ms: float,
+    write_rate: float,
+    value_bytes: int = 1024,
+    *,
+    parallel_transfers: int | None = None,
+    link_transfers: int | None = None,
 ) -> dict[str, Any]:
-    """Run the wide and the queued plans; return their figures (see the module doc)."""
+    """Run the wide and the queued plans; return their figures (see the module doc).
+
+    ``parallel_transfers`` (the wide plan's constraint) and ``link_transfers`` (the
+    service's) default to the engine's defaults."""
     names = [f"wide{i:04d}" for i in range(workloads)]
     singles = [f"single{i:04d}" for i in range(workloads)]
     records = max(1, int(mb * 1e6) // value_bytes)
@@ -219,6 +293,8 @@ async def run_wide(
             t0 = time.perf_counter()
             await _seed(west_url, names + singles, records, value_bytes)
             out["seed_s"] = time.perf_counter() - t0
+            rss = _PeakRss({"west": west.pid, "east": east.pid})
+            out["rss_after_seed_mib"] = rss.now()
             topology = Topology(
                 {
                     "edge-west": EdgeEndpoint(west_url, TOKEN),
@@ -226,8 +302,9 @@ async def run_wide(
                 }
             )
             writer = _Writer(west_url, names, write_rate)
-            rss = _PeakRss({"west": west.pid, "east": east.pid})
             defaults = ServiceDefaults(checkpoint_interval_s=5.0)
+            if link_transfers is not None:
+                defaults = ServiceDefaults(checkpoint_interval_s=5.0, link_transfers=link_transfers)
             async with (
                 HttpEdgeGateway(topology) as gateway,
                 MigrationService(
@@ -235,20 +312,33 @@ async def run_wide(
                 ) as service,
                 anyio.create_task_group() as tg,
             ):
+                out["settle_s"] = [await rss.settle()]
                 tg.start_soon(writer.run)
                 tg.start_soon(rss.run)
                 sent_before = await _sent_bytes([west_url, east_url])
-                constraints = {"max_downtime": f"{budget_ms:g}ms"}
+                constraints: dict[str, Any] = {"max_downtime": f"{budget_ms:g}ms"}
+                wide_constraints = dict(constraints)
+                if parallel_transfers is not None:
+                    wide_constraints["parallel_transfers"] = parallel_transfers
+                cpu0 = rss.cpu_s()
                 wide_s, wide = await _migrate(
                     service,
                     [{"source_edge": "edge-west", "target_edge": "edge-east",
-                      "workloads": names, "constraints": constraints}],
+                      "workloads": names, "constraints": wide_constraints}],
                     rss,
                 )  # fmt: skip
                 out["wide"] = {"time_s": wide_s, "peak_rss_mib": dict(rss.peak)}
+                out["wide"]["peak_rss_parts_mib"] = rss.parts
+                out["wide"]["rss_after_mib"] = rss.now()
+                cpu1 = rss.cpu_s()
+                out["wide"]["cpu_s"] = {k: cpu1[k] - cpu0[k] for k in cpu1}
                 out["wide"].update(_holds(wide, budget_ms))
                 out["wide"]["peak_transfers"] = wide[0].peak_transfers
                 writer.names = singles
+                writer.paused = True
+                out["settle_s"].append(await rss.settle())
+                writer.paused = False
+                cpu1 = rss.cpu_s()
                 queued_s, queued = await _migrate(
                     service,
                     [{"source_edge": "edge-west", "target_edge": "edge-east",
@@ -256,6 +346,9 @@ async def run_wide(
                     rss,
                 )  # fmt: skip
                 out["queued"] = {"time_s": queued_s, "peak_rss_mib": dict(rss.peak)}
+                out["queued"]["peak_rss_parts_mib"] = rss.parts
+                cpu2 = rss.cpu_s()
+                out["queued"]["cpu_s"] = {k: cpu2[k] - cpu1[k] for k in cpu2}
                 out["queued"].update(_holds(queued, budget_ms))
                 sent = await _sent_bytes([west_url, east_url]) - sent_before
                 reported = sum(m.bytes_wire for m in wide + queued)
@@ -319,6 +412,12 @@ def table(out: dict[str, Any]) -> str:
     for daemon in ("west", "east"):
         cells = [f"{out[side]['peak_rss_mib'][daemon]:.1f}" for side in ("wide", "queued")]
         lines.append(f"{'peak RSS ' + daemon + ', MiB':<36} {cells[0]:>12} {cells[1]:>12}")
+    for daemon in ("west", "east"):
+        cells = [f"{out[side]['cpu_s'][daemon]:.1f}" for side in ("wide", "queued")]
+        lines.append(f"{'CPU s ' + daemon:<36} {cells[0]:>12} {cells[1]:>12}")
+    for phase in ("pre_sync", "sync", "cutover", "validation", "cleanup"):
+        cells = [f"{out[side]['phase_s'][phase]:.2f}" for side in ("wide", "queued")]
+        lines.append(f"{phase + ' phase, s (summed)':<36} {cells[0]:>12} {cells[1]:>12}")
     return "\n".join(lines)
 
 
@@ -329,8 +428,20 @@ async def main() -> None:
     parser.add_argument("--budget-ms", type=float, default=50.0, help="max_downtime (50)")
     parser.add_argument("--write-rate", type=float, default=200.0, help="writes/s (200)")
     parser.add_argument("--value-bytes", type=int, default=1024, help="(1024)")
+    parser.add_argument(
+        "--parallel-transfers", type=int, help="the wide plan's constraint (engine default)"
+    )
+    parser.add_argument("--link-transfers", type=int, help="the service's (engine default)")
     args = parser.parse_args()
-    out = await run_wide(args.workloads, args.mb, args.budget_ms, args.write_rate, args.value_bytes)
+    out = await run_wide(
+        args.workloads,
+        args.mb,
+        args.budget_ms,
+        args.write_rate,
+        args.value_bytes,
+        parallel_transfers=args.parallel_transfers,
+        link_transfers=args.link_transfers,
+    )
     print(table(out))
     print(json.dumps(out))
 

@@ -17,6 +17,7 @@ import pytest
 
 from edge_actors.clock import ManualClock
 from edge_actors.store import StoreRegistry, WorkloadStore
+from edge_actors.store._budget import DEFAULT_MAX_IDLE
 from edge_actors.wire import Change
 
 if TYPE_CHECKING:
@@ -238,3 +239,26 @@ async def test_idle_connections_give_back_cache_when_more_connections_open(
         assert share <= 1024 // 8
         assert conn.execute("PRAGMA cache_size").fetchone()[0] == -share
         assert await first.get("k") == (b"v", 1)
+
+
+async def test_idle_connections_beyond_max_idle_are_closed_least_recent_first(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()  # never advanced: no connection is idle for idle_close_s
+    async with await StoreRegistry.open(tmp_path, clock=clock) as registry:
+        budget = registry.resources.budget
+        stores = [await registry.create(f"w{i:03d}") for i in range(DEFAULT_MAX_IDLE + 16)]
+        for store in stores:
+            await store.put("k", b"v")
+        # The commits' checkpoints borrow (and park) read connections meanwhile: repeat
+        # the housekeeping's call until they are done, as its thread does every second.
+        with anyio.fail_after(10):
+            while True:
+                await anyio.to_thread.run_sync(budget.close_idle)
+                if budget.open_connections <= DEFAULT_MAX_IDLE:
+                    break
+                await anyio.sleep(0.05)
+        assert budget.idle_connections <= DEFAULT_MAX_IDLE
+        assert stores[-1]._writer.is_open  # the most recently used stay open
+        assert not stores[0]._writer.is_open  # the least recently used were closed
+        assert await stores[0].get("k") == (b"v", 1)  # and reopen on demand

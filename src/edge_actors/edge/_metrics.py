@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -55,10 +55,14 @@ class _StoreCollector(Collector):
         edge: str,
         sizes: Callable[[], Iterable[tuple[str, int, int, int]]],
         totals: Callable[[], tuple[int, int, int]],
+        heap: Callable[[], tuple[int, int]],
+        connections: Callable[[], tuple[int, int]],
     ):
         self._edge = edge
         self._sizes = sizes
         self._totals = totals
+        self._heap = heap
+        self._connections = connections
 
     def collect(self) -> Iterator[Metric]:
         workloads, all_records, all_bytes = self._totals()
@@ -70,6 +74,23 @@ class _StoreCollector(Collector):
             family = GaugeMetricFamily(metric, text, labels=["edge"])
             family.add_metric([self._edge], value)
             yield family
+        trims, released = self._heap()
+        for metric, text, value in (
+            ("edge_heap_trims", "Times the C heap's free memory was given back.", trims),
+            ("edge_heap_released_bytes", "Memory the heap trims gave back.", released),
+        ):
+            counter = CounterMetricFamily(metric, text, labels=["edge"])
+            counter.add_metric([self._edge], value)
+            yield counter
+        open_now, idle_now = self._connections()
+        conns = GaugeMetricFamily(
+            "edge_store_connections",
+            "SQLite connections of the stores open now, in use or idle.",
+            labels=["edge", "state"],
+        )
+        conns.add_metric([self._edge, "in_use"], open_now - idle_now)
+        conns.add_metric([self._edge, "idle"], idle_now)
+        yield conns
         records = GaugeMetricFamily(
             "edge_store_records", "Live records per workload.", labels=["edge", "workload"]
         )
@@ -98,6 +119,8 @@ class DaemonMetrics:
         store_sizes: The latest ``(workload, records, bytes, lsn)`` snapshot (the daemon's
             router refreshes it before each scrape).
         store_totals: The latest ``(workloads, records, bytes)`` of the whole edge.
+        heap_totals: The latest ``(trims, released bytes)`` of the stores' heap trimmer.
+        store_connections: The latest ``(open, idle)`` store connection counts.
     """
 
     def __init__(
@@ -106,6 +129,8 @@ class DaemonMetrics:
         self.edge = edge
         self.store_sizes: list[tuple[str, int, int, int]] = []
         self.store_totals: tuple[int, int, int] = (0, 0, 0)
+        self.heap_totals: tuple[int, int] = (0, 0)
+        self.store_connections: tuple[int, int] = (0, 0)
         self.registry = CollectorRegistry(auto_describe=True)
         self.load = LoadCounters()
         reg = self.registry
@@ -167,7 +192,13 @@ class DaemonMetrics:
             registry=reg,
         )
         reg.register(
-            _StoreCollector(edge, sizes or (lambda: self.store_sizes), lambda: self.store_totals)
+            _StoreCollector(
+                edge,
+                sizes or (lambda: self.store_sizes),
+                lambda: self.store_totals,
+                lambda: self.heap_totals,
+                lambda: self.store_connections,
+            )
         )
 
     def render(self) -> bytes:

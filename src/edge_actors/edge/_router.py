@@ -585,3 +585,6 @@ class WorkloadRouter:
             sizes.append((name, stats.records, stats.bytes, stats.lsn))
         self.metrics.store_sizes = sizes
         self.metrics.store_totals = (len(registry), registry.record_count, registry.used_bytes)
+        heap, budget = registry.resources.heap, registry.resources.budget
+        self.metrics.heap_totals = (heap.trims, heap.released_bytes)
+        self.metrics.store_connections = (budget.open_connections, budget.idle_connections)

@@ -25,7 +25,13 @@ one, so no lock order can deadlock.
 
 Connections idle for longer than ``idle_close_s`` (of the injected clock) are closed by
 :meth:`FdBudget.close_idle`, which the registry's checkpoint service calls about once a
-second, so a store nobody uses ends up holding no descriptor and no cache at all.
+second, so a store nobody uses ends up holding no descriptor and no cache at all. The same
+call also closes the least recently used idle connections beyond ``max_idle``: each open
+SQLite connection costs about 130 KiB besides its page cache (measured: its lookaside
+and schema), so a daemon that touched hundreds of stores in the last minute (seeded them,
+moved them in one plan) would otherwise hold tens of MiB for connections nobody uses,
+whatever the cache budget; with a high ``RLIMIT_NOFILE`` the descriptor budget alone
+lets 1,300 connections stay open.
 
 The page cache is split the same way: :meth:`FdBudget.cache_share_kib` gives each open
 connection an equal share of one budget (capped per kind of connection), which the
@@ -48,6 +54,7 @@ __all__ = [
     "CONNECTION_FDS",
     "DEFAULT_CACHE_MIB",
     "DEFAULT_IDLE_CLOSE_S",
+    "DEFAULT_MAX_IDLE",
     "FD_RESERVE",
     "MAX_DEFAULT_FD_BUDGET",
     "MIN_CACHE_KIB",
@@ -80,6 +87,10 @@ _WAIT_S = 0.05  # longest wait before an evictor tries the idle connections agai
 
 DEFAULT_IDLE_CLOSE_S = 60.0
 """Connections idle this long are closed even when the budget has room."""
+
+DEFAULT_MAX_IDLE = 64
+"""Idle connections kept open at most (the least recently used beyond it are closed by
+the housekeeping): enough for the stores in use at once to keep warm connections."""
 
 Closer = Callable[[], None]
 """Closes one detached connection (runs outside the budget's lock)."""
@@ -164,6 +175,8 @@ class FdBudget:
         cache_kib: The page-cache budget of all connections together, in KiB.
         idle_close_s: :meth:`close_idle` closes connections idle longer than this;
             ``None``: only to make room.
+        max_idle: :meth:`close_idle` closes the least recently used idle connections
+            beyond this many (``None``: no limit but the descriptors).
         clock: Decides how long a connection has been idle.
         on_first_park: Called once, when the first connection is parked (starts the
             thread that runs :meth:`close_idle`).
@@ -178,9 +191,12 @@ class FdBudget:
         cache_kib: int,
         *,
         idle_close_s: float | None = DEFAULT_IDLE_CLOSE_S,
+        max_idle: int | None = DEFAULT_MAX_IDLE,
         clock: Clock = SYSTEM_CLOCK,
         on_first_park: Callable[[], None] | None = None,
     ) -> None:
+        if max_idle is not None and max_idle < 0:
+            raise StoreError(f"max_idle must be >= 0, got {max_idle}")
         if max_fds < MIN_FD_BUDGET:
             raise StoreError(f"fd budget must be >= {MIN_FD_BUDGET}, got {max_fds}")
         if cache_kib < MIN_CACHE_KIB:
@@ -195,6 +211,7 @@ class FdBudget:
         self._idle_writers: OrderedDict[int, _Idle] = OrderedDict()
         self._keys = itertools.count(1)
         self.idle_close_s = idle_close_s
+        self.max_idle = max_idle
         self._clock = clock
         self._on_first_park = on_first_park
         self.evictions = 0
@@ -349,24 +366,31 @@ class FdBudget:
         return done
 
     def close_idle(self) -> int:
-        """Close every connection idle longer than ``idle_close_s``; return how many.
+        """Close every connection idle longer than ``idle_close_s``, then the least
+        recently used idle ones beyond ``max_idle`` (readers first); return how many.
 
         Blocking (closing a file's last connection checkpoints its WAL); for a worker
         thread. Connections whose owner is busy at that moment are left for next time.
         """
-        if self.idle_close_s is None:
-            return 0
         victims: list[tuple[Closer, FileFds]] = []
         with self._cond:
-            cutoff = self._clock.monotonic() - self.idle_close_s
-            for idle in (self._idle_readers, self._idle_writers):
-                for key, entry in list(idle.items()):
-                    if entry.parked_at > cutoff:
-                        break  # parked in order: the rest are younger
-                    close = entry.detach()
-                    if close is not None:
-                        del idle[key]
-                        victims.append((close, entry.file))
+            if self.idle_close_s is not None:
+                cutoff = self._clock.monotonic() - self.idle_close_s
+                for idle in (self._idle_readers, self._idle_writers):
+                    for key, entry in list(idle.items()):
+                        if entry.parked_at > cutoff:
+                            break  # parked in order: the rest are younger
+                        close = entry.detach()
+                        if close is not None:
+                            del idle[key]
+                            victims.append((close, entry.file))
+            excess = 0 if self.max_idle is None else self.idle_connections - self.max_idle
+            while excess > 0:
+                victim = self._detach_lru()
+                if victim is None:
+                    break  # the rest are busy right now: next time
+                victims.append(victim)
+                excess -= 1
         for close, file in victims:
             try:
                 close()

@@ -252,7 +252,7 @@ class CutoverSaga:
             own = await store.stats()
             activating = True  # from here the target may be active: undone on failure
             called = time.perf_counter()
-            router.fence.retire(name, req.target_url, digest_at=(hold_lsn, own.digest))
+            await router.fence.retire_async(name, req.target_url, digest_at=(hold_lsn, own.digest))
             self.times.record("state_write", time.perf_counter() - called)
             called = time.perf_counter()
             with anyio.move_on_after(budget.activation_left()) as cut:

@@ -146,20 +146,29 @@ class EpochFence:
         :meth:`activated` does, in the same write (a cutover's source knows it before it
         asks the target to activate: it holds the workload at that LSN).
         """
+        changed = self._retired(name, target_url, digest_at)
+        if changed is not None:
+            self._put(name, changed)
+
+    async def retire_async(
+        self, name: str, target_url: str | None, *, digest_at: tuple[int, str] | None = None
+    ) -> None:
+        """:meth:`retire`, with the fsync in a worker thread (the loop goes on meanwhile);
+        durable when it returns."""
+        changed = self._retired(name, target_url, digest_at)
+        if changed is not None:
+            self._entries[name] = changed
+            await self._file.write_async(self._body())
+
+    def _retired(
+        self, name: str, target_url: str | None, digest_at: tuple[int, str] | None
+    ) -> FenceEntry | None:
         entry = self.get(name)
         changed = msgspec.structs.replace(entry, retiring_to=target_url)
         if digest_at is not None:
             lsn, digest = digest_at
             changed = msgspec.structs.replace(changed, activated_lsn=lsn, activated_digest=digest)
-        if changed != entry:
-            self._put(name, changed)
-
-    async def clear_retiring(self, name: str) -> None:
-        """Clear the ``retiring_to`` mark of ``name``; the fsync runs in a worker thread."""
-        entry = self.get(name)
-        if entry.retiring_to is not None:
-            self._entries[name] = msgspec.structs.replace(entry, retiring_to=None)
-            await self._file.write_async(self._body())
+        return None if changed == entry else changed
 
     def activated(self, name: str, lsn: int, digest: str) -> None:
         """Record that an activation here confirmed ``digest`` at ``lsn``."""

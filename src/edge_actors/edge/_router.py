@@ -438,7 +438,7 @@ class WorkloadRouter:
         """Make a :meth:`flip` durable: the ``moved`` route first, then clear the
         ``retiring_to`` mark (in that order: a crash between them still redirects)."""
         await self.routing.save()
-        await self.fence.clear_retiring(name)
+        await self.fence.retire_async(name, None)
         route = self.routing.get(name)
         self.log.info(
             "route_set",

@@ -445,6 +445,14 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
         offset = time.time() - time.monotonic()
         window = [lat for at, lat in load.samples
                   if cut_start - _WINDOW_S <= at + offset <= cut_end + _WINDOW_S]  # fmt: skip
+        # where the stall sits: the worst writes of the window, issued when (ms from the
+        # cutover phase's start) and how long they took
+        worst = sorted(
+            ((round((at + offset - cut_start) * 1000, 1), round(lat * 1000, 1))
+             for at, lat in load.samples
+             if cut_start - _WINDOW_S <= at + offset <= cut_end + _WINDOW_S),
+            key=lambda pair: -pair[1],
+        )[:5]  # fmt: skip
         ambient = [lat for at, lat in load.samples if t0 - 0.7 <= at < t0]
         during = [lat for at, lat in load.samples if t0_wall <= at + offset < cut_start]
         lost = await _lost(dst, "copy-wl", load.acked)
@@ -456,6 +464,8 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
         "total_s": total_s,
         "stall_ms": max(window, default=0.0) * 1000,
         "p99_stall_ms": _p99(window) * 1000,
+        "stall_worst_writes": worst,
+        "cutover_phase_ms": round((cut_end - cut_start) * 1000, 1),
         "max_write_ms_during_copy": max(during, default=0.0) * 1000,
         "ambient_max_ms": max(ambient, default=0.0) * 1000,
         "rounds": getattr(metrics, "rounds", None),

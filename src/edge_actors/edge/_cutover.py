@@ -245,6 +245,7 @@ class CutoverSaga:
             self.times.record("final_delta", laps.steps["final_delta"] / 1000)
             step = "activate"
             if budget.bounded and not budget.activation_fits():
+                self.times.refused_by_forecast()
                 raise EdgeError(
                     "undone before the activation, within the cutover's deadline of "
                     f"{req.deadline_ms:g} ms (counted from the hold): {budget.describe()}"
@@ -340,6 +341,7 @@ class CutoverSaga:
         if hold_lsn <= req.from_lsn:
             return None
         if budget.bounded and budget.final_delta_left() <= 0:
+            self.times.refused_by_forecast()
             raise EdgeError(
                 "undone before the final delta, within the cutover's deadline of "
                 f"{req.deadline_ms:g} ms (counted from the hold): {budget.describe()}"
@@ -377,6 +379,7 @@ class CutoverSaga:
             if not ended.is_set():
                 entry.scope.cancel()  # winds down in ``tasks``; the hold does not wait
         if not result:
+            self.times.refused_by_forecast()
             raise EdgeError(
                 "the final delta was cut to keep the hold within the cutover's deadline of "
                 f"{req.deadline_ms:g} ms (counted from the hold): {budget.describe()}"

@@ -18,6 +18,12 @@ So a hold that will not fit is undone as soon as that is known, not at the deadl
 an undo started at a cut point is expected to end within the deadline. Estimates, not
 guarantees: an undo call slower than ``reserve`` still ends the hold late (bounded by the
 undo call's own timeout, the budget again).
+
+The forecast must not lock itself in: step times from a slow spell could forecast that no
+activation fits, and a cutover undone on that forecast measures nothing new. After
+:data:`_PROBE_AFTER` such refusals in a row, the next hold *probes*: it ignores the
+typical activation time (the final delta runs until ``end - reserve``, the activation is
+tried) and keeps only the hard cut, which still leaves the reserve for the undo.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ the undo's call: a round trip and two durable writes there), what an undo pays;
 
 _KEEP: Final = 32  # recent samples per step
 _RESERVE_QUANTILE: Final = 0.75  # of the recent target calls: what an undo's call takes
+_PROBE_AFTER: Final = 2  # forecast refusals in a row, then one attempt probes
 
 
 class StepTimes:
@@ -50,10 +57,18 @@ class StepTimes:
 
     def __init__(self) -> None:
         self._samples: dict[Step, deque[float]] = {}
+        self.refusals = 0
+        """Cutovers undone in a row on a forecast (before their activation was tried)."""
 
     def record(self, step: Step, seconds: float) -> None:
-        """Add one measured duration of ``step``."""
+        """Add one measured duration of ``step`` (an activation resets :attr:`refusals`)."""
         self._samples.setdefault(step, deque(maxlen=_KEEP)).append(max(0.0, seconds))
+        if step == "activate":
+            self.refusals = 0
+
+    def refused_by_forecast(self) -> None:
+        """Count a cutover undone because its activation was forecast not to fit."""
+        self.refusals += 1
 
     def typical(self, step: Step, default: float) -> float:
         """The median of the recent durations of ``step`` (``default`` when none)."""
@@ -110,8 +125,16 @@ class HoldBudget:
         return max(times.high("target_call", cold), times.high("flip", 0.0))
 
     @property
+    def probing(self) -> bool:
+        """Whether this hold ignores the activation forecast (see the module doc)."""
+        return self._times.refusals >= _PROBE_AFTER
+
+    @property
     def activation_s(self) -> float:
-        """What an activation step typically takes here (before any: as the undo's call)."""
+        """What an activation step typically takes here (before any: as the undo's call;
+        ``0`` while :attr:`probing`)."""
+        if self.probing:
+            return 0.0
         return self._times.typical("activate", self.reserve_s)
 
     @property
@@ -143,8 +166,9 @@ class HoldBudget:
 
     def describe(self) -> str:
         """The plan in words, for an undo's message."""
+        probing = " (probing: the forecast was ignored)" if self.probing else ""
         return (
             f"{max(0.0, self.left()) * 1000:.1f} ms left; a typical activation here takes "
             f"{self.activation_s * 1000:.1f} ms and {self.reserve_s * 1000:.1f} ms stay for "
-            "the flip or the undo"
+            f"the flip or the undo{probing}"
         )

@@ -142,8 +142,9 @@ class EpochFence:
     ) -> None:
         """Mark ``name`` as being handed to ``target_url`` (``None``: clear the mark).
 
-        ``digest_at``: also record this edge's own ``(lsn, digest)`` at the hold, as
-        :meth:`activated` does, in the same write (a cutover's source knows it before it
+        ``digest_at``: also record this edge's own ``(lsn, digest)`` at the hold (as an
+        activation records what it confirmed: ``activated_lsn`` / ``activated_digest``),
+        in the same write (a cutover's source knows it before it
         asks the target to activate: it holds the workload at that LSN).
         """
         changed = self._retired(name, target_url, digest_at)
@@ -169,14 +170,6 @@ class EpochFence:
             lsn, digest = digest_at
             changed = msgspec.structs.replace(changed, activated_lsn=lsn, activated_digest=digest)
         return None if changed == entry else changed
-
-    def activated(self, name: str, lsn: int, digest: str) -> None:
-        """Record that an activation here confirmed ``digest`` at ``lsn``."""
-        entry = self.get(name)
-        self._put(
-            name,
-            msgspec.structs.replace(entry, activated_lsn=lsn, activated_digest=digest),
-        )
 
     def _put(self, name: str, entry: FenceEntry) -> None:
         self._entries[name] = entry

@@ -300,7 +300,7 @@ class WorkloadRouter:
     ) -> WorkloadInfo:
         """A cutover's target side: confirm the LSN (and digest), then go ``active``.
 
-        The LSN and digest it confirmed are kept with the epoch (:meth:`EpochFence.activated`)
+        The LSN and digest it confirmed are kept with the epoch (one :meth:`EpochFence.admit`)
         so that both digests at the cutover LSN stay comparable after new writes.
 
         Raises:

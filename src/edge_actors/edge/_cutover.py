@@ -34,17 +34,18 @@ route change (``WorkloadRouter.set_route``), so no crash leaves an unmarked ``ac
 route behind a target that went active.
 
 Deadline (``CutoverRequest.deadline_ms``; the migration sends ``max_downtime``, all of
-it): every step from the hold to the release, the flip or the undo included, is planned to
-fit in it, counted from the hold (:mod:`._hold_budget`, from this edge's measured step
-times). The final delta is cut when a typical activation could no longer follow it; the
-activation is not started when it would not fit; the activation call is cut early enough
-to leave the reserve that the undo's call to the target (or the flip) takes. An undo
-before the activation releases the hold at once: the final delta's transfer winds down
-after the release (it only ever sends records up to the hold LSN to a target that is
-still ``incoming``). The undo's call to the target may take up to the budget again (its
-timeout) when it is slower than its reserve: a stalled target therefore holds writes here
-for at most twice the budget (then they are released to this edge, or redirected to the
-target when the undo could not reach it), never for the admin calls' own timeouts.
+it): every step from the hold to the release, the flip included, is planned to fit in it,
+counted from the hold (:mod:`._hold_budget`, from this edge's measured step times). The
+activation is started only if its planned time and the flip still fit, else the cutover
+is undone before it (nothing on the target changed: no call, the hold ends at once); the
+final delta is cut when that activation could no longer follow it; a started activation
+is cut at the deadline less the flip's reserve. An undo before the activation releases
+the hold at once: the final delta's transfer winds down after the release (it only ever
+sends records up to the hold LSN to a target that is still ``incoming``). An activation
+cut at its deadline is undone with a call to the target that may take up to the budget
+again (its timeout): a stalled target therefore holds writes here for at most twice the
+budget (then they are released to this edge, or redirected to the target when the undo
+could not reach it), never for the admin calls' own timeouts.
 """
 
 from __future__ import annotations
@@ -255,7 +256,6 @@ class CutoverSaga:
             called = time.perf_counter()
             await router.fence.retire_async(name, req.target_url, digest_at=(hold_lsn, own.digest))
             self.times.record("state_write", time.perf_counter() - called)
-            called = time.perf_counter()
             with anyio.move_on_after(budget.activation_left()) as cut:
                 confirmed = await target.activate(
                     name, min_lsn=hold_lsn, digest=own.digest, epoch=req.epoch
@@ -265,7 +265,6 @@ class CutoverSaga:
                     f"the activation was cut to keep the hold within the cutover's deadline "
                     f"of {req.deadline_ms:g} ms (counted from the hold): {budget.describe()}"
                 )
-            self.times.record("target_call", time.perf_counter() - called)
             laps.lap("activate")
             self.times.record("activate", laps.steps["activate"] / 1000)
             await self._pause.reached("target_activated")
@@ -426,9 +425,8 @@ class CutoverSaga:
                 called = time.perf_counter()
                 with anyio.fail_after(budget.undo_timeout_s):
                     await target.set_status(name, "incoming", epoch=epoch)
-                call_s = time.perf_counter() - called
-                self.times.record("target_call", call_s)
-                log.info("cutover_undo_call", call_ms=round(call_s * 1000, 3))
+                call_ms = round((time.perf_counter() - called) * 1000, 3)
+                log.info("cutover_undo_call", call_ms=call_ms)
             except (EdgeHTTPError, aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.warning("cutover_undo_target_failed", error=str(exc))
                 done = (

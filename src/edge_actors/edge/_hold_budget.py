@@ -3,33 +3,35 @@
 Edge layer. A cutover's hold (``_cutover``) ends one of two ways: the **flip** (the target
 went active; the route here turns ``moved`` and the held writes are released, forwarded)
 or the **undo** (the held writes are released here; if the target was asked to activate,
-one more call first sets it back to ``incoming``). :class:`HoldBudget` fits both inside
-``deadline_ms``, counted from the hold, from the step times this edge measured on its
-recent cutovers (:class:`StepTimes`):
+one more call first sets it back to ``incoming``). :class:`HoldBudget` places the steps
+inside ``deadline_ms``, counted from the hold, from the step times this edge measured on
+its recent cutovers (:class:`StepTimes`):
 
-* the activation call is cut at ``end - reserve``, where ``reserve`` covers whichever
-  ends the hold after it: the flip, or the undo's call to the target (the larger of the
-  two, from their recent times);
-* the activation is not started unless its typical time fits before that cut;
-* the final delta is cut when it cannot end in time for a typical activation. An undo
-  before the activation calls nobody: nothing on the target changed.
+* the activation is started only if its upper-quartile time here (the ``retiring_to``
+  mark and the call) and the flip still fit; otherwise the cutover is undone before it,
+  which calls nobody (nothing on the target changed) and ends at once;
+* the final delta is cut when it can no longer end in time for that activation;
+* a started activation runs until ``end - flip``: if it answers by then, the flip fits.
 
-So a hold that will not fit is undone as soon as that is known, not at the deadline, and
-an undo started at a cut point is expected to end within the deadline. Estimates, not
-guarantees: an undo call slower than ``reserve`` still ends the hold late (bounded by the
-undo call's own timeout, the budget again).
+An activation that does not answer by its cut is undone with a call to the target, and
+that hold ends past the deadline (the undo's call may take up to the budget again: its
+timeout). Cutting the activation earlier to leave room for that call was tried and
+measured worse: on this 2-core machine the undo's call after a cut activation took
+35-55 ms where recent calls to the target took 4-20 ms (it meets a target still busy with
+the activation it cut), so cutting for it turned holds that would have flipped in time
+into undone holds over the budget (100 x 10 MB wide plan: 21 of 24 activation cuts over
+50 ms). Deciding before the activation, on the upper quartile, is what keeps holds inside.
 
 The forecast must not lock itself in: step times from a slow spell could forecast that no
 activation fits, and a cutover undone on that forecast measures nothing new. After
 :data:`_PROBE_AFTER` such refusals in a row, the next hold *probes*: it ignores the
-typical activation time (the final delta runs until ``end - reserve``, the activation is
-tried) and keeps only the hard cut, which still leaves the reserve for the undo.
+activation forecast (the final delta runs until ``end - flip``, the activation is tried)
+and keeps only the activation's cut.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections import deque
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -38,14 +40,13 @@ if TYPE_CHECKING:
 
 __all__ = ["HoldBudget", "Step", "StepTimes"]
 
-Step = Literal["final_delta", "activate", "target_call", "state_write", "flip"]
+Step = Literal["final_delta", "activate", "state_write", "flip"]
 """Timed steps: ``activate`` is the source's whole activation step (its mark write and
-the call); ``target_call`` a call that changes the target's route (the activation call,
-the undo's call: a round trip and two durable writes there), what an undo pays;
-``state_write`` one durable state-file write here (the ``retiring_to`` mark)."""
+the call); ``state_write`` one durable state-file write here (the ``retiring_to`` mark);
+``flip`` the route change and the release."""
 
 _KEEP: Final = 32  # recent samples per step
-_RESERVE_QUANTILE: Final = 0.75  # of the recent target calls: what an undo's call takes
+_QUANTILE: Final = 0.75  # of the recent samples: what a step is planned to take
 _PROBE_AFTER: Final = 2  # forecast refusals in a row, then one attempt probes
 
 
@@ -70,18 +71,13 @@ class StepTimes:
         """Count a cutover undone because its activation was forecast not to fit."""
         self.refusals += 1
 
-    def typical(self, step: Step, default: float) -> float:
-        """The median of the recent durations of ``step`` (``default`` when none)."""
-        samples = self._samples.get(step)
-        return statistics.median(samples) if samples else default
-
     def high(self, step: Step, default: float) -> float:
         """The upper quartile of the recent durations of ``step`` (``default`` when none)."""
         samples = self._samples.get(step)
         if not samples:
             return default
         ordered = sorted(samples)
-        return ordered[min(len(ordered) - 1, math.ceil(_RESERVE_QUANTILE * len(ordered)) - 1)]
+        return ordered[min(len(ordered) - 1, math.ceil(_QUANTILE * len(ordered)) - 1)]
 
 
 class HoldBudget:
@@ -92,8 +88,8 @@ class HoldBudget:
         held_since: When the hold began, on ``clock`` (``WriteGate.held_since``).
         deadline_s: The budget from the hold (``None``: no deadline, nothing is cut).
         times: This edge's recent step times.
-        round_trip_s: A call to the target measured just before the hold: the estimate
-            of a call when ``times`` has none yet.
+        round_trip_s: A call to the target measured just before the hold (the plan of
+            an activation when ``times`` has none yet).
     """
 
     def __init__(
@@ -114,15 +110,8 @@ class HoldBudget:
 
     @property
     def reserve_s(self) -> float:
-        """Kept after the activation's cut for whichever ends the hold, flip or undo.
-
-        The undo's call: the upper quartile of recent route-changing calls to the target;
-        before there are any, the round trip measured before the hold plus two durable
-        writes as this edge measured them (what the target does for it).
-        """
-        times = self._times
-        cold = self._round_trip_s + 2 * times.high("state_write", 0.0)
-        return max(times.high("target_call", cold), times.high("flip", 0.0))
+        """Kept after the activation's cut for the flip (its recent upper quartile)."""
+        return self._times.high("flip", 0.0)
 
     @property
     def probing(self) -> bool:
@@ -131,11 +120,14 @@ class HoldBudget:
 
     @property
     def activation_s(self) -> float:
-        """What an activation step typically takes here (before any: as the undo's call;
-        ``0`` while :attr:`probing`)."""
+        """What an activation step is planned to take here: the upper quartile of recent
+        ones; before any, the round trip measured before the hold plus the mark write
+        here and two durable writes on the target, each as this edge measured its own.
+        ``0`` while :attr:`probing`."""
         if self.probing:
             return 0.0
-        return self._times.typical("activate", self.reserve_s)
+        cold = self._round_trip_s + 3 * self._times.high("state_write", 0.0)
+        return self._times.high("activate", cold)
 
     @property
     def bounded(self) -> bool:
@@ -151,24 +143,24 @@ class HoldBudget:
         return self._end - self._clock.monotonic()
 
     def final_delta_left(self) -> float:
-        """Seconds the final delta may still take: a typical activation and the reserve
-        must fit after it."""
+        """Seconds the final delta may still take: the planned activation and the
+        reserve must fit after it."""
         return self.left() - self.activation_s - self.reserve_s
 
     def activation_left(self) -> float:
-        """Seconds the activation call may still take before it is cut (the reserve
-        stays for the flip or the undo)."""
+        """Seconds the activation may still take before it is cut (the reserve stays
+        for the flip)."""
         return self.left() - self.reserve_s
 
     def activation_fits(self) -> bool:
-        """Whether a typical activation still fits before its cut."""
+        """Whether the planned activation still fits before its cut."""
         return self.activation_left() >= self.activation_s
 
     def describe(self) -> str:
         """The plan in words, for an undo's message."""
         probing = " (probing: the forecast was ignored)" if self.probing else ""
         return (
-            f"{max(0.0, self.left()) * 1000:.1f} ms left; a typical activation here takes "
+            f"{max(0.0, self.left()) * 1000:.1f} ms left; an activation here is planned at "
             f"{self.activation_s * 1000:.1f} ms and {self.reserve_s * 1000:.1f} ms stay for "
-            f"the flip or the undo{probing}"
+            f"the flip{probing}"
         )

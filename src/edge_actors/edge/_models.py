@@ -201,12 +201,12 @@ class CutoverRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         lease_s: lease of the hold (default: the daemon's ``hold_timeout_s``).
         epoch: the ownership epoch of this handover (both edges fence by it).
         deadline_ms: the hold's budget, counted from the moment writes are held: every
-            step up to the release (final delta, activation, and the flip or the undo)
-            is planned to fit in it from the source's measured step times, and a step
-            that will not fit is cut early and undone (writes released to this edge).
-            An undo call to the target slower than planned may take up to the budget
-            again. ``None``: no deadline but the admin calls' own timeouts (the migration
-            always sends one: ``max_downtime``).
+            step up to the release (final delta, activation, flip) is planned to fit in
+            it from the source's measured step times; a cutover whose activation will
+            not fit is undone before it (writes released to this edge). An activation
+            cut at the deadline is undone with a call to the target that may take up to
+            the budget again. ``None``: no deadline but the admin calls' own timeouts
+            (the migration always sends one: ``max_downtime``).
     """
 
     target_name: str

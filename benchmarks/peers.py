@@ -433,6 +433,13 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
             history = await service.history(plan.migration_id)
             cut_start = next(e.at for e in history if e.to_state == "cutover")
             cut_end = next(e.at for e in history if e.to_state in ("validation", "cleanup"))
+            # when each later phase began, ms from the cutover phase's start (where the
+            # stall's worst writes sit against validation and the source's cleanup)
+            after_cut = {
+                e.to_state: round((e.at - cut_start) * 1000, 1)
+                for e in history
+                if e.at >= cut_end and e.to_state in ("validation", "cleanup", "completed")
+            }
             metrics = await service.metrics(plan.migration_id)
         # seconds spent in each phase up to the end of the cutover, in order
         phases: dict[str, float] = {}
@@ -466,6 +473,7 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
         "p99_stall_ms": _p99(window) * 1000,
         "stall_worst_writes": worst,
         "cutover_phase_ms": round((cut_end - cut_start) * 1000, 1),
+        "phases_after_cutover_ms": after_cut,
         "max_write_ms_during_copy": max(during, default=0.0) * 1000,
         "ambient_max_ms": max(ambient, default=0.0) * 1000,
         "rounds": getattr(metrics, "rounds", None),

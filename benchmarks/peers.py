@@ -433,6 +433,13 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
             history = await service.history(plan.migration_id)
             cut_start = next(e.at for e in history if e.to_state == "cutover")
             cut_end = next(e.at for e in history if e.to_state in ("validation", "cleanup"))
+            # when each later phase began, ms from the cutover phase's start (where the
+            # stall's worst writes sit against validation and the source's cleanup)
+            after_cut = {
+                e.to_state: round((e.at - cut_start) * 1000, 1)
+                for e in history
+                if e.at >= cut_end and e.to_state in ("validation", "cleanup", "completed")
+            }
             metrics = await service.metrics(plan.migration_id)
         # seconds spent in each phase up to the end of the cutover, in order
         phases: dict[str, float] = {}
@@ -445,6 +452,14 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
         offset = time.time() - time.monotonic()
         window = [lat for at, lat in load.samples
                   if cut_start - _WINDOW_S <= at + offset <= cut_end + _WINDOW_S]  # fmt: skip
+        # where the stall sits: the worst writes of the window, issued when (ms from the
+        # cutover phase's start) and how long they took
+        worst = sorted(
+            ((round((at + offset - cut_start) * 1000, 1), round(lat * 1000, 1))
+             for at, lat in load.samples
+             if cut_start - _WINDOW_S <= at + offset <= cut_end + _WINDOW_S),
+            key=lambda pair: -pair[1],
+        )[:5]  # fmt: skip
         ambient = [lat for at, lat in load.samples if t0 - 0.7 <= at < t0]
         during = [lat for at, lat in load.samples if t0_wall <= at + offset < cut_start]
         lost = await _lost(dst, "copy-wl", load.acked)
@@ -456,6 +471,9 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
         "total_s": total_s,
         "stall_ms": max(window, default=0.0) * 1000,
         "p99_stall_ms": _p99(window) * 1000,
+        "stall_worst_writes": worst,
+        "cutover_phase_ms": round((cut_end - cut_start) * 1000, 1),
+        "phases_after_cutover_ms": after_cut,
         "max_write_ms_during_copy": max(during, default=0.0) * 1000,
         "ambient_max_ms": max(ambient, default=0.0) * 1000,
         "rounds": getattr(metrics, "rounds", None),

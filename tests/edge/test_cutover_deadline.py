@@ -105,7 +105,7 @@ async def test_stalled_activation_is_undone_within_the_deadline(
     assert "deadline" in error.message
     [(reason, held_ms)] = releases
     assert reason == "cutover_failed"
-    assert DEADLINE_MS <= held_ms < DEADLINE_MS + SLACK_MS
+    assert 0 < held_ms < DEADLINE_MS + SLACK_MS  # undone early: test_hold_budget.py
     assert error.held_ms == pytest.approx(held_ms, abs=0.001)  # the answer carries it
     # The held writes ran on the source, in order; the target is back to incoming.
     assert sorted(acked) == [51, 52, 53]

@@ -10,6 +10,8 @@ from edge_actors.edge import AdminClient, EdgeConflict, EdgeHTTPError
 from edge_actors.edge._models import CutoverRequest
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from conftest import Pair, StartDaemon  # tests/edge/conftest.py
 
 pytestmark = pytest.mark.anyio
@@ -122,3 +124,22 @@ def _request(pair: Pair, *, epoch: int) -> CutoverRequest:
         batch_size=50,
         epoch=epoch,
     )
+
+
+async def test_a_route_change_that_fails_to_persist_keeps_the_retiring_mark(
+    pair: Pair, tmp_path: Path
+) -> None:
+    # The mark is cleared only once the route is durable: a route write that fails (here
+    # a real OS error: the temporary file's path is taken by a directory) leaves the mark,
+    # so the edge keeps redirecting instead of serving a copy the target may also serve.
+    west = pair.west
+    await pair.admin_west.create_workload("orders")
+    west.router.fence.retire("orders", pair.east.url)
+    blocker = tmp_path / "edge-west" / "routing.json.tmp"
+    blocker.mkdir()
+    with pytest.raises(OSError, match=r"routing\.json\.tmp"):
+        west.router.set_route("orders", "moved", pair.east.url)
+    assert west.router.fence.get("orders").retiring_to == pair.east.url
+    blocker.rmdir()
+    west.router.set_route("orders", "moved", pair.east.url)
+    assert west.router.fence.get("orders").retiring_to is None

@@ -39,6 +39,9 @@ _RECORDS = 1000  # a 2 s sync at 4 Mbit/s: long enough to aim at by polling
         # Landed by the pause hook (edge_actors._test_hooks): issue 10's split brain, the
         # source killed after the target went active and before its own flip.
         ("kill9", "source", "target_activated"),
+        # The source killed after its flip released the held writes (forwarded to the
+        # target) and before the flip was persisted: its retiring_to mark must redirect.
+        ("kill9", "source", "source_flipped"),
         ("term", "supervisor", "validation"),
     ],
 )

@@ -55,7 +55,7 @@ class _Stall:
         self.late_error: BaseException | None = None
         self.releases: list[tuple[str, str]] = []  # (workload, reason) on the source
         real_activate = edges.east.router.activate
-        real_release = edges.west.router.release
+        real_release = edges.west.router.holds.release
 
         async def activate(
             name: str, min_lsn: int, digest: str | None, epoch: int | None = None
@@ -72,16 +72,14 @@ class _Stall:
             finally:
                 self.done.set()
 
-        def release(
-            name: str, moved_to: str | None, *, reason: str = "request"
-        ) -> tuple[int, float]:
+        def release(name: str, moved_to: str | None, *, reason: str) -> tuple[int, float]:
             self.releases.append((name, reason))
             if name == STALLED and reason == "cutover_failed":
                 self._go.set()  # the undo is done: now the stalled activation acts
             return real_release(name, moved_to, reason=reason)
 
         monkeypatch.setattr(edges.east.router, "activate", activate)
-        monkeypatch.setattr(edges.west.router, "release", release)
+        monkeypatch.setattr(edges.west.router.holds, "release", release)
 
     def go(self) -> None:
         self._go.set()
@@ -171,7 +169,8 @@ async def test_an_undone_cutover_is_retried_inside_the_run(
     assert stall.count("cutover_failed") == {STALLED: 1}
     assert stall.count("cutover") == dict.fromkeys(NAMES, 1)
     assert metrics.cutover_attempts == len(NAMES) + 1
-    assert metrics.downtime_worst_ms >= BUDGET_MS  # the undone attempt's hold counts
+    # The undone attempt's hold counts: cut near the deadline, inside it.
+    assert BUDGET_MS / 2 < metrics.downtime_worst_ms < BUDGET_MS + 1000
     assert metrics.downtime_total_ms > metrics.downtime_worst_ms
     assert set(metrics.downtime_ms) == set(NAMES)
     checkpoints = await service.checkpoints(mid)
@@ -236,7 +235,7 @@ async def test_a_service_stopped_before_the_retry_resumes_from_the_journal(
     assert stall.count("cutover_failed") == {STALLED: 1}
     assert stall.count("cutover") == dict.fromkeys(NAMES, 1)
     # The undone attempt was journaled before the stop and counted once, not again.
-    assert stopped.downtime_worst_ms >= BUDGET_MS
+    assert BUDGET_MS / 2 < stopped.downtime_worst_ms < BUDGET_MS + 1000
     assert metrics.downtime_worst_ms >= stopped.downtime_worst_ms
     assert metrics.cutover_attempts == len(NAMES) + 1
     assert checkpoints[-1].workloads[STALLED].undone_cutovers == 1

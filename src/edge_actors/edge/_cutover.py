@@ -10,15 +10,40 @@ target back to ``incoming``, route here unchanged, hold released. Failures are r
 Fencing (:mod:`._fence`): the request's epoch is admitted here first, and the target's
 activation carries the same epoch, so activating the target and retiring the source are
 one epoch step. Before the target is asked to go ``active`` this edge durably marks the
-workload ``retiring_to`` the target: if it is killed before it flips its route, it comes
+workload ``retiring_to`` the target (in the same write: its own digest at the hold LSN,
+which the hold fixes): if it is killed before its ``moved`` route is durable, it comes
 back redirecting the workload's requests to the target instead of serving them (never two
-copies accepting writes). The mark is cleared when the route flips or the undo has put
-the target back to ``incoming``; it stays when the undo could not reach the target.
+copies accepting writes). The mark is cleared once the ``moved`` route is durable, or when
+the undo has put the target back to ``incoming``; it stays when the undo could not reach
+the target.
 
-Deadline (``CutoverRequest.deadline_ms``, the migration sends ``max_downtime`` plus one
-measured round trip): the final delta and the activation must finish within it, counted
-from the hold; a cutover that cannot is undone, and the undo's call to the target gets the
-same budget again. A stalled target therefore holds writes here for at most twice the
+The flip is off the hold's critical path: it sets the route ``moved`` in memory and
+releases the held writes at once (the router forwards them, and every later request, to
+the target), then makes the route durable (fsync in a worker thread) and only then clears
+the mark, before it answers. A ``kill -9`` at any point of that:
+
+* before the route is durable: the restarted edge has the route ``active`` and the mark,
+  so it redirects to the target, which is active (the writes it forwarded and the
+  target acknowledged are there); the control plane settles ownership (target, by epoch);
+* after the route is durable, before the mark is cleared: ``moved`` and the mark, both
+  redirect to the target;
+* no write was acknowledged here after the hold: held writes are only ever forwarded.
+
+The same order (route durable first, then the mark cleared) holds for every explicit
+route change (``WorkloadRouter.set_route``), so no crash leaves an unmarked ``active``
+route behind a target that went active.
+
+Deadline (``CutoverRequest.deadline_ms``; the migration sends ``max_downtime``, all of
+it): every step from the hold to the release, the flip included, is planned to fit in it,
+counted from the hold (:mod:`._hold_budget`, from this edge's measured step times). The
+activation is started only if its planned time and the flip still fit, else the cutover
+is undone before it (nothing on the target changed: no call, the hold ends at once); the
+final delta is cut when that activation could no longer follow it; a started activation
+is cut at the deadline less the flip's reserve. An undo before the activation releases
+the hold at once: the final delta's transfer winds down after the release (it only ever
+sends records up to the hold LSN to a target that is still ``incoming``). An activation
+cut at its deadline is undone with a call to the target that may take up to the budget
+again (its timeout): a stalled target therefore holds writes here for at most twice the
 budget (then they are released to this edge, or redirected to the target when the undo
 could not reach it), never for the admin calls' own timeouts.
 """
@@ -31,10 +56,12 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import anyio
 
+from edge_actors.clock import SYSTEM_CLOCK
 from edge_actors.transfer import TransferSpec
 
 from ._client import AdminClient
 from ._errors import EdgeError, EdgeHTTPError
+from ._hold_budget import HoldBudget, StepTimes
 from ._models import CutoverAnswer
 from ._refusals import CutoverFailed, WorkloadNotActive
 from ._test_hooks import PauseHook
@@ -42,6 +69,9 @@ from ._test_hooks import PauseHook
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from anyio.abc import TaskGroup
+
+    from edge_actors.clock import Clock
     from edge_actors.transfer import TransferProgress
 
     from ._models import ActivateRequest, CutoverRequest, WorkloadInfo
@@ -78,6 +108,7 @@ class CutoverSaga:
         transfers: This edge's outgoing transfers (the final delta runs as one).
         session: Returns the daemon's pooled HTTP session (admin calls to the target).
         pause: The test hook that pauses a step (:mod:`._test_hooks`; off by default).
+        clock: The clock holds are timed by (the daemon's; the deadline is counted on it).
     """
 
     def __init__(
@@ -86,11 +117,15 @@ class CutoverSaga:
         transfers: Transfers,
         session: Callable[[], aiohttp.ClientSession],
         pause: PauseHook | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._router = router
         self._transfers = transfers
         self._session = session
         self._pause = pause or PauseHook()
+        self._clock = clock
+        self.times = StepTimes()
+        """Recent step times of this edge's cutovers: what the next hold's plan expects."""
 
     async def activate(self, name: str, req: ActivateRequest) -> WorkloadInfo:
         """The target's side of a cutover: confirm ``req.min_lsn`` (and digest), go active.
@@ -114,8 +149,9 @@ class CutoverSaga:
         Checks the target first (reachable, token accepted, not ``moved``; nothing held
         yet), then holds writes (waiting for in-flight ones), ships the final delta
         ``(req.from_lsn, hold LSN]`` over the peer stream, has the target confirm LSN and
-        digest and go ``active`` (one admin call), flips the route here to ``moved``
-        (persisted) and releases the held writes, which are forwarded to the target.
+        digest and go ``active`` (one admin call), flips the route here to ``moved``,
+        releases the held writes, which are forwarded to the target, and persists the
+        route before answering (module doc).
         The steps run shielded: a client that goes away does not stop them halfway.
 
         Raises:
@@ -140,19 +176,19 @@ class CutoverSaga:
 
     async def _run(self, name: str, req: CutoverRequest) -> CutoverAnswer:
         router = self._router
-        store = router.registry.get(name)
         gate = router.gate(name)
         target = AdminClient(
             req.target_url, req.target_token, session=self._session(), timeout=_PEER_CALL_TIMEOUT_S
         )
         log = router.log.bind(workload=name, migration_id=req.migration_id, target=req.target_name)
-        laps = _Laps()
-        activating = False
         step = "check_target"
         try:
             # Before holding anything: the target answers, accepts the token and has the
-            # workload incoming (this also warms the pooled connection for "activate").
+            # workload incoming (this also warms the pooled connection for "activate", and
+            # times a call to the target for the hold's plan).
+            called = time.perf_counter()
             before = await target.workload(name)
+            round_trip_s = time.perf_counter() - called
             if before.status == "moved":
                 raise EdgeError(f"the target has {name!r} as moved, not incoming")
         except Exception as exc:
@@ -161,31 +197,76 @@ class CutoverSaga:
                 f"cutover of {name!r} to {req.target_name} failed at step {step!r}: {exc}; "
                 f"nothing was held, {router.name} still serves it"
             ) from exc
-        laps.restart()
-        step = "hold"
+        laps = _Laps()
         hold_lsn, _ = await router.hold(name, req.lease_s)
-        hold_id = gate.hold_id
         laps.lap("hold")
-        budget_s = None if req.deadline_ms is None else req.deadline_ms / 1000
+        held_since = gate.held_since
+        budget = HoldBudget(
+            self._clock,
+            self._clock.monotonic() if held_since is None else held_since,
+            None if req.deadline_ms is None else req.deadline_ms / 1000,
+            self.times,
+            round_trip_s,
+        )
+        outcome: CutoverAnswer | BaseException
+        # The final delta's transfer runs in this group: a cut one winds down here after
+        # the undo released the hold, not inside it.
+        async with anyio.create_task_group() as winding_down:
+            try:
+                outcome = await self._hold(
+                    name, req, target, hold_lsn, budget, laps, winding_down, log
+                )
+            except BaseException as exc:  # re-raised below, outside the task group
+                outcome = exc
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    async def _hold(
+        self,
+        name: str,
+        req: CutoverRequest,
+        target: AdminClient,
+        hold_lsn: int,
+        budget: HoldBudget,
+        laps: _Laps,
+        tasks: TaskGroup,
+        log: Any,
+    ) -> CutoverAnswer:
+        """The steps inside the hold (see :meth:`run`), each within ``budget``."""
+        router = self._router
+        store = router.registry.get(name)
+        gate = router.gate(name)
+        hold_id = gate.hold_id
+        activating = False
+        step = "final_delta"
         try:
-            with anyio.move_on_after(budget_s) as deadline:
-                step = "final_delta"
-                shipped = await self._final_delta(name, req, hold_lsn)
-                laps.lap("final_delta")
-                step = "activate"
-                own = await store.stats()
-                activating = True  # from here the target may be active: undone on failure
-                router.fence.retire(name, req.target_url)
+            shipped = await self._final_delta(name, req, hold_lsn, budget, tasks)
+            laps.lap("final_delta")
+            self.times.record("final_delta", laps.steps["final_delta"] / 1000)
+            step = "activate"
+            if budget.bounded and not budget.activation_fits():
+                self.times.refused_by_forecast()
+                raise EdgeError(
+                    "undone before the activation, within the cutover's deadline of "
+                    f"{req.deadline_ms:g} ms (counted from the hold): {budget.describe()}"
+                )
+            own = await store.stats()
+            activating = True  # from here the target may be active: undone on failure
+            called = time.perf_counter()
+            await router.fence.retire_async(name, req.target_url, digest_at=(hold_lsn, own.digest))
+            self.times.record("state_write", time.perf_counter() - called)
+            with anyio.move_on_after(budget.activation_left()) as cut:
                 confirmed = await target.activate(
                     name, min_lsn=hold_lsn, digest=own.digest, epoch=req.epoch
                 )
-                router.fence.activated(name, hold_lsn, own.digest)
-                laps.lap("activate")
-            if deadline.cancelled_caught:
+            if cut.cancelled_caught:
                 raise EdgeError(
-                    f"not done within the cutover's deadline of {req.deadline_ms:g} ms "
-                    "(counted from the hold)"
+                    f"the activation was cut to keep the hold within the cutover's deadline "
+                    f"of {req.deadline_ms:g} ms (counted from the hold): {budget.describe()}"
                 )
+            laps.lap("activate")
+            self.times.record("activate", laps.steps["activate"] / 1000)
             await self._pause.reached("target_activated")
             step = "flip"
             if not gate.held or gate.hold_id != hold_id or store.lsn != hold_lsn:
@@ -193,13 +274,20 @@ class CutoverSaga:
                     f"the hold was lost (lease expired or released; LSN now {store.lsn}, "
                     f"hold LSN {hold_lsn})"
                 )
-            held_writes, held_ms = router.release(name, req.target_url, reason="cutover")
+            held_writes, held_ms = router.flip(name, req.target_url)
             laps.lap("flip")
-            await self._pause.reached("source_flipped")
+            self.times.record("flip", laps.steps["flip"] / 1000)
         except BaseException as exc:
-            undone, held_ms = await self._undo(name, target, activating, budget_s, req.epoch, log)
+            undo_began_ms = budget.held_ms()
+            undone, held_ms = await self._undo(name, target, activating, budget, req.epoch, log)
             log.warning(
-                "cutover_failed", step=step, error=str(exc), undo=undone, held_ms=round(held_ms, 3)
+                "cutover_failed",
+                step=step,
+                error=str(exc),
+                undo=undone,
+                held_ms=round(held_ms, 3),
+                undo_began_ms=round(undo_began_ms, 3),
+                reserve_ms=round(budget.reserve_s * 1000, 3),
             )
             if isinstance(exc, Exception):
                 raise CutoverFailed(
@@ -208,6 +296,11 @@ class CutoverSaga:
                     held_ms=held_ms,
                 ) from exc
             raise
+        # Released: the writes go to the target now. The route is made durable before the
+        # answer; until then the retiring_to mark covers a crash (module doc).
+        await self._pause.reached("source_flipped")
+        persisting = time.perf_counter()
+        await router.persist_flip(name)
         log.info(
             "cutover_done",
             hold_lsn=hold_lsn,
@@ -215,6 +308,7 @@ class CutoverSaga:
             held_writes=held_writes,
             held_ms=round(held_ms, 3),
             steps_ms=laps.steps,
+            persist_ms=round((time.perf_counter() - persisting) * 1000, 3),
         )
         return CutoverAnswer(
             hold_lsn=hold_lsn,
@@ -230,15 +324,27 @@ class CutoverSaga:
         )
 
     async def _final_delta(
-        self, name: str, req: CutoverRequest, hold_lsn: int
+        self, name: str, req: CutoverRequest, hold_lsn: int, budget: HoldBudget, tasks: TaskGroup
     ) -> TransferProgress | None:
         """Ship ``(req.from_lsn, hold_lsn]`` to the target; return the transfer's final
         progress (``None``: nothing to ship).
 
-        Cancellation (the cutover's deadline) stops the transfer.
+        The transfer runs as a task of ``tasks``; when it cannot end in time for the
+        activation (``budget``) it is cancelled and this raises at once, without waiting
+        for it to wind down (it does so in ``tasks``, after the hold was released: it only
+        ever sends records up to ``hold_lsn`` to a target that is still ``incoming``).
+
+        Raises:
+            EdgeError: The transfer failed, or was cut for the budget.
         """
         if hold_lsn <= req.from_lsn:
             return None
+        if budget.bounded and budget.final_delta_left() <= 0:
+            self.times.refused_by_forecast()
+            raise EdgeError(
+                "undone before the final delta, within the cutover's deadline of "
+                f"{req.deadline_ms:g} ms (counted from the hold): {budget.describe()}"
+            )
         spec = TransferSpec(
             transfer_id=req.transfer_id,
             migration_id=req.migration_id,
@@ -254,7 +360,30 @@ class CutoverSaga:
             retry_backoff_s=0.05,
         )
         store = self._router.registry.get(name)
-        final = await self._transfers.run(self._transfers.start(spec), store)
+        entry = self._transfers.start(spec)
+        ended = anyio.Event()
+        result: list[TransferProgress] = []
+
+        async def ship() -> None:
+            try:
+                result.append(await self._transfers.run(entry, store))
+            finally:
+                ended.set()
+
+        tasks.start_soon(ship)
+        try:
+            with anyio.move_on_after(budget.final_delta_left()):
+                await ended.wait()
+        finally:
+            if not ended.is_set():
+                entry.scope.cancel()  # winds down in ``tasks``; the hold does not wait
+        if not result:
+            self.times.refused_by_forecast()
+            raise EdgeError(
+                "the final delta was cut to keep the hold within the cutover's deadline of "
+                f"{req.deadline_ms:g} ms (counted from the hold): {budget.describe()}"
+            )
+        final = result[0]
         if final.state != "done" or final.acked_lsn < hold_lsn:
             raise EdgeError(
                 f"transfer ended {final.state} at LSN {final.acked_lsn} of {hold_lsn}: "
@@ -267,14 +396,15 @@ class CutoverSaga:
         name: str,
         target: AdminClient,
         activating: bool,
-        budget_s: float | None,
+        budget: HoldBudget,
         epoch: int | None,
         log: Any,
     ) -> tuple[str, float]:
         """Put routing back as it was before a failed cutover and release the hold.
 
-        The call that puts the target back to ``incoming`` gets the cutover's budget
-        (``budget_s``) again, so a target that stalls cannot hold writes here past it.
+        The call that puts the target back to ``incoming`` is expected to fit in the
+        budget's reserve; it may take up to the whole budget again (its timeout), so a
+        target that stalls cannot hold writes here past twice the budget.
         When the target may have gone active and cannot be put back to ``incoming``, the
         ``retiring_to`` mark stays: this edge redirects to the target rather than serve
         a second active copy (the control plane settles it).
@@ -292,8 +422,11 @@ class CutoverSaga:
                 log.exception("cutover_undo_route_failed")
         if activating:
             try:
-                with anyio.fail_after(budget_s):
+                called = time.perf_counter()
+                with anyio.fail_after(budget.undo_timeout_s):
                     await target.set_status(name, "incoming", epoch=epoch)
+                call_ms = round((time.perf_counter() - called) * 1000, 3)
+                log.info("cutover_undo_call", call_ms=call_ms)
             except (EdgeHTTPError, aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.warning("cutover_undo_target_failed", error=str(exc))
                 done = (

@@ -134,7 +134,7 @@ class EdgeDaemon(AsyncClosing):
         self.router = WorkloadRouter(config, self.metrics, self.log, clock, self.forward_session)
         self.transfers = Transfers(self)
         self.cutovers = CutoverSaga(
-            self.router, self.transfers, self.forward_session, PauseHook.from_env()
+            self.router, self.transfers, self.forward_session, PauseHook.from_env(), clock
         )
         self._url: str | None = None
         self._started_at = clock.monotonic()

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from ._refusals import StaleEpoch
-from ._routing import read_state_file, write_state_file
+from ._routing import StateFile, read_state_file
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -73,7 +73,7 @@ class EpochFence:
     """
 
     def __init__(self, path: Path) -> None:
-        self._path = path
+        self._file = StateFile(path)
         self._entries: dict[str, FenceEntry] = {}
         data = read_state_file(path, _FenceFile, "epoch file")
         if data is not None:
@@ -83,16 +83,44 @@ class EpochFence:
         """What is known of ``name`` (epoch 0 when nothing)."""
         return self._entries.get(name) or FenceEntry()
 
-    def admit(self, name: str, epoch: int | None, status: RouteStatus | None = None) -> None:
+    def admit(
+        self,
+        name: str,
+        epoch: int | None,
+        status: RouteStatus | None = None,
+        *,
+        activated: tuple[int, str] | None = None,
+    ) -> None:
         """Check ``epoch`` against the highest seen for ``name`` and record it if higher.
 
         ``None`` is admitted without a check (a command from before fencing). With
         ``status``, the command changes the workload's route: ``active`` is also refused
         at a burned epoch (``<= undone_epoch``), and ``incoming`` burns ``epoch``.
+        ``activated``: also record what an activation confirmed, ``(lsn, digest)``, in
+        the same write (one fsync on the activation's path, not two).
 
         Raises:
             StaleEpoch: ``epoch`` is lower than the highest seen, or an activation at a
                 burned epoch (nothing recorded).
+        """
+        self.check(name, epoch, status)
+        entry = self.get(name)
+        if activated is not None:
+            lsn, digest = activated
+            entry = msgspec.structs.replace(entry, activated_lsn=lsn, activated_digest=digest)
+        if epoch is None:
+            if activated is not None:
+                self._put(name, entry)
+            return
+        undone = max(entry.undone_epoch, epoch) if status == "incoming" else entry.undone_epoch
+        if epoch > entry.epoch or undone != entry.undone_epoch or activated is not None:
+            self._put(name, msgspec.structs.replace(entry, epoch=epoch, undone_epoch=undone))
+
+    def check(self, name: str, epoch: int | None, status: RouteStatus | None = None) -> None:
+        """What :meth:`admit` checks, recording nothing.
+
+        Raises:
+            StaleEpoch: As :meth:`admit`.
         """
         if epoch is None:
             return
@@ -108,24 +136,44 @@ class EpochFence:
                 f"workload {name!r}: command carries epoch {epoch}, this edge has seen "
                 f"epoch {entry.epoch}; refused (a newer owner decision exists)"
             )
-        undone = max(entry.undone_epoch, epoch) if status == "incoming" else entry.undone_epoch
-        if epoch > entry.epoch or undone != entry.undone_epoch:
-            self._put(name, msgspec.structs.replace(entry, epoch=epoch, undone_epoch=undone))
 
-    def retire(self, name: str, target_url: str | None) -> None:
-        """Mark ``name`` as being handed to ``target_url`` (``None``: clear the mark)."""
-        entry = self.get(name)
-        if entry.retiring_to != target_url:
-            self._put(name, msgspec.structs.replace(entry, retiring_to=target_url))
+    def retire(
+        self, name: str, target_url: str | None, *, digest_at: tuple[int, str] | None = None
+    ) -> None:
+        """Mark ``name`` as being handed to ``target_url`` (``None``: clear the mark).
 
-    def activated(self, name: str, lsn: int, digest: str) -> None:
-        """Record that an activation here confirmed ``digest`` at ``lsn``."""
+        ``digest_at``: also record this edge's own ``(lsn, digest)`` at the hold (as an
+        activation records what it confirmed: ``activated_lsn`` / ``activated_digest``),
+        in the same write (a cutover's source knows it before it
+        asks the target to activate: it holds the workload at that LSN).
+        """
+        changed = self._retired(name, target_url, digest_at)
+        if changed is not None:
+            self._put(name, changed)
+
+    async def retire_async(
+        self, name: str, target_url: str | None, *, digest_at: tuple[int, str] | None = None
+    ) -> None:
+        """:meth:`retire`, with the fsync in a worker thread (the loop goes on meanwhile);
+        durable when it returns."""
+        changed = self._retired(name, target_url, digest_at)
+        if changed is not None:
+            self._entries[name] = changed
+            await self._file.write_async(self._body())
+
+    def _retired(
+        self, name: str, target_url: str | None, digest_at: tuple[int, str] | None
+    ) -> FenceEntry | None:
         entry = self.get(name)
-        self._put(
-            name,
-            msgspec.structs.replace(entry, activated_lsn=lsn, activated_digest=digest),
-        )
+        changed = msgspec.structs.replace(entry, retiring_to=target_url)
+        if digest_at is not None:
+            lsn, digest = digest_at
+            changed = msgspec.structs.replace(changed, activated_lsn=lsn, activated_digest=digest)
+        return None if changed == entry else changed
 
     def _put(self, name: str, entry: FenceEntry) -> None:
         self._entries[name] = entry
-        write_state_file(self._path, _FenceFile(version=1, workloads=self._entries))
+        self._file.write(self._body())
+
+    def _body(self) -> _FenceFile:
+        return _FenceFile(version=1, workloads=self._entries)

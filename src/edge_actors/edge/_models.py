@@ -200,12 +200,13 @@ class CutoverRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         compression: zstd chunks.
         lease_s: lease of the hold (default: the daemon's ``hold_timeout_s``).
         epoch: the ownership epoch of this handover (both edges fence by it).
-        deadline_ms: the hold's budget: the final delta and the target's activation must
-            finish within it, counted from the moment writes are held; a cutover that
-            cannot is undone (writes released to this edge). The undo's call to the
-            target gets the same budget again. ``None``: no deadline but the admin calls'
-            own timeouts (the migration always sends one: ``max_downtime`` plus one
-            measured round trip).
+        deadline_ms: the hold's budget, counted from the moment writes are held: every
+            step up to the release (final delta, activation, flip) is planned to fit in
+            it from the source's measured step times; a cutover whose activation will
+            not fit is undone before it (writes released to this edge). An activation
+            cut at the deadline is undone with a call to the target that may take up to
+            the budget again. ``None``: no deadline but the admin calls' own timeouts
+            (the migration always sends one: ``max_downtime``).
     """
 
     target_name: str
@@ -225,7 +226,9 @@ class CutoverAnswer(msgspec.Struct, frozen=True, kw_only=True):
     """Answer of a cutover: the switch happened; what it held and what the target has.
 
     ``steps_ms`` times each step inside the hold: ``hold`` (in-flight writes finishing),
-    ``final_delta``, ``activate`` (target round trip), ``flip`` (own route, persisted).
+    ``final_delta``, ``activate`` (the ``retiring_to`` mark and the target round trip),
+    ``flip`` (route ``moved`` and the release; the route is persisted after the release,
+    before the answer, and not counted here).
     ``raw_bytes`` / ``wire_bytes``: the final delta's payload bytes the target
     acknowledged and frame bytes put on the wire (for the migration's byte metrics).
     """

@@ -33,6 +33,7 @@ from ._refusals import (
     InvalidRouteChange,
     LsnBehind,
     NoSuchWorkload,
+    Refusal,
     WorkloadHeld,
     WorkloadIsIncoming,
     WorkloadIsMoved,
@@ -242,11 +243,13 @@ class WorkloadRouter:
             raise InvalidRouteChange("moved_to: only valid with status 'moved'")
         bound = self._known(name).migration_id if migration_id is None else migration_id
         route = Route(status, moved_to.rstrip("/") if moved_to else None, bound)
-        self.fence.retire(name, None)  # an explicit route settles an interrupted handover
         if status == "active" and bound is None:
             self.routing.remove(name)
         else:
             self.routing.set(name, route)
+        # An explicit route settles an interrupted handover. Cleared only once the route is
+        # durable: a crash in between comes back redirecting, never serving unmarked.
+        self.fence.retire(name, None)
         self.log.info(
             "route_set", workload=name, status=status, moved_to=route.moved_to, migration_id=bound
         )
@@ -297,7 +300,7 @@ class WorkloadRouter:
     ) -> WorkloadInfo:
         """A cutover's target side: confirm the LSN (and digest), then go ``active``.
 
-        The LSN and digest it confirmed are kept with the epoch (:meth:`EpochFence.activated`)
+        The LSN and digest it confirmed are kept with the epoch (one :meth:`EpochFence.admit`)
         so that both digests at the cutover LSN stay comparable after new writes.
 
         Raises:
@@ -307,22 +310,29 @@ class WorkloadRouter:
             WorkloadIsMoved, LsnBehind, DigestMismatch: Not activated (nothing changed).
         """
         route = self.route_with_data(name)
-        self.fence.admit(name, epoch, "active")
+        self.fence.check(name, epoch, "active")
+        refusal: Refusal | None = None
+        confirmed: tuple[int, str] | None = None
         if route.status == "moved":
-            raise WorkloadIsMoved(f"workload {name!r} is moved on {self.name}; not activated")
-        stats = await self.registry.get(name).stats()
-        if stats.lsn < min_lsn:
-            raise LsnBehind(
-                f"workload {name!r} is at LSN {stats.lsn} on {self.name}, behind the hold LSN "
-                f"{min_lsn}; not activated"
-            )
-        if digest is not None and stats.lsn == min_lsn and stats.digest != digest:
-            raise DigestMismatch(
-                f"workload {name!r} on {self.name} has digest {stats.digest[:16]} at LSN "
-                f"{stats.lsn}, the source {digest[:16]}; not activated"
-            )
-        if digest is not None and stats.lsn == min_lsn:
-            self.fence.activated(name, stats.lsn, stats.digest)
+            refusal = WorkloadIsMoved(f"workload {name!r} is moved on {self.name}; not activated")
+        else:
+            stats = await self.registry.get(name).stats()
+            if stats.lsn < min_lsn:
+                refusal = LsnBehind(
+                    f"workload {name!r} is at LSN {stats.lsn} on {self.name}, behind the hold "
+                    f"LSN {min_lsn}; not activated"
+                )
+            elif digest is not None and stats.lsn == min_lsn and stats.digest != digest:
+                refusal = DigestMismatch(
+                    f"workload {name!r} on {self.name} has digest {stats.digest[:16]} at LSN "
+                    f"{stats.lsn}, the source {digest[:16]}; not activated"
+                )
+            elif digest is not None and stats.lsn == min_lsn:
+                confirmed = (stats.lsn, stats.digest)
+        # One fence write: the epoch (admitted even when refused) and what was confirmed.
+        self.fence.admit(name, epoch, "active", activated=confirmed)
+        if refusal is not None:
+            raise refusal
         if route.status != "active":
             self.set_route(name, "active", None)
         return await self.info(name)
@@ -408,6 +418,35 @@ class WorkloadRouter:
         if moved_to is not None:
             self.set_route(name, "moved", moved_to)
         return self.holds.release(name, moved_to, reason=reason)
+
+    def flip(self, name: str, moved_to: str) -> tuple[int, float]:
+        """A cutover's flip: route ``name`` to ``moved_to`` and release its held writes,
+        which are forwarded there; the route is not durable until :meth:`persist_flip`.
+
+        Only for a cutover that marked ``name`` ``retiring_to`` ``moved_to`` durably before
+        the target went active: until the route is persisted that mark redirects the
+        workload after a restart (see ``_cutover``).
+
+        Returns:
+            ``(held_writes, held_ms)``.
+        """
+        route = self._known(name)
+        self.routing.put(name, Route("moved", moved_to.rstrip("/"), route.migration_id))
+        return self.holds.release(name, moved_to, reason="cutover")
+
+    async def persist_flip(self, name: str) -> None:
+        """Make a :meth:`flip` durable: the ``moved`` route first, then clear the
+        ``retiring_to`` mark (in that order: a crash between them still redirects)."""
+        await self.routing.save()
+        await self.fence.retire_async(name, None)
+        route = self.routing.get(name)
+        self.log.info(
+            "route_set",
+            workload=name,
+            status="moved",
+            moved_to=route.moved_to if route else None,
+            migration_id=route.migration_id if route else None,
+        )
 
     # -- the write path --------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import os
+import threading
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 
@@ -35,6 +36,7 @@ __all__ = [
     "HeldBytes",
     "Route",
     "RoutingTable",
+    "StateFile",
     "WriteGate",
     "read_state_file",
     "write_state_file",
@@ -59,13 +61,58 @@ def read_state_file(path: Path, kind: type[_T], what: str) -> _T | None:
 
 def write_state_file(path: Path, value: object) -> None:
     """Replace the JSON state file ``path`` with ``value``, durably (fsync, then rename)."""
-    body = msgspec.json.encode(value)
+    _replace_durably(path, msgspec.json.encode(value))
+
+
+def _replace_durably(path: Path, body: bytes) -> None:
     tmp = path.with_suffix(".json.tmp")
     with os.fdopen(open_private(tmp), "wb") as handle:
         handle.write(body)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+class StateFile:
+    """A JSON state file replaced durably, from the loop or from a worker thread, in order.
+
+    Every write encodes its snapshot on the caller's thread (the loop, which owns the
+    state) and takes a sequence number; the file is replaced under a lock, and a snapshot
+    older than the one already on disk is skipped (the newer one contains its change). So
+    :meth:`write_async` can fsync off the loop while other writes go on, and the file
+    never goes back to an older state.
+
+    Args:
+        path: The file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._on_disk = 0
+
+    def write(self, value: object) -> None:
+        """Replace the file with ``value`` durably, on this thread (blocks for the fsync)."""
+        self._store(*self._snapshot(value))
+
+    async def write_async(self, value: object) -> None:
+        """Replace the file with ``value`` durably; the fsync runs in a worker thread.
+
+        Cancellation: waits for the write to finish (it is not abandoned halfway).
+        """
+        await anyio.to_thread.run_sync(self._store, *self._snapshot(value))
+
+    def _snapshot(self, value: object) -> tuple[int, bytes]:
+        self._seq += 1
+        return self._seq, msgspec.json.encode(value)
+
+    def _store(self, seq: int, body: bytes) -> None:
+        with self._lock:
+            if seq <= self._on_disk:
+                return
+            _replace_durably(self.path, body)
+            self._on_disk = seq
 
 
 class GateClosed(Refusal):
@@ -103,7 +150,7 @@ class RoutingTable:
     """
 
     def __init__(self, path: Path) -> None:
-        self._path = path
+        self._file = StateFile(path)
         self._routes: dict[str, Route] = {}
         data = read_state_file(path, _RoutingFile, "routing table")
         if data is not None:
@@ -122,13 +169,28 @@ class RoutingTable:
         self._routes[name] = route
         self._save()
 
+    def put(self, name: str, route: Route) -> None:
+        """Set the route of ``name`` in memory only: :meth:`save` makes it durable.
+
+        For a cutover's flip, which releases its hold first and persists after (the
+        ``retiring_to`` mark already covers a crash in between: ``_cutover``).
+        """
+        self._routes[name] = route
+
+    async def save(self) -> None:
+        """Persist the table as it is now; the fsync runs in a worker thread."""
+        await self._file.write_async(self._body())
+
     def remove(self, name: str) -> None:
         """Forget ``name`` (it becomes ``active`` if a store exists) and persist."""
         if self._routes.pop(name, None) is not None:
             self._save()
 
     def _save(self) -> None:
-        write_state_file(self._path, _RoutingFile(version=1, routes=self._routes))
+        self._file.write(self._body())
+
+    def _body(self) -> _RoutingFile:
+        return _RoutingFile(version=1, routes=self._routes)
 
 
 class HeldBytes:

@@ -106,8 +106,8 @@ class CutoverSpec(msgspec.Struct, frozen=True, kw_only=True):
         compression: zstd chunks.
         lease_s: the hold's lease on the source.
         epoch: the ownership epoch of this handover (both edges fence by it).
-        deadline_ms: the hold's budget on the source (``max_downtime`` plus one measured
-            round trip): a final delta and activation not done within it are undone.
+        deadline_ms: the hold's budget on the source (``max_downtime``), counted from the
+            hold: every step up to the release, the flip or the undo included, fits in it.
     """
 
     transfer_id: str

@@ -67,18 +67,17 @@ class Rounds(Ownership):
         """Cut ``w`` over with one call to the source edge (hold, final delta, target
         confirm + activate, flip, release all happen there; a failure is undone there).
 
-        The call carries the hold's deadline: ``max_downtime`` plus the round trip to the
-        source measured just before it. Every attempt's hold is counted; a failed one is
-        journaled, and the round scheduling (``_rounds``) retries it later.
+        The call carries the hold's deadline: ``max_downtime``, all of it and nothing
+        added (the source counts it from the hold and fits every step in it, the flip or
+        the undo included). Every attempt's hold is counted; a failed one is journaled,
+        and the round scheduling (``_rounds``) retries it later.
 
         Raises:
             CutoverUndone: The call failed (the source undid the cutover, or did not
                 answer: the retry first learns the outcome from the edges).
         """
         plan, wc = self.plan, self.wl[w]
-        sent = time.monotonic()
         info = await self.gw.workload_info(plan.source_edge, w)
-        round_trip_ms = (time.monotonic() - sent) * 1000
         est = self.estimators.get(w)
         if est is not None:
             expected = est.expected_downtime_s(max(0, info.lsn - wc.acked_lsn))
@@ -94,7 +93,7 @@ class Rounds(Ownership):
             batch_size=plan.sync_batch_size,
             compression=plan.enable_compression,
             lease_s=self.hold_lease_s(),
-            deadline_ms=plan.constraints.max_downtime_s * 1000 + round_trip_ms,
+            deadline_ms=plan.constraints.max_downtime_s * 1000,
         )
         # The source finishes or undoes the cutover itself; do not abandon the call. Only
         # the call is shielded: an ask to a supervisor that is stopping would never be

@@ -1,0 +1,166 @@
+"""The time plan of a cutover's hold: every step fits the deadline, or it is undone early.
+
+Edge layer. A cutover's hold (``_cutover``) ends one of two ways: the **flip** (the target
+went active; the route here turns ``moved`` and the held writes are released, forwarded)
+or the **undo** (the held writes are released here; if the target was asked to activate,
+one more call first sets it back to ``incoming``). :class:`HoldBudget` places the steps
+inside ``deadline_ms``, counted from the hold, from the step times this edge measured on
+its recent cutovers (:class:`StepTimes`):
+
+* the activation is started only if its upper-quartile time here (the ``retiring_to``
+  mark and the call) and the flip still fit; otherwise the cutover is undone before it,
+  which calls nobody (nothing on the target changed) and ends at once;
+* the final delta is cut when it can no longer end in time for that activation;
+* a started activation runs until ``end - flip``: if it answers by then, the flip fits.
+
+An activation that does not answer by its cut is undone with a call to the target, and
+that hold ends past the deadline (the undo's call may take up to the budget again: its
+timeout). Cutting the activation earlier to leave room for that call was tried and
+measured worse: on this 2-core machine the undo's call after a cut activation took
+35-55 ms where recent calls to the target took 4-20 ms (it meets a target still busy with
+the activation it cut), so cutting for it turned holds that would have flipped in time
+into undone holds over the budget (100 x 10 MB wide plan: 21 of 24 activation cuts over
+50 ms). Deciding before the activation, on the upper quartile, is what keeps holds inside.
+
+The forecast must not lock itself in: step times from a slow spell could forecast that no
+activation fits, and a cutover undone on that forecast measures nothing new. After
+:data:`_PROBE_AFTER` such refusals in a row, the next hold *probes*: it ignores the
+activation forecast (the final delta runs until ``end - flip``, the activation is tried)
+and keeps only the activation's cut.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import TYPE_CHECKING, Final, Literal
+
+if TYPE_CHECKING:
+    from edge_actors.clock import Clock
+
+__all__ = ["HoldBudget", "Step", "StepTimes"]
+
+Step = Literal["final_delta", "activate", "state_write", "flip"]
+"""Timed steps: ``activate`` is the source's whole activation step (its mark write and
+the call); ``state_write`` one durable state-file write here (the ``retiring_to`` mark);
+``flip`` the route change and the release."""
+
+_KEEP: Final = 32  # recent samples per step
+_QUANTILE: Final = 0.75  # of the recent samples: what a step is planned to take
+_PROBE_AFTER: Final = 2  # forecast refusals in a row, then one attempt probes
+
+
+class StepTimes:
+    """Recent durations of a cutover's steps on this edge, in seconds (bounded).
+
+    Owned by the edge's :class:`~._cutover.CutoverSaga` (the daemon's loop only).
+    """
+
+    def __init__(self) -> None:
+        self._samples: dict[Step, deque[float]] = {}
+        self.refusals = 0
+        """Cutovers undone in a row on a forecast (before their activation was tried)."""
+
+    def record(self, step: Step, seconds: float) -> None:
+        """Add one measured duration of ``step`` (an activation resets :attr:`refusals`)."""
+        self._samples.setdefault(step, deque(maxlen=_KEEP)).append(max(0.0, seconds))
+        if step == "activate":
+            self.refusals = 0
+
+    def refused_by_forecast(self) -> None:
+        """Count a cutover undone because its activation was forecast not to fit."""
+        self.refusals += 1
+
+    def high(self, step: Step, default: float) -> float:
+        """The upper quartile of the recent durations of ``step`` (``default`` when none)."""
+        samples = self._samples.get(step)
+        if not samples:
+            return default
+        ordered = sorted(samples)
+        return ordered[min(len(ordered) - 1, math.ceil(_QUANTILE * len(ordered)) - 1)]
+
+
+class HoldBudget:
+    """One hold's deadline and its cut points (see the module doc).
+
+    Args:
+        clock: The clock the hold is timed by (the write gate's).
+        held_since: When the hold began, on ``clock`` (``WriteGate.held_since``).
+        deadline_s: The budget from the hold (``None``: no deadline, nothing is cut).
+        times: This edge's recent step times.
+        round_trip_s: A call to the target measured just before the hold (the plan of
+            an activation when ``times`` has none yet).
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        held_since: float,
+        deadline_s: float | None,
+        times: StepTimes,
+        round_trip_s: float,
+    ) -> None:
+        self._clock = clock
+        self._times = times
+        self._round_trip_s = round_trip_s
+        self._held_since = held_since
+        self._end = math.inf if deadline_s is None else held_since + deadline_s
+        self.undo_timeout_s = deadline_s
+        """The undo's call to the target times out after this (``None``: its own timeout)."""
+
+    @property
+    def reserve_s(self) -> float:
+        """Kept after the activation's cut for the flip (its recent upper quartile)."""
+        return self._times.high("flip", 0.0)
+
+    @property
+    def probing(self) -> bool:
+        """Whether this hold ignores the activation forecast (see the module doc)."""
+        return self._times.refusals >= _PROBE_AFTER
+
+    @property
+    def activation_s(self) -> float:
+        """What an activation step is planned to take here: the upper quartile of recent
+        ones; before any, the round trip measured before the hold plus the mark write
+        here and two durable writes on the target, each as this edge measured its own.
+        ``0`` while :attr:`probing`."""
+        if self.probing:
+            return 0.0
+        cold = self._round_trip_s + 3 * self._times.high("state_write", 0.0)
+        return self._times.high("activate", cold)
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the hold has a deadline at all."""
+        return not math.isinf(self._end)
+
+    def held_ms(self) -> float:
+        """How long writes have been held so far, in milliseconds (on the hold's clock)."""
+        return (self._clock.monotonic() - self._held_since) * 1000
+
+    def left(self) -> float:
+        """Seconds left until the deadline (``inf`` without one; may be negative)."""
+        return self._end - self._clock.monotonic()
+
+    def final_delta_left(self) -> float:
+        """Seconds the final delta may still take: the planned activation and the
+        reserve must fit after it."""
+        return self.left() - self.activation_s - self.reserve_s
+
+    def activation_left(self) -> float:
+        """Seconds the activation may still take before it is cut (the reserve stays
+        for the flip)."""
+        return self.left() - self.reserve_s
+
+    def activation_fits(self) -> bool:
+        """Whether the planned activation still fits before its cut."""
+        return self.activation_left() >= self.activation_s
+
+    def describe(self) -> str:
+        """The plan in words, for an undo's message."""
+        probing = " (probing: the forecast was ignored)" if self.probing else ""
+        return (
+            f"{max(0.0, self.left()) * 1000:.1f} ms left; an activation here is planned at "
+            f"{self.activation_s * 1000:.1f} ms and {self.reserve_s * 1000:.1f} ms stay for "
+            f"the flip{probing}"
+        )

@@ -1,0 +1,67 @@
+"""The hold's time plan (``edge/_hold_budget.py``) on a manual clock: cut points, and a
+plan that cannot get stuck refusing every cutover on old step times."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_actors.clock import ManualClock
+from edge_actors.edge._hold_budget import HoldBudget, StepTimes
+
+
+def _budget(times: StepTimes, clock: ManualClock, deadline_s: float = 0.05) -> HoldBudget:
+    return HoldBudget(clock, clock.monotonic(), deadline_s, times, round_trip_s=0.001)
+
+
+def test_cut_points_leave_the_flip_and_the_planned_activation() -> None:
+    clock = ManualClock()
+    times = StepTimes()
+    for ms in (0.5, 1, 2, 9):  # upper quartile: 2 ms
+        times.record("flip", ms / 1000)
+    for ms in (5, 6, 7, 30):  # upper quartile: 7 ms
+        times.record("activate", ms / 1000)
+    budget = _budget(times, clock)
+    assert budget.reserve_s == pytest.approx(0.002)
+    assert budget.activation_s == pytest.approx(0.007)
+    assert budget.final_delta_left() == pytest.approx(0.050 - 0.007 - 0.002)
+    clock.advance(0.030)
+    assert budget.activation_left() == pytest.approx(0.020 - 0.002)
+    assert budget.activation_fits()
+    clock.advance(0.012)  # 8 ms left: 6 before the cut, 7 planned
+    assert not budget.activation_fits()
+    assert budget.held_ms() == pytest.approx(42.0)
+
+
+def test_cold_plan_is_the_round_trip_and_three_durable_writes() -> None:
+    times = StepTimes()
+    times.record("state_write", 0.004)
+    budget = _budget(times, ManualClock())
+    assert budget.reserve_s == 0.0
+    assert budget.activation_s == pytest.approx(0.001 + 3 * 0.004)
+
+
+def test_no_deadline_cuts_nothing() -> None:
+    budget = HoldBudget(ManualClock(), 1000.0, None, StepTimes(), round_trip_s=0.001)
+    assert not budget.bounded
+    assert budget.final_delta_left() == float("inf")
+
+
+def test_after_forecast_refusals_a_cutover_probes_the_activation() -> None:
+    # Step times from a slow spell forecast that no activation fits: the plan refuses up
+    # to twice, then lets one attempt run to the activation's cut, so fresh times replace
+    # the old ones instead of every later cutover being refused.
+    clock = ManualClock()
+    times = StepTimes()
+    times.record("flip", 0.001)
+    times.record("activate", 0.060)  # more than a 50 ms budget
+    for _ in range(2):
+        budget = _budget(times, clock)
+        assert not budget.probing
+        assert budget.final_delta_left() < 0
+        times.refused_by_forecast()
+    probe = _budget(times, clock)
+    assert probe.probing
+    assert probe.final_delta_left() == pytest.approx(0.050 - 0.001)
+    assert probe.activation_fits()
+    times.record("activate", 0.010)  # the probe's activation measured: the count resets
+    assert not _budget(times, clock).probing

@@ -47,10 +47,13 @@ class Choreography:
     The target's first activation waits until the source's undo has reached the target
     (so it lands after the source gave up on it); the undo is held back (its request read
     while the source still waits, then delivered again, unchanged, once the run has
-    flipped the source to ``moved``): the late, stale undo of the defect.
+    flipped the source to ``moved``): the late, stale undo of the defect. Unfenced, it
+    is delivered without an epoch, which the target admits: the source is then ``moved``
+    to an ``incoming`` target and the run has to repair that.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, fenced: bool) -> None:
+        self.fenced = fenced  # False: the late set-incoming carries no epoch at all
         self.undo_arrived = anyio.Event()  # the source's undo reached the target
         self.activated = anyio.Event()  # the stalled activation acted on the target
         self.source_moved = anyio.Event()  # the run flipped the source to moved
@@ -64,6 +67,8 @@ class Choreography:
         await self.source_moved.wait()
         epoch = msgspec.json.decode(body, type=dict[str, object])["epoch"]
         assert isinstance(epoch, int)
+        if not self.fenced:
+            epoch = None  # an unfenced command: admitted, so only the repair can help
         async with AdminClient(self.east.url, TOKEN) as admin:
             try:
                 await admin.set_status(W, "incoming", epoch=epoch)
@@ -141,10 +146,14 @@ async def _states(daemon: EdgeDaemon) -> tuple[str, str | None]:
     return info.status, info.retiring_to
 
 
-async def test_a_stale_undo_after_the_finished_handover_is_fenced_out(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("fenced", [True, False], ids=["stale_undo", "unfenced_undo"])
+async def test_a_late_undo_after_the_finished_handover_leaves_one_active_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fenced: bool
 ) -> None:
-    steps = Choreography()
+    """Fenced: the stale undo is refused (409). Unfenced: it lands (the target goes
+    ``incoming`` behind a ``moved`` source), the run's convergence check refuses to end
+    and its retry repairs it by activating the target at a new epoch."""
+    steps = Choreography(fenced=fenced)
     async with (
         run_daemon(tmp_path, "edge-west", extra_routes=steps.source) as west,
         run_daemon(tmp_path, "edge-east", extra_routes=steps.target) as east,
@@ -178,10 +187,12 @@ async def test_a_stale_undo_after_the_finished_handover_is_fenced_out(
                 await writer.wait_for_writes(20)  # it keeps writing, now against the target
             assert steps.activated.is_set()
             assert steps.source_moved.is_set()
-            assert steps.undo_answer == 409  # the stale undo was refused by the fence
+            assert steps.undo_answer == (409 if fenced else 200)
             assert status.state == "completed", status
             # Exactly one copy accepts writes: the target; the source redirects there.
             assert await _states(east) == ("active", None)
             assert await _states(west) == ("moved", None)
-            assert writer.failures == []
+            if fenced:
+                assert writer.failures == []
+            # Unfenced, writes are refused while no copy accepts them (never acknowledged).
             assert await lost_writes(east.url, W, writer.acked) == []

@@ -21,14 +21,10 @@ from aiohttp import web
 
 from edge_actors.edge import (
     AdminClient,
-    EdgeEndpoint,
     EdgeHTTPError,
-    HttpEdgeGateway,
-    Topology,
 )
-from edge_actors.migration import MigrationService, ServiceDefaults
 
-from .conftest import FAST_RESTART, TOKEN, lost_writes, run_daemon, seed, writing
+from .conftest import TOKEN, lost_writes, migrating, run_daemon, seed, writing
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -160,16 +156,7 @@ async def test_a_late_undo_after_the_finished_handover_leaves_one_active_copy(
     ):
         steps.west, steps.east = west, east
         steps.stall_first_activation(monkeypatch)
-        topology = Topology(
-            {"edge-west": EdgeEndpoint(west.url, TOKEN), "edge-east": EdgeEndpoint(east.url, TOKEN)}
-        )
-        defaults = ServiceDefaults(checkpoint_interval_s=0.5, sync_batch_size=200)
-        async with (
-            HttpEdgeGateway(topology) as gateway,
-            MigrationService(
-                gateway, tmp_path / "supervisor", defaults=defaults, restart=FAST_RESTART
-            ) as service,
-        ):
+        async with migrating(tmp_path, west, east) as (_, service):
             async with AdminClient(west.url, TOKEN) as admin:
                 await admin.create_workload(W)
             await seed(west.url, W, 500)

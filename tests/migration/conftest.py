@@ -89,6 +89,28 @@ async def service(edges: Edges, tmp_path: Path) -> AsyncIterator[MigrationServic
         yield svc
 
 
+@asynccontextmanager
+async def migrating(
+    tmp_path: Path, west: EdgeDaemon, east: EdgeDaemon, *, east_url: str | None = None
+) -> AsyncIterator[tuple[Edges, MigrationService]]:
+    """A gateway and a migration service (as the ``service`` fixture's) over two daemons
+    the test started itself; ``east_url``: reach east there (a tap in front of it)."""
+    topology = Topology(
+        {
+            "edge-west": EdgeEndpoint(west.url, TOKEN),
+            "edge-east": EdgeEndpoint(east_url or east.url, TOKEN),
+        }
+    )
+    defaults = ServiceDefaults(checkpoint_interval_s=0.5, sync_batch_size=200)
+    async with (
+        HttpEdgeGateway(topology) as gateway,
+        MigrationService(
+            gateway, tmp_path / "supervisor", defaults=defaults, restart=FAST_RESTART
+        ) as service,
+    ):
+        yield Edges(west, east, gateway, topology), service
+
+
 async def seed(url: str, workload: str, records: int, value_bytes: int = 512) -> None:
     """Fill ``workload`` on the edge at ``url`` (via its daemon) with random-looking values.
 

@@ -15,10 +15,9 @@ import anyio
 import pytest
 from yarl import URL
 
-from edge_actors.edge import EdgeEndpoint, HttpEdgeGateway, Topology
-from edge_actors.migration import MigrationMetrics, MigrationService, ServiceDefaults
+from edge_actors.migration import MigrationMetrics, MigrationService
 
-from .conftest import FAST_RESTART, TOKEN, Edges, run_daemon, writing
+from .conftest import Edges, migrating, run_daemon, writing
 from .ledger import make_workload, plan_for, until
 from .wire_tap import TapCounts, wire_tap
 
@@ -36,18 +35,9 @@ async def tapped(tmp_path: Path) -> AsyncIterator[tuple[Edges, MigrationService,
         run_daemon(tmp_path, "edge-west") as west,
         run_daemon(tmp_path, "edge-east") as east,
         wire_tap(URL(east.url).port or 80) as (tap_url, counts),
+        migrating(tmp_path, west, east, east_url=tap_url) as (edges, service),
     ):
-        topology = Topology(
-            {"edge-west": EdgeEndpoint(west.url, TOKEN), "edge-east": EdgeEndpoint(tap_url, TOKEN)}
-        )
-        defaults = ServiceDefaults(checkpoint_interval_s=0.5, sync_batch_size=200)
-        async with (
-            HttpEdgeGateway(topology) as gateway,
-            MigrationService(
-                gateway, tmp_path / "supervisor", defaults=defaults, restart=FAST_RESTART
-            ) as service,
-        ):
-            yield Edges(west, east, gateway, topology), service, counts
+        yield edges, service, counts
 
 
 def _check(metrics: MigrationMetrics, counts: TapCounts) -> None:

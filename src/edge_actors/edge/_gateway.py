@@ -286,6 +286,13 @@ class HttpEdgeGateway(AsyncClosing):
                 workload, status, moved_to, epoch=epoch, migration_id=migration_id
             )
 
+    async def activate(
+        self, edge: str, workload: str, *, min_lsn: int, digest: str | None, epoch: int
+    ) -> None:
+        """``POST /admin/workloads/{w}/activate``."""
+        async with _translated(edge, "activate", workload):
+            await self._admin(edge).activate(workload, min_lsn=min_lsn, digest=digest, epoch=epoch)
+
     async def hold(
         self, edge: str, workload: str, *, lease_s: float | None = None, epoch: int | None = None
     ) -> int:

@@ -200,6 +200,15 @@ class EdgeGateway(Protocol):
         rebinds the copy to that migration; without it the copy keeps its binding."""
         ...
 
+    async def activate(
+        self, edge: str, workload: str, *, min_lsn: int, digest: str | None, epoch: int
+    ) -> None:
+        """Have ``edge`` confirm it holds ``workload`` at ``min_lsn`` or later (and
+        ``digest`` when exactly at it) and go ``active``, fenced by ``epoch`` (a
+        cutover's target side); refused (:class:`EdgeUnreachable`, nothing changed) when
+        behind, different, or at a lower or burned epoch."""
+        ...
+
     async def hold(
         self, edge: str, workload: str, *, lease_s: float | None = None, epoch: int | None = None
     ) -> int:

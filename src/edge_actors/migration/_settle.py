@@ -7,13 +7,24 @@ the outcome. A run that starts again after a crash (of itself, the supervisor or
 first learns from the edges what the interrupted step left, with
 :meth:`Ownership.learn_routing`, and drives them to exactly one active copy:
 
-* the source flipped to ``moved`` to the target: the cutover happened;
+* the source flipped to ``moved`` to the target and the target ``active``: the cutover
+  happened;
+* the source flipped to ``moved`` but the target ``incoming`` (a set-incoming of an old
+  epoch, such as a cutover's delayed undo, landed after the handover was finished): no
+  copy accepts writes. Repaired by activating the target at a new epoch; the activation
+  verifies LSN and digest against the source's frozen copy (or, once that is dropped,
+  the cutover LSN). A target copy that does not verify while the source still has its
+  data is undone instead (target ``incoming``, source ``active``, new epoch);
 * the source is still ``active`` but marked ``retiring_to`` the target (killed between
   the target's activation and its own flip, or an undo that could not reach the target):
   if the target is ``active`` it may have acknowledged writes, so the handover is
-  finished (the source, frozen since its hold, is flipped to ``moved``); otherwise it is
-  undone (target ``incoming``, source ``active``). Never both active, no acknowledged
-  write dropped.
+  finished; otherwise it is undone (target ``incoming``, source ``active``).
+
+Finishing a handover takes a new epoch and (re)activates the target at it *before* the
+source is flipped to ``moved``: the target's fence then refuses any command of the
+interrupted cutover's epoch still in flight (the source's undo), so it cannot put the
+target back to ``incoming`` behind a ``moved`` source. Never both active, no
+acknowledged write dropped.
 """
 
 from __future__ import annotations
@@ -70,6 +81,10 @@ class Ownership(Runner):
         record = await self.owner(w)
         source = await self.settled_info(plan.source_edge, w)
         if source.status == "moved" and source.moved_to == self.target_url:
+            target = await self._target_info(w)
+            if target is not None and target.status == "incoming":
+                await self._repair_moved(w, source, target)
+                return
             if wc.routing != "target":
                 wc.routing = "target"
                 wc.cutover_lsn = wc.cutover_lsn or source.lsn
@@ -91,24 +106,69 @@ class Ownership(Runner):
         await self._settled(record, routed)
 
     async def _finish_or_undo(self, w: str, record: OwnerRecord, source: EdgeWorkload) -> None:
-        plan, wc = self.plan, self.wl[w]
+        plan = self.plan
         target = await self._target_info(w)
         if target is not None and target.status == "active":
             self.log.warning("migration.finishing_interrupted_cutover", workload=w)
-            await self.gw.set_status(
-                plan.source_edge, w, "moved", self.target_url, epoch=record.epoch
-            )
-            wc.routing = "target"
-            wc.cutover_lsn = source.lsn
-            wc.acked_lsn = max(wc.acked_lsn, source.lsn)
-            self.live_acked[w] = wc.acked_lsn
-            await self._settled(record, plan.target_edge)
+            await self._finish_handover(w, source.lsn, source.digest)
             return
         self.log.warning("migration.undoing_interrupted_cutover", workload=w)
         if target is not None and target.status != "incoming":
             await self.gw.set_status(plan.target_edge, w, "incoming", epoch=record.epoch)
         await self.gw.set_status(plan.source_edge, w, "active", epoch=record.epoch)
         await self._settled(record, plan.source_edge)
+
+    async def _repair_moved(self, w: str, source: EdgeWorkload, target: EdgeWorkload) -> None:
+        """Source ``moved`` to the target, target ``incoming``: no copy accepts writes.
+
+        The source has been frozen since its hold, so its copy (while it is kept) is the
+        reference: the target must be at its LSN or later (and equal in digest at it).
+        Once the source's copy is dropped, the cutover LSN (and the digest the target's
+        own activation confirmed at it) is.
+
+        Raises:
+            NotConverged: The target's copy does not verify and the source has no copy
+                to return to (nothing changed; an operator must look).
+            EdgeUnreachable: An edge does not answer or refuses (the run retries).
+        """
+        plan, wc = self.plan, self.wl[w]
+        digest: str | None
+        if source.lsn > 0:
+            lsn, digest = source.lsn, source.digest
+        else:
+            lsn = wc.cutover_lsn or target.activated_lsn or 0
+            digest = target.activated_digest if target.activated_lsn == lsn else None
+        behind = target.lsn < lsn or (target.lsn == lsn and digest not in (None, target.digest))
+        if not behind:
+            self.log.warning("migration.reactivating_target", workload=w, lsn=lsn)
+            await self._finish_handover(w, lsn, digest)
+            return
+        if source.lsn == 0:
+            raise NotConverged(
+                f"workload {w!r} is moved on {plan.source_edge!r} and incoming on "
+                f"{plan.target_edge!r}, whose copy (LSN {target.lsn}) does not verify "
+                f"against the cutover LSN {lsn}, and the source keeps no copy; not ending"
+            )
+        self.log.warning("migration.returning_to_source", workload=w, target_lsn=target.lsn)
+        fresh = await self.hand_over(w, plan.source_edge, plan.source_edge)
+        await self.gw.set_status(plan.target_edge, w, "incoming", epoch=fresh.epoch)
+        await self.gw.set_status(plan.source_edge, w, "active", epoch=fresh.epoch)
+        wc.routing = "source"
+        wc.cutover_lsn = None
+        await self._settled(fresh, plan.source_edge)
+
+    async def _finish_handover(self, w: str, lsn: int, digest: str | None) -> None:
+        """Hand ``w`` to the target under a new epoch: activate it there (verifying
+        ``lsn`` and ``digest``), then flip the source to ``moved`` (see the module doc)."""
+        plan, wc = self.plan, self.wl[w]
+        fresh = await self.hand_over(w, plan.source_edge, plan.target_edge)
+        await self.gw.activate(plan.target_edge, w, min_lsn=lsn, digest=digest, epoch=fresh.epoch)
+        await self.gw.set_status(plan.source_edge, w, "moved", self.target_url, epoch=fresh.epoch)
+        wc.routing = "target"
+        wc.cutover_lsn = lsn
+        wc.acked_lsn = max(wc.acked_lsn, lsn)
+        self.live_acked[w] = wc.acked_lsn
+        await self._settled(fresh, plan.target_edge)
 
     async def check_converged(self) -> None:
         """Refuse to end the run while a workload has two copies (or none) accepting

@@ -57,28 +57,23 @@ async def test_full_copy_then_delta_gives_equal_digests(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("records", "pages"),
+    [
+        (3000, [50, 100, 200] + [400] * 6 + [250]),  # a long range: small pages first
+        (1500, [400, 400, 400, 300]),  # under four pages (a delta round): no ramp
+    ],
+)
 async def test_a_long_range_starts_with_small_pages_then_ships_full_ones(
-    source: StoreRegistry, peer: PeerEdge
+    source: StoreRegistry, peer: PeerEdge, records: int, pages: list[int]
 ) -> None:
     """The target starts applying after a small page, not a full one's scan and encode."""
     src = await source.create("app")
-    await fill(src, 3000)
+    await fill(src, records)
 
     await run_transfer(make_spec(peer, batch_size=400), src)
 
-    assert peer.chunk_records == [50, 100, 200] + [400] * 6 + [250]
-    assert (await peer.registry.get("app").stats()).digest == (await src.stats()).digest
-
-
-@pytest.mark.anyio
-async def test_a_short_range_ships_full_pages(source: StoreRegistry, peer: PeerEdge) -> None:
-    """A delta shorter than four pages (a round, a cutover's final delta) gets no ramp."""
-    src = await source.create("app")
-    await fill(src, 1500)
-
-    await run_transfer(make_spec(peer, batch_size=400), src)
-
-    assert peer.chunk_records == [400, 400, 400, 300]
+    assert peer.chunk_records == pages
     assert (await peer.registry.get("app").stats()).digest == (await src.stats()).digest
 
 

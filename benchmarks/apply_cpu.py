@@ -20,6 +20,7 @@ Usage (from the repository root, venv active; pin it to keep the figures compara
 
 The last line printed is one JSON object: ``cpu_s`` (median), ``cpu_s_runs``,
 ``cpu_s_per_100mb`` (median, scaled to 100 MB of keys and values), ``wall_s`` (median),
+``end_bulk_s`` (median wall s of ending the fill, its one sync; with ``end_bulk_s_runs``),
 ``records``, ``value_bytes``, ``digest`` (the same for every tree that keeps the digest
 contract).
 """
@@ -63,12 +64,15 @@ def _frames(records: int, value_bytes: int, chunk: int) -> tuple[list[bytes], in
     return frames, logical
 
 
-async def _run_once(frames: list[bytes], root: Path) -> tuple[float, float, str]:
-    """Apply every frame to a fresh store under ``root``; return CPU s, wall s, digest."""
+async def _run_once(frames: list[bytes], root: Path) -> tuple[float, float, float, str]:
+    """Apply every frame to a fresh store under ``root``; return CPU s, wall s, the wall s
+    of ending the fill (its sync: what the ack of the transfer's ``Done`` waits for), and
+    the digest."""
     codec = ChunkCodec()
     store = await WorkloadStore.open(root / f"{_WORKLOAD}.sqlite", _WORKLOAD, create=True)
     bulk = hasattr(store, "end_bulk_apply")  # trees before the bulk fill have neither
     cpu0, wall0 = time.process_time(), time.perf_counter()
+    end_s = 0.0
     try:
         for raw in frames:
             chunk = decode_frame(raw)
@@ -79,28 +83,34 @@ async def _run_once(frames: list[bytes], root: Path) -> tuple[float, float, str]
             else:
                 await store.apply_changes(changes)
         if bulk:
+            end0 = time.perf_counter()
             await store.end_bulk_apply()  # the receiver's step at the transfer's Done
+            end_s = time.perf_counter() - end0
         digest = (await store.stats()).digest
     finally:
         await store.close()  # its last checkpoint counts: the work of the copy
-    return time.process_time() - cpu0, time.perf_counter() - wall0, digest
+    return time.process_time() - cpu0, time.perf_counter() - wall0, end_s, digest
 
 
 async def main(args: argparse.Namespace) -> None:
     frames, logical = _frames(args.records, args.value_bytes, args.chunk)
     cpus: list[float] = []
     walls: list[float] = []
+    ends: list[float] = []
     digests: set[str] = set()
     for run in range(args.runs):
         root = Path(tempfile.mkdtemp(prefix="apply-cpu-"))
         try:
-            cpu, wall, digest = await _run_once(frames, root)
+            cpu, wall, end_s, digest = await _run_once(frames, root)
         finally:
             shutil.rmtree(root, ignore_errors=True)
         cpus.append(cpu)
         walls.append(wall)
+        ends.append(end_s)
         digests.add(digest)
-        print(f"run {run}: cpu {cpu:.3f} s, wall {wall:.3f} s", flush=True)
+        print(
+            f"run {run}: cpu {cpu:.3f} s, wall {wall:.3f} s, end of fill {end_s:.3f} s", flush=True
+        )
     cpu_s = statistics.median(cpus)
     result = {
         "records": args.records,
@@ -109,6 +119,8 @@ async def main(args: argparse.Namespace) -> None:
         "cpu_s_runs": [round(c, 3) for c in cpus],
         "cpu_s_per_100mb": round(cpu_s * 100e6 / logical, 3),
         "wall_s": round(statistics.median(walls), 3),
+        "end_bulk_s": round(statistics.median(ends), 3),
+        "end_bulk_s_runs": [round(e, 3) for e in ends],
         "digest": digests.pop() if len(digests) == 1 else sorted(digests),
     }
     print(json.dumps(result))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from edge_actors.store import StoreStats, WorkloadStore
+from edge_actors.store import StoreStats, WorkloadStore, _bulk
 from edge_actors.store._digest import digest_hex, hash_and_size
 from edge_actors.wire import Change
 
@@ -81,6 +81,36 @@ async def test_a_copy_into_an_empty_store_is_a_bulk_fill_until_it_ends(
         await store.apply_changes(_chunk(301, 10), bulk=True)  # a delta round: WAL mode
         assert writer.bulk_fills == 1
         assert _wal(path).exists()
+    finally:
+        await store.close()
+
+
+@pytest.mark.skipif(not _bulk.Writeback.available(), reason="no sync_file_range here")
+@pytest.mark.parametrize("durability", ["normal", "full"])
+async def test_a_normal_fill_starts_writeback_as_the_file_grows(
+    tmp_path: Path, durability: Durability, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The end of the fill then waits only for the tail; a full store synced each commit."""
+    monkeypatch.setattr(_bulk, "WRITEBACK_BYTES", 256 * 1024)
+    path = tmp_path / "w.sqlite"
+    store = await WorkloadStore.open(path, "w", create=True, durability=durability)
+    try:
+        writer = store._writer
+        for start in range(1, 1201, 200):  # ~1.2 MB of 1 KiB values, 200 per commit
+            await store.apply_changes(_chunk(start, 200, 1024), bulk=True)
+        assert writer.in_bulk
+        started = writer.writeback.started
+        if durability == "normal":
+            assert started >= 2  # one per 256 KiB the file grew: not only at the end
+        else:
+            assert started == 0
+
+        await store.end_bulk_apply()
+
+        assert not writer.in_bulk
+        assert await store.stats() == _expected(1200, 1024) == await store.compute_stats()
+        await store.apply_changes(_chunk(1201, 200, 1024), bulk=True)  # WAL mode: none
+        assert writer.writeback.started == started
     finally:
         await store.close()
 

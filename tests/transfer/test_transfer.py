@@ -36,7 +36,7 @@ async def test_full_copy_then_delta_gives_equal_digests(
     assert result.state == "done"
     assert result.acked_lsn == src.lsn == result.to_lsn
     assert result.records == 3000
-    assert result.chunks == 12
+    assert result.chunks == 15  # 31, 62 and 125 records first (the ramp), then pages of 250
     assert result.raw_bytes > 300_000
     assert seen[-1] == result
 
@@ -54,6 +54,27 @@ async def test_full_copy_then_delta_gives_equal_digests(
     touched = {i for i in range(0, 3000, 7)} | {i for i in range(1, 3000, 11)}
     assert delta.records == len(touched) + 200  # each changed key once, at its latest
     assert delta.acked_lsn == src.lsn
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("records", "pages"),
+    [
+        (3000, [50, 100, 200] + [400] * 6 + [250]),  # a long range: small pages first
+        (1500, [400, 400, 400, 300]),  # under four pages (a delta round): no ramp
+    ],
+)
+async def test_a_long_range_starts_with_small_pages_then_ships_full_ones(
+    source: StoreRegistry, peer: PeerEdge, records: int, pages: list[int]
+) -> None:
+    """The target starts applying after a small page, not a full one's scan and encode."""
+    src = await source.create("app")
+    await fill(src, records)
+
+    await run_transfer(make_spec(peer, batch_size=400), src)
+
+    assert peer.chunk_records == pages
+    assert (await peer.registry.get("app").stats()).digest == (await src.stats()).digest
 
 
 @pytest.mark.anyio
@@ -94,7 +115,8 @@ async def test_dropped_connection_resumes_and_resends_at_most_a_window(
     assert result.retries == 1
     assert peer.streams == 2
     needed_chunks = 4000 // batch
-    assert needed_chunks <= result.sent_chunks <= needed_chunks + window
+    ramp = 3  # each stream starts with 3 small pages (together under one full page)
+    assert needed_chunks <= result.sent_chunks <= needed_chunks + window + 2 * ramp
     assert 4000 <= result.sent_records <= 4000 + window * batch
     # The target applied at most one window twice (idempotently).
     assert peer.applied_records <= 4000 + window * batch

@@ -51,6 +51,7 @@ class PeerEdge:
         self.url = ""
         self.applied_chunks = 0
         self.applied_records = 0
+        self.chunk_records: list[int] = []  # records of each applied chunk, in order
         self.streams = 0
         self.streams_ended = 0  # handlers returned: nothing more is applied from them
         self.drop_after: int | None = None  # drop the next stream after this many chunks
@@ -67,6 +68,7 @@ class PeerEdge:
     def on_applied(self, workload: str, records: int, raw_bytes: int) -> None:
         self.applied_chunks += 1
         self.applied_records += records
+        self.chunk_records.append(records)
         if self.drop_after is not None:
             self.drop_after -= 1
             if self.drop_after <= 0:

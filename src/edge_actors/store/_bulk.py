@@ -19,6 +19,16 @@ loss may leave the incoming copy unusable (it is not active yet, and the migrati
 digest check refuses a copy that differs). A ``full`` store keeps ``synchronous =
 FULL`` throughout.
 
+Writeback while filling. Left to the kernel, the fill's dirty pages are written back
+only when that sync comes (about 0.07 s per 100 MB here, waited for before the ack of
+the transfer's ``Done`` and so before the next round can start). So every
+:data:`WRITEBACK_BYTES` the file grows, a ``normal`` fill asks the kernel to start
+writing the dirty pages back (Linux ``sync_file_range(SYNC_FILE_RANGE_WRITE)``: it
+starts the I/O and does not wait for it) and the fill goes on while the disk works; the
+sync at the end then waits only for the tail. It changes when pages reach the disk,
+never what is durable when: the end's sync is the same. Where the call is missing (not
+Linux), nothing is started and the end's sync does it all.
+
 The fill ends (back to WAL mode, the file synced) when the receiver says so (the
 transfer's ``Done``, the stream's end), before any local write, and when the store
 closes; the descriptor budget does not close a filling connection. After a crash, the
@@ -30,20 +40,91 @@ reader holds the file), the fill goes on, as durable, until the next attempt.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sqlite3
+import sys
 from typing import TYPE_CHECKING
 
 from ._schema import synchronous_level
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from structlog.typing import FilteringBoundLogger
 
     from ._models import Durability
 
-__all__ = ["begin_bulk", "end_bulk"]
+__all__ = ["WRITEBACK_BYTES", "Writeback", "begin_bulk", "end_bulk"]
+
+WRITEBACK_BYTES = 8 * 1024 * 1024
+"""How much a filling file grows between two writeback starts (see the module docstring)."""
+
+_SYNC_FILE_RANGE_WRITE = 2  # <fcntl.h>: start writeback of dirty pages, do not wait
+
+
+def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """Linux ``sync_file_range`` from the C library, or ``None`` where there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        func = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    func.restype = ctypes.c_int
+    sync_file_range: Callable[[int, int, int, int], int] = func
+    return sync_file_range
+
+
+_sync_file_range = _load_sync_file_range()
+
+
+class Writeback:
+    """Starts the kernel's writeback of a filling file every :data:`WRITEBACK_BYTES`.
+
+    Owned by the write side, called with its transaction lock held (one thread at a time).
+
+    Args:
+        path: the store's database file.
+    """
+
+    __slots__ = ("_done_to", "_path", "started")
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._done_to = 0
+        self.started = 0
+        """Writebacks started so far (for tests and diagnostics)."""
+
+    @staticmethod
+    def available() -> bool:
+        """Whether this platform can start a writeback without waiting for it."""
+        return _sync_file_range is not None
+
+    def after_commit(self) -> None:
+        """Start writing the dirty pages back once the file grew enough since the last start.
+
+        Best effort: a failure is not an error (the end of the fill syncs everything).
+        """
+        if _sync_file_range is None:
+            return
+        try:
+            size = os.stat(self._path).st_size
+            if size - self._done_to < WRITEBACK_BYTES:
+                return
+            fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                # the whole file: a fill also rewrites B-tree pages far from its end
+                failed = _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE) != 0
+            finally:
+                os.close(fd)
+        except OSError:
+            return
+        if not failed:
+            self._done_to = size
+            self.started += 1
 
 
 def begin_bulk(conn: sqlite3.Connection, durability: Durability, log: FilteringBoundLogger) -> bool:

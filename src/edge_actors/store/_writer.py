@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from edge_actors._log import get_logger
 
-from ._bulk import begin_bulk, end_bulk
+from ._bulk import Writeback, begin_bulk, end_bulk
 from ._checkpointer import Checkpointer
 from ._digest import DIGEST_MODULUS, digest_hex, hash_and_size
 from ._errors import StoreError, StoreFull
@@ -142,6 +142,8 @@ class WriteSide:
         self._bulk = False  # the open connection runs a bulk apply (rollback journal)
         self.bulk_fills = 0
         """Bulk applies begun so far (for tests and diagnostics)."""
+        self.writeback = Writeback(path)
+        """Starts the kernel's writeback while a ``normal`` store fills (see :mod:`._bulk`)."""
         self._tx_lock = threading.Lock()  # held by each write transaction and open/close
         self.checkpointer = Checkpointer(
             path, service=resources.checkpoints, lease=lease, writer_lock=self._tx_lock
@@ -247,8 +249,12 @@ class WriteSide:
                     t.normalise()
                     conn.execute(_UPDATE_META, (t.lsn, t.records, t.bytes, digest_hex(t.digest)))
         self._totals = t
-        if t.changed and not self._bulk:  # a rollback journal has no WAL to checkpoint
+        if not t.changed:
+            return t.lsn
+        if not self._bulk:  # a rollback journal has no WAL to checkpoint
             self.checkpointer.after_commit()
+        elif self._durability == "normal":  # a full store synced each commit already
+            self.writeback.after_commit()
         return t.lsn
 
     def end_bulk(self) -> None:

@@ -4,9 +4,12 @@ Transfer layer. After ``Hello`` / ``HelloAck`` a :class:`SenderStream` runs thre
 
 * a **producer** scans the source store in ``batch_size`` pages and encodes (and
   zstd-compresses) each page, large ones in a worker thread, into a buffer of two
-  encoded chunks; before each page it yields to the store's foreground writes (waits,
-  at most :data:`_YIELD_MAX_S`, until the writes in flight have committed), so a copy
-  does not slow the workload's own writes down more than it must;
+  encoded chunks; a long range starts with smaller pages (:data:`_RAMP`: 1/8, 1/4, 1/2
+  of a page), so the target starts applying after a small page's scan, encode and
+  decode instead of a full one's, and the pipeline fills while it applies; before each
+  page it yields to the store's foreground writes (waits, at most :data:`_YIELD_MAX_S`,
+  until the writes in flight have committed), so a copy does not slow the workload's
+  own writes down more than it must;
 * the **sender** loop takes a window slot (at most ``window`` unacked chunks), waits on
   the link's :class:`TokenBucket` for the frame's size and sends it;
 * an **ack reader** frees window slots as ``Ack`` frames arrive, in order, and moves the
@@ -58,6 +61,8 @@ _ENCODED_BUFFER = 2  # encoded chunks waiting for a window slot (the pipeline's 
 _HELLO_TIMEOUT_S = 30.0
 _ENCODE_IN_THREAD_BYTES = 64 * 1024  # smaller pages are encoded on the loop (no hop)
 _YIELD_MAX_S = 0.01  # longest a page waits for foreground writes to commit
+_RAMP = (8, 4, 2)  # the first pages of a long range: batch_size // these, in order
+_RAMP_MIN_PAGES = 4  # a range of fewer LSNs than this many pages is shipped in full pages
 
 
 class Dropped(Exception):
@@ -173,12 +178,13 @@ class SenderStream:
         tracker, store = self.tracker, self.store
         max_bytes = max(1, self.limits.max_frame_bytes // 2)
         after, upto = tracker.acked_lsn, min(applied_lsn, tracker.to_lsn)
+        ramp, pages = self._ramp(after), 0
         while after < upto:
-            changes = await store.scan_changes(
-                after, upto, limit=self.spec.batch_size, max_bytes=max_bytes
-            )
+            limit = self._page_limit(ramp, pages)
+            changes = await store.scan_changes(after, upto, limit=limit, max_bytes=max_bytes)
             if not changes:
                 break
+            pages += 1
             after = changes[-1].lsn
             tracker.applied_earlier(after, len(changes), self.codec.raw_length(changes))
 
@@ -196,16 +202,16 @@ class SenderStream:
 
     async def _produce(self, start_lsn: int, out: ObjectSendStream[_Encoded]) -> None:
         """Scan and encode pages into ``out`` until the range is exhausted."""
-        spec, store = self.spec, self.store
+        store = self.store
         max_bytes = max(1, self.limits.max_frame_bytes // 2)
         after, upto, seq = start_lsn, self.tracker.to_lsn, 0
+        ramp = self._ramp(after)
         async with out:
             while after < upto:
                 with anyio.move_on_after(_YIELD_MAX_S):
                     await store.writes_settled()
-                changes = await store.scan_changes(
-                    after, upto, limit=spec.batch_size, max_bytes=max_bytes
-                )
+                limit = self._page_limit(ramp, seq)
+                changes = await store.scan_changes(after, upto, limit=limit, max_bytes=max_bytes)
                 if not changes:
                     break
                 seq += 1
@@ -216,6 +222,16 @@ class SenderStream:
                     encoded = self._encode(seq, changes)
                 after = encoded.scan_to
                 await out.send(encoded)
+
+    def _ramp(self, start_lsn: int) -> tuple[int, ...]:
+        """The divisors of the first pages of a stream starting after ``start_lsn``."""
+        long = self.tracker.to_lsn - start_lsn >= _RAMP_MIN_PAGES * self.spec.batch_size
+        return _RAMP if long else ()
+
+    def _page_limit(self, ramp: tuple[int, ...], page: int) -> int:
+        """Records in the stream's page ``page`` (from 0): the ramp's, then full pages."""
+        batch = self.spec.batch_size
+        return max(1, batch // ramp[page]) if page < len(ramp) else batch
 
     def _encode(self, seq: int, changes: Sequence[Change]) -> _Encoded:
         chunk = self.codec.encode_chunk(

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
+from stalls import TOKEN, cutover_request
 
 from edge_actors.edge import AdminClient, EdgeClient, EdgeHTTPError
-from edge_actors.edge._models import CutoverRequest
 from edge_actors.transfer import TransferSpec
 
 if TYPE_CHECKING:
@@ -16,22 +16,9 @@ if TYPE_CHECKING:
 
     from conftest import Pair  # tests/edge/conftest.py
     from edge_actors.edge import EdgeDaemon
+    from edge_actors.edge._models import CutoverRequest
 
 pytestmark = pytest.mark.anyio
-
-TOKEN = "test-cluster-token-0123456789abcdefghij"
-
-
-def _request(east: EdgeDaemon, *, token: str = TOKEN, from_lsn: int = 0) -> CutoverRequest:
-    return CutoverRequest(
-        target_name=east.name,
-        target_url=east.url,
-        target_token=token,
-        migration_id="mig-1",
-        transfer_id="mig-1-final",
-        from_lsn=from_lsn,
-        batch_size=50,
-    )
 
 
 async def _setup(pair: Pair, records: int = 120) -> None:
@@ -92,7 +79,7 @@ async def test_cutover_moves_workload_and_forwards_held_writes_in_order(
                 refused.append(caught.value.status)
 
         _hook_final_delta(west, monkeypatch, queue_writes)
-        answer = await admin_west.cutover("orders", _request(east))
+        answer = await admin_west.cutover("orders", cutover_request(east))
     try:
         assert refused == [409, 409]
         assert answer.hold_lsn == 120
@@ -127,7 +114,7 @@ async def test_cutover_with_nothing_left_to_ship(pair: Pair) -> None:
     west, east, admin_west, admin_east, _ = pair
     await _setup(pair, records=10)
     await admin_west.run_transfer(_transfer_spec(west, east, 0, 10))  # the pre-copy
-    answer = await admin_west.cutover("orders", _request(east, from_lsn=10))
+    answer = await admin_west.cutover("orders", cutover_request(east, from_lsn=10))
     assert (answer.hold_lsn, answer.target_lsn, answer.records) == (10, 10, 0)
     assert (await admin_east.workload("orders")).status == "active"
 
@@ -196,7 +183,7 @@ async def test_target_refusing_activation_leaves_the_source_serving(
     await _setup(pair)
     # The target's copy diverges: its digest at the hold LSN cannot match the source's.
     await pair.east.registry.get("orders").put("stray", b"not on the source")
-    error, acked = await _failing_cutover(pair, monkeypatch, _request(pair.east))
+    error, acked = await _failing_cutover(pair, monkeypatch, cutover_request(pair.east))
     assert error.status == 502
     assert error.code == "cutover_failed"
     assert "'activate'" in error.message
@@ -210,7 +197,7 @@ async def test_target_unreachable_during_final_delta_leaves_the_source_serving(
 ) -> None:
     await _setup(pair)
     error, acked = await _failing_cutover(
-        pair, monkeypatch, _request(pair.east), hold_writes=2, then=pair.east.aclose
+        pair, monkeypatch, cutover_request(pair.east), hold_writes=2, then=pair.east.aclose
     )
     assert error.code == "cutover_failed"
     assert "'final_delta'" in error.message
@@ -223,7 +210,7 @@ async def test_target_unreachable_during_final_delta_leaves_the_source_serving(
 async def test_bad_target_token_fails_before_holding(pair: Pair) -> None:
     await _setup(pair)
     with pytest.raises(EdgeHTTPError) as caught:
-        await pair.admin_west.cutover("orders", _request(pair.east, token="wrong"))
+        await pair.admin_west.cutover("orders", cutover_request(pair.east, token="wrong"))
     assert caught.value.status == 502
     assert "'check_target'" in caught.value.message
     assert "nothing was held" in caught.value.message
@@ -231,7 +218,7 @@ async def test_bad_target_token_fails_before_holding(pair: Pair) -> None:
     # The source's own admin API wants its token too.
     async with AdminClient(pair.west.url, "wrong") as intruder:
         with pytest.raises(EdgeHTTPError) as denied:
-            await intruder.cutover("orders", _request(pair.east))
+            await intruder.cutover("orders", cutover_request(pair.east))
     assert denied.value.status == 401
     assert (await pair.admin_west.workload("orders")).status == "active"
 
@@ -239,5 +226,5 @@ async def test_bad_target_token_fails_before_holding(pair: Pair) -> None:
 async def test_cutover_refuses_a_workload_that_is_not_active(pair: Pair) -> None:
     await _setup(pair)
     with pytest.raises(EdgeHTTPError) as caught:
-        await pair.admin_east.cutover("orders", _request(pair.west))
+        await pair.admin_east.cutover("orders", cutover_request(pair.west))
     assert (caught.value.status, caught.value.code) == (409, "workload_not_active")

@@ -189,8 +189,13 @@ class WorkloadRouter:
             raise NoSuchWorkload(f"workload {name!r} has no data on {self.name}")
         return route
 
-    def data_route(self, name: str) -> WorkloadStore:
+    def data_route(self, name: str, *, admitted: bool = False) -> WorkloadStore:
         """Check that data requests for ``name`` are served here; return its store.
+
+        A running cutover's ``retiring_to`` mark does not redirect a request arriving
+        during its hold (it queues at the gate); ``admitted`` (a write past the gate, about
+        to be applied) is redirected by the mark even then: a hold released by an undo that
+        could not reach the target must not let its held writes run here.
 
         Raises:
             NoSuchWorkload: Unknown here (or no data).
@@ -201,7 +206,7 @@ class WorkloadRouter:
         if route.status == "moved" and route.moved_to is not None:
             raise WorkloadRedirected(route.moved_to)
         retiring_to = self.fence.get(name).retiring_to
-        if retiring_to is not None and name not in self._cutovers:
+        if retiring_to is not None and (admitted or name not in self._cutovers):
             # A cutover was cut short after the target may have gone active: never serve
             # here until the control plane settles ownership (see ``_fence``).
             raise WorkloadRedirected(retiring_to)
@@ -511,7 +516,7 @@ class WorkloadRouter:
     async def _write_here(
         self, name: str, ops: Sequence[tuple[str, bytes | None]], adding: int
     ) -> int:
-        store = self.data_route(name)
+        store = self.data_route(name, admitted=True)
         reserved = 0
         try:
             if adding and self._max_bytes is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import anyio
+import asyncpg
 import pytest
 
 from edge_actors.migration.journal import JournalUnavailable, PostgresJournal, open_journal
@@ -54,5 +55,25 @@ async def test_a_dedicated_session_reaches_the_journal_database(
             assert await conn.fetchval("SELECT value FROM settings WHERE key = 'k'") == "1"
         finally:
             await conn.close()
+    finally:
+        await journal.close()
+
+
+async def test_the_drivers_protocol_state_error_is_journal_unavailable(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    # After a server is killed mid-call, asyncpg can raise InternalClientError ("cannot
+    # switch to state 11; another operation (2) is in progress") on the pooled connection;
+    # the admin API then answered 400 invalid_plan instead of 503 journal_unavailable.
+    journal = await open_journal(postgres_url, data_dir=tmp_path)
+    assert isinstance(journal, PostgresJournal)
+    try:
+        with pytest.raises(JournalUnavailable, match="InternalClientError"):
+            async with journal._conn():
+                raise asyncpg.exceptions.InternalClientError(
+                    "cannot switch to state 11; another operation (2) is in progress"
+                )
+        await journal.save_setting("after", 1)  # the pool still serves
+        assert await journal.settings() == {"after": 1}
     finally:
         await journal.close()

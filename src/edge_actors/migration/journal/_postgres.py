@@ -105,10 +105,12 @@ _LOST = (
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,  # the driver's protocol state after a lost call
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
 )
-"""What a server gone, a connection dropped, or a call timed out raise."""
+"""What a server gone, a connection dropped, or a call timed out raise (asyncpg may also
+report a connection it lost mid-call as an ``InternalClientError`` on its next use)."""
 
 
 async def upgrade(

@@ -22,6 +22,17 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
+def _with_system_dirs(path: str) -> str:
+    """``path`` with ``/usr/sbin`` and ``/sbin`` appended where missing: the fault and HA
+    tests run ``ip`` and ``tc`` as root, and a minimal ``PATH`` (``env -i``, some CI
+    runners) would otherwise make them skip for a missing tool."""
+    parts = path.split(os.pathsep) if path else []
+    return os.pathsep.join(parts + [d for d in ("/usr/sbin", "/sbin") if d not in parts])
+
+
+os.environ["PATH"] = _with_system_dirs(os.environ.get("PATH", ""))
+
+
 def _drop_below_warning(
     _logger: object, method_name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:

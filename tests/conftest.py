@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import structlog
 from hypothesis import HealthCheck, settings
 
-from postgres.server import Databases, PostgresServer, PostgresUnavailable, postgres_server
+from postgres.server import (
+    Databases,
+    PostgresServer,
+    PostgresUnavailable,
+    postgres_server,
+    postgres_unavailable,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, MutableMapping
@@ -62,15 +68,6 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def _postgres_unavailable(exc: PostgresUnavailable) -> NoReturn:
-    """Skip a PostgreSQL test where the server cannot run; fail it in CI (``CI`` set),
-    where the dev install ships the server, so a green run never hides untested HA code."""
-    message = f"PostgreSQL is not available here: {exc}"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="session")
 def postgres_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
     """One real PostgreSQL server (from ``pgserver``) for the session; skips if it can't start."""
@@ -78,7 +75,7 @@ def postgres_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dat
         server_cm = postgres_server(tmp_path_factory.mktemp("postgres"))
         server = server_cm.__enter__()
     except PostgresUnavailable as exc:
-        _postgres_unavailable(exc)
+        postgres_unavailable(exc)
     try:
         yield Databases(server)
     finally:
@@ -98,7 +95,7 @@ def own_postgres(tmp_path: Path) -> Iterator[PostgresServer]:
         server_cm = postgres_server(tmp_path / "own-postgres")
         server = server_cm.__enter__()
     except PostgresUnavailable as exc:
-        _postgres_unavailable(exc)
+        postgres_unavailable(exc)
     try:
         yield server
     finally:

@@ -172,14 +172,14 @@ async def test_a_password_given_apart_from_the_url_is_used_for_the_lease(tmp_pat
     """``--journal-password-file`` hands the elector a password apart from the URL: the
     lease connection must log in with it, like the journal's own pool (it did not)."""
     from edge_actors.migration.journal import open_journal
-    from postgres.server import PostgresServer, PostgresUnavailable
+    from postgres.server import PostgresServer, PostgresUnavailable, postgres_unavailable
 
     secret = "lease-password-0123456789abcdef"
     server = PostgresServer(data_dir=tmp_path / "pgdata", password=secret)
     try:
         server.start()
     except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL is not available here: {exc}")
+        postgres_unavailable(exc)
     try:
         journal = await open_journal(server.url, data_dir=tmp_path, password=secret)
         await journal.close()

@@ -9,8 +9,10 @@ refusal to its status in one place. It is usable while the daemon runs (between
 :meth:`attach` and :meth:`detach`).
 
 Over 500 lines since fencing (epoch admission, the ``retiring_to`` redirect, the
-activation record): routing, holds and the write path share the route checks; the next
-split would move "what the edge reports" (info, capacity, load) to its own module.
+activation record), over 600 since the cutover's flip was split from its durable save
+(:meth:`flip`, :meth:`persist_flip`): routing, holds and the write path share the route
+checks; the next split should move "what the edge reports" (info, capacity, load) to its
+own module.
 """
 
 from __future__ import annotations

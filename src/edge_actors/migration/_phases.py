@@ -1,7 +1,13 @@
 """The forward phases of a migration run (layer: migration).
 
 planning -> pre_sync -> sync (pre-copy rounds or a bulk copy) -> cutover -> validation ->
-cleanup -> completed, stage by stage as the strategy says. Everything here runs as the
+cleanup -> completed, stage by stage as the strategy says. A wide stage (more workloads
+than :data:`WAVE_SLOTS` times ``parallel_transfers``, rounds not paced) is *pipelined*:
+its workloads are copied wave by wave, each wave's targets created just before its copy,
+and a wave is cut over while the next one copies (the journal stays in ``sync`` until the
+last wave is copied, then enters ``cutover``). So the wide plan overlaps target creation
+and cutovers with copies as queued plans do, and its cutovers share the plan's and the
+link's transfer slots with the copies. Everything here runs as the
 migration actor's phase task: an intent on the lane (pause, preempt, cancel, rollback)
 cancels it between two awaits, except inside the shielded cutover calls, which the
 source edge finishes or undoes itself.
@@ -24,14 +30,21 @@ from edge_actors._test_hooks import PauseHook
 
 from ._errors import EdgeUnreachable, WorkloadNotOnEdge
 from ._rounds import Rounds
-from ._runner import MigrationFailure
+from ._runner import MigrationFailure, first_error
 from ._strategies import RoundEstimator
 from ._validation import probe_endpoints
 
 if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectReceiveStream
+
     from ._gateway import EdgeWorkload
 
-__all__ = ["Phases"]
+__all__ = ["WAVE_SLOTS", "Phases"]
+
+WAVE_SLOTS = 2
+"""A pipelined stage copies its workloads in waves of this many times the plan's
+``parallel_transfers``: enough that a wave keeps every transfer slot busy, small enough
+that the first cutovers start early and the last wave's (not overlapped) is short."""
 
 
 def _digest_at(info: EdgeWorkload, lsn: int | None) -> str | None:
@@ -78,8 +91,12 @@ class Phases(Rounds):
                 await self.enter("sync")
                 await self._wait_for_window()
                 if strategy.freeze_writes:
+                    await self._ensure_targets(pending)
                     await self._bulk(pending)
+                elif self._pipelines(pending):
+                    await self._pipeline(pending)
                 else:
+                    await self._ensure_targets(pending)
                     await self._precopy(pending)
                     await self._cutover(pending)
             if strategy.validate_after_stage(self.plan.constraints, last) and not all(
@@ -126,29 +143,94 @@ class Phases(Rounds):
                 )
 
     async def _pre_sync(self) -> None:
+        """Create the target copies the first stage starts with: all of the plan's, or
+        only the first wave's when that stage is pipelined (the others are created just
+        before their copy, :meth:`_ensure_targets`)."""
+        first = list(self.ctx.strategy.stages(self.plan.workloads)[0])
+        eager = first[: self._wave_size()] if self._pipelines(first) else self.plan.workloads
+        await self.each(eager, self._create_target)
+
+    async def _ensure_targets(self, names: list[str]) -> None:
+        """Create the target copies of ``names`` not created yet, and journal them (a
+        rollback from this checkpoint drops them)."""
+        missing = [w for w in names if not self.wl[w].created_on_target]
+        if missing:
+            await self.each(missing, self._create_target)
+            await self.checkpoint("targets created")
+
+    async def _create_target(self, w: str) -> None:
+        """Create ``w``'s ``incoming`` copy on the target (idempotent: an ``incoming``
+        copy already there, left by this run or another, is taken over)."""
         plan = self.plan
-
-        async def create(w: str) -> None:
-            try:
-                info = await self.gw.workload_info(plan.target_edge, w)
-            except WorkloadNotOnEdge:
-                epoch = (await self.owner(w)).epoch  # fenced: a newer owner step refuses it
-                await self.gw.create_workload(
-                    plan.target_edge, w, "incoming", migration_id=self.mid, epoch=epoch
-                )
-                self.wl[w].created_on_target = True
-                return
-            if info.status != "incoming":
-                raise MigrationFailure(
-                    f"workload {w!r} already exists on target {plan.target_edge!r} as {info.status}"
-                )
-            if info.migration_id != self.mid:
-                # A copy left by another run (or made by hand): only this migration's peer
-                # streams may fill it from now on.
-                await self.gw.set_status(plan.target_edge, w, "incoming", migration_id=self.mid)
+        try:
+            info = await self.gw.workload_info(plan.target_edge, w)
+        except WorkloadNotOnEdge:
+            epoch = (await self.owner(w)).epoch  # fenced: a newer owner step refuses it
+            await self.gw.create_workload(
+                plan.target_edge, w, "incoming", migration_id=self.mid, epoch=epoch
+            )
             self.wl[w].created_on_target = True
+            return
+        if info.status != "incoming":
+            raise MigrationFailure(
+                f"workload {w!r} already exists on target {plan.target_edge!r} as {info.status}"
+            )
+        if info.migration_id != self.mid:
+            # A copy left by another run (or made by hand): only this migration's peer
+            # streams may fill it from now on.
+            await self.gw.set_status(plan.target_edge, w, "incoming", migration_id=self.mid)
+        self.wl[w].created_on_target = True
 
-        await self.each(plan.workloads, create)
+    def _wave_size(self) -> int:
+        return WAVE_SLOTS * self.gate.per_plan
+
+    def _pipelines(self, names: list[str]) -> bool:
+        """Whether a stage of ``names`` is pipelined: live (writes not frozen), rounds not
+        paced by ``sync_interval``, and wider than one wave."""
+        strategy = self.ctx.strategy
+        return (
+            not strategy.freeze_writes
+            and not strategy.sync_interval_s(self.plan.constraints)
+            and len(names) > self._wave_size()
+        )
+
+    async def _pipeline(self, names: list[str]) -> None:
+        """Copy ``names`` wave by wave while earlier waves are cut over.
+
+        This task creates each wave's targets and copies it (one round: the delta
+        rounds a workload still needs come with its cutover, :meth:`_cutover`), then
+        hands it to the cutover task through a stream of one wave: a cutover task that
+        falls behind holds back the copies (the run's memory stays that of two waves).
+        The first failure of either task cancels the other and is raised as itself.
+        """
+        size = self._wave_size()
+        waves = [names[i : i + size] for i in range(0, len(names), size)]
+        send, receive = anyio.create_memory_object_stream[list[str]](1)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._cut_waves, receive)
+                async with send:
+                    for index, wave in enumerate(waves):
+                        await self._ensure_targets(wave)
+                        await self._precopy(wave, copy_only=True)
+                        if index == len(waves) - 1:
+                            await self.enter("cutover")
+                        await send.send(wave)
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
+        await self.checkpoint("cutover done")
+
+    async def _cut_waves(self, waves: MemoryObjectReceiveStream[list[str]]) -> None:
+        """Cut over the waves :meth:`_pipeline` sends, every wave waiting taken at once."""
+        async with waves:
+            async for wave in waves:
+                batch = list(wave)
+                while True:
+                    try:
+                        batch += waves.receive_nowait()
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                await self._cutover(batch, enter_phase=False)
 
     async def _reconcile(self) -> None:
         """Learn from the edges what a crash may have left half done (and settle it)."""
@@ -179,7 +261,13 @@ class Phases(Rounds):
             # The wait is the schedule itself: the stage may start when the window opens.
             await self.clock.sleep(min(wait_s, 60.0))
 
-    async def _precopy(self, names: list[str]) -> None:
+    async def _precopy(self, names: list[str], *, copy_only: bool = False) -> None:
+        """Pre-copy rounds of ``names`` until their holds are predicted to fit.
+
+        ``copy_only``: one round (a pipelined wave's copy) whose dirty rate is measured,
+        not counted in ``max_rounds`` (the cutover's catch-up rounds are counted per
+        workload there).
+        """
         plan, strategy, c = self.plan, self.ctx.strategy, self.plan.constraints
         p = self.progress
         sizes = {e.workload: e for e in plan.estimates}
@@ -208,6 +296,8 @@ class Phases(Rounds):
             p.dirty_rate_bps = sum(self.estimators[w].dirty_rate_Bps for w in names)
             p.expected_downtime_ms = None if math.isinf(expected) else expected * 1000
             p.bytes_remaining = int(sum(self.estimators[w].delta_bytes(gaps[w]) for w in names))
+            if copy_only and rounds_here > 0:
+                break
             if (
                 rounds_here > 0
                 and all(self.estimators[w].converged(gaps[w], c.max_downtime_s) for w in names)
@@ -244,7 +334,9 @@ class Phases(Rounds):
                 gaps, src = await self._pace(names, gaps, src, prev_round, interval)
             round_start = time.monotonic()
             targets = {w: src[w].lsn for w in names}
-            await self._ship_round(self._due(names, gaps, rounds_here, interval), targets, gaps)
+            await self._ship_round(
+                self._due(names, gaps, rounds_here, interval), targets, gaps, counted=not copy_only
+            )
             prev_round = (round_start, targets)
             rounds_here += 1
             await self._checkpoint_due()

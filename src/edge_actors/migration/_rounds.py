@@ -177,7 +177,7 @@ class Rounds(Ownership):
         if self.clock.monotonic() - self.last_checkpoint >= self.plan.checkpoint_interval_s:
             await self.checkpoint("interval")
 
-    async def _cutover(self, names: list[str]) -> None:
+    async def _cutover(self, names: list[str], *, enter_phase: bool = True) -> None:
         """Cut ``names`` over in groups whose estimated holds fit ``max_downtime``
         (:mod:`._cutovers`); a workload whose own estimate does not fit gets another
         delta round first (all such workloads of the plan in one round when the phase
@@ -188,8 +188,12 @@ class Rounds(Ownership):
         :data:`RETRY_BACKOFF` in the pool (the others go on), then is grouped again (with
         a delta round first if its gap needs one); its ``cutover_attempts``-th undone
         attempt in this run is a crash, as every undone cutover was before (the run
-        restarts from its checkpoint)."""
-        await self.enter("cutover")
+        restarts from its checkpoint).
+
+        ``enter_phase``: journal the ``cutover`` phase first (a pipelined stage cuts its
+        early waves over while it is still in ``sync``, :meth:`Phases._pipeline`)."""
+        if enter_phase:
+            await self.enter("cutover")
         c = self.plan.constraints
         pending = list(names)
         self._resume_bias()

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from ._actor import RunContext
     from ._strategies import RoundEstimator
 
-__all__ = ["MigrationFailure", "Runner"]
+__all__ = ["MigrationFailure", "Runner", "first_error"]
 
 _ASK_TIMEOUT_S = 30.0
 _PUBLISH_S = 0.05
@@ -64,10 +64,10 @@ _EDGE_CALLS = 8
 """Admin calls about single workloads one run makes at once (:meth:`Runner.each`)."""
 
 
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first exception of a task group's failure (groups flattened)."""
     first = group.exceptions[0]
-    return _first_error(first) if isinstance(first, BaseExceptionGroup) else first
+    return first_error(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 class MigrationFailure(MigrationError):
@@ -368,7 +368,7 @@ class Runner:
         except BaseExceptionGroup as group:
             # Raised as itself, like one transfer's failure: an edge outage or a full disk
             # (EdgeUnreachable) is then waited out by the run instead of crashing it.
-            raise _first_error(group) from None
+            raise first_error(group) from None
         return elapsed
 
     async def each(self, names: Iterable[str], call: Callable[[str], Awaitable[None]]) -> None:
@@ -386,7 +386,7 @@ class Runner:
                 for _ in range(_EDGE_CALLS):
                     tg.start_soon(worker)
         except BaseExceptionGroup as group:
-            raise _first_error(group) from None
+            raise first_error(group) from None
 
     async def infos(self, edge: str, names: list[str]) -> dict[str, EdgeWorkload]:
         """Workload infos of ``names`` on ``edge`` (:meth:`each`; timed per call)."""

@@ -1,0 +1,118 @@
+"""A wide plan is pipelined: early waves are cut over while later ones still copy.
+
+Two real daemons on loopback, a real journal. The journal's checkpoints show the order:
+the plan starts with only its first wave's target copies, and the last wave's copies are
+created only after the first wave was cut over (still in ``sync``). Writers run on the
+first and the last workload throughout; nothing is lost. A rollback in the middle of the
+pipeline puts every workload back on the source and leaves no copy on the target.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from edge_actors.edge import WorkloadMissing
+from edge_actors.migration import MigrationMetrics
+from edge_actors.migration._phases import WAVE_SLOTS
+
+from .conftest import lost_writes, writing
+from .ledger import content_digest, make_workload, plan_for, target_info, target_records
+
+if TYPE_CHECKING:
+    from edge_actors.migration import Checkpoint, MigrationService
+
+    from .conftest import Edges
+
+pytestmark = pytest.mark.anyio
+
+PARALLEL = 2
+WAVE = WAVE_SLOTS * PARALLEL
+NAMES = [f"pipe-{i:02d}" for i in range(5 * WAVE)]
+
+
+async def _seed(edges: Edges) -> dict[str, dict[str, bytes]]:
+    return {n: await make_workload(edges, n, 120, 512, seed=i) for i, n in enumerate(NAMES)}
+
+
+async def _status_on_east(edges: Edges, name: str) -> str | None:
+    try:
+        return (await target_info(edges, name)).status
+    except WorkloadMissing:
+        return None
+
+
+def _created(checkpoint: Checkpoint) -> set[str]:
+    return {w for w, c in checkpoint.workloads.items() if c.created_on_target}
+
+
+async def test_early_waves_are_cut_over_while_later_waves_copy(
+    edges: Edges, service: MigrationService
+) -> None:
+    seeded = await _seed(edges)
+    async with (
+        writing(edges.west.url, NAMES[0], rate=100, keys=40) as first,
+        writing(edges.west.url, NAMES[-1], rate=100, keys=40) as last,
+    ):
+        await first.wait_for_writes(5)
+        plan = await service.plan(
+            plan_for(*NAMES, constraints={"max_downtime": "1000ms", "parallel_transfers": PARALLEL})
+        )
+        mid = plan.migration_id
+        await service.execute(mid)
+        status = await service.wait(mid, {"completed", "failed"}, timeout=120)
+        assert status.state == "completed", status
+    checkpoints = await service.checkpoints(mid)
+    entered_sync = next(c for c in checkpoints if c.phase == "sync")
+    assert _created(entered_sync) == set(NAMES[:WAVE])  # pre_sync made the first wave only
+    last_created = next(c for c in checkpoints if NAMES[-1] in _created(c))
+    assert last_created.phase == "sync"
+    assert last_created.workloads[NAMES[0]].routing == "target"  # cut over meanwhile
+    assert last_created.workloads[NAMES[-1]].routing == "source"
+    metrics = await service.metrics(mid)
+    assert isinstance(metrics, MigrationMetrics)
+    assert metrics.peak_transfers <= PARALLEL
+    assert len(metrics.downtime_ms) == len(NAMES)
+    assert max(metrics.downtime_ms.values()) <= 1000.0
+    for writer in (first, last):
+        assert writer.failures == []
+        assert writer.acked
+        assert await lost_writes(edges.east.url, writer.workload, writer.acked) == []
+    for name in NAMES[1:-1]:
+        assert (await target_info(edges, name)).digest == content_digest(seeded[name])
+        source = await target_info(edges, name, source=True)
+        assert (source.status, source.records) == ("moved", 0)  # cleanup dropped the copy
+
+
+async def test_rollback_in_the_middle_of_the_pipeline(
+    edges: Edges, service: MigrationService
+) -> None:
+    seeded = await _seed(edges)
+    async with writing(edges.west.url, NAMES[-1], rate=100, keys=40) as writer:
+        await writer.wait_for_writes(5)
+        plan = await service.plan(
+            plan_for(
+                *NAMES,
+                bandwidth_limit_mbps=2,  # each wave's copy takes a while
+                constraints={"max_downtime": "1000ms", "parallel_transfers": PARALLEL},
+            )
+        )
+        mid = plan.migration_id
+        await service.execute(mid)
+        with anyio.fail_after(60):
+            while await _status_on_east(edges, NAMES[0]) != "active":
+                await anyio.sleep(0.02)
+        status = await service.rollback(mid)
+        assert status.state == "rolled_back", status
+    checkpoints = await service.checkpoints(mid)
+    assert any(c.workloads[NAMES[0]].routing == "target" for c in checkpoints)
+    assert writer.failures == []
+    assert await lost_writes(edges.west.url, NAMES[-1], writer.acked) == []
+    for name in NAMES:
+        source = await target_info(edges, name, source=True)
+        assert (source.status, source.held) == ("active", False), name
+        assert await target_records(edges, name) == 0, name
+        if name != NAMES[-1]:
+            assert source.digest == content_digest(seeded[name]), name

@@ -29,14 +29,13 @@ import anyio
 from edge_actors._test_hooks import PauseHook
 
 from ._errors import EdgeUnreachable, WorkloadNotOnEdge
+from ._handoff import WaveHandoff
 from ._rounds import Rounds
 from ._runner import MigrationFailure, first_error
 from ._strategies import RoundEstimator
 from ._validation import probe_endpoints
 
 if TYPE_CHECKING:
-    from anyio.streams.memory import MemoryObjectReceiveStream
-
     from ._gateway import EdgeWorkload
 
 __all__ = ["WAVE_SLOTS", "Phases"]
@@ -199,38 +198,40 @@ class Phases(Rounds):
 
         This task creates each wave's targets and copies it (one round: the delta
         rounds a workload still needs come with its cutover, :meth:`_cutover`), then
-        hands it to the cutover task through a stream of one wave: a cutover task that
-        falls behind holds back the copies (the run's memory stays that of two waves).
-        The first failure of either task cancels the other and is raised as itself.
+        hands it to the cutover task (:class:`WaveHandoff`), which waits for it while
+        its pool holds :data:`WAVE_SLOTS` waves' worth: copies never run far ahead of
+        cutovers. The first failure of either task cancels the other and is raised as
+        itself.
         """
         size = self._wave_size()
         waves = [names[i : i + size] for i in range(0, len(names), size)]
-        send, receive = anyio.create_memory_object_stream[list[str]](1)
+        handoff = WaveHandoff(limit=WAVE_SLOTS * size)
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._cut_waves, receive)
-                async with send:
+                tg.start_soon(self._cut_waves, handoff)
+                try:
                     for index, wave in enumerate(waves):
+                        started = time.monotonic()
                         await self._ensure_targets(wave)
                         await self._precopy(wave, copy_only=True)
+                        copied = time.monotonic()
                         if index == len(waves) - 1:
                             await self.enter("cutover")
-                        await send.send(wave)
+                        await handoff.put(wave)
+                        self.log.info(
+                            "migration.wave_copied",
+                            wave=index,
+                            workloads=len(wave),
+                            copy_s=round(copied - started, 3),
+                            handed_over_after_s=round(time.monotonic() - copied, 3),
+                        )
+                finally:
+                    handoff.close()
         except BaseExceptionGroup as group:
             raise first_error(group) from None
-        await self.checkpoint("cutover done")
 
-    async def _cut_waves(self, waves: MemoryObjectReceiveStream[list[str]]) -> None:
-        """Cut over the waves :meth:`_pipeline` sends, every wave waiting taken at once."""
-        async with waves:
-            async for wave in waves:
-                batch = list(wave)
-                while True:
-                    try:
-                        batch += waves.receive_nowait()
-                    except (anyio.WouldBlock, anyio.EndOfStream):
-                        break
-                await self._cutover(batch, enter_phase=False)
+    async def _cut_waves(self, handoff: WaveHandoff) -> None:
+        await self._cutover([], handoff=handoff)
 
     async def _reconcile(self) -> None:
         """Learn from the edges what a crash may have left half done (and settle it)."""

@@ -27,6 +27,7 @@ from ._strategies import RoundEstimator
 
 if TYPE_CHECKING:
     from ._gateway import EdgeWorkload
+    from ._handoff import WaveHandoff
 
 __all__ = ["Rounds"]
 
@@ -177,7 +178,7 @@ class Rounds(Ownership):
         if self.clock.monotonic() - self.last_checkpoint >= self.plan.checkpoint_interval_s:
             await self.checkpoint("interval")
 
-    async def _cutover(self, names: list[str], *, enter_phase: bool = True) -> None:
+    async def _cutover(self, names: list[str], *, handoff: WaveHandoff | None = None) -> None:
         """Cut ``names`` over in groups whose estimated holds fit ``max_downtime``
         (:mod:`._cutovers`); a workload whose own estimate does not fit gets another
         delta round first (all such workloads of the plan in one round when the phase
@@ -190,24 +191,41 @@ class Rounds(Ownership):
         attempt in this run is a crash, as every undone cutover was before (the run
         restarts from its checkpoint).
 
-        ``enter_phase``: journal the ``cutover`` phase first (a pipelined stage cuts its
-        early waves over while it is still in ``sync``, :meth:`Phases._pipeline`)."""
-        if enter_phase:
+        ``handoff``: a pipelined stage's copied waves (:meth:`Phases._pipeline`). They
+        join the pool as they come (a workload waiting for its retry does not hold them
+        back), the phase stays ``sync`` (the copy task enters ``cutover`` with its last
+        wave), and the pool's size goes back to the copy task."""
+        if handoff is None:
             await self.enter("cutover")
         c = self.plan.constraints
-        pending = list(names)
+        pending: list[str] = []
         self._resume_bias()
-        for w in pending:
-            self.estimators.setdefault(w, RoundEstimator(1024.0)).bias_s = self.hold_bias_s
         catch_ups: dict[str, int] = {}
         undone: dict[str, int] = {}  # undone attempts per workload in this run
         retry_at: dict[str, float] = {}  # the clock's monotonic time of the next attempt
-        await self._catch_up(pending, catch_ups)
-        while pending:
+        arrived = list(names)
+        while True:
+            if handoff is not None:
+                arrived += handoff.take()
+            if arrived:
+                await self._admit(arrived, catch_ups)
+                pending += arrived
+                arrived = []
+            if handoff is not None:
+                handoff.report(len(pending))
+            if not pending:
+                if handoff is None or handoff.drained:
+                    break
+                await handoff.wait(self.clock)
+                continue
             window = [w for w in pending if retry_at.get(w, 0.0) <= self.clock.monotonic()]
             if not window:
-                # Every workload left waits for its retry: wait for the first one.
-                await self.clock.sleep(min(retry_at[w] for w in pending) - self.clock.monotonic())
+                # Every workload left waits for its retry: wait for the first one (or a wave).
+                wait_s = min(retry_at[w] for w in pending) - self.clock.monotonic()
+                if handoff is None or handoff.drained:
+                    await self.clock.sleep(wait_s)
+                else:
+                    await handoff.wait(self.clock, wait_s)
                 continue
             window = window[: self.gate.per_plan]
             src = await self.infos(self.plan.source_edge, window)
@@ -241,6 +259,13 @@ class Rounds(Ownership):
             pending = [w for w in pending if self.wl[w].routing != "target"]
             await self._checkpoint_due()
         await self.checkpoint("cutover done")
+
+    async def _admit(self, names: list[str], catch_ups: dict[str, int]) -> None:
+        """Take ``names`` into the cutover pool: estimators calibrated by the run's
+        measured excess, and a delta round first for those that need one."""
+        for w in names:
+            self.estimators.setdefault(w, RoundEstimator(1024.0)).bias_s = self.hold_bias_s
+        await self._catch_up(names, catch_ups)
 
     async def _retry_later(
         self, w: str, exc: CutoverUndone, undone: dict[str, int], retry_at: dict[str, float]

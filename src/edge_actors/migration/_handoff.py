@@ -1,0 +1,91 @@
+"""Copied waves of a pipelined stage, on their way to its cutovers (layer: migration).
+
+A pipelined stage (``_phases.py``) runs two tasks of one migration run: one copies waves
+of workloads, the other cuts copied workloads over. :class:`WaveHandoff` is what they
+share, in the run's task group only: the copy task :meth:`~WaveHandoff.put` s each copied
+wave, the cutover task :meth:`~WaveHandoff.take` s every wave waiting into its pool and
+reports how many workloads its pool still has. The copy task waits while that pool is
+full (``limit`` workloads), so copies never run far ahead of cutovers: a copied workload
+that waits long for its cutover only grows its gap, and the run's memory stays that of a
+few waves.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import anyio
+
+if TYPE_CHECKING:
+    from edge_actors.clock import Clock
+
+__all__ = ["WaveHandoff"]
+
+
+class WaveHandoff:
+    """Waves from a pipelined stage's copy task to its cutover task (see the module doc).
+
+    Args:
+        limit: workloads the cutover pool may hold (waiting or being cut over) before
+            the copy task waits to hand over the next wave.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._waves: list[list[str]] = []
+        self._pool = 0
+        self._changed = anyio.Event()
+        self.closed = False
+        """No more waves come (the copy task is done)."""
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def put(self, wave: list[str]) -> None:
+        """Hand over a copied wave, once the cutover pool has room for it."""
+        while self._waves or self._pool >= self._limit:
+            await self._changed.wait()
+        self._waves.append(list(wave))
+        self._notify()
+
+    def close(self) -> None:
+        """No more waves (wakes a cutover task waiting for one)."""
+        self.closed = True
+        self._notify()
+
+    def take(self) -> list[str]:
+        """Every workload handed over and not taken yet, in order."""
+        taken = [w for wave in self._waves for w in wave]
+        if taken:
+            self._waves.clear()
+            self._notify()
+        return taken
+
+    def report(self, pool: int) -> None:
+        """The cutover task's pool now holds ``pool`` workloads."""
+        if pool != self._pool:
+            self._pool = pool
+            self._notify()
+
+    @property
+    def drained(self) -> bool:
+        """Closed, and every wave taken."""
+        return self.closed and not self._waves
+
+    async def wait(self, clock: Clock, timeout_s: float | None = None) -> None:
+        """Wait until a wave is handed over or the handoff closes, or ``timeout_s`` passes
+        on ``clock`` (``None``: no timeout)."""
+        if self._waves or self.closed:
+            return
+        changed = self._changed
+        async with anyio.create_task_group() as tg:
+
+            async def until_changed() -> None:
+                await changed.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(until_changed)
+            if timeout_s is not None:
+                await clock.sleep(max(0.0, timeout_s))
+                tg.cancel_scope.cancel()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
+import anyio
 import pytest
 
 from edge_actors.store import (
@@ -93,6 +95,41 @@ async def test_create_get_names_drop(tmp_path: Path) -> None:
         assert await registry.total_bytes() < before
         again = await registry.create("orders")  # a dropped name can be reused, empty
         assert again.lsn == 0
+
+
+async def test_drops_run_at_once_and_a_create_of_a_dropping_name_waits(tmp_path: Path) -> None:
+    async with await StoreRegistry.open(tmp_path) as registry:
+        for name in ("w0", "w1"):
+            store = await registry.create(name)
+            await store.write_batch([(f"k{j}", bytes(2000)) for j in range(200)])
+        # w0's file deletion (a real one, in its thread) waits until the test lets it go
+        delete_files = registry._delete_files
+        w0_may_go = threading.Event()
+
+        def slow_delete(name: str) -> None:
+            if name == "w0":
+                w0_may_go.wait(timeout=30)
+            delete_files(name)
+
+        registry._delete_files = slow_delete  # type: ignore[method-assign]
+        reborn: list[int] = []
+
+        async def recreate() -> None:
+            reborn.append((await registry.create("w0")).lsn)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(registry.drop, "w0")
+            await anyio.wait_all_tasks_blocked()
+            with anyio.fail_after(10):
+                await registry.drop("w1")  # does not wait for w0's file I/O
+            assert not [p for p in (tmp_path / "workloads").iterdir() if p.name[:2] == "w1"]
+            tg.start_soon(recreate)
+            await anyio.wait_all_tasks_blocked()
+            assert reborn == []  # waits for the drop, instead of refusing a name in use
+            w0_may_go.set()
+        assert reborn == [0]
+        assert registry.names() == ["w0"]
+        assert await registry.get("w0").get("k1") is None
 
 
 async def test_reopen_finds_every_workload_and_skips_foreign_files(tmp_path: Path) -> None:

@@ -79,6 +79,7 @@ class StoreRegistry(AsyncCloseable):
         self._bytes = 0
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._lock = anyio.Lock()
+        self._dropping: dict[str, anyio.Event] = {}
         self._closed = False
         self._log = get_logger("store.registry", data_dir=str(data_dir))
 
@@ -208,6 +209,8 @@ class StoreRegistry(AsyncCloseable):
         next :meth:`open`).
         """
         validate_workload_name(name)
+        while (dropping := self._dropping.get(name)) is not None:
+            await dropping.wait()  # its files are still being deleted
         async with self._lock:
             self._check_open()
             path = self._path(name)
@@ -230,7 +233,8 @@ class StoreRegistry(AsyncCloseable):
         """Close workload ``name`` and delete its files (``.sqlite``, ``-wal``, ``-shm``).
 
         Writes already submitted to the store finish first; later ones raise
-        :class:`StoreClosed`.
+        :class:`StoreClosed`. Drops of different workloads run at once (a plan's cleanup
+        drops many); a :meth:`create` of the same name waits until this one is done.
 
         Raises:
             InvalidWorkloadName: ``name`` is not a legal workload name.
@@ -243,10 +247,15 @@ class StoreRegistry(AsyncCloseable):
             store = self._stores.pop(name, None)
             if store is None:
                 raise WorkloadNotFound(f"no workload {name!r} in {str(self._dir)!r}")
+            done = self._dropping[name] = anyio.Event()
+        try:
             with anyio.CancelScope(shield=True):
-                await store.close()
+                await store.close(discard=True)
                 self._account(name, store.last_stats, None)
                 await anyio.to_thread.run_sync(self._delete_files, name)
+        finally:
+            del self._dropping[name]
+            done.set()
         self._log.info("workload_dropped", workload=name)
 
     async def total_bytes(self) -> int:
@@ -263,6 +272,8 @@ class StoreRegistry(AsyncCloseable):
         """
         self._closed = True
         with anyio.CancelScope(shield=True):
+            for dropping in list(self._dropping.values()):
+                await dropping.wait()
             stores, self._stores = list(self._stores.values()), {}
             for store in stores:
                 await store.close()

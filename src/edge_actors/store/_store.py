@@ -450,8 +450,11 @@ class WorkloadStore(AsyncCloseable):
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def close(self) -> None:
+    async def close(self, *, discard: bool = False) -> None:
         """Close the store: finish writes already submitted, then close every connection.
+
+        ``discard``: the caller deletes the files next (:meth:`StoreRegistry.drop`), so
+        the final WAL checkpoint is not synced to disk.
 
         Idempotent. Later calls of any read or write raise :class:`StoreClosed`.
         Cancellation: shielded; the store is always fully closed when this returns.
@@ -467,7 +470,7 @@ class WorkloadStore(AsyncCloseable):
                 if self._writer.at_rest:
                     self._writer.close()  # no I/O and nothing to wait for: no thread hop
                 else:
-                    await anyio.to_thread.run_sync(self._writer.close)
+                    await anyio.to_thread.run_sync(partial(self._writer.close, discard=discard))
                 if self._owns_resources:
                     await anyio.to_thread.run_sync(self._resources.close)
         self._log.debug("store_closed", lsn=self._stats.lsn)

@@ -267,17 +267,20 @@ class WriteSide:
         with self._tx_lock:
             self._end_bulk_now()
 
-    def close(self) -> None:
+    def close(self, *, discard: bool = False) -> None:
         """Stop checkpointing, then close the connection (if open). Blocking.
 
         SQLite checkpoints the WAL (and removes it) when the last connection closes. A
-        bulk apply still running is ended first (its file synced).
+        bulk apply still running is ended first (its file synced). ``discard``: the file
+        is deleted next, so that last checkpoint skips its fsyncs.
         """
         self.checkpointer.close()
         with self._tx_lock:
             self._end_bulk_now()
             conn = self._hand_over()
             if conn is not None and self._budget.unpark(self._key):
+                if discard:
+                    conn.execute("PRAGMA synchronous=OFF")
                 conn.close()
                 self._budget.release(self._file)
             # else: the budget detached it meanwhile and closes it itself

@@ -165,3 +165,35 @@ async def test_the_cutover_task_waits_for_a_wave_or_its_timeout_on_the_clock() -
         await handoff.put(["w"])  # a wave arrives
         await anyio.wait_all_tasks_blocked()
         assert woke == ["5.0", "None"]
+
+
+async def test_a_pipelined_plan_paused_midway_resumes_to_completion(
+    edges: Edges, service: MigrationService
+) -> None:
+    seeded = await _seed(edges)
+    async with writing(edges.west.url, NAMES[-1], rate=100, keys=40) as writer:
+        await writer.wait_for_writes(5)
+        plan = await service.plan(
+            plan_for(
+                *NAMES,
+                bandwidth_limit_mbps=2,
+                constraints={"max_downtime": "1000ms", "parallel_transfers": PARALLEL},
+            )
+        )
+        mid = plan.migration_id
+        await service.execute(mid)
+        with anyio.fail_after(60):
+            while await _status_on_east(edges, NAMES[0]) != "active":
+                await anyio.sleep(0.02)
+        paused = await service.pause(mid)
+        assert paused.state == "paused", paused
+        await service.resume(mid)
+        status = await service.wait(mid, {"completed", "failed"}, timeout=120)
+        assert status.state == "completed", status
+    metrics = await service.metrics(mid)
+    assert isinstance(metrics, MigrationMetrics)
+    assert len(metrics.downtime_ms) == len(NAMES)  # each cut over once, none twice
+    assert writer.failures == []
+    assert await lost_writes(edges.east.url, NAMES[-1], writer.acked) == []
+    for name in NAMES[:-1]:
+        assert (await target_info(edges, name)).digest == content_digest(seeded[name]), name

@@ -110,6 +110,11 @@ class Rounds(Ownership):
         own_ms = (time.monotonic() - started) * 1000
         if failed is not None:
             raise await self._cutover_undone(w, failed, own_ms) from failed
+        # The hold and the final delta happened: count them before the ask below, which a
+        # pause or a stop may cancel (the next run learns the cutover from the edges).
+        self.account_shipped(result.raw_bytes, result.wire_bytes, result.records)
+        self.metrics.downtime_ms[w] = result.held_ms if result.held_ms > 0 else own_ms
+        self._count_hold(self.metrics.downtime_ms[w])
         await self.settle_owner(w, plan.target_edge, owner.epoch)
         wc.routing = "target"
         wc.cutover_lsn = result.hold_lsn
@@ -117,9 +122,6 @@ class Rounds(Ownership):
         self.live_acked[w] = wc.acked_lsn
         # The digest is the target's at the hold LSN (confirmed equal to the source's).
         wc.target_digest = result.digest if result.target_lsn == result.hold_lsn else None
-        self.account_shipped(result.raw_bytes, result.wire_bytes, result.records)
-        self.metrics.downtime_ms[w] = result.held_ms if result.held_ms > 0 else own_ms
-        self._count_hold(self.metrics.downtime_ms[w])
         self.log.info(
             "migration.cutover",
             workload=w,

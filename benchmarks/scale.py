@@ -38,9 +38,10 @@ workloads of ``MB`` MB between two daemon processes in one live plan with
 ``max_downtime`` ``B`` ms and a writer at ``R`` writes/s, against the same workloads as
 queued plans; it adds ``wide_plan_workloads``, ``wide_plan_max_hold_ms`` (the longest
 hold of any cutover attempt), ``wide_plan_budget_ms``, ``wide_plan_holds_over_budget``
-(undone attempts included), ``wide_plan_peak_rss_mib`` (the larger daemon's peak),
-``wide_vs_queued_time`` and ``wire_bytes_error`` (the migrations' ``bytes_wire`` against
-the daemons' own ``edge_transfer_sent_bytes_total``).
+(cutover attempts whose hold exceeded the budget, undone ones included),
+``wide_plan_peak_rss_mib`` (the larger daemon's peak), ``wide_vs_queued_time`` and
+``wire_bytes_error`` (the migrations' ``bytes_wire`` against the daemons' own
+``edge_transfer_sent_bytes_total``).
 
 Last (``--skip-peers`` leaves it out) ``benchmarks/peers.py --sizes S --runs K`` runs as a
 subprocess and its last JSON line gives ``copy_vs_redis_100mb``, ``copy_vs_redis_1gb``

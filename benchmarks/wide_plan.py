@@ -14,7 +14,8 @@ and ``link_transfers`` 4; 50 restarts a minute allowed, see ``_RESTART``).
 3. **Wide**: one live plan west -> east of every workload, ``max_downtime``
    ``--budget-ms``. Measured: total time from ``execute`` to ``completed``, every
    cutover's hold (``downtime_ms`` of each workload and ``downtime_worst_ms`` of any
-   attempt), the holds over the budget (plus undone attempts), the run's peak transfers
+   attempt), the attempts whose hold exceeded the budget (undone ones included; undone
+   attempts are also counted apart), the run's peak transfers
    at once, peak RSS of each daemon (psutil, sampled every 50 ms).
 4. **Queued**: the other set west -> east as one plan each, all executed at once (the
    service queues them, ``max_concurrent`` 2). Same figures.
@@ -225,14 +226,16 @@ every undone attempt and restart is reported (``undone_attempts``, ``holds_over_
 ``restarts``)."""
 
 
-def _holds(metrics: list[MigrationMetrics], budget_ms: float) -> dict[str, Any]:
+def _holds(metrics: list[MigrationMetrics]) -> dict[str, Any]:
     holds = [ms for m in metrics for ms in m.downtime_ms.values()]
     worst = max([m.downtime_worst_ms for m in metrics] + holds, default=0.0)
     undone = sum(m.cutover_attempts - len(m.downtime_ms) for m in metrics)
     return {
         "max_hold_ms": worst,
         "median_hold_ms": sorted(holds)[len(holds) // 2] if holds else None,
-        "holds_over_budget": sum(ms > budget_ms for ms in holds) + undone,
+        # every attempt whose hold exceeded the budget, undone ones included (an attempt
+        # undone within the budget held writes no longer than it)
+        "holds_over_budget": sum(m.holds_over_max_downtime for m in metrics),
         "undone_attempts": undone,
         "max_expected_ms": max(
             (ms for m in metrics for ms in m.expected_downtime_ms.values()), default=None
@@ -332,7 +335,7 @@ async def run_wide(
                 out["wide"]["rss_after_mib"] = rss.now()
                 cpu1 = rss.cpu_s()
                 out["wide"]["cpu_s"] = {k: cpu1[k] - cpu0[k] for k in cpu1}
-                out["wide"].update(_holds(wide, budget_ms))
+                out["wide"].update(_holds(wide))
                 out["wide"]["peak_transfers"] = wide[0].peak_transfers
                 writer.names = singles
                 writer.paused = True
@@ -349,7 +352,7 @@ async def run_wide(
                 out["queued"]["peak_rss_parts_mib"] = rss.parts
                 cpu2 = rss.cpu_s()
                 out["queued"]["cpu_s"] = {k: cpu2[k] - cpu1[k] for k in cpu2}
-                out["queued"].update(_holds(queued, budget_ms))
+                out["queued"].update(_holds(queued))
                 sent = await _sent_bytes([west_url, east_url]) - sent_before
                 reported = sum(m.bytes_wire for m in wide + queued)
                 out["wire_bytes_sent"] = sent
@@ -397,7 +400,7 @@ def table(out: dict[str, Any]) -> str:
         ("total time, s", "time_s", "{:.2f}"),
         ("max hold (any attempt), ms", "max_hold_ms", "{:.1f}"),
         ("median hold, ms", "median_hold_ms", "{:.1f}"),
-        ("holds over budget (+ undone)", "holds_over_budget", "{:.0f}"),
+        ("holds over budget (any attempt)", "holds_over_budget", "{:.0f}"),
         ("max estimate before a cutover, ms", "max_expected_ms", "{:.1f}"),
         ("undone cutover attempts", "undone_attempts", "{:.0f}"),
         ("run restarts", "restarts", "{:.0f}"),

@@ -100,6 +100,7 @@ async def test_a_stalled_activation_is_undone_within_the_budget_and_counted(
     assert metrics.downtime_total_ms == pytest.approx(sum(ms for _, ms in releases), abs=0.1)
     assert metrics.max_downtime_ms == pytest.approx(releases[-1][1], abs=0.01)
     assert metrics.max_downtime_ms < metrics.downtime_worst_ms
+    assert metrics.holds_over_max_downtime == sum(ms > BUDGET_MS for _, ms in releases)
     assert metrics.restarts == 0  # retried inside the run, not by restarting it
     # No acknowledged write lost, none refused.
     assert writer.failures == []

@@ -74,6 +74,7 @@ def _holds_within_budget(metrics: MigrationMetrics, workloads: int) -> None:
     assert metrics.cutover_attempts == workloads  # no hold was undone and retried
     assert max(metrics.downtime_ms.values()) <= BUDGET_MS, metrics.downtime_ms
     assert metrics.downtime_worst_ms <= BUDGET_MS
+    assert metrics.holds_over_max_downtime == 0
 
 
 async def test_wide_plan_runs_within_its_transfer_limit_and_hold_budget(

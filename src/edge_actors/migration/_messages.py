@@ -241,6 +241,7 @@ class RunTotals(msgspec.Struct, frozen=True, kw_only=True):
     downtime_worst_ms: float = 0.0
     downtime_total_ms: float = 0.0
     cutover_attempts: int = 0
+    holds_over_max_downtime: int = 0
     expected_downtime_ms: dict[str, float] = msgspec.field(default_factory=dict)
     throughput_bps: float = 0.0
     peak_transfers: int = 0
@@ -260,6 +261,7 @@ class RunTotals(msgspec.Struct, frozen=True, kw_only=True):
             downtime_worst_ms=metrics.downtime_worst_ms,
             downtime_total_ms=metrics.downtime_total_ms,
             cutover_attempts=metrics.cutover_attempts,
+            holds_over_max_downtime=metrics.holds_over_max_downtime,
             expected_downtime_ms=dict(metrics.expected_downtime_ms),
             throughput_bps=metrics.throughput_bps,
             peak_transfers=metrics.peak_transfers,

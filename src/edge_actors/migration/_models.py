@@ -317,6 +317,8 @@ class MigrationMetrics(msgspec.Struct, kw_only=True):
             could not say, the whole call, which contains the hold).
         downtime_total_ms: the sum of the write holds of every cutover attempt.
         cutover_attempts: cutover calls made, successful or not.
+        holds_over_max_downtime: cutover attempts, successful or undone, whose write hold
+            exceeded the plan's ``max_downtime``.
         expected_downtime_ms: the estimate made before each cutover.
         throughput_bps: raw bytes per second of sync time.
         rollbacks: rollbacks run.
@@ -342,6 +344,7 @@ class MigrationMetrics(msgspec.Struct, kw_only=True):
     downtime_worst_ms: float = 0.0
     downtime_total_ms: float = 0.0
     cutover_attempts: int = 0
+    holds_over_max_downtime: int = 0
     expected_downtime_ms: dict[str, float] = msgspec.field(default_factory=dict)
     throughput_bps: float = 0.0
     rollbacks: int = 0

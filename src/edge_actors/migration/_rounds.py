@@ -46,6 +46,8 @@ class Rounds(Ownership):
         m.cutover_attempts += 1
         m.downtime_worst_ms = max(m.downtime_worst_ms, held_ms)
         m.downtime_total_ms += held_ms
+        if held_ms > self.plan.constraints.max_downtime_s * 1000:
+            m.holds_over_max_downtime += 1
 
     async def _cutover_undone(self, w: str, exc: EdgeUnreachable, call_ms: float) -> CutoverUndone:
         """Count a failed cutover's hold and journal the undone attempt (a run restarted

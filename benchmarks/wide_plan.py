@@ -27,7 +27,9 @@ Before each side the daemons are left to settle (the writer paused) until each u
 20 % of a CPU for half a second (``settle_s``), so neither side is charged with what the
 one before left running. Per side also: CPU seconds of each daemon (``cpu_s``, user +
 system from ``/proc``: barely moved by other jobs on a shared machine, unlike wall time),
-the summed phase times of its migrations (``phase_s``), and what each daemon's peak RSS
+the summed phase times of its migrations (``phase_s``), the source's chunks zstd was
+tried on and skipped (``zstd_chunks``, from ``edge_transfer_compression_chunks_total``;
+``None`` on a daemon without it), and what each daemon's peak RSS
 was made of (``peak_rss_parts_mib``: anonymous memory against file-backed and shared
 pages, from ``/proc/PID/smaps_rollup``, and its thread count); ``rss_after_seed_mib`` is
 each daemon's RSS once seeded. ``--parallel-transfers`` / ``--link-transfers`` set the wide
@@ -83,6 +85,10 @@ SUMMARY_KEYS = (
 """The keys :func:`summary` gives ``benchmarks/scale.py``'s JSON line."""
 
 _SENT = re.compile(r"^edge_transfer_sent_bytes_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
+_ZSTD = re.compile(
+    r'^edge_transfer_compression_chunks_total\{[^}]*outcome="(\w+)"[^}]*\} ([0-9.e+]+)$',
+    re.MULTILINE,
+)
 
 
 async def _seed(url: str, names: list[str], records: int, value_bytes: int) -> None:
@@ -218,6 +224,28 @@ async def _sent_bytes(urls: list[str]) -> int:
     return int(total)
 
 
+async def _zstd_chunks(url: str) -> dict[str, int] | None:
+    """The source's chunks zstd was ``tried`` on and ``skipped`` so far (``None``: a
+    daemon without that counter, before the per-link compression memory)."""
+    async with AdminClient(url, TOKEN) as admin:
+        text = await admin.metrics_text()
+    if "edge_transfer_compression_chunks" not in text:
+        return None
+    found = _ZSTD.findall(text)
+    counts = {"tried": 0, "skipped": 0}
+    for outcome, value in found:
+        counts[outcome] = counts.get(outcome, 0) + int(float(value))
+    return counts
+
+
+def _zstd_delta(
+    before: dict[str, int] | None, after: dict[str, int] | None
+) -> dict[str, int] | None:
+    if before is None or after is None:
+        return None
+    return {k: after[k] - before.get(k, 0) for k in after}
+
+
 _RESTART = RestartPolicy(max_restarts=50, within_s=60.0)
 """A cutover undone at its deadline is retried inside the run (``cutover_attempts``), and
 only a workload undone that many times in one run restarts it; a loaded machine may still
@@ -324,6 +352,7 @@ async def run_wide(
                 if parallel_transfers is not None:
                     wide_constraints["parallel_transfers"] = parallel_transfers
                 cpu0 = rss.cpu_s()
+                zstd0 = await _zstd_chunks(west_url)
                 wide_s, wide = await _migrate(
                     service,
                     [{"source_edge": "edge-west", "target_edge": "edge-east",
@@ -335,6 +364,8 @@ async def run_wide(
                 out["wide"]["rss_after_mib"] = rss.now()
                 cpu1 = rss.cpu_s()
                 out["wide"]["cpu_s"] = {k: cpu1[k] - cpu0[k] for k in cpu1}
+                zstd1 = await _zstd_chunks(west_url)
+                out["wide"]["zstd_chunks"] = _zstd_delta(zstd0, zstd1)
                 out["wide"].update(_holds(wide))
                 out["wide"]["peak_transfers"] = wide[0].peak_transfers
                 writer.names = singles
@@ -352,6 +383,7 @@ async def run_wide(
                 out["queued"]["peak_rss_parts_mib"] = rss.parts
                 cpu2 = rss.cpu_s()
                 out["queued"]["cpu_s"] = {k: cpu2[k] - cpu1[k] for k in cpu2}
+                out["queued"]["zstd_chunks"] = _zstd_delta(zstd1, await _zstd_chunks(west_url))
                 out["queued"].update(_holds(queued))
                 sent = await _sent_bytes([west_url, east_url]) - sent_before
                 reported = sum(m.bytes_wire for m in wide + queued)
@@ -418,6 +450,12 @@ def table(out: dict[str, Any]) -> str:
     for daemon in ("west", "east"):
         cells = [f"{out[side]['cpu_s'][daemon]:.1f}" for side in ("wide", "queued")]
         lines.append(f"{'CPU s ' + daemon:<36} {cells[0]:>12} {cells[1]:>12}")
+    for outcome in ("tried", "skipped"):
+        cells = [
+            "-" if out[side].get("zstd_chunks") is None else str(out[side]["zstd_chunks"][outcome])
+            for side in ("wide", "queued")
+        ]
+        lines.append(f"{'source chunks zstd ' + outcome:<36} {cells[0]:>12} {cells[1]:>12}")
     for phase in ("pre_sync", "sync", "cutover", "validation", "cleanup"):
         cells = [f"{out[side]['phase_s'][phase]:.2f}" for side in ("wide", "queued")]
         lines.append(f"{phase + ' phase, s (summed)':<36} {cells[0]:>12} {cells[1]:>12}")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from aiohttp import web
-from transfer_peer import PeerEdge
+from transfer_peer import PeerEdge, serving
 
 from edge_actors.store import StoreRegistry
 
@@ -28,16 +27,8 @@ async def source(tmp_path: Path) -> AsyncIterator[StoreRegistry]:
 async def peer(tmp_path: Path) -> AsyncIterator[PeerEdge]:
     registry = await StoreRegistry.open(tmp_path / "target")
     edge = PeerEdge(registry)
-    app = web.Application()
-    app.router.add_get("/peer/stream", edge.handle)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    edge.url = f"http://{host}:{port}"
     try:
-        yield edge
+        async with serving(edge.handle) as edge.url:
+            yield edge
     finally:
-        await runner.cleanup()
         await registry.close()

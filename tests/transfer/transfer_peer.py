@@ -7,6 +7,7 @@ stores; it can drop a stream once after N applied chunks to exercise resume.
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
@@ -17,7 +18,7 @@ from edge_actors.transfer import TransferSpec, peer_ws_max_msg_size, serve_peer_
 from edge_actors.wire import DEFAULT_LIMITS, WireLimits
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
     from edge_actors.wire import Change
 
@@ -100,6 +101,24 @@ class PeerEdge:
         finally:
             self.streams_ended += 1
         return ws
+
+
+@asynccontextmanager
+async def serving(
+    handle: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """Serve ``handle`` as ``/peer/stream`` on a loopback port; yield the base URL."""
+    app = web.Application()
+    app.router.add_get("/peer/stream", handle)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
 
 
 def make_spec(peer: PeerEdge, workload: str = "app", **kw: object) -> TransferSpec:

@@ -2,6 +2,10 @@
 
 Prints MB/s of raw change-list bytes for encode (msgpack + zstd + CRC-32) and decode
 (bounded zstd + CRC-32 + msgpack) with 1 KiB values, compressible and random, per level.
+Then the encode CPU of many short streams of random values on one link (a 4 MB
+workload's pages: the ramp, then full pages), each stream with a codec of its own, with
+and without the link's shared :class:`CompressionMemory`: CPU seconds
+(``time.process_time``) and the chunks zstd was tried on.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import random
 import sys
 import time
 
-from edge_actors.wire import Change, ChunkCodec
+from edge_actors.wire import Change, ChunkCodec, CompressionMemory
 
 _WORDS = ["active", "cart", "sku", "user", "price", "eur", "qty", "ts", "ok", "pending"]
 
@@ -47,6 +51,24 @@ def _measure(
     return total_mb / encode_s, total_mb / decode_s, chunk.codec, len(chunk.payload) / chunk.raw_len
 
 
+_STREAM_PAGES = (125, 250, 500, 1000, 1000, 1000, 31)  # a 4 MB workload of 1 KiB values
+
+
+def _link_streams(streams: int, shared: bool) -> tuple[float, int, int]:
+    """Encode ``streams`` streams of random values; CPU s, chunks tried and in all."""
+    pages = [_changes(False, count) for count in _STREAM_PAGES]
+    link = CompressionMemory() if shared else None
+    tried = chunks = 0
+    start = time.process_time()
+    for _ in range(streams):
+        codec = ChunkCodec(memory=link)
+        for seq, changes in enumerate(pages):
+            codec.encode_chunk(migration_id="m", workload="w", seq=seq, changes=changes)
+        tried += codec.compression_tried
+        chunks += len(pages)
+    return time.process_time() - start, tried, chunks
+
+
 def main() -> None:
     per_chunk, rounds = 256, 40  # 256 x 1 KiB values: a ~270 KB chunk
     version = sys.version.split()[0]
@@ -64,6 +86,11 @@ def main() -> None:
             enc, dec, sent, ratio = _measure(codec, changes, rounds)
             kind = "compressible" if compressible else "random"
             print(f"{kind:<13}{label:<16}{sent:<9}{ratio:>7.3f}{enc:>13.0f}{dec:>13.0f}")
+    streams = 30
+    print(f"\n{streams} streams of random values on one link, pages {_STREAM_PAGES}")
+    for label, shared in (("a codec alone", False), ("shared memory", True)):
+        cpu_s, tried, chunks = _link_streams(streams, shared)
+        print(f"{label:<16} encode CPU {cpu_s:6.3f} s   zstd tried on {tried} of {chunks} chunks")
 
 
 if __name__ == "__main__":

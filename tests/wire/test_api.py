@@ -22,6 +22,8 @@ def test_public_names() -> None:
         "Chunk",
         "ChunkCodec",
         "ChunkCodecName",
+        "CompressionMemory",
+        "CompressionStats",
         "DecompressionBomb",
         "Done",
         "ErrorFrame",

@@ -127,7 +127,7 @@ class EdgeDaemon(AsyncClosing):
         self.limits = limits
         self.clock = clock
         self.links = LinkLimiters(clock=clock)
-        self.metrics = DaemonMetrics(config.name)
+        self.metrics = DaemonMetrics(config.name, compression=self.links.compression_stats)
         self.log = get_logger("edge.daemon", edge=config.name)
         self._forward_session: aiohttp.ClientSession | None = None
         self._system: ActorSystem | None = None

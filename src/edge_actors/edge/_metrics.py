@@ -14,9 +14,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from prometheus_client.metrics_core import Metric
+
+    from edge_actors.wire import CompressionStats
 
 __all__ = ["DaemonMetrics", "LoadCounters"]
 
@@ -107,6 +109,26 @@ class _StoreCollector(Collector):
         yield lsn
 
 
+class _CompressionCollector(Collector):
+    """Chunks zstd was tried on and skipped, per link, read from the links at scrape time."""
+
+    def __init__(self, edge: str, links: Callable[[], Mapping[str, CompressionStats]]):
+        self._edge = edge
+        self._links = links
+
+    def collect(self) -> Iterator[Metric]:
+        chunks = CounterMetricFamily(
+            "edge_transfer_compression_chunks",
+            "Chunks of outgoing transfers by compression decision, per target edge: zstd "
+            "tried, or skipped because the link's recent chunks did not compress.",
+            labels=["edge", "target", "outcome"],
+        )
+        for target, stats in self._links().items():
+            chunks.add_metric([self._edge, target, "tried"], stats.tried)
+            chunks.add_metric([self._edge, target, "skipped"], stats.skipped)
+        yield chunks
+
+
 class DaemonMetrics:
     """The Prometheus metrics of one daemon, registered in its own registry.
 
@@ -114,6 +136,8 @@ class DaemonMetrics:
         edge: The edge name (a constant ``edge`` label on every series).
         sizes: Returns ``(workload, records, bytes, lsn)`` per open store, for the gauges;
             by default the snapshot in :attr:`store_sizes`.
+        compression: Returns each link's compression counters (the daemon's
+            ``LinkLimiters.compression_stats``); by default none.
 
     Attributes:
         store_sizes: The latest ``(workload, records, bytes, lsn)`` snapshot (the daemon's
@@ -124,7 +148,11 @@ class DaemonMetrics:
     """
 
     def __init__(
-        self, edge: str, sizes: Callable[[], Iterable[tuple[str, int, int, int]]] | None = None
+        self,
+        edge: str,
+        sizes: Callable[[], Iterable[tuple[str, int, int, int]]] | None = None,
+        *,
+        compression: Callable[[], Mapping[str, CompressionStats]] | None = None,
     ) -> None:
         self.edge = edge
         self.store_sizes: list[tuple[str, int, int, int]] = []
@@ -200,6 +228,7 @@ class DaemonMetrics:
                 lambda: self.store_connections,
             )
         )
+        reg.register(_CompressionCollector(edge, compression or dict))
 
     def render(self) -> bytes:
         """Return the Prometheus text exposition of every metric."""

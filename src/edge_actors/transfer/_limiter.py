@@ -2,7 +2,10 @@
 
 One :class:`TokenBucket` per link (target edge) paces every chunk a sender puts on the
 wire, so two concurrent streams to the same edge share that link's rate.
-:class:`LinkLimiters` keeps the buckets by link name. Imports only the leaves.
+:class:`LinkLimiters` keeps the buckets by link name. A bucket is the source side's one
+object per link, so it also carries the link's
+:class:`~edge_actors.wire.CompressionMemory` (``bucket.compression``), which the codecs
+of every stream on the link share. Imports only the leaves and ``wire``.
 
 The bucket is a GCRA (virtual scheduling) limiter: a theoretical arrival time ``tat``
 advances by ``nbytes / rate`` per grant and a request is granted once
@@ -23,9 +26,12 @@ from edge_actors.clock import SYSTEM_CLOCK, Clock
 from edge_actors.errors import ConfigError
 from edge_actors.schema import EDGE_NAME, EdgeName, convert, short
 from edge_actors.units import parse_bandwidth_bps
+from edge_actors.wire import CompressionMemory
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from edge_actors.wire import CompressionStats
 
 __all__ = ["DEFAULT_BURST_S", "LINK_NAME", "MAX_LINKS", "LinkLimiters", "TokenBucket"]
 
@@ -108,6 +114,8 @@ class TokenBucket:
         self._lock = anyio.Lock()
         self._changed = anyio.Event()
         self._granted_bytes = 0
+        self.compression = CompressionMemory()
+        """The link's recent zstd outcomes, shared by the codecs of its streams."""
 
     @classmethod
     def from_setting(cls, value: str | float | None, *, field: str = "bandwidth") -> TokenBucket:
@@ -293,3 +301,7 @@ class LinkLimiters:
     def links(self) -> dict[str, float | None]:
         """Return every known link with its current rate."""
         return {name: bucket.rate_bps for name, bucket in self._buckets.items()}
+
+    def compression_stats(self) -> dict[str, CompressionStats]:
+        """Return every known link's compression counters (zstd tried, skipped)."""
+        return {name: bucket.compression.stats() for name, bucket in self._buckets.items()}

@@ -118,7 +118,8 @@ class SenderStream:
         ws: the open ``/peer/stream`` WebSocket (the caller closes it).
         tracker: the transfer's bookkeeping (spec, range, acked LSN, counters).
         store: the source workload store.
-        limiter: the link's token bucket.
+        limiter: the link's token bucket; its ``compression`` memory is shared with the
+            codecs of the link's other streams.
         limits: wire limits for encoding and decoding frames.
     """
 
@@ -140,6 +141,7 @@ class SenderStream:
             compression=self.spec.compression,
             level=self.spec.compression_level,
             limits=limits,
+            memory=limiter.compression,
         )
         self.inflight: deque[_InFlight] = deque()
         self.window = anyio.Semaphore(self.spec.window)

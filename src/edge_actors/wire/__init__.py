@@ -11,6 +11,8 @@ from ._change import Change as Change
 from ._change import Lsn as Lsn
 from ._codec import CHUNK_HEADER_BUDGET as CHUNK_HEADER_BUDGET
 from ._codec import ChunkCodec as ChunkCodec
+from ._compression_memory import CompressionMemory as CompressionMemory
+from ._compression_memory import CompressionStats as CompressionStats
 from ._errors import ChecksumMismatch as ChecksumMismatch
 from ._errors import DecompressionBomb as DecompressionBomb
 from ._errors import FrameTooLarge as FrameTooLarge
@@ -50,6 +52,8 @@ __all__ = [
     "Chunk",
     "ChunkCodec",
     "ChunkCodecName",
+    "CompressionMemory",
+    "CompressionStats",
     "DecompressionBomb",
     "Done",
     "ErrorFrame",

@@ -5,7 +5,11 @@ makes it smaller. Compression adapts to the stream: after ``skip_after`` chunks 
 that zstd shrank by less than 5% (random or already compressed values), the codec stops
 trying and sends raw payloads, trying zstd again on one chunk in every
 ``resample_every``; a sample that compresses well turns compression back on for every
-chunk. The decoder reads each chunk's ``codec`` field, so this is invisible to it.
+chunk. Given a :class:`CompressionMemory` shared by the codecs of one link, a codec
+with no verdict of its own yet follows the link's recent outcomes (a new stream on a
+link whose chunks did not compress starts skipping) and the link resamples as one; the
+codec's own verdict, once it has one, wins. The decoder reads each chunk's ``codec``
+field, so this is invisible to it.
 
 Decoding refuses a bomb before it expands: the declared ``raw_len`` is checked against
 the limit first, the zstd frame header must declare exactly ``raw_len``, and
@@ -25,6 +29,7 @@ import zstandard
 from edge_actors.errors import ConfigError
 
 from ._change import Change
+from ._compression_memory import CompressionMemory
 from ._errors import (
     ChecksumMismatch,
     DecompressionBomb,
@@ -53,7 +58,8 @@ class ChunkCodec:
     """Packs change lists into chunks and unpacks them, within :class:`WireLimits`.
 
     The zstd compression and decompression contexts are created once and reused; they are
-    not thread-safe, so one codec instance serves one task (make one per stream).
+    not thread-safe, so one codec instance serves one task (make one per stream). Only
+    the :class:`CompressionMemory` may be shared, between threads too.
     """
 
     def __init__(
@@ -64,6 +70,7 @@ class ChunkCodec:
         limits: WireLimits = DEFAULT_LIMITS,
         skip_after: int | None = 4,
         resample_every: int = 32,
+        memory: CompressionMemory | None = None,
     ) -> None:
         """Create a codec.
 
@@ -75,6 +82,8 @@ class ChunkCodec:
             skip_after: Stop trying zstd after this many chunks in a row did not compress
                 (saved under 5%); ``None`` tries every chunk.
             resample_every: While skipping, try zstd again on one chunk in this many.
+            memory: The link's memory of recent outcomes, shared with the codecs of its
+                other streams; ``None``: a private one (the codec adapts on its own).
 
         Raises:
             ConfigError: ``level`` is not an int in 1..22, or ``skip_after`` /
@@ -98,8 +107,9 @@ class ChunkCodec:
         """Chunks zstd was tried on (encoding side)."""
         self.compression_skipped = 0
         """Chunks sent raw without trying zstd, because recent chunks did not compress."""
+        self.memory = memory if memory is not None else CompressionMemory()
         self._poor = 0  # chunks in a row, among those tried, that did not compress
-        self._since_try = 0  # chunks skipped since the last one tried
+        self._tried_any = False
         self._compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
         self._decompressor = zstandard.ZstdDecompressor()
         self._encoder = msgspec.msgpack.Encoder()
@@ -141,10 +151,10 @@ class ChunkCodec:
             self.compression_tried += 1
             if len(packed) < len(raw):
                 codec, payload = "zstd", packed
-            if len(packed) > len(raw) * (1 - _POOR_SAVING):
-                self._poor += 1
-            else:
-                self._poor = 0
+            compressed = len(packed) <= len(raw) * (1 - _POOR_SAVING)
+            self._poor = 0 if compressed else self._poor + 1
+            self._tried_any = True
+            self.memory.record(compressed=compressed)
         if len(payload) > limits.max_frame_bytes - CHUNK_HEADER_BUDGET:
             raise FrameTooLarge(
                 f"chunk seq {seq}: {codec} payload of {len(payload)} bytes does not fit "
@@ -242,11 +252,16 @@ class ChunkCodec:
 
     def _try_compression(self) -> bool:
         """Whether to try zstd on the next chunk (see the module docstring)."""
-        if self.skip_after is None or self._poor < self.skip_after:
+        if self.skip_after is None:
             return True
-        if self._since_try + 1 >= self.resample_every:
-            self._since_try = 0
+        own: bool | None = None  # no verdict of its own yet: follow the memory
+        if self._poor >= self.skip_after:
+            own = True
+        elif self._tried_any and self._poor == 0:
+            own = False
+        if self.memory.choose(
+            skip_after=self.skip_after, resample_every=self.resample_every, skipping=own
+        ):
             return True
-        self._since_try += 1
         self.compression_skipped += 1
         return False

@@ -197,3 +197,41 @@ async def test_a_pipelined_plan_paused_midway_resumes_to_completion(
     assert await lost_writes(edges.east.url, NAMES[-1], writer.acked) == []
     for name in NAMES[:-1]:
         assert (await target_info(edges, name)).digest == content_digest(seeded[name]), name
+
+
+async def test_a_pipelined_plan_whose_run_crashes_twice_completes_from_its_checkpoints(
+    edges: Edges, service: MigrationService
+) -> None:
+    seeded = await _seed(edges)
+    async with writing(edges.west.url, NAMES[-1], rate=100, keys=40) as writer:
+        await writer.wait_for_writes(5)
+        plan = await service.plan(
+            plan_for(
+                *NAMES,
+                bandwidth_limit_mbps=2,
+                constraints={"max_downtime": "1000ms", "parallel_transfers": PARALLEL},
+            )
+        )
+        mid = plan.migration_id
+        await service.execute(mid)
+        # crash the run once the first wave is cut over, and again once the third is
+        for wave in (0, 2):
+            with anyio.fail_after(60):
+                while await _status_on_east(edges, NAMES[wave * WAVE]) != "active":
+                    await anyio.sleep(0.02)
+            ref = await service.actor_ref(mid)
+            assert ref is not None
+            await service.system.kill(ref)
+        status = await service.wait(mid, {"completed", "failed"}, timeout=120)
+        assert status.state == "completed", status
+    metrics = await service.metrics(mid)
+    assert isinstance(metrics, MigrationMetrics)
+    assert metrics.restarts == 2
+    assert writer.failures == []
+    assert await lost_writes(edges.east.url, NAMES[-1], writer.acked) == []
+    for name in NAMES:
+        target = await target_info(edges, name)
+        source = await target_info(edges, name, source=True)
+        assert (target.status, source.status, source.held) == ("active", "moved", False), name
+        if name != NAMES[-1]:
+            assert target.digest == content_digest(seeded[name]), name

@@ -9,6 +9,7 @@ pipeline puts every workload back on the source and leaves no copy on the target
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
@@ -24,9 +25,11 @@ from .conftest import lost_writes, writing
 from .ledger import content_digest, make_workload, plan_for, target_info, target_records
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from edge_actors.migration import Checkpoint, MigrationService
 
-    from .conftest import Edges
+    from .conftest import Edges, Writer
 
 pytestmark = pytest.mark.anyio
 
@@ -44,6 +47,29 @@ async def _status_on_east(edges: Edges, name: str) -> str | None:
         return (await target_info(edges, name)).status
     except WorkloadMissing:
         return None
+
+
+@asynccontextmanager
+async def _slow_plan(edges: Edges, service: MigrationService) -> AsyncIterator[tuple[str, Writer]]:
+    """A writer on the last workload, and every workload planned and executed at 2 Mbit/s
+    (each wave's copy takes a while); yields the migration's id and the writer."""
+    async with writing(edges.west.url, NAMES[-1], rate=100, keys=40) as writer:
+        await writer.wait_for_writes(5)
+        plan = await service.plan(
+            plan_for(
+                *NAMES,
+                bandwidth_limit_mbps=2,
+                constraints={"max_downtime": "1000ms", "parallel_transfers": PARALLEL},
+            )
+        )
+        await service.execute(plan.migration_id)
+        yield plan.migration_id, writer
+
+
+async def _until_active_on_east(edges: Edges, name: str) -> None:
+    with anyio.fail_after(60):
+        while await _status_on_east(edges, name) != "active":
+            await anyio.sleep(0.02)
 
 
 def _created(checkpoint: Checkpoint) -> set[str]:
@@ -92,20 +118,8 @@ async def test_rollback_in_the_middle_of_the_pipeline(
     edges: Edges, service: MigrationService
 ) -> None:
     seeded = await _seed(edges)
-    async with writing(edges.west.url, NAMES[-1], rate=100, keys=40) as writer:
-        await writer.wait_for_writes(5)
-        plan = await service.plan(
-            plan_for(
-                *NAMES,
-                bandwidth_limit_mbps=2,  # each wave's copy takes a while
-                constraints={"max_downtime": "1000ms", "parallel_transfers": PARALLEL},
-            )
-        )
-        mid = plan.migration_id
-        await service.execute(mid)
-        with anyio.fail_after(60):
-            while await _status_on_east(edges, NAMES[0]) != "active":
-                await anyio.sleep(0.02)
+    async with _slow_plan(edges, service) as (mid, writer):
+        await _until_active_on_east(edges, NAMES[0])
         status = await service.rollback(mid)
         assert status.state == "rolled_back", status
     assert writer.failures == []
@@ -171,20 +185,8 @@ async def test_a_pipelined_plan_paused_midway_resumes_to_completion(
     edges: Edges, service: MigrationService
 ) -> None:
     seeded = await _seed(edges)
-    async with writing(edges.west.url, NAMES[-1], rate=100, keys=40) as writer:
-        await writer.wait_for_writes(5)
-        plan = await service.plan(
-            plan_for(
-                *NAMES,
-                bandwidth_limit_mbps=2,
-                constraints={"max_downtime": "1000ms", "parallel_transfers": PARALLEL},
-            )
-        )
-        mid = plan.migration_id
-        await service.execute(mid)
-        with anyio.fail_after(60):
-            while await _status_on_east(edges, NAMES[0]) != "active":
-                await anyio.sleep(0.02)
+    async with _slow_plan(edges, service) as (mid, writer):
+        await _until_active_on_east(edges, NAMES[0])
         paused = await service.pause(mid)
         assert paused.state == "paused", paused
         await service.resume(mid)
@@ -203,22 +205,10 @@ async def test_a_pipelined_plan_whose_run_crashes_twice_completes_from_its_check
     edges: Edges, service: MigrationService
 ) -> None:
     seeded = await _seed(edges)
-    async with writing(edges.west.url, NAMES[-1], rate=100, keys=40) as writer:
-        await writer.wait_for_writes(5)
-        plan = await service.plan(
-            plan_for(
-                *NAMES,
-                bandwidth_limit_mbps=2,
-                constraints={"max_downtime": "1000ms", "parallel_transfers": PARALLEL},
-            )
-        )
-        mid = plan.migration_id
-        await service.execute(mid)
+    async with _slow_plan(edges, service) as (mid, writer):
         # crash the run once the first wave is cut over, and again once the third is
         for wave in (0, 2):
-            with anyio.fail_after(60):
-                while await _status_on_east(edges, NAMES[wave * WAVE]) != "active":
-                    await anyio.sleep(0.02)
+            await _until_active_on_east(edges, NAMES[wave * WAVE])
             ref = await service.actor_ref(mid)
             assert ref is not None
             await service.system.kill(ref)

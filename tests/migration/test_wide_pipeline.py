@@ -19,7 +19,7 @@ from edge_actors.clock import ManualClock
 from edge_actors.edge import WorkloadMissing
 from edge_actors.migration import MigrationMetrics
 from edge_actors.migration._handoff import WaveHandoff
-from edge_actors.migration._phases import WAVE_SLOTS
+from edge_actors.migration._pipeline import WAVE_SLOTS
 
 from .conftest import lost_writes, writing
 from .ledger import content_digest, make_workload, plan_for, target_info, target_records

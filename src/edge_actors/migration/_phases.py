@@ -1,16 +1,11 @@
 """The forward phases of a migration run (layer: migration).
 
 planning -> pre_sync -> sync (pre-copy rounds or a bulk copy) -> cutover -> validation ->
-cleanup -> completed, stage by stage as the strategy says. A wide stage (more workloads
-than :data:`WAVE_SLOTS` times ``parallel_transfers``, rounds not paced) is *pipelined*:
-its workloads are copied wave by wave, each wave's targets created just before its copy,
-and a wave is cut over while the next one copies (the journal stays in ``sync`` until the
-last wave is copied, then enters ``cutover``). So the wide plan overlaps target creation
-and cutovers with copies as queued plans do, and its cutovers share the plan's and the
-link's transfer slots with the copies. Everything here runs as the
-migration actor's phase task: an intent on the lane (pause, preempt, cancel, rollback)
-cancels it between two awaits, except inside the shielded cutover calls, which the
-source edge finishes or undoes itself.
+cleanup -> completed, stage by stage as the strategy says. A wide stage is *pipelined*
+(``_pipeline.py``): its cutovers run while later workloads still copy. Everything here
+runs as the migration actor's phase task: an intent on the lane (pause, preempt, cancel,
+rollback) cancels it between two awaits, except inside the shielded cutover calls, which
+the source edge finishes or undoes itself.
 
 Time: the time window, checkpoint interval and lease deadline read the injected clock;
 measured durations of real I/O (round times, bandwidth, dirty rate, a cutover call) and
@@ -28,22 +23,16 @@ import anyio
 
 from edge_actors._test_hooks import PauseHook
 
-from ._errors import EdgeUnreachable, WorkloadNotOnEdge
-from ._handoff import WaveHandoff
-from ._rounds import Rounds
-from ._runner import MigrationFailure, first_error
+from ._errors import EdgeUnreachable
+from ._pipeline import Pipeline
+from ._runner import MigrationFailure
 from ._strategies import RoundEstimator
 from ._validation import probe_endpoints
 
 if TYPE_CHECKING:
     from ._gateway import EdgeWorkload
 
-__all__ = ["WAVE_SLOTS", "Phases"]
-
-WAVE_SLOTS = 2
-"""A pipelined stage copies its workloads in waves of this many times the plan's
-``parallel_transfers``: enough that a wave keeps every transfer slot busy, small enough
-that the first cutovers start early and the last wave's (not overlapped) is short."""
+__all__ = ["Phases"]
 
 
 def _digest_at(info: EdgeWorkload, lsn: int | None) -> str | None:
@@ -64,7 +53,7 @@ def _fmt_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
 
 
-class Phases(Rounds):
+class Phases(Pipeline):
     """The forward phases, on top of the run's state, plumbing and round scheduling."""
 
     async def migrate(self) -> None:
@@ -149,90 +138,6 @@ class Phases(Rounds):
         eager = first[: self._wave_size()] if self._pipelines(first) else self.plan.workloads
         await self.each(eager, self._create_target)
 
-    async def _ensure_targets(self, names: list[str]) -> None:
-        """Create the target copies of ``names`` not created yet, and journal them (a
-        rollback from this checkpoint drops them)."""
-        missing = [w for w in names if not self.wl[w].created_on_target]
-        if missing:
-            await self.each(missing, self._create_target)
-            await self.checkpoint("targets created")
-
-    async def _create_target(self, w: str) -> None:
-        """Create ``w``'s ``incoming`` copy on the target (idempotent: an ``incoming``
-        copy already there, left by this run or another, is taken over)."""
-        plan = self.plan
-        try:
-            info = await self.gw.workload_info(plan.target_edge, w)
-        except WorkloadNotOnEdge:
-            epoch = (await self.owner(w)).epoch  # fenced: a newer owner step refuses it
-            await self.gw.create_workload(
-                plan.target_edge, w, "incoming", migration_id=self.mid, epoch=epoch
-            )
-            self.wl[w].created_on_target = True
-            return
-        if info.status != "incoming":
-            raise MigrationFailure(
-                f"workload {w!r} already exists on target {plan.target_edge!r} as {info.status}"
-            )
-        if info.migration_id != self.mid:
-            # A copy left by another run (or made by hand): only this migration's peer
-            # streams may fill it from now on.
-            await self.gw.set_status(plan.target_edge, w, "incoming", migration_id=self.mid)
-        self.wl[w].created_on_target = True
-
-    def _wave_size(self) -> int:
-        return WAVE_SLOTS * self.gate.per_plan
-
-    def _pipelines(self, names: list[str]) -> bool:
-        """Whether a stage of ``names`` is pipelined: live (writes not frozen), rounds not
-        paced by ``sync_interval``, and wider than one wave."""
-        strategy = self.ctx.strategy
-        return (
-            not strategy.freeze_writes
-            and not strategy.sync_interval_s(self.plan.constraints)
-            and len(names) > self._wave_size()
-        )
-
-    async def _pipeline(self, names: list[str]) -> None:
-        """Copy ``names`` wave by wave while earlier waves are cut over.
-
-        This task creates each wave's targets and copies it (one round: the delta
-        rounds a workload still needs come with its cutover, :meth:`_cutover`), then
-        hands it to the cutover task (:class:`WaveHandoff`), which waits for it while
-        its pool holds :data:`WAVE_SLOTS` waves' worth: copies never run far ahead of
-        cutovers. The first failure of either task cancels the other and is raised as
-        itself.
-        """
-        size = self._wave_size()
-        waves = [names[i : i + size] for i in range(0, len(names), size)]
-        handoff = WaveHandoff(limit=WAVE_SLOTS * size)
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._cut_waves, handoff)
-                try:
-                    for index, wave in enumerate(waves):
-                        started = time.monotonic()
-                        await self._ensure_targets(wave)
-                        await self._precopy(wave, copy_only=True)
-                        copied = time.monotonic()
-                        if index == len(waves) - 1:
-                            await self.enter("cutover")
-                        await handoff.put(wave)
-                        self.log.info(
-                            "migration.wave_copied",
-                            wave=index,
-                            workloads=len(wave),
-                            copy_s=round(copied - started, 3),
-                            handed_over_after_s=round(time.monotonic() - copied, 3),
-                        )
-                finally:
-                    handoff.close()
-        except BaseExceptionGroup as group:
-            raise first_error(group) from None
-
-    async def _cut_waves(self, handoff: WaveHandoff) -> None:
-        await self._cutover([], handoff=handoff)
-
     async def _reconcile(self) -> None:
         """Learn from the edges what a crash may have left half done (and settle it)."""
         for w in self.plan.workloads:
@@ -262,13 +167,8 @@ class Phases(Rounds):
             # The wait is the schedule itself: the stage may start when the window opens.
             await self.clock.sleep(min(wait_s, 60.0))
 
-    async def _precopy(self, names: list[str], *, copy_only: bool = False) -> None:
-        """Pre-copy rounds of ``names`` until their holds are predicted to fit.
-
-        ``copy_only``: one round (a pipelined wave's copy) whose dirty rate is measured,
-        not counted in ``max_rounds`` (the cutover's catch-up rounds are counted per
-        workload there).
-        """
+    async def _precopy(self, names: list[str]) -> None:
+        """Pre-copy rounds of ``names`` until their holds are predicted to fit."""
         plan, strategy, c = self.plan, self.ctx.strategy, self.plan.constraints
         p = self.progress
         sizes = {e.workload: e for e in plan.estimates}
@@ -297,8 +197,6 @@ class Phases(Rounds):
             p.dirty_rate_bps = sum(self.estimators[w].dirty_rate_Bps for w in names)
             p.expected_downtime_ms = None if math.isinf(expected) else expected * 1000
             p.bytes_remaining = int(sum(self.estimators[w].delta_bytes(gaps[w]) for w in names))
-            if copy_only and rounds_here > 0:
-                break
             if (
                 rounds_here > 0
                 and all(self.estimators[w].converged(gaps[w], c.max_downtime_s) for w in names)
@@ -335,9 +233,7 @@ class Phases(Rounds):
                 gaps, src = await self._pace(names, gaps, src, prev_round, interval)
             round_start = time.monotonic()
             targets = {w: src[w].lsn for w in names}
-            await self._ship_round(
-                self._due(names, gaps, rounds_here, interval), targets, gaps, counted=not copy_only
-            )
+            await self._ship_round(self._due(names, gaps, rounds_here, interval), targets, gaps)
             prev_round = (round_start, targets)
             rounds_here += 1
             await self._checkpoint_due()

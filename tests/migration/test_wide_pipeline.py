@@ -225,3 +225,21 @@ async def test_a_pipelined_plan_whose_run_crashes_twice_completes_from_its_check
         assert (target.status, source.status, source.held) == ("active", "moved", False), name
         if name != NAMES[-1]:
             assert target.digest == content_digest(seeded[name]), name
+
+
+async def test_the_cutover_task_can_hold_new_copies_back() -> None:
+    handoff = WaveHandoff(limit=8)
+    started: list[str] = []
+
+    async def copy_worker(name: str) -> None:
+        await handoff.copy_allowed()
+        started.append(name)
+
+    await copy_worker("free")  # nothing held back: starts at once
+    handoff.quiet(True)  # a cutover keeps being undone
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(copy_worker, "held")
+        await anyio.wait_all_tasks_blocked()
+        assert started == ["free"]
+        handoff.quiet(False)  # it was cut over
+    assert started == ["free", "held"]

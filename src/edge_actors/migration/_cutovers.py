@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "GROUP_FILL",
     "MAX_CATCH_UPS",
+    "QUIET_AFTER_UNDONE",
     "RETRY_BACKOFF",
     "Candidate",
     "CutoverUndone",
@@ -45,6 +46,11 @@ from the last rounds, and a loaded machine adds to every hold; the rest is margi
 MAX_CATCH_UPS = 3
 """Extra delta rounds one workload gets in the cutover phase of one run for the margin
 rule (a workload over the whole budget gets rounds until ``max_rounds``)."""
+
+QUIET_AFTER_UNDONE = 2
+"""In a pipelined stage, a workload whose cutover was undone this many times in the run
+holds new copies back until it is cut over (its retries then share the source and the
+target with no copy starting meanwhile)."""
 
 RETRY_BACKOFF = Backoff(initial_s=0.2, factor=2.0, max_s=5.0)
 """Wait before the n-th retry of one workload's undone cutover (n = 0 first): the run's

@@ -7,7 +7,9 @@ wave, the cutover task :meth:`~WaveHandoff.take` s every wave waiting into its p
 reports how many workloads its pool still has. The copy task waits while that pool is
 full (``limit`` workloads), so copies never run far ahead of cutovers: a copied workload
 that waits long for its cutover only grows its gap, and the run's memory stays that of a
-few waves.
+few waves. The cutover task can also hold new copies back (:meth:`~WaveHandoff.quiet`)
+while a workload's cutover keeps being undone: copies in flight finish, no new one
+starts, and the retry runs on a source and a target that copy nothing else.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class WaveHandoff:
         self._waves: list[list[str]] = []
         self._pool = 0
         self._changed = anyio.Event()
+        self._quiet = False
         self.closed = False
         """No more waves come (the copy task is done)."""
 
@@ -67,6 +70,17 @@ class WaveHandoff:
         if pool != self._pool:
             self._pool = pool
             self._notify()
+
+    def quiet(self, on: bool) -> None:
+        """Hold new copies back (``True``) or let them start again (``False``)."""
+        if on != self._quiet:
+            self._quiet = on
+            self._notify()
+
+    async def copy_allowed(self) -> None:
+        """Wait while the cutover task holds new copies back."""
+        while self._quiet:
+            await self._changed.wait()
 
     @property
     def drained(self) -> bool:

@@ -13,7 +13,8 @@ workloads, in plan order, form *waves* of that many:
   (:meth:`Rounds._cutover` with a :class:`WaveHandoff`), which cuts workloads over in
   groups, with the delta rounds each still needs, while the copies go on. The copy
   workers wait while the cutover pool holds :data:`WAVE_SLOTS` waves: copies never run
-  far ahead of cutovers.
+  far ahead of cutovers, and start no new copy while a workload's cutover keeps being
+  undone (:data:`QUIET_AFTER_UNDONE`): its retries then run with no copy starting.
 
 Copies and cutovers share the plan's and the link's transfer slots (a waiting cutover
 gets the next free slot: the slots are first come, first served). The journal stays in
@@ -142,6 +143,7 @@ class Pipeline(Rounds):
                 i = wave_of[w]
                 reached[i].set()
                 await created[i].wait()
+                await handoff.copy_allowed()
                 await self._copy_one(w)
                 left[i] -= 1
                 await hand_over_copied()

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ._cutovers import MAX_CATCH_UPS, RETRY_BACKOFF, CutoverUndone, needs_round, next_group
+from ._cutovers import (
+    MAX_CATCH_UPS,
+    QUIET_AFTER_UNDONE,
+    RETRY_BACKOFF,
+    CutoverUndone,
+    needs_round,
+    next_group,
+)
 from ._errors import EdgeUnreachable, MigrationError
 from ._gateway import CutoverSpec
 from ._runner import MigrationFailure
@@ -195,10 +202,11 @@ class Rounds(Ownership):
         attempt in this run is a crash, as every undone cutover was before (the run
         restarts from its checkpoint).
 
-        ``handoff``: a pipelined stage's copied waves (:meth:`Phases._pipeline`). They
+        ``handoff``: a pipelined stage's copied waves (:meth:`Pipeline._pipeline`). They
         join the pool as they come (a workload waiting for its retry does not hold them
         back), the phase stays ``sync`` (the copy task enters ``cutover`` with its last
-        wave), and the pool's size goes back to the copy task."""
+        wave), and the pool's size goes back to the copy task; while a workload of the
+        pool has been undone :data:`QUIET_AFTER_UNDONE` times, no new copy starts."""
         if handoff is None:
             await self.enter("cutover")
         c = self.plan.constraints
@@ -217,6 +225,8 @@ class Rounds(Ownership):
                 arrived = []
             if handoff is not None:
                 handoff.report(len(pending))
+                # A cutover undone again and again: let it retry with no new copy running.
+                handoff.quiet(any(undone.get(w, 0) >= QUIET_AFTER_UNDONE for w in pending))
             if not pending:
                 if handoff is None or handoff.drained:
                     break

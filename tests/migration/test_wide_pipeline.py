@@ -243,3 +243,30 @@ async def test_the_cutover_task_can_hold_new_copies_back() -> None:
         assert started == ["free"]
         handoff.quiet(False)  # it was cut over
     assert started == ["free", "held"]
+
+
+async def test_copies_run_fewer_at_once_while_there_are_cutovers_to_make() -> None:
+    handoff = WaveHandoff(limit=8, copies=4, copies_beside=2)
+    running = 0
+    peak = 0
+    release = anyio.Event()
+
+    async def copy() -> None:
+        nonlocal running, peak
+        async with handoff.copy_slot():
+            running += 1
+            peak = max(peak, running)
+            await release.wait()
+            running -= 1
+
+    handoff.report(3)  # three workloads wait for their cutovers
+    async with anyio.create_task_group() as tg:
+        for _ in range(4):
+            tg.start_soon(copy)
+        await anyio.wait_all_tasks_blocked()
+        assert running == 2
+        handoff.report(0)  # all cut over: the other two start
+        await anyio.wait_all_tasks_blocked()
+        assert running == 4
+        release.set()
+    assert peak == 4

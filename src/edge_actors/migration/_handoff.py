@@ -7,18 +7,24 @@ wave, the cutover task :meth:`~WaveHandoff.take` s every wave waiting into its p
 reports how many workloads its pool still has. The copy task waits while that pool is
 full (``limit`` workloads), so copies never run far ahead of cutovers: a copied workload
 that waits long for its cutover only grows its gap, and the run's memory stays that of a
-few waves. The cutover task can also hold new copies back (:meth:`~WaveHandoff.quiet`)
+few waves. While the pool has workloads to cut over, copies run at most ``copies_beside``
+at once (:meth:`~WaveHandoff.copy_slot`), so every hold shares the source and the target
+with fewer copies; with nothing to cut over, ``copies`` run. The cutover task can also
+hold new copies back (:meth:`~WaveHandoff.quiet`)
 while a workload's cutover keeps being undone: copies in flight finish, no new one
 starts, and the retry runs on a source and a target that copy nothing else.
 """
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from edge_actors.clock import Clock
 
 __all__ = ["WaveHandoff"]
@@ -30,10 +36,15 @@ class WaveHandoff:
     Args:
         limit: workloads the cutover pool may hold (waiting or being cut over) before
             the copy task waits to hand over the next wave.
+        copies: copies at once while the pool is empty.
+        copies_beside: copies at once while the pool has workloads (at least 1).
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, copies: int = 1, copies_beside: int = 1) -> None:
         self._limit = limit
+        self._copies = copies
+        self._copies_beside = max(1, min(copies, copies_beside))
+        self._copy_slots = anyio.CapacityLimiter(copies)
         self._waves: list[list[str]] = []
         self._pool = 0
         self._changed = anyio.Event()
@@ -69,7 +80,17 @@ class WaveHandoff:
         """The cutover task's pool now holds ``pool`` workloads."""
         if pool != self._pool:
             self._pool = pool
+            # Copies already running keep their slots: the new limit applies to the next.
+            self._copy_slots.total_tokens = self._copies_beside if pool else self._copies
             self._notify()
+
+    @asynccontextmanager
+    async def copy_slot(self) -> AsyncIterator[None]:
+        """Run one copy: once the cutover task lets copies start and one of the copy
+        slots (as many as the pool allows now) is free."""
+        await self.copy_allowed()
+        async with self._copy_slots:
+            yield
 
     def quiet(self, on: bool) -> None:
         """Hold new copies back (``True``) or let them start again (``False``)."""

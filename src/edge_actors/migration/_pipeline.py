@@ -8,7 +8,9 @@ workloads, in plan order, form *waves* of that many:
   creates the first wave's; each later wave's once the copies reach the wave before);
 * ``parallel_transfers`` copy workers take the workloads one by one, with no barrier
   between waves: each copies one workload's whole gap (one round) and measures its
-  bandwidth and dirty rate;
+  bandwidth and dirty rate. While there are workloads to cut over, at most half of
+  them copy at once: every hold then shares the source and the target with at most
+  that many copies (a queued plan's holds share them with one);
 * a wave whose every workload is copied goes, in order, to the run's cutover task
   (:meth:`Rounds._cutover` with a :class:`WaveHandoff`), which cuts workloads over in
   groups, with the delta rounds each still needs, while the copies go on. The copy
@@ -101,7 +103,11 @@ class Pipeline(Rounds):
         created = [anyio.Event() for _ in waves]
         reached = [anyio.Event() for _ in waves]  # a copy worker took the wave's first
         left = [len(wave) for wave in waves]  # workloads of each wave not copied yet
-        handoff = WaveHandoff(limit=WAVE_SLOTS * size)
+        handoff = WaveHandoff(
+            limit=WAVE_SLOTS * size,
+            copies=self.gate.per_plan,
+            copies_beside=self.gate.per_plan // 2,
+        )
         handing = anyio.Lock()
         handed = 0  # waves handed over, in order
         sizes = {e.workload: e for e in self.plan.estimates}
@@ -143,8 +149,8 @@ class Pipeline(Rounds):
                 i = wave_of[w]
                 reached[i].set()
                 await created[i].wait()
-                await handoff.copy_allowed()
-                await self._copy_one(w)
+                async with handoff.copy_slot():
+                    await self._copy_one(w)
                 left[i] -= 1
                 await hand_over_copied()
 

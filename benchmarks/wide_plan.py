@@ -49,6 +49,7 @@ import random
 import re
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,7 @@ class _Writer:
         self.url, self.names, self.rate, self.clients = url, names, rate, clients
         self.writes = 0
         self.failed = 0
+        self.errors: Counter[str] = Counter()  # failed writes by what they raised
         self.paused = False
         self.max_latency_s = 0.0
 
@@ -140,8 +142,9 @@ class _Writer:
                 started = time.monotonic()
                 try:
                     await client.put(name, f"hot-{rng.randrange(50):02d}", rng.randbytes(100))
-                except Exception:  # every failed request counts
+                except Exception as exc:  # every failed request counts
                     self.failed += 1
+                    self.errors[f"{type(exc).__name__}: {str(exc)[:160]}"] += 1
                 else:
                     self.writes += 1
                 self.max_latency_s = max(self.max_latency_s, time.monotonic() - started)
@@ -391,6 +394,7 @@ async def run_wide(
                 out["wire_bytes_reported"] = reported
                 out["wire_bytes_error"] = abs(reported - sent) / sent if sent else None
                 out["writes"], out["write_errors"] = writer.writes, writer.failed
+                out["write_error_kinds"] = dict(writer.errors.most_common(5))
                 out["write_max_latency_ms"] = writer.max_latency_s * 1000
                 tg.cancel_scope.cancel()
         finally:

@@ -14,6 +14,7 @@ import anyio
 from ._errors import EdgeUnreachable, WorkloadNotOnEdge
 from ._models import WorkloadCheckpoint
 from ._phases import Phases
+from ._runner import MigrationFailure
 
 if TYPE_CHECKING:
     from ._models import Checkpoint
@@ -42,9 +43,39 @@ class Migration(Phases):
         except WorkloadNotOnEdge:
             return
 
-    async def _sync_back(self, w: str) -> None:
-        """Return a cut-over workload to the source, with the target's later writes."""
+    async def _copy_back(self, w: str) -> int:
+        """Make sure the source has a copy of ``w`` to sync back into; return its LSN.
+
+        The copy the source kept since the cutover is at the cutover LSN. One that the
+        cleanup dropped is restored as an empty store under the source's ``moved`` route
+        (data requests still go to the target) and filled with the target's whole content
+        up to its current LSN, while the target keeps serving: the hold that follows only
+        covers the writes made meanwhile. A restarted rollback resumes from the LSN the
+        restored store reached. Not shielded: cancelled, it leaves a partial copy behind a
+        ``moved`` route, which serves nothing.
+        """
         plan, wc = self.plan, self.wl[w]
+        source = await self.gw.workload_info(plan.source_edge, w)
+        if source.status == "moved":
+            owner = await self.owner(w)
+            await self.gw.restore_workload(
+                plan.source_edge, w, epoch=owner.epoch, migration_id=self.mid
+            )
+            source = await self.gw.workload_info(plan.source_edge, w)
+        start = min(source.lsn, wc.cutover_lsn or 0)
+        if start < (wc.cutover_lsn or 0):
+            target = await self.gw.workload_info(plan.target_edge, w)
+            self.log.info("migration.copying_back", workload=w, from_lsn=start, to_lsn=target.lsn)
+            if target.lsn > start:
+                await self.transfer(w, start, target.lsn, back=True)
+                start = target.lsn
+        return start
+
+    async def _sync_back(self, w: str) -> None:
+        """Return a cut-over workload to the source, with the target's later writes (and
+        the whole copy when the cleanup dropped the source's, :meth:`_copy_back`)."""
+        plan, wc = self.plan, self.wl[w]
+        start = await self._copy_back(w)
         with anyio.CancelScope(shield=True):
             owner = await self.hand_over(w, plan.target_edge, plan.source_edge)
             epoch = owner.epoch
@@ -52,13 +83,19 @@ class Migration(Phases):
                 plan.target_edge, w, lease_s=self.hold_lease_s(), epoch=epoch
             )
             try:
-                start = wc.cutover_lsn or 0
                 if hold_lsn > start:
                     await self.transfer(w, start, hold_lsn, back=True)
                 source = await self.gw.workload_info(plan.source_edge, w)
                 if source.lsn < hold_lsn:
                     raise EdgeUnreachable(
                         f"source LSN {source.lsn} of {w!r} behind the target's {hold_lsn}"
+                    )
+                target = await self.gw.workload_info(plan.target_edge, w)
+                if source.digest != target.digest:
+                    raise MigrationFailure(
+                        f"digest mismatch syncing {w!r} back at LSN {hold_lsn}: source "
+                        f"{source.digest[:16]} vs target {target.digest[:16]}; the target "
+                        "keeps serving"
                     )
                 await self.gw.set_status(plan.source_edge, w, "active", epoch=epoch)
                 await self.gw.release(plan.target_edge, w, self.source_url, epoch=epoch)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from edge_actors.actors import Backoff
+
 from ._errors import EdgeUnreachable, WorkloadNotOnEdge
 from ._models import WorkloadCheckpoint
 from ._phases import Phases
@@ -20,6 +22,10 @@ if TYPE_CHECKING:
     from ._models import Checkpoint
 
 __all__ = ["Migration"]
+
+_FLIP_BACKOFF = Backoff(initial_s=0.05, factor=2.0, max_s=1.0)
+"""Between retries of a sync-back's flip of the target (the source is active, the target
+held: the hold's lease bounds the retries)."""
 
 
 class Migration(Phases):
@@ -71,6 +77,39 @@ class Migration(Phases):
                 start = target.lsn
         return start
 
+    async def _source_active(self, w: str) -> bool:
+        """Whether the source serves ``w`` (``True`` when it cannot tell: a failed
+        activation of unknown outcome leaves the target held, not serving)."""
+        try:
+            info = await self.gw.workload_info(self.plan.source_edge, w)
+        except EdgeUnreachable:
+            return True
+        return info.status == "active"
+
+    async def _flip_back(self, w: str, epoch: int) -> None:
+        """Release the target's hold with ``moved_to=<source>`` (its held writes go to the
+        source, which is active), retrying a failed call until the hold's lease would run
+        out (:data:`_FLIP_BACKOFF` on the run's clock). A run that gives up, or crashes
+        here, leaves the target held and the owner record handing over to the source:
+        the next run finishes the flip (:meth:`learn_routing`).
+
+        Raises:
+            EdgeUnreachable: The target did not take the flip within the hold's lease.
+        """
+        deadline = self.clock.monotonic() + self.hold_lease_s()
+        attempt = 0
+        while True:
+            try:
+                await self.gw.release(self.plan.target_edge, w, self.source_url, epoch=epoch)
+                return
+            except EdgeUnreachable as exc:
+                delay = _FLIP_BACKOFF.delay(attempt)
+                if self.clock.monotonic() + delay >= deadline:
+                    raise
+                self.log.warning("migration.flip_back_retry", workload=w, error=str(exc))
+                await self.clock.sleep(delay)
+                attempt += 1
+
     async def _sync_back(self, w: str) -> None:
         """Return a cut-over workload to the source, with the target's later writes (and
         the whole copy when the cleanup dropped the source's, :meth:`_copy_back`)."""
@@ -97,11 +136,18 @@ class Migration(Phases):
                         f"{source.digest[:16]} vs target {target.digest[:16]}; the target "
                         "keeps serving"
                     )
-                await self.gw.set_status(plan.source_edge, w, "active", epoch=epoch)
-                await self.gw.release(plan.target_edge, w, self.source_url, epoch=epoch)
             except BaseException:
                 await self.gw.release(plan.target_edge, w, None, epoch=epoch)
                 raise
+            try:
+                await self.gw.set_status(plan.source_edge, w, "active", epoch=epoch)
+            except BaseException:
+                if not await self._source_active(w):
+                    await self.gw.release(plan.target_edge, w, None, epoch=epoch)
+                raise
+            # From here the source serves: the target's hold must end in the flip, never
+            # in place (that would make two active copies).
+            await self._flip_back(w, epoch)
             await self.settle_owner(w, plan.source_edge, epoch)
         self.log.info("migration.synced_back", workload=w, from_lsn=wc.cutover_lsn, to=hold_lsn)
         wc.routing = "source"

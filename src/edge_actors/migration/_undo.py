@@ -19,6 +19,7 @@ from ._phases import Phases
 from ._runner import MigrationFailure
 
 if TYPE_CHECKING:
+    from ._gateway import ReleaseResult
     from ._models import Checkpoint
 
 __all__ = ["Migration"]
@@ -86,12 +87,15 @@ class Migration(Phases):
             return True
         return info.status == "active"
 
-    async def _flip_back(self, w: str, epoch: int) -> None:
+    async def _flip_back(self, w: str, epoch: int) -> ReleaseResult:
         """Release the target's hold with ``moved_to=<source>`` (its held writes go to the
         source, which is active), retrying a failed call until the hold's lease would run
         out (:data:`_FLIP_BACKOFF` on the run's clock). A run that gives up, or crashes
         here, leaves the target held and the owner record handing over to the source:
         the next run finishes the flip (:meth:`learn_routing`).
+
+        Returns:
+            The target's answer (how long it held writes).
 
         Raises:
             EdgeUnreachable: The target did not take the flip within the hold's lease.
@@ -100,8 +104,7 @@ class Migration(Phases):
         attempt = 0
         while True:
             try:
-                await self.gw.release(self.plan.target_edge, w, self.source_url, epoch=epoch)
-                return
+                return await self.gw.release(self.plan.target_edge, w, self.source_url, epoch=epoch)
             except EdgeUnreachable as exc:
                 delay = _FLIP_BACKOFF.delay(attempt)
                 if self.clock.monotonic() + delay >= deadline:
@@ -147,9 +150,16 @@ class Migration(Phases):
                 raise
             # From here the source serves: the target's hold must end in the flip, never
             # in place (that would make two active copies).
-            await self._flip_back(w, epoch)
+            released = await self._flip_back(w, epoch)
             await self.settle_owner(w, plan.source_edge, epoch)
-        self.log.info("migration.synced_back", workload=w, from_lsn=wc.cutover_lsn, to=hold_lsn)
+        self.log.info(
+            "migration.synced_back",
+            workload=w,
+            from_lsn=start,
+            to=hold_lsn,
+            cutover_lsn=wc.cutover_lsn,
+            held_ms=released.held_ms,
+        )
         wc.routing = "source"
         wc.cutover_lsn = None
         wc.target_digest = None

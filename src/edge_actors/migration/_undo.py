@@ -50,7 +50,7 @@ class Migration(Phases):
         except WorkloadNotOnEdge:
             return
 
-    async def _copy_back(self, w: str) -> int:
+    async def _copy_back(self, w: str, epoch: int) -> int:
         """Make sure the source has a copy of ``w`` to sync back into; return its LSN.
 
         The copy the source kept since the cutover is at the cutover LSN. One that the
@@ -59,15 +59,14 @@ class Migration(Phases):
         up to its current LSN, while the target keeps serving: the hold that follows only
         covers the writes made meanwhile. A restarted rollback resumes from the LSN the
         restored store reached. Not shielded: cancelled, it leaves a partial copy behind a
-        ``moved`` route, which serves nothing.
+        ``moved`` route, which serves nothing. ``epoch`` is the sync-back's handover: a
+        drop of the cleanup still in flight (an older epoch) is refused by the source
+        after the restore instead of dropping the restored store.
         """
         plan, wc = self.plan, self.wl[w]
         source = await self.gw.workload_info(plan.source_edge, w)
         if source.status == "moved":
-            owner = await self.owner(w)
-            await self.gw.restore_workload(
-                plan.source_edge, w, epoch=owner.epoch, migration_id=self.mid
-            )
+            await self.gw.restore_workload(plan.source_edge, w, epoch=epoch, migration_id=self.mid)
             source = await self.gw.workload_info(plan.source_edge, w)
         start = min(source.lsn, wc.cutover_lsn or 0)
         if start < (wc.cutover_lsn or 0):
@@ -117,10 +116,10 @@ class Migration(Phases):
         """Return a cut-over workload to the source, with the target's later writes (and
         the whole copy when the cleanup dropped the source's, :meth:`_copy_back`)."""
         plan, wc = self.plan, self.wl[w]
-        start = await self._copy_back(w)
         with anyio.CancelScope(shield=True):
-            owner = await self.hand_over(w, plan.target_edge, plan.source_edge)
-            epoch = owner.epoch
+            epoch = (await self.hand_over(w, plan.target_edge, plan.source_edge)).epoch
+        start = await self._copy_back(w, epoch)
+        with anyio.CancelScope(shield=True):
             hold_lsn = await self.gw.hold(
                 plan.target_edge, w, lease_s=self.hold_lease_s(), epoch=epoch
             )

@@ -4,7 +4,7 @@
 created, from the environment:
 
 * ``EDGE_ACTORS_TEST_PAUSE_AT``: the step after which to pause, one of
-  :data:`PAUSE_STEPS` (the first three run in an edge daemon, the last in the migration
+  :data:`PAUSE_STEPS` (the first three run in an edge daemon, the last two in the migration
   supervisor):
 
   - ``activating`` (on the *target*): an activation request arrived; the target has not
@@ -16,6 +16,8 @@ created, from the environment:
     released (forwarded to the target from here on); the cutover has not answered yet.
   - ``validating`` (in the supervisor): the cutover is done and journaled; the
     validation phase is about to read both edges' digests.
+  - ``cleaned_up`` (in the supervisor): the cleanup phase dropped the source's copies
+    (``moved`` routes kept); the run has not entered ``completed``.
 
 * ``EDGE_ACTORS_TEST_PAUSE_FILE``: a path. On reaching the step the daemon creates
   ``<path>.reached`` (so the test knows the daemon is there), then waits until ``<path>``
@@ -48,7 +50,7 @@ __all__ = [
     "PauseStep",
 ]
 
-PauseStep = Literal["activating", "target_activated", "source_flipped", "validating"]
+PauseStep = Literal["activating", "target_activated", "source_flipped", "validating", "cleaned_up"]
 PAUSE_STEPS: Final = get_args(PauseStep)
 PAUSE_AT_ENV: Final = "EDGE_ACTORS_TEST_PAUSE_AT"
 PAUSE_FILE_ENV: Final = "EDGE_ACTORS_TEST_PAUSE_FILE"

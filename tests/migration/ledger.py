@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from edge_actors.edge import AdminClient, EdgeClient, WorkloadMissing
-from edge_actors.migration import MigrationService, ServiceDefaults
+from edge_actors.migration import MigrationMetrics, MigrationService, ServiceDefaults
 from edge_actors.store._digest import digest_hex, record_hash
 
 from .conftest import FAST_RESTART, TOKEN, Edges, Writer
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "content_digest",
+    "crash_run",
     "entered",
     "make_workload",
     "more_writes",
@@ -117,3 +118,17 @@ async def open_service(edges: Edges, data_dir: Path) -> AsyncIterator[MigrationS
         edges.gateway, data_dir, defaults=defaults, restart=FAST_RESTART
     ) as svc:
         yield svc
+
+
+async def crash_run(service: MigrationService, migration_id: str, crash: int) -> None:
+    """Kill the run's actor for the ``crash``-th time; unless that exhausts
+    ``FAST_RESTART`` (3 restarts), wait until the supervisor counted its restart."""
+    ref = await service.actor_ref(migration_id)
+    assert ref is not None
+    await service.system.kill(ref)
+    if crash > FAST_RESTART.max_restarts:
+        return
+    with anyio.fail_after(15):
+        while (m := await service.metrics(migration_id)).restarts < crash:
+            await anyio.sleep(0.02)
+        assert isinstance(m, MigrationMetrics)

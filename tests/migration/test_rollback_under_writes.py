@@ -16,6 +16,7 @@ from edge_actors.migration import MigrationMetrics
 from .conftest import TOKEN, Edges, lost_writes, run_daemon, writing
 from .ledger import (
     content_digest,
+    crash_run,
     entered,
     make_workload,
     more_writes,
@@ -44,14 +45,7 @@ async def test_restarts_exhausted_rolls_back(edges: Edges, service: MigrationSer
         await until(service, mid, bytes_done=50_000)
         # FAST_RESTART allows 3 restarts: the 4th crash exhausts the intensity
         for crash in range(1, 5):
-            ref = await service.actor_ref(mid)
-            assert ref is not None
-            await service.system.kill(ref)
-            if crash < 4:
-                with anyio.fail_after(15):
-                    while (m := await service.metrics(mid)).restarts < crash:
-                        await anyio.sleep(0.02)
-                    assert isinstance(m, MigrationMetrics)
+            await crash_run(service, mid, crash)
         status = await service.wait(mid, {"rolled_back"}, timeout=30)
         assert status.state == "rolled_back", status
     assert writer.failures == []

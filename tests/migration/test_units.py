@@ -38,7 +38,8 @@ def test_resume_completed_is_illegal_and_names_states() -> None:
     ("src", "dst"),
     [("planned", "queued"), ("planned", "paused"), ("sync", "cutover"), ("sync", "paused"),
      ("paused", "queued"),
-     ("failed", "rolling_back"), ("validation", "sync"), ("rolling_back", "paused")],
+     ("failed", "rolling_back"), ("validation", "sync"), ("rolling_back", "paused"),
+     ("cleanup", "rolling_back")],
 )  # fmt: skip
 def test_allowed_transitions(src: str, dst: str) -> None:
     check_transition("m", src, dst)
@@ -47,7 +48,7 @@ def test_allowed_transitions(src: str, dst: str) -> None:
 @pytest.mark.parametrize(
     ("src", "dst"),
     [("cutover", "paused"), ("cutover", "cancelled"), ("planned", "sync"),
-     ("rolled_back", "queued"), ("cancelled", "queued"), ("cleanup", "rolling_back")],
+     ("rolled_back", "queued"), ("cancelled", "queued"), ("completed", "rolling_back")],
 )  # fmt: skip
 def test_forbidden_transitions(src: str, dst: str) -> None:
     with pytest.raises(IllegalTransition) as info:

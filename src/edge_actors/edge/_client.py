@@ -47,6 +47,7 @@ from ._models import (
     WorkloadList,
     WorkloadStatus,
 )
+from ._restore import RestoreStore
 
 if TYPE_CHECKING:
     import ssl
@@ -400,6 +401,15 @@ class AdminClient(_Client):
             query.append(("epoch", str(epoch)))
         suffix = "?" + "&".join(f"{k}={v}" for k, v in query) if query else ""
         await self._call("DELETE", self._w(name) + suffix)
+
+    async def restore_workload(
+        self, name: str, *, epoch: int, migration_id: str | None = None
+    ) -> WorkloadInfo:
+        """``POST /admin/workloads/{name}/restore``: an empty store under ``name``'s
+        ``moved`` route (kept, so data requests still redirect), bound to
+        ``migration_id`` when given, fenced by ``epoch``; a store already there is kept."""
+        body = RestoreStore(epoch=epoch, migration_id=migration_id)
+        return _decode(await self._call("POST", self._w(name) + "/restore", body), WorkloadInfo)
 
     async def set_status(
         self,

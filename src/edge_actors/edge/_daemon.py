@@ -60,6 +60,7 @@ from ._leader_fence import LeaderFence, leader_fence_middleware
 from ._metrics import DaemonMetrics
 from ._peer_api import add_peer_routes
 from ._private import prepare_data_dir, write_private
+from ._restore import add_restore_route
 from ._router import WorkloadRouter
 from ._routing import RoutingTable
 from ._test_hooks import PauseHook
@@ -169,6 +170,7 @@ class EdgeDaemon(AsyncClosing):
         self._app[CONNECTION_GUARD] = self.connections
         add_data_routes(self._app, self, self.router, max_batch_ops=config.max_batch_ops)
         add_admin_routes(self._app, self, self.router, self.cutovers)
+        add_restore_route(self._app, self.router)
         add_peer_routes(
             self._app,
             self,

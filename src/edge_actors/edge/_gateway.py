@@ -270,6 +270,15 @@ class HttpEdgeGateway(AsyncClosing):
         async with _translated(edge, "drop workload", workload):
             await self._admin(edge).drop_workload(workload, forget=not keep_route, epoch=epoch)
 
+    async def restore_workload(
+        self, edge: str, workload: str, *, epoch: int, migration_id: str
+    ) -> None:
+        """``POST /admin/workloads/{w}/restore``."""
+        async with _translated(edge, "restore workload", workload):
+            await self._admin(edge).restore_workload(
+                workload, epoch=epoch, migration_id=migration_id
+            )
+
     async def set_status(
         self,
         edge: str,

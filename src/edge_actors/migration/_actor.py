@@ -110,9 +110,9 @@ class MigrationActor(Actor[Run]):
 
     async def receive(self, message: Run) -> None:
         if self.ctx.delay_s > 0:
-            # The restart backoff (real time, like the actor engine's own backoff); the
-            # lane keeps any intent sent meanwhile.
-            await anyio.sleep(self.ctx.delay_s)
+            # The restart backoff, on the injected clock like the rest of the run (a test
+            # moves it; the lane keeps any intent sent meanwhile).
+            await self.ctx.clock.sleep(self.ctx.delay_s)
         try:
             await _Run(self.ctx).run()
         except Refusal as exc:

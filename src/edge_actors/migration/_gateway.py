@@ -185,6 +185,16 @@ class EdgeGateway(Protocol):
         by the edge (:class:`EdgeUnreachable`) when it has seen a higher ``epoch``."""
         ...
 
+    async def restore_workload(
+        self, edge: str, workload: str, *, epoch: int, migration_id: str
+    ) -> None:
+        """Give ``workload`` an empty store again on ``edge``, whose copy was dropped,
+        under its ``moved`` route (kept: data requests still redirect), bound to
+        ``migration_id`` so that its peer streams may fill it; a store already there is
+        kept. Refused (:class:`EdgeUnreachable`) when the route is not ``moved`` or the
+        edge has seen a higher ``epoch``."""
+        ...
+
     async def set_status(
         self,
         edge: str,

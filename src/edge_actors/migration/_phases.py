@@ -97,6 +97,7 @@ class Phases(Pipeline):
                 await self.checkpoint(f"stage {self.stage} done")
         await self.enter("cleanup")
         await self._cleanup()
+        await PauseHook.from_env().reached("cleaned_up")  # a fault test's hook; off by default
         await self.check_converged()
         self._finish_progress()  # published before ``completed``: a watcher reads 100 %
         await self.enter("completed")

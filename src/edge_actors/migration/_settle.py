@@ -15,6 +15,11 @@ first learns from the edges what the interrupted step left, with
   verifies LSN and digest against the source's frozen copy (or, once that is dropped,
   the cutover LSN). A target copy that does not verify while the source still has its
   data is undone instead (target ``incoming``, source ``active``, new epoch);
+* the source ``active`` while the owner record still hands the workload back from the
+  target to the source: a rollback's sync-back activated the source and was interrupted
+  before its flip of the target was journaled; the flip is finished (a target still
+  held is released to ``moved`` to the source), or, if the target's hold lapsed and it
+  serves again, the run refuses to go on (``NotConverged``: writes may be on both);
 * the source is still ``active`` but marked ``retiring_to`` the target (killed between
   the target's activation and its own flip, or an undo that could not reach the target):
   if the target is ``active`` it may have acknowledged writes, so the handover is
@@ -93,6 +98,13 @@ class Ownership(Runner):
         if source.status == "active" and source.retiring_to == self.target_url:
             await self._finish_or_undo(w, record, source)
             return
+        if (
+            source.status == "active"
+            and record.owner_edge == plan.target_edge
+            and record.handing_to == plan.source_edge
+        ):
+            await self._finish_flip_back(w, record)
+            return
         if source.held and wc.routing == "source":
             self.log.warning("migration.releasing_stale_hold", workload=w)
             await self.gw.release(plan.source_edge, w, None, epoch=record.epoch)
@@ -117,6 +129,36 @@ class Ownership(Runner):
             await self.gw.set_status(plan.target_edge, w, "incoming", epoch=record.epoch)
         await self.gw.set_status(plan.source_edge, w, "active", epoch=record.epoch)
         await self._settled(record, plan.source_edge)
+
+    async def _finish_flip_back(self, w: str, record: OwnerRecord) -> None:
+        """A rollback's sync-back activated the source and was interrupted before its
+        flip of the target was journaled (the owner record still hands over to the
+        source). A target still held (its writes queued since the sync-back's hold, whose
+        final delta the source verified) is flipped to ``moved`` to the source now; one
+        already ``moved`` was flipped. Either way the source owns the workload.
+
+        Raises:
+            NotConverged: The target is ``active`` and no longer held: its hold lapsed
+                and it may have taken writes the source lacks (nothing changed; an
+                operator must look).
+        """
+        plan, wc = self.plan, self.wl[w]
+        target = await self._target_info(w)
+        if target is not None and target.status == "active":
+            if not target.held:
+                raise NotConverged(
+                    f"workload {w!r} is active on {plan.source_edge!r} and on "
+                    f"{plan.target_edge!r}: a rollback's flip back was interrupted and "
+                    "the target's hold lapsed (it may have taken writes the source "
+                    "lacks); not ending"
+                )
+            self.log.warning("migration.finishing_flip_back", workload=w)
+            await self.gw.release(plan.target_edge, w, self.source_url, epoch=record.epoch)
+        wc.routing = "source"
+        wc.cutover_lsn = None
+        wc.target_digest = None
+        wc.validated = False
+        await self.settle_owner(w, plan.source_edge, record.epoch)
 
     async def _repair_moved(self, w: str, source: EdgeWorkload, target: EdgeWorkload) -> None:
         """Source ``moved`` to the target, target ``incoming``: no copy accepts writes.

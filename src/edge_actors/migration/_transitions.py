@@ -32,7 +32,8 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
     "cutover": frozenset(("validation", "sync", "cleanup", "failed", "rolling_back")),
     # validation -> sync: the next stage of a staged migration.
     "validation": frozenset(("cleanup", "sync", "failed", "paused", "queued", "rolling_back")),
-    "cleanup": frozenset(("completed", "failed")),
+    # cleanup -> rolling_back: the source's dropped copies are copied back in full.
+    "cleanup": frozenset(("completed", "failed", "rolling_back")),
     "paused": frozenset(("queued", "planning", "pre_sync", "sync", "cutover", "validation",
                          "cleanup", "cancelled", "rolling_back")),
     "failed": frozenset(("rolling_back",)),

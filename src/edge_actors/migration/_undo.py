@@ -11,14 +11,22 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from edge_actors.actors import Backoff
+
 from ._errors import EdgeUnreachable, WorkloadNotOnEdge
 from ._models import WorkloadCheckpoint
 from ._phases import Phases
+from ._runner import MigrationFailure
 
 if TYPE_CHECKING:
+    from ._gateway import ReleaseResult
     from ._models import Checkpoint
 
 __all__ = ["Migration"]
+
+_FLIP_BACKOFF = Backoff(initial_s=0.05, factor=2.0, max_s=1.0)
+"""Between retries of a sync-back's flip of the target (the source is active, the target
+held: the hold's lease bounds the retries)."""
 
 
 class Migration(Phases):
@@ -42,17 +50,80 @@ class Migration(Phases):
         except WorkloadNotOnEdge:
             return
 
+    async def _copy_back(self, w: str, epoch: int) -> int:
+        """Make sure the source has a copy of ``w`` to sync back into; return its LSN.
+
+        The copy the source kept since the cutover is at the cutover LSN. One that the
+        cleanup dropped is restored as an empty store under the source's ``moved`` route
+        (data requests still go to the target) and filled with the target's whole content
+        up to its current LSN, while the target keeps serving: the hold that follows only
+        covers the writes made meanwhile. A restarted rollback resumes from the LSN the
+        restored store reached. Not shielded: cancelled, it leaves a partial copy behind a
+        ``moved`` route, which serves nothing. ``epoch`` is the sync-back's handover: a
+        drop of the cleanup still in flight (an older epoch) is refused by the source
+        after the restore instead of dropping the restored store.
+        """
+        plan, wc = self.plan, self.wl[w]
+        source = await self.gw.workload_info(plan.source_edge, w)
+        if source.status == "moved":
+            await self.gw.restore_workload(plan.source_edge, w, epoch=epoch, migration_id=self.mid)
+            source = await self.gw.workload_info(plan.source_edge, w)
+        start = min(source.lsn, wc.cutover_lsn or 0)
+        if start < (wc.cutover_lsn or 0):
+            target = await self.gw.workload_info(plan.target_edge, w)
+            self.log.info("migration.copying_back", workload=w, from_lsn=start, to_lsn=target.lsn)
+            if target.lsn > start:
+                await self.transfer(w, start, target.lsn, back=True)
+                start = target.lsn
+        return start
+
+    async def _source_active(self, w: str) -> bool:
+        """Whether the source serves ``w`` (``True`` when it cannot tell: a failed
+        activation of unknown outcome leaves the target held, not serving)."""
+        try:
+            info = await self.gw.workload_info(self.plan.source_edge, w)
+        except EdgeUnreachable:
+            return True
+        return info.status == "active"
+
+    async def _flip_back(self, w: str, epoch: int) -> ReleaseResult:
+        """Release the target's hold with ``moved_to=<source>`` (its held writes go to the
+        source, which is active), retrying a failed call until the hold's lease would run
+        out (:data:`_FLIP_BACKOFF` on the run's clock). A run that gives up, or crashes
+        here, leaves the target held and the owner record handing over to the source:
+        the next run finishes the flip (:meth:`learn_routing`).
+
+        Returns:
+            The target's answer (how long it held writes).
+
+        Raises:
+            EdgeUnreachable: The target did not take the flip within the hold's lease.
+        """
+        deadline = self.clock.monotonic() + self.hold_lease_s()
+        attempt = 0
+        while True:
+            try:
+                return await self.gw.release(self.plan.target_edge, w, self.source_url, epoch=epoch)
+            except EdgeUnreachable as exc:
+                delay = _FLIP_BACKOFF.delay(attempt)
+                if self.clock.monotonic() + delay >= deadline:
+                    raise
+                self.log.warning("migration.flip_back_retry", workload=w, error=str(exc))
+                await self.clock.sleep(delay)
+                attempt += 1
+
     async def _sync_back(self, w: str) -> None:
-        """Return a cut-over workload to the source, with the target's later writes."""
+        """Return a cut-over workload to the source, with the target's later writes (and
+        the whole copy when the cleanup dropped the source's, :meth:`_copy_back`)."""
         plan, wc = self.plan, self.wl[w]
         with anyio.CancelScope(shield=True):
-            owner = await self.hand_over(w, plan.target_edge, plan.source_edge)
-            epoch = owner.epoch
+            epoch = (await self.hand_over(w, plan.target_edge, plan.source_edge)).epoch
+        start = await self._copy_back(w, epoch)
+        with anyio.CancelScope(shield=True):
             hold_lsn = await self.gw.hold(
                 plan.target_edge, w, lease_s=self.hold_lease_s(), epoch=epoch
             )
             try:
-                start = wc.cutover_lsn or 0
                 if hold_lsn > start:
                     await self.transfer(w, start, hold_lsn, back=True)
                 source = await self.gw.workload_info(plan.source_edge, w)
@@ -60,13 +131,34 @@ class Migration(Phases):
                     raise EdgeUnreachable(
                         f"source LSN {source.lsn} of {w!r} behind the target's {hold_lsn}"
                     )
-                await self.gw.set_status(plan.source_edge, w, "active", epoch=epoch)
-                await self.gw.release(plan.target_edge, w, self.source_url, epoch=epoch)
+                target = await self.gw.workload_info(plan.target_edge, w)
+                if source.digest != target.digest:
+                    raise MigrationFailure(
+                        f"digest mismatch syncing {w!r} back at LSN {hold_lsn}: source "
+                        f"{source.digest[:16]} vs target {target.digest[:16]}; the target "
+                        "keeps serving"
+                    )
             except BaseException:
                 await self.gw.release(plan.target_edge, w, None, epoch=epoch)
                 raise
+            try:
+                await self.gw.set_status(plan.source_edge, w, "active", epoch=epoch)
+            except BaseException:
+                if not await self._source_active(w):
+                    await self.gw.release(plan.target_edge, w, None, epoch=epoch)
+                raise
+            # From here the source serves: the target's hold must end in the flip, never
+            # in place (that would make two active copies).
+            released = await self._flip_back(w, epoch)
             await self.settle_owner(w, plan.source_edge, epoch)
-        self.log.info("migration.synced_back", workload=w, from_lsn=wc.cutover_lsn, to=hold_lsn)
+        self.log.info(
+            "migration.synced_back",
+            workload=w,
+            from_lsn=start,
+            to=hold_lsn,
+            cutover_lsn=wc.cutover_lsn,
+            held_ms=released.held_ms,
+        )
         wc.routing = "source"
         wc.cutover_lsn = None
         wc.target_digest = None

@@ -13,6 +13,12 @@ its recent cutovers (:class:`StepTimes`):
 * the final delta is cut when it can no longer end in time for that activation;
 * a started activation runs until ``end - flip``: if it answers by then, the flip fits.
 
+The cuts are timers on the daemon's loop, which other work (copies, peer streams) may
+keep busy: a timer runs late by as much as the loop lags. The reserve kept after every cut
+is therefore the flip's time *plus* the loop's recent lag (``lag_s``, the largest timer
+lateness of the last ~1.6 s: :mod:`._loop_lag`), so a cut that fires that late still
+ends the hold inside the deadline.
+
 An activation that does not answer by its cut is undone with a call to the target, and
 that hold ends past the deadline (the undo's call may take up to the budget again: its
 timeout). Cutting the activation earlier to leave room for that call was tried and
@@ -90,6 +96,8 @@ class HoldBudget:
         times: This edge's recent step times.
         round_trip_s: A call to the target measured just before the hold (the plan of
             an activation when ``times`` has none yet).
+        lag_s: How late the loop's timers ran recently (kept in the reserve: a cut
+            fires that late).
     """
 
     def __init__(
@@ -99,8 +107,11 @@ class HoldBudget:
         deadline_s: float | None,
         times: StepTimes,
         round_trip_s: float,
+        *,
+        lag_s: float = 0.0,
     ) -> None:
         self._clock = clock
+        self._lag_s = lag_s
         self._times = times
         self._round_trip_s = round_trip_s
         self._held_since = held_since
@@ -110,8 +121,9 @@ class HoldBudget:
 
     @property
     def reserve_s(self) -> float:
-        """Kept after the activation's cut for the flip (its recent upper quartile)."""
-        return self._times.high("flip", 0.0)
+        """Kept after the activation's cut: the flip (its recent upper quartile) and the
+        loop's recent lag (how late the cut itself may fire)."""
+        return self._times.high("flip", 0.0) + self._lag_s
 
     @property
     def probing(self) -> bool:
@@ -162,5 +174,5 @@ class HoldBudget:
         return (
             f"{max(0.0, self.left()) * 1000:.1f} ms left; an activation here is planned at "
             f"{self.activation_s * 1000:.1f} ms and {self.reserve_s * 1000:.1f} ms stay for "
-            f"the flip{probing}"
+            f"the flip and the loop's lag ({self._lag_s * 1000:.1f} ms){probing}"
         )

@@ -25,6 +25,7 @@ from edge_actors.errors import EdgeActorsError
 
 from ._errors import PeerRefused, TransferAborted, TransferError
 from ._stream import Dropped, SenderStream
+from ._yield import NEVER_YIELD
 
 if TYPE_CHECKING:
     from edge_actors.store import WorkloadStore
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from ._limiter import TokenBucket
     from ._models import TransferProgress
     from ._tracker import TransferTracker
+    from ._yield import CopyYield
 
 __all__ = ["RunTransfer", "SenderActor"]
 
@@ -51,6 +53,7 @@ class RunTransfer:
         limiter: the link's token bucket.
         session: the HTTP client session to connect with.
         limits: wire limits; must not exceed the receiver's.
+        yielder: where the stream gives way to urgent work on this edge.
     """
 
     tracker: TransferTracker
@@ -58,6 +61,7 @@ class RunTransfer:
     limiter: TokenBucket
     session: aiohttp.ClientSession
     limits: WireLimits
+    yielder: CopyYield = NEVER_YIELD
 
 
 class SenderActor(Actor[RunTransfer]):
@@ -144,7 +148,9 @@ class SenderActor(Actor[RunTransfer]):
             )
             async with ws_cm as ws:
                 try:
-                    stream = SenderStream(ws, run.tracker, run.store, run.limiter, run.limits)
+                    stream = SenderStream(
+                        ws, run.tracker, run.store, run.limiter, run.limits, yielder=run.yielder
+                    )
                     applied = await stream.hello()
                     await stream.count_applied(applied)
                     await stream.pump(run.tracker.resume_from(applied))

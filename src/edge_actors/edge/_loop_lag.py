@@ -36,6 +36,11 @@ class LoopLag:
     def __init__(self) -> None:
         self._samples: deque[float] = deque(maxlen=_KEEP)
 
+    @property
+    def samples(self) -> int:
+        """How many samples the window holds (at most 32)."""
+        return len(self._samples)
+
     def recent_s(self) -> float:
         """The largest lateness of a timer in the recent window, in seconds (0: none yet)."""
         return max(self._samples, default=0.0)

@@ -123,8 +123,9 @@ class CutoverSaga:
         clock: The clock holds are timed by (the daemon's; the deadline is counted on it).
         urgent: Where holds and activations register as urgent work, so background
             copies give way (the daemon's; default: a private one no copy waits at).
-        loop_lag: The loop's recent timer lateness, kept in reserve by every hold's plan
-            (the daemon's, probed by its task; default: a fresh one, which reports 0).
+        loop_lag: The loop's recent timer lateness during holds, kept in reserve by every
+            hold's plan (the daemon's, probed by its task; default: a fresh one, which
+            reports 0).
     """
 
     def __init__(
@@ -144,7 +145,7 @@ class CutoverSaga:
         self._pause = pause or PauseHook()
         self._clock = clock
         self._urgent = urgent or UrgentWork(router.name, router.metrics, clock)
-        self._loop_lag = loop_lag or LoopLag()
+        self._loop_lag = loop_lag or LoopLag(self._urgent)
         self.times = StepTimes()
         """Recent step times of this edge's cutovers: what the next hold's plan expects."""
 

@@ -139,8 +139,8 @@ class EdgeDaemon(AsyncClosing):
         self._system: ActorSystem | None = None
         self.router = WorkloadRouter(config, self.metrics, self.log, clock, self.forward_session)
         self.urgent = UrgentWork(config.name, self.metrics, clock)
-        self.loop_lag = LoopLag()
-        self.metrics.loop_lag.labels(config.name).set_function(self.loop_lag.recent_s)
+        self.loop_lag = LoopLag(self.urgent)
+        self.metrics.loop_lag.labels(config.name).set_function(self.loop_lag.ambient_s)
         self.transfers = Transfers(self)
         self.cutovers = CutoverSaga(
             self.router,

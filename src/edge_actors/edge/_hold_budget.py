@@ -16,7 +16,7 @@ its recent cutovers (:class:`StepTimes`):
 The cuts are timers on the daemon's loop, which other work (copies, peer streams) may
 keep busy: a timer runs late by as much as the loop lags. The reserve kept after every cut
 is therefore the flip's time *plus* the loop's recent lag (``lag_s``, the largest timer
-lateness of the last ~1.6 s: :mod:`._loop_lag`), so a cut that fires that late still
+lateness measured during recent holds: :mod:`._loop_lag`), so a cut that fires that late still
 ends the hold inside the deadline.
 
 An activation that does not answer by its cut is undone with a call to the target, and

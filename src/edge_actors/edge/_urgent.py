@@ -54,6 +54,7 @@ class UrgentWork:
         self._ids = itertools.count()
         self._ended = anyio.Event()
         self._ended.set()
+        self._begun = anyio.Event()
 
     @property
     def active(self) -> int:
@@ -74,16 +75,25 @@ class UrgentWork:
         key = next(self._ids)
         if not self._entries:
             self._ended = anyio.Event()
+            self._begun.set()
         self._entries[key] = until
 
         def end() -> None:
             if self._entries.pop(key, None) is not None and not self._entries:
                 self._ended.set()
+                self._begun = anyio.Event()
 
         try:
             yield end
         finally:
             end()
+
+    async def begun(self) -> None:
+        """Return once some urgent work is registered (at once if some is now).
+
+        Cancellation: cancellable.
+        """
+        await self._begun.wait()
 
     async def wait_turn(self) -> None:
         """Return when no urgent work runs, or when all of it outlived its bound.

@@ -18,10 +18,10 @@ and ``link_transfers`` 4; 50 restarts a minute allowed, see ``_RESTART``).
    at once, peak RSS of each daemon (psutil, sampled every 50 ms).
 4. **Queued**: the other set west -> east as one plan each, all executed at once (the
    service queues them, ``max_concurrent`` 2). Same figures.
-5. Per side also: the cutovers' steps inside the hold (``steps_ms``: median and max of each
-   step over the cutovers that completed, from their answers), and how background copies
-   gave way to holds (``yield_pauses``, ``yield_s``: ``edge_transfer_yield_*`` of both
-   daemons over the side).
+5. Per side also: the cutovers' steps inside the hold (``steps_ms``: median, 90th
+   percentile and max of each step over the cutovers that completed, from their answers),
+   and how background copies gave way to holds (``yield_pauses``, ``yield_s``:
+   ``edge_transfer_yield_*`` of both daemons over the side).
 6. ``wire_bytes_error``: over both, ``|sum of the migrations' bytes_wire - what the
    daemons' own transfer counters say they put on the wire|`` over the latter
    (``edge_transfer_sent_bytes_total`` of both daemons, scraped before and after).
@@ -104,13 +104,15 @@ class _Gateway(HttpEdgeGateway):
         return result
 
     def take_steps(self) -> dict[str, list[float]]:
-        """Median and max of each step since the last call, in ms (then forgets them)."""
+        """Median, 90th percentile and max of each step since the last call, in ms (then
+        forgets them)."""
         steps, self.steps = getattr(self, "steps", []), []
         names = sorted({name for answer in steps for name in answer})
         out: dict[str, list[float]] = {}
         for name in names:
             values = sorted(answer[name] for answer in steps if name in answer)
-            out[name] = [round(values[len(values) // 2], 3), round(values[-1], 3)]
+            at = (len(values) // 2, min(len(values) - 1, (9 * len(values)) // 10), -1)
+            out[name] = [round(values[i], 3) for i in at]
         return out
 
 
@@ -474,7 +476,7 @@ def table(out: dict[str, Any]) -> str:
             "/".join(f"{v:.1f}" for v in out[side]["steps_ms"].get(step, [])) or "-"
             for side in ("wide", "queued")
         ]
-        lines.append(f"{step + ' step ms, median/max':<36} {cells[0]:>12} {cells[1]:>12}")
+        lines.append(f"{step + ' step ms, med/p90/max':<36} {cells[0]:>12} {cells[1]:>12}")
     return "\n".join(lines)
 
 

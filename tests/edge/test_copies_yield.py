@@ -4,7 +4,8 @@ Real daemons on loopback: a cutover of ``orders`` west -> east whose activation 
 target keeps waiting (so the hold stays active), and a background transfer of ``bulk``
 from west started meanwhile. The copy pauses at its first chunk boundary and goes on when
 the hold ends, or when the hold outlives its bound; the cutover's own final delta never
-waits.
+waits. On the target, applies of background streams wait the same way while urgent work
+(an activation, an urgent stream) runs there.
 """
 
 from __future__ import annotations
@@ -167,14 +168,49 @@ async def test_a_hold_that_never_ends_stalls_copies_only_until_its_bound(
                 assert clock.sleepers == 2  # neither is due
                 assert not copied
                 clock.advance(0.1)
-                # The cutover is still stuck in its activation, yet the copy goes on.
-                await until(lambda: bool(copied), "the copy ends past the hold's bound")
-                assert west.urgent.active == 1
+                # The cutover is still stuck in its activation, yet the copy goes on ...
+                await until(lambda: _yields(east)[0] == 1, "the copy reaches the target")
+                # ... to the target, whose activation is stuck too (bounded by the
+                # source's 10 s call timeout): its applies wait for that bound.
+                await until(lambda: clock.sleepers == 1, "the target's pause is timed")
+                clock.advance(5.0)
+                await until(lambda: bool(copied), "the copy ends past both bounds")
+                assert (west.urgent.active, east.urgent.active) == (1, 1)
                 go.set()
         [final] = copied
         assert (final.state, final.acked_lsn) == ("done", BULK)
         assert _yields(west) == (1.0, 5.0)
+        assert _yields(east) == (1.0, 5.0)
         # The lease released the hold meanwhile: the cutover was undone at its flip.
         [error] = failed
         assert error.code == "cutover_failed"
         assert west.urgent.active == 0
+
+
+async def test_on_the_target_background_applies_wait_and_an_urgent_stream_does_not(
+    pair: Pair,
+) -> None:
+    west, east, admin_west, admin_east, _ = pair
+    await _seed(west.url, admin_west, admin_east)
+    copied: list[TransferProgress] = []
+    with anyio.fail_after(30):
+        # Urgent work on the target (as its activation of a cutover is).
+        with east.urgent.running(east.clock.monotonic() + 30.0) as end:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_copy_bulk, west, east, copied)
+                await until(lambda: _yields(east)[0] == 1, "the target's apply waits")
+                assert (await admin_east.workload("bulk")).lsn == 0
+                # A cutover's final delta is urgent: it streams through meanwhile.
+                spec = msgspec.structs.replace(
+                    _bulk_spec(east), transfer_id="final", workload="orders"
+                )
+                entry = west.transfers.start(spec)
+                final = await west.transfers.run(entry, west.registry.get("orders"), urgent=True)
+                assert (final.state, final.acked_lsn) == ("done", 50)
+                assert _yields(east)[0] == 1  # the urgent stream never waited
+                assert (await admin_east.workload("bulk")).lsn == 0
+                end()
+        [done] = copied
+        assert (done.state, done.acked_lsn) == ("done", BULK)
+    assert _yields(west) == (0.0, 0.0)  # nothing was urgent on the source
+    assert _yields(east)[1] > 0

@@ -25,6 +25,7 @@ def test_public_names() -> None:
         "TransferProgress",
         "TransferSpec",
         "TransferState",
+        "URGENT_HEADER",
         "peer_ws_max_msg_size",
         "run_transfer",
         "serve_peer_stream",

@@ -125,8 +125,9 @@ class Transfers:
     ) -> TransferProgress:
         """Run the registered transfer ``entry`` to its end; return its final progress.
 
-        ``urgent`` (a cutover's final delta) never gives way to urgent work; any other
-        transfer pauses at its chunk boundaries while a cutover's hold is active here.
+        ``urgent`` (a cutover's final delta) never gives way to urgent work, and tells the
+        target so that its other streams' applies give way to it; any other transfer
+        pauses at its chunk boundaries while a cutover's hold is active here.
 
         Never raises for a transfer failure: the final progress is ``failed`` (with
         ``error``) or ``cancelled`` (its scope was cancelled: ``DELETE``, shutdown, a
@@ -158,6 +159,7 @@ class Transfers:
                         session=host.forward_session(),
                         system=host.actor_system,
                         yielder=NEVER_YIELD if urgent else host.urgent,
+                        urgent=urgent,
                     )
                 except Exception as exc:
                     latest = entry.latest

@@ -50,6 +50,7 @@ async def run_transfer(
     system: ActorSystem | None = None,
     limits: WireLimits = DEFAULT_LIMITS,
     yielder: CopyYield = NEVER_YIELD,
+    urgent: bool = False,
 ) -> TransferProgress:
     """Ship ``spec``'s LSN range of ``store`` to the target edge and return the final progress.
 
@@ -69,6 +70,8 @@ async def run_transfer(
         limits: wire limits; must not exceed the receiver's.
         yielder: where the copy gives way to urgent work on this edge at each chunk
             boundary (a background copy during a cutover's hold); default: never.
+        urgent: the transfer is urgent work (a cutover's final delta): the target's
+            applies of other streams give way to it.
 
     Returns:
         The final progress, state ``done``; ``acked_lsn`` equals ``to_lsn``.
@@ -98,7 +101,7 @@ async def run_transfer(
             session = await stack.enter_async_context(aiohttp.ClientSession())
         if system is None:
             system = await stack.enter_async_context(ActorSystem())
-        message = RunTransfer(tracker, store, bucket, session, limits, yielder)
+        message = RunTransfer(tracker, store, bucket, session, limits, yielder, urgent)
         ref = await system.spawn(
             SenderActor, name=f"transfer-sender-{spec.transfer_id}-{uuid.uuid4().hex[:8]}"
         )

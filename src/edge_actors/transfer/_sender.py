@@ -25,7 +25,7 @@ from edge_actors.errors import EdgeActorsError
 
 from ._errors import PeerRefused, TransferAborted, TransferError
 from ._stream import Dropped, SenderStream
-from ._yield import NEVER_YIELD
+from ._yield import NEVER_YIELD, URGENT_HEADER
 
 if TYPE_CHECKING:
     from edge_actors.store import WorkloadStore
@@ -54,6 +54,8 @@ class RunTransfer:
         session: the HTTP client session to connect with.
         limits: wire limits; must not exceed the receiver's.
         yielder: where the stream gives way to urgent work on this edge.
+        urgent: the transfer is urgent work (a cutover's final delta): the target is told
+            (:data:`~._yield.URGENT_HEADER`), so its other streams' applies give way.
     """
 
     tracker: TransferTracker
@@ -62,6 +64,7 @@ class RunTransfer:
     session: aiohttp.ClientSession
     limits: WireLimits
     yielder: CopyYield = NEVER_YIELD
+    urgent: bool = False
 
 
 class SenderActor(Actor[RunTransfer]):
@@ -138,10 +141,13 @@ class SenderActor(Actor[RunTransfer]):
 
     async def _attempt(self, run: RunTransfer) -> None:
         spec = run.tracker.spec
+        headers = {"Authorization": f"Bearer {spec.target_token}"}
+        if run.urgent:
+            headers[URGENT_HEADER] = "1"
         try:
             ws_cm = run.session.ws_connect(
                 spec.stream_url,
-                headers={"Authorization": f"Bearer {spec.target_token}"},
+                headers=headers,
                 heartbeat=_HEARTBEAT_S,
                 max_msg_size=run.limits.max_frame_bytes,
                 autoping=True,

@@ -6,14 +6,20 @@ layer's business, and this layer must not import it): a sender is handed a
 it scans and encodes a page and before it sends a chunk. The edge's implementation
 returns at once while nothing urgent runs and otherwise waits, for a bounded time, until
 it ends. A transfer that *is* the urgent work (a cutover's final delta) gets
-:data:`NEVER_YIELD`, so it never waits on itself. Imports: nothing of the engine.
+:data:`NEVER_YIELD`, so it never waits on itself, and says so to the target with the
+:data:`URGENT_HEADER` on its peer-stream request: the target's applies of other streams
+give way to it the same way (``serve_peer_stream``'s ``yielder``). Imports: nothing of
+the engine.
 """
 
 from __future__ import annotations
 
 from typing import Final, Protocol
 
-__all__ = ["NEVER_YIELD", "CopyYield"]
+__all__ = ["NEVER_YIELD", "URGENT_HEADER", "CopyYield"]
+
+URGENT_HEADER: Final = "X-Edge-Actors-Urgent"
+"""Request header (value ``1``) of a peer stream that is urgent work (a final delta)."""
 
 
 class CopyYield(Protocol):

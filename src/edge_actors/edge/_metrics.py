@@ -187,7 +187,7 @@ class DaemonMetrics:
         )
         self.loop_lag = Gauge(
             "edge_loop_lag_seconds",
-            "Largest lateness of the event loop's timers outside cutover holds in the last ~1.6 s.",
+            "Largest lateness of the event loop's timers outside cutover holds in the last ~4 s.",
             ["edge"],
             registry=reg,
         )

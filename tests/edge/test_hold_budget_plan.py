@@ -44,6 +44,13 @@ def test_the_loop_lag_is_kept_in_reserve_after_every_cut() -> None:
     assert "the loop's lag (10.0 ms)" in budget.describe()
 
 
+def test_the_lag_reserve_is_at_most_a_quarter_of_the_deadline() -> None:
+    clock = ManualClock()
+    budget = HoldBudget(clock, clock.monotonic(), 0.05, StepTimes(), round_trip_s=0.001, lag_s=0.07)
+    assert budget.reserve_s == pytest.approx(0.0125)  # not 70 ms: that refuses every cutover
+    assert budget.final_delta_left() > 0
+
+
 def test_cold_plan_is_the_round_trip_and_three_durable_writes() -> None:
     times = StepTimes()
     times.record("state_write", 0.004)

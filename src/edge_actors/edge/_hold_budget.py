@@ -17,7 +17,10 @@ The cuts are timers on the daemon's loop, which other work (copies, peer streams
 keep busy: a timer runs late by as much as the loop lags. The reserve kept after every cut
 is therefore the flip's time *plus* the loop's recent lag (``lag_s``, the largest timer
 lateness measured during recent holds: :mod:`._loop_lag`), so a cut that fires that late still
-ends the hold inside the deadline.
+ends the hold inside the deadline. That reserve is capped at :data:`_LAG_SHARE` of the
+deadline: a loop that lags more (the process stalled for tens of milliseconds, as on this
+machine under other jobs' load: 65-71 ms reserves refused every cutover of a plan at once
+for seconds) cannot be planned around, and refusing every cutover measures nothing new.
 
 An activation that does not answer by its cut is undone with a call to the target, and
 that hold ends past the deadline (the undo's call may take up to the budget again: its
@@ -54,6 +57,7 @@ the call); ``state_write`` one durable state-file write here (the ``retiring_to`
 _KEEP: Final = 32  # recent samples per step
 _QUANTILE: Final = 0.75  # of the recent samples: what a step is planned to take
 _PROBE_AFTER: Final = 2  # forecast refusals in a row, then one attempt probes
+_LAG_SHARE: Final = 0.25  # the most of a deadline kept in reserve for the loop's lag
 
 
 class StepTimes:
@@ -97,7 +101,7 @@ class HoldBudget:
         round_trip_s: A call to the target measured just before the hold (the plan of
             an activation when ``times`` has none yet).
         lag_s: How late the loop's timers ran recently (kept in the reserve: a cut
-            fires that late).
+            fires that late), at most :data:`_LAG_SHARE` of ``deadline_s``.
     """
 
     def __init__(
@@ -111,7 +115,7 @@ class HoldBudget:
         lag_s: float = 0.0,
     ) -> None:
         self._clock = clock
-        self._lag_s = lag_s
+        self._lag_s = lag_s if deadline_s is None else min(lag_s, _LAG_SHARE * deadline_s)
         self._times = times
         self._round_trip_s = round_trip_s
         self._held_since = held_since

@@ -92,9 +92,10 @@ async def test_cut_holds_end_inside_the_deadline_on_a_busy_loop(pair: Pair) -> N
             while len(rounds) < ROUNDS and not _clean(rounds):
                 rounds.append(await _cut_holds(admin_west, east))
             done.set()
-    # Without the reserve every round has holds past the deadline (40.2-47.0 ms here);
-    # a round may still have one when the machine stalls the process (seen once in a
-    # full suite run under other jobs' load: a 108 ms hold), which no reserve can plan.
+    # Without the reserve (neither the lag nor the cuts' lateness) every round has holds
+    # past the deadline (40.2-47.0 ms here); a round may still have one when the machine
+    # stalls the process (seen once in a full suite run under other jobs' load: a 108 ms
+    # hold), which no reserve can plan.
     assert _clean(rounds), f"holds {rounds} ms against a {DEADLINE_MS} ms deadline"
     assert (await admin_west.workload("orders")).status == "active"
 

@@ -44,6 +44,15 @@ def test_the_loop_lag_is_kept_in_reserve_after_every_cut() -> None:
     assert "the loop's lag (10.0 ms)" in budget.describe()
 
 
+def test_how_late_recent_cuts_ended_their_holds_is_kept_in_reserve_too() -> None:
+    clock = ManualClock()
+    times = StepTimes()
+    times.record("cut_late", 0.003)
+    budget = HoldBudget(clock, clock.monotonic(), 0.05, times, round_trip_s=0.001, lag_s=0.001)
+    assert budget.reserve_s == pytest.approx(0.003)
+    assert budget.final_delta_cut_ms is None
+
+
 def test_the_lag_reserve_is_at_most_a_quarter_of_the_deadline() -> None:
     clock = ManualClock()
     budget = HoldBudget(clock, clock.monotonic(), 0.05, StepTimes(), round_trip_s=0.001, lag_s=0.07)

@@ -310,6 +310,10 @@ class CutoverSaga:
         except BaseException as exc:
             undo_began_ms = budget.held_ms()
             undone, held_ms = await self._undo(name, target, activating, budget, req.epoch, log)
+            if budget.final_delta_cut_ms is not None:
+                # How late the cut ended the hold (timer, cancellation, undo): the next
+                # plans keep that in reserve too.
+                self.times.record("cut_late", (held_ms - budget.final_delta_cut_ms) / 1000)
             log.warning(
                 "cutover_failed",
                 step=step,
@@ -402,12 +406,15 @@ class CutoverSaga:
 
         tasks.start_soon(ship)
         try:
-            with anyio.move_on_after(budget.final_delta_left()):
+            cut_in = budget.final_delta_left()
+            cut_at_ms = budget.held_ms() + cut_in * 1000  # when the cut is planned
+            with anyio.move_on_after(cut_in):
                 await ended.wait()
         finally:
             if not ended.is_set():
                 entry.scope.cancel()  # winds down in ``tasks``; the hold does not wait
         if not result:
+            budget.final_delta_cut_ms = cut_at_ms
             self.times.refused_by_forecast()
             raise EdgeError(
                 "the final delta was cut to keep the hold within the cutover's deadline of "

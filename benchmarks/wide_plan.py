@@ -19,7 +19,11 @@ and ``link_transfers`` 4; 50 restarts a minute allowed, see ``_RESTART``).
    at once, peak RSS of each daemon (psutil, sampled every 50 ms).
 4. **Queued**: the other set west -> east as one plan each, all executed at once (the
    service queues them, ``max_concurrent`` 2). Same figures.
-5. ``wire_bytes_error``: over both, ``|sum of the migrations' bytes_wire - what the
+5. Per side also: the cutovers' steps inside the hold (``steps_ms``: median, 90th
+   percentile and max of each step over the cutovers that completed, from their answers),
+   and how background copies gave way to holds (``yield_pauses``, ``yield_s``:
+   ``edge_transfer_yield_*`` of both daemons over the side).
+6. ``wire_bytes_error``: over both, ``|sum of the migrations' bytes_wire - what the
    daemons' own transfer counters say they put on the wire|`` over the latter
    (``edge_transfer_sent_bytes_total`` of both daemons, scraped before and after).
 
@@ -51,7 +55,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import psutil
@@ -64,6 +68,9 @@ from edge_actors.migration import (
     RestartPolicy,
     ServiceDefaults,
 )
+
+if TYPE_CHECKING:
+    from edge_actors.migration._gateway import CutoverResult, CutoverSpec
 
 __all__ = ["SUMMARY_KEYS", "run_wide", "summary", "table"]
 
@@ -90,6 +97,31 @@ _ZSTD = re.compile(
     r'^edge_transfer_compression_chunks_total\{[^}]*outcome="(\w+)"[^}]*\} ([0-9.e+]+)$',
     re.MULTILINE,
 )
+_PAUSES = re.compile(r"^edge_transfer_yield_pauses_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
+_PAUSED_S = re.compile(r"^edge_transfer_yield_seconds_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
+
+
+class _Gateway(HttpEdgeGateway):
+    """The HTTP gateway, keeping the steps (``steps_ms``) of every completed cutover."""
+
+    steps: list[dict[str, float]]
+
+    async def cutover(self, source: str, target: str, spec: CutoverSpec) -> CutoverResult:
+        result = await super().cutover(source, target, spec)
+        self.steps = [*getattr(self, "steps", []), result.steps_ms]
+        return result
+
+    def take_steps(self) -> dict[str, list[float]]:
+        """Median, 90th percentile and max of each step since the last call, in ms (then
+        forgets them)."""
+        steps, self.steps = getattr(self, "steps", []), []
+        names = sorted({name for answer in steps for name in answer})
+        out: dict[str, list[float]] = {}
+        for name in names:
+            values = sorted(answer[name] for answer in steps if name in answer)
+            at = (len(values) // 2, min(len(values) - 1, (9 * len(values)) // 10), -1)
+            out[name] = [round(values[i], 3) for i in at]
+        return out
 
 
 async def _seed(url: str, names: list[str], records: int, value_bytes: int) -> None:
@@ -219,12 +251,22 @@ class _PeakRss:
             await anyio.sleep(0.05)
 
 
-async def _sent_bytes(urls: list[str]) -> int:
+async def _metric_sum(urls: list[str], pattern: re.Pattern[str]) -> float:
+    """The sum of every sample ``pattern`` finds in the daemons' ``/metrics``."""
     total = 0.0
     for url in urls:
         async with AdminClient(url, TOKEN) as admin:
-            total += sum(float(v) for v in _SENT.findall(await admin.metrics_text()))
-    return int(total)
+            total += sum(float(v) for v in pattern.findall(await admin.metrics_text()))
+    return total
+
+
+async def _sent_bytes(urls: list[str]) -> int:
+    return int(await _metric_sum(urls, _SENT))
+
+
+async def _yields(urls: list[str]) -> tuple[float, float]:
+    """``(pauses, seconds paused)`` of background copies on the daemons so far."""
+    return await _metric_sum(urls, _PAUSES), await _metric_sum(urls, _PAUSED_S)
 
 
 async def _zstd_chunks(url: str) -> dict[str, int] | None:
@@ -340,7 +382,7 @@ async def run_wide(
             if link_transfers is not None:
                 defaults = ServiceDefaults(checkpoint_interval_s=5.0, link_transfers=link_transfers)
             async with (
-                HttpEdgeGateway(topology) as gateway,
+                _Gateway(topology) as gateway,
                 MigrationService(
                     gateway, root / "supervisor", defaults=defaults, restart=_RESTART
                 ) as service,
@@ -356,6 +398,7 @@ async def run_wide(
                     wide_constraints["parallel_transfers"] = parallel_transfers
                 cpu0 = rss.cpu_s()
                 zstd0 = await _zstd_chunks(west_url)
+                yields0 = await _yields([west_url, east_url])
                 wide_s, wide = await _migrate(
                     service,
                     [{"source_edge": "edge-west", "target_edge": "edge-east",
@@ -371,6 +414,10 @@ async def run_wide(
                 out["wide"]["zstd_chunks"] = _zstd_delta(zstd0, zstd1)
                 out["wide"].update(_holds(wide))
                 out["wide"]["peak_transfers"] = wide[0].peak_transfers
+                yields1 = await _yields([west_url, east_url])
+                out["wide"]["yield_pauses"] = yields1[0] - yields0[0]
+                out["wide"]["yield_s"] = yields1[1] - yields0[1]
+                out["wide"]["steps_ms"] = gateway.take_steps()
                 writer.names = singles
                 writer.paused = True
                 out["settle_s"].append(await rss.settle())
@@ -388,6 +435,10 @@ async def run_wide(
                 out["queued"]["cpu_s"] = {k: cpu2[k] - cpu1[k] for k in cpu2}
                 out["queued"]["zstd_chunks"] = _zstd_delta(zstd1, await _zstd_chunks(west_url))
                 out["queued"].update(_holds(queued))
+                yields2 = await _yields([west_url, east_url])
+                out["queued"]["yield_pauses"] = yields2[0] - yields1[0]
+                out["queued"]["yield_s"] = yields2[1] - yields1[1]
+                out["queued"]["steps_ms"] = gateway.take_steps()
                 sent = await _sent_bytes([west_url, east_url]) - sent_before
                 reported = sum(m.bytes_wire for m in wide + queued)
                 out["wire_bytes_sent"] = sent
@@ -440,6 +491,8 @@ def table(out: dict[str, Any]) -> str:
         ("max estimate before a cutover, ms", "max_expected_ms", "{:.1f}"),
         ("undone cutover attempts", "undone_attempts", "{:.0f}"),
         ("run restarts", "restarts", "{:.0f}"),
+        ("copy pauses for holds", "yield_pauses", "{:.0f}"),
+        ("copies paused, s (summed)", "yield_s", "{:.2f}"),
     ]
     lines = [f"{'measure':<36} {'wide plan':>12} {'queued plans':>12}", "-" * 62]
     for label, key, fmt in rows:
@@ -463,6 +516,12 @@ def table(out: dict[str, Any]) -> str:
     for phase in ("pre_sync", "sync", "cutover", "validation", "cleanup"):
         cells = [f"{out[side]['phase_s'][phase]:.2f}" for side in ("wide", "queued")]
         lines.append(f"{phase + ' phase, s (summed)':<36} {cells[0]:>12} {cells[1]:>12}")
+    for step in ("hold", "final_delta", "activate", "flip"):
+        cells = [
+            "/".join(f"{v:.1f}" for v in out[side]["steps_ms"].get(step, [])) or "-"
+            for side in ("wide", "queued")
+        ]
+        lines.append(f"{step + ' step ms, med/p90/max':<36} {cells[0]:>12} {cells[1]:>12}")
     return "\n".join(lines)
 
 

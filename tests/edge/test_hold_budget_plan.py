@@ -32,6 +32,34 @@ def test_cut_points_leave_the_flip_and_the_planned_activation() -> None:
     assert budget.held_ms() == pytest.approx(42.0)
 
 
+def test_the_loop_lag_is_kept_in_reserve_after_every_cut() -> None:
+    clock = ManualClock()
+    times = StepTimes()
+    times.record("flip", 0.002)
+    times.record("activate", 0.007)
+    budget = HoldBudget(clock, clock.monotonic(), 0.05, times, round_trip_s=0.001, lag_s=0.010)
+    assert budget.reserve_s == pytest.approx(0.012)
+    assert budget.final_delta_left() == pytest.approx(0.050 - 0.007 - 0.012)
+    assert budget.activation_left() == pytest.approx(0.050 - 0.012)
+    assert "the loop's lag (10.0 ms)" in budget.describe()
+
+
+def test_how_late_recent_cuts_ended_their_holds_is_kept_in_reserve_too() -> None:
+    clock = ManualClock()
+    times = StepTimes()
+    times.record("cut_late", 0.003)
+    budget = HoldBudget(clock, clock.monotonic(), 0.05, times, round_trip_s=0.001, lag_s=0.001)
+    assert budget.reserve_s == pytest.approx(0.003)
+    assert budget.final_delta_cut_ms is None
+
+
+def test_the_lag_reserve_is_at_most_a_quarter_of_the_deadline() -> None:
+    clock = ManualClock()
+    budget = HoldBudget(clock, clock.monotonic(), 0.05, StepTimes(), round_trip_s=0.001, lag_s=0.07)
+    assert budget.reserve_s == pytest.approx(0.0125)  # not 70 ms: that refuses every cutover
+    assert budget.final_delta_left() > 0
+
+
 def test_cold_plan_is_the_round_trip_and_three_durable_writes() -> None:
     times = StepTimes()
     times.record("state_write", 0.004)

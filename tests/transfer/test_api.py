@@ -12,7 +12,9 @@ from edge_actors.transfer import PeerRefused, TransferAborted, TransferError, Tr
 
 def test_public_names() -> None:
     assert set(transfer.__all__) == {
+        "NEVER_YIELD",
         "PROGRESS_INTERVAL_S",
+        "CopyYield",
         "LinkLimiters",
         "PeerRefused",
         "ReceiverActor",
@@ -23,6 +25,7 @@ def test_public_names() -> None:
         "TransferProgress",
         "TransferSpec",
         "TransferState",
+        "URGENT_HEADER",
         "peer_ws_max_msg_size",
         "run_transfer",
         "serve_peer_stream",

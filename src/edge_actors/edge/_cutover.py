@@ -46,6 +46,16 @@ cut at its deadline is undone with a call to the target that may take up to the 
 again (its timeout): a stalled target therefore holds writes here for at most twice the
 budget (then they are released to this edge, or redirected to the target when the undo
 could not reach it), never for the admin calls' own timeouts.
+
+Holds first (:mod:`._urgent`): from just before the hold to the release, the cutover is
+registered as urgent work on this edge, so every background copy leaving it (other
+workloads' bulk and delta transfers) pauses at its next chunk boundary and the loop is
+left to the hold's own steps; the final delta itself never waits. On the target the
+activation is urgent work the same way. Each registration is bounded (twice the deadline,
+or the hold's lease without one), so copies are never stalled by a hold gone wrong.
+The cuts are timers on a loop that other work may keep busy: the plan keeps the loop's
+recent lateness (:mod:`._loop_lag`) in reserve, so a cut that fires late still ends the
+hold inside its deadline.
 """
 
 from __future__ import annotations
@@ -62,9 +72,11 @@ from edge_actors.transfer import TransferSpec
 from ._client import AdminClient
 from ._errors import EdgeError, EdgeHTTPError
 from ._hold_budget import HoldBudget, StepTimes
+from ._loop_lag import LoopLag
 from ._models import CutoverAnswer
 from ._refusals import CutoverFailed, WorkloadNotActive
 from ._test_hooks import PauseHook
+from ._urgent import UrgentWork
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -109,6 +121,11 @@ class CutoverSaga:
         session: Returns the daemon's pooled HTTP session (admin calls to the target).
         pause: The test hook that pauses a step (:mod:`._test_hooks`; off by default).
         clock: The clock holds are timed by (the daemon's; the deadline is counted on it).
+        urgent: Where holds and activations register as urgent work, so background
+            copies give way (the daemon's; default: a private one no copy waits at).
+        loop_lag: The loop's recent timer lateness during holds, kept in reserve by every
+            hold's plan (the daemon's, probed by its task; default: a fresh one, which
+            reports 0).
     """
 
     def __init__(
@@ -118,12 +135,17 @@ class CutoverSaga:
         session: Callable[[], aiohttp.ClientSession],
         pause: PauseHook | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        *,
+        urgent: UrgentWork | None = None,
+        loop_lag: LoopLag | None = None,
     ) -> None:
         self._router = router
         self._transfers = transfers
         self._session = session
         self._pause = pause or PauseHook()
         self._clock = clock
+        self._urgent = urgent or UrgentWork(router.name, router.metrics, clock)
+        self._loop_lag = loop_lag or LoopLag(self._urgent)
         self.times = StepTimes()
         """Recent step times of this edge's cutovers: what the next hold's plan expects."""
 
@@ -141,7 +163,8 @@ class CutoverSaga:
         """
         await self._pause.reached("activating")
         self._router.check_no_cutover(name)
-        return await self._router.activate(name, req.min_lsn, req.digest, req.epoch)
+        with self._urgent.running(self._clock.monotonic() + _PEER_CALL_TIMEOUT_S):
+            return await self._router.activate(name, req.min_lsn, req.digest, req.epoch)
 
     async def run(self, name: str, req: CutoverRequest) -> CutoverAnswer:
         """Cut ``name`` over to ``req.target_url`` in one call (this edge is the source).
@@ -198,26 +221,33 @@ class CutoverSaga:
                 f"nothing was held, {router.name} still serves it"
             ) from exc
         laps = _Laps()
-        hold_lsn, _ = await router.hold(name, req.lease_s)
-        laps.lap("hold")
-        held_since = gate.held_since
-        budget = HoldBudget(
-            self._clock,
-            self._clock.monotonic() if held_since is None else held_since,
-            None if req.deadline_ms is None else req.deadline_ms / 1000,
-            self.times,
-            round_trip_s,
-        )
+        deadline_s = None if req.deadline_ms is None else req.deadline_ms / 1000
+        lease_s = router.hold_timeout_s if req.lease_s is None else req.lease_s
+        urgent_s = lease_s if deadline_s is None else min(lease_s, 2 * deadline_s)
         outcome: CutoverAnswer | BaseException
-        # The final delta's transfer runs in this group: a cut one winds down here after
-        # the undo released the hold, not inside it.
-        async with anyio.create_task_group() as winding_down:
-            try:
-                outcome = await self._hold(
-                    name, req, target, hold_lsn, budget, laps, winding_down, log
-                )
-            except BaseException as exc:  # re-raised below, outside the task group
-                outcome = exc
+        with self._urgent.running(self._clock.monotonic() + urgent_s) as urgent_done:
+            hold_lsn, _ = await router.hold(name, req.lease_s)
+            laps.lap("hold")
+            held_since = gate.held_since
+            budget = HoldBudget(
+                self._clock,
+                self._clock.monotonic() if held_since is None else held_since,
+                deadline_s,
+                self.times,
+                round_trip_s,
+                lag_s=self._loop_lag.recent_s(),
+            )
+            # The final delta's transfer runs in this group: a cut one winds down here
+            # after the undo released the hold, not inside it (nor as urgent work).
+            async with anyio.create_task_group() as winding_down:
+                try:
+                    outcome = await self._hold(
+                        name, req, target, hold_lsn, budget, laps, winding_down, log
+                    )
+                except BaseException as exc:  # re-raised below, outside the task group
+                    outcome = exc
+                finally:
+                    urgent_done()
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
@@ -280,6 +310,10 @@ class CutoverSaga:
         except BaseException as exc:
             undo_began_ms = budget.held_ms()
             undone, held_ms = await self._undo(name, target, activating, budget, req.epoch, log)
+            if budget.final_delta_cut_ms is not None:
+                # How late the cut ended the hold (timer, cancellation, undo): the next
+                # plans keep that in reserve too.
+                self.times.record("cut_late", (held_ms - budget.final_delta_cut_ms) / 1000)
             log.warning(
                 "cutover_failed",
                 step=step,
@@ -366,18 +400,21 @@ class CutoverSaga:
 
         async def ship() -> None:
             try:
-                result.append(await self._transfers.run(entry, store))
+                result.append(await self._transfers.run(entry, store, urgent=True))
             finally:
                 ended.set()
 
         tasks.start_soon(ship)
         try:
-            with anyio.move_on_after(budget.final_delta_left()):
+            cut_in = budget.final_delta_left()
+            cut_at_ms = budget.held_ms() + cut_in * 1000  # when the cut is planned
+            with anyio.move_on_after(cut_in):
                 await ended.wait()
         finally:
             if not ended.is_set():
                 entry.scope.cancel()  # winds down in ``tasks``; the hold does not wait
         if not result:
+            budget.final_delta_cut_ms = cut_at_ms
             self.times.refused_by_forecast()
             raise EdgeError(
                 "the final delta was cut to keep the hold within the cutover's deadline of "

@@ -57,6 +57,7 @@ from ._errors import EdgeError
 from ._fence import EpochFence
 from ._http import error_middleware
 from ._leader_fence import LeaderFence, leader_fence_middleware
+from ._loop_lag import LoopLag
 from ._metrics import DaemonMetrics
 from ._peer_api import add_peer_routes
 from ._private import prepare_data_dir, write_private
@@ -65,6 +66,7 @@ from ._router import WorkloadRouter
 from ._routing import RoutingTable
 from ._test_hooks import PauseHook
 from ._transfer_api import Transfers, add_transfer_routes
+from ._urgent import UrgentWork
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -109,6 +111,10 @@ class EdgeDaemon(AsyncClosing):
             (:class:`~._router.WorkloadRouter`).
         transfers: The outgoing transfers (:class:`~._transfer_api.Transfers`).
         cutovers: The one-call cutover (:class:`~._cutover.CutoverSaga`).
+        urgent: The urgent work on this edge that background copies give way to
+            (:class:`~._urgent.UrgentWork`: cutovers' holds and activations).
+        loop_lag: The recent lateness of this loop's timers (:class:`~._loop_lag.LoopLag`,
+            probed by a background task; a cutover's hold keeps it in reserve).
         clock: The clock every time-based decision of this edge reads.
         connections: The open client connections, their cap and header-read timer
             (:class:`~._connections.ConnectionGuard`; network timers, on the loop's clock).
@@ -133,9 +139,18 @@ class EdgeDaemon(AsyncClosing):
         self._forward_session: aiohttp.ClientSession | None = None
         self._system: ActorSystem | None = None
         self.router = WorkloadRouter(config, self.metrics, self.log, clock, self.forward_session)
+        self.urgent = UrgentWork(config.name, self.metrics, clock)
+        self.loop_lag = LoopLag(self.urgent)
+        self.metrics.loop_lag.labels(config.name).set_function(self.loop_lag.ambient_s)
         self.transfers = Transfers(self)
         self.cutovers = CutoverSaga(
-            self.router, self.transfers, self.forward_session, PauseHook.from_env(), clock
+            self.router,
+            self.transfers,
+            self.forward_session,
+            PauseHook.from_env(),
+            clock,
+            urgent=self.urgent,
+            loop_lag=self.loop_lag,
         )
         self._url: str | None = None
         self._started_at = clock.monotonic()
@@ -291,6 +306,7 @@ class EdgeDaemon(AsyncClosing):
             stack.push_async_callback(self._close_registry, registry)
             tasks = await self._start_background(stack)
             self.router.attach(registry, routing, EpochFence(data_dir / _EPOCH_FILE), tasks)
+            tasks.start_soon(self.loop_lag.run)
             self.leader_fence = LeaderFence(data_dir / _LEADER_EPOCH_FILE)
             stack.push_async_callback(self._close_forward_session)
             runner = web.AppRunner(

@@ -13,6 +13,18 @@ its recent cutovers (:class:`StepTimes`):
 * the final delta is cut when it can no longer end in time for that activation;
 * a started activation runs until ``end - flip``: if it answers by then, the flip fits.
 
+The cuts are timers on the daemon's loop, which other work (copies, peer streams) may
+keep busy: a timer runs late by as much as the loop lags. The reserve kept after every
+cut is therefore the flip's time *plus* the loop's recent lag (``lag_s``: the lateness
+measured during recent holds, :mod:`._loop_lag`), and at least how late recent cut final
+deltas ended their holds (``cut_late``: the timer fires late, the cancellation takes
+another turn of the loop, the undo runs; in a full suite run the probe's lag alone
+reserved 0.4-1.2 ms where cuts ended 1.5 ms late), so a late cut still ends the hold
+inside the deadline. That reserve is capped at :data:`_LAG_SHARE` of the deadline: a loop
+that lags more (the process stalled for tens of milliseconds, as on this machine under
+other jobs' load: 65-71 ms reserves refused every cutover of a plan at once for seconds)
+cannot be planned around, and refusing every cutover measures nothing new.
+
 An activation that does not answer by its cut is undone with a call to the target, and
 that hold ends past the deadline (the undo's call may take up to the budget again: its
 timeout). Cutting the activation earlier to leave room for that call was tried and
@@ -40,14 +52,16 @@ if TYPE_CHECKING:
 
 __all__ = ["HoldBudget", "Step", "StepTimes"]
 
-Step = Literal["final_delta", "activate", "state_write", "flip"]
+Step = Literal["final_delta", "activate", "state_write", "flip", "cut_late"]
 """Timed steps: ``activate`` is the source's whole activation step (its mark write and
 the call); ``state_write`` one durable state-file write here (the ``retiring_to`` mark);
-``flip`` the route change and the release."""
+``flip`` the route change and the release; ``cut_late`` how long after its planned cut a
+cut final delta's hold ended (the timer's lateness, the cancellation and the undo)."""
 
 _KEEP: Final = 32  # recent samples per step
 _QUANTILE: Final = 0.75  # of the recent samples: what a step is planned to take
 _PROBE_AFTER: Final = 2  # forecast refusals in a row, then one attempt probes
+_LAG_SHARE: Final = 0.25  # the most of a deadline kept in reserve for the loop's lag
 
 
 class StepTimes:
@@ -90,6 +104,9 @@ class HoldBudget:
         times: This edge's recent step times.
         round_trip_s: A call to the target measured just before the hold (the plan of
             an activation when ``times`` has none yet).
+        lag_s: How late the loop's timers ran recently (kept in the reserve: a cut
+            fires that late); at least ``times``' recent ``cut_late``; at most
+            :data:`_LAG_SHARE` of ``deadline_s``.
     """
 
     def __init__(
@@ -99,8 +116,14 @@ class HoldBudget:
         deadline_s: float | None,
         times: StepTimes,
         round_trip_s: float,
+        *,
+        lag_s: float = 0.0,
     ) -> None:
         self._clock = clock
+        lag_s = max(lag_s, times.high("cut_late", 0.0))
+        self._lag_s = lag_s if deadline_s is None else min(lag_s, _LAG_SHARE * deadline_s)
+        self.final_delta_cut_ms: float | None = None
+        """When the final delta was cut, planned, in ms from the hold (``None``: not cut)."""
         self._times = times
         self._round_trip_s = round_trip_s
         self._held_since = held_since
@@ -110,8 +133,9 @@ class HoldBudget:
 
     @property
     def reserve_s(self) -> float:
-        """Kept after the activation's cut for the flip (its recent upper quartile)."""
-        return self._times.high("flip", 0.0)
+        """Kept after the activation's cut: the flip (its recent upper quartile) and the
+        loop's recent lag (how late the cut itself may fire)."""
+        return self._times.high("flip", 0.0) + self._lag_s
 
     @property
     def probing(self) -> bool:
@@ -162,5 +186,5 @@ class HoldBudget:
         return (
             f"{max(0.0, self.left()) * 1000:.1f} ms left; an activation here is planned at "
             f"{self.activation_s * 1000:.1f} ms and {self.reserve_s * 1000:.1f} ms stay for "
-            f"the flip{probing}"
+            f"the flip and the loop's lag ({self._lag_s * 1000:.1f} ms){probing}"
         )

@@ -200,6 +200,25 @@ class DaemonMetrics:
         self.transfers_active = Gauge(
             "edge_transfers_active", "Outgoing transfers running now.", ["edge"], registry=reg
         )
+        self.yield_pauses = Counter(
+            "edge_transfer_yield_pauses",
+            "Times a background outgoing copy paused at a chunk boundary for urgent work "
+            "(a cutover's hold on this edge).",
+            ["edge"],
+            registry=reg,
+        )
+        self.yield_seconds = Counter(
+            "edge_transfer_yield_seconds",
+            "Seconds background outgoing copies spent paused for urgent work (summed over copies).",
+            ["edge"],
+            registry=reg,
+        )
+        self.loop_lag = Gauge(
+            "edge_loop_lag_seconds",
+            "Largest lateness of the event loop's timers outside cutover holds in the last ~4 s.",
+            ["edge"],
+            registry=reg,
+        )
         self.held_writes = Counter(
             "edge_held_writes",
             "Writes that waited on a hold before running.",

@@ -11,16 +11,28 @@ workload's :class:`~._routing.Route`; a grant only for its own workload and migr
 The admin credential may stream into any workload with a store (operator recovery).
 Every refusal is an ``ErrorFrame`` with a stable code (the stream's 403) and changes
 nothing. Each stream's receiver actor runs in the daemon's long-lived actor system.
+
+Holds first (:mod:`._urgent`): a stream whose request carries
+:data:`~edge_actors.transfer.URGENT_HEADER` (a cutover's final delta) is urgent work here
+for as long as it runs (at most :data:`_URGENT_STREAM_S` as far as other streams are
+concerned), and never waits; every other stream's applies wait at the daemon's
+:class:`~._urgent.UrgentWork` before each chunk.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
 from edge_actors.store import WorkloadNotFound, validate_workload_name
-from edge_actors.transfer import peer_ws_max_msg_size, serve_peer_stream
+from edge_actors.transfer import (
+    NEVER_YIELD,
+    URGENT_HEADER,
+    peer_ws_max_msg_size,
+    serve_peer_stream,
+)
 
 from ._auth import credential_of
 from ._errors import EdgeError
@@ -30,12 +42,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from edge_actors.actors import ActorSystem
+    from edge_actors.clock import Clock
     from edge_actors.store import StoreRegistry, WorkloadStore
     from edge_actors.wire import Change, WireLimits
 
     from ._credentials import Credential
     from ._metrics import DaemonMetrics
     from ._routing import Route
+    from ._urgent import UrgentWork
 
 __all__ = [
     "GrantMismatch",
@@ -64,6 +78,9 @@ class MigrationMismatch(EdgeError):
     """A peer stream names a migration the workload's copy here is not bound to."""
 
     code = "migration_mismatch"
+
+
+_URGENT_STREAM_S = 5.0  # an urgent stream pauses other streams' applies at most this long
 
 
 def check_peer_target(
@@ -156,6 +173,12 @@ class PeerHost(Protocol):
     @property
     def log(self) -> Any: ...
 
+    @property
+    def urgent(self) -> UrgentWork: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
 
 class PeerStores(Protocol):
     """Where a peer stream's workload is looked up (routes and stores)."""
@@ -222,15 +245,21 @@ def add_peer_routes(
 
         await ws.prepare(request)
         streams.add(ws)
+        urgent = request.headers.get(URGENT_HEADER) == "1"
         try:
-            await serve_peer_stream(
-                ws,
-                resolve_store=resolve,
-                limits=daemon.limits,
-                on_applied=on_applied,
-                system=daemon.actor_system,
-                hello_timeout_s=hello_timeout_s,
-            )
+            with contextlib.ExitStack() as stack:
+                if urgent:
+                    until = daemon.clock.monotonic() + _URGENT_STREAM_S
+                    stack.enter_context(daemon.urgent.running(until))
+                await serve_peer_stream(
+                    ws,
+                    resolve_store=resolve,
+                    limits=daemon.limits,
+                    on_applied=on_applied,
+                    system=daemon.actor_system,
+                    hello_timeout_s=hello_timeout_s,
+                    yielder=NEVER_YIELD if urgent else daemon.urgent,
+                )
         finally:
             streams.discard(ws)
             if not ws.closed:

@@ -20,7 +20,7 @@ import anyio
 import msgspec
 from aiohttp import web
 
-from edge_actors.transfer import TransferProgress, TransferSpec, run_transfer
+from edge_actors.transfer import NEVER_YIELD, TransferProgress, TransferSpec, run_transfer
 
 from ._http import HttpError, decode_json, json_response
 from ._models import TransferList
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from edge_actors.actors import ActorSystem
     from edge_actors.store import StoreRegistry, WorkloadStore
-    from edge_actors.transfer import LinkLimiters
+    from edge_actors.transfer import CopyYield, LinkLimiters
 
     from ._metrics import DaemonMetrics
 
@@ -57,6 +57,9 @@ class TransferHost(Protocol):
 
     @property
     def actor_system(self) -> ActorSystem: ...
+
+    @property
+    def urgent(self) -> CopyYield: ...
 
     def forward_session(self) -> aiohttp.ClientSession: ...
 
@@ -92,7 +95,9 @@ class Transfers:
 
     Every transfer (an admin ``POST /admin/transfers`` or a cutover's final delta) runs
     through :meth:`run`, with the daemon's pooled HTTP session and its long-lived actor
-    system, so a transfer pays no session, actor-system or connector start-up.
+    system, so a transfer pays no session, actor-system or connector start-up. A
+    background copy gives way to urgent work on this edge (``host.urgent``: a cutover's
+    hold) at each chunk boundary; an urgent one (the final delta) never waits.
     """
 
     def __init__(self, host: TransferHost) -> None:
@@ -115,8 +120,14 @@ class Transfers:
         entry: _Running,
         store: WorkloadStore,
         on_progress: Callable[[TransferProgress], None] | None = None,
+        *,
+        urgent: bool = False,
     ) -> TransferProgress:
         """Run the registered transfer ``entry`` to its end; return its final progress.
+
+        ``urgent`` (a cutover's final delta) never gives way to urgent work, and tells the
+        target so that its other streams' applies give way to it; any other transfer
+        pauses at its chunk boundaries while a cutover's hold is active here.
 
         Never raises for a transfer failure: the final progress is ``failed`` (with
         ``error``) or ``cancelled`` (its scope was cancelled: ``DELETE``, shutdown, a
@@ -147,6 +158,8 @@ class Transfers:
                         on_progress=progress,
                         session=host.forward_session(),
                         system=host.actor_system,
+                        yielder=NEVER_YIELD if urgent else host.urgent,
+                        urgent=urgent,
                     )
                 except Exception as exc:
                     latest = entry.latest

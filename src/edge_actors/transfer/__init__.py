@@ -20,9 +20,15 @@ from ._receiver import serve_peer_stream as serve_peer_stream
 from ._run import PROGRESS_INTERVAL_S as PROGRESS_INTERVAL_S
 from ._run import run_transfer as run_transfer
 from ._sender import SenderActor as SenderActor
+from ._yield import NEVER_YIELD as NEVER_YIELD
+from ._yield import URGENT_HEADER as URGENT_HEADER
+from ._yield import CopyYield as CopyYield
 
 __all__ = [
+    "NEVER_YIELD",
     "PROGRESS_INTERVAL_S",
+    "URGENT_HEADER",
+    "CopyYield",
     "LinkLimiters",
     "PeerRefused",
     "ReceiverActor",

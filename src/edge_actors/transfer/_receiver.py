@@ -8,6 +8,10 @@ here. Two stages overlap so the network never waits for SQLite:
 * the **ReceiverActor** applies the decoded changes to the target store in order and
   sends ``Ack(seq, applied_lsn)``.
 
+Before each chunk the ReceiverActor gives way to urgent work on this edge (``yielder``, a
+:class:`~._yield.CopyYield`: a cutover's final delta or activation here), unless the
+stream is that urgent work itself (the caller passes :data:`~._yield.NEVER_YIELD`).
+
 Any bad frame ends the stream with an ``ErrorFrame(code, message)`` before it reaches the
 store, so a refused chunk leaves the target unchanged. A peer that does not send its
 ``Hello`` within ``hello_timeout_s`` is refused with code ``hello_timeout``.
@@ -46,11 +50,15 @@ from edge_actors.wire import (
     error_frame,
 )
 
+from ._yield import NEVER_YIELD
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
     from edge_actors.actors import ActorRef
     from edge_actors.wire import Change, Frame
+
+    from ._yield import CopyYield
 
 __all__ = ["PeerTarget", "ReceiverActor", "peer_ws_max_msg_size", "serve_peer_stream"]
 
@@ -137,7 +145,8 @@ class ReceiverActor(Actor[_ReceiverMsg]):
     """Applies one stream's decoded chunks to the target store, in order, and acks them.
 
     A failed apply sends ``ErrorFrame("apply_failed", ...)``, closes the stream and drops
-    every later chunk (nothing is applied out of order).
+    every later chunk (nothing is applied out of order). Before each chunk it waits at
+    ``yielder`` (urgent work on this edge goes first).
     """
 
     def __init__(
@@ -147,7 +156,9 @@ class ReceiverActor(Actor[_ReceiverMsg]):
         on_applied: Callable[[str, int, int], None] | None,
         workload: str,
         state: _StreamState,
+        yielder: CopyYield = NEVER_YIELD,
     ) -> None:
+        self._yielder = yielder
         self._ws = ws
         self._store = store
         self._on_applied = on_applied
@@ -160,6 +171,7 @@ class ReceiverActor(Actor[_ReceiverMsg]):
             return
         try:
             if isinstance(message, _Apply):
+                await self._yielder.wait_turn()
                 applied = await self._store.apply_changes(message.changes)
                 if self._on_applied is not None:
                     self._on_applied(self._workload, len(message.changes), message.raw_len)
@@ -206,6 +218,7 @@ async def serve_peer_stream(
     on_applied: Callable[[str, int, int], None] | None = None,
     system: ActorSystem | None = None,
     hello_timeout_s: float | None = None,
+    yielder: CopyYield = NEVER_YIELD,
 ) -> None:
     """Serve one peer stream on a prepared WebSocket until the sender closes it.
 
@@ -221,6 +234,8 @@ async def serve_peer_stream(
         system: the actor system for the :class:`ReceiverActor`; default: a private one.
         hello_timeout_s: how long the peer has to send its ``Hello`` (``None``: no bound);
             past it the stream is refused with ``ErrorFrame("hello_timeout", ...)``.
+        yielder: where each chunk's apply waits while urgent work runs on this edge
+            (default: never; an urgent stream itself must not wait).
 
     Errors: every refusal is reported to the peer as an ``ErrorFrame`` and ends the
     stream; nothing is raised for the peer's mistakes.
@@ -231,7 +246,7 @@ async def serve_peer_stream(
     async with AsyncExitStack() as stack:
         if system is None:
             system = await stack.enter_async_context(ActorSystem(name="peer-stream"))
-        stream = _PeerStream(ws, system, resolve_store, limits, on_applied)
+        stream = _PeerStream(ws, system, resolve_store, limits, on_applied, yielder)
         try:
             await stream.serve(hello_timeout_s)
         finally:
@@ -249,8 +264,10 @@ class _PeerStream:
         resolve_store: Callable[[str, str], Awaitable[PeerTarget]],
         limits: WireLimits,
         on_applied: Callable[[str, int, int], None] | None,
+        yielder: CopyYield,
     ) -> None:
         self.ws = ws
+        self.yielder = yielder
         self.system = system
         self.resolve_store = resolve_store
         self.limits = limits
@@ -339,7 +356,13 @@ class _PeerStream:
             migration_id=hello.migration_id, workload=hello.workload, transfer_id=hello.transfer_id
         )
         factory = partial(
-            ReceiverActor, self.ws, store, self.on_applied, hello.workload, self.state
+            ReceiverActor,
+            self.ws,
+            store,
+            self.on_applied,
+            hello.workload,
+            self.state,
+            self.yielder,
         )
         self.ref = await self.system.spawn(factory, mailbox_size=_MAILBOX)
         await self.ws.send_bytes(

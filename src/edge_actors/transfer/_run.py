@@ -23,6 +23,7 @@ from ._errors import TransferError
 from ._limiter import TokenBucket
 from ._sender import RunTransfer, SenderActor
 from ._tracker import TransferTracker
+from ._yield import NEVER_YIELD
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from edge_actors.wire import WireLimits
 
     from ._models import TransferProgress, TransferSpec, TransferState
+    from ._yield import CopyYield
 
 __all__ = ["PROGRESS_INTERVAL_S", "run_transfer"]
 
@@ -47,6 +49,8 @@ async def run_transfer(
     session: aiohttp.ClientSession | None = None,
     system: ActorSystem | None = None,
     limits: WireLimits = DEFAULT_LIMITS,
+    yielder: CopyYield = NEVER_YIELD,
+    urgent: bool = False,
 ) -> TransferProgress:
     """Ship ``spec``'s LSN range of ``store`` to the target edge and return the final progress.
 
@@ -64,6 +68,10 @@ async def run_transfer(
         session: the HTTP client session to use; default: a private one.
         system: the actor system to run the sender in; default: a private one.
         limits: wire limits; must not exceed the receiver's.
+        yielder: where the copy gives way to urgent work on this edge at each chunk
+            boundary (a background copy during a cutover's hold); default: never.
+        urgent: the transfer is urgent work (a cutover's final delta): the target's
+            applies of other streams give way to it.
 
     Returns:
         The final progress, state ``done``; ``acked_lsn`` equals ``to_lsn``.
@@ -93,7 +101,7 @@ async def run_transfer(
             session = await stack.enter_async_context(aiohttp.ClientSession())
         if system is None:
             system = await stack.enter_async_context(ActorSystem())
-        message = RunTransfer(tracker, store, bucket, session, limits)
+        message = RunTransfer(tracker, store, bucket, session, limits, yielder, urgent)
         ref = await system.spawn(
             SenderActor, name=f"transfer-sender-{spec.transfer_id}-{uuid.uuid4().hex[:8]}"
         )

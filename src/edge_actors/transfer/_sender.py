@@ -25,6 +25,7 @@ from edge_actors.errors import EdgeActorsError
 
 from ._errors import PeerRefused, TransferAborted, TransferError
 from ._stream import Dropped, SenderStream
+from ._yield import NEVER_YIELD, URGENT_HEADER
 
 if TYPE_CHECKING:
     from edge_actors.store import WorkloadStore
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from ._limiter import TokenBucket
     from ._models import TransferProgress
     from ._tracker import TransferTracker
+    from ._yield import CopyYield
 
 __all__ = ["RunTransfer", "SenderActor"]
 
@@ -51,6 +53,9 @@ class RunTransfer:
         limiter: the link's token bucket.
         session: the HTTP client session to connect with.
         limits: wire limits; must not exceed the receiver's.
+        yielder: where the stream gives way to urgent work on this edge.
+        urgent: the transfer is urgent work (a cutover's final delta): the target is told
+            (:data:`~._yield.URGENT_HEADER`), so its other streams' applies give way.
     """
 
     tracker: TransferTracker
@@ -58,6 +63,8 @@ class RunTransfer:
     limiter: TokenBucket
     session: aiohttp.ClientSession
     limits: WireLimits
+    yielder: CopyYield = NEVER_YIELD
+    urgent: bool = False
 
 
 class SenderActor(Actor[RunTransfer]):
@@ -134,17 +141,22 @@ class SenderActor(Actor[RunTransfer]):
 
     async def _attempt(self, run: RunTransfer) -> None:
         spec = run.tracker.spec
+        headers = {"Authorization": f"Bearer {spec.target_token}"}
+        if run.urgent:
+            headers[URGENT_HEADER] = "1"
         try:
             ws_cm = run.session.ws_connect(
                 spec.stream_url,
-                headers={"Authorization": f"Bearer {spec.target_token}"},
+                headers=headers,
                 heartbeat=_HEARTBEAT_S,
                 max_msg_size=run.limits.max_frame_bytes,
                 autoping=True,
             )
             async with ws_cm as ws:
                 try:
-                    stream = SenderStream(ws, run.tracker, run.store, run.limiter, run.limits)
+                    stream = SenderStream(
+                        ws, run.tracker, run.store, run.limiter, run.limits, yielder=run.yielder
+                    )
                     applied = await stream.hello()
                     await stream.count_applied(applied)
                     await stream.pump(run.tracker.resume_from(applied))

@@ -9,9 +9,10 @@ Transfer layer. After ``Hello`` / ``HelloAck`` a :class:`SenderStream` runs thre
   decode instead of a full one's, and the pipeline fills while it applies; before each
   page it yields to the store's foreground writes (waits, at most :data:`_YIELD_MAX_S`,
   until the writes in flight have committed), so a copy does not slow the workload's
-  own writes down more than it must;
-* the **sender** loop takes a window slot (at most ``window`` unacked chunks), waits on
-  the link's :class:`TokenBucket` for the frame's size and sends it;
+  own writes down more than it must; before each page it also gives way to urgent work
+  on this edge (:class:`~._yield.CopyYield`: a cutover's hold), and so does
+* the **sender** loop before each chunk; it takes a window slot (at most ``window`` unacked
+  chunks), waits on the link's :class:`TokenBucket` for the frame's size and sends it;
 * an **ack reader** frees window slots as ``Ack`` frames arrive, in order, and moves the
   tracker's acked LSN.
 
@@ -43,6 +44,7 @@ from edge_actors.wire import (
 )
 
 from ._errors import PeerRefused, TransferError
+from ._yield import NEVER_YIELD
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
 
     from ._limiter import TokenBucket
     from ._tracker import TransferTracker
+    from ._yield import CopyYield
 
 __all__ = ["Dropped", "SenderStream", "first_error"]
 
@@ -121,6 +124,7 @@ class SenderStream:
         limiter: the link's token bucket; its ``compression`` memory is shared with the
             codecs of the link's other streams.
         limits: wire limits for encoding and decoding frames.
+        yielder: where the stream gives way to urgent work at chunk boundaries.
     """
 
     def __init__(
@@ -130,8 +134,11 @@ class SenderStream:
         store: WorkloadStore,
         limiter: TokenBucket,
         limits: WireLimits,
+        *,
+        yielder: CopyYield = NEVER_YIELD,
     ) -> None:
         self.ws = ws
+        self.yielder = yielder
         self.tracker = tracker
         self.spec = tracker.spec
         self.store = store
@@ -210,6 +217,7 @@ class SenderStream:
         ramp = self._ramp(after)
         async with out:
             while after < upto:
+                await self.yielder.wait_turn()
                 with anyio.move_on_after(_YIELD_MAX_S):
                     await store.writes_settled()
                 limit = self._page_limit(ramp, seq)
@@ -249,6 +257,7 @@ class SenderStream:
         last_seq = 0
         async with chunks:
             async for enc in chunks:
+                await self.yielder.wait_turn()
                 await self.window.acquire()
                 await limiter.acquire(len(enc.frame))
                 self.inflight.append(

@@ -89,7 +89,29 @@ def test_after_forecast_refusals_a_cutover_probes_the_activation() -> None:
         times.refused_by_forecast()
     probe = _budget(times, clock)
     assert probe.probing
-    assert probe.final_delta_left() == pytest.approx(0.050 - 0.001)
+    # planned at a quarter of the budget, not at the slow spell's 60 ms: the probe runs
+    assert probe.activation_s == pytest.approx(0.0125)
+    assert probe.final_delta_left() == pytest.approx(0.050 - 0.0125 - 0.001)
     assert probe.activation_fits()
     times.record("activate", 0.010)  # the probe's activation measured: the count resets
     assert not _budget(times, clock).probing
+
+
+def test_a_probe_plans_the_fastest_recent_activation_not_none() -> None:
+    # Refused twice on the upper quartile (30 ms of a 50 ms budget, the final delta long):
+    # the probe plans the fastest recent activation, so its final delta is cut in time
+    # for one; planned at 0 ms it ran to the deadline and the activation it then started
+    # was cut at once and undone past the budget.
+    clock = ManualClock()
+    times = StepTimes()
+    times.record("flip", 0.001)
+    for ms in (6, 30, 30, 30):
+        times.record("activate", ms / 1000)
+    times.refused_by_forecast()
+    times.refused_by_forecast()
+    probe = _budget(times, clock)
+    assert probe.probing
+    assert probe.activation_s == pytest.approx(0.006)
+    clock.advance(0.045)  # the final delta still runs: 5 ms left
+    assert probe.final_delta_left() < 0  # cut now, undone within the budget
+    assert not probe.activation_fits()

@@ -36,9 +36,12 @@ into undone holds over the budget (100 x 10 MB wide plan: 21 of 24 activation cu
 
 The forecast must not lock itself in: step times from a slow spell could forecast that no
 activation fits, and a cutover undone on that forecast measures nothing new. After
-:data:`_PROBE_AFTER` such refusals in a row, the next hold *probes*: it ignores the
-activation forecast (the final delta runs until ``end - flip``, the activation is tried)
-and keeps only the activation's cut.
+:data:`_PROBE_AFTER` such refusals in a row, the next hold *probes*: it plans the
+activation optimistically, at the fastest recent one (at most :data:`_PROBE_SHARE` of the
+deadline, so a slow spell's times cannot refuse the probe too), and keeps the
+activation's cut. A probe that planned nothing at all (it used to: the final delta ran
+until ``end - flip``) started its activation with no time left, and that activation, cut
+at once, was undone with a call to the target past the deadline.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ cut final delta's hold ended (the timer's lateness, the cancellation and the und
 _KEEP: Final = 32  # recent samples per step
 _QUANTILE: Final = 0.75  # of the recent samples: what a step is planned to take
 _PROBE_AFTER: Final = 2  # forecast refusals in a row, then one attempt probes
+_PROBE_SHARE: Final = 0.25  # the most of a deadline a probe plans for its activation
 _LAG_SHARE: Final = 0.25  # the most of a deadline kept in reserve for the loop's lag
 
 
@@ -84,6 +88,11 @@ class StepTimes:
     def refused_by_forecast(self) -> None:
         """Count a cutover undone because its activation was forecast not to fit."""
         self.refusals += 1
+
+    def fastest(self, step: Step, default: float) -> float:
+        """The shortest recent duration of ``step`` (``default`` when none)."""
+        samples = self._samples.get(step)
+        return min(samples) if samples else default
 
     def high(self, step: Step, default: float) -> float:
         """The upper quartile of the recent durations of ``step`` (``default`` when none)."""
@@ -147,10 +156,12 @@ class HoldBudget:
         """What an activation step is planned to take here: the upper quartile of recent
         ones; before any, the round trip measured before the hold plus the mark write
         here and two durable writes on the target, each as this edge measured its own.
-        ``0`` while :attr:`probing`."""
-        if self.probing:
-            return 0.0
+        While :attr:`probing`: the fastest recent one, at most :data:`_PROBE_SHARE` of
+        the deadline."""
         cold = self._round_trip_s + 3 * self._times.high("state_write", 0.0)
+        if self.probing:
+            fastest = self._times.fastest("activate", cold)
+            return min(fastest, _PROBE_SHARE * (self._end - self._held_since))
         return self._times.high("activate", cold)
 
     @property

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from live_migration import TOKEN, _start_daemon  # the sibling benchmark's daemon launcher
+from live_migration import TOKEN, _start_daemon, _stop_daemon  # sibling benchmark
 
 from edge_actors.edge import AdminClient, EdgeClient, EdgeHTTPError
 from edge_actors.edge._models import CutoverRequest
@@ -98,12 +98,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await _drive(args, out, aw, ae, west_url, east_url, (west.pid, east.pid))
         finally:
             for proc in (west, east):
-                proc.terminate()
-                with anyio.move_on_after(30):
-                    await proc.wait()
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+                await _stop_daemon(proc)
     return out
 
 

@@ -87,6 +87,17 @@ async def _start_daemon(name: str, root: Path, cpus: str | None = None) -> tuple
     return proc, url
 
 
+async def _stop_daemon(proc: Process, timeout_s: float = 30.0) -> None:
+    """Stop a daemon started by :func:`_start_daemon`: SIGTERM, then SIGKILL if it has not
+    exited within ``timeout_s``."""
+    proc.terminate()
+    with anyio.move_on_after(timeout_s):
+        await proc.wait()
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()
+
+
 async def _seed(url: str, workload: str, records: int, value_bytes: int) -> None:
     async with AdminClient(url, TOKEN) as admin:
         await admin.create_workload(workload)
@@ -261,9 +272,7 @@ async def one_run(args: argparse.Namespace, run: int) -> dict[str, Any]:
                 assert kstatus.state == "completed", kstatus
         finally:
             for proc in (src_proc, dst_proc):
-                proc.terminate()
-                with anyio.move_on_after(10):
-                    await proc.wait()
+                await _stop_daemon(proc, 10.0)
     result = {
         "run": run,
         "max_stall_ms": max(window, default=0.0) * 1000,

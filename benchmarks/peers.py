@@ -88,7 +88,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ReadOnlyError, RedisError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from live_migration import TOKEN, Load, _free_port, _lost, _p99, _start_daemon
+from live_migration import TOKEN, Load, _free_port, _lost, _p99, _start_daemon, _stop_daemon
 
 from edge_actors.edge import AdminClient, EdgeClient, EdgeEndpoint, Topology
 from edge_actors.edge._gateway import HttpEdgeGateway
@@ -410,12 +410,6 @@ def _cpu_s(proc: Process | subprocess.Popen[bytes]) -> float:
     return float(times.user + times.system + times.children_user + times.children_system)
 
 
-async def _stop(proc: Process) -> None:
-    proc.terminate()
-    with anyio.move_on_after(30):
-        await proc.wait()
-
-
 async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[str, Any]:
     """Seed, live migration under the writer: one edge_actors measurement."""
     src_cpus, dst_cpus = _cpus(args.placement)
@@ -491,8 +485,8 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
         during = [lat for at, lat in load.samples if t0_wall <= at + offset < cut_start]
         lost = await _lost(dst, "copy-wl", load.acked)
     finally:
-        await _stop(src_proc)
-        await _stop(dst_proc)
+        await _stop_daemon(src_proc)
+        await _stop_daemon(dst_proc)
     return {
         "copy_s": cut_end - t0_wall,
         "total_s": total_s,

@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import psutil
-from live_migration import TOKEN, _start_daemon  # the sibling benchmark's daemon launcher
+from live_migration import TOKEN, _start_daemon, _stop_daemon  # sibling benchmark
 
 from edge_actors.edge import AdminClient, EdgeClient, EdgeEndpoint, HttpEdgeGateway, Topology
 from edge_actors.migration import (
@@ -450,12 +450,7 @@ async def run_wide(
                 tg.cancel_scope.cancel()
         finally:
             for proc in (west, east):
-                proc.terminate()
-                with anyio.move_on_after(30):
-                    await proc.wait()
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+                await _stop_daemon(proc)
     out["wide_vs_queued_time"] = out["wide"]["time_s"] / out["queued"]["time_s"]
     return out
 

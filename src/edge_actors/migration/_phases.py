@@ -26,7 +26,6 @@ from edge_actors._test_hooks import PauseHook
 from ._errors import EdgeUnreachable
 from ._pipeline import Pipeline
 from ._runner import MigrationFailure
-from ._strategies import RoundEstimator
 from ._validation import probe_endpoints
 
 if TYPE_CHECKING:
@@ -172,11 +171,7 @@ class Phases(Pipeline):
         """Pre-copy rounds of ``names`` until their holds are predicted to fit."""
         plan, strategy, c = self.plan, self.ctx.strategy, self.plan.constraints
         p = self.progress
-        sizes = {e.workload: e for e in plan.estimates}
-        for w in names:
-            est = sizes.get(w)
-            avg = est.bytes / est.records if est is not None and est.records else 1024.0
-            self.estimators.setdefault(w, RoundEstimator(avg))
+        self._estimate(names)
         interval = strategy.sync_interval_s(c)
         prev_round: tuple[float, dict[str, int]] | None = None
         rounds_here = 0

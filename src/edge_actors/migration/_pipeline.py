@@ -36,7 +36,6 @@ from ._errors import WorkloadNotOnEdge
 from ._handoff import WaveHandoff
 from ._rounds import Rounds
 from ._runner import MigrationFailure, first_error
-from ._strategies import RoundEstimator
 
 __all__ = ["WAVE_SLOTS", "Pipeline"]
 
@@ -110,11 +109,7 @@ class Pipeline(Rounds):
         )
         handing = anyio.Lock()
         handed = 0  # waves handed over, in order
-        sizes = {e.workload: e for e in self.plan.estimates}
-        for w in names:
-            est = sizes.get(w)
-            avg = est.bytes / est.records if est is not None and est.records else 1024.0
-            self.estimators.setdefault(w, RoundEstimator(avg))
+        self._estimate(names)
         started = time.monotonic()
 
         async def create_ahead() -> None:

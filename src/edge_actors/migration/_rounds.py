@@ -47,6 +47,15 @@ class Rounds(Ownership):
     measured hold against the estimate made before it); every later estimate adds it,
     so the first cutovers of a wide plan calibrate the rest."""
 
+    def _estimate(self, names: list[str]) -> None:
+        """Give each of ``names`` without one a round estimator, seeded with its planned
+        average change size (1 KiB when the plan has no estimate of it)."""
+        sizes = {e.workload: e for e in self.plan.estimates}
+        for w in names:
+            est = sizes.get(w)
+            avg = est.bytes / est.records if est is not None and est.records else 1024.0
+            self.estimators.setdefault(w, RoundEstimator(avg))
+
     def _count_hold(self, held_ms: float) -> None:
         """Count one cutover attempt's write hold, successful or undone."""
         m = self.metrics

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -37,6 +38,15 @@ def _with_system_dirs(path: str) -> str:
 
 
 os.environ["PATH"] = _with_system_dirs(os.environ.get("PATH", ""))
+
+
+# A run launched in the background by a shell without job control (``.ci/run &``, nohup,
+# some CI runners) starts with SIGINT ignored, and every process it spawns inherits that:
+# the Ctrl-C tests' SIGINT would then be ignored by the CLI and the script they interrupt,
+# as POSIX wants for background jobs. A handled signal is reset to its default on exec, so
+# handling it here gives the test subprocesses the default Ctrl-C a user's terminal gives.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _drop_below_warning(

@@ -41,7 +41,11 @@ pytestmark = pytest.mark.anyio
 
 NAMES = ("orders-0", "orders-1", "orders-2")
 STALLED = "orders-1"
-BUDGET_MS = 300.0
+BUDGET_MS = 1000.0
+"""Only the stalled activation may be undone: the other cutovers (a few ms on an idle
+machine) keep a wide margin for a loaded one: in one full run under I/O pressure a final
+delta took 292 ms of a 300 ms budget and, with ``cutover_attempts: 1``, failed the run a
+second time."""
 
 
 class _Stall:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -41,7 +41,7 @@ def stall_activation(
     """The target takes the activation call and never answers it (a stopped process)."""
 
     async def stalled(
-        name: str, min_lsn: int, digest: str | None, epoch: int | None = None
+        name: str, min_lsn: int, digest: str | None, epoch: int | None = None, **delta: Any
     ) -> WorkloadInfo:
         reached.set()
         await anyio.sleep_forever()

@@ -10,7 +10,7 @@ waits. On the target, applies of background streams wait the same way while urge
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
@@ -49,11 +49,11 @@ def _hold_activation(
     real = east.router.activate
 
     async def waiting(
-        name: str, min_lsn: int, digest: str | None, epoch: int | None = None
+        name: str, min_lsn: int, digest: str | None, epoch: int | None = None, **delta: Any
     ) -> WorkloadInfo:
         reached.set()
         await go.wait()
-        return await real(name, min_lsn, digest, epoch)
+        return await real(name, min_lsn, digest, epoch, **delta)
 
     monkeypatch.setattr(east.router, "activate", waiting)
     return reached, go

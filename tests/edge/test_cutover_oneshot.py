@@ -32,14 +32,15 @@ def _hook_final_delta(
     monkeypatch: pytest.MonkeyPatch,
     before: Callable[[], Awaitable[None]],
 ) -> None:
-    """Run ``before`` inside the hold, just before the final delta is shipped."""
-    real = daemon.transfers.run
+    """Run ``before`` inside the hold, just before the final delta is read (then sent
+    inside the activation call, or over a peer stream)."""
+    real = daemon.cutovers._inline_delta
 
-    async def run(*args: Any, **kwargs: Any) -> Any:
+    async def read(*args: Any, **kwargs: Any) -> Any:
         await before()
         return await real(*args, **kwargs)
 
-    monkeypatch.setattr(daemon.transfers, "run", run)
+    monkeypatch.setattr(daemon.cutovers, "_inline_delta", read)
 
 
 async def _queued(daemon: EdgeDaemon, workload: str, count: int) -> None:
@@ -195,6 +196,7 @@ async def test_target_refusing_activation_leaves_the_source_serving(
 async def test_target_unreachable_during_final_delta_leaves_the_source_serving(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("edge_actors.edge._cutover._INLINE_MAX_RECORDS", 0)  # a peer stream
     await _setup(pair)
     error, acked = await _failing_cutover(
         pair, monkeypatch, cutover_request(pair.east), hold_writes=2, then=pair.east.aclose

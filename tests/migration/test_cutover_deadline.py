@@ -9,7 +9,7 @@ write lost.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
@@ -63,13 +63,13 @@ async def test_a_stalled_activation_is_undone_within_the_budget_and_counted(
     resume = anyio.Event()
 
     async def stall_first(
-        name: str, min_lsn: int, digest: str | None, epoch: int | None = None
+        name: str, min_lsn: int, digest: str | None, epoch: int | None = None, **delta: Any
     ) -> WorkloadInfo:
         if not stalled.is_set():
             stalled.set()
             await resume.wait()  # the stalled process never gets to act on this call
             raise HttpError(503, "stalled", "the target was stopped (test)")
-        return await real_activate(name, min_lsn, digest, epoch)
+        return await real_activate(name, min_lsn, digest, epoch, **delta)
 
     monkeypatch.setattr(west.router.holds, "release", release)
     monkeypatch.setattr(east.router, "activate", stall_first)

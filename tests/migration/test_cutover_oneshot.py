@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -98,12 +98,12 @@ async def test_refused_cutover_is_undone_and_retried(
     refusals: list[int] = []
 
     async def refuse_once(
-        name: str, min_lsn: int, digest: str | None, epoch: int | None = None
+        name: str, min_lsn: int, digest: str | None, epoch: int | None = None, **delta: Any
     ) -> WorkloadInfo:
         if not refusals:
             refusals.append(min_lsn)
             raise HttpError(409, "refused", "activation refused (test)")
-        return await real(name, min_lsn, digest, epoch)
+        return await real(name, min_lsn, digest, epoch, **delta)
 
     monkeypatch.setattr(east.router, "activate", refuse_once)
     mid = await _migrate(edges, service)

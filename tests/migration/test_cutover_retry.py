@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
@@ -62,14 +62,14 @@ class _Stall:
         real_release = edges.west.router.holds.release
 
         async def activate(
-            name: str, min_lsn: int, digest: str | None, epoch: int | None = None
+            name: str, min_lsn: int, digest: str | None, epoch: int | None = None, **delta: Any
         ) -> WorkloadInfo:
             if name != STALLED or self.reached.is_set():
-                return await real_activate(name, min_lsn, digest, epoch)
+                return await real_activate(name, min_lsn, digest, epoch, **delta)
             self.reached.set()
             await self._go.wait()
             try:
-                return await real_activate(name, min_lsn, digest, epoch)
+                return await real_activate(name, min_lsn, digest, epoch, **delta)
             except BaseException as exc:
                 self.late_error = exc
                 raise

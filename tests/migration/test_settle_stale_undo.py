@@ -12,7 +12,7 @@ stale undo, and a source ``moved`` to an ``incoming`` target is repaired (second
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
@@ -123,14 +123,14 @@ class Choreography:
         real_activate = self.east.router.activate
 
         async def late(
-            name: str, min_lsn: int, digest: str | None, epoch: int | None = None
+            name: str, min_lsn: int, digest: str | None, epoch: int | None = None, **delta: Any
         ) -> WorkloadInfo:
             if not self.activated.is_set():
                 await self.undo_arrived.wait()  # acts after the source gave up on it
-                info = await real_activate(name, min_lsn, digest, epoch)
+                info = await real_activate(name, min_lsn, digest, epoch, **delta)
                 self.activated.set()
                 return info
-            return await real_activate(name, min_lsn, digest, epoch)
+            return await real_activate(name, min_lsn, digest, epoch, **delta)
 
         assert self.east is not None
         monkeypatch.setattr(self.east.router, "activate", late)

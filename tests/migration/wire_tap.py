@@ -6,6 +6,8 @@ parsed as the HTTP/1.1 requests a client sends (pooled connections carry several
 ``GET /peer/stream`` upgrade the client's WebSocket frames are unmasked and every binary
 message is decoded as a wire frame. The payload bytes of ``Chunk`` frames are summed
 (what the transfer layer counts as frame bytes; ``Hello`` / ``Done`` are counted apart).
+A cutover's final delta sent inside ``POST /admin/workloads/{w}/activate`` is counted
+from that request's body: the bytes of its ``delta`` array as JSON.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import anyio
+import msgspec
 from anyio.abc import SocketAttribute
 
 from edge_actors.wire import Chunk, decode_frame
@@ -33,6 +36,8 @@ class TapCounts:
 
     chunk_bytes: int = 0
     chunks: int = 0
+    inline_delta_bytes: int = 0
+    inline_deltas: int = 0
     control_bytes: int = 0
     streams: int = 0
     errors: list[str] = field(default_factory=list)
@@ -46,6 +51,7 @@ class _ClientParser:
         self.buf = bytearray()
         self.mode = "http"  # "http" request headers, "body" n bytes, "ws" frames
         self.body_left = 0
+        self.body: bytearray | None = None  # kept only for an activation's body
         self.message = bytearray()
 
     def feed(self, data: bytes) -> None:
@@ -56,10 +62,15 @@ class _ClientParser:
     def _step(self) -> bool:
         if self.mode == "body":
             take = min(self.body_left, len(self.buf))
+            if self.body is not None:
+                self.body += self.buf[:take]
             del self.buf[:take]
             self.body_left -= take
             if self.body_left == 0:
                 self.mode = "http"
+                if self.body is not None:
+                    self._activation(bytes(self.body))
+                    self.body = None
                 return True
             return False
         if self.mode == "http":
@@ -80,6 +91,10 @@ class _ClientParser:
                 self.counts.streams += 1
                 return True
             self.body_left = int(headers.get("content-length", "0"))
+            method, _, rest = lines[0].partition(" ")
+            path = rest.partition(" ")[0]
+            if method == "POST" and path.startswith("/admin/workloads/"):
+                self.body = bytearray() if path.endswith("/activate") else None
             self.mode = "body" if self.body_left else "http"
             return True
         return self._ws_frame()
@@ -115,6 +130,16 @@ class _ClientParser:
                 self._message(bytes(self.message))
                 self.message.clear()
         return True
+
+    def _activation(self, body: bytes) -> None:
+        try:
+            delta = msgspec.json.decode(body).get("delta") or []
+        except Exception as exc:  # a parse error of the tap is reported, not hidden
+            self.counts.errors.append(f"undecodable activation body of {len(body)} B: {exc}")
+            return
+        if delta:
+            self.counts.inline_delta_bytes += len(msgspec.json.encode(delta))
+            self.counts.inline_deltas += 1
 
     def _message(self, data: bytes) -> None:
         try:

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Sequence
 
     from edge_actors.transfer import TransferSpec
+    from edge_actors.wire import Change
 
 __all__ = ["TOKEN_ENV", "TOKEN_FILE_ENV", "AdminClient", "EdgeClient", "client_token"]
 
@@ -446,11 +447,25 @@ class AdminClient(_Client):
         return _decode(await self._call("POST", self._w(name) + "/release", body), ReleaseAnswer)
 
     async def activate(
-        self, name: str, *, min_lsn: int, digest: str | None = None, epoch: int | None = None
+        self,
+        name: str,
+        *,
+        min_lsn: int,
+        digest: str | None = None,
+        epoch: int | None = None,
+        delta: Sequence[Change] = (),
+        delta_from_lsn: int = 0,
     ) -> WorkloadInfo:
         """``POST /admin/workloads/{name}/activate``: go ``active`` once at ``min_lsn``
-        (and ``digest`` when the LSN equals it); 409 and nothing changed otherwise."""
-        body = ActivateRequest(min_lsn=min_lsn, digest=digest, epoch=epoch)
+        (and ``digest`` when the LSN equals it); 409 and nothing changed otherwise.
+        ``delta``: the final delta inline (see :class:`ActivateRequest`)."""
+        body = ActivateRequest(
+            min_lsn=min_lsn,
+            digest=digest,
+            epoch=epoch,
+            delta=tuple(delta),
+            delta_from_lsn=delta_from_lsn,
+        )
         return _decode(await self._call("POST", self._w(name) + "/activate", body), WorkloadInfo)
 
     async def cutover(self, name: str, request: CutoverRequest) -> CutoverAnswer:

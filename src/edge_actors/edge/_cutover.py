@@ -1,9 +1,11 @@
 """The one-call cutover of a workload, run on its source edge (edge layer).
 
 :class:`CutoverSaga` runs ``POST /admin/workloads/{w}/cutover``: check the target, hold
-writes, ship the final delta over the peer stream, have the target confirm LSN and digest
-and go ``active``, flip the route here to ``moved`` and release the held writes (which
-the router then forwards to the target). Every step after the hold is undone on failure:
+writes, ship the final delta, have the target confirm LSN and digest and go ``active``,
+flip the route here to ``moved`` and release the held writes (which the router then
+forwards to the target). A small final delta (the usual case: the writes since the last
+delta round) goes inside the activation call, which the target applies to its
+``incoming`` copy before its checks; a larger one over a peer stream, before the call. Every step after the hold is undone on failure:
 target back to ``incoming``, route here unchanged, hold released. Failures are raised as
 :class:`CutoverFailed` naming the step; the HTTP layer maps it.
 
@@ -61,10 +63,11 @@ hold inside its deadline.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import aiohttp
 import anyio
+import msgspec
 
 from edge_actors.clock import SYSTEM_CLOCK
 from edge_actors.transfer import TransferSpec
@@ -85,6 +88,7 @@ if TYPE_CHECKING:
 
     from edge_actors.clock import Clock
     from edge_actors.transfer import TransferProgress
+    from edge_actors.wire import Change
 
     from ._models import ActivateRequest, CutoverRequest, WorkloadInfo
     from ._router import WorkloadRouter
@@ -94,6 +98,22 @@ __all__ = ["CutoverSaga"]
 
 _PEER_CALL_TIMEOUT_S = 10.0  # a cutover's admin calls to the target
 _FINAL_DELTA_RETRIES = 1  # inside a hold: one reconnection, then undo
+_INLINE_MAX_RECORDS = 1000
+_INLINE_MAX_BYTES = 256 * 1024
+"""A final delta of at most this many records and JSON bytes goes inside the activation
+call (one round trip; a peer stream's connection, ``Hello``, chunk, ``Done`` and close
+take four or five, each a turn of two busy loops); a larger one over a peer stream."""
+_JSON = msgspec.json.Encoder()
+_MSGPACK = msgspec.msgpack.Encoder()
+
+
+class _InlineDelta(NamedTuple):
+    """A final delta sent inside the activation: its changes, their raw (msgpack) bytes as
+    a chunk would declare them, and their bytes in the call's JSON body."""
+
+    changes: tuple[Change, ...]
+    raw_bytes: int
+    wire_bytes: int
 
 
 class _Laps:
@@ -164,7 +184,14 @@ class CutoverSaga:
         await self._pause.reached("activating")
         self._router.check_no_cutover(name)
         with self._urgent.running(self._clock.monotonic() + _PEER_CALL_TIMEOUT_S):
-            return await self._router.activate(name, req.min_lsn, req.digest, req.epoch)
+            return await self._router.activate(
+                name,
+                req.min_lsn,
+                req.digest,
+                req.epoch,
+                delta=req.delta,
+                delta_from_lsn=req.delta_from_lsn,
+            )
 
     async def run(self, name: str, req: CutoverRequest) -> CutoverAnswer:
         """Cut ``name`` over to ``req.target_url`` in one call (this edge is the source).
@@ -271,15 +298,19 @@ class CutoverSaga:
         activating = False
         step = "final_delta"
         try:
-            shipped = await self._final_delta(name, req, hold_lsn, budget, tasks)
+            inline = await self._inline_delta(name, req, hold_lsn)
+            shipped = None
+            if inline is None:
+                shipped = await self._final_delta(name, req, hold_lsn, budget, tasks)
             laps.lap("final_delta")
             self.times.record("final_delta", laps.steps["final_delta"] / 1000)
             step = "activate"
             if budget.bounded and not budget.activation_fits():
+                plan = budget.describe()  # before the refusal counts (it may start a probe)
                 self.times.refused_by_forecast()
                 raise EdgeError(
                     "undone before the activation, within the cutover's deadline of "
-                    f"{req.deadline_ms:g} ms (counted from the hold): {budget.describe()}"
+                    f"{req.deadline_ms:g} ms (counted from the hold): {plan}"
                 )
             own = await store.stats()
             activating = True  # from here the target may be active: undone on failure
@@ -287,8 +318,18 @@ class CutoverSaga:
             await router.fence.retire_async(name, req.target_url, digest_at=(hold_lsn, own.digest))
             self.times.record("state_write", time.perf_counter() - called)
             with anyio.move_on_after(budget.activation_left()) as cut:
+                delta = inline.changes if inline is not None else ()
+                if inline is not None and delta:
+                    router.metrics.transfer_sent_bytes.labels(router.name, req.target_name).inc(
+                        inline.wire_bytes
+                    )
                 confirmed = await target.activate(
-                    name, min_lsn=hold_lsn, digest=own.digest, epoch=req.epoch
+                    name,
+                    min_lsn=hold_lsn,
+                    digest=own.digest,
+                    epoch=req.epoch,
+                    delta=delta,
+                    delta_from_lsn=req.from_lsn,
                 )
             if cut.cancelled_caught:
                 raise EdgeError(
@@ -351,11 +392,40 @@ class CutoverSaga:
             held_writes=held_writes,
             held_ms=round(held_ms, 3),
             moved_to=req.target_url.rstrip("/"),
-            records=shipped.records if shipped else 0,
+            records=shipped.records if shipped else len(delta),
             steps_ms=laps.steps,
-            raw_bytes=shipped.raw_bytes if shipped else 0,
-            wire_bytes=shipped.sent_wire_bytes if shipped else 0,
+            raw_bytes=shipped.raw_bytes
+            if shipped
+            else inline.raw_bytes
+            if inline is not None
+            else 0,
+            wire_bytes=(
+                shipped.sent_wire_bytes
+                if shipped
+                else inline.wire_bytes
+                if inline is not None
+                else 0
+            ),
         )
+
+    async def _inline_delta(
+        self, name: str, req: CutoverRequest, hold_lsn: int
+    ) -> _InlineDelta | None:
+        """The final delta ``(req.from_lsn, hold_lsn]`` to send inside the activation call,
+        if it is small enough (:data:`_INLINE_MAX_RECORDS`, :data:`_INLINE_MAX_BYTES`);
+        ``None``: ship it over a peer stream. Empty when there is nothing to ship."""
+        if hold_lsn <= req.from_lsn:
+            return _InlineDelta((), 0, 0)
+        store = self._router.registry.get(name)
+        changes = await store.scan_changes(
+            req.from_lsn, hold_lsn, limit=_INLINE_MAX_RECORDS + 1, max_bytes=_INLINE_MAX_BYTES
+        )
+        if len(changes) > _INLINE_MAX_RECORDS:
+            return None
+        wire_bytes = len(_JSON.encode(changes))
+        if wire_bytes > _INLINE_MAX_BYTES:
+            return None
+        return _InlineDelta(tuple(changes), len(_MSGPACK.encode(changes)), wire_bytes)
 
     async def _final_delta(
         self, name: str, req: CutoverRequest, hold_lsn: int, budget: HoldBudget, tasks: TaskGroup
@@ -374,10 +444,11 @@ class CutoverSaga:
         if hold_lsn <= req.from_lsn:
             return None
         if budget.bounded and budget.final_delta_left() <= 0:
+            plan = budget.describe()  # before the refusal counts (it may start a probe)
             self.times.refused_by_forecast()
             raise EdgeError(
                 "undone before the final delta, within the cutover's deadline of "
-                f"{req.deadline_ms:g} ms (counted from the hold): {budget.describe()}"
+                f"{req.deadline_ms:g} ms (counted from the hold): {plan}"
             )
         spec = TransferSpec(
             transfer_id=req.transfer_id,

@@ -13,7 +13,7 @@ import msgspec
 
 from edge_actors.schema import MigrationId
 from edge_actors.transfer import TransferProgress
-from edge_actors.wire import Lsn
+from edge_actors.wire import Change, Lsn
 
 __all__ = [
     "MOVED_TO_HEADER",
@@ -181,6 +181,11 @@ class ActivateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     min_lsn: Lsn
     digest: str | None = None
     epoch: Epoch | None = None
+    delta: tuple[Change, ...] = ()
+    """The cutover's final delta inline (records of ``(delta_from_lsn, min_lsn]``), applied
+    to the ``incoming`` copy before the checks: one call instead of a peer stream's round
+    trips inside the hold, for a small delta (:data:`INLINE_DELTA_MAX_RECORDS`)."""
+    delta_from_lsn: Lsn = 0
 
 
 class CutoverRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -1,0 +1,129 @@
+"""A cutover's small final delta goes inside the activation call (two real daemons).
+
+A final delta of at most ``_INLINE_MAX_RECORDS`` records is read under the hold and sent
+in ``POST /admin/workloads/{w}/activate``: one call instead of a peer stream's connection,
+``Hello``, chunk, ``Done`` and close inside the hold. A larger one still goes over a peer
+stream. The target applies the delta only to an ``incoming`` copy that has every record
+before it, skips what it already has, and refuses before applying anything at a burned
+epoch or with an invalid record.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import msgspec
+import pytest
+from stalls import cutover_request
+from structlog.testing import capture_logs
+
+from edge_actors.edge import EdgeHTTPError
+from edge_actors.wire import Change
+
+if TYPE_CHECKING:
+    from conftest import Pair  # tests/edge/conftest.py
+
+pytestmark = pytest.mark.anyio
+
+_SENT = re.compile(r'^edge_transfer_sent_bytes_total\{[^}]*target="edge-east"[^}]*\} (\S+)$', re.M)
+
+
+async def _sent_to_east(pair: Pair) -> float:
+    text = await pair.admin_west.metrics_text()
+    return sum(float(m) for m in _SENT.findall(text))
+
+
+async def _seed(pair: Pair, records: int) -> None:
+    await pair.admin_west.create_workload("orders")
+    await pair.admin_east.create_workload("orders", "incoming")
+    for start in range(0, records, 500):
+        batch = [(f"r{i:05d}", f"v{i}".encode()) for i in range(start, min(records, start + 500))]
+        await pair.client.batch("orders", batch)
+
+
+async def _changes(pair: Pair, upto: int) -> list[Change]:
+    return await pair.west.registry.get("orders").scan_changes(0, upto, limit=10_000)
+
+
+async def test_a_small_final_delta_goes_inside_the_activation(pair: Pair) -> None:
+    await _seed(pair, 120)
+    sent_before = await _sent_to_east(pair)
+    with capture_logs() as logs:
+        answer = await pair.admin_west.cutover("orders", cutover_request(pair.east))
+    assert not [e for e in logs if e["event"] == "stream_opened"]  # no peer stream
+    changes = await _changes(pair, 120)
+    assert (answer.hold_lsn, answer.target_lsn, answer.records) == (120, 120, 120)
+    assert answer.raw_bytes == len(msgspec.msgpack.encode(changes))
+    assert answer.wire_bytes == len(msgspec.json.encode(changes))
+    assert await _sent_to_east(pair) - sent_before == answer.wire_bytes  # counted once
+    source = await pair.admin_west.workload("orders")
+    target = await pair.admin_east.workload("orders")
+    assert (target.status, target.lsn, target.records) == ("active", 120, 120)
+    assert target.digest == source.digest == answer.digest
+    assert await pair.east.registry.get("orders").compute_digest() == source.digest
+
+
+async def test_a_large_final_delta_goes_over_a_peer_stream(pair: Pair) -> None:
+    await _seed(pair, 1_200)  # more than _INLINE_MAX_RECORDS
+    with capture_logs() as logs:
+        answer = await pair.admin_west.cutover("orders", cutover_request(pair.east))
+    assert [e for e in logs if e["event"] == "stream_opened"]
+    assert (answer.target_lsn, answer.records) == (1_200, 1_200)
+    source = await pair.admin_west.workload("orders")
+    target = await pair.admin_east.workload("orders")
+    assert (target.status, target.lsn, target.digest) == ("active", 1_200, source.digest)
+
+
+async def test_a_copy_missing_records_before_the_delta_is_refused_unchanged(pair: Pair) -> None:
+    await _seed(pair, 60)
+    delta = [c for c in await _changes(pair, 60) if c.lsn > 50]
+    digest = (await pair.admin_west.workload("orders")).digest
+    with pytest.raises(EdgeHTTPError) as caught:
+        await pair.admin_east.activate(
+            "orders", min_lsn=60, digest=digest, delta=delta, delta_from_lsn=50
+        )
+    assert (caught.value.status, caught.value.code) == (409, "lsn_behind")
+    assert "behind the final delta's start LSN 50" in caught.value.message
+    target = await pair.admin_east.workload("orders")
+    assert (target.status, target.lsn, target.records) == ("incoming", 0, 0)
+
+
+async def test_a_delta_at_a_burned_epoch_applies_nothing(pair: Pair) -> None:
+    await _seed(pair, 30)
+    await pair.admin_east.set_status("orders", "incoming", epoch=5)  # an undo burned 5
+    digest = (await pair.admin_west.workload("orders")).digest
+    with pytest.raises(EdgeHTTPError) as caught:
+        await pair.admin_east.activate(
+            "orders", min_lsn=30, digest=digest, epoch=5, delta=await _changes(pair, 30)
+        )
+    assert (caught.value.status, caught.value.code) == (409, "stale_epoch")
+    target = await pair.admin_east.workload("orders")
+    assert (target.status, target.lsn) == ("incoming", 0)
+
+
+async def test_an_invalid_record_in_the_delta_is_a_400_and_applies_nothing(pair: Pair) -> None:
+    await _seed(pair, 10)
+    delta = [*await _changes(pair, 10), Change(lsn=11, key="", value=b"x")]  # empty key
+    with pytest.raises(EdgeHTTPError) as caught:
+        await pair.admin_east.activate("orders", min_lsn=11, delta=delta)
+    assert (caught.value.status, caught.value.code) == (400, "invalid_record")
+    target = await pair.admin_east.workload("orders")
+    assert (target.status, target.lsn) == ("incoming", 0)
+
+
+async def test_a_retried_delta_overlapping_an_applied_one_activates(pair: Pair) -> None:
+    # A cut attempt's delta reached the target after its undo (applied, not activated);
+    # the retry's delta starts at the same LSN: what the copy has is skipped, not
+    # applied a second time (a local LSN is unique).
+    await _seed(pair, 60)
+    first = await _changes(pair, 50)
+    with pytest.raises(EdgeHTTPError) as caught:
+        await pair.admin_east.activate("orders", min_lsn=50, digest="0" * 64, delta=first)
+    assert caught.value.code == "digest_mismatch"
+    assert (await pair.admin_east.workload("orders")).lsn == 50  # applied, still incoming
+    digest = (await pair.admin_west.workload("orders")).digest
+    info = await pair.admin_east.activate(
+        "orders", min_lsn=60, digest=digest, delta=await _changes(pair, 60)
+    )
+    assert (info.status, info.lsn, info.records, info.digest) == ("active", 60, 60, digest)

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import anyio
 
@@ -64,6 +64,15 @@ def _free_port() -> int:
         return port
 
 
+def _daemon_log(root: Path, name: str) -> int | IO[bytes]:
+    """Where a daemon's log goes: ``$EDGE_ACTORS_BENCH_LOGS/<root dir>-<name>.log`` when that
+    variable names a directory (to read what the daemons did in a run), else nowhere."""
+    logs = os.environ.get("EDGE_ACTORS_BENCH_LOGS")
+    if not logs:
+        return subprocess.DEVNULL
+    return (Path(logs) / f"{root.name}-{name}.log").open("ab")
+
+
 async def _start_daemon(name: str, root: Path, cpus: str | None = None) -> tuple[Process, str]:
     """Start a daemon (pinned to ``cpus`` with taskset if given) and wait until it answers."""
     port = _free_port()
@@ -72,7 +81,7 @@ async def _start_daemon(name: str, root: Path, cpus: str | None = None) -> tuple
     proc = await anyio.open_process(
         [*pin, cli, "daemon", "--name", name, "--port", str(port), "--data-dir", str(root / name),
          "--hold-timeout", "120s"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=_daemon_log(root, name),
         env={**os.environ, "EDGE_ACTORS_CLUSTER_TOKEN": TOKEN},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

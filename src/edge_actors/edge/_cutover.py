@@ -5,9 +5,10 @@ writes, ship the final delta, have the target confirm LSN and digest and go ``ac
 flip the route here to ``moved`` and release the held writes (which the router then
 forwards to the target). A small final delta (the usual case: the writes since the last
 delta round) goes inside the activation call, which the target applies to its
-``incoming`` copy before its checks; a larger one over a peer stream, before the call. Every step after the hold is undone on failure:
-target back to ``incoming``, route here unchanged, hold released. Failures are raised as
-:class:`CutoverFailed` naming the step; the HTTP layer maps it.
+``incoming`` copy before its checks; a larger one over a peer stream, before the call.
+Every step after the hold is undone on failure: target back to ``incoming``, route here
+unchanged, hold released. Failures are raised as :class:`CutoverFailed` naming the step;
+the HTTP layer maps it.
 
 Fencing (:mod:`._fence`): the request's epoch is admitted here first, and the target's
 activation carries the same epoch, so activating the target and retiring the source are

@@ -30,10 +30,12 @@ HELD = 3
 def _refuse_undo(east: EdgeDaemon, monkeypatch: pytest.MonkeyPatch) -> None:
     """The target refuses the undo's set-incoming (503): the source cannot reach it."""
 
-    def refuse(name: str, epoch: int | None, status: WorkloadStatus | None = None) -> None:
+    async def refuse(
+        name: str, status: WorkloadStatus, moved_to: str | None, epoch: int | None, **_: object
+    ) -> None:
         raise ServerBusy("the target cannot take the undo now (test)")
 
-    monkeypatch.setattr(east.router, "admit_epoch", refuse)
+    monkeypatch.setattr(east.router, "set_route_fenced", refuse)
 
 
 async def test_held_writes_are_not_applied_here_when_the_undo_fails(

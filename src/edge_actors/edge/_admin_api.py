@@ -103,13 +103,15 @@ class AdminRouting(Protocol):
         self, name: str, epoch: int | None, status: WorkloadStatus | None = None
     ) -> None: ...
 
-    def set_route(
+    async def set_route_fenced(
         self,
         name: str,
         status: WorkloadStatus,
         moved_to: str | None,
+        epoch: int | None,
         *,
         migration_id: str | None = None,
+        activated: tuple[int, str] | None = None,
     ) -> Route: ...
 
     def bind_migration(self, name: str, migration_id: str) -> Route: ...
@@ -182,8 +184,9 @@ def add_admin_routes(
         body = await decode_json(request, SetStatus)
         _check_grant_status(credential_of(request), body)
         router.check_no_cutover(name)
-        router.admit_epoch(name, body.epoch, body.status)
-        router.set_route(name, body.status, body.moved_to, migration_id=body.migration_id)
+        await router.set_route_fenced(
+            name, body.status, body.moved_to, body.epoch, migration_id=body.migration_id
+        )
         return json_response(await router.info(name))
 
     async def hold(request: web.Request) -> web.Response:

@@ -103,6 +103,23 @@ class EpochFence:
             StaleEpoch: ``epoch`` is lower than the highest seen, or an activation at a
                 burned epoch (nothing recorded).
         """
+        if self.record(name, epoch, status, activated=activated):
+            self._file.write(self._body())
+
+    def record(
+        self,
+        name: str,
+        epoch: int | None,
+        status: RouteStatus | None = None,
+        *,
+        activated: tuple[int, str] | None = None,
+    ) -> bool:
+        """:meth:`admit`'s check and change, in memory only (later commands are fenced by
+        it at once); whether :meth:`save` must make it durable.
+
+        Raises:
+            StaleEpoch: As :meth:`admit` (nothing recorded).
+        """
         self.check(name, epoch, status)
         entry = self.get(name)
         if activated is not None:
@@ -110,11 +127,17 @@ class EpochFence:
             entry = msgspec.structs.replace(entry, activated_lsn=lsn, activated_digest=digest)
         if epoch is None:
             if activated is not None:
-                self._put(name, entry)
-            return
+                self._entries[name] = entry
+            return activated is not None
         undone = max(entry.undone_epoch, epoch) if status == "incoming" else entry.undone_epoch
         if epoch > entry.epoch or undone != entry.undone_epoch or activated is not None:
-            self._put(name, msgspec.structs.replace(entry, epoch=epoch, undone_epoch=undone))
+            self._entries[name] = msgspec.structs.replace(entry, epoch=epoch, undone_epoch=undone)
+            return True
+        return False
+
+    async def save(self) -> None:
+        """Make what is recorded durable; the fsync runs in a worker thread."""
+        await self._file.write_async(self._body())
 
     def check(self, name: str, epoch: int | None, status: RouteStatus | None = None) -> None:
         """What :meth:`admit` checks, recording nothing.

@@ -21,6 +21,8 @@ import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from edge_actors.store import WorkloadNotFound, validate_workload_name
 
 from ._errors import EdgeError
@@ -241,6 +243,59 @@ class WorkloadRouter:
                 with another status.
             NoSuchWorkload: Unknown workload.
         """
+        route = self._route_for(name, status, moved_to, migration_id)
+        if status == "active" and route.migration_id is None:
+            self.routing.remove(name)
+        else:
+            self.routing.set(name, route)
+        # An explicit route settles an interrupted handover. Cleared only once the route is
+        # durable: a crash in between comes back redirecting, never serving unmarked.
+        self.fence.retire(name, None)
+        self._route_set(name, route)
+        return route
+
+    async def set_route_fenced(
+        self,
+        name: str,
+        status: WorkloadStatus,
+        moved_to: str | None,
+        epoch: int | None,
+        *,
+        migration_id: str | None = None,
+        activated: tuple[int, str] | None = None,
+    ) -> Route:
+        """:meth:`admit_epoch` and :meth:`set_route` as one step, durable when it returns.
+
+        Both change in memory at once (later commands are fenced by the epoch from here);
+        then the epoch file and the routing table are written at the same time, each in a
+        worker thread: a cutover's activation and undo wait for one fsync instead of two
+        in a row, and the loop serves meanwhile. The retiring mark is cleared after both,
+        as :meth:`set_route` does. ``activated``: as :meth:`EpochFence.admit`.
+
+        Raises:
+            InvalidRouteChange, NoSuchWorkload: As :meth:`set_route` (nothing changed).
+            StaleEpoch: As :meth:`admit_epoch` (nothing changed).
+        """
+        route = self._route_for(name, status, moved_to, migration_id)
+        fenced = self.fence.record(name, epoch, status, activated=activated)
+        if status == "active" and route.migration_id is None:
+            routed = self.routing.forget(name)
+        else:
+            self.routing.put(name, route)
+            routed = True
+        async with anyio.create_task_group() as writes:
+            if fenced:
+                writes.start_soon(self.fence.save)
+            if routed:
+                writes.start_soon(self.routing.save)
+        await self.fence.retire_async(name, None)
+        self._route_set(name, route)
+        return route
+
+    def _route_for(
+        self, name: str, status: WorkloadStatus, moved_to: str | None, migration_id: str | None
+    ) -> Route:
+        """The route :meth:`set_route` sets (validated; nothing changes here)."""
         validate_workload_name(name)
         if status == "moved":
             if moved_to is None or not moved_to.startswith(("http://", "https://")):
@@ -250,18 +305,16 @@ class WorkloadRouter:
         elif moved_to is not None:
             raise InvalidRouteChange("moved_to: only valid with status 'moved'")
         bound = self._known(name).migration_id if migration_id is None else migration_id
-        route = Route(status, moved_to.rstrip("/") if moved_to else None, bound)
-        if status == "active" and bound is None:
-            self.routing.remove(name)
-        else:
-            self.routing.set(name, route)
-        # An explicit route settles an interrupted handover. Cleared only once the route is
-        # durable: a crash in between comes back redirecting, never serving unmarked.
-        self.fence.retire(name, None)
+        return Route(status, moved_to.rstrip("/") if moved_to else None, bound)
+
+    def _route_set(self, name: str, route: Route) -> None:
         self.log.info(
-            "route_set", workload=name, status=status, moved_to=route.moved_to, migration_id=bound
+            "route_set",
+            workload=name,
+            status=route.status,
+            moved_to=route.moved_to,
+            migration_id=route.migration_id,
         )
-        return route
 
     def bind_migration(self, name: str, migration_id: str) -> Route:
         """Bind the copy of ``name`` here to ``migration_id``, its status unchanged.
@@ -354,12 +407,12 @@ class WorkloadRouter:
                 )
             elif digest is not None and stats.lsn == min_lsn:
                 confirmed = (stats.lsn, stats.digest)
-        # One fence write: the epoch (admitted even when refused) and what was confirmed.
-        self.fence.admit(name, epoch, "active", activated=confirmed)
         if refusal is not None:
+            if self.fence.record(name, epoch, "active"):  # admitted even when refused
+                await self.fence.save()
             raise refusal
-        if route.status != "active":
-            self.set_route(name, "active", None)
+        # The epoch, what was confirmed and the route: one fsync's wait (set_route_fenced).
+        await self.set_route_fenced(name, "active", None, epoch, activated=confirmed)
         return await self.info(name)
 
     async def _apply_final_delta(

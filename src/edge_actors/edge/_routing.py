@@ -181,6 +181,11 @@ class RoutingTable:
         """Persist the table as it is now; the fsync runs in a worker thread."""
         await self._file.write_async(self._body())
 
+    def forget(self, name: str) -> bool:
+        """Forget ``name`` in memory only (:meth:`save` makes it durable); whether it had
+        an entry."""
+        return self._routes.pop(name, None) is not None
+
     def remove(self, name: str) -> None:
         """Forget ``name`` (it becomes ``active`` if a store exists) and persist."""
         if self._routes.pop(name, None) is not None:

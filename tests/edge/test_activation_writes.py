@@ -1,0 +1,70 @@
+"""An activation's durable writes run in worker threads, both at once (two real daemons).
+
+The target of a cutover records the epoch (and what it confirmed) in ``epochs.json`` and
+the ``active`` route in ``routing.json``, each fsynced before it answers. Written on the
+loop one after the other, a slow disk held every other request of the daemon (other
+workloads' copies, the undo of a cut activation) for two fsyncs. Here the epoch file's
+write is held back in its thread (a slow disk): the daemon keeps serving, the routing
+table is written meanwhile, and the activation answers only once both are on disk.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import msgspec
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import Pair  # tests/edge/conftest.py
+    from edge_actors.edge import WorkloadInfo
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_the_daemon_serves_while_an_activation_waits_for_its_fsync(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await pair.admin_west.create_workload("orders")
+    await pair.admin_east.create_workload("orders", "incoming", migration_id="mig-1")
+    await pair.client.batch("orders", [(f"r{i:03d}", b"v") for i in range(10)])
+    changes = await pair.west.registry.get("orders").scan_changes(0, 10)
+    digest = (await pair.admin_west.workload("orders")).digest
+
+    fence_file = pair.east.router.fence._file
+    real_store = fence_file._store
+    entered, go = threading.Event(), threading.Event()
+
+    def slow_disk(seq: int, body: bytes) -> None:
+        entered.set()
+        go.wait(10)
+        real_store(seq, body)
+
+    monkeypatch.setattr(fence_file, "_store", slow_disk)
+    answers: list[WorkloadInfo] = []
+
+    async def activate() -> None:
+        answers.append(
+            await pair.admin_east.activate(
+                "orders", min_lsn=10, digest=digest, epoch=3, delta=changes
+            )
+        )
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(activate)
+        assert await anyio.to_thread.run_sync(entered.wait, 10)
+        with anyio.fail_after(5):  # the loop is free while the epoch's fsync waits
+            await pair.admin_east.health()
+            routing = Path(pair.east.config.data_dir) / "routing.json"
+            while b'"active"' not in routing.read_bytes():  # written meanwhile
+                await anyio.sleep(0.01)
+        assert answers == []  # not answered before the epoch is durable
+        go.set()
+    [info] = answers
+    assert (info.status, info.lsn, info.digest) == ("active", 10, digest)
+    epochs = msgspec.json.decode((Path(pair.east.config.data_dir) / "epochs.json").read_bytes())
+    entry = epochs["workloads"]["orders"]
+    assert (entry["epoch"], entry["activated_lsn"], entry["activated_digest"]) == (3, 10, digest)

@@ -3,9 +3,9 @@
 A final delta of at most ``_INLINE_MAX_RECORDS`` records is read under the hold and sent
 in ``POST /admin/workloads/{w}/activate``: one call instead of a peer stream's connection,
 ``Hello``, chunk, ``Done`` and close inside the hold. A larger one still goes over a peer
-stream. The target applies the delta only to an ``incoming`` copy that has every record
-before it, skips what it already has, and refuses before applying anything at a burned
-epoch or with an invalid record.
+stream. The target applies the delta only to an ``incoming`` copy, skips what it already
+has, leaves a copy missing earlier records to the digest check, and refuses before
+applying anything at a burned epoch or with an invalid record.
 """
 
 from __future__ import annotations
@@ -75,18 +75,34 @@ async def test_a_large_final_delta_goes_over_a_peer_stream(pair: Pair) -> None:
     assert (target.status, target.lsn, target.digest) == ("active", 1_200, source.digest)
 
 
-async def test_a_copy_missing_records_before_the_delta_is_refused_unchanged(pair: Pair) -> None:
+async def test_a_copy_missing_records_before_the_delta_is_refused_by_its_digest(
+    pair: Pair,
+) -> None:
     await _seed(pair, 60)
-    delta = [c for c in await _changes(pair, 60) if c.lsn > 50]
+    delta = [c for c in await _changes(pair, 60) if c.lsn > 50]  # the copy has none of 1..50
     digest = (await pair.admin_west.workload("orders")).digest
     with pytest.raises(EdgeHTTPError) as caught:
-        await pair.admin_east.activate(
-            "orders", min_lsn=60, digest=digest, delta=delta, delta_from_lsn=50
-        )
-    assert (caught.value.status, caught.value.code) == (409, "lsn_behind")
-    assert "behind the final delta's start LSN 50" in caught.value.message
+        await pair.admin_east.activate("orders", min_lsn=60, digest=digest, delta=delta)
+    assert (caught.value.status, caught.value.code) == (409, "digest_mismatch")
     target = await pair.admin_east.workload("orders")
-    assert (target.status, target.lsn, target.records) == ("incoming", 0, 0)
+    assert (target.status, target.lsn, target.records) == ("incoming", 60, 10)
+
+
+async def test_a_copy_below_the_last_rounds_end_lsn_is_complete(pair: Pair) -> None:
+    # The last delta round shipped (0, 10] after r00009 (LSN 10) was rewritten at LSN 11:
+    # the range holds r00000..r00008 only, so the copy is at LSN 9, below the round's
+    # end (the cutover's from_lsn), and lacks nothing the final delta does not bring.
+    await _seed(pair, 10)
+    await pair.client.put("orders", "r00009", b"rewritten")  # LSN 11
+    round_changes = await _changes(pair, 10)
+    assert [c.lsn for c in round_changes] == list(range(1, 10))
+    await pair.east.registry.get("orders").apply_changes(round_changes)
+    answer = await pair.admin_west.cutover("orders", cutover_request(pair.east, from_lsn=10))
+    assert (answer.hold_lsn, answer.target_lsn, answer.records) == (11, 11, 1)
+    source = await pair.admin_west.workload("orders")
+    target = await pair.admin_east.workload("orders")
+    assert (target.status, target.lsn, target.digest) == ("active", 11, source.digest)
+    assert await pair.east.registry.get("orders").compute_digest() == source.digest
 
 
 async def test_a_delta_at_a_burned_epoch_applies_nothing(pair: Pair) -> None:

@@ -454,7 +454,6 @@ class AdminClient(_Client):
         digest: str | None = None,
         epoch: int | None = None,
         delta: Sequence[Change] = (),
-        delta_from_lsn: int = 0,
     ) -> WorkloadInfo:
         """``POST /admin/workloads/{name}/activate``: go ``active`` once at ``min_lsn``
         (and ``digest`` when the LSN equals it); 409 and nothing changed otherwise.
@@ -464,7 +463,6 @@ class AdminClient(_Client):
             digest=digest,
             epoch=epoch,
             delta=tuple(delta),
-            delta_from_lsn=delta_from_lsn,
         )
         return _decode(await self._call("POST", self._w(name) + "/activate", body), WorkloadInfo)
 

@@ -191,7 +191,6 @@ class CutoverSaga:
                 req.digest,
                 req.epoch,
                 delta=req.delta,
-                delta_from_lsn=req.delta_from_lsn,
             )
 
     async def run(self, name: str, req: CutoverRequest) -> CutoverAnswer:
@@ -330,7 +329,6 @@ class CutoverSaga:
                     digest=own.digest,
                     epoch=req.epoch,
                     delta=delta,
-                    delta_from_lsn=req.from_lsn,
                 )
             if cut.cancelled_caught:
                 raise EdgeError(

@@ -182,10 +182,9 @@ class ActivateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     digest: str | None = None
     epoch: Epoch | None = None
     delta: tuple[Change, ...] = ()
-    """The cutover's final delta inline (records of ``(delta_from_lsn, min_lsn]``), applied
-    to the ``incoming`` copy before the checks: one call instead of a peer stream's round
-    trips inside the hold, for a small delta (:data:`INLINE_DELTA_MAX_RECORDS`)."""
-    delta_from_lsn: Lsn = 0
+    """The cutover's final delta inline (the changes since the last delta round, up to
+    ``min_lsn``), applied to the ``incoming`` copy before the checks: one call instead of
+    a peer stream's round trips inside the hold, for a small delta."""
 
 
 class CutoverRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -35,6 +35,7 @@ def test_codes_and_statuses_are_the_published_ones() -> None:
         ("cutover_in_progress", 409),
         ("hold_limit_reached", 409),
         ("lsn_behind", 409),
+        ("activation_too_late", 409),
         ("digest_mismatch", 409),
         ("transfer_exists", 409),
         ("stale_epoch", 409),

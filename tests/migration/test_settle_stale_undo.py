@@ -127,6 +127,10 @@ class Choreography:
         ) -> WorkloadInfo:
             if not self.activated.is_set():
                 await self.undo_arrived.wait()  # acts after the source gave up on it
+                # It acts as one that made itself durable in time and whose answer was
+                # lost would: without the time the source gave it (which it would now
+                # refuse as too late, as it should).
+                delta.pop("within_s", None)
                 info = await real_activate(name, min_lsn, digest, epoch, **delta)
                 self.activated.set()
                 return info

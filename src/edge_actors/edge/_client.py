@@ -454,15 +454,17 @@ class AdminClient(_Client):
         digest: str | None = None,
         epoch: int | None = None,
         delta: Sequence[Change] = (),
+        within_ms: float | None = None,
     ) -> WorkloadInfo:
         """``POST /admin/workloads/{name}/activate``: go ``active`` once at ``min_lsn``
         (and ``digest`` when the LSN equals it); 409 and nothing changed otherwise.
-        ``delta``: the final delta inline (see :class:`ActivateRequest`)."""
+        ``delta``, ``within_ms``: see :class:`ActivateRequest`."""
         body = ActivateRequest(
             min_lsn=min_lsn,
             digest=digest,
             epoch=epoch,
             delta=tuple(delta),
+            within_ms=within_ms,
         )
         return _decode(await self._call("POST", self._w(name) + "/activate", body), WorkloadInfo)
 

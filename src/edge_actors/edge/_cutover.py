@@ -78,7 +78,7 @@ from ._errors import EdgeError, EdgeHTTPError
 from ._hold_budget import HoldBudget, StepTimes
 from ._loop_lag import LoopLag
 from ._models import CutoverAnswer
-from ._refusals import CutoverFailed, WorkloadNotActive
+from ._refusals import ActivationTooLate, CutoverFailed, WorkloadNotActive
 from ._test_hooks import PauseHook
 from ._urgent import UrgentWork
 
@@ -182,6 +182,7 @@ class CutoverSaga:
             CutoverInProgress, NoSuchWorkload, WorkloadIsMoved, LsnBehind,
                 DigestMismatch: Not activated (nothing changed).
         """
+        received = time.perf_counter()
         await self._pause.reached("activating")
         self._router.check_no_cutover(name)
         with self._urgent.running(self._clock.monotonic() + _PEER_CALL_TIMEOUT_S):
@@ -191,6 +192,8 @@ class CutoverSaga:
                 req.digest,
                 req.epoch,
                 delta=req.delta,
+                within_s=None if req.within_ms is None else req.within_ms / 1000,
+                received=received,
             )
 
     async def run(self, name: str, req: CutoverRequest) -> CutoverAnswer:
@@ -329,6 +332,7 @@ class CutoverSaga:
                     digest=own.digest,
                     epoch=req.epoch,
                     delta=delta,
+                    within_ms=budget.target_within_ms(),
                 )
             if cut.cancelled_caught:
                 raise EdgeError(
@@ -349,7 +353,16 @@ class CutoverSaga:
             self.times.record("flip", laps.steps["flip"] / 1000)
         except BaseException as exc:
             undo_began_ms = budget.held_ms()
-            undone, held_ms = await self._undo(name, target, activating, budget, req.epoch, log)
+            refused_in_time = isinstance(exc, EdgeHTTPError) and exc.code == ActivationTooLate.code
+            undone, held_ms = await self._undo(
+                name, target, activating and not refused_in_time, budget, req.epoch, log
+            )
+            if refused_in_time:
+                # It wrote nothing there: released first, then the mark is cleared (a crash
+                # in between comes back redirecting to an incoming target, never serving
+                # a second copy; the control plane settles it).
+                await router.fence.retire_async(name, None)
+                undone += "; the target refused the activation in time (nothing changed there)"
             if budget.final_delta_cut_ms is not None:
                 # How late the cut ended the hold (timer, cancellation, undo): the next
                 # plans keep that in reserve too.

@@ -34,6 +34,14 @@ the activation it cut), so cutting for it turned holds that would have flipped i
 into undone holds over the budget (100 x 10 MB wide plan: 21 of 24 activation cuts over
 50 ms). Deciding before the activation, on the upper quartile, is what keeps holds inside.
 
+The target shares the activation's cut: the call carries ``within_ms``
+(:meth:`HoldBudget.target_within_ms`, the time until the cut less the round trip
+measured before the hold), and a target that can no longer make the activation durable
+in that time refuses it before writing anything (``activation_too_late``). Its refusal
+arrives before the cut, and the undo then needs no call to the target, so an activation
+that would have been cut ends the hold inside the deadline. The source's cut, and its
+undo call, remain for a target that does not answer at all.
+
 The forecast must not lock itself in: step times from a slow spell could forecast that no
 activation fits, and a cutover undone on that forecast measures nothing new. After
 :data:`_PROBE_AFTER` such refusals in a row, the next hold *probes*: it plans the
@@ -186,6 +194,15 @@ class HoldBudget:
         """Seconds the activation may still take before it is cut (the reserve stays
         for the flip)."""
         return self.left() - self.reserve_s
+
+    def target_within_ms(self) -> float | None:
+        """What the target is given to make the activation durable, from its receipt: the
+        activation's time until its cut less the round trip measured before the hold, so
+        the target's refusal (it wrote nothing) arrives before the cut and the undo needs
+        no call (at least 1 ms; ``None`` without a deadline)."""
+        if not self.bounded:
+            return None
+        return max(0.001, self.activation_left() - self._round_trip_s) * 1000
 
     def activation_fits(self) -> bool:
         """Whether the planned activation still fits before its cut."""

@@ -36,6 +36,7 @@ from ._bodies import BODY_BUDGET, GROWTH, SMALL_BODY
 from ._bursts import BurstLog
 from ._models import ErrorBody
 from ._refusals import (
+    ActivationTooLate,
     CapacityExceeded,
     CutoverFailed,
     CutoverInProgress,
@@ -251,6 +252,7 @@ REFUSAL_STATUS: dict[type[Refusal], int] = {
     CutoverInProgress: 409,
     HoldLimitReached: 409,
     LsnBehind: 409,
+    ActivationTooLate: 409,
     DigestMismatch: 409,
     TransferExists: 409,
     StaleEpoch: 409,

@@ -185,6 +185,11 @@ class ActivateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The cutover's final delta inline (the changes since the last delta round, up to
     ``min_lsn``), applied to the ``incoming`` copy before the checks: one call instead of
     a peer stream's round trips inside the hold, for a small delta."""
+    within_ms: Annotated[float, msgspec.Meta(gt=0, le=3_600_000)] | None = None
+    """The most time the activation may take here, from its receipt, until it is durable:
+    when the target's forecast of its durable writes no longer fits, it refuses (409
+    ``activation_too_late``) before writing anything, and the caller's cutover is undone
+    without a second call. ``None``: no limit."""
 
 
 class CutoverRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -13,6 +13,7 @@ from typing import ClassVar
 from ._errors import EdgeError
 
 __all__ = [
+    "ActivationTooLate",
     "CapacityExceeded",
     "CutoverFailed",
     "CutoverInProgress",
@@ -102,6 +103,14 @@ class WorkloadHeld(Refusal):
     """The workload is held; release it first."""
 
     code = "workload_held"
+
+
+class ActivationTooLate(Refusal):
+    """An activation that could no longer be made durable within the time its caller
+    gave it (``within_ms``): refused before anything was written, so the caller can undo
+    its cutover without another call."""
+
+    code = "activation_too_late"
 
 
 class LsnBehind(Refusal):

@@ -27,9 +27,11 @@ from edge_actors.store import WorkloadNotFound, validate_workload_name
 
 from ._errors import EdgeError
 from ._forwarder import Forwarder
+from ._hold_budget import StepTimes
 from ._holds import Holds
 from ._models import CapacityInfo, LoadInfo, WorkloadInfo, WriteAnswer
 from ._refusals import (
+    ActivationTooLate,
     CapacityExceeded,
     CutoverInProgress,
     DigestMismatch,
@@ -91,6 +93,8 @@ class WorkloadRouter:
         self.metrics = metrics
         self.log = log
         self.hold_timeout_s = config.hold_timeout_s
+        self.activation_writes = StepTimes()
+        """How long this edge's recent activations took to make themselves durable."""
         self.hold_max_lease_s = config.hold_max_lease_s
         self._max_bytes = config.max_bytes
         self._max_workloads = config.max_workloads
@@ -364,6 +368,8 @@ class WorkloadRouter:
         epoch: int | None = None,
         *,
         delta: Sequence[Change] = (),
+        within_s: float | None = None,
+        received: float | None = None,
     ) -> WorkloadInfo:
         """A cutover's target side: confirm the LSN (and digest), then go ``active``.
 
@@ -373,8 +379,15 @@ class WorkloadRouter:
         it confirmed are kept with the epoch (one :meth:`EpochFence.admit`) so that both
         digests at the cutover LSN stay comparable after new writes.
 
+        ``within_s``: the most time, from ``received`` (``time.perf_counter()``), until
+        the activation is durable. Just before its durable writes, if what is left no
+        longer covers their recent upper-quartile time here (:attr:`activation_writes`),
+        it is refused: nothing written (the epoch is recorded in memory only; this
+        request was the only one that could activate at it).
+
         Raises:
             NoSuchWorkload: Unknown or no data here.
+            ActivationTooLate: ``within_s`` would be overrun (not activated).
             StaleEpoch: A higher epoch was seen, or ``epoch`` was burned here by an undo
                 (nothing changed).
             WorkloadIsMoved, LsnBehind, DigestMismatch: Not activated (``delta`` may have
@@ -409,8 +422,20 @@ class WorkloadRouter:
             if self.fence.record(name, epoch, "active"):  # admitted even when refused
                 await self.fence.save()
             raise refusal
+        if within_s is not None and received is not None:
+            left = within_s - (time.perf_counter() - received)
+            writes = self.activation_writes.high("state_write", 0.0)
+            if left < writes:
+                self.fence.record(name, epoch, "active")
+                raise ActivationTooLate(
+                    f"workload {name!r}: not activated on {self.name}, "
+                    f"{max(0.0, left) * 1000:.1f} ms left of the {within_s * 1000:.1f} ms "
+                    f"given and its durable writes take {writes * 1000:.1f} ms here"
+                )
         # The epoch, what was confirmed and the route: one fsync's wait (set_route_fenced).
+        writing = time.perf_counter()
         await self.set_route_fenced(name, "active", None, epoch, activated=confirmed)
+        self.activation_writes.record("state_write", time.perf_counter() - writing)
         return await self.info(name)
 
     async def _apply_final_delta(self, name: str, delta: Sequence[Change]) -> None:

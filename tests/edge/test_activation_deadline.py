@@ -55,11 +55,11 @@ async def test_a_target_that_cannot_be_durable_in_time_refuses_and_writes_nothin
     assert (caught.value.status, caught.value.code) == (409, "activation_too_late")
     assert "durable writes take 500.0 ms here" in caught.value.message
     target = await pair.admin_east.workload("orders")
-    assert (target.status, target.lsn) == ("incoming", 40)  # the delta applied, not active
+    assert (target.status, target.lsn) == ("incoming", 0)  # refused before the delta's apply
     assert "orders" not in _epochs(pair)  # nothing written for the refused epoch
     # Given enough time, the same activation goes through.
     info = await pair.admin_east.activate(
-        "orders", min_lsn=40, digest=digest, epoch=7, within_ms=2_000.0
+        "orders", min_lsn=40, digest=digest, epoch=7, delta=changes, within_ms=2_000.0
     )
     assert info.status == "active"
 

@@ -99,8 +99,7 @@ async def test_an_activation_that_will_not_fit_is_not_started(
         refusals.append(caught.value)
     for error in refusals:
         assert (error.status, error.code) == (502, "cutover_failed")
-        # its 50 records go inside the activation call: refused before that call
-        assert "undone before the activation, within the cutover's deadline" in error.message
+        assert "undone before the final delta, within the cutover's deadline" in error.message
         assert "probing" not in error.message
         assert "the target is back to incoming" not in error.message  # it was not asked
     assert [reason for reason, _ in releases] == ["cutover_failed"] * 2

@@ -11,8 +11,9 @@ applying anything at a burned epoch or with an invalid record.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import anyio
 import msgspec
 import pytest
 from stalls import cutover_request
@@ -143,3 +144,33 @@ async def test_a_retried_delta_overlapping_an_applied_one_activates(pair: Pair) 
         "orders", min_lsn=60, digest=digest, delta=await _changes(pair, 60)
     )
     assert (info.status, info.lsn, info.records, info.digest) == ("active", 60, 60, digest)
+
+
+async def test_a_read_of_the_delta_too_slow_to_fit_is_cut_within_the_deadline(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The source's read of the final delta stalls (a reader busy behind the copies): it
+    # is cut when the planned activation could no longer follow it, and undone inside
+    # the deadline, before anything was sent to the target.
+    await _seed(pair, 30)
+    store = pair.west.registry.get("orders")
+    real_scan = store.scan_changes
+    go = anyio.Event()
+
+    async def stalled(*args: Any, **kwargs: Any) -> list[Change]:
+        await go.wait()
+        return await real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(store, "scan_changes", stalled)
+    try:
+        with pytest.raises(EdgeHTTPError) as caught:
+            await pair.admin_west.cutover("orders", cutover_request(pair.east, 200.0))
+    finally:
+        go.set()
+    assert (caught.value.status, caught.value.code) == (502, "cutover_failed")
+    assert "the final delta was cut to keep the hold within" in caught.value.message
+    assert caught.value.held_ms is not None
+    assert caught.value.held_ms < 200.0
+    target = await pair.admin_east.workload("orders")
+    assert (target.status, target.lsn) == ("incoming", 0)  # nothing reached it
+    assert await pair.client.put("orders", "after", b"x") == 31  # the source serves

@@ -63,6 +63,7 @@ hold inside its deadline.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -301,7 +302,7 @@ class CutoverSaga:
         activating = False
         step = "final_delta"
         try:
-            inline = await self._inline_delta(name, req, hold_lsn)
+            inline = await self._inline_delta(name, req, hold_lsn, budget)
             shipped = None
             if inline is None:
                 shipped = await self._final_delta(name, req, hold_lsn, budget, tasks)
@@ -421,17 +422,30 @@ class CutoverSaga:
         )
 
     async def _inline_delta(
-        self, name: str, req: CutoverRequest, hold_lsn: int
+        self, name: str, req: CutoverRequest, hold_lsn: int, budget: HoldBudget
     ) -> _InlineDelta | None:
         """The final delta ``(req.from_lsn, hold_lsn]`` to send inside the activation call,
         if it is small enough (:data:`_INLINE_MAX_RECORDS`, :data:`_INLINE_MAX_BYTES`);
-        ``None``: ship it over a peer stream. Empty when there is nothing to ship."""
+        ``None``: ship it over a peer stream. Empty when there is nothing to ship.
+
+        Raises:
+            EdgeError: The read could not end in time for the activation (``budget``);
+                it is cut as a peer stream's final delta is (the read finishes in its
+                worker thread; nothing was sent).
+        """
         if hold_lsn <= req.from_lsn:
             return _InlineDelta((), 0, 0)
+        self._check_final_delta_fits(req, budget)
         store = self._router.registry.get(name)
-        changes = await store.scan_changes(
-            req.from_lsn, hold_lsn, limit=_INLINE_MAX_RECORDS + 1, max_bytes=_INLINE_MAX_BYTES
-        )
+        cut_in = budget.final_delta_left() if budget.bounded else math.inf
+        cut_at_ms = budget.held_ms() + cut_in * 1000
+        changes: list[Change] | None = None
+        with anyio.move_on_after(cut_in):
+            changes = await store.scan_changes(
+                req.from_lsn, hold_lsn, limit=_INLINE_MAX_RECORDS + 1, max_bytes=_INLINE_MAX_BYTES
+            )
+        if changes is None:
+            raise self._final_delta_cut(req, budget, cut_at_ms)
         if len(changes) > _INLINE_MAX_RECORDS:
             return None
         wire_bytes = len(_JSON.encode(changes))
@@ -455,13 +469,7 @@ class CutoverSaga:
         """
         if hold_lsn <= req.from_lsn:
             return None
-        if budget.bounded and budget.final_delta_left() <= 0:
-            plan = budget.describe()  # before the refusal counts (it may start a probe)
-            self.times.refused_by_forecast()
-            raise EdgeError(
-                "undone before the final delta, within the cutover's deadline of "
-                f"{req.deadline_ms:g} ms (counted from the hold): {plan}"
-            )
+        self._check_final_delta_fits(req, budget)
         spec = TransferSpec(
             transfer_id=req.transfer_id,
             migration_id=req.migration_id,
@@ -497,12 +505,7 @@ class CutoverSaga:
             if not ended.is_set():
                 entry.scope.cancel()  # winds down in ``tasks``; the hold does not wait
         if not result:
-            budget.final_delta_cut_ms = cut_at_ms
-            self.times.refused_by_forecast()
-            raise EdgeError(
-                "the final delta was cut to keep the hold within the cutover's deadline of "
-                f"{req.deadline_ms:g} ms (counted from the hold): {budget.describe()}"
-            )
+            raise self._final_delta_cut(req, budget, cut_at_ms)
         final = result[0]
         if final.state != "done" or final.acked_lsn < hold_lsn:
             raise EdgeError(
@@ -510,6 +513,34 @@ class CutoverSaga:
                 f"{final.error}"
             )
         return final
+
+    def _check_final_delta_fits(self, req: CutoverRequest, budget: HoldBudget) -> None:
+        """Refuse (undo, nothing sent) when the planned activation no longer fits even
+        without a final delta.
+
+        Raises:
+            EdgeError: It does not fit (counted as a refusal on the forecast).
+        """
+        if budget.bounded and budget.final_delta_left() <= 0:
+            plan = budget.describe()  # before the refusal counts (it may start a probe)
+            self.times.refused_by_forecast()
+            raise EdgeError(
+                "undone before the final delta, within the cutover's deadline of "
+                f"{req.deadline_ms:g} ms (counted from the hold): {plan}"
+            )
+
+    def _final_delta_cut(
+        self, req: CutoverRequest, budget: HoldBudget, cut_at_ms: float
+    ) -> EdgeError:
+        """The error of a final delta cut at ``cut_at_ms`` (planned, from the hold); the
+        cut is remembered for the next plans' reserve and counted as a refusal."""
+        budget.final_delta_cut_ms = cut_at_ms
+        plan = budget.describe()  # before the refusal counts (it may start a probe)
+        self.times.refused_by_forecast()
+        return EdgeError(
+            "the final delta was cut to keep the hold within the cutover's deadline of "
+            f"{req.deadline_ms:g} ms (counted from the hold): {plan}"
+        )
 
     async def _undo(
         self,

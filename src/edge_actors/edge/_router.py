@@ -380,10 +380,11 @@ class WorkloadRouter:
         digests at the cutover LSN stay comparable after new writes.
 
         ``within_s``: the most time, from ``received`` (``time.perf_counter()``), until
-        the activation is durable. Just before its durable writes, if what is left no
-        longer covers their recent upper-quartile time here (:attr:`activation_writes`),
-        it is refused: nothing written (the epoch is recorded in memory only; this
-        request was the only one that could activate at it).
+        the activation is durable. Before the delta's apply and just before its durable
+        writes, if what is left no longer covers their recent upper-quartile time here
+        (:attr:`activation_writes`), it is refused: nothing written (the epoch is
+        recorded in memory only; this request was the only one that could activate at
+        it).
 
         Raises:
             NoSuchWorkload: Unknown or no data here.
@@ -399,6 +400,7 @@ class WorkloadRouter:
         refusal: Refusal | None = None
         confirmed: tuple[int, str] | None = None
         if delta and route.status == "incoming":
+            self._check_in_time(name, epoch, within_s, received)
             await self._apply_final_delta(name, delta)
             route = self.route_with_data(name)  # the apply awaited: read it again
             self.fence.check(name, epoch, "active")
@@ -422,21 +424,34 @@ class WorkloadRouter:
             if self.fence.record(name, epoch, "active"):  # admitted even when refused
                 await self.fence.save()
             raise refusal
-        if within_s is not None and received is not None:
-            left = within_s - (time.perf_counter() - received)
-            writes = self.activation_writes.high("state_write", 0.0)
-            if left < writes:
-                self.fence.record(name, epoch, "active")
-                raise ActivationTooLate(
-                    f"workload {name!r}: not activated on {self.name}, "
-                    f"{max(0.0, left) * 1000:.1f} ms left of the {within_s * 1000:.1f} ms "
-                    f"given and its durable writes take {writes * 1000:.1f} ms here"
-                )
+        self._check_in_time(name, epoch, within_s, received)
         # The epoch, what was confirmed and the route: one fsync's wait (set_route_fenced).
         writing = time.perf_counter()
         await self.set_route_fenced(name, "active", None, epoch, activated=confirmed)
         self.activation_writes.record("state_write", time.perf_counter() - writing)
         return await self.info(name)
+
+    def _check_in_time(
+        self, name: str, epoch: int | None, within_s: float | None, received: float | None
+    ) -> None:
+        """Refuse an activation whose durable writes no longer fit in ``within_s`` from
+        ``received`` (see :meth:`activate`); checked before its delta is applied too, so
+        a target that took the call late answers at once.
+
+        Raises:
+            ActivationTooLate: Not enough time left (the epoch recorded in memory only).
+        """
+        if within_s is None or received is None:
+            return
+        left = within_s - (time.perf_counter() - received)
+        writes = self.activation_writes.high("state_write", 0.0)
+        if left < writes:
+            self.fence.record(name, epoch, "active")
+            raise ActivationTooLate(
+                f"workload {name!r}: not activated on {self.name}, "
+                f"{max(0.0, left) * 1000:.1f} ms left of the {within_s * 1000:.1f} ms "
+                f"given and its durable writes take {writes * 1000:.1f} ms here"
+            )
 
     async def _apply_final_delta(self, name: str, delta: Sequence[Change]) -> None:
         """Apply an activation's inline final delta to the ``incoming`` copy of ``name``.

@@ -109,13 +109,23 @@ _JSON = msgspec.json.Encoder()
 _MSGPACK = msgspec.msgpack.Encoder()
 
 
-class _InlineDelta(NamedTuple):
-    """A final delta sent inside the activation: its changes, their raw (msgpack) bytes as
-    a chunk would declare them, and their bytes in the call's JSON body."""
+class _Sent(NamedTuple):
+    """What a cutover's final delta sent: the changes that go inside the activation call
+    (none when it went over a peer stream, or was empty), its records, its raw (msgpack)
+    bytes as a chunk declares them, and its bytes on the wire (the frames, or the changes'
+    bytes in the call's JSON body)."""
 
     changes: tuple[Change, ...]
+    records: int
     raw_bytes: int
     wire_bytes: int
+
+    @classmethod
+    def streamed(cls, progress: TransferProgress | None) -> _Sent:
+        """A final delta shipped over a peer stream (``None``: nothing to ship)."""
+        if progress is None:
+            return cls((), 0, 0, 0)
+        return cls((), progress.records, progress.raw_bytes, progress.sent_wire_bytes)
 
 
 class _Laps:
@@ -302,10 +312,9 @@ class CutoverSaga:
         activating = False
         step = "final_delta"
         try:
-            inline = await self._inline_delta(name, req, hold_lsn, budget)
-            shipped = None
-            if inline is None:
-                shipped = await self._final_delta(name, req, hold_lsn, budget, tasks)
+            sent = await self._inline_delta(name, req, hold_lsn, budget)
+            if sent is None:
+                sent = _Sent.streamed(await self._final_delta(name, req, hold_lsn, budget, tasks))
             laps.lap("final_delta")
             self.times.record("final_delta", laps.steps["final_delta"] / 1000)
             step = "activate"
@@ -322,17 +331,16 @@ class CutoverSaga:
             await router.fence.retire_async(name, req.target_url, digest_at=(hold_lsn, own.digest))
             self.times.record("state_write", time.perf_counter() - called)
             with anyio.move_on_after(budget.activation_left()) as cut:
-                delta = inline.changes if inline is not None else ()
-                if inline is not None and delta:
+                if sent.changes:  # a stream's frames are counted by the transfer layer
                     router.metrics.transfer_sent_bytes.labels(router.name, req.target_name).inc(
-                        inline.wire_bytes
+                        sent.wire_bytes
                     )
                 confirmed = await target.activate(
                     name,
                     min_lsn=hold_lsn,
                     digest=own.digest,
                     epoch=req.epoch,
-                    delta=delta,
+                    delta=sent.changes,
                     within_ms=budget.target_within_ms(),
                 )
             if cut.cancelled_caught:
@@ -405,25 +413,15 @@ class CutoverSaga:
             held_writes=held_writes,
             held_ms=round(held_ms, 3),
             moved_to=req.target_url.rstrip("/"),
-            records=shipped.records if shipped else len(delta),
+            records=sent.records,
             steps_ms=laps.steps,
-            raw_bytes=shipped.raw_bytes
-            if shipped
-            else inline.raw_bytes
-            if inline is not None
-            else 0,
-            wire_bytes=(
-                shipped.sent_wire_bytes
-                if shipped
-                else inline.wire_bytes
-                if inline is not None
-                else 0
-            ),
+            raw_bytes=sent.raw_bytes,
+            wire_bytes=sent.wire_bytes,
         )
 
     async def _inline_delta(
         self, name: str, req: CutoverRequest, hold_lsn: int, budget: HoldBudget
-    ) -> _InlineDelta | None:
+    ) -> _Sent | None:
         """The final delta ``(req.from_lsn, hold_lsn]`` to send inside the activation call,
         if it is small enough (:data:`_INLINE_MAX_RECORDS`, :data:`_INLINE_MAX_BYTES`);
         ``None``: ship it over a peer stream. Empty when there is nothing to ship.
@@ -434,7 +432,7 @@ class CutoverSaga:
                 worker thread; nothing was sent).
         """
         if hold_lsn <= req.from_lsn:
-            return _InlineDelta((), 0, 0)
+            return _Sent((), 0, 0, 0)
         self._check_final_delta_fits(req, budget)
         store = self._router.registry.get(name)
         cut_in = budget.final_delta_left() if budget.bounded else math.inf
@@ -451,7 +449,7 @@ class CutoverSaga:
         wire_bytes = len(_JSON.encode(changes))
         if wire_bytes > _INLINE_MAX_BYTES:
             return None
-        return _InlineDelta(tuple(changes), len(_MSGPACK.encode(changes)), wire_bytes)
+        return _Sent(tuple(changes), len(changes), len(_MSGPACK.encode(changes)), wire_bytes)
 
     async def _final_delta(
         self, name: str, req: CutoverRequest, hold_lsn: int, budget: HoldBudget, tasks: TaskGroup

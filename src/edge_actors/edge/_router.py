@@ -248,10 +248,8 @@ class WorkloadRouter:
             NoSuchWorkload: Unknown workload.
         """
         route = self._route_for(name, status, moved_to, migration_id)
-        if status == "active" and route.migration_id is None:
-            self.routing.remove(name)
-        else:
-            self.routing.set(name, route)
+        if self._put_route(name, route):
+            self.routing.save_now()
         # An explicit route settles an interrupted handover. Cleared only once the route is
         # durable: a crash in between comes back redirecting, never serving unmarked.
         self.fence.retire(name, None)
@@ -282,11 +280,7 @@ class WorkloadRouter:
         """
         route = self._route_for(name, status, moved_to, migration_id)
         fenced = self.fence.record(name, epoch, status, activated=activated)
-        if status == "active" and route.migration_id is None:
-            routed = self.routing.forget(name)
-        else:
-            self.routing.put(name, route)
-            routed = True
+        routed = self._put_route(name, route)
         async with anyio.create_task_group() as writes:
             if fenced:
                 writes.start_soon(self.fence.save)
@@ -310,6 +304,14 @@ class WorkloadRouter:
             raise InvalidRouteChange("moved_to: only valid with status 'moved'")
         bound = self._known(name).migration_id if migration_id is None else migration_id
         return Route(status, moved_to.rstrip("/") if moved_to else None, bound)
+
+    def _put_route(self, name: str, route: Route) -> bool:
+        """Set ``route`` in the table's memory (an unbound ``active`` route is no entry);
+        whether the table changed and must be saved."""
+        if route.status == "active" and route.migration_id is None:
+            return self.routing.forget(name)
+        self.routing.put(name, route)
+        return True
 
     def _route_set(self, name: str, route: Route) -> None:
         self.log.info(

@@ -181,6 +181,10 @@ class RoutingTable:
         """Persist the table as it is now; the fsync runs in a worker thread."""
         await self._file.write_async(self._body())
 
+    def save_now(self) -> None:
+        """Persist the table as it is now, on this thread (blocks for the fsync)."""
+        self._save()
+
     def forget(self, name: str) -> bool:
         """Forget ``name`` in memory only (:meth:`save` makes it durable); whether it had
         an entry."""

@@ -4,7 +4,9 @@ What a target daemon does with each chunk of a peer stream, minus the WebSocket:
 the frame (``decode_frame``), verify and decode the chunk (``ChunkCodec.decode_chunk``),
 and apply it to a fresh ``incoming``-like store (``WorkloadStore.apply_changes``: the
 validation, the digest terms, the SQLite inserts and commits), with the store's own
-background checkpointer copying the WAL. CPU is the process's own (every thread,
+background checkpointer copying the WAL. With ``--stores N``, N copies of the workload
+are applied at once, each in its own task, as a wide plan's target applies several
+copies (CPU is then per store: the process's divided by N). CPU is the process's own (every thread,
 ``time.process_time``), from the first chunk until the store is closed (its last WAL
 checkpoint included), so a machine's other load moves it much less than wall time.
 
@@ -14,6 +16,7 @@ per chunk (the sender's default page), as ``benchmarks/peers.py`` copies them.
 Usage (from the repository root, venv active; pin it to keep the figures comparable)::
 
     taskset -c 1 python benchmarks/apply_cpu.py --records 97656 --runs 5
+    python benchmarks/apply_cpu.py --records 9766 --stores 3 --runs 5  # a wide target
     # A/B against an older tree, same benchmark code:
     git archive 6f2a3be src | tar -x -C /tmp/old
     PYTHONPATH=/tmp/old/src taskset -c 1 python benchmarks/apply_cpu.py
@@ -64,14 +67,28 @@ def _frames(records: int, value_bytes: int, chunk: int) -> tuple[list[bytes], in
     return frames, logical
 
 
-async def _run_once(frames: list[bytes], root: Path) -> tuple[float, float, float, str]:
-    """Apply every frame to a fresh store under ``root``; return CPU s, wall s, the wall s
-    of ending the fill (its sync: what the ack of the transfer's ``Done`` waits for), and
-    the digest."""
-    codec = ChunkCodec()
-    store = await WorkloadStore.open(root / f"{_WORKLOAD}.sqlite", _WORKLOAD, create=True)
-    bulk = hasattr(store, "end_bulk_apply")  # trees before the bulk fill have neither
+async def _run_once(
+    frames: list[bytes], root: Path, stores: int
+) -> tuple[float, float, float, str]:
+    """Apply every frame to ``stores`` fresh stores under ``root`` at once; return CPU s
+    per store, wall s, the longest wall s of ending a fill (its sync: what the ack of the
+    transfer's ``Done`` waits for), and the digest (the same for every store)."""
     cpu0, wall0 = time.process_time(), time.perf_counter()
+    results: list[tuple[float, str]] = []
+    async with anyio.create_task_group() as tg:
+        for n in range(stores):
+            tg.start_soon(_fill, frames, root / f"{_WORKLOAD}-{n}.sqlite", results)
+    digests = {digest for _, digest in results}
+    assert len(digests) == 1, digests
+    cpu = (time.process_time() - cpu0) / stores
+    return cpu, time.perf_counter() - wall0, max(e for e, _ in results), digests.pop()
+
+
+async def _fill(frames: list[bytes], path: Path, results: list[tuple[float, str]]) -> None:
+    """Apply every frame to a fresh store at ``path``, as a target's peer stream does."""
+    codec = ChunkCodec()
+    store = await WorkloadStore.open(path, _WORKLOAD, create=True)
+    bulk = hasattr(store, "end_bulk_apply")  # trees before the bulk fill have neither
     end_s = 0.0
     try:
         for raw in frames:
@@ -89,7 +106,7 @@ async def _run_once(frames: list[bytes], root: Path) -> tuple[float, float, floa
         digest = (await store.stats()).digest
     finally:
         await store.close()  # its last checkpoint counts: the work of the copy
-    return time.process_time() - cpu0, time.perf_counter() - wall0, end_s, digest
+    results.append((end_s, digest))
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -101,7 +118,7 @@ async def main(args: argparse.Namespace) -> None:
     for run in range(args.runs):
         root = Path(tempfile.mkdtemp(prefix="apply-cpu-"))
         try:
-            cpu, wall, end_s, digest = await _run_once(frames, root)
+            cpu, wall, end_s, digest = await _run_once(frames, root, args.stores)
         finally:
             shutil.rmtree(root, ignore_errors=True)
         cpus.append(cpu)
@@ -115,6 +132,7 @@ async def main(args: argparse.Namespace) -> None:
     result = {
         "records": args.records,
         "value_bytes": args.value_bytes,
+        "stores": args.stores,
         "cpu_s": round(cpu_s, 3),
         "cpu_s_runs": [round(c, 3) for c in cpus],
         "cpu_s_per_100mb": round(cpu_s * 100e6 / logical, 3),
@@ -132,4 +150,7 @@ if __name__ == "__main__":
     parser.add_argument("--value-bytes", type=int, default=1024)
     parser.add_argument("--chunk", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--stores", type=int, default=1, help="copies applied at once (CPU is per store)"
+    )
     anyio.run(main, parser.parse_args())

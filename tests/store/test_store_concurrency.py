@@ -184,7 +184,7 @@ async def test_failed_group_commit_fails_every_caller_and_writes_nothing(
 ) -> None:
     await store.put("before", b"1")
     # A real SQLite error inside the transaction: the statement names a missing column.
-    monkeypatch.setattr(writer_module, "_UPSERT", "INSERT INTO records (nope) VALUES (?, ?, ?)")
+    monkeypatch.setattr(writer_module, "_INSERT", "INSERT INTO records (nope, value, lsn)")
     outcomes: list[str] = []
 
     async def writer(i: int) -> None:

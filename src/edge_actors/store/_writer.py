@@ -31,6 +31,7 @@ from ._checkpointer import Checkpointer
 from ._digest import DIGEST_MODULUS, digest_hex, hash_and_size
 from ._errors import StoreError, StoreFull
 from ._models import Durability, StoreStats
+from ._multirow import insert_rows
 from ._schema import WRITER_CACHE_KIB, connect_writer, shrink_cache
 
 if TYPE_CHECKING:
@@ -45,17 +46,11 @@ if TYPE_CHECKING:
 
 __all__ = ["WriteSide"]
 
-_UPSERT = (
-    "INSERT INTO records (key, value, lsn) VALUES (?, ?, ?) "
-    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, lsn = excluded.lsn"
-)
+_INSERT = "INSERT INTO records (key, value, lsn)"
+_ON_CONFLICT_UPDATE = "ON CONFLICT (key) DO UPDATE SET value = excluded.value, lsn = excluded.lsn"
+_ON_CONFLICT_SKIP = "ON CONFLICT (key) DO NOTHING"
 _UPDATE_META = "UPDATE meta SET lsn = ?, records = ?, bytes = ?, digest = ? WHERE id = 1"
 _LOOKUP_CHUNK = 500  # keys per "WHERE key IN (...)" query, well below SQLite's variable limit
-# Bound to a PreparedChange ``(key, key_utf8, value, lsn)`` as it is (?2 is unused), so a
-# bulk apply builds no row tuple per record.
-_INSERT_NEW = (
-    "INSERT INTO records (key, value, lsn) VALUES (?1, ?3, ?4) ON CONFLICT (key) DO NOTHING"
-)
 _PROBE = "SELECT 1 FROM records WHERE key IN (?, ?, ?) LIMIT 1"
 _FAST_MIN = 8  # smaller batches take the general path (the probe would not pay off)
 
@@ -439,8 +434,8 @@ class WriteSide:
             return False
         conn.execute("SAVEPOINT apply_new")
         try:
-            inserted = conn.executemany(_INSERT_NEW, changes)
-            if inserted.rowcount != n:
+            rows = [(key, value, lsn) for key, _, value, lsn in changes]
+            if insert_rows(conn, _INSERT, _ON_CONFLICT_SKIP, rows) != n:
                 conn.execute("ROLLBACK TO apply_new")
                 return False
         finally:
@@ -469,7 +464,7 @@ class WriteSide:
             current[key] = rows[key] = (value, lsn)
         if rows:
             t.replace_all(removed, added)
-            conn.executemany(_UPSERT, [(key, value, lsn) for key, (value, lsn) in rows.items()])
+            _upsert(conn, rows)
             t.changed = True
 
     @staticmethod
@@ -477,8 +472,14 @@ class WriteSide:
         conn: sqlite3.Connection, rows: dict[str, tuple[bytes | None, int]], t: _Totals
     ) -> None:
         t.normalise()
-        conn.executemany(_UPSERT, [(key, value, lsn) for key, (value, lsn) in rows.items()])
+        _upsert(conn, rows)
         conn.execute(_UPDATE_META, (t.lsn, t.records, t.bytes, digest_hex(t.digest)))
+
+
+def _upsert(conn: sqlite3.Connection, rows: dict[str, tuple[bytes | None, int]]) -> None:
+    """Write ``rows`` (key to value and LSN), replacing any row of the same key."""
+    flat = [(key, value, lsn) for key, (value, lsn) in rows.items()]
+    insert_rows(conn, _INSERT, _ON_CONFLICT_UPDATE, flat)
 
 
 def _stats_of(t: _Totals) -> StoreStats:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
+import anyio
 import pytest
 
 from edge_actors.store import InvalidRecord, StoreStats, WorkloadStore
+from edge_actors.store import _readers as readers_module
 from edge_actors.wire import Change
 
 if TYPE_CHECKING:
@@ -184,3 +187,38 @@ async def test_digest_depends_on_content_not_history(tmp_path: Path) -> None:
         assert a.lsn != b.lsn
         await b.put("key0", b"changed")
         assert (await b.stats()).digest != da
+
+
+async def test_pages_are_read_one_at_a_time_but_an_urgent_read_does_not_wait(
+    store: WorkloadStore,
+) -> None:
+    """Another page in progress (the process-wide page lock held by another thread, as
+    by a copy's read) delays a copy's page but not a cutover's urgent read."""
+    await store.write_batch([(f"k{i}", b"v") for i in range(5)])
+    held, release = threading.Event(), threading.Event()
+
+    def other_page() -> None:
+        with readers_module._SCAN_STEPS:
+            held.set()
+            release.wait(timeout=30)  # a read that waits for it fails the test, not hangs
+
+    pages: list[list[Change]] = []
+
+    async def copy_page() -> None:
+        pages.append(await store.scan_changes(0))
+
+    holder = threading.Thread(target=other_page)
+    holder.start()
+    try:
+        await anyio.to_thread.run_sync(held.wait)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(copy_page)
+            urgent = await store.scan_changes(0, urgent=True)
+            assert holder.is_alive()  # read while the other page still held the lock
+            assert [c.key for c in urgent] == [f"k{i}" for i in range(5)]
+            assert pages == []  # the copy's page is still waiting for the lock
+            release.set()
+    finally:
+        release.set()
+        holder.join()
+    assert pages == [urgent]

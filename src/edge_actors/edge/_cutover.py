@@ -440,7 +440,11 @@ class CutoverSaga:
         changes: list[Change] | None = None
         with anyio.move_on_after(cut_in):
             changes = await store.scan_changes(
-                req.from_lsn, hold_lsn, limit=_INLINE_MAX_RECORDS + 1, max_bytes=_INLINE_MAX_BYTES
+                req.from_lsn,
+                hold_lsn,
+                limit=_INLINE_MAX_RECORDS + 1,
+                max_bytes=_INLINE_MAX_BYTES,
+                urgent=True,
             )
         if changes is None:
             raise self._final_delta_cut(req, budget, cut_at_ms)

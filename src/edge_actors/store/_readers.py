@@ -248,13 +248,22 @@ def read_get(conn: sqlite3.Connection, key: str) -> tuple[bytes, int] | None:
 
 
 def read_scan(
-    conn: sqlite3.Connection, after_lsn: int, upto_lsn: int | None, limit: int, max_bytes: int
+    conn: sqlite3.Connection,
+    after_lsn: int,
+    upto_lsn: int | None,
+    limit: int,
+    max_bytes: int,
+    *,
+    alone: bool = True,
 ) -> list[Change]:
     """Return up to ``limit`` changes with LSN in ``(after_lsn, upto_lsn]``, by LSN.
 
     Stops early once the keys and values read reach ``max_bytes`` (at least one change
     is always returned when there is one), so a page of huge values stays bounded.
+    With ``alone``, no other page of the process is read meanwhile (:data:`_SCAN_STEPS`).
     """
+    if not alone:
+        return _read_page(conn, after_lsn, upto_lsn, limit, max_bytes)
     with _SCAN_STEPS:
         return _read_page(conn, after_lsn, upto_lsn, limit, max_bytes)
 

@@ -383,6 +383,7 @@ class WorkloadStore(AsyncCloseable):
         *,
         limit: int = 1000,
         max_bytes: int | None = None,
+        urgent: bool = False,
     ) -> list[Change]:
         """Return the changes whose key's latest LSN is in ``(after_lsn, upto_lsn]``.
 
@@ -397,6 +398,9 @@ class WorkloadStore(AsyncCloseable):
             limit: Most changes returned (at least 1).
             max_bytes: If given, stop once the page holds this many key and value bytes
                 (at least one change is still returned), bounding memory for big values.
+            urgent: A short read that must not wait for other stores' pages (a cutover's
+                final delta, read while writes are held); pages are otherwise read one at
+                a time in a process (see :mod:`._readers`).
 
         Raises:
             InvalidRecord: A bound or limit is negative or ``limit`` is below 1.
@@ -416,7 +420,12 @@ class WorkloadStore(AsyncCloseable):
         budget = max_bytes if max_bytes is not None else 1 << 62
         return await self._readers.call(
             partial(
-                read_scan, after_lsn=after_lsn, upto_lsn=upto_lsn, limit=limit, max_bytes=budget
+                read_scan,
+                after_lsn=after_lsn,
+                upto_lsn=upto_lsn,
+                limit=limit,
+                max_bytes=budget,
+                alone=not urgent,
             )
         )
 

@@ -162,7 +162,7 @@ class PostgresServer:
             if owner is not None:
                 os.chown(pwfile, *owner)
             auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
-        subprocess.run(
+        done = subprocess.run(
             [
                 str(bin_dir / "initdb"),
                 "-D",
@@ -174,11 +174,14 @@ class PostgresServer:
                 "-E",
                 "UTF8",
             ],
-            check=True,
+            check=False,
             capture_output=True,
             user=owner[0] if owner else None,
             group=owner[1] if owner else None,
         )
+        if done.returncode != 0:
+            said = done.stderr.decode(errors="replace").strip()
+            raise RuntimeError(f"initdb of {self.data_dir} exited {done.returncode}: {said}")
 
     def start(self, extra: Sequence[str] = ()) -> None:
         """Start ``postgres`` and wait until it accepts TCP connections."""

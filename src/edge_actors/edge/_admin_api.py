@@ -114,6 +114,8 @@ class AdminRouting(Protocol):
         activated: tuple[int, str] | None = None,
     ) -> Route: ...
 
+    def undo_unbegun(self, name: str, epoch: int | None, migration_id: str | None) -> bool: ...
+
     def bind_migration(self, name: str, migration_id: str) -> Route: ...
 
     async def hold(self, name: str, lease_s: float | None) -> tuple[int, float]: ...
@@ -184,9 +186,12 @@ def add_admin_routes(
         body = await decode_json(request, SetStatus)
         _check_grant_status(credential_of(request), body)
         router.check_no_cutover(name)
-        await router.set_route_fenced(
-            name, body.status, body.moved_to, body.epoch, migration_id=body.migration_id
-        )
+        if body.status != "incoming" or not router.undo_unbegun(
+            name, body.epoch, body.migration_id
+        ):
+            await router.set_route_fenced(
+                name, body.status, body.moved_to, body.epoch, migration_id=body.migration_id
+            )
         return json_response(await router.info(name))
 
     async def hold(request: web.Request) -> web.Response:

@@ -16,9 +16,10 @@ one epoch step. Before the target is asked to go ``active`` this edge durably ma
 workload ``retiring_to`` the target (in the same write: its own digest at the hold LSN,
 which the hold fixes): if it is killed before its ``moved`` route is durable, it comes
 back redirecting the workload's requests to the target instead of serving them (never two
-copies accepting writes). The mark is cleared once the ``moved`` route is durable, or when
-the undo has put the target back to ``incoming``; it stays when the undo could not reach
-the target.
+copies accepting writes). The mark is cleared once the ``moved`` route is durable, or,
+after the held writes were released, when the undo has put the target back to
+``incoming`` or the target refused the activation in time (a crash in between comes back
+redirecting to an incoming target); it stays when the undo could not reach the target.
 
 The flip is off the hold's critical path: it sets the route ``moved`` in memory and
 releases the held writes at once (the router forwards them, and every later request, to
@@ -45,8 +46,9 @@ final delta is cut when that activation could no longer follow it; a started act
 is cut at the deadline less the flip's reserve. An undo before the activation releases
 the hold at once: the final delta's transfer winds down after the release (it only ever
 sends records up to the hold LSN to a target that is still ``incoming``). An activation
-cut at its deadline is undone with a call to the target that may take up to the budget
-again (its timeout): a stalled target therefore holds writes here for at most twice the
+cut at its deadline is undone with a call to the target (which answers at once when it
+had not begun its durable writes: ``WorkloadRouter.undo_unbegun``) that may take up to the
+budget again (its timeout): a stalled target therefore holds writes here for at most twice the
 budget (then they are released to this edge, or redirected to the target when the undo
 could not reach it), never for the admin calls' own timeouts.
 
@@ -562,10 +564,16 @@ class CutoverSaga:
         ``retiring_to`` mark stays: this edge redirects to the target rather than serve
         a second active copy (the control plane settles it).
 
+        Once the target is back to ``incoming``, the held writes are released first and
+        the ``retiring_to`` mark is cleared after (its fsync is not inside the hold): a
+        crash in between comes back redirecting to an incoming target, never serving a
+        second copy, as when the target refuses in time.
+
         Returns:
             What the undo did, for the error message, and how long writes were held (ms).
         """
         router = self._router
+        back_to_incoming = False
         done = f"{router.name} still serves it, held writes released"
         route = router.route_of(name)
         if route is not None and route.status == "moved":
@@ -587,7 +595,9 @@ class CutoverSaga:
                     "redirects to the target until ownership is settled, held writes released"
                 )
             else:
-                router.fence.retire(name, None)
+                back_to_incoming = True
                 done += "; the target is back to incoming"
         _, held_ms = router.release(name, None, reason="cutover_failed")
+        if back_to_incoming:
+            await router.fence.retire_async(name, None)
         return done, held_ms

@@ -110,6 +110,7 @@ class WorkloadRouter:
         self._registry: StoreRegistry | None = None
         self._routing: RoutingTable | None = None
         self._fence: EpochFence | None = None
+        self._tasks: TaskGroup | None = None
         self._forwarders: dict[str, Forwarder] = {}
         self._cutovers: set[str] = set()
         self._reserved_bytes = 0
@@ -122,6 +123,7 @@ class WorkloadRouter:
         """Serve from the open ``registry``, ``routing`` and ``fence``; hold leases run in
         ``tasks``."""
         self._registry, self._routing, self._fence = registry, routing, fence
+        self._tasks = tasks
         self.holds.start(tasks)
 
     def detach(self) -> None:
@@ -289,6 +291,41 @@ class WorkloadRouter:
         await self.fence.retire_async(name, None)
         self._route_set(name, route)
         return route
+
+    def undo_unbegun(self, name: str, epoch: int | None, migration_id: str | None) -> bool:
+        """Put ``name`` back to ``incoming`` at ``epoch`` in memory, when only the epoch
+        changes: an undo of an activation that has not begun its durable writes here.
+
+        That is so when ``name`` is ``incoming`` already (bound as asked) and carries no
+        ``retiring_to`` mark. ``epoch`` is then burned at once: an activation at it is
+        refused from here on, the one in flight included (it checks the fence again
+        before it writes). The epoch file is written in the background (the daemon's
+        tasks), so the caller answers without waiting for an fsync: the undo of a cut
+        activation is inside the source's hold. That is safe because no activation
+        request outlives this process: a crash that loses the burn lets no activation at
+        ``epoch`` in later. ``False``: nothing changed; the undo must go through
+        :meth:`set_route_fenced` (durable before it answers).
+
+        Raises:
+            NoSuchWorkload: Unknown here.
+            StaleEpoch: As :meth:`admit_epoch` (nothing changed).
+        """
+        if epoch is None:
+            return False
+        route = self._route_for(name, "incoming", None, migration_id)
+        if self.routing.get(name) != route or self.fence.get(name).retiring_to is not None:
+            return False
+        if self.fence.record(name, epoch, "incoming") and self._tasks is not None:
+            self._tasks.start_soon(self._save_epochs, name)
+        return True
+
+    async def _save_epochs(self, name: str) -> None:
+        """Write the epoch file (after :meth:`undo_unbegun`); a failure is logged, as the
+        burn stays in force in memory."""
+        try:
+            await self.fence.save()
+        except OSError as exc:
+            self.log.error("epoch_save_failed", workload=name, error=str(exc))
 
     def _route_for(
         self, name: str, status: WorkloadStatus, moved_to: str | None, migration_id: str | None

@@ -39,6 +39,7 @@ def test_public_api_is_what_the_docs_say() -> None:
         "WorkloadNotFound",
         "WorkloadStore",
         "default_fd_budget",
+        "limit_arenas",
         "record_hash",
         "validate_workload_name",
     }

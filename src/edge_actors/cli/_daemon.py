@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import signal
 import urllib.parse
 from contextlib import AsyncExitStack
@@ -54,6 +55,7 @@ from edge_actors.errors import ConfigError
 from edge_actors.migration import MigrationService
 from edge_actors.migration._journal_reads import JournalReads
 from edge_actors.migration.journal import JOURNAL_ENV, JournalUrl, open_journal, parse_journal_url
+from edge_actors.store import limit_arenas
 
 from ._progress import one_line_errors
 from ._tokens import add_token_flags, refuse_argv_token
@@ -348,6 +350,8 @@ def run_daemon(args: argparse.Namespace) -> int:
     topology = topology_from_args(args)
     password = journal_password(config) if topology is not None else None
     private_umask()  # every store, journal and routing file is created 0600
+    if "MALLOC_ARENA_MAX" not in os.environ:  # an operator's own setting wins
+        limit_arenas()  # before any worker thread starts
     configure_default_logging(args.log_level, strict=True)
     options: dict[str, Any] = {"use_uvloop": importlib.util.find_spec("uvloop") is not None}
     anyio.run(_serve, config, topology, password, backend="asyncio", backend_options=options)

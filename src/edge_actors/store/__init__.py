@@ -21,6 +21,7 @@ from ._errors import StoreError as StoreError
 from ._errors import StoreFull as StoreFull
 from ._errors import WorkloadExists as WorkloadExists
 from ._errors import WorkloadNotFound as WorkloadNotFound
+from ._heap import limit_arenas as limit_arenas
 from ._models import Durability as Durability
 from ._models import StoreStats as StoreStats
 from ._names import validate_workload_name as validate_workload_name
@@ -48,6 +49,7 @@ __all__ = [
     "WorkloadNotFound",
     "WorkloadStore",
     "default_fd_budget",
+    "limit_arenas",
     "record_hash",
     "validate_workload_name",
 ]

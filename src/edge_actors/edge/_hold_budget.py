@@ -33,6 +33,10 @@ measured worse: on this 2-core machine the undo's call after a cut activation to
 the activation it cut), so cutting for it turned holds that would have flipped in time
 into undone holds over the budget (100 x 10 MB wide plan: 21 of 24 activation cuts over
 50 ms). Deciding before the activation, on the upper quartile, is what keeps holds inside.
+Since then the undo's call waits for no fsync when the target had not begun its durable
+writes (``WorkloadRouter.undo_unbegun``), and the source clears its mark after the
+release; a cut activation still ends its hold past the deadline by that call (7-26 ms in
+session 7's wide plans), so cutting earlier for it may pay now and is still to measure.
 
 The target shares the activation's cut: the call carries ``within_ms``
 (:meth:`HoldBudget.target_within_ms`, the time until the cut less the round trip

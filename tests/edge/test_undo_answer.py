@@ -149,3 +149,13 @@ async def test_the_source_releases_writes_before_clearing_its_mark_after_a_cut(
     assert "the target is back to incoming" in error.message
     assert (await pair.admin_west.workload("orders")).retiring_to is None
     assert _epochs(pair.west)["orders"].get("retiring_to") is None
+
+
+async def test_an_undo_with_a_moved_to_url_is_refused_and_burns_nothing(pair: Pair) -> None:
+    await pair.admin_east.create_workload("orders", "incoming", migration_id="mig-1")
+    with pytest.raises(EdgeHTTPError) as caught:
+        await pair.admin_east.set_status("orders", "incoming", "http://elsewhere", epoch=3)
+    assert (caught.value.status, caught.value.code) == (400, "invalid_body")
+    assert "moved_to" in caught.value.message
+    info = await pair.admin_east.activate("orders", min_lsn=0, digest=None, epoch=3)
+    assert info.status == "active"  # epoch 3 was not burned

@@ -114,7 +114,9 @@ class AdminRouting(Protocol):
         activated: tuple[int, str] | None = None,
     ) -> Route: ...
 
-    def undo_unbegun(self, name: str, epoch: int | None, migration_id: str | None) -> bool: ...
+    def undo_unbegun(
+        self, name: str, epoch: int | None, migration_id: str | None, moved_to: str | None = None
+    ) -> bool: ...
 
     def bind_migration(self, name: str, migration_id: str) -> Route: ...
 
@@ -187,7 +189,7 @@ def add_admin_routes(
         _check_grant_status(credential_of(request), body)
         router.check_no_cutover(name)
         if body.status != "incoming" or not router.undo_unbegun(
-            name, body.epoch, body.migration_id
+            name, body.epoch, body.migration_id, body.moved_to
         ):
             await router.set_route_fenced(
                 name, body.status, body.moved_to, body.epoch, migration_id=body.migration_id

@@ -292,7 +292,9 @@ class WorkloadRouter:
         self._route_set(name, route)
         return route
 
-    def undo_unbegun(self, name: str, epoch: int | None, migration_id: str | None) -> bool:
+    def undo_unbegun(
+        self, name: str, epoch: int | None, migration_id: str | None, moved_to: str | None = None
+    ) -> bool:
         """Put ``name`` back to ``incoming`` at ``epoch`` in memory, when only the epoch
         changes: an undo of an activation that has not begun its durable writes here.
 
@@ -307,12 +309,13 @@ class WorkloadRouter:
         :meth:`set_route_fenced` (durable before it answers).
 
         Raises:
+            InvalidRouteChange: ``moved_to`` given (only valid with ``moved``).
             NoSuchWorkload: Unknown here.
             StaleEpoch: As :meth:`admit_epoch` (nothing changed).
         """
+        route = self._route_for(name, "incoming", moved_to, migration_id)
         if epoch is None:
             return False
-        route = self._route_for(name, "incoming", None, migration_id)
         if self.routing.get(name) != route or self.fence.get(name).retiring_to is not None:
             return False
         if self.fence.record(name, epoch, "incoming") and self._tasks is not None:

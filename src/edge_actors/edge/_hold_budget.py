@@ -36,7 +36,11 @@ into undone holds over the budget (100 x 10 MB wide plan: 21 of 24 activation cu
 Since then the undo's call waits for no fsync when the target had not begun its durable
 writes (``WorkloadRouter.undo_unbegun``), and the source clears its mark after the
 release; a cut activation still ends its hold past the deadline by that call (7-26 ms in
-session 7's wide plans), so cutting earlier for it may pay now and is still to measure.
+session 7's wide plans). Keeping the upper quartile of recent undo calls in reserve was
+tried then and not kept: one undo call that timed out (51 ms) made the reserve exceed
+what any activation could fit, every later cutover was refused on the forecast (2,539
+refusals in four minutes, the probe included), and no undo ran again to lower it. A
+reserve for it would need its own way out (a cap, or samples that age).
 
 The target shares the activation's cut: the call carries ``within_ms``
 (:meth:`HoldBudget.target_within_ms`, the time until the cut less the round trip

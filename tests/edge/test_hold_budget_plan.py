@@ -25,11 +25,43 @@ def test_cut_points_leave_the_flip_and_the_planned_activation() -> None:
     assert budget.activation_s == pytest.approx(0.007)
     assert budget.final_delta_left() == pytest.approx(0.050 - 0.007 - 0.002)
     clock.advance(0.030)
-    assert budget.activation_left() == pytest.approx(0.020 - 0.002)
+    assert budget.undo_s == pytest.approx(0.010)  # no undo call yet: its cap, 20 %
+    assert budget.activation_left() == pytest.approx(0.020 - 0.002 - 0.010)
     assert budget.activation_fits()
-    clock.advance(0.012)  # 8 ms left: 6 before the cut, 7 planned
+    clock.advance(0.002)  # 18 ms left: 6 before the cut, 7 planned
     assert not budget.activation_fits()
-    assert budget.held_ms() == pytest.approx(42.0)
+    assert budget.held_ms() == pytest.approx(32.0)
+
+
+def test_the_activation_cut_keeps_recent_undo_calls_in_reserve() -> None:
+    """A cut activation is undone with a call to the target: cut early enough for it."""
+    clock = ManualClock()
+    times = StepTimes()
+    times.record("flip", 0.002)
+    times.record("activate", 0.007)
+    for ms in (3, 4, 5, 40):  # upper quartile: 5 ms
+        times.record("undo_call", ms / 1000)
+    budget = _budget(times, clock)
+    assert budget.undo_s == pytest.approx(0.005)
+    assert budget.activation_left() == pytest.approx(0.050 - 0.002 - 0.005)
+    assert budget.final_delta_left() == pytest.approx(0.050 - 0.007 - 0.002)
+    assert "5.0 ms for an undo's call" in budget.describe()
+    clock.advance(0.035)  # 15 ms left: 8 before the cut, 7 planned
+    assert budget.activation_fits()
+    clock.advance(0.002)
+    assert not budget.activation_fits()
+
+
+def test_an_undo_call_that_timed_out_cannot_lock_every_activation_out() -> None:
+    """One undo call that ran to its timeout (the whole deadline) is capped in the plan:
+    an activation that fits the rest still goes ahead."""
+    clock = ManualClock()
+    times = StepTimes()
+    times.record("activate", 0.020)
+    times.record("undo_call", 0.051)
+    budget = _budget(times, clock)
+    assert budget.undo_s == pytest.approx(0.2 * 0.050)
+    assert budget.activation_fits()  # 40 ms before the cut, 20 planned
 
 
 def test_the_loop_lag_is_kept_in_reserve_after_every_cut() -> None:
@@ -40,7 +72,7 @@ def test_the_loop_lag_is_kept_in_reserve_after_every_cut() -> None:
     budget = HoldBudget(clock, clock.monotonic(), 0.05, times, round_trip_s=0.001, lag_s=0.010)
     assert budget.reserve_s == pytest.approx(0.012)
     assert budget.final_delta_left() == pytest.approx(0.050 - 0.007 - 0.012)
-    assert budget.activation_left() == pytest.approx(0.050 - 0.012)
+    assert budget.activation_left() == pytest.approx(0.050 - 0.012 - 0.010)
     assert "the loop's lag (10.0 ms)" in budget.describe()
 
 
@@ -115,3 +147,11 @@ def test_a_probe_plans_the_fastest_recent_activation_not_none() -> None:
     clock.advance(0.045)  # the final delta still runs: 5 ms left
     assert probe.final_delta_left() < 0  # cut now, undone within the budget
     assert not probe.activation_fits()
+
+
+def test_without_a_deadline_nothing_is_kept_for_an_undo() -> None:
+    clock = ManualClock()
+    budget = HoldBudget(clock, clock.monotonic(), None, StepTimes(), round_trip_s=0.001)
+    assert budget.undo_s == 0.0
+    assert budget.activation_left() == float("inf")
+    assert budget.activation_fits()

@@ -584,8 +584,11 @@ class CutoverSaga:
         if activating:
             try:
                 called = time.perf_counter()
-                with anyio.fail_after(budget.undo_timeout_s):
-                    await target.set_status(name, "incoming", epoch=epoch)
+                try:
+                    with anyio.fail_after(budget.undo_timeout_s):
+                        await target.set_status(name, "incoming", epoch=epoch)
+                finally:  # a call that failed or timed out is planned for too
+                    self.times.record("undo_call", time.perf_counter() - called)
                 call_ms = round((time.perf_counter() - called) * 1000, 3)
                 log.info("cutover_undo_call", call_ms=call_ms)
             except (EdgeHTTPError, aiohttp.ClientError, OSError, TimeoutError) as exc:

@@ -39,8 +39,9 @@ release; a cut activation still ends its hold past the deadline by that call (7-
 session 7's wide plans). Keeping the upper quartile of recent undo calls in reserve was
 tried then and not kept: one undo call that timed out (51 ms) made the reserve exceed
 what any activation could fit, every later cutover was refused on the forecast (2,539
-refusals in four minutes, the probe included), and no undo ran again to lower it. A
-reserve for it would need its own way out (a cap, or samples that age).
+refusals in four minutes, the probe included), and no undo ran again to lower it. So
+the reserve for it (:attr:`HoldBudget.undo_s`) is capped at :data:`_UNDO_SHARE` of the
+deadline, as the lag's is.
 
 The target shares the activation's cut: the call carries ``within_ms``
 (:meth:`HoldBudget.target_within_ms`, the time until the cut less the round trip
@@ -71,17 +72,19 @@ if TYPE_CHECKING:
 
 __all__ = ["HoldBudget", "Step", "StepTimes"]
 
-Step = Literal["final_delta", "activate", "state_write", "flip", "cut_late"]
+Step = Literal["final_delta", "activate", "state_write", "flip", "cut_late", "undo_call"]
 """Timed steps: ``activate`` is the source's whole activation step (its mark write and
 the call); ``state_write`` one durable state-file write here (the ``retiring_to`` mark);
 ``flip`` the route change and the release; ``cut_late`` how long after its planned cut a
-cut final delta's hold ended (the timer's lateness, the cancellation and the undo)."""
+cut final delta's hold ended (the timer's lateness, the cancellation and the undo);
+``undo_call`` the call that puts the target back to ``incoming`` after a cut activation."""
 
 _KEEP: Final = 32  # recent samples per step
 _QUANTILE: Final = 0.75  # of the recent samples: what a step is planned to take
 _PROBE_AFTER: Final = 2  # forecast refusals in a row, then one attempt probes
 _PROBE_SHARE: Final = 0.25  # the most of a deadline a probe plans for its activation
 _LAG_SHARE: Final = 0.25  # the most of a deadline kept in reserve for the loop's lag
+_UNDO_SHARE: Final = 0.2  # the most of a deadline kept for a cut activation's undo call
 
 
 class StepTimes:
@@ -198,10 +201,23 @@ class HoldBudget:
         reserve must fit after it."""
         return self.left() - self.activation_s - self.reserve_s
 
+    @property
+    def undo_s(self) -> float:
+        """Kept before the activation's cut for the undo's call to the target, should the
+        activation be cut: the upper quartile of recent ones here, at most
+        :data:`_UNDO_SHARE` of the deadline (so a call that timed out cannot make every
+        later activation look too late); before any was measured, that most. The round
+        trip measured before the hold was too little: in session 7 the first cut of a
+        wide plan, planned with 1.5 ms, was undone in 9 ms, 7 ms past the deadline."""
+        if not self.bounded:  # nothing is cut
+            return 0.0
+        cap = _UNDO_SHARE * (self._end - self._held_since)
+        return min(self._times.high("undo_call", cap), cap)
+
     def activation_left(self) -> float:
-        """Seconds the activation may still take before it is cut (the reserve stays
-        for the flip)."""
-        return self.left() - self.reserve_s
+        """Seconds the activation may still take before it is cut (the reserve stays for
+        the flip, and :attr:`undo_s` for the undo's call should it be cut)."""
+        return self.left() - self.reserve_s - self.undo_s
 
     def target_within_ms(self) -> float | None:
         """What the target is given to make the activation durable, from its receipt: the
@@ -222,5 +238,6 @@ class HoldBudget:
         return (
             f"{max(0.0, self.left()) * 1000:.1f} ms left; an activation here is planned at "
             f"{self.activation_s * 1000:.1f} ms and {self.reserve_s * 1000:.1f} ms stay for "
-            f"the flip and the loop's lag ({self._lag_s * 1000:.1f} ms){probing}"
+            f"the flip and the loop's lag ({self._lag_s * 1000:.1f} ms), "
+            f"{self.undo_s * 1000:.1f} ms for an undo's call{probing}"
         )

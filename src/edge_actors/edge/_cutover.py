@@ -43,9 +43,10 @@ counted from the hold (:mod:`._hold_budget`, from this edge's measured step time
 activation is started only if its planned time and the flip still fit, else the cutover
 is undone before it (nothing on the target changed: no call, the hold ends at once); the
 final delta is cut when that activation could no longer follow it; a started activation
-is cut at the deadline less the flip's reserve. An undo before the activation releases
-the hold at once: the final delta's transfer winds down after the release (it only ever
-sends records up to the hold LSN to a target that is still ``incoming``). An activation
+is cut at the deadline less the flip's reserve and the undo call's. An undo before the
+activation releases the hold at once: the final delta's transfer winds down after the
+release (it only ever sends records up to the hold LSN to a target that is still
+``incoming``). An activation
 cut at its deadline is undone with a call to the target (which answers at once when it
 had not begun its durable writes: ``WorkloadRouter.undo_unbegun``) that may take up to the
 budget again (its timeout): a stalled target therefore holds writes here for at most twice the

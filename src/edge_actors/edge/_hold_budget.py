@@ -11,7 +11,8 @@ its recent cutovers (:class:`StepTimes`):
   mark and the call) and the flip still fit; otherwise the cutover is undone before it,
   which calls nobody (nothing on the target changed) and ends at once;
 * the final delta is cut when it can no longer end in time for that activation;
-* a started activation runs until ``end - flip``: if it answers by then, the flip fits.
+* a started activation runs until ``end - flip - undo``: if it answers by then, the flip
+  fits; if it is cut there, so does the call that undoes it (:attr:`HoldBudget.undo_s`).
 
 The cuts are timers on the daemon's loop, which other work (copies, peer streams) may
 keep busy: a timer runs late by as much as the loop lags. The reserve kept after every

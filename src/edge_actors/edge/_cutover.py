@@ -46,12 +46,12 @@ final delta is cut when that activation could no longer follow it; a started act
 is cut at the deadline less the flip's reserve and the undo call's. An undo before the
 activation releases the hold at once: the final delta's transfer winds down after the
 release (it only ever sends records up to the hold LSN to a target that is still
-``incoming``). An activation
-cut at its deadline is undone with a call to the target (which answers at once when it
-had not begun its durable writes: ``WorkloadRouter.undo_unbegun``) that may take up to the
-budget again (its timeout): a stalled target therefore holds writes here for at most twice the
-budget (then they are released to this edge, or redirected to the target when the undo
-could not reach it), never for the admin calls' own timeouts.
+``incoming``). An activation cut at its deadline is undone with a call to the target
+(which answers at once when it had not begun its durable writes:
+``WorkloadRouter.undo_unbegun``) that may take up to the budget again (its timeout): a
+stalled target therefore holds writes here for at most twice the budget (then they are
+released to this edge, or redirected to the target when the undo could not reach it),
+never for the admin calls' own timeouts.
 
 Holds first (:mod:`._urgent`): from just before the hold to the release, the cutover is
 registered as urgent work on this edge, so every background copy leaving it (other
@@ -367,14 +367,8 @@ class CutoverSaga:
             undo_began_ms = budget.held_ms()
             refused_in_time = isinstance(exc, EdgeHTTPError) and exc.code == ActivationTooLate.code
             undone, held_ms = await self._undo(
-                name, target, activating and not refused_in_time, budget, req.epoch, log
+                name, target, activating, budget, req.epoch, log, refused=refused_in_time
             )
-            if refused_in_time:
-                # It wrote nothing there: released first, then the mark is cleared (a crash
-                # in between comes back redirecting to an incoming target, never serving
-                # a second copy; the control plane settles it).
-                await router.fence.retire_async(name, None)
-                undone += "; the target refused the activation in time (nothing changed there)"
             if budget.final_delta_cut_ms is not None:
                 # How late the cut ended the hold (timer, cancellation, undo): the next
                 # plans keep that in reserve too.
@@ -555,6 +549,8 @@ class CutoverSaga:
         budget: HoldBudget,
         epoch: int | None,
         log: Any,
+        *,
+        refused: bool = False,
     ) -> tuple[str, float]:
         """Put routing back as it was before a failed cutover and release the hold.
 
@@ -565,24 +561,27 @@ class CutoverSaga:
         ``retiring_to`` mark stays: this edge redirects to the target rather than serve
         a second active copy (the control plane settles it).
 
-        Once the target is back to ``incoming``, the held writes are released first and
-        the ``retiring_to`` mark is cleared after (its fsync is not inside the hold): a
-        crash in between comes back redirecting to an incoming target, never serving a
-        second copy, as when the target refuses in time.
+        Once the target is back to ``incoming``, or it ``refused`` the activation in time
+        (it wrote nothing: no call), the held writes are released first and the
+        ``retiring_to`` mark is cleared after (its fsync is not inside the hold): a crash
+        in between comes back redirecting to an incoming target, never serving a second
+        copy; the control plane settles it.
 
         Returns:
             What the undo did, for the error message, and how long writes were held (ms).
         """
         router = self._router
-        back_to_incoming = False
+        clear_mark = refused
         done = f"{router.name} still serves it, held writes released"
+        if refused:
+            done += "; the target refused the activation in time (nothing changed there)"
         route = router.route_of(name)
         if route is not None and route.status == "moved":
             try:
                 router.set_route(name, "active", None)
             except Exception:  # no await inside: a cancellation cannot arrive here
                 log.exception("cutover_undo_route_failed")
-        if activating:
+        if activating and not refused:
             try:
                 called = time.perf_counter()
                 try:
@@ -599,9 +598,9 @@ class CutoverSaga:
                     "redirects to the target until ownership is settled, held writes released"
                 )
             else:
-                back_to_incoming = True
+                clear_mark = True
                 done += "; the target is back to incoming"
         _, held_ms = router.release(name, None, reason="cutover_failed")
-        if back_to_incoming:
+        if clear_mark:
             await router.fence.retire_async(name, None)
         return done, held_ms

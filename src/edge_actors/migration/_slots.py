@@ -46,9 +46,9 @@ DEFAULT_PARALLEL_TRANSFERS = 3
 A target applies copies in one process whose Python work (decoding, validating, the
 digest) runs under one GIL: two or three copies keep it busy, and more only add thread
 hand-offs. Measured (100 x 10 MB wide plan against the same workloads as queued plans,
-``benchmarks/wide_plan.py``, session 7): wide / queued time 0.84-1.00 with 3 (3 runs),
-0.94-1.02 with 2 (3 runs), 0.95-1.08 with 4 (10 runs), and no hold over 50 ms with 2 or
-3 where 4 had some in half of its runs."""
+``benchmarks/wide_plan.py``, session 7): wide / queued time 0.84-1.07 with 3 (7 runs),
+0.94-1.02 with 2 (3 runs), 0.95-1.08 with 4 (10 runs); a hold over 50 ms in 2 of 11 runs
+with 2 or 3, in 4 of 10 runs with 4."""
 DEFAULT_LINK_TRANSFERS = 4
 """Transfers all migrations of a service run at once on one link, by default."""
 MAX_TRANSFERS = 64

@@ -30,7 +30,7 @@ Fewer arenas. A trim returns free memory; it cannot stop sixteen arenas from eac
 growing to their thread's high-water mark between trims. :func:`limit_arenas` caps the
 arenas of a daemon process (glibc's ``M_ARENA_MAX``), so its worker threads share a few
 heaps. Measured on the same benchmark (the source daemon's peak RSS in the wide plan,
-session 7): 188-230 MiB over 7 runs with two arenas, against 209-265 MiB over 8 runs
+session 7): 188-234 MiB over 23 runs with two arenas, against 209-265 MiB over 8 runs
 with glibc's default, CPU seconds within the runs' spread. The store threads spend most
 of their time in SQLite and waiting for the GIL, so two heaps are rarely contended.
 """

@@ -4,9 +4,11 @@
 created, from the environment:
 
 * ``EDGE_ACTORS_TEST_PAUSE_AT``: the step after which to pause, one of
-  :data:`PAUSE_STEPS` (the first three run in an edge daemon, the last two in the migration
+  :data:`PAUSE_STEPS` (the first four run in an edge daemon, the last two in the migration
   supervisor):
 
+  - ``retiring_marked`` (on the *source*): a cutover made its ``retiring_to`` mark
+    durable; it has not held writes yet (they are still served here).
   - ``activating`` (on the *target*): an activation request arrived; the target has not
     acted on it yet (no epoch admitted, not ``active``). Other requests are served
     meanwhile, so the source's deadline can run out and its undo reach this edge first.
@@ -50,7 +52,14 @@ __all__ = [
     "PauseStep",
 ]
 
-PauseStep = Literal["activating", "target_activated", "source_flipped", "validating", "cleaned_up"]
+PauseStep = Literal[
+    "retiring_marked",
+    "activating",
+    "target_activated",
+    "source_flipped",
+    "validating",
+    "cleaned_up",
+]
 PAUSE_STEPS: Final = get_args(PauseStep)
 PAUSE_AT_ENV: Final = "EDGE_ACTORS_TEST_PAUSE_AT"
 PAUSE_FILE_ENV: Final = "EDGE_ACTORS_TEST_PAUSE_FILE"

@@ -63,15 +63,25 @@ TARGET_ONLY: frozenset[Fault] = frozenset(("partition", "disk_full", "link_cut")
 """Faults that always hit the target (a cut link to it, its full disk, its connections
 reset)."""
 ROLES: tuple[Role, ...] = ("source", "target", "supervisor")
-PHASES = ("sync", "activating", "target_activated", "source_flipped", "validation")
+PHASES = (
+    "sync",
+    "retiring_marked",
+    "activating",
+    "target_activated",
+    "source_flipped",
+    "validation",
+)
 HOOKED: dict[str, tuple[Role, str]] = {
+    "retiring_marked": ("source", "retiring_marked"),
     "activating": ("target", "activating"),
     "target_activated": ("source", "target_activated"),
     "source_flipped": ("source", "source_flipped"),
     "validation": ("supervisor", "validating"),
 }
 """Phases landed by the pause hook (``edge_actors._test_hooks``): the daemon that pauses
-and its step. ``activating``: the target got the activation, has not acted on it;
+and its step. ``retiring_marked``: the source's ``retiring_to`` mark is durable, writes
+are not held yet (still served by the source); ``activating``: the target got the
+activation, has not acted on it;
 ``target_activated``: the target is active, the source holds writes and has not flipped;
 ``source_flipped``: the source flipped and released its held writes (forwarded to the
 target from here on); ``validation``: the supervisor is about to compare digests. Other

@@ -36,6 +36,10 @@ _RECORDS = 1000  # a 2 s sync at 4 Mbit/s: long enough to aim at by polling
         # kill lands somewhere in sync (in a hand-checked run: mid-fill, a hot journal on
         # the target's disk; in another: before the first chunk).
         ("kill9", "target", "sync"),
+        # The source killed with its retiring_to mark durable, before its hold (writes
+        # still served there): it comes back redirecting to a target that is only
+        # incoming, and the settle gives the workload back to it, no write lost.
+        ("kill9", "source", "retiring_marked"),
         # Landed by the pause hook (edge_actors._test_hooks): issue 10's split brain, the
         # source killed after the target went active and before its own flip.
         ("kill9", "source", "target_activated"),

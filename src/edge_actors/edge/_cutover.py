@@ -12,14 +12,18 @@ the HTTP layer maps it.
 
 Fencing (:mod:`._fence`): the request's epoch is admitted here first, and the target's
 activation carries the same epoch, so activating the target and retiring the source are
-one epoch step. Before the target is asked to go ``active`` this edge durably marks the
-workload ``retiring_to`` the target (in the same write: its own digest at the hold LSN,
-which the hold fixes): if it is killed before its ``moved`` route is durable, it comes
-back redirecting the workload's requests to the target instead of serving them (never two
-copies accepting writes). The mark is cleared once the ``moved`` route is durable, or,
-after the held writes were released, when the undo has put the target back to
-``incoming`` or the target refused the activation in time (a crash in between comes back
-redirecting to an incoming target); it stays when the undo could not reach the target.
+one epoch step. Before it holds writes this edge durably marks the workload
+``retiring_to`` the target (so the hold waits for no fsync of it): if it is killed before
+its ``moved`` route is durable, it comes back redirecting the workload's requests to the
+target instead of serving them (never two copies accepting writes). The mark is
+*unarmed* until the activation call: writes that passed the gate still apply here (the
+target cannot be active yet); armed, it redirects them (:meth:`EpochFence.arm`, which
+also notes this edge's digest at the hold LSN, written with the flip's clearing of the
+mark). The mark is cleared once the ``moved`` route is durable, or, after the held writes
+were released, when the cutover was undone before its activation, the undo has put the
+target back to ``incoming``, or the target refused the activation in time (a crash in
+between comes back redirecting to an incoming target, which the control plane settles
+back to this edge); it stays when the undo could not reach the target.
 
 The flip is off the hold's critical path: it sets the route ``moved`` in memory and
 releases the held writes at once (the router forwards them, and every later request, to
@@ -243,7 +247,6 @@ class CutoverSaga:
 
     async def _run(self, name: str, req: CutoverRequest) -> CutoverAnswer:
         router = self._router
-        gate = router.gate(name)
         target = AdminClient(
             req.target_url, req.target_token, session=self._session(), timeout=_PEER_CALL_TIMEOUT_S
         )
@@ -258,12 +261,40 @@ class CutoverSaga:
             round_trip_s = time.perf_counter() - called
             if before.status == "moved":
                 raise EdgeError(f"the target has {name!r} as moved, not incoming")
+            # The retiring_to mark is made durable before the hold, so the hold waits for
+            # no write here; unarmed, it redirects nothing while writes still apply here.
+            step = "mark"
+            called = time.perf_counter()
+            await router.fence.mark_retiring(name, req.target_url)
+            self.times.record("state_write", time.perf_counter() - called)
         except Exception as exc:
             log.warning("cutover_failed", step=step, error=str(exc))
             raise CutoverFailed(
                 f"cutover of {name!r} to {req.target_name} failed at step {step!r}: {exc}; "
                 f"nothing was held, {router.name} still serves it"
             ) from exc
+        try:
+            await self._pause.reached("retiring_marked")
+            return await self._held(name, req, target, round_trip_s, log)
+        finally:
+            # A cutover undone before its activation (the mark never armed) clears it
+            # here, after the hold's release: writes apply here meanwhile.
+            await self._clear_unarmed(name, log)
+
+    async def _clear_unarmed(self, name: str, log: Any) -> None:
+        """Clear a retiring_to mark that was never armed; log a failed write (the file
+        then keeps the mark, which only redirects after a crash, until settled)."""
+        try:
+            await self._router.fence.clear_unarmed(name)
+        except (EdgeError, OSError) as exc:
+            log.warning("cutover_mark_not_cleared", error=str(exc))
+
+    async def _held(
+        self, name: str, req: CutoverRequest, target: AdminClient, round_trip_s: float, log: Any
+    ) -> CutoverAnswer:
+        """Hold writes and run the steps inside the hold (:meth:`_hold`) as urgent work."""
+        router = self._router
+        gate = router.gate(name)
         laps = _Laps()
         deadline_s = None if req.deadline_ms is None else req.deadline_ms / 1000
         lease_s = router.hold_timeout_s if req.lease_s is None else req.lease_s
@@ -330,9 +361,7 @@ class CutoverSaga:
                 )
             own = await store.stats()
             activating = True  # from here the target may be active: undone on failure
-            called = time.perf_counter()
-            await router.fence.retire_async(name, req.target_url, digest_at=(hold_lsn, own.digest))
-            self.times.record("state_write", time.perf_counter() - called)
+            router.fence.arm(name, (hold_lsn, own.digest))
             with anyio.move_on_after(budget.activation_left()) as cut:
                 if sent.changes:  # a stream's frames are counted by the transfer layer
                     router.metrics.transfer_sent_bytes.labels(router.name, req.target_name).inc(

@@ -10,11 +10,14 @@ partition with an old view cannot act on it.
 
 The file also keeps, per workload:
 
-* ``retiring_to``: set by a cutover on the source *before* it activates the target and
-  cleared once the source's route is flipped (or the cutover undone). An edge that finds
-  it set while no cutover runs (it was killed in between) does not serve the workload:
-  data requests are redirected to the target (307), never answered here, until the
-  control plane settles ownership with a newer epoch.
+* ``retiring_to``: set by a cutover on the source *before* it holds writes (so the hold
+  waits for no write of this file) and cleared once the source's route is flipped (or
+  the cutover undone). An edge that finds it set while no cutover runs (it was killed in
+  between) does not serve the workload: data requests are redirected to the target
+  (307), never answered here, until the control plane settles ownership with a newer
+  epoch. While the cutover runs, the mark is *unarmed* until the target is asked to
+  activate (:meth:`EpochFence.arm`): writes that passed the gate until then are still
+  applied here (the target cannot be active yet); an armed mark redirects them too.
 * ``activated_lsn`` / ``activated_digest``: what an activation on this edge confirmed
   (the source's digest at the hold LSN, equal to its own), so a restarted supervisor can
   still compare both digests at the cutover LSN after the workload has taken new writes.
@@ -75,6 +78,7 @@ class EpochFence:
     def __init__(self, path: Path) -> None:
         self._file = StateFile(path)
         self._entries: dict[str, FenceEntry] = {}
+        self._unarmed: set[str] = set()
         data = read_state_file(path, _FenceFile, "epoch file")
         if data is not None:
             self._entries = dict(data.workloads)
@@ -160,38 +164,70 @@ class EpochFence:
                 f"epoch {entry.epoch}; refused (a newer owner decision exists)"
             )
 
-    def retire(
-        self, name: str, target_url: str | None, *, digest_at: tuple[int, str] | None = None
-    ) -> None:
-        """Mark ``name`` as being handed to ``target_url`` (``None``: clear the mark).
-
-        ``digest_at``: also record this edge's own ``(lsn, digest)`` at the hold (as an
-        activation records what it confirmed: ``activated_lsn`` / ``activated_digest``),
-        in the same write (a cutover's source knows it before it
-        asks the target to activate: it holds the workload at that LSN).
-        """
-        changed = self._retired(name, target_url, digest_at)
+    def retire(self, name: str, target_url: str | None) -> None:
+        """Mark ``name`` as being handed to ``target_url`` (``None``: clear the mark)."""
+        changed = self._retired(name, target_url)
         if changed is not None:
             self._put(name, changed)
 
-    async def retire_async(
-        self, name: str, target_url: str | None, *, digest_at: tuple[int, str] | None = None
-    ) -> None:
+    async def retire_async(self, name: str, target_url: str | None) -> None:
         """:meth:`retire`, with the fsync in a worker thread (the loop goes on meanwhile);
         durable when it returns."""
-        changed = self._retired(name, target_url, digest_at)
+        changed = self._retired(name, target_url)
         if changed is not None:
             self._entries[name] = changed
             await self._file.write_async(self._body())
 
-    def _retired(
-        self, name: str, target_url: str | None, digest_at: tuple[int, str] | None
-    ) -> FenceEntry | None:
+    async def mark_retiring(self, name: str, target_url: str) -> None:
+        """Durably mark ``name`` ``retiring_to`` ``target_url``, *unarmed*: a cutover's
+        source, before its hold (module doc). Until :meth:`arm`, :meth:`redirects_admitted`
+        is ``False`` for it; :meth:`clear_unarmed` takes it back."""
+        entry = self.get(name)
+        self._unarmed.add(name)
+        try:
+            await self.retire_async(name, target_url)
+        except BaseException:
+            # Not written (or not known to be): the target was asked nothing, so this
+            # edge goes on serving; a mark that did reach the disk only redirects after
+            # a crash, until the control plane settles.
+            self._unarmed.discard(name)
+            self._entries[name] = entry
+            raise
+
+    def arm(self, name: str, digest_at: tuple[int, str]) -> None:
+        """Arm the mark of ``name``: the target is about to be asked to activate. Also
+        record this edge's ``(lsn, digest)`` at the hold, in memory: the write that clears
+        the mark after the flip makes it durable (until then the store, frozen at the hold,
+        still has that digest)."""
+        self._unarmed.discard(name)
+        lsn, digest = digest_at
+        entry = self.get(name)
+        self._entries[name] = msgspec.structs.replace(
+            entry, activated_lsn=lsn, activated_digest=digest
+        )
+
+    def redirects_admitted(self, name: str) -> bool:
+        """Whether a write of ``name`` that passed the gate must be redirected rather than
+        applied here: its mark is set and armed (the target may be active)."""
+        return self.get(name).retiring_to is not None and name not in self._unarmed
+
+    async def clear_unarmed(self, name: str) -> bool:
+        """Clear the mark of ``name`` if it was never armed (a cutover undone before its
+        activation); durable when it returns. ``False``: it was armed or not set.
+
+        The mark is cleared in memory first: the target was asked nothing, so this edge
+        serves. If the write fails the error is raised and the file keeps the mark, which
+        only redirects after a crash, until the control plane settles.
+        """
+        if name not in self._unarmed:
+            return False
+        self._unarmed.discard(name)
+        await self.retire_async(name, None)
+        return True
+
+    def _retired(self, name: str, target_url: str | None) -> FenceEntry | None:
         entry = self.get(name)
         changed = msgspec.structs.replace(entry, retiring_to=target_url)
-        if digest_at is not None:
-            lsn, digest = digest_at
-            changed = msgspec.structs.replace(changed, activated_lsn=lsn, activated_digest=digest)
         return None if changed == entry else changed
 
     def _put(self, name: str, entry: FenceEntry) -> None:

@@ -7,9 +7,10 @@ one more call first sets it back to ``incoming``). :class:`HoldBudget` places th
 inside ``deadline_ms``, counted from the hold, from the step times this edge measured on
 its recent cutovers (:class:`StepTimes`):
 
-* the activation is started only if its upper-quartile time here (the ``retiring_to``
-  mark and the call) and the flip still fit; otherwise the cutover is undone before it,
-  which calls nobody (nothing on the target changed) and ends at once;
+* the activation is started only if its upper-quartile time here (the call; the
+  ``retiring_to`` mark is written before the hold) and the flip still fit; otherwise
+  the cutover is undone before it, which calls nobody (nothing on the target changed)
+  and ends at once;
 * the final delta is cut when it can no longer end in time for that activation;
 * a started activation runs until ``end - flip - undo``: if it answers by then, the flip
   fits; if it is cut there, so does the call that undoes it (:attr:`HoldBudget.undo_s`).
@@ -74,8 +75,9 @@ if TYPE_CHECKING:
 __all__ = ["HoldBudget", "Step", "StepTimes"]
 
 Step = Literal["final_delta", "activate", "state_write", "flip", "cut_late", "undo_call"]
-"""Timed steps: ``activate`` is the source's whole activation step (its mark write and
-the call); ``state_write`` one durable state-file write here (the ``retiring_to`` mark);
+"""Timed steps: ``activate`` is the source's whole activation step (the call);
+``state_write`` one durable state-file write here (the ``retiring_to`` mark, before the
+hold);
 ``flip`` the route change and the release; ``cut_late`` how long after its planned cut a
 cut final delta's hold ended (the timer's lateness, the cancellation and the undo);
 ``undo_call`` the call that puts the target back to ``incoming`` after a cut activation."""

@@ -235,7 +235,8 @@ class CutoverAnswer(msgspec.Struct, frozen=True, kw_only=True):
     """Answer of a cutover: the switch happened; what it held and what the target has.
 
     ``steps_ms`` times each step inside the hold: ``hold`` (in-flight writes finishing),
-    ``final_delta``, ``activate`` (the ``retiring_to`` mark and the target round trip),
+    ``final_delta``, ``activate`` (the target round trip; the ``retiring_to`` mark is
+    written before the hold),
     ``flip`` (route ``moved`` and the release; the route is persisted after the release,
     before the answer, and not counted here).
     ``raw_bytes`` / ``wire_bytes``: the final delta's payload bytes the target

@@ -205,8 +205,9 @@ class WorkloadRouter:
 
         A running cutover's ``retiring_to`` mark does not redirect a request arriving
         during its hold (it queues at the gate); ``admitted`` (a write past the gate, about
-        to be applied) is redirected by the mark even then: a hold released by an undo that
-        could not reach the target must not let its held writes run here.
+        to be applied) is redirected by the mark once it is armed (the target was asked
+        to activate): a hold released by an undo that could not reach the target must not
+        let its held writes run here.
 
         Raises:
             NoSuchWorkload: Unknown here (or no data).
@@ -217,7 +218,9 @@ class WorkloadRouter:
         if route.status == "moved" and route.moved_to is not None:
             raise WorkloadRedirected(route.moved_to)
         retiring_to = self.fence.get(name).retiring_to
-        if retiring_to is not None and (admitted or name not in self._cutovers):
+        if retiring_to is not None and (
+            name not in self._cutovers or (admitted and self.fence.redirects_admitted(name))
+        ):
             # A cutover was cut short after the target may have gone active: never serve
             # here until the control plane settles ownership (see ``_fence``).
             raise WorkloadRedirected(retiring_to)

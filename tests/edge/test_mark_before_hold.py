@@ -1,0 +1,117 @@
+"""A cutover's source makes its ``retiring_to`` mark durable before it holds writes.
+
+The mark (``edge/_fence.py``) must be on disk before the target is asked to activate, so
+that a source killed after that comes back redirecting instead of serving a second copy.
+Writing it inside the hold put one fsync (3-4 ms median here, more under a copy's I/O)
+into every hold. It is now written before the hold, *unarmed*: writes that pass the gate
+meanwhile still apply on the source (the target cannot be active yet); it is armed just
+before the activation call, and a cutover undone before that clears it after the
+release. Two real daemons on loopback; the pause hook stops the source right after the
+mark is durable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import msgspec
+import pytest
+from stalls import cutover_request
+
+from edge_actors.edge import EdgeHTTPError
+from edge_actors.edge._test_hooks import PauseHook
+
+if TYPE_CHECKING:
+    from conftest import Pair  # tests/edge/conftest.py
+    from edge_actors.edge import EdgeDaemon
+    from edge_actors.edge._models import CutoverAnswer, CutoverRequest
+
+pytestmark = pytest.mark.anyio
+
+
+def _request(east: EdgeDaemon, epoch: int, deadline_ms: float | None = None) -> CutoverRequest:
+    return msgspec.structs.replace(cutover_request(east, deadline_ms), epoch=epoch)
+
+
+def _fence_on_disk(daemon: EdgeDaemon) -> dict[str, dict[str, object]]:
+    path = Path(daemon.config.data_dir) / "epochs.json"
+    workloads: dict[str, dict[str, object]] = msgspec.json.decode(path.read_bytes())["workloads"]
+    return workloads
+
+
+async def _seed(pair: Pair) -> None:
+    await pair.admin_west.create_workload("orders", epoch=1)
+    await pair.admin_east.create_workload("orders", "incoming", epoch=1)
+    await pair.client.batch("orders", [(f"r{i:03d}", b"v") for i in range(50)])  # LSN 50
+
+
+async def test_the_mark_is_durable_before_the_hold_and_writes_go_on_meanwhile(
+    pair: Pair, tmp_path: Path
+) -> None:
+    await _seed(pair)
+    go = tmp_path / "go"
+    pair.west.cutovers._pause = PauseHook("retiring_marked", go)
+    answers: list[CutoverAnswer] = []
+
+    async def cut_over() -> None:
+        answers.append(await pair.admin_west.cutover("orders", _request(pair.east, epoch=2)))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(cut_over)
+        with anyio.fail_after(10):
+            while not (tmp_path / "go.reached").exists():  # the hook creates it
+                await anyio.sleep(0.005)
+        assert _fence_on_disk(pair.west)["orders"]["retiring_to"] == pair.east.url
+        source = await pair.admin_west.workload("orders")
+        assert (source.status, source.held) == ("active", False)
+        with anyio.fail_after(5):  # neither held nor redirected: applied by the source
+            assert await pair.client.put("orders", "during", b"x") == 51
+        go.touch()
+    (answer,) = answers
+    assert (answer.hold_lsn, answer.target_lsn, answer.held_writes) == (51, 51, 0)
+    assert await pair.client.get("orders", "during") == b"x"  # on the target now
+    target = await pair.admin_east.workload("orders")
+    assert (target.status, target.lsn, target.digest) == ("active", 51, answer.digest)
+    on_disk = _fence_on_disk(pair.west)["orders"]
+    # The flip's write cleared the mark and kept the source's digest at the hold LSN.
+    assert on_disk.get("retiring_to") is None
+    assert (on_disk["activated_lsn"], on_disk["activated_digest"]) == (51, answer.digest)
+
+
+async def test_a_mark_that_cannot_be_written_holds_nothing_and_the_source_serves(
+    pair: Pair, tmp_path: Path
+) -> None:
+    await _seed(pair)
+    await pair.admin_west.hold("orders", epoch=2)  # epoch 2 on disk: the cutover writes
+    await pair.admin_west.release("orders", epoch=2)  # nothing to admit it
+    blocker = tmp_path / "edge-west" / "epochs.json.tmp"
+    blocker.mkdir()  # a real OS error for the mark's write
+    with pytest.raises(EdgeHTTPError) as caught:
+        await pair.admin_west.cutover("orders", _request(pair.east, epoch=2))
+    assert (caught.value.status, caught.value.code) == (502, "cutover_failed")
+    assert "at step 'mark'" in caught.value.message
+    assert "nothing was held" in caught.value.message
+    assert pair.west.router.fence.get("orders").retiring_to is None
+    assert await pair.client.put("orders", "after", b"x") == 51  # served, not redirected
+    target = await pair.admin_east.workload("orders")
+    assert (target.status, target.epoch) == ("incoming", 1)  # never asked
+    blocker.rmdir()
+    answer = await pair.admin_west.cutover("orders", _request(pair.east, epoch=3))
+    assert (answer.hold_lsn, answer.target_lsn) == (51, 51)
+
+
+async def test_a_cutover_undone_before_its_activation_clears_the_mark(pair: Pair) -> None:
+    await _seed(pair)
+    pair.west.cutovers.times.record("activate", 1.0)  # measured: will not fit 300 ms
+    with pytest.raises(EdgeHTTPError) as caught:
+        await pair.admin_west.cutover("orders", _request(pair.east, epoch=2, deadline_ms=300.0))
+    assert "undone before the final delta" in caught.value.message
+    assert pair.west.router.fence.get("orders").retiring_to is None
+    assert _fence_on_disk(pair.west)["orders"].get("retiring_to") is None
+    source = await pair.admin_west.workload("orders")
+    assert (source.status, source.held, source.retiring_to) == ("active", False, None)
+    assert await pair.client.put("orders", "after", b"x") == 51  # served here
+    target = await pair.admin_east.workload("orders")
+    assert (target.status, target.epoch) == ("incoming", 1)  # never asked

@@ -34,13 +34,13 @@ def _hook_final_delta(
 ) -> None:
     """Run ``before`` inside the hold, just before the final delta is read (then sent
     inside the activation call, or over a peer stream)."""
-    real = daemon.cutovers._inline_delta
+    real = daemon.cutovers._final.inline
 
     async def read(*args: Any, **kwargs: Any) -> Any:
         await before()
         return await real(*args, **kwargs)
 
-    monkeypatch.setattr(daemon.cutovers, "_inline_delta", read)
+    monkeypatch.setattr(daemon.cutovers._final, "inline", read)
 
 
 async def _queued(daemon: EdgeDaemon, workload: str, count: int) -> None:
@@ -196,7 +196,7 @@ async def test_target_refusing_activation_leaves_the_source_serving(
 async def test_target_unreachable_during_final_delta_leaves_the_source_serving(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("edge_actors.edge._cutover._INLINE_MAX_RECORDS", 0)  # a peer stream
+    monkeypatch.setattr("edge_actors.edge._final_delta._INLINE_MAX_RECORDS", 0)  # a peer stream
     await _setup(pair)
     error, acked = await _failing_cutover(
         pair, monkeypatch, cutover_request(pair.east), hold_writes=2, then=pair.east.aclose

@@ -5,7 +5,8 @@ writes, ship the final delta, have the target confirm LSN and digest and go ``ac
 flip the route here to ``moved`` and release the held writes (which the router then
 forwards to the target). A small final delta (the usual case: the writes since the last
 delta round) goes inside the activation call, which the target applies to its
-``incoming`` copy before its checks; a larger one over a peer stream, before the call.
+``incoming`` copy before its checks; a larger one over a peer stream, before the call
+(:mod:`._final_delta`).
 Every step after the hold is undone on failure: target back to ``incoming``, route here
 unchanged, hold released. Failures are raised as :class:`CutoverFailed` naming the step;
 the HTTP layer maps it.
@@ -70,19 +71,17 @@ hold inside its deadline.
 
 from __future__ import annotations
 
-import math
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import anyio
-import msgspec
 
 from edge_actors.clock import SYSTEM_CLOCK
-from edge_actors.transfer import TransferSpec
 
 from ._client import AdminClient
 from ._errors import EdgeError, EdgeHTTPError
+from ._final_delta import FinalDelta, Sent
 from ._hold_budget import HoldBudget, StepTimes
 from ._loop_lag import LoopLag
 from ._models import CutoverAnswer
@@ -96,8 +95,6 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from edge_actors.clock import Clock
-    from edge_actors.transfer import TransferProgress
-    from edge_actors.wire import Change
 
     from ._models import ActivateRequest, CutoverRequest, WorkloadInfo
     from ._router import WorkloadRouter
@@ -106,33 +103,6 @@ if TYPE_CHECKING:
 __all__ = ["CutoverSaga"]
 
 _PEER_CALL_TIMEOUT_S = 10.0  # a cutover's admin calls to the target
-_FINAL_DELTA_RETRIES = 1  # inside a hold: one reconnection, then undo
-_INLINE_MAX_RECORDS = 1000
-_INLINE_MAX_BYTES = 256 * 1024
-"""A final delta of at most this many records and JSON bytes goes inside the activation
-call (one round trip; a peer stream's connection, ``Hello``, chunk, ``Done`` and close
-take four or five, each a turn of two busy loops); a larger one over a peer stream."""
-_JSON = msgspec.json.Encoder()
-_MSGPACK = msgspec.msgpack.Encoder()
-
-
-class _Sent(NamedTuple):
-    """What a cutover's final delta sent: the changes that go inside the activation call
-    (none when it went over a peer stream, or was empty), its records, its raw (msgpack)
-    bytes as a chunk declares them, and its bytes on the wire (the frames, or the changes'
-    bytes in the call's JSON body)."""
-
-    changes: tuple[Change, ...]
-    records: int
-    raw_bytes: int
-    wire_bytes: int
-
-    @classmethod
-    def streamed(cls, progress: TransferProgress | None) -> _Sent:
-        """A final delta shipped over a peer stream (``None``: nothing to ship)."""
-        if progress is None:
-            return cls((), 0, 0, 0)
-        return cls((), progress.records, progress.raw_bytes, progress.sent_wire_bytes)
 
 
 class _Laps:
@@ -187,6 +157,7 @@ class CutoverSaga:
         self._loop_lag = loop_lag or LoopLag(self._urgent)
         self.times = StepTimes()
         """Recent step times of this edge's cutovers: what the next hold's plan expects."""
+        self._final = FinalDelta(router, transfers, self.times)
 
     async def activate(self, name: str, req: ActivateRequest) -> WorkloadInfo:
         """The target's side of a cutover: confirm ``req.min_lsn`` (and digest), go active.
@@ -346,9 +317,9 @@ class CutoverSaga:
         activating = False
         step = "final_delta"
         try:
-            sent = await self._inline_delta(name, req, hold_lsn, budget)
+            sent = await self._final.inline(name, req, hold_lsn, budget)
             if sent is None:
-                sent = _Sent.streamed(await self._final_delta(name, req, hold_lsn, budget, tasks))
+                sent = Sent.streamed(await self._final.stream(name, req, hold_lsn, budget, tasks))
             laps.lap("final_delta")
             self.times.record("final_delta", laps.steps["final_delta"] / 1000)
             step = "activate"
@@ -443,131 +414,6 @@ class CutoverSaga:
             steps_ms=laps.steps,
             raw_bytes=sent.raw_bytes,
             wire_bytes=sent.wire_bytes,
-        )
-
-    async def _inline_delta(
-        self, name: str, req: CutoverRequest, hold_lsn: int, budget: HoldBudget
-    ) -> _Sent | None:
-        """The final delta ``(req.from_lsn, hold_lsn]`` to send inside the activation call,
-        if it is small enough (:data:`_INLINE_MAX_RECORDS`, :data:`_INLINE_MAX_BYTES`);
-        ``None``: ship it over a peer stream. Empty when there is nothing to ship.
-
-        Raises:
-            EdgeError: The read could not end in time for the activation (``budget``);
-                it is cut as a peer stream's final delta is (the read finishes in its
-                worker thread; nothing was sent).
-        """
-        if hold_lsn <= req.from_lsn:
-            return _Sent((), 0, 0, 0)
-        self._check_final_delta_fits(req, budget)
-        store = self._router.registry.get(name)
-        cut_in = budget.final_delta_left() if budget.bounded else math.inf
-        cut_at_ms = budget.held_ms() + cut_in * 1000
-        changes: list[Change] | None = None
-        with anyio.move_on_after(cut_in):
-            changes = await store.scan_changes(
-                req.from_lsn,
-                hold_lsn,
-                limit=_INLINE_MAX_RECORDS + 1,
-                max_bytes=_INLINE_MAX_BYTES,
-                urgent=True,
-            )
-        if changes is None:
-            raise self._final_delta_cut(req, budget, cut_at_ms)
-        if len(changes) > _INLINE_MAX_RECORDS:
-            return None
-        wire_bytes = len(_JSON.encode(changes))
-        if wire_bytes > _INLINE_MAX_BYTES:
-            return None
-        return _Sent(tuple(changes), len(changes), len(_MSGPACK.encode(changes)), wire_bytes)
-
-    async def _final_delta(
-        self, name: str, req: CutoverRequest, hold_lsn: int, budget: HoldBudget, tasks: TaskGroup
-    ) -> TransferProgress | None:
-        """Ship ``(req.from_lsn, hold_lsn]`` to the target; return the transfer's final
-        progress (``None``: nothing to ship).
-
-        The transfer runs as a task of ``tasks``; when it cannot end in time for the
-        activation (``budget``) it is cancelled and this raises at once, without waiting
-        for it to wind down (it does so in ``tasks``, after the hold was released: it only
-        ever sends records up to ``hold_lsn`` to a target that is still ``incoming``).
-
-        Raises:
-            EdgeError: The transfer failed, or was cut for the budget.
-        """
-        if hold_lsn <= req.from_lsn:
-            return None
-        self._check_final_delta_fits(req, budget)
-        spec = TransferSpec(
-            transfer_id=req.transfer_id,
-            migration_id=req.migration_id,
-            workload=name,
-            target_name=req.target_name,
-            target_url=req.target_url,
-            target_token=req.target_token,
-            from_lsn=req.from_lsn,
-            to_lsn=hold_lsn,
-            batch_size=req.batch_size,
-            compression=req.compression,
-            max_retries=_FINAL_DELTA_RETRIES,
-            retry_backoff_s=0.05,
-        )
-        store = self._router.registry.get(name)
-        entry = self._transfers.start(spec)
-        ended = anyio.Event()
-        result: list[TransferProgress] = []
-
-        async def ship() -> None:
-            try:
-                result.append(await self._transfers.run(entry, store, urgent=True))
-            finally:
-                ended.set()
-
-        tasks.start_soon(ship)
-        try:
-            cut_in = budget.final_delta_left()
-            cut_at_ms = budget.held_ms() + cut_in * 1000  # when the cut is planned
-            with anyio.move_on_after(cut_in):
-                await ended.wait()
-        finally:
-            if not ended.is_set():
-                entry.scope.cancel()  # winds down in ``tasks``; the hold does not wait
-        if not result:
-            raise self._final_delta_cut(req, budget, cut_at_ms)
-        final = result[0]
-        if final.state != "done" or final.acked_lsn < hold_lsn:
-            raise EdgeError(
-                f"transfer ended {final.state} at LSN {final.acked_lsn} of {hold_lsn}: "
-                f"{final.error}"
-            )
-        return final
-
-    def _check_final_delta_fits(self, req: CutoverRequest, budget: HoldBudget) -> None:
-        """Refuse (undo, nothing sent) when the planned activation no longer fits even
-        without a final delta.
-
-        Raises:
-            EdgeError: It does not fit (counted as a refusal on the forecast).
-        """
-        if budget.bounded and budget.final_delta_left() <= 0:
-            plan = budget.describe()  # before the refusal counts (it may start a probe)
-            self.times.refused_by_forecast()
-            raise EdgeError(
-                "undone before the final delta, within the cutover's deadline of "
-                f"{req.deadline_ms:g} ms (counted from the hold): {plan}"
-            )
-
-    def _final_delta_cut(
-        self, req: CutoverRequest, budget: HoldBudget, cut_at_ms: float
-    ) -> EdgeError:
-        """The error of a final delta cut at ``cut_at_ms`` (planned, from the hold); the
-        cut is remembered for the next plans' reserve and counted as a refusal."""
-        budget.final_delta_cut_ms = cut_at_ms
-        plan = budget.describe()  # before the refusal counts (it may start a probe)
-        self.times.refused_by_forecast()
-        return EdgeError(
-            "the final delta was cut to keep the hold within the cutover's deadline of "
-            f"{req.deadline_ms:g} ms (counted from the hold): {plan}"
         )
 
     async def _undo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -121,3 +122,32 @@ async def _cut_over_holding(
         gate = west.router.gate("orders")
         while gate.queued < writes and gate.held:
             await anyio.sleep(0.005)
+
+
+class SlowEpochFile:
+    """Holds back the first write of a daemon's epoch file that contains ``matches``
+    after one that contained ``after``, in its thread, until :attr:`go` is set (a disk
+    whose fsync takes that long)."""
+
+    def __init__(
+        self,
+        daemon: EdgeDaemon,
+        monkeypatch: pytest.MonkeyPatch,
+        matches: bytes,
+        *,
+        after: bytes = b"",
+    ) -> None:
+        self.entered = threading.Event()
+        self.go = threading.Event()
+        fence_file = daemon.router.fence._file
+        real_store = fence_file._store
+        seen_after = [not after]
+
+        def slow_store(seq: int, body: bytes) -> None:
+            if seen_after[0] and matches in body and not self.entered.is_set():
+                self.entered.set()
+                self.go.wait(5)
+            seen_after[0] = seen_after[0] or after in body
+            real_store(seq, body)
+
+        monkeypatch.setattr(fence_file, "_store", slow_store)

@@ -17,14 +17,13 @@ holds 17-50 ms past a 50 ms deadline in the wide-plan benchmark. Now:
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 import msgspec
 import pytest
-from stalls import cutover_request, stalled_target
+from stalls import SlowEpochFile, cutover_request, stalled_target
 
 from edge_actors.edge import EdgeHTTPError
 
@@ -33,35 +32,6 @@ if TYPE_CHECKING:
     from edge_actors.edge import EdgeDaemon
 
 pytestmark = pytest.mark.anyio
-
-
-class _SlowDisk:
-    """Holds back the first write of a daemon's epoch file that contains ``matches``
-    after one that contained ``after``, in its thread, until :attr:`go` is set (a disk
-    whose fsync takes that long)."""
-
-    def __init__(
-        self,
-        daemon: EdgeDaemon,
-        monkeypatch: pytest.MonkeyPatch,
-        matches: bytes,
-        *,
-        after: bytes = b"",
-    ) -> None:
-        self.entered = threading.Event()
-        self.go = threading.Event()
-        fence_file = daemon.router.fence._file
-        real_store = fence_file._store
-        seen_after = [not after]
-
-        def slow_store(seq: int, body: bytes) -> None:
-            if seen_after[0] and matches in body and not self.entered.is_set():
-                self.entered.set()
-                self.go.wait(5)
-            seen_after[0] = seen_after[0] or after in body
-            real_store(seq, body)
-
-        monkeypatch.setattr(fence_file, "_store", slow_store)
 
 
 def _epochs(daemon: EdgeDaemon) -> dict[str, dict[str, object]]:
@@ -76,7 +46,7 @@ async def test_the_target_answers_an_undo_before_its_epoch_file_is_written(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await pair.admin_east.create_workload("orders", "incoming", migration_id="mig-1")
-    disk = _SlowDisk(pair.east, monkeypatch, b'"undone_epoch":3')
+    disk = SlowEpochFile(pair.east, monkeypatch, b'"undone_epoch":3')
     try:
         with anyio.fail_after(4):  # the epoch file's write is held back for 5 s
             info = await pair.admin_east.set_status("orders", "incoming", epoch=3)
@@ -99,7 +69,7 @@ async def test_the_target_still_undoes_a_begun_activation_durably_before_answeri
     """An activation that went ``active`` here is put back to ``incoming`` on disk first."""
     await pair.admin_east.create_workload("orders", "incoming", migration_id="mig-1")
     await pair.admin_east.activate("orders", min_lsn=0, digest=None, epoch=2)
-    disk = _SlowDisk(pair.east, monkeypatch, b'"undone_epoch":3')
+    disk = SlowEpochFile(pair.east, monkeypatch, b'"undone_epoch":3')
     answers: list[str] = []
 
     async def undo() -> None:
@@ -123,7 +93,7 @@ async def test_the_source_releases_writes_before_clearing_its_mark_after_a_cut(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reached = await stalled_target(pair, monkeypatch)  # LSN 50 on west; east never answers
-    disk = _SlowDisk(pair.west, monkeypatch, b'"retiring_to":null', after=b'"retiring_to":"')
+    disk = SlowEpochFile(pair.west, monkeypatch, b'"retiring_to":null', after=b'"retiring_to":"')
     failed: list[EdgeHTTPError] = []
 
     async def cutover() -> None:

@@ -118,6 +118,8 @@ class AdminRouting(Protocol):
         self, name: str, epoch: int | None, migration_id: str | None, moved_to: str | None = None
     ) -> bool: ...
 
+    async def kept_activation(self, name: str, epoch: int | None) -> bool: ...
+
     def bind_migration(self, name: str, migration_id: str) -> Route: ...
 
     async def hold(self, name: str, lease_s: float | None) -> tuple[int, float]: ...
@@ -191,6 +193,13 @@ def add_admin_routes(
         if body.status != "incoming" or not router.undo_unbegun(
             name, body.epoch, body.migration_id, body.moved_to
         ):
+            if (
+                body.status == "incoming"
+                and body.keep_if_active
+                and body.moved_to is None
+                and await router.kept_activation(name, body.epoch)
+            ):
+                return json_response(await router.info(name))  # kept: "active"
             await router.set_route_fenced(
                 name, body.status, body.moved_to, body.epoch, migration_id=body.migration_id
             )

@@ -420,10 +420,18 @@ class AdminClient(_Client):
         *,
         epoch: int | None = None,
         migration_id: str | None = None,
+        keep_if_active: bool = False,
     ) -> WorkloadInfo:
         """``PUT /admin/workloads/{name}/status`` (fenced by ``epoch`` when given); rebinds
-        the copy to ``migration_id`` when given."""
-        body = SetStatus(status=status, moved_to=moved_to, epoch=epoch, migration_id=migration_id)
+        the copy to ``migration_id`` when given; ``keep_if_active``: see
+        :class:`~._models.SetStatus`."""
+        body = SetStatus(
+            status=status,
+            moved_to=moved_to,
+            epoch=epoch,
+            migration_id=migration_id,
+            keep_if_active=keep_if_active,
+        )
         return _decode(await self._call("PUT", self._w(name) + "/status", body), WorkloadInfo)
 
     async def hold(

@@ -72,7 +72,7 @@ hold inside its deadline.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import aiohttp
 import anyio
@@ -103,6 +103,16 @@ if TYPE_CHECKING:
 __all__ = ["CutoverSaga"]
 
 _PEER_CALL_TIMEOUT_S = 10.0  # a cutover's admin calls to the target
+
+
+class _UndoCall(NamedTuple):
+    """How the call that undoes an activation went: ``undone`` (the target is back to
+    ``incoming``), ``kept`` (its activation had become durable: its answer, ``kept``), or
+    ``unreached`` (failed or timed out: ``error``)."""
+
+    outcome: Literal["undone", "kept", "unreached"]
+    kept: WorkloadInfo | None
+    error: str | None
 
 
 class _Laps:
@@ -315,6 +325,8 @@ class CutoverSaga:
         gate = router.gate(name)
         hold_id = gate.hold_id
         activating = False
+        undo_call: _UndoCall | None = None
+        cut_ms: float | None = None  # when the activation was cut (from the hold)
         step = "final_delta"
         try:
             sent = await self._final.inline(name, req, hold_lsn, budget)
@@ -347,10 +359,17 @@ class CutoverSaga:
                     within_ms=budget.target_within_ms(),
                 )
             if cut.cancelled_caught:
-                raise EdgeError(
-                    f"the activation was cut to keep the hold within the cutover's deadline "
-                    f"of {req.deadline_ms:g} ms (counted from the hold): {budget.describe()}"
+                plan = budget.describe()
+                cut_ms = budget.held_ms()
+                undo_call = await self._call_undo(
+                    name, target, budget, req.epoch, log, keep_if_active=True
                 )
+                if undo_call.kept is None:
+                    raise EdgeError(
+                        f"the activation was cut to keep the hold within the cutover's "
+                        f"deadline of {req.deadline_ms:g} ms (counted from the hold): {plan}"
+                    )
+                confirmed = undo_call.kept  # it had become durable: flip, late
             laps.lap("activate")
             self.times.record("activate", laps.steps["activate"] / 1000)
             await self._pause.reached("target_activated")
@@ -364,10 +383,17 @@ class CutoverSaga:
             laps.lap("flip")
             self.times.record("flip", laps.steps["flip"] / 1000)
         except BaseException as exc:
-            undo_began_ms = budget.held_ms()
+            undo_began_ms = budget.held_ms() if cut_ms is None else cut_ms
             refused_in_time = isinstance(exc, EdgeHTTPError) and exc.code == ActivationTooLate.code
             undone, held_ms = await self._undo(
-                name, target, activating, budget, req.epoch, log, refused=refused_in_time
+                name,
+                target,
+                activating,
+                budget,
+                req.epoch,
+                log,
+                refused=refused_in_time,
+                called=undo_call,
             )
             if budget.final_delta_cut_ms is not None:
                 # How late the cut ended the hold (timer, cancellation, undo): the next
@@ -416,6 +442,46 @@ class CutoverSaga:
             wire_bytes=sent.wire_bytes,
         )
 
+    async def _call_undo(
+        self,
+        name: str,
+        target: AdminClient,
+        budget: HoldBudget,
+        epoch: int | None,
+        log: Any,
+        *,
+        keep_if_active: bool = False,
+    ) -> _UndoCall:
+        """Ask the target to put ``name`` back to ``incoming`` at ``epoch``.
+
+        ``keep_if_active`` (an activation cut at its deadline): a target whose activation
+        at ``epoch`` is durable, or finishes its durable write meanwhile, keeps it and
+        answers ``active`` (outcome ``kept``): one fsync's wait instead of two, and the
+        cutover goes on to its flip. A target from before that field refuses the body
+        (400); the call is then made again without it.
+        """
+        started = time.perf_counter()
+        try:
+            try:
+                with anyio.fail_after(budget.undo_timeout_s):
+                    try:
+                        info = await target.set_status(
+                            name, "incoming", epoch=epoch, keep_if_active=keep_if_active
+                        )
+                    except EdgeHTTPError as exc:
+                        if not keep_if_active or exc.status != 400:
+                            raise
+                        info = await target.set_status(name, "incoming", epoch=epoch)
+            finally:  # a call that failed or timed out is planned for too
+                self.times.record("undo_call", time.perf_counter() - started)
+        except (EdgeHTTPError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.warning("cutover_undo_target_failed", error=str(exc))
+            return _UndoCall("unreached", None, str(exc))
+        kept = keep_if_active and info.status == "active"
+        call_ms = round((time.perf_counter() - started) * 1000, 3)
+        log.info("cutover_undo_call", call_ms=call_ms, kept=kept)
+        return _UndoCall("kept", info, None) if kept else _UndoCall("undone", None, None)
+
     async def _undo(
         self,
         name: str,
@@ -426,8 +492,11 @@ class CutoverSaga:
         log: Any,
         *,
         refused: bool = False,
+        called: _UndoCall | None = None,
     ) -> tuple[str, float]:
         """Put routing back as it was before a failed cutover and release the hold.
+
+        ``called``: the undo call already made for a cut activation (not made again).
 
         The call that puts the target back to ``incoming`` is expected to fit in the
         budget's reserve; it may take up to the whole budget again (its timeout), so a
@@ -457,20 +526,13 @@ class CutoverSaga:
             except Exception:  # no await inside: a cancellation cannot arrive here
                 log.exception("cutover_undo_route_failed")
         if activating and not refused:
-            try:
-                called = time.perf_counter()
-                try:
-                    with anyio.fail_after(budget.undo_timeout_s):
-                        await target.set_status(name, "incoming", epoch=epoch)
-                finally:  # a call that failed or timed out is planned for too
-                    self.times.record("undo_call", time.perf_counter() - called)
-                call_ms = round((time.perf_counter() - called) * 1000, 3)
-                log.info("cutover_undo_call", call_ms=call_ms)
-            except (EdgeHTTPError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                log.warning("cutover_undo_target_failed", error=str(exc))
+            if called is None:
+                called = await self._call_undo(name, target, budget, epoch, log)
+            if called.outcome == "unreached":
                 done = (
-                    f"setting the target back to incoming failed ({exc}): {router.name} "
-                    "redirects to the target until ownership is settled, held writes released"
+                    f"setting the target back to incoming failed ({called.error}): "
+                    f"{router.name} redirects to the target until ownership is settled, "
+                    "held writes released"
                 )
             else:
                 clear_mark = True

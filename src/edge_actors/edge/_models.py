@@ -122,15 +122,21 @@ class CreateWorkload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     migration_id: MigrationId | None = None
 
 
-class SetStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class SetStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """Body of ``PUT /admin/workloads/{w}/status``; ``moved_to`` is required for ``moved``.
 
-    ``migration_id`` rebinds the copy to that migration; without it the binding stays."""
+    ``migration_id`` rebinds the copy to that migration; without it the binding stays.
+    ``keep_if_active`` (with ``incoming`` and an ``epoch``: a cutover's undo of an
+    activation it cut at its deadline): if the activation at ``epoch`` is durable here,
+    or becomes so (its write was in progress: waited for), it is kept and the answer says
+    ``active``; otherwise the undo proceeds. Defaults are left out of the encoded body, so
+    an edge from before a field still takes the calls that do not use it."""
 
     status: WorkloadStatus
     moved_to: str | None = None
     epoch: Epoch | None = None
     migration_id: MigrationId | None = None
+    keep_if_active: bool = False
 
 
 class HoldRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

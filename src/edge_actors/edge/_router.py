@@ -25,6 +25,7 @@ import anyio
 
 from edge_actors.store import WorkloadNotFound, validate_workload_name
 
+from ._activation_writes import ActivationWrites
 from ._errors import EdgeError
 from ._forwarder import Forwarder
 from ._hold_budget import StepTimes
@@ -95,6 +96,8 @@ class WorkloadRouter:
         self.hold_timeout_s = config.hold_timeout_s
         self.activation_writes = StepTimes()
         """How long this edge's recent activations took to make themselves durable."""
+        self.activations_writing = ActivationWrites()
+        """The activations' durable writes in progress here (an undo may keep one)."""
         self.hold_max_lease_s = config.hold_max_lease_s
         self._max_bytes = config.max_bytes
         self._max_workloads = config.max_workloads
@@ -472,9 +475,28 @@ class WorkloadRouter:
         self._check_in_time(name, epoch, within_s, received)
         # The epoch, what was confirmed and the route: one fsync's wait (set_route_fenced).
         writing = time.perf_counter()
-        await self.set_route_fenced(name, "active", None, epoch, activated=confirmed)
+        with self.activations_writing.writing(name):
+            await self.set_route_fenced(name, "active", None, epoch, activated=confirmed)
         self.activation_writes.record("state_write", time.perf_counter() - writing)
         return await self.info(name)
+
+    async def kept_activation(self, name: str, epoch: int | None) -> bool:
+        """Whether an undo at ``epoch`` finds the activation at ``epoch`` durable here, so
+        that it is kept (``SetStatus.keep_if_active``, :mod:`._activation_writes`); waits
+        for that activation's durable write if it is in progress.
+
+        Cancellation: cancellable; nothing changes.
+        """
+        if epoch is None or not await self.activations_writing.settled(name):
+            return False
+        route = self.routing.get(name)
+        entry = self.fence.get(name)
+        return (
+            route is not None
+            and route.status == "active"
+            and entry.epoch == epoch
+            and entry.undone_epoch < epoch
+        )
 
     def _check_in_time(
         self, name: str, epoch: int | None, within_s: float | None, received: float | None

@@ -1,0 +1,147 @@
+"""An activation cut at its deadline while its durable write is under way is kept, not
+undone (two real daemons on loopback).
+
+In the wide-plan benchmark the undo calls of cut activations split in two: 1-5 ms when
+the target had not begun its durable writes, 15-41 ms when it had (the undo waited for
+that fsync, then made its own). Every hold over its deadline in those runs was the
+second kind, and the cutover was undone and retried although the activation was about to
+stand. The source's undo of a cut activation now says ``keep_if_active``: a target whose
+activation at the undo's epoch is durable, or becomes so (its write in progress is
+waited for), keeps it and answers ``active``, and the source flips as if the activation
+had answered in time. A write that fails is still undone. The slow disk is the target's
+real epoch-file write, held back in its thread (:class:`stalls.SlowEpochFile`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import msgspec
+import pytest
+from stalls import SlowEpochFile, cutover_request
+
+from edge_actors.edge import EdgeHTTPError
+
+if TYPE_CHECKING:
+    from conftest import Pair  # tests/edge/conftest.py
+    from edge_actors.edge import EdgeDaemon
+    from edge_actors.edge._models import CutoverAnswer
+
+pytestmark = pytest.mark.anyio
+
+
+def _epochs(daemon: EdgeDaemon) -> dict[str, dict[str, object]]:
+    path = Path(daemon.config.data_dir) / "epochs.json"
+    workloads: dict[str, dict[str, object]] = msgspec.json.decode(path.read_bytes())["workloads"]
+    return workloads
+
+
+def _undo_arrivals(daemon: EdgeDaemon, monkeypatch: pytest.MonkeyPatch) -> anyio.Event:
+    """An event set when an undo with ``keep_if_active`` reaches ``daemon``'s check."""
+    arrived = anyio.Event()
+    real = daemon.router.kept_activation
+
+    async def spied(name: str, epoch: int | None) -> bool:
+        arrived.set()
+        return await real(name, epoch)
+
+    monkeypatch.setattr(daemon.router, "kept_activation", spied)
+    return arrived
+
+
+async def test_an_undo_that_may_keep_finds_a_durable_activation_and_keeps_it(
+    pair: Pair,
+) -> None:
+    admin = pair.admin_east
+    await admin.create_workload("orders", "incoming", migration_id="mig-1", epoch=1)
+    await admin.activate("orders", min_lsn=0, digest=None, epoch=2)
+    kept = await admin.set_status("orders", "incoming", epoch=2, keep_if_active=True)
+    assert (kept.status, kept.epoch) == ("active", 2)
+    assert _epochs(pair.east)["orders"]["undone_epoch"] == 0  # nothing burned
+    # Without the flag, or at a newer epoch, it is undone as before.
+    assert (await admin.set_status("orders", "incoming", epoch=3, keep_if_active=True)).status == (
+        "incoming"
+    )
+    assert _epochs(pair.east)["orders"]["undone_epoch"] == 3
+
+
+async def test_an_undo_that_may_keep_waits_for_the_activation_write_under_way(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = pair.admin_east
+    await admin.create_workload("orders", "incoming", migration_id="mig-1", epoch=1)
+    disk = SlowEpochFile(pair.east, monkeypatch, b'"epoch":2')
+    arrived = _undo_arrivals(pair.east, monkeypatch)
+    answers: dict[str, str] = {}
+
+    async def activate() -> None:
+        info = await admin.activate("orders", min_lsn=0, digest=None, epoch=2)
+        answers["activate"] = info.status
+
+    async def undo() -> None:
+        info = await admin.set_status("orders", "incoming", epoch=2, keep_if_active=True)
+        answers["undo"] = info.status
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(activate)
+            assert await anyio.to_thread.run_sync(disk.entered.wait, 5)  # writing
+            tg.start_soon(undo)
+            with anyio.fail_after(5):
+                await arrived.wait()
+            assert answers == {}  # both wait for the one write
+            disk.go.set()
+    finally:
+        disk.go.set()
+    assert answers == {"activate": "active", "undo": "active"}
+    on_disk = _epochs(pair.east)["orders"]
+    assert (on_disk["epoch"], on_disk["undone_epoch"]) == (2, 0)
+
+
+async def test_an_activation_whose_write_failed_is_undone_even_when_it_may_be_kept(
+    pair: Pair, tmp_path: Path
+) -> None:
+    admin = pair.admin_east
+    await admin.create_workload("orders", "incoming", migration_id="mig-1", epoch=1)
+    blocker = tmp_path / "edge-east" / "routing.json.tmp"
+    blocker.mkdir()  # the activation's route write fails: a real OS error
+    with pytest.raises(EdgeHTTPError):
+        await admin.activate("orders", min_lsn=0, digest=None, epoch=2)
+    blocker.rmdir()
+    info = await admin.set_status("orders", "incoming", epoch=2, keep_if_active=True)
+    assert info.status == "incoming"
+    assert _epochs(pair.east)["orders"]["undone_epoch"] == 2
+
+
+async def test_a_cutover_whose_activation_was_cut_during_its_write_flips_instead_of_undoing(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await pair.admin_west.create_workload("orders", epoch=1)
+    await pair.admin_east.create_workload("orders", "incoming", migration_id="mig-1", epoch=1)
+    await pair.client.batch("orders", [(f"r{i:03d}", b"v") for i in range(50)])
+    disk = SlowEpochFile(pair.east, monkeypatch, b'"epoch":2')
+    arrived = _undo_arrivals(pair.east, monkeypatch)
+    request = msgspec.structs.replace(cutover_request(pair.east, 300.0), epoch=2)
+    answers: list[CutoverAnswer] = []
+
+    async def cut_over() -> None:
+        answers.append(await pair.admin_west.cutover("orders", request))
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(cut_over)
+            with anyio.fail_after(5):  # the source cut the activation and asks to undo it
+                await arrived.wait()
+            disk.go.set()  # the target's write ends: its activation stands
+    finally:
+        disk.go.set()
+    (answer,) = answers  # not a 502: kept and flipped
+    assert (answer.hold_lsn, answer.target_lsn) == (50, 50)
+    target = await pair.admin_east.workload("orders")
+    assert (target.status, target.epoch, target.lsn) == ("active", 2, 50)
+    source = await pair.admin_west.workload("orders")
+    assert (source.status, source.held, source.retiring_to) == ("moved", False, None)
+    assert _epochs(pair.east)["orders"]["undone_epoch"] == 0
+    assert await pair.client.put("orders", "after", b"x") == 51  # served by the target

@@ -56,7 +56,10 @@ release (it only ever sends records up to the hold LSN to a target that is still
 ``WorkloadRouter.undo_unbegun``) that may take up to the budget again (its timeout): a
 stalled target therefore holds writes here for at most twice the budget (then they are
 released to this edge, or redirected to the target when the undo could not reach it),
-never for the admin calls' own timeouts.
+never for the admin calls' own timeouts. That call says ``keep_if_active``: a target
+whose activation had begun its durable write waits for it and, if it stood, keeps it and
+answers ``active`` (:mod:`._activation_writes`); the cutover then flips, late, instead of
+waiting for a second durable write to undo what was about to stand and trying again.
 
 Holds first (:mod:`._urgent`): from just before the hold to the release, the cutover is
 registered as urgent work on this edge, so every background copy leaving it (other

@@ -145,3 +145,43 @@ async def test_a_cutover_whose_activation_was_cut_during_its_write_flips_instead
     assert (source.status, source.held, source.retiring_to) == ("moved", False, None)
     assert _epochs(pair.east)["orders"]["undone_epoch"] == 0
     assert await pair.client.put("orders", "after", b"x") == 51  # served by the target
+
+
+async def test_a_kept_activation_whose_flip_fails_is_undone_for_real(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The hold's lease runs out while the undo call waits for the target's write: the
+    # activation is kept, the flip then finds the hold lost, and the cutover must undo
+    # the kept activation for real (one active copy, the source's), not report it undone.
+    await pair.admin_west.create_workload("orders", epoch=1)
+    await pair.admin_east.create_workload("orders", "incoming", migration_id="mig-1", epoch=1)
+    await pair.client.batch("orders", [(f"r{i:03d}", b"v") for i in range(50)])
+    disk = SlowEpochFile(pair.east, monkeypatch, b'"epoch":2')
+    arrived = _undo_arrivals(pair.east, monkeypatch)
+    request = msgspec.structs.replace(cutover_request(pair.east, 1000.0), epoch=2, lease_s=1.1)
+    errors: list[EdgeHTTPError] = []
+
+    async def cut_over() -> None:
+        with pytest.raises(EdgeHTTPError) as caught:
+            await pair.admin_west.cutover("orders", request)
+        errors.append(caught.value)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(cut_over)
+            with anyio.fail_after(5):
+                await arrived.wait()  # cut; the undo waits for the target's write
+                while pair.west.router.gate("orders").held:  # the lease runs out
+                    await anyio.sleep(0.005)
+            disk.go.set()  # the write ends: the activation is kept, then the flip fails
+    finally:
+        disk.go.set()
+    (error,) = errors
+    assert (error.status, error.code) == (502, "cutover_failed")
+    assert "the hold was lost" in error.message
+    target = await pair.admin_east.workload("orders")
+    assert target.status == "incoming"
+    assert _epochs(pair.east)["orders"]["undone_epoch"] == 2
+    source = await pair.admin_west.workload("orders")
+    assert (source.status, source.held, source.retiring_to) == ("active", False, None)
+    assert await pair.client.put("orders", "after", b"x") == 51  # the source's, alone

@@ -499,7 +499,8 @@ class CutoverSaga:
     ) -> tuple[str, float]:
         """Put routing back as it was before a failed cutover and release the hold.
 
-        ``called``: the undo call already made for a cut activation (not made again).
+        ``called``: the undo call already made for a cut activation (not made again,
+        unless the target kept the activation and a later step failed).
 
         The call that puts the target back to ``incoming`` is expected to fit in the
         budget's reserve; it may take up to the whole budget again (its timeout), so a
@@ -529,7 +530,9 @@ class CutoverSaga:
             except Exception:  # no await inside: a cancellation cannot arrive here
                 log.exception("cutover_undo_route_failed")
         if activating and not refused:
-            if called is None:
+            if called is None or called.outcome == "kept":
+                # A kept activation whose flip then failed (the hold was lost) is undone
+                # for real: the target must not stay active beside this edge.
                 called = await self._call_undo(name, target, budget, epoch, log)
             if called.outcome == "unreached":
                 done = (

@@ -51,6 +51,20 @@ def _undo_arrivals(daemon: EdgeDaemon, monkeypatch: pytest.MonkeyPatch) -> anyio
     return arrived
 
 
+async def _slow_activation_write(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> tuple[SlowEpochFile, anyio.Event]:
+    """``orders`` with 50 records on west, incoming on east, whose activation at epoch 2
+    holds its epoch-file write back (until ``disk.go``); the event is set when an undo
+    that may keep reaches east."""
+    await pair.admin_west.create_workload("orders", epoch=1)
+    await pair.admin_east.create_workload("orders", "incoming", migration_id="mig-1", epoch=1)
+    await pair.client.batch("orders", [(f"r{i:03d}", b"v") for i in range(50)])
+    disk = SlowEpochFile(pair.east, monkeypatch, b'"epoch":2')
+    arrived = _undo_arrivals(pair.east, monkeypatch)
+    return disk, arrived
+
+
 async def test_an_undo_that_may_keep_finds_a_durable_activation_and_keeps_it(
     pair: Pair,
 ) -> None:
@@ -118,11 +132,7 @@ async def test_an_activation_whose_write_failed_is_undone_even_when_it_may_be_ke
 async def test_a_cutover_whose_activation_was_cut_during_its_write_flips_instead_of_undoing(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await pair.admin_west.create_workload("orders", epoch=1)
-    await pair.admin_east.create_workload("orders", "incoming", migration_id="mig-1", epoch=1)
-    await pair.client.batch("orders", [(f"r{i:03d}", b"v") for i in range(50)])
-    disk = SlowEpochFile(pair.east, monkeypatch, b'"epoch":2')
-    arrived = _undo_arrivals(pair.east, monkeypatch)
+    disk, arrived = await _slow_activation_write(pair, monkeypatch)
     request = msgspec.structs.replace(cutover_request(pair.east, 300.0), epoch=2)
     answers: list[CutoverAnswer] = []
 
@@ -153,11 +163,7 @@ async def test_a_kept_activation_whose_flip_fails_is_undone_for_real(
     # The hold's lease runs out while the undo call waits for the target's write: the
     # activation is kept, the flip then finds the hold lost, and the cutover must undo
     # the kept activation for real (one active copy, the source's), not report it undone.
-    await pair.admin_west.create_workload("orders", epoch=1)
-    await pair.admin_east.create_workload("orders", "incoming", migration_id="mig-1", epoch=1)
-    await pair.client.batch("orders", [(f"r{i:03d}", b"v") for i in range(50)])
-    disk = SlowEpochFile(pair.east, monkeypatch, b'"epoch":2')
-    arrived = _undo_arrivals(pair.east, monkeypatch)
+    disk, arrived = await _slow_activation_write(pair, monkeypatch)
     request = msgspec.structs.replace(cutover_request(pair.east, 1000.0), epoch=2, lease_s=1.1)
     errors: list[EdgeHTTPError] = []
 

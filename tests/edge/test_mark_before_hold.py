@@ -115,3 +115,22 @@ async def test_a_cutover_undone_before_its_activation_clears_the_mark(pair: Pair
     assert await pair.client.put("orders", "after", b"x") == 51  # served here
     target = await pair.admin_east.workload("orders")
     assert (target.status, target.epoch) == ("incoming", 1)  # never asked
+
+
+async def test_a_cutover_is_refused_while_an_interrupted_ones_mark_is_set(pair: Pair) -> None:
+    # An earlier cutover's undo could not reach the target: its mark stays armed and the
+    # source redirects. A new cutover must not take that mark as its own unarmed one
+    # (writes would then apply here beside a target that may be active).
+    await _seed(pair)
+    pair.west.router.fence.retire("orders", pair.east.url)  # what such an undo leaves
+    with pytest.raises(EdgeHTTPError) as caught:
+        await pair.admin_west.cutover("orders", _request(pair.east, epoch=2))
+    assert (caught.value.status, caught.value.code) == (502, "cutover_failed")
+    assert "at step 'mark'" in caught.value.message
+    assert "interrupted cutover" in caught.value.message
+    source = await pair.admin_west.workload("orders")
+    assert (source.status, source.held, source.lsn) == ("active", False, 50)
+    assert source.retiring_to == pair.east.url  # still redirecting, until settled
+    assert _fence_on_disk(pair.west)["orders"]["retiring_to"] == pair.east.url
+    target = await pair.admin_east.workload("orders")
+    assert (target.status, target.epoch) == ("incoming", 1)  # never asked

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from ._errors import EdgeError
 from ._refusals import StaleEpoch
 from ._routing import StateFile, read_state_file
 
@@ -181,8 +182,19 @@ class EpochFence:
     async def mark_retiring(self, name: str, target_url: str) -> None:
         """Durably mark ``name`` ``retiring_to`` ``target_url``, *unarmed*: a cutover's
         source, before its hold (module doc). Until :meth:`arm`, :meth:`redirects_admitted`
-        is ``False`` for it; :meth:`clear_unarmed` takes it back."""
+        is ``False`` for it; :meth:`clear_unarmed` takes it back.
+
+        Raises:
+            EdgeError: ``name`` is already marked (an interrupted cutover whose target
+                may be active: the control plane settles it first); nothing changed.
+        """
         entry = self.get(name)
+        if entry.retiring_to is not None:
+            raise EdgeError(
+                f"workload {name!r} is still marked retiring to {entry.retiring_to} by an "
+                "interrupted cutover (that target may be active); ownership must be "
+                "settled before another cutover"
+            )
         self._unarmed.add(name)
         try:
             await self.retire_async(name, target_url)

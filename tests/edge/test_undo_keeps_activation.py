@@ -14,6 +14,7 @@ real epoch-file write, held back in its thread (:class:`stalls.SlowEpochFile`).
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ import msgspec
 import pytest
 from stalls import SlowEpochFile, cutover_request
 
-from edge_actors.edge import EdgeHTTPError
+from edge_actors.edge import EdgeClient, EdgeHTTPError
 
 if TYPE_CHECKING:
     from conftest import Pair  # tests/edge/conftest.py
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from edge_actors.edge._models import CutoverAnswer
 
 pytestmark = pytest.mark.anyio
+
+TOKEN = "test-cluster-token-0123456789abcdefghij"
 
 
 def _epochs(daemon: EdgeDaemon) -> dict[str, dict[str, object]]:
@@ -191,3 +194,28 @@ async def test_a_kept_activation_whose_flip_fails_is_undone_for_real(
     source = await pair.admin_west.workload("orders")
     assert (source.status, source.held, source.retiring_to) == ("active", False, None)
     assert await pair.client.put("orders", "after", b"x") == 51  # the source's, alone
+
+
+async def test_a_target_serves_nothing_until_its_activation_is_durable(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A write that reached the target while its activation was being made durable (a
+    # hold's lease ran out, writes redirected) was acknowledged; had the activation then
+    # failed, the owner (the source) would not have it. It is refused until then.
+    admin = pair.admin_east
+    await admin.create_workload("orders", "incoming", migration_id="mig-1", epoch=1)
+    disk = SlowEpochFile(pair.east, monkeypatch, b'"epoch":2')
+    target = EdgeClient(pair.east.url, token=TOKEN)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(admin.activate, "orders", min_lsn=0, digest=None, epoch=2))
+            assert await anyio.to_thread.run_sync(disk.entered.wait, 5)  # writing
+            with pytest.raises(EdgeHTTPError) as caught:
+                await target.put("orders", "early", b"x")
+            assert caught.value.code == "workload_incoming"
+            assert "once its activation is durable" in caught.value.message
+            disk.go.set()
+        assert await target.put("orders", "after", b"x") == 1  # active and durable now
+    finally:
+        disk.go.set()
+        await target.aclose()

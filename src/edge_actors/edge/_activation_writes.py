@@ -8,7 +8,9 @@ stand anyway. With ``keep_if_active`` (:class:`~._models.SetStatus`) the undo in
 waits for the write in progress and, if it made the activation durable at the undo's
 epoch, keeps it: the source then flips as if the activation had answered in time.
 :class:`ActivationWrites` is what that wait needs: the write in progress per workload and
-whether the last one succeeded. Owned by the daemon's loop.
+whether the last one succeeded. While that write is in progress the workload is not
+served yet (:meth:`ActivationWrites.in_progress`): a write acknowledged by an activation
+that then fails to become durable would not be on the owner. Owned by the daemon's loop.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ class ActivationWrites:
                 self._failed.discard(name)
             else:
                 self._failed.add(name)
+
+    def in_progress(self, name: str) -> bool:
+        """Whether an activation of ``name`` is making itself durable right now."""
+        return name in self._writing
 
     async def settled(self, name: str) -> bool:
         """Wait for the activation write of ``name`` in progress, if any; whether the last

@@ -214,7 +214,7 @@ class WorkloadRouter:
 
         Raises:
             NoSuchWorkload: Unknown here (or no data).
-            WorkloadIsIncoming: ``incoming`` here.
+            WorkloadIsIncoming: ``incoming`` here, or its activation is not durable yet.
             WorkloadRedirected: The workload moved (same request, its new edge).
         """
         route = self._known(name)
@@ -231,6 +231,11 @@ class WorkloadRouter:
             raise WorkloadIsIncoming(
                 f"workload {name!r} is incoming on {self.name} (a migration target); "
                 "it is served by its source edge until cutover"
+            )
+        if self.activations_writing.in_progress(name):
+            raise WorkloadIsIncoming(
+                f"workload {name!r} is being activated on {self.name}; it is served here "
+                "once its activation is durable"
             )
         try:
             return self.registry.get(name)

@@ -54,6 +54,15 @@ def _undo_arrivals(daemon: EdgeDaemon, monkeypatch: pytest.MonkeyPatch) -> anyio
     return arrived
 
 
+async def _incoming_with_slow_activation(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> SlowEpochFile:
+    """``orders`` incoming on east, whose activation at epoch 2 holds its epoch-file
+    write back until ``disk.go``."""
+    await pair.admin_east.create_workload("orders", "incoming", migration_id="mig-1", epoch=1)
+    return SlowEpochFile(pair.east, monkeypatch, b'"epoch":2')
+
+
 async def _slow_activation_write(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[SlowEpochFile, anyio.Event]:
@@ -61,9 +70,8 @@ async def _slow_activation_write(
     holds its epoch-file write back (until ``disk.go``); the event is set when an undo
     that may keep reaches east."""
     await pair.admin_west.create_workload("orders", epoch=1)
-    await pair.admin_east.create_workload("orders", "incoming", migration_id="mig-1", epoch=1)
     await pair.client.batch("orders", [(f"r{i:03d}", b"v") for i in range(50)])
-    disk = SlowEpochFile(pair.east, monkeypatch, b'"epoch":2')
+    disk = await _incoming_with_slow_activation(pair, monkeypatch)
     arrived = _undo_arrivals(pair.east, monkeypatch)
     return disk, arrived
 
@@ -88,8 +96,7 @@ async def test_an_undo_that_may_keep_waits_for_the_activation_write_under_way(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     admin = pair.admin_east
-    await admin.create_workload("orders", "incoming", migration_id="mig-1", epoch=1)
-    disk = SlowEpochFile(pair.east, monkeypatch, b'"epoch":2')
+    disk = await _incoming_with_slow_activation(pair, monkeypatch)
     arrived = _undo_arrivals(pair.east, monkeypatch)
     answers: dict[str, str] = {}
 
@@ -203,8 +210,7 @@ async def test_a_target_serves_nothing_until_its_activation_is_durable(
     # hold's lease ran out, writes redirected) was acknowledged; had the activation then
     # failed, the owner (the source) would not have it. It is refused until then.
     admin = pair.admin_east
-    await admin.create_workload("orders", "incoming", migration_id="mig-1", epoch=1)
-    disk = SlowEpochFile(pair.east, monkeypatch, b'"epoch":2')
+    disk = await _incoming_with_slow_activation(pair, monkeypatch)
     target = EdgeClient(pair.east.url, token=TOKEN)
     try:
         async with anyio.create_task_group() as tg:

@@ -193,10 +193,10 @@ def add_admin_routes(
         if body.status != "incoming" or not router.undo_unbegun(
             name, body.epoch, body.migration_id, body.moved_to
         ):
+            # (undo_unbegun refused a moved_to with incoming already)
             if (
                 body.status == "incoming"
                 and body.keep_if_active
-                and body.moved_to is None
                 and await router.kept_activation(name, body.epoch)
             ):
                 return json_response(await router.info(name))  # kept: "active"

@@ -465,21 +465,13 @@ class CutoverSaga:
         """
         started = time.perf_counter()
         try:
-            try:
-                with anyio.fail_after(budget.undo_timeout_s):
-                    try:
-                        info = await target.set_status(
-                            name, "incoming", epoch=epoch, keep_if_active=keep_if_active
-                        )
-                    except EdgeHTTPError as exc:
-                        if not keep_if_active or exc.status != 400:
-                            raise
-                        info = await target.set_status(name, "incoming", epoch=epoch)
-            finally:  # a call that failed or timed out is planned for too
-                self.times.record("undo_call", time.perf_counter() - started)
+            with anyio.fail_after(budget.undo_timeout_s):
+                info = await _set_back(target, name, epoch, keep_if_active=keep_if_active)
         except (EdgeHTTPError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("cutover_undo_target_failed", error=str(exc))
             return _UndoCall("unreached", None, str(exc))
+        finally:  # a call that failed or timed out is planned for too
+            self.times.record("undo_call", time.perf_counter() - started)
         kept = keep_if_active and info.status == "active"
         call_ms = round((time.perf_counter() - started) * 1000, 3)
         log.info("cutover_undo_call", call_ms=call_ms, kept=kept)
@@ -547,3 +539,16 @@ class CutoverSaga:
         if clear_mark:
             await router.fence.retire_async(name, None)
         return done, held_ms
+
+
+async def _set_back(
+    target: AdminClient, name: str, epoch: int | None, *, keep_if_active: bool
+) -> WorkloadInfo:
+    """``PUT .../status`` ``incoming`` at ``epoch`` on ``target``; an edge from before
+    ``keep_if_active`` refuses that field (400), so the call is then made without it."""
+    try:
+        return await target.set_status(name, "incoming", epoch=epoch, keep_if_active=keep_if_active)
+    except EdgeHTTPError as exc:
+        if not keep_if_active or exc.status != 400:
+            raise
+    return await target.set_status(name, "incoming", epoch=epoch)

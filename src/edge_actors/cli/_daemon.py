@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from edge_actors._gc_pause import freeze_startup_objects
 from edge_actors._log import LOG_LEVELS, configure_default_logging
 from edge_actors.clock import SYSTEM_CLOCK
 from edge_actors.edge import (
@@ -335,6 +336,7 @@ async def _until_signalled(daemon: EdgeDaemon) -> None:
                     return
 
         tg.start_soon(on_signals)
+        freeze_startup_objects()  # later full collections skip what lives as long as we do
         print(ready_line(daemon), flush=True)
         await daemon.serve_forever()
         tg.cancel_scope.cancel()

@@ -14,6 +14,10 @@ that is never ended (a bug, a stuck call) slows copies down for at most that lon
 never stalls them. Pauses are counted in the metrics (``edge_transfer_yield_pauses``,
 ``edge_transfer_yield_seconds``) so a run shows that they happened.
 
+While an entry is registered the process's cyclic garbage collector is off
+(:func:`~edge_actors._gc_pause.collector_paused`): a full collection holds the GIL for
+tens of milliseconds, which a hold or an activation cannot afford.
+
 Owned by the daemon's event loop (no locks): entries are added and removed by the
 cutover's own task, waits by the copies' tasks.
 """
@@ -21,10 +25,12 @@ cutover's own task, waits by the copies' tasks.
 from __future__ import annotations
 
 import itertools
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING
 
 import anyio
+
+from edge_actors._gc_pause import collector_paused
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -65,6 +71,8 @@ class UrgentWork:
     def running(self, until: float) -> Iterator[Callable[[], None]]:
         """Register urgent work for the ``with`` block; copies wait at most until ``until``.
 
+        The garbage collector stays off until the work ends (module doc).
+
         Args:
             until: The latest time (``clock.monotonic()``) copies wait for this work,
                 should it not end before (a hold's deadline, its lease).
@@ -77,8 +85,11 @@ class UrgentWork:
             self._ended = anyio.Event()
             self._begun.set()
         self._entries[key] = until
+        collector = ExitStack()
+        collector.enter_context(collector_paused(self._clock))
 
         def end() -> None:
+            collector.close()
             if self._entries.pop(key, None) is not None and not self._entries:
                 self._ended.set()
                 self._begun = anyio.Event()

@@ -8,11 +8,10 @@ It raises :mod:`._refusals` errors and knows nothing of HTTP: the HTTP layer map
 refusal to its status in one place. It is usable while the daemon runs (between
 :meth:`attach` and :meth:`detach`).
 
-Over 500 lines since fencing (epoch admission, the ``retiring_to`` redirect, the
-activation record), over 600 since the cutover's flip was split from its durable save
-(:meth:`flip`, :meth:`persist_flip`): routing, holds and the write path share the route
-checks; the next split should move "what the edge reports" (info, capacity, load) to its
-own module.
+The target's side of a cutover (the activation and an undo that may keep it) is
+:mod:`._activation`; the router delegates to it. Over 600 lines still: routing, holds
+and the write path share the route checks; the next split should move "what the edge
+reports" (info, capacity, load, the size snapshot for ``/metrics``) to its own module.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ import anyio
 
 from edge_actors.store import WorkloadNotFound, validate_workload_name
 
+from ._activation import Activations
 from ._activation_writes import ActivationWrites
 from ._errors import EdgeError
 from ._forwarder import Forwarder
@@ -32,18 +32,13 @@ from ._hold_budget import StepTimes
 from ._holds import Holds
 from ._models import CapacityInfo, LoadInfo, WorkloadInfo, WriteAnswer
 from ._refusals import (
-    ActivationTooLate,
     CapacityExceeded,
     CutoverInProgress,
-    DigestMismatch,
     ForwardFailed,
     InvalidRouteChange,
-    LsnBehind,
     NoSuchWorkload,
-    Refusal,
     WorkloadHeld,
     WorkloadIsIncoming,
-    WorkloadIsMoved,
     WorkloadRedirected,
     WriteAbandoned,
 )
@@ -98,6 +93,7 @@ class WorkloadRouter:
         """How long this edge's recent activations took to make themselves durable."""
         self.activations_writing = ActivationWrites()
         """The activations' durable writes in progress here (an undo may keep one)."""
+        self._activations = Activations(self)
         self.hold_max_lease_s = config.hold_max_lease_s
         self._max_bytes = config.max_bytes
         self._max_workloads = config.max_workloads
@@ -424,119 +420,16 @@ class WorkloadRouter:
         within_s: float | None = None,
         received: float | None = None,
     ) -> WorkloadInfo:
-        """A cutover's target side: confirm the LSN (and digest), then go ``active``.
-
-        ``delta``: the cutover's final delta inline, the changes since the last delta
-        round up to ``min_lsn``, applied first to an ``incoming`` copy (what it already
-        has is skipped; the digest check then covers the whole copy). The LSN and digest
-        it confirmed are kept with the epoch (one :meth:`EpochFence.admit`) so that both
-        digests at the cutover LSN stay comparable after new writes.
-
-        ``within_s``: the most time, from ``received`` (``time.perf_counter()``), until
-        the activation is durable. Before the delta's apply and just before its durable
-        writes, if what is left no longer covers their recent upper-quartile time here
-        (:attr:`activation_writes`), it is refused: nothing written (the epoch is
-        recorded in memory only; this request was the only one that could activate at
-        it).
-
-        Raises:
-            NoSuchWorkload: Unknown or no data here.
-            ActivationTooLate: ``within_s`` would be overrun (not activated).
-            StaleEpoch: A higher epoch was seen, or ``epoch`` was burned here by an undo
-                (nothing changed).
-            WorkloadIsMoved, LsnBehind, DigestMismatch: Not activated (``delta`` may have
-                been applied to the ``incoming`` copy, its route unchanged).
-            InvalidRecord: A change of ``delta`` is invalid (nothing applied).
-        """
-        route = self.route_with_data(name)
-        self.fence.check(name, epoch, "active")
-        refusal: Refusal | None = None
-        confirmed: tuple[int, str] | None = None
-        if delta and route.status == "incoming":
-            self._check_in_time(name, epoch, within_s, received)
-            await self._apply_final_delta(name, delta)
-            route = self.route_with_data(name)  # the apply awaited: read it again
-            self.fence.check(name, epoch, "active")
-        if route.status == "moved":
-            refusal = WorkloadIsMoved(f"workload {name!r} is moved on {self.name}; not activated")
-        else:
-            stats = await self.registry.get(name).stats()
-            if stats.lsn < min_lsn:
-                refusal = LsnBehind(
-                    f"workload {name!r} is at LSN {stats.lsn} on {self.name}, behind the hold "
-                    f"LSN {min_lsn}; not activated"
-                )
-            elif digest is not None and stats.lsn == min_lsn and stats.digest != digest:
-                refusal = DigestMismatch(
-                    f"workload {name!r} on {self.name} has digest {stats.digest[:16]} at LSN "
-                    f"{stats.lsn}, the source {digest[:16]}; not activated"
-                )
-            elif digest is not None and stats.lsn == min_lsn:
-                confirmed = (stats.lsn, stats.digest)
-        if refusal is not None:
-            if self.fence.record(name, epoch, "active"):  # admitted even when refused
-                await self.fence.save()
-            raise refusal
-        self._check_in_time(name, epoch, within_s, received)
-        # The epoch, what was confirmed and the route: one fsync's wait (set_route_fenced).
-        writing = time.perf_counter()
-        with self.activations_writing.writing(name):
-            await self.set_route_fenced(name, "active", None, epoch, activated=confirmed)
-        self.activation_writes.record("state_write", time.perf_counter() - writing)
-        return await self.info(name)
-
-    async def kept_activation(self, name: str, epoch: int | None) -> bool:
-        """Whether an undo at ``epoch`` finds the activation at ``epoch`` durable here, so
-        that it is kept (``SetStatus.keep_if_active``, :mod:`._activation_writes`); waits
-        for that activation's durable write if it is in progress.
-
-        Cancellation: cancellable; nothing changes.
-        """
-        if epoch is None or not await self.activations_writing.settled(name):
-            return False
-        route = self.routing.get(name)
-        entry = self.fence.get(name)
-        return (
-            route is not None
-            and route.status == "active"
-            and entry.epoch == epoch
-            and entry.undone_epoch < epoch
+        """A cutover's target side: confirm the LSN (and digest), then go ``active``
+        (:meth:`Activations.activate <._activation.Activations.activate>`)."""
+        return await self._activations.activate(
+            name, min_lsn, digest, epoch, delta=delta, within_s=within_s, received=received
         )
 
-    def _check_in_time(
-        self, name: str, epoch: int | None, within_s: float | None, received: float | None
-    ) -> None:
-        """Refuse an activation whose durable writes no longer fit in ``within_s`` from
-        ``received`` (see :meth:`activate`); checked before its delta is applied too, so
-        a target that took the call late answers at once.
-
-        Raises:
-            ActivationTooLate: Not enough time left (the epoch recorded in memory only).
-        """
-        if within_s is None or received is None:
-            return
-        left = within_s - (time.perf_counter() - received)
-        writes = self.activation_writes.high("state_write", 0.0)
-        if left < writes:
-            self.fence.record(name, epoch, "active")
-            raise ActivationTooLate(
-                f"workload {name!r}: not activated on {self.name}, "
-                f"{max(0.0, left) * 1000:.1f} ms left of the {within_s * 1000:.1f} ms "
-                f"given and its durable writes take {writes * 1000:.1f} ms here"
-            )
-
-    async def _apply_final_delta(self, name: str, delta: Sequence[Change]) -> None:
-        """Apply an activation's inline final delta to the ``incoming`` copy of ``name``.
-
-        As a peer stream resumes after its ``HelloAck`` LSN, the changes at or below the
-        copy's LSN are skipped: the copy has them (a cut attempt's delta, applied after
-        its undo), and a local LSN is never given to a second record. The copy's LSN may
-        be below the delta's start and the copy still complete (the record at the last
-        round's end LSN was rewritten since: it comes in this delta), so a gap is left
-        to the digest check, which compares the whole content."""
-        store = self.registry.get(name)
-        have = (await store.stats()).lsn
-        await store.apply_changes([change for change in delta if change.lsn > have])
+    async def kept_activation(self, name: str, epoch: int | None) -> bool:
+        """Whether an undo at ``epoch`` keeps the activation at ``epoch`` here
+        (:meth:`Activations.kept <._activation.Activations.kept>`)."""
+        return await self._activations.kept(name, epoch)
 
     async def create(
         self, name: str, status: WorkloadStatus, *, migration_id: str | None = None

@@ -36,10 +36,12 @@ of this run to that one (``*_vs_baseline``).
 Then (``--skip-wide`` leaves it out) the wide plan of ``benchmarks/wide_plan.py``: ``W``
 workloads of ``MB`` MB between two daemon processes in one live plan with
 ``max_downtime`` ``B`` ms and a writer at ``R`` writes/s, against the same workloads as
-queued plans; it adds ``wide_plan_workloads``, ``wide_plan_max_hold_ms`` (the longest
-hold of any cutover attempt), ``wide_plan_budget_ms``, ``wide_plan_holds_over_budget``
-(cutover attempts whose hold exceeded the budget, undone ones included),
-``wide_plan_peak_rss_mib`` (the larger daemon's peak), ``wide_vs_queued_time`` and
+queued plans, in both orders (each order on fresh daemons: ``run_orders``); it adds
+``wide_plan_workloads``, ``wide_plan_max_hold_ms`` (the longest hold of any cutover
+attempt), ``wide_plan_budget_ms``, ``wide_plan_holds_over_budget`` (cutover attempts whose
+hold exceeded the budget, undone ones included, over both wide plans),
+``wide_plan_peak_rss_mib`` (the larger daemon's peak), ``wide_vs_queued_time`` (summed
+over both orders; ``wide_vs_queued_by_order`` per order) and
 ``wire_bytes_error`` (the migrations' ``bytes_wire`` against the daemons' own
 ``edge_transfer_sent_bytes_total``).
 
@@ -293,10 +295,10 @@ async def main() -> None:
         result.update(dict.fromkeys(wide_plan.SUMMARY_KEYS))
         result["wide_plan_note"] = "skipped (--skip-wide)"
     else:
-        wide = await wide_plan.run_wide(
+        wide = await wide_plan.run_orders(
             args.wide_workloads, args.wide_mb, args.wide_budget_ms, args.wide_write_rate
         )
-        print(wide_plan.table(wide))
+        print(wide_plan.tables(wide))
         result.update(wide_plan.summary(wide))
     if args.skip_peers:
         result.update(dict.fromkeys(PEER_KEYS))

@@ -19,6 +19,13 @@ and ``link_transfers`` 4; 50 restarts a minute allowed, see ``_RESTART``).
    at once, peak RSS of each daemon (psutil, sampled every 50 ms).
 4. **Queued**: the other set west -> east as one plan each, all executed at once (the
    service queues them, ``max_concurrent`` 2). Same figures.
+7. **Order.** The side that runs second on the same pair of daemons was measured 10-20 %
+   slower than when it ran first, whichever side it was (session 9, ``docs/benchmarks.md``).
+   So by default (``--order both``) steps 1-6 run twice, on fresh daemons each time: the
+   wide side first, then the queued side first. ``wide_vs_queued_time`` is the summed wide
+   time over the summed queued time; each pair's own ratio is in
+   ``wide_vs_queued_by_order`` and its figures under ``pairs`` (``order`` says which ran
+   first). ``--order wide-first`` / ``queued-first`` runs one pair.
 5. Per side also: the cutovers' steps inside the hold (``steps_ms``: median, 90th
    percentile and max of each step over the cutovers that completed, from their answers),
    and how background copies gave way to holds (``yield_pauses``, ``yield_s``:
@@ -39,7 +46,8 @@ pages, from ``/proc/PID/smaps_rollup``, and its thread count); ``rss_after_seed_
 each daemon's RSS once seeded. ``--parallel-transfers`` / ``--link-transfers`` set the wide
 plan's constraint and the service's setting (engine defaults otherwise).
 
-Prints a table and one JSON line last. ``run_wide`` is what ``benchmarks/scale.py`` calls.
+Prints a table per pair and one JSON line last. ``run_orders`` is what
+``benchmarks/scale.py`` calls.
 
     python benchmarks/wide_plan.py --workloads 100 --mb 10 --budget-ms 50
     python benchmarks/wide_plan.py --workloads 10 --mb 1     # a quick run
@@ -72,7 +80,7 @@ from edge_actors.migration import (
 if TYPE_CHECKING:
     from edge_actors.migration._gateway import CutoverResult, CutoverSpec
 
-__all__ = ["SUMMARY_KEYS", "run_wide", "summary", "table"]
+__all__ = ["ORDERS", "SUMMARY_KEYS", "run_orders", "run_wide", "summary", "table", "tables"]
 
 SUMMARY_KEYS = (
     "wide_plan_workloads",
@@ -86,6 +94,7 @@ SUMMARY_KEYS = (
     "queued_plans_max_hold_ms",
     "queued_plans_peak_rss_mib",
     "wide_vs_queued_time",
+    "wide_vs_queued_by_order",
     "wire_bytes_error",
     "wide_plan_write_errors",
     "wide_plan_peak_transfers",
@@ -343,6 +352,33 @@ async def _migrate(
     return elapsed, metrics
 
 
+async def _side(
+    service: MigrationService,
+    plans: list[dict[str, Any]],
+    rss: _PeakRss,
+    source_url: str,
+    urls: list[str],
+    gateway: _Gateway,
+) -> tuple[dict[str, Any], list[MigrationMetrics]]:
+    """Run one side's plans; its figures (see the module doc) and its migrations' metrics."""
+    cpu0 = rss.cpu_s()
+    zstd0 = await _zstd_chunks(source_url)
+    yields0 = await _yields(urls)
+    elapsed, metrics = await _migrate(service, plans, rss)
+    out: dict[str, Any] = {"time_s": elapsed, "peak_rss_mib": dict(rss.peak)}
+    out["peak_rss_parts_mib"] = rss.parts
+    out["rss_after_mib"] = rss.now()
+    cpu1 = rss.cpu_s()
+    out["cpu_s"] = {k: cpu1[k] - cpu0[k] for k in cpu1}
+    out["zstd_chunks"] = _zstd_delta(zstd0, await _zstd_chunks(source_url))
+    out.update(_holds(metrics))
+    yields1 = await _yields(urls)
+    out["yield_pauses"] = yields1[0] - yields0[0]
+    out["yield_s"] = yields1[1] - yields0[1]
+    out["steps_ms"] = gateway.take_steps()
+    return out, metrics
+
+
 async def run_wide(
     workloads: int,
     mb: float,
@@ -352,6 +388,7 @@ async def run_wide(
     *,
     parallel_transfers: int | None = None,
     link_transfers: int | None = None,
+    order: tuple[str, str] = ("wide", "queued"),
 ) -> dict[str, Any]:
     """Run the wide and the queued plans; return their figures (see the module doc).
 
@@ -377,7 +414,7 @@ async def run_wide(
                     "edge-east": EdgeEndpoint(east_url, TOKEN),
                 }
             )
-            writer = _Writer(west_url, names, write_rate)
+            writer = _Writer(west_url, names if order[0] == "wide" else singles, write_rate)
             defaults = ServiceDefaults(checkpoint_interval_s=5.0)
             if link_transfers is not None:
                 defaults = ServiceDefaults(checkpoint_interval_s=5.0, link_transfers=link_transfers)
@@ -396,49 +433,26 @@ async def run_wide(
                 wide_constraints = dict(constraints)
                 if parallel_transfers is not None:
                     wide_constraints["parallel_transfers"] = parallel_transfers
-                cpu0 = rss.cpu_s()
-                zstd0 = await _zstd_chunks(west_url)
-                yields0 = await _yields([west_url, east_url])
-                wide_s, wide = await _migrate(
-                    service,
-                    [{"source_edge": "edge-west", "target_edge": "edge-east",
-                      "workloads": names, "constraints": wide_constraints}],
-                    rss,
-                )  # fmt: skip
-                out["wide"] = {"time_s": wide_s, "peak_rss_mib": dict(rss.peak)}
-                out["wide"]["peak_rss_parts_mib"] = rss.parts
-                out["wide"]["rss_after_mib"] = rss.now()
-                cpu1 = rss.cpu_s()
-                out["wide"]["cpu_s"] = {k: cpu1[k] - cpu0[k] for k in cpu1}
-                zstd1 = await _zstd_chunks(west_url)
-                out["wide"]["zstd_chunks"] = _zstd_delta(zstd0, zstd1)
-                out["wide"].update(_holds(wide))
+                plans = {
+                    "wide": [{"source_edge": "edge-west", "target_edge": "edge-east",
+                              "workloads": names, "constraints": wide_constraints}],
+                    "queued": [{"source_edge": "edge-west", "target_edge": "edge-east",
+                                "workloads": [n], "constraints": constraints} for n in singles],
+                }  # fmt: skip
+                sets = {"wide": names, "queued": singles}
+                runs: dict[str, list[MigrationMetrics]] = {}
+                for i, side in enumerate(order):
+                    if i:  # the writer moves to this side's set; the daemons settle first
+                        writer.paused = True
+                        out["settle_s"].append(await rss.settle())
+                        writer.paused = False
+                    writer.names = sets[side]
+                    out[side], runs[side] = await _side(
+                        service, plans[side], rss, west_url, [west_url, east_url], gateway
+                    )
+                out["order"] = list(order)
+                wide, queued = runs["wide"], runs["queued"]
                 out["wide"]["peak_transfers"] = wide[0].peak_transfers
-                yields1 = await _yields([west_url, east_url])
-                out["wide"]["yield_pauses"] = yields1[0] - yields0[0]
-                out["wide"]["yield_s"] = yields1[1] - yields0[1]
-                out["wide"]["steps_ms"] = gateway.take_steps()
-                writer.names = singles
-                writer.paused = True
-                out["settle_s"].append(await rss.settle())
-                writer.paused = False
-                cpu1 = rss.cpu_s()
-                queued_s, queued = await _migrate(
-                    service,
-                    [{"source_edge": "edge-west", "target_edge": "edge-east",
-                      "workloads": [n], "constraints": constraints} for n in singles],
-                    rss,
-                )  # fmt: skip
-                out["queued"] = {"time_s": queued_s, "peak_rss_mib": dict(rss.peak)}
-                out["queued"]["peak_rss_parts_mib"] = rss.parts
-                cpu2 = rss.cpu_s()
-                out["queued"]["cpu_s"] = {k: cpu2[k] - cpu1[k] for k in cpu2}
-                out["queued"]["zstd_chunks"] = _zstd_delta(zstd1, await _zstd_chunks(west_url))
-                out["queued"].update(_holds(queued))
-                yields2 = await _yields([west_url, east_url])
-                out["queued"]["yield_pauses"] = yields2[0] - yields1[0]
-                out["queued"]["yield_s"] = yields2[1] - yields1[1]
-                out["queued"]["steps_ms"] = gateway.take_steps()
                 sent = await _sent_bytes([west_url, east_url]) - sent_before
                 reported = sum(m.bytes_wire for m in wide + queued)
                 out["wire_bytes_sent"] = sent
@@ -455,24 +469,78 @@ async def run_wide(
     return out
 
 
+ORDERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "wide-first": (("wide", "queued"),),
+    "queued-first": (("queued", "wide"),),
+    "both": (("wide", "queued"), ("queued", "wide")),
+}
+"""``--order``: which side runs first on the pair of daemons; ``both`` runs two pairs."""
+
+
+async def run_orders(
+    workloads: int,
+    mb: float,
+    budget_ms: float,
+    write_rate: float,
+    value_bytes: int = 1024,
+    *,
+    orders: tuple[tuple[str, str], ...] = ORDERS["both"],
+    parallel_transfers: int | None = None,
+    link_transfers: int | None = None,
+) -> dict[str, Any]:
+    """:func:`run_wide` once per order, each on fresh daemons; the figures of every pair
+    (``pairs``) and, over them all, ``wide_vs_queued_time`` as the summed wide time over
+    the summed queued time (each side ran first once and second once with ``both``: the
+    side that runs second on the same daemons was measured 10-20 % slower, whichever it
+    is), and ``wide_vs_queued_by_order``."""
+    pairs = []
+    for order in orders:
+        pairs.append(
+            await run_wide(
+                workloads,
+                mb,
+                budget_ms,
+                write_rate,
+                value_bytes,
+                parallel_transfers=parallel_transfers,
+                link_transfers=link_transfers,
+                order=order,
+            )
+        )
+    out: dict[str, Any] = {"workloads": workloads, "mb_each": mb, "budget_ms": budget_ms}
+    out["pairs"] = pairs
+    out["wide_vs_queued_by_order"] = {
+        f"{pair['order'][0]}_first": pair["wide_vs_queued_time"] for pair in pairs
+    }
+    out["wide_vs_queued_time"] = sum(p["wide"]["time_s"] for p in pairs) / sum(
+        p["queued"]["time_s"] for p in pairs
+    )
+    return out
+
+
 def summary(out: dict[str, Any]) -> dict[str, Any]:
-    """The ``wide_plan_*`` keys of ``benchmarks/scale.py``'s JSON line."""
-    wide = out["wide"]
+    """The ``wide_plan_*`` keys of ``benchmarks/scale.py``'s JSON line, from one pair
+    (:func:`run_wide`) or several (:func:`run_orders`: the worst hold and RSS, the holds
+    over budget and write errors summed, times summed, errors the worst)."""
+    pairs = out.get("pairs", [out])
+    wides = [p["wide"] for p in pairs]
+    queued = [p["queued"] for p in pairs]
     return {
         "wide_plan_workloads": out["workloads"],
         "wide_plan_mb_each": out["mb_each"],
-        "wide_plan_max_hold_ms": wide["max_hold_ms"],
+        "wide_plan_max_hold_ms": max(w["max_hold_ms"] for w in wides),
         "wide_plan_budget_ms": out["budget_ms"],
-        "wide_plan_holds_over_budget": wide["holds_over_budget"],
-        "wide_plan_peak_rss_mib": max(wide["peak_rss_mib"].values()),
-        "wide_plan_time_s": wide["time_s"],
-        "queued_plans_time_s": out["queued"]["time_s"],
-        "queued_plans_max_hold_ms": out["queued"]["max_hold_ms"],
-        "queued_plans_peak_rss_mib": max(out["queued"]["peak_rss_mib"].values()),
+        "wide_plan_holds_over_budget": sum(w["holds_over_budget"] for w in wides),
+        "wide_plan_peak_rss_mib": max(max(w["peak_rss_mib"].values()) for w in wides),
+        "wide_plan_time_s": sum(w["time_s"] for w in wides),
+        "queued_plans_time_s": sum(q["time_s"] for q in queued),
+        "queued_plans_max_hold_ms": max(q["max_hold_ms"] for q in queued),
+        "queued_plans_peak_rss_mib": max(max(q["peak_rss_mib"].values()) for q in queued),
         "wide_vs_queued_time": out["wide_vs_queued_time"],
-        "wire_bytes_error": out["wire_bytes_error"],
-        "wide_plan_write_errors": out["write_errors"],
-        "wide_plan_peak_transfers": wide["peak_transfers"],
+        "wide_vs_queued_by_order": out.get("wide_vs_queued_by_order"),
+        "wire_bytes_error": max(p["wire_bytes_error"] for p in pairs),
+        "wide_plan_write_errors": sum(p["write_errors"] for p in pairs),
+        "wide_plan_peak_transfers": max(w["peak_transfers"] for w in wides),
     }
 
 
@@ -520,6 +588,17 @@ def table(out: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def tables(out: dict[str, Any]) -> str:
+    """:func:`table` of every pair of :func:`run_orders`, then the ratio over them all."""
+    parts = []
+    for pair in out["pairs"]:
+        parts.append(f"{pair['order'][0]} side first (fresh daemons):")
+        parts.append(table(pair))
+        parts.append(f"wide / queued time, this order: {pair['wide_vs_queued_time']:.3f}\n")
+    parts.append(f"wide / queued time, summed over the orders: {out['wide_vs_queued_time']:.3f}")
+    return "\n".join(parts)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--workloads", type=int, default=100, help="(100)")
@@ -531,17 +610,24 @@ async def main() -> None:
         "--parallel-transfers", type=int, help="the wide plan's constraint (engine default)"
     )
     parser.add_argument("--link-transfers", type=int, help="the service's (engine default)")
+    parser.add_argument(
+        "--order",
+        choices=sorted(ORDERS),
+        default="both",
+        help="which side runs first on a pair of daemons; both: two pairs (both)",
+    )
     args = parser.parse_args()
-    out = await run_wide(
+    out = await run_orders(
         args.workloads,
         args.mb,
         args.budget_ms,
         args.write_rate,
         args.value_bytes,
+        orders=ORDERS[args.order],
         parallel_transfers=args.parallel_transfers,
         link_transfers=args.link_transfers,
     )
-    print(table(out))
+    print(tables(out))
     print(json.dumps(out))
 
 

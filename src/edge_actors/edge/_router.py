@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 
     from edge_actors.clock import Clock
     from edge_actors.store import StoreRegistry, WorkloadStore
-    from edge_actors.wire import Change
 
     from ._config import EdgeConfig
     from ._fence import EpochFence
@@ -93,7 +92,13 @@ class WorkloadRouter:
         """How long this edge's recent activations took to make themselves durable."""
         self.activations_writing = ActivationWrites()
         """The activations' durable writes in progress here (an undo may keep one)."""
-        self._activations = Activations(self)
+        activations = Activations(self)
+        self.activate = activations.activate
+        """A cutover's target side: confirm the LSN (and digest), then go ``active``
+        (:meth:`Activations.activate <._activation.Activations.activate>`)."""
+        self.kept_activation = activations.kept
+        """Whether an undo at an epoch keeps the activation at that epoch here
+        (:meth:`Activations.kept <._activation.Activations.kept>`)."""
         self.hold_max_lease_s = config.hold_max_lease_s
         self._max_bytes = config.max_bytes
         self._max_workloads = config.max_workloads
@@ -408,28 +413,6 @@ class WorkloadRouter:
             yield
         finally:
             self._cutovers.discard(name)
-
-    async def activate(
-        self,
-        name: str,
-        min_lsn: int,
-        digest: str | None,
-        epoch: int | None = None,
-        *,
-        delta: Sequence[Change] = (),
-        within_s: float | None = None,
-        received: float | None = None,
-    ) -> WorkloadInfo:
-        """A cutover's target side: confirm the LSN (and digest), then go ``active``
-        (:meth:`Activations.activate <._activation.Activations.activate>`)."""
-        return await self._activations.activate(
-            name, min_lsn, digest, epoch, delta=delta, within_s=within_s, received=received
-        )
-
-    async def kept_activation(self, name: str, epoch: int | None) -> bool:
-        """Whether an undo at ``epoch`` keeps the activation at ``epoch`` here
-        (:meth:`Activations.kept <._activation.Activations.kept>`)."""
-        return await self._activations.kept(name, epoch)
 
     async def create(
         self, name: str, status: WorkloadStatus, *, migration_id: str | None = None

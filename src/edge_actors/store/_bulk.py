@@ -156,7 +156,7 @@ def end_bulk(
 ) -> bool:
     """Sync the file, then switch the idle connection back to WAL mode; whether it did."""
     try:
-        _fsync(path, drop_cached=True)  # the fill's pages, before WAL commits build on them
+        _sync_and_drop(path)  # the fill's pages, before WAL commits build on them
         conn.execute(f"PRAGMA synchronous = {synchronous_level(durability)}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     except (sqlite3.Error, OSError) as exc:  # e.g. a reader holds the file: try again later
@@ -169,14 +169,14 @@ def end_bulk(
     return True
 
 
-def _fsync(path: Path, *, drop_cached: bool = False) -> None:
-    """Flush the file at ``path`` to disk (any descriptor of a file syncs all its pages);
-    with ``drop_cached``, then drop its pages, clean now, from the page cache (best effort:
-    where ``posix_fadvise`` is missing nothing is dropped)."""
+def _sync_and_drop(path: Path) -> None:
+    """Flush the file at ``path`` to disk (any descriptor of a file syncs all its pages),
+    then drop its pages, clean now, from the page cache (module doc; where
+    ``posix_fadvise`` is missing nothing is dropped)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
-        if drop_cached and hasattr(os, "posix_fadvise"):
+        if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)

@@ -19,8 +19,9 @@ and ``link_transfers`` 4; 50 restarts a minute allowed, see ``_RESTART``).
    at once, peak RSS of each daemon (psutil, sampled every 50 ms).
 4. **Queued**: the other set west -> east as one plan each, all executed at once (the
    service queues them, ``max_concurrent`` 2). Same figures.
-7. **Order.** The side that runs second on the same pair of daemons was measured 10-20 %
-   slower than when it ran first, whichever side it was (session 9, ``docs/benchmarks.md``).
+7. **Order.** The side that runs second on the same pair of daemons was measured 5-11 %
+   slower (medians) than when it ran first, whichever side it was (session 9,
+   ``docs/benchmarks.md``).
    So by default (``--order both``) steps 1-6 run twice, on fresh daemons each time: the
    wide side first, then the queued side first. ``wide_vs_queued_time`` is the summed wide
    time over the summed queued time; each pair's own ratio is in
@@ -491,7 +492,7 @@ async def run_orders(
     """:func:`run_wide` once per order, each on fresh daemons; the figures of every pair
     (``pairs``) and, over them all, ``wide_vs_queued_time`` as the summed wide time over
     the summed queued time (each side ran first once and second once with ``both``: the
-    side that runs second on the same daemons was measured 10-20 % slower, whichever it
+    side that runs second on the same daemons was measured 5-11 % slower, whichever it
     is), and ``wide_vs_queued_by_order``."""
     pairs = []
     for order in orders:

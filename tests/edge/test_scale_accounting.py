@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from edge_actors.edge import AdminClient, EdgeCapacityExceeded, EdgeClient
-from edge_actors.edge._router import METRIC_WORKLOADS
+from edge_actors.edge._reports import METRIC_WORKLOADS
 from edge_actors.store import WorkloadStore
 
 if TYPE_CHECKING:

@@ -115,7 +115,7 @@ class Activations:
         with router.activations_writing.writing(name):
             await router.set_route_fenced(name, "active", None, epoch, activated=confirmed)
         router.activation_writes.record("state_write", time.perf_counter() - writing)
-        return await router.info(name)
+        return await router.reports.info(name)
 
     async def kept(self, name: str, epoch: int | None) -> bool:
         """Whether an undo at ``epoch`` finds the activation at ``epoch`` durable here, so

@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 
     from ._credentials import Credential
     from ._metrics import DaemonMetrics
-    from ._models import CapacityInfo, CutoverAnswer, LoadInfo, WorkloadInfo, WorkloadStatus
+    from ._models import CutoverAnswer, WorkloadInfo, WorkloadStatus
+    from ._reports import EdgeReports
     from ._routing import Route
 
 __all__ = ["AdminRouting", "AdminServer", "Cutovers", "add_admin_routes"]
@@ -79,15 +80,8 @@ class AdminRouting(Protocol):
     @property
     def hold_max_lease_s(self) -> float: ...
 
-    async def workload_names(self) -> list[str]: ...
-
-    def load(self) -> LoadInfo: ...
-
-    async def capacity(self) -> CapacityInfo: ...
-
-    async def refresh_sizes(self) -> None: ...
-
-    async def info(self, name: str) -> WorkloadInfo: ...
+    @property
+    def reports(self) -> EdgeReports: ...
 
     async def create(
         self, name: str, status: WorkloadStatus, *, migration_id: str | None = None
@@ -156,17 +150,17 @@ def add_admin_routes(
                 name=daemon.name,
                 url=daemon.url,
                 uptime_s=round(daemon.uptime_s, 3),
-                workloads=len(await router.workload_names()),
-                load=router.load(),
-                capacity=await router.capacity(),
+                workloads=len(await router.reports.workload_names()),
+                load=router.reports.load(),
+                capacity=await router.reports.capacity(),
             )
         )
 
     async def capacity(request: web.Request) -> web.Response:
-        return json_response(await router.capacity())
+        return json_response(await router.reports.capacity())
 
     async def list_workloads(request: web.Request) -> web.Response:
-        infos = [await router.info(name) for name in await router.workload_names()]
+        infos = [await router.reports.info(name) for name in await router.reports.workload_names()]
         return json_response(WorkloadList(infos))
 
     async def create_workload(request: web.Request) -> web.Response:
@@ -176,7 +170,7 @@ def add_admin_routes(
         return json_response(created, status=201)
 
     async def workload_info(request: web.Request) -> web.Response:
-        return json_response(await router.info(workload(request)))
+        return json_response(await router.reports.info(workload(request)))
 
     async def drop_workload(request: web.Request) -> web.Response:
         name = workload(request)
@@ -199,11 +193,11 @@ def add_admin_routes(
                 and body.keep_if_active
                 and await router.kept_activation(name, body.epoch)
             ):
-                return json_response(await router.info(name))  # kept: "active"
+                return json_response(await router.reports.info(name))  # kept: "active"
             await router.set_route_fenced(
                 name, body.status, body.moved_to, body.epoch, migration_id=body.migration_id
             )
-        return json_response(await router.info(name))
+        return json_response(await router.reports.info(name))
 
     async def hold(request: web.Request) -> web.Response:
         name = workload(request)
@@ -276,7 +270,7 @@ def add_admin_routes(
         return json_response({"link": target, "rate_bps": body.rate_bps})
 
     async def metrics(request: web.Request) -> web.Response:
-        await router.refresh_sizes()
+        await router.reports.refresh_sizes()
         return web.Response(
             body=daemon.metrics.render(),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},

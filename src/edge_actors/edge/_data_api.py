@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from edge_actors.store import WorkloadStore
 
     from ._metrics import DaemonMetrics
-    from ._models import WorkloadInfo, WriteAnswer
+    from ._models import WriteAnswer
+    from ._reports import EdgeReports
 
 __all__ = ["BATCH_BODY_LIMIT", "DataRouting", "DataServer", "add_data_routes"]
 
@@ -51,6 +52,9 @@ class DataServer(Protocol):
 class DataRouting(Protocol):
     """What the data routes need of the router: routing checks, writes, workload info."""
 
+    @property
+    def reports(self) -> EdgeReports: ...
+
     def data_route(self, name: str) -> WorkloadStore: ...
 
     async def write(
@@ -60,10 +64,6 @@ class DataRouting(Protocol):
         *,
         abandoned: Callable[[], bool] | None = None,
     ) -> WriteAnswer: ...
-
-    async def info(self, name: str) -> WorkloadInfo: ...
-
-    def workload_count(self) -> int: ...
 
 
 def add_data_routes(
@@ -134,7 +134,7 @@ def add_data_routes(
         name = workload(request)
         router.data_route(name)
         metrics.load.reads_total += 1
-        return json_response(await router.info(name))
+        return json_response(await router.reports.info(name))
 
     async def workload_health(request: web.Request) -> web.Response:
         name = workload(request)
@@ -148,7 +148,7 @@ def add_data_routes(
                 status="ok",
                 name=daemon.name,
                 uptime_s=round(daemon.uptime_s, 3),
-                workloads=router.workload_count(),
+                workloads=router.reports.workload_count(),
             )
         )
 

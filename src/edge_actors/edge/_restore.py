@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
     from edge_actors.store import StoreRegistry
 
-    from ._models import WorkloadInfo, WorkloadStatus
+    from ._models import WorkloadStatus
+    from ._reports import EdgeReports
     from ._routing import Route
 
 __all__ = ["RestoreStore", "add_restore_route"]
@@ -48,6 +49,9 @@ class RestoreStore(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class RestoreRouting(Protocol):
     """What the route needs of the daemon's router."""
 
+    @property
+    def reports(self) -> EdgeReports: ...
+
     def route_of(self, name: str) -> Route | None: ...
 
     def check_no_cutover(self, name: str) -> None: ...
@@ -60,8 +64,6 @@ class RestoreRouting(Protocol):
 
     @property
     def registry(self) -> StoreRegistry: ...
-
-    async def info(self, name: str) -> WorkloadInfo: ...
 
 
 def add_restore_route(app: web.Application, router: RestoreRouting) -> None:
@@ -91,8 +93,8 @@ def add_restore_route(app: web.Application, router: RestoreRouting) -> None:
         if body.migration_id is not None:
             router.bind_migration(name, body.migration_id)
         if name in router.registry:
-            return json_response(await router.info(name))
+            return json_response(await router.reports.info(name))
         await router.registry.create(name)
-        return json_response(await router.info(name), status=201)
+        return json_response(await router.reports.info(name), status=201)
 
     app.router.add_route("POST", "/admin/workloads/{workload}/restore", restore)

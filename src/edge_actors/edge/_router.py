@@ -1,22 +1,20 @@
-"""The workload router of one edge: routing, holds and the write path (edge layer).
+"""The workload router of one edge: routing, holds and route changes (edge layer).
 
 :class:`WorkloadRouter` answers "is this workload served here, and how": it reads the
-:class:`RoutingTable` and the store registry, runs every data write through the
-workload's hold gate (:class:`Holds`) and the capacity check, forwards writes released to
-a new edge (:class:`Forwarder`), and changes routes (status, activation, create, drop).
-It raises :mod:`._refusals` errors and knows nothing of HTTP: the HTTP layer maps each
-refusal to its status in one place. It is usable while the daemon runs (between
-:meth:`attach` and :meth:`detach`).
+:class:`RoutingTable` and the store registry, holds and releases a workload's writes
+(:class:`Holds`), and changes routes (status, activation, create, drop). It raises
+:mod:`._refusals` errors and knows nothing of HTTP: the HTTP layer maps each refusal to
+its status in one place. It is usable while the daemon runs (between :meth:`attach` and
+:meth:`detach`).
 
-The target's side of a cutover (the activation and an undo that may keep it) is
-:mod:`._activation`; the router delegates to it. Over 600 lines still: routing, holds
-and the write path share the route checks; the next split should move "what the edge
-reports" (info, capacity, load, the size snapshot for ``/metrics``) to its own module.
+It hands out three parts that use its route checks: the write path (routing, hold gate,
+capacity, forwarding: :mod:`._write_path`), the target's side of a cutover (the
+activation and an undo that may keep it: :mod:`._activation`) and what the edge reports
+(workload info, capacity, load, the size snapshot for ``/metrics``: :mod:`._reports`).
 """
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -27,25 +25,23 @@ from edge_actors.store import WorkloadNotFound, validate_workload_name
 from ._activation import Activations
 from ._activation_writes import ActivationWrites
 from ._errors import EdgeError
-from ._forwarder import Forwarder
 from ._hold_budget import StepTimes
 from ._holds import Holds
-from ._models import CapacityInfo, LoadInfo, WorkloadInfo, WriteAnswer
 from ._refusals import (
     CapacityExceeded,
     CutoverInProgress,
-    ForwardFailed,
     InvalidRouteChange,
     NoSuchWorkload,
     WorkloadHeld,
     WorkloadIsIncoming,
     WorkloadRedirected,
-    WriteAbandoned,
 )
+from ._reports import EdgeReports
 from ._routing import Route
+from ._write_path import WritePath
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterator
 
     import aiohttp
     from anyio.abc import TaskGroup
@@ -56,11 +52,8 @@ if TYPE_CHECKING:
     from ._config import EdgeConfig
     from ._fence import EpochFence
     from ._metrics import DaemonMetrics
-    from ._models import WorkloadStatus
+    from ._models import WorkloadInfo, WorkloadStatus
     from ._routing import RoutingTable, WriteGate
-
-METRIC_WORKLOADS = 100
-"""Most workloads given their own ``edge_store_*`` series on ``/metrics``."""
 
 __all__ = ["WorkloadRouter"]
 
@@ -100,9 +93,14 @@ class WorkloadRouter:
         """Whether an undo at an epoch keeps the activation at that epoch here
         (:meth:`Activations.kept <._activation.Activations.kept>`)."""
         self.hold_max_lease_s = config.hold_max_lease_s
-        self._max_bytes = config.max_bytes
         self._max_workloads = config.max_workloads
-        self._session = session
+        self.write = WritePath(self, session, max_bytes=config.max_bytes).write
+        """Run a data write through the routing checks, the hold gate and capacity
+        (:meth:`WritePath.write <._write_path.WritePath.write>`)."""
+        self.reports = EdgeReports(
+            self, max_bytes=config.max_bytes, max_workloads=config.max_workloads
+        )
+        """What the edge reports: workload info, capacity, load, sizes for ``/metrics``."""
         self.holds = Holds(
             config.name,
             metrics,
@@ -115,9 +113,7 @@ class WorkloadRouter:
         self._routing: RoutingTable | None = None
         self._fence: EpochFence | None = None
         self._tasks: TaskGroup | None = None
-        self._forwarders: dict[str, Forwarder] = {}
         self._cutovers: set[str] = set()
-        self._reserved_bytes = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -185,7 +181,12 @@ class WorkloadRouter:
             return Route("active")
         return None
 
-    def _known(self, name: str) -> Route:
+    def known_route(self, name: str) -> Route:
+        """The route of ``name``.
+
+        Raises:
+            NoSuchWorkload: Unknown here.
+        """
         validate_workload_name(name)
         route = self.route_of(name)
         if route is None:
@@ -218,7 +219,7 @@ class WorkloadRouter:
             WorkloadIsIncoming: ``incoming`` here, or its activation is not durable yet.
             WorkloadRedirected: The workload moved (same request, its new edge).
         """
-        route = self._known(name)
+        route = self.known_route(name)
         if route.status == "moved" and route.moved_to is not None:
             raise WorkloadRedirected(route.moved_to)
         retiring_to = self.fence.get(name).retiring_to
@@ -354,7 +355,7 @@ class WorkloadRouter:
                 )
         elif moved_to is not None:
             raise InvalidRouteChange("moved_to: only valid with status 'moved'")
-        bound = self._known(name).migration_id if migration_id is None else migration_id
+        bound = self.known_route(name).migration_id if migration_id is None else migration_id
         return Route(status, moved_to.rstrip("/") if moved_to else None, bound)
 
     def _put_route(self, name: str, route: Route) -> bool:
@@ -380,13 +381,17 @@ class WorkloadRouter:
         Raises:
             NoSuchWorkload: Unknown workload.
         """
-        route = self._known(name)
+        route = self.known_route(name)
         if route.migration_id == migration_id:
             return route
         bound = Route(route.status, route.moved_to, migration_id)
         self.routing.set(name, bound)
         self.log.info("route_bound", workload=name, status=route.status, migration_id=migration_id)
         return bound
+
+    def cutover_running(self, name: str) -> bool:
+        """Whether a cutover of ``name`` runs here now."""
+        return name in self._cutovers
 
     def check_no_cutover(self, name: str) -> None:
         """Refuse a routing or hold change while a cutover of ``name`` runs here.
@@ -436,7 +441,7 @@ class WorkloadRouter:
             name, "incoming" if status == "incoming" else "active", None, migration_id=migration_id
         )
         self.log.info("workload_created", workload=name, status=status, migration_id=migration_id)
-        return await self.info(name)
+        return await self.reports.info(name)
 
     async def drop(self, name: str, *, forget: bool) -> None:
         """Drop the store of ``name``; a ``moved`` route is kept unless ``forget``.
@@ -445,7 +450,7 @@ class WorkloadRouter:
             NoSuchWorkload: Unknown here.
             CutoverInProgress, WorkloadHeld: Nothing dropped.
         """
-        route = self._known(name)
+        route = self.known_route(name)
         self.check_no_cutover(name)
         if self.holds.is_held(name):
             raise WorkloadHeld(f"workload {name!r} is held; release it first")
@@ -491,7 +496,7 @@ class WorkloadRouter:
             NoSuchWorkload: Unknown here.
             InvalidRouteChange: ``moved_to`` is not an http(s) URL.
         """
-        self._known(name)
+        self.known_route(name)
         if moved_to is not None:
             self.set_route(name, "moved", moved_to)
         return self.holds.release(name, moved_to, reason=reason)
@@ -507,7 +512,7 @@ class WorkloadRouter:
         Returns:
             ``(held_writes, held_ms)``.
         """
-        route = self._known(name)
+        route = self.known_route(name)
         self.routing.put(name, Route("moved", moved_to.rstrip("/"), route.migration_id))
         return self.holds.release(name, moved_to, reason="cutover")
 
@@ -524,183 +529,3 @@ class WorkloadRouter:
             moved_to=route.moved_to if route else None,
             migration_id=route.migration_id if route else None,
         )
-
-    # -- the write path --------------------------------------------------------------------
-
-    async def write(
-        self,
-        name: str,
-        ops: Sequence[tuple[str, bytes | None]],
-        *,
-        abandoned: Callable[[], bool] | None = None,
-    ) -> WriteAnswer:
-        """Run a data write through the routing checks, the hold gate and capacity.
-
-        A write that waited on a hold released with ``moved_to`` is forwarded to that
-        edge by this edge (see :class:`Forwarder`) instead of being redirected. A write
-        that waited on a hold is dropped when its turn comes if ``abandoned()`` says its
-        client has gone meanwhile.
-
-        Returns:
-            The LSN of the last op, and the edge that committed it if forwarded.
-
-        Raises:
-            NoSuchWorkload, WorkloadIsIncoming: Routing.
-            WorkloadRedirected: The workload moved (and the write was not forwarded, or
-                the new edge refused the forward: nothing was applied).
-            CapacityExceeded: Over capacity (nothing written).
-            ForwardFailed: A forward whose outcome is unknown (not acknowledged).
-            WriteAbandoned: It waited on a hold and its client left (nothing written).
-
-        Cancellation: if cancelled while waiting on a hold, the write never runs; once
-        submitted to the store, the store's own rule applies (committed or withdrawn).
-        """
-        self.data_route(name)
-        adding = sum(len(key.encode("utf-8")) + len(value) for key, value in ops if value)
-        size = adding + sum(len(key) for key, value in ops if value is None)
-        async with self.gate(name).admit(size) as waited:
-            if waited and abandoned is not None and abandoned():
-                self.log.info("held_write_abandoned", workload=name, ops=len(ops))
-                raise WriteAbandoned(f"client of a held write to {name!r} left; not applied")
-            route = self.route_of(name)
-            if waited and route is not None and route.status == "moved" and route.moved_to:
-                # Queued in release order before the turn passes on; sent below.
-                forwarded = self._forwarder(name).enqueue(ops)
-                moved_to = route.moved_to
-            else:
-                return WriteAnswer(await self._write_here(name, ops, adding))
-        await self._forwarder(name).flush(forwarded, moved_to)
-        if forwarded.error is not None:
-            raise ForwardFailed(forwarded.error)
-        if forwarded.redirect:
-            self.data_route(name)  # redirects while the route is still moved
-            # The route changed back meanwhile (nothing was applied anywhere): run the write
-            # where the workload is served now instead of acknowledging it unapplied.
-            return await self.write(name, ops)
-        return WriteAnswer(forwarded.lsn, moved_to)
-
-    def _forwarder(self, name: str) -> Forwarder:
-        forwarder = self._forwarders.get(name)
-        if forwarder is None:
-            forwarder = self._forwarders[name] = Forwarder(self._session, name, self.log)
-        return forwarder
-
-    async def _write_here(
-        self, name: str, ops: Sequence[tuple[str, bytes | None]], adding: int
-    ) -> int:
-        store = self.data_route(name, admitted=True)
-        reserved = 0
-        try:
-            if adding and self._max_bytes is not None:
-                used = await self.used_bytes() + self._reserved_bytes
-                if used + adding > self._max_bytes:
-                    raise CapacityExceeded(
-                        f"edge {self.name} is over capacity: {used} of "
-                        f"{self._max_bytes} bytes used, the write needs {adding} "
-                        "more; nothing was written"
-                    )
-                reserved = adding
-                self._reserved_bytes += reserved
-            started = time.perf_counter()
-            if len(ops) == 1:
-                key, value = ops[0]
-                lsn = await (store.delete(key) if value is None else store.put(key, value))
-            else:
-                lsn = await store.write_batch(ops)
-            self.metrics.write_latency.labels(self.name).observe(time.perf_counter() - started)
-        finally:
-            self._reserved_bytes -= reserved
-        self.metrics.bytes_in.labels(self.name).inc(adding)
-        return lsn
-
-    # -- what the edge reports -------------------------------------------------------------
-
-    async def info(self, name: str) -> WorkloadInfo:
-        """Return routing status and store statistics of ``name`` (any status).
-
-        Raises:
-            NoSuchWorkload: Neither a store nor a route exists.
-        """
-        route = self._known(name)
-        held = self.holds.is_held(name)
-        fenced = self.fence.get(name)
-        records = size = lsn = 0
-        digest = ""
-        if name in self.registry:
-            stats = await self.registry.get(name).stats()
-            records, size, lsn, digest = stats.records, stats.bytes, stats.lsn, stats.digest
-        return WorkloadInfo(
-            name=name,
-            status=route.status,
-            moved_to=route.moved_to,
-            records=records,
-            bytes=size,
-            lsn=lsn,
-            digest=digest,
-            held=held,
-            cutover=name in self._cutovers,
-            epoch=fenced.epoch,
-            retiring_to=fenced.retiring_to,
-            activated_lsn=fenced.activated_lsn,
-            activated_digest=fenced.activated_digest,
-            migration_id=route.migration_id,
-        )
-
-    async def workload_names(self) -> list[str]:
-        """Names with a store or a route here, sorted."""
-        return sorted(set(self.registry.names()) | {n for n, _ in self.routing.items()})
-
-    def workload_count(self) -> int:
-        """How many workloads have a store here."""
-        return len(self.registry)
-
-    async def used_bytes(self) -> int:
-        """Logical bytes (keys + values) of every live record on this edge. O(1)."""
-        return self.registry.used_bytes
-
-    async def capacity(self) -> CapacityInfo:
-        """Capacity limits and use (logical record bytes, workloads with a store)."""
-        used = await self.used_bytes()
-        limit = self._max_bytes
-        return CapacityInfo(
-            max_bytes=limit,
-            used_bytes=used,
-            free_bytes=None if limit is None else max(0, limit - used),
-            max_workloads=self._max_workloads,
-            used_workloads=len(self.registry),
-        )
-
-    def load(self) -> LoadInfo:
-        """The load counters since start."""
-        counters = self.metrics.load
-        return LoadInfo(
-            requests_total=counters.requests_total,
-            errors_total=counters.errors_total,
-            reads_total=counters.reads_total,
-            writes_total=counters.writes_total,
-            inflight=counters.inflight,
-            held_writes=self.holds.queued_writes(),
-            active_transfers=counters.active_transfers,
-        )
-
-    async def refresh_sizes(self) -> None:
-        """Snapshot store sizes for ``/metrics``: totals, and per workload for a few.
-
-        Per-workload series cover every workload while there are at most
-        :data:`METRIC_WORKLOADS`, else the :data:`METRIC_WORKLOADS` written most recently,
-        so a scrape costs the same with 10 or 10,000 workloads.
-        """
-        registry = self.registry
-        if len(registry) <= METRIC_WORKLOADS:
-            names = registry.names()
-        else:
-            names = sorted(registry.recently_written(METRIC_WORKLOADS))
-        sizes: list[tuple[str, int, int, int]] = []
-        for name in names:
-            stats = registry.get(name).last_stats
-            sizes.append((name, stats.records, stats.bytes, stats.lsn))
-        self.metrics.store_sizes = sizes
-        self.metrics.store_totals = (len(registry), registry.record_count, registry.used_bytes)
-        heap, budget = registry.resources.heap, registry.resources.budget
-        self.metrics.heap_totals = (heap.trims, heap.released_bytes)
-        self.metrics.store_connections = (budget.open_connections, budget.idle_connections)

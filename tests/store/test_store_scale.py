@@ -241,6 +241,19 @@ async def test_idle_connections_give_back_cache_when_more_connections_open(
         assert await first.get("k") == (b"v", 1)
 
 
+async def _close_idle_until(registry: StoreRegistry, most_open: int) -> None:
+    """Repeat the housekeeping's close, as its thread does every second, until at most
+    ``most_open`` connections are open (the commits' checkpoints borrow and park read
+    connections meanwhile)."""
+    budget = registry.resources.budget
+    with anyio.fail_after(10):
+        while True:
+            await anyio.to_thread.run_sync(budget.close_idle)
+            if budget.open_connections <= most_open:
+                return
+            await anyio.sleep(0.05)
+
+
 async def test_idle_connections_beyond_max_idle_are_closed_least_recent_first(
     tmp_path: Path,
 ) -> None:
@@ -250,15 +263,52 @@ async def test_idle_connections_beyond_max_idle_are_closed_least_recent_first(
         stores = [await registry.create(f"w{i:03d}") for i in range(DEFAULT_MAX_IDLE + 16)]
         for store in stores:
             await store.put("k", b"v")
-        # The commits' checkpoints borrow (and park) read connections meanwhile: repeat
-        # the housekeeping's call until they are done, as its thread does every second.
-        with anyio.fail_after(10):
-            while True:
-                await anyio.to_thread.run_sync(budget.close_idle)
-                if budget.open_connections <= DEFAULT_MAX_IDLE:
-                    break
-                await anyio.sleep(0.05)
+        await _close_idle_until(registry, DEFAULT_MAX_IDLE)
         assert budget.idle_connections <= DEFAULT_MAX_IDLE
         assert stores[-1]._writer.is_open  # the most recently used stay open
         assert not stores[0]._writer.is_open  # the least recently used were closed
         assert await stores[0].get("k") == (b"v", 1)  # and reopen on demand
+
+
+async def test_a_warm_store_is_closed_last_beyond_max_idle(tmp_path: Path) -> None:
+    clock = ManualClock()  # never advanced: no connection is idle for idle_close_s
+    async with await StoreRegistry.open(tmp_path, clock=clock) as registry:
+        incoming = await registry.create("incoming")
+        incoming.keep_warm(True)
+        # Parked warm, before any other store is used:
+        await incoming.apply_changes([Change(lsn=1, key="k", value=b"v")])
+        stores = [await registry.create(f"w{i:03d}") for i in range(DEFAULT_MAX_IDLE + 16)]
+        for store in stores:
+            await store.put("k", b"v")
+        await _close_idle_until(registry, DEFAULT_MAX_IDLE)
+        assert incoming._writer.is_open  # the least recently used of all, kept
+        assert not stores[0]._writer.is_open  # more recent, but not warm: closed
+        assert stores[-1]._writer.is_open
+
+        incoming.keep_warm(False)  # from its next use on, an idle connection as any other
+        await incoming.apply_changes([Change(lsn=2, key="k", value=b"w")])
+        for store in stores:
+            await store.put("k", b"w")
+        await _close_idle_until(registry, DEFAULT_MAX_IDLE)
+        assert not incoming._writer.is_open
+        assert await incoming.get("k") == (b"w", 2)
+
+
+async def test_a_warm_store_is_not_closed_for_being_idle_long(tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with await StoreRegistry.open(tmp_path, clock=clock, idle_close_s=30.0) as registry:
+        incoming = await registry.create("incoming")
+        incoming.keep_warm(True)
+        await incoming.apply_changes([Change(lsn=1, key="k", value=b"v")])
+        other = await registry.create("other")
+        await other.put("k", b"v")
+        checkpointers = [incoming._writer.checkpointer, other._writer.checkpointer]
+        with anyio.fail_after(10):  # the commit's checkpoint has run and parked its reader
+            while not all(cp.passive_runs and cp.waiting_for_commit for cp in checkpointers):
+                await anyio.sleep(0.01)
+        clock.advance(31.0)
+        await _close_idle_until(registry, 1)
+        assert incoming._writer.is_open
+        assert not other._writer.is_open
+        budget = registry.resources.budget
+        assert budget.open_connections == 1

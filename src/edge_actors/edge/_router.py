@@ -125,6 +125,8 @@ class WorkloadRouter:
         self._registry, self._routing, self._fence = registry, routing, fence
         self._tasks = tasks
         self.holds.start(tasks)
+        for name, route in routing.items():
+            self._keep_warm(name, route)
 
     def detach(self) -> None:
         """Stop serving: the stores are about to close (:attr:`registry` raises from now)."""
@@ -366,7 +368,14 @@ class WorkloadRouter:
         self.routing.put(name, route)
         return True
 
+    def _keep_warm(self, name: str, route: Route) -> None:
+        """Keep the store of an ``incoming`` copy warm: its activation writes to it inside
+        a cutover's hold, which cannot wait for its file to be reopened."""
+        if name in self.registry:
+            self.registry.get(name).keep_warm(route.status == "incoming")
+
     def _route_set(self, name: str, route: Route) -> None:
+        self._keep_warm(name, route)
         self.log.info(
             "route_set",
             workload=name,

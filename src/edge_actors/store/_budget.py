@@ -33,6 +33,12 @@ moved them in one plan) would otherwise hold tens of MiB for connections nobody 
 whatever the cache budget; with a high ``RLIMIT_NOFILE`` the descriptor budget alone
 lets 1,300 connections stay open.
 
+A *warm* writer (its store marked :meth:`~edge_actors.store.WorkloadStore.keep_warm`:
+an edge's ``incoming`` copy, whose activation runs inside a cutover's hold) is closed
+last. In a wide plan's benchmark the target's 100 active stores, written all the time,
+pushed the filled copies waiting for their cutover out of the ``max_idle`` most recent;
+20 of 106 activations reopened their store inside the hold, at up to 47 ms.
+
 The page cache is split the same way: :meth:`FdBudget.cache_share_kib` gives each open
 connection an equal share of one budget (capped per kind of connection), which the
 stores apply with ``PRAGMA cache_size`` whenever they take a connection into use.
@@ -106,7 +112,7 @@ owner is busy, or the connection is no longer idle)."""
 class _Idle:
     """An idle connection: how to close or shrink it, its file, since when, its cache."""
 
-    __slots__ = ("cache_kib", "cap_kib", "detach", "file", "parked_at", "shrink")
+    __slots__ = ("cache_kib", "cap_kib", "detach", "file", "parked_at", "shrink", "warm")
 
     def __init__(
         self,
@@ -116,6 +122,7 @@ class _Idle:
         shrink: Shrink | None,
         cache_kib: int,
         cap_kib: int,
+        warm: bool,
     ) -> None:
         self.detach = detach
         self.file = file
@@ -123,6 +130,7 @@ class _Idle:
         self.shrink = shrink
         self.cache_kib = cache_kib
         self.cap_kib = cap_kib
+        self.warm = warm
 
 
 class FileFds:
@@ -296,12 +304,15 @@ class FdBudget:
         shrink: Shrink | None = None,
         cache_kib: int = 0,
         cap_kib: int = 0,
+        warm: bool = False,
     ) -> None:
         """Mark connection ``key`` idle: the most recently used one, closable from now on.
 
         Idle writers (``writer``) are closed only when no idle reader can be. With
         ``shrink``, :meth:`housekeep` lowers the connection's cache (``cache_kib`` now,
-        at most ``cap_kib``) to its share while it stays idle.
+        at most ``cap_kib``) to its share while it stays idle. A ``warm`` writer (a store
+        about to be used at a moment that cannot wait for a reopen) is closed last: never
+        for being idle long, and for room only when no other idle connection can be.
 
         ``detach`` is called with the budget's lock held when the connection is chosen to
         be closed. It must not block: it tries its owner's lock, and either hands the
@@ -311,7 +322,9 @@ class FdBudget:
         idle = self._idle_writers if writer else self._idle_readers
         with self._cond:
             idle.pop(key, None)
-            idle[key] = _Idle(detach, file, self._clock.monotonic(), shrink, cache_kib, cap_kib)
+            idle[key] = _Idle(
+                detach, file, self._clock.monotonic(), shrink, cache_kib, cap_kib, warm and writer
+            )
             self._cond.notify_all()
             hook, self._on_first_park = self._on_first_park, None
         if hook is not None:
@@ -366,8 +379,9 @@ class FdBudget:
         return done
 
     def close_idle(self) -> int:
-        """Close every connection idle longer than ``idle_close_s``, then the least
-        recently used idle ones beyond ``max_idle`` (readers first); return how many.
+        """Close every connection idle longer than ``idle_close_s`` (warm writers
+        excepted), then the least recently used idle ones beyond ``max_idle`` (readers
+        first, warm writers last); return how many.
 
         Blocking (closing a file's last connection checkpoints its WAL); for a worker
         thread. Connections whose owner is busy at that moment are left for next time.
@@ -380,6 +394,8 @@ class FdBudget:
                     for key, entry in list(idle.items()):
                         if entry.parked_at > cutoff:
                             break  # parked in order: the rest are younger
+                        if entry.warm:
+                            continue
                         close = entry.detach()
                         if close is not None:
                             del idle[key]
@@ -399,9 +415,16 @@ class FdBudget:
         return len(victims)
 
     def _detach_lru(self) -> tuple[Closer, FileFds] | None:
-        """Detach the least recently used idle connection whose owner is not busy."""
-        for idle in (self._idle_readers, self._idle_writers):
+        """Detach the least recently used idle connection whose owner is not busy:
+        a reader, else a writer, else a warm writer."""
+        for idle, warm in (
+            (self._idle_readers, False),
+            (self._idle_writers, False),
+            (self._idle_writers, True),
+        ):
             for key, entry in list(idle.items()):
+                if entry.warm != warm:
+                    continue
                 close = entry.detach()
                 if close is not None:
                     del idle[key]

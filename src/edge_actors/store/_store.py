@@ -336,6 +336,16 @@ class WorkloadStore(AsyncCloseable):
             with anyio.CancelScope(shield=True):
                 await self._in_thread(self._writer.end_bulk)
 
+    def keep_warm(self, warm: bool) -> None:
+        """Have the descriptor budget close this store's write connection last (``True``)
+        or as any other (``False``), from the next time the connection goes idle.
+
+        For a store whose next write must not wait for its file to be reopened: an
+        edge's ``incoming`` copy, activated inside a cutover's hold (see
+        :class:`~._budget.FdBudget`). The connection still closes with the store.
+        """
+        self._writer.warm = warm
+
     @property
     def foreground_writes(self) -> int:
         """Writes (:meth:`put`, :meth:`delete`, :meth:`write_batch`) submitted and not yet

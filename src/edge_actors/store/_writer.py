@@ -139,6 +139,8 @@ class WriteSide:
         """Bulk applies begun so far (for tests and diagnostics)."""
         self.writeback = Writeback(path)
         """Starts the kernel's writeback while a ``normal`` store fills (see :mod:`._bulk`)."""
+        self.warm = False
+        """Whether the budget closes this connection last (read each time it is parked)."""
         self._tx_lock = threading.Lock()  # held by each write transaction and open/close
         self.checkpointer = Checkpointer(
             path, service=resources.checkpoints, lease=lease, writer_lock=self._tx_lock
@@ -336,6 +338,7 @@ class WriteSide:
                 shrink=self._shrink,
                 cache_kib=self._cache_kib,
                 cap_kib=WRITER_CACHE_KIB,
+                warm=self.warm,
             )
 
     def _detach(self) -> Closer | None:

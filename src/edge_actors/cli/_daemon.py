@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from edge_actors._gc_pause import freeze_startup_objects
 from edge_actors._log import LOG_LEVELS, configure_default_logging
+from edge_actors._urgent_process import freeze_startup_objects
 from edge_actors.clock import SYSTEM_CLOCK
 from edge_actors.edge import (
     EdgeConfig,

@@ -1,8 +1,14 @@
-"""The cyclic garbage collector is off while a hold or an activation runs, and only then."""
+"""While a hold or an activation runs, and only then, the cyclic garbage collector is off
+and the GIL's switch interval is short (``edge_actors._urgent_process``).
+
+The effect on holds is measured by ``benchmarks/wide_plan.py`` (``docs/benchmarks.md``);
+these tests check the process-wide state the blocks leave behind.
+"""
 
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import weakref
 from contextlib import ExitStack
@@ -10,7 +16,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from edge_actors._gc_pause import MAX_PAUSE_S, collector_paused, freeze_startup_objects
+from edge_actors._urgent_process import (
+    MAX_PAUSE_S,
+    URGENT_SWITCH_INTERVAL_S,
+    freeze_startup_objects,
+    urgent_process,
+)
 from edge_actors.clock import ManualClock
 from edge_actors.edge._metrics import DaemonMetrics
 from edge_actors.edge._urgent import UrgentWork
@@ -43,7 +54,7 @@ def _collector_on() -> Iterator[None]:
 
 def test_the_collector_is_off_inside_the_block_and_on_after() -> None:
     clock = ManualClock()
-    with collector_paused(clock):
+    with urgent_process(clock):
         assert not gc.isenabled()
         cycle = _garbage_cycle()
         for _ in range(5 * gc.get_threshold()[0]):  # allocations that would trigger it
@@ -57,8 +68,8 @@ def test_the_collector_is_off_inside_the_block_and_on_after() -> None:
 def test_overlapping_blocks_keep_it_off_until_the_last_ends_in_any_order() -> None:
     clock = ManualClock()
     first, second = ExitStack(), ExitStack()
-    first.enter_context(collector_paused(clock))
-    second.enter_context(collector_paused(clock))
+    first.enter_context(urgent_process(clock))
+    second.enter_context(urgent_process(clock))
     first.close()  # not the innermost: ends first all the same
     assert not gc.isenabled()
     second.close()
@@ -67,24 +78,24 @@ def test_overlapping_blocks_keep_it_off_until_the_last_ends_in_any_order() -> No
 
 def test_a_collector_the_application_turned_off_stays_off() -> None:
     gc.disable()
-    with collector_paused(ManualClock()):
+    with urgent_process(ManualClock()):
         assert not gc.isenabled()
     assert not gc.isenabled()
 
 
 def test_a_pause_kept_up_past_its_bound_runs_a_young_collection_when_the_next_begins() -> None:
     clock = ManualClock()
-    with collector_paused(clock):
+    with urgent_process(clock):
         early = _garbage_cycle()
         clock.advance(MAX_PAUSE_S / 2)
-        with collector_paused(clock):  # within the bound: nothing collected
+        with urgent_process(clock):  # within the bound: nothing collected
             assert early() is not None
         clock.advance(MAX_PAUSE_S)
-        with collector_paused(clock):  # past it: the young generations are collected
+        with urgent_process(clock):  # past it: the young generations are collected
             assert early() is None
             assert not gc.isenabled()
         late = _garbage_cycle()
-        with collector_paused(clock):  # the bound counts again from that collection
+        with urgent_process(clock):  # the bound counts again from that collection
             assert late() is not None
     assert gc.isenabled()
 
@@ -95,7 +106,7 @@ def test_blocks_on_two_threads_share_one_pause() -> None:
     leave = threading.Event()
 
     def other_edge() -> None:
-        with collector_paused(clock):
+        with urgent_process(clock):
             inside.set()
             leave.wait(10)
 
@@ -103,7 +114,7 @@ def test_blocks_on_two_threads_share_one_pause() -> None:
     thread.start()
     try:
         assert inside.wait(10)
-        with collector_paused(clock):
+        with urgent_process(clock):
             assert not gc.isenabled()
         assert not gc.isenabled(), "the other thread's block still runs"
     finally:
@@ -133,3 +144,57 @@ def test_startup_objects_are_frozen_out_of_later_collections() -> None:
         assert gc.get_count()[2] == 0
     finally:
         gc.unfreeze()
+
+
+_DEFAULT = 0.005  # CPython's default switch interval
+
+
+@pytest.fixture(autouse=True)
+def _default_interval() -> Iterator[None]:
+    """Each test starts at CPython's default interval and leaves the one it found."""
+    was = sys.getswitchinterval()
+    sys.setswitchinterval(_DEFAULT)
+    yield
+    sys.setswitchinterval(was)
+
+
+def _close(interval: float) -> bool:
+    return abs(sys.getswitchinterval() - interval) < 1e-6
+
+
+def test_the_switch_interval_is_short_inside_the_block_and_back_after() -> None:
+    with urgent_process():
+        assert _close(URGENT_SWITCH_INTERVAL_S)
+    assert _close(_DEFAULT)
+
+
+def test_overlapping_blocks_keep_the_interval_short_until_the_last_ends() -> None:
+    first, second = ExitStack(), ExitStack()
+    first.enter_context(urgent_process())
+    second.enter_context(urgent_process())
+    first.close()
+    assert _close(URGENT_SWITCH_INTERVAL_S)
+    second.close()
+    assert _close(_DEFAULT)
+
+
+def test_an_interval_the_application_set_lower_is_left_alone() -> None:
+    sys.setswitchinterval(0.0001)
+    with urgent_process():
+        assert _close(0.0001)
+    assert _close(0.0001)
+
+
+def test_an_interval_the_application_changed_meanwhile_is_not_overwritten() -> None:
+    with urgent_process():
+        sys.setswitchinterval(0.002)
+    assert _close(0.002)
+
+
+def test_urgent_work_shortens_the_interval_until_it_ends() -> None:
+    urgent = UrgentWork("edge-a", DaemonMetrics("edge-a"), ManualClock())
+    with urgent.running(until=10.0) as end:
+        assert _close(URGENT_SWITCH_INTERVAL_S)
+        end()  # ended early, as a cutover does before its answer
+        assert _close(_DEFAULT)
+    assert _close(_DEFAULT)

@@ -37,7 +37,10 @@ and ``link_transfers`` 4; 50 restarts a minute allowed, see ``_RESTART``).
 
 Before each side the daemons are left to settle (the writer paused) until each used under
 20 % of a CPU for half a second (``settle_s``), so neither side is charged with what the
-one before left running. Per side also: CPU seconds of each daemon (``cpu_s``, user +
+one before left running. Then, the writer still paused, ``calibration_ms``: how long a
+fixed pure-Python workload takes this process (the fastest of 5), which rises when the
+machine slows down (other jobs, the host): in session 10 the same code's sides took 25 %
+more daemon CPU an hour apart. Per side also: CPU seconds of each daemon (``cpu_s``, user +
 system from ``/proc``: barely moved by other jobs on a shared machine, unlike wall time),
 the summed phase times of its migrations (``phase_s``), the source's chunks zstd was
 tried on and skipped (``zstd_chunks``, from ``edge_transfer_compression_chunks_total``;
@@ -58,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import re
 import tempfile
@@ -443,14 +447,16 @@ async def run_wide(
                 sets = {"wide": names, "queued": singles}
                 runs: dict[str, list[MigrationMetrics]] = {}
                 for i, side in enumerate(order):
-                    if i:  # the writer moves to this side's set; the daemons settle first
-                        writer.paused = True
+                    writer.paused = True  # moves to this side's set; the daemons settle first
+                    if i:
                         out["settle_s"].append(await rss.settle())
-                        writer.paused = False
+                    calibration_ms = _calibrate()
+                    writer.paused = False
                     writer.names = sets[side]
                     out[side], runs[side] = await _side(
                         service, plans[side], rss, west_url, [west_url, east_url], gateway
                     )
+                    out[side]["calibration_ms"] = calibration_ms
                 out["order"] = list(order)
                 wide, queued = runs["wide"], runs["queued"]
                 out["wide"]["peak_transfers"] = wide[0].peak_transfers
@@ -545,10 +551,25 @@ def summary(out: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _calibrate(rounds: int = 5) -> float:
+    """Milliseconds a fixed pure-Python workload takes on this process's thread (the
+    fastest of ``rounds``): how much CPU the machine gives a thread right now, so runs on
+    a machine that slowed down (other jobs, the host) can be told apart."""
+    best = math.inf
+    for _ in range(rounds):
+        started = time.perf_counter()
+        table: dict[int, str] = {}
+        for i in range(200_000):
+            table[i % 1024] = str(i)
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
 def table(out: dict[str, Any]) -> str:
     """The wide and queued figures side by side."""
     rows = [
         ("total time, s", "time_s", "{:.2f}"),
+        ("CPU calibration before it, ms", "calibration_ms", "{:.1f}"),
         ("max hold (any attempt), ms", "max_hold_ms", "{:.1f}"),
         ("median hold, ms", "median_hold_ms", "{:.1f}"),
         ("holds over budget (any attempt)", "holds_over_budget", "{:.0f}"),

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING
 import anyio
 import msgspec
 import pytest
+from stalls import TOKEN, SlowEpochFile
+
+from edge_actors.edge import EdgeClient
 
 if TYPE_CHECKING:
     from conftest import Pair  # tests/edge/conftest.py
@@ -68,3 +71,41 @@ async def test_the_daemon_serves_while_an_activation_waits_for_its_fsync(
     epochs = msgspec.json.decode((Path(pair.east.config.data_dir) / "epochs.json").read_bytes())
     entry = epochs["workloads"]["orders"]
     assert (entry["epoch"], entry["activated_lsn"], entry["activated_digest"]) == (3, 10, digest)
+
+
+async def test_requests_during_the_activations_fsync_wait_for_it_instead_of_a_409(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client the old owner redirected reaches the new one while its activation is
+    making itself durable: it is served once that is done, not refused as incoming (a
+    writer of the migration tests saw that 409 during a handover)."""
+    await pair.admin_west.create_workload("orders")
+    await pair.admin_east.create_workload("orders", "incoming", migration_id="mig-1")
+    await pair.client.batch("orders", [(f"r{i:03d}", b"v") for i in range(10)])
+    changes = await pair.west.registry.get("orders").scan_changes(0, 10)
+    digest = (await pair.admin_west.workload("orders")).digest
+    disk = SlowEpochFile(pair.east, monkeypatch, b'"epoch":3')
+    lsns: list[int] = []
+    values: list[bytes | None] = []
+
+    async def activate() -> None:
+        await pair.admin_east.activate("orders", min_lsn=10, digest=digest, epoch=3, delta=changes)
+
+    async with EdgeClient(pair.east.url, token=TOKEN) as east, anyio.create_task_group() as tg:
+
+        async def write_then_read() -> None:
+            lsns.append(await east.put("orders", "during", b"fsync"))
+            values.append(await east.get("orders", "r001"))
+
+        tg.start_soon(activate)
+        assert await anyio.to_thread.run_sync(disk.entered.wait, 10)
+        tg.start_soon(write_then_read)
+        with anyio.fail_after(5):  # the write has reached east (beside the activation)
+            while pair.east.metrics.load.inflight < 2:
+                await anyio.sleep(0.005)
+        assert pair.east.router.activations_writing.in_progress("orders")
+        assert lsns == []
+        disk.go.set()
+    assert lsns == [11]
+    assert values == [b"v"]
+    assert (await pair.admin_east.workload("orders")).status == "active"

@@ -24,6 +24,7 @@ import pytest
 from stalls import SlowEpochFile, cutover_request
 
 from edge_actors.edge import EdgeClient, EdgeHTTPError
+from edge_actors.edge._routing import Route
 
 if TYPE_CHECKING:
     from conftest import Pair  # tests/edge/conftest.py
@@ -134,9 +135,15 @@ async def test_an_activation_whose_write_failed_is_undone_even_when_it_may_be_ke
     with pytest.raises(EdgeHTTPError):
         await admin.activate("orders", min_lsn=0, digest=None, epoch=2)
     blocker.rmdir()
+    # The failed write left the route incoming in memory, so the undo only burns the
+    # epoch (at once in memory; the epoch file is written in the background).
+    assert pair.east.router.route_of("orders") == Route("incoming", None, "mig-1")
     info = await admin.set_status("orders", "incoming", epoch=2, keep_if_active=True)
     assert info.status == "incoming"
-    assert _epochs(pair.east)["orders"]["undone_epoch"] == 2
+    assert pair.east.router.fence.get("orders").undone_epoch == 2
+    with anyio.fail_after(5):
+        while _epochs(pair.east)["orders"]["undone_epoch"] != 2:
+            await anyio.sleep(0.01)
 
 
 async def test_a_cutover_whose_activation_was_cut_during_its_write_flips_instead_of_undoing(
@@ -208,20 +215,64 @@ async def test_a_target_serves_nothing_until_its_activation_is_durable(
 ) -> None:
     # A write that reached the target while its activation was being made durable (a
     # hold's lease ran out, writes redirected) was acknowledged; had the activation then
-    # failed, the owner (the source) would not have it. It is refused until then.
+    # failed, the owner (the source) would not have it. It waits until then (it used to
+    # be refused, which a writer during a handover saw as an error).
     admin = pair.admin_east
     disk = await _incoming_with_slow_activation(pair, monkeypatch)
     target = EdgeClient(pair.east.url, token=TOKEN)
+    lsns: list[int] = []
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(partial(admin.activate, "orders", min_lsn=0, digest=None, epoch=2))
             assert await anyio.to_thread.run_sync(disk.entered.wait, 5)  # writing
-            with pytest.raises(EdgeHTTPError) as caught:
-                await target.put("orders", "early", b"x")
-            assert caught.value.code == "workload_incoming"
-            assert "once its activation is durable" in caught.value.message
+            tg.start_soon(partial(_put_into, target, lsns, "early"))
+            with anyio.fail_after(5):  # the write reached the target (beside the activation)
+                while pair.east.metrics.load.inflight < 2:
+                    await anyio.sleep(0.005)
+            assert lsns == []  # not acknowledged while the activation is not durable
             disk.go.set()
-        assert await target.put("orders", "after", b"x") == 1  # active and durable now
+        assert lsns == [1]
+        assert await target.put("orders", "after", b"x") == 2  # active and durable now
     finally:
         disk.go.set()
         await target.aclose()
+
+
+async def test_a_request_waiting_for_an_activation_that_fails_is_refused(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    admin = pair.admin_east
+    disk = await _incoming_with_slow_activation(pair, monkeypatch)
+    blocker = tmp_path / "edge-east" / "routing.json.tmp"
+    blocker.mkdir()  # the activation's route write fails: a real OS error
+    target = EdgeClient(pair.east.url, token=TOKEN)
+    refused: list[EdgeHTTPError] = []
+
+    async def put_early() -> None:
+        with pytest.raises(EdgeHTTPError) as caught:
+            await target.put("orders", "early", b"x")
+        refused.append(caught.value)
+
+    async def activate() -> None:
+        with pytest.raises(EdgeHTTPError):
+            await admin.activate("orders", min_lsn=0, digest=None, epoch=2)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(activate)
+            assert await anyio.to_thread.run_sync(disk.entered.wait, 5)
+            tg.start_soon(put_early)
+            with anyio.fail_after(5):
+                while pair.east.metrics.load.inflight < 2:
+                    await anyio.sleep(0.005)
+            disk.go.set()
+        assert [error.code for error in refused] == ["workload_incoming"]
+        assert await pair.east.registry.get("orders").get("early") is None
+    finally:
+        disk.go.set()
+        blocker.rmdir()
+        await target.aclose()
+
+
+async def _put_into(client: EdgeClient, lsns: list[int], key: str) -> None:
+    lsns.append(await client.put("orders", key, b"x"))

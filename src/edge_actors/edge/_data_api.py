@@ -1,7 +1,8 @@
 """The data API apps use (no token): records, batches, workload info, probes (edge layer).
 
-Every data request first passes the routing check (:meth:`WorkloadRouter.data_route`):
-``moved`` workloads answer 307 to the same path on their new edge, ``incoming`` ones 409.
+Every data request first passes the routing check (:meth:`WorkloadRouter.served_route`):
+``moved`` workloads answer 307 to the same path on their new edge, ``incoming`` ones 409;
+one whose activation is making itself durable here waits for that (one fsync) first.
 A write held by a cutover is forwarded to the new edge by the router instead; its answer
 carries ``X-Edge-Moved-To``. Writes then pass the workload's hold gate and the capacity
 check in :meth:`WorkloadRouter.write`. The routes see the router and the daemon only
@@ -57,6 +58,8 @@ class DataRouting(Protocol):
 
     def data_route(self, name: str) -> WorkloadStore: ...
 
+    async def served_route(self, name: str) -> WorkloadStore: ...
+
     async def write(
         self,
         name: str,
@@ -90,7 +93,7 @@ def add_data_routes(
 
     async def put_record(request: web.Request) -> web.Response:
         name, key = workload(request), record_key(request)
-        router.data_route(name)
+        await router.served_route(name)
         value = await read_body(request, MAX_VALUE_BYTES, what=f"value of record {key[:64]!r}")
         metrics.load.writes_total += 1
         return write_answer(
@@ -106,7 +109,7 @@ def add_data_routes(
 
     async def get_record(request: web.Request) -> web.Response:
         name, key = workload(request), record_key(request)
-        store = router.data_route(name)
+        store = await router.served_route(name)
         metrics.load.reads_total += 1
         found = await store.get(key)
         if found is None:
@@ -121,7 +124,7 @@ def add_data_routes(
 
     async def post_batch(request: web.Request) -> web.Response:
         name = workload(request)
-        router.data_route(name)
+        await router.served_route(name)
         body = await read_body(request, BATCH_BODY_LIMIT, what="batch body")
         ops = await decode_batch(body, max_batch_ops)
         del body  # the decoded ops hold their own copies; let the body go while writing
@@ -132,13 +135,13 @@ def add_data_routes(
 
     async def get_info(request: web.Request) -> web.Response:
         name = workload(request)
-        router.data_route(name)
+        await router.served_route(name)
         metrics.load.reads_total += 1
         return json_response(await router.reports.info(name))
 
     async def workload_health(request: web.Request) -> web.Response:
         name = workload(request)
-        store = router.data_route(name)
+        store = await router.served_route(name)
         stats = await store.stats()
         return json_response({"status": "ok", "workload": name, "lsn": stats.lsn})
 

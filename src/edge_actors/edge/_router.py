@@ -246,6 +246,20 @@ class WorkloadRouter:
         except WorkloadNotFound:
             raise NoSuchWorkload(f"workload {name!r} has no data on {self.name}") from None
 
+    async def served_route(self, name: str) -> WorkloadStore:
+        """:meth:`data_route`, once an activation of ``name`` that is making itself durable
+        here has done so (one fsync's wait): a request that reaches the new owner in that
+        window is served then, instead of being refused as ``incoming``.
+
+        Raises:
+            As :meth:`data_route` (``WorkloadIsIncoming`` if that activation failed).
+
+        Cancellation: cancellable while it waits; nothing changes.
+        """
+        if self.activations_writing.in_progress(name):
+            await self.activations_writing.settled(name)
+        return self.data_route(name)
+
     def set_route(
         self,
         name: str,
@@ -294,15 +308,24 @@ class WorkloadRouter:
         Raises:
             InvalidRouteChange, NoSuchWorkload: As :meth:`set_route` (nothing changed).
             StaleEpoch: As :meth:`admit_epoch` (nothing changed).
+            OSError: A write failed: the route in memory is put back as it was (nothing
+                is served on the strength of a route that is not durable).
         """
         route = self._route_for(name, status, moved_to, migration_id)
         fenced = self.fence.record(name, epoch, status, activated=activated)
+        before = self.routing.get(name)
         routed = self._put_route(name, route)
-        async with anyio.create_task_group() as writes:
-            if fenced:
-                writes.start_soon(self.fence.save)
-            if routed:
-                writes.start_soon(self.routing.save)
+        try:
+            async with anyio.create_task_group() as writes:
+                if fenced:
+                    writes.start_soon(self.fence.save)
+                if routed:
+                    writes.start_soon(self.routing.save)
+        except BaseException:
+            if routed and self.routing.get(name) == route:
+                # Not durable: serve nothing on the strength of it (the epoch stays seen).
+                self._restore_route(name, before)
+            raise
         await self.fence.retire_async(name, None)
         self._route_set(name, route)
         return route
@@ -373,6 +396,14 @@ class WorkloadRouter:
         a cutover's hold, which cannot wait for its file to be reopened."""
         if name in self.registry:
             self.registry.get(name).keep_warm(route.status == "incoming")
+
+    def _restore_route(self, name: str, route: Route | None) -> None:
+        """Put the in-memory route of ``name`` back to ``route`` (``None``: no entry)."""
+        if route is None:
+            self.routing.forget(name)
+        else:
+            self.routing.put(name, route)
+        self.log.warning("route_not_durable", workload=name, kept=route.status if route else None)
 
     def _route_set(self, name: str, route: Route) -> None:
         self._keep_warm(name, route)

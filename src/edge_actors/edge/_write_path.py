@@ -75,7 +75,7 @@ class WritePath:
         Cancellation: if cancelled while waiting on a hold, the write never runs; once
         submitted to the store, the store's own rule applies (committed or withdrawn).
         """
-        self._router.data_route(name)
+        await self._router.served_route(name)
         adding = sum(len(key.encode("utf-8")) + len(value) for key, value in ops if value)
         size = adding + sum(len(key) for key, value in ops if value is None)
         async with self._router.gate(name).admit(size) as waited:

@@ -274,5 +274,26 @@ async def test_a_request_waiting_for_an_activation_that_fails_is_refused(
         await target.aclose()
 
 
+async def test_an_unbound_activation_whose_write_fails_leaves_the_copy_incoming(
+    pair: Pair, tmp_path: Path
+) -> None:
+    # Unbound, the active route is no table entry at all: the failed write must still
+    # put the incoming entry back (a store with no entry is served as active).
+    admin = pair.admin_east
+    await admin.create_workload("orders", "incoming", epoch=1)
+    blocker = tmp_path / "edge-east" / "routing.json.tmp"
+    blocker.mkdir()  # the activation's route write fails: a real OS error
+    try:
+        with pytest.raises(EdgeHTTPError):
+            await admin.activate("orders", min_lsn=0, digest=None, epoch=2)
+    finally:
+        blocker.rmdir()
+    assert pair.east.router.route_of("orders") == Route("incoming")
+    async with EdgeClient(pair.east.url, token=TOKEN) as target:
+        with pytest.raises(EdgeHTTPError) as caught:
+            await target.put("orders", "k", b"x")
+    assert caught.value.code == "workload_incoming"
+
+
 async def _put_into(client: EdgeClient, lsns: list[int], key: str) -> None:
     lsns.append(await client.put("orders", key, b"x"))

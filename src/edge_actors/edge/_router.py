@@ -315,6 +315,7 @@ class WorkloadRouter:
         fenced = self.fence.record(name, epoch, status, activated=activated)
         before = self.routing.get(name)
         routed = self._put_route(name, route)
+        after = self.routing.get(name)  # an unbound ``active`` route is no entry
         try:
             async with anyio.create_task_group() as writes:
                 if fenced:
@@ -322,7 +323,7 @@ class WorkloadRouter:
                 if routed:
                     writes.start_soon(self.routing.save)
         except BaseException:
-            if routed and self.routing.get(name) == route:
+            if routed and self.routing.get(name) == after:
                 # Not durable: serve nothing on the strength of it (the epoch stays seen).
                 self._restore_route(name, before)
             raise
@@ -403,7 +404,9 @@ class WorkloadRouter:
             self.routing.forget(name)
         else:
             self.routing.put(name, route)
-        self.log.warning("route_not_durable", workload=name, kept=route.status if route else None)
+        self.log.warning(
+            "route_not_durable", workload=name, restored=route.status if route else "active"
+        )
 
     def _route_set(self, name: str, route: Route) -> None:
         self._keep_warm(name, route)

@@ -143,11 +143,12 @@ class SlowEpochFile:
         real_store = fence_file._store
         seen_after = [not after]
 
-        def slow_store(seq: int, body: bytes) -> None:
+        def slow_store(seq: int) -> None:
+            body = fence_file._newest[1]  # what the write will put on disk (or newer)
             if seen_after[0] and matches in body and not self.entered.is_set():
                 self.entered.set()
                 self.go.wait(5)
             seen_after[0] = seen_after[0] or after in body
-            real_store(seq, body)
+            real_store(seq)
 
         monkeypatch.setattr(fence_file, "_store", slow_store)

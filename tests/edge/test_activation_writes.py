@@ -41,10 +41,10 @@ async def test_the_daemon_serves_while_an_activation_waits_for_its_fsync(
     real_store = fence_file._store
     entered, go = threading.Event(), threading.Event()
 
-    def slow_disk(seq: int, body: bytes) -> None:
+    def slow_disk(seq: int) -> None:
         entered.set()
         go.wait(10)
-        real_store(seq, body)
+        real_store(seq)
 
     monkeypatch.setattr(fence_file, "_store", slow_disk)
     answers: list[WorkloadInfo] = []

@@ -74,13 +74,20 @@ def _replace_durably(path: Path, body: bytes) -> None:
 
 
 class StateFile:
-    """A JSON state file replaced durably, from the loop or from a worker thread, in order.
+    """A JSON state file replaced durably, from the loop or from worker threads, in order.
 
-    Every write encodes its snapshot on the caller's thread (the loop, which owns the
-    state) and takes a sequence number; the file is replaced under a lock, and a snapshot
-    older than the one already on disk is skipped (the newer one contains its change). So
-    :meth:`write_async` can fsync off the loop while other writes go on, and the file
-    never goes back to an older state.
+    Every write encodes its snapshot of the whole state on the caller's thread (the loop,
+    which owns the state) and takes a sequence number; the file is replaced under a lock,
+    and a snapshot older than the one already on disk is skipped (the newer one contains
+    its change). So :meth:`write_async` can fsync off the loop while other writes go on,
+    and the file never goes back to an older state.
+
+    Writes that wait for the lock are committed as a group: the one that gets it replaces
+    the file with the *newest* snapshot taken so far, which contains every waiting
+    write's change, and the others then find theirs on disk and return. Concurrent
+    activations on a target (a wide plan cuts over up to ``parallel_transfers`` workloads
+    at once) thus wait for at most two fsyncs (the one in progress and one more), not one
+    per activation in a row.
 
     Args:
         path: The file.
@@ -90,29 +97,35 @@ class StateFile:
         self.path = path
         self._lock = threading.Lock()
         self._seq = 0
+        self._newest: tuple[int, bytes] = (0, b"")
         self._on_disk = 0
+        self.replaced = 0
+        """How many times the file was replaced (a group of writes counts once)."""
 
     def write(self, value: object) -> None:
         """Replace the file with ``value`` durably, on this thread (blocks for the fsync)."""
-        self._store(*self._snapshot(value))
+        self._store(self._snapshot(value))
 
     async def write_async(self, value: object) -> None:
         """Replace the file with ``value`` durably; the fsync runs in a worker thread.
 
         Cancellation: waits for the write to finish (it is not abandoned halfway).
         """
-        await anyio.to_thread.run_sync(self._store, *self._snapshot(value))
+        await anyio.to_thread.run_sync(self._store, self._snapshot(value))
 
-    def _snapshot(self, value: object) -> tuple[int, bytes]:
+    def _snapshot(self, value: object) -> int:
         self._seq += 1
-        return self._seq, msgspec.json.encode(value)
+        self._newest = (self._seq, msgspec.json.encode(value))
+        return self._seq
 
-    def _store(self, seq: int, body: bytes) -> None:
+    def _store(self, seq: int) -> None:
         with self._lock:
             if seq <= self._on_disk:
                 return
+            newest, body = self._newest  # one read: the loop replaces the tuple whole
             _replace_durably(self.path, body)
-            self._on_disk = seq
+            self._on_disk = newest
+            self.replaced += 1
 
 
 class GateClosed(Refusal):

@@ -41,9 +41,11 @@ one before left running. Then, the writer still paused, ``calibration_ms``: how 
 fixed pure-Python workload takes this process (the fastest of 5), which rises when the
 machine slows down (other jobs, the host): in session 10 the same code's sides took 25 %
 more daemon CPU an hour apart. Per side also: CPU seconds of each daemon (``cpu_s``, user +
-system from ``/proc``: barely moved by other jobs on a shared machine, unlike wall time),
-the summed phase times of its migrations (``phase_s``), the source's chunks zstd was
-tried on and skipped (``zstd_chunks``, from ``edge_transfer_compression_chunks_total``;
+system from ``/proc``: barely moved by other jobs on a shared machine, unlike wall time)
+and where it went (``cpu_parts``: user and system seconds, the event loop's thread
+against the worker threads, context switches voluntary and involuntary), the summed
+phase times of its migrations (``phase_s``), the source's chunks zstd was tried on and
+skipped (``zstd_chunks``, from ``edge_transfer_compression_chunks_total``;
 ``None`` on a daemon without it), and what each daemon's peak RSS
 was made of (``peak_rss_parts_mib``: anonymous memory against file-backed and shared
 pages, from ``/proc/PID/smaps_rollup``, and its thread count); ``rss_after_seed_mib`` is
@@ -233,6 +235,26 @@ class _PeakRss:
             out[name] = times.user + times.system
         return out
 
+    def cpu_parts(self) -> dict[str, dict[str, float]]:
+        """Where each daemon's CPU went so far: user and system seconds, the event loop's
+        thread (the main one) against the worker threads (the rest, exited ones
+        included), and context switches (voluntary: waits; involuntary: preempted)."""
+        out = {}
+        for name, proc in self.procs.items():
+            times = proc.cpu_times()
+            main = next((t for t in proc.threads() if t.id == proc.pid), None)
+            loop = 0.0 if main is None else main.user_time + main.system_time
+            switches = proc.num_ctx_switches()
+            out[name] = {
+                "user": times.user,
+                "system": times.system,
+                "loop_thread": loop,
+                "other_threads": times.user + times.system - loop,
+                "ctx_voluntary": float(switches.voluntary),
+                "ctx_involuntary": float(switches.involuntary),
+            }
+        return out
+
     async def settle(self, *, busy_s: float = 0.1, within_s: float = 60.0) -> float:
         """Wait until every daemon used less than ``busy_s`` CPU seconds in the last 0.5 s
         of real time (background work of what ran before, e.g. the WAL checkpoints of
@@ -367,6 +389,7 @@ async def _side(
 ) -> tuple[dict[str, Any], list[MigrationMetrics]]:
     """Run one side's plans; its figures (see the module doc) and its migrations' metrics."""
     cpu0 = rss.cpu_s()
+    parts0 = rss.cpu_parts()
     zstd0 = await _zstd_chunks(source_url)
     yields0 = await _yields(urls)
     elapsed, metrics = await _migrate(service, plans, rss)
@@ -375,6 +398,10 @@ async def _side(
     out["rss_after_mib"] = rss.now()
     cpu1 = rss.cpu_s()
     out["cpu_s"] = {k: cpu1[k] - cpu0[k] for k in cpu1}
+    parts1 = rss.cpu_parts()
+    out["cpu_parts"] = {
+        d: {k: round(parts1[d][k] - parts0[d][k], 3) for k in parts1[d]} for d in parts1
+    }
     out["zstd_chunks"] = _zstd_delta(zstd0, await _zstd_chunks(source_url))
     out.update(_holds(metrics))
     yields1 = await _yields(urls)
@@ -592,6 +619,15 @@ def table(out: dict[str, Any]) -> str:
     for daemon in ("west", "east"):
         cells = [f"{out[side]['cpu_s'][daemon]:.1f}" for side in ("wide", "queued")]
         lines.append(f"{'CPU s ' + daemon:<36} {cells[0]:>12} {cells[1]:>12}")
+        for part, label in (
+            ("user", "user"),
+            ("system", "system"),
+            ("loop_thread", "loop thread"),
+            ("other_threads", "worker threads"),
+            ("ctx_involuntary", "preempted (involuntary switches)"),
+        ):
+            cells = [f"{out[side]['cpu_parts'][daemon][part]:.1f}" for side in ("wide", "queued")]
+            lines.append(f"{'  ' + daemon + ' ' + label:<36} {cells[0]:>12} {cells[1]:>12}")
     for outcome in ("tried", "skipped"):
         cells = [
             "-" if out[side].get("zstd_chunks") is None else str(out[side]["zstd_chunks"][outcome])

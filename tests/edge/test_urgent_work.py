@@ -1,4 +1,5 @@
-"""UrgentWork: background copies wait while urgent work runs, and never past its bound."""
+"""UrgentWork: background copies wait while urgent work runs, and never past its bound;
+their worker threads too, at pause points inside a chunk."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 from waiting import until
 
 from edge_actors.clock import ManualClock
+from edge_actors.edge import _urgent
 from edge_actors.edge._metrics import DaemonMetrics
 from edge_actors.edge._urgent import UrgentWork
 
@@ -107,3 +109,72 @@ async def test_cancelling_a_waiting_copy_counts_its_pause() -> None:
             tg.cancel_scope.cancel()
         assert clock.sleepers == 0
     assert _paused(metrics) == (1.0, 0.5)
+
+
+# -- pause points: a background apply's worker thread gives way inside its chunk ---------
+
+
+async def test_a_pause_point_returns_at_once_when_nothing_is_urgent() -> None:
+    urgent, metrics, _ = _gate()
+    give_way = urgent.pause_point()
+    with anyio.fail_after(5):
+        await anyio.to_thread.run_sync(give_way)
+    assert _paused(metrics) == (0.0, 0.0)
+
+
+def _gate_with_budget(
+    monkeypatch: pytest.MonkeyPatch, budget_s: float
+) -> tuple[UrgentWork, DaemonMetrics, ManualClock]:
+    """:func:`_gate`, with pause points that may block ``budget_s`` per chunk in all."""
+    monkeypatch.setattr(_urgent, "GIVE_WAY_MAX_S", budget_s)
+    return _gate()
+
+
+async def test_a_pause_point_blocks_its_thread_until_the_urgent_work_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    urgent, metrics, clock = _gate_with_budget(monkeypatch, 30.0)  # only the end releases it
+    give_way = urgent.pause_point()
+    passed = anyio.Event()
+
+    async def apply() -> None:
+        await anyio.to_thread.run_sync(give_way)
+        passed.set()
+
+    with anyio.fail_after(10), urgent.running(clock.monotonic() + 10.0) as end:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(apply)
+            await until(lambda: _paused(metrics)[0] == 1, "the thread blocks")
+            clock.advance(0.25)
+            await anyio.wait_all_tasks_blocked()
+            assert not passed.is_set()
+            end()
+        assert passed.is_set()
+    assert _paused(metrics) == (1.0, 0.25)
+
+
+async def test_the_pause_points_of_one_chunk_block_at_most_their_budget_in_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Urgent work that never ends within the chunk (it may even wait for this chunk's
+    # store): the first call spends the chunk's budget, the later ones do not block.
+    urgent, metrics, clock = _gate_with_budget(monkeypatch, 0.05)
+    with anyio.fail_after(10), urgent.running(clock.monotonic() + 10.0):
+        give_way = urgent.pause_point()
+        for _ in range(3):
+            await anyio.to_thread.run_sync(give_way)
+        assert _paused(metrics)[0] == 1.0
+        # The next chunk has a budget of its own.
+        await anyio.to_thread.run_sync(urgent.pause_point())
+        assert _paused(metrics)[0] == 2.0
+
+
+async def test_a_pause_point_does_not_block_past_the_urgent_work_s_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    urgent, metrics, clock = _gate_with_budget(monkeypatch, 30.0)
+    with anyio.fail_after(10), urgent.running(clock.monotonic() + 1.0):
+        clock.advance(1.0)  # the work outlived its bound: copies no longer wait for it
+        await anyio.to_thread.run_sync(urgent.pause_point())
+        assert urgent.active == 1
+    assert _paused(metrics) == (0.0, 0.0)

@@ -135,12 +135,20 @@ class _BoundTarget:
     The rule is checked on ``Hello``; a copy that goes ``active`` or is bound to another
     migration afterwards must not take the open stream's next chunk either, so each
     apply first re-runs the check against the current route (a refusal ends the stream
-    with nothing applied).
+    with nothing applied). ``pause_point``: gives each chunk's apply of a background
+    stream a fresh pause point inside it (``UrgentWork.pause_point``; ``None`` for an
+    urgent stream: it never waits).
     """
 
-    def __init__(self, store: WorkloadStore, recheck: Callable[[], Route]) -> None:
+    def __init__(
+        self,
+        store: WorkloadStore,
+        recheck: Callable[[], Route],
+        pause_point: Callable[[], Callable[[], None]] | None = None,
+    ) -> None:
         self._store = store
         self._recheck = recheck
+        self._pause_point = pause_point
 
     @property
     def lsn(self) -> int:
@@ -149,7 +157,10 @@ class _BoundTarget:
     async def apply_changes(self, changes: Sequence[Change]) -> int:
         route = self._recheck()
         # Only a copy that is not live may be filled in bulk (store/_bulk.py).
-        return await self._store.apply_changes(changes, bulk=route.status == "incoming")
+        give_way = None if self._pause_point is None else self._pause_point()
+        return await self._store.apply_changes(
+            changes, bulk=route.status == "incoming", give_way=give_way
+        )
 
     async def end_bulk_apply(self) -> None:
         await self._store.end_bulk_apply()  # always allowed: it changes no record
@@ -206,7 +217,7 @@ def add_peer_routes(
     streams: set[web.WebSocketResponse] = set()
 
     async def resolve_store(
-        workload: str, migration_id: str, credential: Credential
+        workload: str, migration_id: str, credential: Credential, *, urgent: bool
     ) -> _BoundTarget:
         validate_workload_name(workload)
 
@@ -222,7 +233,10 @@ def add_peer_routes(
             status=route.status,
             credential=credential.name,
         )
-        return _BoundTarget(stores.registry.get(workload), check)
+        # A background stream's chunk in progress gives way to a hold or an activation
+        # here inside its apply too, not only between chunks (:mod:`._urgent`).
+        pause_point = None if urgent else daemon.urgent.pause_point
+        return _BoundTarget(stores.registry.get(workload), check, pause_point)
 
     def on_applied(workload: str, records: int, raw_bytes: int) -> None:
         daemon.metrics.peer_records.labels(daemon.name, workload).inc(records)
@@ -239,13 +253,13 @@ def add_peer_routes(
                 "websocket); it carries the binary peer-stream frames of docs/wire.md",
             )
         credential = credential_of(request)
+        urgent = request.headers.get(URGENT_HEADER) == "1"
 
         async def resolve(workload: str, migration_id: str) -> _BoundTarget:
-            return await resolve_store(workload, migration_id, credential)
+            return await resolve_store(workload, migration_id, credential, urgent=urgent)
 
         await ws.prepare(request)
         streams.add(ws)
-        urgent = request.headers.get(URGENT_HEADER) == "1"
         try:
             with contextlib.ExitStack() as stack:
                 if urgent:

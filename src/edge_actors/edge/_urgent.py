@@ -20,15 +20,29 @@ While an entry is registered the process is set up for urgent work
 cannot afford) and the GIL's switch interval is short (the cutover's threads and loop
 get the GIL back from the copies' threads within half a millisecond rather than five).
 
-Owned by the daemon's event loop (no locks): entries are added and removed by the
-cutover's own task, waits by the copies' tasks.
+A chunk that a target is already applying when urgent work begins would still run to
+its end beside the hold or the activation (a 1,000-record chunk is about ten
+milliseconds of one CPU here, mostly with the GIL held: validation and the digest). So a
+background copy's apply also stops inside its chunk: its worker thread calls a pause
+point (:meth:`UrgentWork.pause_point`) between pieces of the work, which blocks while
+urgent work runs, within the same bounds and for at most :data:`GIVE_WAY_MAX_S` per
+chunk. In a 100 x 10 MB wide plan an activation's final-delta apply used 1-3 ms of CPU
+and took 6 / 20 / 40 ms (p50 / p90 / max): it waited to run. With chunks of 250 records
+instead of 1,000 the activations took 8-10 / 17-18 ms (p50 / p90) instead of 13 / 27-31
+(``docs/benchmarks.md``, session 11).
+
+Owned by the daemon's event loop: entries are added and removed by the cutover's own
+task, waits by the copies' tasks. Pause points are called by worker threads: they read
+what the loop publishes for them (an event and a bound).
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import anyio
 
@@ -42,6 +56,11 @@ if TYPE_CHECKING:
     from ._metrics import DaemonMetrics
 
 __all__ = ["UrgentWork"]
+
+GIVE_WAY_MAX_S: Final = 0.1
+"""The longest one background apply (one chunk) blocks at its pause points in all
+(:meth:`UrgentWork.pause_point`), whatever the entries' bounds."""
+_LEAST_BLOCK_S: Final = 0.001  # a chunk with less of its budget left does not block again
 
 
 class UrgentWork:
@@ -63,6 +82,11 @@ class UrgentWork:
         self._ended = anyio.Event()
         self._ended.set()
         self._begun = anyio.Event()
+        # For worker threads (pause points): set while nothing urgent runs, and the latest
+        # bound of the registered entries; both written by the loop only.
+        self._calm = threading.Event()
+        self._calm.set()
+        self._until = 0.0
 
     @property
     def active(self) -> int:
@@ -88,12 +112,19 @@ class UrgentWork:
             self._ended = anyio.Event()
             self._begun.set()
         self._entries[key] = until
+        self._until = max(self._entries.values())
+        self._calm.clear()
         process = ExitStack()
         process.enter_context(urgent_process(self._clock))
 
         def end() -> None:
             process.close()
-            if self._entries.pop(key, None) is not None and not self._entries:
+            if self._entries.pop(key, None) is None:
+                return
+            if self._entries:
+                self._until = max(self._entries.values())
+            else:
+                self._calm.set()
                 self._ended.set()
                 self._begun = anyio.Event()
 
@@ -131,6 +162,39 @@ class UrgentWork:
                 await self._wait_ended(left)
         finally:
             self._paused_s.inc(max(0.0, self._clock.monotonic() - began))
+
+    def pause_point(self) -> Callable[[], None]:
+        """A pause point for one background apply (one chunk), to call from its worker
+        thread between pieces of the work (module doc).
+
+        Each call returns at once while nothing urgent runs; otherwise it blocks until
+        the work ends or its latest bound passes. All calls of one pause point together
+        block for at most :data:`GIVE_WAY_MAX_S`, so a chunk is never held long, even by
+        urgent work that waits for that chunk's own store. Pauses are counted as
+        :meth:`wait_turn` counts them. Never call one on the loop: it would block the
+        urgent work it waits for.
+        """
+        budget = [GIVE_WAY_MAX_S]
+
+        def give_way() -> None:
+            if budget[0] > _LEAST_BLOCK_S and not self._calm.is_set():
+                budget[0] -= self._block(budget[0])
+
+        return give_way
+
+    def _block(self, most_s: float) -> float:
+        """Block this worker thread while urgent work runs, at most ``most_s`` and until
+        the entries' latest bound; return the real seconds it blocked."""
+        left = self._until - self._clock.monotonic()
+        if left <= 0:
+            return 0.0
+        self._pauses.inc()
+        began, started = self._clock.monotonic(), time.monotonic()
+        try:
+            self._calm.wait(min(left, most_s))
+        finally:
+            self._paused_s.inc(max(0.0, self._clock.monotonic() - began))
+        return time.monotonic() - started
 
     async def _wait_ended(self, seconds: float) -> None:
         """Wait for the current urgent work to end, at most ``seconds`` of the clock."""

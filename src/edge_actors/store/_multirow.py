@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 __all__ = ["ROWS_PER_STATEMENT", "insert_rows"]
 
@@ -36,17 +36,26 @@ def _statement(head: str, tail: str, rows: int) -> str:
     return f"{head} VALUES {','.join(['(?,?,?)'] * rows)} {tail}"
 
 
-def insert_rows(conn: sqlite3.Connection, head: str, tail: str, rows: Sequence[_Row]) -> int:
+def insert_rows(
+    conn: sqlite3.Connection,
+    head: str,
+    tail: str,
+    rows: Sequence[_Row],
+    give_way: Callable[[], None] | None = None,
+) -> int:
     """Run ``{head} VALUES (?,?,?),... {tail}`` over ``rows``; return the rows changed.
 
     ``head`` names the table and its three columns in the order of each row; ``tail`` is
     the conflict clause (it may be empty). The count is SQLite's ``changes()`` summed
     over the statements: for ``ON CONFLICT DO NOTHING``, the rows actually inserted.
+    ``give_way`` is called between two statements (a background copy's pause point).
     """
     changed = 0
     start = 0
     size = ROWS_PER_STATEMENT
     while start < len(rows):
+        if start and give_way is not None:
+            give_way()
         while len(rows) - start < size:
             size >>= 1
         piece = rows[start : start + size]

@@ -279,7 +279,13 @@ class WorkloadStore(AsyncCloseable):
             return self._stats.lsn
         return await self._submit(checked)
 
-    async def apply_changes(self, changes: Sequence[Change], *, bulk: bool = False) -> int:
+    async def apply_changes(
+        self,
+        changes: Sequence[Change],
+        *,
+        bulk: bool = False,
+        give_way: Callable[[], None] | None = None,
+    ) -> int:
         """Apply changes shipped from another store, idempotently, in one transaction.
 
         A change applies only when its LSN is greater than the key's local LSN (so
@@ -289,6 +295,11 @@ class WorkloadStore(AsyncCloseable):
         With ``bulk`` (an ``incoming`` copy: not active, discardable until activated), an
         apply into an empty store begins a bulk fill (see :mod:`._bulk`) that lasts until
         :meth:`end_bulk_apply`.
+
+        ``give_way``: a background copy's pause point, called in the worker thread
+        between pieces of the work (about every 256 records; it may block, for instance
+        while urgent work runs on the edge). Only batches validated in the worker thread
+        (more than 64 changes) call it; the transaction stays open while it blocks.
 
         Returns:
             The workload LSN after the apply.
@@ -306,7 +317,7 @@ class WorkloadStore(AsyncCloseable):
         if len(changes) > _INLINE_VALIDATION:
             # validated in the apply's own worker thread (one thread hop per chunk; a
             # bad change is refused there before the transaction starts)
-            apply = partial(_prepare_and_apply, self._writer, changes, bulk)
+            apply = partial(_prepare_and_apply, self._writer, changes, bulk, give_way)
         else:
             apply = partial(self._writer.apply, prepare_changes(changes), bulk=bulk)
         self._check_open()
@@ -568,10 +579,20 @@ class WorkloadStore(AsyncCloseable):
         self._progress = anyio.Event()
 
 
-def _prepare_and_apply(writer: WriteSide, changes: Sequence[Change], bulk: bool) -> int:
+def _prepare_and_apply(
+    writer: WriteSide,
+    changes: Sequence[Change],
+    bulk: bool,
+    give_way: Callable[[], None] | None = None,
+) -> int:
     """Validate ``changes`` and apply them: one worker-thread call for both. Blocking.
+
+    ``give_way`` (a background copy's pause point) is also called between the two.
 
     Raises:
         InvalidRecord: A change is illegal; nothing is applied (no transaction started).
     """
-    return writer.apply(prepare_changes(changes), bulk=bulk)
+    prepared = prepare_changes(changes)
+    if give_way is not None:
+        give_way()
+    return writer.apply(prepared, bulk=bulk, give_way=give_way)

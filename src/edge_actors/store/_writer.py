@@ -53,6 +53,10 @@ _UPDATE_META = "UPDATE meta SET lsn = ?, records = ?, bytes = ?, digest = ? WHER
 _LOOKUP_CHUNK = 500  # keys per "WHERE key IN (...)" query, well below SQLite's variable limit
 _PROBE = "SELECT 1 FROM records WHERE key IN (?, ?, ?) LIMIT 1"
 _FAST_MIN = 8  # smaller batches take the general path (the probe would not pay off)
+_GIVE_WAY_RECORDS = 256
+"""A background copy's apply calls its ``give_way`` after about this many records' work
+(hashing; inserting takes statements of :data:`~._multirow.ROWS_PER_STATEMENT`): about a
+millisecond of this machine's CPU."""
 
 
 _Live = tuple[bytes, bytes]  # (key_utf8, value) of a live record
@@ -70,16 +74,22 @@ class _Totals:
         self.digest = digest
         self.changed = False  # whether any record row was written in this transaction
 
-    def replace_all(self, removed: list[_Live], added: list[_Live]) -> None:
+    def replace_all(
+        self, removed: list[_Live], added: list[_Live], give_way: Callable[[], None] | None = None
+    ) -> None:
         """Account for live records going away (``removed``) and arriving (``added``).
 
-        The same terms as one :func:`record_hash` per record, summed in two tight loops.
+        The same terms as one :func:`record_hash` per record, summed in tight loops.
         A key replaced twice in one batch appears in both lists, which cancels out.
+        ``give_way`` is called between pieces of :data:`_GIVE_WAY_RECORDS` records.
         """
-        added_hash, added_bytes = hash_and_size(added)
+        for start in range(0, len(added), _GIVE_WAY_RECORDS):
+            if start and give_way is not None:
+                give_way()
+            added_hash, added_bytes = hash_and_size(added[start : start + _GIVE_WAY_RECORDS])
+            self.bytes += added_bytes
+            self.digest += added_hash
         self.records += len(added)
-        self.bytes += added_bytes
-        self.digest += added_hash
         if removed:
             removed_hash, removed_bytes = hash_and_size(removed)
             self.records -= len(removed)
@@ -217,7 +227,13 @@ class WriteSide:
         self.checkpointer.after_commit()
         return ends
 
-    def apply(self, changes: Sequence[PreparedChange], *, bulk: bool = False) -> int:
+    def apply(
+        self,
+        changes: Sequence[PreparedChange],
+        *,
+        bulk: bool = False,
+        give_way: Callable[[], None] | None = None,
+    ) -> int:
         """Apply changes from another store idempotently; return the new workload LSN.
 
         ``changes`` come from :func:`~._records.prepare_changes` (validated, keys encoded).
@@ -231,6 +247,12 @@ class WriteSide:
         the attempt is rolled back to a savepoint and the general path runs).
 
         With ``bulk``, an apply into an empty store begins a bulk fill (:mod:`._bulk`).
+
+        ``give_way``: called, in this thread, between pieces of the work (a background
+        copy's apply: it blocks while urgent work runs on the edge, so that a chunk
+        already being applied does not compete with a hold or an activation for the GIL
+        and the CPU). The transaction stays open meanwhile; only this copy writes to this
+        store.
         """
         top = max((c[3] for c in changes), default=0)
         with self._tx_lock, self._using() as conn:
@@ -239,7 +261,7 @@ class WriteSide:
             with _transaction(conn, self._path):
                 t = self._read_totals(conn)
                 before = t.lsn
-                if not self._apply_new(conn, changes, t):
+                if not self._apply_new(conn, changes, t, give_way):
                     self._apply_general(conn, changes, t)
                 t.lsn = max(t.lsn, top)
                 if t.changed or t.lsn != before:  # else nothing new: a read-only transaction
@@ -421,7 +443,12 @@ class WriteSide:
         return found
 
     @staticmethod
-    def _apply_new(conn: sqlite3.Connection, changes: Sequence[PreparedChange], t: _Totals) -> bool:
+    def _apply_new(
+        conn: sqlite3.Connection,
+        changes: Sequence[PreparedChange],
+        t: _Totals,
+        give_way: Callable[[], None] | None = None,
+    ) -> bool:
         """Insert a batch none of whose keys has a row yet; ``False`` (nothing done) if not.
 
         Keys must be distinct and a probe of three of them must find no row before the
@@ -438,12 +465,14 @@ class WriteSide:
         conn.execute("SAVEPOINT apply_new")
         try:
             rows = [(key, value, lsn) for key, _, value, lsn in changes]
-            if insert_rows(conn, _INSERT, _ON_CONFLICT_SKIP, rows) != n:
+            if insert_rows(conn, _INSERT, _ON_CONFLICT_SKIP, rows, give_way) != n:
                 conn.execute("ROLLBACK TO apply_new")
                 return False
         finally:
             conn.execute("RELEASE apply_new")
-        t.replace_all([], [(k, v) for _, k, v, _ in changes if v is not None])
+        if give_way is not None:
+            give_way()
+        t.replace_all([], [(k, v) for _, k, v, _ in changes if v is not None], give_way)
         t.changed = True
         return True
 

@@ -388,7 +388,6 @@ async def _side(
     gateway: _Gateway,
 ) -> tuple[dict[str, Any], list[MigrationMetrics]]:
     """Run one side's plans; its figures (see the module doc) and its migrations' metrics."""
-    cpu0 = rss.cpu_s()
     parts0 = rss.cpu_parts()
     zstd0 = await _zstd_chunks(source_url)
     yields0 = await _yields(urls)
@@ -396,12 +395,11 @@ async def _side(
     out: dict[str, Any] = {"time_s": elapsed, "peak_rss_mib": dict(rss.peak)}
     out["peak_rss_parts_mib"] = rss.parts
     out["rss_after_mib"] = rss.now()
-    cpu1 = rss.cpu_s()
-    out["cpu_s"] = {k: cpu1[k] - cpu0[k] for k in cpu1}
     parts1 = rss.cpu_parts()
     out["cpu_parts"] = {
         d: {k: round(parts1[d][k] - parts0[d][k], 3) for k in parts1[d]} for d in parts1
     }
+    out["cpu_s"] = {d: parts["user"] + parts["system"] for d, parts in out["cpu_parts"].items()}
     out["zstd_chunks"] = _zstd_delta(zstd0, await _zstd_chunks(source_url))
     out.update(_holds(metrics))
     yields1 = await _yields(urls)

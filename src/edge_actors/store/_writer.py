@@ -81,10 +81,10 @@ class _Totals:
 
         The same terms as one :func:`record_hash` per record, summed in tight loops.
         A key replaced twice in one batch appears in both lists, which cancels out.
-        ``give_way`` is called between pieces of :data:`_GIVE_WAY_RECORDS` records.
+        ``give_way`` is called before each piece of :data:`_GIVE_WAY_RECORDS` records.
         """
         for start in range(0, len(added), _GIVE_WAY_RECORDS):
-            if start and give_way is not None:
+            if give_way is not None:
                 give_way()
             added_hash, added_bytes = hash_and_size(added[start : start + _GIVE_WAY_RECORDS])
             self.bytes += added_bytes
@@ -470,8 +470,6 @@ class WriteSide:
                 return False
         finally:
             conn.execute("RELEASE apply_new")
-        if give_way is not None:
-            give_way()
         t.replace_all([], [(k, v) for _, k, v, _ in changes if v is not None], give_way)
         t.changed = True
         return True

@@ -115,42 +115,6 @@ async def test_a_normal_fill_starts_writeback_as_the_file_grows(
         await store.close()
 
 
-@pytest.mark.skipif(not _bulk.Writeback.available(), reason="no sync_file_range here")
-def test_writeback_rolls_and_gives_way_before_it_queues_pages(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each start waits for the previous writeback first (rolling), and only after the
-    copy's pause point returned: nothing is queued at the disk beside urgent work."""
-    calls: list[tuple[str, int]] = []
-    real = _bulk._sync_file_range
-    assert real is not None
-
-    def spy(fd: int, offset: int, nbytes: int, flags: int) -> int:
-        calls.append(("writeback", flags))
-        return real(fd, offset, nbytes, flags)
-
-    monkeypatch.setattr(_bulk, "_sync_file_range", spy)
-    path = tmp_path / "fill"
-    path.write_bytes(b"")
-    writeback = _bulk.Writeback(path)
-
-    def give_way() -> None:
-        calls.append(("give_way", 0))
-
-    with path.open("ab") as file:
-        file.write(b"x" * (_bulk.WRITEBACK_BYTES - 1))
-    writeback.after_commit(give_way)
-    assert calls == []  # not grown enough yet: no writeback, no pause either
-
-    for expected in (1, 2):
-        with path.open("ab") as file:
-            file.write(b"x" * _bulk.WRITEBACK_BYTES)
-        writeback.after_commit(give_way)
-        assert writeback.started == expected
-    wait_before, write = 1, 2  # <fcntl.h> SYNC_FILE_RANGE_WAIT_BEFORE, _WRITE
-    assert calls == [("give_way", 0), ("writeback", wait_before | write)] * 2
-
-
 async def test_a_local_write_ends_the_bulk_fill_first(store: WorkloadStore) -> None:
     await store.apply_changes(_chunk(1, 50), bulk=True)
     assert store._writer.in_bulk

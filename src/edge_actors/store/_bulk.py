@@ -22,26 +22,12 @@ FULL`` throughout.
 Writeback while filling. Left to the kernel, the fill's dirty pages are written back
 only when that sync comes (about 0.07 s per 100 MB here, waited for before the ack of
 the transfer's ``Done`` and so before the next round can start). So every
-:data:`WRITEBACK_BYTES` the file grows, a ``normal`` fill asks the kernel to write the
-dirty pages back (Linux ``sync_file_range``) and the fill goes on while the disk works;
-the sync at the end then waits only for the tail. It changes when pages reach the disk,
+:data:`WRITEBACK_BYTES` the file grows, a ``normal`` fill asks the kernel to start
+writing the dirty pages back (Linux ``sync_file_range(SYNC_FILE_RANGE_WRITE)``: it
+starts the I/O and does not wait for it) and the fill goes on while the disk works; the
+sync at the end then waits only for the tail. It changes when pages reach the disk,
 never what is durable when: the end's sync is the same. Where the call is missing (not
 Linux), nothing is started and the end's sync does it all.
-
-The writeback is *rolling*: each start first waits for the previous one to be written
-(``SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE``, in the applying worker thread,
-off the GIL), so a fill never has more than about one step of its pages queued at the
-disk. Every small durable write on the edge (a cutover's activation and flip, a ``full``
-store's commit) queues behind what fills have queued. Beside a fast fill (a scratch
-script: 4 KB durable file replaces beside a thread writing 10 MB files at about
-800 MB/s), the replace took 5.5-5.8 ms at the median and 7.2-7.4 ms at p90 with 8 MiB
-started at once, 2.2 / 4.1-6.8 ms with 1 MiB rolling steps, against 0.8 / 1.6 ms idle.
-And a background copy's fill starts no writeback while urgent work runs on the edge:
-the apply's ``give_way`` (its pause point) is called first
-(:meth:`Writeback.after_commit`), so an activation's fsync meets only what was queued
-before it began (1.2-1.3 / 2.7-3.1 ms in the same script). A real copy fills far more
-slowly than that script, so in a wide plan the gain is smaller (``docs/benchmarks.md``,
-session 12).
 
 Page cache after the fill. Once synced, the fill's pages are dropped from the kernel's
 page cache (``POSIX_FADV_DONTNEED``): a copy's bulk pages are not read again soon (the
@@ -81,11 +67,10 @@ if TYPE_CHECKING:
 
 __all__ = ["WRITEBACK_BYTES", "Writeback", "begin_bulk", "end_bulk"]
 
-WRITEBACK_BYTES = 1024 * 1024
+WRITEBACK_BYTES = 8 * 1024 * 1024
 """How much a filling file grows between two writeback starts (see the module docstring)."""
 
-# <fcntl.h>: wait for the pages already being written, then start writing the dirty ones
-_SYNC_FILE_RANGE_WAIT_BEFORE_WRITE = 1 | 2
+_SYNC_FILE_RANGE_WRITE = 2  # <fcntl.h>: start writeback of dirty pages, do not wait
 
 
 def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
@@ -127,12 +112,8 @@ class Writeback:
         """Whether this platform can start a writeback without waiting for it."""
         return _sync_file_range is not None
 
-    def after_commit(self, give_way: Callable[[], None] | None = None) -> None:
-        """Once the file grew enough since the last start: wait for that writeback to be
-        written, then start writing the dirty pages back (rolling; module doc). Blocking.
-
-        ``give_way``: a background copy's pause point, called first, so that no writeback
-        is queued at the disk while urgent work runs on the edge.
+    def after_commit(self) -> None:
+        """Start writing the dirty pages back once the file grew enough since the last start.
 
         Best effort: a failure is not an error (the end of the fill syncs everything).
         """
@@ -142,12 +123,10 @@ class Writeback:
             size = os.stat(self._path).st_size
             if size - self._done_to < WRITEBACK_BYTES:
                 return
-            if give_way is not None:
-                give_way()
             fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 # the whole file: a fill also rewrites B-tree pages far from its end
-                failed = _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WAIT_BEFORE_WRITE) != 0
+                failed = _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE) != 0
             finally:
                 os.close(fd)
         except OSError:

@@ -273,7 +273,7 @@ class WriteSide:
         if not self._bulk:  # a rollback journal has no WAL to checkpoint
             self.checkpointer.after_commit()
         elif self._durability == "normal":  # a full store synced each commit already
-            self.writeback.after_commit(give_way)
+            self.writeback.after_commit()
         return t.lsn
 
     def end_bulk(self) -> None:

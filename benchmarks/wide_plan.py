@@ -28,9 +28,13 @@ and ``link_transfers`` 4; 50 restarts a minute allowed, see ``_RESTART``).
    ``wide_vs_queued_by_order`` and its figures under ``pairs`` (``order`` says which ran
    first). ``--order wide-first`` / ``queued-first`` runs one pair.
 5. Per side also: the cutovers' steps inside the hold (``steps_ms``: median, 90th
-   percentile and max of each step over the cutovers that completed, from their answers),
-   and how background copies gave way to holds (``yield_pauses``, ``yield_s``:
-   ``edge_transfer_yield_*`` of both daemons over the side).
+   percentile and max of each step over the cutovers that completed, from their answers;
+   a ``kept`` step is the call that found a cut activation durable, so the cutover
+   flipped late: ``kept_after_cut`` counts them), the steps of each completed hold over
+   the budget (``late_holds``, with its ``held_ms``: a ``kept`` step, or an ``activate``
+   past its cut, says why), and how background copies gave way to holds
+   (``yield_pauses``, ``yield_s``: ``edge_transfer_yield_*`` of both daemons over the
+   side).
 6. ``wire_bytes_error``: over both, ``|sum of the migrations' bytes_wire - what the
    daemons' own transfer counters say they put on the wire|`` over the latter
    (``edge_transfer_sent_bytes_total`` of both daemons, scraped before and after).
@@ -118,26 +122,36 @@ _PAUSED_S = re.compile(r"^edge_transfer_yield_seconds_total\{[^}]*\} ([0-9.e+]+)
 
 
 class _Gateway(HttpEdgeGateway):
-    """The HTTP gateway, keeping the steps (``steps_ms``) of every completed cutover."""
+    """The HTTP gateway, keeping the hold and steps (``steps_ms``) of every completed
+    cutover."""
 
-    steps: list[dict[str, float]]
+    completed: list[tuple[float, dict[str, float]]]
 
     async def cutover(self, source: str, target: str, spec: CutoverSpec) -> CutoverResult:
         result = await super().cutover(source, target, spec)
-        self.steps = [*getattr(self, "steps", []), result.steps_ms]
+        self.completed = [*getattr(self, "completed", []), (result.held_ms, result.steps_ms)]
         return result
 
-    def take_steps(self) -> dict[str, list[float]]:
-        """Median, 90th percentile and max of each step since the last call, in ms (then
-        forgets them)."""
-        steps, self.steps = getattr(self, "steps", []), []
+    def take_steps(self, budget_ms: float) -> dict[str, Any]:
+        """Since the last call (then forgotten): ``steps_ms``, median, 90th percentile and
+        max of each step in ms; ``kept_after_cut``, how many cutovers had their activation
+        cut and found durable (a ``kept`` step: they flipped late); ``late_holds``, the
+        steps of each completed hold longer than ``budget_ms``, with its ``held_ms``."""
+        completed, self.completed = getattr(self, "completed", []), []
+        steps = [answer for _, answer in completed]
         names = sorted({name for answer in steps for name in answer})
         out: dict[str, list[float]] = {}
         for name in names:
             values = sorted(answer[name] for answer in steps if name in answer)
             at = (len(values) // 2, min(len(values) - 1, (9 * len(values)) // 10), -1)
             out[name] = [round(values[i], 3) for i in at]
-        return out
+        return {
+            "steps_ms": out,
+            "kept_after_cut": sum(1 for answer in steps if "kept" in answer),
+            "late_holds": [
+                {"held_ms": held, **answer} for held, answer in completed if held > budget_ms
+            ],
+        }
 
 
 async def _seed(url: str, names: list[str], records: int, value_bytes: int) -> None:
@@ -386,6 +400,7 @@ async def _side(
     source_url: str,
     urls: list[str],
     gateway: _Gateway,
+    budget_ms: float,
 ) -> tuple[dict[str, Any], list[MigrationMetrics]]:
     """Run one side's plans; its figures (see the module doc) and its migrations' metrics."""
     parts0 = rss.cpu_parts()
@@ -405,7 +420,7 @@ async def _side(
     yields1 = await _yields(urls)
     out["yield_pauses"] = yields1[0] - yields0[0]
     out["yield_s"] = yields1[1] - yields0[1]
-    out["steps_ms"] = gateway.take_steps()
+    out.update(gateway.take_steps(budget_ms))
     return out, metrics
 
 
@@ -479,7 +494,13 @@ async def run_wide(
                     writer.paused = False
                     writer.names = sets[side]
                     out[side], runs[side] = await _side(
-                        service, plans[side], rss, west_url, [west_url, east_url], gateway
+                        service,
+                        plans[side],
+                        rss,
+                        west_url,
+                        [west_url, east_url],
+                        gateway,
+                        budget_ms,
                     )
                     out[side]["calibration_ms"] = calibration_ms
                 out["order"] = list(order)
@@ -600,6 +621,7 @@ def table(out: dict[str, Any]) -> str:
         ("holds over budget (any attempt)", "holds_over_budget", "{:.0f}"),
         ("max estimate before a cutover, ms", "max_expected_ms", "{:.1f}"),
         ("undone cutover attempts", "undone_attempts", "{:.0f}"),
+        ("activations cut, kept, flipped late", "kept_after_cut", "{:.0f}"),
         ("run restarts", "restarts", "{:.0f}"),
         ("copy pauses for holds", "yield_pauses", "{:.0f}"),
         ("copies paused, s (summed)", "yield_s", "{:.2f}"),
@@ -635,7 +657,7 @@ def table(out: dict[str, Any]) -> str:
     for phase in ("pre_sync", "sync", "cutover", "validation", "cleanup"):
         cells = [f"{out[side]['phase_s'][phase]:.2f}" for side in ("wide", "queued")]
         lines.append(f"{phase + ' phase, s (summed)':<36} {cells[0]:>12} {cells[1]:>12}")
-    for step in ("hold", "final_delta", "activate", "flip"):
+    for step in ("hold", "final_delta", "activate", "kept", "flip"):
         cells = [
             "/".join(f"{v:.1f}" for v in out[side]["steps_ms"].get(step, [])) or "-"
             for side in ("wide", "queued")

@@ -166,6 +166,10 @@ async def test_a_cutover_whose_activation_was_cut_during_its_write_flips_instead
         disk.go.set()
     (answer,) = answers  # not a 502: kept and flipped
     assert (answer.hold_lsn, answer.target_lsn) == (50, 50)
+    # the answer says why the hold ran late: the activation until its cut, then the call
+    # that found it durable
+    assert list(answer.steps_ms) == ["hold", "final_delta", "activate", "kept", "flip"]
+    assert answer.steps_ms["activate"] + answer.steps_ms["kept"] <= answer.held_ms
     target = await pair.admin_east.workload("orders")
     assert (target.status, target.epoch, target.lsn) == ("active", 2, 50)
     source = await pair.admin_west.workload("orders")

@@ -244,7 +244,10 @@ class CutoverAnswer(msgspec.Struct, frozen=True, kw_only=True):
     ``final_delta``, ``activate`` (the target round trip; the ``retiring_to`` mark is
     written before the hold),
     ``flip`` (route ``moved`` and the release; the route is persisted after the release,
-    before the answer, and not counted here).
+    before the answer, and not counted here). An activation cut at its deadline whose
+    durable write had begun, and so stood, is timed as ``activate`` up to the cut and
+    ``kept``: the call that found it durable (such a hold ends past the deadline, and
+    ``kept`` says why).
     ``raw_bytes`` / ``wire_bytes``: the final delta's payload bytes the target
     acknowledged and frame bytes put on the wire (for the migration's byte metrics).
     """

@@ -14,10 +14,19 @@ A cutover the source undid (its hold could not finish within the deadline) is no
 of the run: :class:`CutoverUndone` takes the workload back to the run's pool, and its
 cutover is retried after :data:`RETRY_BACKOFF`, with a new epoch, up to the plan's
 ``cutover_attempts``.
+
+Undone attempts feed on each other: each one's retry, delta round and journal write load
+the source and the target that are already too slow for the holds, and the next attempts
+fail too (a 100 x 10 MB wide plan in a slow spell: 149 undone attempts, 4 run restarts,
+2.4 times the queued plans' time). :class:`CutoverBrake` stops that: when
+:data:`BRAKE_AT` of the plan's last :data:`BRAKE_WINDOW` attempts were undone, cutovers
+run one at a time, each on a source and a target that copy nothing else, until
+:data:`BRAKE_RELEASE` in a row cut over.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING
 
 from edge_actors.actors import Backoff
@@ -29,11 +38,15 @@ if TYPE_CHECKING:
     from ._strategies import RoundEstimator
 
 __all__ = [
+    "BRAKE_AT",
+    "BRAKE_RELEASE",
+    "BRAKE_WINDOW",
     "GROUP_FILL",
     "MAX_CATCH_UPS",
     "QUIET_AFTER_UNDONE",
     "RETRY_BACKOFF",
     "Candidate",
+    "CutoverBrake",
     "CutoverUndone",
     "needs_round",
     "next_group",
@@ -56,6 +69,15 @@ RETRY_BACKOFF = Backoff(initial_s=0.2, factor=2.0, max_s=5.0)
 """Wait before the n-th retry of one workload's undone cutover (n = 0 first): the run's
 other workloads go on meanwhile, and the workload's gap gets a delta round if it needs
 one. Short: an undone hold is mostly a busy moment of the machine or the link."""
+
+BRAKE_WINDOW = 4
+"""The plan's most recent cutover attempts the brake looks at."""
+
+BRAKE_AT = 2
+"""Undone attempts among the last :data:`BRAKE_WINDOW` that engage the brake."""
+
+BRAKE_RELEASE = 2
+"""Attempts in a row that cut over, while braked, that release the brake."""
 
 Candidate = tuple[str, "RoundEstimator", int]
 """A workload waiting for its cutover: name, its estimator, its LSN gap now."""
@@ -119,6 +141,39 @@ def _worst_hold_s(group: Sequence[Candidate]) -> float:
     return max(
         e.expected_downtime_s(g) + total - own for (_, e, g), own in zip(group, ships, strict=True)
     )
+
+
+class CutoverBrake:
+    """The plan-wide brake on cutovers (see the module doc). Pure bookkeeping, owned by
+    one run's cutover task: it counts outcomes; the task applies :meth:`group_size` and
+    keeps copies back while :attr:`engaged`."""
+
+    def __init__(self) -> None:
+        self._recent: deque[bool] = deque(maxlen=BRAKE_WINDOW)  # True: undone
+        self._cut_over_in_a_row = 0
+        self.engaged = False
+        self.engagements = 0
+        """Times the brake engaged."""
+
+    def record(self, undone: bool) -> bool:
+        """Count one attempt's outcome; return whether :attr:`engaged` changed."""
+        self._recent.append(undone)
+        self._cut_over_in_a_row = 0 if undone else self._cut_over_in_a_row + 1
+        if self.engaged:
+            if self._cut_over_in_a_row < BRAKE_RELEASE:
+                return False
+            self.engaged = False
+            self._recent.clear()  # the undone attempts before the brake are spent
+            return True
+        if sum(self._recent) < BRAKE_AT:
+            return False
+        self.engaged = True
+        self.engagements += 1
+        return True
+
+    def group_size(self, size: int) -> int:
+        """The most cutovers a group may have now: ``size``, or 1 while engaged."""
+        return 1 if self.engaged else size
 
 
 class CutoverUndone(Exception):

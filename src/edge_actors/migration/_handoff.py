@@ -11,8 +11,9 @@ few waves. While the pool has workloads to cut over, copies run at most ``copies
 at once (:meth:`~WaveHandoff.copy_slot`), so every hold shares the source and the target
 with fewer copies; with nothing to cut over, ``copies`` run. The cutover task can also
 hold new copies back (:meth:`~WaveHandoff.quiet`)
-while a workload's cutover keeps being undone: copies in flight finish, no new one
-starts, and the retry runs on a source and a target that copy nothing else.
+while cutovers keep being undone: no new copy starts, and the cutover task waits for the
+copies in flight (:meth:`~WaveHandoff.until_no_copy`), so its next cutover runs on a
+source and a target that copy nothing else.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class WaveHandoff:
         self._pool = 0
         self._changed = anyio.Event()
         self._quiet = False
+        self._copying = 0
         self.closed = False
         """No more waves come (the copy task is done)."""
 
@@ -88,9 +90,18 @@ class WaveHandoff:
     async def copy_slot(self) -> AsyncIterator[None]:
         """Run one copy: once the cutover task lets copies start and one of the copy
         slots (as many as the pool allows now) is free."""
-        await self.copy_allowed()
-        async with self._copy_slots:
-            yield
+        while True:
+            await self.copy_allowed()
+            async with self._copy_slots:
+                if self._quiet:
+                    continue  # held back while it waited for the slot
+                self._copying += 1
+                try:
+                    yield
+                finally:
+                    self._copying -= 1
+                    self._notify()
+                return
 
     def quiet(self, on: bool) -> None:
         """Hold new copies back (``True``) or let them start again (``False``)."""
@@ -101,6 +112,11 @@ class WaveHandoff:
     async def copy_allowed(self) -> None:
         """Wait while the cutover task holds new copies back."""
         while self._quiet:
+            await self._changed.wait()
+
+    async def until_no_copy(self) -> None:
+        """Wait until no copy runs (with :meth:`quiet` on, none starts meanwhile)."""
+        while self._copying:
             await self._changed.wait()
 
     @property

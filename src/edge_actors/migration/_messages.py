@@ -245,6 +245,7 @@ class RunTotals(msgspec.Struct, frozen=True, kw_only=True):
     expected_downtime_ms: dict[str, float] = msgspec.field(default_factory=dict)
     throughput_bps: float = 0.0
     peak_transfers: int = 0
+    cutover_brakes: int = 0
 
     @classmethod
     def of(cls, metrics: MigrationMetrics) -> RunTotals:
@@ -265,6 +266,7 @@ class RunTotals(msgspec.Struct, frozen=True, kw_only=True):
             expected_downtime_ms=dict(metrics.expected_downtime_ms),
             throughput_bps=metrics.throughput_bps,
             peak_transfers=metrics.peak_transfers,
+            cutover_brakes=metrics.cutover_brakes,
         )
 
 

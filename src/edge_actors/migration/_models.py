@@ -328,6 +328,9 @@ class MigrationMetrics(msgspec.Struct, kw_only=True):
         workload_bytes: estimated size of the workloads (for wire / size ratios).
         peak_transfers: the most transfers of this migration that ran at once (copies
             and final deltas; at most the plan's ``parallel_transfers``).
+        cutover_brakes: times the plan's cutovers were braked (most of the recent
+            attempts undone: one cutover at a time, no copy beside it, until two in a
+            row cut over).
     """
 
     migration_id: str
@@ -352,6 +355,7 @@ class MigrationMetrics(msgspec.Struct, kw_only=True):
     pauses: int = 0
     workload_bytes: int = 0
     peak_transfers: int = 0
+    cutover_brakes: int = 0
 
 
 class OverallMetrics(msgspec.Struct, kw_only=True):

@@ -22,6 +22,7 @@ from ._cutovers import (
     MAX_CATCH_UPS,
     QUIET_AFTER_UNDONE,
     RETRY_BACKOFF,
+    CutoverBrake,
     CutoverUndone,
     needs_round,
     next_group,
@@ -209,13 +210,15 @@ class Rounds(Ownership):
         :data:`RETRY_BACKOFF` in the pool (the others go on), then is grouped again (with
         a delta round first if its gap needs one); its ``cutover_attempts``-th undone
         attempt in this run is a crash, as every undone cutover was before (the run
-        restarts from its checkpoint).
+        restarts from its checkpoint). While most of the recent attempts were undone
+        (:class:`CutoverBrake`), cutovers run one at a time.
 
         ``handoff``: a pipelined stage's copied waves (:meth:`Pipeline._pipeline`). They
         join the pool as they come (a workload waiting for its retry does not hold them
         back), the phase stays ``sync`` (the copy task enters ``cutover`` with its last
-        wave), and the pool's size goes back to the copy task; while a workload of the
-        pool has been undone :data:`QUIET_AFTER_UNDONE` times, no new copy starts."""
+        wave), and the pool's size goes back to the copy task; while the brake is on, or
+        a workload of the pool has been undone :data:`QUIET_AFTER_UNDONE` times, no new
+        copy starts and each cutover waits for the copies in flight."""
         if handoff is None:
             await self.enter("cutover")
         c = self.plan.constraints
@@ -224,6 +227,8 @@ class Rounds(Ownership):
         catch_ups: dict[str, int] = {}
         undone: dict[str, int] = {}  # undone attempts per workload in this run
         retry_at: dict[str, float] = {}  # the clock's monotonic time of the next attempt
+        brake = CutoverBrake()
+        quiet = False
         arrived = list(names)
         while True:
             if handoff is not None:
@@ -234,8 +239,11 @@ class Rounds(Ownership):
                 arrived = []
             if handoff is not None:
                 handoff.report(len(pending))
-                # A cutover undone again and again: let it retry with no new copy running.
-                handoff.quiet(any(undone.get(w, 0) >= QUIET_AFTER_UNDONE for w in pending))
+                # Cutovers undone again and again: let them retry with no copy running.
+                quiet = brake.engaged or any(
+                    undone.get(w, 0) >= QUIET_AFTER_UNDONE for w in pending
+                )
+                handoff.quiet(quiet)
             if not pending:
                 if handoff is None or handoff.drained:
                     break
@@ -251,6 +259,8 @@ class Rounds(Ownership):
                     await handoff.wait(self.clock, wait_s)
                 continue
             window = window[: self.gate.per_plan]
+            if quiet and handoff is not None:
+                await handoff.until_no_copy()
             src = await self.infos(self.plan.source_edge, window)
             gaps = {w: max(0, src[w].lsn - self.wl[w].acked_lsn) for w in window}
             for w in window:
@@ -259,7 +269,7 @@ class Rounds(Ownership):
             group, too_slow = next_group(
                 [(w, self.estimators[w], gaps[w]) for w in window],
                 c.max_downtime_s,
-                self.gate.per_plan,
+                brake.group_size(self.gate.per_plan),
                 margin=margin,
             )
             if too_slow:
@@ -277,11 +287,22 @@ class Rounds(Ownership):
                 # ends the run (the members that did cut over are not cut over again).
                 self._record_downtime()
                 self.publish(force=True)
+            for w in group:
+                if brake.record(w in failed):
+                    self._braked(brake)
             for w, exc in failed.items():
                 await self._retry_later(w, exc, undone, retry_at)
             pending = [w for w in pending if self.wl[w].routing != "target"]
             await self._checkpoint_due()
         await self.checkpoint("cutover done")
+
+    def _braked(self, brake: CutoverBrake) -> None:
+        """Count and log the brake's change (:class:`CutoverBrake`)."""
+        if brake.engaged:
+            self.metrics.cutover_brakes += 1
+            self.log.warning("migration.cutover_brake", engaged=True, times=brake.engagements)
+        else:
+            self.log.info("migration.cutover_brake", engaged=False)
 
     async def _admit(self, names: list[str], catch_ups: dict[str, int]) -> None:
         """Take ``names`` into the cutover pool: estimators calibrated by the run's

@@ -365,6 +365,7 @@ def _holds(metrics: list[MigrationMetrics]) -> dict[str, Any]:
         ),
         "rounds": sum(m.rounds for m in metrics),
         "restarts": sum(m.restarts for m in metrics),
+        "cutover_brakes": sum(m.cutover_brakes for m in metrics),
         "phase_s": {
             phase: sum(m.phase_durations_s.get(phase, 0.0) for m in metrics)
             for phase in ("planning", "pre_sync", "sync", "cutover", "validation", "cleanup")
@@ -623,6 +624,7 @@ def table(out: dict[str, Any]) -> str:
         ("undone cutover attempts", "undone_attempts", "{:.0f}"),
         ("activations cut, kept, flipped late", "kept_after_cut", "{:.0f}"),
         ("run restarts", "restarts", "{:.0f}"),
+        ("cutover brakes (one at a time)", "cutover_brakes", "{:.0f}"),
         ("copy pauses for holds", "yield_pauses", "{:.0f}"),
         ("copies paused, s (summed)", "yield_s", "{:.2f}"),
     ]

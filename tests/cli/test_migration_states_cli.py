@@ -11,6 +11,7 @@ import re
 import signal
 import sys
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
@@ -19,7 +20,7 @@ import pytest
 from .conftest import TOKEN, Result, cli_env, daemon, run_cli, write_topology
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
     from pathlib import Path
 
     from anyio.abc import Process
@@ -100,6 +101,20 @@ async def _wait_syncing(env: dict[str, str], mid: str, records: int) -> None:
             await anyio.sleep(0.1)
 
 
+async def _concurrently(*calls: Callable[[], Awaitable[Result]]) -> list[Result]:
+    """Run independent CLI commands at once (each is a process start of ~0.5 s); their
+    results in the order given."""
+    results: dict[int, Result] = {}
+
+    async def one(index: int, call: Callable[[], Awaitable[Result]]) -> None:
+        results[index] = await call()
+
+    async with anyio.create_task_group() as tg:
+        for index, call in enumerate(calls):
+            tg.start_soon(one, index, call)
+    return [results[index] for index in range(len(calls))]
+
+
 def _progress_figures(out: str) -> tuple[str, str, str]:
     """Records done, bytes done and the tail of the ``progress:`` line of ``status``."""
     line = next(x for x in out.splitlines() if x.startswith("progress: "))
@@ -116,14 +131,16 @@ async def test_paused_and_finished_migrations(tmp_path: Path) -> None:
         assert created.code == 0, created.err
         assert created.out.startswith("created on edge-west: ")
         assert "orders: active | 1,500 records" in created.out
-        again = await run_cli("workload", "create", "orders", **env)
+        again, named = await _concurrently(
+            partial(run_cli, "workload", "create", "orders", **env),
+            partial(
+                run_cli, "workload", "create", "cache", "--edge", "edge-west", "--topology",
+                str(edges), "--seed", "10", "--value-bytes", "64", "--json",
+            ),
+        )  # fmt: skip
         assert again.code == 1
         assert again.err.count("\n") == 1
         assert "orders" in again.err
-        named = await run_cli(
-            "workload", "create", "cache", "--edge", "edge-west", "--topology", str(edges),
-            "--seed", "10", "--value-bytes", "64", "--json",
-        )  # fmt: skip
         assert named.code == 0, named.err
         answer = json.loads(named.out)
         assert (answer["edge"], answer["workload"]["records"]) == ("edge-west", 10)
@@ -147,21 +164,26 @@ async def test_paused_and_finished_migrations(tmp_path: Path) -> None:
         assert f"migration {mid} is paused in sync" in stopped.err
         assert "progress: paused (sync) | " in stopped.out
 
+        # Read-only commands on the paused migration, all at once.
+        *tolds, shown, listed, as_json = await _concurrently(
+            partial(run_cli, "migrate", mid, timeout=30, **env),
+            partial(run_cli, "status", mid, "--watch", timeout=30, **env),
+            partial(run_cli, "status", mid, **env),
+            partial(run_cli, "checkpoints", mid, "--last", "3", **env),
+            partial(run_cli, "checkpoints", mid, "--json", "--last", "0", **env),
+        )
         # migrate and status --watch on a paused migration: say so, how to resume, exit 1
-        for command in (("migrate", mid), ("status", mid, "--watch")):
-            told = await run_cli(*command, timeout=30, **env)
+        for told in tolds:
             assert told.code == 1, told
             assert told.err.count("\n") == 1, told.err
             assert f"migration {mid} is paused in sync" in told.err
             assert f"'edge-actors resume {mid}'" in told.err
             assert f"'edge-actors status {mid} --watch'" in told.err
-        shown = await run_cli("status", mid, **env)
         assert shown.code == 0, shown.err
         assert "progress: paused (sync) | " in shown.out
         assert "ETA" not in shown.out  # a paused migration reaches no end by itself
 
         # checkpoints lists ids that rollback --checkpoint takes
-        listed = await run_cli("checkpoints", mid, "--last", "3", **env)
         assert listed.code == 0, listed.err
         header, *rows, older, hint = listed.out.strip().splitlines()
         assert header.startswith("CHECKPOINT ")
@@ -171,7 +193,6 @@ async def test_paused_and_finished_migrations(tmp_path: Path) -> None:
         assert " pause " in rows[-1]
         assert "orders lsn " in rows[-1]
         assert hint.startswith(f"roll back to one with: edge-actors rollback {mid} --checkpoint ")
-        as_json = await run_cli("checkpoints", mid, "--json", "--last", "0", **env)
         checkpoints = json.loads(as_json.out)["checkpoints"]
         assert checkpoints[-1]["checkpoint_id"] == rows[-1].split()[0]
         syncing = [c for c in checkpoints if c["phase"] == "sync"]
@@ -200,12 +221,13 @@ async def test_paused_and_finished_migrations(tmp_path: Path) -> None:
         assert f"bytes moved: {bytes_done} (" in watched.out
 
         # migrate on a finished migration: says so, runs nothing
-        done = await run_cli("migrate", mid, **env)
+        done, ended = await _concurrently(
+            partial(run_cli, "migrate", mid, **env), partial(run_cli, "checkpoints", mid, **env)
+        )
         assert done.code == 0, done.err
         assert done.out.startswith(f"migration {mid} already ended: completed")
         assert "executing" not in done.out
         assert f"records moved: {records}\n" in done.out
-        ended = await run_cli("checkpoints", mid, **env)
         assert ended.code == 0, ended.err
         assert ended.out.strip().splitlines()[-1] == (
             f"(migration {mid} is completed: it cannot be rolled back)"

@@ -91,9 +91,15 @@ async def test_target_disk_full_during_sync_is_waited_out_and_loses_nothing(
     reason = disk_unavailable(tmp_path)
     if reason is not None:
         pytest.skip(reason)
-    outcome = await run_trial(tmp_path, "disk_full", "target", "sync", seed=5, settle_s=40.0)
+    # 3,000 records of 1 KiB at 16 Mbps: about 1.5 s of sync, while the disk fills at once
+    # (checked below: the stream was refused) and stays full for 4 s.
+    outcome = await run_trial(
+        tmp_path, "disk_full", "target", "sync", seed=5, settle_s=40.0, bandwidth_mbps=16.0
+    )
     assert outcome.fault_landed
     assert outcome.ok, outcome.problems()
+    supervisor_log = (tmp_path / "supervisor.stderr").read_text(errors="replace")
+    assert "refused the stream: insufficient_storage" in supervisor_log, supervisor_log[-2000:]
     # The refused stream (507 insufficient_storage) is waited out with backoff until the
     # ballast is deleted, then the copy goes on: not a crash that exhausts the restarts
     # and rolls back (it did while the failure reached the run wrapped in task groups).

@@ -139,7 +139,9 @@ async def test_pause_and_resume_through_a_follower(tmp_path: Path, dsn: str) -> 
                 results, _ = await runtime.execute_async(builder.build())
                 return results["op"]
 
-            planned = await run({**PLAN, "bandwidth_limit_mbps": 2})
+            # 3,000 records of 1 KiB at 8 Mbps: about 3 s of sync, ample for the pause that
+            # follows the execute at once (the asserts below say it landed before the end).
+            planned = await run({**PLAN, "bandwidth_limit_mbps": 8})
             mid = planned["migration_id"]
             await run({"operation": "execute_migration", "migration_id": mid, "wait": False})
             paused = await run({"operation": "pause_migration", "migration_id": mid})

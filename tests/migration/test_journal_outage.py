@@ -103,6 +103,24 @@ async def test_the_admin_api_answers_503_while_the_journal_is_lost(
 ) -> None:
     await make_workload(edges, "ledger", 50)
     auth = {"Authorization": f"Bearer {TOKEN}"}
+    with capture_logs() as logs:
+        await _answer_503_then_stop(edges, own_postgres, tmp_path, auth)
+    # The supervisor, restarted to wait out the lost journal, stops when told; so do the
+    # root waiting for that restart and the runs. They used to be killed after the stop's
+    # 10 s grace (the stop waited for the restart to finish).
+    stopped = {
+        e["actor"]: e["reason"]
+        for e in logs
+        if e["event"] == "actor.stopped" and not e["actor"].startswith("migration-reconciler")
+    }
+    assert stopped == dict.fromkeys(
+        ("migration-supervisor", "migration-runs", "migration-root"), "normal"
+    ), logs
+
+
+async def _answer_503_then_stop(
+    edges: Edges, own_postgres: PostgresServer, tmp_path: Path, auth: dict[str, str]
+) -> None:
     async with MigrationService(
         edges.gateway, tmp_path / "unused", journal=own_postgres.url, restart=FAST_RESTART
     ) as service:

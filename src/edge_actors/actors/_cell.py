@@ -89,6 +89,8 @@ class Cell(Generic[MsgT]):
         self._scope: anyio.CancelScope | None = None
         self._life: anyio.CancelScope | None = None
         self._stopping: anyio.CancelScope | None = None
+        self._starting: anyio.CancelScope | None = None  # around on_start / on_restart
+        self._stopped_starting = False
         self._kill_pending = False
         self._brutal = False
         self._started: asyncio.Future[None] | None = None
@@ -109,11 +111,30 @@ class Cell(Generic[MsgT]):
             self.mailbox.put_control(Notice(notice))
 
     def order(self, item: object) -> None:
-        """Put a system order on the control lane; ignored once terminated."""
-        if not self.terminated:
-            self.mailbox.put_control(item)
-        else:
+        """Put a system order on the control lane; ignored once terminated.
+
+        A stop order that finds the instance still in ``on_start`` / ``on_restart`` ends
+        that hook at once: the instance has served nothing, so there is no current message
+        to finish (an actor waiting out an outage in its start would otherwise hold its
+        stop for the whole grace period). A supervisor told to stop passes that on to its
+        children still starting: it may be waiting for their starts (a group restart),
+        and it would stop them next anyway."""
+        if self.terminated:
             _settle_order(item)
+            return
+        self.mailbox.put_control(item)
+        if not isinstance(item, StopOrder):
+            return
+        if self._starting is not None:
+            self._stopped_starting = True
+            self._starting.cancel()
+        if self.supervises is not None:
+            self.supervises.stop_starting_children()
+
+    @property
+    def starting(self) -> bool:
+        """Whether the instance is in ``on_start`` / ``on_restart``."""
+        return self._starting is not None
 
     def stop_instance(self, instance: Actor[Any]) -> None:
         """``instance`` called ``stop()``: order its normal exit ahead of everything else."""
@@ -236,6 +257,7 @@ class Cell(Generic[MsgT]):
         self.incarnation += 1
         self._kill_pending = False
         self._brutal = False
+        self._stopped_starting = False
         self._reply = None
         exit_: Exit | None = None
         with anyio.CancelScope() as scope:
@@ -253,10 +275,15 @@ class Cell(Generic[MsgT]):
                 self._instance = instance
                 if instance._stop_requested:  # stop() called in __init__
                     self.stop_instance(instance)
-                if first:
-                    await instance.on_start()
-                else:
-                    await instance.on_restart(cause or ActorStopped("restart"))
+                with anyio.CancelScope() as starting:
+                    self._starting = starting
+                    try:
+                        if first:
+                            await instance.on_start()
+                        else:
+                            await instance.on_restart(cause or ActorStopped("restart"))
+                    finally:
+                        self._starting = None
             except Exception as exc:
                 if first:
                     report(exc)
@@ -269,6 +296,12 @@ class Cell(Generic[MsgT]):
                     return None
                 exit_ = Exit("crash", error)
             else:
+                if self._stopped_starting:  # a stop order ended the start: nothing to finish
+                    self._instance = None  # so no on_stop runs for it
+                    if first:
+                        report(ActorStopped(f"actor {self.name!r} stopped while starting"))
+                        return None
+                    return Exit("terminate", reason="normal")
                 if first:
                     report(None)
                     first = False  # started: a kill from here on is a crash

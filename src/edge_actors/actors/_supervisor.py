@@ -293,6 +293,13 @@ class SupervisorCore:
         if spec is not None:
             self.children.remove(spec)
 
+    def stop_starting_children(self) -> None:
+        """We were told to stop: end the starts of children still starting (each stops
+        for good; a group restart waiting for one of them goes on to our stop)."""
+        for spec in self.children:
+            if spec.cell.starting:
+                spec.cell.order(StopOrder(None))
+
     async def stop_children(self) -> None:
         """Stop every child, last started first, each within its ``shutdown`` (then killed)."""
         for spec in reversed(self.children):

@@ -178,6 +178,56 @@ async def test_a_cutover_whose_activation_was_cut_during_its_write_flips_instead
     assert await pair.client.put("orders", "after", b"x") == 51  # served by the target
 
 
+async def test_a_cut_activation_that_answers_before_its_undo_call_flips_at_its_answer(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The late holds of the wide-plan benchmark were all kept activations: cut, then kept
+    # by the undo call 5-47 ms later, while the activation's own answer was on its way.
+    # The cut activation's answer and the undo call now race: whichever says first that
+    # the target is active ends the hold. Here the undo call is held at the target until
+    # the cutover has answered; before, the cutover waited for it.
+    await pair.admin_west.create_workload("orders", epoch=1)
+    await pair.client.batch("orders", [(f"r{i:03d}", b"v") for i in range(50)])
+    disk = await _incoming_with_slow_activation(pair, monkeypatch)
+    arrived, release = anyio.Event(), anyio.Event()
+    real = pair.east.router.kept_activation
+
+    async def held_undo(name: str, epoch: int | None) -> bool:
+        arrived.set()
+        await release.wait()
+        return await real(name, epoch)
+
+    monkeypatch.setattr(pair.east.router, "kept_activation", held_undo)
+    request = msgspec.structs.replace(cutover_request(pair.east, 300.0), epoch=2)
+    answers: list[CutoverAnswer] = []
+
+    async def cut_over() -> None:
+        answers.append(await pair.admin_west.cutover("orders", request))
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(cut_over)
+            with anyio.fail_after(5):  # the activation was cut; its undo call is held
+                await arrived.wait()
+            disk.go.set()  # the activation's write ends: it answers active
+            with anyio.fail_after(10):  # the cutover flips on that answer
+                while not answers:
+                    await anyio.sleep(0.005)
+            release.set()
+    finally:
+        disk.go.set()
+        release.set()
+    (answer,) = answers
+    assert (answer.hold_lsn, answer.target_lsn) == (50, 50)
+    assert list(answer.steps_ms) == ["hold", "final_delta", "activate", "kept", "flip"]
+    target = await pair.admin_east.workload("orders")
+    assert (target.status, target.epoch, target.lsn) == ("active", 2, 50)
+    source = await pair.admin_west.workload("orders")
+    assert (source.status, source.held, source.retiring_to) == ("moved", False, None)
+    assert _epochs(pair.east)["orders"]["undone_epoch"] == 0
+    assert await pair.client.put("orders", "after", b"x") == 51  # served by the target
+
+
 async def test_a_kept_activation_whose_flip_fails_is_undone_for_real(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:

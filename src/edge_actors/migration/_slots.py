@@ -40,15 +40,18 @@ __all__ = [
     "check_transfers",
 ]
 
-DEFAULT_PARALLEL_TRANSFERS = 3
+DEFAULT_PARALLEL_TRANSFERS = 2
 """Transfers one plan runs at once when its constraints give no ``parallel_transfers``.
 
 A target applies copies in one process whose Python work (decoding, validating, the
-digest) runs under one GIL: two or three copies keep it busy, and more only add thread
-hand-offs. Measured (100 x 10 MB wide plan against the same workloads as queued plans,
-``benchmarks/wide_plan.py``, session 7): wide / queued time 0.84-1.07 with 3 (7 runs),
-0.94-1.02 with 2 (3 runs), 0.95-1.08 with 4 (10 runs); a hold over 50 ms in 2 of 11 runs
-with 2 or 3, in 4 of 10 runs with 4."""
+digest) runs under one GIL: two copies keep it busy, and more only add thread hand-offs
+that slow every hold beside them. Measured (100 x 10 MB wide plan against the same
+workloads as queued plans, ``benchmarks/wide_plan.py``): in session 7, wide / queued time
+0.84-1.07 with 3 (7 runs), 0.94-1.02 with 2 (3 runs), 0.95-1.08 with 4 (10 runs); in
+session 13 (pipelined plans, alternated, both orders), 0.847-1.035 with 2 and 0.822-1.081
+with 3 (4 pairs each, the same mean), but with 2 the activations took 7.0-9.2 ms at the
+median against 7.9-12.2, 1 cutover was undone against 10, and the longest holds were
+23.1-34.3 ms against 24.7-34.0."""
 DEFAULT_LINK_TRANSFERS = 4
 """Transfers all migrations of a service run at once on one link, by default."""
 MAX_TRANSFERS = 64

@@ -215,7 +215,12 @@ async def test_a_service_stopped_before_the_retry_resumes_from_the_journal(
                         "source_edge": "edge-west",
                         "target_edge": "edge-east",
                         "workloads": list(NAMES),
-                        "constraints": {"max_downtime": f"{BUDGET_MS:g}ms"},
+                        # All three in one cutover group, so none is mid-cutover when the
+                        # stop lands (one would be learned from the edges, uncounted).
+                        "constraints": {
+                            "max_downtime": f"{BUDGET_MS:g}ms",
+                            "parallel_transfers": len(NAMES),
+                        },
                     }
                 )
                 mid = plan.migration_id

@@ -3,12 +3,12 @@
 A cutover's source cuts its wait for the target's activation at the hold's deadline
 (:mod:`._hold_budget`), but the call itself may still answer: :class:`ActivationCall`
 runs it in a task of the cutover, so its answer can be awaited until the cut and still
-taken after it, raced with the undo call (:meth:`CutoverSaga._undo_or_late_answer`).
+taken after it, raced with the undo call (:meth:`ActivationCall.or_undo`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from ._models import WorkloadInfo
 
 __all__ = ["ActivationCall"]
+
+UndoT = TypeVar("UndoT")
 
 
 class ActivationCall:
@@ -55,3 +57,25 @@ class ActivationCall:
         if self.info is None:
             raise RuntimeError("the activation call has not answered")
         return self.info
+
+    async def or_undo(
+        self, undo: Callable[[], Awaitable[UndoT]], kept: Callable[[WorkloadInfo], UndoT]
+    ) -> UndoT:
+        """After the cut: ``undo`` (the call that sets the target back to ``incoming``
+        unless its activation stands) raced with this call's late answer. An answer that
+        the target is active ends the race at once, as ``kept(info)`` (the undo could
+        only have kept it; it is dropped); otherwise the undo's outcome decides (a late
+        refusal changed nothing on the target)."""
+        outcome: list[UndoT] = []
+        async with anyio.create_task_group() as race:
+
+            async def undo_then_stop() -> None:
+                outcome.append(await undo())
+                race.cancel_scope.cancel()
+
+            race.start_soon(undo_then_stop)
+            await self.answered.wait()
+            if self.info is not None:
+                race.cancel_scope.cancel()
+                return kept(self.info)
+        return outcome[0]

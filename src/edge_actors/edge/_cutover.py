@@ -125,6 +125,12 @@ class _UndoCall(NamedTuple):
     error: str | None
 
 
+def _late_answer(log: Any, info: WorkloadInfo) -> _UndoCall:
+    """A cut activation whose own answer said active before its undo call answered."""
+    log.info("cutover_late_answer", status=info.status)
+    return _UndoCall("kept", info, None)
+
+
 class _Laps:
     """Milliseconds per finished step of a cutover (``perf_counter``: a metric only)."""
 
@@ -378,8 +384,17 @@ class CutoverSaga:
                 if cut.cancelled_caught:
                     plan = budget.describe()
                     cut_ms = budget.held_ms()
-                    undo_call = await self._undo_or_late_answer(
-                        call, name, target, budget, req.epoch, log
+                    undo_call = await call.or_undo(
+                        partial(
+                            self._call_undo,
+                            name,
+                            target,
+                            budget,
+                            req.epoch,
+                            log,
+                            keep_if_active=True,
+                        ),
+                        partial(_late_answer, log),
                     )
                 calls.cancel_scope.cancel()  # an activation the undo call answered for
             if undo_call is None:
@@ -497,36 +512,6 @@ class CutoverSaga:
         call_ms = round((time.perf_counter() - started) * 1000, 3)
         log.info("cutover_undo_call", call_ms=call_ms, kept=kept)
         return _UndoCall("kept", info, None) if kept else _UndoCall("undone", None, None)
-
-    async def _undo_or_late_answer(
-        self,
-        call: ActivationCall,
-        name: str,
-        target: AdminClient,
-        budget: HoldBudget,
-        epoch: int | None,
-        log: Any,
-    ) -> _UndoCall:
-        """After ``call`` was cut: the undo call (``keep_if_active``) raced with the
-        activation's own late answer. An answer that the target is active ends the race
-        at once (the undo call could only have kept it; it is dropped); otherwise the undo
-        call's outcome decides (a late refusal changed nothing there)."""
-        outcome: list[_UndoCall] = []
-        async with anyio.create_task_group() as race:
-
-            async def undo() -> None:
-                outcome.append(
-                    await self._call_undo(name, target, budget, epoch, log, keep_if_active=True)
-                )
-                race.cancel_scope.cancel()
-
-            race.start_soon(undo)
-            await call.answered.wait()
-            if call.info is not None:
-                race.cancel_scope.cancel()
-                log.info("cutover_late_answer", status=call.info.status)
-                return _UndoCall("kept", call.info, None)
-        return outcome[0]
 
     async def _undo(
         self,

@@ -1,12 +1,13 @@
 """The digest contract: every edge must compute the same record hashes and sums.
 
-The expected values were computed by the store code before the digest loop was rewritten
-(commit 6f2a3be), so a change of the definition fails here before it reaches a peer.
+Digest version 2 (XXH3). The pinned values were computed when it was introduced, so a
+change of the definition fails here before it reaches a peer; the hash function itself
+is pinned by XXH3's published values for empty input.
 """
 
 from __future__ import annotations
 
-from hashlib import blake2b
+import xxhash
 
 from edge_actors.store import record_hash
 from edge_actors.store._digest import DIGEST_MODULUS, hash_and_size, sum_record_hashes
@@ -16,16 +17,22 @@ _RECORDS = [
     ("é".encode(), b""),
     (b"big", b"x" * 5000),
 ]
-_RECORDS_SUM = "ff1aeda66ad8003a42605bd187baf69654c6c2fa32052fdfc38ff875a19981c6"
+_RECORDS_SUM = "00000000000000000000000000000001bf53b670dd3800104ad50cdb5d10f3e0"
 
 
 def _documented(key_utf8: bytes, value: bytes) -> int:
-    data = len(key_utf8).to_bytes(8, "big") + key_utf8 + value
-    return int.from_bytes(blake2b(data, digest_size=32).digest(), "big")
+    """XXH3-128 of the value, seeded with the key's XXH3-64 (streaming API)."""
+    seed = xxhash.xxh3_64(key_utf8).intdigest()
+    return xxhash.xxh3_128(value, seed=seed).intdigest()
 
 
-def test_record_hash_is_the_documented_blake2b_of_one_record() -> None:
-    expected = "78b71d77787f46a83836a8d6a38f1d08b56fbba78140ace8a6c77f08446748e9"
+def test_the_hash_function_is_xxh3() -> None:
+    assert xxhash.xxh3_64_intdigest(b"") == 0x2D06800538D394C2
+    assert xxhash.xxh3_128_intdigest(b"") == 0x99AA06D3014798D86001C324468D497F
+
+
+def test_record_hash_is_the_documented_xxh3_of_one_record() -> None:
+    expected = "00000000000000000000000000000000bd1ae2ca08845530ad56a59fe3682db7"
     assert format(record_hash(b"k", b"v"), "064x") == expected
     for key_utf8, value in _RECORDS:
         assert record_hash(key_utf8, value) == _documented(key_utf8, value)

@@ -47,7 +47,7 @@ def test_public_names() -> None:
 
 
 def test_contract_values() -> None:
-    assert wire.PROTOCOL_VERSION == 1
+    assert wire.PROTOCOL_VERSION == 2
     assert wire.DEFAULT_LIMITS.max_frame_bytes == 16 * 1024 * 1024
     assert wire.DEFAULT_LIMITS.max_raw_bytes == 64 * 1024 * 1024
     assert set(typing.get_args(wire.Frame)) == {

@@ -141,12 +141,16 @@ def test_oversize_frame_is_refused_before_decoding() -> None:
 
 
 @pytest.mark.parametrize("frame_type", [Hello, HelloAck])
-def test_unknown_protocol_is_refused(frame_type: type[Hello | HelloAck]) -> None:
+@pytest.mark.parametrize("protocol", [1, 3])
+def test_unknown_protocol_is_refused(frame_type: type[Hello | HelloAck], protocol: int) -> None:
+    """1 is a peer whose digests are BLAKE2b sums (digest version 1); 3 is from the future."""
     if frame_type is Hello:
-        frame: Frame = msgspec.structs.replace(_HELLO, protocol=PROTOCOL_VERSION + 1)
+        frame: Frame = msgspec.structs.replace(_HELLO, protocol=protocol)
     else:
-        frame = HelloAck(protocol=PROTOCOL_VERSION + 1, applied_lsn=0)
-    with pytest.raises(UnsupportedProtocol, match=r"protocol 2; this side supports \[1\]"):
+        frame = HelloAck(protocol=protocol, applied_lsn=0)
+    with pytest.raises(
+        UnsupportedProtocol, match=rf"protocol {protocol}; this side supports \[2\]"
+    ):
         decode_frame(encode_frame(frame))
 
 

@@ -9,7 +9,10 @@ that is trusted only when it is known to be current:
   not clean; when the writer closes, the final totals are written and the row is marked
   clean again (both before the connection is handed on, under the writer's lock);
 - at start-up, a store whose row is missing or not clean (a crash while it was open, or
-  a data directory from before the catalog) is opened once to read its ``meta``.
+  a data directory from before the catalog) is opened once to read its ``meta``;
+- the catalog's ``PRAGMA user_version`` is the digest version of its rows
+  (:data:`~._digest.DIGEST_VERSION`): rows of another version are dropped when the file
+  opens, so each store is opened once and its own file upgraded before its totals count.
 
 Blocking and thread-safe (one connection, one lock); called from worker threads.
 """
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from edge_actors._private_files import create_private
 
+from ._digest import DIGEST_VERSION
 from ._errors import StoreError
 from ._models import StoreStats
 
@@ -68,6 +72,7 @@ class Catalog:
             conn.execute(f"PRAGMA synchronous = {'FULL' if durability == 'full' else 'NORMAL'}")
             conn.execute("PRAGMA busy_timeout = 10000")
             conn.execute(_SCHEMA)
+            _drop_rows_of_another_digest(conn)
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(f"cannot use store catalog {str(path)!r}: {exc}") from exc
@@ -122,3 +127,17 @@ class Catalog:
         if self._conn is None:
             raise StoreError(f"store catalog {str(self._path)!r} is closed")
         return self._conn
+
+
+def _drop_rows_of_another_digest(conn: sqlite3.Connection) -> None:
+    """Forget every row if the catalog's digests are not of :data:`DIGEST_VERSION`."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] == DIGEST_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("DELETE FROM workloads")
+        conn.execute(f"PRAGMA user_version = {DIGEST_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -3,32 +3,44 @@
 The digest of a workload is the sum modulo 2**256 of one hash per **live** record
 (tombstones contribute nothing)::
 
-    record_hash = blake2b(len(key_utf8).to_bytes(8, "big") || key_utf8 || value,
-                          digest_size=32)            # read as a big-endian integer
+    record_hash = XXH3_128(value, seed=XXH3_64(key_utf8))   # the 128-bit digest as an integer
     digest      = sum(record_hash over live records) mod 2**256   # 64 hex digits
 
 Because addition commutes, two stores holding the same live records have the same digest
 whatever order or history produced them, and a write updates it in O(1): subtract the
-replaced record's hash, add the new one. The length prefix keeps ``("ab", b"c")`` and
-``("a", b"bc")`` apart.
+replaced record's hash, add the new one. Seeding the value's hash with the key's keeps
+``("ab", b"c")`` and ``("a", b"bc")`` apart without concatenating them.
+
+The digest detects a copy that differs from its source (lost, duplicated, stale or
+corrupted records); it is not a defence against a party who chooses records to collide
+(a sum of hashes is not, whatever the hash), and writers are authenticated anyway.
+XXH3 replaced BLAKE2b (digest version 2, store schema 3, peer protocol 2): the hash was
+the largest single cost of a target applying a copy, 2.3-3.2 us against 0.6-0.9 us per
+1 KiB record.
 """
 
 from __future__ import annotations
 
-from hashlib import blake2b as _blake2b
 from typing import TYPE_CHECKING
+
+from xxhash import xxh3_64_intdigest as _key_hash
+from xxhash import xxh3_128_intdigest as _value_hash
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
 __all__ = [
     "DIGEST_MODULUS",
+    "DIGEST_VERSION",
     "EMPTY_DIGEST",
     "digest_hex",
     "hash_and_size",
     "record_hash",
     "sum_record_hashes",
 ]
+
+DIGEST_VERSION = 2
+"""Which record hash digests use: 1 was BLAKE2b-256, 2 is XXH3 (this module)."""
 
 DIGEST_MODULUS = 1 << 256
 """Digests are sums modulo this value."""
@@ -38,17 +50,13 @@ EMPTY_DIGEST = "0" * 64
 
 
 def record_hash(key_utf8: bytes, value: bytes) -> int:
-    """Return the 256-bit hash of one live record as an integer.
+    """Return the 128-bit hash of one live record as an integer.
 
     Args:
         key_utf8: The record's key, UTF-8 encoded.
         value: The record's value.
     """
-    # The value is fed by a second update() rather than concatenated: the same hash
-    # without copying the value (about 10 % less time for 1 KiB values).
-    h = _blake2b(len(key_utf8).to_bytes(8, "big") + key_utf8, digest_size=32)
-    h.update(value)
-    return int.from_bytes(h.digest(), "big")
+    return _value_hash(value, _key_hash(key_utf8))
 
 
 def sum_record_hashes(records: Iterable[tuple[bytes, bytes]]) -> int:
@@ -62,20 +70,17 @@ def sum_record_hashes(records: Iterable[tuple[bytes, bytes]]) -> int:
 def hash_and_size(records: Iterable[tuple[bytes, bytes]]) -> tuple[int, int]:
     """Return the sum of :func:`record_hash` and of ``len(key_utf8) + len(value)``.
 
-    Over ``(key_utf8, value)`` pairs of live records, in one tight loop (no call and no
-    list per record): the digest and byte terms of a bulk apply or a full scan. The hash
-    sum is not reduced modulo 2**256.
+    Over ``(key_utf8, value)`` pairs of live records, in one tight loop (two hash calls
+    and no list per record): the digest and byte terms of a bulk apply or a full scan.
+    The hash sum is not reduced modulo 2**256.
     """
-    from_bytes = int.from_bytes
-    blake2b = _blake2b
+    key_hash = _key_hash
+    value_hash = _value_hash
     total = 0
     nbytes = 0
     for key_utf8, value in records:
-        size = len(key_utf8)
-        nbytes += size + len(value)
-        h = blake2b(size.to_bytes(8, "big") + key_utf8, digest_size=32)
-        h.update(value)
-        total += from_bytes(h.digest(), "big")
+        nbytes += len(key_utf8) + len(value)
+        total += value_hash(value, key_hash(key_utf8))
     return total, nbytes
 
 

@@ -1,6 +1,6 @@
 """The SQLite file format of one workload and how its connections are opened (store layer).
 
-One file per workload, WAL journal. Tables (schema version 2)::
+One file per workload, WAL journal. Tables (schema version 3)::
 
     records(lsn INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, value BLOB NULL)
     meta(id = 1, name, lsn, records, bytes, digest)  -- one row, updated in every write tx
@@ -9,7 +9,10 @@ One file per workload, WAL journal. Tables (schema version 2)::
 write, so it is unique per row, delta scans by LSN range walk the table itself, and a
 record costs two B-trees (the table and the key's unique index). Version 1 kept the
 rowid apart and had a third B-tree, an index on ``lsn``; a version 1 file is upgraded in
-place when a writer opens it (:func:`_upgrade_from_v1`).
+place when a writer opens it (:func:`_upgrade_from_v1`). Version 3 has the tables of
+version 2; its ``meta.digest`` sums the records' hashes of digest version 2 (XXH3, see
+:mod:`._digest`), and a version 2 file's digest is recomputed from its records when a
+writer first opens it (:func:`_upgrade_digest`).
 
 ``value IS NULL`` is a tombstone. ``meta`` holds the workload LSN, the live record count,
 the live byte count and the digest accumulator (64 hex digits), always in the same
@@ -25,7 +28,7 @@ from urllib.parse import quote
 
 from edge_actors._private_files import create_private, make_private_dir
 
-from ._digest import EMPTY_DIGEST
+from ._digest import DIGEST_MODULUS, EMPTY_DIGEST, digest_hex, hash_and_size
 from ._errors import StoreError, WorkloadNotFound
 
 if TYPE_CHECKING:
@@ -49,10 +52,11 @@ __all__ = [
 APPLICATION_ID = 0x45414354  # "EACT"
 """``PRAGMA application_id`` of a workload store file."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """``PRAGMA user_version`` of the current file format."""
 
 _BUSY_TIMEOUT_MS = 10_000
+_UPGRADE_BATCH = 1024  # records per fetch while an upgrade rehashes a file (memory stays flat)
 WRITER_CACHE_KIB = 32 * 1024
 """Largest page cache of a writer connection (KiB); the registry's budget may give less."""
 
@@ -170,8 +174,10 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path, name: str) -> None:
             )
         elif app_id != APPLICATION_ID:
             raise StoreError(f"{str(path)!r} is not an edge_actors workload store")
-        elif version == 1:
-            _upgrade_from_v1(conn, path)
+        elif version in (1, 2):
+            if version == 1:
+                _upgrade_from_v1(conn, path)
+            _upgrade_digest(conn)
         elif version != SCHEMA_VERSION:
             raise StoreError(
                 f"store file {str(path)!r} has schema version {version}; "
@@ -187,7 +193,7 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path, name: str) -> None:
 def _upgrade_from_v1(conn: sqlite3.Connection, path: Path) -> None:
     """Rewrite a version 1 ``records`` table as version 2 (LSN as the row id).
 
-    Runs inside the caller's write transaction: either the whole file is at version 2
+    Runs inside the caller's write transaction: either the whole file is current
     afterwards, or (on any error) it is left at version 1 as it was. The copy takes about
     as long as applying the records did; it runs once, when a writer first opens the file.
 
@@ -209,6 +215,25 @@ def _upgrade_from_v1(conn: sqlite3.Connection, path: Path) -> None:
         "INSERT INTO records (lsn, key, value) SELECT lsn, key, value FROM records_v1 ORDER BY lsn"
     )
     conn.execute("DROP TABLE records_v1")  # and its index records_lsn
+
+
+def _upgrade_digest(conn: sqlite3.Connection) -> None:
+    """Recompute ``meta``'s totals under the current digest version; mark the file current.
+
+    Runs inside the caller's write transaction (see :func:`_upgrade_from_v1`): one scan
+    of the live records, once per file.
+    """
+    cursor = conn.execute("SELECT CAST(key AS BLOB), value FROM records WHERE value IS NOT NULL")
+    records = nbytes = digest = 0
+    while batch := cursor.fetchmany(_UPGRADE_BATCH):
+        batch_digest, batch_bytes = hash_and_size(batch)
+        records += len(batch)
+        nbytes += batch_bytes
+        digest += batch_digest
+    conn.execute(
+        "UPDATE meta SET records = ?, bytes = ?, digest = ? WHERE id = 1",
+        (records, nbytes, digest_hex(digest % DIGEST_MODULUS)),
+    )
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 

@@ -39,8 +39,12 @@ __all__ = [
     "error_frame",
 ]
 
-PROTOCOL_VERSION: Final = 1
-"""The protocol version this side speaks in ``Hello`` / ``HelloAck``."""
+PROTOCOL_VERSION: Final = 2
+"""The protocol version this side speaks in ``Hello`` / ``HelloAck``.
+
+2: the frames of 1; the two sides' workload digests are of digest version 2 (XXH3),
+which the supervisor compares after a copy, so a peer of version 1 is refused.
+"""
 
 SUPPORTED_PROTOCOLS: Final = frozenset({PROTOCOL_VERSION})
 """Every version a peer may announce; anything else is :class:`UnsupportedProtocol`."""

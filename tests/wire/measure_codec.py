@@ -1,7 +1,7 @@
 """Measure ChunkCodec throughput (not a test): ``python tests/wire/measure_codec.py``.
 
-Prints MB/s of raw change-list bytes for encode (msgpack + zstd + CRC-32) and decode
-(bounded zstd + CRC-32 + msgpack) with 1 KiB values, compressible and random, per level.
+Prints MB/s of raw change-list bytes for encode (msgpack + zstd + checksum) and decode
+(bounded zstd + checksum + msgpack) with 1 KiB values, compressible and random, per level.
 Then the encode CPU of many short streams of random values on one link (a 4 MB
 workload's pages: the ramp, then full pages), each stream with a codec of its own, with
 and without the link's shared :class:`CompressionMemory`: CPU seconds

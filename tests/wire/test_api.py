@@ -37,6 +37,7 @@ def test_public_names() -> None:
         "UnsupportedProtocol",
         "WireError",
         "WireLimits",
+        "chunk_checksum",
         "decode_frame",
         "describe_decode_error",
         "encode_frame",

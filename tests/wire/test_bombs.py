@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import resource
 import tracemalloc
-import zlib
 from typing import TYPE_CHECKING
 
 import pytest
@@ -19,6 +18,7 @@ from edge_actors.wire import (
     ChunkCodec,
     DecompressionBomb,
     WireLimits,
+    chunk_checksum,
     decode_frame,
     encode_frame,
 )
@@ -68,7 +68,7 @@ def _chunk(payload: bytes, raw_len: int) -> Chunk:
         lsn_to=1,
         codec="zstd",
         raw_len=raw_len,
-        checksum=zlib.crc32(b""),
+        checksum=chunk_checksum(b""),
         payload=payload,
     )
 

@@ -23,6 +23,7 @@ from edge_actors.wire import (
     MalformedFrame,
     WireError,
     WireLimits,
+    chunk_checksum,
     decode_frame,
     describe_decode_error,
     encode_frame,
@@ -48,7 +49,7 @@ def _raw_chunk(raw: bytes, *, lsn_from: int = 1, lsn_to: int = 10, **fields: obj
         lsn_to=lsn_to,
         codec="raw",
         raw_len=len(raw),
-        checksum=zlib.crc32(raw),
+        checksum=chunk_checksum(raw),
         payload=raw,
     )
     return msgspec.structs.replace(chunk, **fields)
@@ -184,6 +185,21 @@ def test_corrupt_raw_payload_fails_the_checksum() -> None:
     bad = msgspec.structs.replace(chunk, payload=bytes(flipped))
     with pytest.raises(ChecksumMismatch, match=r"is 0x[0-9a-f]{8}, expected 0x[0-9a-f]{8}"):
         _RAW_CODEC.decode_chunk(bad)
+
+
+def test_the_checksum_is_the_low_32_bits_of_xxh3_64() -> None:
+    # XXH3-64 of empty input is 0x2D06800538D394C2 (the reference implementation's value)
+    assert chunk_checksum(b"") == 0x38D394C2
+    raw = msgspec.msgpack.encode([Change(1, "k", b"value")])
+    assert _encode(_RAW_CODEC, [Change(1, "k", b"value")]).checksum == chunk_checksum(raw)
+
+
+def test_a_protocol_1_crc32_checksum_is_refused() -> None:
+    chunk = _encode(_RAW_CODEC, [Change(1, "k", b"value")])
+    old = msgspec.structs.replace(chunk, checksum=zlib.crc32(chunk.payload))
+    assert old.checksum != chunk.checksum
+    with pytest.raises(ChecksumMismatch, match=f"expected {old.checksum:#010x}"):
+        _RAW_CODEC.decode_chunk(old)
 
 
 def test_zstd_chunk_with_wrong_checksum_fails() -> None:

@@ -11,6 +11,7 @@ from ._change import Change as Change
 from ._change import Lsn as Lsn
 from ._codec import CHUNK_HEADER_BUDGET as CHUNK_HEADER_BUDGET
 from ._codec import ChunkCodec as ChunkCodec
+from ._codec import chunk_checksum as chunk_checksum
 from ._compression_memory import CompressionMemory as CompressionMemory
 from ._compression_memory import CompressionStats as CompressionStats
 from ._errors import ChecksumMismatch as ChecksumMismatch
@@ -67,6 +68,7 @@ __all__ = [
     "UnsupportedProtocol",
     "WireError",
     "WireLimits",
+    "chunk_checksum",
     "decode_frame",
     "describe_decode_error",
     "encode_frame",

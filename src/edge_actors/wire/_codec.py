@@ -13,18 +13,20 @@ field, so this is invisible to it.
 
 Decoding refuses a bomb before it expands: the declared ``raw_len`` is checked against
 the limit first, the zstd frame header must declare exactly ``raw_len``, and
-decompression writes into a buffer of that size and no larger. The checksum is
-CRC-32 (``zlib.crc32``) of the raw bytes: it catches corruption, not forgery (peers
-authenticate with the cluster token).
+decompression writes into a buffer of that size and no larger. The checksum
+(:func:`chunk_checksum`) is the low 32 bits of the raw bytes' XXH3-64: it catches
+corruption, not forgery (peers authenticate with the cluster token). Protocol 1 used
+CRC-32 (``zlib.crc32``), which ran at about 1.9 GB/s here against 30 GB/s: 3-4 % of a
+copy's CPU on each side.
 """
 
 from __future__ import annotations
 
-import zlib
 from typing import TYPE_CHECKING, Annotated, Final
 
 import msgspec
 import zstandard
+from xxhash import xxh3_64_intdigest
 
 from edge_actors.errors import ConfigError
 
@@ -43,7 +45,7 @@ from ._limits import DEFAULT_LIMITS, WireLimits
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["CHUNK_HEADER_BUDGET", "ChunkCodec"]
+__all__ = ["CHUNK_HEADER_BUDGET", "ChunkCodec", "chunk_checksum"]
 
 CHUNK_HEADER_BUDGET: Final = 2048
 """Bytes reserved for a chunk frame's fields besides its payload."""
@@ -52,6 +54,14 @@ _LEVEL_MIN: Final = 1
 _LEVEL_MAX: Final = 22
 _ZSTD_OUTPUT_FULL: Final = "Destination buffer is too small"  # libzstd's dstSize_tooSmall
 _POOR_SAVING: Final = 0.05  # a chunk zstd shrinks by less than this share "did not compress"
+
+
+def chunk_checksum(raw: bytes) -> int:
+    """The ``checksum`` of a chunk whose raw (uncompressed) bytes are ``raw``.
+
+    The low 32 bits of XXH3-64 (seed 0), so it fits the frame's 32-bit field.
+    """
+    return xxh3_64_intdigest(raw) & 0xFFFF_FFFF
 
 
 class ChunkCodec:
@@ -169,7 +179,7 @@ class ChunkCodec:
             lsn_to=max(lsns),
             codec=codec,
             raw_len=len(raw),
-            checksum=zlib.crc32(raw),
+            checksum=chunk_checksum(raw),
             payload=payload,
         )
 
@@ -186,7 +196,8 @@ class ChunkCodec:
             MalformedFrame: not one zstd frame with its content size, a payload of the wrong
                 length, a change list that does not decode, an LSN outside
                 ``[lsn_from, lsn_to]``, or an empty list.
-            ChecksumMismatch: the raw bytes' CRC-32 is not ``chunk.checksum``.
+            ChecksumMismatch: the raw bytes' :func:`chunk_checksum` is not
+                ``chunk.checksum``.
         """
         check_chunk(chunk, self.limits)
         raw = chunk.payload if chunk.codec == "raw" else self._decompress(chunk)
@@ -195,10 +206,10 @@ class ChunkCodec:
                 f"chunk seq {chunk.seq}: payload expands to {len(raw)} bytes, "
                 f"raw_len declares {chunk.raw_len}"
             )
-        actual = zlib.crc32(raw)
+        actual = chunk_checksum(raw)
         if actual != chunk.checksum:
             raise ChecksumMismatch(
-                f"chunk seq {chunk.seq}: CRC-32 of the {len(raw)} raw bytes is "
+                f"chunk seq {chunk.seq}: checksum of the {len(raw)} raw bytes is "
                 f"{actual:#010x}, expected {chunk.checksum:#010x}"
             )
         try:

@@ -43,7 +43,7 @@ class FrameTooLarge(WireError):
 
 
 class ChecksumMismatch(WireError):
-    """A chunk's raw payload does not match the CRC-32 its sender declared."""
+    """A chunk's raw payload does not match the checksum its sender declared."""
 
     code: ClassVar[str] = "checksum"
 

@@ -42,8 +42,9 @@ __all__ = [
 PROTOCOL_VERSION: Final = 2
 """The protocol version this side speaks in ``Hello`` / ``HelloAck``.
 
-2: the frames of 1; the two sides' workload digests are of digest version 2 (XXH3),
-which the supervisor compares after a copy, so a peer of version 1 is refused.
+2: the frames of 1, but a chunk's ``checksum`` is the low 32 bits of XXH3-64 (was
+CRC-32), and the two sides' workload digests, which the supervisor compares after a
+copy, are of digest version 2 (XXH3): a peer of version 1 is refused.
 """
 
 SUPPORTED_PROTOCOLS: Final = frozenset({PROTOCOL_VERSION})
@@ -56,7 +57,7 @@ _Count = Annotated[int, msgspec.Meta(ge=0, le=LSN_MAX)]
 _Protocol = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 _Workload = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
-_Crc32 = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
+_Checksum32 = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
 _Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 _Message = Annotated[str, msgspec.Meta(max_length=ERROR_MESSAGE_MAX)]
 
@@ -83,7 +84,7 @@ class HelloAck(msgspec.Struct, frozen=True, tag_field="t", tag="hello_ack"):
 class Chunk(msgspec.Struct, frozen=True, tag_field="t", tag="chunk"):
     """Sender -> receiver: changes with LSNs in ``[lsn_from, lsn_to]``, msgpack-encoded.
 
-    ``raw_len`` and ``checksum`` (CRC-32, ``zlib.crc32``) describe the raw (uncompressed)
+    ``raw_len`` and ``checksum`` (:func:`~._codec.chunk_checksum`) describe the raw (uncompressed)
     msgpack bytes of ``list[Change]``; ``payload`` holds them as is or as one zstd frame.
     """
 
@@ -94,7 +95,7 @@ class Chunk(msgspec.Struct, frozen=True, tag_field="t", tag="chunk"):
     lsn_to: Lsn
     codec: ChunkCodecName
     raw_len: _Count
-    checksum: _Crc32
+    checksum: _Checksum32
     payload: bytes
 
 

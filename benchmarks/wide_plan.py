@@ -34,7 +34,8 @@ and ``link_transfers`` 4; 50 restarts a minute allowed, see ``_RESTART``).
    the budget (``late_holds``, with its ``held_ms``: a ``kept`` step, or an ``activate``
    past its cut, says why), and how background copies gave way to holds
    (``yield_pauses``, ``yield_s``: ``edge_transfer_yield_*`` of both daemons over the
-   side).
+   side), and the HTTP requests each daemon served during the side by route
+   (``requests``: the writer's and the migrations' calls, ``edge_http_requests_total``).
 6. ``wire_bytes_error``: over both, ``|sum of the migrations' bytes_wire - what the
    daemons' own transfer counters say they put on the wire|`` over the latter
    (``edge_transfer_sent_bytes_total`` of both daemons, scraped before and after).
@@ -310,6 +311,23 @@ async def _metric_sum(urls: list[str], pattern: re.Pattern[str]) -> float:
     return total
 
 
+_REQUESTS = re.compile(r"^edge_http_requests_total\{(.*)\} ([0-9.e+]+)$", re.MULTILINE)
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+async def _requests(urls: list[str]) -> dict[str, float]:
+    """HTTP requests each daemon has served so far, by ``"<west|east> <method> <route>"``
+    (``edge_http_requests_total``; ``urls`` is west's then east's)."""
+    counts: dict[str, float] = {}
+    for name, url in zip(("west", "east"), urls, strict=True):
+        async with AdminClient(url, TOKEN) as admin:
+            for labels, value in _REQUESTS.findall(await admin.metrics_text()):
+                label = dict(_LABEL.findall(labels))
+                key = f"{name} {label['method']} {label['route']}"
+                counts[key] = counts.get(key, 0.0) + float(value)
+    return counts
+
+
 async def _sent_bytes(urls: list[str]) -> int:
     return int(await _metric_sum(urls, _SENT))
 
@@ -407,7 +425,9 @@ async def _side(
     parts0 = rss.cpu_parts()
     zstd0 = await _zstd_chunks(source_url)
     yields0 = await _yields(urls)
+    requests0 = await _requests(urls)
     elapsed, metrics = await _migrate(service, plans, rss)
+    requests1 = await _requests(urls)
     out: dict[str, Any] = {"time_s": elapsed, "peak_rss_mib": dict(rss.peak)}
     out["peak_rss_parts_mib"] = rss.parts
     out["rss_after_mib"] = rss.now()
@@ -422,6 +442,11 @@ async def _side(
     out["yield_pauses"] = yields1[0] - yields0[0]
     out["yield_s"] = yields1[1] - yields0[1]
     out.update(gateway.take_steps(budget_ms))
+    out["requests"] = {
+        key: int(count - requests0.get(key, 0.0))
+        for key, count in sorted(requests1.items())
+        if count > requests0.get(key, 0.0)
+    }
     return out, metrics
 
 

@@ -21,10 +21,9 @@ import anyio
 
 from edge_actors.wire import Change
 
-from ._digest import DIGEST_MODULUS, digest_hex, record_hash
 from ._errors import StoreClosed, StoreError
 from ._models import StoreStats
-from ._schema import READER_CACHE_KIB, connect_reader, shrink_cache
+from ._schema import READER_CACHE_KIB, connect_reader, live_totals, shrink_cache
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -303,15 +302,7 @@ def read_full_stats(conn: sqlite3.Connection) -> StoreStats:
     conn.execute("BEGIN")
     try:
         lsn = conn.execute("SELECT lsn FROM meta WHERE id = 1").fetchone()[0]
-        records = nbytes = digest = 0
-        cursor = conn.execute("SELECT key, value FROM records WHERE value IS NOT NULL")
-        for key, value in cursor:
-            key_utf8 = key.encode("utf-8")
-            records += 1
-            nbytes += len(key_utf8) + len(value)
-            digest += record_hash(key_utf8, value)
+        records, nbytes, digest = live_totals(conn)
     finally:
         conn.execute("COMMIT")
-    return StoreStats(
-        records=records, bytes=nbytes, lsn=lsn, digest=digest_hex(digest % DIGEST_MODULUS)
-    )
+    return StoreStats(records=records, bytes=nbytes, lsn=lsn, digest=digest)

@@ -45,6 +45,7 @@ __all__ = [
     "WRITER_CACHE_KIB",
     "connect_reader",
     "connect_writer",
+    "live_totals",
     "shrink_cache",
     "synchronous_level",
 ]
@@ -56,7 +57,7 @@ SCHEMA_VERSION = 3
 """``PRAGMA user_version`` of the current file format."""
 
 _BUSY_TIMEOUT_MS = 10_000
-_UPGRADE_BATCH = 1024  # records per fetch while an upgrade rehashes a file (memory stays flat)
+_SCAN_BATCH = 1024  # records per fetch of a full scan (an upgrade's rehash, compute_stats)
 WRITER_CACHE_KIB = 32 * 1024
 """Largest page cache of a writer connection (KiB); the registry's budget may give less."""
 
@@ -223,18 +224,31 @@ def _upgrade_digest(conn: sqlite3.Connection) -> None:
     Runs inside the caller's write transaction (see :func:`_upgrade_from_v1`): one scan
     of the live records, once per file.
     """
-    cursor = conn.execute("SELECT CAST(key AS BLOB), value FROM records WHERE value IS NOT NULL")
-    records = nbytes = digest = 0
-    while batch := cursor.fetchmany(_UPGRADE_BATCH):
-        batch_digest, batch_bytes = hash_and_size(batch)
-        records += len(batch)
-        nbytes += batch_bytes
-        digest += batch_digest
+    records, nbytes, digest = live_totals(conn)
     conn.execute(
         "UPDATE meta SET records = ?, bytes = ?, digest = ? WHERE id = 1",
-        (records, nbytes, digest_hex(digest % DIGEST_MODULUS)),
+        (records, nbytes, digest),
     )
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def live_totals(conn: sqlite3.Connection) -> tuple[int, int, str]:
+    """Count, byte total and digest (64 hex digits) of the live records, by a full scan.
+
+    Reads :data:`_SCAN_BATCH` rows at a time, so memory stays flat whatever the file's
+    size. The caller provides the transaction that makes the scan consistent.
+    """
+    cursor = conn.execute("SELECT CAST(key AS BLOB), value FROM records WHERE value IS NOT NULL")
+    records = nbytes = digest = 0
+    try:
+        while batch := cursor.fetchmany(_SCAN_BATCH):
+            batch_digest, batch_bytes = hash_and_size(batch)
+            records += len(batch)
+            nbytes += batch_bytes
+            digest += batch_digest
+    finally:
+        cursor.close()
+    return records, nbytes, digest_hex(digest % DIGEST_MODULUS)
 
 
 def connect_reader(path: Path, durability: Durability, *, cache_kib: int) -> sqlite3.Connection:

@@ -29,6 +29,9 @@ def test_public_api_is_what_the_docs_say() -> None:
         "Durability",
         "InvalidRecord",
         "InvalidWorkloadName",
+        "SnapshotExists",
+        "SnapshotInfo",
+        "SnapshotRefused",
         "StoreClosed",
         "StoreError",
         "StoreFull",
@@ -38,14 +41,25 @@ def test_public_api_is_what_the_docs_say() -> None:
         "WorkloadExists",
         "WorkloadNotFound",
         "WorkloadStore",
+        "clear_snapshot_files",
         "default_fd_budget",
         "limit_arenas",
+        "new_snapshot_path",
         "record_hash",
+        "snapshot_dir",
         "validate_workload_name",
     }
     for name in edge_actors.store.__all__:
         assert getattr(edge_actors.store, name) is not None
-    for name in ("InvalidRecord", "StoreClosed", "StoreFull", "WorkloadExists", "WorkloadNotFound"):
+    for name in (
+        "InvalidRecord",
+        "SnapshotExists",
+        "SnapshotRefused",
+        "StoreClosed",
+        "StoreFull",
+        "WorkloadExists",
+        "WorkloadNotFound",
+    ):
         assert issubclass(getattr(edge_actors.store, name), StoreError)
 
 

@@ -12,6 +12,8 @@ from edge_actors.errors import EdgeActorsError
 __all__ = [
     "InvalidRecord",
     "InvalidWorkloadName",
+    "SnapshotExists",
+    "SnapshotRefused",
     "StoreClosed",
     "StoreError",
     "StoreFull",
@@ -49,4 +51,18 @@ class StoreFull(StoreError):
 
     Nothing was written (the transaction was rolled back); the same write succeeds once
     space is freed, so callers answer "insufficient storage" rather than a server error.
+    """
+
+
+class SnapshotExists(StoreError, FileExistsError):
+    """The file a snapshot was to be exported to (or one of its ``-wal``, ``-shm`` or
+    ``-journal`` side files) already exists; it is left untouched."""
+
+
+class SnapshotRefused(StoreError):
+    """A snapshot file was not installed: the target is not empty, or the file failed a
+    check (the message names the check and, where they differ, both values).
+
+    Raised before the installed store is touched: the target stays as it was (open and
+    usable) and the snapshot file stays where it was (the caller deletes it).
     """

@@ -27,15 +27,24 @@ from ._budget import DEFAULT_CACHE_MIB, DEFAULT_IDLE_CLOSE_S
 from ._catalog import CATALOG_FILE, Catalog
 from ._checkpointer import DEFAULT_THREADS
 from ._closing import AsyncCloseable
-from ._errors import InvalidWorkloadName, StoreClosed, WorkloadExists, WorkloadNotFound
+from ._errors import (
+    InvalidWorkloadName,
+    SnapshotRefused,
+    StoreClosed,
+    StoreError,
+    WorkloadExists,
+    WorkloadNotFound,
+)
 from ._names import validate_workload_name
 from ._resources import StoreResources
+from ._snapshot import install_file, require_unchanged, verify_snapshot
 from ._store import WorkloadStore
 
 if TYPE_CHECKING:
     from edge_actors.clock import Clock
 
     from ._models import Durability, StoreStats
+    from ._snapshot import SnapshotInfo, VerifiedSnapshot
 
 __all__ = ["StoreRegistry"]
 
@@ -258,6 +267,65 @@ class StoreRegistry(AsyncCloseable):
             done.set()
         self._log.info("workload_dropped", workload=name)
 
+    async def install_snapshot(
+        self, name: str, source: Path, expected: SnapshotInfo
+    ) -> WorkloadStore:
+        """Make the snapshot file ``source`` the store of the empty workload ``name``.
+
+        For a copy's target: ``name`` is its new, empty ``incoming`` copy (LSN 0, no
+        records) and ``source`` the file :meth:`WorkloadStore.export_snapshot` wrote on
+        the source, received into a file on the same file system as the data directory.
+        The file is checked first, in a worker thread, without touching the store (see
+        :func:`~._snapshot.verify_snapshot`: SQLite header, schema, ``quick_check``,
+        ``meta`` against ``expected``, totals recomputed from the records) and synced.
+        Then, with the registry's lock held, the empty store is closed, ``source`` moved
+        to :meth:`path_of` ``(name)`` (stale side files of the old store removed first)
+        and the directory synced, whatever the durability: the snapshot was written
+        unsynced, and the catalog must not name totals the directory may lose. The
+        registry's totals and catalog take the snapshot's.
+
+        Returns:
+            The new store (its connections open on first use); :meth:`get` returns it from
+            now on. The old store object is closed (its calls raise :class:`StoreClosed`);
+            settings made on it (:meth:`WorkloadStore.keep_warm`) are to be made again.
+
+        Raises:
+            InvalidWorkloadName: ``name`` is not a legal workload name.
+            WorkloadNotFound: No such workload here.
+            SnapshotRefused: The store is not empty (or a write to it is waiting), or the
+                file failed a check. The store is unchanged and ``source`` stays in place
+                (the caller deletes it). Only if the file changes in the instant between
+                closing the store and the move is the refusal raised after the close;
+                :meth:`get` then returns a reopened store of the same empty file.
+            StoreClosed: The registry is closed.
+            StoreError: The file system failed during the move. ``source`` may or may not
+                have moved; :meth:`get` returns a new store of whichever file is in place.
+
+        Cancellation: during the checks, the thread finishes and nothing is changed;
+        shielded from the moment the empty store is being closed (the move completes).
+        """
+        store = self.get(name)
+        _require_empty(store)
+        verified = await anyio.to_thread.run_sync(
+            partial(verify_snapshot, source, name, expected, self._dir),
+            limiter=self._resources.limiter,
+        )
+        async with self._lock:
+            self._check_open()
+            store = self.get(name)
+            _require_empty(store)
+            await anyio.to_thread.run_sync(require_unchanged, source, name, verified)
+            done = self._dropping[name] = anyio.Event()  # close() waits for the swap too
+            try:
+                with anyio.CancelScope(shield=True):
+                    installed = await self._swap(name, store, source, verified)
+            finally:
+                del self._dropping[name]
+                done.set()
+        stats = verified.stats
+        self._log.info("snapshot_installed", workload=name, lsn=stats.lsn, records=stats.records)
+        return installed
+
     async def total_bytes(self) -> int:
         """Return the size on disk of every workload file (``.sqlite``, ``-wal``, ``-shm``).
 
@@ -283,6 +351,42 @@ class StoreRegistry(AsyncCloseable):
             await anyio.to_thread.run_sync(self._resources.close)
 
     # -- internals -------------------------------------------------------------------
+
+    async def _swap(
+        self, name: str, store: WorkloadStore, source: Path, verified: VerifiedSnapshot
+    ) -> WorkloadStore:
+        """Close the empty ``store``, move ``source`` in, register its new store. Shielded,
+        with the lock held."""
+        if not await store.close_if_empty():
+            raise SnapshotRefused(
+                f"snapshot {str(source)!r} refused for workload {name!r}: "
+                "a write reached the store meanwhile"
+            )
+        try:
+            await anyio.to_thread.run_sync(self._install_file, name, source, verified)
+        except BaseException:
+            self._account(name, store.last_stats, None)
+            replacement = self._stores[name] = self._make(name, None)
+            try:
+                await replacement.load()  # whichever file is in place: its totals
+            except StoreError as exc:  # shielded: no cancellation can arrive here
+                self._log.warning("store_reopen_failed", workload=name, error=str(exc))
+            raise
+        installed = self._stores[name] = self._make(name, verified.stats)
+        self._account(name, store.last_stats, verified.stats)
+        return installed
+
+    def _install_file(self, name: str, source: Path, verified: VerifiedSnapshot) -> None:
+        """Move the verified snapshot to the store path, the catalog row kept honest."""
+        require_unchanged(source, name, verified)
+        if self._catalog is not None:  # not clean until the file is in place
+            self._catalog.mark_open(name, verified.stats)
+        install_file(source, self._path(name))
+        if self._catalog is not None:
+            try:
+                self._catalog.mark_closed(name, verified.stats)
+            except StoreError as exc:  # the row stays "not clean": re-read at next start
+                self._log.warning("catalog_update_failed", workload=name, error=str(exc))
 
     def _check_open(self) -> None:
         if self._closed:
@@ -364,3 +468,13 @@ class StoreRegistry(AsyncCloseable):
                 except FileNotFoundError:
                     continue
         return total
+
+
+def _require_empty(store: WorkloadStore) -> None:
+    """Refuse a snapshot for a store that is not empty (only an empty copy is replaced)."""
+    stats = store.last_stats
+    if stats.lsn or stats.records:
+        raise SnapshotRefused(
+            f"workload {store.name!r} is not empty (lsn {stats.lsn}, {stats.records} "
+            "records): a snapshot is installed only into an empty copy"
+        )

@@ -36,6 +36,7 @@ from ._names import validate_workload_name
 from ._readers import ReadPool, read_full_stats, read_get, read_scan
 from ._records import prepare_changes, validate_key, validate_ops, validate_value
 from ._resources import StoreResources
+from ._snapshot import export_snapshot
 from ._writer import WriteSide
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
     from ._catalog import Catalog
     from ._models import Durability, StoreStats
+    from ._snapshot import SnapshotInfo
 
 __all__ = ["WorkloadStore"]
 
@@ -99,7 +101,7 @@ class WorkloadStore(AsyncCloseable):
         self._durability: Durability = durability
         self._resources = resources
         self._owns_resources = owns_resources
-        file = FileFds()
+        file = self._file = FileFds()
         self._readers = ReadPool(path, name, durability, resources, file)
         self._writer = WriteSide(
             path,
@@ -478,6 +480,32 @@ class WorkloadStore(AsyncCloseable):
         """
         return (await self.compute_stats()).digest
 
+    async def export_snapshot(self, dest: Path) -> SnapshotInfo:
+        """Write a consistent copy of the store, at one committed LSN, to the new file ``dest``.
+
+        SQLite's online backup copies every page in one step from a read-only connection
+        of its own (one read transaction, counted in the descriptor budget), so writes go
+        on meanwhile and the copy is the state of one commit. ``dest`` is created 0600 and
+        is not synced (a temporary: the target makes its copy durable). Runs in a worker
+        thread. See :mod:`._snapshot` for the file and what the target checks.
+
+        Returns:
+            The snapshot's ``meta`` totals and the file's size.
+
+        Raises:
+            SnapshotExists: ``dest`` (or a ``-wal``, ``-shm``, ``-journal`` beside it)
+                already exists; it is left untouched.
+            StoreClosed: The store is closed.
+            StoreFull: The disk under ``dest`` is full.
+            StoreError: SQLite or the file system failed otherwise.
+
+        On any failure ``dest`` is removed. Cancellation: the copy finishes in its thread,
+        then ``dest`` is removed: a cancelled export leaves no file. :meth:`close` does not
+        wait for an export (it finishes on its own connection).
+        """
+        self._check_open()
+        return await export_snapshot(self._path, self._name, dest, self._resources, self._file)
+
     # -- lifecycle -------------------------------------------------------------------
 
     async def close(self, *, discard: bool = False) -> None:
@@ -494,15 +522,41 @@ class WorkloadStore(AsyncCloseable):
         self._closed = True
         with anyio.CancelScope(shield=True):
             async with self._write_lock:
-                if self._pending:
-                    await self._commit_pending()
-                await self._readers.aclose()
-                if self._writer.at_rest:
-                    self._writer.close()  # no I/O and nothing to wait for: no thread hop
-                else:
-                    await anyio.to_thread.run_sync(partial(self._writer.close, discard=discard))
-                if self._owns_resources:
-                    await anyio.to_thread.run_sync(self._resources.close)
+                await self._shut(discard=discard)
+
+    async def close_if_empty(self) -> bool:
+        """Close the store, for its file to be replaced, if it is empty; whether it did.
+
+        Empty: LSN 0, no records, and no write waiting to be committed. The check and the
+        close are one step for writers (under the write lock), so no write can land in
+        between; a write that comes later raises :class:`StoreClosed`. ``False`` (the store
+        stays open, unchanged) when it is not empty or already closed. The final WAL
+        checkpoint is not synced (:meth:`StoreRegistry.install_snapshot` replaces the file).
+
+        Cancellation: while waiting for the write lock nothing happens; once the store
+        is being closed, shielded.
+        """
+        if self._closed:
+            return False
+        async with self._write_lock:
+            if self._closed or self._pending or self._stats.lsn or self._stats.records:
+                return False
+            self._closed = True
+            with anyio.CancelScope(shield=True):
+                await self._shut(discard=True)
+        return True
+
+    async def _shut(self, *, discard: bool) -> None:
+        """Commit the queued writes, then close every connection. Write lock held."""
+        if self._pending:
+            await self._commit_pending()
+        await self._readers.aclose()
+        if self._writer.at_rest:
+            self._writer.close()  # no I/O and nothing to wait for: no thread hop
+        else:
+            await anyio.to_thread.run_sync(partial(self._writer.close, discard=discard))
+        if self._owns_resources:
+            await anyio.to_thread.run_sync(self._resources.close)
         self._log.debug("store_closed", lsn=self._stats.lsn)
 
     def __repr__(self) -> str:

@@ -112,3 +112,37 @@ async def test_an_empty_workload_migrates(
     async with AdminClient(edges.east.url, TOKEN) as east:
         target = await east.workload("empty")
     assert (target.status, target.records) == ("active", 0)
+
+
+async def test_a_big_live_copy_travels_as_a_snapshot_and_loses_nothing(
+    edges: Edges, service: MigrationService
+) -> None:
+    """Over 4 MiB, the whole copy is the source store's snapshot file (SQLite's backup
+    API), not record chunks; writes during and after it are all kept."""
+    async with AdminClient(edges.west.url, TOKEN) as admin:
+        await admin.create_workload("big-ledger")
+    await seed(edges.west.url, "big-ledger", 5000, 1024)
+    async with writing(edges.west.url, "big-ledger") as writer:
+        await writer.wait_for_writes(25)
+        plan = await service.plan(
+            {
+                "source_edge": "edge-west",
+                "target_edge": "edge-east",
+                "workloads": ["big-ledger"],
+                "strategy": "live",
+                "constraints": {"max_downtime": "200ms"},
+            }
+        )
+        status = await service.execute(plan.migration_id, wait=True, timeout=60)
+        assert status.state == "completed", status
+        await writer.wait_for_writes(30)
+    assert writer.failures == []
+    assert await lost_writes(edges.east.url, "big-ledger", writer.acked) == []
+    async with AdminClient(edges.west.url, TOKEN) as west, AdminClient(edges.east.url, TOKEN) as e:
+        text = await west.metrics_text()
+        target = await e.workload("big-ledger")
+    assert 'edge_transfer_snapshots_total{edge="edge-west",state="done"} 1.0' in text
+    assert target.status == "active"
+    assert target.records >= 5000
+    metrics = await service.metrics(plan.migration_id)
+    assert metrics.bytes_raw >= 5000 * 1024

@@ -14,6 +14,8 @@ def test_public_names() -> None:
     assert set(transfer.__all__) == {
         "NEVER_YIELD",
         "PROGRESS_INTERVAL_S",
+        "SNAPSHOT_MIN_BYTES",
+        "SNAPSHOT_PART_BYTES",
         "CopyYield",
         "LinkLimiters",
         "PeerRefused",

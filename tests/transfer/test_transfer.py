@@ -199,5 +199,5 @@ async def test_a_record_too_big_for_a_frame_fails_by_name(
 ) -> None:
     src = await source.create("app")
     await src.put("huge", b"\x01" * (16 * 1024 * 1024))  # above max_frame_bytes once framed
-    with pytest.raises(TransferError, match="FrameTooLarge"):
-        await run_transfer(make_spec(peer, compression=False), src)
+    with pytest.raises(TransferError, match="FrameTooLarge"):  # as chunks, not a snapshot
+        await run_transfer(make_spec(peer, compression=False, snapshot=False), src)

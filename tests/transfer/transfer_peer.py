@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING
 import anyio
 from aiohttp import web
 
-from edge_actors.store import StoreRegistry, WorkloadNotFound, WorkloadStore
+from edge_actors.store import StoreRegistry, WorkloadNotFound, WorkloadStore, new_snapshot_path
 from edge_actors.transfer import TransferSpec, peer_ws_max_msg_size, serve_peer_stream
 from edge_actors.wire import DEFAULT_LIMITS, WireLimits
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+    from pathlib import Path
 
+    from edge_actors.store import SnapshotInfo
     from edge_actors.wire import Change
 
 TOKEN = "s3cret-token-0123456789abcdefghij"
@@ -27,10 +29,13 @@ TOKEN = "s3cret-token-0123456789abcdefghij"
 
 class IncomingCopy:
     """A store a test stream writes to as the daemon's peer API does for an ``incoming``
-    copy (its applies may fill an empty store in bulk)."""
+    copy (its applies may fill an empty store in bulk; a snapshot stream's file is
+    installed as its store)."""
 
-    def __init__(self, store: WorkloadStore) -> None:
-        self.store = store
+    def __init__(self, registry: StoreRegistry, workload: str) -> None:
+        self.registry = registry
+        self.workload = workload
+        self.store = registry.get(workload)
 
     @property
     def lsn(self) -> int:
@@ -41,6 +46,13 @@ class IncomingCopy:
 
     async def end_bulk_apply(self) -> None:
         await self.store.end_bulk_apply()
+
+    def snapshot_path(self) -> Path:
+        return new_snapshot_path(self.registry.path_of(self.workload), "in")
+
+    async def install_snapshot(self, source: Path, snapshot: SnapshotInfo) -> int:
+        self.store = await self.registry.install_snapshot(self.workload, source, snapshot)
+        return self.store.lsn
 
 
 class PeerEdge:
@@ -61,10 +73,9 @@ class PeerEdge:
     async def resolve(self, workload: str, migration_id: str) -> IncomingCopy:
         if workload.startswith("refused"):
             raise WorkloadNotFound(f"workload {workload!r} is not incoming here")
-        try:
-            return IncomingCopy(self.registry.get(workload))
-        except WorkloadNotFound:
-            return IncomingCopy(await self.registry.create(workload))
+        if workload not in self.registry:
+            await self.registry.create(workload)
+        return IncomingCopy(self.registry, workload)
 
     def on_applied(self, workload: str, records: int, raw_bytes: int) -> None:
         self.applied_chunks += 1

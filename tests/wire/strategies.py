@@ -15,6 +15,8 @@ from edge_actors.wire import (
     Frame,
     Hello,
     HelloAck,
+    SnapshotDone,
+    SnapshotPart,
 )
 
 counts = st.integers(min_value=0, max_value=LSN_MAX)
@@ -69,5 +71,23 @@ frames: st.SearchStrategy[Frame] = st.one_of(
     chunks(),
     st.builds(Ack, seq=counts, applied_lsn=counts),
     st.builds(Done, seq=counts, lsn=counts),
+    st.builds(
+        SnapshotPart,
+        migration_id=ids,
+        workload=workloads,
+        seq=counts,
+        offset=counts,
+        checksum=st.integers(min_value=0, max_value=2**32 - 1),
+        payload=st.binary(max_size=256),
+    ),
+    st.builds(
+        SnapshotDone,
+        seq=counts,
+        lsn=counts,
+        records=counts,
+        bytes=counts,
+        digest=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+        size=counts,
+    ),
     st.builds(ErrorFrame, code=st.text(min_size=1, max_size=64), message=st.text(max_size=200)),
 )

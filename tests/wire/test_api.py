@@ -34,6 +34,8 @@ def test_public_names() -> None:
         "HelloAck",
         "Lsn",
         "MalformedFrame",
+        "SnapshotDone",
+        "SnapshotPart",
         "UnsupportedProtocol",
         "WireError",
         "WireLimits",
@@ -48,7 +50,7 @@ def test_public_names() -> None:
 
 
 def test_contract_values() -> None:
-    assert wire.PROTOCOL_VERSION == 2
+    assert wire.PROTOCOL_VERSION == 3
     assert wire.DEFAULT_LIMITS.max_frame_bytes == 16 * 1024 * 1024
     assert wire.DEFAULT_LIMITS.max_raw_bytes == 64 * 1024 * 1024
     assert set(typing.get_args(wire.Frame)) == {
@@ -57,6 +59,8 @@ def test_contract_values() -> None:
         wire.Chunk,
         wire.Ack,
         wire.Done,
+        wire.SnapshotPart,
+        wire.SnapshotDone,
         wire.ErrorFrame,
     }
     assert issubclass(wire.WireError, EdgeActorsError)

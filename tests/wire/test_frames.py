@@ -92,6 +92,30 @@ def test_truncated_frames_are_malformed(frame: Frame, data: st.DataObject) -> No
         ({"t": "done", "seq": 1, "lsn": "x"}, "lsn"),
         ({"t": "ack", "seq": 2**63, "applied_lsn": 0}, "seq"),
         ({"t": "error", "code": "", "message": "m"}, "code"),
+        (
+            {
+                "t": "snapshot_done",
+                "seq": 1,
+                "lsn": 1,
+                "records": 1,
+                "bytes": 1,
+                "digest": "XYZ",
+                "size": 1,
+            },
+            "digest",
+        ),
+        (
+            {
+                "t": "snapshot_part",
+                "migration_id": "m",
+                "workload": "w",
+                "seq": 1,
+                "offset": -1,
+                "checksum": 0,
+                "payload": b"",
+            },
+            "offset",
+        ),
         ({"seq": 1, "lsn": 1}, "wrong shape"),
         ([1, 2, 3], "wrong shape"),
     ],
@@ -141,15 +165,16 @@ def test_oversize_frame_is_refused_before_decoding() -> None:
 
 
 @pytest.mark.parametrize("frame_type", [Hello, HelloAck])
-@pytest.mark.parametrize("protocol", [1, 3])
+@pytest.mark.parametrize("protocol", [1, 2, 4])
 def test_unknown_protocol_is_refused(frame_type: type[Hello | HelloAck], protocol: int) -> None:
-    """1 is a peer whose digests are BLAKE2b sums (digest version 1); 3 is from the future."""
+    """1 is a peer whose digests are BLAKE2b sums (digest version 1); 2 cannot read a
+    snapshot stream; 4 is from the future."""
     if frame_type is Hello:
         frame: Frame = msgspec.structs.replace(_HELLO, protocol=protocol)
     else:
         frame = HelloAck(protocol=protocol, applied_lsn=0)
     with pytest.raises(
-        UnsupportedProtocol, match=rf"protocol {protocol}; this side supports \[2\]"
+        UnsupportedProtocol, match=rf"protocol {protocol}; this side supports \[3\]"
     ):
         decode_frame(encode_frame(frame))
 

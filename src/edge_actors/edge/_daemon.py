@@ -36,7 +36,7 @@ from edge_actors._closing import AsyncClosing
 from edge_actors._log import get_logger
 from edge_actors.actors import ActorSystem
 from edge_actors.clock import SYSTEM_CLOCK
-from edge_actors.store import StoreRegistry
+from edge_actors.store import StoreRegistry, clear_snapshot_files
 from edge_actors.transfer import LinkLimiters
 from edge_actors.wire import DEFAULT_LIMITS, WireLimits
 
@@ -292,6 +292,9 @@ class EdgeDaemon(AsyncClosing):
             loose = await anyio.to_thread.run_sync(prepare_data_dir, data_dir)
             for entry, mode in loose[:20]:
                 self.log.warning("data_file_not_private", path=entry, mode=mode, want="0600")
+            stale = await anyio.to_thread.run_sync(clear_snapshot_files, data_dir)
+            if stale:  # a copy's snapshot file left by a process that died mid-copy
+                self.log.info("stale_snapshot_files_removed", files=stale)
             self.auth.use(await anyio.to_thread.run_sync(self._credentials, data_dir))
             self.auth.hosts = host_allow_list(
                 self.config.host, self.config.allowed_hosts, self.config.public_url

@@ -190,6 +190,13 @@ class DaemonMetrics:
         self.transfers = Counter(
             "edge_transfers", "Outgoing transfers by final state.", ["edge", "state"], registry=reg
         )
+        self.transfer_snapshots = Counter(
+            "edge_transfer_snapshots",
+            "Outgoing transfers that sent the store's snapshot file instead of record chunks "
+            "(a whole copy into an empty target), by final state.",
+            ["edge", "state"],
+            registry=reg,
+        )
         self.transfer_sent_bytes = Counter(
             "edge_transfer_sent_bytes",
             "Frame bytes outgoing transfers put on the wire, per target edge (re-sent "

@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
-from edge_actors.store import WorkloadNotFound, validate_workload_name
+from edge_actors.store import (
+    SnapshotRefused,
+    WorkloadNotFound,
+    new_snapshot_path,
+    validate_workload_name,
+)
 from edge_actors.transfer import (
     NEVER_YIELD,
     URGENT_HEADER,
@@ -40,10 +45,11 @@ from ._http import HttpError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from pathlib import Path
 
     from edge_actors.actors import ActorSystem
     from edge_actors.clock import Clock
-    from edge_actors.store import StoreRegistry, WorkloadStore
+    from edge_actors.store import SnapshotInfo, StoreRegistry
     from edge_actors.wire import Change, WireLimits
 
     from ._credentials import Credential
@@ -142,11 +148,14 @@ class _BoundTarget:
 
     def __init__(
         self,
-        store: WorkloadStore,
+        registry: StoreRegistry,
+        workload: str,
         recheck: Callable[[], Route],
         pause_point: Callable[[], Callable[[], None]] | None = None,
     ) -> None:
-        self._store = store
+        self._registry = registry
+        self._workload = workload
+        self._store = registry.get(workload)
         self._recheck = recheck
         self._pause_point = pause_point
 
@@ -164,6 +173,19 @@ class _BoundTarget:
 
     async def end_bulk_apply(self) -> None:
         await self._store.end_bulk_apply()  # always allowed: it changes no record
+
+    def snapshot_path(self) -> Path:
+        return new_snapshot_path(self._registry.path_of(self._workload), "in")
+
+    async def install_snapshot(self, source: Path, snapshot: SnapshotInfo) -> int:
+        route = self._recheck()
+        if route.status != "incoming":
+            raise SnapshotRefused(
+                f"workload {self._workload!r} is {route.status} here: a snapshot only "
+                "fills an incoming copy"
+            )
+        self._store = await self._registry.install_snapshot(self._workload, source, snapshot)
+        return self._store.lsn
 
 
 class PeerHost(Protocol):
@@ -236,7 +258,7 @@ def add_peer_routes(
         # A background stream's chunk in progress gives way to a hold or an activation
         # here inside its apply too, not only between chunks (:mod:`._urgent`).
         pause_point = None if urgent else daemon.urgent.pause_point
-        return _BoundTarget(stores.registry.get(workload), check, pause_point)
+        return _BoundTarget(stores.registry, workload, check, pause_point)
 
     def on_applied(workload: str, records: int, raw_bytes: int) -> None:
         daemon.metrics.peer_records.labels(daemon.name, workload).inc(records)

@@ -181,6 +181,8 @@ class Transfers:
                         final, state="cancelled", error="cancelled by the edge"
                     )
             metrics.transfers.labels(host.name, final.state).inc()
+            if final.snapshot:
+                metrics.transfer_snapshots.labels(host.name, final.state).inc()
             metrics.transfer_sent_bytes.labels(host.name, spec.target_name).inc(
                 final.sent_wire_bytes
             )
@@ -189,6 +191,7 @@ class Transfers:
                 state=final.state,
                 acked_lsn=final.acked_lsn,
                 records=final.records,
+                snapshot=final.snapshot,
                 error=final.error,
             )
         return final

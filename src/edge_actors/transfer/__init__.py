@@ -20,6 +20,8 @@ from ._receiver import serve_peer_stream as serve_peer_stream
 from ._run import PROGRESS_INTERVAL_S as PROGRESS_INTERVAL_S
 from ._run import run_transfer as run_transfer
 from ._sender import SenderActor as SenderActor
+from ._stream import SNAPSHOT_MIN_BYTES as SNAPSHOT_MIN_BYTES
+from ._stream import SNAPSHOT_PART_BYTES as SNAPSHOT_PART_BYTES
 from ._yield import NEVER_YIELD as NEVER_YIELD
 from ._yield import URGENT_HEADER as URGENT_HEADER
 from ._yield import CopyYield as CopyYield
@@ -27,6 +29,8 @@ from ._yield import CopyYield as CopyYield
 __all__ = [
     "NEVER_YIELD",
     "PROGRESS_INTERVAL_S",
+    "SNAPSHOT_MIN_BYTES",
+    "SNAPSHOT_PART_BYTES",
     "URGENT_HEADER",
     "CopyYield",
     "LinkLimiters",

@@ -39,6 +39,9 @@ class TransferSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         compression_level: zstd level (1..22).
         rate_limit_bps: a private rate limit in bits/s when no shared limiter is given.
         window: maximum unacknowledged chunks in flight.
+        snapshot: a whole copy (from LSN 0 into an empty target, over a link without a
+            rate limit) may travel as the source store's snapshot file instead of
+            record chunks (see ``transfer/_stream.py``); ``False`` always sends chunks.
         max_retries: reconnections after a dropped stream before giving up.
         retry_backoff_s: first retry delay; doubled on each retry (capped at 5 s).
     """
@@ -56,6 +59,7 @@ class TransferSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     compression_level: int = 3
     rate_limit_bps: float | None = None
     window: int = 8
+    snapshot: bool = True
     max_retries: int = 5
     retry_backoff_s: float = 0.2
 
@@ -121,6 +125,9 @@ class TransferProgress(msgspec.Struct, kw_only=True):
             reached them (an earlier stream's chunks whose acks were lost): skipped, not
             sent, and not in ``records``; a migration counts them as moved.
         applied_raw_bytes: the raw bytes of those records (as chunks would declare them).
+        snapshot: the copy travelled as the source store's snapshot file (its parts are
+            the ``chunks``, ``raw_bytes`` the file's bytes; ``records`` come with the
+            final ack).
     """
 
     transfer_id: str
@@ -143,3 +150,4 @@ class TransferProgress(msgspec.Struct, kw_only=True):
     sent_wire_bytes: int = 0
     applied_records: int = 0
     applied_raw_bytes: int = 0
+    snapshot: bool = False

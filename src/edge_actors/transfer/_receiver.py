@@ -12,6 +12,12 @@ Before each chunk the ReceiverActor gives way to urgent work on this edge (``yie
 :class:`~._yield.CopyYield`: a cutover's final delta or activation here), unless the
 stream is that urgent work itself (the caller passes :data:`~._yield.NEVER_YIELD`).
 
+A stream into an empty copy may instead carry the source store's snapshot file
+(``SnapshotPart`` frames, then ``SnapshotDone``): the ReceiverActor writes the parts to a
+private file beside the target's stores (:class:`_SnapshotFile`) and, at ``SnapshotDone``,
+has the target verify and install it (:meth:`PeerTarget.install_snapshot`); a stream cut
+before that leaves the copy empty and the file deleted.
+
 Any bad frame ends the stream with an ``ErrorFrame(code, message)`` before it reaches the
 store, so a refused chunk leaves the target unchanged. A peer that does not send its
 ``Hello`` within ``hello_timeout_s`` is refused with code ``hello_timeout``.
@@ -20,6 +26,8 @@ Imports: leaves, actors, wire, store.
 
 from __future__ import annotations
 
+import errno
+import os
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -32,19 +40,23 @@ from aiohttp import web
 from edge_actors._log import get_logger
 from edge_actors.actors import Actor, ActorSystem
 from edge_actors.errors import EdgeActorsError
-from edge_actors.store import StoreError, StoreFull
+from edge_actors.store import SnapshotInfo, StoreError, StoreFull
 from edge_actors.wire import (
     DEFAULT_LIMITS,
     PROTOCOL_VERSION,
     Ack,
+    ChecksumMismatch,
     Chunk,
     ChunkCodec,
     Done,
     Hello,
     HelloAck,
     MalformedFrame,
+    SnapshotDone,
+    SnapshotPart,
     WireError,
     WireLimits,
+    chunk_checksum,
     decode_frame,
     encode_frame,
     error_frame,
@@ -54,6 +66,7 @@ from ._yield import NEVER_YIELD
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
+    from pathlib import Path
 
     from edge_actors.actors import ActorRef
     from edge_actors.wire import Change, Frame
@@ -72,6 +85,12 @@ class PeerTarget(Protocol):
     ``end_bulk_apply`` is called when a transfer's ``Done`` arrives (before its ack) and
     when the stream ends: a target that fills an empty ``incoming`` copy in bulk (see
     :meth:`~edge_actors.store.WorkloadStore.apply_changes`) ends that fill then.
+
+    ``snapshot_path`` names a new private file, on the target's disk, for a snapshot
+    stream's parts (blocking: it may create the directory); ``install_snapshot`` verifies
+    that file against ``snapshot`` and makes it the (empty) copy's store, returning its
+    LSN (it raises an ``EdgeActorsError``, the copy unchanged, when the file or the copy
+    does not allow it).
     """
 
     @property
@@ -80,6 +99,10 @@ class PeerTarget(Protocol):
     async def apply_changes(self, changes: Sequence[Change]) -> int: ...
 
     async def end_bulk_apply(self) -> None: ...
+
+    def snapshot_path(self) -> Path: ...
+
+    async def install_snapshot(self, source: Path, snapshot: SnapshotInfo) -> int: ...
 
 
 _IN_THREAD_BYTES = 64 * 1024  # smaller chunks are decoded on the loop (no thread hop)
@@ -112,20 +135,75 @@ class _Finish:
 
 
 @dataclass(frozen=True, slots=True)
+class _WritePart:
+    seq: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Install:
+    seq: int
+    snapshot: SnapshotInfo
+
+
+@dataclass(frozen=True, slots=True)
 class _Sync:
     """Replied to once every message queued before it has been handled."""
 
 
-_ReceiverMsg = _Apply | _Finish | _Sync
+_ReceiverMsg = _Apply | _Finish | _WritePart | _Install | _Sync
+
+
+class _SnapshotFile:
+    """The private file a snapshot stream's parts are written to, in order (blocking
+    methods: call them in a worker thread). Deleted by :meth:`discard` unless installed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = 0
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+    def write(self, payload: bytes) -> None:
+        """Append ``payload``; a full disk raises :class:`StoreFull`."""
+        assert self._fd is not None
+        view = memoryview(payload)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            raise _store_error(exc, self.path) from exc
+        self.size += len(payload)
+
+    def seal(self) -> None:
+        """Close the file before it is installed (the install syncs it to disk)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def discard(self) -> None:
+        """Close and delete the file (a stream that ended without installing it)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+        self.path.unlink(missing_ok=True)
+
+
+def _store_error(exc: OSError, path: Path) -> StoreError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreFull(f"snapshot file {path.name}: the disk is full ({exc.strerror})")
+    return StoreError(f"snapshot file {path.name}: {exc.strerror or exc}")
 
 
 class _StreamState:
-    """What the reader and the receiver actor share: whether the stream has failed."""
+    """What the reader and the receiver actor share (it outlives the actor): whether the
+    stream has failed, and a snapshot file being received (deleted when the stream ends
+    without installing it)."""
 
-    __slots__ = ("failed",)
+    __slots__ = ("failed", "snapshot")
 
     def __init__(self) -> None:
         self.failed: BaseException | None = None
+        self.snapshot: _SnapshotFile | None = None
 
 
 class _ApplyFailed(EdgeActorsError):
@@ -166,7 +244,8 @@ class ReceiverActor(Actor[_ReceiverMsg]):
         self._state = state
 
     async def receive(self, message: _ReceiverMsg) -> None:
-        """Apply a chunk, or ack ``Done``, or answer a sync."""
+        """Apply a chunk, write or install a snapshot's part, ack ``Done``, or answer a
+        sync."""
         if self._state.failed is not None or isinstance(message, _Sync):
             return
         try:
@@ -176,6 +255,13 @@ class ReceiverActor(Actor[_ReceiverMsg]):
                 if self._on_applied is not None:
                     self._on_applied(self._workload, len(message.changes), message.raw_len)
                 seq = message.seq
+            elif isinstance(message, _WritePart):
+                await self._yielder.wait_turn()
+                await self._write_part(message.payload)
+                applied, seq = self._store.lsn, message.seq
+            elif isinstance(message, _Install):
+                await self._yielder.wait_turn()  # its checks read the whole file
+                applied, seq = await self._install(message.snapshot), message.seq
             else:
                 await self._store.end_bulk_apply()  # the copy's pages are all in place
                 applied, seq = self._store.lsn, message.seq
@@ -196,6 +282,34 @@ class ReceiverActor(Actor[_ReceiverMsg]):
                 await self._ws.send_bytes(encode_frame(Ack(seq=seq, applied_lsn=applied)))
             except (ConnectionError, RuntimeError):
                 self._state.failed = ConnectionError("peer went away")
+
+    async def _write_part(self, payload: bytes) -> None:
+        state, store = self._state, self._store
+
+        def write() -> None:
+            if state.snapshot is None:
+                # set in the thread: a cancelled caller still leaves the file to discard
+                state.snapshot = _SnapshotFile(store.snapshot_path())
+            state.snapshot.write(payload)
+
+        await anyio.to_thread.run_sync(write)
+        if self._on_applied is not None:
+            self._on_applied(self._workload, 0, len(payload))
+
+    async def _install(self, snapshot: SnapshotInfo) -> int:
+        file = self._state.snapshot
+        if file is None or file.size != snapshot.size:
+            got = 0 if file is None else file.size
+            raise _ApplyFailed(
+                f"snapshot of {self._workload!r}: {got} bytes arrived, SnapshotDone says "
+                f"{snapshot.size}"
+            )
+        await anyio.to_thread.run_sync(file.seal)
+        applied = await self._store.install_snapshot(file.path, snapshot)
+        self._state.snapshot = None  # installed: the file is the copy's store now
+        if self._on_applied is not None:
+            self._on_applied(self._workload, snapshot.records, 0)  # bytes: with the parts
+        return applied
 
 
 async def _refuse(ws: web.WebSocketResponse, exc: BaseException) -> None:
@@ -279,6 +393,8 @@ class _PeerStream:
         self.ref: ActorRef[_ReceiverMsg] | None = None
         self.store: PeerTarget | None = None
         self.expected_seq = 1
+        self.kind: type[Chunk] | type[SnapshotPart] | None = None  # what this stream carries
+        self.snapshot_offset = 0
 
     async def serve(self, hello_timeout_s: float | None) -> None:
         if hello_timeout_s is not None:
@@ -318,10 +434,15 @@ class _PeerStream:
                 )
             return await self.open(frame)
         assert self.ref is not None
+        if isinstance(frame, SnapshotPart | SnapshotDone):
+            return await self.snapshot_frame(frame)
         if isinstance(frame, Chunk):
             problem = _check_order(frame, self.hello, self.expected_seq)
+            if problem is None and self.kind is SnapshotPart:
+                problem = MalformedFrame(f"chunk seq {frame.seq} in a snapshot stream")
             if problem is not None:
                 return await self.refuse(problem)
+            self.kind = Chunk
             try:
                 if len(frame.payload) >= _IN_THREAD_BYTES:
                     changes = await anyio.to_thread.run_sync(self.codec.decode_chunk, frame)
@@ -333,6 +454,8 @@ class _PeerStream:
             await self.ref.tell(_Apply(frame.seq, changes, frame.raw_len))
             return True
         if isinstance(frame, Done):
+            if self.kind is SnapshotPart:
+                return await self.refuse(MalformedFrame("Done ends a snapshot stream"))
             if frame.seq != self.expected_seq:
                 return await self.refuse(
                     MalformedFrame(f"Done seq {frame.seq}, expected {self.expected_seq}")
@@ -343,6 +466,44 @@ class _PeerStream:
         return await self.refuse(
             MalformedFrame(f"unexpected {type(frame).__name__} frame mid-stream")
         )
+
+    async def snapshot_frame(self, frame: SnapshotPart | SnapshotDone) -> bool:
+        """Check a snapshot frame's place in the stream and pass it to the actor."""
+        assert self.ref is not None
+        assert self.hello is not None
+        assert self.store is not None
+        if frame.seq != self.expected_seq:
+            return await self.refuse(
+                MalformedFrame(f"snapshot frame seq {frame.seq}, expected {self.expected_seq}")
+            )
+        if isinstance(frame, SnapshotDone):
+            if self.kind is not SnapshotPart:
+                return await self.refuse(MalformedFrame("SnapshotDone without a SnapshotPart"))
+            self.expected_seq += 1
+            snapshot = SnapshotInfo(
+                lsn=frame.lsn,
+                records=frame.records,
+                bytes=frame.bytes,
+                digest=frame.digest,
+                size=frame.size,
+            )
+            await self.ref.tell(_Install(frame.seq, snapshot))
+            return True
+        problem = _check_part(frame, self.hello, self.snapshot_offset)
+        if problem is None and self.kind is Chunk:
+            problem = MalformedFrame(f"snapshot part seq {frame.seq} in a stream of chunks")
+        if problem is None and self.kind is None and self.store.lsn != 0:
+            problem = _SnapshotRefused(
+                f"a snapshot only fills an empty copy; {self.hello.workload!r} is at LSN "
+                f"{self.store.lsn} here"
+            )
+        if problem is not None:
+            return await self.refuse(problem)
+        self.kind = SnapshotPart
+        self.expected_seq += 1
+        self.snapshot_offset += len(frame.payload)
+        await self.ref.tell(_WritePart(frame.seq, frame.payload))
+        return True
 
     async def open(self, hello: Hello) -> bool:
         """Resolve the target store, start the receiver actor and answer ``HelloAck``."""
@@ -379,10 +540,15 @@ class _PeerStream:
 
     async def finish(self) -> None:
         """Let queued applies finish (valid and idempotent), stop the actor, close."""
-        if self.ref is not None:
-            with anyio.move_on_after(_DRAIN_TIMEOUT_S):
-                await self.ref.ask(_Sync(), timeout=None)
-            await self.system.stop(self.ref)
+        try:
+            if self.ref is not None:
+                with anyio.move_on_after(_DRAIN_TIMEOUT_S):
+                    await self.ref.ask(_Sync(), timeout=None)
+                await self.system.stop(self.ref)
+        finally:  # also when the actor is gone (its stream was cancelled under it)
+            file, self.state.snapshot = self.state.snapshot, None
+            if file is not None:  # a snapshot that was not installed: its file goes
+                await anyio.to_thread.run_sync(file.discard)
         if self.store is not None:  # a stream cut before its Done: end its bulk apply too
             try:
                 await self.store.end_bulk_apply()
@@ -392,6 +558,12 @@ class _PeerStream:
             with anyio.move_on_after(_CLOSE_TIMEOUT_S):
                 await self.ws.close()
         self.log.info("stream_closed", next_seq=self.expected_seq)
+
+
+class _SnapshotRefused(EdgeActorsError):
+    """A snapshot stream into a copy that is not empty."""
+
+    code = "snapshot_refused"
 
 
 class _HelloTimeout(EdgeActorsError):
@@ -418,6 +590,24 @@ def _refusal_code(exc: EdgeActorsError) -> str:
     if isinstance(exc, ValueError):
         return "invalid"
     return "refused"
+
+
+def _check_part(part: SnapshotPart, hello: Hello, offset: int) -> EdgeActorsError | None:
+    if part.workload != hello.workload or part.migration_id != hello.migration_id:
+        return MalformedFrame(
+            f"snapshot part seq {part.seq} is for {part.workload!r}/{part.migration_id!r}, "
+            f"the stream is {hello.workload!r}/{hello.migration_id!r}"
+        )
+    if part.offset != offset:
+        return MalformedFrame(
+            f"snapshot part seq {part.seq} at offset {part.offset}, expected {offset}"
+        )
+    if chunk_checksum(part.payload) != part.checksum:
+        return ChecksumMismatch(
+            f"snapshot part seq {part.seq}: checksum {chunk_checksum(part.payload):#010x} "
+            f"of the payload, the frame says {part.checksum:#010x}"
+        )
+    return None
 
 
 def _check_order(chunk: Chunk, hello: Hello, expected_seq: int) -> MalformedFrame | None:

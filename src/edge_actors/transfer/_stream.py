@@ -16,6 +16,13 @@ Transfer layer. After ``Hello`` / ``HelloAck`` a :class:`SenderStream` runs thre
 * an **ack reader** frees window slots as ``Ack`` frames arrive, in order, and moves the
   tracker's acked LSN.
 
+A stream from LSN 0 into an empty copy over a link without a rate limit sends the store's
+snapshot instead (:meth:`SenderStream._produce_snapshot`): the store exports a consistent
+copy of its file at one LSN (SQLite's backup API, in C: a fraction of the CPU of scanning
+and encoding every record), and the producer sends it in :data:`SNAPSHOT_PART_BYTES`
+parts, then ``SnapshotDone`` with the LSN, totals and digest the target must verify. On a
+rate-limited link the record chunks stay (they are zstd-compressed where that pays).
+
 Memory is bounded by ``window + 3`` chunks whatever the workload's size. A failure worth
 retrying (the connection dropped) is raised as :class:`Dropped`; anything the peer or the
 frames got wrong is a :class:`TransferError`. The sender actor decides what to retry.
@@ -30,6 +37,8 @@ from typing import TYPE_CHECKING
 import aiohttp
 import anyio
 
+from edge_actors._log import get_logger
+from edge_actors.store import StoreError, new_snapshot_path
 from edge_actors.wire import (
     PROTOCOL_VERSION,
     Ack,
@@ -38,7 +47,10 @@ from edge_actors.wire import (
     ErrorFrame,
     Hello,
     HelloAck,
+    SnapshotDone,
+    SnapshotPart,
     WireError,
+    chunk_checksum,
     decode_frame,
     encode_frame,
 )
@@ -48,17 +60,18 @@ from ._yield import NEVER_YIELD
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-    from edge_actors.store import WorkloadStore
+    from edge_actors.store import SnapshotInfo, WorkloadStore
     from edge_actors.wire import Change, Frame, WireLimits
 
     from ._limiter import TokenBucket
     from ._tracker import TransferTracker
     from ._yield import CopyYield
 
-__all__ = ["Dropped", "SenderStream", "first_error"]
+__all__ = ["SNAPSHOT_MIN_BYTES", "SNAPSHOT_PART_BYTES", "Dropped", "SenderStream", "first_error"]
 
 _ENCODED_BUFFER = 2  # encoded chunks waiting for a window slot (the pipeline's slack)
 _HELLO_TIMEOUT_S = 30.0
@@ -66,6 +79,16 @@ _ENCODE_IN_THREAD_BYTES = 64 * 1024  # smaller pages are encoded on the loop (no
 _YIELD_MAX_S = 0.01  # longest a page waits for foreground writes to commit
 _RAMP = (8, 4, 2)  # the first pages of a long range: batch_size // these, in order
 _RAMP_MIN_PAGES = 4  # a range of fewer LSNs than this many pages is shipped in full pages
+
+_log = get_logger("transfer.sender")
+
+SNAPSHOT_MIN_BYTES = 4 * 1024 * 1024
+"""Smallest store (live record bytes) a copy from LSN 0 sends as a snapshot file; a
+smaller one goes as record chunks (its export would cost more than it saves)."""
+
+SNAPSHOT_PART_BYTES = 1024 * 1024
+"""Bytes of the snapshot file per ``SnapshotPart`` frame (the window bounds the parts in
+flight, so memory stays that of record chunks)."""
 
 
 class Dropped(Exception):
@@ -153,6 +176,7 @@ class SenderStream:
         self.inflight: deque[_InFlight] = deque()
         self.window = anyio.Semaphore(self.spec.window)
         self.finished = anyio.Event()
+        self._final: SnapshotDone | None = None  # a snapshot stream's last frame
 
     async def hello(self) -> int:
         """Send ``Hello`` and return the target's ``HelloAck.applied_lsn``."""
@@ -200,14 +224,22 @@ class SenderStream:
     async def pump(self, start_lsn: int) -> None:
         """Ship ``(start_lsn, to_lsn]`` and the final ``Done``; return once it is acked."""
         send, receive = anyio.create_memory_object_stream[_Encoded](_ENCODED_BUFFER)
+        snapshot = await self._export_snapshot(start_lsn)
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._produce, start_lsn, send)
+                if snapshot is not None:
+                    tg.start_soon(self._produce_snapshot, *snapshot, send)
+                else:
+                    tg.start_soon(self._produce, start_lsn, send)
                 tg.start_soon(self._read_acks)
                 await self._send_chunks(receive)
                 tg.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             raise first_error(group) from None
+        finally:
+            if snapshot is not None:  # the exported file, sent or not
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(snapshot[0].unlink, True)
 
     async def _produce(self, start_lsn: int, out: ObjectSendStream[_Encoded]) -> None:
         """Scan and encode pages into ``out`` until the range is exhausted."""
@@ -232,6 +264,72 @@ class SenderStream:
                     encoded = self._encode(seq, changes)
                 after = encoded.scan_to
                 await out.send(encoded)
+
+    async def _wants_snapshot(self, start_lsn: int) -> bool:
+        """Whether this stream sends the store's snapshot: a whole copy (from LSN 0, the
+        target empty: it answered ``applied_lsn`` 0) of at least
+        :data:`SNAPSHOT_MIN_BYTES`, over a link without a rate limit (where the CPU, not
+        the link, bounds the copy) and not refused by the transfer's spec."""
+        if not self.spec.snapshot or start_lsn != 0 or self.limiter.rate_bps is not None:
+            return False
+        return (await self.store.stats()).bytes >= SNAPSHOT_MIN_BYTES
+
+    async def _export_snapshot(self, start_lsn: int) -> tuple[Path, SnapshotInfo] | None:
+        """Export the store's snapshot to a private file if this stream sends one
+        (:meth:`_wants_snapshot`); ``None`` sends record chunks, also when the export
+        fails (a full disk on this edge: the copy goes on without the file)."""
+        if not await self._wants_snapshot(start_lsn):
+            return None
+        spec, store = self.spec, self.store
+        try:
+            path = await anyio.to_thread.run_sync(new_snapshot_path, store.path, "out")
+            return path, await store.export_snapshot(path)
+        except (StoreError, OSError) as exc:
+            _log.warning(
+                "snapshot_export_failed",
+                workload=spec.workload,
+                migration_id=spec.migration_id,
+                transfer_id=spec.transfer_id,
+                error=str(exc),
+            )
+            return None
+
+    async def _produce_snapshot(
+        self, path: Path, info: SnapshotInfo, out: ObjectSendStream[_Encoded]
+    ) -> None:
+        """Send the exported snapshot file at ``path`` in parts into ``out``; the
+        ``SnapshotDone`` that ends the stream carries what the target must find in it.
+        (:meth:`pump` deletes the file when the stream ends.)"""
+        spec = self.spec
+        self.tracker.to_lsn = max(self.tracker.to_lsn, info.lsn)
+        self.tracker.sends_snapshot = True
+        async with out, await anyio.open_file(path, "rb") as file:
+            seq = offset = 0
+            while payload := await file.read(SNAPSHOT_PART_BYTES):
+                await self.yielder.wait_turn()
+                seq += 1
+                part = SnapshotPart(
+                    migration_id=spec.migration_id,
+                    workload=spec.workload,
+                    seq=seq,
+                    offset=offset,
+                    checksum=chunk_checksum(payload),
+                    payload=payload,
+                )
+                offset += len(payload)
+                await out.send(_Encoded(seq, 0, 0, len(payload), encode_frame(part)))
+            if offset != info.size:
+                raise StoreError(
+                    f"snapshot of {spec.workload!r}: read {offset} bytes of a {info.size}-byte file"
+                )
+            self._final = SnapshotDone(
+                seq=seq + 1,
+                lsn=info.lsn,
+                records=info.records,
+                bytes=info.bytes,
+                digest=info.digest,
+                size=info.size,
+            )
 
     def _ramp(self, start_lsn: int) -> tuple[int, ...]:
         """The divisors of the first pages of a stream starting after ``start_lsn``."""
@@ -266,9 +364,15 @@ class SenderStream:
                 await self._send(enc.frame)
                 tracker.sent(enc.records, len(enc.frame))
                 last_seq = enc.seq
-        done = encode_frame(Done(seq=last_seq + 1, lsn=tracker.to_lsn))
+        final = self._final
+        if final is None:
+            done = encode_frame(Done(seq=last_seq + 1, lsn=tracker.to_lsn))
+            entry = _InFlight(last_seq + 1, tracker.to_lsn, 0, 0, 0, is_done=True)
+        else:  # a snapshot: its ack confirms the snapshot's LSN and its records
+            done = encode_frame(final)
+            entry = _InFlight(final.seq, final.lsn, final.records, 0, 0, is_done=True)
         await self.window.acquire()
-        self.inflight.append(_InFlight(last_seq + 1, tracker.to_lsn, 0, 0, 0, is_done=True))
+        self.inflight.append(entry)
         await self._send(done)
         await self.finished.wait()
 
@@ -293,6 +397,7 @@ class SenderStream:
             self.window.release()
             if entry.is_done:
                 tracker.confirmed(entry.scan_to)
+                tracker.records += entry.records  # a snapshot's records: with its last ack
                 self.finished.set()
                 return
             tracker.acked(entry.scan_to, entry.records, entry.raw_len, entry.wire_len)

@@ -47,6 +47,7 @@ class TransferTracker:
         self.sent_wire_bytes = 0
         self.applied_records = 0
         self.applied_raw_bytes = 0
+        self.sends_snapshot = False  # the copy travels as the store's snapshot file
         self.started = time.monotonic()
 
     def resume_from(self, applied_lsn: int) -> int:
@@ -110,4 +111,5 @@ class TransferTracker:
             sent_wire_bytes=self.sent_wire_bytes,
             applied_records=self.applied_records,
             applied_raw_bytes=self.applied_raw_bytes,
+            snapshot=self.sends_snapshot,
         )

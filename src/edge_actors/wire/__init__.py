@@ -31,6 +31,8 @@ from ._frames import ErrorFrame as ErrorFrame
 from ._frames import Frame as Frame
 from ._frames import Hello as Hello
 from ._frames import HelloAck as HelloAck
+from ._frames import SnapshotDone as SnapshotDone
+from ._frames import SnapshotPart as SnapshotPart
 from ._frames import decode_frame as decode_frame
 from ._frames import encode_frame as encode_frame
 from ._frames import error_frame as error_frame
@@ -65,6 +67,8 @@ __all__ = [
     "HelloAck",
     "Lsn",
     "MalformedFrame",
+    "SnapshotDone",
+    "SnapshotPart",
     "UnsupportedProtocol",
     "WireError",
     "WireLimits",

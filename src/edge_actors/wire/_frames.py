@@ -33,18 +33,24 @@ __all__ = [
     "Frame",
     "Hello",
     "HelloAck",
+    "SnapshotDone",
+    "SnapshotPart",
     "check_chunk",
     "decode_frame",
     "encode_frame",
     "error_frame",
 ]
 
-PROTOCOL_VERSION: Final = 2
+PROTOCOL_VERSION: Final = 3
 """The protocol version this side speaks in ``Hello`` / ``HelloAck``.
 
 2: the frames of 1, but a chunk's ``checksum`` is the low 32 bits of XXH3-64 (was
 CRC-32), and the two sides' workload digests, which the supervisor compares after a
 copy, are of digest version 2 (XXH3): a peer of version 1 is refused.
+
+3: the frames of 2, and a stream into an empty copy may instead carry the source
+store's snapshot file (``SnapshotPart`` frames, then ``SnapshotDone``): a peer of
+version 2 could not read it, so it is refused.
 """
 
 SUPPORTED_PROTOCOLS: Final = frozenset({PROTOCOL_VERSION})
@@ -60,6 +66,8 @@ _Workload = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
 _Checksum32 = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
 _Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 _Message = Annotated[str, msgspec.Meta(max_length=ERROR_MESSAGE_MAX)]
+_Digest = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+_Bytes = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 ChunkCodecName = Literal["raw", "zstd"]
 """How a chunk's payload is stored: as is, or as one zstd frame."""
@@ -113,6 +121,35 @@ class Done(msgspec.Struct, frozen=True, tag_field="t", tag="done"):
     lsn: Lsn
 
 
+class SnapshotPart(msgspec.Struct, frozen=True, tag_field="t", tag="snapshot_part"):
+    """Sender -> receiver: bytes ``[offset, offset + len(payload))`` of the source store's
+    snapshot file (a consistent copy at one LSN, see ``SnapshotDone``), in order.
+
+    ``checksum`` is :func:`~._codec.chunk_checksum` of ``payload``. A stream carries
+    either chunks or a snapshot, never both; the first part has ``offset`` 0.
+    """
+
+    migration_id: _Id
+    workload: _Workload
+    seq: _Count
+    offset: _Bytes
+    checksum: _Checksum32
+    payload: bytes
+
+
+class SnapshotDone(msgspec.Struct, frozen=True, tag_field="t", tag="snapshot_done"):
+    """Sender -> receiver: the snapshot file is complete, ``size`` bytes; it holds the
+    source store at ``lsn``, with ``records`` live records of ``bytes`` bytes and the
+    workload ``digest`` (the receiver installs it only if it verifies all of them)."""
+
+    seq: _Count
+    lsn: Lsn
+    records: _Count
+    bytes: _Bytes
+    digest: _Digest
+    size: _Bytes
+
+
 class ErrorFrame(msgspec.Struct, frozen=True, tag_field="t", tag="error"):
     """Either side: the stream failed; ``code`` is machine-readable (e.g. ``"checksum"``)."""
 
@@ -120,7 +157,7 @@ class ErrorFrame(msgspec.Struct, frozen=True, tag_field="t", tag="error"):
     message: _Message
 
 
-Frame = Hello | HelloAck | Chunk | Ack | Done | ErrorFrame
+Frame = Hello | HelloAck | Chunk | Ack | Done | SnapshotPart | SnapshotDone | ErrorFrame
 """Every frame of the peer stream."""
 
 _ENCODER: Final = msgspec.msgpack.Encoder()

@@ -140,3 +140,19 @@ def test_public_api() -> None:
     assert expected <= set(edge_actors.edge.__all__)
     for name in edge_actors.edge.__all__:
         assert getattr(edge_actors.edge, name) is not None
+
+
+async def test_start_deletes_snapshot_files_a_dead_process_left(
+    start_daemon: StartDaemon, tmp_path: Path
+) -> None:
+    """A copy's snapshot file (an export, or parts being received) outlives a process
+    killed mid-copy; the next start deletes them, and nothing else."""
+    async with start_daemon("edge-a") as daemon, AdminClient(daemon.url, TOKEN) as admin:
+        await admin.create_workload("kept")
+    folder = tmp_path / "edge-a" / "snapshots"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    for name in ("out-kept-0123456789ab.sqlite", "in-kept-ba9876543210.sqlite"):
+        (folder / name).write_bytes(b"half a snapshot")
+    async with start_daemon("edge-a") as daemon, AdminClient(daemon.url, TOKEN) as admin:
+        assert list(folder.iterdir()) == []
+        assert (await admin.workload("kept")).status == "active"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import threading
 from typing import TYPE_CHECKING
 
 import anyio
@@ -441,3 +442,33 @@ async def test_export_of_a_closed_store_is_refused(store: WorkloadStore) -> None
     await store.close()
     with pytest.raises(StoreClosed):
         await store.export_snapshot(store.path.parent / "snap.sqlite")
+
+
+async def test_install_gives_way_between_pieces_of_its_checks(pair: Pair) -> None:
+    """A background copy's install calls its pause point before ``quick_check``, between
+    the digest's batches (2,000 records: two) and before the flush; while the pause point
+    blocks, the install waits and the copy stays empty (urgent work goes first)."""
+    path, info = await pair.export()
+    calls = 0
+    go = threading.Event()
+
+    def give_way() -> None:
+        nonlocal calls
+        calls += 1
+        go.wait(30)
+
+    installed: list[WorkloadStore] = []
+
+    async def install() -> None:
+        installed.append(await pair.target.install_snapshot(NAME, path, info, give_way=give_way))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(install)
+        with anyio.fail_after(10):
+            while calls == 0:
+                await anyio.sleep(0.01)  # polling the thread's own count, not a time window
+        assert calls == 1
+        assert (await pair.target.get(NAME).stats()).lsn == 0  # held at the first point
+        go.set()
+    assert calls >= 1 + 2 + 1
+    assert await installed[0].stats() == await pair.source.get(NAME).stats()

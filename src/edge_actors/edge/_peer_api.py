@@ -184,7 +184,12 @@ class _BoundTarget:
                 f"workload {self._workload!r} is {route.status} here: a snapshot only "
                 "fills an incoming copy"
             )
-        self._store = await self._registry.install_snapshot(self._workload, source, snapshot)
+        # A background stream's install gives way to a hold or an activation here inside
+        # its checks too (they read the whole file), as a chunk's apply does.
+        give_way = None if self._pause_point is None else self._pause_point()
+        self._store = await self._registry.install_snapshot(
+            self._workload, source, snapshot, give_way=give_way
+        )
         return self._store.lsn
 
 

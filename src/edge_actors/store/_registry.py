@@ -41,6 +41,8 @@ from ._snapshot import install_file, require_unchanged, verify_snapshot
 from ._store import WorkloadStore
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from edge_actors.clock import Clock
 
     from ._models import Durability, StoreStats
@@ -268,7 +270,12 @@ class StoreRegistry(AsyncCloseable):
         self._log.info("workload_dropped", workload=name)
 
     async def install_snapshot(
-        self, name: str, source: Path, expected: SnapshotInfo
+        self,
+        name: str,
+        source: Path,
+        expected: SnapshotInfo,
+        *,
+        give_way: Callable[[], None] | None = None,
     ) -> WorkloadStore:
         """Make the snapshot file ``source`` the store of the empty workload ``name``.
 
@@ -282,7 +289,8 @@ class StoreRegistry(AsyncCloseable):
         to :meth:`path_of` ``(name)`` (stale side files of the old store removed first)
         and the directory synced, whatever the durability: the snapshot was written
         unsynced, and the catalog must not name totals the directory may lose. The
-        registry's totals and catalog take the snapshot's.
+        registry's totals and catalog take the snapshot's. ``give_way`` (a background
+        copy's pause point) is called, in the checking thread, between pieces of the checks.
 
         Returns:
             The new store (its connections open on first use); :meth:`get` returns it from
@@ -307,7 +315,7 @@ class StoreRegistry(AsyncCloseable):
         store = self.get(name)
         _require_empty(store)
         verified = await anyio.to_thread.run_sync(
-            partial(verify_snapshot, source, name, expected, self._dir),
+            partial(verify_snapshot, source, name, expected, self._dir, give_way),
             limiter=self._resources.limiter,
         )
         async with self._lock:

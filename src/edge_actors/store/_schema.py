@@ -32,6 +32,7 @@ from ._digest import DIGEST_MODULUS, EMPTY_DIGEST, digest_hex, hash_and_size
 from ._errors import StoreError, WorkloadNotFound
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from ._models import Durability
@@ -232,16 +233,24 @@ def _upgrade_digest(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
-def live_totals(conn: sqlite3.Connection) -> tuple[int, int, str]:
+def live_totals(
+    conn: sqlite3.Connection, give_way: Callable[[], None] | None = None
+) -> tuple[int, int, str]:
     """Count, byte total and digest (64 hex digits) of the live records, by a full scan.
 
     Reads :data:`_SCAN_BATCH` rows at a time, so memory stays flat whatever the file's
-    size. The caller provides the transaction that makes the scan consistent.
+    size; ``give_way`` (a background job's pause point) is called before each batch. The
+    caller provides the transaction that makes the scan consistent.
     """
     cursor = conn.execute("SELECT CAST(key AS BLOB), value FROM records WHERE value IS NOT NULL")
     records = nbytes = digest = 0
     try:
-        while batch := cursor.fetchmany(_SCAN_BATCH):
+        while True:
+            if give_way is not None:
+                give_way()
+            batch = cursor.fetchmany(_SCAN_BATCH)
+            if not batch:
+                break
             batch_digest, batch_bytes = hash_and_size(batch)
             records += len(batch)
             nbytes += batch_bytes

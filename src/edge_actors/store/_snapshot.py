@@ -218,10 +218,17 @@ def _failure(message: str, exc: BaseException) -> StoreError:
 
 
 def verify_snapshot(
-    source: Path, name: str, expected: SnapshotInfo, workloads_dir: Path
+    source: Path,
+    name: str,
+    expected: SnapshotInfo,
+    workloads_dir: Path,
+    give_way: Callable[[], None] | None = None,
 ) -> VerifiedSnapshot:
     """Check that ``source`` is a snapshot of workload ``name`` matching ``expected``,
     then flush it to disk. Blocking; reads the whole file (``quick_check``, the digest).
+    ``give_way`` (a background copy's pause point) is called before ``quick_check``,
+    between the digest's batches and before the flush, so urgent work on the edge (a
+    cutover's activation) does not wait behind the whole file.
 
     The checks, in order: a regular file on the file system of ``workloads_dir`` (where
     it is to be moved), a SQLite header, no side file beside it, rollback-journal mode,
@@ -254,7 +261,9 @@ def verify_snapshot(
         raise refuse(f"it is not in rollback-journal mode (header bytes 18-19: {header[18:20]!r})")
     if before.st_size != expected.size:
         raise refuse(_differs("file size", before.st_size, expected.size))
-    stats = _check_contents(source, name, expected)
+    stats = _check_contents(source, name, expected, give_way)
+    if give_way is not None:
+        give_way()
     try:
         _fsync(source, os.O_RDONLY)
     except OSError as exc:
@@ -302,7 +311,9 @@ def install_file(source: Path, path: Path) -> None:
         raise StoreError(f"install of snapshot {str(source)!r}: cannot {step}: {exc}") from exc
 
 
-def _check_contents(source: Path, name: str, expected: SnapshotInfo) -> StoreStats:
+def _check_contents(
+    source: Path, name: str, expected: SnapshotInfo, give_way: Callable[[], None] | None
+) -> StoreStats:
     """The checks that read the file through SQLite (see :func:`verify_snapshot`)."""
     refuse = partial(_refused, source, name)
     step = "open"
@@ -328,13 +339,15 @@ def _check_contents(source: Path, name: str, expected: SnapshotInfo) -> StoreSta
         step = "schema"
         _check_schema(conn, refuse)
         step = "quick_check"
+        if give_way is not None:
+            give_way()
         problems = [row[0] for row in conn.execute(f"PRAGMA quick_check({_QUICK_CHECK_ERRORS})")]
         if problems != ["ok"]:
             raise refuse(f"quick_check found: {'; '.join(map(str, problems))}")
         step = "meta"
         stats = _check_meta(conn, name, expected, refuse)
         step = "live totals"
-        records, nbytes, digest = live_totals(conn)
+        records, nbytes, digest = live_totals(conn, give_way)
         for what, live, meta in (
             ("live records", records, stats.records),
             ("live bytes", nbytes, stats.bytes),

@@ -40,12 +40,18 @@ __all__ = [
     "check_transfers",
 ]
 
-DEFAULT_PARALLEL_TRANSFERS = 2
+DEFAULT_PARALLEL_TRANSFERS = 3
 """Transfers one plan runs at once when its constraints give no ``parallel_transfers``.
 
-A target applies copies in one process whose Python work (decoding, validating, the
-digest) runs under one GIL: two copies keep it busy, and more only add thread hand-offs
-that slow every hold beside them. Measured (100 x 10 MB wide plan against the same
+Session 15: a whole copy of 4 MiB or more now travels as the store's snapshot file
+(SQLite's backup API, verified on the target mostly in C), so a copy costs a target a
+fraction of the Python work it did, and a wide plan's time is its copies' fixed steps
+(export, install and its fsyncs, round trips) more than their bytes. Measured (100 x 10
+MB, ``benchmarks/wide_plan.py``, both orders per run, at ``6673877``): wide / queued
+0.787-1.040 with 2 (3 runs, 6 pairs), 0.759-0.895 with 3 (2 runs, 4 pairs, no cutover
+undone, longest hold 31.9 ms), 0.706-0.917 with 4 (3 runs, 6 pairs, 12 cutovers undone and
+retried, longest hold 44.3 ms). Before that, when copies were record chunks applied under
+the target's GIL, two was the best value. Measured (100 x 10 MB wide plan against the same
 workloads as queued plans, ``benchmarks/wide_plan.py``): in session 7, wide / queued time
 0.84-1.07 with 3 (7 runs), 0.94-1.02 with 2 (3 runs), 0.95-1.08 with 4 (10 runs); in
 session 13 (pipelined plans, alternated, both orders), 0.847-1.035 with 2 and 0.822-1.081

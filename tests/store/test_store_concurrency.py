@@ -22,6 +22,7 @@ pytestmark = pytest.mark.anyio
 
 def test_public_api_is_what_the_docs_say() -> None:
     assert set(edge_actors.store.__all__) == {
+        "IncomingSnapshot",
         "DEFAULT_CACHE_MIB",
         "MAX_KEY_BYTES",
         "MAX_VALUE_BYTES",

@@ -35,6 +35,7 @@ from ._records import MAX_VALUE_BYTES as MAX_VALUE_BYTES
 from ._registry import StoreRegistry as StoreRegistry
 from ._resources import StoreResources as StoreResources
 from ._snapshot import SnapshotInfo as SnapshotInfo
+from ._snapshot_files import IncomingSnapshot as IncomingSnapshot
 from ._snapshot_files import clear_snapshot_files as clear_snapshot_files
 from ._snapshot_files import new_snapshot_path as new_snapshot_path
 from ._snapshot_files import snapshot_dir as snapshot_dir
@@ -46,6 +47,7 @@ __all__ = [
     "MAX_VALUE_BYTES",
     "MIN_FD_BUDGET",
     "Durability",
+    "IncomingSnapshot",
     "InvalidRecord",
     "InvalidWorkloadName",
     "SnapshotExists",

@@ -8,13 +8,18 @@ behind, so a daemon clears the directory when it starts (:func:`clear_snapshot_f
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import TYPE_CHECKING
+
+from edge_actors._private_files import PRIVATE_FILE_MODE, make_private_dir
+
+from ._snapshot import _failure
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["clear_snapshot_files", "new_snapshot_path", "snapshot_dir"]
+__all__ = ["IncomingSnapshot", "clear_snapshot_files", "new_snapshot_path", "snapshot_dir"]
 
 _DIR = "snapshots"
 
@@ -30,7 +35,7 @@ def new_snapshot_path(store_path: Path, role: str) -> Path:
     ``store_path`` (``role``: ``out`` exported here, ``in`` received); creates the
     directory, owner-only, if needed (blocking)."""
     folder = snapshot_dir(store_path)
-    folder.mkdir(mode=0o700, exist_ok=True)
+    make_private_dir(folder)
     return folder / f"{role}-{store_path.stem}-{uuid.uuid4().hex[:12]}.sqlite"
 
 
@@ -45,3 +50,39 @@ def clear_snapshot_files(data_dir: Path) -> int:
             entry.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+class IncomingSnapshot:
+    """A snapshot file being received: parts appended in order to a new private file
+    (blocking methods: call them in a worker thread), then closed for
+    :meth:`~._registry.StoreRegistry.install_snapshot` (which syncs it), or discarded."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = 0
+        self._fd: int | None = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE
+        )
+
+    def write(self, payload: bytes) -> None:
+        """Append ``payload``; a full disk raises :class:`StoreFull`, any other failure
+        :class:`StoreError`."""
+        assert self._fd is not None
+        view = memoryview(payload)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            raise _failure(f"snapshot file {self.path.name}: {exc.strerror or exc}", exc) from exc
+        self.size += len(payload)
+
+    def close(self) -> None:
+        """Close the file (before it is installed)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def discard(self) -> None:
+        """Close and delete the file (a stream that ended without installing it)."""
+        self.close()
+        self.path.unlink(missing_ok=True)

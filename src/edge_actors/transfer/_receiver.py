@@ -14,9 +14,10 @@ stream is that urgent work itself (the caller passes :data:`~._yield.NEVER_YIELD
 
 A stream into an empty copy may instead carry the source store's snapshot file
 (``SnapshotPart`` frames, then ``SnapshotDone``): the ReceiverActor writes the parts to a
-private file beside the target's stores (:class:`_SnapshotFile`) and, at ``SnapshotDone``,
-has the target verify and install it (:meth:`PeerTarget.install_snapshot`); a stream cut
-before that leaves the copy empty and the file deleted.
+private file beside the target's stores (:class:`~edge_actors.store.IncomingSnapshot`)
+and, at ``SnapshotDone``, has the target verify and install it
+(:meth:`PeerTarget.install_snapshot`); a stream cut before that leaves the copy empty and
+the file deleted.
 
 Any bad frame ends the stream with an ``ErrorFrame(code, message)`` before it reaches the
 store, so a refused chunk leaves the target unchanged. A peer that does not send its
@@ -26,8 +27,6 @@ Imports: leaves, actors, wire, store.
 
 from __future__ import annotations
 
-import errno
-import os
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -40,7 +39,7 @@ from aiohttp import web
 from edge_actors._log import get_logger
 from edge_actors.actors import Actor, ActorSystem
 from edge_actors.errors import EdgeActorsError
-from edge_actors.store import SnapshotInfo, StoreError, StoreFull
+from edge_actors.store import IncomingSnapshot, SnapshotInfo, StoreError, StoreFull
 from edge_actors.wire import (
     DEFAULT_LIMITS,
     PROTOCOL_VERSION,
@@ -154,46 +153,6 @@ class _Sync:
 _ReceiverMsg = _Apply | _Finish | _WritePart | _Install | _Sync
 
 
-class _SnapshotFile:
-    """The private file a snapshot stream's parts are written to, in order (blocking
-    methods: call them in a worker thread). Deleted by :meth:`discard` unless installed."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.size = 0
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-
-    def write(self, payload: bytes) -> None:
-        """Append ``payload``; a full disk raises :class:`StoreFull`."""
-        assert self._fd is not None
-        view = memoryview(payload)
-        try:
-            while view:
-                view = view[os.write(self._fd, view) :]
-        except OSError as exc:
-            raise _store_error(exc, self.path) from exc
-        self.size += len(payload)
-
-    def seal(self) -> None:
-        """Close the file before it is installed (the install syncs it to disk)."""
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
-
-    def discard(self) -> None:
-        """Close and delete the file (a stream that ended without installing it)."""
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
-        self.path.unlink(missing_ok=True)
-
-
-def _store_error(exc: OSError, path: Path) -> StoreError:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return StoreFull(f"snapshot file {path.name}: the disk is full ({exc.strerror})")
-    return StoreError(f"snapshot file {path.name}: {exc.strerror or exc}")
-
-
 class _StreamState:
     """What the reader and the receiver actor share (it outlives the actor): whether the
     stream has failed, and a snapshot file being received (deleted when the stream ends
@@ -203,7 +162,7 @@ class _StreamState:
 
     def __init__(self) -> None:
         self.failed: BaseException | None = None
-        self.snapshot: _SnapshotFile | None = None
+        self.snapshot: IncomingSnapshot | None = None
 
 
 class _ApplyFailed(EdgeActorsError):
@@ -289,7 +248,7 @@ class ReceiverActor(Actor[_ReceiverMsg]):
         def write() -> None:
             if state.snapshot is None:
                 # set in the thread: a cancelled caller still leaves the file to discard
-                state.snapshot = _SnapshotFile(store.snapshot_path())
+                state.snapshot = IncomingSnapshot(store.snapshot_path())
             state.snapshot.write(payload)
 
         await anyio.to_thread.run_sync(write)
@@ -304,7 +263,7 @@ class ReceiverActor(Actor[_ReceiverMsg]):
                 f"snapshot of {self._workload!r}: {got} bytes arrived, SnapshotDone says "
                 f"{snapshot.size}"
             )
-        await anyio.to_thread.run_sync(file.seal)
+        await anyio.to_thread.run_sync(file.close)
         applied = await self._store.install_snapshot(file.path, snapshot)
         self._state.snapshot = None  # installed: the file is the copy's store now
         if self._on_applied is not None:

@@ -396,8 +396,7 @@ class SenderStream:
             entry = self.inflight.popleft()
             self.window.release()
             if entry.is_done:
-                tracker.confirmed(entry.scan_to)
-                tracker.records += entry.records  # a snapshot's records: with its last ack
+                tracker.confirmed(entry.scan_to, entry.records)
                 self.finished.set()
                 return
             tracker.acked(entry.scan_to, entry.records, entry.raw_len, entry.wire_len)

@@ -68,9 +68,11 @@ class TransferTracker:
         self.sent_records += records
         self.sent_wire_bytes += wire_len
 
-    def confirmed(self, lsn: int) -> None:
-        """The target confirmed applying everything up to ``lsn``: the new resume point."""
+    def confirmed(self, lsn: int, records: int = 0) -> None:
+        """The target confirmed applying everything up to ``lsn``: the new resume point
+        (``records``: what a snapshot's final ack confirms along with it)."""
         self.acked_lsn = max(self.acked_lsn, lsn)
+        self.records += records
 
     def acked(self, scan_to: int, records: int, raw_len: int, wire_len: int) -> None:
         """Count one chunk the target confirmed; the resume point moves to ``scan_to``."""

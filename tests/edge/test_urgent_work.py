@@ -3,6 +3,8 @@ their worker threads too, at pause points inside a chunk."""
 
 from __future__ import annotations
 
+import threading
+
 import anyio
 import pytest
 from waiting import until
@@ -178,3 +180,128 @@ async def test_a_pause_point_does_not_block_past_the_urgent_work_s_bound(
         await anyio.to_thread.run_sync(urgent.pause_point())
         assert urgent.active == 1
     assert _paused(metrics) == (0.0, 0.0)
+
+
+# -- durable steps and expected activations: a target keeps its flushes out of the way ----
+
+
+def _step_in_thread(urgent: UrgentWork, inside: threading.Event, leave: threading.Event) -> None:
+    """A worker thread's durable step that lasts until ``leave`` is set."""
+    with urgent.durable_step():
+        inside.set()
+        leave.wait(30)
+
+
+async def test_a_durable_step_waits_while_an_activation_is_expected() -> None:
+    urgent, metrics, clock = _gate()
+    inside, leave = threading.Event(), threading.Event()
+    leave.set()
+    urgent.expect("orders", clock.monotonic() + 10.0)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.to_thread.run_sync, _step_in_thread, urgent, inside, leave)
+            await until(lambda: _paused(metrics)[0] == 1, "the step waits")
+            clock.advance(0.25)
+            await anyio.wait_all_tasks_blocked()
+            assert not inside.is_set()
+            urgent.expected_done("orders")
+        assert inside.is_set()
+    assert _paused(metrics) == (1.0, 0.25)
+    assert urgent.durable_steps == 0
+
+
+async def test_an_expected_activation_pauses_a_background_apply(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    urgent, metrics, clock = _gate_with_budget(monkeypatch, 30.0)
+    passed = anyio.Event()
+
+    async def apply() -> None:
+        await anyio.to_thread.run_sync(urgent.pause_point())
+        passed.set()
+
+    urgent.expect("orders", clock.monotonic() + 10.0)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(apply)
+            await until(lambda: _paused(metrics)[0] == 1, "the apply waits")
+            assert not passed.is_set()
+            urgent.expected_done("orders")
+    assert passed.is_set()
+
+
+async def test_an_expectation_past_its_bound_delays_nothing() -> None:
+    urgent, metrics, clock = _gate()
+    urgent.expect("orders", clock.monotonic() + 1.0)
+    clock.advance(1.0)  # the activation never came
+    inside, leave = threading.Event(), threading.Event()
+    leave.set()
+    with anyio.fail_after(10):
+        await anyio.to_thread.run_sync(_step_in_thread, urgent, inside, leave)
+        await anyio.to_thread.run_sync(urgent.pause_point())
+    assert inside.is_set()
+    assert _paused(metrics) == (0.0, 0.0)
+
+
+async def test_settle_waits_for_the_durable_steps_in_flight() -> None:
+    urgent, _, clock = _gate()
+    inside, leave = threading.Event(), threading.Event()
+    settled: list[int] = []
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.to_thread.run_sync, _step_in_thread, urgent, inside, leave)
+            await until(inside.is_set, "the step runs")
+            assert urgent.durable_steps == 1
+            urgent.expect("orders", clock.monotonic() + 10.0)
+
+            async def settle() -> None:
+                settled.append(await urgent.settle(5.0))
+
+            tg.start_soon(settle)
+            await until(lambda: clock.sleepers == 1, "settle waits (bounded on the clock)")
+            assert settled == []
+            leave.set()
+    assert settled == [0]
+    assert urgent.durable_steps == 0
+
+
+async def test_settle_answers_at_its_bound_with_the_steps_still_in_flight() -> None:
+    urgent, _, clock = _gate()
+    inside, leave = threading.Event(), threading.Event()
+    settled: list[int] = []
+    try:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(anyio.to_thread.run_sync, _step_in_thread, urgent, inside, leave)
+                await until(inside.is_set, "the step runs")
+
+                async def settle() -> None:
+                    settled.append(await urgent.settle(0.5))
+
+                tg.start_soon(settle)
+                await until(lambda: clock.sleepers == 1, "settle waits")
+                clock.advance(0.5)
+                await until(lambda: settled == [1], "settle gives up with one step in flight")
+                leave.set()
+    finally:
+        leave.set()
+    assert await urgent.settle(0.5) == 0  # none in flight: at once
+
+
+async def test_two_settles_both_end_when_the_step_ends() -> None:
+    urgent, _, clock = _gate()
+    inside, leave = threading.Event(), threading.Event()
+    settled: list[int] = []
+
+    async def settle() -> None:
+        settled.append(await urgent.settle(5.0))
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.to_thread.run_sync, _step_in_thread, urgent, inside, leave)
+            await until(inside.is_set, "the step runs")
+            tg.start_soon(settle)
+            tg.start_soon(settle)
+            await until(lambda: clock.sleepers == 2, "both settles wait")
+            leave.set()
+    assert settled == [0, 0]

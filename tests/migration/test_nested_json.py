@@ -26,6 +26,7 @@ ROUTES = [
     "/admin/workloads",
     "/admin/workloads/app/hold",
     "/admin/workloads/app/release",
+    "/admin/workloads/app/prepare",
     "/admin/workloads/app/activate",
     "/admin/workloads/app/cutover",
     "/admin/transfers",

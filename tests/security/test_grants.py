@@ -117,6 +117,12 @@ async def test_a_grant_allows_only_its_workloads_transfer_and_cutover_calls(
         ):
             assert (await send(east, method, path, grant, json={})).status == 403, path
         assert (await send(east, "GET", "/admin/workloads/orders", grant)).status == 200
+        # its cutover's source announces the activation (the target's durable steps wait)
+        prepare = {"quiet_ms": 100.0}
+        path = "/admin/workloads/orders/prepare"
+        assert (await send(east, "POST", path, grant, json=prepare)).status == 200
+        path = "/admin/workloads/payroll/prepare"
+        assert (await send(east, "POST", path, grant, json=prepare)).status == 403
         clock.advance(61)
         assert (await send(east, "GET", "/admin/workloads/orders", grant)).status == 401
 

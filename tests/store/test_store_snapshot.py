@@ -10,6 +10,7 @@ import os
 import sqlite3
 import stat
 import threading
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import anyio
@@ -472,3 +473,40 @@ async def test_install_gives_way_between_pieces_of_its_checks(pair: Pair) -> Non
         go.set()
     assert calls >= 1 + 2 + 1
     assert await installed[0].stats() == await pair.source.get(NAME).stats()
+
+
+async def test_install_runs_its_flush_and_its_move_as_durable_steps(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The edge keeps an install's fsyncs out of an activation's way: the file's flush
+    runs inside one ``durable`` step and the move (with the directory's sync) inside a
+    second; nothing durable happens outside them."""
+    from edge_actors.store import _snapshot
+
+    path, info = await pair.export()
+    final = pair.target.path_of(NAME)
+    inside: list[bool] = []
+    fsyncs: list[tuple[str, bool]] = []
+    real_fsync = _snapshot._fsync
+
+    def fsync(target: Path, flags: int) -> None:
+        fsyncs.append((target.name, bool(inside and inside[-1])))
+        real_fsync(target, flags)
+
+    monkeypatch.setattr(_snapshot, "_fsync", fsync)
+    steps: list[tuple[bool, bool]] = []  # (received file still there at entry, at exit)
+
+    @contextmanager
+    def durable() -> Iterator[None]:
+        entered = path.exists()
+        inside.append(True)
+        try:
+            yield
+        finally:
+            inside[-1] = False
+            steps.append((entered, path.exists()))
+
+    installed = await pair.target.install_snapshot(NAME, path, info, durable=durable)
+    assert steps == [(True, True), (True, False)]  # the flush, then the move
+    assert fsyncs == [("in.sqlite", True), (final.parent.name, True)]
+    assert await installed.stats() == await pair.source.get(NAME).stats()

@@ -31,6 +31,7 @@ from ._models import (
     HoldAnswer,
     HoldRequest,
     LinkRate,
+    PrepareActivation,
     ReleaseAnswer,
     ReleaseRequest,
     SetStatus,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
     from ._credentials import Credential
     from ._metrics import DaemonMetrics
-    from ._models import CutoverAnswer, WorkloadInfo, WorkloadStatus
+    from ._models import CutoverAnswer, PreparedActivation, WorkloadInfo, WorkloadStatus
     from ._reports import EdgeReports
     from ._routing import Route
 
@@ -133,6 +134,8 @@ class Cutovers(Protocol):
     async def run(self, name: str, req: CutoverRequest) -> CutoverAnswer: ...
 
     async def activate(self, name: str, req: ActivateRequest) -> WorkloadInfo: ...
+
+    async def prepare(self, name: str, req: PrepareActivation) -> PreparedActivation: ...
 
 
 def add_admin_routes(
@@ -227,6 +230,11 @@ def add_admin_routes(
             )
         )
 
+    async def prepare(request: web.Request) -> web.Response:
+        name = workload(request)
+        body = await decode_json(request, PrepareActivation)
+        return json_response(await cutovers.prepare(name, body))
+
     async def activate(request: web.Request) -> web.Response:
         name = workload(request)
         body = await decode_json(request, ActivateRequest)
@@ -286,6 +294,7 @@ def add_admin_routes(
     routes.add_route("PUT", "/admin/workloads/{workload}/status", set_status)
     routes.add_route("POST", "/admin/workloads/{workload}/hold", hold)
     routes.add_route("POST", "/admin/workloads/{workload}/release", release)
+    routes.add_route("POST", "/admin/workloads/{workload}/prepare", prepare)
     routes.add_route("POST", "/admin/workloads/{workload}/activate", activate)
     routes.add_route("POST", "/admin/workloads/{workload}/cutover", cutover)
     routes.add_route("PUT", "/admin/links/{target}", set_link_rate)

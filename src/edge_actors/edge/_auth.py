@@ -60,10 +60,12 @@ ALLOWED_CONTENT_TYPES = frozenset(
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _ANY_ROUTES = frozenset({"/api/health", "/api/status"})
-# What a cutover calls on its target (read, activate, undo to incoming): a grant may.
+# What a cutover calls on its target (read, prepare, activate, undo to incoming): a
+# grant may.
 _TARGET_ROUTES = frozenset(
     {
         ("GET", "/admin/workloads/{workload}"),
+        ("POST", "/admin/workloads/{workload}/prepare"),
         ("POST", "/admin/workloads/{workload}/activate"),
         ("PUT", "/admin/workloads/{workload}/status"),
     }

@@ -39,6 +39,8 @@ from ._models import (
     HoldRequest,
     LinkRate,
     LsnAnswer,
+    PrepareActivation,
+    PreparedActivation,
     ReleaseAnswer,
     ReleaseRequest,
     SetStatus,
@@ -475,6 +477,15 @@ class AdminClient(_Client):
             within_ms=within_ms,
         )
         return _decode(await self._call("POST", self._w(name) + "/activate", body), WorkloadInfo)
+
+    async def prepare_activation(
+        self, name: str, *, quiet_ms: float, settle_ms: float = 0.0
+    ) -> PreparedActivation:
+        """``POST /admin/workloads/{name}/prepare``: announce a coming activation (see
+        :class:`PrepareActivation`)."""
+        body = PrepareActivation(quiet_ms=quiet_ms, settle_ms=settle_ms)
+        answer = await self._call("POST", self._w(name) + "/prepare", body)
+        return _decode(answer, PreparedActivation)
 
     async def cutover(self, name: str, request: CutoverRequest) -> CutoverAnswer:
         """``POST /admin/workloads/{name}/cutover`` on the source: the whole cutover.

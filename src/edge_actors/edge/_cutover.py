@@ -94,7 +94,7 @@ from ._errors import EdgeError, EdgeHTTPError
 from ._final_delta import FinalDelta, Sent
 from ._hold_budget import HoldBudget, StepTimes
 from ._loop_lag import LoopLag
-from ._models import CutoverAnswer
+from ._models import CutoverAnswer, PreparedActivation
 from ._refusals import ActivationTooLate, CutoverFailed, WorkloadNotActive
 from ._test_hooks import PauseHook
 from ._urgent import UrgentWork
@@ -106,13 +106,21 @@ if TYPE_CHECKING:
 
     from edge_actors.clock import Clock
 
-    from ._models import ActivateRequest, CutoverRequest, WorkloadInfo
+    from ._models import (
+        ActivateRequest,
+        CutoverRequest,
+        PrepareActivation,
+        WorkloadInfo,
+    )
     from ._router import WorkloadRouter
     from ._transfer_api import Transfers
 
 __all__ = ["CutoverSaga"]
 
 _PEER_CALL_TIMEOUT_S = 10.0  # a cutover's admin calls to the target
+_SETTLE_MS = 1000.0  # the most a target waits for its flushes in flight before a hold
+_QUIET_SLACK_MS = 200.0  # a target's wait for the activation past the hold's bound
+_QUIET_MAX_MS = 60_000.0
 
 
 class _UndoCall(NamedTuple):
@@ -198,18 +206,41 @@ class CutoverSaga:
                 DigestMismatch: Not activated (nothing changed).
         """
         received = time.perf_counter()
-        await self._pause.reached("activating")
-        self._router.check_no_cutover(name)
-        with self._urgent.running(self._clock.monotonic() + _PEER_CALL_TIMEOUT_S):
-            return await self._router.activate(
-                name,
-                req.min_lsn,
-                req.digest,
-                req.epoch,
-                delta=req.delta,
-                within_s=None if req.within_ms is None else req.within_ms / 1000,
-                received=received,
-            )
+        try:
+            await self._pause.reached("activating")
+            self._router.check_no_cutover(name)
+            with self._urgent.running(self._clock.monotonic() + _PEER_CALL_TIMEOUT_S):
+                return await self._router.activate(
+                    name,
+                    req.min_lsn,
+                    req.digest,
+                    req.epoch,
+                    delta=req.delta,
+                    within_s=None if req.within_ms is None else req.within_ms / 1000,
+                    received=received,
+                )
+        finally:
+            self._urgent.expected_done(name)
+
+    async def prepare(self, name: str, req: PrepareActivation) -> PreparedActivation:
+        """The target's side of a cutover, before the source holds anything: expect the
+        activation of ``name`` (an ``incoming`` copy here) and let durable steps in flight
+        end first (:meth:`UrgentWork.settle`, at most ``req.settle_ms``), so the hold
+        begins against a target with no flush in progress (:mod:`._urgent`).
+
+        Raises:
+            NoSuchWorkload: Unknown workload (nothing expected).
+        """
+        info = await self._router.reports.info(name)
+        if info.status != "incoming":
+            return PreparedActivation(workload=info, settled_ms=0.0, in_flight=0)
+        quiet_s, settle_s = req.quiet_ms / 1000, req.settle_ms / 1000
+        self._urgent.expect(name, self._clock.monotonic() + settle_s + quiet_s)
+        began = time.perf_counter()
+        in_flight = await self._urgent.settle(settle_s)
+        settled_ms = (time.perf_counter() - began) * 1000
+        self._urgent.expect(name, self._clock.monotonic() + quiet_s)
+        return PreparedActivation(workload=info, settled_ms=settled_ms, in_flight=in_flight)
 
     async def run(self, name: str, req: CutoverRequest) -> CutoverAnswer:
         """Cut ``name`` over to ``req.target_url`` in one call (this edge is the source).
@@ -251,11 +282,10 @@ class CutoverSaga:
         step = "check_target"
         try:
             # Before holding anything: the target answers, accepts the token and has the
-            # workload incoming (this also warms the pooled connection for "activate", and
-            # times a call to the target for the hold's plan).
-            called = time.perf_counter()
-            before = await target.workload(name)
-            round_trip_s = time.perf_counter() - called
+            # workload incoming, expects the activation and has no flush in flight (this
+            # also warms the pooled connection for "activate", and times a call to the
+            # target for the hold's plan, its wait for flushes left out).
+            before, round_trip_s = await _prepare(target, name, _quiet_ms(req, router))
             if before.status == "moved":
                 raise EdgeError(f"the target has {name!r} as moved, not incoming")
             # The retiring_to mark is made durable before the hold, so the hold waits for
@@ -575,6 +605,31 @@ class CutoverSaga:
         if clear_mark:
             await router.fence.retire_async(name, None)
         return done, held_ms
+
+
+async def _prepare(target: AdminClient, name: str, quiet_ms: float) -> tuple[WorkloadInfo, float]:
+    """Announce the activation of ``name`` to ``target``: its workload there, and the call's
+    round trip without the target's wait for its durable steps. A target from before the
+    ``prepare`` call (404, 405, or 403 for a grant it does not know to allow) is read
+    instead."""
+    called = time.perf_counter()
+    try:
+        prepared = await target.prepare_activation(name, quiet_ms=quiet_ms, settle_ms=_SETTLE_MS)
+    except EdgeHTTPError as exc:
+        if exc.status not in (403, 404, 405):
+            raise
+        called = time.perf_counter()
+        return await target.workload(name), time.perf_counter() - called
+    waited_s = prepared.settled_ms / 1000
+    return prepared.workload, max(0.0, time.perf_counter() - called - waited_s)
+
+
+def _quiet_ms(req: CutoverRequest, router: WorkloadRouter) -> float:
+    """How long a target waits for the activation it was told of: the hold's bound (twice
+    the deadline, or its lease) and the mark's write before it."""
+    lease_s = router.hold_timeout_s if req.lease_s is None else req.lease_s
+    hold_s = lease_s if req.deadline_ms is None else min(lease_s, 2 * req.deadline_ms / 1000)
+    return min(_QUIET_MAX_MS, hold_s * 1000 + _QUIET_SLACK_MS)
 
 
 async def _set_back(

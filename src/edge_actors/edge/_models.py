@@ -198,6 +198,36 @@ class ActivateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     without a second call. ``None``: no limit."""
 
 
+class PrepareActivation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Body of ``POST /admin/workloads/{w}/prepare``: a cutover's source announces its
+    activation to the target before it holds anything.
+
+    The target keeps its durable steps (a snapshot install's fsyncs and move) and its
+    background applies out of the activation's way until the activation ends or
+    ``quiet_ms`` passes, after waiting up to ``settle_ms`` for those already running.
+    """
+
+    quiet_ms: Annotated[float, msgspec.Meta(gt=0, le=60_000)]
+    """How long, after it answers, the target waits for the activation at most."""
+    settle_ms: Annotated[float, msgspec.Meta(ge=0, le=60_000)] = 0.0
+    """The most time the target waits for durable steps in flight before it answers."""
+
+
+class PreparedActivation(msgspec.Struct, frozen=True, kw_only=True):
+    """Answer to :class:`PrepareActivation`.
+
+    Attributes:
+        workload: The workload on the target (as ``GET /admin/workloads/{w}``).
+        settled_ms: How long the target waited for durable steps in flight.
+        in_flight: Durable steps still running when it answered (0 unless ``settle_ms``
+            ran out).
+    """
+
+    workload: WorkloadInfo
+    settled_ms: float
+    in_flight: int
+
+
 class CutoverRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Body of ``POST /admin/workloads/{w}/cutover`` on the source edge.
 

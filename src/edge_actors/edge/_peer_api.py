@@ -45,6 +45,7 @@ from ._http import HttpError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from contextlib import AbstractContextManager
     from pathlib import Path
 
     from edge_actors.actors import ActorSystem
@@ -143,7 +144,8 @@ class _BoundTarget:
     apply first re-runs the check against the current route (a refusal ends the stream
     with nothing applied). ``pause_point``: gives each chunk's apply of a background
     stream a fresh pause point inside it (``UrgentWork.pause_point``; ``None`` for an
-    urgent stream: it never waits).
+    urgent stream: it never waits); ``durable``: the same stream's snapshot install runs
+    its fsyncs and move as durable steps (``UrgentWork.durable_step``).
     """
 
     def __init__(
@@ -152,12 +154,14 @@ class _BoundTarget:
         workload: str,
         recheck: Callable[[], Route],
         pause_point: Callable[[], Callable[[], None]] | None = None,
+        durable: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> None:
         self._registry = registry
         self._workload = workload
         self._store = registry.get(workload)
         self._recheck = recheck
         self._pause_point = pause_point
+        self._durable = durable
 
     @property
     def lsn(self) -> int:
@@ -188,7 +192,7 @@ class _BoundTarget:
         # its checks too (they read the whole file), as a chunk's apply does.
         give_way = None if self._pause_point is None else self._pause_point()
         self._store = await self._registry.install_snapshot(
-            self._workload, source, snapshot, give_way=give_way
+            self._workload, source, snapshot, give_way=give_way, durable=self._durable
         )
         return self._store.lsn
 
@@ -262,8 +266,10 @@ def add_peer_routes(
         )
         # A background stream's chunk in progress gives way to a hold or an activation
         # here inside its apply too, not only between chunks (:mod:`._urgent`).
+        # Its install's fsyncs and move stay out of an activation's way here.
         pause_point = None if urgent else daemon.urgent.pause_point
-        return _BoundTarget(stores.registry, workload, check, pause_point)
+        durable = None if urgent else daemon.urgent.durable_step
+        return _BoundTarget(stores.registry, workload, check, pause_point, durable)
 
     def on_applied(workload: str, records: int, raw_bytes: int) -> None:
         daemon.metrics.peer_records.labels(daemon.name, workload).inc(records)

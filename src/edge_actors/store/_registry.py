@@ -13,6 +13,7 @@ its stores up to date on every commit, so a capacity check costs O(1).
 from __future__ import annotations
 
 from collections import OrderedDict
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from edge_actors.clock import Clock
 
     from ._models import Durability, StoreStats
-    from ._snapshot import SnapshotInfo, VerifiedSnapshot
+    from ._snapshot import DurableStep, SnapshotInfo, VerifiedSnapshot
 
 __all__ = ["StoreRegistry"]
 
@@ -276,6 +277,7 @@ class StoreRegistry(AsyncCloseable):
         expected: SnapshotInfo,
         *,
         give_way: Callable[[], None] | None = None,
+        durable: DurableStep | None = None,
     ) -> WorkloadStore:
         """Make the snapshot file ``source`` the store of the empty workload ``name``.
 
@@ -290,7 +292,9 @@ class StoreRegistry(AsyncCloseable):
         and the directory synced, whatever the durability: the snapshot was written
         unsynced, and the catalog must not name totals the directory may lose. The
         registry's totals and catalog take the snapshot's. ``give_way`` (a background
-        copy's pause point) is called, in the checking thread, between pieces of the checks.
+        copy's pause point) is called, in the checking thread, between pieces of the checks;
+        ``durable`` is entered, in the worker thread, around the file's fsync and around
+        its move (with the directory's sync and the catalog's rows).
 
         Returns:
             The new store (its connections open on first use); :meth:`get` returns it from
@@ -315,7 +319,7 @@ class StoreRegistry(AsyncCloseable):
         store = self.get(name)
         _require_empty(store)
         verified = await anyio.to_thread.run_sync(
-            partial(verify_snapshot, source, name, expected, self._dir, give_way),
+            partial(verify_snapshot, source, name, expected, self._dir, give_way, durable),
             limiter=self._resources.limiter,
         )
         async with self._lock:
@@ -326,7 +330,7 @@ class StoreRegistry(AsyncCloseable):
             done = self._dropping[name] = anyio.Event()  # close() waits for the swap too
             try:
                 with anyio.CancelScope(shield=True):
-                    installed = await self._swap(name, store, source, verified)
+                    installed = await self._swap(name, store, source, verified, durable)
             finally:
                 del self._dropping[name]
                 done.set()
@@ -361,7 +365,12 @@ class StoreRegistry(AsyncCloseable):
     # -- internals -------------------------------------------------------------------
 
     async def _swap(
-        self, name: str, store: WorkloadStore, source: Path, verified: VerifiedSnapshot
+        self,
+        name: str,
+        store: WorkloadStore,
+        source: Path,
+        verified: VerifiedSnapshot,
+        durable: DurableStep | None,
     ) -> WorkloadStore:
         """Close the empty ``store``, move ``source`` in, register its new store. Shielded,
         with the lock held."""
@@ -371,7 +380,7 @@ class StoreRegistry(AsyncCloseable):
                 "a write reached the store meanwhile"
             )
         try:
-            await anyio.to_thread.run_sync(self._install_file, name, source, verified)
+            await anyio.to_thread.run_sync(self._install_file, name, source, verified, durable)
         except BaseException:
             self._account(name, store.last_stats, None)
             replacement = self._stores[name] = self._make(name, None)
@@ -384,17 +393,20 @@ class StoreRegistry(AsyncCloseable):
         self._account(name, store.last_stats, verified.stats)
         return installed
 
-    def _install_file(self, name: str, source: Path, verified: VerifiedSnapshot) -> None:
+    def _install_file(
+        self, name: str, source: Path, verified: VerifiedSnapshot, durable: DurableStep | None
+    ) -> None:
         """Move the verified snapshot to the store path, the catalog row kept honest."""
         require_unchanged(source, name, verified)
-        if self._catalog is not None:  # not clean until the file is in place
-            self._catalog.mark_open(name, verified.stats)
-        install_file(source, self._path(name))
-        if self._catalog is not None:
-            try:
-                self._catalog.mark_closed(name, verified.stats)
-            except StoreError as exc:  # the row stays "not clean": re-read at next start
-                self._log.warning("catalog_update_failed", workload=name, error=str(exc))
+        with nullcontext() if durable is None else durable():
+            if self._catalog is not None:  # not clean until the file is in place
+                self._catalog.mark_open(name, verified.stats)
+            install_file(source, self._path(name))
+            if self._catalog is not None:
+                try:
+                    self._catalog.mark_closed(name, verified.stats)
+                except StoreError as exc:  # the row stays "not clean": re-read at next start
+                    self._log.warning("catalog_update_failed", workload=name, error=str(exc))
 
     def _check_open(self) -> None:
         if self._closed:

@@ -20,7 +20,7 @@ import functools
 import os
 import sqlite3
 import stat
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -37,9 +37,14 @@ from ._schema import APPLICATION_ID, SCHEMA_VERSION, _ensure_schema, _uri, live_
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from contextlib import AbstractContextManager
 
     from ._budget import FdBudget, FileFds
     from ._resources import StoreResources
+
+    DurableStep = Callable[[], AbstractContextManager[None]]
+    """Entered, in the worker thread, around each durable step of an install (the file's
+    fsync; its move with the directory's sync): the edge's ``UrgentWork.durable_step``."""
 
 __all__ = [
     "SnapshotInfo",
@@ -223,12 +228,14 @@ def verify_snapshot(
     expected: SnapshotInfo,
     workloads_dir: Path,
     give_way: Callable[[], None] | None = None,
+    durable: DurableStep | None = None,
 ) -> VerifiedSnapshot:
     """Check that ``source`` is a snapshot of workload ``name`` matching ``expected``,
     then flush it to disk. Blocking; reads the whole file (``quick_check``, the digest).
     ``give_way`` (a background copy's pause point) is called before ``quick_check``,
     between the digest's batches and before the flush, so urgent work on the edge (a
-    cutover's activation) does not wait behind the whole file.
+    cutover's activation) does not wait behind the whole file; the flush runs inside
+    ``durable`` (the edge keeps it out of an activation's way).
 
     The checks, in order: a regular file on the file system of ``workloads_dir`` (where
     it is to be moved), a SQLite header, no side file beside it, rollback-journal mode,
@@ -265,7 +272,8 @@ def verify_snapshot(
     if give_way is not None:
         give_way()
     try:
-        _fsync(source, os.O_RDONLY)
+        with nullcontext() if durable is None else durable():
+            _fsync(source, os.O_RDONLY)
     except OSError as exc:
         raise StoreError(f"cannot sync snapshot {str(source)!r}: {exc}") from exc
     verified = VerifiedSnapshot(stats, _identity(before))

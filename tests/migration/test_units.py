@@ -152,6 +152,31 @@ def test_convergence_estimate() -> None:
     )
 
 
+def test_after_a_whole_copy_the_final_delta_is_worth_another_round() -> None:
+    # A 100 MB snapshot in 0.8 s while 1,000 writes/s of 1 KiB came in: ~800 changes
+    # would go inside the hold. The whole-hold test says no (the fixed costs dominate);
+    # the final delta's own share is more than halved by one round, so it runs.
+    est = RoundEstimator(avg_change_bytes=1024)
+    est.record_round(raw_bytes=100_000_000, elapsed_s=0.8, new_changes=800)
+    assert est.converged(800, 0.05)
+    assert not est.worth_another_round(800)
+    assert est.worth_a_smaller_final_delta(800)
+    # That round leaves the changes written while it shipped: no further round pays.
+    est.record_round(raw_bytes=800 * 1024, elapsed_s=0.03, new_changes=30, records=800)
+    assert not est.worth_a_smaller_final_delta(30)
+    # Nothing left, or nothing measured: no round for it.
+    assert not est.worth_a_smaller_final_delta(0)
+    assert not RoundEstimator(avg_change_bytes=1024).worth_a_smaller_final_delta(800)
+
+
+def test_a_round_that_would_not_halve_the_final_delta_is_not_run() -> None:
+    est = RoundEstimator(avg_change_bytes=1024)
+    est.record_round(raw_bytes=100_000_000, elapsed_s=0.8, new_changes=800)
+    # writes as fast as the link ships them: the next gap is as large as this one
+    est.dirty_rate_Bps = est.bandwidth_Bps or 0.0
+    assert not est.worth_a_smaller_final_delta(800)
+
+
 def test_journal_roundtrip(tmp_path: Path) -> None:
     journal = Journal(tmp_path)
     plan = MigrationPlan(

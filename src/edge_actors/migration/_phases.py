@@ -202,7 +202,7 @@ class Phases(Pipeline):
                     # A wider plan refines at cutover time, workload by workload
                     # (``_rounds``): here some workload would always be worth a round.
                     and len(names) <= self.gate.per_plan
-                    and any(self.estimators[w].worth_another_round(gaps[w]) for w in names)
+                    and any(self.estimators[w].worth_a_smaller_final_delta(gaps[w]) for w in names)
                 )
             ):
                 break

@@ -68,6 +68,9 @@ async def test_held_writes_are_forwarded_in_order_and_acknowledged_once(pair: Pa
         forwarded = [e for e in logs if e["event"] == "held_writes_forwarded"]
         assert sum(e["writes"] for e in forwarded) == 6
         assert all(e["outcome"] == "forwarded" for e in forwarded)
+        # Released together, they go in one request (one commit on the target), not in
+        # a first batch of the one or two that queued before the send began.
+        assert [e["writes"] for e in forwarded] == [6]
         # Each client learned the new edge from the answer, without a 307 round trip.
         assert all(c.edge_for("orders") == east.url for c in clients)
         assert sum(e["event"] == "workload_moved" for e in logs) == 6

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import aiohttp
 import anyio
+import anyio.lowlevel
 import msgspec
 
 from ._credentials import REQUEST_TOKEN
@@ -28,6 +29,7 @@ __all__ = ["Forwarded", "Forwarder"]
 
 _FORWARD_TIMEOUT_S = 30.0
 _FORWARD_BATCH_BYTES = 32 * 1024 * 1024  # below the target's 64 MiB batch body limit
+_GATHER_TURNS = 1024  # loop turns a forward waits at most for the writes released with it
 _MSGPACK = msgspec.msgpack.Encoder()
 _LSN_ANSWER = msgspec.json.Decoder(LsnAnswer)
 
@@ -79,6 +81,8 @@ class Forwarder:
     async def flush(self, item: Forwarded, moved_to: str) -> None:
         """Send queued writes until ``item`` has its outcome."""
         async with self.lock:
+            if not item.done:
+                await self._gather()
             while not item.done:
                 batch = self._take()
                 try:
@@ -96,6 +100,21 @@ class Forwarder:
                             )
                             queued.done = True
                     raise
+
+    async def _gather(self) -> None:
+        """Let the writes released with the first one queue up before it is sent.
+
+        A hold hands its turn to the next held write one loop turn at a time, so when the
+        first released write gets here, the others are still to be queued: sent at once,
+        a release of 16 writes went as a batch of 2 and then one of 14, two commits on
+        the target in a row. This waits turns of the loop while each one queues another
+        write (at most :data:`_GATHER_TURNS`), so they go in one request.
+        """
+        for _ in range(_GATHER_TURNS):
+            queued = len(self.pending)
+            await anyio.lowlevel.checkpoint()
+            if len(self.pending) == queued:
+                return
 
     def _take(self) -> list[Forwarded]:
         size, count = 0, 0

@@ -120,7 +120,7 @@ __all__ = ["CutoverSaga"]
 _PEER_CALL_TIMEOUT_S = 10.0  # a cutover's admin calls to the target
 _SETTLE_MS = 1000.0  # the most a target waits for its flushes in flight before a hold
 _QUIET_SLACK_MS = 200.0  # a target's wait for the activation past the hold's bound
-_QUIET_MAX_MS = 60_000.0
+_QUIET_MAX_MS = 2_000.0  # a cutover undone before its activation tells the target nothing
 
 
 class _UndoCall(NamedTuple):
@@ -626,7 +626,8 @@ async def _prepare(target: AdminClient, name: str, quiet_ms: float) -> tuple[Wor
 
 def _quiet_ms(req: CutoverRequest, router: WorkloadRouter) -> float:
     """How long a target waits for the activation it was told of: the hold's bound (twice
-    the deadline, or its lease) and the mark's write before it."""
+    the deadline, or its lease) and the mark's write before it, at most
+    :data:`_QUIET_MAX_MS` (its background work pauses that long if no activation comes)."""
     lease_s = router.hold_timeout_s if req.lease_s is None else req.lease_s
     hold_s = lease_s if req.deadline_ms is None else min(lease_s, 2 * req.deadline_ms / 1000)
     return min(_QUIET_MAX_MS, hold_s * 1000 + _QUIET_SLACK_MS)

@@ -207,9 +207,10 @@ class PrepareActivation(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     ``quiet_ms`` passes, after waiting up to ``settle_ms`` for those already running.
     """
 
-    quiet_ms: Annotated[float, msgspec.Meta(gt=0, le=60_000)]
-    """How long, after it answers, the target waits for the activation at most."""
-    settle_ms: Annotated[float, msgspec.Meta(ge=0, le=60_000)] = 0.0
+    quiet_ms: Annotated[float, msgspec.Meta(gt=0, le=10_000)]
+    """How long, after it answers, the target waits for the activation at most (a peer
+    cannot slow the edge's background work for longer than 10 s per call)."""
+    settle_ms: Annotated[float, msgspec.Meta(ge=0, le=10_000)] = 0.0
     """The most time the target waits for durable steps in flight before it answers."""
 
 

@@ -14,9 +14,8 @@ while the store is idle (see :mod:`._budget`); a store handle itself stays valid
 A store is owned by one :class:`WorkloadStore` (one process) at a time and used from the
 event loop that opened it.
 
-Length (~530 lines): the public API of one store (writes, reads, lifecycle) and its group
-commit share the write lock and the queue of pending writes; the next thing to move out
-is the group commit (queue, in-flight count, :meth:`WorkloadStore.writes_settled`).
+The group commit (the queue of pending writes, the write lock, the progress that
+:meth:`WorkloadStore.writes_settled` waits on) is :class:`~._group_commit.GroupCommit`.
 """
 
 from __future__ import annotations
@@ -31,7 +30,8 @@ from edge_actors.clock import SYSTEM_CLOCK, Clock
 
 from ._budget import FileFds
 from ._closing import AsyncCloseable
-from ._errors import InvalidRecord, StoreClosed, StoreError, StoreFull
+from ._errors import InvalidRecord, StoreClosed, StoreError
+from ._group_commit import GroupCommit, Ops
 from ._names import validate_workload_name
 from ._readers import ReadPool, read_full_stats, read_get, read_scan
 from ._records import prepare_changes, validate_key, validate_ops, validate_value
@@ -55,20 +55,7 @@ T = TypeVar("T")
 _PRIVATE_FD_BUDGET = 48  # a store opened on its own: writer, readers, checkpoint lease
 _PRIVATE_IO_THREADS = 8
 
-_Ops = list[tuple[str, bytes | None]]
 _INLINE_VALIDATION = 64  # larger apply batches are validated in a worker thread
-
-
-class _PendingWrite:
-    """One caller's ops waiting for (or done with) a group commit."""
-
-    __slots__ = ("done", "error", "lsn", "ops")
-
-    def __init__(self, ops: _Ops) -> None:
-        self.ops = ops
-        self.done = False
-        self.lsn = 0
-        self.error: BaseException | None = None
 
 
 class WorkloadStore(AsyncCloseable):
@@ -116,13 +103,10 @@ class WorkloadStore(AsyncCloseable):
         )
         self._stats = self._writer.stats()
         self._on_stats = on_stats
-        self._write_lock = anyio.Lock()
-        self._pending: list[_PendingWrite] = []
-        self._in_flight = 0  # put/delete/write_batch calls submitted and not yet answered
-        self._commits = 0  # group commits finished (with or without an error)
-        self._progress = anyio.Event()  # set (and replaced) after each commit or drain
         self._closed = False
         self._log = get_logger("store", workload=name)
+        self._group = GroupCommit(name, self._write_ops, self._reread_stats, self._log)
+        self._write_lock = self._group.lock
 
     @classmethod
     async def open(
@@ -363,7 +347,7 @@ class WorkloadStore(AsyncCloseable):
     def foreground_writes(self) -> int:
         """Writes (:meth:`put`, :meth:`delete`, :meth:`write_batch`) submitted and not yet
         answered. O(1)."""
-        return self._in_flight
+        return self._group.in_flight
 
     async def writes_settled(self) -> None:
         """Return once the foreground writes in flight at the call have been answered.
@@ -376,11 +360,7 @@ class WorkloadStore(AsyncCloseable):
 
         Cancellation: the caller stops waiting; nothing else is affected.
         """
-        if not self._in_flight:
-            return
-        target = self._commits + (2 if self._write_lock.locked() else 1)
-        while self._in_flight and self._commits < target:
-            await self._progress.wait()
+        await self._group.writes_settled()
 
     # -- reads -----------------------------------------------------------------------
 
@@ -539,7 +519,7 @@ class WorkloadStore(AsyncCloseable):
         if self._closed:
             return False
         async with self._write_lock:
-            if self._closed or self._pending or self._stats.lsn or self._stats.records:
+            if self._closed or self._group.has_pending or self._stats.lsn or self._stats.records:
                 return False
             self._closed = True
             with anyio.CancelScope(shield=True):
@@ -548,8 +528,8 @@ class WorkloadStore(AsyncCloseable):
 
     async def _shut(self, *, discard: bool) -> None:
         """Commit the queued writes, then close every connection. Write lock held."""
-        if self._pending:
-            await self._commit_pending()
+        if self._group.has_pending:
+            await self._group.commit_pending()
         await self._readers.aclose()
         if self._writer.at_rest:
             self._writer.close()  # no I/O and nothing to wait for: no thread hop
@@ -563,7 +543,7 @@ class WorkloadStore(AsyncCloseable):
         state = "closed" if self._closed else f"lsn={self._stats.lsn}"
         return f"<WorkloadStore {self._name!r} {state}>"
 
-    # -- group commit ----------------------------------------------------------------
+    # -- internals -------------------------------------------------------------------
 
     async def _in_thread(self, fn: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(fn, limiter=self._resources.limiter)
@@ -577,60 +557,17 @@ class WorkloadStore(AsyncCloseable):
         if self._closed:
             raise StoreClosed(f"workload store {self._name!r} is closed")
 
-    async def _submit(self, ops: _Ops) -> int:
+    async def _submit(self, ops: Ops) -> int:
         """Queue ``ops`` for the next group commit and wait until it has committed."""
         self._check_open()
-        item = _PendingWrite(ops)
-        self._pending.append(item)
-        self._in_flight += 1
-        try:
-            async with self._write_lock:
-                # A previous lock holder may have committed us along with its own ops.
-                if not item.done:
-                    await self._commit_pending()
-        except BaseException:
-            if not item.done and any(p is item for p in self._pending):
-                self._pending.remove(item)  # withdrawn before any commit took it
-            raise
-        finally:
-            self._in_flight -= 1
-            if not self._in_flight:
-                self._signal_progress()
-        if item.error is not None:
-            kind = StoreFull if isinstance(item.error, StoreFull) else StoreError
-            raise kind(f"write to workload {self._name!r} failed: {item.error}") from item.error
-        return item.lsn
+        return await self._group.submit(ops)
 
-    async def _commit_pending(self) -> None:
-        """Commit every queued write in one transaction. Call with the write lock held."""
-        batch, self._pending = self._pending, []
-        try:
-            with anyio.CancelScope(shield=True):
-                try:
-                    ends = await self._in_thread(
-                        partial(self._writer.write, [p.ops for p in batch])
-                    )
-                except Exception as exc:
-                    # A full disk fails every write until space is freed: its callers report
-                    # it (rate-limited), one error line per commit would flood the log.
-                    level = self._log.debug if isinstance(exc, StoreFull) else self._log.error
-                    level("group_commit_failed", writes=len(batch), error=str(exc))
-                    for pending in batch:
-                        pending.error = exc
-                        pending.done = True
-                    return
-            self._set_stats(self._writer.stats())
-            for pending, lsn in zip(batch, ends, strict=True):
-                pending.lsn = lsn
-                pending.done = True
-        finally:
-            self._commits += 1
-            self._signal_progress()
+    async def _write_ops(self, batches: list[Ops]) -> list[int]:
+        """One group commit's transaction, in a worker thread."""
+        return await self._in_thread(partial(self._writer.write, batches))
 
-    def _signal_progress(self) -> None:
-        """Wake :meth:`writes_settled` callers (a commit finished or no write is left)."""
-        self._progress.set()
-        self._progress = anyio.Event()
+    def _reread_stats(self) -> None:
+        self._set_stats(self._writer.stats())
 
 
 def _prepare_and_apply(

@@ -202,8 +202,7 @@ class RoundEstimator:
         now = self.expected_downtime_s(lsn_gap)
         if math.isinf(now) or lsn_gap <= 0:
             return False
-        round_s = self.call_s + self.ship_s(lsn_gap)
-        next_gap = math.ceil(self.dirty_rate_Bps * round_s / self.avg_change_bytes)
+        next_gap = self._gap_after_a_round(lsn_gap)
         return self.expected_downtime_s(next_gap) <= now * (1.0 - self.WORTH_A_ROUND)
 
     def worth_a_smaller_final_delta(self, lsn_gap: int) -> bool:
@@ -218,18 +217,19 @@ class RoundEstimator:
         :meth:`worth_another_round` weighs the same round against the whole hold, fixed
         costs included, and would cut over with them.
         """
-        if lsn_gap <= 0:
+        if lsn_gap <= 0 or math.isinf(self.ship_s(lsn_gap)):
             return False
-        ship_now = self.ship_s(lsn_gap)
-        if math.isinf(ship_now):
-            return False
-        next_gap = math.ceil(self.dirty_rate_Bps * (self.call_s + ship_now) / self.avg_change_bytes)
-        share_now = ship_now - self.fixed_s
-        share_next = self.ship_s(next_gap) - self.fixed_s
+        share_now = self.ship_s(lsn_gap) - self.fixed_s
+        share_next = self.ship_s(self._gap_after_a_round(lsn_gap)) - self.fixed_s
         return (
             share_next <= share_now * (1.0 - self.WORTH_A_ROUND)
             and share_now - share_next >= self.MIN_ROUND_SAVING_S
         )
+
+    def _gap_after_a_round(self, lsn_gap: int) -> int:
+        """The changes the source is predicted to take while one round ships ``lsn_gap``."""
+        round_s = self.call_s + self.ship_s(lsn_gap)
+        return math.ceil(self.dirty_rate_Bps * round_s / self.avg_change_bytes)
 
     def converged(self, lsn_gap: int, max_downtime_s: float) -> bool:
         """Whether a cutover now is expected to hold writes within ``max_downtime_s``."""

@@ -92,9 +92,10 @@ from ._activation_call import ActivationCall
 from ._client import AdminClient
 from ._errors import EdgeError, EdgeHTTPError
 from ._final_delta import FinalDelta, Sent
-from ._hold_budget import HoldBudget, StepTimes
+from ._hold_budget import HoldBudget, StepLaps, StepTimes
 from ._loop_lag import LoopLag
-from ._models import CutoverAnswer, PreparedActivation
+from ._models import CutoverAnswer
+from ._prepare import announce, prepare_target
 from ._refusals import ActivationTooLate, CutoverFailed, WorkloadNotActive
 from ._test_hooks import PauseHook
 from ._urgent import UrgentWork
@@ -110,6 +111,7 @@ if TYPE_CHECKING:
         ActivateRequest,
         CutoverRequest,
         PrepareActivation,
+        PreparedActivation,
         WorkloadInfo,
     )
     from ._router import WorkloadRouter
@@ -118,9 +120,6 @@ if TYPE_CHECKING:
 __all__ = ["CutoverSaga"]
 
 _PEER_CALL_TIMEOUT_S = 10.0  # a cutover's admin calls to the target
-_SETTLE_MS = 1000.0  # the most a target waits for its flushes in flight before a hold
-_QUIET_SLACK_MS = 200.0  # a target's wait for the activation past the hold's bound
-_QUIET_MAX_MS = 2_000.0  # a cutover undone before its activation tells the target nothing
 
 
 class _UndoCall(NamedTuple):
@@ -137,22 +136,6 @@ def _late_answer(log: Any, info: WorkloadInfo) -> _UndoCall:
     """A cut activation whose own answer said active before its undo call answered."""
     log.info("cutover_late_answer", status=info.status)
     return _UndoCall("kept", info, None)
-
-
-class _Laps:
-    """Milliseconds per finished step of a cutover (``perf_counter``: a metric only)."""
-
-    def __init__(self) -> None:
-        self.steps: dict[str, float] = {}
-        self._mark = time.perf_counter()
-
-    def restart(self) -> None:
-        self._mark = time.perf_counter()
-
-    def lap(self, done: str) -> None:
-        now = time.perf_counter()
-        self.steps[done] = round((now - self._mark) * 1000, 3)
-        self._mark = now
 
 
 class CutoverSaga:
@@ -223,24 +206,13 @@ class CutoverSaga:
             self._urgent.expected_done(name)
 
     async def prepare(self, name: str, req: PrepareActivation) -> PreparedActivation:
-        """The target's side of a cutover, before the source holds anything: expect the
-        activation of ``name`` (an ``incoming`` copy here) and let durable steps in flight
-        end first (:meth:`UrgentWork.settle`, at most ``req.settle_ms``), so the hold
-        begins against a target with no flush in progress (:mod:`._urgent`).
+        """The target's side of a cutover, before the source holds anything
+        (:func:`._prepare.prepare_target`).
 
         Raises:
             NoSuchWorkload: Unknown workload (nothing expected).
         """
-        info = await self._router.reports.info(name)
-        if info.status != "incoming":
-            return PreparedActivation(workload=info, settled_ms=0.0, in_flight=0)
-        quiet_s, settle_s = req.quiet_ms / 1000, req.settle_ms / 1000
-        self._urgent.expect(name, self._clock.monotonic() + settle_s + quiet_s)
-        began = time.perf_counter()
-        in_flight = await self._urgent.settle(settle_s)
-        settled_ms = (time.perf_counter() - began) * 1000
-        self._urgent.expect(name, self._clock.monotonic() + quiet_s)
-        return PreparedActivation(workload=info, settled_ms=settled_ms, in_flight=in_flight)
+        return await prepare_target(self._router, self._urgent, self._clock, name, req)
 
     async def run(self, name: str, req: CutoverRequest) -> CutoverAnswer:
         """Cut ``name`` over to ``req.target_url`` in one call (this edge is the source).
@@ -285,7 +257,7 @@ class CutoverSaga:
             # workload incoming, expects the activation and has no flush in flight (this
             # also warms the pooled connection for "activate", and times a call to the
             # target for the hold's plan, its wait for flushes left out).
-            before, round_trip_s = await _prepare(target, name, _quiet_ms(req, router))
+            before, round_trip_s = await announce(target, name, req, router)
             if before.status == "moved":
                 raise EdgeError(f"the target has {name!r} as moved, not incoming")
             # The retiring_to mark is made durable before the hold, so the hold waits for
@@ -322,7 +294,7 @@ class CutoverSaga:
         """Hold writes and run the steps inside the hold (:meth:`_hold`) as urgent work."""
         router = self._router
         gate = router.gate(name)
-        laps = _Laps()
+        laps = StepLaps()
         deadline_s = None if req.deadline_ms is None else req.deadline_ms / 1000
         lease_s = router.hold_timeout_s if req.lease_s is None else req.lease_s
         urgent_s = lease_s if deadline_s is None else min(lease_s, 2 * deadline_s)
@@ -361,7 +333,7 @@ class CutoverSaga:
         target: AdminClient,
         hold_lsn: int,
         budget: HoldBudget,
-        laps: _Laps,
+        laps: StepLaps,
         tasks: TaskGroup,
         log: Any,
     ) -> CutoverAnswer:
@@ -605,32 +577,6 @@ class CutoverSaga:
         if clear_mark:
             await router.fence.retire_async(name, None)
         return done, held_ms
-
-
-async def _prepare(target: AdminClient, name: str, quiet_ms: float) -> tuple[WorkloadInfo, float]:
-    """Announce the activation of ``name`` to ``target``: its workload there, and the call's
-    round trip without the target's wait for its durable steps. A target from before the
-    ``prepare`` call (404, 405, or 403 for a grant it does not know to allow) is read
-    instead."""
-    called = time.perf_counter()
-    try:
-        prepared = await target.prepare_activation(name, quiet_ms=quiet_ms, settle_ms=_SETTLE_MS)
-    except EdgeHTTPError as exc:
-        if exc.status not in (403, 404, 405):
-            raise
-        called = time.perf_counter()
-        return await target.workload(name), time.perf_counter() - called
-    waited_s = prepared.settled_ms / 1000
-    return prepared.workload, max(0.0, time.perf_counter() - called - waited_s)
-
-
-def _quiet_ms(req: CutoverRequest, router: WorkloadRouter) -> float:
-    """How long a target waits for the activation it was told of: the hold's bound (twice
-    the deadline, or its lease) and the mark's write before it, at most
-    :data:`_QUIET_MAX_MS` (its background work pauses that long if no activation comes)."""
-    lease_s = router.hold_timeout_s if req.lease_s is None else req.lease_s
-    hold_s = lease_s if req.deadline_ms is None else min(lease_s, 2 * req.deadline_ms / 1000)
-    return min(_QUIET_MAX_MS, hold_s * 1000 + _QUIET_SLACK_MS)
 
 
 async def _set_back(

@@ -71,13 +71,14 @@ at once, was undone with a call to the target past the deadline.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Final, Literal
 
 if TYPE_CHECKING:
     from edge_actors.clock import Clock
 
-__all__ = ["HoldBudget", "Step", "StepTimes"]
+__all__ = ["HoldBudget", "Step", "StepLaps", "StepTimes"]
 
 Step = Literal["final_delta", "activate", "state_write", "flip", "cut_late", "undo_call"]
 """Timed steps: ``activate`` is the source's whole activation step (the call);
@@ -93,6 +94,25 @@ _PROBE_AFTER: Final = 2  # forecast refusals in a row, then one attempt probes
 _PROBE_SHARE: Final = 0.25  # the most of a deadline a probe plans for its activation
 _LAG_SHARE: Final = 0.25  # the most of a deadline kept in reserve for the loop's lag
 _UNDO_SHARE: Final = 0.3  # the most of a deadline kept for a cut activation's undo call
+
+
+class StepLaps:
+    """Milliseconds per finished step of one cutover (``perf_counter``: a metric only,
+    the cutover's answer's ``steps_ms``)."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, float] = {}
+        self._mark = time.perf_counter()
+
+    def restart(self) -> None:
+        """Start timing the next step from now."""
+        self._mark = time.perf_counter()
+
+    def lap(self, done: str) -> None:
+        """Record the step ``done`` as ending now."""
+        now = time.perf_counter()
+        self.steps[done] = round((now - self._mark) * 1000, 3)
+        self._mark = now
 
 
 class StepTimes:

@@ -13,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import msgspec
 import pytest
 from stalls import cutover_request
 
 from edge_actors.edge import EdgeHTTPError
+from support.state_files import on_disk
 
 if TYPE_CHECKING:
     from conftest import Pair  # tests/edge/conftest.py
@@ -35,10 +35,8 @@ async def _seed(pair: Pair) -> str:
 
 
 def _epochs(pair: Pair) -> dict[str, object]:
-    path = Path(pair.east.config.data_dir) / "epochs.json"
-    if not path.exists():
-        return {}
-    workloads: dict[str, object] = msgspec.json.decode(path.read_bytes())["workloads"]
+    state = on_disk(Path(pair.east.config.data_dir) / "epochs.state")
+    workloads: dict[str, object] = {} if state is None else state["workloads"]
     return workloads
 
 

@@ -1,7 +1,7 @@
 """An activation's durable writes run in worker threads, both at once (two real daemons).
 
-The target of a cutover records the epoch (and what it confirmed) in ``epochs.json`` and
-the ``active`` route in ``routing.json``, each fsynced before it answers. Written on the
+The target of a cutover records the epoch (and what it confirmed) in ``epochs.state`` and
+the ``active`` route in ``routing.state``, each synced before it answers. Written on the
 loop one after the other, a slow disk held every other request of the daemon (other
 workloads' copies, the undo of a cut activation) for two fsyncs. Here the epoch file's
 write is held back in its thread (a slow disk): the daemon keeps serving, the routing
@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
-import msgspec
 import pytest
 from stalls import TOKEN, SlowEpochFile
 
 from edge_actors.edge import EdgeClient
+from support.state_files import on_disk
 
 if TYPE_CHECKING:
     from conftest import Pair  # tests/edge/conftest.py
@@ -61,14 +61,14 @@ async def test_the_daemon_serves_while_an_activation_waits_for_its_fsync(
         assert await anyio.to_thread.run_sync(entered.wait, 10)
         with anyio.fail_after(5):  # the loop is free while the epoch's fsync waits
             await pair.admin_east.health()
-            routing = Path(pair.east.config.data_dir) / "routing.json"
+            routing = Path(pair.east.config.data_dir) / "routing.state"
             while b'"active"' not in routing.read_bytes():  # written meanwhile
                 await anyio.sleep(0.01)
         assert answers == []  # not answered before the epoch is durable
         go.set()
     [info] = answers
     assert (info.status, info.lsn, info.digest) == ("active", 10, digest)
-    epochs = msgspec.json.decode((Path(pair.east.config.data_dir) / "epochs.json").read_bytes())
+    epochs = on_disk(Path(pair.east.config.data_dir) / "epochs.state")
     entry = epochs["workloads"]["orders"]
     assert (entry["epoch"], entry["activated_lsn"], entry["activated_digest"]) == (3, 10, digest)
 

@@ -8,6 +8,7 @@ import pytest
 
 from edge_actors.edge import AdminClient, EdgeConflict, EdgeHTTPError
 from edge_actors.edge._models import CutoverRequest
+from support.state_files import unwritable
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -130,16 +131,16 @@ async def test_a_route_change_that_fails_to_persist_keeps_the_retiring_mark(
     pair: Pair, tmp_path: Path
 ) -> None:
     # The mark is cleared only once the route is durable: a route write that fails (here
-    # a real OS error: the temporary file's path is taken by a directory) leaves the mark,
+    # a real OS error: the file's path is taken by a directory) leaves the mark,
     # so the edge keeps redirecting instead of serving a copy the target may also serve.
     west = pair.west
     await pair.admin_west.create_workload("orders")
     west.router.fence.retire("orders", pair.east.url)
-    blocker = tmp_path / "edge-west" / "routing.json.tmp"
-    blocker.mkdir()
-    with pytest.raises(OSError, match=r"routing\.json\.tmp"):
+    with (
+        unwritable(tmp_path / "edge-west" / "routing.state"),
+        pytest.raises(OSError, match=r"routing\.state"),
+    ):
         west.router.set_route("orders", "moved", pair.east.url)
     assert west.router.fence.get("orders").retiring_to == pair.east.url
-    blocker.rmdir()
     west.router.set_route("orders", "moved", pair.east.url)
     assert west.router.fence.get("orders").retiring_to is None

@@ -94,7 +94,7 @@ async def test_only_an_authenticated_admin_command_raises_the_epoch(daemon: Edge
 
 
 async def test_a_newer_epoch_cancels_a_stream_admitted_under_an_older_one(tmp_path: Path) -> None:
-    fence = LeaderFence(tmp_path / "leader_epoch.json")
+    fence = LeaderFence(tmp_path / "leader_epoch.state")
     fence.admit(1)
     started = anyio.Event()
 
@@ -112,7 +112,7 @@ async def test_a_newer_epoch_cancels_a_stream_admitted_under_an_older_one(tmp_pa
         tg.start_soon(stream)
         await started.wait()
         fence.admit(2)
-    assert LeaderFence(tmp_path / "leader_epoch.json").epoch == 2
+    assert LeaderFence(tmp_path / "leader_epoch.state").epoch == 2
 
 
 async def test_the_gateway_sends_its_epoch_and_stops_when_it_stands_down(

@@ -22,6 +22,7 @@ from stalls import cutover_request
 
 from edge_actors.edge import EdgeHTTPError
 from edge_actors.edge._test_hooks import PauseHook
+from support.state_files import on_disk, unwritable
 
 if TYPE_CHECKING:
     from conftest import Pair  # tests/edge/conftest.py
@@ -36,8 +37,9 @@ def _request(east: EdgeDaemon, epoch: int, deadline_ms: float | None = None) -> 
 
 
 def _fence_on_disk(daemon: EdgeDaemon) -> dict[str, dict[str, object]]:
-    path = Path(daemon.config.data_dir) / "epochs.json"
-    workloads: dict[str, dict[str, object]] = msgspec.json.decode(path.read_bytes())["workloads"]
+    workloads: dict[str, dict[str, object]] = on_disk(
+        Path(daemon.config.data_dir) / "epochs.state"
+    )["workloads"]
     return workloads
 
 
@@ -86,9 +88,10 @@ async def test_a_mark_that_cannot_be_written_holds_nothing_and_the_source_serves
     await _seed(pair)
     await pair.admin_west.hold("orders", epoch=2)  # epoch 2 on disk: the cutover writes
     await pair.admin_west.release("orders", epoch=2)  # nothing to admit it
-    blocker = tmp_path / "edge-west" / "epochs.json.tmp"
-    blocker.mkdir()  # a real OS error for the mark's write
-    with pytest.raises(EdgeHTTPError) as caught:
+    with (
+        unwritable(tmp_path / "edge-west" / "epochs.state"),  # a real OS error for the mark
+        pytest.raises(EdgeHTTPError) as caught,
+    ):
         await pair.admin_west.cutover("orders", _request(pair.east, epoch=2))
     assert (caught.value.status, caught.value.code) == (502, "cutover_failed")
     assert "at step 'mark'" in caught.value.message
@@ -97,7 +100,6 @@ async def test_a_mark_that_cannot_be_written_holds_nothing_and_the_source_serves
     assert await pair.client.put("orders", "after", b"x") == 51  # served, not redirected
     target = await pair.admin_east.workload("orders")
     assert (target.status, target.epoch) == ("incoming", 1)  # never asked
-    blocker.rmdir()
     answer = await pair.admin_west.cutover("orders", _request(pair.east, epoch=3))
     assert (answer.hold_lsn, answer.target_lsn) == (51, 51)
 

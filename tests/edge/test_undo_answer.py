@@ -26,6 +26,7 @@ import pytest
 from stalls import SlowEpochFile, cutover_request, stalled_target
 
 from edge_actors.edge import EdgeHTTPError
+from support.state_files import on_disk
 
 if TYPE_CHECKING:
     from conftest import Pair  # tests/edge/conftest.py
@@ -35,10 +36,8 @@ pytestmark = pytest.mark.anyio
 
 
 def _epochs(daemon: EdgeDaemon) -> dict[str, dict[str, object]]:
-    path = Path(daemon.config.data_dir) / "epochs.json"
-    if not path.exists():  # nothing fenced yet
-        return {}
-    workloads: dict[str, dict[str, object]] = msgspec.json.decode(path.read_bytes())["workloads"]
+    state = on_disk(Path(daemon.config.data_dir) / "epochs.state")
+    workloads: dict[str, dict[str, object]] = {} if state is None else state["workloads"]
     return workloads
 
 
@@ -84,7 +83,7 @@ async def test_the_target_still_undoes_a_begun_activation_durably_before_answeri
     finally:
         disk.go.set()
     assert answers == ["incoming"]
-    routing = msgspec.json.decode((Path(pair.east.config.data_dir) / "routing.json").read_bytes())
+    routing = on_disk(Path(pair.east.config.data_dir) / "routing.state")
     assert b"incoming" in msgspec.json.encode(routing)
     assert _epochs(pair.east)["orders"]["undone_epoch"] == 3
 

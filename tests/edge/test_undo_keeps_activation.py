@@ -25,6 +25,7 @@ from stalls import SlowEpochFile, cutover_request
 
 from edge_actors.edge import EdgeClient, EdgeHTTPError
 from edge_actors.edge._routing import Route
+from support.state_files import on_disk, unwritable
 
 if TYPE_CHECKING:
     from conftest import Pair  # tests/edge/conftest.py
@@ -37,8 +38,9 @@ TOKEN = "test-cluster-token-0123456789abcdefghij"
 
 
 def _epochs(daemon: EdgeDaemon) -> dict[str, dict[str, object]]:
-    path = Path(daemon.config.data_dir) / "epochs.json"
-    workloads: dict[str, dict[str, object]] = msgspec.json.decode(path.read_bytes())["workloads"]
+    workloads: dict[str, dict[str, object]] = on_disk(
+        Path(daemon.config.data_dir) / "epochs.state"
+    )["workloads"]
     return workloads
 
 
@@ -130,11 +132,11 @@ async def test_an_activation_whose_write_failed_is_undone_even_when_it_may_be_ke
 ) -> None:
     admin = pair.admin_east
     await admin.create_workload("orders", "incoming", migration_id="mig-1", epoch=1)
-    blocker = tmp_path / "edge-east" / "routing.json.tmp"
-    blocker.mkdir()  # the activation's route write fails: a real OS error
-    with pytest.raises(EdgeHTTPError):
+    with (
+        unwritable(tmp_path / "edge-east" / "routing.state"),  # a real OS error
+        pytest.raises(EdgeHTTPError),
+    ):
         await admin.activate("orders", min_lsn=0, digest=None, epoch=2)
-    blocker.rmdir()
     # The failed write left the route incoming in memory, so the undo only burns the
     # epoch (at once in memory; the epoch file is written in the background).
     assert pair.east.router.route_of("orders") == Route("incoming", None, "mig-1")
@@ -297,8 +299,6 @@ async def test_a_request_waiting_for_an_activation_that_fails_is_refused(
 ) -> None:
     admin = pair.admin_east
     disk = await _incoming_with_slow_activation(pair, monkeypatch)
-    blocker = tmp_path / "edge-east" / "routing.json.tmp"
-    blocker.mkdir()  # the activation's route write fails: a real OS error
     target = EdgeClient(pair.east.url, token=TOKEN)
     refused: list[EdgeHTTPError] = []
 
@@ -312,19 +312,20 @@ async def test_a_request_waiting_for_an_activation_that_fails_is_refused(
             await admin.activate("orders", min_lsn=0, digest=None, epoch=2)
 
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(activate)
-            assert await anyio.to_thread.run_sync(disk.entered.wait, 5)
-            tg.start_soon(put_early)
-            with anyio.fail_after(5):
-                while pair.east.metrics.load.inflight < 2:
-                    await anyio.sleep(0.005)
-            disk.go.set()
+        # the activation's route write fails: a real OS error
+        with unwritable(tmp_path / "edge-east" / "routing.state"):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(activate)
+                assert await anyio.to_thread.run_sync(disk.entered.wait, 5)
+                tg.start_soon(put_early)
+                with anyio.fail_after(5):
+                    while pair.east.metrics.load.inflight < 2:
+                        await anyio.sleep(0.005)
+                disk.go.set()
         assert [error.code for error in refused] == ["workload_incoming"]
         assert await pair.east.registry.get("orders").get("early") is None
     finally:
         disk.go.set()
-        blocker.rmdir()
         await target.aclose()
 
 
@@ -335,13 +336,11 @@ async def test_an_unbound_activation_whose_write_fails_leaves_the_copy_incoming(
     # put the incoming entry back (a store with no entry is served as active).
     admin = pair.admin_east
     await admin.create_workload("orders", "incoming", epoch=1)
-    blocker = tmp_path / "edge-east" / "routing.json.tmp"
-    blocker.mkdir()  # the activation's route write fails: a real OS error
-    try:
-        with pytest.raises(EdgeHTTPError):
-            await admin.activate("orders", min_lsn=0, digest=None, epoch=2)
-    finally:
-        blocker.rmdir()
+    with (
+        unwritable(tmp_path / "edge-east" / "routing.state"),  # a real OS error
+        pytest.raises(EdgeHTTPError),
+    ):
+        await admin.activate("orders", min_lsn=0, digest=None, epoch=2)
     assert pair.east.router.route_of("orders") == Route("incoming")
     async with EdgeClient(pair.east.url, token=TOKEN) as target:
         with pytest.raises(EdgeHTTPError) as caught:

@@ -38,6 +38,7 @@ from edge_actors.runtime import (
 from edge_actors.runtime._remote_supervisor import RemoteSupervisor
 from edge_actors.workflow import WorkflowBuilder
 from faults._harness import TOKEN, WORKLOAD, Daemon, seed_workload
+from support.state_files import on_disk
 
 from ._failover import ha_cluster, supervisor_status, wait_leader
 
@@ -238,7 +239,7 @@ async def test_a_runtime_alone_takes_the_lease_and_a_replica_follows(
         assert await _digest(east.url) == ("active", source_digest)
         mid = results["plan"]["migration_id"]
         for edge in (west, east):  # its commands carried its leadership epoch
-            fence = json.loads((edge.data_dir / "leader_epoch.json").read_text())
+            fence = on_disk(edge.data_dir / "leader_epoch.state")
             assert fence["epoch"] == 1
         history = await engine.call_async(env.migration.history, mid)  # on the engine's loop
         assert f"driven by supervisor leader {env.lease.holder_id} (epoch 1)" in [

@@ -79,11 +79,11 @@ if TYPE_CHECKING:
 
 __all__ = ["EdgeDaemon"]
 
-_ROUTING_FILE = "routing.json"
+_ROUTING_FILE = "routing.state"
 ADMIN_TOKEN_FILE = "admin.token"
 """Where a daemon configured without an admin credential keeps the one it minted."""
-_EPOCH_FILE = "epochs.json"
-_LEADER_EPOCH_FILE = "leader_epoch.json"
+_EPOCH_FILE = "epochs.state"
+_LEADER_EPOCH_FILE = "leader_epoch.state"
 
 
 class EdgeDaemon(AsyncClosing):

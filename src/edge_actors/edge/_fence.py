@@ -3,10 +3,10 @@
 The control plane gives every workload an owner edge and an *epoch* that only grows
 (``docs/architecture.md``, "Ownership and fencing"). Every routing command the edge takes
 (create, status, hold, release, activate, cutover) may carry that epoch; the edge keeps
-the highest one it has seen per workload in ``<data_dir>/epochs.json`` (fsync then
-``os.replace``, before the command acts, so it survives ``kill -9``) and refuses a lower
-one with :class:`StaleEpoch`: a supervisor or an edge that comes back from a crash or a
-partition with an old view cannot act on it.
+the highest one it has seen per workload in ``<data_dir>/epochs.state`` (durable before
+the command acts, so it survives ``kill -9`` and a power loss: :mod:`._state_file`) and
+refuses a lower one with :class:`StaleEpoch`: a supervisor or an edge that comes back
+from a crash or a partition with an old view cannot act on it.
 
 The file also keeps, per workload:
 
@@ -39,7 +39,7 @@ import msgspec
 
 from ._errors import EdgeError
 from ._refusals import StaleEpoch
-from ._routing import StateFile, read_state_file
+from ._state_file import StateFile
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -65,7 +65,7 @@ class _FenceFile(msgspec.Struct):
 
 
 class EpochFence:
-    """Highest epoch per workload, persisted as ``epochs.json`` (see the module doc).
+    """Highest epoch per workload, persisted as ``epochs.state`` (see the module doc).
 
     Writes are synchronous (small file, rare changes) and durable before they return.
 
@@ -77,10 +77,10 @@ class EpochFence:
     """
 
     def __init__(self, path: Path) -> None:
-        self._file = StateFile(path)
+        self._file = StateFile(path, "epoch file")
         self._entries: dict[str, FenceEntry] = {}
         self._unarmed: set[str] = set()
-        data = read_state_file(path, _FenceFile, "epoch file")
+        data = self._file.load(_FenceFile)
         if data is not None:
             self._entries = dict(data.workloads)
 

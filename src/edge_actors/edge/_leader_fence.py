@@ -3,8 +3,8 @@
 With a PostgreSQL journal, supervisor replicas elect one leader, numbered by a
 *leadership epoch* that grows on every change of leader (``migration/_leadership.py``).
 Every admin command a leader sends carries its epoch in the :data:`LEADER_EPOCH_HEADER`
-header. The edge keeps the highest epoch it has seen in ``<data_dir>/leader_epoch.json``
-(fsync then rename, before the command acts, so it survives ``kill -9``) and refuses an
+header. The edge keeps the highest epoch it has seen in ``<data_dir>/leader_epoch.state``
+(durable before the command acts, so it survives ``kill -9``: :mod:`._state_file`) and refuses an
 admin command carrying a lower one with :class:`~._refusals.StaleLeader` (409
 ``stale_leader``): a deposed leader, partitioned from the database and unaware that
 another replica took over, can no longer move anything.
@@ -30,7 +30,7 @@ from aiohttp import web
 
 from ._http import HttpError
 from ._refusals import StaleLeader
-from ._routing import read_state_file, write_state_file
+from ._state_file import StateFile
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -62,8 +62,8 @@ class LeaderFence:
     """
 
     def __init__(self, path: Path) -> None:
-        self._path = path
-        data = read_state_file(path, _LeaderFile, "leader epoch file")
+        self._file = StateFile(path, "leader epoch file")
+        data = self._file.load(_LeaderFile)
         self.epoch = 0 if data is None else data.epoch
         self._streams: dict[anyio.CancelScope, int] = {}
 
@@ -81,7 +81,7 @@ class LeaderFence:
                 f"{self.epoch}; refused (a newer supervisor leader exists)"
             )
         if epoch > self.epoch:
-            write_state_file(self._path, _LeaderFile(version=1, epoch=epoch))
+            self._file.write(_LeaderFile(version=1, epoch=epoch))
             self.epoch = epoch
             for scope, admitted in list(self._streams.items()):
                 if admitted < epoch:

@@ -1,29 +1,26 @@
 """The routing table and write holds: what a cutover flips (edge layer).
 
 :class:`RoutingTable` keeps each workload's status (``active`` / ``incoming`` / ``moved``
-plus ``moved_to``) in a small JSON file under the data directory, replaced atomically on
-every change, so routing survives a restart. :class:`WriteGate` admits a workload's data
-writes: it counts the ones in flight and, while a hold is in place, queues new ones in
-arrival order until :meth:`WriteGate.release` lets them through one by one.
+plus ``moved_to``) in a small state file under the data directory, durable on every
+change (:mod:`._state_file`), so routing survives a restart. :class:`WriteGate` admits a
+workload's data writes: it counts the ones in flight and, while a hold is in place,
+queues new ones in arrival order until :meth:`WriteGate.release` lets them through one by one.
 """
 
 from __future__ import annotations
 
 import collections
-import os
-import threading
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import anyio
 import msgspec
 
-from edge_actors._private_files import open_private
 from edge_actors.clock import SYSTEM_CLOCK
 
-from ._errors import EdgeError
 from ._models import WorkloadStatus
 from ._refusals import HeldQueueFull, Refusal
+from ._state_file import StateFile
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -36,96 +33,8 @@ __all__ = [
     "HeldBytes",
     "Route",
     "RoutingTable",
-    "StateFile",
     "WriteGate",
-    "read_state_file",
-    "write_state_file",
 ]
-
-_T = TypeVar("_T")
-
-
-def read_state_file(path: Path, kind: type[_T], what: str) -> _T | None:
-    """Decode the JSON state file ``path`` as ``kind`` (``None`` when it does not exist).
-
-    Raises:
-        EdgeError: The file exists but cannot be read or decoded (named as ``what``).
-    """
-    if not path.exists():
-        return None
-    try:
-        return msgspec.json.decode(path.read_bytes(), type=kind)
-    except (OSError, msgspec.DecodeError) as exc:
-        raise EdgeError(f"{what} {str(path)!r} is unreadable: {exc}") from None
-
-
-def write_state_file(path: Path, value: object) -> None:
-    """Replace the JSON state file ``path`` with ``value``, durably (fsync, then rename)."""
-    _replace_durably(path, msgspec.json.encode(value))
-
-
-def _replace_durably(path: Path, body: bytes) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    with os.fdopen(open_private(tmp), "wb") as handle:
-        handle.write(body)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-class StateFile:
-    """A JSON state file replaced durably, from the loop or from worker threads, in order.
-
-    Every write encodes its snapshot of the whole state on the caller's thread (the loop,
-    which owns the state) and takes a sequence number; the file is replaced under a lock,
-    and a snapshot older than the one already on disk is skipped (the newer one contains
-    its change). So :meth:`write_async` can fsync off the loop while other writes go on,
-    and the file never goes back to an older state.
-
-    Writes that wait for the lock are committed as a group: the one that gets it replaces
-    the file with the *newest* snapshot taken so far, which contains every waiting
-    write's change, and the others then find theirs on disk and return. Concurrent
-    activations on a target (a wide plan cuts over up to ``parallel_transfers`` workloads
-    at once) thus wait for at most two fsyncs (the one in progress and one more), not one
-    per activation in a row.
-
-    Args:
-        path: The file.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._seq = 0
-        self._newest: tuple[int, bytes] = (0, b"")
-        self._on_disk = 0
-        self.replaced = 0
-        """How many times the file was replaced (a group of writes counts once)."""
-
-    def write(self, value: object) -> None:
-        """Replace the file with ``value`` durably, on this thread (blocks for the fsync)."""
-        self._store(self._snapshot(value))
-
-    async def write_async(self, value: object) -> None:
-        """Replace the file with ``value`` durably; the fsync runs in a worker thread.
-
-        Cancellation: waits for the write to finish (it is not abandoned halfway).
-        """
-        await anyio.to_thread.run_sync(self._store, self._snapshot(value))
-
-    def _snapshot(self, value: object) -> int:
-        self._seq += 1
-        self._newest = (self._seq, msgspec.json.encode(value))
-        return self._seq
-
-    def _store(self, seq: int) -> None:
-        with self._lock:
-            if seq <= self._on_disk:
-                return
-            newest, body = self._newest  # one read: the loop replaces the tuple whole
-            _replace_durably(self.path, body)
-            self._on_disk = newest
-            self.replaced += 1
 
 
 class GateClosed(Refusal):
@@ -155,17 +64,17 @@ class _RoutingFile(msgspec.Struct):
 
 
 class RoutingTable:
-    """Routing status per workload, persisted as ``<data_dir>/routing.json``.
+    """Routing status per workload, persisted as ``<data_dir>/routing.state``.
 
-    A workload with a store but no entry is ``active``. Writes are synchronous (a few
-    hundred bytes, ``fsync`` then ``os.replace``): status changes are rare and must be
-    durable before the change is acknowledged.
+    A workload with a store but no entry is ``active``. Writes are durable before they
+    return (:class:`~._state_file.StateFile`): a status change is acknowledged only once
+    it would survive a power loss.
     """
 
     def __init__(self, path: Path) -> None:
-        self._file = StateFile(path)
+        self._file = StateFile(path, "routing table")
         self._routes: dict[str, Route] = {}
-        data = read_state_file(path, _RoutingFile, "routing table")
+        data = self._file.load(_RoutingFile)
         if data is not None:
             self._routes = dict(data.routes)
 

@@ -219,7 +219,8 @@ class PreparedActivation(msgspec.Struct, frozen=True, kw_only=True):
 
     Attributes:
         workload: The workload on the target (as ``GET /admin/workloads/{w}``).
-        settled_ms: How long the target waited for durable steps in flight.
+        settled_ms: How long the target took to get ready: opening the copy's store for
+            the activation's write, and waiting for durable steps in flight.
         in_flight: Durable steps still running when it answered (0 unless ``settle_ms``
             ran out).
     """

@@ -194,6 +194,7 @@ class _BoundTarget:
         self._store = await self._registry.install_snapshot(
             self._workload, source, snapshot, give_way=give_way, durable=self._durable
         )
+        self._store.keep_warm(True)  # a new store object: incoming, as checked above
         return self._store.lsn
 
 

@@ -191,6 +191,31 @@ class WorkloadStore(AsyncCloseable):
             self._set_stats(stats)
         return stats
 
+    async def open_writer(self) -> None:
+        """Open the write connection now if it is closed (no-op when open), so that the
+        next write does not wait for the file to be reopened.
+
+        For an ``incoming`` copy about to be activated: a snapshot install leaves the
+        new file unopened, and in a 100 x 10 MB wide plan every activation's final delta
+        reopened it inside the cutover's hold (2.5 / 6.0 / 22 ms p50 / p90 / max of the
+        apply's 4.4 / 9.4 / 17 ms, against 0.2 ms for the transaction itself).
+
+        Raises:
+            StoreClosed: The store is closed.
+            StoreError: SQLite failed to open the file.
+        """
+        self._check_open()
+        if self._writer.is_open:
+            return
+        async with self._write_lock:
+            self._check_open()
+            self._set_stats(await self._in_thread(self._writer.open_now))
+
+    @property
+    def writer_open(self) -> bool:
+        """Whether the write connection is open now (the budget may close an idle one)."""
+        return self._writer.is_open
+
     # -- properties ------------------------------------------------------------------
 
     @property

@@ -62,6 +62,24 @@ async def test_a_target_that_cannot_be_durable_in_time_refuses_and_writes_nothin
     assert info.status == "active"
 
 
+async def test_the_target_plans_its_durable_write_at_the_90th_percentile(pair: Pair) -> None:
+    # In place, a state write takes 1.7 / 2.7 / 5.1 ms (p50 / p75 / p90) in a wide plan:
+    # the upper quartile would leave a margin of under 1 ms against one write in ten.
+    digest = await _seed(pair)
+    changes = await pair.west.registry.get("orders").scan_changes(0, 40)
+    for _ in range(28):
+        pair.east.router.activation_writes.record("state_write", 0.001)
+    for _ in range(4):  # the slowest eighth of recent writes: above the upper quartile
+        pair.east.router.activation_writes.record("state_write", 0.2)
+    with pytest.raises(EdgeHTTPError) as caught:
+        await pair.admin_east.activate(
+            "orders", min_lsn=40, digest=digest, epoch=7, delta=changes, within_ms=100.0
+        )
+    assert (caught.value.status, caught.value.code) == (409, "activation_too_late")
+    assert "durable writes take 200.0 ms here" in caught.value.message
+    assert (await pair.admin_east.workload("orders")).status == "incoming"
+
+
 async def test_the_source_undoes_a_refused_activation_without_a_second_call(
     pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:

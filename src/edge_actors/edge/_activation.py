@@ -32,6 +32,13 @@ if TYPE_CHECKING:
 
 __all__ = ["Activations"]
 
+_WRITE_QUANTILE = 0.9
+"""Of this edge's recent durable activation writes: what one is planned to take. In place
+(:mod:`._state_file`) they took 1.7 / 2.7 / 5.1 / 11.7 ms (p50 / p75 / p90 / max) in a
+100 x 10 MB wide plan, against 2.2 / 3.1 / 4.7 / 16 ms replaced whole: the upper
+quartile would now leave under 1 ms against one write in ten, and a write that ends past
+the source's cut is kept and flips late (its hold over the budget)."""
+
 
 class Activations:
     """Activations of ``incoming`` copies on one edge.
@@ -65,8 +72,9 @@ class Activations:
 
         ``within_s``: the most time, from ``received`` (``time.perf_counter()``), until
         the activation is durable. Before the delta's apply and just before its durable
-        writes, if what is left no longer covers their recent upper-quartile time here
-        (the router's ``activation_writes``), it is refused: nothing written (the epoch is
+        writes, if what is left no longer covers their recent 90th-percentile time here
+        (the router's ``activation_writes``, :data:`_WRITE_QUANTILE`), it is refused:
+        nothing written (the epoch is
         recorded in memory only; this request was the only one that could activate at
         it).
 
@@ -150,7 +158,7 @@ class Activations:
         if within_s is None or received is None:
             return
         left = within_s - (time.perf_counter() - received)
-        writes = router.activation_writes.high("state_write", 0.0)
+        writes = router.activation_writes.high("state_write", 0.0, quantile=_WRITE_QUANTILE)
         if left < writes:
             router.fence.record(name, epoch, "active")
             raise ActivationTooLate(

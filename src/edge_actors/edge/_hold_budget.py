@@ -141,13 +141,14 @@ class StepTimes:
         samples = self._samples.get(step)
         return min(samples) if samples else default
 
-    def high(self, step: Step, default: float) -> float:
-        """The upper quartile of the recent durations of ``step`` (``default`` when none)."""
+    def high(self, step: Step, default: float, *, quantile: float = _QUANTILE) -> float:
+        """The ``quantile`` (by default the upper quartile) of the recent durations of
+        ``step`` (``default`` when none)."""
         samples = self._samples.get(step)
         if not samples:
             return default
         ordered = sorted(samples)
-        return ordered[min(len(ordered) - 1, math.ceil(_QUANTILE * len(ordered)) - 1)]
+        return ordered[min(len(ordered) - 1, max(1, math.ceil(quantile * len(ordered))) - 1)]
 
 
 class HoldBudget:

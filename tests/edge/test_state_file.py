@@ -17,9 +17,11 @@ from hypothesis import strategies as st
 
 from edge_actors.edge import EdgeError
 from edge_actors.edge._state_file import StateFile, read_state_file
+from faults._injectors import SmallDisk, mounted_small_disk
 from support.state_files import unwritable
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.anyio
@@ -163,6 +165,33 @@ def test_a_state_that_outgrows_its_slots_grows_the_file(tmp_path: Path) -> None:
     reloaded.write({"value": 4})
     assert path.stat().st_ino == inode
     assert _value(path) == {"value": 4}
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[SmallDisk]:
+    """A 1 MiB tmpfs (skipped where mounting is not permitted)."""
+    with mounted_small_disk(tmp_path) as disk:
+        yield disk
+
+
+def test_a_full_disk_takes_writes_in_place_and_refuses_growth_cleanly(
+    full_disk: SmallDisk,
+) -> None:
+    # An activation's durable write needs no new block: it goes on when the disk is full.
+    path = full_disk.path / "epochs.state"
+    state = StateFile(path, "epoch file")
+    state.write({"value": 0})
+    assert full_disk.fill() > 0
+    for value in range(1, 6):
+        state.write({"value": value})
+    assert _value(path) == {"value": 5}
+    with pytest.raises(OSError, match="No space left"):  # growing needs new blocks
+        state.write({"value": "x" * 10_000})
+    assert _value(path) == {"value": 5}
+    assert sorted(p.name for p in full_disk.path.iterdir()) == ["ballast", "epochs.state"]
+    full_disk.free()
+    state.write({"value": "x" * 10_000})
+    assert _value(path) == {"value": "x" * 10_000}
 
 
 def test_a_file_removed_under_the_writer_is_created_again(tmp_path: Path) -> None:

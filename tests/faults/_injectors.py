@@ -12,8 +12,10 @@ import subprocess
 from typing import TYPE_CHECKING
 
 import anyio
+import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from anyio.abc import SocketStream, TaskGroup
@@ -96,6 +98,21 @@ class SmallDisk:
     def unmount(self) -> None:
         """Unmount (lazily: a killed daemon's files may still be closing)."""
         subprocess.run(["umount", "-l", str(self.path)], check=False, capture_output=True)
+
+
+@contextlib.contextmanager
+def mounted_small_disk(root: Path, size: str = "1m") -> Iterator[SmallDisk]:
+    """A :class:`SmallDisk` of ``size`` on ``root/disk``, unmounted after the block; the
+    calling test is skipped where mounting is not permitted."""
+    why = disk_unavailable(root)
+    if why is not None:
+        pytest.skip(why)
+    disk = SmallDisk(root / "disk", size)
+    disk.mount()
+    try:
+        yield disk
+    finally:
+        disk.unmount()
 
 
 def disk_unavailable(root: Path) -> str | None:

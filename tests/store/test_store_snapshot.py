@@ -31,7 +31,7 @@ from edge_actors.store import (
     WorkloadStore,
 )
 from edge_actors.store._budget import FileFds
-from faults._injectors import SmallDisk, disk_unavailable
+from faults._injectors import mounted_small_disk
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -395,15 +395,8 @@ async def test_export_into_a_missing_directory_leaves_nothing(store: WorkloadSto
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs on ``tmp_path/disk`` (skipped where mounting is not permitted)."""
-    why = disk_unavailable(tmp_path)
-    if why is not None:
-        pytest.skip(why)
-    disk = SmallDisk(tmp_path / "disk", "1m")
-    disk.mount()
-    try:
+    with mounted_small_disk(tmp_path) as disk:
         yield disk.path
-    finally:
-        disk.unmount()
 
 
 async def test_export_onto_a_full_disk_is_store_full_and_leaves_nothing(

@@ -149,6 +149,29 @@ def test_a_failed_write_keeps_the_good_copy_and_the_next_one_lands(tmp_path: Pat
     assert _value(path) == {"value": 4}
 
 
+def test_a_write_whose_sync_fails_never_reads_as_the_new_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The record reached the page cache but its sync failed (an I/O error): the change
+    # was reported as failed, so a restart must not find it.
+    path = tmp_path / "routing.state"
+    state = StateFile(path, "routing table")
+    state.write({"value": 1})
+    state.write({"value": 2})
+
+    def failing_sync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failing_sync)
+    with pytest.raises(OSError, match="Input/output error"):
+        state.write({"value": 3})
+    monkeypatch.undo()
+    assert _value(path) == {"value": 2}
+    state.write({"value": 4})
+    assert _value(path) == {"value": 4}
+    assert b'{"value":2}' in _slots(path)[0]  # the good copy was kept
+
+
 def test_a_state_that_outgrows_its_slots_grows_the_file(tmp_path: Path) -> None:
     path = tmp_path / "epochs.state"
     state = StateFile(path, "epoch file")

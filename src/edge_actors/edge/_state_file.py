@@ -16,7 +16,8 @@ cache flush, not a journal commit (0.2 / 1.5 / 3.5 ms idle, 1.0 / 6.1 / 17 ms be
 same writer), and it cannot fail for a full disk. A write torn by a power loss leaves a
 slot whose CRC does not match: reading takes the valid slot of the higher generation, the
 state before that write. A failed write does not advance the generation, so the next one
-goes to the same slot and the good copy is never overwritten. Only creating the file, or
+goes to the same slot and the good copy is never overwritten; the failed slot's header is
+cleared, so that a write whose sync failed never reads as the new state. Only creating the file, or
 growing it when a state outgrows its slots (sizes double), replaces it through a
 temporary file, with the directory synced.
 
@@ -34,6 +35,7 @@ import os
 import struct
 import threading
 import zlib
+from contextlib import suppress
 from typing import TYPE_CHECKING, Final, TypeVar
 
 import anyio
@@ -221,12 +223,20 @@ class StateFile:
         except FileNotFoundError:  # removed under us: every write holds the whole state
             self._replace(generation, record[_HEADER.size :])
             return
+        start = (generation % 2) * self._slot
         try:
-            offset, view = (generation % 2) * self._slot, memoryview(record)
+            offset, view = start, memoryview(record)
             while view:
                 written = os.pwrite(fd, view, offset)
                 offset, view = offset + written, view[written:]
             os.fdatasync(fd)
+        except BaseException:
+            # Not durable, so not acknowledged: the slot must not read as the new state
+            # either (a restart would serve a change reported as failed). Best effort;
+            # the next write goes to this slot again.
+            with suppress(OSError):
+                os.pwrite(fd, bytes(_HEADER.size), start)
+            raise
         finally:
             os.close(fd)
         self._generation = generation

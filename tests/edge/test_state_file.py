@@ -282,6 +282,40 @@ def test_after_any_torn_write_the_last_whole_write_is_read(
     assert _value(path) == last
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.one_of(
+        st.binary(max_size=3 * _SLOT),
+        # a real file with some of its bytes changed
+        st.lists(st.tuples(st.integers(0, 2 * _SLOT - 1), st.integers(0, 255)), max_size=8),
+    )
+)
+def test_any_bytes_read_as_a_state_or_a_named_refusal(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes | list[tuple[int, int]]
+) -> None:
+    path = tmp_path_factory.mktemp("state") / "routing.state"
+    if isinstance(data, list):
+        state = StateFile(path, "routing table")
+        state.write({"value": 1})
+        state.write({"value": 2})
+        image = bytearray(path.read_bytes())
+        for offset, byte in data:
+            image[offset] = byte
+        path.write_bytes(bytes(image))
+    else:
+        path.write_bytes(data)
+    refusal: EdgeError | None = None
+    try:
+        value = read_state_file(path, object, "routing table")
+    except EdgeError as exc:  # anything else fails the test
+        refusal = exc
+    if refusal is not None:
+        assert "routing table" in str(refusal)
+        assert "routing.state" in str(refusal)
+    elif isinstance(data, list):  # a damaged real file: one of its two states, or none
+        assert value in ({"value": 1}, {"value": 2})
+
+
 async def test_writes_waiting_for_the_lock_are_committed_by_one_write(tmp_path: Path) -> None:
     # Five activations' writes queue behind one in progress; whichever gets the lock
     # first writes the newest snapshot and the others find theirs on disk. Repeated: with

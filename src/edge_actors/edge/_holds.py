@@ -120,7 +120,8 @@ class Holds:
         return store.lsn, lease_s
 
     def release(self, name: str, moved_to: str | None, *, reason: str) -> tuple[int, float]:
-        """End the hold of ``name`` (if any) and let its queued writes go in order.
+        """End the hold of ``name`` (if any) and let its queued writes go in order (all
+        in one loop turn when they are forwarded to ``moved_to``).
 
         Returns:
             ``(held_writes, held_ms)``; ``(0, 0.0)`` when not held.
@@ -130,7 +131,7 @@ class Holds:
             gate.lease.cancel()
             gate.lease = None
         was_held = gate.held
-        count, held_ms = gate.release()
+        count, held_ms = gate.release(all_at_once=moved_to is not None)
         if was_held:
             self._metrics.held_writes.labels(self._edge, name).inc(count)
             self._metrics.hold_duration.labels(self._edge, name).observe(held_ms / 1000.0)

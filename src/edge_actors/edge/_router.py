@@ -529,8 +529,9 @@ class WorkloadRouter:
     ) -> tuple[int, float]:
         """Optionally flip ``name`` to ``moved`` (to ``moved_to``), then release its writes.
 
-        Queued writes then run one by one in arrival order (each against the local store,
-        or forwarded to ``moved_to``); this returns without waiting for them.
+        Queued writes then run one by one in arrival order against the local store, or,
+        with ``moved_to``, all go at once in arrival order to be forwarded there in one
+        batch (:meth:`WriteGate.release`); this returns without waiting for them.
 
         Returns:
             ``(held_writes, held_ms)``.

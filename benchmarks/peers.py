@@ -38,7 +38,10 @@ measurement.
 
 Process placement (``--placement``): ``split`` (default) pins the source daemon / Redis
 master to CPU 0 and the target daemon / replica to CPU 1 with ``taskset``; ``none`` does
-not pin. This process (seeding, writer, supervisor) is never pinned.
+not pin. This process (seeding, writer, supervisor) is never pinned. While a writer runs,
+this process does no cyclic garbage collection (``_no_driver_gc``): the latencies are
+timed here, and a full collection of this process would be charged to whichever system
+was being measured (both sides are measured under it).
 
 Flags (kept stable: ``benchmarks/scale.py`` runs this as a subprocess):
     --sizes 100mb,1gb   data sizes to run (``<n>mb`` / ``<n>gb``, decimal units); the
@@ -68,6 +71,8 @@ or the server is older than 6.2 (no ``FAILOVER``), it exits with a message sayin
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import os
 import random
@@ -95,6 +100,8 @@ from edge_actors.edge._gateway import HttpEdgeGateway
 from edge_actors.migration import MigrationService, ServiceDefaults
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from anyio.abc import Process
 
 _WRITERS = 16
@@ -303,6 +310,22 @@ class RedisLoad:
                 tg.start_soon(self._one, i)
 
 
+@contextlib.asynccontextmanager
+async def _no_driver_gc() -> AsyncIterator[None]:
+    """No cyclic collection in this process while a writer runs: the writers' latencies
+    are timed here, and a full collection of the driver (tens of milliseconds with the
+    supervisor, the clients and the samples) would be charged to whichever system was
+    being measured. Both sides are measured under it."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
 async def _poll(check: Any, *, timeout: float, every: float = 0.002) -> None:
     with anyio.fail_after(timeout):
         while not await check():
@@ -321,7 +344,7 @@ async def redis_run(
         await replica.ready()
         await _seed_redis(master, records, args.value_bytes)
         load = RedisLoad([master.port, replica.port], args.write_rate)
-        async with anyio.create_task_group() as tg:
+        async with anyio.create_task_group() as tg, _no_driver_gc():
             tg.start_soon(load.run)
             await anyio.sleep(1.0)
 
@@ -426,7 +449,7 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
             MigrationService(gateway, root / "supervisor", defaults=defaults) as service,
         ):
             load = Load(src, "copy-wl", args.write_rate, _WRITERS, _HOT_KEYS)
-            async with anyio.create_task_group() as tg:
+            async with anyio.create_task_group() as tg, _no_driver_gc():
                 tg.start_soon(load.run)
                 await anyio.sleep(1.0)
                 plan = await service.plan(

@@ -137,22 +137,22 @@ async def test_round_trip_installs_an_equal_copy(pair: Pair) -> None:
     assert (await installed.compute_stats()).records == info.records + 1
 
 
-async def test_open_writer_opens_an_installed_store_once_and_only_then(pair: Pair) -> None:
-    # An install leaves the new file unopened; an activation opens it beforehand
-    # (``open_writer``), not inside its hold.
+async def test_load_opens_an_installed_store_and_keeps_an_open_one(pair: Pair) -> None:
+    # An install leaves the new file unopened; an activation's prepare call opens it
+    # beforehand (``load``), not inside its hold.
     path, info = await pair.export()
     installed = await pair.target.install_snapshot(NAME, path, info)
     assert not installed.writer_open
-    await installed.open_writer()
+    await installed.load()
     assert installed.writer_open
     assert await installed.stats() == await pair.source.get(NAME).stats()
     connection = installed._writer._conn
-    await installed.open_writer()  # open already: the same connection
+    await installed.load()  # open already: the same connection
     assert installed._writer._conn is connection
     assert await installed.put("new", b"n") == info.lsn + 1
     await installed.close()
     with pytest.raises(StoreClosed):
-        await installed.open_writer()
+        await installed.load()
 
 
 async def test_installed_totals_survive_a_restart_from_the_catalog(pair: Pair) -> None:

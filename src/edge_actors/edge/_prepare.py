@@ -66,7 +66,7 @@ async def prepare_target(
     router: WorkloadRouter, urgent: UrgentWork, clock: Clock, name: str, req: PrepareActivation
 ) -> PreparedActivation:
     """The target's side: expect the activation of ``name`` (an ``incoming`` copy here),
-    open its store's write connection, and let durable steps in flight end first
+    open its store's write connection if closed, and let durable steps in flight end first
     (:meth:`UrgentWork.settle`, at most ``req.settle_ms``). A workload in any other status
     is only read. A store that fails to open is left to the activation to report.
 
@@ -79,8 +79,10 @@ async def prepare_target(
     quiet_s, settle_s = req.quiet_ms / 1000, req.settle_ms / 1000
     urgent.expect(name, clock.monotonic() + settle_s + quiet_s)
     began = time.perf_counter()
-    with suppress(StoreError):  # the activation meets it again, and refuses
-        await router.registry.get(name).open_writer()  # not inside the hold
+    store = router.registry.get(name)
+    if not store.writer_open:  # opened here, not inside the hold
+        with suppress(StoreError):  # the activation meets it again, and refuses
+            await store.load()
     in_flight = await urgent.settle(settle_s)
     settled_ms = (time.perf_counter() - began) * 1000
     urgent.expect(name, clock.monotonic() + quiet_s)

@@ -4,7 +4,8 @@
 plus ``moved_to``) in a small state file under the data directory, durable on every
 change (:mod:`._state_file`), so routing survives a restart. :class:`WriteGate` admits a
 workload's data writes: it counts the ones in flight and, while a hold is in place,
-queues new ones in arrival order until :meth:`WriteGate.release` lets them through one by one.
+queues new ones in arrival order until :meth:`WriteGate.release` lets them through: one
+by one, or all in one loop turn when they are forwarded to a new edge.
 """
 
 from __future__ import annotations

@@ -66,10 +66,14 @@ def _slot_size(record: int) -> int:
     return size
 
 
-def _record(generation: int, body: bytes) -> bytes:
+def _crc(generation: int, body: bytes) -> int:
+    """The CRC-32 of a record: its header's magic, generation and length, then its body."""
     head = _HEADER.pack(_MAGIC, generation, len(body), 0)
-    crc = zlib.crc32(body, zlib.crc32(head[:-4]))
-    return _HEADER.pack(_MAGIC, generation, len(body), crc) + body
+    return zlib.crc32(body, zlib.crc32(head[:-4]))
+
+
+def _record(generation: int, body: bytes) -> bytes:
+    return _HEADER.pack(_MAGIC, generation, len(body), _crc(generation, body)) + body
 
 
 def _parse(slot: bytes) -> tuple[int, bytes] | None:
@@ -80,8 +84,7 @@ def _parse(slot: bytes) -> tuple[int, bytes] | None:
     if magic != _MAGIC or _HEADER.size + length > len(slot):
         return None
     body = slot[_HEADER.size : _HEADER.size + length]
-    head = _HEADER.pack(magic, generation, length, 0)
-    if zlib.crc32(body, zlib.crc32(head[:-4])) != crc:
+    if _crc(generation, body) != crc:
         return None
     return generation, body
 

@@ -178,8 +178,11 @@ class WorkloadStore(AsyncCloseable):
     async def load(self) -> StoreStats:
         """Open the store's write connection now and read its totals from the file.
 
-        A registry calls this for a store whose totals it does not know; afterwards the
-        connection is idle and the budget may close it again.
+        A registry calls this for a store whose totals it does not know, and an edge for
+        an ``incoming`` copy about to be activated (a snapshot install leaves the new
+        file unopened, and reopening it inside a cutover's hold cost up to 22 ms).
+        Afterwards the connection is idle and the budget may close it again; with it
+        open already, this only reads the totals again.
 
         Raises:
             WorkloadNotFound: The file does not exist and the store may not create it.
@@ -190,26 +193,6 @@ class WorkloadStore(AsyncCloseable):
             stats = await self._in_thread(self._writer.open_now)
             self._set_stats(stats)
         return stats
-
-    async def open_writer(self) -> None:
-        """Open the write connection now if it is closed (no-op when open), so that the
-        next write does not wait for the file to be reopened.
-
-        For an ``incoming`` copy about to be activated: a snapshot install leaves the
-        new file unopened, and in a 100 x 10 MB wide plan every activation's final delta
-        reopened it inside the cutover's hold (2.5 / 6.0 / 22 ms p50 / p90 / max of the
-        apply's 4.4 / 9.4 / 17 ms, against 0.2 ms for the transaction itself).
-
-        Raises:
-            StoreClosed: The store is closed.
-            StoreError: SQLite failed to open the file.
-        """
-        self._check_open()
-        if self._writer.is_open:
-            return
-        async with self._write_lock:
-            self._check_open()
-            self._set_stats(await self._in_thread(self._writer.open_now))
 
     @property
     def writer_open(self) -> bool:

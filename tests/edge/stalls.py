@@ -139,16 +139,17 @@ class SlowEpochFile:
     ) -> None:
         self.entered = threading.Event()
         self.go = threading.Event()
-        fence_file = daemon.router.fence._file
-        real_store = fence_file._store
+        fence_log = daemon.router.fence._entries.log
+        real_flush = fence_log._flush
         seen_after = [not after]
 
-        def slow_store(seq: int) -> None:
-            body = fence_file._newest[1]  # what the write will put on disk (or newer)
+        def slow_flush(upto: int) -> None:
+            # What the write will put on disk (or more): the changes not written yet.
+            body = b"".join(bytes(change) for _, _, _, change in fence_log._pending)
             if seen_after[0] and matches in body and not self.entered.is_set():
                 self.entered.set()
                 self.go.wait(5)
             seen_after[0] = seen_after[0] or after in body
-            real_store(seq)
+            real_flush(upto)
 
-        monkeypatch.setattr(fence_file, "_store", slow_store)
+        monkeypatch.setattr(fence_log, "_flush", slow_flush)

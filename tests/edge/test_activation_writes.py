@@ -37,16 +37,16 @@ async def test_the_daemon_serves_while_an_activation_waits_for_its_fsync(
     changes = await pair.west.registry.get("orders").scan_changes(0, 10)
     digest = (await pair.admin_west.workload("orders")).digest
 
-    fence_file = pair.east.router.fence._file
-    real_store = fence_file._store
+    fence_log = pair.east.router.fence._entries.log
+    real_flush = fence_log._flush
     entered, go = threading.Event(), threading.Event()
 
-    def slow_disk(seq: int) -> None:
+    def slow_disk(upto: int) -> None:
         entered.set()
         go.wait(10)
-        real_store(seq)
+        real_flush(upto)
 
-    monkeypatch.setattr(fence_file, "_store", slow_disk)
+    monkeypatch.setattr(fence_log, "_flush", slow_disk)
     answers: list[WorkloadInfo] = []
 
     async def activate() -> None:
@@ -62,7 +62,7 @@ async def test_the_daemon_serves_while_an_activation_waits_for_its_fsync(
         with anyio.fail_after(5):  # the loop is free while the epoch's fsync waits
             await pair.admin_east.health()
             routing = Path(pair.east.config.data_dir) / "routing.state"
-            while b'"active"' not in routing.read_bytes():  # written meanwhile
+            while on_disk(routing)["routes"]["orders"]["status"] != "active":  # meanwhile
                 await anyio.sleep(0.01)
         assert answers == []  # not answered before the epoch is durable
         go.set()

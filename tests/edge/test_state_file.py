@@ -4,8 +4,6 @@ state before them, and writes that wait together commit once."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 from typing import TYPE_CHECKING
 
@@ -18,7 +16,7 @@ from hypothesis import strategies as st
 from edge_actors.edge import EdgeError
 from edge_actors.edge._state_file import StateFile, read_state_file
 from faults._injectors import SmallDisk, mounted_small_disk
-from support.state_files import unwritable
+from support.state_files import kill_writer_after, unwritable, write_with_power_loss
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -75,27 +73,7 @@ def _torn_write(path: Path, value: object, cut: int) -> bool:
     goes through a replacement: whole or not at all)."""
     writer = StateFile(path, "epoch file")
     writer.load(object)
-    real_pwrite = os.pwrite
-    whole = True
-
-    def torn_pwrite(fd: int, data: bytes, offset: int) -> int:
-        nonlocal whole
-        if cut >= len(data):
-            return real_pwrite(fd, data, offset)
-        whole = False
-        real_pwrite(fd, data[:cut], offset)
-        raise OSError("power lost")
-
-    lost: OSError | None = None
-    os.pwrite = torn_pwrite  # type: ignore[assignment]
-    try:
-        writer.write(value)
-    except OSError as exc:
-        lost = exc
-    finally:
-        os.pwrite = real_pwrite  # type: ignore[assignment]
-    assert (lost is None) == whole, lost
-    return whole
+    return write_with_power_loss(lambda: writer.write(value), cut)
 
 
 def test_a_torn_write_reads_as_the_state_before_it(tmp_path: Path) -> None:
@@ -396,14 +374,7 @@ def test_a_writer_killed_at_any_point_leaves_a_whole_state_at_least_as_new_as_it
 ) -> None:
     path = tmp_path / "epochs.state"
     for kill_after in (1, 7, 40, 300):
-        with subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE, text=True
-        ) as writer:
-            assert writer.stdout is not None
-            acknowledged = 0
-            for _ in range(kill_after):
-                acknowledged = int(writer.stdout.readline())
-            writer.kill()
+        acknowledged = kill_writer_after(_WRITER, path, kill_after)
         value = StateFile(path, "epoch file").load(dict[str, object])
         assert value is not None
         assert isinstance(value["generation"], int)

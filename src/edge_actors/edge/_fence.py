@@ -4,7 +4,8 @@ The control plane gives every workload an owner edge and an *epoch* that only gr
 (``docs/architecture.md``, "Ownership and fencing"). Every routing command the edge takes
 (create, status, hold, release, activate, cutover) may carry that epoch; the edge keeps
 the highest one it has seen per workload in ``<data_dir>/epochs.state`` (durable before
-the command acts, so it survives ``kill -9`` and a power loss: :mod:`._state_file`) and
+the command acts, so it survives ``kill -9`` and a power loss; a change is appended to
+``epochs.log``: :mod:`._state_log`) and
 refuses a lower one with :class:`StaleEpoch`: a supervisor or an edge that comes back
 from a crash or a partition with an old view cannot act on it.
 
@@ -39,7 +40,7 @@ import msgspec
 
 from ._errors import EdgeError
 from ._refusals import StaleEpoch
-from ._state_file import StateFile
+from ._state_log import StateLog
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -59,11 +60,6 @@ class FenceEntry(msgspec.Struct, frozen=True, kw_only=True):
     undone_epoch: int = 0
 
 
-class _FenceFile(msgspec.Struct):
-    version: int
-    workloads: dict[str, FenceEntry]
-
-
 class EpochFence:
     """Highest epoch per workload, persisted as ``epochs.state`` (see the module doc).
 
@@ -77,12 +73,8 @@ class EpochFence:
     """
 
     def __init__(self, path: Path) -> None:
-        self._file = StateFile(path, "epoch file")
-        self._entries: dict[str, FenceEntry] = {}
+        self._entries = StateLog(path, "epoch file", ("workloads",)).table("workloads", FenceEntry)
         self._unarmed: set[str] = set()
-        data = self._file.load(_FenceFile)
-        if data is not None:
-            self._entries = dict(data.workloads)
 
     def get(self, name: str) -> FenceEntry:
         """What is known of ``name`` (epoch 0 when nothing)."""
@@ -109,7 +101,7 @@ class EpochFence:
                 burned epoch (nothing recorded).
         """
         if self.record(name, epoch, status, activated=activated):
-            self._file.write(self._body())
+            self._entries.save_now()
 
     def record(
         self,
@@ -132,17 +124,19 @@ class EpochFence:
             entry = msgspec.structs.replace(entry, activated_lsn=lsn, activated_digest=digest)
         if epoch is None:
             if activated is not None:
-                self._entries[name] = entry
+                self._entries.set(name, entry)
             return activated is not None
         undone = max(entry.undone_epoch, epoch) if status == "incoming" else entry.undone_epoch
         if epoch > entry.epoch or undone != entry.undone_epoch or activated is not None:
-            self._entries[name] = msgspec.structs.replace(entry, epoch=epoch, undone_epoch=undone)
+            self._entries.set(
+                name, msgspec.structs.replace(entry, epoch=epoch, undone_epoch=undone)
+            )
             return True
         return False
 
     async def save(self) -> None:
         """Make what is recorded durable; the fsync runs in a worker thread."""
-        await self._file.write_async(self._body())
+        await self._entries.save()
 
     def check(self, name: str, epoch: int | None, status: RouteStatus | None = None) -> None:
         """What :meth:`admit` checks, recording nothing.
@@ -176,8 +170,8 @@ class EpochFence:
         durable when it returns."""
         changed = self._retired(name, target_url)
         if changed is not None:
-            self._entries[name] = changed
-            await self._file.write_async(self._body())
+            self._entries.set(name, changed)
+            await self._entries.save()
 
     async def mark_retiring(self, name: str, target_url: str) -> None:
         """Durably mark ``name`` ``retiring_to`` ``target_url``, *unarmed*: a cutover's
@@ -203,7 +197,7 @@ class EpochFence:
             # edge goes on serving; a mark that did reach the disk only redirects after
             # a crash, until the control plane settles.
             self._unarmed.discard(name)
-            self._entries[name] = entry
+            self._entries.set(name, entry)
             raise
 
     def arm(self, name: str, digest_at: tuple[int, str]) -> None:
@@ -214,8 +208,8 @@ class EpochFence:
         self._unarmed.discard(name)
         lsn, digest = digest_at
         entry = self.get(name)
-        self._entries[name] = msgspec.structs.replace(
-            entry, activated_lsn=lsn, activated_digest=digest
+        self._entries.set(
+            name, msgspec.structs.replace(entry, activated_lsn=lsn, activated_digest=digest)
         )
 
     def redirects_admitted(self, name: str) -> bool:
@@ -243,8 +237,5 @@ class EpochFence:
         return None if changed == entry else changed
 
     def _put(self, name: str, entry: FenceEntry) -> None:
-        self._entries[name] = entry
-        self._file.write(self._body())
-
-    def _body(self) -> _FenceFile:
-        return _FenceFile(version=1, workloads=self._entries)
+        self._entries.set(name, entry)
+        self._entries.save_now()

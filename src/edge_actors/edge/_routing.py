@@ -1,11 +1,12 @@
 """The routing table and write holds: what a cutover flips (edge layer).
 
 :class:`RoutingTable` keeps each workload's status (``active`` / ``incoming`` / ``moved``
-plus ``moved_to``) in a small state file under the data directory, durable on every
-change (:mod:`._state_file`), so routing survives a restart. :class:`WriteGate` admits a
-workload's data writes: it counts the ones in flight and, while a hold is in place,
-queues new ones in arrival order until :meth:`WriteGate.release` lets them through: one
-by one, or all in one loop turn when they are forwarded to a new edge.
+plus ``moved_to``) in a small state file and its log of changes under the data
+directory, durable on every change (:mod:`._state_log`), so routing survives a restart.
+:class:`WriteGate` admits a workload's data writes: it counts the ones in flight and,
+while a hold is in place, queues new ones in arrival order until
+:meth:`WriteGate.release` lets them through: one by one, or all in one loop turn when
+they are forwarded to a new edge.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from edge_actors.clock import SYSTEM_CLOCK
 
 from ._models import WorkloadStatus
 from ._refusals import HeldQueueFull, Refusal
-from ._state_file import StateFile
+from ._state_log import StateLog
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -59,25 +60,17 @@ class Route(msgspec.Struct, frozen=True):
     migration_id: str | None = None
 
 
-class _RoutingFile(msgspec.Struct):
-    version: int
-    routes: dict[str, Route]
-
-
 class RoutingTable:
-    """Routing status per workload, persisted as ``<data_dir>/routing.state``.
+    """Routing status per workload, persisted as ``<data_dir>/routing.state`` and its
+    log of changes, ``routing.log``.
 
     A workload with a store but no entry is ``active``. Writes are durable before they
-    return (:class:`~._state_file.StateFile`): a status change is acknowledged only once
-    it would survive a power loss.
+    return (:class:`~._state_log.StateLog`): a status change is acknowledged only once
+    it would survive a power loss, and a write costs what changed, not the whole table.
     """
 
     def __init__(self, path: Path) -> None:
-        self._file = StateFile(path, "routing table")
-        self._routes: dict[str, Route] = {}
-        data = self._file.load(_RoutingFile)
-        if data is not None:
-            self._routes = dict(data.routes)
+        self._routes = StateLog(path, "routing table", ("routes",)).table("routes", Route)
 
     def get(self, name: str) -> Route | None:
         """Return the route of ``name``, or ``None`` when the table has no entry."""
@@ -89,8 +82,8 @@ class RoutingTable:
 
     def set(self, name: str, route: Route) -> None:
         """Set and persist the route of ``name``."""
-        self._routes[name] = route
-        self._save()
+        self._routes.set(name, route)
+        self._routes.save_now()
 
     def put(self, name: str, route: Route) -> None:
         """Set the route of ``name`` in memory only: :meth:`save` makes it durable.
@@ -98,31 +91,25 @@ class RoutingTable:
         For a cutover's flip, which releases its hold first and persists after (the
         ``retiring_to`` mark already covers a crash in between: ``_cutover``).
         """
-        self._routes[name] = route
+        self._routes.set(name, route)
 
     async def save(self) -> None:
         """Persist the table as it is now; the fsync runs in a worker thread."""
-        await self._file.write_async(self._body())
+        await self._routes.save()
 
     def save_now(self) -> None:
         """Persist the table as it is now, on this thread (blocks for the fsync)."""
-        self._save()
+        self._routes.save_now()
 
     def forget(self, name: str) -> bool:
         """Forget ``name`` in memory only (:meth:`save` makes it durable); whether it had
         an entry."""
-        return self._routes.pop(name, None) is not None
+        return self._routes.pop(name) is not None
 
     def remove(self, name: str) -> None:
         """Forget ``name`` (it becomes ``active`` if a store exists) and persist."""
-        if self._routes.pop(name, None) is not None:
-            self._save()
-
-    def _save(self) -> None:
-        self._file.write(self._body())
-
-    def _body(self) -> _RoutingFile:
-        return _RoutingFile(version=1, routes=self._routes)
+        if self._routes.pop(name) is not None:
+            self._routes.save_now()
 
 
 class HeldBytes:

@@ -46,9 +46,16 @@ from edge_actors._private_files import open_private
 from ._errors import EdgeError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
-__all__ = ["StateFile", "read_state_file"]
+__all__ = [
+    "StateFile",
+    "read_state_file",
+    "replace_file",
+    "sync_directory",
+    "write_record_in_place",
+]
 
 _T = TypeVar("_T")
 
@@ -133,7 +140,50 @@ def read_state_file(path: Path, kind: type[_T], what: str) -> _T | None:
     return None if newest is None else _decode(path, newest[2], kind, what)
 
 
-def _sync_dir(path: Path) -> None:
+def write_record_in_place(fd: int, record: bytes, offset: int, header: int) -> None:
+    """Write ``record`` at ``offset`` of ``fd`` and sync its data.
+
+    Raises:
+        OSError: Not durable, so not acknowledged: the record's first ``header`` bytes
+            are then cleared (best effort), so that it does not read as written after a
+            restart (a change reported as failed). The next write goes there again.
+    """
+    try:
+        at, view = offset, memoryview(record)
+        while view:
+            written = os.pwrite(fd, view, at)
+            at, view = at + written, view[written:]
+        os.fdatasync(fd)
+    except BaseException:
+        with suppress(OSError):
+            os.pwrite(fd, bytes(header), offset)
+        raise
+
+
+def replace_file(path: Path, chunks: Iterable[bytes | bytearray]) -> None:
+    """Put a private file holding ``chunks`` at ``path``, durably: a temporary file,
+    fsynced, renamed over ``path``, the directory synced.
+
+    Raises:
+        OSError: Not replaced (the temporary file is removed).
+    """
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = open_private(tmp)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    sync_directory(path)
+
+
+def sync_directory(path: Path) -> None:
+    """Sync the directory that holds ``path`` (a rename or a new file in it is durable)."""
     fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -186,7 +236,7 @@ class StateFile:
         with self._lock:
             self._replace(1, body)
         legacy.unlink()
-        _sync_dir(legacy)
+        sync_directory(legacy)
         return value
 
     def write(self, value: object) -> None:
@@ -205,19 +255,33 @@ class StateFile:
         self._newest = (self._seq, msgspec.json.encode(value))
         return self._seq
 
+    @property
+    def generation(self) -> int:
+        """The generation of the newest state on disk (0: none yet)."""
+        return self._generation
+
+    def write_encoded(self, body: bytes) -> None:
+        """Write ``body`` (a state already encoded as JSON) durably, on this thread; not
+        grouped with other writes. For an owner that encodes its state off the loop."""
+        with self._lock:
+            self._write_body(body)
+
     def _store(self, seq: int) -> None:
         with self._lock:
             if seq <= self._on_disk:
                 return
             newest, body = self._newest  # one read: the loop replaces the tuple whole
-            generation = self._generation + 1
-            record = _record(generation, body)
-            if len(record) > self._slot:
-                self._replace(generation, body)
-            else:
-                self._overwrite(generation, record)
+            self._write_body(body)
             self._on_disk = newest
-            self.replaced += 1
+
+    def _write_body(self, body: bytes) -> None:
+        generation = self._generation + 1
+        record = _record(generation, body)
+        if len(record) > self._slot:
+            self._replace(generation, body)
+        else:
+            self._overwrite(generation, record)
+        self.replaced += 1
 
     def _overwrite(self, generation: int, record: bytes) -> None:
         """Write ``record`` into the slot of ``generation`` and sync its data."""
@@ -226,20 +290,8 @@ class StateFile:
         except FileNotFoundError:  # removed under us: every write holds the whole state
             self._replace(generation, record[_HEADER.size :])
             return
-        start = (generation % 2) * self._slot
         try:
-            offset, view = start, memoryview(record)
-            while view:
-                written = os.pwrite(fd, view, offset)
-                offset, view = offset + written, view[written:]
-            os.fdatasync(fd)
-        except BaseException:
-            # Not durable, so not acknowledged: the slot must not read as the new state
-            # either (a restart would serve a change reported as failed). Best effort;
-            # the next write goes to this slot again.
-            with suppress(OSError):
-                os.pwrite(fd, bytes(_HEADER.size), start)
-            raise
+            write_record_in_place(fd, record, (generation % 2) * self._slot, _HEADER.size)
         finally:
             os.close(fd)
         self._generation = generation
@@ -252,17 +304,6 @@ class StateFile:
         image = bytearray(2 * slot)  # every block written: later overwrites stay in place
         start = (generation % 2) * slot
         image[start : start + len(record)] = record
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        fd = open_private(tmp)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(image)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _sync_dir(self.path)
+        replace_file(self.path, [image])
         self._slot = slot
         self._generation = generation

@@ -3,11 +3,11 @@
 A cutover's target writes its epoch fence and its routing table before it answers, inside
 the source's hold (``WorkloadRouter.set_route_fenced``). An edge that has taken in many
 workloads by migration keeps an epoch entry and a route for each. This measures what
-that write costs as the count grows: for each ``--sizes`` count, an ``EpochFence`` and a
-``RoutingTable`` in a fresh directory on this machine's disk are filled with that many
-fenced workloads (as after that many activations), then ``--writes`` more activations are
-recorded one after another, each as the router does it (epoch and route changed in
-memory, both files written at once, each in a worker thread).
+that write costs as the count grows: for each ``--sizes`` count, the edge's state (its
+``RoutingTable`` and ``EpochFence``, ``open_edge_state``) in a fresh directory on this
+machine's disk is filled with that many fenced workloads (as after that many
+activations), then ``--writes`` more activations are recorded one after another, each as
+the router does it (epoch and route changed in memory, then written in a worker thread).
 
 Measured per count: the activation write's time (p50 / p90 / max), the longest time one
 took on the event loop (the part that blocks every other request of the edge), and the
@@ -28,13 +28,16 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
 
-from edge_actors.edge._fence import EpochFence
+from edge_actors.edge._edge_state import open_edge_state
 from edge_actors.edge._routing import Route, RoutingTable
+
+if TYPE_CHECKING:
+    from edge_actors.edge._fence import EpochFence
 
 _DIGEST = "5f" * 16
 
@@ -85,9 +88,9 @@ async def _activate(fence: EpochFence, routing: RoutingTable, name: str, epoch: 
     async def write() -> None:
         fence.record(name, epoch, "active", activated=(epoch * 10, _DIGEST))
         routing.put(name, Route("active", None, f"m-{epoch}"))
-        async with anyio.create_task_group() as writes:
-            writes.start_soon(fence.save)
-            writes.start_soon(routing.save)
+        async with anyio.create_task_group() as writes:  # as the router: each log once
+            for log in {fence.state, routing.state}:
+                writes.start_soon(log.save)
         done.set()
 
     async with anyio.create_task_group() as tasks:
@@ -99,8 +102,7 @@ async def _activate(fence: EpochFence, routing: RoutingTable, name: str, epoch: 
 
 async def measure(count: int, writes: int, root: Path) -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp(prefix=f"state-{count}-", dir=root))
-    fence = EpochFence(directory / "epochs.state")
-    routing = RoutingTable(directory / "routing.state")
+    routing, fence = open_edge_state(directory)
     for i in range(count):
         name = f"workload-{i:06d}"
         fence.record(name, 3, "active", activated=(1000 + i, _DIGEST))

@@ -10,14 +10,13 @@ back, which held writes past the deadline.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from stalls import cutover_request
 
 from edge_actors.edge import EdgeHTTPError
-from support.state_files import on_disk
+from support.state_files import edge_state
 
 if TYPE_CHECKING:
     from conftest import Pair  # tests/edge/conftest.py
@@ -35,9 +34,7 @@ async def _seed(pair: Pair) -> str:
 
 
 def _epochs(pair: Pair) -> dict[str, object]:
-    state = on_disk(Path(pair.east.config.data_dir) / "epochs.state")
-    workloads: dict[str, object] = {} if state is None else state["workloads"]
-    return workloads
+    return edge_state(pair.east.config.data_dir)["epochs"]
 
 
 async def test_a_target_that_cannot_be_durable_in_time_refuses_and_writes_nothing(

@@ -11,7 +11,6 @@ table is written meanwhile, and the activation answers only once both are on dis
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -19,7 +18,7 @@ import pytest
 from stalls import TOKEN, SlowEpochFile
 
 from edge_actors.edge import EdgeClient
-from support.state_files import on_disk
+from support.state_files import edge_state
 
 if TYPE_CHECKING:
     from conftest import Pair  # tests/edge/conftest.py
@@ -59,17 +58,17 @@ async def test_the_daemon_serves_while_an_activation_waits_for_its_fsync(
     async with anyio.create_task_group() as tg:
         tg.start_soon(activate)
         assert await anyio.to_thread.run_sync(entered.wait, 10)
-        with anyio.fail_after(5):  # the loop is free while the epoch's fsync waits
+        with anyio.fail_after(5):  # the loop is free while the write's fsync waits
             await pair.admin_east.health()
-            routing = Path(pair.east.config.data_dir) / "routing.state"
-            while on_disk(routing)["routes"]["orders"]["status"] != "active":  # meanwhile
-                await anyio.sleep(0.01)
+        # the epoch and the route are one write: neither is on disk before it is done
+        assert edge_state(pair.east.config.data_dir)["routes"]["orders"]["status"] == "incoming"
         assert answers == []  # not answered before the epoch is durable
         go.set()
     [info] = answers
     assert (info.status, info.lsn, info.digest) == ("active", 10, digest)
-    epochs = on_disk(Path(pair.east.config.data_dir) / "epochs.state")
-    entry = epochs["workloads"]["orders"]
+    state = edge_state(pair.east.config.data_dir)
+    assert state["routes"]["orders"]["status"] == "active"
+    entry = state["epochs"]["orders"]
     assert (entry["epoch"], entry["activated_lsn"], entry["activated_digest"]) == (3, 10, digest)
 
 

@@ -12,7 +12,6 @@ mark is durable.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -22,9 +21,11 @@ from stalls import cutover_request
 
 from edge_actors.edge import EdgeHTTPError
 from edge_actors.edge._test_hooks import PauseHook
-from support.state_files import on_disk, unwritable
+from support.state_files import edge_state, unwritable
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from conftest import Pair  # tests/edge/conftest.py
     from edge_actors.edge import EdgeDaemon
     from edge_actors.edge._models import CutoverAnswer, CutoverRequest
@@ -37,10 +38,7 @@ def _request(east: EdgeDaemon, epoch: int, deadline_ms: float | None = None) -> 
 
 
 def _fence_on_disk(daemon: EdgeDaemon) -> dict[str, dict[str, object]]:
-    workloads: dict[str, dict[str, object]] = on_disk(
-        Path(daemon.config.data_dir) / "epochs.state"
-    )["workloads"]
-    return workloads
+    return edge_state(daemon.config.data_dir)["epochs"]
 
 
 async def _seed(pair: Pair) -> None:
@@ -88,8 +86,10 @@ async def test_a_mark_that_cannot_be_written_holds_nothing_and_the_source_serves
     await _seed(pair)
     await pair.admin_west.hold("orders", epoch=2)  # epoch 2 on disk: the cutover writes
     await pair.admin_west.release("orders", epoch=2)  # nothing to admit it
+    # bound to the cutover's migration already: the mark is the cutover's first write
+    await pair.admin_west.set_status("orders", "active", epoch=2, migration_id="mig-1")
     with (
-        unwritable(tmp_path / "edge-west" / "epochs.state"),  # a real OS error for the mark
+        unwritable(tmp_path / "edge-west" / "edge.state"),  # a real OS error for the mark
         pytest.raises(EdgeHTTPError) as caught,
     ):
         await pair.admin_west.cutover("orders", _request(pair.east, epoch=2))

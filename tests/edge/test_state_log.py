@@ -17,20 +17,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_actors.edge import EdgeError
-from edge_actors.edge._fence import EpochFence
-from edge_actors.edge._routing import Route, RoutingTable
+from edge_actors.edge._edge_state import open_edge_state
+from edge_actors.edge._routing import Route
 from edge_actors.edge._state_file import StateFile, read_state_file
 from edge_actors.edge._state_log import StateLog, StateTable, read_state_log
 from faults._injectors import SmallDisk, mounted_small_disk
 from support.state_files import (
+    edge_state,
     kill_writer_after,
-    on_disk,
     unwritable,
     write_with_power_loss,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from conftest import Pair  # tests/edge/conftest.py
 
 pytestmark = pytest.mark.anyio
 
@@ -72,9 +74,8 @@ def test_an_activation_on_an_edge_that_knows_many_workloads_writes_only_its_chan
     tmp_path: Path,
 ) -> None:
     # The routing table and the epoch file were rewritten whole on every change: with
-    # 2,000 workloads fenced here, one activation wrote ~200 KB and encoded it on the loop.
-    fence = EpochFence(tmp_path / "epochs.state")
-    routing = RoutingTable(tmp_path / "routing.state")
+    # 2,000 workloads fenced here, one activation wrote ~400 KB and encoded it on the loop.
+    routing, fence = open_edge_state(tmp_path)
     for i in range(2_000):
         fence.record(f"w{i:05d}", 3, "active", activated=(100 + i, _DIGEST))
         routing.put(f"w{i:05d}", Route("active", None, f"mig-{i}"))
@@ -85,18 +86,34 @@ def test_an_activation_on_an_edge_that_knows_many_workloads_writes_only_its_chan
     routing.set("w00007", Route("moved", "http://edge-east", "mig-next"))
     written = _wchar() - before
     assert written < 2_000, f"{written} bytes written for one workload's change"
-    assert on_disk(tmp_path / "epochs.state")["workloads"]["w00007"]["epoch"] == 4
-    routes = on_disk(tmp_path / "routing.state")["routes"]
+    state = edge_state(tmp_path)
+    assert state["epochs"]["w00007"]["epoch"] == 4
+    routes = state["routes"]
     assert routes["w00007"] == {
         "status": "moved",
         "moved_to": "http://edge-east",
         "migration_id": "mig-next",
     }
     assert len(routes) == 2_000
-    reloaded = RoutingTable(tmp_path / "routing.state")
+    reloaded, fenced = open_edge_state(tmp_path)
     assert reloaded.get("w00007") == Route("moved", "http://edge-east", "mig-next")
     assert reloaded.get("w01999") == Route("active", None, "mig-1999")
-    assert EpochFence(tmp_path / "epochs.state").get("w00007").activated_lsn == 900
+    assert fenced.get("w00007").activated_lsn == 900
+
+
+async def test_an_activation_is_one_write_for_its_epoch_and_its_route(pair: Pair) -> None:
+    # The epoch file and the routing table were two files, each synced: an activation
+    # waited for the slower of two syncs. They are two tables of one log now.
+    admin = pair.admin_east
+    await admin.create_workload("orders", "incoming", migration_id="mig-1", epoch=1)
+    log = pair.east.router.fence.state
+    assert pair.east.router.routing.state is log
+    writes = log.appended + log.compacted
+    await admin.activate("orders", min_lsn=0, digest=None, epoch=2)
+    assert log.appended + log.compacted == writes + 1
+    state = edge_state(pair.east.config.data_dir)
+    assert state["routes"]["orders"]["status"] == "active"
+    assert state["epochs"]["orders"]["epoch"] == 2
 
 
 def test_changes_and_removals_survive_a_reload(tmp_path: Path) -> None:
@@ -228,27 +245,58 @@ def test_a_log_removed_under_the_writer_is_compacted_into_a_new_one(tmp_path: Pa
     assert _state(path) == {"a": {"epoch": 1, "pad": ""}, "b": {"epoch": 2, "pad": ""}}
 
 
-def test_a_snapshot_without_a_log_loads_and_the_first_change_creates_it(
-    tmp_path: Path,
-) -> None:
-    # The format before logs: the whole table in the slots of ``routing.state``.
-    path = tmp_path / "routing.state"
-    StateFile(path, "routing table").write(
+def test_the_files_of_session_17_are_imported_once_and_removed(tmp_path: Path) -> None:
+    # ``routing.state`` and ``epochs.state``: each table whole in a state file's slots.
+    StateFile(tmp_path / "routing.state", "routing table").write(
         {"version": 1, "routes": {"orders": {"status": "incoming", "migration_id": "m1"}}}
     )
-    table = RoutingTable(path)
-    assert table.get("orders") == Route("incoming", None, "m1")
-    table.set("orders", Route("active", None, "m1"))
-    assert (tmp_path / "routing.log").exists()
-    assert RoutingTable(path).get("orders") == Route("active", None, "m1")
+    StateFile(tmp_path / "epochs.state", "epoch file").write(
+        {"version": 1, "workloads": {"orders": {"epoch": 4, "undone_epoch": 2}}}
+    )
+    routing, fence = open_edge_state(tmp_path)
+    assert routing.get("orders") == Route("incoming", None, "m1")
+    assert (fence.get("orders").epoch, fence.get("orders").undone_epoch) == (4, 2)
+    assert sorted(os.listdir(tmp_path)) == ["edge.log", "edge.state"]
+    routing.set("orders", Route("active", None, "m1"))
+    again, fence_again = open_edge_state(tmp_path)
+    assert again.get("orders") == Route("active", None, "m1")
+    assert fence_again.get("orders").epoch == 4
 
 
-def test_an_old_json_file_is_still_imported(tmp_path: Path) -> None:
-    legacy = tmp_path / "epochs.json"
-    legacy.write_bytes(b'{"version":1,"workloads":{"orders":{"epoch":4}}}')
-    fence = EpochFence(tmp_path / "epochs.state")
-    assert fence.get("orders").epoch == 4
-    assert not legacy.exists()
+def test_per_table_logs_and_old_json_files_are_imported(tmp_path: Path) -> None:
+    # A table with its own log (a build between sessions 17 and 18) and a ``.json`` file
+    # from before session 17.
+    old = StateLog(tmp_path / "routing.state", "routing table", ("routes",))
+    routes = old.table("routes", Route)
+    routes.set("a", Route("incoming", None, "m1"))
+    old.save_now()
+    routes.set("a", Route("moved", "http://east", "m1"))
+    routes.set("b", Route("incoming", None, "m2"))
+    old.save_now()
+    assert old.appended == 1
+    (tmp_path / "epochs.json").write_bytes(b'{"version":1,"workloads":{"a":{"epoch":7}}}')
+    routing, fence = open_edge_state(tmp_path)
+    assert routing.get("a") == Route("moved", "http://east", "m1")
+    assert routing.get("b") == Route("incoming", None, "m2")
+    assert fence.get("a").epoch == 7
+    assert sorted(os.listdir(tmp_path)) == ["edge.log", "edge.state"]
+
+
+def test_old_files_left_beside_an_imported_state_are_removed_unread(tmp_path: Path) -> None:
+    # A crash between the import's write and the old files' removal.
+    routing, _ = open_edge_state(tmp_path)
+    routing.set("a", Route("incoming", None, "m1"))
+    (tmp_path / "routing.json").write_bytes(b"{not json")
+    again, _ = open_edge_state(tmp_path)
+    assert again.get("a") == Route("incoming", None, "m1")
+    assert sorted(os.listdir(tmp_path)) == ["edge.log", "edge.state"]
+
+
+def test_unreadable_old_files_are_refused_by_name_and_kept(tmp_path: Path) -> None:
+    (tmp_path / "epochs.json").write_bytes(b"{not json")
+    with pytest.raises(EdgeError, match=r"epoch file '.*epochs\.json' is unreadable"):
+        open_edge_state(tmp_path)
+    assert (tmp_path / "epochs.json").read_bytes() == b"{not json"
 
 
 def test_unreadable_state_is_refused_by_name(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ real epoch-file write, held back in its thread (:class:`stalls.SlowEpochFile`).
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -25,9 +24,11 @@ from stalls import SlowEpochFile, cutover_request
 
 from edge_actors.edge import EdgeClient, EdgeHTTPError
 from edge_actors.edge._routing import Route
-from support.state_files import on_disk, unwritable
+from support.state_files import edge_state, unwritable
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from conftest import Pair  # tests/edge/conftest.py
     from edge_actors.edge import EdgeDaemon
     from edge_actors.edge._models import CutoverAnswer
@@ -38,10 +39,7 @@ TOKEN = "test-cluster-token-0123456789abcdefghij"
 
 
 def _epochs(daemon: EdgeDaemon) -> dict[str, dict[str, object]]:
-    workloads: dict[str, dict[str, object]] = on_disk(
-        Path(daemon.config.data_dir) / "epochs.state"
-    )["workloads"]
-    return workloads
+    return edge_state(daemon.config.data_dir)["epochs"]
 
 
 def _undo_arrivals(daemon: EdgeDaemon, monkeypatch: pytest.MonkeyPatch) -> anyio.Event:
@@ -133,7 +131,7 @@ async def test_an_activation_whose_write_failed_is_undone_even_when_it_may_be_ke
     admin = pair.admin_east
     await admin.create_workload("orders", "incoming", migration_id="mig-1", epoch=1)
     with (
-        unwritable(tmp_path / "edge-east" / "routing.state"),  # a real OS error
+        unwritable(tmp_path / "edge-east" / "edge.state"),  # a real OS error
         pytest.raises(EdgeHTTPError),
     ):
         await admin.activate("orders", min_lsn=0, digest=None, epoch=2)
@@ -313,7 +311,7 @@ async def test_a_request_waiting_for_an_activation_that_fails_is_refused(
 
     try:
         # the activation's route write fails: a real OS error
-        with unwritable(tmp_path / "edge-east" / "routing.state"):
+        with unwritable(tmp_path / "edge-east" / "edge.state"):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(activate)
                 assert await anyio.to_thread.run_sync(disk.entered.wait, 5)
@@ -337,7 +335,7 @@ async def test_an_unbound_activation_whose_write_fails_leaves_the_copy_incoming(
     admin = pair.admin_east
     await admin.create_workload("orders", "incoming", epoch=1)
     with (
-        unwritable(tmp_path / "edge-east" / "routing.state"),  # a real OS error
+        unwritable(tmp_path / "edge-east" / "edge.state"),  # a real OS error
         pytest.raises(EdgeHTTPError),
     ):
         await admin.activate("orders", min_lsn=0, digest=None, epoch=2)

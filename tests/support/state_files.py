@@ -6,27 +6,34 @@ import os
 import subprocess
 import sys
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edge_actors.edge._edge_state import STATE_FILE
 from edge_actors.edge._state_file import read_state_file
 from edge_actors.edge._state_log import read_state_log
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
-_LOGGED_FIELDS = {"routing.state": "routes", "epochs.state": "workloads"}
-"""The state files written with a log of changes beside them, and their entries' field."""
+_LOGGED_TABLES = {STATE_FILE: ("routes", "epochs")}
+"""The state files written with a log of changes beside them, and their tables."""
 
 
 def on_disk(path: Path) -> Any:
     """The newest state ``path`` holds, decoded from JSON (``None``: no file yet); for the
-    routing table and the epoch file, the snapshot with its log's changes applied."""
-    field = _LOGGED_FIELDS.get(path.name)
-    if field is None:
+    edge's state log (``edge.state``), its tables with the log's changes applied."""
+    tables = _LOGGED_TABLES.get(path.name)
+    if tables is None:
         return read_state_file(path, object, "state file")
-    tables = read_state_log(path, (field,), "state file")
-    return None if tables is None else {"version": 1, **tables}
+    return read_state_log(path, tables, "state file")
+
+
+def edge_state(data_dir: Path | str) -> dict[str, dict[str, Any]]:
+    """The routes and epochs an edge has on disk: ``{"routes": ..., "epochs": ...}``
+    (empty tables before its first change)."""
+    state = on_disk(Path(data_dir) / STATE_FILE)
+    return {"routes": {}, "epochs": {}} if state is None else state
 
 
 class PowerLoss:
@@ -108,6 +115,5 @@ def unwritable(path: Path) -> Iterator[None]:
     block runs: a directory takes its name, and its log's (the files are put back after)."""
     with ExitStack() as stack:
         stack.enter_context(_blocked(path))
-        if path.name in _LOGGED_FIELDS:
-            stack.enter_context(_blocked(path.with_suffix(".log")))
+        stack.enter_context(_blocked(path.with_suffix(".log")))  # a state log's, if any
         yield

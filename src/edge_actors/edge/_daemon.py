@@ -53,8 +53,8 @@ from ._connections import (
 from ._credentials import Credential, Credentials, mint_token, read_token_file
 from ._cutover import CutoverSaga
 from ._data_api import add_data_routes
+from ._edge_state import open_edge_state
 from ._errors import EdgeError
-from ._fence import EpochFence
 from ._http import error_middleware
 from ._leader_fence import LeaderFence, leader_fence_middleware
 from ._loop_lag import LoopLag
@@ -63,7 +63,6 @@ from ._peer_api import add_peer_routes
 from ._private import prepare_data_dir, write_private
 from ._restore import add_restore_route
 from ._router import WorkloadRouter
-from ._routing import RoutingTable
 from ._test_hooks import PauseHook
 from ._transfer_api import Transfers, add_transfer_routes
 from ._urgent import UrgentWork
@@ -76,13 +75,12 @@ if TYPE_CHECKING:
     from edge_actors.clock import Clock
 
     from ._config import EdgeConfig
+    from ._routing import RoutingTable
 
 __all__ = ["EdgeDaemon"]
 
-_ROUTING_FILE = "routing.state"
 ADMIN_TOKEN_FILE = "admin.token"
 """Where a daemon configured without an admin credential keeps the one it minted."""
-_EPOCH_FILE = "epochs.state"
 _LEADER_EPOCH_FILE = "leader_epoch.state"
 
 
@@ -299,7 +297,7 @@ class EdgeDaemon(AsyncClosing):
             self.auth.hosts = host_allow_list(
                 self.config.host, self.config.allowed_hosts, self.config.public_url
             )
-            routing = RoutingTable(data_dir / _ROUTING_FILE)
+            routing, fence = await anyio.to_thread.run_sync(open_edge_state, data_dir)
             registry = await StoreRegistry.open(
                 data_dir,
                 clock=self.clock,
@@ -308,7 +306,7 @@ class EdgeDaemon(AsyncClosing):
             )
             stack.push_async_callback(self._close_registry, registry)
             tasks = await self._start_background(stack)
-            self.router.attach(registry, routing, EpochFence(data_dir / _EPOCH_FILE), tasks)
+            self.router.attach(registry, routing, fence, tasks)
             tasks.start_soon(self.loop_lag.run)
             self.leader_fence = LeaderFence(data_dir / _LEADER_EPOCH_FILE)
             stack.push_async_callback(self._close_forward_session)

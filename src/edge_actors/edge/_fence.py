@@ -3,13 +3,13 @@
 The control plane gives every workload an owner edge and an *epoch* that only grows
 (``docs/architecture.md``, "Ownership and fencing"). Every routing command the edge takes
 (create, status, hold, release, activate, cutover) may carry that epoch; the edge keeps
-the highest one it has seen per workload in ``<data_dir>/epochs.state`` (durable before
-the command acts, so it survives ``kill -9`` and a power loss; a change is appended to
-``epochs.log``: :mod:`._state_log`) and
-refuses a lower one with :class:`StaleEpoch`: a supervisor or an edge that comes back
-from a crash or a partition with an old view cannot act on it.
+the highest one it has seen per workload in the ``epochs`` table of its state log
+(``<data_dir>/edge.state`` and ``edge.log``, durable before the command acts, so it
+survives ``kill -9`` and a power loss: :mod:`._edge_state`) and refuses a lower one
+with :class:`StaleEpoch`: a supervisor or an edge that comes back from a crash or a
+partition with an old view cannot act on it.
 
-The file also keeps, per workload:
+The table also keeps, per workload:
 
 * ``retiring_to``: set by a cutover on the source *before* it holds writes (so the hold
   waits for no write of this file) and cleared once the source's route is flipped (or
@@ -40,12 +40,10 @@ import msgspec
 
 from ._errors import EdgeError
 from ._refusals import StaleEpoch
-from ._state_log import StateLog
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from ._models import WorkloadStatus as RouteStatus
+    from ._state_log import StateLog, StateTable
 
 __all__ = ["EpochFence", "FenceEntry"]
 
@@ -61,20 +59,23 @@ class FenceEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class EpochFence:
-    """Highest epoch per workload, persisted as ``epochs.state`` (see the module doc).
+    """Highest epoch per workload, persisted in a state log's table (see the module doc).
 
-    Writes are synchronous (small file, rare changes) and durable before they return.
+    Writes are durable before they return (:meth:`admit`; :meth:`record` then
+    :meth:`save`).
 
     Args:
-        path: The file (created on the first change).
-
-    Raises:
-        EdgeError: The file exists but cannot be read.
+        table: Where the entries are kept.
     """
 
-    def __init__(self, path: Path) -> None:
-        self._entries = StateLog(path, "epoch file", ("workloads",)).table("workloads", FenceEntry)
+    def __init__(self, table: StateTable[FenceEntry]) -> None:
+        self._entries = table
         self._unarmed: set[str] = set()
+
+    @property
+    def state(self) -> StateLog:
+        """The state log the entries are kept in (a save writes all of its tables)."""
+        return self._entries.log
 
     def get(self, name: str) -> FenceEntry:
         """What is known of ``name`` (epoch 0 when nothing)."""

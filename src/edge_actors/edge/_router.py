@@ -316,12 +316,13 @@ class WorkloadRouter:
         before = self.routing.get(name)
         routed = self._put_route(name, route)
         after = self.routing.get(name)  # an unbound ``active`` route is no entry
+        logs = {self.fence.state} if fenced else set()
+        if routed:
+            logs.add(self.routing.state)  # the same log on a daemon: one write for both
         try:
             async with anyio.create_task_group() as writes:
-                if fenced:
-                    writes.start_soon(self.fence.save)
-                if routed:
-                    writes.start_soon(self.routing.save)
+                for log in logs:
+                    writes.start_soon(log.save)
         except BaseException:
             if routed and self.routing.get(name) == after:
                 # Not durable: serve nothing on the strength of it (the epoch stays seen).

@@ -1,8 +1,8 @@
 """The routing table and write holds: what a cutover flips (edge layer).
 
 :class:`RoutingTable` keeps each workload's status (``active`` / ``incoming`` / ``moved``
-plus ``moved_to``) in a small state file and its log of changes under the data
-directory, durable on every change (:mod:`._state_log`), so routing survives a restart.
+plus ``moved_to``) in the edge's state log under the data directory, durable on every
+change (:mod:`._state_log`, :mod:`._edge_state`), so routing survives a restart.
 :class:`WriteGate` admits a workload's data writes: it counts the ones in flight and,
 while a hold is in place, queues new ones in arrival order until
 :meth:`WriteGate.release` lets them through: one by one, or all in one loop turn when
@@ -22,13 +22,13 @@ from edge_actors.clock import SYSTEM_CLOCK
 
 from ._models import WorkloadStatus
 from ._refusals import HeldQueueFull, Refusal
-from ._state_log import StateLog
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-    from pathlib import Path
 
     from edge_actors.clock import Clock
+
+    from ._state_log import StateLog, StateTable
 
 __all__ = [
     "GateClosed",
@@ -61,16 +61,24 @@ class Route(msgspec.Struct, frozen=True):
 
 
 class RoutingTable:
-    """Routing status per workload, persisted as ``<data_dir>/routing.state`` and its
-    log of changes, ``routing.log``.
+    """Routing status per workload, persisted as the ``routes`` table of the edge's state
+    log (``edge.state`` and ``edge.log``: :mod:`._edge_state`).
 
     A workload with a store but no entry is ``active``. Writes are durable before they
     return (:class:`~._state_log.StateLog`): a status change is acknowledged only once
     it would survive a power loss, and a write costs what changed, not the whole table.
+
+    Args:
+        table: Where the routes are kept.
     """
 
-    def __init__(self, path: Path) -> None:
-        self._routes = StateLog(path, "routing table", ("routes",)).table("routes", Route)
+    def __init__(self, table: StateTable[Route]) -> None:
+        self._routes = table
+
+    @property
+    def state(self) -> StateLog:
+        """The state log the table is kept in (a save writes all of its tables)."""
+        return self._routes.log
 
     def get(self, name: str) -> Route | None:
         """Return the route of ``name``, or ``None`` when the table has no entry."""

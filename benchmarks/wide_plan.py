@@ -36,6 +36,11 @@ and ``link_transfers`` 4; 50 restarts a minute allowed, see ``_RESTART``).
    (``yield_pauses``, ``yield_s``: ``edge_transfer_yield_*`` of both daemons over the
    side), and the HTTP requests each daemon served during the side by route
    (``requests``: the writer's and the migrations' calls, ``edge_http_requests_total``).
+8. ``--prior-workloads N``: before the daemons start, each edge's data directory gets the
+   routes and epochs of N other workloads that passed through it (``moved`` to the other
+   edge, fenced at an epoch, with what their activation confirmed), as a state file of
+   session 17 (``routing.state``, ``epochs.state``: read by that code as they are, and
+   imported by later code), so that the cutovers run on edges that know many workloads.
 6. ``wire_bytes_error``: over both, ``|sum of the migrations' bytes_wire - what the
    daemons' own transfer counters say they put on the wire|`` over the latter
    (``edge_transfer_sent_bytes_total`` of both daemons, scraped before and after).
@@ -82,6 +87,7 @@ import psutil
 from live_migration import TOKEN, _start_daemon, _stop_daemon  # sibling benchmark
 
 from edge_actors.edge import AdminClient, EdgeClient, EdgeEndpoint, HttpEdgeGateway, Topology
+from edge_actors.edge._state_file import StateFile
 from edge_actors.migration import (
     MigrationMetrics,
     MigrationService,
@@ -450,6 +456,35 @@ async def _side(
     return out, metrics
 
 
+def _seed_prior(root: Path, count: int) -> None:
+    """Give both edges' data directories the routes and epochs of ``count`` workloads that
+    passed through them (see the module doc, 8), in the state files of session 17."""
+    for name, other in (("edge-west", "edge-east"), ("edge-east", "edge-west")):
+        data_dir = root / name
+        data_dir.mkdir(mode=0o700)
+        routes: dict[str, Any] = {}
+        epochs: dict[str, Any] = {}
+        for i in range(count):
+            workload = f"prior{i:05d}"
+            routes[workload] = {
+                "status": "moved",
+                "moved_to": f"http://{other}.invalid",
+                "migration_id": f"prior-migration-{i}",
+            }
+            epochs[workload] = {
+                "epoch": 3,
+                "activated_lsn": 10_000 + i,
+                "activated_digest": f"{i:032x}",
+                "undone_epoch": 0,
+            }
+        StateFile(data_dir / "routing.state", "routing table").write(
+            {"version": 1, "routes": routes}
+        )
+        StateFile(data_dir / "epochs.state", "epoch file").write(
+            {"version": 1, "workloads": epochs}
+        )
+
+
 async def run_wide(
     workloads: int,
     mb: float,
@@ -460,6 +495,7 @@ async def run_wide(
     parallel_transfers: int | None = None,
     link_transfers: int | None = None,
     order: tuple[str, str] = ("wide", "queued"),
+    prior_workloads: int = 0,
 ) -> dict[str, Any]:
     """Run the wide and the queued plans; return their figures (see the module doc).
 
@@ -469,8 +505,11 @@ async def run_wide(
     singles = [f"single{i:04d}" for i in range(workloads)]
     records = max(1, int(mb * 1e6) // value_bytes)
     out: dict[str, Any] = {"workloads": workloads, "mb_each": mb, "budget_ms": budget_ms}
+    out["prior_workloads"] = prior_workloads
     with tempfile.TemporaryDirectory(prefix="wide-") as tmp:
         root = Path(tmp)
+        if prior_workloads:
+            _seed_prior(root, prior_workloads)
         west, west_url = await _start_daemon("edge-west", root)
         east, east_url = await _start_daemon("edge-east", root)
         try:
@@ -566,6 +605,7 @@ async def run_orders(
     orders: tuple[tuple[str, str], ...] = ORDERS["both"],
     parallel_transfers: int | None = None,
     link_transfers: int | None = None,
+    prior_workloads: int = 0,
 ) -> dict[str, Any]:
     """:func:`run_wide` once per order, each on fresh daemons; the figures of every pair
     (``pairs``) and, over them all, ``wide_vs_queued_time`` as the summed wide time over
@@ -584,6 +624,7 @@ async def run_orders(
                 parallel_transfers=parallel_transfers,
                 link_transfers=link_transfers,
                 order=order,
+                prior_workloads=prior_workloads,
             )
         )
     out: dict[str, Any] = {"workloads": workloads, "mb_each": mb, "budget_ms": budget_ms}
@@ -716,6 +757,12 @@ async def main() -> None:
     )
     parser.add_argument("--link-transfers", type=int, help="the service's (engine default)")
     parser.add_argument(
+        "--prior-workloads",
+        type=int,
+        default=0,
+        help="routes and epochs each edge has of other workloads before it starts (0)",
+    )
+    parser.add_argument(
         "--order",
         choices=sorted(ORDERS),
         default="both",
@@ -731,6 +778,7 @@ async def main() -> None:
         orders=ORDERS[args.order],
         parallel_transfers=args.parallel_transfers,
         link_transfers=args.link_transfers,
+        prior_workloads=args.prior_workloads,
     )
     print(tables(out))
     print(json.dumps(out))

@@ -45,6 +45,7 @@ def test_codes_and_statuses_are_the_published_ones() -> None:
         ("shutting_down", 503),
         ("held_queue_full", 503),
         ("server_busy", 503),
+        ("state_not_durable", 503),
         ("capacity_exceeded", 507),
         ("client_gone", 499),
     }

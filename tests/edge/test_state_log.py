@@ -15,8 +15,9 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from stalls import cutover_request
 
-from edge_actors.edge import EdgeError
+from edge_actors.edge import EdgeError, EdgeHTTPError
 from edge_actors.edge._edge_state import open_edge_state
 from edge_actors.edge._routing import Route
 from edge_actors.edge._state_file import StateFile, read_state_file
@@ -243,6 +244,26 @@ def test_a_log_removed_under_the_writer_is_compacted_into_a_new_one(tmp_path: Pa
     state.save_now()
     assert state.log.log_path.exists()
     assert _state(path) == {"a": {"epoch": 1, "pad": ""}, "b": {"epoch": 2, "pad": ""}}
+
+
+async def test_a_state_write_that_fails_is_a_typed_503_and_changes_nothing(
+    pair: Pair, tmp_path: Path
+) -> None:
+    # It was a 500 ``internal_error`` whose cause only the edge's log told.
+    admin = pair.admin_west
+    await admin.create_workload("orders", epoch=1)
+    with unwritable(tmp_path / "edge-west" / "edge.state"):
+        with pytest.raises(EdgeHTTPError) as caught:
+            await admin.set_status("orders", "moved", pair.east.url, epoch=2)
+        cutover = cutover_request(pair.east, None)
+        with pytest.raises(EdgeHTTPError) as at_bind:  # its first write binds the route
+            await admin.cutover("orders", cutover)
+    for error in (caught.value, at_bind.value):
+        assert (error.status, error.code) == (503, "state_not_durable")
+        assert "edge state could not be written (Is a directory" in error.message
+    assert (await admin.workload("orders")).status == "active"
+    assert pair.west.router.route_of("orders") == Route("active")  # unbound, as before
+    assert edge_state(tmp_path / "edge-west")["routes"] == {}
 
 
 def test_the_files_of_session_17_are_imported_once_and_removed(tmp_path: Path) -> None:

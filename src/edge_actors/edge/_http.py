@@ -51,6 +51,7 @@ from ._refusals import (
     ServerBusy,
     StaleEpoch,
     StaleLeader,
+    StateNotDurable,
     TransferExists,
     WorkloadHeld,
     WorkloadIsIncoming,
@@ -262,6 +263,7 @@ REFUSAL_STATUS: dict[type[Refusal], int] = {
     GateClosed: 503,
     HeldQueueFull: 503,
     ServerBusy: 503,
+    StateNotDurable: 503,
     CapacityExceeded: 507,
     WriteAbandoned: 499,
 }

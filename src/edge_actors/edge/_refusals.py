@@ -28,6 +28,7 @@ __all__ = [
     "ServerBusy",
     "StaleEpoch",
     "StaleLeader",
+    "StateNotDurable",
     "TransferExists",
     "WorkloadHeld",
     "WorkloadIsIncoming",
@@ -191,6 +192,14 @@ class HeldQueueFull(Refusal):
 
     code = "held_queue_full"
     retry_after_s = 1
+
+
+class StateNotDurable(Refusal, OSError):
+    """The edge could not make a change of its routes or epochs durable (its state log's
+    write failed: a disk error, or no space to compact it); the change was not
+    acknowledged. An ``OSError`` too (``errno`` is the write's)."""
+
+    code = "state_not_durable"
 
 
 class ServerBusy(Refusal):

@@ -18,8 +18,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from edge_actors.store import WorkloadNotFound, validate_workload_name
 
 from ._activation import Activations
@@ -300,29 +298,30 @@ class WorkloadRouter:
         """:meth:`admit_epoch` and :meth:`set_route` as one step, durable when it returns.
 
         Both change in memory at once (later commands are fenced by the epoch from here);
-        then the epoch file and the routing table are written at the same time, each in a
-        worker thread: a cutover's activation and undo wait for one fsync instead of two
-        in a row, and the loop serves meanwhile. The retiring mark is cleared after both,
-        as :meth:`set_route` does. ``activated``: as :meth:`EpochFence.admit`.
+        then they are written in a worker thread, the loop serving meanwhile: on a daemon
+        the epochs and the routes are tables of one state log (:mod:`._edge_state`), so a
+        cutover's activation and undo wait for one record's sync. The retiring mark is
+        cleared after, as :meth:`set_route` does. ``activated``: as
+        :meth:`EpochFence.admit`.
 
         Raises:
             InvalidRouteChange, NoSuchWorkload: As :meth:`set_route` (nothing changed).
             StaleEpoch: As :meth:`admit_epoch` (nothing changed).
-            OSError: A write failed: the route in memory is put back as it was (nothing
-                is served on the strength of a route that is not durable).
+            StateNotDurable: A write failed (an ``OSError``): the route in memory is put
+                back as it was (nothing is served on the strength of a route that is not
+                durable).
         """
         route = self._route_for(name, status, moved_to, migration_id)
         fenced = self.fence.record(name, epoch, status, activated=activated)
         before = self.routing.get(name)
         routed = self._put_route(name, route)
         after = self.routing.get(name)  # an unbound ``active`` route is no entry
-        logs = {self.fence.state} if fenced else set()
-        if routed:
-            logs.add(self.routing.state)  # the same log on a daemon: one write for both
+        logs = [self.fence.state] if fenced else []
+        if routed and self.routing.state not in logs:  # the same log on a daemon
+            logs.append(self.routing.state)
         try:
-            async with anyio.create_task_group() as writes:
-                for log in logs:
-                    writes.start_soon(log.save)
+            for log in logs:
+                await log.save()
         except BaseException:
             if routed and self.routing.get(name) == after:
                 # Not durable: serve nothing on the strength of it (the epoch stays seen).

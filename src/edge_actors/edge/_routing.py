@@ -89,9 +89,14 @@ class RoutingTable:
         return sorted(self._routes.items())
 
     def set(self, name: str, route: Route) -> None:
-        """Set and persist the route of ``name``."""
+        """Set and persist the route of ``name``.
+
+        Raises:
+            StateNotDurable: Not written; the route in memory is put back as it was.
+        """
+        before = self._routes.get(name)
         self._routes.set(name, route)
-        self._routes.save_now()
+        self._save_or_restore(name, before)
 
     def put(self, name: str, route: Route) -> None:
         """Set the route of ``name`` in memory only: :meth:`save` makes it durable.
@@ -115,9 +120,26 @@ class RoutingTable:
         return self._routes.pop(name) is not None
 
     def remove(self, name: str) -> None:
-        """Forget ``name`` (it becomes ``active`` if a store exists) and persist."""
-        if self._routes.pop(name) is not None:
+        """Forget ``name`` (it becomes ``active`` if a store exists) and persist.
+
+        Raises:
+            StateNotDurable: Not written; the entry in memory is put back as it was.
+        """
+        before = self._routes.pop(name)
+        if before is not None:
+            self._save_or_restore(name, before)
+
+    def _save_or_restore(self, name: str, before: Route | None) -> None:
+        """Persist the table; if that fails, put ``name`` back to ``before`` in memory
+        (written by the next save, after the change that failed) and raise."""
+        try:
             self._routes.save_now()
+        except BaseException:
+            if before is None:
+                self._routes.pop(name)
+            else:
+                self._routes.set(name, before)
+            raise
 
 
 class HeldBytes:

@@ -47,6 +47,7 @@ import msgspec
 import structlog
 
 from ._errors import EdgeError
+from ._refusals import StateNotDurable
 from ._state_file import StateFile, replace_file, write_record_in_place
 
 if TYPE_CHECKING:
@@ -260,7 +261,8 @@ class StateLog:
         """Make every change so far durable, on this thread (blocks for the sync).
 
         Raises:
-            OSError: The write failed; the changes stay pending for the next one.
+            StateNotDurable: The write failed (an ``OSError``); the changes stay pending
+                for the next one.
         """
         self._flush(self._seq)
 
@@ -283,10 +285,21 @@ class StateLog:
             changes: _Tables = {}
             for _, table, key, value in batch:
                 changes.setdefault(table, {})[key] = value
-            if not self._append(changes):
-                self._compact(changes)
+            try:
+                if not self._append(changes):
+                    self._compact(changes)
+            except OSError as exc:
+                raise self._not_durable(exc) from exc
             del self._pending[: len(batch)]
             self._on_disk = max(upto, batch[-1][0]) if batch else upto
+
+    def _not_durable(self, exc: OSError) -> StateNotDurable:
+        failed = StateNotDurable(
+            f"{self.what} could not be written ({exc.strerror or exc}: "
+            f"{exc.filename or self.log_path}); the change was not made durable"
+        )
+        failed.errno = exc.errno
+        return failed
 
     def _append(self, changes: _Tables) -> bool:
         """Append ``changes`` as one record and sync it; ``False``: it does not fit (or

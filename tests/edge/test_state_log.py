@@ -169,7 +169,7 @@ def test_a_full_log_is_compacted_into_the_snapshot_and_starts_over(tmp_path: Pat
     assert dict(_open(path).items()) == {"keep": _Entry(0), "hot": _Entry(-1)}
 
 
-def test_a_growing_state_gets_a_larger_open(tmp_path: Path) -> None:
+def test_a_growing_state_gets_a_larger_log(tmp_path: Path) -> None:
     path = tmp_path / "epochs.state"
     state = _open(path)
     for i in range(400):

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "StateFile",
+    "read_newest",
     "read_state_file",
     "replace_file",
     "sync_directory",
@@ -136,8 +137,18 @@ def read_state_file(path: Path, kind: type[_T], what: str) -> _T | None:
     Raises:
         EdgeError: The file exists but cannot be read or decoded (named as ``what``).
     """
+    newest = read_newest(path, kind, what)
+    return None if newest is None else newest[1]
+
+
+def read_newest(path: Path, kind: type[_T], what: str) -> tuple[int, _T] | None:
+    """:func:`read_state_file` with the state's generation: ``(generation, state)``.
+
+    Raises:
+        EdgeError: As :func:`read_state_file`.
+    """
     newest = _read_newest(path, what)
-    return None if newest is None else _decode(path, newest[2], kind, what)
+    return None if newest is None else (newest[1], _decode(path, newest[2], kind, what))
 
 
 def write_record_in_place(fd: int, record: bytes, offset: int, header: int) -> None:

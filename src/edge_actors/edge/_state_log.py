@@ -48,7 +48,7 @@ import structlog
 
 from ._errors import EdgeError
 from ._refusals import StateNotDurable
-from ._state_file import StateFile, replace_file, write_record_in_place
+from ._state_file import StateFile, read_newest, replace_file, write_record_in_place
 
 if TYPE_CHECKING:
     from collections.abc import ItemsView, Sequence
@@ -125,26 +125,30 @@ def _apply(tables: _Tables, changes: _Tables) -> None:
 
 
 def _read(
-    snapshot: StateFile, log_path: Path, names: Sequence[str]
+    path: Path,
+    top: dict[str, msgspec.Raw] | None,
+    generation: int,
+    names: Sequence[str],
+    what: str,
 ) -> tuple[_Tables, int, int, int]:
-    """The tables on disk (entries encoded), and where the log's next record goes:
-    ``(tables, offset, index, log size)``. Loads ``snapshot`` (see :meth:`StateFile.load`)."""
-    what = snapshot.what
-    top = snapshot.load(dict[str, msgspec.Raw])
+    """The tables on disk (entries encoded), from the snapshot ``top`` at ``generation``
+    (read from ``path``) and the log beside it; and where the log's next record goes:
+    ``(tables, offset, index, log size)``."""
+    log_path = path.with_suffix(_LOG_SUFFIX)
     tables: _Tables = {name: {} for name in names}
     if top is not None:
         for name in names:
             raw = top.get(name)
             if raw is None:
-                raise EdgeError(f"{what} {str(snapshot.path)!r} is unreadable: no {name!r} in it")
-            tables[name] = _decode_raw(snapshot.path, raw, what)
+                raise EdgeError(f"{what} {str(path)!r} is unreadable: no {name!r} in it")
+            tables[name] = _decode_raw(path, raw, what)
     try:
         data = log_path.read_bytes()
     except FileNotFoundError:
         return tables, 0, 0, 0
     except OSError as exc:
         raise EdgeError(f"{what} log {str(log_path)!r} is unreadable: {exc}") from None
-    bodies, end = _records(data, snapshot.generation)
+    bodies, end = _records(data, generation)
     for body in bodies:
         changes: _Tables = {}
         for name, raw in _decode_raw(log_path, body, f"{what} log").items():
@@ -164,9 +168,11 @@ def read_state_log(
     Raises:
         EdgeError: A file exists but cannot be read or decoded (named as ``what``).
     """
-    if not path.exists():
+    newest = read_newest(path, dict[str, msgspec.Raw], what)
+    if newest is None:
         return None
-    read = _read(StateFile(path, what), path.with_suffix(_LOG_SUFFIX), tables)[0]
+    generation, top = newest
+    read = _read(path, top, generation, tables, what)[0]
     return {
         name: {key: msgspec.json.decode(raw) for key, raw in entries.items()}
         for name, entries in read.items()
@@ -233,8 +239,9 @@ class StateLog:
         self._seq = 0
         self._on_disk = 0
         self._pending: list[tuple[int, str, str, msgspec.Raw]] = []
+        top = self._snapshot.load(dict[str, msgspec.Raw])  # imports an old .json
         self._durable, self._offset, self._index, self._size = _read(
-            self._snapshot, self.log_path, tables
+            path, top, self._snapshot.generation, tables, what
         )
         self.appended = 0
         """Writes that appended a record to the log."""

@@ -10,7 +10,9 @@ and ``link_transfers`` 4; 50 restarts a minute allowed, see ``_RESTART``).
    plan, one for the queued plans (a moved workload cannot be migrated back).
 2. A writer runs from then on (``--write-rate`` writes/s, 8 clients, ~100-byte values on
    hot keys of every workload of the set being migrated in turn; ``EdgeClient`` follows
-   the moves).
+   the moves). ``write_max_latency_ms`` is its slowest write; per side, ``slow_writes``
+   are its writes over 60 ms (at most 50), each with how late this process's loop ran
+   meanwhile and how long after its workload's cutover call began it ended.
 3. **Wide**: one live plan west -> east of every workload, ``max_downtime``
    ``--budget-ms``. Measured: total time from ``execute`` to ``completed``, every
    cutover's hold (``downtime_ms`` of each workload and ``downtime_worst_ms`` of any
@@ -30,9 +32,13 @@ and ``link_transfers`` 4; 50 restarts a minute allowed, see ``_RESTART``).
 5. Per side also: the cutovers' steps inside the hold (``steps_ms``: median, 90th
    percentile and max of each step over the cutovers that completed, from their answers;
    a ``kept`` step is the call that found a cut activation durable, so the cutover
-   flipped late: ``kept_after_cut`` counts them), the steps of each completed hold over
-   the budget (``late_holds``, with its ``held_ms``: a ``kept`` step, or an ``activate``
-   past its cut, says why), and how background copies gave way to holds
+   flipped late: ``kept_after_cut`` counts them), the steps of each hold over the budget
+   (``late_holds``, with its ``held_ms`` and ``outcome``: a ``kept`` step, or an
+   ``activate`` past its cut, says why; an undone attempt says what its source answered),
+   what kept the daemons from the CPU during each hold (``cpu_waits``: the machine's steal
+   time, each daemon's event-loop thread's run-queue wait, the most tasks runnable at
+   once; sampled every 5 ms by a thread here; ``cpu_waits_ms``: their median, 90th
+   percentile and max over every hold of the side), and how background copies gave way to holds
    (``yield_pauses``, ``yield_s``: ``edge_transfer_yield_*`` of both daemons over the
    side), and the HTTP requests each daemon served during the side by route
    (``requests``: the writer's and the migrations' calls, ``edge_http_requests_total``).
@@ -74,11 +80,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import re
 import tempfile
+import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +97,7 @@ from live_migration import TOKEN, _start_daemon, _stop_daemon  # sibling benchma
 from edge_actors.edge import AdminClient, EdgeClient, EdgeEndpoint, HttpEdgeGateway, Topology
 from edge_actors.edge._state_file import StateFile
 from edge_actors.migration import (
+    EdgeUnreachable,
     MigrationMetrics,
     MigrationService,
     RestartPolicy,
@@ -128,37 +137,125 @@ _PAUSES = re.compile(r"^edge_transfer_yield_pauses_total\{[^}]*\} ([0-9.e+]+)$",
 _PAUSED_S = re.compile(r"^edge_transfer_yield_seconds_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
 
 
+class _CpuWaits:
+    """Samples, every ``interval_s`` in a thread of its own, what kept the daemons' event
+    loops from the CPU: the machine's steal time (``/proc/stat``: the hypervisor ran
+    something else; 10 ms ticks), the run-queue wait of each daemon's loop thread (its
+    ``schedstat``, nanoseconds: runnable, not running) and the tasks runnable at the
+    sample (``procs_running``). :meth:`window` sums them over a recent stretch of time,
+    such as a cutover's hold, so a hold over its budget can be set beside what the
+    machine was doing meanwhile."""
+
+    def __init__(self, pids: dict[str, int], interval_s: float = 0.005) -> None:
+        self.pids, self.interval_s = pids, interval_s
+        self._tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+        self._samples: deque[tuple[float, dict[str, float]]] = deque(maxlen=8192)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-waits", daemon=True)
+
+    async def __aenter__(self) -> _CpuWaits:
+        self._thread.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        await anyio.to_thread.run_sync(self._thread.join)
+
+    def _read(self) -> dict[str, float]:
+        stat = Path("/proc/stat").read_text()
+        out = {"steal_ms": int(stat.split("\n", 1)[0].split()[8]) * self._tick_ms}
+        running = re.search(r"^procs_running (\d+)$", stat, re.MULTILINE)
+        out["runnable"] = float(running.group(1)) if running else 0.0
+        for name, pid in self.pids.items():
+            fields = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+            out[f"{name}_loop_wait_ms"] = int(fields[1]) / 1e6
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self._samples.append((time.perf_counter(), self._read()))
+            except (OSError, IndexError, ValueError):
+                return  # a daemon is gone: the side is over
+
+    def window(self, start: float, end: float) -> dict[str, float]:
+        """Steal and loop waits (ms) between the samples nearest ``start`` and ``end``
+        (``perf_counter``), and the most tasks runnable at one sample in between."""
+        inside = [(t, s) for t, s in list(self._samples) if start - self.interval_s <= t <= end]
+        if len(inside) < 2:
+            return {}
+        first, last = inside[0][1], inside[-1][1]
+        out = {k: round(last[k] - first[k], 2) for k in last if k != "runnable"}
+        out["max_runnable"] = max(s["runnable"] for _, s in inside)
+        return out
+
+
 class _Gateway(HttpEdgeGateway):
-    """The HTTP gateway, keeping the hold and steps (``steps_ms``) of every completed
-    cutover."""
+    """The HTTP gateway, keeping the hold and steps (``steps_ms``) of every cutover that
+    answered (an undone one: its hold and why), and what the machine did meanwhile
+    (:class:`_CpuWaits`, when ``cpu_waits`` is set)."""
 
     completed: list[tuple[float, dict[str, float]]]
+    attempts: list[dict[str, Any]]
+    cpu_waits: _CpuWaits | None = None
 
     async def cutover(self, source: str, target: str, spec: CutoverSpec) -> CutoverResult:
-        result = await super().cutover(source, target, spec)
+        self.spans = [*getattr(self, "spans", [])[-999:], (spec.workload, time.monotonic())]
+        try:
+            result = await super().cutover(source, target, spec)
+        except EdgeUnreachable as exc:
+            if exc.held_ms is not None:
+                self._attempt(exc.held_ms, {}, f"undone: {exc}"[:200])
+            raise
         self.completed = [*getattr(self, "completed", []), (result.held_ms, result.steps_ms)]
+        self._attempt(result.held_ms, result.steps_ms, "completed")
         return result
+
+    def _attempt(self, held_ms: float, steps: dict[str, float], outcome: str) -> None:
+        end = time.perf_counter()
+        waits = {} if self.cpu_waits is None else self.cpu_waits.window(end - held_ms / 1000, end)
+        entry = {"held_ms": held_ms, "outcome": outcome, **steps, "cpu_waits": waits}
+        self.attempts = [*getattr(self, "attempts", []), entry]
+
+    def place(self, writes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``writes`` (the writer's slow ones), each with how long before it ended its
+        workload's latest cutover call began (``after_cutover_call_ms``; absent: none
+        began before it)."""
+        for write in writes:
+            began = [t for name, t in getattr(self, "spans", []) if name == write["workload"]]
+            began = [t for t in began if t <= write["ended"]]
+            if began:
+                write["after_cutover_call_ms"] = round((write["ended"] - max(began)) * 1000, 1)
+            del write["ended"]
+        return writes
 
     def take_steps(self, budget_ms: float) -> dict[str, Any]:
         """Since the last call (then forgotten): ``steps_ms``, median, 90th percentile and
         max of each step in ms; ``kept_after_cut``, how many cutovers had their activation
         cut and found durable (a ``kept`` step: they flipped late); ``late_holds``, the
-        steps of each completed hold longer than ``budget_ms``, with its ``held_ms``."""
+        steps of each hold longer than ``budget_ms`` (undone ones too, with why), with its
+        ``held_ms`` and, with ``cpu_waits`` set, the steal, loop waits and most runnable
+        tasks during it; ``cpu_waits_ms``, median, 90th percentile and max of those over
+        every hold."""
         completed, self.completed = getattr(self, "completed", []), []
+        attempts, self.attempts = getattr(self, "attempts", []), []
         steps = [answer for _, answer in completed]
-        names = sorted({name for answer in steps for name in answer})
-        out: dict[str, list[float]] = {}
-        for name in names:
-            values = sorted(answer[name] for answer in steps if name in answer)
-            at = (len(values) // 2, min(len(values) - 1, (9 * len(values)) // 10), -1)
-            out[name] = [round(values[i], 3) for i in at]
         return {
-            "steps_ms": out,
+            "steps_ms": _spread(steps),
             "kept_after_cut": sum(1 for answer in steps if "kept" in answer),
-            "late_holds": [
-                {"held_ms": held, **answer} for held, answer in completed if held > budget_ms
-            ],
+            "late_holds": [entry for entry in attempts if entry["held_ms"] > budget_ms],
+            "cpu_waits_ms": _spread([e["cpu_waits"] for e in attempts if e["cpu_waits"]]),
         }
+
+
+def _spread(samples: list[dict[str, float]]) -> dict[str, list[float]]:
+    """Median, 90th percentile and max of each key over ``samples``."""
+    out: dict[str, list[float]] = {}
+    for name in sorted({name for sample in samples for name in sample}):
+        values = sorted(sample[name] for sample in samples if name in sample)
+        at = (len(values) // 2, min(len(values) - 1, (9 * len(values)) // 10), -1)
+        out[name] = [round(values[i], 3) for i in at]
+    return out
 
 
 async def _seed(url: str, names: list[str], records: int, value_bytes: int) -> None:
@@ -182,18 +279,54 @@ async def _seed(url: str, names: list[str], records: int, value_bytes: int) -> N
 
 
 class _Writer:
-    """Writes at a total rate over every workload in turn; counts failures, max latency."""
+    """Writes at a total rate over every workload in turn; counts failures, max latency,
+    and keeps the slowest writes (``slow``: over ``slow_s``, at most 50) with how late
+    this process's own event loop ran meanwhile (its ``lag``, sampled by :meth:`run`), so
+    a slow write can be told from a stalled writer."""
 
-    def __init__(self, url: str, names: list[str], rate: float, clients: int = 8) -> None:
+    def __init__(
+        self, url: str, names: list[str], rate: float, clients: int = 8, slow_s: float = 0.06
+    ) -> None:
         self.url, self.names, self.rate, self.clients = url, names, rate, clients
         self.writes = 0
         self.failed = 0
         self.errors: Counter[str] = Counter()  # failed writes by what they raised
         self.paused = False
         self.max_latency_s = 0.0
+        self.slow_s = slow_s
+        self.slow: list[dict[str, Any]] = []
+        self._lags: deque[tuple[float, float]] = deque(maxlen=4096)  # (when, how late, s)
+
+    def take_slow(self) -> list[dict[str, Any]]:
+        """The slow writes since the last call (then forgotten)."""
+        slow, self.slow = self.slow, []
+        return slow
+
+    def _note(self, name: str, started: float, ended: float, outcome: str) -> None:
+        took = ended - started
+        self.max_latency_s = max(self.max_latency_s, took)
+        if took > self.slow_s and len(self.slow) < 50:
+            lag = max((late for when, late in self._lags if started <= when <= ended), default=0.0)
+            self.slow.append(
+                {
+                    "workload": name,
+                    "ms": round(took * 1000, 1),
+                    "writer_loop_lag_ms": round(lag * 1000, 1),
+                    "outcome": outcome[:160],
+                    "ended": ended,
+                }
+            )
+
+    async def _lag(self) -> None:
+        while True:
+            before = time.monotonic()
+            await anyio.sleep(0.005)
+            now = time.monotonic()
+            self._lags.append((now, now - before - 0.005))
 
     async def run(self) -> None:
         async with anyio.create_task_group() as tg:
+            tg.start_soon(self._lag)
             for index in range(self.clients):
                 tg.start_soon(self._one, index)
 
@@ -209,14 +342,16 @@ class _Writer:
                     continue
                 name = self.names[n % len(self.names)]
                 started = time.monotonic()
+                outcome = "ok"
                 try:
                     await client.put(name, f"hot-{rng.randrange(50):02d}", rng.randbytes(100))
                 except Exception as exc:  # every failed request counts
                     self.failed += 1
-                    self.errors[f"{type(exc).__name__}: {str(exc)[:160]}"] += 1
+                    outcome = f"{type(exc).__name__}: {exc}"
+                    self.errors[outcome[:160]] += 1
                 else:
                     self.writes += 1
-                self.max_latency_s = max(self.max_latency_s, time.monotonic() - started)
+                self._note(name, started, time.monotonic(), outcome)
                 n += self.clients
                 next_at += period
                 await anyio.sleep(max(0.0, next_at - time.monotonic()))
@@ -525,16 +660,21 @@ async def run_wide(
                 }
             )
             writer = _Writer(west_url, names if order[0] == "wide" else singles, write_rate)
+            # Until each side begins: a write in flight across the CPU calibration (which
+            # holds this loop) would be timed with it (the first writes showed 290-480 ms).
+            writer.paused = True
             defaults = ServiceDefaults(checkpoint_interval_s=5.0)
             if link_transfers is not None:
                 defaults = ServiceDefaults(checkpoint_interval_s=5.0, link_transfers=link_transfers)
             async with (
                 _Gateway(topology) as gateway,
+                _CpuWaits({"west": west.pid, "east": east.pid}) as cpu_waits,
                 MigrationService(
                     gateway, root / "supervisor", defaults=defaults, restart=_RESTART
                 ) as service,
                 anyio.create_task_group() as tg,
             ):
+                gateway.cpu_waits = cpu_waits
                 out["settle_s"] = [await rss.settle()]
                 tg.start_soon(writer.run)
                 tg.start_soon(rss.run)
@@ -556,6 +696,7 @@ async def run_wide(
                     if i:
                         out["settle_s"].append(await rss.settle())
                     calibration_ms = _calibrate()
+                    writer.take_slow()  # the side before's
                     writer.paused = False
                     writer.names = sets[side]
                     out[side], runs[side] = await _side(
@@ -568,6 +709,7 @@ async def run_wide(
                         budget_ms,
                     )
                     out[side]["calibration_ms"] = calibration_ms
+                    out[side]["slow_writes"] = gateway.place(writer.take_slow())
                 out["order"] = list(order)
                 wide, queued = runs["wide"], runs["queued"]
                 out["wide"]["peak_transfers"] = wide[0].peak_transfers
@@ -731,6 +873,23 @@ def table(out: dict[str, Any]) -> str:
             for side in ("wide", "queued")
         ]
         lines.append(f"{step + ' step ms, med/p90/max':<36} {cells[0]:>12} {cells[1]:>12}")
+    for figure, label in (
+        ("steal_ms", "machine steal"),
+        ("west_loop_wait_ms", "west loop run-queue wait"),
+        ("east_loop_wait_ms", "east loop run-queue wait"),
+    ):
+        cells = [
+            "/".join(f"{v:.1f}" for v in out[side].get("cpu_waits_ms", {}).get(figure, [])) or "-"
+            for side in ("wide", "queued")
+        ]
+        lines.append(f"{label + ' in a hold, ms':<36} {cells[0]:>12} {cells[1]:>12}")
+    cells = [str(len(out[side].get("slow_writes", []))) for side in ("wide", "queued")]
+    lines.append(f"{'writes over 60 ms (at most 50)':<36} {cells[0]:>12} {cells[1]:>12}")
+    for side in ("wide", "queued"):
+        for late in out[side]["late_holds"]:
+            lines.append(f"  {side} hold over budget: {json.dumps(late)}")
+        for write in sorted(out[side].get("slow_writes", []), key=lambda w: -w["ms"])[:5]:
+            lines.append(f"  {side} slow write: {json.dumps(write)}")
     return "\n".join(lines)
 
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.anyio
 
 _DIGEST = "5f" * 16
+EDGE_FILES = ["edge.log", "edge.state", "epochs.json", "routing.json"]  # and its markers
 
 
 class _Entry(msgspec.Struct, frozen=True):
@@ -266,7 +267,7 @@ async def test_a_state_write_that_fails_is_a_typed_503_and_changes_nothing(
     assert edge_state(tmp_path / "edge-west")["routes"] == {}
 
 
-def test_the_files_of_session_17_are_imported_once_and_removed(tmp_path: Path) -> None:
+def test_the_files_of_session_17_are_imported_once_and_replaced(tmp_path: Path) -> None:
     # ``routing.state`` and ``epochs.state``: each table whole in a state file's slots.
     StateFile(tmp_path / "routing.state", "routing table").write(
         {"version": 1, "routes": {"orders": {"status": "incoming", "migration_id": "m1"}}}
@@ -277,7 +278,7 @@ def test_the_files_of_session_17_are_imported_once_and_removed(tmp_path: Path) -
     routing, fence = open_edge_state(tmp_path)
     assert routing.get("orders") == Route("incoming", None, "m1")
     assert (fence.get("orders").epoch, fence.get("orders").undone_epoch) == (4, 2)
-    assert sorted(os.listdir(tmp_path)) == ["edge.log", "edge.state"]
+    assert sorted(os.listdir(tmp_path)) == EDGE_FILES
     routing.set("orders", Route("active", None, "m1"))
     again, fence_again = open_edge_state(tmp_path)
     assert again.get("orders") == Route("active", None, "m1")
@@ -300,17 +301,18 @@ def test_per_table_logs_and_old_json_files_are_imported(tmp_path: Path) -> None:
     assert routing.get("a") == Route("moved", "http://east", "m1")
     assert routing.get("b") == Route("incoming", None, "m2")
     assert fence.get("a").epoch == 7
-    assert sorted(os.listdir(tmp_path)) == ["edge.log", "edge.state"]
+    assert sorted(os.listdir(tmp_path)) == EDGE_FILES
 
 
-def test_old_files_left_beside_an_imported_state_are_removed_unread(tmp_path: Path) -> None:
+def test_old_files_left_beside_an_imported_state_are_replaced_unread(tmp_path: Path) -> None:
     # A crash between the import's write and the old files' removal.
     routing, _ = open_edge_state(tmp_path)
     routing.set("a", Route("incoming", None, "m1"))
     (tmp_path / "routing.json").write_bytes(b"{not json")
     again, _ = open_edge_state(tmp_path)
     assert again.get("a") == Route("incoming", None, "m1")
-    assert sorted(os.listdir(tmp_path)) == ["edge.log", "edge.state"]
+    assert sorted(os.listdir(tmp_path)) == EDGE_FILES
+    assert b"edge.state" in (tmp_path / "routing.json").read_bytes()  # now its marker
 
 
 def test_unreadable_old_files_are_refused_by_name_and_kept(tmp_path: Path) -> None:

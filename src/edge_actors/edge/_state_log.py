@@ -273,6 +273,21 @@ class StateLog:
         """
         self._flush(self._seq)
 
+    def create_now(self) -> None:
+        """Make the snapshot and the log exist on disk, durably, even with no change yet
+        (a first write then finds both in place; blocks for the syncs).
+
+        Raises:
+            StateNotDurable: They could not be written (an ``OSError``).
+        """
+        with self._lock:
+            if self.path.exists() and self.log_path.exists():
+                return
+            try:
+                self._compact({})
+            except OSError as exc:
+                raise self._not_durable(exc) from exc
+
     async def save(self) -> None:
         """:meth:`save_now` with the sync in a worker thread.
 

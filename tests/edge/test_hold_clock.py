@@ -68,7 +68,10 @@ async def test_hold_lease_expires_on_the_injected_clock(tmp_path: Path) -> None:
         ]
         assert (await admin.health()).uptime_s == 5.0
         metrics = await admin.metrics_text()
-        assert 'edge_hold_leases_expired_total{edge="edge-a",workload="svc"} 1.0' in metrics
+        assert 'edge_hold_leases_expired_total{edge="edge-a"} 1.0' in metrics
+        assert (
+            'edge_workload_hold_leases_expired_total{edge="edge-a",workload="svc"} 1.0' in metrics
+        )
 
 
 async def test_released_hold_reports_clock_time_and_cancels_its_lease(tmp_path: Path) -> None:

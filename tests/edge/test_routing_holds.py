@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import anyio
@@ -10,6 +11,7 @@ import pytest
 import structlog.testing
 
 from edge_actors.edge import AdminClient, EdgeClient, EdgeConflict, EdgeDaemon, TooManyRedirects
+from edge_actors.edge._metrics import ACTIVITY_WORKLOADS
 
 TOKEN = "test-cluster-token-0123456789abcdefghij"
 
@@ -75,8 +77,12 @@ async def test_held_writes_wait_then_land_on_target(pair: Pair) -> None:
     east_info = await admin_east.workload("cache-layer")
     assert (east_info.records, east_info.lsn) == (20, 20)
     metrics = await admin_west.metrics_text()
-    assert 'edge_held_writes_total{edge="edge-west",workload="cache-layer"} 20.0' in metrics
-    assert "edge_hold_duration_seconds_count" in metrics
+    assert 'edge_held_writes_total{edge="edge-west"} 20.0' in metrics
+    assert 'edge_hold_duration_seconds_count{edge="edge-west"} 1.0' in metrics
+    assert (
+        'edge_workload_held_writes_total{edge="edge-west",workload="cache-layer"} 20.0' in metrics
+    )
+    assert 'edge_workload_holds_total{edge="edge-west",workload="cache-layer"} 1.0' in metrics
 
 
 async def test_release_without_move_runs_writes_locally_in_order(
@@ -141,7 +147,10 @@ async def test_hold_lease_expires_and_releases(start_daemon: StartDaemon) -> Non
         assert any(e["event"] == "hold_lease_expired" for e in logs)
         assert not daemon.router.gate("svc").held
         metrics = await admin.metrics_text()
-        assert 'edge_hold_leases_expired_total{edge="edge-a",workload="svc"} 1.0' in metrics
+        assert 'edge_hold_leases_expired_total{edge="edge-a"} 1.0' in metrics
+        assert (
+            'edge_workload_hold_leases_expired_total{edge="edge-a",workload="svc"} 1.0' in metrics
+        )
 
 
 async def test_drop_keeps_moved_route(
@@ -177,3 +186,22 @@ async def test_routing_loop_is_a_clear_error(pair: Pair) -> None:
     assert "redirects" in str(loop.value)
     assert (await admin_west.workload("looped")).lsn == 0
     assert (await admin_east.workload("looped")).lsn == 0
+
+
+async def test_metrics_keep_per_workload_hold_series_for_the_most_recent_only(
+    admin: AdminClient,
+) -> None:
+    # A scrape renders on the loop: with a series per workload ever held it grew with the
+    # edge's history (36 ms after 100 workloads, 3.5 s after 10,000).
+    names = [f"svc{i:03d}" for i in range(ACTIVITY_WORKLOADS + 50)]
+    for name in names:
+        await admin.create_workload(name)
+        await admin.hold(name)
+        await admin.release(name)
+    metrics = await admin.metrics_text()
+    assert f'edge_hold_duration_seconds_count{{edge="edge-a"}} {len(names)}.0' in metrics
+    held = re.findall(r'^edge_workload_holds_total\{edge="edge-a",workload="(\w+)"\} 1\.0$',
+                      metrics, re.MULTILINE)  # fmt: skip
+    assert sorted(held) == names[-ACTIVITY_WORKLOADS:]
+    assert not re.search(r'^edge_workload_\w+\{edge="edge-a",workload="svc0[0-4]\d"\}',
+                         metrics, re.MULTILINE)  # fmt: skip

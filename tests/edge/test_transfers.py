@@ -56,8 +56,9 @@ async def test_transfer_copies_a_workload_and_digests_match(pair: Pair) -> None:
     assert target.digest == source.digest
     assert (target.records, target.lsn) == (999, 1001)
     metrics_east = await admin_east.metrics_text()
+    assert 'edge_peer_records_applied_total{edge="edge-east"} 1000.0' in metrics_east
     assert (
-        'edge_peer_records_applied_total{edge="edge-east",workload="api-service"} 1000.0'
+        'edge_workload_peer_records_applied_total{edge="edge-east",workload="api-service"} 1000.0'
         in metrics_east
     )
     metrics_west = await admin_west.metrics_text()

@@ -133,8 +133,9 @@ class Holds:
         was_held = gate.held
         count, held_ms = gate.release(all_at_once=moved_to is not None)
         if was_held:
-            self._metrics.held_writes.labels(self._edge, name).inc(count)
-            self._metrics.hold_duration.labels(self._edge, name).observe(held_ms / 1000.0)
+            self._metrics.held_writes.labels(self._edge).inc(count)
+            self._metrics.hold_duration.labels(self._edge).observe(held_ms / 1000.0)
+            self._metrics.activity.held(name, count, held_ms / 1000.0)
             self._log.info(
                 "writes_released",
                 workload=name,
@@ -168,7 +169,8 @@ class Holds:
         # release from taking the daemon's task group (and its actor system) down.
         try:
             gate.lease = None
-            self._metrics.holds_expired.labels(self._edge, name).inc()
+            self._metrics.holds_expired.labels(self._edge).inc()
+            self._metrics.activity.lease_expired(name)
             self._log.warning("hold_lease_expired", workload=name, lease_s=lease)
             self.release(name, None, reason="lease_expired")
         except Exception:

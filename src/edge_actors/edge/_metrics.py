@@ -3,12 +3,22 @@
 Each daemon owns its own ``CollectorRegistry`` (several daemons share a process in tests
 and embedded runs), so ``/metrics`` shows only that daemon. Store sizes are read at
 scrape time from the registry's running totals (O(1)), per workload for a bounded few.
+
+A scrape renders on the daemon's event loop, so its cost must not grow with the workloads
+the edge has seen. Holds and peer-applied records are therefore counted for the whole edge
+(``edge_held_writes_total``, ``edge_hold_duration_seconds``, ...) and, per workload, only
+for the :data:`ACTIVITY_WORKLOADS` workloads whose counts changed most recently
+(:class:`WorkloadActivity`, ``edge_workload_*``). Labelled per workload for every workload
+ever held, as they were, a scrape took 36 ms after 100 workloads, 225 ms after 1,000 and
+3.5 s after 10,000, all of it a stall of every write and hold on the edge.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Final
 
+import msgspec
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -20,7 +30,12 @@ if TYPE_CHECKING:
 
     from edge_actors.wire import CompressionStats
 
-__all__ = ["DaemonMetrics", "LoadCounters"]
+__all__ = ["ACTIVITY_WORKLOADS", "DaemonMetrics", "LoadCounters", "WorkloadActivity"]
+
+ACTIVITY_WORKLOADS: Final = 100
+"""Workloads with per-workload hold and peer series on ``/metrics`` (the most recent)."""
+
+_WL: Final = ["edge", "workload"]
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _HOLD_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -109,6 +124,94 @@ class _StoreCollector(Collector):
         yield lsn
 
 
+class _Activity(msgspec.Struct):
+    """One workload's hold and peer counts (see :class:`WorkloadActivity`)."""
+
+    held_writes: int = 0
+    holds: int = 0
+    hold_seconds: float = 0.0
+    last_hold_seconds: float = 0.0
+    leases_expired: int = 0
+    peer_records: int = 0
+
+
+class WorkloadActivity:
+    """Hold and peer-apply counts per workload, for the ``keep`` workloads whose counts
+    changed most recently (older ones are dropped: bounded, however many workloads pass
+    through the edge). Owned by the daemon's loop."""
+
+    def __init__(self, keep: int = ACTIVITY_WORKLOADS) -> None:
+        self._keep = keep
+        self._entries: OrderedDict[str, _Activity] = OrderedDict()
+
+    def _touch(self, name: str) -> _Activity:
+        entry = self._entries.pop(name, None)
+        if entry is None:
+            entry = _Activity()
+            if len(self._entries) >= self._keep:
+                self._entries.popitem(last=False)
+        self._entries[name] = entry
+        return entry
+
+    def held(self, name: str, writes: int, seconds: float) -> None:
+        """A hold of ``name`` ended after ``seconds`` with ``writes`` held writes."""
+        entry = self._touch(name)
+        entry.held_writes += writes
+        entry.holds += 1
+        entry.hold_seconds += seconds
+        entry.last_hold_seconds = seconds
+
+    def lease_expired(self, name: str) -> None:
+        """A hold of ``name`` was released because its lease ran out."""
+        self._touch(name).leases_expired += 1
+
+    def peer_applied(self, name: str, records: int) -> None:
+        """``records`` from a peer stream were applied to ``name``."""
+        self._touch(name).peer_records += records
+
+    def items(self) -> list[tuple[str, _Activity]]:
+        """The kept workloads and their counts, least recently changed first."""
+        return list(self._entries.items())
+
+
+class _ActivityCollector(Collector):
+    """The ``edge_workload_*`` series of :class:`WorkloadActivity`, at scrape time."""
+
+    def __init__(self, edge: str, activity: WorkloadActivity) -> None:
+        self._edge = edge
+        self._activity = activity
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {
+            "held_writes": CounterMetricFamily(
+                "edge_workload_held_writes", "Writes that waited on a hold.", labels=_WL
+            ),
+            "holds": CounterMetricFamily("edge_workload_holds", "Holds released.", labels=_WL),
+            "hold_seconds": CounterMetricFamily(
+                "edge_workload_hold_seconds", "Seconds writes were held, summed.", labels=_WL
+            ),
+            "last_hold_seconds": GaugeMetricFamily(
+                "edge_workload_last_hold_seconds",
+                "How long the last hold held writes (the last cutover's downtime).",
+                labels=_WL,
+            ),
+            "leases_expired": CounterMetricFamily(
+                "edge_workload_hold_leases_expired",
+                "Holds released because their lease ran out.",
+                labels=_WL,
+            ),
+            "peer_records": CounterMetricFamily(
+                "edge_workload_peer_records_applied",
+                "Records applied from peer streams.",
+                labels=_WL,
+            ),
+        }
+        for name, entry in self._activity.items():
+            for field, family in families.items():
+                family.add_metric([self._edge, name], getattr(entry, field))
+        yield from families.values()
+
+
 class _CompressionCollector(Collector):
     """Chunks zstd was tried on and skipped, per link, read from the links at scrape time."""
 
@@ -183,8 +286,8 @@ class DaemonMetrics:
         )
         self.peer_records = Counter(
             "edge_peer_records_applied",
-            "Records applied from peer streams.",
-            ["edge", "workload"],
+            "Records applied from peer streams (per workload: edge_workload_*).",
+            ["edge"],
             registry=reg,
         )
         self.transfers = Counter(
@@ -228,23 +331,26 @@ class DaemonMetrics:
         )
         self.held_writes = Counter(
             "edge_held_writes",
-            "Writes that waited on a hold before running.",
-            ["edge", "workload"],
+            "Writes that waited on a hold before running (per workload: edge_workload_*).",
+            ["edge"],
             registry=reg,
         )
         self.hold_duration = Histogram(
             "edge_hold_duration_seconds",
             "How long writes were held per hold (the measured cutover downtime).",
-            ["edge", "workload"],
+            ["edge"],
             buckets=_HOLD_BUCKETS,
             registry=reg,
         )
         self.holds_expired = Counter(
             "edge_hold_leases_expired",
             "Holds released automatically because their lease ran out.",
-            ["edge", "workload"],
+            ["edge"],
             registry=reg,
         )
+        self.activity = WorkloadActivity()
+        """Per-workload hold and peer counts, for the most recent workloads only."""
+        reg.register(_ActivityCollector(edge, self.activity))
         reg.register(
             _StoreCollector(
                 edge,

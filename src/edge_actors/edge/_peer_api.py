@@ -273,7 +273,8 @@ def add_peer_routes(
         return _BoundTarget(stores.registry, workload, check, pause_point, durable)
 
     def on_applied(workload: str, records: int, raw_bytes: int) -> None:
-        daemon.metrics.peer_records.labels(daemon.name, workload).inc(records)
+        daemon.metrics.peer_records.labels(daemon.name).inc(records)
+        daemon.metrics.activity.peer_applied(workload, records)
 
     async def peer_stream(request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(

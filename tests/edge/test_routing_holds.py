@@ -205,3 +205,18 @@ async def test_metrics_keep_per_workload_hold_series_for_the_most_recent_only(
     assert sorted(held) == names[-ACTIVITY_WORKLOADS:]
     assert not re.search(r'^edge_workload_\w+\{edge="edge-a",workload="svc0[0-4]\d"\}',
                          metrics, re.MULTILINE)  # fmt: skip
+
+
+async def test_a_dropped_workload_leaves_no_write_gate_behind(
+    daemon: EdgeDaemon, admin: AdminClient, client: EdgeClient
+) -> None:
+    for i in range(20):
+        name = f"gone{i:02d}"
+        await admin.create_workload(name)
+        await client.put(name, "k", b"v")
+        await admin.hold(name)
+        await admin.release(name)
+        await admin.drop_workload(name, forget=True)
+    await admin.create_workload("kept")
+    await client.put("kept", "k", b"v")
+    assert daemon.router.holds.gate_count == 1  # one per workload hosted, not ever seen

@@ -74,6 +74,19 @@ class Holds:
             gate = self._gates[name] = WriteGate(name, self._clock, self._held_bytes)
         return gate
 
+    def forget(self, name: str) -> None:
+        """Drop the gate of ``name`` if nothing uses it (not held, no lease, no write in
+        flight or queued): a dropped workload's gate would otherwise stay for good, one
+        per workload that ever passed through the edge. A later write makes a new one."""
+        gate = self._gates.get(name)
+        if gate is not None and not (gate.held or gate.lease or gate.inflight or gate.queued):
+            del self._gates[name]
+
+    @property
+    def gate_count(self) -> int:
+        """How many workloads have a gate now."""
+        return len(self._gates)
+
     def is_held(self, name: str) -> bool:
         """Whether ``name`` is held right now (creates no gate)."""
         gate = self._gates.get(name)

@@ -499,6 +499,7 @@ class WorkloadRouter:
             raise WorkloadHeld(f"workload {name!r} is held; release it first")
         if name in self.registry:
             await self.registry.drop(name)
+        self.holds.forget(name)
         if forget or route.status != "moved":
             self.routing.remove(name)
         self.log.info("workload_dropped", workload=name, kept_route=route.status == "moved")

@@ -10,8 +10,6 @@ not reached and the source would redirect to a target that is not active.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +21,7 @@ from stalls import cutover_request
 
 from edge_actors.edge import AdminClient, EdgeClient, EdgeHTTPError
 from support.daemons import daemon_subprocess
+from support.older_code import source_tree
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -35,25 +34,7 @@ TOKEN = "test-cluster-token-0123456789abcdefghij"
 BEFORE_KEEP_IF_ACTIVE = "bfb6ea0"
 """The last commit whose edges do not know ``SetStatus.keep_if_active``."""
 
-_REPO = Path(__file__).resolve().parents[2]
 _LAUNCH = "import sys\nfrom edge_actors.cli import main\nsys.exit(main())\n"
-
-
-def _source_tree(commit: str, into: Path) -> Path:
-    """``src/`` of ``commit`` extracted under ``into``; skips when this checkout has no
-    history to take it from (an exported tree, a shallow clone)."""
-    if shutil.which("git") is None or shutil.which("tar") is None or not (_REPO / ".git").exists():
-        pytest.skip("no git history here to take an older edge from")
-    archive = subprocess.run(
-        ["git", "-C", str(_REPO), "archive", "--format=tar", commit, "src"],
-        capture_output=True,
-        check=False,
-    )
-    if archive.returncode != 0:
-        pytest.skip(f"commit {commit} is not in this clone: {archive.stderr.decode().strip()}")
-    into.mkdir(parents=True)
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    return into / "src"
 
 
 class _OlderEdge(msgspec.Struct, frozen=True):
@@ -65,7 +46,7 @@ class _OlderEdge(msgspec.Struct, frozen=True):
 async def older_edge(tmp_path: Path) -> AsyncIterator[_OlderEdge]:
     """A running target daemon from before ``keep_if_active`` whose activations pause at
     ``activating`` until its pause file exists."""
-    src = _source_tree(BEFORE_KEEP_IF_ACTIVE, tmp_path / "older")
+    src = source_tree(BEFORE_KEEP_IF_ACTIVE, tmp_path / "older")
     pause = tmp_path / "activating.go"
     env = {
         "PYTHONPATH": str(src),  # before the checkout's own editable path

@@ -18,11 +18,14 @@ from edge_actors.edge import EdgeError
 from edge_actors.edge._edge_state import MARKER_FILES, open_edge_state
 from edge_actors.edge._routing import Route
 from edge_actors.edge._state_file import StateFile
+from support.older_code import source_tree
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 EDGE_FILES = ["edge.log", "edge.state", "epochs.json", "routing.json"]
+TOKEN = "markers-test-token-0123456789abcdef"
+_LAUNCH = "import sys\nfrom edge_actors.cli import main\nsys.exit(main())\n"
 
 
 def test_a_new_edge_keeps_its_state_with_markers_older_readers_refuse(tmp_path: Path) -> None:
@@ -74,7 +77,7 @@ async def test_a_daemon_refuses_to_start_on_a_lost_state(tmp_path: Path) -> None
     routing, _ = open_edge_state(data_dir)
     routing.set("orders", Route("moved", "http://east", "m1"))
     (data_dir / "edge.state").unlink()
-    env = {**os.environ, "EDGE_ACTORS_CLUSTER_TOKEN": "markers-test-token-0123456789abcdef"}
+    env = {**os.environ, "EDGE_ACTORS_CLUSTER_TOKEN": TOKEN}
     args = ["daemon", "--name", "edge-west", "--port", "0", "--data-dir", str(data_dir)]
     with anyio.fail_after(60):
         done = await anyio.run_process(
@@ -84,3 +87,26 @@ async def test_a_daemon_refuses_to_start_on_a_lost_state(tmp_path: Path) -> None
     assert done.returncode != 0, err
     assert "edge.state' is missing, but" in err, err[-2000:]
     assert sorted(os.listdir(data_dir)) == ["edge.log", "epochs.json", "routing.json"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "commit", ["526c4e3", "873d28e"], ids=["session-16-json-files", "session-17-state-files"]
+)
+async def test_a_real_older_daemon_refuses_an_upgraded_directory(
+    tmp_path: Path, commit: str
+) -> None:
+    data_dir = tmp_path / "edge-west"
+    data_dir.mkdir()
+    routing, _ = open_edge_state(data_dir)
+    routing.set("orders", Route("moved", "http://east", "m1"))
+    before = {name: (data_dir / name).read_bytes() for name in EDGE_FILES}
+    src = source_tree(commit, tmp_path / "older")
+    env = {"PYTHONPATH": str(src), "EDGE_ACTORS_CLUSTER_TOKEN": TOKEN, "PATH": ""}
+    args = ["daemon", "--name", "edge-west", "--port", "0", "--data-dir", str(data_dir)]
+    with anyio.fail_after(60):
+        done = await anyio.run_process([sys.executable, "-c", _LAUNCH, *args], check=False, env=env)
+    err = done.stderr.decode()
+    assert done.returncode != 0, err
+    assert "routing.json' is unreadable" in err, err[-2000:]
+    assert {name: (data_dir / name).read_bytes() for name in EDGE_FILES} == before

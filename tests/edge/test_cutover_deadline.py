@@ -24,14 +24,14 @@ def _record_releases(
 ) -> list[tuple[str, float]]:
     """Record ``(reason, held_ms)`` of every release on ``daemon`` (its clock's measure)."""
     releases: list[tuple[str, float]] = []
-    real = daemon.router.release
+    real = daemon.router.holds.release
 
     def release(name: str, moved_to: str | None, *, reason: str = "request") -> tuple[int, float]:
         held_writes, held_ms = real(name, moved_to, reason=reason)
         releases.append((reason, held_ms))
         return held_writes, held_ms
 
-    monkeypatch.setattr(daemon.router, "release", release)
+    monkeypatch.setattr(daemon.router.holds, "release", release)
     return releases
 
 

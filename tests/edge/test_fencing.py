@@ -135,12 +135,12 @@ async def test_a_route_change_that_fails_to_persist_keeps_the_retiring_mark(
     # so the edge keeps redirecting instead of serving a copy the target may also serve.
     west = pair.west
     await pair.admin_west.create_workload("orders")
-    west.router.fence.retire("orders", pair.east.url)
+    await west.router.fence.retire("orders", pair.east.url)
     with (
         unwritable(tmp_path / "edge-west" / "edge.state"),
         pytest.raises(OSError, match=r"edge\.(state|log)"),
     ):
-        west.router.set_route("orders", "moved", pair.east.url)
+        await west.router.set_route("orders", "moved", pair.east.url)
     assert west.router.fence.get("orders").retiring_to == pair.east.url
-    west.router.set_route("orders", "moved", pair.east.url)
+    await west.router.set_route("orders", "moved", pair.east.url)
     assert west.router.fence.get("orders").retiring_to is None

@@ -40,7 +40,7 @@ async def test_refused_forward_after_route_went_back_active_is_not_acked_unappli
 
     async def refuse(request: web.Request) -> web.Response:
         # Meanwhile the operator (or a rollback) makes the source serve it again.
-        daemon.router.set_route("orders", "active", None)
+        await daemon.router.set_route("orders", "active", None)
         return web.json_response({"error": "store_closed", "message": "x"}, status=503)
 
     app = web.Application()
@@ -105,7 +105,7 @@ async def test_hold_waits_for_a_released_write_whose_turn_came(daemon: EdgeDaemo
                     await anyio.sleep(0.005)
             # Release and hold again in the same loop step (as a lease expiry followed
             # by a migrator's hold can): the first write's turn has come, it has not run.
-            daemon.router.release("orders", None)
+            await daemon.router.release("orders", None)  # no await inside: same step
             hold_lsn, _ = await daemon.router.hold("orders", None)
             with anyio.fail_after(10):
                 await first_done.wait()
@@ -115,7 +115,7 @@ async def test_hold_waits_for_a_released_write_whose_turn_came(daemon: EdgeDaemo
             # past the hold LSN.
             assert gate.queued == 1
             assert store.lsn == hold_lsn
-            daemon.router.release("orders", None)
+            await daemon.router.release("orders", None)
         assert store.lsn == 2
 
 

@@ -95,7 +95,7 @@ async def test_only_an_authenticated_admin_command_raises_the_epoch(daemon: Edge
 
 async def test_a_newer_epoch_cancels_a_stream_admitted_under_an_older_one(tmp_path: Path) -> None:
     fence = LeaderFence(tmp_path / "leader_epoch.state")
-    fence.admit(1)
+    await fence.admit(1)
     started = anyio.Event()
 
     async def forever() -> web.StreamResponse:
@@ -111,7 +111,7 @@ async def test_a_newer_epoch_cancels_a_stream_admitted_under_an_older_one(tmp_pa
 
         tg.start_soon(stream)
         await started.wait()
-        fence.admit(2)
+        await fence.admit(2)
     assert LeaderFence(tmp_path / "leader_epoch.state").epoch == 2
 
 

@@ -124,7 +124,7 @@ async def test_a_cutover_is_refused_while_an_interrupted_ones_mark_is_set(pair: 
     # source redirects. A new cutover must not take that mark as its own unarmed one
     # (writes would then apply here beside a target that may be active).
     await _seed(pair)
-    pair.west.router.fence.retire("orders", pair.east.url)  # what such an undo leaves
+    await pair.west.router.fence.retire("orders", pair.east.url)  # what such an undo leaves
     with pytest.raises(EdgeHTTPError) as caught:
         await pair.admin_west.cutover("orders", _request(pair.east, epoch=2))
     assert (caught.value.status, caught.value.code) == (502, "cutover_failed")

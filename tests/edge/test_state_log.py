@@ -55,7 +55,7 @@ def _with(path: Path, **epochs: int) -> StateTable[_Entry]:
     state = _open(path)
     for key, epoch in epochs.items():
         state.set(key, _Entry(epoch))
-    state.save_now()
+    state.log.save_now()
     return state
 
 
@@ -81,11 +81,12 @@ def test_an_activation_on_an_edge_that_knows_many_workloads_writes_only_its_chan
     for i in range(2_000):
         fence.record(f"w{i:05d}", 3, "active", activated=(100 + i, _DIGEST))
         routing.put(f"w{i:05d}", Route("active", None, f"mig-{i}"))
-    fence.admit("seed", 1)
-    routing.save_now()
+    fence.record("seed", 1)
+    routing.state.save_now()
     before = _wchar()
-    fence.admit("w00007", 4, "active", activated=(900, _DIGEST))
-    routing.set("w00007", Route("moved", "http://edge-east", "mig-next"))
+    fence.record("w00007", 4, "active", activated=(900, _DIGEST))
+    routing.put("w00007", Route("moved", "http://edge-east", "mig-next"))
+    routing.state.save_now()  # one record: the epoch and the route (as an activation)
     written = _wchar() - before
     assert written < 2_000, f"{written} bytes written for one workload's change"
     state = edge_state(tmp_path)
@@ -123,11 +124,11 @@ def test_changes_and_removals_survive_a_reload(tmp_path: Path) -> None:
     state = _open(path)
     state.set("a", _Entry(1))
     state.set("b", _Entry(2))
-    state.save_now()
+    state.log.save_now()
     state.set("a", _Entry(5))
     assert state.pop("b") == _Entry(2)
     assert state.pop("missing") is None
-    state.save_now()
+    state.log.save_now()
     assert (state.log.compacted, state.log.appended) == (1, 1)  # the first write creates both files
     assert sorted(os.listdir(tmp_path)) == ["epochs.log", "epochs.state"]
     reloaded = _open(path)
@@ -143,7 +144,7 @@ def test_appends_leave_the_snapshot_and_the_directory_alone(tmp_path: Path) -> N
     directory = tmp_path.stat().st_mtime_ns
     for epoch in range(2, 40):
         state.set("a", _Entry(epoch))
-        state.save_now()
+        state.log.save_now()
     assert path.read_bytes() == snapshot
     assert (path.stat().st_ino, state.log.log_path.stat().st_ino) == inodes
     assert tmp_path.stat().st_mtime_ns == directory
@@ -159,13 +160,13 @@ def test_a_full_log_is_compacted_into_the_snapshot_and_starts_over(tmp_path: Pat
     while state.log.compacted < 3:
         epoch += 1
         state.set("hot", _Entry(epoch, "p" * 1_000))
-        state.save_now()
+        state.log.save_now()
     assert state.log.log_path.stat().st_size == size  # the state is small: the same log
     hot = {"epoch": epoch, "pad": "p" * 1_000}
     assert _state(path) == {"keep": {"epoch": 0, "pad": ""}, "hot": hot}
     # The log still holds records of the snapshots before, further on: never taken.
     state.set("hot", _Entry(-1))
-    state.save_now()
+    state.log.save_now()
     assert _state(path) == {"keep": {"epoch": 0, "pad": ""}, "hot": {"epoch": -1, "pad": ""}}
     assert dict(_open(path).items()) == {"keep": _Entry(0), "hot": _Entry(-1)}
 
@@ -175,7 +176,7 @@ def test_a_growing_state_gets_a_larger_log(tmp_path: Path) -> None:
     state = _open(path)
     for i in range(400):
         state.set(f"w{i:04d}", _Entry(i, "p" * 200))
-        state.save_now()
+        state.log.save_now()
     # sized at the last compaction: twice the snapshot it wrote, or a little more
     snapshot = len(msgspec.json.encode(read_state_file(path, object, "epoch file")))
     assert 64 * 1024 < 2 * snapshot <= state.log.log_path.stat().st_size <= 4 * snapshot
@@ -187,14 +188,14 @@ def _torn_append(path: Path, key: str, value: _Entry, cut: int) -> bool:
     record (a new writer, as a restarted edge); whether the record was whole all the same."""
     writer = _open(path)
     writer.set(key, value)
-    return write_with_power_loss(writer.save_now, cut)
+    return write_with_power_loss(writer.log.save_now, cut)
 
 
 def test_a_torn_append_reads_as_the_state_before_it(tmp_path: Path) -> None:
     path = tmp_path / "epochs.state"
     state = _with(path, a=1)
     state.set("a", _Entry(2))
-    state.save_now()
+    state.log.save_now()
     for cut in (0, 4, 23, 24, 30, 40):
         assert not _torn_append(path, "a", _Entry(3), cut)
         assert _state(path) == {"a": {"epoch": 2, "pad": ""}}
@@ -208,10 +209,10 @@ def test_a_failed_write_keeps_its_changes_for_the_next_one(tmp_path: Path) -> No
     state.set("a", _Entry(2))
     state.set("b", _Entry(2))
     with unwritable(path), pytest.raises(OSError, match=r"epochs\.log"):
-        state.save_now()
+        state.log.save_now()
     assert _state(path) == {"a": {"epoch": 1, "pad": ""}, "b": {"epoch": 1, "pad": ""}}
     state.set("b", _Entry(1))  # the owner puts back what it reported as failed
-    state.save_now()
+    state.log.save_now()
     assert _state(path) == {"a": {"epoch": 2, "pad": ""}, "b": {"epoch": 1, "pad": ""}}
 
 
@@ -221,7 +222,7 @@ def test_an_append_whose_sync_fails_never_reads_as_written(
     path = tmp_path / "epochs.state"
     state = _with(path, a=1)
     state.set("a", _Entry(2))
-    state.save_now()
+    state.log.save_now()
 
     def failing_sync(fd: int) -> None:
         raise OSError(5, "Input/output error")
@@ -229,11 +230,11 @@ def test_an_append_whose_sync_fails_never_reads_as_written(
     state.set("a", _Entry(3))
     monkeypatch.setattr(os, "fdatasync", failing_sync)
     with pytest.raises(OSError, match="Input/output error"):
-        state.save_now()
+        state.log.save_now()
     monkeypatch.undo()
     assert _state(path) == {"a": {"epoch": 2, "pad": ""}}
     state.set("a", _Entry(4))
-    state.save_now()
+    state.log.save_now()
     assert _state(path) == {"a": {"epoch": 4, "pad": ""}}
 
 
@@ -242,7 +243,7 @@ def test_a_log_removed_under_the_writer_is_compacted_into_a_new_one(tmp_path: Pa
     state = _with(path, a=1)
     state.log.log_path.unlink()
     state.set("b", _Entry(2))
-    state.save_now()
+    state.log.save_now()
     assert state.log.log_path.exists()
     assert _state(path) == {"a": {"epoch": 1, "pad": ""}, "b": {"epoch": 2, "pad": ""}}
 
@@ -279,7 +280,8 @@ def test_the_files_of_session_17_are_imported_once_and_replaced(tmp_path: Path) 
     assert routing.get("orders") == Route("incoming", None, "m1")
     assert (fence.get("orders").epoch, fence.get("orders").undone_epoch) == (4, 2)
     assert sorted(os.listdir(tmp_path)) == EDGE_FILES
-    routing.set("orders", Route("active", None, "m1"))
+    routing.put("orders", Route("active", None, "m1"))
+    routing.state.save_now()
     again, fence_again = open_edge_state(tmp_path)
     assert again.get("orders") == Route("active", None, "m1")
     assert fence_again.get("orders").epoch == 4
@@ -307,7 +309,8 @@ def test_per_table_logs_and_old_json_files_are_imported(tmp_path: Path) -> None:
 def test_old_files_left_beside_an_imported_state_are_replaced_unread(tmp_path: Path) -> None:
     # A crash between the import's write and the old files' removal.
     routing, _ = open_edge_state(tmp_path)
-    routing.set("a", Route("incoming", None, "m1"))
+    routing.put("a", Route("incoming", None, "m1"))
+    routing.state.save_now()
     (tmp_path / "routing.json").write_bytes(b"{not json")
     again, _ = open_edge_state(tmp_path)
     assert again.get("a") == Route("incoming", None, "m1")
@@ -381,7 +384,7 @@ def test_after_any_changes_and_torn_writes_a_reader_sees_the_last_saved_state(
         elif op == "pop":
             state.pop(name)
         elif op == "save":
-            state.save_now()
+            state.log.save_now()
             saved = dict(state.items())
         elif path.exists():
             value = _Entry(-number)
@@ -434,13 +437,13 @@ def test_a_full_disk_takes_appends_and_refuses_growth_cleanly(full_disk: SmallDi
     assert full_disk.fill() > 0
     for epoch in range(1, 30):
         state.set("a", _Entry(epoch))
-        state.save_now()
+        state.log.save_now()
     assert _state(path) == {"a": {"epoch": 29, "pad": ""}}
     failure: OSError | None = None
     for i in range(100):  # until a compaction must grow the snapshot
         state.set(f"big{i}", _Entry(i, "p" * 2_000))
         try:
-            state.save_now()
+            state.log.save_now()
         except OSError as exc:
             failure = exc
             break
@@ -450,7 +453,7 @@ def test_a_full_disk_takes_appends_and_refuses_growth_cleanly(full_disk: SmallDi
     assert on_disk_now is not None
     assert on_disk_now["a"] == {"epoch": 29, "pad": ""}
     full_disk.free()
-    state.save_now()
+    state.log.save_now()
     assert _state(path) == {key: msgspec.to_builtins(value) for key, value in state.items()}
 
 
@@ -472,7 +475,7 @@ _WRITER = textwrap.dedent(
         table.set(f"w{n % 50}", Entry(n, "p" * (n % 700)))
         if n % 7 == 0:
             table.pop(f"w{(n + 25) % 50}")
-        table.save_now()
+        table.log.save_now()
         print(n, flush=True)
     """
 )

@@ -47,7 +47,8 @@ def test_a_new_edge_keeps_its_state_with_markers_older_readers_refuse(tmp_path: 
 
 def test_markers_are_kept_as_they_are_on_later_starts(tmp_path: Path) -> None:
     routing, _ = open_edge_state(tmp_path)
-    routing.set("orders", Route("incoming", None, "m1"))
+    routing.put("orders", Route("incoming", None, "m1"))
+    routing.state.save_now()
     before = {name: (tmp_path / name).stat() for name in MARKER_FILES}
     again, _ = open_edge_state(tmp_path)
     assert again.get("orders") == Route("incoming", None, "m1")
@@ -62,7 +63,8 @@ def test_a_state_lost_beside_its_markers_is_refused_by_name(
     tmp_path: Path, lost: list[str]
 ) -> None:
     routing, _ = open_edge_state(tmp_path)
-    routing.set("orders", Route("moved", "http://east", "m1"))
+    routing.put("orders", Route("moved", "http://east", "m1"))
+    routing.state.save_now()
     for name in lost:
         (tmp_path / name).unlink()
     with pytest.raises(EdgeError, match=r"edge state '.*edge\.state' is missing, but '.*routing"):
@@ -75,7 +77,7 @@ async def test_a_daemon_refuses_to_start_on_a_lost_state(tmp_path: Path) -> None
     data_dir = tmp_path / "edge-west"
     data_dir.mkdir()
     routing, _ = open_edge_state(data_dir)
-    routing.set("orders", Route("moved", "http://east", "m1"))
+    await routing.set("orders", Route("moved", "http://east", "m1"))
     (data_dir / "edge.state").unlink()
     env = {**os.environ, "EDGE_ACTORS_CLUSTER_TOKEN": TOKEN}
     args = ["daemon", "--name", "edge-west", "--port", "0", "--data-dir", str(data_dir)]
@@ -99,7 +101,7 @@ async def test_a_real_older_daemon_refuses_an_upgraded_directory(
     data_dir = tmp_path / "edge-west"
     data_dir.mkdir()
     routing, _ = open_edge_state(data_dir)
-    routing.set("orders", Route("moved", "http://east", "m1"))
+    await routing.set("orders", Route("moved", "http://east", "m1"))
     before = {name: (data_dir / name).read_bytes() for name in EDGE_FILES}
     src = source_tree(commit, tmp_path / "older")
     env = {"PYTHONPATH": str(src), "EDGE_ACTORS_CLUSTER_TOKEN": TOKEN, "PATH": ""}

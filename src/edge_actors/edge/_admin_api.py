@@ -94,7 +94,7 @@ class AdminRouting(Protocol):
 
     def check_no_cutover(self, name: str) -> None: ...
 
-    def admit_epoch(
+    async def admit_epoch(
         self, name: str, epoch: int | None, status: WorkloadStatus | None = None
     ) -> None: ...
 
@@ -115,11 +115,11 @@ class AdminRouting(Protocol):
 
     async def kept_activation(self, name: str, epoch: int | None) -> bool: ...
 
-    def bind_migration(self, name: str, migration_id: str) -> Route: ...
+    async def bind_migration(self, name: str, migration_id: str) -> Route: ...
 
     async def hold(self, name: str, lease_s: float | None) -> tuple[int, float]: ...
 
-    def release(
+    async def release(
         self, name: str, moved_to: str | None, *, reason: str = "request"
     ) -> tuple[int, float]: ...
 
@@ -168,7 +168,7 @@ def add_admin_routes(
 
     async def create_workload(request: web.Request) -> web.Response:
         body = await decode_json(request, CreateWorkload)
-        router.admit_epoch(body.name, body.epoch)
+        await router.admit_epoch(body.name, body.epoch)
         created = await router.create(body.name, body.status, migration_id=body.migration_id)
         return json_response(created, status=201)
 
@@ -178,7 +178,7 @@ def add_admin_routes(
     async def drop_workload(request: web.Request) -> web.Response:
         name = workload(request)
         forget = request.query.get("forget", "").lower() in ("1", "true", "yes")
-        router.admit_epoch(name, _query_epoch(request))
+        await router.admit_epoch(name, _query_epoch(request))
         await router.drop(name, forget=forget)
         return web.Response(status=204)
 
@@ -207,7 +207,8 @@ def add_admin_routes(
         body = await decode_json(request, HoldRequest, empty_ok=True)
         _check_lease(body.lease_s, router.hold_max_lease_s)
         router.check_no_cutover(name)
-        router.admit_epoch(name, body.epoch)
+        await router.admit_epoch(name, body.epoch)
+        router.check_no_cutover(name)  # again: a cutover may have begun during that write
         lsn, lease = await router.hold(name, body.lease_s)
         return json_response(HoldAnswer(lsn=lsn, lease_s=lease))
 
@@ -215,10 +216,12 @@ def add_admin_routes(
         name = workload(request)
         body = await decode_json(request, ReleaseRequest, empty_ok=True)
         router.check_no_cutover(name)
-        router.admit_epoch(name, body.epoch)
+        await router.admit_epoch(name, body.epoch)
+        router.check_no_cutover(name)  # again after each write: a cutover may have begun
         if body.moved_to is not None and body.migration_id is not None:
-            router.bind_migration(name, body.migration_id)
-        count, held_ms = router.release(name, body.moved_to)
+            await router.bind_migration(name, body.migration_id)
+            router.check_no_cutover(name)
+        count, held_ms = await router.release(name, body.moved_to)
         route = router.route_of(name)
         status = route.status if route is not None else "active"
         return json_response(
@@ -255,13 +258,6 @@ def add_admin_routes(
                 f"from_lsn >= 0 and batch_size >= 1 expected, got {body.from_lsn}, "
                 f"{body.batch_size}",
             )
-        route = router.route_of(name)
-        if route is not None and route.status == "active":
-            # The moved copy a cutover leaves is the source side of this migration's
-            # rollback: bound to it first (on a refused cutover, nothing else changed).
-            router.check_no_cutover(name)
-            router.admit_epoch(name, body.epoch)
-            router.bind_migration(name, body.migration_id)
         return json_response(await cutovers.run(name, body))
 
     async def set_link_rate(request: web.Request) -> web.Response:

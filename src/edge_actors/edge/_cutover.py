@@ -234,15 +234,22 @@ class CutoverSaga:
                 ``incoming``, route here unchanged, hold released.
         """
         router = self._router
-        route = router.route_with_data(name)
-        router.admit_epoch(name, req.epoch)
-        if route.status != "active":
-            raise WorkloadNotActive(
-                f"workload {name!r} is {route.status} on {router.name}; only an active "
-                "workload can be cut over"
-            )
-        with router.cutting_over(name), anyio.CancelScope(shield=True):
-            answer = await self._run(name, req)
+        router.route_with_data(name)
+        # Marked running before the first await: a second cutover, a hold or a route
+        # change is refused from here on, while the epoch and the binding are written.
+        with router.cutting_over(name):
+            await router.admit_epoch(name, req.epoch)
+            route = router.route_with_data(name)
+            if route.status != "active":
+                raise WorkloadNotActive(
+                    f"workload {name!r} is {route.status} on {router.name}; only an active "
+                    "workload can be cut over"
+                )
+            # The moved copy a cutover leaves is the source side of this migration's
+            # rollback: bound to it first (on a refused cutover, nothing else changed).
+            await router.bind_migration(name, req.migration_id)
+            with anyio.CancelScope(shield=True):
+                answer = await self._run(name, req)
         return answer
 
     async def _run(self, name: str, req: CutoverRequest) -> CutoverAnswer:
@@ -556,8 +563,8 @@ class CutoverSaga:
         route = router.route_of(name)
         if route is not None and route.status == "moved":
             try:
-                router.set_route(name, "active", None)
-            except Exception:  # no await inside: a cancellation cannot arrive here
+                await router.set_route(name, "active", None)  # shielded: see :meth:`run`
+            except Exception:
                 log.exception("cutover_undo_route_failed")
         if activating and not refused:
             if called is None or called.outcome == "kept":
@@ -573,9 +580,9 @@ class CutoverSaga:
             else:
                 clear_mark = True
                 done += "; the target is back to incoming"
-        _, held_ms = router.release(name, None, reason="cutover_failed")
+        _, held_ms = await router.release(name, None, reason="cutover_failed")
         if clear_mark:
-            await router.fence.retire_async(name, None)
+            await router.fence.retire(name, None)
         return done, held_ms
 
 

@@ -81,7 +81,7 @@ class EpochFence:
         """What is known of ``name`` (epoch 0 when nothing)."""
         return self._entries.get(name) or FenceEntry()
 
-    def admit(
+    async def admit(
         self,
         name: str,
         epoch: int | None,
@@ -97,12 +97,17 @@ class EpochFence:
         ``activated``: also record what an activation confirmed, ``(lsn, digest)``, in
         the same write (one fsync on the activation's path, not two).
 
+        Recorded in memory at once (later commands are fenced by it from here), then
+        written in a worker thread; a command admitted at an epoch still being written
+        waits for that write too, so nothing acts on an epoch that is not durable.
+
         Raises:
             StaleEpoch: ``epoch`` is lower than the highest seen, or an activation at a
                 burned epoch (nothing recorded).
+            StateNotDurable: The write failed (the epoch stays seen in memory).
         """
-        if self.record(name, epoch, status, activated=activated):
-            self._entries.save_now()
+        if self.record(name, epoch, status, activated=activated) or self.state.pending:
+            await self._entries.save()
 
     def record(
         self,
@@ -160,15 +165,10 @@ class EpochFence:
                 f"epoch {entry.epoch}; refused (a newer owner decision exists)"
             )
 
-    def retire(self, name: str, target_url: str | None) -> None:
-        """Mark ``name`` as being handed to ``target_url`` (``None``: clear the mark)."""
-        changed = self._retired(name, target_url)
-        if changed is not None:
-            self._put(name, changed)
-
-    async def retire_async(self, name: str, target_url: str | None) -> None:
-        """:meth:`retire`, with the fsync in a worker thread (the loop goes on meanwhile);
-        durable when it returns."""
+    async def retire(self, name: str, target_url: str | None) -> None:
+        """Mark ``name`` as being handed to ``target_url`` (``None``: clear the mark),
+        with the fsync in a worker thread (the loop goes on meanwhile); durable when it
+        returns."""
         changed = self._retired(name, target_url)
         if changed is not None:
             self._entries.set(name, changed)
@@ -192,7 +192,7 @@ class EpochFence:
             )
         self._unarmed.add(name)
         try:
-            await self.retire_async(name, target_url)
+            await self.retire(name, target_url)
         except BaseException:
             # Not written (or not known to be): the target was asked nothing, so this
             # edge goes on serving; a mark that did reach the disk only redirects after
@@ -229,14 +229,10 @@ class EpochFence:
         if name not in self._unarmed:
             return False
         self._unarmed.discard(name)
-        await self.retire_async(name, None)
+        await self.retire(name, None)
         return True
 
     def _retired(self, name: str, target_url: str | None) -> FenceEntry | None:
         entry = self.get(name)
         changed = msgspec.structs.replace(entry, retiring_to=target_url)
         return None if changed == entry else changed
-
-    def _put(self, name: str, entry: FenceEntry) -> None:
-        self._entries.set(name, entry)
-        self._entries.save_now()

@@ -65,15 +65,20 @@ class LeaderFence:
         self._file = StateFile(path, "leader epoch file")
         data = self._file.load(_LeaderFile)
         self.epoch = 0 if data is None else data.epoch
+        self._durable = self.epoch
         self._streams: dict[anyio.CancelScope, int] = {}
 
-    def admit(self, epoch: int) -> None:
-        """Check ``epoch`` against the highest seen; record it (durably) if higher.
+    async def admit(self, epoch: int) -> None:
+        """Check ``epoch`` against the highest seen; record it if higher, durable before
+        this returns (the sync in a worker thread: the loop serves meanwhile).
 
-        A higher epoch cancels the streaming requests admitted under lower ones.
+        A higher epoch is taken in memory at once: lower ones are refused from then on,
+        and the streaming requests admitted under them are cancelled. A command at an
+        epoch not yet durable (its write still running, or failed) waits for a write.
 
         Raises:
             StaleLeader: ``epoch`` is lower than the highest seen (nothing recorded).
+            OSError: The file could not be written (the epoch stays seen in memory).
         """
         if epoch < self.epoch:
             raise StaleLeader(
@@ -81,11 +86,14 @@ class LeaderFence:
                 f"{self.epoch}; refused (a newer supervisor leader exists)"
             )
         if epoch > self.epoch:
-            self._file.write(_LeaderFile(version=1, epoch=epoch))
             self.epoch = epoch
             for scope, admitted in list(self._streams.items()):
                 if admitted < epoch:
                     scope.cancel()
+        if epoch > self._durable:
+            written = self.epoch
+            await self._file.write_async(_LeaderFile(version=1, epoch=written))
+            self._durable = max(self._durable, written)
 
     async def run_stream(
         self, epoch: int, call: Callable[[], Awaitable[web.StreamResponse]]
@@ -139,7 +147,7 @@ def leader_fence_middleware(fence: Callable[[], LeaderFence | None]) -> Middlewa
         epoch = _epoch_of(request)
         if epoch is None:
             return await handler(request)
-        current.admit(epoch)
+        await current.admit(epoch)
         if request.method == "POST" and request.path in _STREAMING_PATHS:
             return await current.run_stream(epoch, lambda: handler(request))
         return await handler(request)

@@ -56,11 +56,11 @@ class RestoreRouting(Protocol):
 
     def check_no_cutover(self, name: str) -> None: ...
 
-    def admit_epoch(
+    async def admit_epoch(
         self, name: str, epoch: int | None, status: WorkloadStatus | None = None
     ) -> None: ...
 
-    def bind_migration(self, name: str, migration_id: str) -> Route: ...
+    async def bind_migration(self, name: str, migration_id: str) -> Route: ...
 
     @property
     def registry(self) -> StoreRegistry: ...
@@ -75,9 +75,7 @@ def add_restore_route(app: web.Application, router: RestoreRouting) -> None:
     seen here, 404 for an unknown workload.
     """
 
-    async def restore(request: web.Request) -> web.Response:
-        name = validate_workload_name(request.match_info["workload"])
-        body = await decode_json(request, RestoreStore)
+    def check_moved(name: str) -> None:
         route = router.route_of(name)
         if route is None:
             raise NoSuchWorkload(f"no workload {name!r} on this edge")
@@ -89,9 +87,15 @@ def add_restore_route(app: web.Application, router: RestoreRouting) -> None:
                 "store is restored",
             )
         router.check_no_cutover(name)
-        router.admit_epoch(name, body.epoch)
+
+    async def restore(request: web.Request) -> web.Response:
+        name = validate_workload_name(request.match_info["workload"])
+        body = await decode_json(request, RestoreStore)
+        check_moved(name)
+        await router.admit_epoch(name, body.epoch)
         if body.migration_id is not None:
-            router.bind_migration(name, body.migration_id)
+            await router.bind_migration(name, body.migration_id)
+        check_moved(name)  # again: the route may have changed during those writes
         if name in router.registry:
             return json_response(await router.reports.info(name))
         await router.registry.create(name)

@@ -18,6 +18,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from edge_actors.store import WorkloadNotFound, validate_workload_name
 
 from ._activation import Activations
@@ -155,7 +157,7 @@ class WorkloadRouter:
             raise EdgeError(f"edge {self.name!r} is not running; no epoch file")
         return self._fence
 
-    def admit_epoch(
+    async def admit_epoch(
         self, name: str, epoch: int | None, status: WorkloadStatus | None = None
     ) -> None:
         """Fence a routing command on ``name`` by its ``epoch`` (``None``: not fenced);
@@ -165,9 +167,10 @@ class WorkloadRouter:
         Raises:
             StaleEpoch: A higher epoch was seen for ``name``, or an activation at a burned
                 epoch (nothing changed).
+            StateNotDurable: The epoch could not be written (see :meth:`EpochFence.admit`).
         """
         validate_workload_name(name)
-        self.fence.admit(name, epoch, status)
+        await self.fence.admit(name, epoch, status)
 
     # -- routing ---------------------------------------------------------------------------
 
@@ -258,7 +261,7 @@ class WorkloadRouter:
             await self.activations_writing.settled(name)
         return self.data_route(name)
 
-    def set_route(
+    async def set_route(
         self,
         name: str,
         status: WorkloadStatus,
@@ -266,7 +269,8 @@ class WorkloadRouter:
         *,
         migration_id: str | None = None,
     ) -> Route:
-        """Set and persist the routing status of ``name``.
+        """Set and persist the routing status of ``name`` (:meth:`set_route_fenced`
+        without an epoch: durable when it returns, the fsync in a worker thread).
 
         ``migration_id`` binds the copy to that migration; without it the copy keeps the
         migration it is bound to (see :class:`Route`).
@@ -275,15 +279,9 @@ class WorkloadRouter:
             InvalidRouteChange: ``moved`` without an http(s) ``moved_to``, or ``moved_to``
                 with another status.
             NoSuchWorkload: Unknown workload.
+            StateNotDurable: Not written; the route in memory is put back as it was.
         """
-        route = self._route_for(name, status, moved_to, migration_id)
-        if self._put_route(name, route):
-            self.routing.save_now()
-        # An explicit route settles an interrupted handover. Cleared only once the route is
-        # durable: a crash in between comes back redirecting, never serving unmarked.
-        self.fence.retire(name, None)
-        self._route_set(name, route)
-        return route
+        return await self.set_route_fenced(name, status, moved_to, None, migration_id=migration_id)
 
     async def set_route_fenced(
         self,
@@ -312,24 +310,30 @@ class WorkloadRouter:
                 durable).
         """
         route = self._route_for(name, status, moved_to, migration_id)
-        fenced = self.fence.record(name, epoch, status, activated=activated)
+        self.fence.record(name, epoch, status, activated=activated)
         before = self.routing.get(name)
         routed = self._put_route(name, route)
         after = self.routing.get(name)  # an unbound ``active`` route is no entry
-        logs = [self.fence.state] if fenced else []
-        if routed and self.routing.state not in logs:  # the same log on a daemon
-            logs.append(self.routing.state)
         try:
-            for log in logs:
-                await log.save()
+            await self._save_state()
         except BaseException:
             if routed and self.routing.get(name) == after:
                 # Not durable: serve nothing on the strength of it (the epoch stays seen).
                 self._restore_route(name, before)
             raise
-        await self.fence.retire_async(name, None)
+        await self.fence.retire(name, None)
         self._route_set(name, route)
         return route
+
+    async def _save_state(self) -> None:
+        """Make every change of the routes and the epochs durable (one log on a daemon:
+        one record's sync), in a worker thread; nothing to wait for when all are."""
+        logs = [self.fence.state]
+        if self.routing.state is not logs[0]:
+            logs.append(self.routing.state)
+        for log in logs:
+            if log.pending:
+                await log.save()
 
     def undo_unbegun(
         self, name: str, epoch: int | None, migration_id: str | None, moved_to: str | None = None
@@ -418,17 +422,19 @@ class WorkloadRouter:
             migration_id=route.migration_id,
         )
 
-    def bind_migration(self, name: str, migration_id: str) -> Route:
-        """Bind the copy of ``name`` here to ``migration_id``, its status unchanged.
+    async def bind_migration(self, name: str, migration_id: str) -> Route:
+        """Bind the copy of ``name`` here to ``migration_id``, its status unchanged
+        (durable when it returns, the fsync in a worker thread).
 
         Raises:
             NoSuchWorkload: Unknown workload.
+            StateNotDurable: Not written (the binding in memory is put back).
         """
         route = self.known_route(name)
         if route.migration_id == migration_id:
             return route
         bound = Route(route.status, route.moved_to, migration_id)
-        self.routing.set(name, bound)
+        await self.routing.set(name, bound)
         self.log.info("route_bound", workload=name, status=route.status, migration_id=migration_id)
         return bound
 
@@ -470,6 +476,8 @@ class WorkloadRouter:
 
         Raises:
             CapacityExceeded: ``max_workloads`` reached (nothing created).
+            StateNotDurable: Its route could not be written (the store just created is
+                dropped again: nothing created).
         """
         validate_workload_name(name)
         limit = self._max_workloads
@@ -479,10 +487,19 @@ class WorkloadRouter:
                 f"{name!r} was not created"
             )
         await self.registry.create(name)
-        self.routing.remove(name)
-        self.set_route(
-            name, "incoming" if status == "incoming" else "active", None, migration_id=migration_id
-        )
+        self.routing.forget(name)  # a binding left here by an earlier copy
+        try:
+            await self.set_route(
+                name,
+                "incoming" if status == "incoming" else "active",
+                None,
+                migration_id=migration_id,
+            )
+        except BaseException:
+            # Its route is not durable: the new (empty) store must not be served as active.
+            with anyio.CancelScope(shield=True):
+                await self.registry.drop(name)
+            raise
         self.log.info("workload_created", workload=name, status=status, migration_id=migration_id)
         return await self.reports.info(name)
 
@@ -492,6 +509,8 @@ class WorkloadRouter:
         Raises:
             NoSuchWorkload: Unknown here.
             CutoverInProgress, WorkloadHeld: Nothing dropped.
+            StateNotDurable: The store was dropped but forgetting its route could not be
+                written (the route stays, in memory and on disk).
         """
         route = self.known_route(name)
         self.check_no_cutover(name)
@@ -501,7 +520,7 @@ class WorkloadRouter:
             await self.registry.drop(name)
         self.holds.forget(name)
         if forget or route.status != "moved":
-            self.routing.remove(name)
+            await self.routing.remove(name)
         self.log.info("workload_dropped", workload=name, kept_route=route.status == "moved")
 
     # -- holds -----------------------------------------------------------------------------
@@ -525,7 +544,7 @@ class WorkloadRouter:
         lease = self.hold_timeout_s if lease_s is None else lease_s
         return await self.holds.hold(self.registry.get(name), lease)
 
-    def release(
+    async def release(
         self, name: str, moved_to: str | None, *, reason: str = "request"
     ) -> tuple[int, float]:
         """Optionally flip ``name`` to ``moved`` (to ``moved_to``), then release its writes.
@@ -540,10 +559,12 @@ class WorkloadRouter:
         Raises:
             NoSuchWorkload: Unknown here.
             InvalidRouteChange: ``moved_to`` is not an http(s) URL.
+            StateNotDurable: The ``moved`` route could not be written (the writes stay
+                held, the route as it was).
         """
         self.known_route(name)
         if moved_to is not None:
-            self.set_route(name, "moved", moved_to)
+            await self.set_route(name, "moved", moved_to)  # durable before writes go there
         return self.holds.release(name, moved_to, reason=reason)
 
     def flip(self, name: str, moved_to: str) -> tuple[int, float]:
@@ -565,7 +586,7 @@ class WorkloadRouter:
         """Make a :meth:`flip` durable: the ``moved`` route first, then clear the
         ``retiring_to`` mark (in that order: a crash between them still redirects)."""
         await self.routing.save()
-        await self.fence.retire_async(name, None)
+        await self.fence.retire(name, None)
         route = self.routing.get(name)
         self.log.info(
             "route_set",

@@ -88,15 +88,21 @@ class RoutingTable:
         """Return every ``(name, route)`` entry, sorted by name."""
         return sorted(self._routes.items())
 
-    def set(self, name: str, route: Route) -> None:
-        """Set and persist the route of ``name``.
+    async def set(self, name: str, route: Route) -> None:
+        """Set the route of ``name`` and persist it (the fsync runs in a worker thread).
 
         Raises:
-            StateNotDurable: Not written; the route in memory is put back as it was.
+            StateNotDurable: Not written; the route in memory is put back as it was
+                (unless changed again meanwhile).
         """
         before = self._routes.get(name)
         self._routes.set(name, route)
-        self._save_or_restore(name, before)
+        try:
+            await self._routes.save()
+        except BaseException:
+            if self._routes.get(name) == route:
+                self._restore(name, before)
+            raise
 
     def put(self, name: str, route: Route) -> None:
         """Set the route of ``name`` in memory only: :meth:`save` makes it durable.
@@ -110,36 +116,36 @@ class RoutingTable:
         """Persist the table as it is now; the fsync runs in a worker thread."""
         await self._routes.save()
 
-    def save_now(self) -> None:
-        """Persist the table as it is now, on this thread (blocks for the fsync)."""
-        self._routes.save_now()
-
     def forget(self, name: str) -> bool:
         """Forget ``name`` in memory only (:meth:`save` makes it durable); whether it had
         an entry."""
         return self._routes.pop(name) is not None
 
-    def remove(self, name: str) -> None:
-        """Forget ``name`` (it becomes ``active`` if a store exists) and persist.
+    async def remove(self, name: str) -> None:
+        """Forget ``name`` (it becomes ``active`` if a store exists) and persist (the fsync
+        runs in a worker thread).
 
         Raises:
-            StateNotDurable: Not written; the entry in memory is put back as it was.
+            StateNotDurable: Not written; the entry in memory is put back as it was
+                (unless set again meanwhile).
         """
         before = self._routes.pop(name)
-        if before is not None:
-            self._save_or_restore(name, before)
-
-    def _save_or_restore(self, name: str, before: Route | None) -> None:
-        """Persist the table; if that fails, put ``name`` back to ``before`` in memory
-        (written by the next save, after the change that failed) and raise."""
+        if before is None:
+            return
         try:
-            self._routes.save_now()
+            await self._routes.save()
         except BaseException:
-            if before is None:
-                self._routes.pop(name)
-            else:
-                self._routes.set(name, before)
+            if self._routes.get(name) is None:
+                self._restore(name, before)
             raise
+
+    def _restore(self, name: str, before: Route | None) -> None:
+        """Put ``name`` back to ``before`` in memory after a failed write (written by the
+        next save, after the change that failed)."""
+        if before is None:
+            self._routes.pop(name)
+        else:
+            self._routes.set(name, before)
 
 
 class HeldBytes:

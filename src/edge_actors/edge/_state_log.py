@@ -206,10 +206,6 @@ class StateTable(Generic[_V]):
             self.log._stage(self.name, key, _NULL)
         return value
 
-    def save_now(self) -> None:
-        """:meth:`StateLog.save_now` (every table's changes)."""
-        self.log.save_now()
-
     async def save(self) -> None:
         """:meth:`StateLog.save` (every table's changes)."""
         await self.log.save()
@@ -264,8 +260,14 @@ class StateLog:
                 ) from None
         return StateTable(self, name, values)
 
+    @property
+    def pending(self) -> bool:
+        """Whether a change is not known durable yet (staged, or being written)."""
+        return bool(self._pending)
+
     def save_now(self) -> None:
-        """Make every change so far durable, on this thread (blocks for the sync).
+        """Make every change so far durable, on this thread (blocks for the sync: never
+        on an event loop that serves requests; :meth:`save` is for that).
 
         Raises:
             StateNotDurable: The write failed (an ``OSError``); the changes stay pending

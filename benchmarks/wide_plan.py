@@ -12,8 +12,9 @@ and ``link_transfers`` 4; 50 restarts a minute allowed, see ``_RESTART``).
    hot keys of every workload of the set being migrated in turn; ``EdgeClient`` follows
    the moves). ``write_max_latency_ms`` is its slowest write; per side,
    ``slow_writes_count`` counts its writes over 60 ms and ``slow_writes`` keeps the first
-   50, each with how late this process's loop ran meanwhile and how long after its
-   workload's cutover call began it ended.
+   50, each with how late this process's loop ran meanwhile, how long after its
+   workload's cutover call began it ended, and what the machine did meanwhile
+   (``cpu_waits``, as for a hold in step 5).
 3. **Wide**: one live plan west -> east of every workload, ``max_downtime``
    ``--budget-ms``. Measured: total time from ``execute`` to ``completed``, every
    cutover's hold (``downtime_ms`` of each workload and ``downtime_worst_ms`` of any
@@ -38,7 +39,8 @@ and ``link_transfers`` 4; 50 restarts a minute allowed, see ``_RESTART``).
    ``activate`` past its cut, says why; an undone attempt says what its source answered),
    what kept the daemons from the CPU during each hold (``cpu_waits``: the machine's steal
    time, each daemon's event-loop thread's run-queue wait, the most tasks runnable at
-   once; sampled every 5 ms by a thread here; ``cpu_waits_ms``: their median, 90th
+   once, the machine's I/O pressure, ``io_some_ms`` / ``io_full_ms`` from
+   ``/proc/pressure/io``; sampled every 5 ms by a thread here; ``cpu_waits_ms``: their median, 90th
    percentile and max over every hold of the side), and how background copies gave way to holds
    (``yield_pauses``, ``yield_s``: ``edge_transfer_yield_*`` of both daemons over the
    side), and the HTTP requests each daemon served during the side by route
@@ -138,14 +140,31 @@ _PAUSES = re.compile(r"^edge_transfer_yield_pauses_total\{[^}]*\} ([0-9.e+]+)$",
 _PAUSED_S = re.compile(r"^edge_transfer_yield_seconds_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
 
 
+def _io_pressure() -> dict[str, float]:
+    """The machine's I/O pressure so far (``/proc/pressure/io``, microseconds summed into
+    ms): ``io_some_ms``, time some task waited for I/O; ``io_full_ms``, time every task
+    that could run waited for it. Empty without pressure stall information."""
+    try:
+        text = Path("/proc/pressure/io").read_text()
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        kind, *fields = line.split()
+        total = dict(field.split("=", 1) for field in fields).get("total")
+        if total is not None:
+            out[f"io_{kind}_ms"] = int(total) / 1000
+    return out
+
+
 class _CpuWaits:
     """Samples, every ``interval_s`` in a thread of its own, what kept the daemons' event
     loops from the CPU: the machine's steal time (``/proc/stat``: the hypervisor ran
     something else; 10 ms ticks), the run-queue wait of each daemon's loop thread (its
     ``schedstat``, nanoseconds: runnable, not running) and the tasks runnable at the
-    sample (``procs_running``). :meth:`window` sums them over a recent stretch of time,
-    such as a cutover's hold, so a hold over its budget can be set beside what the
-    machine was doing meanwhile."""
+    sample (``procs_running``), and the machine's I/O pressure (:func:`_io_pressure`).
+    :meth:`window` sums them over a recent stretch of time, such as a cutover's hold or a
+    slow write, so either can be set beside what the machine was doing meanwhile."""
 
     def __init__(self, pids: dict[str, int], interval_s: float = 0.005) -> None:
         self.pids, self.interval_s = pids, interval_s
@@ -165,6 +184,7 @@ class _CpuWaits:
     def _read(self) -> dict[str, float]:
         stat = Path("/proc/stat").read_text()
         out = {"steal_ms": int(stat.split("\n", 1)[0].split()[8]) * self._tick_ms}
+        out.update(_io_pressure())
         running = re.search(r"^procs_running (\d+)$", stat, re.MULTILINE)
         out["runnable"] = float(running.group(1)) if running else 0.0
         for name, pid in self.pids.items():
@@ -221,8 +241,13 @@ class _Gateway(HttpEdgeGateway):
     def place(self, writes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """``writes`` (the writer's slow ones), each with how long before it ended its
         workload's latest cutover call began (``after_cutover_call_ms``; absent: none
-        began before it)."""
+        began before it) and, with ``cpu_waits`` set, what the machine did meanwhile
+        (``cpu_waits``: steal, loop waits, I/O pressure)."""
+        to_perf = time.perf_counter() - time.monotonic()  # the writer times on monotonic
         for write in writes:
+            if self.cpu_waits is not None:
+                ended = write["ended"] + to_perf
+                write["cpu_waits"] = self.cpu_waits.window(ended - write["ms"] / 1000, ended)
             began = [t for name, t in getattr(self, "spans", []) if name == write["workload"]]
             began = [t for t in began if t <= write["ended"]]
             if began:
@@ -884,6 +909,7 @@ def table(out: dict[str, Any]) -> str:
         ("steal_ms", "machine steal"),
         ("west_loop_wait_ms", "west loop run-queue wait"),
         ("east_loop_wait_ms", "east loop run-queue wait"),
+        ("io_some_ms", "I/O pressure (some)"),
     ):
         cells = [
             "/".join(f"{v:.1f}" for v in out[side].get("cpu_waits_ms", {}).get(figure, [])) or "-"

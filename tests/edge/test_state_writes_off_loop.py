@@ -13,10 +13,14 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import anyio
 import pytest
 from stalls import cutover_request
 
+from edge_actors.edge import EdgeHTTPError
 from edge_actors.edge._edge_state import open_edge_state
+from edge_actors.edge._leader_fence import LeaderFence
+from support.state_files import edge_state, unwritable
 
 if TYPE_CHECKING:
     from conftest import Pair  # tests/edge/conftest.py
@@ -89,3 +93,71 @@ async def test_admin_commands_sync_routes_and_epochs_off_the_event_loop(
     moved = routes_west.get("orders")
     assert moved is not None
     assert (moved.status, moved.migration_id) == ("moved", "mig-1")
+
+
+async def test_a_create_whose_route_cannot_be_written_leaves_no_store(
+    pair: Pair, tmp_path: Path
+) -> None:
+    # The route is written after the store is made: an incoming copy whose route is not
+    # durable must not stay behind as an active, empty store (a real OS error here: a
+    # directory takes the state files' names).
+    east, admin = pair.east, pair.admin_east
+    with unwritable(tmp_path / "edge-east" / "edge.state"):
+        with pytest.raises(EdgeHTTPError) as failed:
+            await admin.create_workload("orders", "incoming", migration_id="mig-1")
+        assert failed.value.code == "state_not_durable"
+    assert "orders" not in east.router.registry
+    assert not east.router.registry.path_of("orders").exists()
+    with pytest.raises(EdgeHTTPError, match="workload_not_found"):
+        await admin.workload("orders")
+    info = await admin.create_workload("orders", "incoming", migration_id="mig-1")
+    assert (info.status, info.migration_id) == ("incoming", "mig-1")
+    assert edge_state(tmp_path / "edge-east")["routes"]["orders"]["status"] == "incoming"
+
+
+async def test_a_failed_create_over_a_kept_redirect_leaves_the_redirect(
+    pair: Pair, tmp_path: Path
+) -> None:
+    west, admin = pair.west, pair.admin_west
+    await admin.create_workload("orders")
+    await admin.hold("orders")
+    await admin.release("orders", pair.east.url)
+    await admin.drop_workload("orders")  # the store goes, the moved route stays
+    with unwritable(tmp_path / "edge-west" / "edge.state"):
+        with pytest.raises(EdgeHTTPError) as failed:
+            await admin.create_workload("orders", "incoming", migration_id="mig-2")
+        assert failed.value.code == "state_not_durable"
+    assert "orders" not in west.router.registry
+    info = await admin.workload("orders")
+    assert (info.status, info.moved_to) == ("moved", pair.east.url.rstrip("/"))
+    await admin.create_workload("carts")  # the next write makes the disk agree again
+    assert edge_state(tmp_path / "edge-west")["routes"]["orders"]["status"] == "moved"
+
+
+async def test_a_leader_epoch_whose_write_failed_is_written_by_the_next_command(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "leader_epoch.state"
+    fence = LeaderFence(path)
+    await fence.admit(1)
+    with unwritable(path), pytest.raises(OSError, match="leader_epoch"):
+        await fence.admit(2)
+    assert fence.epoch == 2  # seen: a command at epoch 1 is refused from here on
+    assert LeaderFence(path).epoch == 1  # but not durable
+    await fence.admit(2)  # the same epoch again: written this time
+    assert LeaderFence(path).epoch == 2
+
+
+async def test_concurrent_commands_at_a_new_epoch_all_wait_for_its_write(
+    pair: Pair, tmp_path: Path
+) -> None:
+    # Two holds at a new epoch: the second finds the epoch recorded in memory but must
+    # not act before it is durable.
+    admin = pair.admin_west
+    await admin.create_workload("a", epoch=1)
+    await admin.create_workload("b", epoch=1)
+    async with anyio.create_task_group() as tg:
+        for name in ("a", "b"):
+            tg.start_soon(lambda n=name: admin.hold(n, epoch=7))
+    epochs = edge_state(tmp_path / "edge-west")["epochs"]
+    assert (epochs["a"]["epoch"], epochs["b"]["epoch"]) == (7, 7)

@@ -487,7 +487,8 @@ class WorkloadRouter:
                 f"{name!r} was not created"
             )
         await self.registry.create(name)
-        self.routing.forget(name)  # a binding left here by an earlier copy
+        left = self.routing.get(name)  # a route left here by an earlier copy (a redirect)
+        self.routing.forget(name)
         try:
             await self.set_route(
                 name,
@@ -496,9 +497,12 @@ class WorkloadRouter:
                 migration_id=migration_id,
             )
         except BaseException:
-            # Its route is not durable: the new (empty) store must not be served as active.
+            # Its route is not durable: the new (empty) store must not be served as active,
+            # and the route left here stands again (written by the next save).
             with anyio.CancelScope(shield=True):
                 await self.registry.drop(name)
+            if left is not None and self.routing.get(name) is None:
+                self.routing.put(name, left)
             raise
         self.log.info("workload_created", workload=name, status=status, migration_id=migration_id)
         return await self.reports.info(name)

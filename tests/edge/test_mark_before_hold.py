@@ -119,14 +119,28 @@ async def test_a_cutover_undone_before_its_activation_clears_the_mark(pair: Pair
     assert (target.status, target.epoch) == ("incoming", 1)  # never asked
 
 
-async def test_a_cutover_is_refused_while_an_interrupted_ones_mark_is_set(pair: Pair) -> None:
+async def test_a_cutover_is_refused_while_an_interrupted_ones_mark_is_set(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # An earlier cutover's undo could not reach the target: its mark stays armed and the
     # source redirects. A new cutover must not take that mark as its own unarmed one
-    # (writes would then apply here beside a target that may be active).
+    # (writes would then apply here beside a target that may be active), nor run at all
+    # beside it: while one runs, its own mark lets reads be served here.
     await _seed(pair)
     await pair.west.router.fence.retire("orders", pair.east.url)  # what such an undo leaves
+    bound_before = pair.west.router.routing.get("orders")
+    called: list[str] = []
+
+    async def announce(*args: object, **kwargs: object) -> None:
+        called.append("announce")
+        raise AssertionError("the target was called")
+
+    monkeypatch.setattr("edge_actors.edge._cutover.announce", announce)
     with pytest.raises(EdgeHTTPError) as caught:
         await pair.admin_west.cutover("orders", _request(pair.east, epoch=2))
+    assert called == []  # refused before anything ran
+    assert pair.west.router.routing.get("orders") == bound_before  # not rebound
+    assert not pair.west.router.cutover_running("orders")
     assert (caught.value.status, caught.value.code) == (502, "cutover_failed")
     assert "at step 'mark'" in caught.value.message
     assert "interrupted cutover" in caught.value.message

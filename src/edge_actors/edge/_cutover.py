@@ -235,6 +235,16 @@ class CutoverSaga:
         """
         router = self._router
         router.route_with_data(name)
+        router.fence.check(name, req.epoch)  # a stale command is refused first
+        try:
+            # A running cutover's own mark serves reads here; an interrupted one's must
+            # go on redirecting them, so none runs beside it, not even to be refused.
+            router.fence.check_unmarked(name)
+        except EdgeError as exc:
+            raise CutoverFailed(
+                f"cutover of {name!r} to {req.target_name} failed at step 'mark': {exc}; "
+                f"nothing was held, {router.name} still serves it"
+            ) from exc
         # Marked running before the first await: a second cutover, a hold or a route
         # change is refused from here on, while the epoch and the binding are written.
         with router.cutting_over(name):

@@ -174,6 +174,21 @@ class EpochFence:
             self._entries.set(name, changed)
             await self._entries.save()
 
+    def check_unmarked(self, name: str) -> None:
+        """Refuse a cutover of ``name`` while a mark is set.
+
+        Raises:
+            EdgeError: ``name`` is still marked (an interrupted cutover whose target may be
+                active: the control plane settles it first).
+        """
+        marked = self.get(name).retiring_to
+        if marked is not None:
+            raise EdgeError(
+                f"workload {name!r} is still marked retiring to {marked} by an "
+                "interrupted cutover (that target may be active); ownership must be "
+                "settled before another cutover"
+            )
+
     async def mark_retiring(self, name: str, target_url: str) -> None:
         """Durably mark ``name`` ``retiring_to`` ``target_url``, *unarmed*: a cutover's
         source, before its hold (module doc). Until :meth:`arm`, :meth:`redirects_admitted`
@@ -183,13 +198,8 @@ class EpochFence:
             EdgeError: ``name`` is already marked (an interrupted cutover whose target
                 may be active: the control plane settles it first); nothing changed.
         """
+        self.check_unmarked(name)
         entry = self.get(name)
-        if entry.retiring_to is not None:
-            raise EdgeError(
-                f"workload {name!r} is still marked retiring to {entry.retiring_to} by an "
-                "interrupted cutover (that target may be active); ownership must be "
-                "settled before another cutover"
-            )
         self._unarmed.add(name)
         try:
             await self.retire(name, target_url)

@@ -20,6 +20,7 @@ from stalls import cutover_request
 from edge_actors.edge import EdgeHTTPError
 from edge_actors.edge._edge_state import open_edge_state
 from edge_actors.edge._leader_fence import LeaderFence
+from edge_actors.edge._refusals import StateNotDurable
 from support.state_files import edge_state, unwritable
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ async def test_a_leader_epoch_whose_write_failed_is_written_by_the_next_command(
     path = tmp_path / "leader_epoch.state"
     fence = LeaderFence(path)
     await fence.admit(1)
-    with unwritable(path), pytest.raises(OSError, match="leader_epoch"):
+    with unwritable(path), pytest.raises(StateNotDurable, match="leader_epoch"):
         await fence.admit(2)
     assert fence.epoch == 2  # seen: a command at epoch 1 is refused from here on
     assert LeaderFence(path).epoch == 1  # but not durable

@@ -29,7 +29,7 @@ import msgspec
 from aiohttp import web
 
 from ._http import HttpError
-from ._refusals import StaleLeader
+from ._refusals import StaleLeader, StateNotDurable
 from ._state_file import StateFile
 
 if TYPE_CHECKING:
@@ -78,7 +78,8 @@ class LeaderFence:
 
         Raises:
             StaleLeader: ``epoch`` is lower than the highest seen (nothing recorded).
-            OSError: The file could not be written (the epoch stays seen in memory).
+            StateNotDurable: The file could not be written (503 ``state_not_durable``; the
+                epoch stays seen in memory, the next command at it writes it again).
         """
         if epoch < self.epoch:
             raise StaleLeader(
@@ -92,7 +93,15 @@ class LeaderFence:
                     scope.cancel()
         if epoch > self._durable:
             written = self.epoch
-            await self._file.write_async(_LeaderFile(version=1, epoch=written))
+            try:
+                await self._file.write_async(_LeaderFile(version=1, epoch=written))
+            except OSError as exc:
+                failed = StateNotDurable(
+                    f"leader epoch file could not be written ({exc.strerror or exc}: "
+                    f"{exc.filename or self._file.path}); epoch {written} was not made durable"
+                )
+                failed.errno = exc.errno
+                raise failed from exc
             self._durable = max(self._durable, written)
 
     async def run_stream(

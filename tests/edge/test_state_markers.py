@@ -77,7 +77,8 @@ async def test_a_daemon_refuses_to_start_on_a_lost_state(tmp_path: Path) -> None
     data_dir = tmp_path / "edge-west"
     data_dir.mkdir()
     routing, _ = open_edge_state(data_dir)
-    await routing.set("orders", Route("moved", "http://east", "m1"))
+    routing.put("orders", Route("moved", "http://east", "m1"))
+    await routing.save()
     (data_dir / "edge.state").unlink()
     env = {**os.environ, "EDGE_ACTORS_CLUSTER_TOKEN": TOKEN}
     args = ["daemon", "--name", "edge-west", "--port", "0", "--data-dir", str(data_dir)]
@@ -101,7 +102,8 @@ async def test_a_real_older_daemon_refuses_an_upgraded_directory(
     data_dir = tmp_path / "edge-west"
     data_dir.mkdir()
     routing, _ = open_edge_state(data_dir)
-    await routing.set("orders", Route("moved", "http://east", "m1"))
+    routing.put("orders", Route("moved", "http://east", "m1"))
+    await routing.save()
     before = {name: (data_dir / name).read_bytes() for name in EDGE_FILES}
     src = source_tree(commit, tmp_path / "older")
     env = {"PYTHONPATH": str(src), "EDGE_ACTORS_CLUSTER_TOKEN": TOKEN, "PATH": ""}

@@ -115,7 +115,9 @@ class AdminRouting(Protocol):
 
     async def kept_activation(self, name: str, epoch: int | None) -> bool: ...
 
-    async def bind_migration(self, name: str, migration_id: str) -> Route: ...
+    async def admit_and_bind(
+        self, name: str, epoch: int | None, migration_id: str | None
+    ) -> None: ...
 
     async def hold(self, name: str, lease_s: float | None) -> tuple[int, float]: ...
 
@@ -216,11 +218,9 @@ def add_admin_routes(
         name = workload(request)
         body = await decode_json(request, ReleaseRequest, empty_ok=True)
         router.check_no_cutover(name)
-        await router.admit_epoch(name, body.epoch)
-        router.check_no_cutover(name)  # again after each write: a cutover may have begun
-        if body.moved_to is not None and body.migration_id is not None:
-            await router.bind_migration(name, body.migration_id)
-            router.check_no_cutover(name)
+        binding = body.migration_id if body.moved_to is not None else None
+        await router.admit_and_bind(name, body.epoch, binding)
+        router.check_no_cutover(name)  # again: a cutover may have begun during that write
         count, held_ms = await router.release(name, body.moved_to)
         route = router.route_of(name)
         status = route.status if route is not None else "active"

@@ -248,7 +248,6 @@ class CutoverSaga:
         # Marked running before the first await: a second cutover, a hold or a route
         # change is refused from here on, while the epoch and the binding are written.
         with router.cutting_over(name):
-            await router.admit_epoch(name, req.epoch)
             route = router.route_with_data(name)
             if route.status != "active":
                 raise WorkloadNotActive(
@@ -256,8 +255,9 @@ class CutoverSaga:
                     "workload can be cut over"
                 )
             # The moved copy a cutover leaves is the source side of this migration's
-            # rollback: bound to it first (on a refused cutover, nothing else changed).
-            await router.bind_migration(name, req.migration_id)
+            # rollback: bound to it first, with the epoch, in one write (on a refused
+            # cutover, nothing else changed).
+            await router.admit_and_bind(name, req.epoch, req.migration_id)
             with anyio.CancelScope(shield=True):
                 answer = await self._run(name, req)
         return answer

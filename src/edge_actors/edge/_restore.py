@@ -60,7 +60,9 @@ class RestoreRouting(Protocol):
         self, name: str, epoch: int | None, status: WorkloadStatus | None = None
     ) -> None: ...
 
-    async def bind_migration(self, name: str, migration_id: str) -> Route: ...
+    async def admit_and_bind(
+        self, name: str, epoch: int | None, migration_id: str | None
+    ) -> None: ...
 
     @property
     def registry(self) -> StoreRegistry: ...
@@ -92,10 +94,8 @@ def add_restore_route(app: web.Application, router: RestoreRouting) -> None:
         name = validate_workload_name(request.match_info["workload"])
         body = await decode_json(request, RestoreStore)
         check_moved(name)
-        await router.admit_epoch(name, body.epoch)
-        if body.migration_id is not None:
-            await router.bind_migration(name, body.migration_id)
-        check_moved(name)  # again: the route may have changed during those writes
+        await router.admit_and_bind(name, body.epoch, body.migration_id)
+        check_moved(name)  # again: the route may have changed during that write
         if name in router.registry:
             return json_response(await router.reports.info(name))
         await router.registry.create(name)

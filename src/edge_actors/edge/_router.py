@@ -422,21 +422,35 @@ class WorkloadRouter:
             migration_id=route.migration_id,
         )
 
-    async def bind_migration(self, name: str, migration_id: str) -> Route:
-        """Bind the copy of ``name`` here to ``migration_id``, its status unchanged
-        (durable when it returns, the fsync in a worker thread).
+    async def admit_and_bind(self, name: str, epoch: int | None, migration_id: str | None) -> None:
+        """:meth:`admit_epoch`, then, when ``migration_id`` is given, bind the copy of
+        ``name`` here to that migration, its status unchanged (see :class:`Route`); both
+        made durable by one write (one sync on a cutover's path before its hold, not two).
 
         Raises:
-            NoSuchWorkload: Unknown workload.
-            StateNotDurable: Not written (the binding in memory is put back).
+            NoSuchWorkload: Unknown workload (nothing recorded).
+            StaleEpoch: As :meth:`admit_epoch` (nothing recorded).
+            StateNotDurable: Not written: the binding in memory is put back (the epoch
+                stays seen).
         """
+        validate_workload_name(name)
         route = self.known_route(name)
-        if route.migration_id == migration_id:
-            return route
-        bound = Route(route.status, route.moved_to, migration_id)
-        await self.routing.set(name, bound)
-        self.log.info("route_bound", workload=name, status=route.status, migration_id=migration_id)
-        return bound
+        self.fence.record(name, epoch)
+        before = self.routing.get(name)
+        bound = None
+        if migration_id is not None and route.migration_id != migration_id:
+            bound = Route(route.status, route.moved_to, migration_id)
+            self.routing.put(name, bound)
+        try:
+            await self._save_state()
+        except BaseException:
+            if bound is not None and self.routing.get(name) == bound:
+                self._restore_route(name, before)
+            raise
+        if bound is not None:
+            self.log.info(
+                "route_bound", workload=name, status=route.status, migration_id=migration_id
+            )
 
     def cutover_running(self, name: str) -> bool:
         """Whether a cutover of ``name`` runs here now."""

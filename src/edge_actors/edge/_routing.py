@@ -88,22 +88,6 @@ class RoutingTable:
         """Return every ``(name, route)`` entry, sorted by name."""
         return sorted(self._routes.items())
 
-    async def set(self, name: str, route: Route) -> None:
-        """Set the route of ``name`` and persist it (the fsync runs in a worker thread).
-
-        Raises:
-            StateNotDurable: Not written; the route in memory is put back as it was
-                (unless changed again meanwhile).
-        """
-        before = self._routes.get(name)
-        self._routes.set(name, route)
-        try:
-            await self._routes.save()
-        except BaseException:
-            if self._routes.get(name) == route:
-                self._restore(name, before)
-            raise
-
     def put(self, name: str, route: Route) -> None:
         """Set the route of ``name`` in memory only: :meth:`save` makes it durable.
 

@@ -106,7 +106,8 @@ class EpochFence:
                 burned epoch (nothing recorded).
             StateNotDurable: The write failed (the epoch stays seen in memory).
         """
-        if self.record(name, epoch, status, activated=activated) or self.state.pending:
+        changed = self.record(name, epoch, status, activated=activated)
+        if changed or (epoch is not None and self.state.pending):
             await self._entries.save()
 
     def record(

@@ -120,16 +120,8 @@ class RoutingTable:
             await self._routes.save()
         except BaseException:
             if self._routes.get(name) is None:
-                self._restore(name, before)
+                self._routes.set(name, before)  # written by the next save, after the removal
             raise
-
-    def _restore(self, name: str, before: Route | None) -> None:
-        """Put ``name`` back to ``before`` in memory after a failed write (written by the
-        next save, after the change that failed)."""
-        if before is None:
-            self._routes.pop(name)
-        else:
-            self._routes.set(name, before)
 
 
 class HeldBytes:

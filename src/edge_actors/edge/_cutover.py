@@ -138,6 +138,16 @@ def _late_answer(log: Any, info: WorkloadInfo) -> _UndoCall:
     return _UndoCall("kept", info, None)
 
 
+def _failed_before_hold(
+    name: str, req: CutoverRequest, step: str, edge: str, exc: Exception
+) -> CutoverFailed:
+    """The error of a cutover that failed at ``step``, before anything was held."""
+    return CutoverFailed(
+        f"cutover of {name!r} to {req.target_name} failed at step {step!r}: {exc}; "
+        f"nothing was held, {edge} still serves it"
+    )
+
+
 class CutoverSaga:
     """Cuts workloads over from this edge to a target edge, one call each.
 
@@ -234,26 +244,22 @@ class CutoverSaga:
                 ``incoming``, route here unchanged, hold released.
         """
         router = self._router
-        router.route_with_data(name)
+        route = router.route_with_data(name)
         router.fence.check(name, req.epoch)  # a stale command is refused first
         try:
             # A running cutover's own mark serves reads here; an interrupted one's must
             # go on redirecting them, so none runs beside it, not even to be refused.
             router.fence.check_unmarked(name)
         except EdgeError as exc:
-            raise CutoverFailed(
-                f"cutover of {name!r} to {req.target_name} failed at step 'mark': {exc}; "
-                f"nothing was held, {router.name} still serves it"
-            ) from exc
+            raise _failed_before_hold(name, req, "mark", router.name, exc) from exc
+        if route.status != "active":
+            raise WorkloadNotActive(
+                f"workload {name!r} is {route.status} on {router.name}; only an active "
+                "workload can be cut over"
+            )
         # Marked running before the first await: a second cutover, a hold or a route
         # change is refused from here on, while the epoch and the binding are written.
         with router.cutting_over(name):
-            route = router.route_with_data(name)
-            if route.status != "active":
-                raise WorkloadNotActive(
-                    f"workload {name!r} is {route.status} on {router.name}; only an active "
-                    "workload can be cut over"
-                )
             # The moved copy a cutover leaves is the source side of this migration's
             # rollback: bound to it first, with the epoch, in one write (on a refused
             # cutover, nothing else changed).
@@ -285,10 +291,7 @@ class CutoverSaga:
             self.times.record("state_write", time.perf_counter() - called)
         except Exception as exc:
             log.warning("cutover_failed", step=step, error=str(exc))
-            raise CutoverFailed(
-                f"cutover of {name!r} to {req.target_name} failed at step {step!r}: {exc}; "
-                f"nothing was held, {router.name} still serves it"
-            ) from exc
+            raise _failed_before_hold(name, req, step, router.name, exc) from exc
         try:
             await self._pause.reached("retiring_marked")
             return await self._held(name, req, target, round_trip_s, log)

@@ -96,12 +96,7 @@ class LeaderFence:
             try:
                 await self._file.write_async(_LeaderFile(version=1, epoch=written))
             except OSError as exc:
-                failed = StateNotDurable(
-                    f"leader epoch file could not be written ({exc.strerror or exc}: "
-                    f"{exc.filename or self._file.path}); epoch {written} was not made durable"
-                )
-                failed.errno = exc.errno
-                raise failed from exc
+                raise StateNotDurable.of(self._file.what, exc, self._file.path) from exc
             self._durable = max(self._durable, written)
 
     async def run_stream(

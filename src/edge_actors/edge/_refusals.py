@@ -201,6 +201,17 @@ class StateNotDurable(Refusal, OSError):
 
     code = "state_not_durable"
 
+    @classmethod
+    def of(cls, what: str, exc: OSError, path: object) -> StateNotDurable:
+        """The refusal for ``exc``, raised writing ``what`` (at ``path`` unless ``exc``
+        names its file), with ``exc``'s ``errno``."""
+        failed = cls(
+            f"{what} could not be written ({exc.strerror or exc}: {exc.filename or path}); "
+            "the change was not made durable"
+        )
+        failed.errno = exc.errno
+        return failed
+
 
 class ServerBusy(Refusal):
     """The request bodies being read already take ``max_body_bytes_inflight``; this body

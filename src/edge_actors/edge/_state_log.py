@@ -288,7 +288,7 @@ class StateLog:
             try:
                 self._compact({})
             except OSError as exc:
-                raise self._not_durable(exc) from exc
+                raise StateNotDurable.of(self.what, exc, self.log_path) from exc
 
     async def save(self) -> None:
         """:meth:`save_now` with the sync in a worker thread.
@@ -313,17 +313,9 @@ class StateLog:
                 if not self._append(changes):
                     self._compact(changes)
             except OSError as exc:
-                raise self._not_durable(exc) from exc
+                raise StateNotDurable.of(self.what, exc, self.log_path) from exc
             del self._pending[: len(batch)]
             self._on_disk = max(upto, batch[-1][0]) if batch else upto
-
-    def _not_durable(self, exc: OSError) -> StateNotDurable:
-        failed = StateNotDurable(
-            f"{self.what} could not be written ({exc.strerror or exc}: "
-            f"{exc.filename or self.log_path}); the change was not made durable"
-        )
-        failed.errno = exc.errno
-        return failed
 
     def _append(self, changes: _Tables) -> bool:
         """Append ``changes`` as one record and sync it; ``False``: it does not fit (or

@@ -2,7 +2,7 @@
 
 Placement: two ``edge-actors daemon`` subprocesses (``edge-west``, ``edge-east``) on
 127.0.0.1; this process seeds them, runs the writer and hosts the migration supervisor
-(``MigrationService`` + journal, default ``max_concurrent`` 2, ``parallel_transfers`` 3
+(``MigrationService`` + journal, default ``max_concurrent`` 2, ``parallel_transfers`` 2
 and ``link_transfers`` 4; 50 restarts a minute allowed, see ``_RESTART``).
 
 1. Twice ``--workloads`` workloads of ``--mb`` MB each (``--value-bytes`` random,

@@ -150,7 +150,7 @@ async def test_link_transfers_is_validated(service: MigrationService) -> None:
         ServiceDefaults(link_transfers=100)
     assert (await service.configure(link_transfers=6)).link_transfers == 6
     assert parse_constraints({"parallel_transfers": 8}).parallel_transfers == 8
-    assert parse_constraints(None).parallel_transfers == 3
+    assert parse_constraints(None).parallel_transfers == 2
 
 
 def _estimator(change_ms: float) -> RoundEstimator:

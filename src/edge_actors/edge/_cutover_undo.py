@@ -127,7 +127,7 @@ class CutoverUndo:
         route = router.route_of(name)
         if route is not None and route.status == "moved":
             try:
-                await router.set_route(name, "active", None)  # shielded: see :meth:`run`
+                await router.set_route(name, "active", None)  # shielded: see CutoverSaga.run
             except Exception:
                 log.exception("cutover_undo_route_failed")
         if activating and not refused:

@@ -40,10 +40,21 @@ __all__ = [
     "check_transfers",
 ]
 
-DEFAULT_PARALLEL_TRANSFERS = 3
+DEFAULT_PARALLEL_TRANSFERS = 2
 """Transfers one plan runs at once when its constraints give no ``parallel_transfers``.
 
-Session 15: a whole copy of 4 MiB or more now travels as the store's snapshot file
+Session 21 (at ``e5ac100``, 100 x 10 MB, ``benchmarks/wide_plan.py``, 5 runs with 2
+alternated with 5 with 3, both orders per run): wide / queued 0.909-0.969 with 2 (mean
+0.934) against 0.878-1.025 with 3 (mean 0.969, two runs over 1.0); the wide sides took
+8.7-10.4 s either way, but with 3 the target spent more system time per byte (the page-cache
+copy of a third snapshot file received at once), writes over 60 ms were 8.5 per wide side
+against 2.8, the writer's worst write 75-122 ms against 44-82, the longest hold 15.6-28.1 ms
+against 11.2-22.6, and 4 cutovers were undone against none. The queued plans it is
+measured against run two copies at once (the service's ``max_concurrent``); on these 2
+vCPUs a third copy of the same plan adds contention, not throughput. A plan on larger
+machines can ask for more.
+
+Session 15 had chosen 3: a whole copy of 4 MiB or more now travels as the store's snapshot file
 (SQLite's backup API, verified on the target mostly in C), so a copy costs a target a
 fraction of the Python work it did, and a wide plan's time is its copies' fixed steps
 (export, install and its fsyncs, round trips) more than their bytes. Measured (100 x 10

@@ -7,7 +7,8 @@
 its status in one place. It is usable while the daemon runs (between :meth:`attach` and
 :meth:`detach`).
 
-It hands out three parts that use its route checks: the write path (routing, hold gate,
+It hands out four parts that use its route checks: the route and epoch changes, each
+durable before it answers (:mod:`._route_changes`), the write path (routing, hold gate,
 capacity, forwarding: :mod:`._write_path`), the target's side of a cutover (the
 activation and an undo that may keep it: :mod:`._activation`) and what the edge reports
 (workload info, capacity, load, the size snapshot for ``/metrics``: :mod:`._reports`).

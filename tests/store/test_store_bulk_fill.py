@@ -17,6 +17,7 @@ import pytest
 from edge_actors.store import StoreStats, WorkloadStore, _bulk
 from edge_actors.store._digest import digest_hex, hash_and_size
 from edge_actors.wire import Change
+from support.page_cache import cached_pages
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -260,38 +261,6 @@ async def test_a_fill_killed_mid_commit_reopens_consistent_and_resumes(tmp_path:
         await store.close()
 
 
-def _cached_pages(path: Path) -> tuple[int, int]:
-    """``(pages in the page cache, pages)`` of the file at ``path`` (Linux ``mincore`` of a
-    read-only mapping, which reads nothing in)."""
-    import ctypes
-    import mmap
-    import os
-
-    size = path.stat().st_size
-    pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = (
-        ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long
-    )  # fmt: skip
-    libc.mincore.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)
-    libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-        if address in (None, ctypes.c_void_p(-1).value):
-            raise OSError(ctypes.get_errno(), "mmap failed")
-        try:
-            vector = ctypes.create_string_buffer(pages)
-            if libc.mincore(address, size, vector) != 0:
-                raise OSError(ctypes.get_errno(), "mincore failed")
-        finally:
-            libc.munmap(address, size)
-    finally:
-        os.close(fd)
-    return sum(byte & 1 for byte in vector.raw[:pages]), pages
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mincore and fadvise: Linux")
 async def test_a_fill_that_ends_leaves_its_pages_out_of_the_page_cache(tmp_path: Path) -> None:
     path = tmp_path / "w.sqlite"
@@ -299,13 +268,13 @@ async def test_a_fill_that_ends_leaves_its_pages_out_of_the_page_cache(tmp_path:
     try:
         for start in range(1, 2001, 500):
             await store.apply_changes(_chunk(start, 500, size=1024), bulk=True)
-        cached, pages = _cached_pages(path)
+        cached, pages = cached_pages(path)
         assert pages > 400  # about 2 MB written
         assert cached > pages // 2  # while filling, the pages are in the page cache
 
         await store.end_bulk_apply()
 
-        cached, pages = _cached_pages(path)
+        cached, pages = cached_pages(path)
         assert cached < pages // 10, (cached, pages)  # synced, then dropped
         assert await store.stats() == _expected(2000, size=1024)  # read back from disk
         assert await store.get("k0001234") == (_value(1234, 1024), 1234)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import sys
 import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from edge_actors.store import (
 )
 from edge_actors.store._budget import FileFds
 from faults._injectors import mounted_small_disk
+from support.page_cache import cached_pages
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -506,7 +508,13 @@ async def test_install_runs_its_flush_and_its_move_as_durable_steps(
         fsyncs.append((target.name, bool(inside and inside[-1])))
         real_fsync(target, flags)
 
+    def sync_and_drop(target: Path) -> None:
+        fsyncs.append((target.name, bool(inside and inside[-1])))
+        real_sync_and_drop(target)
+
+    real_sync_and_drop = _snapshot.sync_and_drop
     monkeypatch.setattr(_snapshot, "_fsync", fsync)
+    monkeypatch.setattr(_snapshot, "sync_and_drop", sync_and_drop)
     steps: list[tuple[bool, bool]] = []  # (received file still there at entry, at exit)
 
     @contextmanager
@@ -523,3 +531,19 @@ async def test_install_runs_its_flush_and_its_move_as_durable_steps(
     assert steps == [(True, True), (True, False)]  # the flush, then the move
     assert fsyncs == [("in.sqlite", True), (final.parent.name, True)]
     assert await installed.stats() == await pair.source.get(NAME).stats()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mincore and fadvise: Linux")
+async def test_an_installed_snapshot_leaves_its_pages_out_of_the_page_cache(pair: Pair) -> None:
+    origin = pair.source.get(NAME)
+    await origin.write_batch([(f"big{i:05d}", _value(i, 2) * 8) for i in range(3000)])
+    path, info = await pair.export()
+    cached, pages = cached_pages(path)
+    assert pages > 500  # about 3 MB
+    assert cached > pages // 2  # just written: in the page cache
+
+    installed = await pair.target.install_snapshot(NAME, path, info)
+
+    cached, pages = cached_pages(installed.path)
+    assert cached < pages // 10, (cached, pages)  # synced, then dropped
+    assert await installed.compute_stats() == await origin.stats()  # read back from disk

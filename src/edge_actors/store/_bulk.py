@@ -65,7 +65,7 @@ if TYPE_CHECKING:
 
     from ._models import Durability
 
-__all__ = ["WRITEBACK_BYTES", "Writeback", "begin_bulk", "end_bulk"]
+__all__ = ["WRITEBACK_BYTES", "Writeback", "begin_bulk", "end_bulk", "sync_and_drop"]
 
 WRITEBACK_BYTES = 8 * 1024 * 1024
 """How much a filling file grows between two writeback starts (see the module docstring)."""
@@ -156,7 +156,7 @@ def end_bulk(
 ) -> bool:
     """Sync the file, then switch the idle connection back to WAL mode; whether it did."""
     try:
-        _sync_and_drop(path)  # the fill's pages, before WAL commits build on them
+        sync_and_drop(path)  # the fill's pages, before WAL commits build on them
         conn.execute(f"PRAGMA synchronous = {synchronous_level(durability)}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     except (sqlite3.Error, OSError) as exc:  # e.g. a reader holds the file: try again later
@@ -169,10 +169,11 @@ def end_bulk(
     return True
 
 
-def _sync_and_drop(path: Path) -> None:
+def sync_and_drop(path: Path) -> None:
     """Flush the file at ``path`` to disk (any descriptor of a file syncs all its pages),
     then drop its pages, clean now, from the page cache (module doc; where
-    ``posix_fadvise`` is missing nothing is dropped)."""
+    ``posix_fadvise`` is missing nothing is dropped). Also used for a received snapshot
+    file once it is verified (:func:`._snapshot.verify_snapshot`), for the same reason."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.fsync(fd)

@@ -31,6 +31,7 @@ import msgspec
 
 from edge_actors._private_files import PRIVATE_FILE_MODE
 
+from ._bulk import sync_and_drop
 from ._errors import SnapshotExists, SnapshotRefused, StoreError, StoreFull
 from ._models import StoreStats
 from ._schema import APPLICATION_ID, SCHEMA_VERSION, _ensure_schema, _uri, live_totals
@@ -231,7 +232,9 @@ def verify_snapshot(
     durable: DurableStep | None = None,
 ) -> VerifiedSnapshot:
     """Check that ``source`` is a snapshot of workload ``name`` matching ``expected``,
-    then flush it to disk. Blocking; reads the whole file (``quick_check``, the digest).
+    then flush it to disk and drop its pages from the page cache (as a bulk fill's:
+    :func:`._bulk.sync_and_drop`; the next received file reuses that memory at once).
+    Blocking; reads the whole file (``quick_check``, the digest).
     ``give_way`` (a background copy's pause point) is called before ``quick_check``,
     between the digest's batches and before the flush, so urgent work on the edge (a
     cutover's activation) does not wait behind the whole file; the flush runs inside
@@ -273,7 +276,7 @@ def verify_snapshot(
         give_way()
     try:
         with nullcontext() if durable is None else durable():
-            _fsync(source, os.O_RDONLY)
+            sync_and_drop(source)
     except OSError as exc:
         raise StoreError(f"cannot sync snapshot {str(source)!r}: {exc}") from exc
     verified = VerifiedSnapshot(stats, _identity(before))

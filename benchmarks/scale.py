@@ -51,9 +51,10 @@ and ``stall_vs_redis_failover`` (medians over the ``K`` runs of each size; the
 ``*_range`` keys give min and max), and ``stall_vs_redis_follow`` (our stall against the
 longest write of the clients that follow Redis's failover); when it is skipped, missing
 or fails, those keys are ``null`` and ``peers_note`` says why. ``K`` is 3 by default:
-Redis's ``FAILOVER`` usually takes 100-900 ms here, but now and then it completes in a
-few milliseconds (its clients then get ``READONLY`` errors at once), so a single run's
-stall ratio says more about which path Redis took than about the cutover.
+Redis's ``FAILOVER`` takes one of two paths here, in about half the runs each (100-900 ms,
+or 2-4 ms before the clients left on the old master get ``READONLY`` errors and 10-20 ms
+for the clients that follow it), so one run's stall ratio says which path Redis took; the
+``*_range`` keys show both.
 """
 
 from __future__ import annotations

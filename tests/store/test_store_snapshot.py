@@ -6,6 +6,7 @@ target registry checks the file and installs it as its empty copy of the workloa
 
 from __future__ import annotations
 
+import mmap
 import os
 import sqlite3
 import stat
@@ -20,6 +21,7 @@ import msgspec
 import pytest
 
 from edge_actors.store import (
+    IncomingSnapshot,
     SnapshotExists,
     SnapshotInfo,
     SnapshotRefused,
@@ -30,10 +32,12 @@ from edge_actors.store import (
     StoreStats,
     WorkloadNotFound,
     WorkloadStore,
+    _bulk,
+    _snapshot_files,
 )
 from edge_actors.store._budget import FileFds
 from faults._injectors import mounted_small_disk
-from support.page_cache import cached_pages
+from support.page_cache import cached_pages, dirty_pages
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -547,3 +551,37 @@ async def test_an_installed_snapshot_leaves_its_pages_out_of_the_page_cache(pair
     cached, pages = cached_pages(installed.path)
     assert cached < pages // 10, (cached, pages)  # synced, then dropped
     assert await installed.compute_stats() == await origin.stats()  # read back from disk
+
+
+@pytest.mark.skipif(not _bulk.Writeback.available(), reason="no sync_file_range here")
+async def test_a_received_file_is_written_back_while_it_arrives(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The install's fsync then has only the tail to write: a large file left dirty made
+    that fsync stall every other writer of the file system (module doc of
+    ``_snapshot_files``)."""
+    monkeypatch.setattr(_snapshot_files, "WRITEBACK_BYTES", 1 << 20, raising=False)
+    monkeypatch.setattr(_snapshot_files, "WRITEBACK_FROM_BYTES", 2 << 20, raising=False)
+    origin = pair.source.get(NAME)
+    await origin.write_batch([(f"big{i:05d}", _value(i, 2) * 8) for i in range(6000)])
+    path, info = await pair.export()
+    data = path.read_bytes()
+    assert len(data) > 5 << 20
+    received = IncomingSnapshot(pair.snapshots / "parts.sqlite")
+    try:
+        for start in range(0, len(data), 256 * 1024):  # parts as a peer stream sends them
+            received.write(data[start : start + 256 * 1024])
+            if received.size < 2 << 20:
+                assert not getattr(received, "writebacks", 0)  # a small file: none yet
+        assert received._fd is not None
+        dirty = dirty_pages(received._fd)
+        if dirty is None:
+            pytest.skip("no cachestat here: dirty pages cannot be counted")
+        assert dirty * mmap.PAGESIZE <= 1 << 20, dirty  # at most the part not yet started
+        assert received.writebacks >= 3  # one per MiB that arrived from 2 MiB on
+    finally:
+        received.close()
+    path.unlink()
+
+    installed = await pair.target.install_snapshot(NAME, received.path, info)
+    assert await installed.compute_stats() == await origin.stats()

@@ -65,7 +65,14 @@ if TYPE_CHECKING:
 
     from ._models import Durability
 
-__all__ = ["WRITEBACK_BYTES", "Writeback", "begin_bulk", "end_bulk", "sync_and_drop"]
+__all__ = [
+    "WRITEBACK_BYTES",
+    "Writeback",
+    "begin_bulk",
+    "end_bulk",
+    "start_writeback",
+    "sync_and_drop",
+]
 
 WRITEBACK_BYTES = 8 * 1024 * 1024
 """How much a filling file grows between two writeback starts (see the module docstring)."""
@@ -88,6 +95,16 @@ def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
 
 
 _sync_file_range = _load_sync_file_range()
+
+
+def start_writeback(fd: int, offset: int, nbytes: int) -> bool:
+    """Ask the kernel to start writing back the dirty pages of ``nbytes`` from ``offset``
+    of the open file ``fd`` (``0`` bytes: to its end), without waiting for the I/O;
+    whether it did. Best effort: where the call is missing or fails, the file's later
+    sync does it all."""
+    if _sync_file_range is None:
+        return False
+    return _sync_file_range(fd, offset, nbytes, _SYNC_FILE_RANGE_WRITE) == 0
 
 
 class Writeback:
@@ -126,7 +143,7 @@ class Writeback:
             fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 # the whole file: a fill also rewrites B-tree pages far from its end
-                failed = _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE) != 0
+                failed = not start_writeback(fd, 0, 0)
             finally:
                 os.close(fd)
         except OSError:

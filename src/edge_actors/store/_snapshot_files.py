@@ -11,7 +11,7 @@ is asked to start writing what is not yet written back (``sync_file_range``, not
 for), as a bulk fill does. Left dirty, a 1 GB file was all written by the install's
 fsync, and on ext4 (``data=ordered``) that fsync's journal commit made every other writer
 of the file system wait for it: the writes of other workloads on the same edge stalled
-for up to 205 ms (300-400 ms for a local writer in a scratch test). A smaller file is left
+for up to 205 ms (236-446 ms for a local writer in a scratch test). A smaller file is left
 to the install's fsync, which the edge keeps out of an activation's way
 (``UrgentWork.durable_step``); background writeback of it would not be.
 """

@@ -8,16 +8,22 @@ measurement.
 * **Redis**: two ``redis-server`` processes (``--save ""``, no AOF, diskless sync with
   ``repl-diskless-sync-delay 0`` so no wait for more replicas: Redis at its fastest).
   The master is seeded, the writer starts, then ``REPLICAOF`` on the empty second
-  server; the **full sync time** runs until the replica reports
-  ``master_link_status:up`` and ``master_sync_in_progress:0``. Then ``FAILOVER`` on the
-  master; the **stall** is the max latency of the writer's requests issued from 200 ms
-  before its start to 200 ms after it completed (old master ``role:slave``, no failover
-  in progress); half the writers keep talking to the old master, so their ``READONLY``
-  answers are counted as client errors (``redis_stall_ms`` is theirs, as the issue's
-  figures were measured); the other half follow the failover as a failover-aware client
-  would (a write refused with ``READONLY`` is retried on the other server until it
-  succeeds), and ``redis_follow_stall_ms`` is the longest of their writes, first attempt
-  to success (``stall_vs_redis_follow``). Data verified: after the writer stops and the offsets
+  server; the **full sync time** runs until the replica reports ``master_link_status:up``
+  and ``master_sync_in_progress:0``. Then, after 1 s plus a seeded random fraction of a
+  second (``--failover-delay``), ``FAILOVER`` on the master. ``FAILOVER`` pauses writes
+  until the replica acknowledges the master's offset, and a replica acknowledges once a
+  second (its replication cron), so the pause is whatever is left of that second. A fixed
+  delay after the sync locks the measurement to a phase of that timer (1.0 s: 212-317 ms
+  in 20 runs at 20 MB; at 100 MB 614-917 ms on 100 ms steps, and once 13 ms), where an
+  operator's ``FAILOVER`` lands at any phase (random: 45.6-980.2 ms over 70 failovers).
+  The **stall** is the max latency of the writer's requests issued from 200 ms before its
+  start to 200 ms after it completed (old master ``role:slave``, no failover in progress);
+  half the writers keep talking to the old master, so their ``READONLY`` answers are
+  counted as client errors (``redis_stall_ms`` is theirs, as the issue's figures were
+  measured); the other half follow the failover as a failover-aware client would (a write
+  refused with ``READONLY`` is retried on the other server until it succeeds), and
+  ``redis_follow_stall_ms`` is the longest of their writes, first attempt to success
+  (``stall_vs_redis_follow``). Data verified: after the writer stops and the offsets
   match, ``DEBUG DIGEST`` of both servers must be equal, and the replica held >= N keys
   when the sync ended.
 * **edge_actors**: two ``edge-actors daemon`` processes, the source seeded through the
@@ -52,6 +58,9 @@ Flags (kept stable: ``benchmarks/scale.py`` runs this as a subprocess):
     --write-rate W      writes/s of the writer (default 1000)
     --placement P       split | none
     --max-downtime-ms D our migration's max_downtime constraint (default 50)
+    --failover-delay S  seconds from the end of Redis's full sync to ``FAILOVER``: a
+                        number, or ``random`` (default: 1 s plus a fraction of a second
+                        drawn from a generator seeded with the size and run number)
 
 Prints one line per measurement, a table, and last one JSON line with
 ``copy_vs_redis_100mb``, ``copy_vs_redis_1gb`` (when run; ``null`` if no run of that size
@@ -332,8 +341,28 @@ async def _poll(check: Any, *, timeout: float, every: float = 0.002) -> None:
             await anyio.sleep(every)
 
 
+def _failover_delay_s(args: argparse.Namespace, label: str, run: int) -> float:
+    """Seconds from the end of the full sync to ``FAILOVER`` for one run (see the module
+    docstring: a random phase of the replica's once-a-second acknowledgement)."""
+    if args.failover_delay != "random":
+        return float(args.failover_delay)
+    return 1.0 + random.Random(f"failover {label} {run}").random()
+
+
+def _delay_arg(text: str) -> str:
+    if text == "random":
+        return text
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds or 'random': {text!r}") from None
+    if not 0 <= seconds <= 60:
+        raise argparse.ArgumentTypeError(f"must be 0-60 seconds: {text!r}")
+    return text
+
+
 async def redis_run(
-    binary: str, root: Path, args: argparse.Namespace, records: int
+    binary: str, root: Path, args: argparse.Namespace, records: int, failover_delay_s: float
 ) -> dict[str, Any]:
     """Seed, full sync under the writer, failover: one Redis measurement."""
     master_cpus, replica_cpus = _cpus(args.placement)
@@ -362,7 +391,7 @@ async def redis_run(
             sync_s = time.monotonic() - t0
             cpu = [_cpu_s(master.popen) - cpu0[0], _cpu_s(replica.popen) - cpu0[1]]
             synced_keys = await replica.client.dbsize()
-            await anyio.sleep(1.0)
+            await anyio.sleep(failover_delay_s)
 
             async def failed_over() -> bool:
                 old, new = await master.replication(), await replica.replication()
@@ -404,6 +433,7 @@ async def redis_run(
         "redis_p99_stall_ms": _p99(window) * 1000,
         "redis_follow_stall_ms": max(followed, default=0.0) * 1000,
         "redis_failover_ms": (f1 - f0) * 1000,
+        "redis_failover_delay_s": failover_delay_s,
         "redis_errors": len(load.errors),
         "redis_error_kinds": sorted({e.split(":")[0] for _, e in load.errors}),
         "redis_ambient_max_ms": max(ambient, default=0.0) * 1000,
@@ -562,7 +592,8 @@ async def main(args: argparse.Namespace) -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 root = Path(tmp)
                 # Alternate which side goes first, so drift in the machine's load evens out.
-                sides = [("redis", partial(redis_run, binary, root, args, records)),
+                delay_s = _failover_delay_s(args, label, run)
+                sides = [("redis", partial(redis_run, binary, root, args, records, delay_s)),
                          ("ours", partial(ours_run, root, args, records))]  # fmt: skip
                 figures: dict[str, Any] = {}
                 for side, measure in sides if run % 2 == 0 else sides[::-1]:
@@ -590,6 +621,11 @@ async def main(args: argparse.Namespace) -> None:
             else "no taskset"
         ),
         "redis_version": version,
+        "failover_delay": (
+            "1 s + seeded random fraction"
+            if args.failover_delay == "random"
+            else f"{float(args.failover_delay)} s"
+        ),
     }
     print(f"{'size':<7} {'metric':<26} {'median [min-max]':>28}")
     for label, _ in sizes:
@@ -601,9 +637,9 @@ async def main(args: argparse.Namespace) -> None:
         if not rows:
             continue
         for key in ("copy_s", "redis_sync_s", "copy_vs_redis", "total_s", "stall_ms",
-                    "redis_stall_ms", "stall_vs_redis", "redis_follow_stall_ms",
-                    "stall_vs_redis_follow", "source_cpu_s", "target_cpu_s",
-                    "redis_master_cpu_s", "redis_replica_cpu_s",
+                    "redis_stall_ms", "redis_failover_ms", "stall_vs_redis",
+                    "redis_follow_stall_ms", "stall_vs_redis_follow", "source_cpu_s",
+                    "target_cpu_s", "redis_master_cpu_s", "redis_replica_cpu_s",
                     "max_write_ms_during_copy", "redis_errors", "failed_requests",
                     "lost_writes"):  # fmt: skip
             values = [float(r[key]) for r in rows]
@@ -638,4 +674,5 @@ if __name__ == "__main__":
     parser.add_argument("--write-rate", type=float, default=1000.0)
     parser.add_argument("--placement", choices=("split", "none"), default="split")
     parser.add_argument("--max-downtime-ms", type=float, default=50.0)
+    parser.add_argument("--failover-delay", type=_delay_arg, default="random")
     anyio.run(main, parser.parse_args())

@@ -50,11 +50,10 @@ subprocess and its last JSON line gives ``copy_vs_redis_100mb``, ``copy_vs_redis
 and ``stall_vs_redis_failover`` (medians over the ``K`` runs of each size; the
 ``*_range`` keys give min and max), and ``stall_vs_redis_follow`` (our stall against the
 longest write of the clients that follow Redis's failover); when it is skipped, missing
-or fails, those keys are ``null`` and ``peers_note`` says why. ``K`` is 3 by default:
-Redis's ``FAILOVER`` takes one of two paths here, in about half the runs each (100-900 ms,
-or 2-4 ms before the clients left on the old master get ``READONLY`` errors and 10-20 ms
-for the clients that follow it), so one run's stall ratio says which path Redis took; the
-``*_range`` keys show both.
+or fails, those keys are ``null`` and ``peers_note`` says why. ``K`` is 3 by default.
+Redis's ``FAILOVER`` pauses writes until the replica's next once-a-second acknowledgement,
+so its stall is anywhere in 0-1 s (``peers.py`` issues it at a seeded random phase of that
+second); the median over the runs and the ``*_range`` keys show where a run's draws fell.
 """
 
 from __future__ import annotations

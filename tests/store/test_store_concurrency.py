@@ -47,6 +47,7 @@ def test_public_api_is_what_the_docs_say() -> None:
         "limit_arenas",
         "new_snapshot_path",
         "record_hash",
+        "remove_file",
         "snapshot_dir",
         "validate_workload_name",
     }

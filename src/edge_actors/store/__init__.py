@@ -33,6 +33,7 @@ from ._names import validate_workload_name as validate_workload_name
 from ._records import MAX_KEY_BYTES as MAX_KEY_BYTES
 from ._records import MAX_VALUE_BYTES as MAX_VALUE_BYTES
 from ._registry import StoreRegistry as StoreRegistry
+from ._removal import remove_file as remove_file
 from ._resources import StoreResources as StoreResources
 from ._snapshot import SnapshotInfo as SnapshotInfo
 from ._snapshot_files import IncomingSnapshot as IncomingSnapshot
@@ -67,6 +68,7 @@ __all__ = [
     "limit_arenas",
     "new_snapshot_path",
     "record_hash",
+    "remove_file",
     "snapshot_dir",
     "validate_workload_name",
 ]

@@ -8,10 +8,15 @@ use, within one descriptor and page-cache budget and one checkpoint service shar
 all (see :class:`~._resources.StoreResources`), and the budget closes the connections
 of the stores idle longest. The registry keeps the live record and byte totals of all
 its stores up to date on every commit, so a capacity check costs O(1).
+
+A dropped store's file is first renamed into the snapshot directory, then removed a slice
+at a time (:mod:`._removal`: a 1 GB unlink made other writers on the file system wait
+up to 59 ms); a ``removed-*`` file a crash left there is removed at the next start.
 """
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from contextlib import nullcontext
 from functools import partial
@@ -37,8 +42,10 @@ from ._errors import (
     WorkloadNotFound,
 )
 from ._names import validate_workload_name
+from ._removal import remove_file
 from ._resources import StoreResources
 from ._snapshot import install_file, require_unchanged, verify_snapshot
+from ._snapshot_files import new_snapshot_path, snapshot_dir
 from ._store import WorkloadStore
 
 if TYPE_CHECKING:
@@ -53,6 +60,7 @@ __all__ = ["StoreRegistry"]
 
 _SUFFIX = ".sqlite"
 _SIDE_FILES = ("", "-wal", "-shm", "-journal")
+_REMOVED = "removed"  # name prefix of a dropped store's file on its way out
 _RECENT = 1024  # most recently written workloads remembered (for metrics)
 
 
@@ -451,6 +459,7 @@ class StoreRegistry(AsyncCloseable):
     def _scan(self) -> tuple[list[str], dict[str, StoreStats]]:
         """List the store files and open the catalog; return names and known totals."""
         names = self._scan_dir()
+        self._remove_leftovers()
         catalog = Catalog(self._data_dir / CATALOG_FILE, self._durability)
         self._catalog = catalog
         known = catalog.load()
@@ -472,11 +481,33 @@ class StoreRegistry(AsyncCloseable):
         return names
 
     def _delete_files(self, name: str) -> None:
+        """Delete the store's files: the database file is moved out of the store directory
+        (atomically) before it is removed slice by slice, so no crash leaves a shortened
+        store where a store is looked for."""
         if self._catalog is not None:
             self._catalog.forget(name)
         base = self._path(name)
+        removed = new_snapshot_path(base, _REMOVED)
+        moved = True
+        try:
+            os.replace(base, removed)
+        except FileNotFoundError:
+            moved = False
+        except OSError:  # not on the same file system (a linked directory): unlink it
+            base.unlink(missing_ok=True)
+            moved = False
         for suffix in _SIDE_FILES:
-            Path(f"{base}{suffix}").unlink(missing_ok=True)
+            if suffix:
+                remove_file(Path(f"{base}{suffix}"))
+        if moved:
+            steps = remove_file(removed)
+            self._log.debug("store_file_removed", workload=name, steps=steps)
+
+    def _remove_leftovers(self) -> None:
+        """Remove the files of drops a crash interrupted (``removed-*`` in the snapshot
+        directory)."""
+        for leftover in snapshot_dir(self._path(_REMOVED)).glob(f"{_REMOVED}-*"):
+            remove_file(leftover)
 
     def _disk_usage(self, names: list[str]) -> int:
         total = 0

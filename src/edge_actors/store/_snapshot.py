@@ -34,6 +34,7 @@ from edge_actors._private_files import PRIVATE_FILE_MODE
 from ._bulk import sync_and_drop
 from ._errors import SnapshotExists, SnapshotRefused, StoreError, StoreFull
 from ._models import StoreStats
+from ._removal import remove_file
 from ._schema import APPLICATION_ID, SCHEMA_VERSION, _ensure_schema, _uri, live_totals
 
 if TYPE_CHECKING:
@@ -207,7 +208,7 @@ def _remove(dest: Path) -> None:
     """Delete ``dest`` and its side files (those a failed export may have left)."""
     for suffix in ("", *_SIDE_FILES):
         with suppress(OSError):  # best effort: the export's own error is the one to report
-            Path(f"{dest}{suffix}").unlink(missing_ok=True)
+            remove_file(Path(f"{dest}{suffix}"))
 
 
 def _failure(message: str, exc: BaseException) -> StoreError:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from edge_actors._private_files import PRIVATE_FILE_MODE, make_private_dir
 
 from ._bulk import WRITEBACK_BYTES, start_writeback
+from ._removal import remove_file
 from ._snapshot import _failure
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def clear_snapshot_files(data_dir: Path) -> int:
     removed = 0
     for entry in folder.iterdir():
         if entry.is_file() or entry.is_symlink():
-            entry.unlink(missing_ok=True)
+            remove_file(entry)
             removed += 1
     return removed
 
@@ -109,6 +110,7 @@ class IncomingSnapshot:
             os.close(fd)
 
     def discard(self) -> None:
-        """Close and delete the file (a stream that ended without installing it)."""
+        """Close and delete the file (a stream that ended without installing it), a slice
+        at a time when it is large (:mod:`._removal`)."""
         self.close()
-        self.path.unlink(missing_ok=True)
+        remove_file(self.path)

@@ -38,7 +38,7 @@ import aiohttp
 import anyio
 
 from edge_actors._log import get_logger
-from edge_actors.store import StoreError, new_snapshot_path
+from edge_actors.store import StoreError, new_snapshot_path, remove_file
 from edge_actors.wire import (
     PROTOCOL_VERSION,
     Ack,
@@ -239,7 +239,7 @@ class SenderStream:
         finally:
             if snapshot is not None:  # the exported file, sent or not
                 with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(snapshot[0].unlink, True)
+                    await anyio.to_thread.run_sync(remove_file, snapshot[0])
 
     async def _produce(self, start_lsn: int, out: ObjectSendStream[_Encoded]) -> None:
         """Scan and encode pages into ``out`` until the range is exhausted."""

@@ -536,6 +536,12 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
         )[:5]  # fmt: skip
         ambient = [lat for at, lat in load.samples if t0 - 0.7 <= at < t0]
         during = [lat for at, lat in load.samples if t0_wall <= at + offset < cut_start]
+        # the copy's worst writes: issued when (s from execute) and how long they took (ms)
+        copy_worst = sorted(
+            ((round(at + offset - t0_wall, 3), round(lat * 1000, 1))
+             for at, lat in load.samples if t0_wall <= at + offset < cut_start),
+            key=lambda pair: -pair[1],
+        )[:3]  # fmt: skip
         lost = await _lost(dst, "copy-wl", load.acked)
     finally:
         await _stop_daemon(src_proc)
@@ -549,6 +555,7 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
         "cutover_phase_ms": round((cut_end - cut_start) * 1000, 1),
         "phases_after_cutover_ms": after_cut,
         "max_write_ms_during_copy": max(during, default=0.0) * 1000,
+        "copy_worst_writes": copy_worst,
         "ambient_max_ms": max(ambient, default=0.0) * 1000,
         "rounds": getattr(metrics, "rounds", None),
         "source_cpu_s": cpu[0],

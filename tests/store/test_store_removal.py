@@ -61,6 +61,14 @@ def test_a_symlink_is_unlinked_and_its_target_left_whole(tmp_path: Path) -> None
     assert target.stat().st_size == 3 * MIB
 
 
+def test_a_fifo_is_unlinked_without_waiting_for_a_reader(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+
+    assert remove_file(fifo) == 0
+    assert not fifo.exists()
+
+
 def test_a_step_must_be_positive(tmp_path: Path) -> None:
     path = tmp_path / "f"
     _write(path, 10)

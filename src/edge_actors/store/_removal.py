@@ -39,7 +39,8 @@ def remove_file(path: Path, *, step_bytes: int = REMOVE_STEP_BYTES) -> int:
     first truncated from its end ``step_bytes`` at a time, each step synced.
 
     Returns the number of truncation steps taken (0 for a small or missing file), for the
-    caller's log. Blocking. A symlink is unlinked, never followed.
+    caller's log. Blocking. A symlink is unlinked, never followed; a FIFO is never
+    opened.
 
     Raises:
         ValueError: ``step_bytes`` is not positive.
@@ -49,10 +50,10 @@ def remove_file(path: Path, *, step_bytes: int = REMOVE_STEP_BYTES) -> int:
     if step_bytes <= 0:
         raise ValueError(f"step_bytes must be positive, got {step_bytes}")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return 0
-    except OSError:  # a symlink (ELOOP) or a file not opened for writing: unlink only
+    except OSError:  # a symlink (ELOOP), a FIFO (ENXIO), no write permission: unlink only
         path.unlink(missing_ok=True)
         return 0
     steps = 0

@@ -7,12 +7,14 @@ the last slice before it unlinks the name.
 
 from __future__ import annotations
 
+import mmap
 import os
 from typing import TYPE_CHECKING
 
 import pytest
 
 from edge_actors.store import IncomingSnapshot, StoreRegistry, new_snapshot_path, remove_file
+from edge_actors.store._cachestat import unsynced_pages
 from edge_actors.store._removal import REMOVE_STEP_BYTES
 
 if TYPE_CHECKING:
@@ -23,11 +25,23 @@ pytestmark = pytest.mark.anyio
 MIB = 1024 * 1024
 
 
-def _write(path: Path, nbytes: int) -> None:
+def _write(path: Path, nbytes: int, *, synced: bool = True) -> None:
+    """A file of ``nbytes`` random bytes; ``synced``: on disk, as a file long written."""
     with path.open("wb") as out:
         for _ in range(nbytes // MIB):
             out.write(os.urandom(MIB))
         out.write(os.urandom(nbytes % MIB))
+        if synced:
+            out.flush()
+            os.fsync(out.fileno())
+
+
+def _has_cachestat() -> bool:
+    fd = os.open(__file__, os.O_RDONLY)
+    try:
+        return unsynced_pages(fd) is not None
+    finally:
+        os.close(fd)
 
 
 def test_a_large_file_is_truncated_a_slice_at_a_time_before_its_name_goes(tmp_path: Path) -> None:
@@ -35,9 +49,28 @@ def test_a_large_file_is_truncated_a_slice_at_a_time_before_its_name_goes(tmp_pa
     _write(path, 3 * MIB + 5)
     os.link(path, kept)
 
-    assert remove_file(path, step_bytes=MIB) == 3
+    synced = remove_file(path, step_bytes=MIB)
+
     assert not path.exists()
     assert kept.stat().st_size == 5  # the blocks of three slices were freed before the unlink
+    assert synced == (3 if _has_cachestat() else 0)  # each step synced: it was on disk
+
+
+@pytest.mark.skipif(not _has_cachestat(), reason="no cachestat (Linux < 6.5)")
+def test_a_file_not_yet_on_disk_is_not_written_to_disk_to_be_removed(tmp_path: Path) -> None:
+    path, kept = tmp_path / "fresh", tmp_path / "link"
+    _write(path, 5 * MIB, synced=False)  # as an exported snapshot just written
+    os.link(path, kept)
+
+    assert remove_file(path, step_bytes=MIB) == 0
+
+    fd = os.open(kept, os.O_RDONLY)
+    try:
+        assert kept.stat().st_size == MIB
+        dirty, _ = unsynced_pages(fd) or (0, 0)
+        assert dirty == MIB // mmap.PAGESIZE  # what is left was never written back
+    finally:
+        os.close(fd)
 
 
 def test_a_small_or_missing_file_is_just_unlinked(tmp_path: Path) -> None:

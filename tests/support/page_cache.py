@@ -7,6 +7,8 @@ import mmap
 import os
 from typing import TYPE_CHECKING
 
+from edge_actors.store._cachestat import unsynced_pages
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -39,31 +41,8 @@ def cached_pages(path: Path) -> tuple[int, int]:
     return sum(byte & 1 for byte in vector.raw[:pages]), pages
 
 
-class _CachestatRange(ctypes.Structure):
-    _fields_ = (("off", ctypes.c_uint64), ("len", ctypes.c_uint64))
-
-
-class _Cachestat(ctypes.Structure):
-    _fields_ = (
-        ("nr_cache", ctypes.c_uint64),
-        ("nr_dirty", ctypes.c_uint64),
-        ("nr_writeback", ctypes.c_uint64),
-        ("nr_evicted", ctypes.c_uint64),
-        ("nr_recently_evicted", ctypes.c_uint64),
-    )
-
-
-_SYS_CACHESTAT = {"x86_64": 451, "aarch64": 451}
-
-
 def dirty_pages(fd: int) -> int | None:
     """Pages of the open file ``fd`` that are dirty in the page cache (Linux 6.5+
     ``cachestat``), or ``None`` where the call is missing."""
-    number = _SYS_CACHESTAT.get(os.uname().machine)
-    if number is None:
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)
-    whole, stat = _CachestatRange(0, 0), _Cachestat()
-    if libc.syscall(number, fd, ctypes.byref(whole), ctypes.byref(stat), 0) != 0:
-        return None
-    return int(stat.nr_dirty)
+    pages = unsynced_pages(fd)
+    return None if pages is None else pages[0]

@@ -15,6 +15,16 @@ discards one step, and the other writers' syncs fit between them. Same test: the
 writer's longest commit was 1.4-1.9 ms at 1 GB (3.6-4.5 ms with 16 MiB steps), and the
 removal took as long as the plain unlink. Blocking: callers run it in a worker thread.
 
+A step is synced only when what is left of the file has at most
+:data:`SYNC_UNSYNCED_MAX_BYTES` not yet on disk (dirty or under writeback; Linux
+``cachestat``, :mod:`._cachestat`). Syncing
+writes those pages first, and a file just written (an exported snapshot: 1 GB, nearly all
+of it dirty) would be written to disk only to be deleted: the first version did that,
+and a 1 GB export's removal stalled the source's writes for 151-454 ms in 3 of 8 runs.
+Dirty pages that were never written have no blocks on disk, so freeing them costs the
+journal nothing: the steps over them need no sync. Where ``cachestat`` is missing
+(Linux before 6.5), no step is synced, as with a plain unlink.
+
 A truncated file must never be mistaken for a whole one: the registry renames a store's
 file into the snapshot directory (which a daemon clears when it starts) before it
 truncates it, so a crash mid-removal leaves no shortened store behind.
@@ -22,25 +32,31 @@ truncates it, so a crash mid-removal leaves no shortened store behind.
 
 from __future__ import annotations
 
+import mmap
 import os
 from typing import TYPE_CHECKING
+
+from ._cachestat import unsynced_pages
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["REMOVE_STEP_BYTES", "remove_file"]
+__all__ = ["REMOVE_STEP_BYTES", "SYNC_UNSYNCED_MAX_BYTES", "remove_file"]
 
 REMOVE_STEP_BYTES = 8 * 1024 * 1024
-"""Bytes freed per synced truncation step of :func:`remove_file` (module doc)."""
+"""Bytes freed per truncation step of :func:`remove_file` (module doc)."""
+
+SYNC_UNSYNCED_MAX_BYTES = 256 * 1024
+"""A step is synced only if at most this much of what is left is not yet on disk."""
 
 
 def remove_file(path: Path, *, step_bytes: int = REMOVE_STEP_BYTES) -> int:
     """Remove ``path`` (nothing if it does not exist); one larger than ``step_bytes`` is
-    first truncated from its end ``step_bytes`` at a time, each step synced.
+    first truncated from its end ``step_bytes`` at a time, each step synced unless more
+    than :data:`SYNC_UNSYNCED_MAX_BYTES` of what is left is not yet on disk (module doc).
 
-    Returns the number of truncation steps taken (0 for a small or missing file), for the
-    caller's log. Blocking. A symlink is unlinked, never followed; a FIFO is never
-    opened.
+    Returns the number of steps synced (0 for a small or missing file), for the caller's
+    log. Blocking. A symlink is unlinked, never followed; a FIFO is never opened.
 
     Raises:
         ValueError: ``step_bytes`` is not positive.
@@ -56,15 +72,23 @@ def remove_file(path: Path, *, step_bytes: int = REMOVE_STEP_BYTES) -> int:
     except OSError:  # a symlink (ELOOP), a FIFO (ENXIO), no write permission: unlink only
         path.unlink(missing_ok=True)
         return 0
-    steps = 0
+    synced = 0
     try:
         size = os.fstat(fd).st_size
         while size > step_bytes:
             size -= step_bytes
             os.ftruncate(fd, size)
-            os.fsync(fd)
-            steps += 1
+            if _little_unsynced(fd):
+                os.fsync(fd)
+                synced += 1
     finally:
         os.close(fd)
     path.unlink(missing_ok=True)
-    return steps
+    return synced
+
+
+def _little_unsynced(fd: int) -> bool:
+    """Whether at most :data:`SYNC_UNSYNCED_MAX_BYTES` of the open file ``fd`` are not yet
+    on disk (``False`` when the kernel cannot tell)."""
+    pages = unsynced_pages(fd)
+    return pages is not None and sum(pages) * mmap.PAGESIZE <= SYNC_UNSYNCED_MAX_BYTES

@@ -1,0 +1,55 @@
+"""How much of an open file is not yet on disk: Linux's ``cachestat`` (store layer).
+
+Linux 6.5 and later answer, for a file's range, how many of its pages sit in the page
+cache dirty or under writeback, without touching them. :mod:`._removal` asks before it
+syncs a file it is about to delete: syncing would first write those pages, only for them
+to be freed a moment later.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+__all__ = ["unsynced_pages"]
+
+_SYS_CACHESTAT = {"x86_64": 451, "aarch64": 451}  # the same number on both
+
+
+class _Range(ctypes.Structure):
+    _fields_ = (("off", ctypes.c_uint64), ("len", ctypes.c_uint64))
+
+
+class _Stat(ctypes.Structure):
+    _fields_ = (
+        ("nr_cache", ctypes.c_uint64),
+        ("nr_dirty", ctypes.c_uint64),
+        ("nr_writeback", ctypes.c_uint64),
+        ("nr_evicted", ctypes.c_uint64),
+        ("nr_recently_evicted", ctypes.c_uint64),
+    )
+
+
+def _load() -> tuple[ctypes.CDLL, int] | None:
+    number = _SYS_CACHESTAT.get(os.uname().machine)
+    if number is None or not hasattr(ctypes, "CDLL"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True), number
+    except OSError:
+        return None
+
+
+_libc = _load()
+
+
+def unsynced_pages(fd: int) -> tuple[int, int] | None:
+    """``(dirty, under writeback)`` pages of the whole open file ``fd``, or ``None`` where
+    the kernel has no ``cachestat`` (before 6.5, not Linux) or refuses it."""
+    if _libc is None:
+        return None
+    libc, number = _libc
+    whole, stat = _Range(0, 0), _Stat()
+    if libc.syscall(number, fd, ctypes.byref(whole), ctypes.byref(stat), 0) != 0:
+        return None
+    return int(stat.nr_dirty), int(stat.nr_writeback)

@@ -43,13 +43,15 @@ def _load() -> tuple[ctypes.CDLL, int] | None:
 _libc = _load()
 
 
-def unsynced_pages(fd: int) -> tuple[int, int] | None:
-    """``(dirty, under writeback)`` pages of the whole open file ``fd``, or ``None`` where
-    the kernel has no ``cachestat`` (before 6.5, not Linux) or refuses it."""
+def unsynced_pages(fd: int, offset: int = 0, length: int = 0) -> tuple[int, int] | None:
+    """``(dirty, under writeback)`` pages of the open file ``fd`` in ``length`` bytes from
+    ``offset`` (``length`` 0: to the end), or ``None`` where the kernel has no
+    ``cachestat`` (before 6.5, not Linux) or refuses it. The kernel walks the range's
+    cached pages: ask for the range you need."""
     if _libc is None:
         return None
     libc, number = _libc
-    whole, stat = _Range(0, 0), _Stat()
-    if libc.syscall(number, fd, ctypes.byref(whole), ctypes.byref(stat), 0) != 0:
+    span, stat = _Range(offset, length), _Stat()
+    if libc.syscall(number, fd, ctypes.byref(span), ctypes.byref(stat), 0) != 0:
         return None
     return int(stat.nr_dirty), int(stat.nr_writeback)

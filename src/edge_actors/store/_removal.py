@@ -75,10 +75,15 @@ def remove_file(path: Path, *, step_bytes: int = REMOVE_STEP_BYTES) -> int:
     synced = 0
     try:
         size = os.fstat(fd).st_size
+        unsynced = _unsynced_bytes(fd, 0, 0)  # the whole file, once
         while size > step_bytes:
-            size -= step_bytes
-            os.ftruncate(fd, size)
-            if _little_unsynced(fd):
+            cut_from = size - step_bytes
+            if unsynced:  # what the slice held no longer counts (pages written meanwhile
+                # still do: a stale count only syncs less)
+                unsynced -= _unsynced_bytes(fd, cut_from, step_bytes) or 0
+            os.ftruncate(fd, cut_from)
+            size = cut_from
+            if unsynced is not None and unsynced <= SYNC_UNSYNCED_MAX_BYTES:
                 os.fsync(fd)
                 synced += 1
     finally:
@@ -87,8 +92,7 @@ def remove_file(path: Path, *, step_bytes: int = REMOVE_STEP_BYTES) -> int:
     return synced
 
 
-def _little_unsynced(fd: int) -> bool:
-    """Whether at most :data:`SYNC_UNSYNCED_MAX_BYTES` of the open file ``fd`` are not yet
-    on disk (``False`` when the kernel cannot tell)."""
-    pages = unsynced_pages(fd)
-    return pages is not None and sum(pages) * mmap.PAGESIZE <= SYNC_UNSYNCED_MAX_BYTES
+def _unsynced_bytes(fd: int, offset: int, length: int) -> int | None:
+    """Bytes of the range of ``fd`` not yet on disk (``None``: the kernel cannot tell)."""
+    pages = unsynced_pages(fd, offset, length)
+    return None if pages is None else sum(pages) * mmap.PAGESIZE

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 
 __all__ = ["unsynced_pages"]
 
@@ -31,13 +32,17 @@ class _Stat(ctypes.Structure):
 
 
 def _load() -> tuple[ctypes.CDLL, int] | None:
+    """The C library and ``cachestat``'s number, or ``None`` off Linux (as
+    :func:`._bulk._load_sync_file_range` finds ``sync_file_range``)."""
     number = _SYS_CACHESTAT.get(os.uname().machine)
-    if number is None or not hasattr(ctypes, "CDLL"):
+    if not sys.platform.startswith("linux") or number is None:
         return None
     try:
-        return ctypes.CDLL(None, use_errno=True), number
+        libc = ctypes.CDLL(None, use_errno=True)
     except OSError:
         return None
+    libc.syscall.restype = ctypes.c_long
+    return libc, number
 
 
 _libc = _load()
@@ -52,6 +57,8 @@ def unsynced_pages(fd: int, offset: int = 0, length: int = 0) -> tuple[int, int]
         return None
     libc, number = _libc
     span, stat = _Range(offset, length), _Stat()
-    if libc.syscall(number, fd, ctypes.byref(span), ctypes.byref(stat), 0) != 0:
+    # a variadic call: every argument with its C type, the number as a long
+    args = (ctypes.c_long(number), ctypes.c_int(fd), ctypes.byref(span), ctypes.byref(stat))
+    if libc.syscall(*args, ctypes.c_uint(0)) != 0:
         return None
     return int(stat.nr_dirty), int(stat.nr_writeback)

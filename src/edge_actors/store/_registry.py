@@ -496,9 +496,8 @@ class StoreRegistry(AsyncCloseable):
         except OSError:  # not on the same file system (a linked directory): unlink it
             base.unlink(missing_ok=True)
             moved = False
-        for suffix in _SIDE_FILES:
-            if suffix:
-                remove_file(Path(f"{base}{suffix}"))
+        for suffix in _SIDE_FILES[1:]:  # the database file is on its way out already
+            remove_file(Path(f"{base}{suffix}"))
         if moved:
             steps = remove_file(removed)
             self._log.debug("store_file_removed", workload=name, steps=steps)

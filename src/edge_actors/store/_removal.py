@@ -77,7 +77,7 @@ def remove_file(path: Path, *, step_bytes: int = REMOVE_STEP_BYTES) -> int:
     synced = 0
     try:
         size = os.fstat(fd).st_size
-        unsynced = _unsynced_bytes(fd, 0, 0)  # the whole file, once
+        unsynced = _unsynced_bytes(fd, 0, 0) if size > step_bytes else 0  # once
         while size > step_bytes:
             cut_from = size - step_bytes
             if unsynced:  # what the slice held no longer counts (pages written meanwhile

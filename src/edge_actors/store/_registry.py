@@ -499,8 +499,8 @@ class StoreRegistry(AsyncCloseable):
         for suffix in _SIDE_FILES[1:]:  # the database file is on its way out already
             remove_file(Path(f"{base}{suffix}"))
         if moved:
-            steps = remove_file(removed)
-            self._log.debug("store_file_removed", workload=name, steps=steps)
+            synced = remove_file(removed)
+            self._log.debug("store_file_removed", workload=name, synced_steps=synced)
 
     def _remove_leftovers(self) -> None:
         """Remove the files of drops a crash interrupted (``removed-*`` in the snapshot

@@ -524,24 +524,18 @@ async def ours_run(root: Path, args: argparse.Namespace, records: int) -> dict[s
             phases[event.from_state] = phases.get(event.from_state, 0.0) + event.at - last
             last = event.at
         offset = time.time() - time.monotonic()
-        window = [lat for at, lat in load.samples
-                  if cut_start - _WINDOW_S <= at + offset <= cut_end + _WINDOW_S]  # fmt: skip
+        stalled = [(at + offset, lat) for at, lat in load.samples
+                   if cut_start - _WINDOW_S <= at + offset <= cut_end + _WINDOW_S]  # fmt: skip
+        window = [lat for _, lat in stalled]
         # where the stall sits: the worst writes of the window, issued when (ms from the
         # cutover phase's start) and how long they took
-        worst = sorted(
-            ((round((at + offset - cut_start) * 1000, 1), round(lat * 1000, 1))
-             for at, lat in load.samples
-             if cut_start - _WINDOW_S <= at + offset <= cut_end + _WINDOW_S),
-            key=lambda pair: -pair[1],
-        )[:5]  # fmt: skip
+        worst = _worst_writes(stalled, cut_start, 1000, 5)
         ambient = [lat for at, lat in load.samples if t0 - 0.7 <= at < t0]
-        during = [lat for at, lat in load.samples if t0_wall <= at + offset < cut_start]
+        copying = [(at + offset, lat) for at, lat in load.samples
+                   if t0_wall <= at + offset < cut_start]  # fmt: skip
+        during = [lat for _, lat in copying]
         # the copy's worst writes: issued when (s from execute) and how long they took (ms)
-        copy_worst = sorted(
-            ((round(at + offset - t0_wall, 3), round(lat * 1000, 1))
-             for at, lat in load.samples if t0_wall <= at + offset < cut_start),
-            key=lambda pair: -pair[1],
-        )[:3]  # fmt: skip
+        copy_worst = _worst_writes(copying, t0_wall, 1, 3)
         lost = await _lost(dst, "copy-wl", load.acked)
     finally:
         await _stop_daemon(src_proc)
@@ -584,6 +578,15 @@ def _label(nbytes: int) -> str:
 
 def _fmt(values: list[float]) -> str:
     return f"{statistics.median(values):9.3f} [{min(values):.3f}-{max(values):.3f}]"
+
+
+def _worst_writes(
+    samples: list[tuple[float, float]], origin: float, per_second: int, count: int
+) -> list[tuple[float, float]]:
+    """The ``count`` slowest of ``(issued at, latency s)``: ``(issued, in seconds from
+    ``origin`` times ``per_second``; ms taken)``, slowest first."""
+    slowest = sorted(samples, key=lambda sample: -sample[1])[:count]
+    return [(round((at - origin) * per_second, 3), round(lat * 1000, 1)) for at, lat in slowest]
 
 
 async def main(args: argparse.Namespace) -> None:
